@@ -1,0 +1,1 @@
+"""Framework adapters (LangChain, LangGraph, LlamaIndex). Importing this imports no framework."""

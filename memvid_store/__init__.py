@@ -1,0 +1,88 @@
+"""memvid-py: embedded single-file long-term memory for AI agents.
+
+``import memvid_store`` is cheap: names are resolved on first use, and heavy modules
+(numpy, zstandard) load only when an operation needs them.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    AlreadyExistsError,
+    ChecksumError,
+    ClosedError,
+    CorruptFileError,
+    DimensionMismatchError,
+    FormatError,
+    FrameNotFoundError,
+    HistoryUnavailableError,
+    LockError,
+    MemoryLockedError,
+    MemoryNotFoundError,
+    MemvidError,
+    MissingDependencyError,
+    NotAMemoryFileError,
+    NotFoundError,
+    ReadOnlyError,
+    VersionMismatchError,
+    WalError,
+)
+
+if TYPE_CHECKING:
+    from .config import StoreConfig
+    from .memory import Memory, MemoryView
+    from .types import Frame, Stats, VerifyReport
+
+__version__ = "0.1.0"
+
+_dynamic_imports = {
+    "Memory": "memory",
+    "MemoryView": "memory",
+    "StoreConfig": "config",
+    "Frame": "types",
+    "Stats": "types",
+    "VerifyReport": "types",
+}
+
+__all__ = [
+    "AlreadyExistsError",
+    "ChecksumError",
+    "ClosedError",
+    "CorruptFileError",
+    "DimensionMismatchError",
+    "FormatError",
+    "Frame",
+    "FrameNotFoundError",
+    "HistoryUnavailableError",
+    "LockError",
+    "Memory",
+    "MemoryLockedError",
+    "MemoryNotFoundError",
+    "MemoryView",
+    "MemvidError",
+    "MissingDependencyError",
+    "NotAMemoryFileError",
+    "NotFoundError",
+    "ReadOnlyError",
+    "Stats",
+    "StoreConfig",
+    "VerifyReport",
+    "VersionMismatchError",
+    "WalError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _dynamic_imports.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,0 +1,40 @@
+"""Proxies for heavy optional modules: imported on first attribute access only.
+
+``import memvid_store`` must stay cheap (cold start), so numpy, zstandard and the like
+are reached through these proxies. A missing module raises MissingDependencyError that
+names the package to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+from .errors import MissingDependencyError
+
+
+class LazyModule:
+    """Stands in for a module until an attribute is first used."""
+
+    def __init__(self, name: str, install: str) -> None:
+        self._name = name
+        self._install = install
+        self._module: ModuleType | None = None
+
+    def load(self) -> ModuleType:
+        if self._module is None:
+            try:
+                self._module = importlib.import_module(self._name)
+            except ImportError as exc:
+                raise MissingDependencyError(
+                    f"{self._name} is required for this operation: pip install {self._install}"
+                ) from exc
+        return self._module
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.load(), attr)
+
+
+zstandard: Any = LazyModule("zstandard", "zstandard")
+numpy: Any = LazyModule("numpy", "numpy")

@@ -1,0 +1,1 @@
+"""Storage engine internals: file format, WAL, runs, snapshots, commits. No public promise."""

@@ -1,0 +1,104 @@
+"""Frame payload codec: each frame compressed on its own, with a per-file dictionary.
+
+Raw payload::
+
+    text_len u32 | text (utf-8) | json([metadata, tags]) or nothing when both are empty
+
+Codecs (stored per frame in the frame table's flags):
+
+* ``RAW``        stored as is (tiny payloads, or when compression does not help)
+* ``ZSTD``       zstd without dictionary (before a dictionary exists)
+* ``ZSTD_DICT``  zstd with the file's trained dictionary
+
+zstd frames are written without checksum or dictionary id: the frame table keeps a
+CRC-32 of every stored payload, checked on each read.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from functools import cached_property
+
+from .._lazy import zstandard
+
+RAW, ZSTD, ZSTD_DICT = 0, 1, 2
+MIN_COMPRESS = 64
+LEVEL = 3
+DICT_MIN_SAMPLES = 256
+DICT_MIN_BYTES = 32 * 1024
+DICT_MAX_SAMPLES = 4000
+DICT_SIZE = 32 * 1024
+
+_LEN = struct.Struct("<I")
+
+
+def pack_payload(text: str, metadata: dict | None, tags: list[str] | None) -> bytes:
+    raw = text.encode()
+    extra = b""
+    if metadata or tags:
+        extra = json.dumps([metadata or {}, tags or []], separators=(",", ":"),
+                           ensure_ascii=False).encode()
+    return _LEN.pack(len(raw)) + raw + extra
+
+
+def unpack_payload(raw: bytes) -> tuple[str, dict, list[str]]:
+    (n,) = _LEN.unpack_from(raw, 0)
+    text = raw[4 : 4 + n].decode()
+    if len(raw) > 4 + n:
+        meta, tags = json.loads(raw[4 + n :])
+        return text, meta, tags
+    return text, {}, []
+
+
+def train_dictionary(samples: list[bytes]) -> bytes | None:
+    """Train a zstd dictionary from sample payloads; None when there is too little data."""
+    samples = samples[:DICT_MAX_SAMPLES]
+    if len(samples) < DICT_MIN_SAMPLES or sum(map(len, samples)) < DICT_MIN_BYTES:
+        return None
+    try:
+        return zstandard.train_dictionary(DICT_SIZE, samples, level=LEVEL).as_bytes()
+    except zstandard.ZstdError:
+        return None  # not enough variety to train on: plain zstd is used
+
+
+class Codec:
+    """Compresses and decompresses payloads with an optional dictionary."""
+
+    def __init__(self, dictionary: bytes | None = None) -> None:
+        self.dictionary = dictionary
+
+    @cached_property
+    def _zdict(self):
+        return zstandard.ZstdCompressionDict(self.dictionary) if self.dictionary else None
+
+    @cached_property
+    def _compressor(self):
+        return zstandard.ZstdCompressor(level=LEVEL, dict_data=self._zdict,
+                                        write_checksum=False, write_content_size=True,
+                                        write_dict_id=False)
+
+    @cached_property
+    def _plain_decompressor(self):
+        return zstandard.ZstdDecompressor()
+
+    @cached_property
+    def _dict_decompressor(self):
+        return zstandard.ZstdDecompressor(dict_data=self._zdict)
+
+    def compress(self, raw: bytes) -> tuple[int, bytes]:
+        if len(raw) < MIN_COMPRESS:
+            return RAW, raw
+        packed = self._compressor.compress(raw)
+        if len(packed) >= len(raw):
+            return RAW, raw
+        return (ZSTD_DICT if self.dictionary else ZSTD), packed
+
+    def decompress(self, codec: int, stored: bytes) -> bytes:
+        if codec == RAW:
+            return bytes(stored)
+        if codec == ZSTD:
+            return self._plain_decompressor.decompress(stored)
+        if codec == ZSTD_DICT and self.dictionary:
+            return self._dict_decompressor.decompress(stored)
+        raise ValueError(f"unknown codec {codec}")

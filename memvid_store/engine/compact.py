@@ -1,0 +1,76 @@
+"""Compaction: rewrite the live data (and retained history) into a new file.
+
+The new file is built under a temporary name, locked before anyone can see it, fsynced,
+then renamed over the original. Readers holding the old file keep reading it; writers
+waiting for the old file's lock notice the replacement and reopen the path.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..config import StoreConfig
+from . import _faults, lock
+from .format import TIME_MAX
+from .history import commit_log
+from .records import Version
+from .snapshot import Snapshot
+from .store import COUNTERS, Committer, fsync_dir, make_snapshot, read_state, write_empty
+
+
+def kept_versions(snap: Snapshot, floor: int | None) -> list[Version]:
+    """Versions that remain after dropping those replaced at or before ``floor``."""
+    out: list[Version] = []
+    for ref in snap.iter_all():
+        vfrom, vto = snap.valid_from(ref), snap.valid_to(ref)
+        if snap.is_tombstone(ref):
+            keep = floor is None or vfrom > floor
+        else:
+            keep = floor is None or vto > floor
+        if not keep:
+            continue
+        v = snap.load(ref)
+        out.append(Version(len(out), v.id, v.version, v.created_at, v.valid_from, v.tombstone,
+                           -1, False, v.text, v.metadata, v.tags, snap.embedding(ref), vto))
+    return out
+
+
+def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConfig,
+                 wal_size: int, commit_time: int) -> int:
+    """Write the compacted file and rename it over ``path``; returns its locked fd."""
+    old_floor = snap.toc.history_floor_us
+    if old_floor is not None and (floor is None or floor < old_floor):
+        floor = old_floor
+    log = commit_log(snap)
+    versions = kept_versions(snap, floor)
+    counters = {k: 0 for k in COUNTERS}
+    for v in versions:
+        counters["versions"] += 1
+        if v.tombstone:
+            counters["tombstones"] += 1
+        else:
+            counters["text_bytes"] += len(v.text.encode())
+            counters["live"] += v.valid_to == TIME_MAX
+    tmp = f"{path}.compact-{os.getpid()}"
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        lock.acquire(fd, tmp, 0)
+        write_empty(fd, dim=snap.dim, wal_size=wal_size, options=snap.toc.options,
+                    generation=snap.generation, file_uuid=snap.header.uuid,
+                    history_floor_us=floor, commit_log=log,
+                    created_at_us=snap.header.created_at_us)
+        fresh = make_snapshot(fd, read_state(fd), config.mmap)
+        committer = Committer(fd, fresh, sync=True, use_mmap=config.mmap)
+        committer.commit(versions, checkpoint_seq=0, dim=snap.dim, counters=counters,
+                         commit_time=commit_time)
+        committer.snapshot.view.close()
+        fresh.view.close()
+        _faults.hit("compact.before_rename")
+        os.replace(tmp, path)
+    except BaseException:
+        os.close(fd)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path)
+    return fd

@@ -1,0 +1,51 @@
+"""Read-only access to the committed part of a file: mmap, or pread when mmap is off.
+
+A view covers ``[0, length)``, the bytes one snapshot's TOC references. Bytes past it
+may still be written by a writer, so the view never reads them; a newer snapshot opens a
+new, longer view. Views stay valid while anything references them, so a snapshot keeps
+working after the writer commits or the file is replaced by ``compact()``.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+
+from ..errors import CorruptFileError
+
+
+class FileView:
+    def __init__(self, fd: int, length: int, *, use_mmap: bool = True) -> None:
+        self.fd = fd
+        self.length = length
+        self._mm: mmap.mmap | None = None
+        if use_mmap and length > 0:
+            try:
+                self._mm = mmap.mmap(fd, length, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                self._mm = None  # e.g. a filesystem without mmap support: pread instead
+
+    @property
+    def mmapped(self) -> bool:
+        return self._mm is not None
+
+    def read(self, offset: int, size: int, region: str = "segment") -> memoryview:
+        """Bytes ``[offset, offset+size)``; CorruptFileError if they lie outside the view."""
+        if offset < 0 or size < 0 or offset + size > self.length:
+            raise CorruptFileError(
+                f"{region} reference [{offset}, {offset + size}) lies outside the committed "
+                f"file ({self.length} bytes)", region, offset)
+        if self._mm is not None:
+            return memoryview(self._mm)[offset : offset + size]
+        data = os.pread(self.fd, size, offset)
+        if len(data) != size:
+            raise CorruptFileError(f"{region} at offset {offset} is truncated", region, offset)
+        return memoryview(data)
+
+    def close(self) -> None:
+        mm, self._mm = self._mm, None
+        if mm is not None:
+            try:
+                mm.close()
+            except BufferError:
+                pass  # a caller still holds a view into it; it is freed with the last one

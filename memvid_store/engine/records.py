@@ -1,0 +1,90 @@
+"""In-memory versions of frames and their encoding inside WAL records.
+
+A *version* is one immutable state of a frame id: a content version or a tombstone.
+Versions get a global id (``gid``) in commit order; ``prev_gid`` links a version to the
+one it replaces, so replay and sealing never need to look anything up.
+
+WAL payload::
+
+    record_time_us i64   record time (valid_from) shared by every op of the record
+    count          u32
+    count x { json_len u32, emb_len u32, json, float32 embedding bytes }
+
+with json = [op, id, version, created_at_us, prev_gid, prev_live, text, metadata, tags].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+
+from ..errors import CorruptFileError
+from .format import TIME_MAX
+
+OP_PUT = 1
+OP_DELETE = 2
+
+_HEAD = struct.Struct("<qI")
+_OP = struct.Struct("<II")
+
+
+def id_hash(frame_id: str) -> int:
+    """Stable 64-bit hash of a frame id (persisted in the frame table)."""
+    return int.from_bytes(hashlib.blake2b(frame_id.encode(), digest_size=8).digest(), "little")
+
+
+@dataclass(slots=True)
+class Version:
+    gid: int
+    id: str
+    version: int
+    created_at: int  # event time, µs since the epoch (UTC)
+    valid_from: int  # record time, µs
+    tombstone: bool
+    prev_gid: int  # -1 when this is the first version of the id
+    prev_live: bool  # the replaced version was a content version (not a tombstone)
+    text: str = ""
+    metadata: dict | None = None
+    tags: list[str] | None = None
+    embedding: bytes | None = None  # float32, little-endian
+    valid_to: int = TIME_MAX
+
+    @property
+    def hash(self) -> int:
+        return id_hash(self.id)
+
+
+def encode_ops(record_time: int, versions: list[Version]) -> bytes:
+    parts = [_HEAD.pack(record_time, len(versions))]
+    for v in versions:
+        op = OP_DELETE if v.tombstone else OP_PUT
+        body = json.dumps(
+            [op, v.id, v.version, v.created_at, v.prev_gid, v.prev_live, v.text,
+             v.metadata or None, v.tags or None],
+            separators=(",", ":"), ensure_ascii=False,
+        ).encode()
+        emb = v.embedding or b""
+        parts += [_OP.pack(len(body), len(emb)), body, emb]
+    return b"".join(parts)
+
+
+def decode_ops(payload: bytes, first_gid: int, where: int = -1) -> list[Version]:
+    """Decode a WAL payload, assigning gids from ``first_gid``."""
+    try:
+        record_time, count = _HEAD.unpack_from(payload, 0)
+        pos, out = _HEAD.size, []
+        for i in range(count):
+            jl, el = _OP.unpack_from(payload, pos)
+            pos += _OP.size
+            op, fid, ver, created, prev, prev_live, text, meta, tags = json.loads(
+                payload[pos : pos + jl])
+            pos += jl
+            emb = payload[pos : pos + el] if el else None
+            pos += el
+            out.append(Version(first_gid + i, fid, ver, created, record_time, op == OP_DELETE,
+                               prev, bool(prev_live), text, meta, tags, emb))
+        return out
+    except (struct.error, ValueError, TypeError) as exc:
+        raise CorruptFileError(f"WAL record cannot be decoded: {exc}", "wal", where) from None

@@ -1,0 +1,242 @@
+"""Runs: immutable, column-wise frame tables written by commits.
+
+A run covers the versions with gids ``[base, base + n)`` in gid (= record time) order.
+Its segment::
+
+    b"MVRN" | header_len u32 | header_crc u32 | pad | header JSON | parts (8-byte aligned)
+
+The header lists each part as ``[offset within segment, length, crc32]`` and the payload
+block ranges the run references. Parts (n = rows, m = supersessions, v = vectors):
+
+==========  =======  =====================================================
+part        type     meaning
+==========  =======  =====================================================
+hash        u64[n]   id hash (blake2b-64)
+created     i64[n]   event time µs
+vfrom       i64[n]   record time the version became current
+vto         i64[n]   record time it was replaced, if known when written
+poff, plen  u64,u32  stored payload location (absolute file offset)
+pcrc        u32[n]   CRC-32 of the stored payload
+version     u32[n]   version number of the id
+flags       u32[n]   bit 0 tombstone, bit 1 has vector, bits 8-15 codec
+vrow        u32[n]   row in ``vectors`` or 0xFFFFFFFF
+idoff       u32[n+1] offsets into ``ids``; ids: utf-8 frame ids
+hsort/hperm u64,u32  hashes sorted, and the rows they belong to (id lookup)
+tperm       u32[n]   rows sorted by (created, gid) (time index)
+sup_gid/to  u64,i64  versions in older runs this run replaced, and when
+vectors     f32[v,d] embeddings, contiguous
+==========  =======  =====================================================
+
+Reading needs no numpy: parts are memoryviews cast to their type, checked against their
+CRC on first use (vectors only by ``verify()``: they are large and scanned often).
+Building uses numpy for sorting.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from .._lazy import numpy as np
+from ..errors import ChecksumError, CorruptFileError
+from .fileio import FileView
+from .format import NO_ROW, TIME_MAX, SegmentRef, align, crc32
+
+RUN_MAGIC = b"MVRN"
+_RUN_HEAD = struct.Struct("<4sII")
+
+FLAG_TOMBSTONE = 1
+FLAG_VECTOR = 2
+
+PART_TYPES = {
+    "hash": "Q", "created": "q", "vfrom": "q", "vto": "q", "poff": "Q", "plen": "I",
+    "pcrc": "I", "version": "I", "flags": "I", "vrow": "I", "idoff": "I", "ids": "B",
+    "hsort": "Q", "hperm": "I", "tperm": "I", "sup_gid": "Q", "sup_to": "q", "vectors": "f",
+}
+_NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4"}
+
+
+@dataclass(slots=True)
+class RunColumns:
+    """Columns of a run being built (numpy arrays, or bytes for ``ids``)."""
+
+    base: int
+    dim: int | None
+    cols: dict[str, Any]
+    blocks: list[list[int]] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.cols["hash"])
+
+
+def finish_columns(base: int, dim: int | None, cols: dict[str, Any],
+                   blocks: list[list[int]]) -> RunColumns:
+    """Derive the lookup parts (hsort, hperm, tperm) and return buildable columns."""
+    hashes = cols["hash"]
+    perm = np.argsort(hashes, kind="stable")
+    cols["hsort"] = hashes[perm]
+    cols["hperm"] = perm.astype("<u4")
+    cols["tperm"] = np.argsort(cols["created"], kind="stable").astype("<u4")
+    return RunColumns(base, dim, cols, blocks)
+
+
+def encode_run(run: RunColumns) -> tuple[bytes, dict[str, Any]]:
+    """Serialize a run; returns the segment bytes and the meta for its TOC entry."""
+    parts: dict[str, list[int]] = {}
+    blobs: list[bytes] = []
+    pos = 0
+    for name in PART_TYPES:
+        value = run.cols.get(name)
+        if value is None:
+            data = b""
+        elif isinstance(value, bytes | bytearray):
+            data = bytes(value)
+        else:
+            data = np.ascontiguousarray(value, dtype=_NP_TYPES[PART_TYPES[name]]).tobytes()
+        parts[name] = [pos, len(data), crc32(data)]
+        padded = align(len(data))
+        blobs.append(data + b"\x00" * (padded - len(data)))
+        pos += padded
+    nvec = len(run.cols["vectors"]) // run.dim if run.dim and run.cols.get("vectors") is not None else 0
+    header = json.dumps({"n": run.n, "base": run.base, "dim": run.dim, "nvec": nvec,
+                         "parts": parts, "blocks": run.blocks}, separators=(",", ":")).encode()
+    head_len = align(_RUN_HEAD.size + len(header))
+    prefix = _RUN_HEAD.pack(RUN_MAGIC, len(header), crc32(header)) + header
+    prefix += b"\x00" * (head_len - len(prefix))
+    # part offsets are relative to the end of the prefix
+    meta = {"base": run.base, "n": run.n, "nvec": nvec, "head": head_len}
+    return prefix + b"".join(blobs), meta
+
+
+class RunReader:
+    """Lazy, read-only access to one committed run."""
+
+    def __init__(self, view: FileView, ref: SegmentRef) -> None:
+        self.view = view
+        self.ref = ref
+        self.base = int(ref.meta["base"])
+        self.n = int(ref.meta["n"])
+        self._parts: dict[str, memoryview] = {}
+
+    @property
+    def end(self) -> int:
+        return self.base + self.n
+
+    @cached_property
+    def header(self) -> dict[str, Any]:
+        off = self.ref.offset
+        raw = self.view.read(off, min(self.ref.length, _RUN_HEAD.size), "segment:run")
+        if len(raw) < _RUN_HEAD.size:
+            raise CorruptFileError(f"run segment at offset {off} is truncated", "segment:run", off)
+        magic, hlen, hcrc = _RUN_HEAD.unpack(raw)
+        if magic != RUN_MAGIC or hlen > self.ref.length:
+            raise CorruptFileError(f"run segment at offset {off} has a bad header",
+                                   "segment:run", off)
+        text = bytes(self.view.read(off + _RUN_HEAD.size, hlen, "segment:run"))
+        if crc32(text) != hcrc:
+            raise ChecksumError(f"run segment header at offset {off} checksum mismatch",
+                                "segment:run", off)
+        try:
+            header = json.loads(text)
+            if header["n"] != self.n or header["base"] != self.base:
+                raise ValueError("header disagrees with the TOC")
+            return header
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptFileError(f"run segment at offset {off}: {exc}", "segment:run",
+                                   off) from None
+
+    def _locate(self, name: str) -> tuple[int, int, int]:
+        rel, length, crc = self.header["parts"][name]
+        start = self.ref.offset + int(self.ref.meta["head"]) + rel
+        if rel + length + int(self.ref.meta["head"]) > self.ref.length:
+            raise CorruptFileError(f"run part {name!r} exceeds its segment", "segment:run", start)
+        return start, length, crc
+
+    def raw_part(self, name: str, *, check: bool = True) -> memoryview:
+        start, length, crc = self._locate(name)
+        data = self.view.read(start, length, "segment:run")
+        if check and crc32(data) != crc:
+            raise ChecksumError(f"run part {name!r} at offset {start} checksum mismatch",
+                                "segment:run", start)
+        return data
+
+    def part(self, name: str) -> memoryview:
+        mv = self._parts.get(name)
+        if mv is None:
+            data = self.raw_part(name, check=name != "vectors")
+            mv = data.cast(PART_TYPES[name]) if PART_TYPES[name] != "B" else data
+            self._parts[name] = mv
+        return mv
+
+    def verify(self) -> list[str]:
+        """Check every part's checksum; return problems."""
+        problems = []
+        try:
+            for name in PART_TYPES:
+                try:
+                    self.raw_part(name)
+                except CorruptFileError as exc:
+                    problems.append(f"segment:run at offset {exc.offset}: {exc.message}")
+        except CorruptFileError as exc:
+            problems.append(f"segment:run at offset {exc.offset}: {exc.message}")
+        return problems
+
+    # ------------------------------------------------------------------ lookups
+
+    def rows_for_hash(self, h: int) -> list[int]:
+        hsort = self.part("hsort")
+        lo = bisect_left(hsort, h)
+        hi = bisect_right(hsort, h, lo)
+        if lo == hi:
+            return []
+        hperm = self.part("hperm")
+        return sorted(hperm[i] for i in range(lo, hi))
+
+    def frame_id(self, row: int) -> str:
+        idoff = self.part("idoff")
+        return bytes(self.part("ids")[idoff[row] : idoff[row + 1]]).decode()
+
+    def vector(self, row: int) -> bytes | None:
+        vrow = self.part("vrow")[row]
+        if vrow == NO_ROW:
+            return None
+        dim = int(self.header["dim"])
+        vecs = self.raw_part("vectors", check=False)
+        return bytes(vecs[vrow * dim * 4 : (vrow + 1) * dim * 4])
+
+    def time_rows(self, since: int | None, until: int | None) -> range:
+        """Positions in ``tperm`` whose created time lies in [since, until)."""
+        tperm, created = self.part("tperm"), self.part("created")
+
+        def key(i: int) -> int:
+            return created[tperm[i]]
+
+        lo = 0 if since is None else bisect_left(range(self.n), since, key=key)
+        hi = self.n if until is None else bisect_left(range(self.n), until, key=key)
+        return range(lo, hi)
+
+    def superseded(self) -> dict[int, int]:
+        """Versions of older runs this run replaced: {gid: valid_to}."""
+        gids, tos = self.part("sup_gid"), self.part("sup_to")
+        return dict(zip(gids, tos, strict=True))
+
+    def release(self) -> None:
+        for mv in self._parts.values():
+            mv.release()
+        self._parts.clear()
+
+
+def empty_columns(n: int) -> dict[str, Any]:
+    """Numpy columns for ``n`` rows with 'current' defaults."""
+    return {
+        "hash": np.zeros(n, "<u8"), "created": np.zeros(n, "<i8"),
+        "vfrom": np.zeros(n, "<i8"), "vto": np.full(n, TIME_MAX, "<i8"),
+        "poff": np.zeros(n, "<u8"), "plen": np.zeros(n, "<u4"), "pcrc": np.zeros(n, "<u4"),
+        "version": np.zeros(n, "<u4"), "flags": np.zeros(n, "<u4"),
+        "vrow": np.full(n, NO_ROW, "<u4"),
+    }

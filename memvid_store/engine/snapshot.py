@@ -1,0 +1,241 @@
+"""A consistent read state: one commit's runs plus the WAL delta replayed on top.
+
+Visibility rule (record time ``T``; ``None`` means "now"): a version is visible when it
+is a content version, ``valid_from <= T`` and ``T < valid_to``. ``valid_to`` of a version
+is the ``valid_from`` of the version that replaced it: stored in its run when known at
+write time, otherwise found in the supersession lists of newer runs or in the delta.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+from ..errors import CorruptFileError, FrameNotFoundError
+from .codec import Codec, unpack_payload
+from .fileio import FileView
+from .format import TIME_MAX, Header, Toc, crc32
+from .records import Version, id_hash
+from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader
+
+
+@dataclass(slots=True)
+class RowRef:
+    """One version located in a run (``run``/``row``) or in the delta (``version``)."""
+
+    gid: int
+    run: RunReader | None = None
+    row: int = -1
+    version: Version | None = None
+
+
+class Snapshot:
+    """Read API over one commit plus a delta. Shared by Memory and its as_of views."""
+
+    def __init__(self, view: FileView, header: Header, toc: Toc, delta: list[Version],
+                 runs: list[RunReader] | None = None) -> None:
+        self.view = view
+        self.header = header
+        self.toc = toc
+        self.delta = delta
+        self.delta_by_id: dict[str, list[Version]] = {}
+        self.delta_replaced: dict[int, int] = {}  # run gid -> valid_to, replaced by the delta
+        for v in delta:
+            self._index_delta(v)
+        self.runs = runs if runs is not None else [RunReader(view, r) for r in toc.runs()]
+
+    def _index_delta(self, v: Version) -> None:
+        chain = self.delta_by_id.setdefault(v.id, [])
+        if chain and chain[-1].gid == v.prev_gid:
+            chain[-1].valid_to = v.valid_from
+        elif v.prev_gid >= 0:
+            self.delta_replaced[v.prev_gid] = v.valid_from
+        chain.append(v)
+
+    def add_delta(self, versions: list[Version]) -> None:
+        """Writer only: versions appended to the WAL become readable at once."""
+        for v in versions:
+            self.delta.append(v)
+            self._index_delta(v)
+
+    @property
+    def generation(self) -> int:
+        return self.toc.generation
+
+    @property
+    def dim(self) -> int | None:
+        if self.toc.dim is not None:
+            return self.toc.dim
+        for v in self.delta:
+            if v.embedding:
+                return len(v.embedding) // 4
+        return None
+
+    @cached_property
+    def codec(self) -> Codec:
+        ref = self.toc.find("dict")
+        if ref is None:
+            return Codec(None)
+        data = bytes(self.view.read(ref.offset, ref.length, "segment:dict"))
+        if crc32(data) != ref.crc:
+            raise CorruptFileError(f"dictionary segment at offset {ref.offset} checksum "
+                                   "mismatch", "segment:dict", ref.offset)
+        return Codec(data)
+
+    @cached_property
+    def _run_overrides(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for run in self.runs:
+            out.update(run.superseded())
+        return out
+
+    def valid_to(self, ref: RowRef) -> int:
+        if ref.version is not None:
+            return ref.version.valid_to
+        to = ref.run.part("vto")[ref.row]
+        if to != TIME_MAX:
+            return to
+        to = self._run_overrides.get(ref.gid, TIME_MAX)
+        if to != TIME_MAX:
+            return to
+        return self.delta_replaced.get(ref.gid, TIME_MAX)
+
+    def valid_from(self, ref: RowRef) -> int:
+        return ref.version.valid_from if ref.version else ref.run.part("vfrom")[ref.row]
+
+    def is_tombstone(self, ref: RowRef) -> bool:
+        if ref.version is not None:
+            return ref.version.tombstone
+        return bool(ref.run.part("flags")[ref.row] & FLAG_TOMBSTONE)
+
+    def visible(self, ref: RowRef, at: int | None) -> bool:
+        if self.is_tombstone(ref):
+            return False
+        to = self.valid_to(ref)
+        if at is None:
+            return to == TIME_MAX
+        return self.valid_from(ref) <= at < to
+
+    # ---------------------------------------------------------------- lookups
+
+    def versions_of(self, frame_id: str) -> list[RowRef]:
+        """Every stored version of an id (content and tombstones), oldest first."""
+        h = id_hash(frame_id)
+        refs: list[RowRef] = []
+        for run in self.runs:
+            for row in run.rows_for_hash(h):
+                if run.frame_id(row) == frame_id:
+                    refs.append(RowRef(run.base + row, run, row))
+        refs.extend(RowRef(v.gid, version=v) for v in self.delta_by_id.get(frame_id, ()))
+        return refs
+
+    def latest(self, frame_id: str, at: int | None) -> RowRef | None:
+        """The version of an id current at ``at`` (tombstones included)."""
+        for v in reversed(self.delta_by_id.get(frame_id, ())):
+            if at is None or v.valid_from <= at:
+                return RowRef(v.gid, version=v)
+        h = id_hash(frame_id)
+        for run in reversed(self.runs):
+            best = None
+            for row in run.rows_for_hash(h):
+                if run.frame_id(row) == frame_id and (at is None or run.part("vfrom")[row] <= at):
+                    best = row
+            if best is not None:
+                return RowRef(run.base + best, run, best)
+        return None
+
+    def get(self, frame_id: str, at: int | None) -> RowRef:
+        ref = self.latest(frame_id, at)
+        if ref is None or self.is_tombstone(ref):
+            raise FrameNotFoundError(f"no frame with id {frame_id!r}", frame_id)
+        return ref
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self, ref: RowRef) -> Version:
+        """Materialize a version with its text, metadata and tags (embedding lazily)."""
+        if ref.version is not None:
+            return ref.version
+        run, row = ref.run, ref.row
+        flags = run.part("flags")[row]
+        text, meta, tags = "", {}, []
+        if not flags & FLAG_TOMBSTONE:
+            text, meta, tags = self._payload(run, row, flags)
+        return Version(
+            gid=ref.gid, id=run.frame_id(row), version=run.part("version")[row],
+            created_at=run.part("created")[row], valid_from=run.part("vfrom")[row],
+            tombstone=bool(flags & FLAG_TOMBSTONE), prev_gid=-1, prev_live=False,
+            text=text, metadata=meta, tags=tags, embedding=None, valid_to=self.valid_to(ref),
+        )
+
+    def _payload(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
+        off, length = run.part("poff")[row], run.part("plen")[row]
+        stored = self.view.read(off, length, "frame")
+        if crc32(stored) != run.part("pcrc")[row]:
+            raise CorruptFileError(f"frame payload at offset {off} checksum mismatch",
+                                   "frame", off)
+        try:
+            return unpack_payload(self.codec.decompress((flags >> 8) & 0xFF, stored))
+        except CorruptFileError:
+            raise
+        except Exception as exc:  # zstd, utf-8 or json errors all mean damage
+            raise CorruptFileError(f"frame payload at offset {off} cannot be decoded: {exc}",
+                                   "frame", off) from None
+
+    def embedding(self, ref: RowRef) -> bytes | None:
+        if ref.version is not None:
+            return ref.version.embedding
+        if not ref.run.part("flags")[ref.row] & FLAG_VECTOR:
+            return None
+        return ref.run.vector(ref.row)
+
+    # ----------------------------------------------------------------- timeline
+
+    def timeline(self, since: int | None, until: int | None, at: int | None,
+                 reverse: bool) -> Iterator[RowRef]:
+        """Visible versions ordered by (created_at, gid)."""
+        streams = [self._run_stream(run, since, until, reverse) for run in self.runs]
+        delta = sorted(
+            (v.created_at, v.gid, v) for v in self.delta
+            if (since is None or v.created_at >= since) and (until is None or v.created_at < until)
+        )
+        if reverse:
+            delta.reverse()
+        streams.append(((c, g, RowRef(g, version=v)) for c, g, v in delta))
+        for _, _, ref in heapq.merge(*streams, key=lambda t: (t[0], t[1]), reverse=reverse):
+            if self.visible(ref, at):
+                yield ref
+
+    @staticmethod
+    def _run_stream(run: RunReader, since: int | None, until: int | None,
+                    reverse: bool) -> Iterator[tuple[int, int, RowRef]]:
+        positions = run.time_rows(since, until)
+        tperm, created = run.part("tperm"), run.part("created")
+        for i in reversed(positions) if reverse else positions:
+            row = tperm[i]
+            yield created[row], run.base + row, RowRef(run.base + row, run, row)
+
+    def iter_all(self) -> Iterator[RowRef]:
+        """Every stored version in gid order (compaction and export)."""
+        for run in self.runs:
+            for row in range(run.n):
+                yield RowRef(run.base + row, run, row)
+        for v in self.delta:
+            yield RowRef(v.gid, version=v)
+
+    def close(self) -> None:
+        for run in self.runs:
+            run.release()
+
+
+def read_toc(fd: int, offset: int, length: int, crc: int, file_size: int) -> Toc:
+    if offset + length > file_size:
+        raise CorruptFileError(f"TOC at offset {offset} lies past the end of the file "
+                               f"({file_size} bytes)", "toc", offset)
+    raw = os.pread(fd, length, offset)
+    if len(raw) != length or crc32(raw) != crc:
+        raise CorruptFileError(f"TOC at offset {offset} checksum mismatch", "toc", offset)
+    return Toc.decode(raw, offset)

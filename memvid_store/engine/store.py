@@ -1,0 +1,435 @@
+"""Opening, committing and compacting a .mv2 file.
+
+Commit protocol (LMDB-style, see format.py): append the payload block, dictionary and
+run segments and the TOC after the committed end, fsync, write header slot
+``generation % 2``, fsync. The WAL restarts only after the header is durable; records
+it still holds carry sequence numbers at or below the new checkpoint and are ignored.
+
+Runs are merged size-tiered inside the same commit (never more than a logarithmic
+number of runs); merged-away segments stay in the file, reachable from older TOCs,
+until ``compact()`` rewrites the file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import Any
+
+from .._lazy import numpy as np
+from ..errors import CorruptFileError, MemoryNotFoundError, NotAMemoryFileError
+from . import _faults, lock
+from .codec import Codec, pack_payload, train_dictionary
+from .fileio import FileView
+from .format import (
+    ALIGN, HEADER_SIZE, SLOT_SIZE, TIME_MAX, WAL_OFFSET, Header, SegmentRef, Toc, align, crc32,
+    pick_header, unpack_header,
+)
+from .records import Version, decode_ops, id_hash
+from .runs import (
+    FLAG_TOMBSTONE, FLAG_VECTOR, RunColumns, RunReader, empty_columns, encode_run,
+    finish_columns,
+)
+from .snapshot import Snapshot, read_toc
+from .wal import WalWriter, replay
+
+MERGE_FANOUT = 4
+MAX_RUNS = 48
+COUNTERS = ("live", "versions", "tombstones", "text_bytes", "stored_bytes")
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def apply_counters(counters: dict[str, int], versions: list[Version]) -> dict[str, int]:
+    out = {k: counters.get(k, 0) for k in COUNTERS}
+    for v in versions:
+        out["versions"] += 1
+        if v.tombstone:
+            out["tombstones"] += 1
+            out["live"] -= int(v.prev_live)
+        elif not v.prev_live:
+            out["live"] += 1
+    return out
+
+
+# --------------------------------------------------------------------------- opening
+
+
+@dataclass(slots=True)
+class Opened:
+    header: Header
+    toc: Toc
+    delta: list[Version]
+    wal_end: int
+    wal_last_seq: int
+    problems: list[str]
+
+
+def read_state(fd: int) -> Opened:
+    """Read header, TOC and WAL delta consistently (retries if a commit lands meanwhile)."""
+    for _ in range(50):
+        state = _read_state_once(fd)
+        again = os.pread(fd, HEADER_SIZE, 0)
+        try:
+            latest, _ = pick_header(again)
+        except CorruptFileError:
+            return state
+        if latest.generation == state.header.generation:
+            return state
+    raise CorruptFileError("the file keeps changing while it is read", "header", 0)
+
+
+def _read_state_once(fd: int) -> Opened:
+    raw = os.pread(fd, HEADER_SIZE, 0)
+    size = os.fstat(fd).st_size
+    if len(raw) < SLOT_SIZE:
+        raise NotAMemoryFileError(f"file is {size} bytes: too short to be a .mv2 file")
+    header, problems = pick_header(raw)
+    try:
+        toc = read_toc(fd, header.toc_offset, header.toc_len, header.toc_crc, size)
+    except CorruptFileError as exc:
+        # the newest commit's TOC is damaged: fall back to the other slot's commit
+        other = _other_header(raw, header)
+        if other is None:
+            raise
+        problems.append(str(exc))
+        header = other
+        toc = read_toc(fd, header.toc_offset, header.toc_len, header.toc_crc, size)
+    region = os.pread(fd, header.wal_size, header.wal_offset)
+    rep = replay(region, header.wal_checkpoint_seq)
+    delta: list[Version] = []
+    for seq, payload in rep.records:
+        delta.extend(decode_ops(payload, toc.next_gid + len(delta), header.wal_offset))
+        del seq
+    return Opened(header, toc, delta, rep.end, rep.last_seq, problems)
+
+
+def _other_header(raw: bytes, chosen: Header) -> Header | None:
+    try:
+        other = unpack_header(raw[(1 - chosen.slot) * SLOT_SIZE : (2 - chosen.slot) * SLOT_SIZE],
+                              1 - chosen.slot)
+    except CorruptFileError:
+        return None
+    return other if other.generation < chosen.generation else None
+
+
+def open_fd(path: str, writable: bool) -> int:
+    try:
+        return os.open(path, os.O_RDWR if writable else os.O_RDONLY)
+    except FileNotFoundError:
+        raise MemoryNotFoundError(f"no memory file at {path}") from None
+    except IsADirectoryError:
+        raise NotAMemoryFileError(f"{path} is a directory, not a .mv2 file") from None
+
+
+def make_snapshot(fd: int, state: Opened, use_mmap: bool,
+                  reuse: list[RunReader] | None = None) -> Snapshot:
+    view = FileView(fd, state.header.committed_end, use_mmap=use_mmap)
+    runs = None
+    if reuse is not None:
+        by_off = {r.ref.offset: r for r in reuse}
+        runs = [by_off.get(ref.offset) or RunReader(view, ref) for ref in state.toc.runs()]
+    return Snapshot(view, state.header, state.toc, state.delta, runs)
+
+
+# --------------------------------------------------------------------------- creating
+
+
+def write_empty(fd: int, *, dim: int | None, wal_size: int, options: dict[str, Any],
+                generation: int = 1, file_uuid: bytes | None = None,
+                history_floor_us: int | None = None,
+                commit_log: list[tuple[int, int]] | None = None,
+                created_at_us: int | None = None) -> None:
+    """Lay down header, empty WAL and an empty first commit on a new, empty file."""
+    created = now_us() if created_at_us is None else created_at_us
+    toc = Toc(generation=generation, commit_time_us=created, prev=None, segments=[],
+              dim=dim, counters={k: 0 for k in COUNTERS}, options=options,
+              history_floor_us=history_floor_us, commit_log=commit_log or [])
+    toc_bytes = toc.encode()
+    toc_off = WAL_OFFSET + wal_size
+    os.ftruncate(fd, toc_off)
+    os.pwrite(fd, toc_bytes, toc_off)
+    header = Header(generation, toc_off, len(toc_bytes), crc32(toc_bytes), wal_size, 0,
+                    created, file_uuid or uuidlib.uuid4().bytes, created)
+    os.pwrite(fd, header.pack(), header.slot * SLOT_SIZE)
+    os.fsync(fd)
+
+
+def create_file(path: str, *, dim: int | None, wal_size: int, options: dict[str, Any]) -> int:
+    """Create an empty memory file atomically; returns a locked, writable fd on it.
+
+    The file is written under a temporary name and hard-linked into place, so a crash
+    never leaves a half-made file at ``path`` and an existing file is never replaced.
+    """
+    tmp = f"{path}.creating-{os.getpid()}"
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        lock.acquire(fd, tmp, 0)
+        write_empty(fd, dim=dim, wal_size=wal_size, options=options)
+        os.link(tmp, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    finally:
+        os.unlink(tmp)
+    fsync_dir(path)
+    return fd
+
+
+def fsync_dir(path: str) -> None:
+    try:
+        dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class Committer:
+    """Turns versions into segments and commits them. Used by the writer and compaction."""
+
+    def __init__(self, fd: int, snapshot: Snapshot, *, sync: bool, use_mmap: bool) -> None:
+        self.fd = fd
+        self.snapshot = snapshot
+        self.sync = sync
+        self.use_mmap = use_mmap
+
+    def commit(self, versions: list[Version], *, checkpoint_seq: int, dim: int | None,
+               counters: dict[str, int], commit_time: int,
+               toc_changes: dict[str, Any] | None = None) -> Snapshot:
+        snap = self.snapshot
+        old_header, old_toc = snap.header, snap.toc
+        pos = align(old_header.committed_end)
+        writes: list[tuple[int, bytes]] = []
+        segments = [s for s in old_toc.segments if s.kind != "run"]
+        codec = snap.codec
+        if codec.dictionary is None and versions:
+            dictionary = train_dictionary(
+                [pack_payload(v.text, v.metadata, v.tags) for v in versions if not v.tombstone])
+            if dictionary is not None:
+                codec = Codec(dictionary)
+                segments = [s for s in segments if s.kind != "dict"]
+                segments.append(SegmentRef("dict", pos, len(dictionary), crc32(dictionary)))
+                writes.append((pos, dictionary))
+                pos = align(pos + len(dictionary))
+        runs: list[RunReader | RunColumns] = list(snap.runs)
+        if versions:
+            cols, blocks, pos = self._build_run(versions, codec, pos, writes, dim)
+            runs.append(cols)
+            counters = dict(counters)
+            counters["stored_bytes"] = counters.get("stored_bytes", 0) + len(blocks)
+        runs = merge_tail(runs)
+        keep = {id(r) for r in runs if isinstance(r, RunReader)}
+        for r in runs:
+            if isinstance(r, RunColumns):
+                data, meta = encode_run(r)
+                segments.append(SegmentRef("run", pos, len(data), crc32(data), meta))
+                writes.append((pos, data))
+                pos = align(pos + len(data))
+            else:
+                segments.append(r.ref)
+        # keep run order = gid order
+        segments.sort(key=lambda s: (s.kind != "dict", s.meta.get("base", 0)))
+        toc = Toc(
+            generation=old_toc.generation + 1, commit_time_us=commit_time,
+            prev=(old_header.toc_offset, old_header.toc_len, old_header.toc_crc),
+            segments=segments, next_gid=old_toc.next_gid + len(versions),
+            wal_checkpoint_seq=checkpoint_seq, dim=dim, counters=counters,
+            history_floor_us=old_toc.history_floor_us, options=old_toc.options,
+            commit_log=old_toc.commit_log,
+        )
+        for key, value in (toc_changes or {}).items():
+            setattr(toc, key, value)
+        toc_bytes = toc.encode()
+        writes.append((pos, toc_bytes))
+        for off, data in writes:
+            _pwrite_all(self.fd, data, off)
+        _faults.hit("commit.after_segments")
+        if self.sync:
+            os.fsync(self.fd)
+        _faults.hit("commit.after_toc")
+        header = Header(toc.generation, pos, len(toc_bytes), crc32(toc_bytes),
+                        old_header.wal_size, checkpoint_seq, old_header.created_at_us,
+                        old_header.uuid, commit_time)
+        packed = header.pack()
+        if _faults.armed("commit.torn_header"):
+            os.pwrite(self.fd, packed[: len(packed) // 2], header.slot * SLOT_SIZE)
+            _faults.hit("commit.torn_header")
+        os.pwrite(self.fd, packed, header.slot * SLOT_SIZE)
+        if self.sync:
+            os.fsync(self.fd)
+        _faults.hit("commit.after_header")
+        reuse = [r for r in snap.runs if id(r) in keep]
+        state = Opened(header, toc, [], 0, checkpoint_seq, [])
+        self.snapshot = make_snapshot(self.fd, state, self.use_mmap, reuse)
+        return self.snapshot
+
+    def _build_run(self, versions: list[Version], codec: Codec, pos: int,
+                   writes: list[tuple[int, bytes]], dim: int | None
+                   ) -> tuple[RunColumns, bytes, int]:
+        n = len(versions)
+        base = versions[0].gid
+        cols = empty_columns(n)
+        chunks: list[bytes] = []
+        block_pos = pos
+        ids: list[bytes] = []
+        idoff = np.zeros(n + 1, "<u4")
+        vectors: list[bytes] = []
+        sup_gid: list[int] = []
+        sup_to: list[int] = []
+        hashes, created, vfrom = cols["hash"], cols["created"], cols["vfrom"]
+        poff, plen, pcrc = cols["poff"], cols["plen"], cols["pcrc"]
+        version, flags, vrow, vto = cols["version"], cols["flags"], cols["vrow"], cols["vto"]
+        total = 0
+        for i, v in enumerate(versions):
+            if v.gid != base + i:
+                raise AssertionError("versions must have consecutive gids")
+            raw_id = v.id.encode()
+            ids.append(raw_id)
+            total += len(raw_id)
+            idoff[i + 1] = total
+            hashes[i] = id_hash(v.id)
+            created[i], vfrom[i], version[i] = v.created_at, v.valid_from, v.version
+            f = 0
+            if v.tombstone:
+                f |= FLAG_TOMBSTONE
+            else:
+                kind, stored = codec.compress(pack_payload(v.text, v.metadata, v.tags))
+                f |= kind << 8
+                poff[i], plen[i], pcrc[i] = block_pos, len(stored), crc32(stored)
+                chunks.append(stored)
+                block_pos += len(stored)
+                if v.embedding:
+                    f |= FLAG_VECTOR
+                    vrow[i] = len(vectors)
+                    vectors.append(v.embedding)
+            flags[i] = f
+            if v.prev_gid >= base:
+                vto[v.prev_gid - base] = v.valid_from
+            elif v.prev_gid >= 0:
+                sup_gid.append(v.prev_gid)
+                sup_to.append(v.valid_from)
+            if v.valid_to != TIME_MAX and vto[i] == TIME_MAX:
+                vto[i] = v.valid_to
+        blocks = b"".join(chunks)
+        if blocks:
+            writes.append((pos, blocks))
+        cols["idoff"] = idoff
+        cols["ids"] = b"".join(ids)
+        cols["sup_gid"] = np.array(sup_gid, "<u8")
+        cols["sup_to"] = np.array(sup_to, "<i8")
+        cols["vectors"] = np.frombuffer(b"".join(vectors), "<f4") if vectors else None
+        block_ranges = [[pos, len(blocks), crc32(blocks)]] if blocks else []
+        run = finish_columns(base, dim, cols, block_ranges)
+        return run, blocks, align(block_pos) if blocks else pos
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+# ----------------------------------------------------------------------------- merging
+
+
+def _size(run: RunReader | RunColumns) -> int:
+    return run.n
+
+
+def merge_tail(runs: list[RunReader | RunColumns]) -> list[RunReader | RunColumns]:
+    """Size-tiered merging: keeps O(log N) runs with each row rewritten O(log N) times.
+
+    A suffix of at least MERGE_FANOUT runs is merged once the runs after its first one add
+    up to at least the first one's size (the shortest such suffix, cascading).
+    """
+    runs = list(runs)
+    while True:
+        chosen = None
+        for j in range(len(runs) - MERGE_FANOUT, -1, -1):
+            tail = sum(_size(r) for r in runs[j + 1 :])
+            if tail >= _size(runs[j]):
+                chosen = j
+                break
+        if chosen is None and len(runs) > MAX_RUNS:
+            chosen = len(runs) - MAX_RUNS // 2
+        if chosen is None:
+            return runs
+        runs[chosen:] = [merge_runs(runs[chosen:])]
+
+
+def _columns_of(run: RunReader | RunColumns) -> RunColumns:
+    if isinstance(run, RunColumns):
+        return run
+    header = run.header
+    cols: dict[str, Any] = {}
+    for name in ("hash", "created", "vfrom", "vto", "poff", "plen", "pcrc", "version", "flags",
+                 "vrow", "idoff", "sup_gid", "sup_to"):
+        cols[name] = np.frombuffer(run.raw_part(name), _np_type(name))
+    cols["ids"] = bytes(run.raw_part("ids"))
+    vec = run.raw_part("vectors", check=False)
+    cols["vectors"] = np.frombuffer(vec, "<f4") if len(vec) else None
+    return RunColumns(run.base, header["dim"], cols, header["blocks"])
+
+
+def _np_type(name: str) -> str:
+    from .runs import _NP_TYPES, PART_TYPES
+
+    return _NP_TYPES[PART_TYPES[name]]
+
+
+def merge_runs(runs: list[RunReader | RunColumns]) -> RunColumns:
+    """Concatenate adjacent runs into one, folding in supersessions between them."""
+    parts = [_columns_of(r) for r in runs]
+    base, end = parts[0].base, parts[-1].base + parts[-1].n
+    dim = next((p.dim for p in parts if p.dim), None)
+    cols: dict[str, Any] = {}
+    for name in ("hash", "created", "vfrom", "vto", "poff", "plen", "pcrc", "version", "flags"):
+        cols[name] = np.concatenate([p.cols[name] for p in parts])
+    vrows, idoffs, ids, vecs = [], [np.zeros(1, "<u4")], [], []
+    nvec = idlen = 0
+    for p in parts:
+        vr = p.cols["vrow"].astype("<u8")
+        has = vr != 0xFFFFFFFF
+        vr[has] += nvec
+        vrows.append(vr.astype("<u4"))
+        idoffs.append(p.cols["idoff"][1:].astype("<u8") + idlen)
+        idlen += len(p.cols["ids"])
+        ids.append(p.cols["ids"])
+        if p.cols.get("vectors") is not None:
+            vecs.append(p.cols["vectors"])
+            nvec += len(p.cols["vectors"]) // p.dim
+    if idlen >= 2**32:
+        raise ValueError("run id space exceeds 4 GiB")
+    cols["vrow"] = np.concatenate(vrows)
+    cols["idoff"] = np.concatenate(idoffs).astype("<u4")
+    cols["ids"] = b"".join(ids)
+    cols["vectors"] = np.concatenate(vecs) if vecs else None
+    sup_g = np.concatenate([p.cols["sup_gid"] for p in parts]).astype("<u8")
+    sup_t = np.concatenate([p.cols["sup_to"] for p in parts]).astype("<i8")
+    inside = (sup_g >= base) & (sup_g < end)
+    vto = cols["vto"].copy()
+    idx = (sup_g[inside] - base).astype("i8")
+    vto[idx] = np.minimum(vto[idx], sup_t[inside])
+    cols["vto"] = vto
+    cols["sup_gid"], cols["sup_to"] = sup_g[~inside], sup_t[~inside]
+    blocks = [b for p in parts for b in p.blocks]
+    return finish_columns(base, dim, cols, blocks)
+
+
+__all__ = [
+    "ALIGN", "Committer", "Opened", "apply_counters", "create_file", "fsync_dir",
+    "make_snapshot", "now_us", "open_fd", "read_state", "write_empty",
+]

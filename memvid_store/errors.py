@@ -1,0 +1,189 @@
+"""Typed errors. Every failure the engine reports is a :class:`MemvidError`.
+
+Each class carries a ``HINT`` that tells the user what to do; it is appended to the
+message. Errors keep their constructor arguments in ``args`` so that they survive
+pickling (they cross process boundaries in pools and test harnesses).
+
+This module imports nothing from the package: import it first, anywhere.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "ChecksumError",
+    "ClosedError",
+    "CorruptFileError",
+    "DimensionMismatchError",
+    "FormatError",
+    "FrameNotFoundError",
+    "HistoryUnavailableError",
+    "LockError",
+    "MemoryLockedError",
+    "MemoryNotFoundError",
+    "MemvidError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "NotAMemoryFileError",
+    "ReadOnlyError",
+    "VersionMismatchError",
+    "WalError",
+]
+
+
+class MemvidError(Exception):
+    """Root of every error raised by memvid-py."""
+
+    code = "memvid_error"
+    HINT = ""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(message, *args)
+        self.message = message
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.HINT and self.HINT not in text:
+            text = f"{text} ({self.HINT})" if text else self.HINT
+        return text
+
+    def __reduce__(self):  # keep subclass attributes across pickling
+        return (self.__class__, self.args, self.__dict__)
+
+
+class FormatError(MemvidError):
+    """The file is not a valid .mv2 file of a version this library reads."""
+
+    code = "format_error"
+
+
+class NotAMemoryFileError(FormatError):
+    """The file does not start with the .mv2 magic bytes."""
+
+    code = "not_a_memory_file"
+    HINT = "check the path: this is not a .mv2 memory file"
+
+
+class VersionMismatchError(FormatError):
+    """The file was written by a newer, incompatible format version."""
+
+    code = "version_mismatch"
+    HINT = "upgrade memvid-py (pip install -U memvid-py) to open it"
+
+
+class CorruptFileError(FormatError):
+    """Bytes on disk do not match their checksum or structure.
+
+    ``region`` names the damaged part (``header``, ``wal``, ``toc``, ``segment:<kind>``,
+    ``frame``) and ``offset`` its byte offset in the file.
+    """
+
+    code = "corrupt_file"
+    HINT = "run `mv2 verify FILE` for a report; restore from a copy or compact what is readable"
+
+    def __init__(self, message: str, region: str = "", offset: int = -1) -> None:
+        super().__init__(message, region, offset)
+        self.region = region
+        self.offset = offset
+
+
+class ChecksumError(CorruptFileError):
+    """A checksum did not match."""
+
+    code = "checksum_error"
+
+
+class WalError(MemvidError):
+    """The write-ahead log cannot accept a record."""
+
+    code = "wal_error"
+
+
+class LockError(MemvidError):
+    """The file lock could not be taken."""
+
+    code = "lock_error"
+
+
+class MemoryLockedError(LockError):
+    """Another writer holds the file."""
+
+    code = "memory_locked"
+    HINT = "close the other writer, open with readonly=True, or raise lock_timeout="
+
+    def __init__(self, message: str, holder_pid: int | None = None) -> None:
+        super().__init__(message, holder_pid)
+        self.holder_pid = holder_pid
+
+
+class ReadOnlyError(MemvidError):
+    """A write was attempted through a read-only handle or view."""
+
+    code = "read_only"
+    HINT = "open the file with Memory.open(path) (writable) to change it"
+
+
+class ClosedError(MemvidError):
+    """The memory was used after close()."""
+
+    code = "closed"
+    HINT = "open the file again with Memory.open(path)"
+
+
+class NotFoundError(MemvidError, KeyError):
+    """Something looked up by key does not exist."""
+
+    code = "not_found"
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return MemvidError.__str__(self)
+
+
+class FrameNotFoundError(NotFoundError):
+    """No current frame has this id (it never existed or was deleted)."""
+
+    code = "frame_not_found"
+    HINT = "use history(id) or as_of(t) to read deleted or earlier versions"
+
+    def __init__(self, message: str, frame_id: str = "") -> None:
+        super().__init__(message, frame_id)
+        self.frame_id = frame_id
+
+
+class MemoryNotFoundError(NotFoundError, FileNotFoundError):
+    """The .mv2 file does not exist."""
+
+    code = "memory_not_found"
+    HINT = "create it first with Memory.create(path) or `mv2 create PATH`"
+
+
+class AlreadyExistsError(MemvidError, FileExistsError):
+    """Memory.create() was asked to create a file that already exists."""
+
+    code = "already_exists"
+    HINT = "open it with Memory.open(path), or delete it first"
+
+
+class DimensionMismatchError(MemvidError, ValueError):
+    """An embedding does not have the file's dimension."""
+
+    code = "dimension_mismatch"
+    HINT = "embed with the model this file was created with"
+
+    def __init__(self, message: str, expected: int = 0, got: int = 0) -> None:
+        super().__init__(message, expected, got)
+        self.expected = expected
+        self.got = got
+
+
+class HistoryUnavailableError(MemvidError):
+    """The requested point in time is older than the retained history."""
+
+    code = "history_unavailable"
+    HINT = "history before the last compact(retain_after=...) was dropped"
+
+
+class MissingDependencyError(MemvidError, ImportError):
+    """An optional dependency is not installed."""
+
+    code = "missing_dependency"

@@ -1,0 +1,667 @@
+"""The Memory facade: one .mv2 file, its writer, its readers and its past.
+
+>>> import tempfile, os
+>>> from datetime import datetime, timezone
+>>> path = os.path.join(tempfile.mkdtemp(), "agent.mv2")
+>>> with Memory.create(path) as mem:
+...     fid = mem.put("the budget meeting moved to friday", tags=["calendar"])
+...     mem.get(fid).text
+'the budget meeting moved to friday'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from .config import StoreConfig
+from .engine import lock
+from .engine.format import TIME_MAX
+from .engine.records import Version, encode_ops
+from .engine.snapshot import RowRef, Snapshot
+from .engine.store import (
+    Committer, Opened, apply_counters, create_file, make_snapshot, now_us, open_fd, read_state,
+)
+from .engine.wal import WalWriter
+from .errors import (
+    AlreadyExistsError, ClosedError, DimensionMismatchError, FrameNotFoundError,
+    HistoryUnavailableError, ReadOnlyError,
+)
+from .types import Frame, Stats, VerifyReport, from_us, to_us
+
+_MISSING: Any = object()
+_RECORD_KEYS = frozenset({"text", "embedding", "metadata", "tags", "created_at", "id"})
+DIRECT_COMMIT_FRACTION = 4  # batches larger than wal_size / 4 are committed directly
+
+
+class _Reads:
+    """Read API shared by Memory and its as_of views."""
+
+    _path: str
+
+    def _snap(self) -> Snapshot:
+        raise NotImplementedError
+
+    def _at(self) -> int | None:
+        raise NotImplementedError
+
+    def get(self, id: str) -> Frame:
+        """Return the current version of a frame.
+
+        Raises:
+            FrameNotFoundError: no frame has this id, or it was deleted.
+        """
+        snap = self._snap()
+        return self._frame(snap, snap.get(_check_id(id), self._at()))
+
+    def __contains__(self, id: object) -> bool:
+        if not isinstance(id, str):
+            return False
+        try:
+            self.get(id)
+        except FrameNotFoundError:
+            return False
+        return True
+
+    def history(self, id: str) -> list[Frame]:
+        """Every content version of a frame, oldest first, with record-time validity.
+
+        A deleted frame's last version has ``valid_to`` set to the deletion time.
+
+        Raises:
+            FrameNotFoundError: the id never existed (as of this view).
+        """
+        snap, at = self._snap(), self._at()
+        refs = [r for r in snap.versions_of(_check_id(id))
+                if at is None or snap.valid_from(r) <= at]
+        if not refs:
+            raise FrameNotFoundError(f"no frame with id {id!r}", id)
+        frames = []
+        for i, ref in enumerate(refs):
+            if snap.is_tombstone(ref):
+                continue
+            to = snap.valid_from(refs[i + 1]) if i + 1 < len(refs) else snap.valid_to(ref)
+            frames.append(self._frame(snap, ref, valid_to=to))
+        return frames
+
+    def timeline(self, since: datetime | None = None, until: datetime | None = None,
+                 limit: int | None = None, reverse: bool = False) -> list[Frame]:
+        """Current frames with ``since <= created_at < until``, ordered by created_at."""
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+        return list(self.iter_timeline(since, until, limit=limit, reverse=reverse))
+
+    def iter_timeline(self, since: datetime | None = None, until: datetime | None = None, *,
+                      limit: int | None = None, reverse: bool = False) -> Iterator[Frame]:
+        """Like ``timeline`` but lazy: frames are read as the iterator advances."""
+        snap = self._snap()
+        lo = None if since is None else to_us(since, "since")
+        hi = None if until is None else to_us(until, "until")
+        for count, ref in enumerate(snap.timeline(lo, hi, self._at(), reverse)):
+            if limit is not None and count >= limit:
+                return
+            yield self._frame(snap, ref)
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.iter_timeline()
+
+    def __len__(self) -> int:
+        return self.stats().frames
+
+    def ids(self) -> list[str]:
+        """Ids of the current frames, in created_at order."""
+        return [f.id for f in self.iter_timeline()]
+
+    def _frame(self, snap: Snapshot, ref: RowRef, valid_to: int | None = None) -> Frame:
+        v = snap.load(ref)
+        at = self._at()
+        to = snap.valid_to(ref) if valid_to is None else valid_to
+        if to == TIME_MAX or (at is not None and to > at):
+            end = None
+        else:
+            end = from_us(to)
+
+        def embedding() -> list[float] | None:
+            raw = snap.embedding(ref)
+            return None if raw is None else array("f", raw).tolist()
+
+        return Frame(v.id, v.text, dict(v.metadata or {}), list(v.tags or []),
+                     from_us(v.created_at), v.version, from_us(v.valid_from), end, embedding)
+
+    def as_of(self, t: datetime | int) -> MemoryView:
+        """A read-only view of what the memory contained at record time ``t``.
+
+        Args:
+            t: an aware datetime, or a commit generation (int) as listed by ``stats()``.
+
+        Raises:
+            HistoryUnavailableError: ``t`` is older than the history kept by compaction.
+        """
+        snap = self._snap()
+        if isinstance(t, bool) or not isinstance(t, int | datetime):
+            raise TypeError(f"as_of takes a datetime or a generation int, not {type(t).__name__}")
+        at = _generation_time(self._path, snap, t) if isinstance(t, int) else to_us(t, "as_of")
+        floor = snap.toc.history_floor_us
+        if floor is not None and at < floor:
+            raise HistoryUnavailableError(
+                f"history before {from_us(floor).isoformat()} was compacted away; "
+                f"{from_us(at).isoformat()} cannot be reconstructed")
+        current = self._at()
+        if current is not None:
+            at = min(at, current)
+        return MemoryView(self, snap, at)
+
+
+class MemoryView(_Reads):
+    """Read-only view of a memory at a past record time (from ``Memory.as_of``)."""
+
+    def __init__(self, owner: _Reads, snap: Snapshot, at: int) -> None:
+        self._owner = owner
+        self._path = owner._path
+        self._snapshot = snap
+        self._time = at
+
+    @property
+    def time(self) -> datetime:
+        return from_us(self._time)
+
+    def _snap(self) -> Snapshot:
+        return self._snapshot
+
+    def _at(self) -> int | None:
+        return self._time
+
+    def stats(self) -> Stats:
+        """The owner's stats, with ``frames`` counted as of this view (reads the timeline)."""
+        from dataclasses import replace
+
+        count = sum(1 for _ in self._snapshot.timeline(None, None, self._time, False))
+        return replace(self._owner.stats(), frames=count)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._snapshot.timeline(None, None, self._time, False))
+
+    def _readonly(self, *_: Any, **__: Any) -> Any:
+        raise ReadOnlyError("an as_of view is read-only")
+
+    put = put_many = update = delete = seal = compact = _readonly
+
+    def __repr__(self) -> str:
+        return f"<MemoryView {self._path!r} as of {self.time.isoformat()}>"
+
+
+class Memory(_Reads):
+    """An open .mv2 memory file. Create with ``Memory.create``, open with ``Memory.open``.
+
+    One writer per file at a time (across processes); any number of readers
+    (``readonly=True``), each on the snapshot it opened until ``refresh()``.
+    """
+
+    def __init__(self, path: str, fd: int, config: StoreConfig, *, readonly: bool) -> None:
+        self._path = path
+        self._fd = fd
+        self._config = config
+        self._readonly = readonly
+        self._closed = False
+        state = read_state(fd)
+        self._problems = state.problems
+        self._snapshot = make_snapshot(fd, state, config.mmap)
+        self._committer: Committer | None = None
+        self._wal: WalWriter | None = None
+        if not readonly:
+            self._start_writer(state)
+
+    # -------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], dim: int | None = None, *,
+               config: StoreConfig | None = None, **options: Any) -> Memory:
+        """Create a new memory file and open it for writing.
+
+        Args:
+            path: where to create the file; it must not exist.
+            dim: embedding dimension; ``None`` learns it from the first embedding.
+            config: a StoreConfig; keyword ``options`` override its fields
+                (``wal_size``, ``sync``, ``lock_timeout``, ``mmap``).
+
+        Raises:
+            AlreadyExistsError: a file already exists at ``path``.
+        """
+        path = os.fspath(path)
+        cfg = (config or StoreConfig()).with_options(options)
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
+            raise ValueError(f"dim must be a positive int or None, got {dim!r}")
+        try:
+            fd = create_file(path, dim=dim, wal_size=cfg.wal_size, options={})
+        except FileExistsError:
+            raise AlreadyExistsError(f"{path} already exists") from None
+        try:
+            return cls(path, fd, cfg, readonly=False)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], readonly: bool = False, *,
+             config: StoreConfig | None = None, **options: Any) -> Memory:
+        """Open an existing memory file (writable unless ``readonly=True``).
+
+        Raises:
+            MemoryNotFoundError: there is no file at ``path``.
+            NotAMemoryFileError, VersionMismatchError, CorruptFileError: unusable file.
+            MemoryLockedError: another process holds the writer lock.
+        """
+        path = os.fspath(path)
+        cfg = (config or StoreConfig()).with_options(options)
+        while True:
+            fd = open_fd(path, writable=not readonly)
+            try:
+                if not readonly:
+                    lock.acquire(fd, path, cfg.lock_timeout)
+                    if not _same_file(fd, path):  # replaced by compact() while we waited
+                        os.close(fd)
+                        continue
+                return cls(path, fd, cfg, readonly=readonly)
+            except BaseException:
+                os.close(fd)
+                raise
+
+    def _start_writer(self, state: Opened) -> None:
+        header = state.header
+        if os.fstat(self._fd).st_size > header.committed_end:
+            os.ftruncate(self._fd, header.committed_end)  # tail of an interrupted commit
+        self._committer = Committer(self._fd, self._snapshot, sync=self._config.sync,
+                                    use_mmap=self._config.mmap)
+        self._wal = WalWriter(self._fd, header.wal_offset, header.wal_size, state.wal_end,
+                              state.wal_last_seq + 1, sync=self._config.sync)
+        self._counters = apply_counters(state.toc.counters, state.delta)
+        last = [state.toc.commit_time_us] + [v.valid_from for v in state.delta[-1:]]
+        self._last_time = max(last)
+
+    def close(self) -> None:
+        """Seal pending writes (writer) and release the file. Calling it twice is harmless."""
+        if self._closed:
+            return
+        try:
+            if self._committer is not None and self._snapshot.delta:
+                self.seal()
+        finally:
+            self._closed = True
+            self._snapshot.close()
+            self._snapshot.view.close()
+            if self._committer is not None:
+                lock.release(self._fd)
+            os.close(self._fd)
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("readonly" if self._readonly else "writable")
+        return f"<Memory {self._path!r} {state}>"
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def readonly(self) -> bool:
+        return self._readonly
+
+    @property
+    def generation(self) -> int:
+        return self._snap().generation
+
+    @property
+    def dim(self) -> int | None:
+        return self._snap().dim
+
+    def _snap(self) -> Snapshot:
+        if self._closed:
+            raise ClosedError(f"{self._path} is closed")
+        return self._snapshot
+
+    def _at(self) -> int | None:
+        return None
+
+    def _writer(self) -> Committer:
+        self._snap()
+        if self._committer is None:
+            raise ReadOnlyError(f"{self._path} was opened read-only")
+        return self._committer
+
+    def refresh(self) -> int:
+        """Move a reader to the newest commit and WAL state; returns the generation.
+
+        A writer always sees its own writes, so this is a no-op for it.
+        """
+        snap = self._snap()
+        if self._committer is not None:
+            return snap.generation
+        if not _same_file(self._fd, self._path):  # compacted: follow the new file
+            fd = open_fd(self._path, writable=False)
+            os.close(self._fd)
+            self._fd = fd
+        state = read_state(self._fd)
+        old = self._snapshot
+        reuse = old.runs if state.header.committed_end >= old.view.length else None
+        self._snapshot = make_snapshot(self._fd, state, self._config.mmap, reuse)
+        return self._snapshot.generation
+
+    # ----------------------------------------------------------------- writes
+
+    def put(self, text: str, *, embedding: Sequence[float] | None = None,
+            metadata: Mapping[str, Any] | None = None, tags: Iterable[str] | None = None,
+            created_at: datetime | None = None, id: str | None = None) -> str:
+        """Store a frame durably (WAL + fsync) and return its id.
+
+        Putting an existing id stores a new version of it (the old one stays in history).
+        """
+        return self.put_many([{"text": text, "embedding": embedding, "metadata": metadata,
+                               "tags": tags, "created_at": created_at, "id": id}])[0]
+
+    def put_many(self, records: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Store many frames atomically in one durable write; returns their ids.
+
+        Each record is a dict with ``put``'s keys (``text`` required). Either every record
+        is stored or, if any is invalid, none is.
+        """
+        self._writer()
+        now = self._tick()
+        pending: dict[str, Version] = {}
+        versions: list[Version] = []
+        for i, rec in enumerate(records):
+            if not isinstance(rec, Mapping):
+                raise TypeError(f"record {i} must be a dict, not {type(rec).__name__}")
+            unknown = set(rec) - _RECORD_KEYS
+            if unknown:
+                raise TypeError(f"record {i} has unknown key(s) {sorted(unknown)}; "
+                                f"valid keys: {sorted(_RECORD_KEYS)}")
+            if "text" not in rec:
+                raise TypeError(f"record {i} has no 'text'")
+            fid = rec.get("id")
+            generated = fid is None
+            fid = os.urandom(16).hex() if generated else _check_id(fid)
+            v = Version(
+                gid=-1, id=fid, version=1,
+                created_at=now if rec.get("created_at") is None else to_us(rec["created_at"],
+                                                                           "created_at"),
+                valid_from=now, tombstone=False, prev_gid=-1, prev_live=False,
+                text=_check_text(rec["text"]), metadata=_check_metadata(rec.get("metadata")),
+                tags=_check_tags(rec.get("tags")),
+                embedding=self._check_embedding(rec.get("embedding"), versions),
+            )
+            if not generated:
+                self._link(v, pending)
+            pending[fid] = v
+            versions.append(v)
+        self._append(versions, now)
+        return [v.id for v in versions]
+
+    def update(self, id: str, *, text: str = _MISSING, metadata: Mapping[str, Any] = _MISSING,
+               embedding: Sequence[float] | None = _MISSING, tags: Iterable[str] = _MISSING,
+               created_at: datetime = _MISSING) -> int:
+        """Store a new version of a frame, keeping fields not given; returns its version.
+
+        Raises:
+            FrameNotFoundError: no current frame has this id.
+        """
+        self._writer()
+        snap = self._snapshot
+        ref = snap.get(_check_id(id), None)
+        old = snap.load(ref)
+        now = self._tick()
+        v = Version(
+            gid=-1, id=id, version=old.version + 1,
+            created_at=old.created_at if created_at is _MISSING else to_us(created_at,
+                                                                           "created_at"),
+            valid_from=now, tombstone=False, prev_gid=ref.gid, prev_live=True,
+            text=old.text if text is _MISSING else _check_text(text),
+            metadata=old.metadata if metadata is _MISSING else _check_metadata(metadata),
+            tags=old.tags if tags is _MISSING else _check_tags(tags),
+            embedding=(snap.embedding(ref) if embedding is _MISSING
+                       else self._check_embedding(embedding, [])),
+        )
+        self._append([v], now)
+        return v.version
+
+    def delete(self, id: str) -> None:
+        """Delete a frame (a tombstone version); its history stays readable via as_of.
+
+        Raises:
+            FrameNotFoundError: no current frame has this id.
+        """
+        self._writer()
+        ref = self._snapshot.get(_check_id(id), None)
+        version = self._snapshot.load(ref).version
+        now = self._tick()
+        self._append([Version(-1, id, version + 1, now, now, True, ref.gid, True)], now)
+
+    def seal(self) -> int:
+        """Commit the WAL delta into segments now; returns the new generation."""
+        committer = self._writer()
+        snap = self._snapshot
+        if not snap.delta:
+            return snap.generation
+        self._commit(committer, [], self._wal.next_seq - 1)
+        return self._snapshot.generation
+
+    def _link(self, v: Version, pending: dict[str, Version]) -> None:
+        """Make ``v`` the next version of its id (within the batch or the file)."""
+        prev = pending.get(v.id)
+        if prev is not None:
+            # linked to ``prev`` in _append, once gids are assigned
+            v.version, v.prev_live, v.prev_gid = prev.version + 1, not prev.tombstone, -2
+            return
+        ref = self._snapshot.latest(v.id, None)
+        if ref is not None:
+            old_version = ref.version.version if ref.version else \
+                ref.run.part("version")[ref.row]
+            v.version = old_version + 1
+            v.prev_gid = ref.gid
+            v.prev_live = not self._snapshot.is_tombstone(ref)
+
+    def _append(self, versions: list[Version], now: int) -> None:
+        snap = self._snapshot
+        gid = snap.toc.next_gid + len(snap.delta)
+        last_by_id: dict[str, int] = {}
+        for v in versions:
+            v.gid = gid
+            if v.prev_gid == -2:
+                v.prev_gid = last_by_id[v.id]
+            last_by_id[v.id] = gid
+            gid += 1
+        payload = encode_ops(now, versions)
+        wal = self._wal
+        if len(payload) > wal.size // DIRECT_COMMIT_FRACTION:
+            self._commit(self._committer, versions, wal.next_seq - 1)
+            return
+        if not wal.fits(len(payload)):
+            self.seal()
+            return self._append(versions, now)
+        wal.append(payload)
+        snap.add_delta(versions)
+        self._counters = apply_counters(self._counters, versions)
+
+    def _commit(self, committer: Committer, extra: list[Version], checkpoint_seq: int) -> None:
+        snap = self._snapshot
+        versions = snap.delta + extra
+        counters = apply_counters(snap.toc.counters, versions)
+        counters["text_bytes"] += sum(len(v.text.encode()) for v in versions)
+        committer.snapshot = snap
+        commit_time = self._tick()
+        self._snapshot = committer.commit(versions, checkpoint_seq=checkpoint_seq,
+                                          dim=snap.dim or _dim_of(extra), counters=counters,
+                                          commit_time=commit_time)
+        self._wal.restart(checkpoint_seq)
+        self._counters = counters
+
+    def _tick(self) -> int:
+        """A record time strictly after every earlier one (monotonic across restarts)."""
+        self._last_time = max(now_us(), self._last_time + 1)
+        return self._last_time
+
+    def _check_embedding(self, emb: Any, batch: list[Version]) -> bytes | None:
+        if emb is None:
+            return None
+        dim = self._snapshot.dim or _dim_of(batch)
+        if type(emb).__module__.startswith("numpy"):
+            import numpy as np
+
+            arr = np.asarray(emb, dtype="<f4").ravel()
+            if arr.size != (dim or arr.size):
+                raise DimensionMismatchError(
+                    f"embedding has {arr.size} dimensions, the file has {dim}", dim, arr.size)
+            if arr.size == 0 or not np.isfinite(arr).all():
+                raise ValueError("embedding must be non-empty and contain only finite numbers")
+            return arr.tobytes()
+        if isinstance(emb, str | bytes) or not isinstance(emb, Sequence | array):
+            raise TypeError(f"embedding must be a sequence of floats, not {type(emb).__name__}")
+        try:
+            arr32 = array("f", emb)
+        except (TypeError, OverflowError) as exc:
+            raise TypeError(f"embedding must contain only numbers: {exc}") from None
+        if dim is not None and len(arr32) != dim:
+            raise DimensionMismatchError(
+                f"embedding has {len(arr32)} dimensions, the file has {dim}", dim, len(arr32))
+        if not arr32 or not math.isfinite(sum(arr32)):
+            raise ValueError("embedding must be non-empty and contain only finite numbers")
+        return arr32.tobytes()
+
+    # -------------------------------------------------------------- inspection
+
+    def stats(self) -> Stats:
+        """Counts, sizes and the commit generation as this handle sees them."""
+        snap = self._snap()
+        counters = apply_counters(snap.toc.counters, snap.delta)
+        header = snap.header
+        wal_used = self._wal.used if self._wal else 0
+        return Stats(
+            path=self._path, frames=counters["live"], versions=counters["versions"],
+            deleted=counters["tombstones"], generation=snap.generation, dim=snap.dim,
+            file_bytes=os.fstat(self._fd).st_size, text_bytes=counters["text_bytes"],
+            stored_bytes=counters["stored_bytes"], wal_bytes=wal_used,
+            wal_size=header.wal_size, wal_records=len(snap.delta), runs=len(snap.runs),
+            created_at=from_us(header.created_at_us),
+            history_floor=(None if snap.toc.history_floor_us is None
+                           else from_us(snap.toc.history_floor_us)),
+            readonly=self._readonly, mmap=snap.view.mmapped, uuid=header.uuid.hex(),
+        )
+
+    def verify(self) -> VerifyReport:
+        """Check every checksum in the file; never raises for damage, reports it."""
+        from .engine.verify import verify_file
+
+        self._snap()
+        problems, checked = verify_file(self._fd)
+        return VerifyReport(not problems, problems, checked)
+
+    def compact(self, retain_after: datetime | None = None) -> int:
+        """Rewrite the file without dead space, dropping history older than ``retain_after``.
+
+        Versions replaced at or before ``retain_after`` are forgotten; ``as_of`` earlier
+        than it then raises HistoryUnavailableError. ``None`` keeps all history. The new
+        file replaces the old one atomically; readers of the old one keep working and
+        follow on ``refresh()``. Returns the generation of the compacted file.
+        """
+        from .engine.compact import compact_into
+
+        self._writer()
+        self.seal()
+        floor = None if retain_after is None else to_us(retain_after, "retain_after")
+        fd = compact_into(self._path, self._snapshot, floor, self._config,
+                          self._wal.size, self._tick())
+        old_fd, old_snap = self._fd, self._snapshot
+        self._fd = fd
+        state = read_state(fd)
+        self._snapshot = make_snapshot(fd, state, self._config.mmap)
+        self._start_writer(state)
+        old_snap.close()
+        old_snap.view.close()
+        lock.release(old_fd)
+        os.close(old_fd)
+        return self._snapshot.generation
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _dim_of(versions: list[Version]) -> int | None:
+    for v in versions:
+        if v.embedding:
+            return len(v.embedding) // 4
+    return None
+
+
+def _generation_time(path: str, snap: Snapshot, generation: int) -> int:
+    from .engine.history import commit_time_of
+
+    return commit_time_of(snap, generation)
+
+
+def _check_id(fid: Any) -> str:
+    if not isinstance(fid, str):
+        raise TypeError(f"frame id must be a str, not {type(fid).__name__}")
+    if not fid or len(fid.encode()) > 1024:
+        raise ValueError("frame id must be a non-empty string of at most 1024 bytes")
+    return fid
+
+
+def _check_text(text: Any) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, not {type(text).__name__}")
+    return text
+
+
+def _check_metadata(meta: Any) -> dict[str, Any] | None:
+    if meta is None:
+        return None
+    if not isinstance(meta, Mapping):
+        raise TypeError(f"metadata must be a dict, not {type(meta).__name__}")
+    import json
+
+    _check_keys(meta)
+    try:
+        return json.loads(json.dumps(dict(meta), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metadata must be JSON-compatible (str keys, finite numbers): {exc}"
+                         ) from None
+
+
+def _check_keys(value: Any) -> None:
+    """JSON would silently turn non-str keys into strings: refuse them instead."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"metadata keys must be str, got {key!r}")
+            _check_keys(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_keys(item)
+
+
+def _check_tags(tags: Any) -> list[str] | None:
+    if tags is None:
+        return None
+    if isinstance(tags, str):
+        raise TypeError("tags must be a list of strings, not a single string")
+    out = list(tags)
+    for tag in out:
+        if not isinstance(tag, str) or not tag:
+            raise TypeError(f"every tag must be a non-empty str, got {tag!r}")
+    return out
+
+
+__all__ = ["Memory", "MemoryView", "AlreadyExistsError"]

@@ -1,0 +1,95 @@
+"""Value types returned by the engine. No heavy imports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TIME_MAX = 2**63 - 1
+
+
+def to_us(t: datetime, name: str = "time") -> int:
+    """Aware datetime -> µs since the epoch. Naive datetimes are refused (ambiguous)."""
+    if not isinstance(t, datetime):
+        raise TypeError(f"{name} must be a datetime, not {type(t).__name__}")
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, e.g. datetime.now(timezone.utc)")
+    delta = t - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One version of a memory frame.
+
+    ``created_at`` is event time (given by the caller). ``valid_from``/``valid_to`` are
+    *record time*: when the memory learned this version and when a later update or
+    delete replaced it (``None`` while current). They say nothing about real-world
+    validity.
+    """
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    tags: list[str]
+    created_at: datetime
+    version: int
+    valid_from: datetime
+    valid_to: datetime | None
+    _embedding: Callable[[], list[float] | None] = field(repr=False, compare=False,
+                                                          default=lambda: None)
+
+    @property
+    def embedding(self) -> list[float] | None:
+        """The frame's embedding (float32 values), read on demand; None if it has none."""
+        return self._embedding()
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """Result of ``Memory.verify()``: ``ok`` is False when any problem was found."""
+
+    ok: bool
+    problems: list[str]
+    checked: dict[str, int]
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """A summary of a memory file as seen by one handle or view."""
+
+    path: str
+    frames: int
+    versions: int
+    deleted: int
+    generation: int
+    dim: int | None
+    file_bytes: int
+    text_bytes: int
+    stored_bytes: int
+    wal_bytes: int
+    wal_size: int
+    wal_records: int
+    runs: int
+    created_at: datetime
+    history_floor: datetime | None
+    readonly: bool
+    mmap: bool
+    uuid: str
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
