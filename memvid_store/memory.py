@@ -170,6 +170,7 @@ class MemoryView(_Reads):
         return from_us(self._time)
 
     def _snap(self) -> Snapshot:
+        self._owner._snap()  # raises ClosedError once the owner is closed
         return self._snapshot
 
     def _at(self) -> int | None:
@@ -345,13 +346,14 @@ class Memory(_Reads):
         snap = self._snap()
         if self._committer is not None:
             return snap.generation
+        old = self._snapshot
+        reuse: list | None = old.runs
         if not _same_file(self._fd, self._path):  # compacted: follow the new file
             fd = open_fd(self._path, writable=False)
             os.close(self._fd)
             self._fd = fd
+            reuse = None
         state = read_state(self._fd)
-        old = self._snapshot
-        reuse = old.runs if state.header.committed_end >= old.view.length else None
         self._snapshot = make_snapshot(self._fd, state, self._config.mmap, reuse)
         return self._snapshot.generation
 

@@ -16,14 +16,17 @@ from ..errors import CorruptFileError
 
 class FileView:
     def __init__(self, fd: int, length: int, *, use_mmap: bool = True) -> None:
-        self.fd = fd
         self.length = length
         self._mm: mmap.mmap | None = None
+        self.fd = -1
         if use_mmap and length > 0:
             try:
                 self._mm = mmap.mmap(fd, length, access=mmap.ACCESS_READ)
             except (OSError, ValueError):
                 self._mm = None  # e.g. a filesystem without mmap support: pread instead
+        if self._mm is None:
+            # a private descriptor: the view outlives the handle's fd (refresh, compact)
+            self.fd = os.dup(fd)
 
     @property
     def mmapped(self) -> bool:
@@ -37,15 +40,24 @@ class FileView:
                 f"file ({self.length} bytes)", region, offset)
         if self._mm is not None:
             return memoryview(self._mm)[offset : offset + size]
+        if self.fd < 0:
+            raise ValueError("read from a closed file view")
         data = os.pread(self.fd, size, offset)
         if len(data) != size:
             raise CorruptFileError(f"{region} at offset {offset} is truncated", region, offset)
         return memoryview(data)
 
     def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
         mm, self._mm = self._mm, None
         if mm is not None:
             try:
                 mm.close()
             except BufferError:
                 pass  # a caller still holds a view into it; it is freed with the last one
+
+    def __del__(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)

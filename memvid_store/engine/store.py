@@ -118,12 +118,12 @@ def _other_header(raw: bytes, chosen: Header) -> Header | None:
 
 
 def open_fd(path: str, writable: bool) -> int:
+    if os.path.isdir(path):
+        raise NotAMemoryFileError(f"{path} is a directory, not a .mv2 file")
     try:
         return os.open(path, os.O_RDWR if writable else os.O_RDONLY)
     except FileNotFoundError:
         raise MemoryNotFoundError(f"no memory file at {path}") from None
-    except IsADirectoryError:
-        raise NotAMemoryFileError(f"{path} is a directory, not a .mv2 file") from None
 
 
 def make_snapshot(fd: int, state: Opened, use_mmap: bool,

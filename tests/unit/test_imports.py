@@ -1,0 +1,50 @@
+"""Cold-start guards: importing and reading text/time paths must not load heavy modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+HEAVY = ("numpy", "zstandard", "tantivy", "hnswlib", "usearch", "langchain_core", "llama_index",
+         "boto3")
+
+
+def run(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                         text=True, check=True, timeout=60)
+    return out.stdout.strip()
+
+
+def test_import_loads_no_heavy_module():
+    loaded = run(f"""
+        import sys, memvid_store
+        memvid_store.Memory, memvid_store.StoreConfig, memvid_store.Frame
+        print(",".join(m for m in {HEAVY!r} if m in sys.modules))
+    """)
+    assert loaded == ""
+
+
+def test_guard_detects_a_heavy_import():
+    # the check above would see a heavy module if one were imported
+    assert run("import sys, numpy; print('numpy' in sys.modules)") == "True"
+
+
+def test_reading_text_and_time_does_not_import_numpy(tmp_path):
+    path = tmp_path / "m.mv2"
+    run(f"""
+        from memvid_store import Memory
+        with Memory.create({str(path)!r}) as m:
+            m.put_many([{{"text": "frame %d" % i, "id": str(i)}} for i in range(500)])
+            m.put("in the wal", id="wal")
+    """)
+    loaded = run(f"""
+        import sys
+        from memvid_store import Memory
+        with Memory.open({str(path)!r}, readonly=True) as m:
+            assert m.get("42").text == "frame 42"
+            assert len(m.timeline(limit=10)) == 10
+            assert m.history("wal")[0].text == "in the wal"
+        print(",".join(m for m in ("numpy",) if m in sys.modules))
+    """)
+    assert loaded == ""

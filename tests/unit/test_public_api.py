@@ -1,0 +1,72 @@
+"""The public surface is pinned: changing it is a deliberate act."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+import memvid_store
+from memvid_store import errors
+
+EXPECTED_ALL = [
+    "AlreadyExistsError", "ChecksumError", "ClosedError", "CorruptFileError",
+    "DimensionMismatchError", "FormatError", "Frame", "FrameNotFoundError",
+    "HistoryUnavailableError", "LockError", "Memory", "MemoryLockedError", "MemoryNotFoundError",
+    "MemoryView", "MemvidError", "MissingDependencyError", "NotAMemoryFileError",
+    "NotFoundError", "ReadOnlyError", "Stats", "StoreConfig", "VerifyReport",
+    "VersionMismatchError", "WalError", "__version__",
+]
+
+
+def test_all_is_pinned_and_sorted():
+    assert memvid_store.__all__ == EXPECTED_ALL
+    assert sorted(memvid_store.__all__) == memvid_store.__all__
+    for name in memvid_store.__all__:
+        assert getattr(memvid_store, name) is not None
+    assert set(dir(memvid_store)) >= set(EXPECTED_ALL)
+
+
+def test_unknown_attribute():
+    with pytest.raises(AttributeError):
+        memvid_store.DoesNotExist  # noqa: B018
+
+
+ERROR_SAMPLES = [
+    errors.MemvidError("boom"),
+    errors.CorruptFileError("bad bytes", "toc", 4096),
+    errors.ChecksumError("crc", "segment:run", 99),
+    errors.MemoryLockedError("locked", 1234),
+    errors.FrameNotFoundError("no frame", "abc"),
+    errors.DimensionMismatchError("dims", 384, 3),
+    errors.MemoryNotFoundError("missing"),
+    errors.AlreadyExistsError("exists"),
+    errors.VersionMismatchError("newer"),
+    errors.HistoryUnavailableError("gone"),
+    errors.MissingDependencyError("pip install x"),
+]
+
+
+@pytest.mark.parametrize("exc", ERROR_SAMPLES, ids=lambda e: type(e).__name__)
+def test_errors_pickle_and_keep_attributes(exc):
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is type(exc)
+    assert str(back) == str(exc)
+    assert back.__dict__ == exc.__dict__
+    assert isinstance(back, errors.MemvidError)
+
+
+def test_error_messages_carry_hints():
+    exc = errors.MemoryLockedError("file is locked by process 7", 7)
+    assert "readonly=True" in str(exc) and exc.holder_pid == 7
+    assert "verify" in str(errors.CorruptFileError("x", "toc", 1))
+    assert str(errors.FrameNotFoundError("no frame with id 'a'", "a")).startswith("no frame")
+
+
+def test_error_hierarchy():
+    assert issubclass(errors.FrameNotFoundError, KeyError)
+    assert issubclass(errors.MemoryNotFoundError, FileNotFoundError)
+    assert issubclass(errors.AlreadyExistsError, FileExistsError)
+    assert issubclass(errors.DimensionMismatchError, ValueError)
+    assert issubclass(errors.ChecksumError, errors.CorruptFileError)
+    assert issubclass(errors.MissingDependencyError, ImportError)
