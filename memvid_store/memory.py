@@ -549,6 +549,7 @@ class Memory(_Reads):
             path=self._path, frames=counters["live"], versions=counters["versions"],
             deleted=counters["tombstones"], generation=snap.generation, dim=snap.dim,
             file_bytes=os.fstat(self._fd).st_size, text_bytes=counters["text_bytes"],
+            payload_bytes=counters["payload_bytes"],
             stored_bytes=counters["stored_bytes"], wal_bytes=wal_used,
             wal_size=header.wal_size, wal_records=len(snap.delta), runs=len(snap.runs),
             created_at=from_us(header.created_at_us),

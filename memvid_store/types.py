@@ -66,7 +66,12 @@ class VerifyReport:
 
 @dataclass(frozen=True, slots=True)
 class Stats:
-    """A summary of a memory file as seen by one handle or view."""
+    """A summary of a memory file as seen by one handle or view.
+
+    ``text_bytes`` is the UTF-8 size of the sealed frames' text, ``payload_bytes`` that of
+    text + metadata + tags before compression, ``stored_bytes`` their compressed size.
+    ``file_bytes`` includes the WAL region, allocated sparsely at create time.
+    """
 
     path: str
     frames: int
@@ -76,6 +81,7 @@ class Stats:
     dim: int | None
     file_bytes: int
     text_bytes: int
+    payload_bytes: int
     stored_bytes: int
     wal_bytes: int
     wal_size: int

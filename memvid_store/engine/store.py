@@ -37,7 +37,7 @@ from .wal import WalWriter, replay
 
 MERGE_FANOUT = 4
 MAX_RUNS = 48
-COUNTERS = ("live", "versions", "tombstones", "text_bytes", "stored_bytes")
+COUNTERS = ("live", "versions", "tombstones", "text_bytes", "payload_bytes", "stored_bytes")
 
 
 def now_us() -> int:
@@ -99,8 +99,9 @@ def _read_state_once(fd: int) -> Opened:
         problems.append(str(exc))
         header = other
         toc = read_toc(fd, header.toc_offset, header.toc_len, header.toc_crc, size)
-    region = os.pread(fd, header.wal_size, header.wal_offset)
-    rep = replay(region, header.wal_checkpoint_seq)
+    wal_off = header.wal_offset
+    rep = replay(lambda off, n: os.pread(fd, n, wal_off + off), header.wal_checkpoint_seq,
+                 size=header.wal_size)
     delta: list[Version] = []
     for seq, payload in rep.records:
         delta.extend(decode_ops(payload, toc.next_gid + len(delta), header.wal_offset))
@@ -225,10 +226,11 @@ class Committer:
                 pos = align(pos + len(dictionary))
         runs: list[RunReader | RunColumns] = list(snap.runs)
         if versions:
-            cols, blocks, pos = self._build_run(versions, codec, pos, writes, dim)
+            cols, blocks, raw_total, pos = self._build_run(versions, codec, pos, writes, dim)
             runs.append(cols)
             counters = dict(counters)
             counters["stored_bytes"] = counters.get("stored_bytes", 0) + len(blocks)
+            counters["payload_bytes"] = counters.get("payload_bytes", 0) + raw_total
         runs = merge_tail(runs)
         keep = {id(r) for r in runs if isinstance(r, RunReader)}
         for r in runs:
@@ -277,7 +279,7 @@ class Committer:
 
     def _build_run(self, versions: list[Version], codec: Codec, pos: int,
                    writes: list[tuple[int, bytes]], dim: int | None
-                   ) -> tuple[RunColumns, bytes, int]:
+                   ) -> tuple[RunColumns, bytes, int, int]:
         n = len(versions)
         base = versions[0].gid
         cols = empty_columns(n)
@@ -291,7 +293,7 @@ class Committer:
         hashes, created, vfrom = cols["hash"], cols["created"], cols["vfrom"]
         poff, plen, pcrc = cols["poff"], cols["plen"], cols["pcrc"]
         version, flags, vrow, vto = cols["version"], cols["flags"], cols["vrow"], cols["vto"]
-        total = 0
+        total = raw_total = 0
         for i, v in enumerate(versions):
             if v.gid != base + i:
                 raise AssertionError("versions must have consecutive gids")
@@ -305,7 +307,9 @@ class Committer:
             if v.tombstone:
                 f |= FLAG_TOMBSTONE
             else:
-                kind, stored = codec.compress(pack_payload(v.text, v.metadata, v.tags))
+                raw = pack_payload(v.text, v.metadata, v.tags)
+                raw_total += len(raw)
+                kind, stored = codec.compress(raw)
                 f |= kind << 8
                 poff[i], plen[i], pcrc[i] = block_pos, len(stored), crc32(stored)
                 chunks.append(stored)
@@ -332,7 +336,7 @@ class Committer:
         cols["vectors"] = np.frombuffer(b"".join(vectors), "<f4") if vectors else None
         block_ranges = [[pos, len(blocks), crc32(blocks)]] if blocks else []
         run = finish_columns(base, dim, cols, block_ranges)
-        return run, blocks, align(block_pos) if blocks else pos
+        return run, blocks, raw_total, align(block_pos) if blocks else pos
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:

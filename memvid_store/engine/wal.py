@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _faults
@@ -55,26 +56,53 @@ class Replay:
     problems: list[str]
 
 
-def _read_record(region: bytes | memoryview, pos: int) -> tuple[int, bytes, int] | None:
+class _Region:
+    """Reads a WAL region lazily in growing chunks: an idle WAL costs one small read."""
+
+    def __init__(self, read: Callable[[int, int], bytes], size: int) -> None:
+        self._read = read
+        self.size = size
+        self.buf = bytearray()
+
+    def ensure(self, end: int) -> bool:
+        """Make bytes [0, end) available; False if ``end`` lies past the region."""
+        if end > self.size:
+            return False
+        if end > len(self.buf):
+            want = min(self.size, max(end, 2 * len(self.buf), 64 * 1024))
+            self.buf += self._read(len(self.buf), want - len(self.buf))
+        return end <= len(self.buf)
+
+
+def _read_record(region: _Region, pos: int) -> tuple[int, bytes, int] | None:
     """Decode the record at ``pos``; None when it is not a complete, valid record."""
-    if pos + REC_HEADER > len(region):
+    if not region.ensure(pos + REC_HEADER):
         return None
-    magic, length, seq, stored_crc, _ = _REC.unpack_from(region, pos)
-    if magic != RECORD_MAGIC or pos + REC_HEADER + length > len(region):
+    magic, length, seq, stored_crc, _ = _REC.unpack_from(region.buf, pos)
+    if magic != RECORD_MAGIC or not region.ensure(pos + REC_HEADER + length):
         return None
-    payload = bytes(region[pos + REC_HEADER : pos + REC_HEADER + length])
+    payload = bytes(region.buf[pos + REC_HEADER : pos + REC_HEADER + length])
     if crc32(payload, crc32(struct.pack("<IQ", length, seq))) != stored_crc:
         return None
     return seq, payload, pos + align(REC_HEADER + length)
 
 
-def replay(region: bytes | memoryview, checkpoint_seq: int, *, scan_damage: bool = False) -> Replay:
+def replay(source: Callable[[int, int], bytes] | bytes, checkpoint_seq: int, *,
+           size: int | None = None, scan_damage: bool = False) -> Replay:
     """Read the consecutive records after ``checkpoint_seq`` from a WAL region.
 
-    With ``scan_damage``, also look past the stop point for valid records with higher
+    ``source`` is the region's bytes, or ``read(offset, n)`` with the region's ``size``. With
+    ``scan_damage``, also look past the stop point for valid records with higher
     sequence numbers: finding one means a record in the middle was damaged (not a torn
     tail), which ``verify()`` reports.
     """
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        size = len(data)
+        source = lambda off, n: data[off : off + n]  # noqa: E731
+    if size is None:
+        raise TypeError("replay(read, ...) needs size=")
+    region = _Region(source, size)
     records: list[tuple[int, bytes]] = []
     pos, expected = 0, checkpoint_seq + 1
     while True:
@@ -85,9 +113,10 @@ def replay(region: bytes | memoryview, checkpoint_seq: int, *, scan_damage: bool
         pos, expected = rec[2], expected + 1
     problems: list[str] = []
     if scan_damage:
+        region.ensure(size)
         probe = pos + 8
-        while probe + REC_HEADER <= len(region):
-            if region[probe : probe + 4] == RECORD_MAGIC:
+        while probe + REC_HEADER <= size:
+            if region.buf[probe : probe + 4] == RECORD_MAGIC:
                 rec = _read_record(region, probe)
                 if rec is not None and rec[0] >= expected:
                     problems.append(
