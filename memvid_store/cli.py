@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime
@@ -198,10 +199,12 @@ def _human_bytes(n: int) -> str:
 
 
 def _stats_value(name: str, value: Any) -> str:
+    if isinstance(value, datetime | None):
+        return _when(value)
     if isinstance(value, int) and not isinstance(value, bool) and (
             name.endswith("_bytes") or name == "wal_size"):
         return _human_bytes(value)
-    return "-" if value is None else str(value)
+    return str(value)
 
 
 def _read_text(text: str | None) -> str:
@@ -209,7 +212,7 @@ def _read_text(text: str | None) -> str:
     newline removed)."""
     if text is not None and text != "-":
         return text
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     if text is None and stdin.isatty():
         raise click.UsageError("give TEXT, or pipe it on stdin")
     data = stdin.read()
@@ -382,11 +385,11 @@ def history(path: str, frame_id: str, as_of: datetime | int | None, as_json: boo
 def stats(path: str, as_json: bool) -> None:
     """Show counts, sizes and the commit generation of a memory file."""
     with _memory(path, readonly=True) as mem:
-        values = mem.stats().as_dict()
+        info = mem.stats()
     if as_json:
-        _echo_json(values)
+        _echo_json(info.as_dict())
     else:
-        _fields([(name, _stats_value(name, value)) for name, value in values.items()])
+        _fields([(name, _stats_value(name, getattr(info, name))) for name in info.as_dict()])
 
 
 @cli.command()
@@ -399,7 +402,7 @@ def verify(ctx: click.Context, path: str, as_json: bool) -> None:
         try:
             mem = Memory.open(path, readonly=True)
         except CorruptFileError as exc:  # too damaged to open: that is the report
-            report = VerifyReport(False, [str(exc)], {})
+            report = VerifyReport(False, [exc.message], {})
         else:
             with closing(mem):
                 report = mem.verify()

@@ -480,9 +480,14 @@ class Memory(_Reads):
                 v.prev_gid = last_by_id[v.id]
             last_by_id[v.id] = gid
             gid += 1
-        payload = encode_ops(now, versions)
         wal = self._wal
-        if len(payload) > wal.size // DIRECT_COMMIT_FRACTION:
+        limit = wal.size // DIRECT_COMMIT_FRACTION
+        # a lower bound of the record size avoids encoding batches that skip the WAL
+        if sum(len(v.text) + len(v.embedding or b"") for v in versions) > limit:
+            self._commit(self._committer, versions, wal.next_seq - 1)
+            return
+        payload = encode_ops(now, versions)
+        if len(payload) > limit:
             self._commit(self._committer, versions, wal.next_seq - 1)
             return
         if not wal.fits(len(payload)):
@@ -633,26 +638,30 @@ def _check_metadata(meta: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(meta, Mapping):
         raise TypeError(f"metadata must be a dict, not {type(meta).__name__}")
-    import json
-
-    _check_keys(meta)
-    try:
-        return json.loads(json.dumps(dict(meta), allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"metadata must be JSON-compatible (str keys, finite numbers): {exc}"
-                         ) from None
+    return _json_copy(meta, "metadata")
 
 
-def _check_keys(value: Any) -> None:
-    """JSON would silently turn non-str keys into strings: refuse them instead."""
+def _json_copy(value: Any, where: str) -> Any:
+    """A copy of a JSON-compatible value; ValueError naming the first offending part.
+
+    JSON would silently turn non-str keys into strings and NaN into invalid JSON: refuse.
+    """
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where} must be JSON-compatible: {value!r} is not finite")
+        return value
     if isinstance(value, Mapping):
+        out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ValueError(f"metadata keys must be str, got {key!r}")
-            _check_keys(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_keys(item)
+                raise ValueError(f"{where} must be JSON-compatible: key {key!r} is not a str")
+            out[key] = _json_copy(item, f"{where}[{key!r}]")
+        return out
+    if isinstance(value, list | tuple):
+        return [_json_copy(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    raise ValueError(f"{where} must be JSON-compatible: {type(value).__name__} is not")
 
 
 def _check_tags(tags: Any) -> list[str] | None:

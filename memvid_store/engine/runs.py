@@ -6,7 +6,7 @@ Its segment::
     b"MVRN" | header_len u32 | header_crc u32 | pad | header JSON | parts (8-byte aligned)
 
 The header lists each part as ``[offset within segment, length, crc32]`` and the payload
-block ranges the run references. Parts (n = rows, m = supersessions, v = vectors):
+payload and vector block ranges the run references. Parts (n = rows, m = supersessions):
 
 ==========  =======  =====================================================
 part        type     meaning
@@ -19,16 +19,19 @@ poff, plen  u64,u32  stored payload location (absolute file offset)
 pcrc        u32[n]   CRC-32 of the stored payload
 version     u32[n]   version number of the id
 flags       u32[n]   bit 0 tombstone, bit 1 has vector, bits 8-15 codec
-vrow        u32[n]   row in ``vectors`` or 0xFFFFFFFF
+vrow        u32[n]   row among the run's vector blocks, or 0xFFFFFFFF
 idoff       u32[n+1] offsets into ``ids``; ids: utf-8 frame ids
 hsort/hperm u64,u32  hashes sorted, and the rows they belong to (id lookup)
 tperm       u32[n]   rows sorted by (created, gid) (time index)
 sup_gid/to  u64,i64  versions in older runs this run replaced, and when
-vectors     f32[v,d] embeddings, contiguous
 ==========  =======  =====================================================
 
+Embeddings live in vector blocks (``vblocks``: ``[offset, rows, crc]``, float32 rows of
+``dim``, 64-byte aligned) written once by the commit that added them; merging runs
+concatenates block lists and never copies vectors, so merges cost O(table), not O(vectors).
+
 Reading needs no numpy: parts are memoryviews cast to their type, checked against their
-CRC on first use (vectors only by ``verify()``: they are large and scanned often).
+CRC on first use (vector blocks only by ``verify()``: they are large and scanned often).
 Building uses numpy for sorting.
 """
 
@@ -55,7 +58,7 @@ FLAG_VECTOR = 2
 PART_TYPES = {
     "hash": "Q", "created": "q", "vfrom": "q", "vto": "q", "poff": "Q", "plen": "I",
     "pcrc": "I", "version": "I", "flags": "I", "vrow": "I", "idoff": "I", "ids": "B",
-    "hsort": "Q", "hperm": "I", "tperm": "I", "sup_gid": "Q", "sup_to": "q", "vectors": "f",
+    "hsort": "Q", "hperm": "I", "tperm": "I", "sup_gid": "Q", "sup_to": "q",
 }
 _NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4"}
 
@@ -68,6 +71,7 @@ class RunColumns:
     dim: int | None
     cols: dict[str, Any]
     blocks: list[list[int]] = field(default_factory=list)
+    vblocks: list[list[int]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -75,14 +79,14 @@ class RunColumns:
 
 
 def finish_columns(base: int, dim: int | None, cols: dict[str, Any],
-                   blocks: list[list[int]]) -> RunColumns:
+                   blocks: list[list[int]], vblocks: list[list[int]]) -> RunColumns:
     """Derive the lookup parts (hsort, hperm, tperm) and return buildable columns."""
     hashes = cols["hash"]
     perm = np.argsort(hashes, kind="stable")
     cols["hsort"] = hashes[perm]
     cols["hperm"] = perm.astype("<u4")
     cols["tperm"] = np.argsort(cols["created"], kind="stable").astype("<u4")
-    return RunColumns(base, dim, cols, blocks)
+    return RunColumns(base, dim, cols, blocks, vblocks)
 
 
 def encode_run(run: RunColumns) -> tuple[bytes, dict[str, Any]]:
@@ -102,9 +106,10 @@ def encode_run(run: RunColumns) -> tuple[bytes, dict[str, Any]]:
         padded = align(len(data))
         blobs.append(data + b"\x00" * (padded - len(data)))
         pos += padded
-    nvec = len(run.cols["vectors"]) // run.dim if run.dim and run.cols.get("vectors") is not None else 0
+    nvec = sum(rows for _, rows, _ in run.vblocks)
     header = json.dumps({"n": run.n, "base": run.base, "dim": run.dim, "nvec": nvec,
-                         "parts": parts, "blocks": run.blocks}, separators=(",", ":")).encode()
+                         "parts": parts, "blocks": run.blocks, "vblocks": run.vblocks},
+                        separators=(",", ":")).encode()
     head_len = align(_RUN_HEAD.size + len(header))
     prefix = _RUN_HEAD.pack(RUN_MAGIC, len(header), crc32(header)) + header
     prefix += b"\x00" * (head_len - len(prefix))
@@ -168,7 +173,7 @@ class RunReader:
     def part(self, name: str) -> memoryview:
         mv = self._parts.get(name)
         if mv is None:
-            data = self.raw_part(name, check=name != "vectors")
+            data = self.raw_part(name)
             mv = data.cast(PART_TYPES[name]) if PART_TYPES[name] != "B" else data
             self._parts[name] = mv
         return mv
@@ -201,13 +206,29 @@ class RunReader:
         idoff = self.part("idoff")
         return bytes(self.part("ids")[idoff[row] : idoff[row + 1]]).decode()
 
+    @cached_property
+    def _vblock_starts(self) -> list[int]:
+        starts, total = [], 0
+        for _, rows, _ in self.header["vblocks"]:
+            starts.append(total)
+            total += rows
+        return starts
+
     def vector(self, row: int) -> bytes | None:
         vrow = self.part("vrow")[row]
         if vrow == NO_ROW:
             return None
-        dim = int(self.header["dim"])
-        vecs = self.raw_part("vectors", check=False)
-        return bytes(vecs[vrow * dim * 4 : (vrow + 1) * dim * 4])
+        block = bisect_right(self._vblock_starts, vrow) - 1
+        if block < 0:
+            raise CorruptFileError(f"vector row {vrow} has no block", "segment:run",
+                                   self.ref.offset)
+        offset, rows, _ = self.header["vblocks"][block]
+        local = vrow - self._vblock_starts[block]
+        if local >= rows:
+            raise CorruptFileError(f"vector row {vrow} lies outside its block", "segment:run",
+                                   self.ref.offset)
+        width = int(self.header["dim"]) * 4
+        return bytes(self.view.read(offset + local * width, width, "segment:vectors"))
 
     def time_rows(self, since: int | None, until: int | None) -> range:
         """Positions in ``tperm`` whose created time lies in [since, until)."""

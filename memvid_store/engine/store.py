@@ -36,6 +36,7 @@ from .snapshot import Snapshot, read_toc
 from .wal import WalWriter, replay
 
 MERGE_FANOUT = 4
+VECTOR_ALIGN = 64
 MAX_RUNS = 48
 COUNTERS = ("live", "versions", "tombstones", "text_bytes", "payload_bytes", "stored_bytes")
 
@@ -327,16 +328,23 @@ class Committer:
             if v.valid_to != TIME_MAX and vto[i] == TIME_MAX:
                 vto[i] = v.valid_to
         blocks = b"".join(chunks)
+        block_ranges = []
         if blocks:
             writes.append((pos, blocks))
+            block_ranges.append([pos, len(blocks), crc32(blocks)])
+            pos = align(block_pos, VECTOR_ALIGN)
+        vector_ranges = []
+        if vectors:
+            matrix = b"".join(vectors)
+            writes.append((pos, matrix))
+            vector_ranges.append([pos, len(vectors), crc32(matrix)])
+            pos = align(pos + len(matrix))
         cols["idoff"] = idoff
         cols["ids"] = b"".join(ids)
         cols["sup_gid"] = np.array(sup_gid, "<u8")
         cols["sup_to"] = np.array(sup_to, "<i8")
-        cols["vectors"] = np.frombuffer(b"".join(vectors), "<f4") if vectors else None
-        block_ranges = [[pos, len(blocks), crc32(blocks)]] if blocks else []
-        run = finish_columns(base, dim, cols, block_ranges)
-        return run, blocks, raw_total, align(block_pos) if blocks else pos
+        run = finish_columns(base, dim, cols, block_ranges, vector_ranges)
+        return run, blocks, raw_total, pos
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
@@ -383,9 +391,7 @@ def _columns_of(run: RunReader | RunColumns) -> RunColumns:
                  "vrow", "idoff", "sup_gid", "sup_to"):
         cols[name] = np.frombuffer(run.raw_part(name), _np_type(name))
     cols["ids"] = bytes(run.raw_part("ids"))
-    vec = run.raw_part("vectors", check=False)
-    cols["vectors"] = np.frombuffer(vec, "<f4") if len(vec) else None
-    return RunColumns(run.base, header["dim"], cols, header["blocks"])
+    return RunColumns(run.base, header["dim"], cols, header["blocks"], header["vblocks"])
 
 
 def _np_type(name: str) -> str:
@@ -402,7 +408,7 @@ def merge_runs(runs: list[RunReader | RunColumns]) -> RunColumns:
     cols: dict[str, Any] = {}
     for name in ("hash", "created", "vfrom", "vto", "poff", "plen", "pcrc", "version", "flags"):
         cols[name] = np.concatenate([p.cols[name] for p in parts])
-    vrows, idoffs, ids, vecs = [], [np.zeros(1, "<u4")], [], []
+    vrows, idoffs, ids = [], [np.zeros(1, "<u4")], []
     nvec = idlen = 0
     for p in parts:
         vr = p.cols["vrow"].astype("<u8")
@@ -412,15 +418,12 @@ def merge_runs(runs: list[RunReader | RunColumns]) -> RunColumns:
         idoffs.append(p.cols["idoff"][1:].astype("<u8") + idlen)
         idlen += len(p.cols["ids"])
         ids.append(p.cols["ids"])
-        if p.cols.get("vectors") is not None:
-            vecs.append(p.cols["vectors"])
-            nvec += len(p.cols["vectors"]) // p.dim
+        nvec += sum(rows for _, rows, _ in p.vblocks)
     if idlen >= 2**32:
         raise ValueError("run id space exceeds 4 GiB")
     cols["vrow"] = np.concatenate(vrows)
     cols["idoff"] = np.concatenate(idoffs).astype("<u4")
     cols["ids"] = b"".join(ids)
-    cols["vectors"] = np.concatenate(vecs) if vecs else None
     sup_g = np.concatenate([p.cols["sup_gid"] for p in parts]).astype("<u8")
     sup_t = np.concatenate([p.cols["sup_to"] for p in parts]).astype("<i8")
     inside = (sup_g >= base) & (sup_g < end)
@@ -430,7 +433,8 @@ def merge_runs(runs: list[RunReader | RunColumns]) -> RunColumns:
     cols["vto"] = vto
     cols["sup_gid"], cols["sup_to"] = sup_g[~inside], sup_t[~inside]
     blocks = [b for p in parts for b in p.blocks]
-    return finish_columns(base, dim, cols, blocks)
+    vblocks = [b for p in parts for b in p.vblocks]
+    return finish_columns(base, dim, cols, blocks, vblocks)
 
 
 __all__ = [

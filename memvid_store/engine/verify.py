@@ -72,17 +72,20 @@ def _check_segment(view: FileView, seg, seen: set[int], checked: dict[str, int])
         return []
     problems = []
     try:
-        blocks = RunReader(view, seg).header["blocks"]
+        header = RunReader(view, seg).header
     except CorruptFileError as exc:
         return [f"{where}: {exc.message}"]
-    for off, length, crc in blocks:
+    width = 4 * int(header["dim"] or 0)
+    ranges = [("blocks", off, length, crc) for off, length, crc in header["blocks"]]
+    ranges += [("vectors", off, rows * width, crc) for off, rows, crc in header["vblocks"]]
+    for kind, off, length, crc in ranges:
         if off in seen:
             continue
         seen.add(off)
         checked["blocks"] += 1
         try:
-            if crc32(view.read(off, length, "segment:blocks")) != crc:
-                problems.append(f"segment:blocks at offset {off}: checksum mismatch")
+            if crc32(view.read(off, length, f"segment:{kind}")) != crc:
+                problems.append(f"segment:{kind} at offset {off}: checksum mismatch")
         except CorruptFileError as exc:
-            problems.append(f"segment:blocks at offset {off}: {exc.message}")
+            problems.append(f"segment:{kind} at offset {off}: {exc.message}")
     return problems
