@@ -270,7 +270,8 @@ def put(path: str, text: str | None, frame_id: str | None, metadata: dict[str, A
         as_json: bool) -> None:
     """Store TEXT as a new frame and print its id.
 
-    TEXT is read from stdin when it is "-" or omitted and stdin is piped.
+    TEXT is read from stdin when it is "-" or omitted and stdin is piped (one trailing
+    newline is removed).
     """
     body = _read_text(text)
     with _memory(path, readonly=False) as mem:

@@ -209,7 +209,7 @@ class Memory(_Reads):
         self._readonly = readonly
         self._closed = False
         state = read_state(fd)
-        self._problems = state.problems
+        self._wal_end = state.wal_end
         self._snapshot = make_snapshot(fd, state, config.mmap)
         self._committer: Committer | None = None
         self._wal: WalWriter | None = None
@@ -354,6 +354,7 @@ class Memory(_Reads):
             self._fd = fd
             reuse = None
         state = read_state(self._fd)
+        self._wal_end = state.wal_end
         self._snapshot = make_snapshot(self._fd, state, self._config.mmap, reuse)
         return self._snapshot.generation
 
@@ -549,7 +550,7 @@ class Memory(_Reads):
         snap = self._snap()
         counters = apply_counters(snap.toc.counters, snap.delta)
         header = snap.header
-        wal_used = self._wal.used if self._wal else 0
+        wal_used = self._wal.used if self._wal else self._wal_end
         return Stats(
             path=self._path, frames=counters["live"], versions=counters["versions"],
             deleted=counters["tombstones"], generation=snap.generation, dim=snap.dim,

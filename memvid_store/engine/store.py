@@ -68,6 +68,7 @@ class Opened:
     wal_end: int
     wal_last_seq: int
     problems: list[str]
+    newest_generation: int = -1  # of the newest valid header slot (even if its TOC was bad)
 
 
 def read_state(fd: int) -> Opened:
@@ -79,7 +80,7 @@ def read_state(fd: int) -> Opened:
             latest, _ = pick_header(again)
         except CorruptFileError:
             return state
-        if latest.generation == state.header.generation:
+        if latest.generation == state.newest_generation:
             return state
     raise CorruptFileError("the file keeps changing while it is read", "header", 0)
 
@@ -90,6 +91,7 @@ def _read_state_once(fd: int) -> Opened:
     if len(raw) < SLOT_SIZE:
         raise NotAMemoryFileError(f"file is {size} bytes: too short to be a .mv2 file")
     header, problems = pick_header(raw)
+    newest = header.generation
     try:
         toc = read_toc(fd, header.toc_offset, header.toc_len, header.toc_crc, size)
     except CorruptFileError as exc:
@@ -107,7 +109,7 @@ def _read_state_once(fd: int) -> Opened:
     for seq, payload in rep.records:
         delta.extend(decode_ops(payload, toc.next_gid + len(delta), header.wal_offset))
         del seq
-    return Opened(header, toc, delta, rep.end, rep.last_seq, problems)
+    return Opened(header, toc, delta, rep.end, rep.last_seq, problems, newest)
 
 
 def _other_header(raw: bytes, chosen: Header) -> Header | None:

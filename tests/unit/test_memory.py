@@ -378,3 +378,24 @@ def test_dictionary_compression_kicks_in(mem_path, opened):
     s = m.stats()
     assert s.text_bytes / s.stored_bytes > 3
     assert m.get(m.ids()[500]).text.endswith("#500")
+
+
+def test_damaged_newest_toc_falls_back_to_previous_commit(mem_path, opened):
+    with Memory.create(mem_path) as m:
+        m.put("kept", id="a")
+        m.seal()
+        m.put("in the damaged commit", id="b")
+    size = os.path.getsize(mem_path)
+    with open(mem_path, "r+b") as fh:
+        fh.truncate(size - 20)  # cut into the newest TOC
+    r = Memory.open(mem_path, readonly=True)
+    opened.append(r)
+    # the previous commit is used, and "b" is still replayed from its WAL record
+    assert r.get("a").text == "kept" and r.get("b").text == "in the damaged commit"
+    report = r.verify()
+    assert not report.ok and any("toc" in p.lower() for p in report.problems)
+    w = Memory.open(mem_path)
+    opened.append(w)
+    w.put("again", id="b")
+    w.seal()
+    assert w.get("b").text == "again" and w.get("b").version == 2 and w.verify().ok
