@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import threading
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +38,17 @@ from .types import Frame, Stats, VerifyReport, from_us, to_us
 _MISSING: Any = object()
 _RECORD_KEYS = frozenset({"text", "embedding", "metadata", "tags", "created_at", "id"})
 DIRECT_COMMIT_FRACTION = 4  # batches larger than wal_size / 4 are committed directly
+
+
+def _serialized(method: Callable) -> Callable:
+    """Run a state-changing method under the handle's lock (threads share a Memory)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Memory, *args: Any, **kwargs: Any) -> Any:
+        with self._mutex:
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class _Reads:
@@ -208,6 +221,7 @@ class Memory(_Reads):
         self._config = config
         self._readonly = readonly
         self._closed = False
+        self._mutex = threading.RLock()
         state = read_state(fd)
         self._wal_end = state.wal_end
         self._snapshot = make_snapshot(fd, state, config.mmap)
@@ -283,6 +297,7 @@ class Memory(_Reads):
         last = [state.toc.commit_time_us] + [v.valid_from for v in state.delta[-1:]]
         self._last_time = max(last)
 
+    @_serialized
     def close(self) -> None:
         """Seal pending writes (writer) and release the file. Calling it twice is harmless."""
         if self._closed:
@@ -338,6 +353,7 @@ class Memory(_Reads):
             raise ReadOnlyError(f"{self._path} was opened read-only")
         return self._committer
 
+    @_serialized
     def refresh(self) -> int:
         """Move a reader to the newest commit and WAL state; returns the generation.
 
@@ -370,6 +386,7 @@ class Memory(_Reads):
         return self.put_many([{"text": text, "embedding": embedding, "metadata": metadata,
                                "tags": tags, "created_at": created_at, "id": id}])[0]
 
+    @_serialized
     def put_many(self, records: Iterable[Mapping[str, Any]]) -> list[str]:
         """Store many frames atomically in one durable write; returns their ids.
 
@@ -408,6 +425,7 @@ class Memory(_Reads):
         self._append(versions, now)
         return [v.id for v in versions]
 
+    @_serialized
     def update(self, id: str, *, text: str = _MISSING, metadata: Mapping[str, Any] = _MISSING,
                embedding: Sequence[float] | None = _MISSING, tags: Iterable[str] = _MISSING,
                created_at: datetime = _MISSING) -> int:
@@ -435,6 +453,7 @@ class Memory(_Reads):
         self._append([v], now)
         return v.version
 
+    @_serialized
     def delete(self, id: str) -> None:
         """Delete a frame (a tombstone version); its history stays readable via as_of.
 
@@ -447,6 +466,7 @@ class Memory(_Reads):
         now = self._tick()
         self._append([Version(-1, id, version + 1, now, now, True, ref.gid, True)], now)
 
+    @_serialized
     def seal(self) -> int:
         """Commit the WAL delta into segments now; returns the new generation."""
         committer = self._writer()
@@ -572,6 +592,7 @@ class Memory(_Reads):
         problems, checked = verify_file(self._fd)
         return VerifyReport(not problems, problems, checked)
 
+    @_serialized
     def compact(self, retain_after: datetime | None = None) -> int:
         """Rewrite the file without dead space, dropping history older than ``retain_after``.
 

@@ -399,3 +399,21 @@ def test_damaged_newest_toc_falls_back_to_previous_commit(mem_path, opened):
     w.put("again", id="b")
     w.seal()
     assert w.get("b").text == "again" and w.get("b").version == 2 and w.verify().ok
+
+
+def test_threads_share_one_writer(mem):
+    import threading
+
+    def work(k: int) -> None:
+        for i in range(50):
+            mem.put(f"thread {k} item {i}", id=f"{k}-{i}")
+            if i % 20 == 0:
+                mem.seal()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(mem) == 200 and mem.get("3-49").text == "thread 3 item 49"
+    assert mem.verify().ok
