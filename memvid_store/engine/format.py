@@ -185,7 +185,6 @@ class Toc:
     counters: dict[str, int] = field(default_factory=dict)
     history_floor_us: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    commit_log: list[tuple[int, int]] = field(default_factory=list)  # only after compaction
 
     def encode(self) -> bytes:
         obj = {
@@ -194,7 +193,6 @@ class Toc:
             "segments": [s.to_json() for s in self.segments], "next_gid": self.next_gid,
             "ckpt": self.wal_checkpoint_seq, "dim": self.dim, "counters": self.counters,
             "floor": self.history_floor_us, "options": self.options,
-            "commit_log": self.commit_log,
         }
         return json.dumps(obj, separators=(",", ":")).encode()
 
@@ -209,7 +207,6 @@ class Toc:
                 next_gid=int(obj["next_gid"]), wal_checkpoint_seq=int(obj["ckpt"]),
                 dim=obj["dim"], counters=dict(obj["counters"]),
                 history_floor_us=obj["floor"], options=dict(obj["options"]),
-                commit_log=[tuple(x) for x in obj.get("commit_log", [])],
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptFileError(f"TOC at offset {offset} cannot be decoded: {exc}",
@@ -220,3 +217,15 @@ class Toc:
 
     def find(self, kind: str) -> SegmentRef | None:
         return next((s for s in self.segments if s.kind == kind), None)
+
+
+_COMMIT = struct.Struct("<qq")
+
+
+def encode_commit_log(log: list[tuple[int, int]]) -> bytes:
+    """The ``commits`` segment: (generation, commit time µs) pairs of a compacted chain."""
+    return b"".join(_COMMIT.pack(g, t) for g, t in log)
+
+
+def decode_commit_log(raw: bytes) -> list[tuple[int, int]]:
+    return [_COMMIT.unpack_from(raw, i) for i in range(0, len(raw) - len(raw) % 16, 16)]

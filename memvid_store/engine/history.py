@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import HistoryUnavailableError
-from .format import Toc, crc32
+from ..errors import CorruptFileError, HistoryUnavailableError
+from .format import Toc, crc32, decode_commit_log
 from .snapshot import Snapshot
-from ..errors import CorruptFileError
 
 
 def iter_tocs(snap: Snapshot) -> Iterator[Toc]:
@@ -23,15 +22,22 @@ def iter_tocs(snap: Snapshot) -> Iterator[Toc]:
         yield toc
 
 
+def _compacted_log(snap: Snapshot) -> list[tuple[int, int]]:
+    """Commits from before the last compaction (the ``commits`` segment), if any."""
+    ref = snap.toc.find("commits")
+    if ref is None:
+        return []
+    raw = bytes(snap.view.read(ref.offset, ref.length, "segment:commits"))
+    if crc32(raw) != ref.crc:
+        raise CorruptFileError(f"commit log segment at offset {ref.offset} checksum mismatch",
+                               "segment:commits", ref.offset)
+    return decode_commit_log(raw)
+
+
 def commit_log(snap: Snapshot) -> list[tuple[int, int]]:
     """(generation, commit time µs) of every commit this file remembers, oldest first."""
-    log: list[tuple[int, int]] = []
-    first = snap.toc
-    for toc in iter_tocs(snap):
-        log.append((toc.generation, toc.commit_time_us))
-        first = toc
-    log.extend(tuple(x) for x in first.commit_log)
-    return sorted(set(log))
+    log = [(toc.generation, toc.commit_time_us) for toc in iter_tocs(snap)]
+    return sorted(set(log) | set(_compacted_log(snap)))
 
 
 def commit_time_of(snap: Snapshot, generation: int) -> int:
@@ -40,12 +46,10 @@ def commit_time_of(snap: Snapshot, generation: int) -> int:
     if generation > newest or generation < 1:
         raise ValueError(f"generation {generation} does not exist; this snapshot's generations "
                          f"run up to {newest}")
-    first = snap.toc
     for toc in iter_tocs(snap):
         if toc.generation == generation:
             return toc.commit_time_us
-        first = toc
-    for gen, when in first.commit_log:
+    for gen, when in _compacted_log(snap):
         if gen == generation:
             return when
     raise HistoryUnavailableError(f"generation {generation} is older than the kept history")

@@ -25,7 +25,7 @@ from .codec import Codec, pack_payload, train_dictionary
 from .fileio import FileView
 from .format import (
     ALIGN, HEADER_SIZE, SLOT_SIZE, TIME_MAX, WAL_OFFSET, Header, SegmentRef, Toc, align, crc32,
-    pick_header, unpack_header,
+    encode_commit_log, pick_header, unpack_header,
 )
 from .records import Version, decode_ops, id_hash
 from .runs import (
@@ -148,16 +148,26 @@ def write_empty(fd: int, *, dim: int | None, wal_size: int, options: dict[str, A
                 history_floor_us: int | None = None,
                 commit_log: list[tuple[int, int]] | None = None,
                 created_at_us: int | None = None) -> None:
-    """Lay down header, empty WAL and an empty first commit on a new, empty file."""
+    """Lay down header, empty WAL and an empty first commit on a new, empty file.
+
+    ``commit_log`` (from compaction) becomes a ``commits`` segment, read only by
+    ``as_of(generation)``, so the TOC stays small.
+    """
     created = now_us() if created_at_us is None else created_at_us
-    toc = Toc(generation=generation, commit_time_us=created, prev=None, segments=[],
+    pos = WAL_OFFSET + wal_size
+    os.ftruncate(fd, pos)
+    segments = []
+    if commit_log:
+        raw = encode_commit_log(commit_log)
+        os.pwrite(fd, raw, pos)
+        segments.append(SegmentRef("commits", pos, len(raw), crc32(raw)))
+        pos = align(pos + len(raw))
+    toc = Toc(generation=generation, commit_time_us=created, prev=None, segments=segments,
               dim=dim, counters={k: 0 for k in COUNTERS}, options=options,
-              history_floor_us=history_floor_us, commit_log=commit_log or [])
+              history_floor_us=history_floor_us)
     toc_bytes = toc.encode()
-    toc_off = WAL_OFFSET + wal_size
-    os.ftruncate(fd, toc_off)
-    os.pwrite(fd, toc_bytes, toc_off)
-    header = Header(generation, toc_off, len(toc_bytes), crc32(toc_bytes), wal_size, 0,
+    os.pwrite(fd, toc_bytes, pos)
+    header = Header(generation, pos, len(toc_bytes), crc32(toc_bytes), wal_size, 0,
                     created, file_uuid or uuidlib.uuid4().bytes, created)
     os.pwrite(fd, header.pack(), header.slot * SLOT_SIZE)
     os.fsync(fd)
@@ -252,7 +262,6 @@ class Committer:
             segments=segments, next_gid=old_toc.next_gid + len(versions),
             wal_checkpoint_seq=checkpoint_seq, dim=dim, counters=counters,
             history_floor_us=old_toc.history_floor_us, options=old_toc.options,
-            commit_log=old_toc.commit_log,
         )
         for key, value in (toc_changes or {}).items():
             setattr(toc, key, value)

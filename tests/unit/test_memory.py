@@ -417,3 +417,14 @@ def test_threads_share_one_writer(mem):
         t.join()
     assert len(mem) == 200 and mem.get("3-49").text == "thread 3 item 49"
     assert mem.verify().ok
+
+
+def test_generations_before_compaction_stay_addressable(mem):
+    mem.put("v1", id="d")
+    g_old = mem.seal()
+    mem.update("d", text="v2")
+    mem.seal()
+    mem.compact()
+    mem.compact()
+    assert mem.as_of(g_old).get("d").text == "v1"
+    assert mem.get("d").text == "v2" and mem.verify().ok
