@@ -26,12 +26,23 @@ from .engine.format import TIME_MAX
 from .engine.records import Version, encode_ops
 from .engine.snapshot import RowRef, Snapshot
 from .engine.store import (
-    Committer, Opened, apply_counters, create_file, make_snapshot, now_us, open_fd, read_state,
+    Committer,
+    Opened,
+    apply_counters,
+    create_file,
+    make_snapshot,
+    now_us,
+    open_fd,
+    read_state,
 )
 from .engine.wal import WalWriter
 from .errors import (
-    AlreadyExistsError, ClosedError, DimensionMismatchError, FrameNotFoundError,
-    HistoryUnavailableError, ReadOnlyError,
+    AlreadyExistsError,
+    ClosedError,
+    DimensionMismatchError,
+    FrameNotFoundError,
+    HistoryUnavailableError,
+    ReadOnlyError,
 )
 from .types import Frame, Stats, VerifyReport, from_us, to_us
 
@@ -698,4 +709,4 @@ def _check_tags(tags: Any) -> list[str] | None:
     return out
 
 
-__all__ = ["Memory", "MemoryView", "AlreadyExistsError"]
+__all__ = ["AlreadyExistsError", "Memory", "MemoryView"]

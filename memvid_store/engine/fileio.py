@@ -8,6 +8,7 @@ working after the writer commits or the file is replaced by ``compact()``.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 
@@ -53,10 +54,9 @@ class FileView:
             self.fd = -1
         mm, self._mm = self._mm, None
         if mm is not None:
-            try:
+            # a caller may still hold a view into it; it is then freed with the last one
+            with contextlib.suppress(BufferError):
                 mm.close()
-            except BufferError:
-                pass  # a caller still holds a view into it; it is freed with the last one
 
     def __del__(self) -> None:
         if self.fd >= 0:

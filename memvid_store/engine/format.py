@@ -114,7 +114,8 @@ def unpack_header(raw: bytes, slot: int) -> Header:
             f"file format version {version} is newer than this library's {FORMAT_VERSION}"
         )
     if version < 1:
-        raise CorruptFileError(f"header slot {slot} has invalid version {version}", "header", offset)
+        raise CorruptFileError(f"header slot {slot} has invalid version {version}", "header",
+                               offset)
     (_, version, flags, gen, toc_off, toc_len, toc_crc, wal_off, wal_size, ckpt, created,
      uuid, commit_time) = fields
     header = Header(gen, toc_off, toc_len, toc_crc, wal_size, ckpt, created, uuid, commit_time,

@@ -7,6 +7,7 @@ is read from ``/proc/locks`` where the system has it, to name it in the error.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
@@ -50,7 +51,5 @@ def acquire(fd: int, path: str, timeout: float) -> None:
 
 
 def release(fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         fcntl.flock(fd, fcntl.LOCK_UN)
-    except OSError:
-        pass

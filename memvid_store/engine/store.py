@@ -24,16 +24,32 @@ from . import _faults, lock
 from .codec import Codec, pack_payload, train_dictionary
 from .fileio import FileView
 from .format import (
-    ALIGN, HEADER_SIZE, SLOT_SIZE, TIME_MAX, WAL_OFFSET, Header, SegmentRef, Toc, align, crc32,
-    encode_commit_log, pick_header, unpack_header,
+    ALIGN,
+    HEADER_SIZE,
+    SLOT_SIZE,
+    TIME_MAX,
+    WAL_OFFSET,
+    Header,
+    SegmentRef,
+    Toc,
+    align,
+    crc32,
+    encode_commit_log,
+    pick_header,
+    unpack_header,
 )
 from .records import Version, decode_ops, id_hash
 from .runs import (
-    FLAG_TOMBSTONE, FLAG_VECTOR, RunColumns, RunReader, empty_columns, encode_run,
+    FLAG_TOMBSTONE,
+    FLAG_VECTOR,
+    RunColumns,
+    RunReader,
+    empty_columns,
+    encode_run,
     finish_columns,
 )
 from .snapshot import Snapshot, read_toc
-from .wal import WalWriter, replay
+from .wal import replay
 
 MERGE_FANOUT = 4
 VECTOR_ALIGN = 64

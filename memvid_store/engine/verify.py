@@ -7,11 +7,11 @@ import os
 from ..errors import CorruptFileError, FormatError
 from .fileio import FileView
 from .format import HEADER_SIZE, crc32, pick_header
+from .history import iter_tocs
 from .records import decode_ops
 from .runs import RunReader
 from .snapshot import Snapshot
 from .store import read_state
-from .history import iter_tocs
 from .wal import replay
 
 
@@ -21,7 +21,7 @@ def verify_file(fd: int) -> tuple[list[str], dict[str, int]]:
     checked = {"header_slots": 0, "tocs": 0, "segments": 0, "blocks": 0, "wal_records": 0}
     raw = os.pread(fd, HEADER_SIZE, 0)
     try:
-        header, slot_problems = pick_header(raw)
+        _, slot_problems = pick_header(raw)
     except FormatError as exc:
         return [f"header: {exc}"], checked
     checked["header_slots"] = 2 - len(slot_problems)
@@ -29,7 +29,7 @@ def verify_file(fd: int) -> tuple[list[str], dict[str, int]]:
     try:
         state = read_state(fd)
     except FormatError as exc:
-        return problems + [f"{getattr(exc, 'region', 'file')}: {exc}"], checked
+        return [*problems, f"{getattr(exc, 'region', 'file')}: {exc}"], checked
     problems += [p for p in state.problems if p not in slot_problems]
     view = FileView(fd, state.header.committed_end, use_mmap=False)
     snap = Snapshot(view, state.header, state.toc, [], [])

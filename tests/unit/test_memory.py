@@ -207,7 +207,8 @@ def test_dimension_is_learned_and_enforced(mem_path, opened):
     assert m2.dim == 3
 
 
-@pytest.mark.parametrize("bad", [[float("nan")] * 4, [float("inf")] * 4, [], "abcd", [1, "a", 2, 3]])
+@pytest.mark.parametrize(
+    "bad", [[float("nan")] * 4, [float("inf")] * 4, [], "abcd", [1, "a", 2, 3]])
 def test_bad_embeddings_are_refused(mem, bad):
     with pytest.raises((ValueError, TypeError)):
         mem.put("x", embedding=bad)
