@@ -433,7 +433,8 @@ class Memory(_Reads):
                 self._link(v, pending)
             pending[fid] = v
             versions.append(v)
-        self._append(versions, now)
+        if versions:
+            self._append(versions, now)
         return [v.id for v in versions]
 
     @_serialized

@@ -429,3 +429,8 @@ def test_generations_before_compaction_stay_addressable(mem):
     mem.compact()
     assert mem.as_of(g_old).get("d").text == "v1"
     assert mem.get("d").text == "v2" and mem.verify().ok
+
+
+def test_empty_put_many_writes_nothing(mem):
+    assert mem.put_many([]) == []
+    assert mem.stats().wal_bytes == 0 and len(mem) == 0
