@@ -88,9 +88,15 @@ class CorruptFileError(FormatError):
 
 
 class ChecksumError(CorruptFileError):
-    """A checksum did not match."""
+    """A checksum did not match. ``newer_version``: the damaged bytes claim a newer format."""
 
     code = "checksum_error"
+
+    def __init__(self, message: str, region: str = "", offset: int = -1,
+                 newer_version: bool = False) -> None:
+        super().__init__(message, region, offset)
+        self.args = (message, region, offset, newer_version)
+        self.newer_version = newer_version
 
 
 class WalError(MemvidError):

@@ -22,15 +22,20 @@ _point, _, _count = _spec.partition(":")
 _remaining = int(_count) if _count.isdigit() else 1
 
 
-def armed(point: str) -> bool:
-    """True when the next ``hit(point)`` would kill the process."""
-    return bool(_point) and _point == point and _remaining == 1
+def reached(point: str) -> bool:
+    """Count a visit of ``point``; True on the visit the test armed (the n-th)."""
+    global _remaining
+    if not _point or _point != point:
+        return False
+    _remaining -= 1
+    return _remaining == 0
+
+
+def die() -> None:
+    os._exit(137)
 
 
 def hit(point: str) -> None:
-    global _remaining
-    if not _point or _point != point:
-        return
-    _remaining -= 1
-    if _remaining <= 0:
-        os._exit(137)
+    """Die here on the armed visit of ``point``."""
+    if reached(point):
+        die()

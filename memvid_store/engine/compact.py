@@ -58,7 +58,8 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
         write_empty(fd, dim=snap.dim, wal_size=wal_size, options=snap.toc.options,
                     generation=snap.generation, file_uuid=snap.header.uuid,
                     history_floor_us=floor, commit_log=log,
-                    created_at_us=snap.header.created_at_us)
+                    created_at_us=snap.header.created_at_us,
+                    commit_time_us=snap.toc.commit_time_us)
         fresh = make_snapshot(fd, read_state(fd), config.mmap)
         committer = Committer(fd, fresh, sync=True, use_mmap=config.mmap)
         committer.commit(versions, checkpoint_seq=0, dim=snap.dim, counters=counters,

@@ -19,6 +19,10 @@ Invariants:
 * Bytes referenced by a committed TOC never change until ``compact()`` writes a new
   file. Everything past the newest TOC is garbage from an interrupted commit.
 * All integers are little-endian. Checksums are CRC-32 (zlib polynomial).
+* Compatibility rule: the first 96 bytes of a header slot keep this layout in every format
+  version, so a reader can always verify a slot's checksum and see its version. A slot
+  with a valid checksum and a newer version makes the file unreadable here
+  (VersionMismatchError) rather than silently falling back to an older commit.
 """
 
 from __future__ import annotations
@@ -103,11 +107,8 @@ def unpack_header(raw: bytes, slot: int) -> Header:
     body = raw[: _HEADER.size]
     (stored,) = _CRC.unpack_from(raw, _HEADER.size)
     if crc32(body) != stored:
-        if version > FORMAT_VERSION:
-            raise VersionMismatchError(
-                f"file format version {version} is newer than this library's {FORMAT_VERSION}"
-            )
-        raise ChecksumError(f"header slot {slot} checksum mismatch", "header", offset)
+        raise ChecksumError(f"header slot {slot} checksum mismatch", "header", offset,
+                            version > FORMAT_VERSION)
     fields = _HEADER.unpack(body)
     if version > FORMAT_VERSION:
         raise VersionMismatchError(
@@ -138,11 +139,16 @@ def pick_header(raw: bytes) -> tuple[Header, list[str]]:
     for slot in (0, 1):
         try:
             found.append(unpack_header(raw[slot * SLOT_SIZE : (slot + 1) * SLOT_SIZE], slot))
-        except (NotAMemoryFileError, VersionMismatchError, CorruptFileError) as exc:
+        except VersionMismatchError:
+            raise  # an intact slot written by a newer library: never open an older commit
+        except (NotAMemoryFileError, CorruptFileError) as exc:
             errors.append(exc)
     if found:
         return max(found, key=lambda h: h.generation), [str(e) for e in errors]
-    for kind in (VersionMismatchError, ChecksumError, CorruptFileError):
+    if any(isinstance(e, ChecksumError) and e.newer_version for e in errors):
+        raise VersionMismatchError(
+            f"the header claims a format version newer than this library's {FORMAT_VERSION}")
+    for kind in (ChecksumError, CorruptFileError):
         for exc in errors:
             if type(exc) is kind:
                 raise exc

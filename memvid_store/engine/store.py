@@ -163,7 +163,7 @@ def write_empty(fd: int, *, dim: int | None, wal_size: int, options: dict[str, A
                 generation: int = 1, file_uuid: bytes | None = None,
                 history_floor_us: int | None = None,
                 commit_log: list[tuple[int, int]] | None = None,
-                created_at_us: int | None = None) -> None:
+                created_at_us: int | None = None, commit_time_us: int | None = None) -> None:
     """Lay down header, empty WAL and an empty first commit on a new, empty file.
 
     ``commit_log`` (from compaction) becomes a ``commits`` segment, read only by
@@ -178,13 +178,14 @@ def write_empty(fd: int, *, dim: int | None, wal_size: int, options: dict[str, A
         os.pwrite(fd, raw, pos)
         segments.append(SegmentRef("commits", pos, len(raw), crc32(raw)))
         pos = align(pos + len(raw))
-    toc = Toc(generation=generation, commit_time_us=created, prev=None, segments=segments,
+    committed = created if commit_time_us is None else commit_time_us
+    toc = Toc(generation=generation, commit_time_us=committed, prev=None, segments=segments,
               dim=dim, counters={k: 0 for k in COUNTERS}, options=options,
               history_floor_us=history_floor_us)
     toc_bytes = toc.encode()
     os.pwrite(fd, toc_bytes, pos)
     header = Header(generation, pos, len(toc_bytes), crc32(toc_bytes), wal_size, 0,
-                    created, file_uuid or uuidlib.uuid4().bytes, created)
+                    created, file_uuid or uuidlib.uuid4().bytes, committed)
     os.pwrite(fd, header.pack(), header.slot * SLOT_SIZE)
     os.fsync(fd)
 
@@ -293,9 +294,9 @@ class Committer:
                         old_header.wal_size, checkpoint_seq, old_header.created_at_us,
                         old_header.uuid, commit_time)
         packed = header.pack()
-        if _faults.armed("commit.torn_header"):
+        if _faults.reached("commit.torn_header"):
             os.pwrite(self.fd, packed[: len(packed) // 2], header.slot * SLOT_SIZE)
-            _faults.hit("commit.torn_header")
+            _faults.die()
         os.pwrite(self.fd, packed, header.slot * SLOT_SIZE)
         if self.sync:
             os.fsync(self.fd)

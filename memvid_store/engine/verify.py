@@ -6,7 +6,7 @@ import os
 
 from ..errors import CorruptFileError, FormatError
 from .fileio import FileView
-from .format import HEADER_SIZE, crc32, pick_header
+from .format import HEADER_SIZE, SLOT_SIZE, crc32, pick_header
 from .history import iter_tocs
 from .records import decode_ops
 from .runs import RunReader
@@ -24,13 +24,19 @@ def verify_file(fd: int) -> tuple[list[str], dict[str, int]]:
         _, slot_problems = pick_header(raw)
     except FormatError as exc:
         return [f"header: {exc}"], checked
-    checked["header_slots"] = 2 - len(slot_problems)
-    problems += [f"header: {p}" for p in slot_problems]
     try:
         state = read_state(fd)
     except FormatError as exc:
-        return [*problems, f"{getattr(exc, 'region', 'file')}: {exc}"], checked
-    problems += [p for p in state.problems if p not in slot_problems]
+        return [f"header: {p}" for p in slot_problems] + [
+            f"{getattr(exc, 'region', 'file')}: {exc}"], checked
+    other_problems = [p for p in state.problems if p not in slot_problems]
+    if state.toc.prev is None and any(not any(raw[s * SLOT_SIZE : (s + 1) * SLOT_SIZE])
+                                      for s in (0, 1)):
+        # a file's first commit has written one slot only; the other is not damage
+        slot_problems = [p for p in slot_problems if "no .mv2 magic" not in p]
+    checked["header_slots"] = 2 - len(slot_problems)
+    problems += [f"header: {p}" for p in slot_problems]
+    problems += other_problems
     view = FileView(fd, state.header.committed_end, use_mmap=False)
     snap = Snapshot(view, state.header, state.toc, [], [])
     seen: set[int] = set()

@@ -154,9 +154,9 @@ class WalWriter:
         seq = self.next_seq
         record = encode_record(seq, payload)
         at = self.region_offset + self.position
-        if _faults.armed("wal.torn_record"):
+        if _faults.reached("wal.torn_record"):
             os.pwrite(self.fd, record[: max(1, len(record) // 2)], at)
-            _faults.hit("wal.torn_record")
+            _faults.die()
         os.pwrite(self.fd, record, at)
         _faults.hit("wal.before_fsync")
         if self.sync:

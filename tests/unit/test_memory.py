@@ -434,3 +434,19 @@ def test_generations_before_compaction_stay_addressable(mem):
 def test_empty_put_many_writes_nothing(mem):
     assert mem.put_many([]) == []
     assert mem.stats().wal_bytes == 0 and len(mem) == 0
+
+
+def test_fresh_file_verifies_clean(mem_path):
+    with Memory.create(mem_path) as m:
+        assert m.verify().ok
+        m.put("a")
+        assert m.verify().ok
+    with Memory.open(mem_path) as m:
+        assert m.verify().ok
+
+
+def test_as_of_generation_survives_compaction(mem):
+    mem.put("x", id="x")
+    g = mem.seal()
+    mem.compact()
+    assert mem.as_of(g).ids() == ["x"]
