@@ -33,7 +33,9 @@ from .engine.store import (
     make_snapshot,
     now_us,
     open_fd,
+    prepare_for_writing,
     read_state,
+    remove_stale_temp_files,
 )
 from .engine.wal import WalWriter
 from .errors import (
@@ -291,6 +293,7 @@ class Memory(_Reads):
                     if not _same_file(fd, path):  # replaced by compact() while we waited
                         os.close(fd)
                         continue
+                    remove_stale_temp_files(path)
                 return cls(path, fd, cfg, readonly=readonly)
             except BaseException:
                 os.close(fd)
@@ -298,8 +301,7 @@ class Memory(_Reads):
 
     def _start_writer(self, state: Opened) -> None:
         header = state.header
-        if os.fstat(self._fd).st_size > header.committed_end:
-            os.ftruncate(self._fd, header.committed_end)  # tail of an interrupted commit
+        prepare_for_writing(self._fd, state)
         self._committer = Committer(self._fd, self._snapshot, sync=self._config.sync,
                                     use_mmap=self._config.mmap)
         self._wal = WalWriter(self._fd, header.wal_offset, header.wal_size, state.wal_end,

@@ -87,7 +87,7 @@ class Header:
 
     @property
     def committed_end(self) -> int:
-        return self.toc_offset + self.toc_len
+        return self.toc_offset + self.toc_len + TOC_FOOTER_SIZE
 
     def pack(self) -> bytes:
         body = _HEADER.pack(
@@ -156,6 +156,30 @@ def pick_header(raw: bytes) -> tuple[Header, list[str]]:
 
 
 # ---------------------------------------------------------------------------- TOC
+
+# magic, generation, toc_offset, toc_len, toc_crc | crc32 of all of it. Written right after
+# each TOC, so the newest commit can be found from the end of the file when its header
+# slot is damaged.
+_FOOTER = struct.Struct("<8sQQQI")
+TOC_MAGIC = b"MV2TOC\x00\x00"
+TOC_FOOTER_SIZE = _FOOTER.size + _CRC.size
+
+
+def pack_toc_footer(generation: int, toc_offset: int, toc_len: int, toc_crc: int) -> bytes:
+    body = _FOOTER.pack(TOC_MAGIC, generation, toc_offset, toc_len, toc_crc)
+    return body + _CRC.pack(crc32(body))
+
+
+def unpack_toc_footer(raw: bytes) -> tuple[int, int, int, int] | None:
+    """(generation, toc_offset, toc_len, toc_crc), or None when not a valid footer."""
+    if len(raw) != TOC_FOOTER_SIZE:
+        return None
+    body = raw[: _FOOTER.size]
+    magic, gen, off, length, crc = _FOOTER.unpack(body)
+    if magic != TOC_MAGIC or crc32(body) != _CRC.unpack_from(raw, _FOOTER.size)[0]:
+        return None
+    return gen, off, length, crc
+
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ from functools import cached_property
 from ..errors import CorruptFileError, FrameNotFoundError
 from .codec import Codec, unpack_payload
 from .fileio import FileView
-from .format import TIME_MAX, Header, Toc, crc32
+from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_footer
 from .records import Version, id_hash
 from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader
 
@@ -231,11 +231,17 @@ class Snapshot:
             run.release()
 
 
-def read_toc(fd: int, offset: int, length: int, crc: int, file_size: int) -> Toc:
-    if offset + length > file_size:
+def read_toc(fd: int, header: Header, file_size: int) -> Toc:
+    """Read and check the TOC a header points to, and the footer written after it."""
+    offset, length = header.toc_offset, header.toc_len
+    if header.committed_end > file_size:
         raise CorruptFileError(f"TOC at offset {offset} lies past the end of the file "
                                f"({file_size} bytes)", "toc", offset)
-    raw = os.pread(fd, length, offset)
-    if len(raw) != length or crc32(raw) != crc:
+    raw = os.pread(fd, length + TOC_FOOTER_SIZE, offset)
+    if len(raw) != length + TOC_FOOTER_SIZE or crc32(raw[:length]) != header.toc_crc:
         raise CorruptFileError(f"TOC at offset {offset} checksum mismatch", "toc", offset)
-    return Toc.decode(raw, offset)
+    footer = unpack_toc_footer(raw[length:])
+    if footer != (header.generation, offset, length, header.toc_crc):
+        raise CorruptFileError(f"TOC footer at offset {offset + length} is damaged", "toc",
+                               offset + length)
+    return Toc.decode(raw[:length], offset)

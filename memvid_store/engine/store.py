@@ -12,6 +12,7 @@ until ``compact()`` rewrites the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid as uuidlib
@@ -28,6 +29,7 @@ from .format import (
     HEADER_SIZE,
     SLOT_SIZE,
     TIME_MAX,
+    TOC_FOOTER_SIZE,
     WAL_OFFSET,
     Header,
     SegmentRef,
@@ -35,8 +37,10 @@ from .format import (
     align,
     crc32,
     encode_commit_log,
+    pack_toc_footer,
     pick_header,
     unpack_header,
+    unpack_toc_footer,
 )
 from .records import Version, decode_ops, id_hash
 from .runs import (
@@ -49,7 +53,7 @@ from .runs import (
     finish_columns,
 )
 from .snapshot import Snapshot, read_toc
-from .wal import replay
+from .wal import find_later_record, region_from, replay
 
 MERGE_FANOUT = 4
 VECTOR_ALIGN = 64
@@ -84,7 +88,8 @@ class Opened:
     wal_end: int
     wal_last_seq: int
     problems: list[str]
-    newest_generation: int = -1  # of the newest valid header slot (even if its TOC was bad)
+    newest_generation: int = -1  # of the newest valid header slot (read_state's retry check)
+    recovered: bool = False  # the header was rebuilt from the TOC footer at the end of file
 
 
 def read_state(fd: int) -> Opened:
@@ -108,8 +113,14 @@ def _read_state_once(fd: int) -> Opened:
         raise NotAMemoryFileError(f"file is {size} bytes: too short to be a .mv2 file")
     header, problems = pick_header(raw)
     newest = header.generation
+    recovered = False
+    if problems and all(any(raw[s * SLOT_SIZE : (s + 1) * SLOT_SIZE]) for s in (0, 1)):
+        # a header slot is damaged: it may have held a newer commit than the one chosen
+        newer = _newer_commit_at_end(fd, header, size)
+        if newer is not None:
+            header, recovered = newer, True
     try:
-        toc = read_toc(fd, header.toc_offset, header.toc_len, header.toc_crc, size)
+        toc = read_toc(fd, header, size)
     except CorruptFileError as exc:
         # the newest commit's TOC is damaged: fall back to the other slot's commit
         other = _other_header(raw, header)
@@ -117,7 +128,7 @@ def _read_state_once(fd: int) -> Opened:
             raise
         problems.append(str(exc))
         header = other
-        toc = read_toc(fd, header.toc_offset, header.toc_len, header.toc_crc, size)
+        toc = read_toc(fd, header, size)
     wal_off = header.wal_offset
     rep = replay(lambda off, n: os.pread(fd, n, wal_off + off), header.wal_checkpoint_seq,
                  size=header.wal_size)
@@ -125,7 +136,82 @@ def _read_state_once(fd: int) -> Opened:
     for seq, payload in rep.records:
         delta.extend(decode_ops(payload, toc.next_gid + len(delta), header.wal_offset))
         del seq
-    return Opened(header, toc, delta, rep.end, rep.last_seq, problems, newest)
+    return Opened(header, toc, delta, rep.end, rep.last_seq, problems, newest, recovered)
+
+
+def footer_of(header: Header) -> bytes:
+    return pack_toc_footer(header.generation, header.toc_offset, header.toc_len,
+                           header.toc_crc)
+
+
+def _newer_commit_at_end(fd: int, older: Header, size: int) -> Header | None:
+    """The commit right after ``older``, found from the TOC footer at the end of the file.
+
+    Used when a header slot is damaged: the commit it pointed to is intact if its TOC is
+    the last thing in the file and chains back to ``older``'s TOC.
+    """
+    if size < older.committed_end + TOC_FOOTER_SIZE:
+        return None
+    found = unpack_toc_footer(os.pread(fd, TOC_FOOTER_SIZE, size - TOC_FOOTER_SIZE))
+    if found is None:
+        return None
+    gen, off, length, crc = found
+    if gen != older.generation + 1 or off + length + TOC_FOOTER_SIZE != size:
+        return None
+    raw = os.pread(fd, length, off)
+    if crc32(raw) != crc:
+        return None
+    try:
+        toc = Toc.decode(raw, off)
+    except CorruptFileError:
+        return None
+    if toc.prev != (older.toc_offset, older.toc_len, older.toc_crc) or toc.generation != gen:
+        return None
+    return Header(gen, off, length, crc, older.wal_size, toc.wal_checkpoint_seq,
+                  older.created_at_us, older.uuid, toc.commit_time_us)
+
+
+def prepare_for_writing(fd: int, state: Opened) -> None:
+    """Make an opened file safe to append to (the writer calls this once, under its lock).
+
+    * drop bytes past the committed end (an interrupted commit);
+    * rewrite a header slot rebuilt from the TOC footer, so the next commit cannot leave
+      the file with no valid pointer to it;
+    * clear the WAL past its replayable end when valid records with higher sequence
+      numbers lie there (replay stopped at damage): appending over them could otherwise
+      make stale records replayable again, out of order.
+    """
+    header = state.header
+    if os.fstat(fd).st_size > header.committed_end:
+        os.ftruncate(fd, header.committed_end)
+    if state.recovered:
+        os.pwrite(fd, header.pack(), header.slot * SLOT_SIZE)
+        os.fsync(fd)
+    wal_off = header.wal_offset
+    region = region_from(lambda off, n: os.pread(fd, n, wal_off + off), header.wal_size)
+    if find_later_record(region, state.wal_end, state.wal_last_seq + 1) is not None:
+        _pwrite_all(fd, bytes(header.wal_size - state.wal_end), wal_off + state.wal_end)
+        os.fsync(fd)
+
+
+def remove_stale_temp_files(path: str) -> None:
+    """Delete ``<path>.compact-<pid>`` / ``.creating-<pid>`` left by writers that died."""
+    folder, name = os.path.split(os.path.abspath(path))
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        stem, _, pid = entry.rpartition("-")
+        if stem not in (f"{name}.compact", f"{name}.creating") or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, entry))
+        except OSError:
+            pass  # alive but not ours to signal: leave it
 
 
 def _other_header(raw: bytes, chosen: Header) -> Header | None:
@@ -183,9 +269,9 @@ def write_empty(fd: int, *, dim: int | None, wal_size: int, options: dict[str, A
               dim=dim, counters={k: 0 for k in COUNTERS}, options=options,
               history_floor_us=history_floor_us)
     toc_bytes = toc.encode()
-    os.pwrite(fd, toc_bytes, pos)
     header = Header(generation, pos, len(toc_bytes), crc32(toc_bytes), wal_size, 0,
                     created, file_uuid or uuidlib.uuid4().bytes, committed)
+    os.pwrite(fd, toc_bytes + footer_of(header), pos)
     os.pwrite(fd, header.pack(), header.slot * SLOT_SIZE)
     os.fsync(fd)
 
@@ -283,16 +369,16 @@ class Committer:
         for key, value in (toc_changes or {}).items():
             setattr(toc, key, value)
         toc_bytes = toc.encode()
-        writes.append((pos, toc_bytes))
+        header = Header(toc.generation, pos, len(toc_bytes), crc32(toc_bytes),
+                        old_header.wal_size, checkpoint_seq, old_header.created_at_us,
+                        old_header.uuid, commit_time)
+        writes.append((pos, toc_bytes + footer_of(header)))
         for off, data in writes:
             _pwrite_all(self.fd, data, off)
         _faults.hit("commit.after_segments")
         if self.sync:
             os.fsync(self.fd)
         _faults.hit("commit.after_toc")
-        header = Header(toc.generation, pos, len(toc_bytes), crc32(toc_bytes),
-                        old_header.wal_size, checkpoint_seq, old_header.created_at_us,
-                        old_header.uuid, commit_time)
         packed = header.pack()
         if _faults.reached("commit.torn_header"):
             os.pwrite(self.fd, packed[: len(packed) // 2], header.slot * SLOT_SIZE)
@@ -467,5 +553,6 @@ def merge_runs(runs: list[RunReader | RunColumns]) -> RunColumns:
 
 __all__ = [
     "ALIGN", "Committer", "Opened", "apply_counters", "create_file", "fsync_dir",
-    "make_snapshot", "now_us", "open_fd", "read_state", "write_empty",
+    "make_snapshot", "now_us", "open_fd", "prepare_for_writing", "read_state",
+    "remove_stale_temp_files", "write_empty",
 ]

@@ -113,19 +113,34 @@ def replay(source: Callable[[int, int], bytes] | bytes, checkpoint_seq: int, *,
         pos, expected = rec[2], expected + 1
     problems: list[str] = []
     if scan_damage:
-        region.ensure(size)
-        probe = pos + 8
-        while probe + REC_HEADER <= size:
-            if region.buf[probe : probe + 4] == RECORD_MAGIC:
-                rec = _read_record(region, probe)
-                if rec is not None and rec[0] >= expected:
-                    problems.append(
-                        f"wal: record at region offset {pos} is damaged; a later record "
-                        f"(seq {rec[0]}) at region offset {probe} cannot be replayed"
-                    )
-                    break
-            probe += 8
+        later = find_later_record(region, pos, expected)
+        if later is not None:
+            problems.append(
+                f"wal: record at region offset {pos} is damaged; a later record "
+                f"(seq {later[0]}) at region offset {later[1]} cannot be replayed")
     return Replay(records, pos, expected - 1, problems)
+
+
+def find_later_record(region: _Region, pos: int, expected: int) -> tuple[int, int] | None:
+    """(seq, offset) of a valid record past ``pos`` with seq >= ``expected``, if any.
+
+    Such a record means replay stopped at damage, not at the torn tail: appending there
+    could make it replayable again out of order.
+    """
+    region.ensure(region.size)
+    buf = region.buf
+    probe = buf.find(RECORD_MAGIC, pos + 8)
+    while probe != -1:
+        if probe % 8 == 0:
+            rec = _read_record(region, probe)
+            if rec is not None and rec[0] >= expected:
+                return rec[0], probe
+        probe = buf.find(RECORD_MAGIC, probe + 1)
+    return None
+
+
+def region_from(read: Callable[[int, int], bytes], size: int) -> _Region:
+    return _Region(read, size)
 
 
 class WalWriter:

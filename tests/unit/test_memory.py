@@ -450,3 +450,25 @@ def test_as_of_generation_survives_compaction(mem):
     g = mem.seal()
     mem.compact()
     assert mem.as_of(g).ids() == ["x"]
+
+
+def test_writer_removes_temp_files_of_dead_writers(mem_path, tmp_path):
+    Memory.create(mem_path).close()
+    dead = subprocess_pid_that_exited()
+    leftover = tmp_path / f"agent.mv2.compact-{dead}"
+    leftover.write_bytes(b"partial compaction")
+    alive = tmp_path / f"agent.mv2.compact-{os.getpid()}"
+    alive.write_bytes(b"in progress")
+    with Memory.open(mem_path, readonly=True):
+        assert leftover.exists()  # readers never delete anything
+    with Memory.open(mem_path):
+        assert not leftover.exists() and alive.exists()
+
+
+def subprocess_pid_that_exited() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(proc.stdout)
