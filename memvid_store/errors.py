@@ -15,6 +15,7 @@ __all__ = [
     "ClosedError",
     "CorruptFileError",
     "DimensionMismatchError",
+    "FilterError",
     "FormatError",
     "FrameNotFoundError",
     "HistoryUnavailableError",
@@ -180,6 +181,14 @@ class DimensionMismatchError(MemvidError, ValueError):
         super().__init__(message, expected, got)
         self.expected = expected
         self.got = got
+
+
+class FilterError(MemvidError, ValueError):
+    """A metadata filter is malformed (unknown operator, wrong operand type, ...)."""
+
+    code = "filter_error"
+    HINT = "see the filter language in the README: $eq $ne $gt $gte $lt $lte $in $nin " \
+           "$exists $and $or $not"
 
 
 class HistoryUnavailableError(MemvidError):

@@ -11,7 +11,7 @@ from memvid_store import errors
 
 EXPECTED_ALL = [
     "AlreadyExistsError", "ChecksumError", "ClosedError", "CorruptFileError",
-    "DimensionMismatchError", "FormatError", "Frame", "FrameNotFoundError",
+    "DimensionMismatchError", "FilterError", "FormatError", "Frame", "FrameNotFoundError",
     "HistoryUnavailableError", "LockError", "Memory", "MemoryLockedError", "MemoryNotFoundError",
     "MemoryView", "MemvidError", "MissingDependencyError", "NotAMemoryFileError",
     "NotFoundError", "ReadOnlyError", "Stats", "StoreConfig", "VerifyReport",
@@ -43,6 +43,7 @@ ERROR_SAMPLES = [
     errors.AlreadyExistsError("exists"),
     errors.VersionMismatchError("newer"),
     errors.HistoryUnavailableError("gone"),
+    errors.FilterError("unknown operator $foo"),
     errors.MissingDependencyError("pip install x"),
 ]
 
