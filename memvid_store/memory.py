@@ -305,7 +305,8 @@ class Memory(_Reads):
         self._committer = Committer(self._fd, self._snapshot, sync=self._config.sync,
                                     use_mmap=self._config.mmap)
         self._wal = WalWriter(self._fd, header.wal_offset, header.wal_size, state.wal_end,
-                              state.wal_last_seq + 1, sync=self._config.sync)
+                              state.wal_last_seq + 1, state.wal_last_crc,
+                              sync=self._config.sync)
         self._counters = apply_counters(state.toc.counters, state.delta)
         last = [state.toc.commit_time_us] + [v.valid_from for v in state.delta[-1:]]
         self._last_time = max(last)

@@ -53,7 +53,7 @@ from .runs import (
     finish_columns,
 )
 from .snapshot import Snapshot, read_toc
-from .wal import find_later_record, region_from, replay
+from .wal import replay
 
 MERGE_FANOUT = 4
 VECTOR_ALIGN = 64
@@ -90,6 +90,7 @@ class Opened:
     problems: list[str]
     newest_generation: int = -1  # of the newest valid header slot (read_state's retry check)
     recovered: bool = False  # the header was rebuilt from the TOC footer at the end of file
+    wal_last_crc: int = 0
 
 
 def read_state(fd: int) -> Opened:
@@ -136,7 +137,8 @@ def _read_state_once(fd: int) -> Opened:
     for seq, payload in rep.records:
         delta.extend(decode_ops(payload, toc.next_gid + len(delta), header.wal_offset))
         del seq
-    return Opened(header, toc, delta, rep.end, rep.last_seq, problems, newest, recovered)
+    return Opened(header, toc, delta, rep.end, rep.last_seq, problems, newest, recovered,
+                  rep.last_crc)
 
 
 def footer_of(header: Header) -> bytes:
@@ -177,20 +179,14 @@ def prepare_for_writing(fd: int, state: Opened) -> None:
     * drop bytes past the committed end (an interrupted commit);
     * rewrite a header slot rebuilt from the TOC footer, so the next commit cannot leave
       the file with no valid pointer to it;
-    * clear the WAL past its replayable end when valid records with higher sequence
-      numbers lie there (replay stopped at damage): appending over them could otherwise
-      make stale records replayable again, out of order.
+    Records left in the WAL past its replayable end need no clearing: the ``prev`` chain
+    of WAL records keeps them from ever linking to new appends (see wal.py).
     """
     header = state.header
     if os.fstat(fd).st_size > header.committed_end:
         os.ftruncate(fd, header.committed_end)
     if state.recovered:
         os.pwrite(fd, header.pack(), header.slot * SLOT_SIZE)
-        os.fsync(fd)
-    wal_off = header.wal_offset
-    region = region_from(lambda off, n: os.pread(fd, n, wal_off + off), header.wal_size)
-    if find_later_record(region, state.wal_end, state.wal_last_seq + 1) is not None:
-        _pwrite_all(fd, bytes(header.wal_size - state.wal_end), wal_off + state.wal_end)
         os.fsync(fd)
 
 

@@ -5,8 +5,8 @@ Record framing (8-byte aligned)::
     magic  u32  b"MWAL"
     length u32  payload bytes
     seq    u64  strictly consecutive, starting at the header's wal_checkpoint_seq + 1
-    crc    u32  CRC-32 of (length, seq, payload)
-    pad    u32  zero
+    crc    u32  CRC-32 of (length, seq, prev, payload)
+    prev   u32  ``crc`` of the previous record (0 for the first after a checkpoint)
     payload
 
 Durability contract:
@@ -14,8 +14,12 @@ Durability contract:
 * ``append`` returns after the record is written and (with ``sync=True``) fsynced: the
   record is durable and will be replayed on the next open.
 * Replay starts at the beginning of the region and stops at the first record whose magic,
-  checksum or sequence number is not the expected one; that is the torn tail of an
-  interrupted append and is overwritten by the next one.
+  checksum, sequence number or ``prev`` link is not the expected one; that is the torn
+  tail of an interrupted append and is overwritten by the next one.
+* The ``prev`` chain (cumulative checksums, as in SQLite's WAL) makes records left over
+  from an earlier pass unreplayable even when their sequence number would fit: when
+  replay stopped at a damaged record and the writer appended from there, an old record
+  that happens to line up afterwards does not link to the new one.
 * A commit (``seal``) moves every replayed record into segments and advances
   ``wal_checkpoint_seq`` in the header of that same commit; the log then restarts at the
   beginning of the region. Old bytes left behind carry sequence numbers at or below the
@@ -41,11 +45,16 @@ class WalFullError(Exception):
     """Internal signal: the record does not fit; the caller seals and retries."""
 
 
-def encode_record(seq: int, payload: bytes) -> bytes:
-    body_crc = crc32(payload, crc32(struct.pack("<IQ", len(payload), seq)))
-    head = _REC.pack(RECORD_MAGIC, len(payload), seq, body_crc, 0)
+def _record_crc(length: int, seq: int, prev: int, payload: bytes) -> int:
+    return crc32(payload, crc32(struct.pack("<IQI", length, seq, prev)))
+
+
+def encode_record(seq: int, payload: bytes, prev: int = 0) -> tuple[bytes, int]:
+    """The framed record and its crc (the ``prev`` of the next record)."""
+    crc = _record_crc(len(payload), seq, prev, payload)
+    head = _REC.pack(RECORD_MAGIC, len(payload), seq, crc, prev)
     total = align(REC_HEADER + len(payload))
-    return head + payload + b"\x00" * (total - REC_HEADER - len(payload))
+    return head + payload + b"\x00" * (total - REC_HEADER - len(payload)), crc
 
 
 @dataclass(slots=True)
@@ -54,6 +63,7 @@ class Replay:
     end: int  # offset in the region just past the last good record
     last_seq: int
     problems: list[str]
+    last_crc: int = 0  # crc of the last replayed record: ``prev`` of the next append
 
 
 class _Region:
@@ -74,17 +84,26 @@ class _Region:
         return end <= len(self.buf)
 
 
-def _read_record(region: _Region, pos: int) -> tuple[int, bytes, int] | None:
-    """Decode the record at ``pos``; None when it is not a complete, valid record."""
+@dataclass(slots=True)
+class _Record:
+    seq: int
+    payload: bytes
+    next_pos: int
+    crc: int
+    prev: int
+
+
+def _read_record(region: _Region, pos: int) -> _Record | None:
+    """Decode the record at ``pos``; None when it is not a complete, self-consistent record."""
     if not region.ensure(pos + REC_HEADER):
         return None
-    magic, length, seq, stored_crc, _ = _REC.unpack_from(region.buf, pos)
+    magic, length, seq, stored_crc, prev = _REC.unpack_from(region.buf, pos)
     if magic != RECORD_MAGIC or not region.ensure(pos + REC_HEADER + length):
         return None
     payload = bytes(region.buf[pos + REC_HEADER : pos + REC_HEADER + length])
-    if crc32(payload, crc32(struct.pack("<IQ", length, seq))) != stored_crc:
+    if _record_crc(length, seq, prev, payload) != stored_crc:
         return None
-    return seq, payload, pos + align(REC_HEADER + length)
+    return _Record(seq, payload, pos + align(REC_HEADER + length), stored_crc, prev)
 
 
 def replay(source: Callable[[int, int], bytes] | bytes, checkpoint_seq: int, *,
@@ -104,13 +123,13 @@ def replay(source: Callable[[int, int], bytes] | bytes, checkpoint_seq: int, *,
         raise TypeError("replay(read, ...) needs size=")
     region = _Region(source, size)
     records: list[tuple[int, bytes]] = []
-    pos, expected = 0, checkpoint_seq + 1
+    pos, expected, last_crc = 0, checkpoint_seq + 1, 0
     while True:
         rec = _read_record(region, pos)
-        if rec is None or rec[0] != expected:
+        if rec is None or rec.seq != expected or rec.prev != last_crc:
             break
-        records.append((rec[0], rec[1]))
-        pos, expected = rec[2], expected + 1
+        records.append((rec.seq, rec.payload))
+        pos, expected, last_crc = rec.next_pos, expected + 1, rec.crc
     problems: list[str] = []
     if scan_damage:
         later = find_later_record(region, pos, expected)
@@ -118,14 +137,14 @@ def replay(source: Callable[[int, int], bytes] | bytes, checkpoint_seq: int, *,
             problems.append(
                 f"wal: record at region offset {pos} is damaged; a later record "
                 f"(seq {later[0]}) at region offset {later[1]} cannot be replayed")
-    return Replay(records, pos, expected - 1, problems)
+    return Replay(records, pos, expected - 1, problems, last_crc)
 
 
 def find_later_record(region: _Region, pos: int, expected: int) -> tuple[int, int] | None:
-    """(seq, offset) of a valid record past ``pos`` with seq >= ``expected``, if any.
+    """(seq, offset) of a self-consistent record past ``pos`` with seq >= ``expected``.
 
-    Such a record means replay stopped at damage, not at the torn tail: appending there
-    could make it replayable again out of order.
+    Such a record means replay stopped at damage, not at a torn tail: acknowledged records
+    behind the damage are lost. ``verify()`` reports it.
     """
     region.ensure(region.size)
     buf = region.buf
@@ -133,26 +152,23 @@ def find_later_record(region: _Region, pos: int, expected: int) -> tuple[int, in
     while probe != -1:
         if probe % 8 == 0:
             rec = _read_record(region, probe)
-            if rec is not None and rec[0] >= expected:
-                return rec[0], probe
+            if rec is not None and rec.seq >= expected:
+                return rec.seq, probe
         probe = buf.find(RECORD_MAGIC, probe + 1)
     return None
-
-
-def region_from(read: Callable[[int, int], bytes], size: int) -> _Region:
-    return _Region(read, size)
 
 
 class WalWriter:
     """Appends records to the WAL region of an open file descriptor."""
 
     def __init__(self, fd: int, region_offset: int, size: int, position: int, next_seq: int,
-                 *, sync: bool) -> None:
+                 last_crc: int, *, sync: bool) -> None:
         self.fd = fd
         self.region_offset = region_offset
         self.size = size
         self.position = position
         self.next_seq = next_seq
+        self.last_crc = last_crc
         self.sync = sync
 
     @property
@@ -167,7 +183,7 @@ class WalWriter:
         if not self.fits(len(payload)):
             raise WalFullError(len(payload))
         seq = self.next_seq
-        record = encode_record(seq, payload)
+        record, crc = encode_record(seq, payload, self.last_crc)
         at = self.region_offset + self.position
         if _faults.reached("wal.torn_record"):
             os.pwrite(self.fd, record[: max(1, len(record) // 2)], at)
@@ -178,9 +194,11 @@ class WalWriter:
             os.fsync(self.fd)
         self.position += len(record)
         self.next_seq = seq + 1
+        self.last_crc = crc
         return seq
 
     def restart(self, checkpoint_seq: int) -> None:
         """After a commit that checkpointed everything up to ``checkpoint_seq``."""
         self.position = 0
         self.next_seq = checkpoint_seq + 1
+        self.last_crc = 0

@@ -1,0 +1,62 @@
+"""Run every benchmark, write results to bench/results/ and print the tables.
+
+``python bench/run_all.py`` runs the default sizes (a few minutes); ``--full`` or
+``MEMVID_BENCH_FULL=1`` adds the 1M-frame runs. ``--only engine`` runs a subset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(HERE.parent))
+
+from bench import engine_bench  # noqa: E402
+
+# name -> (run(full=...) -> result dict, markdown(result) -> str)
+BENCHES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
+    "engine": (engine_bench.run, engine_bench.markdown),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", default=engine_bench.full_requested(),
+                        help="include 1M-frame runs (or MEMVID_BENCH_FULL=1)")
+    parser.add_argument("--only", action="append", choices=sorted(BENCHES),
+                        help="run only these benchmarks (repeatable)")
+    parser.add_argument("--workdir", help="where benchmark files go (default: temp dir)")
+    parser.add_argument("--out", type=Path, default=engine_bench.RESULTS)
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+
+    sections, missed, files = [], [], []
+    for name in args.only or list(BENCHES):
+        run, markdown = BENCHES[name]
+        print(f"[{name}] running{' (full)' if args.full else ''}...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        res = run(full=args.full, workdir=args.workdir, out_dir=args.out)
+        print(f"[{name}] done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        sections.append(markdown(res))
+        files += res.get("files", [])
+        missed += [f"{name}: {t['target']}" for t in res.get("targets", []) if not t["met"]]
+
+    report = "# memvid-py benchmarks\n\n" + "\n".join(sections)
+    if missed:
+        report += "\n**Targets missed:** " + "; ".join(missed) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    latest = args.out / "latest.md"
+    latest.write_text(report)
+    print(report)
+    print("results: " + ", ".join([*files, str(latest)]))
+    return 1 if missed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
