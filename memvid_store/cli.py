@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from . import CorruptFileError, Memory, MemvidError, __version__
-from .types import Frame, VerifyReport
+from .types import Frame, Hit, VerifyReport
 
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
@@ -146,6 +146,12 @@ def _frame_dict(frame: Frame, *, embedding: bool = False) -> dict[str, Any]:
     if embedding:
         out["embedding"] = frame.embedding
     return out
+
+
+def _hit_dict(hit: Hit) -> dict[str, Any]:
+    return {"id": hit.id, "score": hit.score, "text": hit.text, "metadata": hit.metadata,
+            "tags": hit.tags, "created_at": _iso(hit.created_at), "version": hit.version,
+            "ranks": hit.ranks, "scores": hit.scores}
 
 
 def _echo_json(value: Any) -> None:
@@ -362,6 +368,38 @@ def timeline(path: str, since: datetime | None, until: datetime | None, limit: i
         _echo_json([_frame_dict(f) for f in frames])
     else:
         _frames_table(frames)
+
+@cli.command()
+@click.argument("path", type=MEMORY_PATH)
+@click.argument("query", required=False)
+@click.option("--vector", type=JSON_ARRAY, help="Query embedding as a JSON array of numbers.")
+@click.option("--mode", type=click.Choice(["hybrid", "lexical", "vector"]), default="hybrid",
+              show_default=True, help="Search mode (hybrid falls back to the one query given).")
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Number of hits.")
+@click.option("--filter", "filter_", type=JSON_OBJECT,
+              help='Metadata filter as JSON, e.g. \'{"kind": "fact", "n": {"$gte": 3}}\'.')
+@click.option("--since", type=TIMESTAMP, help="Only frames created at or after this time.")
+@click.option("--until", type=TIMESTAMP, help="Only frames created before this time.")
+@click.option("--syntax", type=click.Choice(["plain", "query"]), default="plain",
+              show_default=True, help="'query' enables the full-text query language.")
+@_as_of_option("the memory")
+@_json_option("Print a JSON array of hits.")
+def find(path: str, query: str | None, vector: list[float] | None, mode: str, k: int,
+         filter_: dict[str, Any] | None, since: datetime | None, until: datetime | None,
+         syntax: str, as_of: datetime | int | None, as_json: bool) -> None:
+    """Search frames by text (BM25), by vector, or both (hybrid)."""
+    window = (since, until) if since or until else None
+    with _memory(path, readonly=True) as mem:
+        hits = mem.find(query, vector=vector, k=k, mode=mode, filter=filter_, as_of=as_of,
+                        time_range=window, syntax=syntax)
+    if as_json:
+        _echo_json([_hit_dict(h) for h in hits])
+        return
+    width = max(_MIN_TEXT_WIDTH, shutil.get_terminal_size((100, 20)).columns - 48)
+    _table(["RANK", "SCORE", "ID", "CREATED_AT", "TEXT"],
+           [[str(i), f"{h.score:.4f}", h.id, _when(h.created_at), _one_line(h.text, width)]
+            for i, h in enumerate(hits, start=1)])
 
 
 @cli.command()

@@ -187,8 +187,7 @@ class FilterError(MemvidError, ValueError):
     """A metadata filter is malformed (unknown operator, wrong operand type, ...)."""
 
     code = "filter_error"
-    HINT = "see the filter language in the README: $eq $ne $gt $gte $lt $lte $in $nin " \
-           "$exists $and $or $not"
+    HINT = "see 'Filters' in the README"
 
 
 class HistoryUnavailableError(MemvidError):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from .config import StoreConfig
+from .config import IndexConfig, StoreConfig
 from .engine import lock
 from .engine.format import TIME_MAX
 from .engine.records import Version, encode_ops
@@ -46,7 +46,7 @@ from .errors import (
     HistoryUnavailableError,
     ReadOnlyError,
 )
-from .types import Frame, Stats, VerifyReport, from_us, to_us
+from .types import Frame, Hit, Stats, VerifyReport, from_us, to_us
 
 _MISSING: Any = object()
 _RECORD_KEYS = frozenset({"text", "embedding", "metadata", "tags", "created_at", "id"})
@@ -158,6 +158,67 @@ class _Reads:
         return Frame(v.id, v.text, dict(v.metadata or {}), list(v.tags or []),
                      from_us(v.created_at), v.version, from_us(v.valid_from), end, embedding)
 
+    @property
+    def _index_config(self) -> IndexConfig:
+        return IndexConfig.from_dict(self._snap().toc.options.get("index"))
+
+    def find(self, text: str | None = None, vector: Sequence[float] | None = None, k: int = 10,
+             mode: str = "hybrid", filter: Mapping[str, Any] | None = None,
+             as_of: datetime | int | None = None,
+             time_range: tuple[datetime | None, datetime | None] | None = None, *,
+             syntax: str = "plain", weights: Mapping[str, float] | None = None) -> list[Hit]:
+        """Search the memory; returns up to ``k`` hits, best first (ties by frame id).
+
+        Args:
+            text: query text for BM25 (plain text: quotes make phrases, nothing raises;
+                ``syntax="query"`` enables tantivy's query language).
+            vector: query embedding (the file's dimension).
+            k: number of hits wanted (>= 1).
+            mode: ``hybrid`` (reciprocal rank fusion of both; with only one of text/vector
+                given it is that mode), ``vector`` or ``lexical``.
+            filter: metadata/tags filter (``{"key": value}``, ``$eq $ne $gt $gte $lt $lte
+                $in $nin $exists $and $or $not``, ``tags``); applied exactly.
+            as_of: search what the memory contained at this record time or generation.
+            time_range: ``(since, until)`` on event time (``created_at``), either end None.
+            weights: hybrid weights per mode, e.g. ``{"lexical": 1.0, "vector": 2.0}``.
+
+        Raises:
+            ValueError: bad arguments (k < 1, unknown mode, missing query, NaN vector).
+            DimensionMismatchError: the vector does not have the file's dimension.
+            FilterError: a malformed filter.
+        """
+        return self.find_batch([{
+            "text": text, "vector": vector, "k": k, "mode": mode, "filter": filter,
+            "as_of": as_of, "time_range": time_range, "syntax": syntax, "weights": weights,
+        }])[0]
+
+    def find_batch(self, requests: Iterable[Mapping[str, Any]]) -> list[list[Hit]]:
+        """Run several ``find`` requests (dicts of its arguments) sharing work.
+
+        Identical requests run once; exact vector scoring is one matrix product for the
+        batch; results are cached per snapshot.
+        """
+        from .index.requests import build_request
+
+        snap = self._snap()
+        searcher = _searcher(snap, self._index_config, self._cache_root())
+        reqs = [build_request(self, snap, dict(r)) for r in requests]
+        return searcher.find_batch(reqs)
+
+    def _cache_root(self) -> str:
+        raise NotImplementedError
+
+    def commits(self) -> list[tuple[int, datetime]]:
+        """(generation, commit record time) of every commit this file remembers, oldest first.
+
+        ``as_of(generation)`` is ``as_of(that time)``: the state right after that commit.
+        """
+        from .engine.history import commit_log
+
+        snap = self._snap()
+        at = self._at()
+        return [(g, from_us(t)) for g, t in commit_log(snap) if at is None or t <= at]
+
     def as_of(self, t: datetime | int) -> MemoryView:
         """A read-only view of what the memory contained at record time ``t``.
 
@@ -201,6 +262,9 @@ class MemoryView(_Reads):
 
     def _at(self) -> int | None:
         return self._time
+
+    def _cache_root(self) -> str:
+        return self._owner._cache_root()
 
     def stats(self) -> Stats:
         """The owner's stats, with ``frames`` counted as of this view (reads the timeline)."""
@@ -247,14 +311,17 @@ class Memory(_Reads):
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], dim: int | None = None, *,
-               config: StoreConfig | None = None, **options: Any) -> Memory:
+               config: StoreConfig | None = None,
+               index: IndexConfig | Mapping[str, Any] | None = None, **options: Any) -> Memory:
         """Create a new memory file and open it for writing.
 
         Args:
             path: where to create the file; it must not exist.
             dim: embedding dimension; ``None`` learns it from the first embedding.
             config: a StoreConfig; keyword ``options`` override its fields
-                (``wal_size``, ``sync``, ``lock_timeout``, ``mmap``).
+                (``wal_size``, ``sync``, ``lock_timeout``, ``mmap``, ``cache_dir``).
+            index: an IndexConfig (or a dict of its fields): distance, HNSW backend and
+                parameters, lexical index; fixed for the file's life.
 
         Raises:
             AlreadyExistsError: a file already exists at ``path``.
@@ -263,8 +330,10 @@ class Memory(_Reads):
         cfg = (config or StoreConfig()).with_options(options)
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
             raise ValueError(f"dim must be a positive int or None, got {dim!r}")
+        index_cfg = index if isinstance(index, IndexConfig) else IndexConfig(**(index or {}))
         try:
-            fd = create_file(path, dim=dim, wal_size=cfg.wal_size, options={})
+            fd = create_file(path, dim=dim, wal_size=cfg.wal_size,
+                             options={"index": index_cfg.to_dict()})
         except FileExistsError:
             raise AlreadyExistsError(f"{path} already exists") from None
         try:
@@ -302,8 +371,11 @@ class Memory(_Reads):
     def _start_writer(self, state: Opened) -> None:
         header = state.header
         prepare_for_writing(self._fd, state)
-        self._committer = Committer(self._fd, self._snapshot, sync=self._config.sync,
-                                    use_mmap=self._config.mmap)
+        from .index.maintain import IndexMaintainer
+
+        self._committer = Committer(
+            self._fd, self._snapshot, sync=self._config.sync, use_mmap=self._config.mmap,
+            maintainer=IndexMaintainer(self._index_config, self._config.cache_root))
         self._wal = WalWriter(self._fd, header.wal_offset, header.wal_size, state.wal_end,
                               state.wal_last_seq + 1, state.wal_last_crc,
                               sync=self._config.sync)
@@ -360,6 +432,9 @@ class Memory(_Reads):
 
     def _at(self) -> int | None:
         return None
+
+    def _cache_root(self) -> str:
+        return self._config.cache_root
 
     def _writer(self) -> Committer:
         self._snap()
@@ -483,13 +558,27 @@ class Memory(_Reads):
 
     @_serialized
     def seal(self) -> int:
-        """Commit the WAL delta into segments now; returns the new generation."""
+        """Commit the WAL delta into segments and bring the indexes fully up to date.
+
+        Returns the new generation (the current one when there was nothing to do).
+        """
+        return self._seal(full=True)
+
+    def _seal(self, *, full: bool) -> int:
         committer = self._writer()
         snap = self._snapshot
-        if not snap.delta:
+        if not snap.delta and not (full and self._ann_behind(snap)):
             return snap.generation
-        self._commit(committer, [], self._wal.next_seq - 1)
+        self._commit(committer, [], self._wal.next_seq - 1, full=full)
         return self._snapshot.generation
+
+    def _ann_behind(self, snap: Snapshot) -> bool:
+        """The file is big enough for an HNSW graph that does not cover every vector."""
+        cfg = self._index_config
+        ref = snap.toc.find("ann")
+        vectors = snap.toc.counters.get("vectors", 0)
+        return (cfg.ann_backend != "none" and vectors >= cfg.ann_threshold
+                and vectors > (int(ref.meta["count"]) if ref else 0))
 
     def _link(self, v: Version, pending: dict[str, Version]) -> None:
         """Make ``v`` the next version of its id (within the batch or the file)."""
@@ -527,13 +616,21 @@ class Memory(_Reads):
             self._commit(self._committer, versions, wal.next_seq - 1)
             return
         if not wal.fits(len(payload)):
-            self.seal()
-            return self._append(versions, now)
+            self._seal(full=False)
+            # restamp after the commit: as_of(that generation) must not include this write;
+            # event times that defaulted to the record time follow it
+            stamp = self._tick()
+            for v in versions:
+                if v.created_at == now:
+                    v.created_at = stamp
+                v.valid_from = stamp
+            return self._append(versions, stamp)
         wal.append(payload)
         snap.add_delta(versions)
         self._counters = apply_counters(self._counters, versions)
 
-    def _commit(self, committer: Committer, extra: list[Version], checkpoint_seq: int) -> None:
+    def _commit(self, committer: Committer, extra: list[Version], checkpoint_seq: int, *,
+                full: bool = False) -> None:
         snap = self._snapshot
         versions = snap.delta + extra
         counters = apply_counters(snap.toc.counters, versions)
@@ -542,7 +639,7 @@ class Memory(_Reads):
         commit_time = self._tick()
         self._snapshot = committer.commit(versions, checkpoint_seq=checkpoint_seq,
                                           dim=snap.dim or _dim_of(extra), counters=counters,
-                                          commit_time=commit_time)
+                                          commit_time=commit_time, full_index=full)
         self._wal.restart(checkpoint_seq)
         self._counters = counters
 
@@ -621,8 +718,11 @@ class Memory(_Reads):
         self._writer()
         self.seal()
         floor = None if retain_after is None else to_us(retain_after, "retain_after")
+        from .index.maintain import IndexMaintainer
+
         fd = compact_into(self._path, self._snapshot, floor, self._config,
-                          self._wal.size, self._tick())
+                          self._wal.size, self._tick(),
+                          IndexMaintainer(self._index_config, self._config.cache_root))
         old_fd, old_snap = self._fd, self._snapshot
         self._fd = fd
         state = read_state(fd)
@@ -633,6 +733,15 @@ class Memory(_Reads):
         lock.release(old_fd)
         os.close(old_fd)
         return self._snapshot.generation
+
+
+def _searcher(snap: Snapshot, config: IndexConfig, cache_root: str) -> Any:
+    searcher = snap.extras.get("searcher")
+    if searcher is None:
+        from .index.searcher import Searcher
+
+        searcher = snap.extras["searcher"] = Searcher(snap, config, cache_root)
+    return searcher
 
 
 def _same_file(fd: int, path: str) -> bool:

@@ -53,6 +53,27 @@ class Frame:
 
 
 @dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result.
+
+    ``score`` is the fused score in hybrid mode (reciprocal rank fusion), the BM25 score in
+    lexical mode and the similarity in vector mode (cosine or inner product; negative
+    squared distance for ``l2``). ``ranks``/``scores`` give each mode's 1-based rank and raw
+    score for the hit (a mode that did not return it is absent).
+    """
+
+    id: str
+    score: float
+    text: str
+    metadata: dict[str, Any]
+    tags: list[str]
+    created_at: datetime
+    version: int
+    ranks: dict[str, int] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyReport:
     """Result of ``Memory.verify()``: ``ok`` is False when any problem was found."""
 

@@ -8,6 +8,7 @@ waiting for the old file's lock notice the replacement and reopen the path.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ..config import StoreConfig
 from . import _faults, lock
@@ -36,7 +37,7 @@ def kept_versions(snap: Snapshot, floor: int | None) -> list[Version]:
 
 
 def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConfig,
-                 wal_size: int, commit_time: int) -> int:
+                 wal_size: int, commit_time: int, maintainer: Any = None) -> int:
     """Write the compacted file and rename it over ``path``; returns its locked fd."""
     old_floor = snap.toc.history_floor_us
     if old_floor is not None and (floor is None or floor < old_floor):
@@ -51,6 +52,7 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
         else:
             counters["text_bytes"] += len(v.text.encode())
             counters["live"] += v.valid_to == TIME_MAX
+            counters["vectors"] += bool(v.embedding)
     tmp = f"{path}.compact-{os.getpid()}"
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
@@ -61,7 +63,7 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
                     created_at_us=snap.header.created_at_us,
                     commit_time_us=snap.toc.commit_time_us)
         fresh = make_snapshot(fd, read_state(fd), config.mmap)
-        committer = Committer(fd, fresh, sync=True, use_mmap=config.mmap)
+        committer = Committer(fd, fresh, sync=True, use_mmap=config.mmap, maintainer=maintainer)
         committer.commit(versions, checkpoint_seq=0, dim=snap.dim, counters=counters,
                          commit_time=commit_time)
         committer.snapshot.view.close()

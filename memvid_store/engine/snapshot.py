@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import os
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -46,6 +47,7 @@ class Snapshot:
         for v in delta:
             self._index_delta(v)
         self.runs = runs if runs is not None else [RunReader(view, r) for r in toc.runs()]
+        self.extras: dict[str, object] = {}  # per-snapshot caches of higher layers (search)
 
     def _index_delta(self, v: Version) -> None:
         chain = self.delta_by_id.setdefault(v.id, [])
@@ -131,6 +133,21 @@ class Snapshot:
                     refs.append(RowRef(run.base + row, run, row))
         refs.extend(RowRef(v.gid, version=v) for v in self.delta_by_id.get(frame_id, ()))
         return refs
+
+    def locate(self, gid: int) -> RowRef:
+        """The version with global id ``gid`` (a search hit)."""
+        delta_start = self.toc.next_gid
+        if delta_start <= gid < delta_start + len(self.delta):
+            return RowRef(gid, version=self.delta[gid - delta_start])
+        i = bisect_right(self._run_bases, gid) - 1
+        if i < 0 or gid >= self.runs[i].end:
+            raise CorruptFileError(f"an index refers to unknown version {gid}", "segment", -1)
+        run = self.runs[i]
+        return RowRef(gid, run, gid - run.base)
+
+    @cached_property
+    def _run_bases(self) -> list[int]:
+        return [run.base for run in self.runs]
 
     def latest(self, frame_id: str, at: int | None) -> RowRef | None:
         """The version of an id current at ``at`` (tombstones included)."""
@@ -227,6 +244,9 @@ class Snapshot:
             yield RowRef(v.gid, version=v)
 
     def close(self) -> None:
+        searcher = self.extras.pop("searcher", None)
+        if searcher is not None:
+            searcher.close()
         for run in self.runs:
             run.release()
 

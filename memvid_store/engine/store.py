@@ -58,7 +58,8 @@ from .wal import replay
 MERGE_FANOUT = 4
 VECTOR_ALIGN = 64
 MAX_RUNS = 48
-COUNTERS = ("live", "versions", "tombstones", "text_bytes", "payload_bytes", "stored_bytes")
+COUNTERS = ("live", "versions", "tombstones", "vectors", "text_bytes", "payload_bytes",
+            "stored_bytes")
 
 
 def now_us() -> int:
@@ -74,6 +75,8 @@ def apply_counters(counters: dict[str, int], versions: list[Version]) -> dict[st
             out["live"] -= int(v.prev_live)
         elif not v.prev_live:
             out["live"] += 1
+        if v.embedding:
+            out["vectors"] += 1
     return out
 
 
@@ -312,15 +315,22 @@ def fsync_dir(path: str) -> None:
 class Committer:
     """Turns versions into segments and commits them. Used by the writer and compaction."""
 
-    def __init__(self, fd: int, snapshot: Snapshot, *, sync: bool, use_mmap: bool) -> None:
+    def __init__(self, fd: int, snapshot: Snapshot, *, sync: bool, use_mmap: bool,
+                 maintainer: Any = None) -> None:
         self.fd = fd
         self.snapshot = snapshot
         self.sync = sync
         self.use_mmap = use_mmap
+        self.maintainer = maintainer  # index.maintain.IndexMaintainer, or None
 
     def commit(self, versions: list[Version], *, checkpoint_seq: int, dim: int | None,
-               counters: dict[str, int], commit_time: int,
+               counters: dict[str, int], commit_time: int, full_index: bool = True,
                toc_changes: dict[str, Any] | None = None) -> Snapshot:
+        """Write ``versions`` as a new run (plus index updates) and make it the newest commit.
+
+        ``full_index``: bring the HNSW graph fully up to date (explicit seal, close,
+        compaction) rather than only when its uncovered tail has grown enough.
+        """
         snap = self.snapshot
         old_header, old_toc = snap.header, snap.toc
         pos = align(old_header.committed_end)
@@ -353,6 +363,14 @@ class Committer:
                 pos = align(pos + len(data))
             else:
                 segments.append(r.ref)
+        if self.maintainer is not None and versions:
+            from ..index.maintain import appender
+
+            write, next_free = appender(writes, pos)
+            segments = self.maintainer.on_commit(
+                snap, versions, segments, write, next_gid=old_toc.next_gid + len(versions),
+                vectors_total=counters.get("vectors", 0), full=full_index)
+            pos = next_free()
         # keep run order = gid order
         segments.sort(key=lambda s: (s.kind != "dict", s.meta.get("base", 0)))
         toc = Toc(

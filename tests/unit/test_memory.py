@@ -318,7 +318,8 @@ def test_compact_keeps_all_history_by_default(mem):
     mem.compact()
     assert mem.get("d").text == "v2" and mem.as_of(t1).get("d").text == "v1"
     assert [f.text for f in mem.history(gone)] == ["gone"]
-    assert mem.stats().file_bytes <= size_before + 4096
+    # the data is rewritten once; new bytes are the BM25 index files of sealed frames
+    assert mem.stats().file_bytes <= size_before + 16384
     assert mem.verify().ok
 
 

@@ -1,0 +1,1 @@
+"""Search indexes: filters, exact and approximate vector search, BM25 lexical search."""

@@ -1,0 +1,649 @@
+"""Approximate nearest-neighbour search (HNSW) behind one interface, two libraries.
+
+``build`` returns a self-contained blob: a 64-byte header (magic, backend, metric, dtype,
+dim, count, graph parameters) followed by the library's graph. ``open`` reads it back:
+
+* usearch: zero-copy. ``Index.restore(view=True)`` maps the graph straight from the
+  caller's buffer (e.g. a slice of an mmap of the .mv2 file at any offset); the
+  returned index keeps a memoryview of that buffer until ``close()``, so an mmap under
+  it cannot be closed first (``mmap.close()`` raises BufferError instead of crashing).
+* hnswlib: it only loads from a file path, starting at offset 0. The blob therefore
+  stores hnswlib's own state arrays (the ones its pickle support uses) and ``open``
+  passes read-only numpy views of them to ``hnswlib.Index(params)``: one memcpy into
+  hnswlib's memory, no file written (``scratch_dir`` is unused), 2-3x faster
+  than writing a scratch file and calling ``load_index``.
+
+Search returns the caller's labels (u64 gids, below 2**63) and scores in the convention
+of :mod:`memvid_store.index.vec`: higher is better, equal to the exact scores up to
+float error (libraries' distances converted: ``1 - d`` for cosine and ip, ``-d`` for
+squared l2). Rows are ordered by score descending, then label ascending.
+
+Builds are deterministic with ``AnnParams.build_threads == 1`` (the default): same
+vectors, labels and parameters give the same bytes. With more threads the graph depends
+on thread timing (on 2 cores, 2 threads built 20k x 384 vectors only ~15% faster).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import struct
+import threading
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import ClosedError, CorruptFileError, DimensionMismatchError, MissingDependencyError
+from .vec import check_metric
+
+__all__ = ["BACKENDS", "AnnBackend", "AnnIndex", "AnnParams", "get_backend"]
+
+DTYPES = ("f32", "f16")
+_MAX_LABEL = (1 << 63) - 1
+
+_MAGIC = b"MV2ANN\x00\x00"
+_VERSION = 1
+# magic, version, backend, metric, dtype, dim, count, M, ef_construction, meta_len, payload_len
+_HEADER = struct.Struct("<8sHBBB3xIQIII4xQ12x")
+assert _HEADER.size == 64
+_BACKEND_CODES = {"hnswlib": 1, "usearch": 2}
+_METRIC_CODES = {"cosine": 0, "ip": 1, "l2": 2}
+_DTYPE_CODES = {"f32": 0, "f16": 1}
+_ALIGN = 64
+
+_HNSW_SPACES = {"cosine": "cosine", "ip": "ip", "l2": "l2"}
+_USEARCH_METRICS = {"cosine": "cos", "ip": "ip", "l2": "l2sq"}
+_HNSW_ARRAYS = ("label_lookup_external", "label_lookup_internal", "element_levels",
+                "data_level0", "link_lists")
+_HNSW_ARRAY_DTYPES = {"<u8", "<u4", "<i4", "|i1"}
+
+
+@dataclass(frozen=True, slots=True)
+class AnnParams:
+    """HNSW parameters.
+
+    ``M``: graph degree; ``ef_construction``: search width while inserting;
+    ``ef_search``: default search width (raised to k when k is larger); ``dtype``:
+    stored scalar type, ``"f16"`` halves the vectors' size (usearch only);
+    ``build_threads``: threads for build/extend, 1 = deterministic, 0 = all cores.
+    """
+
+    M: int = 16
+    ef_construction: int = 200
+    ef_search: int = 96
+    dtype: str = "f32"
+    build_threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name, low in (("M", 2), ("ef_construction", 1), ("ef_search", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"AnnParams.{name} must be an integer >= {low}, got {value!r}")
+        if self.M > 4096:
+            raise ValueError(f"AnnParams.M must be <= 4096, got {self.M}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"AnnParams.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if not isinstance(self.build_threads, int) or self.build_threads < 0:
+            raise ValueError(
+                f"AnnParams.build_threads must be an integer >= 0, got {self.build_threads!r}"
+            )
+
+
+@runtime_checkable
+class AnnIndex(Protocol):
+    """An opened graph. ``search`` is thread-safe; ``close`` is idempotent."""
+
+    backend: str
+    count: int
+    dim: int
+    metric: str
+
+    def search(
+        self, queries: np.ndarray, k: int, *, ef: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Labels (nq, k) int64 (-1 where fewer than k results) and float32 scores
+        (nq, k) (-inf where the label is -1), best first; k may exceed ``count``."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class AnnBackend(Protocol):
+    """Builds, extends and opens serialized graphs of one library."""
+
+    name: str
+
+    def build(self, vectors: Any, labels: Any, *, metric: str, params: AnnParams) -> bytes:
+        ...
+
+    def extend(self, data: Any, vectors: Any, labels: Any, *, metric: str,
+               params: AnnParams) -> bytes:
+        ...
+
+    def open(self, data: memoryview | bytes, *, dim: int, metric: str, params: AnnParams,
+             scratch_dir: str) -> AnnIndex:
+        ...
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _import(module: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        package = module.split(".")[0]
+        raise MissingDependencyError(
+            f"{package} is required for approximate vector search: pip install {package}"
+        ) from exc
+
+
+def _threads(params: AnnParams) -> int:
+    return params.build_threads or os.cpu_count() or 1
+
+
+def _check_vectors(vectors: Any, dim: int | None = None) -> np.ndarray:
+    """``vectors`` as a C-contiguous float32 (n, dim) array of finite values."""
+    arr = np.ascontiguousarray(vectors, dtype=np.float32)
+    if arr.ndim != 2:
+        raise ValueError(f"vectors must be a 2-D array (n, dim), got {arr.ndim} dimensions")
+    if arr.shape[1] == 0:
+        raise ValueError("vectors must have at least one dimension")
+    if dim is not None and arr.shape[1] != dim:
+        raise DimensionMismatchError(
+            f"vectors have {arr.shape[1]} dimensions but the graph has {dim}", dim,
+            int(arr.shape[1]),
+        )
+    if not np.isfinite(arr).all():
+        raise ValueError("vectors must not contain NaN or infinity")
+    return arr
+
+
+def _check_labels(labels: Any, n: int) -> np.ndarray:
+    """``labels`` as unique uint64 values in [0, 2**63)."""
+    arr = np.asarray(labels)
+    if arr.shape != (n,):
+        raise ValueError(f"need one label per vector ({n}), got shape {arr.shape}")
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "i" and int(arr.min()) < 0:
+        raise ValueError("labels must be >= 0")
+    if int(arr.max()) > _MAX_LABEL:
+        raise ValueError("labels must be < 2**63")
+    out = arr.astype(np.uint64)
+    if np.unique(out).size != n:
+        raise ValueError("labels must be unique")
+    return out
+
+
+def _check_params(params: AnnParams | None) -> AnnParams:
+    if params is None:
+        return AnnParams()
+    if not isinstance(params, AnnParams):
+        raise TypeError(f"params must be an AnnParams, got {type(params).__name__}")
+    return params
+
+
+def _pack(backend: str, metric: str, dtype: str, dim: int, count: int, params: AnnParams,
+          meta_len: int, payload: list[Any]) -> bytes:
+    payload_len = sum(memoryview(p).nbytes for p in payload)
+    header = _HEADER.pack(_MAGIC, _VERSION, _BACKEND_CODES[backend], _METRIC_CODES[metric],
+                          _DTYPE_CODES[dtype], dim, count, params.M, params.ef_construction,
+                          meta_len, payload_len)
+    return b"".join([header, *payload])
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    backend: str
+    metric: str
+    dtype: str
+    dim: int
+    count: int
+    M: int
+    ef_construction: int
+    meta_len: int
+    payload: memoryview
+
+
+def _unpack(data: Any, backend: str) -> _Header:
+    """Parse and check the header of a blob of ``backend``; CorruptFileError if malformed."""
+    view = memoryview(data)
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    if view.nbytes < _HEADER.size:
+        raise _corrupt(f"ANN graph is truncated ({view.nbytes} bytes)")
+    (magic, version, b_code, m_code, d_code, dim, count, m, efc, meta_len,
+     payload_len) = _HEADER.unpack_from(view, 0)
+    if magic != _MAGIC:
+        raise _corrupt("not an ANN graph (bad magic)")
+    if version != _VERSION:
+        raise _corrupt(f"unsupported ANN graph version {version}")
+    names = {code: name for name, code in _BACKEND_CODES.items()}
+    if names.get(b_code) != backend:
+        raise _corrupt(f"ANN graph was built by {names.get(b_code, b_code)!r}, not {backend!r}")
+    metric = {c: n for n, c in _METRIC_CODES.items()}.get(m_code)
+    dtype = {c: n for n, c in _DTYPE_CODES.items()}.get(d_code)
+    if metric is None or dtype is None:
+        raise _corrupt("ANN graph header has an unknown metric or dtype")
+    if view.nbytes != _HEADER.size + payload_len or meta_len > payload_len:
+        raise _corrupt(
+            f"ANN graph length {view.nbytes} does not match its header "
+            f"({_HEADER.size + payload_len})"
+        )
+    return _Header(backend, metric, dtype, dim, count, m, efc, meta_len, view[_HEADER.size:])
+
+
+def _corrupt(message: str) -> CorruptFileError:
+    return CorruptFileError(message, "segment:ann")
+
+
+def _expect(header: _Header, *, dim: int | None, metric: str) -> None:
+    if header.metric != metric:
+        raise _corrupt(f"ANN graph uses metric {header.metric!r}, expected {metric!r}")
+    if dim is not None and header.dim != dim:
+        raise _corrupt(f"ANN graph has {header.dim} dimensions, expected {dim}")
+
+
+def _search_threads(nq: int) -> int:
+    return 1 if nq < 16 else 0
+
+
+def _prepare_search(queries: Any, k: int, dim: int) -> tuple[np.ndarray, int]:
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    if q.ndim == 1:
+        q = q.reshape(1, -1)
+    if q.ndim != 2:
+        raise ValueError(f"queries must be a 2-D array (nq, dim), got {q.ndim} dimensions")
+    if q.shape[1] != dim:
+        raise DimensionMismatchError(
+            f"query vectors have {q.shape[1]} dimensions but the graph has {dim}", dim,
+            int(q.shape[1]),
+        )
+    k = int(k)
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    return q, k
+
+
+def _finish(labels: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pad rows to k columns, order each row by score desc then label asc."""
+    nq, got = labels.shape
+    if got < k:
+        labels = np.concatenate([labels, np.full((nq, k - got), -1, np.int64)], axis=1)
+        scores = np.concatenate([scores, np.full((nq, k - got), -np.inf, np.float32)], axis=1)
+    order = np.lexsort((labels, -scores), axis=-1)
+    return (np.take_along_axis(labels, order, axis=1),
+            np.take_along_axis(scores, order, axis=1))
+
+
+def _to_scores(distances: np.ndarray, metric: str) -> np.ndarray:
+    d = np.asarray(distances, dtype=np.float32)
+    return (np.float32(0.0) if metric == "l2" else np.float32(1.0)) - d
+
+
+class _BaseIndex:
+    backend = ""
+
+    def __init__(self, header: _Header, params: AnnParams) -> None:
+        self.count = header.count
+        self.dim = header.dim
+        self.metric = header.metric
+        self.dtype = header.dtype
+        self.ef_search = params.ef_search
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"the {self.backend} ANN index is closed")
+
+    def search(
+        self, queries: np.ndarray, k: int, *, ef: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """See :class:`AnnIndex`. ``ef`` overrides the search width of this call."""
+        q, k = _prepare_search(queries, k, self.dim)
+        if ef is not None and (not isinstance(ef, int) or ef < 1):
+            raise ValueError(f"ef must be an integer >= 1, got {ef!r}")
+        nq = q.shape[0]
+        kk = min(k, self.count)
+        with self._lock:
+            self._check_open()
+            if kk == 0 or nq == 0:
+                labels = np.full((nq, 0), -1, np.int64)
+                scores = np.full((nq, 0), -np.inf, np.float32)
+            else:
+                labels, scores = self._search(q, kk, max(ef or self.ef_search, kk))
+        return _finish(labels, scores, k)
+
+    def _search(self, q: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._release()
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> _BaseIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{self.count} vectors"
+        return f"<{self.backend} ANN index {self.metric} dim={self.dim} {self.dtype}, {state}>"
+
+
+# --------------------------------------------------------------------------- hnswlib
+
+
+class _HnswlibIndex(_BaseIndex):
+    backend = "hnswlib"
+
+    def __init__(self, header: _Header, params: AnnParams, index: Any) -> None:
+        super().__init__(header, params)
+        self._index = index
+
+    def _search(self, q: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        index = self._index
+        index.set_ef(ef)
+        threads = 1 if q.shape[0] < 16 else -1
+        try:
+            labels, dist = index.knn_query(q, k=k, num_threads=threads)
+        except RuntimeError:  # some query reached fewer than k vectors
+            labels = np.full((q.shape[0], k), -1, np.int64)
+            dist = np.full((q.shape[0], k), np.inf, np.float32)
+            for i in range(q.shape[0]):
+                got_labels, got_dist = _hnsw_longest(index, q[i:i + 1], k)
+                labels[i, : got_labels.size] = got_labels
+                dist[i, : got_dist.size] = got_dist
+            scores = _to_scores(dist, self.metric)
+            scores[labels < 0] = -np.inf
+            return labels, scores
+        return labels.astype(np.int64), _to_scores(dist, self.metric)
+
+    def _release(self) -> None:
+        self._index = None
+
+
+def _hnsw_longest(index: Any, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The longest result list (<= k) hnswlib returns for one query."""
+    best = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+    lo, hi = 0, k  # lo: known to succeed, hi: known to fail
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            labels, dist = index.knn_query(q, k=mid, num_threads=1)
+        except RuntimeError:
+            hi = mid
+        else:
+            lo = mid
+            best = (labels[0].astype(np.int64), dist[0])
+    return best
+
+
+class _HnswlibBackend:
+    """hnswlib (float32 only)."""
+
+    name = "hnswlib"
+
+    def _check_dtype(self, params: AnnParams) -> None:
+        if params.dtype != "f32":
+            raise ValueError(
+                "hnswlib stores float32 vectors only: use dtype='f32' or the usearch backend"
+            )
+
+    def build(self, vectors: Any, labels: Any, *, metric: str,
+              params: AnnParams | None = None) -> bytes:
+        hnswlib = _import("hnswlib")
+        check_metric(metric)
+        params = _check_params(params)
+        self._check_dtype(params)
+        x = _check_vectors(vectors)
+        keys = _check_labels(labels, x.shape[0])
+        index = hnswlib.Index(space=_HNSW_SPACES[metric], dim=x.shape[1])
+        index.init_index(max_elements=x.shape[0], M=params.M,
+                         ef_construction=params.ef_construction, random_seed=100)
+        if x.shape[0]:
+            index.add_items(x, keys, num_threads=_threads(params))
+        return self._serialize(index, metric, x.shape[1], params)
+
+    def extend(self, data: Any, vectors: Any, labels: Any, *, metric: str,
+               params: AnnParams | None = None) -> bytes:
+        check_metric(metric)
+        params = _check_params(params)
+        header = _unpack(data, self.name)
+        _expect(header, dim=None, metric=metric)
+        x = _check_vectors(vectors, header.dim)
+        keys = _check_labels(labels, x.shape[0])
+        state = _hnsw_state(header)
+        if np.isin(keys, state["label_lookup_external"]).any():
+            raise ValueError("some labels are already in the ANN graph")
+        if x.shape[0] == 0:
+            return bytes(memoryview(data).cast("B"))
+        index = _hnsw_index(header, state)
+        index.resize_index(header.count + x.shape[0])
+        index.add_items(x, keys, num_threads=_threads(params))
+        graph_params = AnnParams(M=header.M, ef_construction=header.ef_construction,
+                                 ef_search=params.ef_search)
+        return self._serialize(index, metric, header.dim, graph_params)
+
+    def open(self, data: memoryview | bytes, *, dim: int, metric: str,
+             params: AnnParams | None = None, scratch_dir: str = "") -> _HnswlibIndex:
+        check_metric(metric)
+        params = _check_params(params)
+        header = _unpack(data, self.name)
+        _expect(header, dim=dim, metric=metric)
+        state = _hnsw_state(header)
+        state["ef"] = params.ef_search
+        index = _hnsw_index(header, state)
+        return _HnswlibIndex(header, params, index)
+
+    def _serialize(self, index: Any, metric: str, dim: int, params: AnnParams) -> bytes:
+        state = dict(index.__getstate__()[0])
+        state.update(num_threads=1, ef=params.ef_search)  # machine-independent bytes
+        arrays = []
+        offset = 0
+        chunks: list[Any] = []
+        for name in _HNSW_ARRAYS:
+            arr = np.ascontiguousarray(state.pop(name))
+            arrays.append([name, arr.dtype.str, offset, int(arr.size)])
+            chunks.append(arr)
+            offset += _aligned(arr.nbytes)
+        meta = json.dumps({"state": state, "arrays": arrays}, sort_keys=True).encode()
+        base = _aligned(len(meta))
+        payload: list[Any] = [meta, bytes(base - len(meta))]
+        for arr in chunks:
+            payload.append(arr.view(np.uint8).reshape(-1))
+            payload.append(bytes(_aligned(arr.nbytes) - arr.nbytes))
+        # array offsets are relative to the end of the (aligned) JSON meta
+        count = int(state["cur_element_count"])
+        return _pack(self.name, metric, "f32", dim, count, params, base, payload)
+
+
+def _aligned(n: int) -> int:
+    return (n + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+def _hnsw_state(header: _Header) -> dict[str, Any]:
+    """hnswlib's state dict with numpy views of the arrays in the blob (no copy)."""
+    payload = header.payload
+    try:
+        meta = json.loads(bytes(payload[: header.meta_len]).decode().rstrip("\x00"))
+        state = dict(meta["state"])
+        arrays = meta["arrays"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise _corrupt(f"hnswlib graph metadata is unreadable ({exc})") from None
+    body = payload[header.meta_len:]
+    for entry in arrays:
+        try:
+            name, dtype, offset, count = entry
+            dt = np.dtype(dtype)
+        except (ValueError, TypeError) as exc:
+            raise _corrupt(f"hnswlib graph array entry is malformed ({exc})") from None
+        if dtype not in _HNSW_ARRAY_DTYPES or offset < 0 or count < 0 \
+                or offset + count * dt.itemsize > body.nbytes:
+            raise _corrupt(f"hnswlib graph array {name!r} is out of bounds")
+        state[name] = np.frombuffer(body, dtype=dt, count=count, offset=offset)
+    missing = [n for n in _HNSW_ARRAYS if n not in state]
+    if missing or state.get("cur_element_count") != header.count:
+        raise _corrupt("hnswlib graph metadata does not match its header")
+    return state
+
+
+def _hnsw_index(header: _Header, state: dict[str, Any]) -> Any:
+    hnswlib = _import("hnswlib")
+    state["max_elements"] = header.count
+    try:
+        index = hnswlib.Index(state)
+    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+        raise _corrupt(
+            f"hnswlib could not load the graph ({exc}); rebuild the vector index"
+        ) from None
+    if index.get_current_count() != header.count or index.dim != header.dim:
+        raise _corrupt("hnswlib graph does not match its header")
+    return index
+
+
+# --------------------------------------------------------------------------- usearch
+
+
+class _UsearchIndex(_BaseIndex):
+    backend = "usearch"
+
+    def __init__(self, header: _Header, params: AnnParams, index: Any,
+                 buffer: memoryview) -> None:
+        super().__init__(header, params)
+        self._index = index
+        self._buffer = buffer  # the viewed bytes must outlive the index
+
+    def _search(self, q: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        index = self._index
+        if index.expansion_search != ef:
+            index.expansion_search = ef
+        found = index.search(q, k, threads=_search_threads(q.shape[0]))
+        keys = np.asarray(found.keys).reshape(q.shape[0], -1)[:, :k]
+        dist = np.asarray(found.distances).reshape(q.shape[0], -1)[:, :k]
+        counts = np.asarray(getattr(found, "counts", [keys.shape[1]])).reshape(-1)
+        labels = np.full((q.shape[0], k), -1, np.int64)
+        scores = np.full((q.shape[0], k), -np.inf, np.float32)
+        valid = np.arange(keys.shape[1])[None, :] < counts[:, None]
+        labels[:, : keys.shape[1]] = np.where(valid, keys.astype(np.int64), -1)
+        scores[:, : keys.shape[1]] = np.where(valid, _to_scores(dist, self.metric), -np.inf)
+        return labels, scores
+
+    def _release(self) -> None:
+        self._index.reset()
+        self._index = None
+        self._buffer.release()
+
+
+class _UsearchBackend:
+    """usearch (float32 or float16 storage)."""
+
+    name = "usearch"
+
+    def build(self, vectors: Any, labels: Any, *, metric: str,
+              params: AnnParams | None = None) -> bytes:
+        usearch_index = _import("usearch.index")
+        check_metric(metric)
+        params = _check_params(params)
+        x = _check_vectors(vectors)
+        keys = _check_labels(labels, x.shape[0])
+        index = usearch_index.Index(
+            ndim=x.shape[1], metric=_USEARCH_METRICS[metric], dtype=params.dtype,
+            connectivity=params.M, expansion_add=params.ef_construction,
+            expansion_search=params.ef_search,
+        )
+        if x.shape[0]:
+            index.add(keys, x, threads=params.build_threads)
+        return self._serialize(index, metric, params.dtype, x.shape[1], params)
+
+    def extend(self, data: Any, vectors: Any, labels: Any, *, metric: str,
+               params: AnnParams | None = None) -> bytes:
+        check_metric(metric)
+        params = _check_params(params)
+        header = _unpack(data, self.name)
+        _expect(header, dim=None, metric=metric)
+        x = _check_vectors(vectors, header.dim)
+        keys = _check_labels(labels, x.shape[0])
+        if x.shape[0] == 0:
+            return bytes(memoryview(data).cast("B"))
+        index = _usearch_restore(header, view=False, key_lookups=True)
+        if np.asarray(index.contains(keys)).any():
+            raise ValueError("some labels are already in the ANN graph")
+        index.expansion_add = header.ef_construction
+        index.add(keys, x, threads=params.build_threads)
+        graph_params = AnnParams(M=header.M, ef_construction=header.ef_construction,
+                                 ef_search=params.ef_search, dtype=header.dtype)
+        return self._serialize(index, metric, header.dtype, header.dim, graph_params)
+
+    def open(self, data: memoryview | bytes, *, dim: int, metric: str,
+             params: AnnParams | None = None, scratch_dir: str = "") -> _UsearchIndex:
+        check_metric(metric)
+        params = _check_params(params)
+        header = _unpack(data, self.name)
+        _expect(header, dim=dim, metric=metric)
+        index = _usearch_restore(header, view=True, key_lookups=False)
+        index.expansion_search = params.ef_search
+        return _UsearchIndex(header, params, index, header.payload)
+
+    def _serialize(self, index: Any, metric: str, dtype: str, dim: int,
+                   params: AnnParams) -> bytes:
+        blob = index.save()
+        return _pack(self.name, metric, dtype, dim, len(index), params, 0, [blob])
+
+
+def _usearch_restore(header: _Header, *, view: bool, key_lookups: bool) -> Any:
+    usearch_index = _import("usearch.index")
+    try:
+        meta = usearch_index.Index.metadata(header.payload)
+    except (RuntimeError, ValueError) as exc:
+        raise _corrupt(f"usearch graph is unreadable ({exc})") from None
+    expected_metric = _USEARCH_METRICS[header.metric]
+    if (not meta or meta["dimensions"] != header.dim or meta["count_present"] != header.count
+            or str(meta["kind_scalar"].name).lower() != header.dtype
+            or str(meta["kind_metric"].name).lower() != expected_metric):
+        raise _corrupt("usearch graph does not match its header")
+    try:
+        try:
+            index = usearch_index.Index.restore(header.payload, view=view,
+                                                enable_key_lookups=key_lookups)
+        except TypeError:  # older usearch: no enable_key_lookups, always builds the table
+            index = usearch_index.Index.restore(header.payload, view=view)
+    except (RuntimeError, ValueError) as exc:
+        raise _corrupt(f"usearch could not load the graph ({exc})") from None
+    if index is None or len(index) != header.count:
+        raise _corrupt("usearch graph does not match its header")
+    return index
+
+
+# --------------------------------------------------------------------------- registry
+
+
+BACKENDS: dict[str, AnnBackend] = {"hnswlib": _HnswlibBackend(), "usearch": _UsearchBackend()}
+_MODULES = {"hnswlib": "hnswlib", "usearch": "usearch.index"}
+
+
+def get_backend(name: str) -> AnnBackend:
+    """The backend called ``name``; ValueError if unknown, MissingDependencyError if its
+    library is not installed."""
+    backend = BACKENDS.get(name) if isinstance(name, str) else None
+    if backend is None:
+        raise ValueError(
+            f"unknown ANN backend {name!r}: use one of {', '.join(map(repr, BACKENDS))}"
+        )
+    _import(_MODULES[name])
+    return backend

@@ -1,0 +1,94 @@
+"""Validation of ``find`` arguments into a Request (typed errors that say what to do)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ..engine.snapshot import Snapshot
+from ..types import to_us
+from .filters import compile_filter
+from .searcher import Request
+
+MODES = ("hybrid", "vector", "lexical")
+SYNTAXES = ("plain", "query")
+_KEYS = frozenset({"text", "vector", "k", "mode", "filter", "as_of", "time_range", "syntax",
+                   "weights"})
+
+
+def build_request(owner: Any, snap: Snapshot, args: dict[str, Any]) -> Request:
+    unknown = set(args) - _KEYS
+    if unknown:
+        raise TypeError(f"unknown find argument(s) {sorted(unknown)}; valid: {sorted(_KEYS)}")
+    text, vector = args.get("text"), args.get("vector")
+    k, mode = args.get("k", 10), args.get("mode", "hybrid")
+    syntax = args.get("syntax", "plain")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if syntax not in SYNTAXES:
+        raise ValueError(f"syntax must be 'plain' or 'query', got {syntax!r}")
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"text must be a str, not {type(text).__name__}")
+    if mode == "vector" and vector is None:
+        raise ValueError("mode='vector' needs a query vector")
+    if mode == "lexical" and text is None:
+        raise ValueError("mode='lexical' needs a query text")
+    if text is None and vector is None:
+        raise ValueError("find needs a query text, a query vector, or both")
+    if mode == "hybrid" and (text is None or vector is None):
+        mode = "lexical" if vector is None else "vector"
+    config = owner._index_config
+    prepared = None
+    if vector is not None and mode != "lexical":
+        from . import vec
+
+        dim = snap.dim
+        if dim is None:
+            vec.prepare_queries(vector, len(vector), config.distance)  # still validate NaN
+        else:
+            prepared = vec.prepare_queries(vector, dim, config.distance)[0]
+    at = _record_time(owner, snap, args.get("as_of"))
+    window = _window(args.get("time_range"))
+    spec = args.get("filter")
+    flt = compile_filter(spec)
+    weights = _weights(args.get("weights"))
+    key = (text, None if prepared is None else prepared.tobytes(), k, mode,
+           json.dumps(spec, sort_keys=True, default=str), at, window, syntax, weights,
+           len(snap.delta))
+    return Request(text if mode != "vector" else None, prepared, k, mode, flt, at, window,
+                   syntax, weights, key)
+
+
+def _record_time(owner: Any, snap: Snapshot, as_of: datetime | int | None) -> int | None:
+    at = owner._at()
+    if as_of is not None:
+        at = owner.as_of(as_of)._at()
+    return at
+
+
+def _window(time_range: Any) -> tuple[int | None, int | None] | None:
+    if time_range is None:
+        return None
+    if not isinstance(time_range, tuple | list) or len(time_range) != 2:
+        raise ValueError("time_range must be a (since, until) pair of datetimes or None")
+    lo, hi = (None if t is None else to_us(t, "time_range") for t in time_range)
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError("time_range: since is after until")
+    return lo, hi
+
+
+def _weights(weights: Mapping[str, float] | None) -> tuple[tuple[str, float], ...]:
+    if weights is None:
+        return ()
+    if not isinstance(weights, Mapping) or set(weights) - {"lexical", "vector"}:
+        raise ValueError("weights must be a dict with keys 'lexical' and/or 'vector'")
+    out = []
+    for mode, w in sorted(weights.items()):
+        if isinstance(w, bool) or not isinstance(w, int | float) or not w >= 0:
+            raise ValueError(f"weight for {mode!r} must be a number >= 0, got {w!r}")
+        out.append((mode, float(w)))
+    return tuple(out)

@@ -1,0 +1,95 @@
+"""A snapshot's vectors as numpy blocks, with what visibility checks need per row.
+
+Blocks are zero-copy views of the vector blocks in the mapped file (one per commit that
+added vectors) plus one block for the WAL delta. Visibility per row is vectorized:
+``valid_from <= T < valid_to`` with ``valid_to`` taken from the run, the supersession
+lists of newer runs and the delta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine.format import NO_ROW, TIME_MAX
+from ..engine.runs import RunReader
+from ..engine.snapshot import Snapshot
+
+
+@dataclass(slots=True)
+class Block:
+    matrix: np.ndarray  # (n, dim) float32
+    gids: np.ndarray  # (n,) int64
+    valid_from: np.ndarray  # (n,) int64
+    valid_to: np.ndarray  # (n,) int64, supersessions applied
+    created: np.ndarray  # (n,) int64
+    norms: np.ndarray | None = None
+
+    def mask(self, at: int | None, time_range: tuple[int | None, int | None] | None,
+             min_gid: int = 0) -> np.ndarray | None:
+        """Rows visible at ``at`` within ``time_range``; None when every row qualifies."""
+        if at is None:
+            keep = self.valid_to == TIME_MAX
+        else:
+            keep = (self.valid_from <= at) & (self.valid_to > at)
+        if time_range is not None:
+            lo, hi = time_range
+            if lo is not None:
+                keep &= self.created >= lo
+            if hi is not None:
+                keep &= self.created < hi
+        if min_gid:
+            keep &= self.gids >= min_gid
+        return None if keep.all() else keep
+
+
+class VectorTable:
+    """Every stored vector of a snapshot (all versions), in blocks."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.dim = snap.dim or 0
+        overrides = dict(snap._run_overrides)
+        overrides.update(snap.delta_replaced)
+        self.blocks: list[Block] = []
+        for run in snap.runs:
+            self.blocks.extend(_run_blocks(snap, run, overrides, self.dim))
+        delta = [v for v in snap.delta if v.embedding]
+        self.delta_count = len(delta)
+        if delta:
+            matrix = np.frombuffer(b"".join(v.embedding for v in delta), "<f4")
+            self.blocks.append(Block(
+                matrix.reshape(len(delta), self.dim),
+                np.array([v.gid for v in delta], "<i8"),
+                np.array([v.valid_from for v in delta], "<i8"),
+                np.array([v.valid_to for v in delta], "<i8"),
+                np.array([v.created_at for v in delta], "<i8"),
+            ))
+
+    @property
+    def count(self) -> int:
+        return sum(len(b.gids) for b in self.blocks)
+
+
+def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
+                dim: int) -> list[Block]:
+    vblocks = run.header["vblocks"]
+    if not vblocks:
+        return []
+    vrow = np.frombuffer(run.part("vrow"), "<u4")
+    rows = np.nonzero(vrow != NO_ROW)[0]
+    rows = rows[np.argsort(vrow[rows], kind="stable")]
+    vfrom = np.frombuffer(run.part("vfrom"), "<i8")
+    created = np.frombuffer(run.part("created"), "<i8")
+    vto = np.array(run.part("vto"), dtype="<i8")
+    for gid, to in overrides.items():
+        if run.base <= gid < run.end:
+            vto[gid - run.base] = min(vto[gid - run.base], to)
+    out, start = [], 0
+    for offset, count, _ in vblocks:
+        raw = snap.view.read(offset, count * dim * 4, "segment:vectors")
+        sel = rows[start : start + count]
+        out.append(Block(np.frombuffer(raw, "<f4").reshape(count, dim),
+                         (sel + run.base).astype("<i8"), vfrom[sel], vto[sel], created[sel]))
+        start += count
+    return out

@@ -1,0 +1,280 @@
+"""Memory.find / find_batch: every mode, filters, time travel, WAL data, indexes."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from memvid_store import DimensionMismatchError, FilterError, Memory
+from tests.conftest import day
+
+DIM = 8
+TOPICS = {
+    "garden": "tomato basil watering soil compost seedlings greenhouse",
+    "finance": "budget invoice quarterly revenue forecast expenses audit",
+    "travel": "flight hotel passport itinerary luggage airport visa",
+    "cooking": "recipe oven flour butter simmer garlic onion",
+}
+
+
+def topic_vector(topic: str, jitter: float, rng: random.Random) -> list[float]:
+    base = [0.0] * DIM
+    base[list(TOPICS).index(topic) * 2] = 1.0
+    return [x + rng.uniform(-jitter, jitter) for x in base]
+
+
+def corpus(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    records = []
+    for i in range(n):
+        topic = list(TOPICS)[i % len(TOPICS)]
+        words = TOPICS[topic].split()
+        text = " ".join(rng.choice(words) for _ in range(12)) + f" item{i}"
+        records.append({
+            "id": f"{topic}-{i:05d}", "text": text,
+            "embedding": topic_vector(topic, 0.3, rng),
+            "metadata": {"topic": topic, "n": i, "even": i % 2 == 0},
+            "tags": [topic, "odd" if i % 2 else "even"], "created_at": day(i % 365),
+        })
+    return records
+
+
+@pytest.fixture
+def filled(mem_path, opened) -> Memory:
+    m = Memory.create(mem_path, dim=DIM, wal_size=1 << 20)
+    opened.append(m)
+    m.put_many(corpus(400))
+    m.seal()
+    return m
+
+
+def exact_order(mem: Memory, query: list[float], k: int) -> list[str]:
+    """Reference: cosine similarity over every current frame, ties by id."""
+    def cos(a, b):
+        return sum(x * y for x, y in zip(a, b, strict=True)) / (
+            math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+    scored = [(-cos(f.embedding, query), f.id) for f in mem.timeline() if f.embedding]
+    return [fid for _, fid in sorted(scored)[:k]]
+
+
+# ------------------------------------------------------------------- lexical
+
+
+def test_lexical_english_and_chinese(mem_path, opened):
+    m = Memory.create(mem_path)
+    opened.append(m)
+    m.put("The quarterly budget review moved to Friday", id="en")
+    m.put("上海办公室每周收到九百张中文工单", id="zh")
+    m.put("混合文本 mixed text with ZX-4410 router", id="mix")
+    for sealed in (False, True):
+        assert [h.id for h in m.find("budget", mode="lexical")] == ["en"]
+        assert m.find("上海办公室")[0].id == "zh"
+        assert m.find("中文工单")[0].id == "zh"
+        assert m.find("zx-4410 router")[0].id == "mix"
+        m.seal() if not sealed else None
+
+
+def test_phrase_queries_need_adjacent_words(mem_path, opened):
+    m = Memory.create(mem_path)
+    opened.append(m)
+    m.put("red apple and green pear", id="a")
+    m.put("green apple and red pear", id="b")
+    m.seal()
+    assert [h.id for h in m.find('"red apple"', mode="lexical")] == ["a"]
+    assert {h.id for h in m.find("red apple", mode="lexical")} == {"a", "b"}
+
+
+@pytest.mark.parametrize("query", [
+    "or", "not", "AND OR NOT", '"unbalanced', "title:foo", "(a OR b", "[1 TO 5]", "a^2 b~",
+    "c:\\path\\x", "-minus +plus", "*", "?", "", "   ", "'single'", "a AND (b OR", "\\",
+])
+def test_plain_queries_never_raise(filled, query):
+    if not query.strip():
+        assert filled.find(query, mode="lexical") == []
+    else:
+        filled.find(query, mode="lexical")
+
+
+def test_query_syntax_is_opt_in(filled):
+    hits = filled.find("tomato AND basil", mode="lexical", syntax="query")
+    assert hits and all("tomato" in h.text and "basil" in h.text for h in hits)
+    with pytest.raises(ValueError):
+        filled.find("tomato AND (", mode="lexical", syntax="query")
+
+
+def test_wal_only_frames_are_found_before_seal(filled):
+    filled.put("a brand new zeppelin sighting", id="fresh", embedding=[0.0] * (DIM - 1) + [1.0])
+    assert filled.stats().wal_records == 1
+    assert [h.id for h in filled.find("zeppelin")] == ["fresh"]
+    assert filled.find(vector=[0.0] * (DIM - 1) + [1.0], k=1)[0].id == "fresh"
+    filled.seal()
+    assert [h.id for h in filled.find("zeppelin")] == ["fresh"]
+
+
+# -------------------------------------------------------------------- vector
+
+
+def test_vector_search_matches_exact_reference(filled):
+    rng = random.Random(7)
+    for topic in TOPICS:
+        q = topic_vector(topic, 0.2, rng)
+        hits = filled.find(vector=q, k=10, mode="vector")
+        assert [h.id for h in hits] == exact_order(filled, q, 10)
+        assert all(h.id.startswith(topic) for h in hits)
+        assert hits[0].ranks == {"vector": 1}
+        assert hits == sorted(hits, key=lambda h: (-h.score, h.id))
+
+
+@pytest.mark.parametrize("distance", ["cosine", "ip", "l2"])
+def test_each_distance(mem_path, opened, distance):
+    m = Memory.create(mem_path, dim=2, index={"distance": distance})
+    opened.append(m)
+    m.put("near", embedding=[1.0, 0.0], id="near")
+    m.put("far", embedding=[-1.0, 0.0], id="far")
+    m.put("long", embedding=[2.5, 0.1], id="long")
+    order = [h.id for h in m.find(vector=[1.0, 0.0], k=3)]
+    expected = {"cosine": ["near", "long", "far"], "ip": ["long", "near", "far"],
+                "l2": ["near", "long", "far"]}[distance]
+    assert order == expected
+
+
+def test_ties_are_broken_by_frame_id(mem_path, opened):
+    m = Memory.create(mem_path, dim=2)
+    opened.append(m)
+    for fid in ["c", "a", "b"]:
+        m.put("same words", embedding=[1.0, 1.0], id=fid)
+    assert [h.id for h in m.find(vector=[1.0, 1.0], k=3)] == ["a", "b", "c"]
+    assert [h.id for h in m.find("same words", k=3)] == ["a", "b", "c"]
+    m.seal()
+    assert [h.id for h in m.find(vector=[1.0, 1.0], k=2)] == ["a", "b"]
+
+
+# -------------------------------------------------------------------- hybrid
+
+
+def test_hybrid_fuses_both_rankings(filled):
+    rng = random.Random(3)
+    hits = filled.find("budget invoice", vector=topic_vector("finance", 0.2, rng), k=5)
+    assert len(hits) == 5 and all(h.id.startswith("finance") for h in hits)
+    assert all(set(h.ranks) <= {"lexical", "vector"} and h.ranks for h in hits)
+    assert any(set(h.ranks) == {"lexical", "vector"} for h in hits)
+    top = hits[0]
+    expected = sum(1 / (60 + r) for r in top.ranks.values())
+    assert top.score == pytest.approx(expected)
+
+
+def test_hybrid_weights(filled):
+    rng = random.Random(4)
+    q = topic_vector("travel", 0.2, rng)
+    vec_only = filled.find("budget", vector=q, k=3, weights={"lexical": 0.0, "vector": 1.0})
+    assert all(h.id.startswith("travel") for h in vec_only)
+
+
+# ------------------------------------------------------------------- filters
+
+
+def test_filters_return_exactly_k_when_enough_match(filled):
+    rng = random.Random(5)
+    q = topic_vector("garden", 0.2, rng)
+    hits = filled.find(vector=q, k=7, filter={"topic": "cooking", "n": {"$gte": 100}})
+    assert len(hits) == 7
+    assert all(h.metadata["topic"] == "cooking" and h.metadata["n"] >= 100 for h in hits)
+    lex = filled.find("budget", k=5, filter={"tags": "odd", "even": False})
+    assert len(lex) == 5 and all("odd" in h.tags for h in lex)
+    few = filled.find(vector=q, k=10, filter={"n": {"$in": [1, 2, 3]}})
+    assert sorted(h.metadata["n"] for h in few) == [1, 2, 3]
+
+
+def test_bad_filters_and_arguments(filled):
+    with pytest.raises(FilterError):
+        filled.find("tomato", filter={"n": {"$near": 3}})
+    with pytest.raises(ValueError):
+        filled.find("tomato", k=0)
+    with pytest.raises(ValueError):
+        filled.find("tomato", mode="fuzzy")
+    with pytest.raises(ValueError):
+        filled.find()
+    with pytest.raises(ValueError):
+        filled.find(vector=[float("nan")] * DIM)
+    with pytest.raises(DimensionMismatchError):
+        filled.find(vector=[1.0, 2.0])
+    with pytest.raises(ValueError):
+        filled.find("x", mode="vector")
+    with pytest.raises(ValueError):
+        filled.find(vector=[1.0] * DIM, mode="lexical")
+
+
+# --------------------------------------------------------------- time travel
+
+
+def test_as_of_search_sees_updates_and_deletes_as_they_were(filled):
+    before = datetime.now(UTC)
+    time.sleep(0.002)
+    filled.update("garden-00000", text="zucchini harvest")
+    filled.delete("finance-00001")
+    assert [h.id for h in filled.find("zucchini")] == ["garden-00000"]
+    old = [h.id for h in filled.find("item0", as_of=before)]
+    assert old == ["garden-00000"]
+    assert filled.find("item0") == []
+    assert "finance-00001" not in {h.id for h in filled.find("item1", k=50)}
+    assert "finance-00001" in {h.id for h in filled.find("item1", as_of=before, k=50)}
+    view = filled.as_of(before)
+    assert [h.id for h in view.find("item0")] == old
+    assert [h.text for h in view.find("item0")] != [h.text for h in filled.find("zucchini")]
+    filled.seal()
+    assert [h.id for h in filled.find("item0", as_of=before)] == old
+
+
+def test_time_range_filters_event_time(filled):
+    hits = filled.find("tomato", k=50, time_range=(day(10), day(20)))
+    assert hits and all(day(10) <= h.created_at < day(20) for h in hits)
+
+
+# ---------------------------------------------------------------- batches
+
+
+def test_find_batch_equals_single_queries(filled):
+    rng = random.Random(9)
+    reqs = [{"vector": topic_vector(t, 0.2, rng), "k": 4} for t in TOPICS]
+    reqs += [{"text": "passport visa", "k": 3}, {"text": "passport visa", "k": 3},
+             {"text": "flour", "vector": reqs[0]["vector"], "k": 5, "filter": {"even": True}}]
+    batch = filled.find_batch(reqs)
+    singles = [filled.find(**r) for r in reqs]
+    assert [[h.id for h in hits] for hits in batch] == [[h.id for h in hits] for hits in singles]
+
+
+def test_reopen_gives_the_same_results(filled, mem_path):
+    rng = random.Random(11)
+    q = topic_vector("travel", 0.2, rng)
+    before = [(h.id, round(h.score, 5)) for h in filled.find("hotel luggage", vector=q, k=8)]
+    filled.close()
+    with Memory.open(mem_path, readonly=True) as r:
+        after = [(h.id, round(h.score, 5)) for h in r.find("hotel luggage", vector=q, k=8)]
+    assert before == after
+
+
+# ----------------------------------------------------------------- HNSW
+
+
+@pytest.mark.parametrize("backend", ["usearch", "hnswlib"])
+def test_hnsw_index_is_built_and_used(mem_path, opened, backend):
+    m = Memory.create(mem_path, dim=DIM, index={"ann_backend": backend, "ann_threshold": 300})
+    opened.append(m)
+    m.put_many(corpus(600, seed=1))
+    m.seal()
+    assert m._snap().toc.find("ann") is not None
+    rng = random.Random(2)
+    recall = []
+    for topic in TOPICS:
+        q = topic_vector(topic, 0.2, rng)
+        got = [h.id for h in m.find(vector=q, k=10)]
+        recall.append(len(set(got) & set(exact_order(m, q, 10))) / 10)
+        filtered = m.find(vector=q, k=6, filter={"topic": "travel"})
+        assert len(filtered) == 6 and all(h.metadata["topic"] == "travel" for h in filtered)
+    assert sum(recall) / len(recall) >= 0.9
+    m.update("garden-00000", embedding=[0.0] * (DIM - 1) + [5.0])
+    assert m.find(vector=[0.0] * (DIM - 1) + [1.0], k=1)[0].id == "garden-00000"
