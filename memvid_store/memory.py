@@ -389,8 +389,8 @@ class Memory(_Reads):
         if self._closed:
             return
         try:
-            if self._committer is not None and self._snapshot.delta:
-                self.seal()
+            if self._committer is not None:
+                self._seal(full=True)
         finally:
             self._closed = True
             self._snapshot.close()
@@ -567,14 +567,18 @@ class Memory(_Reads):
     def _seal(self, *, full: bool) -> int:
         committer = self._writer()
         snap = self._snapshot
-        if not snap.delta and not (full and self._ann_behind(snap)):
+        if not snap.delta and not (full and self._indexes_behind(snap)):
             return snap.generation
         self._commit(committer, [], self._wal.next_seq - 1, full=full)
         return self._snapshot.generation
 
-    def _ann_behind(self, snap: Snapshot) -> bool:
-        """The file is big enough for an HNSW graph that does not cover every vector."""
+    def _indexes_behind(self, snap: Snapshot) -> bool:
+        """Committed versions the BM25 index or (once due) the HNSW graph do not cover."""
+        from .index.maintain import covered_gid
+
         cfg = self._index_config
+        if cfg.lexical and covered_gid(snap.toc.find("lex")) < snap.toc.next_gid:
+            return True
         ref = snap.toc.find("ann")
         vectors = snap.toc.counters.get("vectors", 0)
         return (cfg.ann_backend != "none" and vectors >= cfg.ann_threshold

@@ -363,7 +363,7 @@ class Committer:
                 pos = align(pos + len(data))
             else:
                 segments.append(r.ref)
-        if self.maintainer is not None and versions:
+        if self.maintainer is not None and (versions or full_index):
             from ..index.maintain import appender
 
             write, next_free = appender(writes, pos)

@@ -1,13 +1,18 @@
 """Index maintenance inside a commit: the BM25 index and the HNSW graph.
 
-Both are keyed by gid and cover every stored version, so runs can merge without touching
-them. A commit adds its versions' texts to the tantivy index (new tantivy segment files
-are stored once; the ``lex`` segment is a manifest naming every file) and keeps the HNSW
-graph up to date: built once the file has ``ann_threshold`` vectors, then extended with
-the vectors it does not cover yet. An automatic commit extends the graph only when that
-tail reaches a quarter of the graph (amortized O(N) bytes written, the tail is searched
-exactly meanwhile); an explicit ``seal()``, ``close()`` or ``compact()`` always brings
-it up to date.
+Both are keyed by gid and cover the versions below a ``covered`` gid (in their TOC entry's
+meta), so runs can merge without touching them. Versions above it, the *tail*, are
+searched exactly: an in-memory BM25 and a float32 scan.
+
+* An explicit ``seal()``, ``close()`` or ``compact()`` brings both up to date.
+* An automatic commit (a large ``put_many``, a full WAL) adds to the BM25 index only once
+  the tail reaches ``LEX_TAIL`` versions (a tantivy commit costs ~40 ms whatever its size),
+  and never builds the HNSW graph (building costs seconds per 10k vectors): bulk ingest
+  stays fast, and the next explicit seal indexes everything at once.
+
+The BM25 index adds new tantivy segment files as blobs (each stored once; the ``lex``
+segment is a manifest naming every file). The HNSW graph is built once the file has
+``ann_threshold`` vectors, then extended with the vectors it does not cover.
 """
 
 from __future__ import annotations
@@ -21,8 +26,7 @@ from ..engine.format import SegmentRef, align, crc32
 from ..engine.records import Version
 from ..engine.snapshot import Snapshot
 
-TAIL_FRACTION = 4
-MIN_TAIL = 1000
+LEX_TAIL = 8192  # versions an automatic commit may leave out of the BM25 index
 
 Writer = Callable[[bytes], tuple[int, int]]  # appends bytes, returns (offset, length)
 
@@ -35,27 +39,37 @@ class IndexMaintainer:
         self.cache_root = cache_root
         self._builder: Any = None
         self._builder_key: tuple[str, int] | None = None
+        self._pending: list[Any] = []  # BM25 documents of [_pending_from, _pending_to)
+        self._pending_from = self._pending_to = -1
 
     def on_commit(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
                   write: Writer, *, next_gid: int, vectors_total: int, full: bool
                   ) -> list[SegmentRef]:
         """Return ``segments`` with the lex / ann entries this commit needs."""
         if self.config.lexical:
-            segments = self._lexical(snap, versions, segments, write)
-        if self.config.ann_backend != "none":
-            segments = self._ann(snap, versions, segments, write, next_gid, vectors_total, full)
+            segments = self._lexical(snap, versions, segments, write, next_gid, full)
+        if self.config.ann_backend != "none" and full:
+            segments = self._ann(snap, versions, segments, write, next_gid, vectors_total)
         return segments
 
     # ----------------------------------------------------------------- lexical
 
     def _lexical(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
-                 write: Writer) -> list[SegmentRef]:
-        from .lex import LexBuilder, LexManifest
+                 write: Writer, next_gid: int, full: bool) -> list[SegmentRef]:
+        from .lex import LexBuilder, LexManifest, prune_cache
 
-        docs = [lex_doc(v) for v in versions if not v.tombstone]
-        if not docs:
-            return segments
         old_ref = snap.toc.find("lex")
+        covered = covered_gid(old_ref)
+        # documents of the versions committed since ``covered``, kept while they wait
+        if self._pending_from != covered or self._pending_to != snap.toc.next_gid:
+            self._pending = [lex_doc(v) for v in tail_versions(snap, covered, committed=True)
+                             if not v.tombstone]
+            self._pending_from = covered
+        self._pending += [lex_doc(v) for v in versions if not v.tombstone]
+        self._pending_to = next_gid
+        if next_gid <= covered or (not full and next_gid - covered < LEX_TAIL):
+            return segments
+        docs, self._pending, self._pending_from = self._pending, [], next_gid
         manifest = None
         if old_ref is not None:
             manifest = LexManifest.from_json(
@@ -67,7 +81,7 @@ class IndexMaintainer:
             return bytes(view.read(off, length, "segment:lex"))
 
         key = (snap.header.uuid.hex(), old_ref.offset if old_ref else -1)
-        if self._builder is None or self._builder_key != key:
+        if self._builder is None or self._builder_key != key or not self._builder.in_sync():
             workdir = os.path.join(self.cache_root, f"{snap.header.uuid.hex()}-writer")
             self._builder = LexBuilder(workdir, manifest, read_file)
         meta, new_files, all_files = self._builder.add(docs)
@@ -82,22 +96,21 @@ class IndexMaintainer:
         total = (manifest.docs if manifest else 0) + len(docs)
         raw = LexManifest(files=files, meta=meta, docs=total).to_json()
         off, length = write(raw)
-        self._builder_key = (snap.header.uuid.hex(), off)
+        uuid = snap.header.uuid.hex()
+        self._builder_key = (uuid, off)
+        # unpacked copies of older versions of this file's index are no longer needed
+        prune_cache(self.cache_root, prefix=f"{uuid}-", keep=f"{uuid}-{crc32(raw):08x}")
         return [s for s in segments if s.kind != "lex"] + [
-            SegmentRef("lex", off, length, crc32(raw), {"docs": total})]
+            SegmentRef("lex", off, length, crc32(raw), {"docs": total, "covered": next_gid})]
 
     # --------------------------------------------------------------------- ann
 
     def _ann(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
-             write: Writer, next_gid: int, vectors_total: int, full: bool
-             ) -> list[SegmentRef]:
+             write: Writer, next_gid: int, vectors_total: int) -> list[SegmentRef]:
         old = snap.toc.find("ann")
-        covered = int(old.meta["covered"]) if old else 0
+        covered = covered_gid(old)
         count = int(old.meta["count"]) if old else 0
-        tail = vectors_total - count
-        if vectors_total < self.config.ann_threshold or tail <= 0:
-            return segments
-        if old is not None and not full and tail < max(MIN_TAIL, count // TAIL_FRACTION):
+        if vectors_total < self.config.ann_threshold or vectors_total <= count:
             return segments
         import numpy as np
 
@@ -123,7 +136,7 @@ class IndexMaintainer:
         gids = np.concatenate(labels).astype("<u8")
         cfg = self.config
         params = AnnParams(M=cfg.ann_m, ef_construction=cfg.ann_ef_construction,
-                           ef_search=cfg.ann_ef_search)
+                           ef_search=cfg.ann_ef_search, build_threads=os.cpu_count() or 1)
         backend = get_backend(cfg.ann_backend)
         if old is None:
             data = backend.build(matrix, gids, metric=cfg.distance, params=params)
@@ -135,6 +148,17 @@ class IndexMaintainer:
                 "M": cfg.ann_m, "ef_construction": cfg.ann_ef_construction, "dtype": "f32"}
         return [s for s in segments if s.kind != "ann"] + [
             SegmentRef("ann", off, length, crc32(data), meta)]
+
+
+def covered_gid(ref: SegmentRef | None) -> int:
+    """First gid an index segment does not cover (0 without one)."""
+    return int(ref.meta.get("covered", 0)) if ref is not None else 0
+
+
+def tail_versions(snap: Snapshot, covered: int, *, committed: bool = False) -> list[Version]:
+    """Versions with gid >= ``covered`` (only committed ones, or with the WAL delta)."""
+    end = snap.toc.next_gid + (0 if committed else len(snap.delta))
+    return [snap.load(snap.locate(gid)) for gid in range(covered, end)]
 
 
 def appender(writes: list[tuple[int, bytes]], start: int) -> tuple[Writer, Callable[[], int]]:

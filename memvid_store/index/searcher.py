@@ -195,7 +195,7 @@ class Searcher:
         found = lex.search(text, limit, syntax=syntax) if lex is not None else []
         delta = self._delta_index()
         if delta is not None:
-            found = found + delta.search(text, limit, index=lex)
+            found = found + delta.search(text, limit, index=lex, syntax=syntax)
         found.sort(key=lambda gs: (-gs[1], gs[0]))
         return found[:limit]
 
@@ -219,12 +219,14 @@ class Searcher:
         return self._lex
 
     def _delta_index(self) -> Any:
+        """In-memory BM25 over the versions the tantivy index does not cover yet."""
         docs_key = len(self.snap.delta)
         if self._delta_lex is None or self._delta_lex[0] != docs_key:
             from .lex import DeltaBM25
-            from .maintain import lex_doc
+            from .maintain import covered_gid, lex_doc, tail_versions
 
-            docs = [lex_doc(v) for v in self.snap.delta if not v.tombstone]
+            covered = covered_gid(self.snap.toc.find("lex"))
+            docs = [lex_doc(v) for v in tail_versions(self.snap, covered) if not v.tombstone]
             self._delta_lex = (docs_key, DeltaBM25(docs) if docs else None)
         return self._delta_lex[1]
 
