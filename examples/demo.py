@@ -34,6 +34,12 @@ def show(title: str, frames) -> None:
         print(f"  {f.created_at:%Y-%m-%d}  v{f.version}  {f.id}  {f.text[:78]}")
 
 
+def show_hits(title: str, hits) -> None:
+    print(f"\n== {title}")
+    for h in hits:
+        print(f"  {h.score:7.3f}  {h.id}  {h.text[:80]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--path", help="where to write the memory file (default: a temp dir)")
@@ -52,9 +58,14 @@ def main() -> None:
         march = [datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC)]
         show("what happened in March 2024", mem.timeline(since=march[0], until=march[1]))
         show("latest three notes", mem.timeline(limit=3, reverse=True))
-        budget = [f for f in mem.timeline() if "budget" in f.tags]
-        show("notes tagged 'budget'", budget)
         mem.seal()
+        show_hits('search "budget approved" (BM25)', mem.find("budget approved", k=3))
+        show_hits('search "上海办公室" (Chinese)', mem.find("上海办公室", k=3))
+        show_hits('search "launch" among decisions only',
+                  mem.find("launch", k=3, filter={"kind": "decision"}))
+        show_hits("search \"disk latency\" in Q1 2024 (event-time window)",
+                  mem.find("disk latency", k=5, time_range=(datetime(2024, 1, 1, tzinfo=UTC),
+                                                        datetime(2024, 4, 1, tzinfo=UTC))))
 
         # Time travel: the launch date changes; the old answer stays reachable.
         before_update = datetime.now(UTC)
@@ -65,6 +76,9 @@ def main() -> None:
         print("\n== time travel")
         print("  now      :", mem.get("note-020").text)
         print("  as of before the update:", mem.as_of(before_update).get("note-020").text)
+        print('  search "launch date" now:        ', mem.find("launch date", k=1)[0].text[:60])
+        print('  search "launch date" as of before:',
+              mem.find("launch date", k=1, as_of=before_update)[0].text[:60])
         for version in mem.history("note-020"):
             until = version.valid_to.isoformat(timespec="seconds") if version.valid_to else "now"
             print(f"  history v{version.version}: valid {version.valid_from:%H:%M:%S} -> {until}")
