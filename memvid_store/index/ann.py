@@ -183,6 +183,17 @@ def _check_labels(labels: Any, n: int) -> np.ndarray:
     return out
 
 
+def _extend_args(backend: str, data: Any, vectors: Any, labels: Any, metric: str,
+                 params: AnnParams | None) -> tuple[AnnParams, Any, np.ndarray, np.ndarray]:
+    """Validated (params, graph header, new vectors, new labels) for ``extend``."""
+    check_metric(metric)
+    params = _check_params(params)
+    header = _unpack(data, backend)
+    _expect(header, dim=None, metric=metric)
+    x = _check_vectors(vectors, header.dim)
+    return params, header, x, _check_labels(labels, x.shape[0])
+
+
 def _check_params(params: AnnParams | None) -> AnnParams:
     if params is None:
         return AnnParams()
@@ -422,12 +433,7 @@ class _HnswlibBackend:
 
     def extend(self, data: Any, vectors: Any, labels: Any, *, metric: str,
                params: AnnParams | None = None) -> bytes:
-        check_metric(metric)
-        params = _check_params(params)
-        header = _unpack(data, self.name)
-        _expect(header, dim=None, metric=metric)
-        x = _check_vectors(vectors, header.dim)
-        keys = _check_labels(labels, x.shape[0])
+        params, header, x, keys = _extend_args(self.name, data, vectors, labels, metric, params)
         state = _hnsw_state(header)
         if np.isin(keys, state["label_lookup_external"]).any():
             raise ValueError("some labels are already in the ANN graph")
@@ -573,12 +579,7 @@ class _UsearchBackend:
 
     def extend(self, data: Any, vectors: Any, labels: Any, *, metric: str,
                params: AnnParams | None = None) -> bytes:
-        check_metric(metric)
-        params = _check_params(params)
-        header = _unpack(data, self.name)
-        _expect(header, dim=None, metric=metric)
-        x = _check_vectors(vectors, header.dim)
-        keys = _check_labels(labels, x.shape[0])
+        params, header, x, keys = _extend_args(self.name, data, vectors, labels, metric, params)
         if x.shape[0] == 0:
             return bytes(memoryview(data).cast("B"))
         index = _usearch_restore(header, view=False, key_lookups=True)
