@@ -34,7 +34,15 @@ class VectorSearch:
         ann, covered = self.searcher.ann()
         if ann is None:
             return self._exact(reqs, min_gid=0)
-        return [self._approximate(req, ann, covered) for req in reqs]
+        # first round for the whole batch in one graph search; widen per request if needed
+        kk = max(2 * max(r.k for r in reqs), 32)
+        first = None
+        if kk < ann.count:
+            queries = np.stack([r.vector for r in reqs]).astype("<f4", copy=False)
+            first = ann.search(queries, kk, ef=max(self.searcher.config.ann_ef_search, kk))
+        return [self._approximate(req, ann, covered, None if first is None else
+                                  (first[0][i : i + 1], first[1][i : i + 1], kk))
+                for i, req in enumerate(reqs)]
 
     # ------------------------------------------------------------------- exact
 
@@ -81,13 +89,19 @@ class VectorSearch:
 
     # ------------------------------------------------------------- approximate
 
-    def _approximate(self, req: Request, ann, covered: int) -> list[tuple[RowRef, float]]:
+    def _approximate(self, req: Request, ann, covered: int,
+                     first: tuple[np.ndarray, np.ndarray, int] | None
+                     ) -> list[tuple[RowRef, float]]:
         accept = self.searcher._acceptor(req)
         tail_scores, tail_gids = self._scores([req], covered)
-        kk = max(2 * req.k, 32)
+        kk = first[2] if first is not None else max(2 * req.k, 32)
         while kk < ann.count:
-            labels, scores = ann.search(req.vector[None, :], kk,
-                                        ef=max(self.searcher.config.ann_ef_search, kk))
+            if first is not None:
+                labels, scores, _ = first
+                first = None
+            else:
+                labels, scores = ann.search(req.vector[None, :], kk,
+                                            ef=max(self.searcher.config.ann_ef_search, kk))
             found = [(int(g), float(s)) for g, s in zip(labels[0], scores[0], strict=True)
                      if g >= 0]
             found += best(tail_scores[0], tail_gids, kk)

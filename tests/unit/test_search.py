@@ -278,3 +278,15 @@ def test_hnsw_index_is_built_and_used(mem_path, opened, backend):
     assert sum(recall) / len(recall) >= 0.9
     m.update("garden-00000", embedding=[0.0] * (DIM - 1) + [5.0])
     assert m.find(vector=[0.0] * (DIM - 1) + [1.0], k=1)[0].id == "garden-00000"
+
+
+def test_hnsw_batch_equals_single_queries(mem_path, opened):
+    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 300})
+    opened.append(m)
+    m.put_many(corpus(600, seed=3))
+    m.seal()
+    rng = random.Random(8)
+    reqs = [{"vector": topic_vector(t, 0.2, rng), "k": 5, "filter": {"even": True}}
+            for t in TOPICS] + [{"vector": topic_vector("garden", 0.1, rng), "k": 12}]
+    assert [[h.id for h in hits] for hits in m.find_batch(reqs)] == [
+        [h.id for h in m.find(**r)] for r in reqs]
