@@ -244,9 +244,9 @@ class Searcher:
     def table(self) -> Any:
         from .table import VectorTable
 
-        delta_vectors = sum(1 for v in self.snap.delta if v.embedding)
-        if self._table is None or self._table.delta_count != delta_vectors:
+        if self._table is None:
             self._table = VectorTable(self.snap)
+        self._table.refresh()
         return self._table
 
     def ann(self) -> tuple[Any, int]:

@@ -48,23 +48,44 @@ class VectorTable:
     """Every stored vector of a snapshot (all versions), in blocks."""
 
     def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
         self.dim = snap.dim or 0
-        overrides = dict(snap._run_overrides)
-        overrides.update(snap.delta_replaced)
-        self.blocks: list[Block] = []
-        for run in snap.runs:
-            self.blocks.extend(_run_blocks(snap, run, overrides, self.dim))
+        self._run_blocks: list[Block] = []
+        self._versions_seen = -1  # len(snap.delta) the run blocks' valid_to reflect
+        self._delta_block: list[Block] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Follow the writer's growing WAL delta (run blocks keep their cached norms)."""
+        snap = self.snap
+        if len(snap.delta) == self._versions_seen:
+            return
+        self.dim = self.dim or snap.dim or 0
+        if not self._run_blocks:
+            overrides = dict(snap._run_overrides)
+            overrides.update(snap.delta_replaced)
+            self._run_blocks = [b for run in snap.runs
+                                for b in _run_blocks(snap, run, overrides, self.dim)]
+        elif snap.delta_replaced:  # committed versions the delta replaced since
+            replaced = snap.delta_replaced
+            keys = np.fromiter(replaced, "<i8", len(replaced))
+            for block in self._run_blocks:
+                for j in np.nonzero(np.isin(block.gids, keys))[0]:
+                    block.valid_to[j] = min(block.valid_to[j], replaced[int(block.gids[j])])
         delta = [v for v in snap.delta if v.embedding]
-        self.delta_count = len(delta)
-        if delta:
-            matrix = np.frombuffer(b"".join(v.embedding for v in delta), "<f4")
-            self.blocks.append(Block(
-                matrix.reshape(len(delta), self.dim),
-                np.array([v.gid for v in delta], "<i8"),
-                np.array([v.valid_from for v in delta], "<i8"),
-                np.array([v.valid_to for v in delta], "<i8"),
-                np.array([v.created_at for v in delta], "<i8"),
-            ))
+        self._delta_block = [Block(
+            np.frombuffer(b"".join(v.embedding for v in delta), "<f4").reshape(len(delta),
+                                                                               self.dim),
+            np.array([v.gid for v in delta], "<i8"),
+            np.array([v.valid_from for v in delta], "<i8"),
+            np.array([v.valid_to for v in delta], "<i8"),
+            np.array([v.created_at for v in delta], "<i8"),
+        )] if delta else []
+        self._versions_seen = len(snap.delta)
+
+    @property
+    def blocks(self) -> list[Block]:
+        return self._run_blocks + self._delta_block
 
     @property
     def count(self) -> int:

@@ -290,3 +290,18 @@ def test_hnsw_batch_equals_single_queries(mem_path, opened):
             for t in TOPICS] + [{"vector": topic_vector("garden", 0.1, rng), "k": 12}]
     assert [[h.id for h in hits] for hits in m.find_batch(reqs)] == [
         [h.id for h in m.find(**r)] for r in reqs]
+
+
+def test_vector_results_follow_writes_after_a_search(mem_path, opened):
+    m = Memory.create(mem_path, dim=2, index={"ann_backend": "none"})
+    opened.append(m)
+    m.put("a", embedding=[1.0, 0.0], id="a")
+    m.put("b", embedding=[0.0, 1.0], id="b")
+    m.seal()
+    assert [h.id for h in m.find(vector=[1.0, 0.0], k=2)] == ["a", "b"]
+    m.update("a", embedding=[-1.0, 0.0])  # the committed version is replaced in the WAL
+    m.put("c", embedding=[0.9, 0.1], id="c")
+    hits = m.find(vector=[1.0, 0.0], k=3)
+    assert [h.id for h in hits] == ["c", "b", "a"] and hits[2].version == 2
+    m.delete("c")
+    assert [h.id for h in m.find(vector=[1.0, 0.0], k=3)] == ["b", "a"]
