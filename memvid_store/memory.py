@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import os
 import threading
 from array import array
@@ -41,12 +40,12 @@ from .engine.wal import WalWriter
 from .errors import (
     AlreadyExistsError,
     ClosedError,
-    DimensionMismatchError,
     FrameNotFoundError,
     HistoryUnavailableError,
     ReadOnlyError,
 )
 from .types import Frame, Hit, Stats, VerifyReport, from_us, to_us
+from .validate import check_embedding, check_id, check_metadata, check_tags, check_text
 
 _MISSING: Any = object()
 _RECORD_KEYS = frozenset({"text", "embedding", "metadata", "tags", "created_at", "id"})
@@ -82,7 +81,7 @@ class _Reads:
             FrameNotFoundError: no frame has this id, or it was deleted.
         """
         snap = self._snap()
-        return self._frame(snap, snap.get(_check_id(id), self._at()))
+        return self._frame(snap, snap.get(check_id(id), self._at()))
 
     def __contains__(self, id: object) -> bool:
         if not isinstance(id, str):
@@ -102,7 +101,7 @@ class _Reads:
             FrameNotFoundError: the id never existed (as of this view).
         """
         snap, at = self._snap(), self._at()
-        refs = [r for r in snap.versions_of(_check_id(id))
+        refs = [r for r in snap.versions_of(check_id(id))
                 if at is None or snap.valid_from(r) <= at]
         if not refs:
             raise FrameNotFoundError(f"no frame with id {id!r}", id)
@@ -497,14 +496,14 @@ class Memory(_Reads):
                 raise TypeError(f"record {i} has no 'text'")
             fid = rec.get("id")
             generated = fid is None
-            fid = os.urandom(16).hex() if generated else _check_id(fid)
+            fid = os.urandom(16).hex() if generated else check_id(fid)
             v = Version(
                 gid=-1, id=fid, version=1,
                 created_at=now if rec.get("created_at") is None else to_us(rec["created_at"],
                                                                            "created_at"),
                 valid_from=now, tombstone=False, prev_gid=-1, prev_live=False,
-                text=_check_text(rec["text"]), metadata=_check_metadata(rec.get("metadata")),
-                tags=_check_tags(rec.get("tags")),
+                text=check_text(rec["text"]), metadata=check_metadata(rec.get("metadata")),
+                tags=check_tags(rec.get("tags")),
                 embedding=self._check_embedding(rec.get("embedding"), versions),
             )
             if not generated:
@@ -526,7 +525,7 @@ class Memory(_Reads):
         """
         self._writer()
         snap = self._snapshot
-        ref = snap.get(_check_id(id), None)
+        ref = snap.get(check_id(id), None)
         old = snap.load(ref)
         now = self._tick()
         v = Version(
@@ -534,9 +533,9 @@ class Memory(_Reads):
             created_at=old.created_at if created_at is _MISSING else to_us(created_at,
                                                                            "created_at"),
             valid_from=now, tombstone=False, prev_gid=ref.gid, prev_live=True,
-            text=old.text if text is _MISSING else _check_text(text),
-            metadata=old.metadata if metadata is _MISSING else _check_metadata(metadata),
-            tags=old.tags if tags is _MISSING else _check_tags(tags),
+            text=old.text if text is _MISSING else check_text(text),
+            metadata=old.metadata if metadata is _MISSING else check_metadata(metadata),
+            tags=old.tags if tags is _MISSING else check_tags(tags),
             embedding=(snap.embedding(ref) if embedding is _MISSING
                        else self._check_embedding(embedding, [])),
         )
@@ -551,7 +550,7 @@ class Memory(_Reads):
             FrameNotFoundError: no current frame has this id.
         """
         self._writer()
-        ref = self._snapshot.get(_check_id(id), None)
+        ref = self._snapshot.get(check_id(id), None)
         version = self._snapshot.load(ref).version
         now = self._tick()
         self._append([Version(-1, id, version + 1, now, now, True, ref.gid, True)], now)
@@ -653,31 +652,7 @@ class Memory(_Reads):
         return self._last_time
 
     def _check_embedding(self, emb: Any, batch: list[Version]) -> bytes | None:
-        if emb is None:
-            return None
-        dim = self._snapshot.dim or _dim_of(batch)
-        if type(emb).__module__.startswith("numpy"):
-            import numpy as np
-
-            arr = np.asarray(emb, dtype="<f4").ravel()
-            if arr.size != (dim or arr.size):
-                raise DimensionMismatchError(
-                    f"embedding has {arr.size} dimensions, the file has {dim}", dim, arr.size)
-            if arr.size == 0 or not np.isfinite(arr).all():
-                raise ValueError("embedding must be non-empty and contain only finite numbers")
-            return arr.tobytes()
-        if isinstance(emb, str | bytes) or not isinstance(emb, Sequence | array):
-            raise TypeError(f"embedding must be a sequence of floats, not {type(emb).__name__}")
-        try:
-            arr32 = array("f", emb)
-        except (TypeError, OverflowError) as exc:
-            raise TypeError(f"embedding must contain only numbers: {exc}") from None
-        if dim is not None and len(arr32) != dim:
-            raise DimensionMismatchError(
-                f"embedding has {len(arr32)} dimensions, the file has {dim}", dim, len(arr32))
-        if not arr32 or not math.isfinite(sum(arr32)):
-            raise ValueError("embedding must be non-empty and contain only finite numbers")
-        return arr32.tobytes()
+        return check_embedding(emb, self._snapshot.dim or _dim_of(batch))
 
     # -------------------------------------------------------------- inspection
 
@@ -767,63 +742,6 @@ def _generation_time(path: str, snap: Snapshot, generation: int) -> int:
     from .engine.history import commit_time_of
 
     return commit_time_of(snap, generation)
-
-
-def _check_id(fid: Any) -> str:
-    if not isinstance(fid, str):
-        raise TypeError(f"frame id must be a str, not {type(fid).__name__}")
-    if not fid or len(fid.encode()) > 1024:
-        raise ValueError("frame id must be a non-empty string of at most 1024 bytes")
-    return fid
-
-
-def _check_text(text: Any) -> str:
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, not {type(text).__name__}")
-    return text
-
-
-def _check_metadata(meta: Any) -> dict[str, Any] | None:
-    if meta is None:
-        return None
-    if not isinstance(meta, Mapping):
-        raise TypeError(f"metadata must be a dict, not {type(meta).__name__}")
-    return _json_copy(meta, "metadata")
-
-
-def _json_copy(value: Any, where: str) -> Any:
-    """A copy of a JSON-compatible value; ValueError naming the first offending part.
-
-    JSON would silently turn non-str keys into strings and NaN into invalid JSON: refuse.
-    """
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{where} must be JSON-compatible: {value!r} is not finite")
-        return value
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValueError(f"{where} must be JSON-compatible: key {key!r} is not a str")
-            out[key] = _json_copy(item, f"{where}[{key!r}]")
-        return out
-    if isinstance(value, list | tuple):
-        return [_json_copy(item, f"{where}[{i}]") for i, item in enumerate(value)]
-    raise ValueError(f"{where} must be JSON-compatible: {type(value).__name__} is not")
-
-
-def _check_tags(tags: Any) -> list[str] | None:
-    if tags is None:
-        return None
-    if isinstance(tags, str):
-        raise TypeError("tags must be a list of strings, not a single string")
-    out = list(tags)
-    for tag in out:
-        if not isinstance(tag, str) or not tag:
-            raise TypeError(f"every tag must be a non-empty str, got {tag!r}")
-    return out
 
 
 __all__ = ["AlreadyExistsError", "Memory", "MemoryView"]
