@@ -1,0 +1,321 @@
+"""``MemvidVectorStore``: a LangChain VectorStore over one ``.mv2`` memory file.
+
+Documents are frames: ``Document.id`` is the frame id, ``page_content`` its text and
+``metadata`` its metadata. Adding a document with an existing id stores a new version of that
+frame, so ``as_of=`` (a record time or commit generation) searches what the memory held then.
+Filters use the engine's filter language (see "Filters" in the README); engine errors such as
+``FilterError`` and ``DimensionMismatchError`` pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+from memvid_store import FrameNotFoundError, Memory
+from memvid_store.types import Hit
+
+from ._common import MemorySource, in_thread, open_memory
+
+__all__ = ["MemvidVectorStore"]
+
+_MODES = {"similarity": "vector", "vector": "vector", "hybrid": "hybrid", "lexical": "lexical"}
+_SEARCH_KEYS = ("as_of", "time_range", "weights", "syntax")
+
+
+def _mode(kwargs: dict[str, Any], default: str = "vector") -> str:
+    """Pop ``mode`` (or its alias ``search_type``) from kwargs: vector, hybrid or lexical."""
+    mode = kwargs.pop("mode", None)
+    search_type = kwargs.pop("search_type", None)
+    value = mode or search_type or default
+    if value not in _MODES:
+        raise ValueError(
+            f"mode must be one of 'similarity', 'vector', 'hybrid', 'lexical', got {value!r}")
+    return _MODES[value]
+
+
+def _to_document(hit: Hit) -> Document:
+    return Document(id=hit.id, page_content=hit.text, metadata=dict(hit.metadata))
+
+
+class MemvidVectorStore(VectorStore):
+    """A LangChain vector store backed by a memvid ``.mv2`` file.
+
+    Args:
+        path: the memory file (created if missing; the embedding dimension is learned from
+            the first vectors) or an open :class:`memvid_store.Memory` to share.
+        embedding: the LangChain embeddings model.
+        **options: ``Memory.create``/``Memory.open`` options (``wal_size``, ``sync``,
+            ``lock_timeout``, ``mmap``; ``index={"distance": "ip"}`` when creating).
+
+    Search methods take ``filter`` (engine filter language) and these extras as keyword
+    arguments: ``mode`` (``"vector"``, ``"hybrid"`` or ``"lexical"``; ``search_type`` is an
+    alias), ``as_of`` (aware datetime or generation), ``time_range`` (``(since, until)`` on
+    ``created_at``) and ``weights`` (hybrid). ``similarity_search_with_score`` returns the
+    engine's score (higher is better); relevance scores are mapped to ``[0, 1]``.
+
+    Example:
+        >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+        >>> store = MemvidVectorStore(path, DeterministicFakeEmbedding(size=8))  # doctest: +SKIP
+        >>> store.add_texts(["the launch moved to friday"], ids=["launch"])  # doctest: +SKIP
+        ['launch']
+    """
+
+    def __init__(self, path: MemorySource, embedding: Embeddings, **options: Any) -> None:
+        self._memory, self._owned = open_memory(path, **options)
+        self._embedding = embedding
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def memory(self) -> Memory:
+        """The underlying memory (shared with other adapters on the same file)."""
+        return self._memory
+
+    @property
+    def embeddings(self) -> Embeddings:
+        return self._embedding
+
+    def close(self) -> None:
+        """Close the memory if this store opened it (idempotent)."""
+        if self._owned:
+            self._memory.close()
+
+    def __enter__(self) -> MemvidVectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------- writing
+
+    def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
+                  ids: list[str | None] | None = None, **kwargs: Any) -> list[str]:
+        """Embed and store texts; an existing id gets a new version (its past is kept).
+
+        Args:
+            texts: the texts.
+            metadatas: one JSON-compatible dict per text.
+            ids: one id per text; ``None`` entries get generated ids.
+            **kwargs: ``tags`` (list of tags for every text) and ``created_at`` (an aware
+                datetime, or one per text) are stored on the frames.
+        """
+        texts = list(texts)
+        if not texts:
+            return []
+        n = len(texts)
+        metadatas = list(metadatas) if metadatas is not None else [{}] * n
+        ids = list(ids) if ids is not None else [None] * n
+        if len(metadatas) != n or len(ids) != n:
+            raise ValueError(f"got {n} texts, {len(metadatas)} metadatas and {len(ids)} ids")
+        created = kwargs.pop("created_at", None)
+        created = created if isinstance(created, list) else [created] * n
+        tags = kwargs.pop("tags", None)
+        vectors = self._embedding.embed_documents(texts)
+        records = []
+        for text, meta, fid, emb, at in zip(texts, metadatas, ids, vectors, created, strict=True):
+            record: dict[str, Any] = {"text": text, "embedding": emb, "metadata": meta or {}}
+            if fid is not None:
+                record["id"] = fid
+            if at is not None:
+                record["created_at"] = at
+            if tags is not None:
+                record["tags"] = list(tags)
+            records.append(record)
+        return self._memory.put_many(records)
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete frames by id (unknown ids are ignored); ``None`` deletes every frame.
+
+        Deleted frames stay reachable with ``as_of`` until the file is compacted.
+        """
+        targets = self._memory.ids() if ids is None else ids
+        for fid in targets:
+            try:
+                self._memory.delete(fid)
+            except FrameNotFoundError:
+                continue
+        return True
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Current documents with these ids, in the given order; unknown ids are skipped."""
+        docs = []
+        for fid in ids:
+            try:
+                frame = self._memory.get(fid)
+            except FrameNotFoundError:
+                continue
+            docs.append(Document(id=frame.id, page_content=frame.text,
+                                 metadata=dict(frame.metadata)))
+        return docs
+
+    # ------------------------------------------------------------------- search
+
+    def _find(self, query: str | None, vector: list[float] | None, k: int,
+              filter: Mapping[str, Any] | None, mode: str, kwargs: dict[str, Any]) -> list[Hit]:
+        extra = {key: kwargs.pop(key) for key in _SEARCH_KEYS if key in kwargs}
+        if mode == "lexical":
+            vector = None
+        elif vector is None:
+            vector = self._embedding.embed_query(query or "")
+        if mode == "vector":
+            query = None
+        return self._memory.find(query, vector, k=k, mode=mode, filter=filter, **extra)
+
+    def similarity_search_with_score(self, query: str, k: int = 4,
+                                     filter: Mapping[str, Any] | None = None,
+                                     **kwargs: Any) -> list[tuple[Document, float]]:
+        """Documents most similar to the query with the engine's score (higher is better)."""
+        hits = self._find(query, None, k, filter, _mode(kwargs), kwargs)
+        return [(_to_document(h), h.score) for h in hits]
+
+    def similarity_search(self, query: str, k: int = 4,
+                          filter: Mapping[str, Any] | None = None,
+                          **kwargs: Any) -> list[Document]:
+        """Documents most similar to the query (``mode="hybrid"|"lexical"`` also work)."""
+        return [doc for doc, _ in self.similarity_search_with_score(query, k, filter, **kwargs)]
+
+    def similarity_search_by_vector_with_score(
+            self, embedding: list[float], k: int = 4, filter: Mapping[str, Any] | None = None,
+            **kwargs: Any) -> list[tuple[Document, float]]:
+        """Documents nearest to an embedding with their similarity."""
+        mode = _mode(kwargs)
+        text = kwargs.pop("query", None)
+        if mode == "lexical":
+            raise ValueError("lexical search needs query text, not a vector")
+        hits = self._find(text, list(embedding), k, filter, mode, kwargs)
+        return [(_to_document(h), h.score) for h in hits]
+
+    def similarity_search_by_vector(self, embedding: list[float], k: int = 4,
+                                    filter: Mapping[str, Any] | None = None,
+                                    **kwargs: Any) -> list[Document]:
+        """Documents nearest to an embedding."""
+        pairs = self.similarity_search_by_vector_with_score(embedding, k, filter, **kwargs)
+        return [doc for doc, _ in pairs]
+
+    def _relevance(self, hit: Hit) -> float:
+        """Map a hit's score to [0, 1], higher is more relevant."""
+        if "vector" in hit.scores:
+            score = hit.scores["vector"]
+            if self._memory._index_config.distance == "l2":
+                return max(0.0, 1.0 - math.sqrt(max(0.0, -score)) / math.sqrt(2))
+            return min(1.0, max(0.0, (1.0 + score) / 2.0))
+        if "lexical" in hit.scores:
+            score = max(0.0, hit.scores["lexical"])
+            return score / (1.0 + score)
+        return 0.0
+
+    def _similarity_search_with_relevance_scores(
+            self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[Document, float]]:
+        filter = kwargs.pop("filter", None)
+        hits = self._find(query, None, k, filter, _mode(kwargs), kwargs)
+        return [(_to_document(h), self._relevance(h)) for h in hits]
+
+    def max_marginal_relevance_search_by_vector(
+            self, embedding: list[float], k: int = 4, fetch_k: int = 20,
+            lambda_mult: float = 0.5, filter: Mapping[str, Any] | None = None,
+            **kwargs: Any) -> list[Document]:
+        """Diverse documents near an embedding: MMR over the ``fetch_k`` nearest."""
+        as_of = kwargs.get("as_of")
+        hits = self._find(None, list(embedding), max(fetch_k, k), filter, "vector", kwargs)
+        if not hits:
+            return []
+        reader = self._memory if as_of is None else self._memory.as_of(as_of)
+        vectors = []
+        for hit in hits:
+            vectors.append(reader.get(hit.id).embedding)
+        import numpy as np
+
+        chosen = maximal_marginal_relevance(np.asarray(embedding, dtype=np.float32), vectors,
+                                            lambda_mult=lambda_mult, k=k)
+        return [_to_document(hits[i]) for i in chosen]
+
+    def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
+                                      lambda_mult: float = 0.5,
+                                      filter: Mapping[str, Any] | None = None,
+                                      **kwargs: Any) -> list[Document]:
+        """Diverse documents relevant to the query (maximal marginal relevance)."""
+        vector = self._embedding.embed_query(query)
+        return self.max_marginal_relevance_search_by_vector(vector, k, fetch_k, lambda_mult,
+                                                            filter, **kwargs)
+
+    # ------------------------------------------------------------- construction
+
+    @classmethod
+    def from_texts(cls, texts: list[str], embedding: Embeddings,
+                   metadatas: list[dict] | None = None, *, ids: list[str] | None = None,
+                   path: MemorySource | None = None, **kwargs: Any) -> MemvidVectorStore:
+        """Create (or open) the store at ``path`` and add the texts."""
+        if path is None:
+            raise TypeError("MemvidVectorStore.from_texts needs path= (the .mv2 file)")
+        store = cls(path, embedding, **kwargs)
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+    @classmethod
+    def from_documents(cls, documents: list[Document], embedding: Embeddings,
+                       **kwargs: Any) -> MemvidVectorStore:
+        """Create (or open) the store at ``path=`` and add the documents."""
+        if "ids" not in kwargs and any(doc.id for doc in documents):
+            kwargs["ids"] = [doc.id for doc in documents]
+        return cls.from_texts([d.page_content for d in documents], embedding,
+                              [d.metadata for d in documents], **kwargs)
+
+    # ---------------------------------------------------------------- async
+
+    async def aadd_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None,
+                         **kwargs: Any) -> list[str]:
+        return await in_thread(self.add_texts, list(texts), metadatas, **kwargs)
+
+    async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        return await in_thread(self.add_documents, documents, **kwargs)
+
+    async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        return await in_thread(self.delete, ids, **kwargs)
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        return await in_thread(self.get_by_ids, ids)
+
+    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        return await in_thread(self.similarity_search, query, k, **kwargs)
+
+    async def asimilarity_search_with_score(self, *args: Any,
+                                            **kwargs: Any) -> list[tuple[Document, float]]:
+        return await in_thread(self.similarity_search_with_score, *args, **kwargs)
+
+    async def asimilarity_search_by_vector(self, embedding: list[float], k: int = 4,
+                                           **kwargs: Any) -> list[Document]:
+        return await in_thread(self.similarity_search_by_vector, embedding, k, **kwargs)
+
+    async def asimilarity_search_with_relevance_scores(
+            self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[Document, float]]:
+        return await in_thread(self.similarity_search_with_relevance_scores, query, k, **kwargs)
+
+    async def amax_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
+                                             lambda_mult: float = 0.5,
+                                             **kwargs: Any) -> list[Document]:
+        return await in_thread(self.max_marginal_relevance_search, query, k, fetch_k,
+                               lambda_mult, **kwargs)
+
+    async def amax_marginal_relevance_search_by_vector(
+            self, embedding: list[float], k: int = 4, fetch_k: int = 20,
+            lambda_mult: float = 0.5, **kwargs: Any) -> list[Document]:
+        return await in_thread(self.max_marginal_relevance_search_by_vector, embedding, k,
+                               fetch_k, lambda_mult, **kwargs)
+
+    @classmethod
+    async def afrom_texts(cls, texts: list[str], embedding: Embeddings,
+                          metadatas: list[dict] | None = None, **kwargs: Any
+                          ) -> MemvidVectorStore:
+        return await in_thread(cls.from_texts, texts, embedding, metadatas, **kwargs)
+
+    @classmethod
+    async def afrom_documents(cls, documents: list[Document], embedding: Embeddings,
+                              **kwargs: Any) -> MemvidVectorStore:
+        return await in_thread(cls.from_documents, documents, embedding, **kwargs)
