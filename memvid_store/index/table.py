@@ -25,6 +25,10 @@ class Block:
     valid_to: np.ndarray  # (n,) int64, supersessions applied
     created: np.ndarray  # (n,) int64
     norms: np.ndarray | None = None
+    max_gid: int = -1
+
+    def __post_init__(self) -> None:
+        self.max_gid = int(self.gids.max()) if len(self.gids) else -1
 
     def mask(self, at: int | None, time_range: tuple[int | None, int | None] | None,
              min_gid: int = 0) -> np.ndarray | None:

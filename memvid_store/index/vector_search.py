@@ -52,6 +52,8 @@ class VectorSearch:
         queries = np.stack([r.vector for r in reqs]).astype("<f4", copy=False)
         parts, gids = [], []
         for block in table.blocks:
+            if min_gid and block.max_gid < min_gid:
+                continue  # entirely covered by the graph
             if self.metric == "cosine" and block.norms is None:
                 block.norms = vec.row_norms(block.matrix)
             scores = vec.score_block(block.matrix, queries, self.metric, block.norms)
