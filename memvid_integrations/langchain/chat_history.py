@@ -19,7 +19,7 @@ from langchain_core.messages import BaseMessage, message_to_dict, messages_from_
 
 from memvid_store import FrameNotFoundError, Memory, ReadOnlyError
 
-from ._common import MemorySource, in_thread, open_memory
+from .._common import MemorySource, in_thread, open_memory
 
 __all__ = ["MemvidChatMessageHistory"]
 

@@ -12,7 +12,7 @@ from langchain_core.callbacks import (
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from ._common import in_thread
+from .._common import in_thread
 from .vectorstores import MemvidVectorStore
 
 __all__ = ["MemvidRetriever"]

@@ -21,7 +21,7 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 from memvid_store import FrameNotFoundError, Memory
 from memvid_store.types import Hit
 
-from ._common import MemorySource, in_thread, open_memory
+from .._common import MemorySource, in_thread, open_memory
 
 __all__ = ["MemvidVectorStore"]
 

@@ -25,7 +25,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from memvid_store import FrameNotFoundError, Memory
 
-from ..langchain._common import MemorySource, in_thread, open_memory
+from .._common import MemorySource, in_thread, open_memory
 
 __all__ = ["MemvidSaver"]
 

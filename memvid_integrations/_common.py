@@ -1,4 +1,4 @@
-"""Shared helpers for the LangChain adapters: opening a memory and running it off the loop."""
+"""Shared by every adapter: opening a memory, and running engine calls off the event loop."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def open_memory(source: MemorySource, **options: Any) -> tuple[Memory, bool]:
         if options:
             raise TypeError(f"options {sorted(options)} only apply when a path is given")
         return source, False
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(f"path must be a str, os.PathLike or Memory, not {type(source).__name__}")
     path = os.fspath(source)
     if os.path.exists(path):
         options.pop("index", None)
