@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .checkpoint import MemvidSaver
+    from .store import MemvidStore
 
-__all__ = ["MemvidSaver"]
+__all__ = ["MemvidSaver", "MemvidStore"]
 
-_dynamic_imports = {"MemvidSaver": "checkpoint"}
+_dynamic_imports = {"MemvidSaver": "checkpoint", "MemvidStore": "store"}
 
 
 def __getattr__(name: str) -> Any:
