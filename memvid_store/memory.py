@@ -549,11 +549,35 @@ class Memory(_Reads):
         Raises:
             FrameNotFoundError: no current frame has this id.
         """
+        self.delete_many([id])
+
+    @_serialized
+    def delete_many(self, ids: Iterable[str], *, missing_ok: bool = False) -> int:
+        """Delete several frames atomically, in one durable write; returns how many.
+
+        Raises:
+            FrameNotFoundError: an id has no current frame (nothing is deleted), unless
+                ``missing_ok``, which skips such ids.
+        """
         self._writer()
-        ref = self._snapshot.get(check_id(id), None)
-        version = self._snapshot.load(ref).version
+        snap = self._snapshot
         now = self._tick()
-        self._append([Version(-1, id, version + 1, now, now, True, ref.gid, True)], now)
+        tombstones: dict[str, Version] = {}
+        for fid in ids:
+            fid = check_id(fid)
+            if fid in tombstones:
+                continue
+            try:
+                ref = snap.get(fid, None)
+            except FrameNotFoundError:
+                if missing_ok:
+                    continue
+                raise
+            tombstones[fid] = Version(-1, fid, snap.load(ref).version + 1, now, now, True,
+                                      ref.gid, True)
+        if tombstones:
+            self._append(list(tombstones.values()), now)
+        return len(tombstones)
 
     @_serialized
     def seal(self) -> int:

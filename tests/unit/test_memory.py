@@ -473,3 +473,16 @@ def subprocess_pid_that_exited() -> int:
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     return int(proc.stdout)
+
+
+def test_delete_many_is_atomic(mem):
+    mem.put_many([{"text": t, "id": t} for t in "abc"])
+    with pytest.raises(FrameNotFoundError):
+        mem.delete_many(["a", "zzz"])
+    assert sorted(mem.ids()) == ["a", "b", "c"]
+    assert mem.delete_many(["a", "zzz", "a"], missing_ok=True) == 1
+    before = datetime.now(UTC)
+    assert mem.delete_many(["b", "c"]) == 2
+    assert mem.ids() == [] and sorted(mem.as_of(before).ids()) == ["b", "c"]
+    mem.seal()
+    assert mem.ids() == [] and mem.stats().deleted == 3
