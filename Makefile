@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet psutil
+	$(PY) -m pip install --quiet psutil faiss-cpu hnswlib usearch
 	$(PY) bench/run_all.py
 
 lint: $(STAMP)
