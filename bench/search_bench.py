@@ -66,7 +66,6 @@ FILTERS: dict[str, dict[str, Any] | None] = {
     "~1%": {"source": "email", "tags": "todo"},
 }
 
-BREAK_EVEN_DEFAULT = 100  # queries per process below which the faster open decides
 TARGET_SIZE = 100_000
 TARGET_RECALL = 0.95
 TARGET_P50_MS = {"vector": 1.0, "lexical": 2.0, "hybrid": 4.0}
@@ -582,10 +581,7 @@ def verdict(res: dict[str, Any]) -> dict[str, Any]:
         out["fast_open"] = fast_open
         out["break_even_queries"] = ((start[other] - start[fast_open]) / gain
                                      if gain > 0 else None)
-        out["recommended"] = (fast_open if out["break_even_queries"] is None
-                              or out["break_even_queries"] >= BREAK_EVEN_DEFAULT else other)
-    else:
-        out["recommended"] = out["by_count"]
+        out["fast_query"] = other if gain > 0 else fast_open
     return out
 
 
@@ -736,17 +732,17 @@ def markdown(res: dict[str, Any]) -> str:
         lines += ["", f"Criteria won: usearch {v['wins']['usearch']}, hnswlib "
                       f"{v['wins']['hnswlib']} (by count: {v['by_count']})."]
         if "fast_open" in v:
-            other = next(b for b in BACKENDS if b != v["fast_open"])
-            be = v["break_even_queries"]
-            lines.append(
-                f"{v['fast_open']} opens faster (open + first query, libraries loaded); "
-                + (f"{other}'s faster vector queries pay that back after ~{be:,.0f} queries "
-                   "in one process." if be is not None else f"{other} is not faster per "
-                   "query, so it never pays that back."))
-        lines.append(f"Recommended default (the faster open unless the other backend pays "
-                     f"it back within {BREAK_EVEN_DEFAULT} queries, as short-lived and "
-                     f"serverless processes pay the open on every start): "
-                     f"**{v['recommended']}**.")
+            fast, be = v["fast_open"], v["break_even_queries"]
+            if be is None:
+                lines.append(f"{fast} opens faster and is not slower per query: it costs "
+                             "less for any number of queries per process.")
+            else:
+                lines.append(
+                    f"{fast} opens faster (open + first query, libraries loaded); "
+                    f"{v['fast_query']}'s faster vector queries pay that back after "
+                    f"~{be:,.0f} queries. A process answering fewer vector queries (a "
+                    f"serverless cold start, a CLI call) spends less with **{fast}**, one "
+                    f"answering more with **{v['fast_query']}**.")
     else:
         lines.append(v.get("note", ""))
     lines.append("")
