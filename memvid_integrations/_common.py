@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from memvid_store import Memory
+from memvid_store.errors import InvalidTypeError
 
 T = TypeVar("T")
 
@@ -23,10 +24,11 @@ def open_memory(source: MemorySource, **options: Any) -> tuple[Memory, bool]:
     """
     if isinstance(source, Memory):
         if options:
-            raise TypeError(f"options {sorted(options)} only apply when a path is given")
+            raise InvalidTypeError(f"options {sorted(options)} only apply when a path is given")
         return source, False
     if not isinstance(source, str | os.PathLike):
-        raise TypeError(f"path must be a str, os.PathLike or Memory, not {type(source).__name__}")
+        raise InvalidTypeError(
+            f"path must be a str, os.PathLike or Memory, not {type(source).__name__}")
     path = os.fspath(source)
     if os.path.exists(path):
         options.pop("index", None)

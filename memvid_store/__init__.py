@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time as _time
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -13,12 +14,16 @@ from .errors import (
     AlreadyExistsError,
     ChecksumError,
     ClosedError,
+    ConfigError,
     CorruptFileError,
     DimensionMismatchError,
+    EmbedderMismatchError,
     FilterError,
     FormatError,
     FrameNotFoundError,
     HistoryUnavailableError,
+    InvalidInputError,
+    InvalidTypeError,
     LockError,
     MemoryLockedError,
     MemoryNotFoundError,
@@ -30,6 +35,8 @@ from .errors import (
     VersionMismatchError,
     WalError,
 )
+
+_IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import
 
 if TYPE_CHECKING:
     from .config import StoreConfig
@@ -51,13 +58,17 @@ __all__ = [
     "AlreadyExistsError",
     "ChecksumError",
     "ClosedError",
+    "ConfigError",
     "CorruptFileError",
     "DimensionMismatchError",
+    "EmbedderMismatchError",
     "FilterError",
     "FormatError",
     "Frame",
     "FrameNotFoundError",
     "HistoryUnavailableError",
+    "InvalidInputError",
+    "InvalidTypeError",
     "LockError",
     "Memory",
     "MemoryLockedError",
@@ -75,6 +86,9 @@ __all__ = [
     "WalError",
     "__version__",
 ]
+
+
+_IMPORT_FINISHED = _time.time()
 
 
 def __getattr__(name: str) -> Any:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .engine.format import DEFAULT_WAL_SIZE, MAX_WAL_SIZE, MIN_WAL_SIZE
+from .errors import ConfigError, InvalidInputError, InvalidTypeError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -43,11 +44,11 @@ class StoreConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.wal_size, int) or not MIN_WAL_SIZE <= self.wal_size <= MAX_WAL_SIZE:
-            raise ValueError(
+            raise InvalidInputError(
                 f"wal_size must be between {MIN_WAL_SIZE} and {MAX_WAL_SIZE} bytes, "
                 f"got {self.wal_size!r}")
         if self.lock_timeout < 0:
-            raise ValueError(f"lock_timeout must be >= 0, got {self.lock_timeout!r}")
+            raise InvalidInputError(f"lock_timeout must be >= 0, got {self.lock_timeout!r}")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> StoreConfig:
@@ -56,7 +57,7 @@ class StoreConfig:
         raw = env.get("MEMVID_MMAP_ENABLED")
         if raw is not None:
             if raw.strip().lower() not in _TRUE | _FALSE:
-                raise ValueError(f"MEMVID_MMAP_ENABLED must be true or false, got {raw!r}")
+                raise ConfigError(f"MEMVID_MMAP_ENABLED must be true or false, got {raw!r}")
             values["mmap"] = raw.strip().lower() in _TRUE
         if env.get("MEMVID_CACHE_DIR"):
             values["cache_dir"] = env["MEMVID_CACHE_DIR"]
@@ -67,7 +68,7 @@ class StoreConfig:
         known = {f.name for f in fields(self)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise TypeError(f"unknown option(s) {', '.join(unknown)}; "
+            raise InvalidTypeError(f"unknown option(s) {', '.join(unknown)}; "
                             f"valid options: {', '.join(sorted(known))}")
         return replace(self, **options) if options else self
 
@@ -99,14 +100,14 @@ class IndexConfig:
 
     def __post_init__(self) -> None:
         if self.distance not in ("cosine", "ip", "l2"):
-            raise ValueError(f"distance must be cosine, ip or l2, got {self.distance!r}")
+            raise InvalidInputError(f"distance must be cosine, ip or l2, got {self.distance!r}")
         if self.ann_backend not in ("usearch", "hnswlib", "none"):
-            raise ValueError(
+            raise InvalidInputError(
                 f"ann_backend must be usearch, hnswlib or none, got {self.ann_backend!r}")
         for name in ("ann_threshold", "ann_m", "ann_ef_construction", "ann_ef_search", "rrf_k"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+                raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -13,12 +13,16 @@ __all__ = [
     "AlreadyExistsError",
     "ChecksumError",
     "ClosedError",
+    "ConfigError",
     "CorruptFileError",
     "DimensionMismatchError",
+    "EmbedderMismatchError",
     "FilterError",
     "FormatError",
     "FrameNotFoundError",
     "HistoryUnavailableError",
+    "InvalidInputError",
+    "InvalidTypeError",
     "LockError",
     "MemoryLockedError",
     "MemoryNotFoundError",
@@ -183,7 +187,33 @@ class DimensionMismatchError(MemvidError, ValueError):
         self.got = got
 
 
-class FilterError(MemvidError, ValueError):
+class InvalidInputError(MemvidError, ValueError):
+    """An argument has the right type but a value the operation cannot accept."""
+
+    code = "invalid_input"
+
+
+class InvalidTypeError(InvalidInputError, TypeError):
+    """An argument has a type the operation does not accept."""
+
+    code = "invalid_type"
+
+
+class ConfigError(InvalidInputError):
+    """A configuration value (argument or ``MEMVID_*`` environment variable) is invalid."""
+
+    code = "config_error"
+
+
+class EmbedderMismatchError(MemvidError, ValueError):
+    """The embedder given differs from the one that made the file's vectors."""
+
+    code = "embedder_mismatch"
+    HINT = ("open with the embedder named in the file (Memory.open(path).embedder_info), or pass "
+            "allow_embedder_mismatch=True if the vectors are compatible")
+
+
+class FilterError(InvalidInputError):
     """A metadata filter is malformed (unknown operator, wrong operand type, ...)."""
 
     code = "filter_error"

@@ -42,6 +42,8 @@ from .errors import (
     ClosedError,
     FrameNotFoundError,
     HistoryUnavailableError,
+    InvalidInputError,
+    InvalidTypeError,
     ReadOnlyError,
 )
 from .types import Frame, Hit, Stats, VerifyReport, from_us, to_us
@@ -117,7 +119,7 @@ class _Reads:
                  limit: int | None = None, reverse: bool = False) -> list[Frame]:
         """Current frames with ``since <= created_at < until``, ordered by created_at."""
         if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+            raise InvalidInputError(f"limit must be a non-negative int, got {limit!r}")
         return list(self.iter_timeline(since, until, limit=limit, reverse=reverse))
 
     def iter_timeline(self, since: datetime | None = None, until: datetime | None = None, *,
@@ -229,7 +231,8 @@ class _Reads:
         """
         snap = self._snap()
         if isinstance(t, bool) or not isinstance(t, int | datetime):
-            raise TypeError(f"as_of takes a datetime or a generation int, not {type(t).__name__}")
+            raise InvalidTypeError(
+                f"as_of takes a datetime or a generation int, not {type(t).__name__}")
         at = _generation_time(self._path, snap, t) if isinstance(t, int) else to_us(t, "as_of")
         floor = snap.toc.history_floor_us
         if floor is not None and at < floor:
@@ -328,7 +331,7 @@ class Memory(_Reads):
         path = os.fspath(path)
         cfg = (config or StoreConfig()).with_options(options)
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
-            raise ValueError(f"dim must be a positive int or None, got {dim!r}")
+            raise InvalidInputError(f"dim must be a positive int or None, got {dim!r}")
         index_cfg = index if isinstance(index, IndexConfig) else IndexConfig(**(index or {}))
         try:
             fd = create_file(path, dim=dim, wal_size=cfg.wal_size,
@@ -487,13 +490,13 @@ class Memory(_Reads):
         versions: list[Version] = []
         for i, rec in enumerate(records):
             if not isinstance(rec, Mapping):
-                raise TypeError(f"record {i} must be a dict, not {type(rec).__name__}")
+                raise InvalidTypeError(f"record {i} must be a dict, not {type(rec).__name__}")
             unknown = set(rec) - _RECORD_KEYS
             if unknown:
-                raise TypeError(f"record {i} has unknown key(s) {sorted(unknown)}; "
+                raise InvalidTypeError(f"record {i} has unknown key(s) {sorted(unknown)}; "
                                 f"valid keys: {sorted(_RECORD_KEYS)}")
             if "text" not in rec:
-                raise TypeError(f"record {i} has no 'text'")
+                raise InvalidTypeError(f"record {i} has no 'text'")
             fid = rec.get("id")
             generated = fid is None
             fid = os.urandom(16).hex() if generated else check_id(fid)

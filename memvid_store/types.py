@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .errors import InvalidInputError, InvalidTypeError
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TIME_MAX = 2**63 - 1
 
@@ -14,9 +16,9 @@ TIME_MAX = 2**63 - 1
 def to_us(t: datetime, name: str = "time") -> int:
     """Aware datetime -> µs since the epoch. Naive datetimes are refused (ambiguous)."""
     if not isinstance(t, datetime):
-        raise TypeError(f"{name} must be a datetime, not {type(t).__name__}")
+        raise InvalidTypeError(f"{name} must be a datetime, not {type(t).__name__}")
     if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, e.g. datetime.now(timezone.utc)")
+        raise InvalidInputError(f"{name} must be timezone-aware, e.g. datetime.now(timezone.utc)")
     delta = t - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 

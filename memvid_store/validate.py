@@ -11,20 +11,20 @@ from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import DimensionMismatchError
+from .errors import DimensionMismatchError, InvalidInputError, InvalidTypeError
 
 
 def check_id(fid: Any) -> str:
     if not isinstance(fid, str):
-        raise TypeError(f"frame id must be a str, not {type(fid).__name__}")
+        raise InvalidTypeError(f"frame id must be a str, not {type(fid).__name__}")
     if not fid or len(fid.encode()) > 1024:
-        raise ValueError("frame id must be a non-empty string of at most 1024 bytes")
+        raise InvalidInputError("frame id must be a non-empty string of at most 1024 bytes")
     return fid
 
 
 def check_text(text: Any) -> str:
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, not {type(text).__name__}")
+        raise InvalidTypeError(f"text must be a str, not {type(text).__name__}")
     return text
 
 
@@ -32,7 +32,7 @@ def check_metadata(meta: Any) -> dict[str, Any] | None:
     if meta is None:
         return None
     if not isinstance(meta, Mapping):
-        raise TypeError(f"metadata must be a dict, not {type(meta).__name__}")
+        raise InvalidTypeError(f"metadata must be a dict, not {type(meta).__name__}")
     return json_copy(meta, "metadata")
 
 
@@ -45,29 +45,30 @@ def json_copy(value: Any, where: str) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"{where} must be JSON-compatible: {value!r} is not finite")
+            raise InvalidInputError(f"{where} must be JSON-compatible: {value!r} is not finite")
         return value
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ValueError(f"{where} must be JSON-compatible: key {key!r} is not a str")
+                raise InvalidInputError(
+                    f"{where} must be JSON-compatible: key {key!r} is not a str")
             out[key] = json_copy(item, f"{where}[{key!r}]")
         return out
     if isinstance(value, list | tuple):
         return [json_copy(item, f"{where}[{i}]") for i, item in enumerate(value)]
-    raise ValueError(f"{where} must be JSON-compatible: {type(value).__name__} is not")
+    raise InvalidInputError(f"{where} must be JSON-compatible: {type(value).__name__} is not")
 
 
 def check_tags(tags: Any) -> list[str] | None:
     if tags is None:
         return None
     if isinstance(tags, str):
-        raise TypeError("tags must be a list of strings, not a single string")
+        raise InvalidTypeError("tags must be a list of strings, not a single string")
     out = list(tags)
     for tag in out:
         if not isinstance(tag, str) or not tag:
-            raise TypeError(f"every tag must be a non-empty str, got {tag!r}")
+            raise InvalidTypeError(f"every tag must be a non-empty str, got {tag!r}")
     return out
 
 
@@ -83,17 +84,17 @@ def check_embedding(emb: Any, dim: int | None) -> bytes | None:
             raise DimensionMismatchError(
                 f"embedding has {arr.size} dimensions, the file has {dim}", dim, arr.size)
         if arr.size == 0 or not np.isfinite(arr).all():
-            raise ValueError("embedding must be non-empty and contain only finite numbers")
+            raise InvalidInputError("embedding must be non-empty and contain only finite numbers")
         return arr.tobytes()
     if isinstance(emb, str | bytes) or not isinstance(emb, Sequence | array):
-        raise TypeError(f"embedding must be a sequence of floats, not {type(emb).__name__}")
+        raise InvalidTypeError(f"embedding must be a sequence of floats, not {type(emb).__name__}")
     try:
         arr32 = array("f", emb)
     except (TypeError, OverflowError) as exc:
-        raise TypeError(f"embedding must contain only numbers: {exc}") from None
+        raise InvalidTypeError(f"embedding must contain only numbers: {exc}") from None
     if dim is not None and len(arr32) != dim:
         raise DimensionMismatchError(
             f"embedding has {len(arr32)} dimensions, the file has {dim}", dim, len(arr32))
     if not arr32 or not math.isfinite(sum(arr32)):
-        raise ValueError("embedding must be non-empty and contain only finite numbers")
+        raise InvalidInputError("embedding must be non-empty and contain only finite numbers")
     return arr32.tobytes()

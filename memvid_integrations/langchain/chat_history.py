@@ -18,6 +18,7 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
 from memvid_store import FrameNotFoundError, Memory, ReadOnlyError
+from memvid_store.errors import InvalidInputError
 
 from .._common import MemorySource, in_thread, open_memory
 
@@ -58,7 +59,7 @@ class MemvidChatMessageHistory(BaseChatMessageHistory):
     def __init__(self, path: MemorySource, session_id: str, *,
                  as_of: datetime | int | None = None, **options: Any) -> None:
         if not isinstance(session_id, str) or not session_id:
-            raise ValueError("session_id must be a non-empty string")
+            raise InvalidInputError("session_id must be a non-empty string")
         self._memory, self._owned = open_memory(path, **options)
         self.session_id = session_id
         self._as_of = as_of

@@ -19,6 +19,7 @@ from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from memvid_store import FrameNotFoundError, Memory
+from memvid_store.errors import InvalidInputError, InvalidTypeError
 from memvid_store.types import Hit
 
 from .._common import MemorySource, in_thread, open_memory
@@ -35,7 +36,7 @@ def _mode(kwargs: dict[str, Any], default: str = "vector") -> str:
     search_type = kwargs.pop("search_type", None)
     value = mode or search_type or default
     if value not in _MODES:
-        raise ValueError(
+        raise InvalidInputError(
             f"mode must be one of 'similarity', 'vector', 'hybrid', 'lexical', got {value!r}")
     return _MODES[value]
 
@@ -113,7 +114,7 @@ class MemvidVectorStore(VectorStore):
         metadatas = list(metadatas) if metadatas is not None else [{}] * n
         ids = list(ids) if ids is not None else [None] * n
         if len(metadatas) != n or len(ids) != n:
-            raise ValueError(f"got {n} texts, {len(metadatas)} metadatas and {len(ids)} ids")
+            raise InvalidInputError(f"got {n} texts, {len(metadatas)} metadatas and {len(ids)} ids")
         created = kwargs.pop("created_at", None)
         created = created if isinstance(created, list) else [created] * n
         tags = kwargs.pop("tags", None)
@@ -188,7 +189,7 @@ class MemvidVectorStore(VectorStore):
         mode = _mode(kwargs)
         text = kwargs.pop("query", None)
         if mode == "lexical":
-            raise ValueError("lexical search needs query text, not a vector")
+            raise InvalidInputError("lexical search needs query text, not a vector")
         hits = self._find(text, list(embedding), k, filter, mode, kwargs)
         return [(_to_document(h), h.score) for h in hits]
 
@@ -253,7 +254,7 @@ class MemvidVectorStore(VectorStore):
                    path: MemorySource | None = None, **kwargs: Any) -> MemvidVectorStore:
         """Create (or open) the store at ``path`` and add the texts."""
         if path is None:
-            raise TypeError("MemvidVectorStore.from_texts needs path= (the .mv2 file)")
+            raise InvalidTypeError("MemvidVectorStore.from_texts needs path= (the .mv2 file)")
         store = cls(path, embedding, **kwargs)
         store.add_texts(texts, metadatas, ids=ids)
         return store

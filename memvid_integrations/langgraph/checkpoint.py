@@ -24,6 +24,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from memvid_store import FrameNotFoundError, Memory
+from memvid_store.errors import InvalidInputError
 
 from .._common import MemorySource, in_thread, open_memory
 
@@ -193,7 +194,7 @@ class MemvidSaver(InMemorySaver):
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Keep only the newest checkpoint per namespace (``keep_latest``) or drop all."""
         if strategy not in ("keep_latest", "delete"):
-            raise ValueError(f"strategy must be 'keep_latest' or 'delete', got {strategy!r}")
+            raise InvalidInputError(f"strategy must be 'keep_latest' or 'delete', got {strategy!r}")
         with self._lock:
             threads = set(thread_ids)
             for thread in threads:

@@ -52,6 +52,7 @@ from langgraph.store.base import (
 )
 
 from memvid_store import FrameNotFoundError, Memory, ReadOnlyError
+from memvid_store.errors import InvalidInputError, InvalidTypeError
 
 from .._common import MemorySource, in_thread, open_memory
 
@@ -112,22 +113,22 @@ class MemvidStore(BaseStore):
                  **options: Any) -> None:
         if index is not None:
             if not isinstance(index, dict) or "embed" not in index:
-                raise ValueError("index must be a dict with 'embed' (and 'dims', 'fields')")
+                raise InvalidInputError("index must be a dict with 'embed' (and 'dims', 'fields')")
             dims = index.get("dims")
             if not isinstance(dims, int) or isinstance(dims, bool) or dims <= 0:
-                raise ValueError(f"index['dims'] must be a positive int, got {dims!r}")
+                raise InvalidInputError(f"index['dims'] must be a positive int, got {dims!r}")
             fields = index.get("fields") or ["$"]
             if isinstance(fields, str) or not all(isinstance(f, str) for f in fields):
-                raise TypeError(f"index['fields'] must be a list of str, got {fields!r}")
+                raise InvalidTypeError(f"index['fields'] must be a list of str, got {fields!r}")
         if ttl is not None and not isinstance(ttl, dict):
-            raise TypeError(f"ttl must be a TTLConfig dict, got {type(ttl).__name__}")
+            raise InvalidTypeError(f"ttl must be a TTLConfig dict, got {type(ttl).__name__}")
         self._memory, self._owned = open_memory(path, **options)
         if index is not None:
             mem_dim = self._memory.dim
             if mem_dim is not None and mem_dim != index["dims"]:
                 if self._owned:
                     self._memory.close()
-                raise ValueError(f"index['dims'] is {index['dims']} but the memory file "
+                raise InvalidInputError(f"index['dims'] is {index['dims']} but the memory file "
                                  f"stores {mem_dim}-dimensional embeddings")
         self.index_config = dict(index) if index is not None else None
         self.embeddings = ensure_embeddings(index["embed"]) if index is not None else None
@@ -256,46 +257,47 @@ class MemvidStore(BaseStore):
         ops = list(ops)
         for op in ops:
             if not isinstance(op, GetOp | PutOp | SearchOp | ListNamespacesOp):
-                raise TypeError(f"unknown store operation {type(op).__name__}")
+                raise InvalidTypeError(f"unknown store operation {type(op).__name__}")
             validate_op_namespace(op)
             if isinstance(op, PutOp):
                 if self.readonly:
                     raise ReadOnlyError("this MemvidStore is read-only (as_of view or "
                                         "read-only memory); open it without as_of to write")
                 if not op.namespace:
-                    raise ValueError("namespace cannot be empty")
+                    raise InvalidInputError("namespace cannot be empty")
                 if op.namespace[0] == "langgraph":
-                    raise ValueError(f'root label of a namespace cannot be "langgraph": '
+                    raise InvalidInputError(f'root label of a namespace cannot be "langgraph": '
                                      f"{op.namespace}")
                 if op.value is not None and not isinstance(op.value, dict):
-                    raise TypeError(f"value must be a dict, not {type(op.value).__name__}")
+                    raise InvalidTypeError(f"value must be a dict, not {type(op.value).__name__}")
                 if op.index not in (None, False) and (
                         isinstance(op.index, str)
                         or not all(isinstance(p, str) for p in op.index)):
-                    raise TypeError(f"index must be False, None or a list of str: {op.index!r}")
+                    raise InvalidTypeError(
+                        f"index must be False, None or a list of str: {op.index!r}")
                 if op.ttl is not None and (not isinstance(op.ttl, int | float)
                                            or isinstance(op.ttl, bool) or op.ttl <= 0):
-                    raise ValueError(f"ttl must be a positive number of minutes: {op.ttl!r}")
+                    raise InvalidInputError(f"ttl must be a positive number of minutes: {op.ttl!r}")
             if isinstance(op, SearchOp):
                 if op.filter is not None:
                     if not isinstance(op.filter, dict):
-                        raise TypeError(f"filter must be a dict: {op.filter!r}")
+                        raise InvalidTypeError(f"filter must be a dict: {op.filter!r}")
                     _check_filter(op.filter)
                 for name in ("limit", "offset"):
                     value = getattr(op, name)
                     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+                        raise InvalidInputError(f"{name} must be a non-negative int, got {value!r}")
             if isinstance(op, ListNamespacesOp):
                 for name in ("limit", "offset"):
                     value = getattr(op, name)
                     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+                        raise InvalidInputError(f"{name} must be a non-negative int, got {value!r}")
                 if op.max_depth is not None and (not isinstance(op.max_depth, int)
                                                  or op.max_depth <= 0):
-                    raise ValueError(f"max_depth must be a positive int: {op.max_depth!r}")
+                    raise InvalidInputError(f"max_depth must be a positive int: {op.max_depth!r}")
                 for cond in op.match_conditions or ():
                     if cond.match_type not in ("prefix", "suffix"):
-                        raise ValueError(f"match_type must be 'prefix' or 'suffix': "
+                        raise InvalidInputError(f"match_type must be 'prefix' or 'suffix': "
                                          f"{cond.match_type!r}")
         return ops
 
@@ -400,7 +402,7 @@ class MemvidStore(BaseStore):
             for path, text in texts:
                 vec = doc_vecs[text]
                 if len(vec) != dims:
-                    raise ValueError(f"the embedding function returned {len(vec)} numbers "
+                    raise InvalidInputError(f"the embedding function returned {len(vec)} numbers "
                                      f"but index['dims'] is {dims}")
                 vectors.append((path, _f32(vec)))
             if old is not None:
@@ -517,7 +519,8 @@ class MemvidStore(BaseStore):
             return
         minutes = interval_minutes or (self.ttl_config or {}).get("sweep_interval_minutes")
         if not minutes or minutes <= 0:
-            raise ValueError("give a positive interval_minutes (or ttl sweep_interval_minutes)")
+            raise InvalidInputError(
+                "give a positive interval_minutes (or ttl sweep_interval_minutes)")
         stop = threading.Event()
 
         def run() -> None:
@@ -580,7 +583,7 @@ def _check_filter(value: Any) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             if isinstance(k, str) and k.startswith("$") and k not in _OPERATORS:
-                raise ValueError(f"unsupported filter operator {k!r}; "
+                raise InvalidInputError(f"unsupported filter operator {k!r}; "
                                  f"use one of {', '.join(_OPERATORS)}")
             _check_filter(v)
     elif isinstance(value, list | tuple):

@@ -49,6 +49,7 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from memvid_store import Frame, Memory
+from memvid_store.errors import InvalidInputError, InvalidTypeError
 from memvid_store.index.filters import compile_filter
 from memvid_store.types import Hit
 
@@ -89,7 +90,8 @@ def to_query_mode(mode: Any) -> VectorStoreQueryMode:
         value = None
     if value not in SUPPORTED_MODES:
         names = ", ".join(m.value for m in SUPPORTED_MODES)
-        raise ValueError(f"unsupported query mode {mode!r}; MemvidVectorStore supports {names}")
+        raise InvalidInputError(
+            f"unsupported query mode {mode!r}; MemvidVectorStore supports {names}")
     return value
 
 
@@ -102,16 +104,16 @@ def _key(key: str) -> str:
 
 def _list_value(f: MetadataFilter, *, non_empty: bool = False) -> list[Any]:
     if not isinstance(f.value, list):
-        raise ValueError(f"filter {f.key!r} {f.operator.value!r} needs a list value, "
+        raise InvalidInputError(f"filter {f.key!r} {f.operator.value!r} needs a list value, "
                          f"got {f.value!r}")
     if non_empty and not f.value:
-        raise ValueError(f"filter {f.key!r} {f.operator.value!r} needs a non-empty list")
+        raise InvalidInputError(f"filter {f.key!r} {f.operator.value!r} needs a non-empty list")
     return list(f.value)
 
 
 def _scalar_value(f: MetadataFilter) -> Any:
     if isinstance(f.value, list):
-        raise ValueError(f"filter {f.key!r} {f.operator.value!r} needs a single value, "
+        raise InvalidInputError(f"filter {f.key!r} {f.operator.value!r} needs a single value, "
                          f"got the list {f.value!r}")
     return f.value
 
@@ -119,10 +121,10 @@ def _scalar_value(f: MetadataFilter) -> Any:
 def _text_match(f: MetadataFilter, text_values: TextValues | None, fold: bool) -> dict:
     needle = f.value
     if not isinstance(needle, str):
-        raise ValueError(f"filter {f.key!r} {f.operator.value!r} needs a string value, "
+        raise InvalidInputError(f"filter {f.key!r} {f.operator.value!r} needs a string value, "
                          f"got {needle!r}")
     if text_values is None:
-        raise ValueError(f"{f.operator.value!r} filters need the store's values; query "
+        raise InvalidInputError(f"{f.operator.value!r} filters need the store's values; query "
                          "through MemvidVectorStore")
     if fold:
         needle = needle.lower()
@@ -140,7 +142,7 @@ def _filter_to_spec(f: MetadataFilter, text_values: TextValues | None) -> dict[s
     if op in (FilterOperator.GT, FilterOperator.GTE, FilterOperator.LT, FilterOperator.LTE):
         value = _scalar_value(f)
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError(f"filter {f.key!r} {op.value!r} needs a number or a string, "
+            raise InvalidInputError(f"filter {f.key!r} {op.value!r} needs a number or a string, "
                              f"got {value!r}")
         name = {FilterOperator.GT: "$gt", FilterOperator.GTE: "$gte",
                 FilterOperator.LT: "$lt", FilterOperator.LTE: "$lte"}[op]
@@ -160,7 +162,7 @@ def _filter_to_spec(f: MetadataFilter, text_values: TextValues | None) -> dict[s
     if op == FilterOperator.IS_EMPTY:
         return {"$or": [{key: {"$exists": False}}, {key: {"$eq": None}},
                         {key: {"$eq": ""}}, {key: {"$eq": []}}]}
-    raise ValueError(f"unsupported filter operator {op!r}")
+    raise InvalidInputError(f"unsupported filter operator {op!r}")
 
 
 def _to_memvid_filter(filters: MetadataFilters | None,
@@ -186,9 +188,9 @@ def _to_memvid_filter(filters: MetadataFilters | None,
 
 def _filters_to_spec(filters: MetadataFilters, text_values: TextValues | None) -> dict:
     if not isinstance(filters, MetadataFilters):
-        raise TypeError(f"filters must be MetadataFilters, not {type(filters).__name__}")
+        raise InvalidTypeError(f"filters must be MetadataFilters, not {type(filters).__name__}")
     if not filters.filters:
-        raise ValueError("a nested MetadataFilters needs at least one filter")
+        raise InvalidInputError("a nested MetadataFilters needs at least one filter")
     parts = []
     for f in filters.filters:
         if isinstance(f, MetadataFilters):
@@ -202,7 +204,7 @@ def _filters_to_spec(filters: MetadataFilters, text_values: TextValues | None) -
         return parts[0] if len(parts) == 1 else {"$or": parts}
     if condition == FilterCondition.NOT:
         return {"$nor": parts}
-    raise ValueError(f"unsupported filter condition {condition!r}")
+    raise InvalidInputError(f"unsupported filter condition {condition!r}")
 
 
 def _and(*specs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -352,11 +354,11 @@ class MemvidVectorStore(BasePydanticVectorStore):
         created_at = kwargs.pop("created_at", None)
         tags = kwargs.pop("tags", None)
         if kwargs:
-            raise TypeError(f"add() got unexpected keyword(s) {sorted(kwargs)}")
+            raise InvalidTypeError(f"add() got unexpected keyword(s) {sorted(kwargs)}")
         records = []
         for node in nodes:
             if not isinstance(node, BaseNode):
-                raise TypeError(f"add() takes LlamaIndex nodes, not {type(node).__name__}")
+                raise InvalidTypeError(f"add() takes LlamaIndex nodes, not {type(node).__name__}")
             metadata = node_to_metadata_dict(node, remove_text=True,
                                              flat_metadata=self.flat_metadata)
             metadata[NODE_ID_KEY] = node.node_id
@@ -378,7 +380,7 @@ class MemvidVectorStore(BasePydanticVectorStore):
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of a source document (history stays reachable with ``as_of``)."""
         if not isinstance(ref_doc_id, str):
-            raise TypeError(f"ref_doc_id must be a str, not {type(ref_doc_id).__name__}")
+            raise InvalidTypeError(f"ref_doc_id must be a str, not {type(ref_doc_id).__name__}")
         spec = {_key("ref_doc_id"): {"$eq": ref_doc_id}}
         self._delete_ids([f.id for f in self._frames(self._memory, spec)])
 
@@ -393,7 +395,7 @@ class MemvidVectorStore(BasePydanticVectorStore):
         Unknown ids are ignored. Use ``clear()`` to delete every node.
         """
         if node_ids is None and filters is None:
-            raise ValueError("delete_nodes needs node_ids and/or filters; use clear() to "
+            raise InvalidInputError("delete_nodes needs node_ids and/or filters; use clear() to "
                              "delete every node")
         ids = [n.node_id for n in self.get_nodes(node_ids, filters)]
         self._delete_ids(ids)
@@ -413,7 +415,7 @@ class MemvidVectorStore(BasePydanticVectorStore):
         """
         as_of = kwargs.pop("as_of", self.as_of)
         if kwargs:
-            raise TypeError(f"get_nodes() got unexpected keyword(s) {sorted(kwargs)}")
+            raise InvalidTypeError(f"get_nodes() got unexpected keyword(s) {sorted(kwargs)}")
         reader = self._reader(as_of)
         spec = _to_memvid_filter(filters, self._text_values(reader))
         if node_ids is None:
@@ -441,7 +443,7 @@ class MemvidVectorStore(BasePydanticVectorStore):
         """
         unknown = set(kwargs) - _QUERY_KWARGS
         if unknown:
-            raise TypeError(f"query() got unexpected keyword(s) {sorted(unknown)}; "
+            raise InvalidTypeError(f"query() got unexpected keyword(s) {sorted(unknown)}; "
                             f"valid: {sorted(_QUERY_KWARGS)}")
         as_of = kwargs.get("as_of", self.as_of)
         time_range = kwargs.get("time_range", self.time_range)
@@ -458,7 +460,7 @@ class MemvidVectorStore(BasePydanticVectorStore):
             return self._mmr(query, reader, find, kwargs)
         if mode in (VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE):
             if not query.query_str:
-                raise ValueError(f"{mode.value} queries need query_str")
+                raise InvalidInputError(f"{mode.value} queries need query_str")
             if mode == VectorStoreQueryMode.SPARSE and query.sparse_top_k:
                 k = query.sparse_top_k
             hits = self._memory.find(query.query_str, None, k=k, mode="lexical", **find)
@@ -466,7 +468,7 @@ class MemvidVectorStore(BasePydanticVectorStore):
             hits = self._hybrid(query, find)
         else:
             if query.query_embedding is None:
-                raise ValueError("default (vector) queries need query_embedding")
+                raise InvalidInputError("default (vector) queries need query_embedding")
             hits = self._memory.find(None, query.query_embedding, k=k, mode="vector", **find)
         return self._result(hits)
 
@@ -474,13 +476,13 @@ class MemvidVectorStore(BasePydanticVectorStore):
         k = query.hybrid_top_k or query.similarity_top_k
         text, vector = query.query_str or None, query.query_embedding
         if text is None and vector is None:
-            raise ValueError("hybrid queries need query_str and/or query_embedding")
+            raise InvalidInputError("hybrid queries need query_str and/or query_embedding")
         weights = None
         if query.alpha is not None:
             alpha = query.alpha
             if isinstance(alpha, bool) or not isinstance(alpha, int | float) \
                     or not 0.0 <= alpha <= 1.0:
-                raise ValueError(f"alpha must be in [0, 1] (0: BM25 only, 1: vector only), "
+                raise InvalidInputError(f"alpha must be in [0, 1] (0: BM25 only, 1: vector only), "
                                  f"got {alpha!r}")
             if alpha == 0.0:
                 vector = None
@@ -488,7 +490,7 @@ class MemvidVectorStore(BasePydanticVectorStore):
                 text = None
             weights = {"vector": float(alpha), "lexical": 1.0 - float(alpha)}
         if text is None and vector is None:
-            raise ValueError(f"alpha={query.alpha} needs "
+            raise InvalidInputError(f"alpha={query.alpha} needs "
                              f"{'query_str' if query.alpha == 0 else 'query_embedding'}")
         if text is None or vector is None:
             weights = None
@@ -499,7 +501,7 @@ class MemvidVectorStore(BasePydanticVectorStore):
         from llama_index.core.indices.query.embedding_utils import get_top_k_mmr_embeddings
 
         if query.query_embedding is None:
-            raise ValueError("mmr queries need query_embedding")
+            raise InvalidInputError("mmr queries need query_embedding")
         k = query.similarity_top_k
         factor = kwargs.get("mmr_prefetch_factor", self.mmr_prefetch_factor)
         fetch_k = kwargs.get("mmr_prefetch_k") or max(k, int(k * factor))

@@ -19,6 +19,7 @@ from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store.base import BaseChatStore
 
 from memvid_store import Frame, Memory, ReadOnlyError
+from memvid_store.errors import InvalidInputError, InvalidTypeError
 
 from .._common import open_memory
 
@@ -34,7 +35,7 @@ def session_tag(key: str) -> str:
 
 def _check_key(key: Any) -> str:
     if not isinstance(key, str) or not key:
-        raise ValueError(f"a chat store key must be a non-empty str, got {key!r}")
+        raise InvalidInputError(f"a chat store key must be a non-empty str, got {key!r}")
     return key
 
 
@@ -116,7 +117,7 @@ class MemvidChatStore(BaseChatStore):
     @staticmethod
     def _record(key: str, message: ChatMessage) -> dict[str, Any]:
         if not isinstance(message, ChatMessage):
-            raise TypeError(f"messages must be ChatMessage, not {type(message).__name__}")
+            raise InvalidTypeError(f"messages must be ChatMessage, not {type(message).__name__}")
         role = message.role.value if hasattr(message.role, "value") else str(message.role)
         return {
             "text": message.content or "",

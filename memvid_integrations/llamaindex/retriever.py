@@ -16,6 +16,8 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
+from memvid_store.errors import InvalidInputError, InvalidTypeError
+
 from .base import MemvidVectorStore, to_query_mode
 
 __all__ = ["MemvidRetriever"]
@@ -48,13 +50,14 @@ class MemvidRetriever(BaseRetriever):
                  alpha: float | None = None, mmr_threshold: float | None = None,
                  callback_manager: CallbackManager | None = None, verbose: bool = False) -> None:
         if not isinstance(vector_store, MemvidVectorStore):
-            raise TypeError("vector_store must be a MemvidVectorStore, "
+            raise InvalidTypeError("vector_store must be a MemvidVectorStore, "
                             f"not {type(vector_store).__name__}")
         if isinstance(similarity_top_k, bool) or not isinstance(similarity_top_k, int) \
                 or similarity_top_k < 1:
-            raise ValueError(f"similarity_top_k must be an int >= 1, got {similarity_top_k!r}")
+            raise InvalidInputError(
+                f"similarity_top_k must be an int >= 1, got {similarity_top_k!r}")
         if filters is not None and not isinstance(filters, MetadataFilters):
-            raise TypeError(f"filters must be MetadataFilters, not {type(filters).__name__}")
+            raise InvalidTypeError(f"filters must be MetadataFilters, not {type(filters).__name__}")
         self._store = vector_store
         self._embed_model = embed_model
         self._top_k = similarity_top_k

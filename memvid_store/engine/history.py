@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import CorruptFileError, HistoryUnavailableError
+from ..errors import CorruptFileError, HistoryUnavailableError, InvalidInputError
 from .format import Toc, crc32, decode_commit_log
 from .snapshot import Snapshot
 
@@ -44,7 +44,8 @@ def commit_time_of(snap: Snapshot, generation: int) -> int:
     """Record time of commit ``generation``: as_of(generation) == as_of(that time)."""
     newest = snap.toc.generation
     if generation > newest or generation < 1:
-        raise ValueError(f"generation {generation} does not exist; this snapshot's generations "
+        raise InvalidInputError(
+            f"generation {generation} does not exist; this snapshot's generations "
                          f"run up to {newest}")
     for toc in iter_tocs(snap):
         if toc.generation == generation:

@@ -36,7 +36,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import ClosedError, CorruptFileError, DimensionMismatchError, MissingDependencyError
+from ..errors import (
+    ClosedError,
+    CorruptFileError,
+    DimensionMismatchError,
+    InvalidInputError,
+    InvalidTypeError,
+    MissingDependencyError,
+)
 from .vec import check_metric
 
 __all__ = ["BACKENDS", "AnnBackend", "AnnIndex", "AnnParams", "get_backend"]
@@ -81,13 +88,14 @@ class AnnParams:
         for name, low in (("M", 2), ("ef_construction", 1), ("ef_search", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"AnnParams.{name} must be an integer >= {low}, got {value!r}")
+                raise InvalidInputError(
+                    f"AnnParams.{name} must be an integer >= {low}, got {value!r}")
         if self.M > 4096:
-            raise ValueError(f"AnnParams.M must be <= 4096, got {self.M}")
+            raise InvalidInputError(f"AnnParams.M must be <= 4096, got {self.M}")
         if self.dtype not in DTYPES:
-            raise ValueError(f"AnnParams.dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise InvalidInputError(f"AnnParams.dtype must be one of {DTYPES}, got {self.dtype!r}")
         if not isinstance(self.build_threads, int) or self.build_threads < 0:
-            raise ValueError(
+            raise InvalidInputError(
                 f"AnnParams.build_threads must be an integer >= 0, got {self.build_threads!r}"
             )
 
@@ -151,16 +159,16 @@ def _check_vectors(vectors: Any, dim: int | None = None) -> np.ndarray:
     """``vectors`` as a C-contiguous float32 (n, dim) array of finite values."""
     arr = np.ascontiguousarray(vectors, dtype=np.float32)
     if arr.ndim != 2:
-        raise ValueError(f"vectors must be a 2-D array (n, dim), got {arr.ndim} dimensions")
+        raise InvalidInputError(f"vectors must be a 2-D array (n, dim), got {arr.ndim} dimensions")
     if arr.shape[1] == 0:
-        raise ValueError("vectors must have at least one dimension")
+        raise InvalidInputError("vectors must have at least one dimension")
     if dim is not None and arr.shape[1] != dim:
         raise DimensionMismatchError(
             f"vectors have {arr.shape[1]} dimensions but the graph has {dim}", dim,
             int(arr.shape[1]),
         )
     if not np.isfinite(arr).all():
-        raise ValueError("vectors must not contain NaN or infinity")
+        raise InvalidInputError("vectors must not contain NaN or infinity")
     return arr
 
 
@@ -168,18 +176,18 @@ def _check_labels(labels: Any, n: int) -> np.ndarray:
     """``labels`` as unique uint64 values in [0, 2**63)."""
     arr = np.asarray(labels)
     if arr.shape != (n,):
-        raise ValueError(f"need one label per vector ({n}), got shape {arr.shape}")
+        raise InvalidInputError(f"need one label per vector ({n}), got shape {arr.shape}")
     if n == 0:
         return np.zeros(0, dtype=np.uint64)
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
+        raise InvalidTypeError(f"labels must be integers, got dtype {arr.dtype}")
     if arr.dtype.kind == "i" and int(arr.min()) < 0:
-        raise ValueError("labels must be >= 0")
+        raise InvalidInputError("labels must be >= 0")
     if int(arr.max()) > _MAX_LABEL:
-        raise ValueError("labels must be < 2**63")
+        raise InvalidInputError("labels must be < 2**63")
     out = arr.astype(np.uint64)
     if np.unique(out).size != n:
-        raise ValueError("labels must be unique")
+        raise InvalidInputError("labels must be unique")
     return out
 
 
@@ -198,7 +206,7 @@ def _check_params(params: AnnParams | None) -> AnnParams:
     if params is None:
         return AnnParams()
     if not isinstance(params, AnnParams):
-        raise TypeError(f"params must be an AnnParams, got {type(params).__name__}")
+        raise InvalidTypeError(f"params must be an AnnParams, got {type(params).__name__}")
     return params
 
 
@@ -272,7 +280,7 @@ def _prepare_search(queries: Any, k: int, dim: int) -> tuple[np.ndarray, int]:
     if q.ndim == 1:
         q = q.reshape(1, -1)
     if q.ndim != 2:
-        raise ValueError(f"queries must be a 2-D array (nq, dim), got {q.ndim} dimensions")
+        raise InvalidInputError(f"queries must be a 2-D array (nq, dim), got {q.ndim} dimensions")
     if q.shape[1] != dim:
         raise DimensionMismatchError(
             f"query vectors have {q.shape[1]} dimensions but the graph has {dim}", dim,
@@ -280,7 +288,7 @@ def _prepare_search(queries: Any, k: int, dim: int) -> tuple[np.ndarray, int]:
         )
     k = int(k)
     if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
+        raise InvalidInputError(f"k must be >= 0, got {k}")
     return q, k
 
 
@@ -322,7 +330,7 @@ class _BaseIndex:
         """See :class:`AnnIndex`. ``ef`` overrides the search width of this call."""
         q, k = _prepare_search(queries, k, self.dim)
         if ef is not None and (not isinstance(ef, int) or ef < 1):
-            raise ValueError(f"ef must be an integer >= 1, got {ef!r}")
+            raise InvalidInputError(f"ef must be an integer >= 1, got {ef!r}")
         nq = q.shape[0]
         kk = min(k, self.count)
         with self._lock:
@@ -412,7 +420,7 @@ class _HnswlibBackend:
 
     def _check_dtype(self, params: AnnParams) -> None:
         if params.dtype != "f32":
-            raise ValueError(
+            raise InvalidInputError(
                 "hnswlib stores float32 vectors only: use dtype='f32' or the usearch backend"
             )
 
@@ -436,7 +444,7 @@ class _HnswlibBackend:
         params, header, x, keys = _extend_args(self.name, data, vectors, labels, metric, params)
         state = _hnsw_state(header)
         if np.isin(keys, state["label_lookup_external"]).any():
-            raise ValueError("some labels are already in the ANN graph")
+            raise InvalidInputError("some labels are already in the ANN graph")
         if x.shape[0] == 0:
             return bytes(memoryview(data).cast("B"))
         index = _hnsw_index(header, state)
@@ -584,7 +592,7 @@ class _UsearchBackend:
             return bytes(memoryview(data).cast("B"))
         index = _usearch_restore(header, view=False, key_lookups=True)
         if np.asarray(index.contains(keys)).any():
-            raise ValueError("some labels are already in the ANN graph")
+            raise InvalidInputError("some labels are already in the ANN graph")
         index.expansion_add = header.ef_construction
         index.add(keys, x, threads=params.build_threads)
         graph_params = AnnParams(M=header.M, ef_construction=header.ef_construction,
@@ -643,7 +651,7 @@ def get_backend(name: str) -> AnnBackend:
     library is not installed."""
     backend = BACKENDS.get(name) if isinstance(name, str) else None
     if backend is None:
-        raise ValueError(
+        raise InvalidInputError(
             f"unknown ANN backend {name!r}: use one of {', '.join(map(repr, BACKENDS))}"
         )
     _import(_MODULES[name])

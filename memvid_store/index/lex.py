@@ -37,7 +37,14 @@ from hashlib import sha256
 from itertools import pairwise
 from typing import Any
 
-from ..errors import CorruptFileError, MemvidError, MissingDependencyError, VersionMismatchError
+from ..errors import (
+    CorruptFileError,
+    InvalidInputError,
+    InvalidTypeError,
+    MemvidError,
+    MissingDependencyError,
+    VersionMismatchError,
+)
 
 __all__ = [
     "TOKENIZER",
@@ -161,9 +168,9 @@ class LexDoc:
 def _check_docs(docs: Iterable[LexDoc]) -> None:
     for d in docs:
         if not isinstance(d.gid, int) or isinstance(d.gid, bool) or not 0 <= d.gid < 1 << 64:
-            raise ValueError(f"LexDoc.gid must be an int in [0, 2**64), got {d.gid!r}")
+            raise InvalidInputError(f"LexDoc.gid must be an int in [0, 2**64), got {d.gid!r}")
         if not isinstance(d.text, str) or not isinstance(d.title, str):
-            raise TypeError(f"LexDoc text and title must be str (gid {d.gid})")
+            raise InvalidTypeError(f"LexDoc text and title must be str (gid {d.gid})")
 
 
 def _add_docs(writer: Any, docs: Iterable[LexDoc]) -> int:
@@ -213,7 +220,7 @@ class LexManifest:
         try:
             files = {str(k): [int(x) for x in v] for k, v in body["files"].items()}
             if any(len(v) != 3 for v in files.values()):
-                raise ValueError("file entries must be [offset, length, crc32]")
+                raise InvalidInputError("file entries must be [offset, length, crc32]")
             return cls(files=files, meta=str(body["meta"]), docs=int(body["docs"]),
                        version=version)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -511,13 +518,13 @@ def _run_query_syntax(index: Any, searcher: Any, query: str, limit: int,
     except BaseException as exc:
         if not isinstance(exc, ValueError) and not _is_panic(exc):
             raise
-        raise ValueError(f"invalid lexical query {query!r}: {exc} (fix the query or search "
+        raise InvalidInputError(f"invalid lexical query {query!r}: {exc} (fix the query or search "
                          "with syntax='plain', which takes any text)") from None
 
 
 def _check_syntax(syntax: str) -> None:
     if syntax not in ("plain", "query"):
-        raise ValueError(f"syntax must be 'plain' or 'query', not {syntax!r}")
+        raise InvalidInputError(f"syntax must be 'plain' or 'query', not {syntax!r}")
 
 
 class LexSearcher:
@@ -547,7 +554,8 @@ class LexSearcher:
         dir and renames it into place; the loser drops its copy and uses the winner's.
         """
         if not _KEY_RE.fullmatch(key):
-            raise ValueError(f"cache key must be a plain file name ([A-Za-z0-9._-]), not {key!r}")
+            raise InvalidInputError(
+                f"cache key must be a plain file name ([A-Za-z0-9._-]), not {key!r}")
         if manifest.version > MANIFEST_VERSION:
             raise VersionMismatchError(
                 f"lexical index manifest version {manifest.version} is not supported")

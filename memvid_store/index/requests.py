@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ..engine.snapshot import Snapshot
+from ..errors import InvalidInputError, InvalidTypeError
 from ..types import to_us
 from .filters import compile_filter
 from .searcher import Request
@@ -21,24 +22,25 @@ _KEYS = frozenset({"text", "vector", "k", "mode", "filter", "as_of", "time_range
 def build_request(owner: Any, snap: Snapshot, args: dict[str, Any]) -> Request:
     unknown = set(args) - _KEYS
     if unknown:
-        raise TypeError(f"unknown find argument(s) {sorted(unknown)}; valid: {sorted(_KEYS)}")
+        raise InvalidTypeError(
+            f"unknown find argument(s) {sorted(unknown)}; valid: {sorted(_KEYS)}")
     text, vector = args.get("text"), args.get("vector")
     k, mode = args.get("k", 10), args.get("mode", "hybrid")
     syntax = args.get("syntax", "plain")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}")
+        raise InvalidInputError(f"k must be an int >= 1, got {k!r}")
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if syntax not in SYNTAXES:
-        raise ValueError(f"syntax must be 'plain' or 'query', got {syntax!r}")
+        raise InvalidInputError(f"syntax must be 'plain' or 'query', got {syntax!r}")
     if text is not None and not isinstance(text, str):
-        raise TypeError(f"text must be a str, not {type(text).__name__}")
+        raise InvalidTypeError(f"text must be a str, not {type(text).__name__}")
     if mode == "vector" and vector is None:
-        raise ValueError("mode='vector' needs a query vector")
+        raise InvalidInputError("mode='vector' needs a query vector")
     if mode == "lexical" and text is None:
-        raise ValueError("mode='lexical' needs a query text")
+        raise InvalidInputError("mode='lexical' needs a query text")
     if text is None and vector is None:
-        raise ValueError("find needs a query text, a query vector, or both")
+        raise InvalidInputError("find needs a query text, a query vector, or both")
     if mode == "hybrid" and (text is None or vector is None):
         mode = "lexical" if vector is None else "vector"
     config = owner._index_config
@@ -74,10 +76,10 @@ def _window(time_range: Any) -> tuple[int | None, int | None] | None:
     if time_range is None:
         return None
     if not isinstance(time_range, tuple | list) or len(time_range) != 2:
-        raise ValueError("time_range must be a (since, until) pair of datetimes or None")
+        raise InvalidInputError("time_range must be a (since, until) pair of datetimes or None")
     lo, hi = (None if t is None else to_us(t, "time_range") for t in time_range)
     if lo is not None and hi is not None and lo > hi:
-        raise ValueError("time_range: since is after until")
+        raise InvalidInputError("time_range: since is after until")
     return lo, hi
 
 
@@ -85,10 +87,10 @@ def _weights(weights: Mapping[str, float] | None) -> tuple[tuple[str, float], ..
     if weights is None:
         return ()
     if not isinstance(weights, Mapping) or set(weights) - {"lexical", "vector"}:
-        raise ValueError("weights must be a dict with keys 'lexical' and/or 'vector'")
+        raise InvalidInputError("weights must be a dict with keys 'lexical' and/or 'vector'")
     out = []
     for mode, w in sorted(weights.items()):
         if isinstance(w, bool) or not isinstance(w, int | float) or not w >= 0:
-            raise ValueError(f"weight for {mode!r} must be a number >= 0, got {w!r}")
+            raise InvalidInputError(f"weight for {mode!r} must be a number >= 0, got {w!r}")
         out.append((mode, float(w)))
     return tuple(out)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import DimensionMismatchError
+from ..errors import DimensionMismatchError, InvalidInputError
 
 __all__ = ["METRICS", "check_metric", "prepare_queries", "row_norms", "score_block", "top_k"]
 
@@ -32,7 +32,7 @@ def check_metric(metric: object) -> str:
     """Return ``metric`` if it names a supported metric, else raise ValueError."""
     if not isinstance(metric, str) or metric not in METRICS:
         valid = ", ".join(repr(m) for m in METRICS)
-        raise ValueError(f"unknown vector metric {metric!r}: use one of {valid}")
+        raise InvalidInputError(f"unknown vector metric {metric!r}: use one of {valid}")
     return metric
 
 
@@ -48,18 +48,18 @@ def prepare_queries(queries: object, dim: int, metric: str) -> np.ndarray:
     try:
         arr = np.array(queries, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
-        raise ValueError(
+        raise InvalidInputError(
             "a query vector must be a sequence of numbers or a batch of equal-length "
             f"vectors ({exc})"
         ) from None
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
     elif arr.ndim != 2:
-        raise ValueError(
+        raise InvalidInputError(
             f"queries must be one vector or a 2-D batch of vectors, got {arr.ndim} dimensions"
         )
     if arr.size == 0:
-        raise ValueError("the query is empty: pass at least one non-empty vector")
+        raise InvalidInputError("the query is empty: pass at least one non-empty vector")
     got = int(arr.shape[1])
     if got != dim:
         raise DimensionMismatchError(
@@ -67,11 +67,11 @@ def prepare_queries(queries: object, dim: int, metric: str) -> np.ndarray:
             dim, got,
         )
     if not np.isfinite(arr).all():
-        raise ValueError("query vectors must not contain NaN or infinity")
+        raise InvalidInputError("query vectors must not contain NaN or infinity")
     if metric == "cosine":
         scale = np.abs(arr).max(axis=1)
         if not (scale > 0).all():
-            raise ValueError(
+            raise InvalidInputError(
                 "a cosine query vector is all zeros and has no direction: pass a non-zero vector"
             )
         unit = arr / scale[:, None]  # scaled first: no overflow or underflow in the norm
@@ -80,7 +80,7 @@ def prepare_queries(queries: object, dim: int, metric: str) -> np.ndarray:
         with np.errstate(over="ignore"):
             out = arr.astype(np.float32)
         if not np.isfinite(out).all():
-            raise ValueError("query vector values overflow float32: scale the vector down")
+            raise InvalidInputError("query vector values overflow float32: scale the vector down")
     return np.ascontiguousarray(out)
 
 
@@ -131,7 +131,7 @@ def score_block(
     else:
         norms = np.asarray(norms, dtype=np.float32)
         if norms.shape != (m.shape[0],):
-            raise ValueError(f"norms must have shape ({m.shape[0]},), got {norms.shape}")
+            raise InvalidInputError(f"norms must have shape ({m.shape[0]},), got {norms.shape}")
     if metric == "cosine":
         with np.errstate(divide="ignore"):
             inv = np.where(norms > 0, np.float32(1.0) / norms, np.float32(0.0))
@@ -165,17 +165,18 @@ def top_k(
     if s.ndim == 1:
         s = s.reshape(1, -1)
     if s.ndim != 2:
-        raise ValueError(f"scores must be a 1-D or 2-D array, got {s.ndim} dimensions")
+        raise InvalidInputError(f"scores must be a 1-D or 2-D array, got {s.ndim} dimensions")
     k = int(k)
     if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
+        raise InvalidInputError(f"k must be >= 0, got {k}")
     nq, n = s.shape
     if tiebreak is None:
         tb = np.arange(n, dtype=np.int64)
     else:
         tb = np.asarray(tiebreak)
         if tb.shape != (n,):
-            raise ValueError(f"tiebreak must have one value per column ({n}), got {tb.shape}")
+            raise InvalidInputError(
+                f"tiebreak must have one value per column ({n}), got {tb.shape}")
     kk = min(k, n)
     idx = np.full((nq, kk), -1, dtype=np.int64)
     best = np.full((nq, kk), -np.inf, dtype=np.float32)
@@ -210,5 +211,5 @@ def _as_matrix(a: np.ndarray) -> np.ndarray:
     if m.ndim == 1:
         m = m.reshape(1, -1)
     if m.ndim != 2:
-        raise ValueError(f"expected a 2-D array of vectors, got {m.ndim} dimensions")
+        raise InvalidInputError(f"expected a 2-D array of vectors, got {m.ndim} dimensions")
     return m

@@ -10,9 +10,10 @@ import memvid_store
 from memvid_store import errors
 
 EXPECTED_ALL = [
-    "AlreadyExistsError", "ChecksumError", "ClosedError", "CorruptFileError",
-    "DimensionMismatchError", "FilterError", "FormatError", "Frame", "FrameNotFoundError",
-    "HistoryUnavailableError", "LockError", "Memory", "MemoryLockedError", "MemoryNotFoundError",
+    "AlreadyExistsError", "ChecksumError", "ClosedError", "ConfigError", "CorruptFileError",
+    "DimensionMismatchError", "EmbedderMismatchError", "FilterError", "FormatError", "Frame",
+    "FrameNotFoundError", "HistoryUnavailableError", "InvalidInputError", "InvalidTypeError",
+    "LockError", "Memory", "MemoryLockedError", "MemoryNotFoundError",
     "MemoryView", "MemvidError", "MissingDependencyError", "NotAMemoryFileError",
     "NotFoundError", "ReadOnlyError", "Stats", "StoreConfig", "VerifyReport",
     "VersionMismatchError", "WalError", "__version__",
@@ -25,6 +26,18 @@ def test_all_is_pinned_and_sorted():
     for name in memvid_store.__all__:
         assert getattr(memvid_store, name) is not None
     assert set(dir(memvid_store)) >= set(EXPECTED_ALL)
+
+
+def test_bad_input_errors_are_memvid_errors(tmp_path):
+    """Bad arguments raise MemvidError subclasses that still are ValueError / TypeError."""
+    with memvid_store.Memory.create(tmp_path / "m.mv2") as mem:
+        with pytest.raises(errors.InvalidTypeError) as exc:
+            mem.put(42)  # type: ignore[arg-type]
+        assert isinstance(exc.value, TypeError) and isinstance(exc.value, memvid_store.MemvidError)
+        with pytest.raises(errors.InvalidInputError) as exc2:
+            mem.find("x", k=0)
+        assert isinstance(exc2.value, ValueError)
+        assert len(mem) == 0
 
 
 def test_unknown_attribute():
