@@ -41,7 +41,7 @@ _IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import
 if TYPE_CHECKING:
     from .config import StoreConfig
     from .memory import Memory, MemoryView
-    from .types import Frame, Stats, VerifyReport
+    from .types import Change, Frame, Stats, VerifyReport
 
 __version__ = "0.1.0"
 
@@ -49,6 +49,7 @@ _dynamic_imports = {
     "Memory": "memory",
     "MemoryView": "memory",
     "StoreConfig": "config",
+    "Change": "types",
     "Frame": "types",
     "Stats": "types",
     "VerifyReport": "types",
@@ -56,6 +57,7 @@ _dynamic_imports = {
 
 __all__ = [
     "AlreadyExistsError",
+    "Change",
     "ChecksumError",
     "ClosedError",
     "ConfigError",

@@ -46,7 +46,7 @@ from .errors import (
     InvalidTypeError,
     ReadOnlyError,
 )
-from .types import Frame, Hit, Stats, VerifyReport, from_us, to_us
+from .types import Change, Frame, Hit, Stats, VerifyReport, from_us, to_us
 from .validate import check_embedding, check_id, check_metadata, check_tags, check_text
 
 _MISSING: Any = object()
@@ -132,6 +132,27 @@ class _Reads:
             if limit is not None and count >= limit:
                 return
             yield self._frame(snap, ref)
+
+    def changes(self, since: datetime | None = None) -> Iterator[Change]:
+        """Every write in record-time order: each version stored and each delete.
+
+        This is the file's full change log (an export replays it into another file with
+        ``put_many``/``delete_many(recorded_at=...)``); on an ``as_of`` view it ends at
+        the view's time. ``since`` skips writes recorded before it.
+        """
+        snap, at = self._snap(), self._at()
+        lo = None if since is None else to_us(since, "since")
+        for ref in snap.iter_all():
+            t = snap.valid_from(ref)
+            if at is not None and t > at:
+                break
+            if lo is not None and t < lo:
+                continue
+            if snap.is_tombstone(ref):
+                yield Change("delete", snap.load(ref).id, from_us(t))
+            else:
+                frame = self._frame(snap, ref)
+                yield Change("put", frame.id, frame.valid_from, frame)
 
     def __iter__(self) -> Iterator[Frame]:
         return self.iter_timeline()
@@ -314,7 +335,8 @@ class Memory(_Reads):
     @classmethod
     def create(cls, path: str | os.PathLike[str], dim: int | None = None, *,
                config: StoreConfig | None = None,
-               index: IndexConfig | Mapping[str, Any] | None = None, **options: Any) -> Memory:
+               index: IndexConfig | Mapping[str, Any] | None = None,
+               created_at: datetime | None = None, **options: Any) -> Memory:
         """Create a new memory file and open it for writing.
 
         Args:
@@ -324,6 +346,8 @@ class Memory(_Reads):
                 (``wal_size``, ``sync``, ``lock_timeout``, ``mmap``, ``cache_dir``).
             index: an IndexConfig (or a dict of its fields): distance, HNSW backend and
                 parameters, lexical index; fixed for the file's life.
+            created_at: the file's creation time (default now). An import passes the
+                source file's, so that its history can be replayed with ``recorded_at``.
 
         Raises:
             AlreadyExistsError: a file already exists at ``path``.
@@ -335,7 +359,9 @@ class Memory(_Reads):
         index_cfg = index if isinstance(index, IndexConfig) else IndexConfig(**(index or {}))
         try:
             fd = create_file(path, dim=dim, wal_size=cfg.wal_size,
-                             options={"index": index_cfg.to_dict()})
+                             options={"index": index_cfg.to_dict()},
+                             created_at_us=None if created_at is None
+                             else to_us(created_at, "created_at"))
         except FileExistsError:
             raise AlreadyExistsError(f"{path} already exists") from None
         try:
@@ -384,6 +410,7 @@ class Memory(_Reads):
         self._counters = apply_counters(state.toc.counters, state.delta)
         last = [state.toc.commit_time_us] + [v.valid_from for v in state.delta[-1:]]
         self._last_time = max(last)
+        self._replayed = False
 
     @_serialized
     def close(self) -> None:
@@ -478,14 +505,19 @@ class Memory(_Reads):
                                "tags": tags, "created_at": created_at, "id": id}])[0]
 
     @_serialized
-    def put_many(self, records: Iterable[Mapping[str, Any]]) -> list[str]:
+    def put_many(self, records: Iterable[Mapping[str, Any]], *,
+                 recorded_at: datetime | None = None) -> list[str]:
         """Store many frames atomically in one durable write; returns their ids.
 
         Each record is a dict with ``put``'s keys (``text`` required). Either every record
         is stored or, if any is invalid, none is.
+
+        ``recorded_at`` replays history (e.g. an import): the write is recorded at that
+        time instead of now, so ``as_of`` answers as in the file it came from. Record
+        times only move forward: it must be later than every earlier write.
         """
         self._writer()
-        now = self._tick()
+        now = self._tick(recorded_at)
         pending: dict[str, Version] = {}
         versions: list[Version] = []
         for i, rec in enumerate(records):
@@ -555,8 +587,11 @@ class Memory(_Reads):
         self.delete_many([id])
 
     @_serialized
-    def delete_many(self, ids: Iterable[str], *, missing_ok: bool = False) -> int:
+    def delete_many(self, ids: Iterable[str], *, missing_ok: bool = False,
+                    recorded_at: datetime | None = None) -> int:
         """Delete several frames atomically, in one durable write; returns how many.
+
+        ``recorded_at`` replays history, as in ``put_many``.
 
         Raises:
             FrameNotFoundError: an id has no current frame (nothing is deleted), unless
@@ -564,7 +599,7 @@ class Memory(_Reads):
         """
         self._writer()
         snap = self._snapshot
-        now = self._tick()
+        now = self._tick(recorded_at)
         tombstones: dict[str, Version] = {}
         for fid in ids:
             fid = check_id(fid)
@@ -646,6 +681,11 @@ class Memory(_Reads):
             self._commit(self._committer, versions, wal.next_seq - 1)
             return
         if not wal.fits(len(payload)):
+            if self._replayed:
+                # a replayed write keeps its time: commit the delta at its last record time
+                self._commit(self._committer, [], wal.next_seq - 1,
+                             commit_time=snap.delta[-1].valid_from)
+                return self._append(versions, now)
             self._seal(full=False)
             # restamp after the commit: as_of(that generation) must not include this write;
             # event times that defaulted to the record time follow it
@@ -660,23 +700,38 @@ class Memory(_Reads):
         self._counters = apply_counters(self._counters, versions)
 
     def _commit(self, committer: Committer, extra: list[Version], checkpoint_seq: int, *,
-                full: bool = False) -> None:
+                full: bool = False, commit_time: int | None = None) -> None:
         snap = self._snapshot
         versions = snap.delta + extra
         counters = apply_counters(snap.toc.counters, versions)
         counters["text_bytes"] += sum(len(v.text.encode()) for v in versions)
         committer.snapshot = snap
-        commit_time = self._tick()
+        if commit_time is None:
+            # a replayed batch commits at its own record time, others now
+            commit_time = extra[-1].valid_from if self._replayed and extra else self._tick()
         self._snapshot = committer.commit(versions, checkpoint_seq=checkpoint_seq,
                                           dim=snap.dim or _dim_of(extra), counters=counters,
                                           commit_time=commit_time, full_index=full)
         self._wal.restart(checkpoint_seq)
         self._counters = counters
 
-    def _tick(self) -> int:
-        """A record time strictly after every earlier one (monotonic across restarts)."""
-        self._last_time = max(now_us(), self._last_time + 1)
-        return self._last_time
+    def _tick(self, recorded_at: datetime | None = None) -> int:
+        """A record time strictly after every earlier one (monotonic across restarts).
+
+        With ``recorded_at`` that time is used (a replay of history) if it is later than
+        every earlier record time.
+        """
+        self._replayed = recorded_at is not None
+        if recorded_at is None:
+            self._last_time = max(now_us(), self._last_time + 1)
+            return self._last_time
+        t = to_us(recorded_at, "recorded_at")
+        if t <= self._last_time:
+            raise InvalidInputError(
+                f"recorded_at {recorded_at.isoformat()} is not after the file's latest record "
+                f"time {from_us(self._last_time).isoformat()}: replay history in time order")
+        self._last_time = t
+        return t
 
     def _check_embedding(self, emb: Any, batch: list[Version]) -> bytes | None:
         return check_embedding(emb, self._snapshot.dim or _dim_of(batch))

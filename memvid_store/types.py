@@ -55,6 +55,19 @@ class Frame:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """One recorded write: a frame version stored (``put``) or a frame deleted.
+
+    ``recorded_at`` is record time; ``frame`` is the stored version (``None`` for a delete).
+    """
+
+    kind: str
+    id: str
+    recorded_at: datetime
+    frame: Frame | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     """One search result.
 

@@ -275,7 +275,8 @@ def write_empty(fd: int, *, dim: int | None, wal_size: int, options: dict[str, A
     os.fsync(fd)
 
 
-def create_file(path: str, *, dim: int | None, wal_size: int, options: dict[str, Any]) -> int:
+def create_file(path: str, *, dim: int | None, wal_size: int, options: dict[str, Any],
+                created_at_us: int | None = None) -> int:
     """Create an empty memory file atomically; returns a locked, writable fd on it.
 
     The file is written under a temporary name and hard-linked into place, so a crash
@@ -285,7 +286,8 @@ def create_file(path: str, *, dim: int | None, wal_size: int, options: dict[str,
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         lock.acquire(fd, tmp, 0)
-        write_empty(fd, dim=dim, wal_size=wal_size, options=options)
+        write_empty(fd, dim=dim, wal_size=wal_size, options=options,
+                    created_at_us=created_at_us)
         os.link(tmp, path)
     except BaseException:
         os.close(fd)

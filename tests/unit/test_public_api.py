@@ -10,7 +10,7 @@ import memvid_store
 from memvid_store import errors
 
 EXPECTED_ALL = [
-    "AlreadyExistsError", "ChecksumError", "ClosedError", "ConfigError", "CorruptFileError",
+    "AlreadyExistsError", "Change", "ChecksumError", "ClosedError", "ConfigError", "CorruptFileError",
     "DimensionMismatchError", "EmbedderMismatchError", "FilterError", "FormatError", "Frame",
     "FrameNotFoundError", "HistoryUnavailableError", "InvalidInputError", "InvalidTypeError",
     "LockError", "Memory", "MemoryLockedError", "MemoryNotFoundError",
