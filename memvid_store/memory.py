@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from .autoembed import check_binding, fill_embeddings, fill_query_vectors, identity
 from .config import IndexConfig, StoreConfig
 from .engine import lock
 from .engine.format import TIME_MAX
@@ -40,6 +41,7 @@ from .engine.wal import WalWriter
 from .errors import (
     AlreadyExistsError,
     ClosedError,
+    DimensionMismatchError,
     FrameNotFoundError,
     HistoryUnavailableError,
     InvalidInputError,
@@ -224,10 +226,17 @@ class _Reads:
 
         snap = self._snap()
         searcher = _searcher(snap, self._index_config, self._cache_root())
-        reqs = [build_request(self, snap, dict(r)) for r in requests]
+        raw = [dict(r) for r in requests]
+        embedder = self._query_embedder()
+        if embedder is not None:
+            raw = fill_query_vectors(embedder, raw)
+        reqs = [build_request(self, snap, r) for r in raw]
         return searcher.find_batch(reqs)
 
     def _cache_root(self) -> str:
+        raise NotImplementedError
+
+    def _query_embedder(self) -> Any:
         raise NotImplementedError
 
     def commits(self) -> list[tuple[int, datetime]]:
@@ -289,6 +298,9 @@ class MemoryView(_Reads):
     def _cache_root(self) -> str:
         return self._owner._cache_root()
 
+    def _query_embedder(self) -> Any:
+        return self._owner._query_embedder()
+
     def stats(self) -> Stats:
         """The owner's stats, with ``frames`` counted as of this view (reads the timeline)."""
         from dataclasses import replace
@@ -315,7 +327,8 @@ class Memory(_Reads):
     (``readonly=True``), each on the snapshot it opened until ``refresh()``.
     """
 
-    def __init__(self, path: str, fd: int, config: StoreConfig, *, readonly: bool) -> None:
+    def __init__(self, path: str, fd: int, config: StoreConfig, *, readonly: bool,
+                 embedder: Any = None, allow_embedder_mismatch: bool = False) -> None:
         self._path = path
         self._fd = fd
         self._config = config
@@ -325,10 +338,20 @@ class Memory(_Reads):
         state = read_state(fd)
         self._wal_end = state.wal_end
         self._snapshot = make_snapshot(fd, state, config.mmap)
+        self._embedder = embedder
         self._committer: Committer | None = None
         self._wal: WalWriter | None = None
-        if not readonly:
-            self._start_writer(state)
+        try:
+            if embedder is not None:
+                check_binding(embedder, self.embedder_info, self._snapshot.dim, path,
+                              allow_mismatch=allow_embedder_mismatch)
+            if not readonly:
+                self._start_writer(state)
+        except BaseException:
+            # the map holds a duplicate of fd, and with it the writer lock
+            self._snapshot.close()
+            self._snapshot.view.close()
+            raise
 
     # -------------------------------------------------------------- lifecycle
 
@@ -336,7 +359,8 @@ class Memory(_Reads):
     def create(cls, path: str | os.PathLike[str], dim: int | None = None, *,
                config: StoreConfig | None = None,
                index: IndexConfig | Mapping[str, Any] | None = None,
-               created_at: datetime | None = None, **options: Any) -> Memory:
+               embedder: Any = None, created_at: datetime | None = None,
+               **options: Any) -> Memory:
         """Create a new memory file and open it for writing.
 
         Args:
@@ -346,6 +370,9 @@ class Memory(_Reads):
                 (``wal_size``, ``sync``, ``lock_timeout``, ``mmap``, ``cache_dir``).
             index: an IndexConfig (or a dict of its fields): distance, HNSW backend and
                 parameters, lexical index; fixed for the file's life.
+            embedder: embeds texts put without an embedding and queries given as text
+                (see ``memvid_store.embeddings``); the file records its name and dim, and
+                a later ``open`` with a different embedder is refused.
             created_at: the file's creation time (default now). An import passes the
                 source file's, so that its history can be replayed with ``recorded_at``.
 
@@ -357,28 +384,42 @@ class Memory(_Reads):
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
             raise InvalidInputError(f"dim must be a positive int or None, got {dim!r}")
         index_cfg = index if isinstance(index, IndexConfig) else IndexConfig(**(index or {}))
+        file_options: dict[str, Any] = {"index": index_cfg.to_dict()}
+        if embedder is not None:
+            file_options["embedder"] = ident = identity(embedder)
+            if dim is not None and dim != ident["dim"]:
+                raise DimensionMismatchError(
+                    f"dim={dim} but the embedder {ident['name']!r} makes {ident['dim']}-d "
+                    "vectors", dim, ident["dim"])
+            dim = ident["dim"]
         try:
             fd = create_file(path, dim=dim, wal_size=cfg.wal_size,
-                             options={"index": index_cfg.to_dict()},
+                             options=file_options,
                              created_at_us=None if created_at is None
                              else to_us(created_at, "created_at"))
         except FileExistsError:
             raise AlreadyExistsError(f"{path} already exists") from None
         try:
-            return cls(path, fd, cfg, readonly=False)
+            return cls(path, fd, cfg, readonly=False, embedder=embedder)
         except BaseException:
             os.close(fd)
             raise
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], readonly: bool = False, *,
-             config: StoreConfig | None = None, **options: Any) -> Memory:
+             config: StoreConfig | None = None, embedder: Any = None,
+             allow_embedder_mismatch: bool = False, **options: Any) -> Memory:
         """Open an existing memory file (writable unless ``readonly=True``).
+
+        ``embedder`` embeds texts put without an embedding and text queries; it must be
+        the one the file was created with (``embedder_info``) unless
+        ``allow_embedder_mismatch`` (its dimension must match in any case).
 
         Raises:
             MemoryNotFoundError: there is no file at ``path``.
             NotAMemoryFileError, VersionMismatchError, CorruptFileError: unusable file.
             MemoryLockedError: another process holds the writer lock.
+            EmbedderMismatchError, DimensionMismatchError: the embedder does not fit.
         """
         path = os.fspath(path)
         cfg = (config or StoreConfig()).with_options(options)
@@ -391,7 +432,8 @@ class Memory(_Reads):
                         os.close(fd)
                         continue
                     remove_stale_temp_files(path)
-                return cls(path, fd, cfg, readonly=readonly)
+                return cls(path, fd, cfg, readonly=readonly, embedder=embedder,
+                           allow_embedder_mismatch=allow_embedder_mismatch)
             except BaseException:
                 os.close(fd)
                 raise
@@ -454,6 +496,17 @@ class Memory(_Reads):
     def dim(self) -> int | None:
         return self._snap().dim
 
+    @property
+    def embedder(self) -> Any:
+        """The embedder this handle embeds with (None: callers pass vectors)."""
+        return self._embedder
+
+    @property
+    def embedder_info(self) -> dict[str, Any] | None:
+        """``{"name", "dim"}`` of the embedder the file was created with, if any."""
+        info = self._snapshot.toc.options.get("embedder")
+        return dict(info) if info else None
+
     def _snap(self) -> Snapshot:
         if self._closed:
             raise ClosedError(f"{self._path} is closed")
@@ -464,6 +517,9 @@ class Memory(_Reads):
 
     def _cache_root(self) -> str:
         return self._config.cache_root
+
+    def _query_embedder(self) -> Any:
+        return self._embedder
 
     def _writer(self) -> Committer:
         self._snap()
@@ -504,7 +560,6 @@ class Memory(_Reads):
         return self.put_many([{"text": text, "embedding": embedding, "metadata": metadata,
                                "tags": tags, "created_at": created_at, "id": id}])[0]
 
-    @_serialized
     def put_many(self, records: Iterable[Mapping[str, Any]], *,
                  recorded_at: datetime | None = None) -> list[str]:
         """Store many frames atomically in one durable write; returns their ids.
@@ -515,7 +570,17 @@ class Memory(_Reads):
         ``recorded_at`` replays history (e.g. an import): the write is recorded at that
         time instead of now, so ``as_of`` answers as in the file it came from. Record
         times only move forward: it must be later than every earlier write.
+
+        With an embedder, records without an embedding are embedded (one batch).
         """
+        self._writer()
+        if self._embedder is not None:
+            records = fill_embeddings(self._embedder, list(records))
+        return self._put_many(records, recorded_at)
+
+    @_serialized
+    def _put_many(self, records: Iterable[Mapping[str, Any]],
+                  recorded_at: datetime | None) -> list[str]:
         self._writer()
         now = self._tick(recorded_at)
         pending: dict[str, Version] = {}
@@ -549,15 +614,24 @@ class Memory(_Reads):
             self._append(versions, now)
         return [v.id for v in versions]
 
-    @_serialized
     def update(self, id: str, *, text: str = _MISSING, metadata: Mapping[str, Any] = _MISSING,
                embedding: Sequence[float] | None = _MISSING, tags: Iterable[str] = _MISSING,
                created_at: datetime = _MISSING) -> int:
         """Store a new version of a frame, keeping fields not given; returns its version.
 
+        With an embedder, a new ``text`` without a new ``embedding`` is re-embedded.
+
         Raises:
             FrameNotFoundError: no current frame has this id.
         """
+        self._writer()
+        if self._embedder is not None and embedding is _MISSING and isinstance(text, str):
+            embedding = self._embedder.embed_documents([text])[0]
+        return self._update(id, text, metadata, embedding, tags, created_at)
+
+    @_serialized
+    def _update(self, id: str, text: Any, metadata: Any, embedding: Any, tags: Any,
+                created_at: Any) -> int:
         self._writer()
         snap = self._snapshot
         ref = snap.get(check_id(id), None)
