@@ -3,14 +3,80 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+import re
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .engine.fileio import MmapConfig
 from .engine.format import DEFAULT_WAL_SIZE, MAX_WAL_SIZE, MIN_WAL_SIZE
 from .errors import ConfigError, InvalidInputError, InvalidTypeError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+TIERS = ("header", "toc", "time_index", "lex_index", "vec_index")
+PRELOAD_LEVELS = ("none", "lazy", "balanced", "aggressive")
+DEFAULT_CACHE_SIZE = 100 << 20
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3,
+          "gb": 1000**3, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+
+
+def parse_size(text: str, name: str = "size") -> int:
+    """Bytes from ``"512MB"``, ``"1.5GiB"``, ``"100k"`` or a plain number of bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = m.group(2).lower() if m else ""
+    if m is None or unit not in _UNITS:
+        raise ConfigError(f"{name} must be a size such as 512MB, 1GiB or 1048576, got {text!r}")
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupConfig:
+    """What an open loads, and when: at open, on first use, or in a background thread.
+
+    ``header`` and ``toc`` are always read at open. Other tiers (``time_index``: the frame
+    tables; ``lex_index``: BM25; ``vec_index``: the HNSW graph or the exact-scan vectors)
+    no larger than ``preload_threshold`` bytes load at open; with ``lazy=False`` all of
+    them do. With ``background=True`` a thread loads the rest in ``priority_order``; until
+    the graph is loaded, vector queries scan exactly instead of waiting for it.
+
+    Levels (``MEMVID_PRELOAD_LEVEL``): ``none`` (nothing ahead of use), ``lazy`` (small
+    tiers at open, the rest on first use; ``StoreConfig``'s default), ``balanced`` (small
+    tiers at open, the rest in the background; these dataclass defaults) and
+    ``aggressive`` (everything at open).
+    """
+
+    priority_order: tuple[str, ...] = TIERS
+    preload_threshold: int = 1 << 20
+    lazy: bool = True
+    background: bool = True
+
+    def __post_init__(self) -> None:
+        order = tuple(self.priority_order)
+        unknown = [t for t in order if t not in TIERS]
+        if unknown or len(set(order)) != len(order):
+            raise ConfigError(f"priority_order must list distinct tiers among {TIERS}, "
+                              f"got {order!r}")
+        object.__setattr__(self, "priority_order", order)
+        if isinstance(self.preload_threshold, bool) or not isinstance(
+                self.preload_threshold, int) or self.preload_threshold < 0:
+            raise ConfigError(f"preload_threshold must be an int >= 0 (bytes), "
+                              f"got {self.preload_threshold!r}")
+
+    @classmethod
+    def level(cls, name: str) -> WarmupConfig:
+        """The preset called ``name`` (none, lazy, balanced, aggressive)."""
+        presets = {
+            "none": cls(preload_threshold=0, background=False),
+            "lazy": cls(background=False),
+            "balanced": cls(),
+            "aggressive": cls(lazy=False, background=False),
+        }
+        key = str(name).strip().lower()
+        if key not in presets:
+            raise ConfigError(f"preload level must be one of {', '.join(PRELOAD_LEVELS)}, "
+                              f"got {name!r}")
+        return presets[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,16 +89,26 @@ class StoreConfig:
             the process (kill -9) but not of the machine (power loss, kernel panic):
             much faster bulk ingest, at that explicit risk.
         lock_timeout: seconds a writer waits for another writer to close the file.
-        mmap: map the file (``MEMVID_MMAP_ENABLED``); with ``False`` reads use ``pread``.
+        mmap: map the file (``MEMVID_MMAP_ENABLED``), a bool or an ``MmapConfig`` (read-ahead
+            advice, prefetch); with ``False`` reads use ``pread`` with identical results.
         cache_dir: where unpacked index files are kept and reused across processes
             (``MEMVID_CACHE_DIR``; default ``<system temp>/memvid-cache``).
+        cache_size: bytes of decoded frames kept in memory, an int or ``"512MB"``
+            (``MEMVID_CACHE_SIZE``; default 100 MiB; 0 disables the cache).
+        warmup: a ``WarmupConfig`` or a level name (``MEMVID_PRELOAD_LEVEL``); default
+            ``lazy``: a process that queries right after open answers sooner without a
+            background thread competing for the GIL (measured, docs/architecture.md);
+            ``balanced`` suits processes with other start-up work, ``aggressive`` a
+            serverless init phase.
     """
 
     wal_size: int = DEFAULT_WAL_SIZE
     sync: bool = True
     lock_timeout: float = 5.0
-    mmap: bool = True
+    mmap: bool | MmapConfig = True
     cache_dir: str | None = None
+    cache_size: int | str = DEFAULT_CACHE_SIZE
+    warmup: WarmupConfig | str = field(default_factory=lambda: WarmupConfig.level("lazy"))
 
     @property
     def cache_root(self) -> str:
@@ -49,9 +125,30 @@ class StoreConfig:
                 f"got {self.wal_size!r}")
         if self.lock_timeout < 0:
             raise InvalidInputError(f"lock_timeout must be >= 0, got {self.lock_timeout!r}")
+        if isinstance(self.mmap, bool):
+            object.__setattr__(self, "mmap", MmapConfig(enabled=self.mmap))
+        elif not isinstance(self.mmap, MmapConfig):
+            raise InvalidTypeError(f"mmap must be a bool or an MmapConfig, got {self.mmap!r}")
+        if isinstance(self.cache_size, str):
+            object.__setattr__(self, "cache_size", parse_size(self.cache_size, "cache_size"))
+        if isinstance(self.cache_size, bool) or not isinstance(self.cache_size, int) \
+                or self.cache_size < 0:
+            raise ConfigError(f"cache_size must be a number of bytes >= 0, got "
+                              f"{self.cache_size!r}")
+        if isinstance(self.warmup, str):
+            object.__setattr__(self, "warmup", WarmupConfig.level(self.warmup))
+        elif not isinstance(self.warmup, WarmupConfig):
+            raise InvalidTypeError(f"warmup must be a WarmupConfig or a level name, got "
+                                   f"{self.warmup!r}")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> StoreConfig:
+        """Defaults, then ``MEMVID_*`` environment variables, then ``overrides``.
+
+        ``MEMVID_PRELOAD_LEVEL`` (none|lazy|balanced|aggressive), ``MEMVID_CACHE_SIZE``
+        (e.g. ``512MB``), ``MEMVID_MMAP_ENABLED`` (true|false), ``MEMVID_CACHE_DIR``.
+        An invalid value raises ConfigError naming the variable.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         raw = env.get("MEMVID_MMAP_ENABLED")
@@ -61,6 +158,15 @@ class StoreConfig:
             values["mmap"] = raw.strip().lower() in _TRUE
         if env.get("MEMVID_CACHE_DIR"):
             values["cache_dir"] = env["MEMVID_CACHE_DIR"]
+        if env.get("MEMVID_CACHE_SIZE"):
+            values["cache_size"] = parse_size(env["MEMVID_CACHE_SIZE"], "MEMVID_CACHE_SIZE")
+        if env.get("MEMVID_PRELOAD_LEVEL"):
+            try:
+                values["warmup"] = WarmupConfig.level(env["MEMVID_PRELOAD_LEVEL"])
+            except ConfigError:
+                raise ConfigError(
+                    f"MEMVID_PRELOAD_LEVEL must be one of {', '.join(PRELOAD_LEVELS)}, "
+                    f"got {env['MEMVID_PRELOAD_LEVEL']!r}") from None
         values.update(overrides)
         return cls(**values)
 
@@ -94,7 +200,7 @@ class IndexConfig:
     ann_threshold: int = 20_000
     ann_m: int = 16
     ann_ef_construction: int = 200
-    ann_ef_search: int = 96
+    ann_ef_search: int = 160
     lexical: bool = True
     rrf_k: int = 60
 

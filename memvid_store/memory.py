@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from .autoembed import check_binding, fill_embeddings, fill_query_vectors, identity
-from .config import IndexConfig, StoreConfig
+from .config import IndexConfig, StoreConfig, WarmupConfig
 from .engine import lock
 from .engine.format import TIME_MAX
 from .engine.records import Version, encode_ops
@@ -50,6 +51,7 @@ from .errors import (
 )
 from .types import Change, Frame, Hit, Stats, VerifyReport, from_us, to_us
 from .validate import check_embedding, check_id, check_metadata, check_tags, check_text
+from .warmup import Warmer
 
 _MISSING: Any = object()
 _RECORD_KEYS = frozenset({"text", "embedding", "metadata", "tags", "created_at", "id"})
@@ -224,6 +226,7 @@ class _Reads:
         """
         from .index.requests import build_request
 
+        started = time.perf_counter()
         snap = self._snap()
         searcher = _searcher(snap, self._index_config, self._cache_root())
         raw = [dict(r) for r in requests]
@@ -231,12 +234,17 @@ class _Reads:
         if embedder is not None:
             raw = fill_query_vectors(embedder, raw)
         reqs = [build_request(self, snap, r) for r in raw]
-        return searcher.find_batch(reqs)
+        hits = searcher.find_batch(reqs)
+        self._note_query(time.perf_counter() - started)
+        return hits
 
     def _cache_root(self) -> str:
         raise NotImplementedError
 
     def _query_embedder(self) -> Any:
+        raise NotImplementedError
+
+    def _note_query(self, seconds: float) -> None:
         raise NotImplementedError
 
     def commits(self) -> list[tuple[int, datetime]]:
@@ -301,6 +309,9 @@ class MemoryView(_Reads):
     def _query_embedder(self) -> Any:
         return self._owner._query_embedder()
 
+    def _note_query(self, seconds: float) -> None:
+        self._owner._note_query(seconds)
+
     def stats(self) -> Stats:
         """The owner's stats, with ``frames`` counted as of this view (reads the timeline)."""
         from dataclasses import replace
@@ -329,6 +340,7 @@ class Memory(_Reads):
 
     def __init__(self, path: str, fd: int, config: StoreConfig, *, readonly: bool,
                  embedder: Any = None, allow_embedder_mismatch: bool = False) -> None:
+        started = time.perf_counter()
         self._path = path
         self._fd = fd
         self._config = config
@@ -347,11 +359,15 @@ class Memory(_Reads):
                               allow_mismatch=allow_embedder_mismatch)
             if not readonly:
                 self._start_writer(state)
+            self._phases: dict[str, float] = {"toc": time.perf_counter() - started}
+            self._warmer = Warmer(self._current_search, config.warmup)
+            self._warmer.start()
         except BaseException:
             # the map holds a duplicate of fd, and with it the writer lock
             self._snapshot.close()
             self._snapshot.view.close()
             raise
+        self._phases["open"] = time.perf_counter() - started
 
     # -------------------------------------------------------------- lifecycle
 
@@ -380,7 +396,7 @@ class Memory(_Reads):
             AlreadyExistsError: a file already exists at ``path``.
         """
         path = os.fspath(path)
-        cfg = (config or StoreConfig()).with_options(options)
+        cfg = (config or StoreConfig.from_env()).with_options(options)
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
             raise InvalidInputError(f"dim must be a positive int or None, got {dim!r}")
         index_cfg = index if isinstance(index, IndexConfig) else IndexConfig(**(index or {}))
@@ -422,7 +438,7 @@ class Memory(_Reads):
             EmbedderMismatchError, DimensionMismatchError: the embedder does not fit.
         """
         path = os.fspath(path)
-        cfg = (config or StoreConfig()).with_options(options)
+        cfg = (config or StoreConfig.from_env()).with_options(options)
         while True:
             fd = open_fd(path, writable=not readonly)
             try:
@@ -459,6 +475,7 @@ class Memory(_Reads):
         """Seal pending writes (writer) and release the file. Calling it twice is harmless."""
         if self._closed:
             return
+        self._warmer.close()
         try:
             if self._committer is not None:
                 self._seal(full=True)
@@ -521,6 +538,37 @@ class Memory(_Reads):
     def _query_embedder(self) -> Any:
         return self._embedder
 
+    def _current_search(self) -> tuple[Snapshot, Any]:
+        snap = self._snap()
+        return snap, _searcher(snap, self._index_config, self._cache_root())
+
+    def _note_query(self, seconds: float) -> None:
+        self._phases.setdefault("first_query", seconds)
+
+    # ----------------------------------------------------------------- warmup
+
+    def warmup(self, level: str | None = None, *, tiers: Iterable[str] | None = None,
+               wait: bool = True) -> dict[str, str]:
+        """Load index tiers ahead of queries; returns each tier's state.
+
+        ``level`` picks the tiers like ``MEMVID_PRELOAD_LEVEL`` (``aggressive``, the
+        default, and ``balanced`` load all of them; ``lazy`` and ``none`` nothing),
+        ``tiers`` names them (``time_index``, ``lex_index``, ``vec_index``). With
+        ``wait=False`` a background thread loads them and this returns at once.
+        """
+        from .warmup import LOADABLE
+
+        self._snap()
+        if tiers is None:
+            preset = WarmupConfig.level(level or "aggressive")
+            tiers = LOADABLE if not preset.lazy or preset.background else ()
+        chosen = list(tiers)
+        unknown = [t for t in chosen if t not in LOADABLE]
+        if unknown:
+            raise InvalidInputError(f"unknown warmup tier(s) {unknown}; tiers: {LOADABLE}")
+        self._warmer.warm(chosen, wait=wait)
+        return dict(self._warmer.state)
+
     def _writer(self) -> Committer:
         self._snap()
         if self._committer is None:
@@ -545,7 +593,10 @@ class Memory(_Reads):
             reuse = None
         state = read_state(self._fd)
         self._wal_end = state.wal_end
+        self._warmer.close()
         self._snapshot = make_snapshot(self._fd, state, self._config.mmap, reuse)
+        self._warmer = Warmer(self._current_search, self._config.warmup)
+        self._warmer.start()
         return self._snapshot.generation
 
     # ----------------------------------------------------------------- writes
@@ -829,6 +880,7 @@ class Memory(_Reads):
             history_floor=(None if snap.toc.history_floor_us is None
                            else from_us(snap.toc.history_floor_us)),
             readonly=self._readonly, mmap=snap.view.mmapped, uuid=header.uuid.hex(),
+            tiers=dict(self._warmer.state),
         )
 
     def verify(self) -> VerifyReport:

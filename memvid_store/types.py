@@ -128,6 +128,7 @@ class Stats:
     readonly: bool
     mmap: bool
     uuid: str
+    tiers: dict[str, str] = field(default_factory=dict)  # warmup state per index tier
 
     def as_dict(self) -> dict[str, Any]:
         out = {}

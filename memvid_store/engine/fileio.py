@@ -11,20 +11,53 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+from dataclasses import dataclass
 
-from ..errors import CorruptFileError
+from ..errors import ConfigError, CorruptFileError
+
+_ADVICE = {"random": "MADV_RANDOM", "sequential": "MADV_SEQUENTIAL", "normal": "MADV_NORMAL"}
+
+
+@dataclass(frozen=True, slots=True)
+class MmapConfig:
+    """How the committed part of a file is mapped.
+
+    Attributes:
+        enabled: map the file; ``False`` (or a failing mmap) reads with ``pread``, with
+            identical results (``MEMVID_MMAP_ENABLED``).
+        advice: kernel read-ahead policy for the map: ``random`` (default: frames, graph
+            and index pages are read where queries land), ``sequential`` or ``normal``.
+        prefetch: before scanning a region front to back (an exact vector scan), ask the
+            kernel to read it ahead in bulk instead of faulting 4 KiB pages one by one.
+    """
+
+    enabled: bool = True
+    advice: str = "random"
+    prefetch: bool = True
+
+    def __post_init__(self) -> None:
+        if self.advice not in _ADVICE:
+            raise ConfigError(f"MmapConfig.advice must be one of {', '.join(_ADVICE)}, "
+                              f"got {self.advice!r}")
 
 
 class FileView:
-    def __init__(self, fd: int, length: int, *, use_mmap: bool = True) -> None:
+    def __init__(self, fd: int, length: int, *, use_mmap: bool | MmapConfig = True) -> None:
+        cfg = use_mmap if isinstance(use_mmap, MmapConfig) else MmapConfig(enabled=use_mmap)
         self.length = length
+        self.prefetching = cfg.prefetch
         self._mm: mmap.mmap | None = None
         self.fd = -1
-        if use_mmap and length > 0:
+        if cfg.enabled and length > 0:
             try:
                 self._mm = mmap.mmap(fd, length, access=mmap.ACCESS_READ)
             except (OSError, ValueError):
                 self._mm = None  # e.g. a filesystem without mmap support: pread instead
+            else:
+                advice = getattr(mmap, _ADVICE[cfg.advice], None)
+                if advice is not None and hasattr(self._mm, "madvise"):
+                    with contextlib.suppress(OSError):
+                        self._mm.madvise(advice)
         if self._mm is None:
             # a private descriptor: the view outlives the handle's fd (refresh, compact)
             self.fd = os.dup(fd)
@@ -47,6 +80,16 @@ class FileView:
         if len(data) != size:
             raise CorruptFileError(f"{region} at offset {offset} is truncated", region, offset)
         return memoryview(data)
+
+    def prefetch(self, offset: int, size: int) -> None:
+        """Hint that ``[offset, offset+size)`` is about to be read in full (mmap only)."""
+        mm = self._mm
+        if mm is None or not self.prefetching or size <= 0 or not hasattr(mmap, "MADV_WILLNEED"):
+            return
+        start = offset - offset % mmap.PAGESIZE
+        end = min(offset + size, self.length)
+        with contextlib.suppress(OSError, ValueError):
+            mm.madvise(mmap.MADV_WILLNEED, start, end - start)
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -178,6 +178,12 @@ class RunReader:
             self._parts[name] = mv
         return mv
 
+    def load_all(self) -> None:
+        """Read and check every column now (warmup), so later lookups touch no new pages."""
+        for name in self.header["parts"]:
+            if name in PART_TYPES:
+                self.part(name)
+
     def verify(self) -> list[str]:
         """Check every part's checksum; return problems."""
         problems = []

@@ -14,6 +14,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from ..errors import CorruptFileError, FrameNotFoundError
 from .codec import Codec, unpack_payload
@@ -48,6 +49,9 @@ class Snapshot:
             self._index_delta(v)
         self.runs = runs if runs is not None else [RunReader(view, r) for r in toc.runs()]
         self.extras: dict[str, object] = {}  # per-snapshot caches of higher layers (search)
+        # decoded payloads by gid, shared by the snapshots of one file (a payload never
+        # changes once written): any object with get(key) and put(key, value, size)
+        self.frame_cache: Any = None
 
     def _index_delta(self, v: Version) -> None:
         chain = self.delta_by_id.setdefault(v.id, [])
@@ -189,6 +193,27 @@ class Snapshot:
         )
 
     def _payload(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
+        cache = self.frame_cache
+        if cache is None:
+            return self._decode(run, row, flags)
+        gid = run.base + row
+        got = cache.get(gid)
+        if got is None:
+            got = self._decode(run, row, flags)
+            text, meta, tags = got
+            cache.put(gid, got, 2 * len(text) + 100 * (1 + len(meta) + len(tags)))
+        return got
+
+    def prefetch(self, refs: list[RowRef]) -> None:
+        """Decode the payloads of ``refs`` into the frame cache (a no-op without one)."""
+        cache = self.frame_cache
+        if cache is None:
+            return
+        for ref in refs:
+            if ref.run is not None and not self.is_tombstone(ref) and ref.gid not in cache:
+                self._payload(ref.run, ref.row, ref.run.part("flags")[ref.row])
+
+    def _decode(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
         off, length = run.part("poff")[row], run.part("plen")[row]
         stored = self.view.read(off, length, "frame")
         if crc32(stored) != run.part("pcrc")[row]:

@@ -23,7 +23,7 @@ from .._lazy import numpy as np
 from ..errors import CorruptFileError, MemoryNotFoundError, NotAMemoryFileError
 from . import _faults, lock
 from .codec import Codec, pack_payload, train_dictionary
-from .fileio import FileView
+from .fileio import FileView, MmapConfig
 from .format import (
     ALIGN,
     HEADER_SIZE,
@@ -231,7 +231,7 @@ def open_fd(path: str, writable: bool) -> int:
         raise MemoryNotFoundError(f"no memory file at {path}") from None
 
 
-def make_snapshot(fd: int, state: Opened, use_mmap: bool,
+def make_snapshot(fd: int, state: Opened, use_mmap: bool | MmapConfig,
                   reuse: list[RunReader] | None = None) -> Snapshot:
     view = FileView(fd, state.header.committed_end, use_mmap=use_mmap)
     runs = None
@@ -317,7 +317,7 @@ def fsync_dir(path: str) -> None:
 class Committer:
     """Turns versions into segments and commits them. Used by the writer and compaction."""
 
-    def __init__(self, fd: int, snapshot: Snapshot, *, sync: bool, use_mmap: bool,
+    def __init__(self, fd: int, snapshot: Snapshot, *, sync: bool, use_mmap: bool | MmapConfig,
                  maintainer: Any = None) -> None:
         self.fd = fd
         self.snapshot = snapshot
@@ -406,6 +406,7 @@ class Committer:
         reuse = [r for r in snap.runs if id(r) in keep]
         state = Opened(header, toc, [], 0, checkpoint_seq, [])
         self.snapshot = make_snapshot(self.fd, state, self.use_mmap, reuse)
+        self.snapshot.frame_cache = snap.frame_cache
         return self.snapshot
 
     def _build_run(self, versions: list[Version], codec: Codec, pos: int,

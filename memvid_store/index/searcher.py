@@ -11,6 +11,7 @@ Ordering is deterministic: score descending, ties by frame id.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,6 @@ class Searcher:
         self.snap = snap
         self.config = config
         self.cache_root = cache_root
-        self._payloads: dict[int, tuple[str, dict, list[str]]] = {}
         self._results: OrderedDict[tuple, list[Hit]] = OrderedDict()
         self._lex: Any = None
         self._lex_opened = False
@@ -57,6 +57,11 @@ class Searcher:
         self._table: Any = None
         self._ann: Any = None
         self._ann_opened = False
+        self._lex_lock = threading.Lock()
+        self._ann_lock = threading.Lock()
+        self._table_lock = threading.Lock()
+        # set while a background warmup will load the graph: queries scan exactly meanwhile
+        self.defer_vectors = False
 
     # ------------------------------------------------------------------ public
 
@@ -116,8 +121,8 @@ class Searcher:
                      for m, lst in lists.items()}
         hits = []
         for ref, score in ranked:
-            text, meta, tags = self._payload(ref)
-            v = self.snap.load(ref) if ref.version is None else ref.version
+            v = self.snap.load(ref)
+            text, meta, tags = v.text, v.metadata or {}, v.tags or []
             ranks = {m: pos[ref.gid][0] for m, pos in positions.items() if ref.gid in pos}
             scores = {m: pos[ref.gid][1] for m, pos in positions.items() if ref.gid in pos}
             hits.append(Hit(v.id, float(score), text, dict(meta), list(tags),
@@ -134,14 +139,8 @@ class Searcher:
     # ---------------------------------------------------------------- accepting
 
     def _payload(self, ref: RowRef) -> tuple[str, dict, list[str]]:
-        got = self._payloads.get(ref.gid)
-        if got is None:
-            v = self.snap.load(ref)
-            got = (v.text, v.metadata or {}, v.tags or [])
-            if len(self._payloads) > 100_000:
-                self._payloads.clear()
-            self._payloads[ref.gid] = got
-        return got
+        v = self.snap.load(ref)  # decoded payloads are cached by the snapshot's frame cache
+        return v.text, v.metadata or {}, v.tags or []
 
     def _acceptor(self, req: Request, *, visible_checked: bool = False
                   ) -> Callable[[int], RowRef | None]:
@@ -200,22 +199,40 @@ class Searcher:
         return found[:limit]
 
     def _lexical_index(self) -> Any:
-        if not self._lex_opened:
-            self._lex_opened = True
-            ref = self.snap.toc.find("lex")
-            if ref is not None:
-                from .lex import LexManifest, LexSearcher
+        return self._lex if self._lex_opened else self.lexical_index()
 
-                raw = bytes(self.snap.view.read(ref.offset, ref.length, "segment:lex"))
-                manifest = LexManifest.from_json(raw)
-                view = self.snap.view
+    def _lex_manifest(self) -> Any:
+        ref = self.snap.toc.find("lex")
+        if ref is None:
+            return None
+        from .lex import LexManifest
 
-                def read_file(name: str) -> memoryview:
-                    off, length, _ = manifest.files[name]
-                    return view.read(off, length, "segment:lex")
+        return LexManifest.from_json(bytes(self.snap.view.read(ref.offset, ref.length,
+                                                               "segment:lex")))
 
-                key = f"{self.snap.header.uuid.hex()}-{ref.crc:08x}"
-                self._lex = LexSearcher.open(manifest, read_file, self.cache_root, key)
+    def lex_bytes(self) -> int:
+        """Bytes of the tantivy files the BM25 index loads (0 without one)."""
+        manifest = self._lex_manifest()
+        return 0 if manifest is None else sum(f[1] for f in manifest.files.values())
+
+    def lexical_index(self) -> Any:
+        """The opened tantivy index (None without one); loads it once, thread-safely."""
+        with self._lex_lock:
+            if not self._lex_opened:
+                manifest = self._lex_manifest()
+                if manifest is not None:
+                    from .lex import LexSearcher
+
+                    view = self.snap.view
+
+                    def read_file(name: str) -> memoryview:
+                        off, length, _ = manifest.files[name]
+                        return view.read(off, length, "segment:lex")
+
+                    ref = self.snap.toc.find("lex")
+                    key = f"{self.snap.header.uuid.hex()}-{ref.crc:08x}"
+                    self._lex = LexSearcher.open(manifest, read_file, self.cache_root, key)
+                self._lex_opened = True
         return self._lex
 
     def _delta_index(self) -> Any:
@@ -244,28 +261,56 @@ class Searcher:
     def table(self) -> Any:
         from .table import VectorTable
 
-        if self._table is None:
-            self._table = VectorTable(self.snap)
-        self._table.refresh()
-        return self._table
+        with self._table_lock:
+            if self._table is None:
+                self._table = VectorTable(self.snap)
+            self._table.refresh()
+            return self._table
+
+    def load_vectors(self) -> bool:
+        """Load the vector tier: the HNSW graph if the file has one, else the exact table."""
+        if self._graph_ref() is not None:
+            self.defer_vectors = False
+            return self._open_ann()[0] is not None
+        table = self.table()
+        for block in table.blocks:
+            block.prepare(self.config.distance, self.snap.view)
+        return bool(table.blocks)
+
+    def _graph_ref(self) -> Any:
+        ref = self.snap.toc.find("ann")
+        return ref if ref is not None and self.config.ann_backend != "none" else None
 
     def ann(self) -> tuple[Any, int]:
-        """The opened HNSW graph and the first gid it does not cover; (None, 0) if none."""
-        if not self._ann_opened:
-            self._ann_opened = True
-            ref = self.snap.toc.find("ann")
-            if ref is not None and self.config.ann_backend != "none":
-                from .ann import AnnParams, get_backend
+        """The opened HNSW graph and the first gid it does not cover; (None, 0) if none.
 
-                meta = ref.meta
-                backend = get_backend(meta["backend"])
-                params = AnnParams(M=meta["M"], ef_construction=meta["ef_construction"],
-                                   ef_search=self.config.ann_ef_search,
-                                   dtype=meta.get("dtype", "f32"))
-                data = self.snap.view.read(ref.offset, ref.length, "segment:ann")
-                index = backend.open(data, dim=self.snap.dim, metric=self.config.distance,
-                                     params=params, scratch_dir=self.cache_root)
-                self._ann = (index, int(meta["covered"]))
+        While a background warmup is loading the graph this does not wait: (None, 0), and
+        the query scans exactly.
+        """
+        if self._ann_opened:
+            return self._ann or (None, 0)
+        if self.defer_vectors or not self._ann_lock.acquire(blocking=False):
+            return None, 0
+        self._ann_lock.release()
+        return self._open_ann()
+
+    def _open_ann(self) -> tuple[Any, int]:
+        with self._ann_lock:
+            if not self._ann_opened:
+                ref = self._graph_ref()
+                if ref is not None:
+                    from .ann import AnnParams, get_backend
+
+                    meta = ref.meta
+                    backend = get_backend(meta["backend"])
+                    params = AnnParams(M=meta["M"], ef_construction=meta["ef_construction"],
+                                       ef_search=self.config.ann_ef_search,
+                                       dtype=meta.get("dtype", "f32"))
+                    data = self.snap.view.read(ref.offset, ref.length, "segment:ann")
+                    index = backend.open(data, dim=self.snap.dim, metric=self.config.distance,
+                                         params=params, scratch_dir=self.cache_root)
+                    self._ann = (index, int(meta["covered"]))
+                self._ann_opened = True  # after _ann: readers never see a half-open graph
         return self._ann or (None, 0)
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ lists of newer runs and the delta.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,9 +27,20 @@ class Block:
     created: np.ndarray  # (n,) int64
     norms: np.ndarray | None = None
     max_gid: int = -1
+    region: tuple[int, int] | None = None  # (offset, length) in the file, for read-ahead
 
     def __post_init__(self) -> None:
         self.max_gid = int(self.gids.max()) if len(self.gids) else -1
+
+    def prepare(self, metric: str, view: Any = None) -> None:
+        """Ready the block for a full scan: bulk read-ahead once, row norms for cosine."""
+        if self.region is not None and view is not None:
+            view.prefetch(*self.region)
+            self.region = None
+        if metric == "cosine" and self.norms is None:
+            from .vec import row_norms
+
+            self.norms = row_norms(self.matrix)
 
     def mask(self, at: int | None, time_range: tuple[int | None, int | None] | None,
              min_gid: int = 0) -> np.ndarray | None:
@@ -115,6 +127,7 @@ def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
         raw = snap.view.read(offset, count * dim * 4, "segment:vectors")
         sel = rows[start : start + count]
         out.append(Block(np.frombuffer(raw, "<f4").reshape(count, dim),
-                         (sel + run.base).astype("<i8"), vfrom[sel], vto[sel], created[sel]))
+                         (sel + run.base).astype("<i8"), vfrom[sel], vto[sel], created[sel],
+                         region=(offset, count * dim * 4)))
         start += count
     return out

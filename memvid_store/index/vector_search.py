@@ -54,8 +54,7 @@ class VectorSearch:
         for block in table.blocks:
             if min_gid and block.max_gid < min_gid:
                 continue  # entirely covered by the graph
-            if self.metric == "cosine" and block.norms is None:
-                block.norms = vec.row_norms(block.matrix)
+            block.prepare(self.metric, self.searcher.snap.view)
             scores = vec.score_block(block.matrix, queries, self.metric, block.norms)
             scores = np.array(scores, dtype="<f4", copy=True)
             for i, req in enumerate(reqs):
