@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .engine.fileio import MmapConfig
 from .engine.format import DEFAULT_WAL_SIZE, MAX_WAL_SIZE, MIN_WAL_SIZE
 from .errors import ConfigError, InvalidInputError, InvalidTypeError
+
+if TYPE_CHECKING:
+    from .cache import CacheConfig
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -93,8 +96,9 @@ class StoreConfig:
             advice, prefetch); with ``False`` reads use ``pread`` with identical results.
         cache_dir: where unpacked index files are kept and reused across processes
             (``MEMVID_CACHE_DIR``; default ``<system temp>/memvid-cache``).
-        cache_size: bytes of decoded frames kept in memory, an int or ``"512MB"``
-            (``MEMVID_CACHE_SIZE``; default 100 MiB; 0 disables the cache).
+        cache: a ``CacheConfig`` (frame LRU size, prefetch window), or just the LRU size
+            in bytes, an int or ``"512MB"`` (``MEMVID_CACHE_SIZE``; default 100 MiB; 0
+            disables the cache).
         warmup: a ``WarmupConfig`` or a level name (``MEMVID_PRELOAD_LEVEL``); default
             ``lazy``: a process that queries right after open answers sooner without a
             background thread competing for the GIL (measured, docs/architecture.md);
@@ -107,7 +111,7 @@ class StoreConfig:
     lock_timeout: float = 5.0
     mmap: bool | MmapConfig = True
     cache_dir: str | None = None
-    cache_size: int | str = DEFAULT_CACHE_SIZE
+    cache: CacheConfig | int | str | None = None
     warmup: WarmupConfig | str = field(default_factory=lambda: WarmupConfig.level("lazy"))
 
     @property
@@ -129,12 +133,15 @@ class StoreConfig:
             object.__setattr__(self, "mmap", MmapConfig(enabled=self.mmap))
         elif not isinstance(self.mmap, MmapConfig):
             raise InvalidTypeError(f"mmap must be a bool or an MmapConfig, got {self.mmap!r}")
-        if isinstance(self.cache_size, str):
-            object.__setattr__(self, "cache_size", parse_size(self.cache_size, "cache_size"))
-        if isinstance(self.cache_size, bool) or not isinstance(self.cache_size, int) \
-                or self.cache_size < 0:
-            raise ConfigError(f"cache_size must be a number of bytes >= 0, got "
-                              f"{self.cache_size!r}")
+        from .cache import CacheConfig
+
+        if self.cache is None:
+            object.__setattr__(self, "cache", CacheConfig())
+        elif isinstance(self.cache, int | str) and not isinstance(self.cache, bool):
+            object.__setattr__(self, "cache", CacheConfig(lru_size=self.cache))
+        elif not isinstance(self.cache, CacheConfig):
+            raise InvalidTypeError(f"cache must be a CacheConfig or a size in bytes, got "
+                                   f"{self.cache!r}")
         if isinstance(self.warmup, str):
             object.__setattr__(self, "warmup", WarmupConfig.level(self.warmup))
         elif not isinstance(self.warmup, WarmupConfig):
@@ -159,7 +166,7 @@ class StoreConfig:
         if env.get("MEMVID_CACHE_DIR"):
             values["cache_dir"] = env["MEMVID_CACHE_DIR"]
         if env.get("MEMVID_CACHE_SIZE"):
-            values["cache_size"] = parse_size(env["MEMVID_CACHE_SIZE"], "MEMVID_CACHE_SIZE")
+            values["cache"] = parse_size(env["MEMVID_CACHE_SIZE"], "MEMVID_CACHE_SIZE")
         if env.get("MEMVID_PRELOAD_LEVEL"):
             try:
                 values["warmup"] = WarmupConfig.level(env["MEMVID_PRELOAD_LEVEL"])

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from .autoembed import check_binding, fill_embeddings, fill_query_vectors, identity
+from .cache import ByteLRU, CacheStats
 from .config import IndexConfig, StoreConfig, WarmupConfig
 from .engine import lock
 from .engine.format import TIME_MAX
@@ -350,6 +351,8 @@ class Memory(_Reads):
         state = read_state(fd)
         self._wal_end = state.wal_end
         self._snapshot = make_snapshot(fd, state, config.mmap)
+        self._frames = ByteLRU(config.cache.lru_size, "frames") if config.cache.lru_size else None
+        self._snapshot.frame_cache = self._frames
         self._embedder = embedder
         self._committer: Committer | None = None
         self._wal: WalWriter | None = None
@@ -545,7 +548,31 @@ class Memory(_Reads):
     def _note_query(self, seconds: float) -> None:
         self._phases.setdefault("first_query", seconds)
 
-    # ----------------------------------------------------------------- warmup
+    # ------------------------------------------------------------ warmup, caches
+
+    def cache_stats(self) -> list[CacheStats]:
+        """Hits, misses and size of this handle's caches (decoded frames, query results)."""
+        self._snap()
+        out = [] if self._frames is None else [self._frames.stats()]
+        searcher = self._snapshot.extras.get("searcher")
+        if searcher is not None:
+            out.append(searcher.result_stats())
+        return out
+
+    def prefetch(self, ids: Iterable[str]) -> int:
+        """Decode these frames into the frame cache ahead of use; returns how many exist.
+
+        Unknown or deleted ids are skipped. A no-op when the cache is disabled.
+        """
+        snap = self._snap()
+        refs = []
+        for fid in ids:
+            ref = snap.latest(check_id(fid), None)
+            if ref is not None and not snap.is_tombstone(ref):
+                refs.append(ref)
+        snap.prefetch(refs)
+        return len(refs)
+
 
     def warmup(self, level: str | None = None, *, tiers: Iterable[str] | None = None,
                wait: bool = True) -> dict[str, str]:
@@ -593,11 +620,19 @@ class Memory(_Reads):
             reuse = None
         state = read_state(self._fd)
         self._wal_end = state.wal_end
+        self._install(make_snapshot(self._fd, state, self._config.mmap, reuse),
+                      same_file=reuse is not None)
+        return self._snapshot.generation
+
+    def _install(self, snap: Snapshot, *, same_file: bool) -> None:
+        """Switch to ``snap``: keep the frame cache if gids still mean the same, rewarm."""
         self._warmer.close()
-        self._snapshot = make_snapshot(self._fd, state, self._config.mmap, reuse)
+        if not same_file and self._frames is not None:
+            self._frames.clear()  # a compacted file numbers its versions anew
+        snap.frame_cache = self._frames
+        self._snapshot = snap
         self._warmer = Warmer(self._current_search, self._config.warmup)
         self._warmer.start()
-        return self._snapshot.generation
 
     # ----------------------------------------------------------------- writes
 
@@ -913,7 +948,7 @@ class Memory(_Reads):
         old_fd, old_snap = self._fd, self._snapshot
         self._fd = fd
         state = read_state(fd)
-        self._snapshot = make_snapshot(fd, state, self._config.mmap)
+        self._install(make_snapshot(fd, state, self._config.mmap), same_file=False)
         self._start_writer(state)
         old_snap.close()
         old_snap.view.close()

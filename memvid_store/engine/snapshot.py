@@ -200,18 +200,23 @@ class Snapshot:
         got = cache.get(gid)
         if got is None:
             got = self._decode(run, row, flags)
-            text, meta, tags = got
-            cache.put(gid, got, 2 * len(text) + 100 * (1 + len(meta) + len(tags)))
+            cache.put(gid, got, _decoded_size(got))
         return got
 
     def prefetch(self, refs: list[RowRef]) -> None:
-        """Decode the payloads of ``refs`` into the frame cache (a no-op without one)."""
+        """Decode ``refs`` (best first) into the frame cache without counting lookups.
+
+        Frames already cached are promoted; loading in reverse leaves the best prediction
+        most recently used, so the weakest are evicted first.
+        """
         cache = self.frame_cache
         if cache is None:
             return
-        for ref in refs:
-            if ref.run is not None and not self.is_tombstone(ref) and ref.gid not in cache:
-                self._payload(ref.run, ref.row, ref.run.part("flags")[ref.row])
+        for ref in reversed(refs):
+            if ref.run is None or self.is_tombstone(ref) or cache.touch(ref.gid):
+                continue
+            got = self._decode(ref.run, ref.row, ref.run.part("flags")[ref.row])
+            cache.put(ref.gid, got, _decoded_size(got))
 
     def _decode(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
         off, length = run.part("poff")[row], run.part("plen")[row]
@@ -274,6 +279,12 @@ class Snapshot:
             searcher.close()
         for run in self.runs:
             run.release()
+
+
+def _decoded_size(payload: tuple[str, dict, list[str]]) -> int:
+    """Approximate bytes a decoded payload holds in memory (for the cache's budget)."""
+    text, meta, tags = payload
+    return 2 * len(text) + 100 * (1 + len(meta) + len(tags))
 
 
 def read_toc(fd: int, header: Header, file_size: int) -> Toc:

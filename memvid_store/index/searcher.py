@@ -51,6 +51,7 @@ class Searcher:
         self.config = config
         self.cache_root = cache_root
         self._results: OrderedDict[tuple, list[Hit]] = OrderedDict()
+        self._result_hits = self._result_misses = 0
         self._lex: Any = None
         self._lex_opened = False
         self._delta_lex: Any = None
@@ -75,9 +76,11 @@ class Searcher:
         for i, req in enumerate(reqs):
             cached = self._results.get(req.key) if req.key else None
             if cached is not None:
+                self._result_hits += 1
                 self._results.move_to_end(req.key)
                 out[i] = list(cached)
             else:
+                self._result_misses += 1
                 todo.setdefault(req.key or ("#", i), []).append(i)
         firsts = [reqs[idx[0]] for idx in todo.values()]
         vector_lists = self._vector_ranked_batch(
@@ -91,6 +94,14 @@ class Searcher:
             for i in idx:
                 out[i] = list(hits)
         return out  # type: ignore[return-value]
+
+    def result_stats(self) -> Any:
+        """Counters of the per-snapshot query result cache."""
+        from ..cache import CacheStats
+
+        return CacheStats(name="results", hits=self._result_hits, misses=self._result_misses,
+                          evictions=0, items=len(self._results), bytes=0,
+                          capacity=RESULT_CACHE)
 
     # ------------------------------------------------------------------ modes
 

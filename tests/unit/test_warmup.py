@@ -166,8 +166,8 @@ def test_environment_overrides():
     cfg = StoreConfig.from_env({"MEMVID_PRELOAD_LEVEL": "aggressive", "MEMVID_CACHE_SIZE": "512MB",
                                 "MEMVID_MMAP_ENABLED": "false", "MEMVID_CACHE_DIR": "/x"})
     assert cfg.warmup == WarmupConfig.level("aggressive")
-    assert cfg.cache_size == 512 * 10**6 and cfg.mmap.enabled is False and cfg.cache_dir == "/x"
-    assert StoreConfig.from_env({}, cache_size="1GiB").cache_size == 1 << 30
+    assert cfg.cache.lru_size == 512 * 10**6 and cfg.mmap.enabled is False and cfg.cache_dir == "/x"
+    assert StoreConfig.from_env({}, cache="1GiB").cache.lru_size == 1 << 30
     for var, value in [("MEMVID_PRELOAD_LEVEL", "turbo"), ("MEMVID_CACHE_SIZE", "lots"),
                        ("MEMVID_MMAP_ENABLED", "maybe")]:
         with pytest.raises(ConfigError, match=var):
