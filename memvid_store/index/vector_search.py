@@ -90,11 +90,18 @@ class VectorSearch:
 
     # ------------------------------------------------------------- approximate
 
+    def _tail_scores(self, req: Request, covered: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact scores of the vectors the graph does not cover (none: no table built)."""
+        snap = self.searcher.snap
+        if covered >= snap.toc.next_gid and not any(v.embedding for v in snap.delta):
+            return np.empty((1, 0), "<f4"), np.empty(0, "<i8")
+        return self._scores([req], covered)
+
     def _approximate(self, req: Request, ann, covered: int,
                      first: tuple[np.ndarray, np.ndarray, int] | None
                      ) -> list[tuple[RowRef, float]]:
         accept = self.searcher._acceptor(req)
-        tail_scores, tail_gids = self._scores([req], covered)
+        tail_scores, tail_gids = self._tail_scores(req, covered)
         kk = first[2] if first is not None else max(2 * req.k, 32)
         while kk < ann.count:
             if first is not None:
