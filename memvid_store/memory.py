@@ -88,7 +88,9 @@ class _Reads:
             FrameNotFoundError: no frame has this id, or it was deleted.
         """
         snap = self._snap()
-        return self._frame(snap, snap.get(check_id(id), self._at()))
+        frame = self._frame(snap, snap.get(check_id(id), self._at()))
+        self._observe([([frame.id], [to_us(frame.created_at)], None)])
+        return frame
 
     def __contains__(self, id: object) -> bool:
         if not isinstance(id, str):
@@ -237,6 +239,8 @@ class _Reads:
         reqs = [build_request(self, snap, r) for r in raw]
         hits = searcher.find_batch(reqs)
         self._note_query(time.perf_counter() - started)
+        self._observe([([h.id for h in found], [to_us(h.created_at) for h in found], r.vector)
+                       for r, found in zip(reqs, hits, strict=True)])
         return hits
 
     def _cache_root(self) -> str:
@@ -246,6 +250,10 @@ class _Reads:
         raise NotImplementedError
 
     def _note_query(self, seconds: float) -> None:
+        raise NotImplementedError
+
+    def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
+        """Tell an attached AccessPatternAnalyzer what these reads returned."""
         raise NotImplementedError
 
     def commits(self) -> list[tuple[int, datetime]]:
@@ -313,6 +321,9 @@ class MemoryView(_Reads):
     def _note_query(self, seconds: float) -> None:
         self._owner._note_query(seconds)
 
+    def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
+        self._owner._observe(reads)
+
     def stats(self) -> Stats:
         """The owner's stats, with ``frames`` counted as of this view (reads the timeline)."""
         from dataclasses import replace
@@ -353,6 +364,7 @@ class Memory(_Reads):
         self._snapshot = make_snapshot(fd, state, config.mmap)
         self._frames = ByteLRU(config.cache.lru_size, "frames") if config.cache.lru_size else None
         self._snapshot.frame_cache = self._frames
+        self._prefetcher: Any = None
         self._embedder = embedder
         self._committer: Committer | None = None
         self._wal: WalWriter | None = None
@@ -479,6 +491,7 @@ class Memory(_Reads):
         if self._closed:
             return
         self._warmer.close()
+        self.detach_analyzer()
         try:
             if self._committer is not None:
                 self._seal(full=True)
@@ -547,6 +560,47 @@ class Memory(_Reads):
 
     def _note_query(self, seconds: float) -> None:
         self._phases.setdefault("first_query", seconds)
+
+    def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
+        prefetcher = self._prefetcher
+        if prefetcher is not None:
+            from .prefetch import Access
+
+            for ids, times, vector in reads:
+                prefetcher.observe(Access(tuple(ids), tuple(times), vector))
+
+    def attach_analyzer(self, analyzer: Any = None) -> Any:
+        """Learn from this handle's reads and prefetch predicted frames in the background.
+
+        ``analyzer`` is an ``AccessPatternAnalyzer`` (a default one if None); it is given
+        the current frames as its catalog and returned. The prefetch window comes from
+        ``StoreConfig.cache`` (``prefetch_window``, ``adaptive_prefetch``).
+        """
+        from .prefetch import AccessPatternAnalyzer
+        from .prefetcher import Prefetcher
+
+        snap = self._snap()
+        self.detach_analyzer()
+        analyzer = analyzer or AccessPatternAnalyzer()
+        ids, times = [], []
+        for ref in snap.timeline(None, None, None, False):  # ids and times, no payloads
+            if ref.version is not None:
+                ids.append(ref.version.id)
+                times.append(ref.version.created_at)
+            else:
+                ids.append(ref.run.frame_id(ref.row))
+                times.append(ref.run.part("created")[ref.row])
+        analyzer.set_catalog(ids, times)
+        cache = self._config.cache
+        self._prefetcher = Prefetcher(analyzer, self.prefetch, window=cache.prefetch_window,
+                                      adaptive=cache.adaptive_prefetch)
+        return analyzer
+
+    def detach_analyzer(self) -> None:
+        """Stop learning from reads and prefetching (no-op without an analyzer)."""
+        prefetcher, self._prefetcher = self._prefetcher, None
+        if prefetcher is not None:
+            prefetcher.close()
 
     # ------------------------------------------------------------ warmup, caches
 
