@@ -50,6 +50,7 @@ from .errors import (
     InvalidTypeError,
     ReadOnlyError,
 )
+from .metrics import AlertThresholds, ColdStartMetrics, MetricsRecorder
 from .types import Change, Frame, Hit, Stats, VerifyReport, from_us, to_us
 from .validate import check_embedding, check_id, check_metadata, check_tags, check_text
 from .warmup import Warmer
@@ -374,15 +375,16 @@ class Memory(_Reads):
                               allow_mismatch=allow_embedder_mismatch)
             if not readonly:
                 self._start_writer(state)
-            self._phases: dict[str, float] = {"toc": time.perf_counter() - started}
-            self._warmer = Warmer(self._current_search, config.warmup)
+            self._recorder = MetricsRecorder()
+            self._recorder.record("toc", time.perf_counter() - started)
+            self._warmer = Warmer(self._current_search, config.warmup, self._recorder.record)
             self._warmer.start()
         except BaseException:
             # the map holds a duplicate of fd, and with it the writer lock
             self._snapshot.close()
             self._snapshot.view.close()
             raise
-        self._phases["open"] = time.perf_counter() - started
+        self._recorder.record("open", time.perf_counter() - started)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -559,7 +561,7 @@ class Memory(_Reads):
         return snap, _searcher(snap, self._index_config, self._cache_root())
 
     def _note_query(self, seconds: float) -> None:
-        self._phases.setdefault("first_query", seconds)
+        self._recorder.record("first_query", seconds)
 
     def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
         prefetcher = self._prefetcher
@@ -612,6 +614,17 @@ class Memory(_Reads):
         if searcher is not None:
             out.append(searcher.result_stats())
         return out
+
+    def metrics(self, thresholds: AlertThresholds | None = None) -> ColdStartMetrics:
+        """Cold-start figures of this process and handle, with the alerts they raise.
+
+        Phases: process start, ``import memvid_store``, open, each index tier loaded, the
+        first ``find``; resident memory against the limit (Lambda's, the cgroup's or the
+        machine's) and the caches' hit rate. ``memvid_store.metrics.emit_metrics(m)``
+        prints them as one CloudWatch Embedded Metric Format line.
+        """
+        self._snap()
+        return self._recorder.snapshot(self.cache_stats(), thresholds=thresholds)
 
     def prefetch(self, ids: Iterable[str]) -> int:
         """Decode these frames into the frame cache ahead of use; returns how many exist.
@@ -685,7 +698,7 @@ class Memory(_Reads):
             self._frames.clear()  # a compacted file numbers its versions anew
         snap.frame_cache = self._frames
         self._snapshot = snap
-        self._warmer = Warmer(self._current_search, self._config.warmup)
+        self._warmer = Warmer(self._current_search, self._config.warmup, self._recorder.record)
         self._warmer.start()
 
     # ----------------------------------------------------------------- writes

@@ -43,8 +43,10 @@ def tier_sizes(snap: Any, searcher: Any) -> dict[str, int]:
 class Warmer:
     """Loads tiers of the current snapshot, at open, on request or in the background."""
 
-    def __init__(self, current: Callable[[], tuple[Any, Any]], config: WarmupConfig) -> None:
+    def __init__(self, current: Callable[[], tuple[Any, Any]], config: WarmupConfig,
+                 record: Callable[[str, float], None] | None = None) -> None:
         self._current = current  # () -> (snapshot, searcher) of the handle, now
+        self._record = record  # (tier, seconds) of each tier loaded, for metrics
         self.config = config
         self.state: dict[str, str] = {t: COLD for t in LOADABLE}
         self.seconds: dict[str, float] = {}
@@ -107,9 +109,12 @@ class Warmer:
             if not quiet:
                 raise
             return
+        seconds = time.perf_counter() - started
         with self._lock:
             self.state[tier] = LOADED if loaded else ABSENT
-            self.seconds[tier] = time.perf_counter() - started
+            self.seconds[tier] = seconds
+        if loaded and self._record is not None:
+            self._record(tier, seconds)
 
     def warm(self, tiers: list[str], *, wait: bool) -> None:
         """Load ``tiers`` now (``wait``) or in a background thread."""
