@@ -39,8 +39,13 @@ from .errors import (
 _IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import
 
 if TYPE_CHECKING:
-    from .config import StoreConfig
+    from .cache import CacheConfig
+    from .config import IndexConfig, StoreConfig, WarmupConfig
+    from .engine.fileio import MmapConfig
+    from .loader import IncrementalFrameLoader, LoadPriority
     from .memory import Memory, MemoryView
+    from .metrics import ColdStartMetrics, emit_metrics
+    from .prefetch import AccessPatternAnalyzer
     from .types import Change, Frame, Stats, VerifyReport
 
 __version__ = "0.1.0"
@@ -49,17 +54,29 @@ _dynamic_imports = {
     "Memory": "memory",
     "MemoryView": "memory",
     "StoreConfig": "config",
+    "AccessPatternAnalyzer": "prefetch",
+    "CacheConfig": "cache",
     "Change": "types",
+    "ColdStartMetrics": "metrics",
+    "IncrementalFrameLoader": "loader",
+    "IndexConfig": "config",
+    "LoadPriority": "loader",
+    "MmapConfig": "engine.fileio",
+    "WarmupConfig": "config",
+    "emit_metrics": "metrics",
     "Frame": "types",
     "Stats": "types",
     "VerifyReport": "types",
 }
 
 __all__ = [
+    "AccessPatternAnalyzer",
     "AlreadyExistsError",
+    "CacheConfig",
     "Change",
     "ChecksumError",
     "ClosedError",
+    "ColdStartMetrics",
     "ConfigError",
     "CorruptFileError",
     "DimensionMismatchError",
@@ -69,8 +86,11 @@ __all__ = [
     "Frame",
     "FrameNotFoundError",
     "HistoryUnavailableError",
+    "IncrementalFrameLoader",
+    "IndexConfig",
     "InvalidInputError",
     "InvalidTypeError",
+    "LoadPriority",
     "LockError",
     "Memory",
     "MemoryLockedError",
@@ -78,6 +98,7 @@ __all__ = [
     "MemoryView",
     "MemvidError",
     "MissingDependencyError",
+    "MmapConfig",
     "NotAMemoryFileError",
     "NotFoundError",
     "ReadOnlyError",
@@ -86,7 +107,9 @@ __all__ = [
     "VerifyReport",
     "VersionMismatchError",
     "WalError",
+    "WarmupConfig",
     "__version__",
+    "emit_metrics",
 ]
 
 

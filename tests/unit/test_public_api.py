@@ -10,13 +10,15 @@ import memvid_store
 from memvid_store import errors
 
 EXPECTED_ALL = [
-    "AlreadyExistsError", "Change", "ChecksumError", "ClosedError", "ConfigError", "CorruptFileError",
+    "AccessPatternAnalyzer", "AlreadyExistsError", "CacheConfig", "Change", "ChecksumError",
+    "ClosedError", "ColdStartMetrics", "ConfigError", "CorruptFileError",
     "DimensionMismatchError", "EmbedderMismatchError", "FilterError", "FormatError", "Frame",
-    "FrameNotFoundError", "HistoryUnavailableError", "InvalidInputError", "InvalidTypeError",
-    "LockError", "Memory", "MemoryLockedError", "MemoryNotFoundError",
-    "MemoryView", "MemvidError", "MissingDependencyError", "NotAMemoryFileError",
-    "NotFoundError", "ReadOnlyError", "Stats", "StoreConfig", "VerifyReport",
-    "VersionMismatchError", "WalError", "__version__",
+    "FrameNotFoundError", "HistoryUnavailableError", "IncrementalFrameLoader", "IndexConfig",
+    "InvalidInputError", "InvalidTypeError", "LoadPriority", "LockError", "Memory",
+    "MemoryLockedError", "MemoryNotFoundError", "MemoryView", "MemvidError",
+    "MissingDependencyError", "MmapConfig", "NotAMemoryFileError", "NotFoundError",
+    "ReadOnlyError", "Stats", "StoreConfig", "VerifyReport", "VersionMismatchError",
+    "WalError", "WarmupConfig", "__version__", "emit_metrics",
 ]
 
 
