@@ -51,7 +51,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from memvid_store import FrameNotFoundError, Memory, ReadOnlyError
+from memvid_store import Memory, ReadOnlyError
 from memvid_store.errors import InvalidInputError, InvalidTypeError
 
 from .._common import MemorySource, in_thread, open_memory
@@ -225,13 +225,11 @@ class MemvidStore(BaseStore):
                                      "path": path}})
         return out
 
-    def _delete_frames(self, ns: tuple[str, ...], key: str, start: int, stop: int) -> None:
-        """Delete the item frame (when ``start`` is 0) and vector frames ``start..stop-1``."""
+    @staticmethod
+    def _frame_ids(ns: tuple[str, ...], key: str, start: int, stop: int) -> list[str]:
+        """The item frame (when ``start`` is 0) and vector frames ``start..stop-1``."""
         ids = [_item_id(ns, key)] if start == 0 else []
-        ids += [_vector_id(ns, key, i) for i in range(max(start, 1), stop)]
-        for fid in ids:
-            with contextlib.suppress(FrameNotFoundError):
-                self._memory.delete(fid)
+        return ids + [_vector_id(ns, key, i) for i in range(max(start, 1), stop)]
 
     # ---------------------------------------------------------------- batch
 
@@ -427,14 +425,17 @@ class MemvidStore(BaseStore):
             new[(ns, key)] = rec
         if frames:
             self._memory.put_many(frames)
+        doomed: list[str] = []
         for (ns, key), rec in new.items():
             old = self._data.get(ns, {}).get(key)
             old_n = len(old.vectors) if old is not None else 0
             if rec is None:
                 if old is not None:
-                    self._delete_frames(ns, key, 0, max(old_n, 1))
+                    doomed += self._frame_ids(ns, key, 0, max(old_n, 1))
             elif old_n > max(len(rec.vectors), 1):
-                self._delete_frames(ns, key, max(len(rec.vectors), 1), old_n)
+                doomed += self._frame_ids(ns, key, max(len(rec.vectors), 1), old_n)
+        if doomed:  # one atomic write for every delete of the batch
+            self._memory.delete_many(doomed, missing_ok=True)
         self._seq = seq
         for (ns, key), rec in new.items():
             bucket = self._data.get(ns)
