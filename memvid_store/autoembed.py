@@ -13,14 +13,23 @@ from .errors import DimensionMismatchError, EmbedderMismatchError, InvalidTypeEr
 
 
 def identity(embedder: Any) -> dict[str, Any]:
-    """The ``{"name", "dim"}`` record a file keeps of the embedder that made its vectors."""
-    name, dim = getattr(embedder, "name", None), getattr(embedder, "dim", None)
+    """The ``{"name", "dim"}`` record a file keeps of the embedder that made its vectors.
+
+    ``embedder`` is an embedder, or such a record itself (an import copying a binding).
+    """
+    if isinstance(embedder, Mapping):
+        name, dim = embedder.get("name"), embedder.get("dim")
+        callable_ok = True
+    else:
+        name, dim = getattr(embedder, "name", None), getattr(embedder, "dim", None)
+        callable_ok = callable(getattr(embedder, "embed_documents", None)) \
+            and callable(getattr(embedder, "embed_query", None))
     if not isinstance(name, str) or not name or isinstance(dim, bool) or not isinstance(dim, int) \
-            or dim <= 0 or not callable(getattr(embedder, "embed_documents", None)) \
-            or not callable(getattr(embedder, "embed_query", None)):
+            or dim <= 0 or not callable_ok:
         raise InvalidTypeError(
             "embedder must have a non-empty str .name, a positive int .dim and "
-            "embed_documents(texts) / embed_query(text) methods (see memvid_store.embeddings)")
+            "embed_documents(texts) / embed_query(text) methods (see memvid_store.embeddings), "
+            "or be a {'name': str, 'dim': int} record")
     return {"name": name, "dim": dim}
 
 

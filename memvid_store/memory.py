@@ -43,6 +43,7 @@ from .engine.wal import WalWriter
 from .errors import (
     AlreadyExistsError,
     ClosedError,
+    CorruptFileError,
     DimensionMismatchError,
     FrameNotFoundError,
     HistoryUnavailableError,
@@ -141,12 +142,15 @@ class _Reads:
                 return
             yield self._frame(snap, ref)
 
-    def changes(self, since: datetime | None = None) -> Iterator[Change]:
+    def changes(self, since: datetime | None = None, *,
+                on_damaged: Callable[[str], None] | None = None) -> Iterator[Change]:
         """Every write in record-time order: each version stored and each delete.
 
         This is the file's full change log (an export replays it into another file with
         ``put_many``/``delete_many(recorded_at=...)``); on an ``as_of`` view it ends at
-        the view's time. ``since`` skips writes recorded before it.
+        the view's time. ``since`` skips writes recorded before it. ``on_damaged`` makes
+        a version whose payload fails its checksum a report (its message) instead of a
+        CorruptFileError, and the log goes on (salvage).
         """
         snap, at = self._snap(), self._at()
         lo = None if since is None else to_us(since, "since")
@@ -158,9 +162,22 @@ class _Reads:
                 continue
             if snap.is_tombstone(ref):
                 yield Change("delete", snap.load(ref).id, from_us(t))
-            else:
+                continue
+            try:
                 frame = self._frame(snap, ref)
-                yield Change("put", frame.id, frame.valid_from, frame)
+            except CorruptFileError as exc:
+                if on_damaged is None:
+                    raise
+                on_damaged(f"a version of frame {self._frame_id(snap, ref)!r}: {exc}")
+                continue
+            yield Change("put", frame.id, frame.valid_from, frame)
+
+    @staticmethod
+    def _frame_id(snap: Snapshot, ref: RowRef) -> str:
+        try:
+            return ref.version.id if ref.version is not None else ref.run.frame_id(ref.row)
+        except CorruptFileError:
+            return f"<gid {ref.gid}>"
 
     def __iter__(self) -> Iterator[Frame]:
         return self.iter_timeline()
@@ -191,6 +208,11 @@ class _Reads:
     @property
     def _index_config(self) -> IndexConfig:
         return IndexConfig.from_dict(self._snap().toc.options.get("index"))
+
+    @property
+    def index_config(self) -> IndexConfig:
+        """The file's index settings (fixed at create time)."""
+        return self._index_config
 
     def find(self, text: str | None = None, vector: Sequence[float] | None = None, k: int = 10,
              mode: str = "hybrid", filter: Mapping[str, Any] | None = None,
@@ -405,7 +427,8 @@ class Memory(_Reads):
                 parameters, lexical index; fixed for the file's life.
             embedder: embeds texts put without an embedding and queries given as text
                 (see ``memvid_store.embeddings``); the file records its name and dim, and
-                a later ``open`` with a different embedder is refused.
+                a later ``open`` with a different embedder is refused. A ``{"name", "dim"}``
+                record (``embedder_info`` of another file) binds the file without a model.
             created_at: the file's creation time (default now). An import passes the
                 source file's, so that its history can be replayed with ``recorded_at``.
 
@@ -433,7 +456,9 @@ class Memory(_Reads):
         except FileExistsError:
             raise AlreadyExistsError(f"{path} already exists") from None
         try:
-            return cls(path, fd, cfg, readonly=False, embedder=embedder)
+            # a bare {"name", "dim"} record binds the file without giving this handle a model
+            return cls(path, fd, cfg, readonly=False,
+                       embedder=None if isinstance(embedder, Mapping) else embedder)
         except BaseException:
             os.close(fd)
             raise

@@ -45,6 +45,7 @@ class Snapshot:
         self.delta = delta
         self.delta_by_id: dict[str, list[Version]] = {}
         self.delta_replaced: dict[int, int] = {}  # run gid -> valid_to, replaced by the delta
+        self._delta_dim: int | None = None  # dimension of the delta's first embedding
         for v in delta:
             self._index_delta(v)
         self.runs = runs if runs is not None else [RunReader(view, r) for r in toc.runs()]
@@ -54,6 +55,8 @@ class Snapshot:
         self.frame_cache: Any = None
 
     def _index_delta(self, v: Version) -> None:
+        if v.embedding and self._delta_dim is None:
+            self._delta_dim = len(v.embedding) // 4
         chain = self.delta_by_id.setdefault(v.id, [])
         if chain and chain[-1].gid == v.prev_gid:
             chain[-1].valid_to = v.valid_from
@@ -73,12 +76,7 @@ class Snapshot:
 
     @property
     def dim(self) -> int | None:
-        if self.toc.dim is not None:
-            return self.toc.dim
-        for v in self.delta:
-            if v.embedding:
-                return len(v.embedding) // 4
-        return None
+        return self.toc.dim if self.toc.dim is not None else self._delta_dim
 
     @cached_property
     def codec(self) -> Codec:

@@ -81,3 +81,14 @@ def test_bad_embedders_are_refused(tmp_path):
         mem.put("x", embedding=[1.0] * 8)
     with pytest.raises(DimensionMismatchError):
         Memory.open(tmp_path / "c.mv2", embedder=WordEmbedder())
+
+
+def test_create_with_a_recorded_identity(tmp_path):
+    path = tmp_path / "copy.mv2"
+    with Memory.create(path, embedder={"name": "words-16", "dim": 16}) as mem:
+        assert mem.embedder is None and mem.embedder_info == {"name": "words-16", "dim": 16}
+        mem.put("explicit vector", embedding=[1.0] * 16)
+    with pytest.raises(EmbedderMismatchError):
+        Memory.open(path, embedder=WordEmbedder(name="other"))
+    with pytest.raises(InvalidTypeError):
+        Memory.create(tmp_path / "bad.mv2", embedder={"name": "x"})

@@ -91,3 +91,31 @@ def test_recorded_at_must_move_forward(tmp_path):
         with pytest.raises(InvalidInputError):
             mem.put_many([{"text": "naive"}], recorded_at=later.replace(tzinfo=None)
                          + timedelta(days=1))
+
+
+def test_changes_can_skip_damaged_payloads(tmp_path):
+    import os
+
+    from memvid_store import CorruptFileError
+
+    path = tmp_path / "m.mv2"
+    with Memory.create(path) as mem:
+        ids = mem.put_many([{"text": f"payload number {i} " * 20} for i in range(5)])
+        victim_offset = None
+    with Memory.open(path, readonly=True) as mem:
+        snap = mem._snapshot
+        ref = snap.get(ids[2], None)
+        victim_offset = ref.run.part("poff")[ref.row]
+    with open(path, "r+b") as f:
+        f.seek(victim_offset + 3)
+        byte = f.read(1)
+        f.seek(victim_offset + 3)
+        f.write(bytes([byte[0] ^ 0xFF]))
+        os.fsync(f.fileno())
+    with Memory.open(path, readonly=True, cache=0) as mem:
+        with pytest.raises(CorruptFileError):
+            list(mem.changes())
+        damaged: list[str] = []
+        got = [c.id for c in mem.changes(on_damaged=damaged.append)]
+        assert got == [i for i in ids if i != ids[2]]
+        assert len(damaged) == 1 and ids[2] in damaged[0]
