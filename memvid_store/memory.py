@@ -155,22 +155,23 @@ class _Reads:
         snap, at = self._snap(), self._at()
         lo = None if since is None else to_us(since, "since")
         for ref in snap.iter_all():
-            t = snap.valid_from(ref)
-            if at is not None and t > at:
-                break
-            if lo is not None and t < lo:
-                continue
-            if snap.is_tombstone(ref):
-                yield Change("delete", snap.load(ref).id, from_us(t))
-                continue
             try:
-                frame = self._frame(snap, ref)
+                t = snap.valid_from(ref)
+                if at is not None and t > at:
+                    break
+                if lo is not None and t < lo:
+                    continue
+                if snap.is_tombstone(ref):
+                    change = Change("delete", snap.load(ref).id, from_us(t))
+                else:
+                    frame = self._frame(snap, ref)
+                    change = Change("put", frame.id, frame.valid_from, frame)
             except CorruptFileError as exc:
                 if on_damaged is None:
                     raise
                 on_damaged(f"a version of frame {self._frame_id(snap, ref)!r}: {exc}")
                 continue
-            yield Change("put", frame.id, frame.valid_from, frame)
+            yield change
 
     @staticmethod
     def _frame_id(snap: Snapshot, ref: RowRef) -> str:

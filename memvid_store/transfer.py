@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from .errors import CorruptFileError, InvalidInputError, MemvidError
+from .errors import CorruptFileError, InvalidInputError
 
 FORMAT = "mv2-export"
 FORMAT_VERSION = 1
@@ -86,7 +86,7 @@ class TransferSummary:
 def file_header(mem: Any) -> dict[str, Any]:
     """The export header describing ``mem``: what a new file needs to receive its writes."""
     info = mem.stats()
-    index = getattr(mem, "index_config", None) or mem._index_config
+    index = mem.index_config
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "dim": info.dim, "index": index.to_dict(), "embedder": mem.embedder_info,
@@ -104,8 +104,7 @@ def writes_of(mem: Any, *, on_damaged: Callable[[str], None] | None = None) -> I
     skipped (a vector that cannot be read is dropped, its text kept); without it such
     damage raises CorruptFileError.
     """
-    changes = mem.changes() if on_damaged is None else _salvaged_changes(mem, on_damaged)
-    for change in changes:
+    for change in mem.changes(on_damaged=on_damaged):
         if change.kind == "delete":
             yield Write("delete", change.id, change.recorded_at)
             continue
@@ -120,32 +119,6 @@ def writes_of(mem: Any, *, on_damaged: Callable[[str], None] | None = None) -> I
         yield Write("put", frame.id, change.recorded_at, {
             "id": frame.id, "text": frame.text, "metadata": frame.metadata, "tags": frame.tags,
             "created_at": frame.created_at, "embedding": embedding}, frame.version)
-
-
-def _salvaged_changes(mem: Any, on_damaged: Callable[[str], None]) -> Iterator[Any]:
-    """``mem.changes()`` one version at a time, reporting and skipping unreadable ones."""
-    from .types import Change, from_us
-
-    snap = mem._snap()
-    for ref in snap.iter_all():
-        try:
-            t = from_us(snap.valid_from(ref))
-            if snap.is_tombstone(ref):
-                yield Change("delete", snap.load(ref).id, t)
-            else:
-                frame = mem._frame(snap, ref)
-                yield Change("put", frame.id, frame.valid_from, frame)
-        except CorruptFileError as exc:
-            on_damaged(f"{_describe(snap, ref)}: {exc.message}")
-
-
-def _describe(snap: Any, ref: Any) -> str:
-    """``frame 'id'`` of a stored version whose payload may be unreadable."""
-    try:
-        fid = ref.version.id if ref.version is not None else ref.run.frame_id(ref.row)
-    except CorruptFileError:
-        return f"a version (number {ref.gid} in the file)"
-    return f"a version of frame {fid!r}"
 
 
 # ------------------------------------------------------------------ export
@@ -318,21 +291,6 @@ def _apply(batch: list[Write], mem: Any, summary: TransferSummary) -> None:
         summary.count(write)
 
 
-class _RecordedEmbedder:
-    """The identity of the embedder named in an export, without its model: lets a new file
-    record which embedder made its vectors. It cannot embed (imports carry vectors)."""
-
-    def __init__(self, name: str, dim: int) -> None:
-        self.name = name
-        self.dim = dim
-
-    def embed_documents(self, texts: Any) -> Any:
-        raise MemvidError(f"the embedder {self.name!r} is only recorded here; "
-                          "open the file with Memory.open(path, embedder=...) to embed")
-
-    embed_query = embed_documents
-
-
 def create_like(header: dict[str, Any], path: str, first_write: datetime | None,
                 **options: Any) -> Any:
     """A new, empty file at ``path`` with the dimension, index settings and embedder
@@ -343,10 +301,8 @@ def create_like(header: dict[str, Any], path: str, first_write: datetime | None,
     created = _time(header["created_at"])
     if first_write is not None and first_write <= created:
         created = first_write - timedelta(microseconds=1)
-    info = header.get("embedder")
-    embedder = None if not info else _RecordedEmbedder(info["name"], info["dim"])
     Memory.create(path, dim=header.get("dim"), index=IndexConfig.from_dict(header.get("index")),
-                  embedder=embedder, created_at=created, **options).close()
+                  embedder=header.get("embedder") or None, created_at=created, **options).close()
     try:
         return Memory.open(path)
     except BaseException:
