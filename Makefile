@@ -12,7 +12,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo:
+	@[ $(VENV)/.installed-embed -nt pyproject.toml ] || { $(PYTHON) -m venv $(VENV) && \
+		$(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet -e '.[embed]' && \
+		touch $(VENV)/.installed-embed; }
 	$(PY) examples/demo.py
 
 test: $(STAMP)
