@@ -20,12 +20,15 @@ _FALSE = {"0", "false", "no", "off"}
 TIERS = ("header", "toc", "time_index", "lex_index", "vec_index")
 PRELOAD_LEVELS = ("none", "lazy", "balanced", "aggressive")
 DEFAULT_CACHE_SIZE = 100 << 20
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3,
-          "gb": 1000**3, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20,
+          "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
 
 
 def parse_size(text: str, name: str = "size") -> int:
-    """Bytes from ``"512MB"``, ``"1.5GiB"``, ``"100k"`` or a plain number of bytes."""
+    """Bytes from ``"512MB"``, ``"1.5GiB"``, ``"100k"`` or a plain number of bytes.
+
+    Units are powers of 1024 (``MB`` = ``MiB``), as in Lambda's memory sizes.
+    """
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
     unit = m.group(2).lower() if m else ""
     if m is None or unit not in _UNITS:

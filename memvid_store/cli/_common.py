@@ -8,7 +8,6 @@ for a user error.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -19,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import FormatError, MemoryLockedError, MemvidError, NotFoundError
+from ..config import parse_size
+from ..errors import ConfigError, FormatError, MemoryLockedError, MemvidError, NotFoundError
 
 if TYPE_CHECKING:
     from ..memory import Memory
     from ..types import Frame
 
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
 MIN_TEXT_WIDTH = 20
 
 
@@ -105,10 +103,10 @@ class ByteSize(click.ParamType):
                 ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        match = _SIZE.match(value)
-        if match is None:
+        try:
+            return parse_size(value, param.name if param else "size")
+        except ConfigError:
             self.fail(f"{value!r} is not a size (e.g. 4194304, 4MB, 512KiB)", param, ctx)
-        return int(match[1]) * _SIZE_UNITS[match[2].lower()]
 
 
 class JsonOf(click.ParamType):

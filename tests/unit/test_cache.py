@@ -202,17 +202,17 @@ def test_cache_config_defaults():
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    ("512MB", 512_000_000), ("1.5GiB", 3 << 29), ("100k", 100_000), ("4096", 4096),
-    ("64 MiB", 64 << 20), ("2gb", 2_000_000_000), ("0", 0),
+    ("512MB", 512 << 20), ("1.5GiB", 3 << 29), ("100k", 100 << 10), ("4096", 4096),
+    ("64 MiB", 64 << 20), ("2gb", 2 << 30), ("0", 0),
 ])
-def test_from_env_parses_decimal_and_binary_sizes(raw, expected):
+def test_from_env_parses_sizes_in_units_of_1024(raw, expected):
     assert CacheConfig.from_env({"MEMVID_CACHE_SIZE": raw}).lru_size == expected
 
 
 def test_from_env_without_the_variable_keeps_defaults_and_applies_overrides():
     assert CacheConfig.from_env({}) == CacheConfig()
     cfg = CacheConfig.from_env({"MEMVID_CACHE_SIZE": "1MB"}, prefetch_window=5)
-    assert (cfg.lru_size, cfg.prefetch_window) == (1_000_000, 5)
+    assert (cfg.lru_size, cfg.prefetch_window) == (1 << 20, 5)
 
 
 @pytest.mark.parametrize("raw", ["lots", "12 parsecs", "-5MB", "1e9", "MB"])

@@ -166,7 +166,7 @@ def test_environment_overrides():
     cfg = StoreConfig.from_env({"MEMVID_PRELOAD_LEVEL": "aggressive", "MEMVID_CACHE_SIZE": "512MB",
                                 "MEMVID_MMAP_ENABLED": "false", "MEMVID_CACHE_DIR": "/x"})
     assert cfg.warmup == WarmupConfig.level("aggressive")
-    assert cfg.cache.lru_size == 512 * 10**6 and cfg.mmap.enabled is False and cfg.cache_dir == "/x"
+    assert cfg.cache.lru_size == 512 << 20 and cfg.mmap.enabled is False and cfg.cache_dir == "/x"
     assert StoreConfig.from_env({}, cache="1GiB").cache.lru_size == 1 << 30
     for var, value in [("MEMVID_PRELOAD_LEVEL", "turbo"), ("MEMVID_CACHE_SIZE", "lots"),
                        ("MEMVID_MMAP_ENABLED", "maybe")]:
@@ -187,7 +187,7 @@ def test_environment_applies_to_open(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("text", "size"), [
-    ("512MB", 512 * 10**6), ("1.5GiB", 3 << 29), ("100k", 100_000), ("4096", 4096),
+    ("512MB", 512 << 20), ("1.5GiB", 3 << 29), ("100k", 100 << 10), ("4096", 4096),
     (" 2 mib ", 2 << 20)])
 def test_parse_size(text, size):
     assert parse_size(text) == size
