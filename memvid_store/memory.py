@@ -91,7 +91,8 @@ class _Reads:
         """
         snap = self._snap()
         frame = self._frame(snap, snap.get(check_id(id), self._at()))
-        self._observe([([frame.id], [to_us(frame.created_at)], None)])
+        if self._observing():
+            self._observe([([frame.id], [to_us(frame.created_at)], None)])
         return frame
 
     def __contains__(self, id: object) -> bool:
@@ -208,7 +209,12 @@ class _Reads:
 
     @property
     def _index_config(self) -> IndexConfig:
-        return IndexConfig.from_dict(self._snap().toc.options.get("index"))
+        snap = self._snap()
+        config = snap.extras.get("index_config")
+        if config is None:
+            config = snap.extras["index_config"] = IndexConfig.from_dict(
+                snap.toc.options.get("index"))
+        return config
 
     @property
     def index_config(self) -> IndexConfig:
@@ -263,8 +269,9 @@ class _Reads:
         reqs = [build_request(self, snap, r) for r in raw]
         hits = searcher.find_batch(reqs)
         self._note_query(time.perf_counter() - started)
-        self._observe([([h.id for h in found], [to_us(h.created_at) for h in found], r.vector)
-                       for r, found in zip(reqs, hits, strict=True)])
+        if self._observing():
+            self._observe([([h.id for h in found], [to_us(h.created_at) for h in found],
+                            r.vector) for r, found in zip(reqs, hits, strict=True)])
         return hits
 
     def _cache_root(self) -> str:
@@ -278,6 +285,9 @@ class _Reads:
 
     def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
         """Tell an attached AccessPatternAnalyzer what these reads returned."""
+        raise NotImplementedError
+
+    def _observing(self) -> bool:
         raise NotImplementedError
 
     def commits(self) -> list[tuple[int, datetime]]:
@@ -347,6 +357,9 @@ class MemoryView(_Reads):
 
     def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
         self._owner._observe(reads)
+
+    def _observing(self) -> bool:
+        return self._owner._observing()
 
     def stats(self) -> Stats:
         """The owner's stats, with ``frames`` counted as of this view (reads the timeline)."""
@@ -588,6 +601,9 @@ class Memory(_Reads):
 
     def _note_query(self, seconds: float) -> None:
         self._recorder.record("first_query", seconds)
+
+    def _observing(self) -> bool:
+        return self._prefetcher is not None
 
     def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
         prefetcher = self._prefetcher
