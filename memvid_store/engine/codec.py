@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
 from functools import cached_property
 
 from .._lazy import zstandard
@@ -63,33 +64,39 @@ def train_dictionary(samples: list[bytes]) -> bytes | None:
 
 
 class Codec:
-    """Compresses and decompresses payloads with an optional dictionary."""
+    """Compresses and decompresses payloads with an optional dictionary.
+
+    zstd (de)compression contexts are not safe to share between threads, and one handle
+    is read by many (queries, background warmup, prefetch, loaders): each thread gets its
+    own contexts; the digested dictionary is shared.
+    """
 
     def __init__(self, dictionary: bytes | None = None) -> None:
         self.dictionary = dictionary
+        self._local = threading.local()
 
     @cached_property
     def _zdict(self):
-        return zstandard.ZstdCompressionDict(self.dictionary) if self.dictionary else None
+        if not self.dictionary:
+            return None
+        zdict = zstandard.ZstdCompressionDict(self.dictionary)
+        zdict.precompute_compress(level=LEVEL)
+        return zdict
 
-    @cached_property
-    def _compressor(self):
-        return zstandard.ZstdCompressor(level=LEVEL, dict_data=self._zdict,
-                                        write_checksum=False, write_content_size=True,
-                                        write_dict_id=False)
-
-    @cached_property
-    def _plain_decompressor(self):
-        return zstandard.ZstdDecompressor()
-
-    @cached_property
-    def _dict_decompressor(self):
-        return zstandard.ZstdDecompressor(dict_data=self._zdict)
+    def _context(self, name: str, make):
+        ctx = getattr(self._local, name, None)
+        if ctx is None:
+            ctx = make()
+            setattr(self._local, name, ctx)
+        return ctx
 
     def compress(self, raw: bytes) -> tuple[int, bytes]:
         if len(raw) < MIN_COMPRESS:
             return RAW, raw
-        packed = self._compressor.compress(raw)
+        compressor = self._context("compressor", lambda: zstandard.ZstdCompressor(
+            level=LEVEL, dict_data=self._zdict, write_checksum=False,
+            write_content_size=True, write_dict_id=False))
+        packed = compressor.compress(raw)
         if len(packed) >= len(raw):
             return RAW, raw
         return (ZSTD_DICT if self.dictionary else ZSTD), packed
@@ -98,7 +105,8 @@ class Codec:
         if codec == RAW:
             return bytes(stored)
         if codec == ZSTD:
-            return self._plain_decompressor.decompress(stored)
+            return self._context("plain", zstandard.ZstdDecompressor).decompress(stored)
         if codec == ZSTD_DICT and self.dictionary:
-            return self._dict_decompressor.decompress(stored)
+            return self._context("dict", lambda: zstandard.ZstdDecompressor(
+                dict_data=self._zdict)).decompress(stored)
         raise ValueError(f"unknown codec {codec}")
