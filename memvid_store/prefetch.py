@@ -15,9 +15,11 @@ for prefetching with three signals, each normalized to [0, 1] and then summed wi
 * frequency: exponentially decayed hit counts (``half_life`` seconds of ``Access.at``).
 
 Recent accesses weigh more: an access ``half_life`` seconds older than the newest one
-counts half. Memory is bounded (``window`` recent accesses, ``max_clusters`` clusters of at
-most ``cluster_hits`` ids, ``max_tracked`` counted ids) and ``observe`` costs O(hits +
-clusters × dim). Numpy is imported only when a query vector is observed.
+counts half. Besides the catalog (two arrays of the caller's size) memory is bounded
+(``window`` recent accesses, ``max_clusters`` clusters of at most ``cluster_hits`` ids,
+``max_tracked`` counted ids); ``observe`` costs O(hits × radius + clusters × dim) and
+``predict_next_access`` O(window × hits × radius + cluster hits + tracked ids). Numpy is
+imported only when a query vector is observed.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ class _Cluster:
 @dataclass(slots=True)
 class _Seen:
     at: float
-    times: tuple[int, ...]
+    near: list[tuple[str, float]]  # catalog neighbours of the hits and their closeness
     cluster: _Cluster | None
 
 
@@ -169,7 +171,11 @@ class AccessPatternAnalyzer:
     # ------------------------------------------------------------------ inputs
 
     def set_catalog(self, ids: Sequence[str], times: Sequence[int]) -> None:
-        """The frames that can be predicted and their ``created_at`` (µs), in any order."""
+        """The frames that can be predicted and their ``created_at`` (µs), in any order.
+
+        The temporal signal looks up the neighbours of an access when it is observed: call
+        this first, and again when frames are added.
+        """
         if len(ids) != len(times):
             raise InvalidInputError(f"set_catalog needs one time per id: {len(ids)} ids, "
                                     f"{len(times)} times")
@@ -195,7 +201,8 @@ class AccessPatternAnalyzer:
                 _add_capped(cluster.hits, access.frame_ids, gain, self.cluster_hits)
             if self.frequency_based:
                 _add_capped(self._counts, access.frame_ids, gain, self.max_tracked)
-            self._recent.append(_Seen(access.at, access.times, cluster))
+            near = self._neighbours(access.times) if self.time_based else []
+            self._recent.append(_Seen(access.at, near, cluster))
 
     def train(self, history: Iterable[Access]) -> None:
         """Observe past reads in the order they happened."""
@@ -209,18 +216,18 @@ class AccessPatternAnalyzer:
         _check_int("n", n, 0)
         with self._lock:
             combined: dict[str, float] = {}
-            for name, scores in (("temporal", self._temporal()),
-                                 ("semantic", self._semantic()),
-                                 ("frequency", self._frequency(n))):
+            signals = (("temporal", self._temporal), ("semantic", self._semantic),
+                       ("frequency", lambda: self._frequency(n)))
+            for name, signal in signals:
                 weight = self.weights[name]
+                scores = signal() if weight > 0 else {}
                 top = max(scores.values(), default=0.0)
-                if weight <= 0 or top <= 0:
+                if top <= 0:
                     continue
                 scale = weight / top
                 for fid, score in scores.items():
                     combined[fid] = combined.get(fid, 0.0) + score * scale
-            best = heapq.nsmallest(n, combined.items(), key=lambda kv: (-kv[1], kv[0]))
-            result = [fid for fid, _ in best]
+            result = _top(combined, n)
             self._predictions += 1
             self._last_prediction = frozenset(result)
             return result
@@ -254,20 +261,25 @@ class AccessPatternAnalyzer:
 
     def _temporal(self) -> dict[str, float]:
         scores: dict[str, float] = {}
-        if not self.time_based or not self._cat_ids:
-            return scores
-        cat_times, cat_ids, r = self._cat_times, self._cat_ids, self.radius
-        last = len(cat_ids) - 1
         for seen in self._recent:
-            if not seen.times:
-                continue
-            weight = self._decay(seen.at) / (r + 1)
-            for t in seen.times:
-                p = min(bisect_left(cat_times, t), last)
-                for i in range(max(0, p - r), min(last, p + r) + 1):
-                    fid = cat_ids[i]
-                    scores[fid] = scores.get(fid, 0.0) + weight * (r + 1 - abs(i - p))
+            if seen.near:
+                weight = self._decay(seen.at)
+                for fid, closeness in seen.near:
+                    scores[fid] = scores.get(fid, 0.0) + weight * closeness
         return scores
+
+    def _neighbours(self, times: tuple[int, ...]) -> list[tuple[str, float]]:
+        """Catalog frames within ``radius`` positions of each time, closeness 1 down to 1/(r+1)."""
+        cat_times, cat_ids, r = self._cat_times, self._cat_ids, self.radius
+        if not cat_ids:
+            return []
+        last = len(cat_ids) - 1
+        near = []
+        for t in times:
+            p = min(bisect_left(cat_times, t), last)
+            for i in range(max(0, p - r), min(last, p + r) + 1):
+                near.append((cat_ids[i], (r + 1 - abs(i - p)) / (r + 1)))
+        return near
 
     def _semantic(self) -> dict[str, float]:
         scores: dict[str, float] = {}
@@ -291,7 +303,8 @@ class AccessPatternAnalyzer:
     def _frequency(self, n: int) -> dict[str, float]:
         if not self.frequency_based or n == 0:
             return {}
-        return dict(heapq.nsmallest(n, self._counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        counts = self._counts
+        return {fid: counts[fid] for fid in _top(counts, n)}
 
     # ----------------------------------------------------------------- internals
 
@@ -355,6 +368,21 @@ def _add_capped(table: dict[str, float], ids: Iterable[str], gain: float, cap: i
         keep = heapq.nlargest(cap, table.items(), key=lambda kv: kv[1])
         table.clear()
         table.update(keep)
+
+
+def _top(scores: dict[str, float], n: int) -> list[str]:
+    """The ``n`` best-scored keys, best first, ties by key (exact, without sorting all)."""
+    if n <= 0 or not scores:
+        return []
+    if len(scores) > n:
+        cut = heapq.nlargest(n, scores.values())[-1]
+        above = [fid for fid, s in scores.items() if s > cut]
+        tied = sorted(fid for fid, s in scores.items() if s == cut)
+        chosen = above + tied[: n - len(above)]
+    else:
+        chosen = list(scores)
+    chosen.sort(key=lambda fid: (-scores[fid], fid))
+    return chosen
 
 
 def _unit(vector: Any) -> Any:

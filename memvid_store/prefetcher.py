@@ -19,6 +19,7 @@ class Prefetcher:
         self._prefetch = prefetch
         self._window = window
         self._adaptive = adaptive
+        self._last: set[str] = set()  # ids of the previous prediction
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memvid-prefetch", daemon=True)
@@ -38,8 +39,12 @@ class Prefetcher:
             n = (self.analyzer.prefetch_budget(self._window) if self._adaptive
                  else self._window)
             if n > 0:
+                predicted = self.analyzer.predict_next_access(n)
+                fresh = [fid for fid in predicted if fid not in self._last]
+                self._last = set(predicted)
                 try:
-                    self._prefetch(self.analyzer.predict_next_access(n))
+                    # only what the previous round did not load; Snapshot.prefetch promotes
+                    self._prefetch(fresh)
                 except Exception:  # a closed handle or a damaged frame: the read path reports
                     return
 

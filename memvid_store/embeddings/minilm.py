@@ -67,11 +67,11 @@ class MiniLMEmbedder:
     Args:
         model_path: another ONNX export of a BERT-style sentence model (inputs
             ``input_ids``/``attention_mask``[/``token_type_ids``], output: token vectors);
-            requires ``name`` and ``dim``. Default: the bundled int8 MiniLM.
+            requires ``name`` (and ``dim`` unless 384). Default: the bundled int8 MiniLM.
         tokenizer_path: a ``tokenizer.json`` for it. Default: the bundled one.
         name: identity recorded in memory files (default ``all-MiniLM-L6-v2/int8``).
         dim: vector dimension of the model (384 for MiniLM).
-        max_length: tokens per text, longer texts are truncated (the model's limit is 256).
+        max_length: tokens per text, longer texts are truncated (MiniLM was trained on 256).
         batch_size: texts per model run.
         threads: onnxruntime intra-op threads (default: available CPUs, at most 8).
 
@@ -86,16 +86,19 @@ class MiniLMEmbedder:
         if model_path is not None and not name:
             raise InvalidInputError("a custom model_path needs a name= that identifies the model "
                                     "(it is recorded in memory files)")
-        for label, value in (("dim", dim), ("max_length", max_length),
-                             ("batch_size", batch_size), ("threads", threads)):
-            if value is None and label == "threads":
-                continue
+        sizes = {"dim": dim, "max_length": max_length, "batch_size": batch_size}
+        if threads is not None:
+            sizes["threads"] = threads
+        for label, value in sizes.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{label} must be a positive int, got {value!r}")
+        if model_path is None and max_length > 512:
+            raise InvalidInputError(f"max_length must be at most 512 (the model's positions), "
+                                    f"got {max_length}")
         missing = [m for m in ("onnxruntime", "tokenizers") if importlib.util.find_spec(m) is None]
         if missing:
-            raise EmbedderUnavailableError(
-                f"the {BUNDLED_NAME} embedder needs {' and '.join(missing)}, not installed")
+            raise EmbedderUnavailableError(f"the {name or BUNDLED_NAME} embedder needs "
+                                           f"{' and '.join(missing)}, not installed")
         self.model_path = Path(model_path) if model_path is not None else package_file(*_MODEL)
         self.tokenizer_path = (Path(tokenizer_path) if tokenizer_path is not None
                                else package_file(*_TOKENIZER))

@@ -108,7 +108,8 @@ def test_bad_arguments_and_missing_files(tmp_path, monkeypatch):
         MiniLMEmbedder(model_path=tmp_path / "model.onnx")
     with pytest.raises(EmbedderUnavailableError, match="not found"):
         MiniLMEmbedder(model_path=tmp_path / "missing.onnx", name="mine")
-    for kwargs in ({"batch_size": 0}, {"max_length": -1}, {"threads": 0}, {"dim": True}):
+    for kwargs in ({"batch_size": 0}, {"max_length": -1}, {"max_length": 513}, {"threads": 0},
+                   {"dim": True}):
         with pytest.raises(InvalidInputError):
             MiniLMEmbedder(**kwargs)
     with pytest.raises(InvalidInputError, match="not one str"):
