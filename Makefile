@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet psutil faiss-cpu hnswlib usearch
+	$(PY) -m pip install --quiet psutil faiss-cpu hnswlib usearch chromadb lancedb memvid-sdk
 	$(PY) bench/run_all.py
 
 lint: $(STAMP)

@@ -1,0 +1,52 @@
+"""Writing benchmark results: ``<name>-<stamp>.json`` / ``.md`` and the sections of latest.md.
+
+``bench/run_all.py`` rewrites ``latest.md`` with every benchmark it ran; a benchmark run on
+its own replaces only its own section there (``update_latest``), so the others stay.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+LATEST_TITLE = "# memvid-py benchmarks"
+
+
+def stamp(timestamp: str) -> str:
+    """``2026-11-28T03:33:08Z`` -> ``20261128T033308`` (file names of a result)."""
+    return timestamp.replace(":", "").replace("-", "")[:15]
+
+
+def write_results(res: dict[str, Any], out_dir: Path, name: str,
+                  markdown: Callable[[dict[str, Any]], str]) -> tuple[Path, Path]:
+    """``<name>-<stamp>.json`` (every figure) and ``.md`` (the tables) in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = out_dir / f"{name}-{stamp(res['timestamp'])}"
+    json_path, md_path = base.with_suffix(".json"), base.with_suffix(".md")
+    json_path.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    md_path.write_text(markdown(res))
+    return json_path, md_path
+
+
+def update_latest(out_dir: Path, section: str) -> Path:
+    """Put ``section`` (markdown starting with a ``## Title`` line) into ``latest.md``.
+
+    A section whose ``## `` line starts with the same words (up to a parenthesis) is
+    replaced (up to the next ``## `` section or run_all's closing "Targets missed" line);
+    otherwise the section is appended.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    latest = out_dir / "latest.md"
+    text = latest.read_text() if latest.exists() else LATEST_TITLE + "\n\n"
+    heading = section.lstrip().splitlines()[0]
+    key = heading.split("(")[0].strip()
+    pattern = re.compile(rf"^{re.escape(key)}\b.*?(?=^## |^\*\*Targets missed|\Z)", re.S | re.M)
+    body = section.rstrip("\n") + "\n\n"
+    text, found = pattern.subn(lambda _: body, text, count=1)
+    if not found:
+        text = text.rstrip("\n") + "\n\n" + body
+    latest.write_text(text.rstrip("\n") + "\n")
+    return latest
