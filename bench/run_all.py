@@ -2,7 +2,7 @@
 
 ``python bench/run_all.py`` runs the default sizes (a few minutes); ``--full`` or
 ``MEMVID_BENCH_FULL=1`` adds the 1M-frame runs. ``--only engine`` / ``--only search`` /
-``--only coldstart`` runs a subset.
+``--only coldstart`` / ``--only prefetch`` runs a subset.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ HERE = Path(__file__).resolve().parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
-from bench import coldstart, engine_bench, search_bench  # noqa: E402
+from bench import coldstart, engine_bench, prefetch_bench, search_bench  # noqa: E402
 
 # name -> (run(full=...) -> result dict, markdown(result) -> str)
 BENCHES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
     "engine": (engine_bench.run, engine_bench.markdown),
     "search": (search_bench.run, search_bench.markdown),
     "coldstart": (coldstart.run, coldstart.markdown),
+    "prefetch": (prefetch_bench.run, prefetch_bench.markdown),
 }
 
 
