@@ -42,9 +42,10 @@ class WarmupConfig:
 
     ``header`` and ``toc`` are always read at open. Other tiers (``time_index``: the frame
     tables; ``lex_index``: BM25; ``vec_index``: the HNSW graph or the exact-scan vectors)
-    no larger than ``preload_threshold`` bytes load at open; with ``lazy=False`` all of
-    them do. With ``background=True`` a thread loads the rest in ``priority_order``; until
-    the graph is loaded, vector queries scan exactly instead of waiting for it.
+    no larger than ``preload_threshold`` bytes load at open (``vec_index`` excepted: its
+    cost is importing numpy, whatever its size); with ``lazy=False`` all of them do. With
+    ``background=True`` a thread loads the rest in ``priority_order``; until the graph is
+    loaded, vector queries scan exactly instead of waiting for it.
 
     Levels (``MEMVID_PRELOAD_LEVEL``): ``none`` (nothing ahead of use), ``lazy`` (small
     tiers at open, the rest on first use; ``StoreConfig``'s default), ``balanced`` (small

@@ -7,7 +7,8 @@ Tiers beyond the header and TOC (always read at open):
 * ``vec_index`` — the HNSW graph, or the vectors of the exact scan when there is no graph.
 
 A tier no larger than ``preload_threshold`` bytes (any tier with ``lazy=False``) loads at
-open; with ``background=True`` a daemon thread loads the others in ``priority_order``.
+open, except ``vec_index``, whose cost is importing numpy and the HNSW library, not its
+size; with ``background=True`` a daemon thread loads the others in ``priority_order``.
 Until the vector tier is loaded, vector queries take the exact path instead of waiting
 for it; lexical queries wait for a BM25 load in progress, as no exact path is cheaper
 (see docs/architecture.md). ``close()`` stops and joins the thread.
@@ -23,6 +24,9 @@ from typing import Any
 from .config import WarmupConfig
 
 LOADABLE = ("time_index", "lex_index", "vec_index")
+# tiers whose first load imports numpy and an HNSW library (~100 ms here whatever the size):
+# never loaded at open for being small, only with lazy=False or by the background thread
+IMPORT_BOUND = ("vec_index",)
 
 COLD, LOADING, LOADED, ABSENT, FAILED = "cold", "loading", "loaded", "absent", "failed"
 
@@ -65,7 +69,8 @@ class Warmer:
         for tier in self._order():
             if sizes[tier] == 0:
                 self.state[tier] = ABSENT
-            elif not self.config.lazy or sizes[tier] <= self.config.preload_threshold:
+            elif not self.config.lazy or (sizes[tier] <= self.config.preload_threshold
+                                          and tier not in IMPORT_BOUND):
                 self.load(tier)
             else:
                 later.append(tier)

@@ -44,7 +44,9 @@ def test_levels_decide_what_loads_at_open(tmp_path):
         assert mem.stats().tiers == {t: "loaded" for t in LOADABLE}
     cfg = WarmupConfig(preload_threshold=10**9, background=False)
     with Memory.open(path, readonly=True, warmup=cfg) as mem:
-        assert mem.stats().tiers == {t: "loaded" for t in LOADABLE}
+        # small tiers load at open, except vectors: their cost is numpy's import, not size
+        assert mem.stats().tiers == {"time_index": "loaded", "lex_index": "loaded",
+                                     "vec_index": "cold"}
     with Memory.open(path, readonly=True, warmup=WarmupConfig(preload_threshold=0,
                                                               background=False)) as mem:
         assert set(mem.stats().tiers.values()) == {"cold"}
@@ -204,3 +206,17 @@ def test_bad_warmup_configs():
         MmapConfig(advice="sometimes")
     with pytest.raises(ConfigError):
         StoreConfig(warmup="fast")
+
+
+def test_default_open_and_lexical_query_import_no_numpy(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.mv2"
+    _build(path, n=300, ann=False)  # small: every tier is under the preload threshold
+    code = ("import sys; from memvid_store import Memory; "
+            "m = Memory.open(sys.argv[1], readonly=True); m.find('topic3', mode='lexical'); "
+            "print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "False"
