@@ -8,6 +8,7 @@ names the package to install.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -38,3 +39,25 @@ class LazyModule:
 
 zstandard: Any = LazyModule("zstandard", "zstandard")
 numpy: Any = LazyModule("numpy", "numpy")
+
+
+def lazy_exports(package: str, namespace: dict[str, Any], exports: dict[str, str]
+                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's ``__getattr__`` and ``__dir__`` importing ``exports[name]`` on first use.
+
+    ``exports`` maps each public name to the submodule (relative to ``package``) defining it;
+    a name once imported is cached in ``namespace`` (the package's globals).
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f".{module}", package), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(namespace.get("__all__", exports))
+
+    return __getattr__, __dir__

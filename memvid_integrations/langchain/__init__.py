@@ -5,8 +5,9 @@ Needs ``pip install memvid-py[langchain]``. Importing ``memvid_store`` never imp
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from memvid_store._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .chat_history import MemvidChatMessageHistory
@@ -22,14 +23,4 @@ _dynamic_imports = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _dynamic_imports.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _dynamic_imports)

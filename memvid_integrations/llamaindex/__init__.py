@@ -6,8 +6,9 @@ and importing this package imports ``llama_index`` only when one of its classes 
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from memvid_store._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .base import MemvidVectorStore
@@ -23,14 +24,4 @@ _dynamic_imports = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _dynamic_imports.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _dynamic_imports)
