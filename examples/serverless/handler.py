@@ -15,7 +15,7 @@ Configuration (environment):
 Event: ``{"query": "...", "mode": "hybrid" | "lexical" | "vector", "k": 5}`` (``mode`` and
 ``k`` optional; ``filter`` is passed to ``find`` as is). Text queries of vector and hybrid
 mode are embedded with the embedder the file was created with (recorded in the file);
-lexical queries never load numpy or a model.
+lexical queries need neither numpy nor a model.
 """
 
 from __future__ import annotations
