@@ -91,8 +91,9 @@ class _Reads:
         """
         snap = self._snap()
         frame = self._frame(snap, snap.get(check_id(id), self._at()))
-        if self._observing():
-            self._observe([([frame.id], [to_us(frame.created_at)], None)])
+        handle = self._handle()
+        if handle._prefetcher is not None:
+            handle._observe([([frame.id], [to_us(frame.created_at)], None)])
         return frame
 
     def __contains__(self, id: object) -> bool:
@@ -262,32 +263,23 @@ class _Reads:
         started = time.perf_counter()
         snap = self._snap()
         searcher = _searcher(snap, self._index_config, self._cache_root())
+        handle = self._handle()
         raw = [dict(r) for r in requests]
-        embedder = self._query_embedder()
-        if embedder is not None:
-            raw = fill_query_vectors(embedder, raw)
+        if handle._embedder is not None:
+            raw = fill_query_vectors(handle._embedder, raw)
         reqs = [build_request(self, snap, r) for r in raw]
         hits = searcher.find_batch(reqs)
-        self._note_query(time.perf_counter() - started)
-        if self._observing():
-            self._observe([([h.id for h in found], [to_us(h.created_at) for h in found],
+        handle._recorder.record("first_query", time.perf_counter() - started)
+        if handle._prefetcher is not None:
+            handle._observe([([h.id for h in found], [to_us(h.created_at) for h in found],
                             r.vector) for r, found in zip(reqs, hits, strict=True)])
         return hits
 
     def _cache_root(self) -> str:
         raise NotImplementedError
 
-    def _query_embedder(self) -> Any:
-        raise NotImplementedError
-
-    def _note_query(self, seconds: float) -> None:
-        raise NotImplementedError
-
-    def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
-        """Tell an attached AccessPatternAnalyzer what these reads returned."""
-        raise NotImplementedError
-
-    def _observing(self) -> bool:
+    def _handle(self) -> Memory:
+        """The open Memory behind these reads (its embedder, metrics and prefetcher)."""
         raise NotImplementedError
 
     def commits(self) -> list[tuple[int, datetime]]:
@@ -349,17 +341,8 @@ class MemoryView(_Reads):
     def _cache_root(self) -> str:
         return self._owner._cache_root()
 
-    def _query_embedder(self) -> Any:
-        return self._owner._query_embedder()
-
-    def _note_query(self, seconds: float) -> None:
-        self._owner._note_query(seconds)
-
-    def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
-        self._owner._observe(reads)
-
-    def _observing(self) -> bool:
-        return self._owner._observing()
+    def _handle(self) -> Memory:
+        return self._owner._handle()
 
     def stats(self) -> Stats:
         """The owner's stats, with ``frames`` counted as of this view (reads the timeline)."""
@@ -592,20 +575,15 @@ class Memory(_Reads):
     def _cache_root(self) -> str:
         return self._config.cache_root
 
-    def _query_embedder(self) -> Any:
-        return self._embedder
+    def _handle(self) -> Memory:
+        return self
 
     def _current_search(self) -> tuple[Snapshot, Any]:
         snap = self._snap()
         return snap, _searcher(snap, self._index_config, self._cache_root())
 
-    def _note_query(self, seconds: float) -> None:
-        self._recorder.record("first_query", seconds)
-
-    def _observing(self) -> bool:
-        return self._prefetcher is not None
-
     def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
+        """Tell the attached AccessPatternAnalyzer what these reads returned."""
         prefetcher = self._prefetcher
         if prefetcher is not None:
             from .prefetch import Access
