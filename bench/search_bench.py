@@ -54,7 +54,8 @@ CHUNK = 100_000  # corpus rows per matrix product of the exact ground truth
 # file name -> index config (every file keeps the default BM25 index)
 FILES: dict[str, dict[str, Any]] = {
     "exact": {"ann_backend": "none"},
-    "usearch": {"ann_backend": "usearch"},
+    "usearch": {"ann_backend": "usearch"},  # int8 graph, candidates rescored in float32
+    "usearch-f32": {"ann_backend": "usearch", "ann_dtype": "f32"},
     "hnswlib": {"ann_backend": "hnswlib"},
 }
 BACKENDS = ("usearch", "hnswlib")

@@ -202,6 +202,10 @@ class IndexConfig:
         ann_threshold: number of vectors from which an HNSW graph is built; below it the
             exact float32 scan is the index.
         ann_m, ann_ef_construction, ann_ef_search: HNSW graph degree and beam widths.
+        ann_dtype: how the graph stores its copy of the vectors: ``auto`` (``i8`` for
+            usearch with cosine, else ``f32``), ``f32``, ``f16`` or ``i8`` (usearch only;
+            ``i8`` needs cosine). Candidates from an ``f16``/``i8`` graph are rescored
+            with the exact float32 vectors, so scores equal the exact search's.
         lexical: maintain the BM25 full-text index.
         rrf_k: reciprocal rank fusion constant for hybrid search.
     """
@@ -212,6 +216,7 @@ class IndexConfig:
     ann_m: int = 16
     ann_ef_construction: int = 200
     ann_ef_search: int = 160
+    ann_dtype: str = "auto"
     lexical: bool = True
     rrf_k: int = 60
 
@@ -221,10 +226,28 @@ class IndexConfig:
         if self.ann_backend not in ("usearch", "hnswlib", "none"):
             raise InvalidInputError(
                 f"ann_backend must be usearch, hnswlib or none, got {self.ann_backend!r}")
+        if self.ann_dtype not in ("auto", "f32", "f16", "i8"):
+            raise InvalidInputError(
+                f"ann_dtype must be auto, f32, f16 or i8, got {self.ann_dtype!r}")
+        if self.ann_dtype in ("f16", "i8") and self.ann_backend == "hnswlib":
+            raise InvalidInputError(
+                f"hnswlib stores float32 vectors only: use ann_dtype='f32' or the usearch "
+                f"backend, not ann_dtype={self.ann_dtype!r}")
+        if self.ann_dtype == "i8" and self.distance != "cosine":
+            raise InvalidInputError(
+                "ann_dtype='i8' needs distance='cosine': use 'f32' or 'f16' for "
+                f"{self.distance!r}")
         for name in ("ann_threshold", "ann_m", "ann_ef_construction", "ann_ef_search", "rrf_k"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
+
+    @property
+    def graph_dtype(self) -> str:
+        """The scalar type an HNSW graph built with this config stores."""
+        if self.ann_dtype != "auto":
+            return self.ann_dtype
+        return "i8" if self.ann_backend == "usearch" and self.distance == "cosine" else "f32"
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

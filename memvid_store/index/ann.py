@@ -48,7 +48,8 @@ from .vec import check_metric
 
 __all__ = ["BACKENDS", "AnnBackend", "AnnIndex", "AnnParams", "get_backend"]
 
-DTYPES = ("f32", "f16")
+DTYPES = ("f32", "f16", "i8")
+QUANTIZED = ("f16", "i8")  # graphs whose scores are approximate: callers rescore candidates
 _MAX_LABEL = (1 << 63) - 1
 
 _MAGIC = b"MV2ANN\x00\x00"
@@ -58,7 +59,7 @@ _HEADER = struct.Struct("<8sHBBB3xIQIII4xQ12x")
 assert _HEADER.size == 64
 _BACKEND_CODES = {"hnswlib": 1, "usearch": 2}
 _METRIC_CODES = {"cosine": 0, "ip": 1, "l2": 2}
-_DTYPE_CODES = {"f32": 0, "f16": 1}
+_DTYPE_CODES = {"f32": 0, "f16": 1, "i8": 2}
 _ALIGN = 64
 
 _HNSW_SPACES = {"cosine": "cosine", "ip": "ip", "l2": "l2"}
@@ -74,7 +75,9 @@ class AnnParams:
 
     ``M``: graph degree; ``ef_construction``: search width while inserting;
     ``ef_search``: default search width (raised to k when k is larger); ``dtype``:
-    stored scalar type, ``"f16"`` halves the vectors' size (usearch only);
+    stored scalar type (usearch only besides ``"f32"``): ``"f16"`` halves the vectors'
+    size, ``"i8"`` quarters it and needs the cosine metric (vectors are normalised and
+    scaled into int8, so scores are coarse: rescore the candidates exactly);
     ``build_threads``: threads for build/extend, 1 = deterministic, 0 = all cores.
     """
 
@@ -576,13 +579,14 @@ class _UsearchBackend:
         params = _check_params(params)
         x = _check_vectors(vectors)
         keys = _check_labels(labels, x.shape[0])
+        _check_quantization(params.dtype, metric)
         index = usearch_index.Index(
             ndim=x.shape[1], metric=_USEARCH_METRICS[metric], dtype=params.dtype,
             connectivity=params.M, expansion_add=params.ef_construction,
             expansion_search=params.ef_search,
         )
         if x.shape[0]:
-            index.add(keys, x, threads=params.build_threads)
+            index.add(keys, _for_graph(x, params.dtype), threads=params.build_threads)
         return self._serialize(index, metric, params.dtype, x.shape[1], params)
 
     def extend(self, data: Any, vectors: Any, labels: Any, *, metric: str,
@@ -594,7 +598,7 @@ class _UsearchBackend:
         if np.asarray(index.contains(keys)).any():
             raise InvalidInputError("some labels are already in the ANN graph")
         index.expansion_add = header.ef_construction
-        index.add(keys, x, threads=params.build_threads)
+        index.add(keys, _for_graph(x, header.dtype), threads=params.build_threads)
         graph_params = AnnParams(M=header.M, ef_construction=header.ef_construction,
                                  ef_search=params.ef_search, dtype=header.dtype)
         return self._serialize(index, metric, header.dtype, header.dim, graph_params)
@@ -613,6 +617,22 @@ class _UsearchBackend:
                    params: AnnParams) -> bytes:
         blob = index.save()
         return _pack(self.name, metric, dtype, dim, len(index), params, 0, [blob])
+
+
+def _check_quantization(dtype: str, metric: str) -> None:
+    if dtype == "i8" and metric != "cosine":
+        raise InvalidInputError(
+            f"int8 graphs need the cosine metric (got {metric!r}): use dtype 'f32' or 'f16'")
+
+
+def _for_graph(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Rows as the graph stores them: unit length for int8, whose range is [-1, 1]."""
+    if dtype != "i8":
+        return x
+    from .vec import row_norms
+
+    norms = row_norms(x)
+    return x / np.where(norms > 0, norms, np.float32(1.0))[:, None]
 
 
 def _usearch_restore(header: _Header, *, view: bool, key_lookups: bool) -> Any:

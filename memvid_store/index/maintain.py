@@ -135,8 +135,10 @@ class IndexMaintainer:
         matrix = np.ascontiguousarray(np.concatenate(mats), "<f4")
         gids = np.concatenate(labels).astype("<u8")
         cfg = self.config
+        dtype = old.meta.get("dtype", "f32") if old is not None else cfg.graph_dtype
         params = AnnParams(M=cfg.ann_m, ef_construction=cfg.ann_ef_construction,
-                           ef_search=cfg.ann_ef_search, build_threads=os.cpu_count() or 1)
+                           ef_search=cfg.ann_ef_search, dtype=dtype,
+                           build_threads=os.cpu_count() or 1)
         backend = get_backend(cfg.ann_backend)
         if old is None:
             data = backend.build(matrix, gids, metric=cfg.distance, params=params)
@@ -145,7 +147,7 @@ class IndexMaintainer:
             data = backend.extend(previous, matrix, gids, metric=cfg.distance, params=params)
         off, length = write(data)
         meta = {"backend": cfg.ann_backend, "count": count + len(gids), "covered": next_gid,
-                "M": cfg.ann_m, "ef_construction": cfg.ann_ef_construction, "dtype": "f32"}
+                "M": cfg.ann_m, "ef_construction": cfg.ann_ef_construction, "dtype": dtype}
         return [s for s in segments if s.kind != "ann"] + [
             SegmentRef("ann", off, length, crc32(data), meta)]
 

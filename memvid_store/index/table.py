@@ -16,6 +16,7 @@ import numpy as np
 from ..engine.format import NO_ROW, TIME_MAX
 from ..engine.runs import RunReader
 from ..engine.snapshot import Snapshot
+from ..errors import CorruptFileError
 
 
 @dataclass(slots=True)
@@ -131,3 +132,50 @@ def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
                          region=(offset, count * dim * 4)))
         start += count
     return out
+
+
+class StoredVectors:
+    """Float32 vectors of committed versions by gid, read from the mapped vector blocks.
+
+    Built per run on first use from its ``vrow`` column alone, so rescoring a few graph
+    candidates never builds the whole :class:`VectorTable`.
+    """
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+        self._bases = np.array([run.base for run in snap.runs], "<i8")
+        self._runs: dict[int, tuple[np.ndarray, np.ndarray, list[np.ndarray]]] = {}
+
+    def gather(self, gids: np.ndarray) -> np.ndarray:
+        """Rows (len(gids), dim) for committed gids that carry a vector."""
+        dim = self.snap.dim or 0
+        out = np.empty((len(gids), dim), "<f4")
+        which = np.searchsorted(self._bases, gids, side="right") - 1
+        for r in np.unique(which).tolist():
+            sel = np.flatnonzero(which == r)
+            if r < 0:
+                raise CorruptFileError("the ANN graph refers to an unknown version", "segment:ann")
+            vrow, starts, mats = self._run(r, dim)
+            rows = vrow[gids[sel] - self._bases[r]]
+            if (rows == NO_ROW).any():
+                raise CorruptFileError("the ANN graph refers to a version without a vector",
+                                       "segment:ann")
+            blocks = np.searchsorted(starts, rows, side="right") - 1
+            for b in np.unique(blocks).tolist():
+                in_block = blocks == b
+                out[sel[in_block]] = mats[b][rows[in_block] - starts[b]]
+        return out
+
+    def _run(self, r: int, dim: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        found = self._runs.get(r)
+        if found is None:
+            run = self.snap.runs[r]
+            vblocks = run.header["vblocks"]
+            counts = [count for _, count, _ in vblocks]
+            starts = np.cumsum([0, *counts[:-1]]).astype("<i8")
+            mats = [np.frombuffer(self.snap.view.read(offset, count * dim * 4,
+                                                      "segment:vectors"), "<f4")
+                    .reshape(count, dim) for offset, count, _ in vblocks]
+            found = self._runs[r] = (np.frombuffer(run.part("vrow"), "<u4").astype("<i8"),
+                                     starts, mats)
+        return found

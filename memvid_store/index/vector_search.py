@@ -5,9 +5,11 @@ event-time window applied as a mask, candidates taken best-first (argpartition, 
 until enough pass the metadata filter.
 
 HNSW: the graph covers gids below ``covered``; newer vectors (later commits, the WAL
-delta) are scored exactly and merged. Candidates failing visibility or the filter are
-skipped; when the graph cannot supply enough, the search widens x4, and falls back to the
-exact path once it would visit the whole graph.
+delta) are scored exactly and merged. Candidates of a quantized graph (f16, i8) are
+rescored with their stored float32 vectors, so every score equals the exact path's.
+Candidates failing visibility or the filter are skipped; when the graph cannot supply
+enough, the search widens x4, and falls back to the exact path once it would visit the
+whole graph.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ if TYPE_CHECKING:
 QUERY_CHUNK = 64
 
 
+def graph_depth(k: int, dtype: str) -> int:
+    """Candidates the first graph round asks for: more from a quantized graph, whose
+    coarse distances misorder near neighbours until they are rescored."""
+    from .ann import QUANTIZED
+
+    return max(4 * k, 40) if dtype in QUANTIZED else max(2 * k, 32)
+
+
 class VectorSearch:
     def __init__(self, searcher: Searcher) -> None:
         self.searcher = searcher
@@ -35,7 +45,7 @@ class VectorSearch:
         if ann is None:
             return self._exact(reqs, min_gid=0)
         # first round for the whole batch in one graph search; widen per request if needed
-        kk = max(2 * max(r.k for r in reqs), 32)
+        kk = graph_depth(max(r.k for r in reqs), ann.dtype)
         first = None
         if kk < ann.count:
             queries = np.stack([r.vector for r in reqs]).astype("<f4", copy=False)
@@ -102,7 +112,7 @@ class VectorSearch:
                      ) -> list[tuple[RowRef, float]]:
         accept = self.searcher._acceptor(req)
         tail_scores, tail_gids = self._tail_scores(req, covered)
-        kk = first[2] if first is not None else max(2 * req.k, 32)
+        kk = first[2] if first is not None else graph_depth(req.k, ann.dtype)
         while kk < ann.count:
             if first is not None:
                 labels, scores, _ = first
@@ -110,8 +120,7 @@ class VectorSearch:
             else:
                 labels, scores = ann.search(req.vector[None, :], kk,
                                             ef=max(self.searcher.config.ann_ef_search, kk))
-            found = [(int(g), float(s)) for g, s in zip(labels[0], scores[0], strict=True)
-                     if g >= 0]
+            found = self._graph_hits(ann, labels[0], scores[0], req.vector)
             found += best(tail_scores[0], tail_gids, kk)
             found.sort(key=lambda gs: (-gs[1], gs[0]))
             ranked = self.searcher._take(found, req.k, accept)
@@ -119,6 +128,20 @@ class VectorSearch:
                 return ranked
             kk *= 4
         return self._exact([req], min_gid=0)[0]
+
+    def _graph_hits(self, ann, labels: np.ndarray, scores: np.ndarray,
+                    query: np.ndarray) -> list[tuple[int, float]]:
+        """(gid, score) of one query's graph results; exact scores for a quantized graph."""
+        from .ann import QUANTIZED
+
+        valid = labels >= 0
+        labels = labels[valid]
+        if ann.dtype in QUANTIZED and len(labels):
+            vectors = self.searcher.stored_vectors().gather(labels)
+            scores = vec.score_block(vectors, query[None, :], self.metric)[0]
+        else:
+            scores = scores[valid]
+        return list(zip(labels.tolist(), scores.astype(float).tolist(), strict=True))
 
 
 def best(scores: np.ndarray, gids: np.ndarray, m: int) -> list[tuple[int, float]]:

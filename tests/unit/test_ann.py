@@ -315,6 +315,32 @@ def test_open_rejects_mismatches_and_damage(blobs):
         usearch.open(bytes(damaged), dim=DIM, metric="l2", scratch_dir="")
 
 
+def test_int8_graph_finds_candidates_that_rescore_to_the_exact_top(data):
+    """An i8 graph's own order is coarse; its 40 best candidates, rescored, are the top 10."""
+    vectors, gids, raw_queries = data
+    usearch = get_backend("usearch")
+    params = AnnParams(dtype="i8")
+    scaled = vectors * np.float32(1000.0)  # cosine ignores scale: i8 stores unit rows
+    index = usearch.open(usearch.build(scaled, gids, metric="cosine", params=params),
+                         dim=DIM, metric="cosine", params=params, scratch_dir="")
+    assert index.dtype == "i8" and index.count == N
+    queries = prepare_queries(raw_queries, DIM, "cosine")
+    labels, _ = index.search(queries, 40)
+    column = {int(g): j for j, g in enumerate(gids)}
+    all_scores = score_block(vectors, queries, "cosine")
+    rescored = np.array([[all_scores[i, column[int(g)]] for g in row]
+                         for i, row in enumerate(labels)])
+    top = np.take_along_axis(labels, np.argsort(-rescored, axis=1)[:, :10], axis=1)
+    truth, _ = exact(vectors, gids, queries, "cosine", 10)
+    assert recall(top, truth) >= 0.95
+    fresh = clustered(N + 600, DIM)[N + NQ:]
+    grown = usearch.extend(usearch.build(scaled, gids, metric="cosine", params=params), fresh,
+                           np.arange(500) + 10 ** 9, metric="cosine", params=params)
+    bigger = usearch.open(grown, dim=DIM, metric="cosine", params=params, scratch_dir="")
+    own, _ = bigger.search(prepare_queries(fresh, DIM, "cosine"), 1)
+    assert np.mean(own[:, 0] == np.arange(500) + 10 ** 9) >= 0.9
+
+
 def test_argument_errors():
     vectors = clustered(20, 8, seed=8)
     hnsw, usearch = get_backend("hnswlib"), get_backend("usearch")
@@ -337,7 +363,9 @@ def test_argument_errors():
         index.search(np.ones((1, 8), np.float32), -1)
     with pytest.raises(ValueError):
         index.search(np.ones((1, 8), np.float32), 1, ef=0)
-    for bad in ({"M": 1}, {"ef_search": 0}, {"dtype": "i8"}, {"build_threads": -1}):
+    with pytest.raises(ValueError, match="cosine"):
+        usearch.build(vectors, np.arange(20), metric="ip", params=AnnParams(dtype="i8"))
+    for bad in ({"M": 1}, {"ef_search": 0}, {"dtype": "u8"}, {"build_threads": -1}):
         with pytest.raises(ValueError):
             AnnParams(**bad)
 

@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memvid_store import DimensionMismatchError, FilterError, Memory
+from memvid_store import (
+    DimensionMismatchError,
+    FilterError,
+    IndexConfig,
+    InvalidInputError,
+    Memory,
+)
 from tests.conftest import day
 
 DIM = 8
@@ -278,6 +284,43 @@ def test_hnsw_index_is_built_and_used(mem_path, opened, backend):
     assert sum(recall) / len(recall) >= 0.9
     m.update("garden-00000", embedding=[0.0] * (DIM - 1) + [5.0])
     assert m.find(vector=[0.0] * (DIM - 1) + [1.0], k=1)[0].id == "garden-00000"
+
+
+@pytest.mark.parametrize(("dtype", "stored"), [("auto", "i8"), ("i8", "i8"), ("f16", "f16"),
+                                               ("f32", "f32")])
+def test_graph_scores_equal_exact_scores(tmp_path, opened, dtype, stored):
+    """A quantized graph only proposes candidates: hits carry the exact float32 scores."""
+    records = corpus(600, seed=4)
+    graph = Memory.create(tmp_path / "graph.mv2", dim=DIM,
+                          index={"ann_threshold": 300, "ann_dtype": dtype})
+    exact = Memory.create(tmp_path / "exact.mv2", dim=DIM, index={"ann_backend": "none"})
+    opened.extend([graph, exact])
+    for m in (graph, exact):
+        m.put_many(records)
+        m.seal()
+    assert graph._snap().toc.find("ann").meta["dtype"] == stored
+    rng = random.Random(5)
+    agree = 0
+    for topic in TOPICS:
+        q = topic_vector(topic, 0.2, rng)
+        want = {h.id: h.score for h in exact.find(vector=q, k=10)}
+        got = graph.find(vector=q, k=10)
+        assert all(abs(h.score - want[h.id]) <= 1e-6 for h in got if h.id in want)
+        assert [h.score for h in got] == sorted((h.score for h in got), reverse=True)
+        agree += len(set(want) & {h.id for h in got})
+    assert agree / (10 * len(TOPICS)) >= 0.9
+
+
+def test_quantized_graph_options_are_checked():
+    with pytest.raises(InvalidInputError, match="float32"):
+        IndexConfig(ann_backend="hnswlib", ann_dtype="i8")
+    with pytest.raises(InvalidInputError, match="cosine"):
+        IndexConfig(distance="ip", ann_dtype="i8")
+    with pytest.raises(InvalidInputError, match="ann_dtype"):
+        IndexConfig(ann_dtype="int4")
+    assert IndexConfig(distance="l2").graph_dtype == "f32"
+    assert IndexConfig(ann_backend="hnswlib").graph_dtype == "f32"
+    assert IndexConfig().graph_dtype == "i8"
 
 
 def test_hnsw_batch_equals_single_queries(mem_path, opened):
