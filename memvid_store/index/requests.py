@@ -46,13 +46,11 @@ def build_request(owner: Any, snap: Snapshot, args: dict[str, Any]) -> Request:
     config = owner._index_config
     prepared = None
     if vector is not None and mode != "lexical":
-        from . import vec
+        from .light import prepare_vector
 
-        dim = snap.dim
-        if dim is None:
-            vec.prepare_queries(vector, len(vector), config.distance)  # still validate NaN
-        else:
-            prepared = vec.prepare_queries(vector, dim, config.distance)[0]
+        prepared = prepare_vector(vector, snap.dim, config.distance)
+        if snap.dim is None:
+            prepared = None  # validated; nothing stored to compare with
     at = _record_time(owner, snap, args.get("as_of"))
     window = _window(args.get("time_range"))
     spec = args.get("filter")

@@ -32,7 +32,7 @@ class Request:
     """A validated query (built by Memory.find)."""
 
     text: str | None
-    vector: Any  # float32 (dim,) numpy array, prepared for the metric, or None
+    vector: Any  # float32 array('f') of dim values, prepared for the metric, or None
     k: int
     mode: str  # "hybrid" | "vector" | "lexical"
     filter: FrameFilter | None
@@ -57,6 +57,7 @@ class Searcher:
         self._delta_lex: Any = None
         self._table: Any = None
         self._stored: Any = None
+        self._light: Any = None
         self._ann: Any = None
         self._ann_opened = False
         self._lex_lock = threading.Lock()
@@ -265,6 +266,12 @@ class Searcher:
         """Accepted vector candidates per request (keyed by id(request)), best-first."""
         if not reqs:
             return {}
+        from . import light
+
+        if light.active(self):
+            if self._light is None:
+                self._light = light.LightVectors(self)
+            return {id(r): self._light.ranked(r, self._acceptor(r), self._take) for r in reqs}
         from .vector_search import VectorSearch
 
         engine = VectorSearch(self)

@@ -111,6 +111,7 @@ class VectorSearch:
                      first: tuple[np.ndarray, np.ndarray, int] | None
                      ) -> list[tuple[RowRef, float]]:
         accept = self.searcher._acceptor(req)
+        query = np.frombuffer(req.vector, "<f4")
         tail_scores, tail_gids = self._tail_scores(req, covered)
         kk = first[2] if first is not None else graph_depth(req.k, ann.dtype)
         while kk < ann.count:
@@ -118,9 +119,9 @@ class VectorSearch:
                 labels, scores, _ = first
                 first = None
             else:
-                labels, scores = ann.search(req.vector[None, :], kk,
+                labels, scores = ann.search(query[None, :], kk,
                                             ef=max(self.searcher.config.ann_ef_search, kk))
-            found = self._graph_hits(ann, labels[0], scores[0], req.vector)
+            found = self._graph_hits(ann, labels[0], scores[0], query)
             found += best(tail_scores[0], tail_gids, kk)
             found.sort(key=lambda gs: (-gs[1], gs[0]))
             ranked = self.searcher._take(found, req.k, accept)

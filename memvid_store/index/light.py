@@ -1,0 +1,200 @@
+"""Exact vector search without numpy, for the first queries of a fresh process.
+
+Importing numpy costs 60-200 ms, more than scanning a small file's vectors. So while
+numpy is not loaded, a file without an HNSW graph is searched here: numkong's SIMD
+kernels score the mapped vector blocks (buffers, no copy) and the best candidates are
+picked in Python, then accepted like any other (visibility, event time, filter). Once
+numpy is loaded (by the application or by a graph search), :mod:`.vector_search` takes
+over; both paths give the same hits, their scores agree to float32 rounding.
+
+numkong would import numpy when it is imported itself (only to interoperate with it):
+:func:`kernel` imports it with numpy hidden from the importing thread alone.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import sys
+import threading
+from array import array
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..engine.format import NO_ROW
+from ..errors import DimensionMismatchError, InvalidInputError
+
+if TYPE_CHECKING:
+    from ..engine.snapshot import RowRef
+    from .searcher import Request, Searcher
+
+_kernel: Any = None
+_kernel_lock = threading.Lock()
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+# ------------------------------------------------------------------ query vectors
+
+
+def prepare_vector(vector: Any, dim: int | None, metric: str) -> array:
+    """One query vector as float32 (``array('f')``), unit length for cosine.
+
+    Raises DimensionMismatchError for a wrong length (``dim`` None: any length) and
+    InvalidInputError for an empty vector, non-numbers, NaN/infinity, an all-zero cosine
+    query or values beyond float32.
+    """
+    values = _floats(vector)
+    if not values:
+        raise InvalidInputError("the query is empty: pass at least one non-empty vector")
+    if dim is not None and len(values) != dim:
+        raise DimensionMismatchError(
+            f"query vector has {len(values)} dimensions but the stored embeddings have {dim}",
+            dim, len(values))
+    if not all(map(math.isfinite, values)):
+        raise InvalidInputError("query vectors must not contain NaN or infinity")
+    if metric == "cosine":
+        scale = max(map(abs, values))
+        if scale == 0:
+            raise InvalidInputError(
+                "a cosine query vector is all zeros and has no direction: pass a non-zero vector")
+        unit = [v / scale for v in values]  # scaled first: no overflow or underflow
+        norm = math.hypot(*unit)
+        return array("f", [u / norm for u in unit])
+    if max(map(abs, values)) > _FLOAT32_MAX:
+        raise InvalidInputError("query vector values overflow float32: scale the vector down")
+    return array("f", values)
+
+
+def _floats(vector: Any) -> list[float]:
+    if hasattr(vector, "tolist"):  # numpy arrays and friends
+        vector = vector.tolist()
+    if isinstance(vector, str | bytes) or not hasattr(vector, "__iter__"):
+        raise InvalidInputError(
+            f"a query vector must be a sequence of numbers, not {type(vector).__name__}")
+    items = list(vector)
+    if len(items) == 1 and hasattr(items[0], "__iter__") and not isinstance(items[0], str):
+        items = list(items[0])  # a batch of one vector
+    try:
+        return [float(v) for v in items]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"a query vector must be a sequence of numbers ({exc})") from None
+
+
+# ------------------------------------------------------------------------ kernel
+
+
+class _HideNumpy:
+    """A meta-path finder that makes ``import numpy`` fail in one thread only."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if threading.get_ident() == self.thread and name.partition(".")[0] == "numpy":
+            raise ImportError("numpy is not needed here")
+
+
+def kernel() -> Any:
+    """The numkong module, imported without numpy if numpy is not loaded yet; None when
+    numkong is missing."""
+    global _kernel
+    if _kernel is None:
+        with _kernel_lock:
+            if _kernel is None:
+                hide = _HideNumpy()
+                sys.meta_path.insert(0, hide)
+                try:
+                    import numkong
+
+                    _kernel = numkong
+                except ImportError:
+                    _kernel = False
+                finally:
+                    sys.meta_path.remove(hide)
+    return _kernel or None
+
+
+def active(searcher: Searcher) -> bool:
+    """True when this query should take the numpy-free path."""
+    return ("numpy" not in sys.modules and searcher._graph_ref() is None
+            and kernel() is not None)
+
+
+# ------------------------------------------------------------------------ search
+
+
+@dataclass(slots=True)
+class _Block:
+    matrix: memoryview  # (n, dim) float32
+    gids: list[int]
+    norms: list[float] | None = None
+
+
+class LightVectors:
+    """A snapshot's committed vector blocks as buffers, with their gids and norms."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        snap = searcher.snap
+        self.snap = snap
+        self.metric = searcher.config.distance
+        self.dim = snap.dim or 0
+        self.blocks: list[_Block] = []
+        for run in snap.runs:
+            vblocks = run.header["vblocks"]
+            if not vblocks:
+                continue
+            vrow = run.part("vrow")
+            order = sorted((v, row) for row, v in enumerate(vrow) if v != NO_ROW)
+            start = 0
+            for offset, count, _ in vblocks:
+                raw = snap.view.read(offset, count * self.dim * 4, "segment:vectors")
+                snap.view.prefetch(offset, count * self.dim * 4)
+                gids = [run.base + row for _, row in order[start : start + count]]
+                self.blocks.append(_Block(_matrix(raw, count, self.dim), gids))
+                start += count
+
+    def ranked(self, req: Request, accept: Any, take: Any) -> list[tuple[RowRef, float]]:
+        """Accepted (ref, score) best-first: ``req.k`` of them when that many exist."""
+        nk = kernel()
+        query = _matrix(memoryview(req.vector).cast("B"), 1, self.dim)
+        scored: list[tuple[float, int]] = []
+        blocks = self.blocks + self._delta_blocks()
+        for block in blocks:
+            scored.extend(zip(self._scores(nk, query, block), block.gids, strict=True))
+        scored = [(s, g) for s, g in scored if s > -math.inf]
+        m = min(max(2 * req.k, 32), len(scored))
+        while True:
+            best = heapq.nsmallest(m, scored, key=lambda sg: (-sg[0], sg[1]))
+            ranked = take([(g, s) for s, g in best], req.k, accept)
+            if len(ranked) >= req.k or m >= len(scored):
+                return ranked
+            m = min(4 * m, len(scored))
+
+    def _delta_blocks(self) -> list[_Block]:
+        delta = [v for v in self.snap.delta if v.embedding]
+        if not delta:
+            return []
+        raw = memoryview(b"".join(v.embedding for v in delta))
+        return [_Block(_matrix(raw, len(delta), self.dim), [v.gid for v in delta])]
+
+    def _scores(self, nk: Any, query: memoryview, block: _Block) -> list[float]:
+        """Scores of one block, float32-rounded; higher is better (see :mod:`.vec`)."""
+        if self.metric == "l2":
+            dist = nk.cdist(query, block.matrix, metric="sqeuclidean")
+            return _round([-d for d in memoryview(dist).tolist()[0]])
+        dots = memoryview(nk.cdist(query, block.matrix, metric="dot")).tolist()[0]
+        if self.metric == "ip":
+            return _round(dots)
+        if block.norms is None:
+            block.norms = _round(memoryview(nk.norm(block.matrix, axis=1)).tolist())
+        return _round([d / n if n > 0 else 0.0 for d, n in zip(dots, block.norms,
+                                                                 strict=True)])
+
+
+def _matrix(raw: memoryview, rows: int, dim: int) -> memoryview:
+    return raw.cast("B").cast("f", (rows, dim))
+
+
+def _round(values: list[float]) -> list[float]:
+    """Values rounded to float32, as the numpy path scores."""
+    return array("f", values).tolist()

@@ -1,0 +1,148 @@
+"""The numpy-free vector path: same hits as the numpy path, and no numpy imported."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memvid_store import DimensionMismatchError, InvalidInputError, Memory
+from memvid_store.index import light
+from memvid_store.index.vec import prepare_queries
+from tests.conftest import day
+
+DIM = 6
+
+
+def records(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        vec = [rng.gauss(0, 1) for _ in range(DIM)]
+        if i % 17 == 0:
+            vec = [0.0] * DIM  # zero vectors score 0 under cosine
+        if i % 23 == 0:
+            vec = list(out[-1]["embedding"]) if out else vec  # exact ties
+        out.append({"id": f"f{i:04d}", "text": f"note {i}", "embedding": vec,
+                    "metadata": {"n": i, "even": i % 2 == 0}, "created_at": day(i % 200)})
+    return out
+
+
+@pytest.fixture(params=["cosine", "ip", "l2"])
+def mem(request, mem_path, opened) -> Memory:
+    m = Memory.create(mem_path, dim=DIM, index={"distance": request.param,
+                                                "ann_backend": "none"})
+    opened.append(m)
+    m.put_many(records(300, seed=1))
+    m.seal()
+    m.put_many(records(40, seed=2)[::3])  # updates of sealed frames
+    m.delete("f0005")
+    m.seal()
+    m.put_many([{**r, "id": f"wal-{i}"} for i, r in enumerate(records(20, seed=3))])  # WAL only
+    return m
+
+
+def both_paths(monkeypatch, mem: Memory, **query) -> tuple[list, list]:
+    """(numpy-free hits, numpy hits) for one query, each on a fresh searcher."""
+    out = []
+    for use_light in (True, False):
+        monkeypatch.setattr(light, "active", lambda s, on=use_light: on and
+                            s._graph_ref() is None)
+        mem._snap().extras.clear()  # a new searcher: no cached results
+        out.append([(h.id, h.score) for h in mem.find(**query)])
+    return out[0], out[1]
+
+
+def test_same_hits_as_the_numpy_path(monkeypatch, mem):
+    rng = random.Random(9)
+    commits = mem.commits()
+    as_of = commits[len(commits) // 2][1]
+    for _ in range(12):
+        q = [rng.gauss(0, 1) for _ in range(DIM)]
+        for query in ({"k": 10}, {"k": 7, "filter": {"even": True}},
+                      {"k": 5, "time_range": (day(10), day(60))}, {"k": 400}):
+            lite, full = both_paths(monkeypatch, mem, vector=q, mode="vector", **query)
+            assert [i for i, _ in lite] == [i for i, _ in full]
+            assert all(math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6)
+                       for (_, a), (_, b) in zip(lite, full, strict=True))
+            if query["k"] == 400:
+                assert "f0005" not in {i for i, _ in lite}
+    lite, full = both_paths(monkeypatch, mem, vector=q, mode="vector", k=20, as_of=as_of)
+    assert [i for i, _ in lite] == [i for i, _ in full]
+
+
+def test_hybrid_uses_it_too(monkeypatch, mem):
+    lite, full = both_paths(monkeypatch, mem, text="note", vector=[1.0] * DIM, k=8)
+    assert [i for i, _ in lite] == [i for i, _ in full]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e30, 1e30, allow_nan=False), min_size=1, max_size=40)
+       .filter(lambda v: any(v)), st.sampled_from(["cosine", "ip", "l2"]))
+def test_prepare_vector_equals_prepare_queries(values, metric):
+    got = np.frombuffer(light.prepare_vector(values, len(values), metric), "<f4")
+    want = prepare_queries(values, len(values), metric)[0]
+    np.testing.assert_allclose(got, want, rtol=2e-7, atol=0)
+
+
+@pytest.mark.parametrize(("vector", "error", "match"), [
+    ([1.0, 2.0], DimensionMismatchError, "dimensions"),
+    ([], InvalidInputError, "empty"),
+    ([1.0, math.nan, 0, 0], InvalidInputError, "NaN"),
+    ([0.0] * 4, InvalidInputError, "all zeros"),
+    (["a", 1, 2, 3], InvalidInputError, "numbers"),
+    ("abcd", InvalidInputError, "sequence"),
+    (3.0, InvalidInputError, "sequence"),
+])
+def test_bad_vectors(vector, error, match):
+    with pytest.raises(error, match=match):
+        light.prepare_vector(vector, 4, "cosine")
+    with pytest.raises(InvalidInputError, match="overflow"):
+        light.prepare_vector([1e39, 0, 0, 0], 4, "ip")
+
+
+def test_accepts_numpy_arrays_and_a_batch_of_one():
+    want = light.prepare_vector([3.0, 4.0], 2, "cosine")
+    assert light.prepare_vector(np.array([3.0, 4.0]), 2, "cosine") == want
+    assert light.prepare_vector([[3.0, 4.0]], 2, "cosine") == want
+    assert list(want) == pytest.approx([0.6, 0.8])
+
+
+def test_numpy_is_hidden_from_the_importing_thread_only():
+    hide = light._HideNumpy()
+    with pytest.raises(ImportError):
+        hide.find_spec("numpy._core")
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(hide.find_spec("numpy")))
+    t.start()
+    t.join()
+    assert seen == [None]
+    assert hide.find_spec("numkong") is None
+
+
+CHILD = """
+import json, sys
+from memvid_store import Memory
+with Memory.open(sys.argv[1], readonly=True) as m:
+    hits = m.find(vector=json.loads(sys.argv[2]), k=5, mode="vector")
+    print(json.dumps({"ids": [h.id for h in hits], "numpy": "numpy" in sys.modules}))
+"""
+
+
+def test_a_fresh_process_answers_without_importing_numpy(mem_path):
+    with Memory.create(mem_path, dim=DIM) as m:
+        m.put_many(records(200, seed=4))
+    q = [0.3, -1.0, 0.5, 0.0, 2.0, 1.0]
+    with Memory.open(mem_path, readonly=True) as m:
+        want = [h.id for h in m.find(vector=q, k=5, mode="vector")]
+    run = subprocess.run([sys.executable, "-c", CHILD, mem_path, json.dumps(q)],
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(run.stdout) == {"ids": want, "numpy": False}
