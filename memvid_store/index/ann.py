@@ -581,7 +581,7 @@ class _UsearchBackend:
         keys = _check_labels(labels, x.shape[0])
         _check_quantization(params.dtype, metric)
         index = usearch_index.Index(
-            ndim=x.shape[1], metric=_USEARCH_METRICS[metric], dtype=params.dtype,
+            ndim=x.shape[1], metric=_usearch_metric(metric, params.dtype), dtype=params.dtype,
             connectivity=params.M, expansion_add=params.ef_construction,
             expansion_search=params.ef_search,
         )
@@ -625,6 +625,12 @@ def _check_quantization(dtype: str, metric: str) -> None:
             f"int8 graphs need the cosine metric (got {metric!r}): use dtype 'f32' or 'f16'")
 
 
+def _usearch_metric(metric: str, dtype: str) -> str:
+    """usearch's metric for a graph: an int8 graph holds unit rows (see ``_for_graph``), so
+    its cosine is an inner product, which skips two norms per distance."""
+    return "ip" if dtype == "i8" else _USEARCH_METRICS[metric]
+
+
 def _for_graph(x: np.ndarray, dtype: str) -> np.ndarray:
     """Rows as the graph stores them: unit length for int8, whose range is [-1, 1]."""
     if dtype != "i8":
@@ -641,7 +647,7 @@ def _usearch_restore(header: _Header, *, view: bool, key_lookups: bool) -> Any:
         meta = usearch_index.Index.metadata(header.payload)
     except (RuntimeError, ValueError) as exc:
         raise _corrupt(f"usearch graph is unreadable ({exc})") from None
-    expected_metric = _USEARCH_METRICS[header.metric]
+    expected_metric = _usearch_metric(header.metric, header.dtype)
     if (not meta or meta["dimensions"] != header.dim or meta["count_present"] != header.count
             or str(meta["kind_scalar"].name).lower() != header.dtype
             or str(meta["kind_metric"].name).lower() != expected_metric):

@@ -53,13 +53,11 @@ def prepare_vector(vector: Any, dim: int | None, metric: str) -> array:
     if not all(map(math.isfinite, values)):
         raise InvalidInputError("query vectors must not contain NaN or infinity")
     if metric == "cosine":
-        scale = max(map(abs, values))
-        if scale == 0:
+        norm = math.hypot(*values)  # scales internally: no overflow or underflow
+        if norm == 0:
             raise InvalidInputError(
                 "a cosine query vector is all zeros and has no direction: pass a non-zero vector")
-        unit = [v / scale for v in values]  # scaled first: no overflow or underflow
-        norm = math.hypot(*unit)
-        return array("f", [u / norm for u in unit])
+        return array("f", map(norm.__rtruediv__, values))
     if max(map(abs, values)) > _FLOAT32_MAX:
         raise InvalidInputError("query vector values overflow float32: scale the vector down")
     return array("f", values)
@@ -75,7 +73,7 @@ def _floats(vector: Any) -> list[float]:
     if len(items) == 1 and hasattr(items[0], "__iter__") and not isinstance(items[0], str):
         items = list(items[0])  # a batch of one vector
     try:
-        return [float(v) for v in items]
+        return list(map(float, items))
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"a query vector must be a sequence of numbers ({exc})") from None
 

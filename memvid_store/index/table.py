@@ -8,6 +8,8 @@ lists of newer runs and the delta.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,39 +145,33 @@ class StoredVectors:
 
     def __init__(self, snap: Snapshot) -> None:
         self.snap = snap
-        self._bases = np.array([run.base for run in snap.runs], "<i8")
-        self._runs: dict[int, tuple[np.ndarray, np.ndarray, list[np.ndarray]]] = {}
+        self._bases = [run.base for run in snap.runs]
+        self._runs: dict[int, tuple[memoryview, list[int], list[np.ndarray]]] = {}
 
-    def gather(self, gids: np.ndarray) -> np.ndarray:
+    def gather(self, gids: Iterable[int]) -> np.ndarray:
         """Rows (len(gids), dim) for committed gids that carry a vector."""
-        dim = self.snap.dim or 0
-        out = np.empty((len(gids), dim), "<f4")
-        which = np.searchsorted(self._bases, gids, side="right") - 1
-        for r in np.unique(which).tolist():
-            sel = np.flatnonzero(which == r)
-            if r < 0:
-                raise CorruptFileError("the ANN graph refers to an unknown version", "segment:ann")
-            vrow, starts, mats = self._run(r, dim)
-            rows = vrow[gids[sel] - self._bases[r]]
-            if (rows == NO_ROW).any():
+        rows = []
+        for gid in gids:
+            r = bisect_right(self._bases, gid) - 1
+            if r < 0 or gid >= self.snap.runs[r].end:
+                raise CorruptFileError("the ANN graph refers to an unknown version",
+                                       "segment:ann")
+            vrow, starts, mats = self._runs.get(r) or self._run(r)
+            v = vrow[gid - self._bases[r]]
+            if v == NO_ROW:
                 raise CorruptFileError("the ANN graph refers to a version without a vector",
                                        "segment:ann")
-            blocks = np.searchsorted(starts, rows, side="right") - 1
-            for b in np.unique(blocks).tolist():
-                in_block = blocks == b
-                out[sel[in_block]] = mats[b][rows[in_block] - starts[b]]
-        return out
+            b = bisect_right(starts, v) - 1
+            rows.append(mats[b][v - starts[b]])
+        return np.stack(rows) if rows else np.empty((0, self.snap.dim or 0), "<f4")
 
-    def _run(self, r: int, dim: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        found = self._runs.get(r)
-        if found is None:
-            run = self.snap.runs[r]
-            vblocks = run.header["vblocks"]
-            counts = [count for _, count, _ in vblocks]
-            starts = np.cumsum([0, *counts[:-1]]).astype("<i8")
-            mats = [np.frombuffer(self.snap.view.read(offset, count * dim * 4,
-                                                      "segment:vectors"), "<f4")
-                    .reshape(count, dim) for offset, count, _ in vblocks]
-            found = self._runs[r] = (np.frombuffer(run.part("vrow"), "<u4").astype("<i8"),
-                                     starts, mats)
+    def _run(self, r: int) -> tuple[memoryview, list[int], list[np.ndarray]]:
+        run, dim = self.snap.runs[r], self.snap.dim or 0
+        starts, mats, total = [], [], 0
+        for offset, count, _ in run.header["vblocks"]:
+            starts.append(total)
+            total += count
+            raw = self.snap.view.read(offset, count * dim * 4, "segment:vectors")
+            mats.append(np.frombuffer(raw, "<f4").reshape(count, dim))
+        found = self._runs[r] = (run.part("vrow"), starts, mats)
         return found

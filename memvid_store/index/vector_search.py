@@ -138,7 +138,7 @@ class VectorSearch:
         valid = labels >= 0
         labels = labels[valid]
         if ann.dtype in QUANTIZED and len(labels):
-            vectors = self.searcher.stored_vectors().gather(labels)
+            vectors = self.searcher.stored_vectors().gather(labels.tolist())
             scores = vec.score_block(vectors, query[None, :], self.metric)[0]
         else:
             scores = scores[valid]
