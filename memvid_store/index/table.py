@@ -146,32 +146,33 @@ class StoredVectors:
     def __init__(self, snap: Snapshot) -> None:
         self.snap = snap
         self._bases = [run.base for run in snap.runs]
-        self._runs: dict[int, tuple[memoryview, list[int], list[np.ndarray]]] = {}
+        self._runs: dict[int, tuple[memoryview, list[int], list[memoryview]]] = {}
 
     def gather(self, gids: Iterable[int]) -> np.ndarray:
         """Rows (len(gids), dim) for committed gids that carry a vector."""
+        width = (self.snap.dim or 0) * 4
         rows = []
         for gid in gids:
             r = bisect_right(self._bases, gid) - 1
             if r < 0 or gid >= self.snap.runs[r].end:
                 raise CorruptFileError("the ANN graph refers to an unknown version",
                                        "segment:ann")
-            vrow, starts, mats = self._runs.get(r) or self._run(r)
+            vrow, starts, blocks = self._runs.get(r) or self._run(r)
             v = vrow[gid - self._bases[r]]
             if v == NO_ROW:
                 raise CorruptFileError("the ANN graph refers to a version without a vector",
                                        "segment:ann")
             b = bisect_right(starts, v) - 1
-            rows.append(mats[b][v - starts[b]])
-        return np.stack(rows) if rows else np.empty((0, self.snap.dim or 0), "<f4")
+            at = (v - starts[b]) * width
+            rows.append(blocks[b][at : at + width])
+        return np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), width // 4)
 
-    def _run(self, r: int) -> tuple[memoryview, list[int], list[np.ndarray]]:
-        run, dim = self.snap.runs[r], self.snap.dim or 0
-        starts, mats, total = [], [], 0
+    def _run(self, r: int) -> tuple[memoryview, list[int], list[memoryview]]:
+        run, width = self.snap.runs[r], (self.snap.dim or 0) * 4
+        starts, blocks, total = [], [], 0
         for offset, count, _ in run.header["vblocks"]:
             starts.append(total)
             total += count
-            raw = self.snap.view.read(offset, count * dim * 4, "segment:vectors")
-            mats.append(np.frombuffer(raw, "<f4").reshape(count, dim))
-        found = self._runs[r] = (run.part("vrow"), starts, mats)
+            blocks.append(self.snap.view.read(offset, count * width, "segment:vectors"))
+        found = self._runs[r] = (run.part("vrow"), starts, blocks)
         return found
