@@ -26,10 +26,13 @@ on thread timing (on 2 cores, 2 threads built 20k x 384 vectors only ~15% faster
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import struct
+import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
@@ -550,10 +553,16 @@ class _UsearchIndex(_BaseIndex):
         index = self._index
         if index.expansion_search != ef:
             index.expansion_search = ef
-        found = index.search(q, k, threads=_search_threads(q.shape[0]))
-        keys = np.asarray(found.keys).reshape(q.shape[0], -1)[:, :k]
-        dist = np.asarray(found.distances).reshape(q.shape[0], -1)[:, :k]
-        counts = np.asarray(getattr(found, "counts", [keys.shape[1]])).reshape(-1)
+        threads = _search_threads(q.shape[0])
+        if hasattr(index, "search_many"):  # the compiled index (see _usearch_restore)
+            keys, dist, counts = index.search_many(q, k, False, threads)[:3]
+        else:
+            found = index.search(q, k, threads=threads)
+            keys, dist = found.keys, found.distances
+            counts = getattr(found, "counts", [np.asarray(keys).reshape(q.shape[0], -1).shape[1]])
+        keys = np.asarray(keys).reshape(q.shape[0], -1)[:, :k]
+        dist = np.asarray(dist).reshape(q.shape[0], -1)[:, :k]
+        counts = np.asarray(counts).reshape(-1)
         labels = np.full((q.shape[0], k), -1, np.int64)
         scores = np.full((q.shape[0], k), -np.inf, np.float32)
         valid = np.arange(keys.shape[1])[None, :] < counts[:, None]
@@ -642,9 +651,43 @@ def _for_graph(x: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _usearch_restore(header: _Header, *, view: bool, key_lookups: bool) -> Any:
-    usearch_index = _import("usearch.index")
+    """The graph as usearch's compiled index (a view of ``header.payload`` or a copy).
+
+    A view for search skips the usearch package's Python layer when it can
+    (:mod:`.usearch_view`); building and extending go through ``usearch.index``.
+    """
+    from .usearch_view import compiled
+
+    native = compiled() if view and not key_lookups else None
+    if native is not None:
+        meta = _check_usearch_meta(header, native.index_dense_metadata_from_buffer)
+        try:
+            index = native.Index(ndim=header.dim, dtype=meta["kind_scalar"],
+                                 connectivity=header.M, metric_kind=meta["kind_metric"],
+                                 enable_key_lookups=False)
+            index.view_index_from_buffer(header.payload)
+        except (RuntimeError, ValueError) as exc:
+            raise _corrupt(f"usearch could not load the graph ({exc})") from None
+    else:
+        usearch_index = _import("usearch.index")
+        _check_usearch_meta(header, usearch_index.Index.metadata)
+        try:
+            try:
+                index = usearch_index.Index.restore(header.payload, view=view,
+                                                    enable_key_lookups=key_lookups)
+            except TypeError:  # older usearch: no enable_key_lookups
+                index = usearch_index.Index.restore(header.payload, view=view)
+        except (RuntimeError, ValueError) as exc:
+            raise _corrupt(f"usearch could not load the graph ({exc})") from None
+    if index is None or len(index) != header.count:
+        raise _corrupt("usearch graph does not match its header")
+    return index
+
+
+def _check_usearch_meta(header: _Header, read: Callable[[Any], Any]) -> dict[str, Any]:
+    """usearch's metadata of the graph (``read(buffer)``), checked against our header."""
     try:
-        meta = usearch_index.Index.metadata(header.payload)
+        meta = read(header.payload)
     except (RuntimeError, ValueError) as exc:
         raise _corrupt(f"usearch graph is unreadable ({exc})") from None
     expected_metric = _usearch_metric(header.metric, header.dtype)
@@ -652,17 +695,7 @@ def _usearch_restore(header: _Header, *, view: bool, key_lookups: bool) -> Any:
             or str(meta["kind_scalar"].name).lower() != header.dtype
             or str(meta["kind_metric"].name).lower() != expected_metric):
         raise _corrupt("usearch graph does not match its header")
-    try:
-        try:
-            index = usearch_index.Index.restore(header.payload, view=view,
-                                                enable_key_lookups=key_lookups)
-        except TypeError:  # older usearch: no enable_key_lookups, always builds the table
-            index = usearch_index.Index.restore(header.payload, view=view)
-    except (RuntimeError, ValueError) as exc:
-        raise _corrupt(f"usearch could not load the graph ({exc})") from None
-    if index is None or len(index) != header.count:
-        raise _corrupt("usearch graph does not match its header")
-    return index
+    return meta
 
 
 # --------------------------------------------------------------------------- registry
@@ -680,5 +713,17 @@ def get_backend(name: str) -> AnnBackend:
         raise InvalidInputError(
             f"unknown ANN backend {name!r}: use one of {', '.join(map(repr, BACKENDS))}"
         )
-    _import(_MODULES[name])
+    if not _installed(_MODULES[name]):
+        _import(_MODULES[name])  # raises MissingDependencyError
     return backend
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (usearch's package layer
+    costs ~50 ms that a search through :mod:`.usearch_view` does not need)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module.split(".")[0]) is not None
+    except (ImportError, ValueError):
+        return False
