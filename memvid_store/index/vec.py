@@ -40,10 +40,14 @@ def prepare_queries(queries: object, dim: int, metric: str) -> np.ndarray:
     """Validate query vectors and return them as a C-contiguous float32 (nq, dim) array.
 
     ``queries`` is one vector or a batch (list/tuple of vectors or a 2-D array). The
-    result never shares memory with the input. Cosine queries are L2-normalised.
-    Raises DimensionMismatchError (with ``.expected``/``.got``) for a wrong dimension and
-    ValueError for an empty query, NaN/inf values or an all-zero cosine query.
+    result never shares memory with the input. Each row is prepared by
+    :func:`~memvid_store.index.light.prepare_vector` (cosine rows L2-normalised), so it
+    raises the same errors: DimensionMismatchError (with ``.expected``/``.got``) for a
+    wrong dimension, ValueError for an empty query, NaN/inf values or an all-zero cosine
+    query.
     """
+    from .light import prepare_vector
+
     check_metric(metric)
     try:
         arr = np.array(queries, dtype=np.float64, copy=True)
@@ -60,28 +64,8 @@ def prepare_queries(queries: object, dim: int, metric: str) -> np.ndarray:
         )
     if arr.size == 0:
         raise InvalidInputError("the query is empty: pass at least one non-empty vector")
-    got = int(arr.shape[1])
-    if got != dim:
-        raise DimensionMismatchError(
-            f"query vector has {got} dimensions but the stored embeddings have {dim}",
-            dim, got,
-        )
-    if not np.isfinite(arr).all():
-        raise InvalidInputError("query vectors must not contain NaN or infinity")
-    if metric == "cosine":
-        scale = np.abs(arr).max(axis=1)
-        if not (scale > 0).all():
-            raise InvalidInputError(
-                "a cosine query vector is all zeros and has no direction: pass a non-zero vector"
-            )
-        unit = arr / scale[:, None]  # scaled first: no overflow or underflow in the norm
-        out = (unit / np.linalg.norm(unit, axis=1)[:, None]).astype(np.float32)
-    else:
-        with np.errstate(over="ignore"):
-            out = arr.astype(np.float32)
-        if not np.isfinite(out).all():
-            raise InvalidInputError("query vector values overflow float32: scale the vector down")
-    return np.ascontiguousarray(out)
+    rows = b"".join(prepare_vector(row, dim, metric).tobytes() for row in arr)
+    return np.frombuffer(rows, "<f4").reshape(arr.shape[0], dim).copy()
 
 
 def row_norms(matrix: np.ndarray) -> np.ndarray:
