@@ -262,7 +262,7 @@ class _Reads:
 
         started = time.perf_counter()
         snap = self._snap()
-        searcher = _searcher(snap, self._index_config, self._cache_root())
+        searcher = _searcher(snap, self._index_config, self._cache_root)
         handle = self._handle()
         raw = [dict(r) for r in requests]
         if handle._embedder is not None:
@@ -580,7 +580,7 @@ class Memory(_Reads):
 
     def _current_search(self) -> tuple[Snapshot, Any]:
         snap = self._snap()
-        return snap, _searcher(snap, self._index_config, self._cache_root())
+        return snap, _searcher(snap, self._index_config, self._cache_root)
 
     def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
         """Tell the attached AccessPatternAnalyzer what these reads returned."""
@@ -1044,7 +1044,7 @@ class Memory(_Reads):
         return self._snapshot.generation
 
 
-def _searcher(snap: Snapshot, config: IndexConfig, cache_root: str) -> Any:
+def _searcher(snap: Snapshot, config: IndexConfig, cache_root: Callable[[], str]) -> Any:
     searcher = snap.extras.get("searcher")
     if searcher is None:
         from .index.searcher import Searcher

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,8 +267,12 @@ def write_empty(fd: int, *, dim: int | None, wal_size: int, options: dict[str, A
               dim=dim, counters={k: 0 for k in COUNTERS}, options=options,
               history_floor_us=history_floor_us)
     toc_bytes = toc.encode()
+    if file_uuid is None:
+        import uuid  # only files being created need one (uuid imports platform: ~2 ms)
+
+        file_uuid = uuid.uuid4().bytes
     header = Header(generation, pos, len(toc_bytes), crc32(toc_bytes), wal_size, 0,
-                    created, file_uuid or uuidlib.uuid4().bytes, committed)
+                    created, file_uuid, committed)
     os.pwrite(fd, toc_bytes + footer_of(header), pos)
     os.pwrite(fd, header.pack(), header.slot * SLOT_SIZE)
     os.fsync(fd)

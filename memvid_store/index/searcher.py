@@ -46,10 +46,11 @@ class Request:
 class Searcher:
     """Search state of one snapshot: opened indexes, decoded payloads, cached results."""
 
-    def __init__(self, snap: Snapshot, config: IndexConfig, cache_root: str) -> None:
+    def __init__(self, snap: Snapshot, config: IndexConfig,
+                 cache_root: str | Callable[[], str]) -> None:
         self.snap = snap
         self.config = config
-        self.cache_root = cache_root
+        self._cache_root = cache_root  # resolved on first need: the default imports tempfile
         self._results: OrderedDict[tuple, list[Hit]] = OrderedDict()
         self._result_hits = self._result_misses = 0
         self._lex: Any = None
@@ -65,6 +66,13 @@ class Searcher:
         self._table_lock = threading.Lock()
         # set while a background warmup will load the graph: queries scan exactly meanwhile
         self.defer_vectors = False
+
+    @property
+    def cache_root(self) -> str:
+        """Directory for unpacked index files (the handle's ``cache_dir``)."""
+        if callable(self._cache_root):
+            self._cache_root = self._cache_root()
+        return self._cache_root
 
     # ------------------------------------------------------------------ public
 
