@@ -221,6 +221,12 @@ class RunReader:
         return starts
 
     def vector(self, row: int) -> bytes | None:
+        view = self.vector_view(row)
+        return None if view is None else bytes(view)
+
+    def vector_view(self, row: int) -> memoryview | None:
+        """The float32 embedding bytes of ``row`` as read from the file (no copy when
+        mapped), or None when the row has no vector."""
         vrow = self.part("vrow")[row]
         if vrow == NO_ROW:
             return None
@@ -234,7 +240,7 @@ class RunReader:
             raise CorruptFileError(f"vector row {vrow} lies outside its block", "segment:run",
                                    self.ref.offset)
         width = int(self.header["dim"]) * 4
-        return bytes(self.view.read(offset + local * width, width, "segment:vectors"))
+        return self.view.read(offset + local * width, width, "segment:vectors")
 
     def time_rows(self, since: int | None, until: int | None) -> range:
         """Positions in ``tperm`` whose created time lies in [since, until)."""

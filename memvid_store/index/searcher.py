@@ -57,7 +57,6 @@ class Searcher:
         self._lex_opened = False
         self._delta_lex: Any = None
         self._table: Any = None
-        self._stored: Any = None
         self._light: Any = None
         self._ann: Any = None
         self._ann_opened = False
@@ -293,14 +292,6 @@ class Searcher:
                 self._table = VectorTable(self.snap)
             self._table.refresh()
             return self._table
-
-    def stored_vectors(self) -> Any:
-        """Committed float32 vectors by gid (for rescoring graph candidates)."""
-        if self._stored is None:
-            from .table import StoredVectors
-
-            self._stored = StoredVectors(self.snap)
-        return self._stored
 
     def load_vectors(self) -> bool:
         """Load the vector tier: the HNSW graph if the file has one, else the exact table."""

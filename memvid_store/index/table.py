@@ -8,7 +8,6 @@ lists of newer runs and the delta.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -136,43 +135,16 @@ def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
     return out
 
 
-class StoredVectors:
-    """Float32 vectors of committed versions by gid, read from the mapped vector blocks.
-
-    Built per run on first use from its ``vrow`` column alone, so rescoring a few graph
-    candidates never builds the whole :class:`VectorTable`.
-    """
-
-    def __init__(self, snap: Snapshot) -> None:
-        self.snap = snap
-        self._bases = [run.base for run in snap.runs]
-        self._runs: dict[int, tuple[memoryview, list[int], list[memoryview]]] = {}
-
-    def gather(self, gids: Iterable[int]) -> np.ndarray:
-        """Rows (len(gids), dim) for committed gids that carry a vector."""
-        width = (self.snap.dim or 0) * 4
-        rows = []
-        for gid in gids:
-            r = bisect_right(self._bases, gid) - 1
-            if r < 0 or gid >= self.snap.runs[r].end:
-                raise CorruptFileError("the ANN graph refers to an unknown version",
-                                       "segment:ann")
-            vrow, starts, blocks = self._runs.get(r) or self._run(r)
-            v = vrow[gid - self._bases[r]]
-            if v == NO_ROW:
-                raise CorruptFileError("the ANN graph refers to a version without a vector",
-                                       "segment:ann")
-            b = bisect_right(starts, v) - 1
-            at = (v - starts[b]) * width
-            rows.append(blocks[b][at : at + width])
-        return np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), width // 4)
-
-    def _run(self, r: int) -> tuple[memoryview, list[int], list[memoryview]]:
-        run, width = self.snap.runs[r], (self.snap.dim or 0) * 4
-        starts, blocks, total = [], [], 0
-        for offset, count, _ in run.header["vblocks"]:
-            starts.append(total)
-            total += count
-            blocks.append(self.snap.view.read(offset, count * width, "segment:vectors"))
-        found = self._runs[r] = (run.part("vrow"), starts, blocks)
-        return found
+def gather_vectors(snap: Snapshot, gids: Iterable[int]) -> np.ndarray:
+    """Float32 rows (len(gids), dim) of committed gids, read one by one from the vector
+    blocks (a few graph candidates never build the whole :class:`VectorTable`)."""
+    rows = []
+    for gid in gids:
+        ref = snap.locate(gid)
+        row = ref.run.vector_view(ref.row) if ref.run is not None else None
+        if row is None:
+            raise CorruptFileError("the ANN graph refers to a version without a vector",
+                                   "segment:ann")
+        rows.append(row)
+    dim = snap.dim or 0
+    return np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), dim)

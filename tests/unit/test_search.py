@@ -311,6 +311,21 @@ def test_graph_scores_equal_exact_scores(tmp_path, opened, dtype, stored):
     assert agree / (10 * len(TOPICS)) >= 0.9
 
 
+def test_graph_candidates_are_rescored_without_mmap_too(mem_path, opened):
+    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 300})
+    opened.append(m)
+    m.put_many(corpus(600, seed=6))
+    m.close()
+    rng = random.Random(7)
+    queries = [topic_vector(t, 0.2, rng) for t in TOPICS]
+    found = []
+    for mmap in (True, False):
+        with Memory.open(mem_path, readonly=True, mmap=mmap) as r:
+            assert r._snap().toc.find("ann").meta["dtype"] == "i8"
+            found.append([[(h.id, h.score) for h in r.find(vector=q, k=8)] for q in queries])
+    assert found[0] == found[1]
+
+
 def test_quantized_graph_options_are_checked():
     with pytest.raises(InvalidInputError, match="float32"):
         IndexConfig(ann_backend="hnswlib", ann_dtype="i8")
