@@ -162,7 +162,10 @@ class LightVectors:
         scored = [(s, g) for s, g in scored if s > -math.inf]
         m = min(max(2 * req.k, 32), len(scored))
         while True:
-            best = heapq.nsmallest(m, scored, key=lambda sg: (-sg[0], sg[1]))
+            best = heapq.nsmallest(m, scored, key=_best_first)
+            if len(best) < len(scored):  # every candidate tied with the m-th competes on
+                cutoff = best[-1][0]  # frame id, as in vector_search.best
+                best = sorted((sg for sg in scored if sg[0] >= cutoff), key=_best_first)
             ranked = take([(g, s) for s, g in best], req.k, accept)
             if len(ranked) >= req.k or m >= len(scored):
                 return ranked
@@ -187,6 +190,10 @@ class LightVectors:
             block.norms = _round(memoryview(nk.norm(block.matrix, axis=1)).tolist())
         return _round([d / n if n > 0 else 0.0 for d, n in zip(dots, block.norms,
                                                                  strict=True)])
+
+
+def _best_first(scored: tuple[float, int]) -> tuple[float, int]:
+    return -scored[0], scored[1]
 
 
 def _matrix(raw: memoryview, rows: int, dim: int) -> memoryview:

@@ -79,6 +79,17 @@ def test_same_hits_as_the_numpy_path(monkeypatch, mem):
     assert [i for i, _ in lite] == [i for i, _ in full]
 
 
+def test_ties_across_the_candidate_cut_are_broken_by_frame_id(monkeypatch, mem_path, opened):
+    """100 equal vectors, written so that gid order is the reverse of frame-id order."""
+    m = Memory.create(mem_path, dim=DIM, index={"ann_backend": "none"})
+    opened.append(m)
+    m.put_many([{"id": f"t{99 - i:03d}", "text": "tie", "embedding": [1.0] + [0.0] * (DIM - 1)}
+                for i in range(100)])
+    lite, full = both_paths(monkeypatch, m, vector=[1.0] + [0.0] * (DIM - 1), mode="vector", k=5)
+    assert [i for i, _ in full] == ["t000", "t001", "t002", "t003", "t004"]
+    assert lite == full
+
+
 def test_hybrid_uses_it_too(monkeypatch, mem):
     lite, full = both_paths(monkeypatch, mem, text="note", vector=[1.0] * DIM, k=8)
     assert [i for i, _ in lite] == [i for i, _ in full]
