@@ -311,11 +311,17 @@ def test_graph_scores_equal_exact_scores(tmp_path, opened, dtype, stored):
     assert agree / (10 * len(TOPICS)) >= 0.9
 
 
-def test_graph_candidates_are_rescored_without_mmap_too(mem_path, opened):
+def with_graph(mem_path: str, opened: list[Memory], seed: int) -> Memory:
+    """A writer on 600 sealed records, enough for the default graph from 300 vectors."""
     m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 300})
     opened.append(m)
-    m.put_many(corpus(600, seed=6))
-    m.close()
+    m.put_many(corpus(600, seed=seed))
+    m.seal()
+    return m
+
+
+def test_graph_candidates_are_rescored_without_mmap_too(mem_path, opened):
+    with_graph(mem_path, opened, seed=6)
     rng = random.Random(7)
     queries = [topic_vector(t, 0.2, rng) for t in TOPICS]
     found = []
@@ -339,10 +345,7 @@ def test_quantized_graph_options_are_checked():
 
 
 def test_hnsw_batch_equals_single_queries(mem_path, opened):
-    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 300})
-    opened.append(m)
-    m.put_many(corpus(600, seed=3))
-    m.seal()
+    m = with_graph(mem_path, opened, seed=3)
     rng = random.Random(8)
     reqs = [{"vector": topic_vector(t, 0.2, rng), "k": 5, "filter": {"even": True}}
             for t in TOPICS] + [{"vector": topic_vector("garden", 0.1, rng), "k": 12}]
