@@ -91,6 +91,20 @@ class FileView:
         with contextlib.suppress(OSError, ValueError):
             mm.madvise(mmap.MADV_WILLNEED, start, end - start)
 
+    def release(self, offset: int, size: int) -> None:
+        """Unmap the pages of ``[offset, offset+size)`` after a one-off pass over them (a
+        checksum, a copy, a graph load), so they stop counting as this process's resident
+        memory. They stay in the page cache and fault back in, unchanged, when read again;
+        views into them stay valid. Pages shared with the neighbouring bytes go too."""
+        mm = self._mm
+        if mm is None or size <= 0 or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        start = max(0, offset - offset % mmap.PAGESIZE)
+        end = min(offset + size, self.length)
+        if end > start:
+            with contextlib.suppress(OSError, ValueError):
+                mm.madvise(mmap.MADV_DONTNEED, start, end - start)
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)

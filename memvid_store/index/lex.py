@@ -288,8 +288,10 @@ def _complete(path: str, identity: str, check_owner: bool = False) -> bool:
 
 
 def _write_files(path: str, manifest: LexManifest,
-                 read_file: Callable[[str], bytes | memoryview]) -> dict[str, int]:
-    """Write every manifest file (length and crc checked) and meta.json into ``path``."""
+                 read_file: Callable[[str], bytes | memoryview],
+                 done: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Write every manifest file (length and crc checked) and meta.json into ``path``;
+    ``done(name)`` is told when a file's bytes are no longer needed."""
     sizes = {}
     for name, (_off, length, crc) in sorted(manifest.files.items()):
         if not _SEGMENT_FILE_RE.fullmatch(name):
@@ -302,6 +304,9 @@ def _write_files(path: str, manifest: LexManifest,
                 f"(length {len(data)} vs {length})", "segment:lex", _off)
         with open(os.path.join(path, name), "wb") as fh:
             fh.write(data)
+        del data
+        if done is not None:
+            done(name)
         sizes[name] = length
     with open(os.path.join(path, "meta.json"), "w", encoding="utf-8") as fh:
         fh.write(manifest.meta)
@@ -546,9 +551,10 @@ class LexSearcher:
 
     @classmethod
     def open(cls, manifest: LexManifest, read_file: Callable[[str], bytes | memoryview],
-             cache_root: str, key: str) -> LexSearcher:
+             cache_root: str, key: str, *,
+             done: Callable[[str], None] | None = None) -> LexSearcher:
         """Open the manifest's index from ``<cache_root>/<key>/``, unpacking it there first
-        unless a complete copy is already present.
+        unless a complete copy is already present (``done(name)``: a file was copied).
 
         Concurrent processes may race to unpack the same key: each writes a private temp
         dir and renames it into place; the loser drops its copy and uses the winner's.
@@ -560,13 +566,13 @@ class LexSearcher:
             raise VersionMismatchError(
                 f"lexical index manifest version {manifest.version} is not supported")
         t0 = time.perf_counter()
-        path, unpacked = _unpack(manifest, read_file, cache_root, key)
+        path, unpacked = _unpack(manifest, read_file, cache_root, key, done)
         t1 = time.perf_counter()
         try:
             self = cls(path, manifest.docs)
         except (ValueError, OSError):  # a damaged or vanished cache copy: unpack again, once
             _discard(path)
-            path, unpacked = _unpack(manifest, read_file, cache_root, key)
+            path, unpacked = _unpack(manifest, read_file, cache_root, key, done)
             t1 = time.perf_counter()
             self = cls(path, manifest.docs)
         self.unpacked = unpacked
@@ -699,7 +705,8 @@ def _discard(path: str) -> None:
 
 
 def _unpack(manifest: LexManifest, read_file: Callable[[str], bytes | memoryview],
-            cache_root: str, key: str) -> tuple[str, bool]:
+            cache_root: str, key: str,
+            done: Callable[[str], None] | None = None) -> tuple[str, bool]:
     """Ensure ``<cache_root>/<key>`` holds the manifest's index; return (path, unpacked)."""
     final = os.path.join(cache_root, key)
     identity = manifest.identity()
@@ -710,7 +717,7 @@ def _unpack(manifest: LexManifest, read_file: Callable[[str], bytes | memoryview
         for _attempt in range(5):
             tmp = tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=cache_root)
             try:
-                sizes = _write_files(tmp, manifest, read_file)
+                sizes = _write_files(tmp, manifest, read_file, done)
                 _write_marker(tmp, identity, sizes, "cache")  # last: marks the copy complete
                 try:
                     os.rename(tmp, final)

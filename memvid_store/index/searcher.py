@@ -249,9 +249,14 @@ class Searcher:
                         off, length, _ = manifest.files[name]
                         return view.read(off, length, "segment:lex")
 
+                    def copied(name: str) -> None:
+                        off, length, _ = manifest.files[name]
+                        view.release(off, length)
+
                     ref = self.snap.toc.find("lex")
                     key = f"{self.snap.header.uuid.hex()}-{ref.crc:08x}"
-                    self._lex = LexSearcher.open(manifest, read_file, self.cache_root, key)
+                    self._lex = LexSearcher.open(manifest, read_file, self.cache_root, key,
+                                                 done=copied)
                 self._lex_opened = True
         return self._lex
 
@@ -335,6 +340,9 @@ class Searcher:
                     data = self.snap.view.read(ref.offset, ref.length, "segment:ann")
                     index = backend.open(data, dim=self.snap.dim, metric=self.config.distance,
                                          params=params, scratch_dir=self.cache_root)
+                    # loading walked every node (usearch) or copied the graph (hnswlib):
+                    # searches fault back only the pages they visit
+                    self.snap.view.release(ref.offset, ref.length)
                     self._ann = (index, int(meta["covered"]))
                 self._ann_opened = True  # after _ann: readers never see a half-open graph
         return self._ann or (None, 0)
