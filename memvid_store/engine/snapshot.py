@@ -190,6 +190,19 @@ class Snapshot:
             text=text, metadata=meta, tags=tags, embedding=None, valid_to=self.valid_to(ref),
         )
 
+    def record(self, ref: RowRef) -> tuple[str, int, int, str, dict, list[str]]:
+        """What a search hit shows of a version: (id, version, created_at µs, text,
+        metadata, tags), without the history fields :meth:`load` also reads."""
+        v = ref.version
+        if v is not None:
+            return v.id, v.version, v.created_at, v.text, v.metadata or {}, v.tags or []
+        run, row = ref.run, ref.row
+        flags = run.part("flags")[row]
+        text, meta, tags = ("", {}, []) if flags & FLAG_TOMBSTONE else self._payload(run, row,
+                                                                                    flags)
+        return (run.frame_id(row), run.part("version")[row], run.part("created")[row], text,
+                meta, tags)
+
     def _payload(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
         cache = self.frame_cache
         if cache is None:

@@ -15,6 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from ..config import IndexConfig
@@ -57,6 +58,7 @@ class Searcher:
         self._lex_opened = False
         self._delta_lex: Any = None
         self._table: Any = None
+        self._stored: Any = None
         self._light: Any = None
         self._ann: Any = None
         self._ann_opened = False
@@ -141,16 +143,18 @@ class Searcher:
                      for m, lst in lists.items()}
         hits = []
         for ref, score in ranked:
-            v = self.snap.load(ref)
-            text, meta, tags = v.text, v.metadata or {}, v.tags or []
+            frame_id, version, created, text, meta, tags = self.snap.record(ref)
             ranks = {m: pos[ref.gid][0] for m, pos in positions.items() if ref.gid in pos}
             scores = {m: pos[ref.gid][1] for m, pos in positions.items() if ref.gid in pos}
-            hits.append(Hit(v.id, float(score), text, dict(meta), list(tags),
-                            from_us(v.created_at), v.version, ranks, scores))
+            hits.append(Hit(frame_id, float(score), text, dict(meta), list(tags),
+                            from_us(created), version, ranks, scores))
         return hits
 
     def _order(self, ranked: list[tuple[RowRef, float]]) -> list[tuple[RowRef, float]]:
-        """Score descending, ties by frame id."""
+        """Score descending, ties by frame id (looked up only when scores tie)."""
+        ranked = sorted(ranked, key=lambda rs: -rs[1])
+        if all(a[1] != b[1] for a, b in pairwise(ranked)):
+            return ranked
         return sorted(ranked, key=lambda rs: (-rs[1], self._frame_id(rs[0])))
 
     def _frame_id(self, ref: RowRef) -> str:
@@ -297,6 +301,14 @@ class Searcher:
                 self._table = VectorTable(self.snap)
             self._table.refresh()
             return self._table
+
+    def stored_vectors(self) -> Any:
+        """Committed vectors gathered by gid (graph candidates to rescore)."""
+        if self._stored is None:
+            from .table import StoredVectors
+
+            self._stored = StoredVectors(self.snap)
+        return self._stored
 
     def load_vectors(self) -> bool:
         """Load the vector tier: the HNSW graph if the file has one, else the exact table."""

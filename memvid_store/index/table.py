@@ -8,7 +8,6 @@ lists of newer runs and the delta.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,16 +134,64 @@ def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
     return out
 
 
-def gather_vectors(snap: Snapshot, gids: Iterable[int]) -> np.ndarray:
-    """Float32 rows (len(gids), dim) of committed gids, read one by one from the vector
-    blocks (a few graph candidates never build the whole :class:`VectorTable`)."""
-    rows = []
-    for gid in gids:
-        ref = snap.locate(gid)
-        row = ref.run.vector_view(ref.row) if ref.run is not None else None
-        if row is None:
+class StoredVectors:
+    """Committed vectors by gid, gathered from the vector blocks without building the
+    whole :class:`VectorTable` (a graph's few candidates, rescored exactly).
+
+    On first use the runs' ``vrow`` columns are joined into one gid -> vector row array
+    (4 bytes per version) over the blocks of all runs, so a gather is a few numpy calls.
+    A mapped file is viewed as overlapping float32 rows, so reading the rows is one fancy
+    index; without mmap each row is read on its own (never whole blocks).
+    """
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+        self.dim = snap.dim or 0
+        self._rows: np.ndarray | None = None
+        view = snap.view
+        if view.mmapped and self.dim:
+            flat = np.frombuffer(view.read(0, view.length - view.length % 4), "<f4")
+            if len(flat) >= self.dim:
+                self._rows = np.lib.stride_tricks.as_strided(
+                    flat, shape=(len(flat) - self.dim + 1, self.dim), strides=(4, 4),
+                    writeable=False)
+        self._first_gid = snap.runs[0].base if snap.runs else 0
+        vrows, starts, counts, offsets, row_base = [], [], [], [], 0
+        next_gid = self._first_gid
+        for run in snap.runs:
+            if run.base > next_gid:  # gids no run holds
+                vrows.append(np.full(run.base - next_gid, -1, "<i8"))
+            next_gid = run.end
+            vrow = np.frombuffer(run.part("vrow"), "<u4").astype("<i8")
+            vrows.append(np.where(vrow == NO_ROW, -1, vrow + row_base))
+            for offset, rows, _ in run.header["vblocks"]:
+                starts.append(row_base)
+                counts.append(rows)
+                offsets.append(offset)
+                row_base += rows
+        self._vrow = np.concatenate(vrows) if vrows else np.empty(0, "<i8")
+        self._starts = np.array(starts, "<i8")
+        self._counts = np.array(counts, "<i8")
+        self._offsets = np.array(offsets, "<i8")
+
+    def gather(self, gids: np.ndarray) -> np.ndarray:
+        """Float32 rows (len(gids), dim) of committed versions, in ``gids`` order."""
+        index = np.asarray(gids, "<i8") - self._first_gid
+        if len(index) == 0:
+            return np.empty((0, self.dim), "<f4")
+        if int(index.min()) < 0 or int(index.max()) >= len(self._vrow):
+            raise CorruptFileError("an index refers to an unknown version", "segment:ann")
+        vrow = self._vrow[index]
+        if int(vrow.min()) < 0:
             raise CorruptFileError("the ANN graph refers to a version without a vector",
                                    "segment:ann")
-        rows.append(row)
-    dim = snap.dim or 0
-    return np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), dim)
+        block = np.searchsorted(self._starts, vrow, side="right") - 1
+        local = vrow - self._starts[block]
+        width = 4 * self.dim
+        found = self._offsets[block] + local * width
+        if (local >= self._counts[block]).any() or int(found.max()) + width > self.snap.view.length:
+            raise CorruptFileError("a vector row lies outside its blocks", "segment:vectors")
+        if self._rows is not None:
+            return self._rows[found // 4]
+        rows = [self.snap.view.read(off, width, "segment:vectors") for off in found.tolist()]
+        return np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), self.dim)

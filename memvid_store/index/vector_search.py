@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import vec
-from .table import gather_vectors
 
 if TYPE_CHECKING:
     from ..engine.snapshot import RowRef
@@ -139,7 +138,7 @@ class VectorSearch:
         valid = labels >= 0
         labels = labels[valid]
         if ann.dtype in QUANTIZED and len(labels):
-            vectors = gather_vectors(self.searcher.snap, labels.tolist())
+            vectors = self.searcher.stored_vectors().gather(labels)
             scores = vec.score_block(vectors, query[None, :], self.metric)[0]
         else:
             scores = scores[valid]

@@ -109,6 +109,28 @@ def test_prepare_vector_matches_a_numpy_reference(values, metric):
     np.testing.assert_array_equal(prepare_queries([values], len(values), metric)[0], got)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-3e38, 3e38) | st.sampled_from([0.0, math.nan, math.inf, 1e-45]),
+                min_size=1, max_size=40),
+       st.sampled_from(["float64", "float32", "int32"]), st.sampled_from(["cosine", "ip", "l2"]),
+       st.booleans())
+def test_numpy_vectors_are_prepared_bit_for_bit_like_lists(values, dtype, metric, batch):
+    """numpy arrays take a vectorized path: same bytes, same errors as the list they hold."""
+    with np.errstate(all="ignore"):
+        arr = np.array(values, np.float64).astype(dtype) if dtype != "int32" else \
+            np.nan_to_num(np.clip(np.array(values), -1e6, 1e6)).astype(dtype)
+    if batch:
+        arr = arr[None, :]
+
+    def outcome(vector):
+        try:
+            return light.prepare_vector(vector, arr.shape[-1], metric).tobytes()
+        except InvalidInputError as exc:
+            return type(exc), str(exc)
+
+    assert outcome(arr) == outcome(arr.tolist())
+
+
 @pytest.mark.parametrize(("vector", "error", "match"), [
     ([1.0, 2.0], DimensionMismatchError, "dimensions"),
     ([], InvalidInputError, "empty"),

@@ -366,3 +366,43 @@ def test_vector_results_follow_writes_after_a_search(mem_path, opened):
     assert [h.id for h in hits] == ["c", "b", "a"] and hits[2].version == 2
     m.delete("c")
     assert [h.id for h in m.find(vector=[1.0, 0.0], k=3)] == ["b", "a"]
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_stored_vectors_are_gathered_across_runs(mem_path, opened, mmap):
+    """Graph candidates are read by gid from every run, the same with or without mmap."""
+    import numpy as np
+
+    from memvid_store import CorruptFileError
+    from memvid_store.memory import _searcher
+
+    m = Memory.create(mem_path, dim=DIM)
+    opened.append(m)
+    records = corpus(90, seed=3)
+    for start, end in ((0, 60), (60, 80), (80, 90)):  # shrinking commits: three runs
+        batch = records[start:end]
+        for r in batch[::7]:
+            r.pop("embedding")  # versions without a vector in every run
+        m.put_many(batch)
+        m.seal()
+    m.delete(records[1]["id"])
+    m.seal()
+    m.close()
+    with Memory.open(mem_path, readonly=True, mmap=mmap) as r:
+        snap = r._snap()
+        assert len(snap.runs) >= 3
+        stored = _searcher(snap, r._index_config, r._cache_root).stored_vectors()
+        with_vec, without = [], []
+        for gid in range(snap.toc.next_gid):
+            ref = snap.locate(gid)
+            raw = ref.run.vector(ref.row)
+            (without if raw is None else with_vec).append((gid, raw))
+        assert with_vec and without
+        order = list(reversed(with_vec))
+        got = stored.gather(np.array([g for g, _ in order]))
+        expected = np.frombuffer(b"".join(raw for _, raw in order), "<f4").reshape(-1, DIM)
+        assert np.array_equal(got, expected)
+        assert stored.gather(np.array([], "<i8")).shape == (0, DIM)
+        for bad in (without[0][0], snap.toc.next_gid, -1):
+            with pytest.raises(CorruptFileError):
+                stored.gather(np.array([with_vec[0][0], bad]))
