@@ -29,7 +29,6 @@ import importlib
 import importlib.util
 import json
 import os
-import struct
 import sys
 import threading
 from collections.abc import Callable
@@ -41,28 +40,25 @@ import numpy as np
 
 from ..errors import (
     ClosedError,
-    CorruptFileError,
     DimensionMismatchError,
     InvalidInputError,
     InvalidTypeError,
     MissingDependencyError,
 )
+from .ann_format import (
+    DTYPES,
+    _corrupt,
+    _expect,
+    _Header,
+    _pack,
+    _unpack,
+)
 from .vec import check_metric
 
 __all__ = ["BACKENDS", "AnnBackend", "AnnIndex", "AnnParams", "get_backend"]
 
-DTYPES = ("f32", "f16", "i8")
-QUANTIZED = ("f16", "i8")  # graphs whose scores are approximate: callers rescore candidates
 _MAX_LABEL = (1 << 63) - 1
 
-_MAGIC = b"MV2ANN\x00\x00"
-_VERSION = 1
-# magic, version, backend, metric, dtype, dim, count, M, ef_construction, meta_len, payload_len
-_HEADER = struct.Struct("<8sHBBB3xIQIII4xQ12x")
-assert _HEADER.size == 64
-_BACKEND_CODES = {"hnswlib": 1, "usearch": 2}
-_METRIC_CODES = {"cosine": 0, "ip": 1, "l2": 2}
-_DTYPE_CODES = {"f32": 0, "f16": 1, "i8": 2}
 _ALIGN = 64
 
 _HNSW_SPACES = {"cosine": "cosine", "ip": "ip", "l2": "l2"}
@@ -214,67 +210,6 @@ def _check_params(params: AnnParams | None) -> AnnParams:
     if not isinstance(params, AnnParams):
         raise InvalidTypeError(f"params must be an AnnParams, got {type(params).__name__}")
     return params
-
-
-def _pack(backend: str, metric: str, dtype: str, dim: int, count: int, params: AnnParams,
-          meta_len: int, payload: list[Any]) -> bytes:
-    payload_len = sum(memoryview(p).nbytes for p in payload)
-    header = _HEADER.pack(_MAGIC, _VERSION, _BACKEND_CODES[backend], _METRIC_CODES[metric],
-                          _DTYPE_CODES[dtype], dim, count, params.M, params.ef_construction,
-                          meta_len, payload_len)
-    return b"".join([header, *payload])
-
-
-@dataclass(frozen=True, slots=True)
-class _Header:
-    backend: str
-    metric: str
-    dtype: str
-    dim: int
-    count: int
-    M: int
-    ef_construction: int
-    meta_len: int
-    payload: memoryview
-
-
-def _unpack(data: Any, backend: str) -> _Header:
-    """Parse and check the header of a blob of ``backend``; CorruptFileError if malformed."""
-    view = memoryview(data)
-    if view.ndim != 1 or view.itemsize != 1:
-        view = view.cast("B")
-    if view.nbytes < _HEADER.size:
-        raise _corrupt(f"ANN graph is truncated ({view.nbytes} bytes)")
-    (magic, version, b_code, m_code, d_code, dim, count, m, efc, meta_len,
-     payload_len) = _HEADER.unpack_from(view, 0)
-    if magic != _MAGIC:
-        raise _corrupt("not an ANN graph (bad magic)")
-    if version != _VERSION:
-        raise _corrupt(f"unsupported ANN graph version {version}")
-    names = {code: name for name, code in _BACKEND_CODES.items()}
-    if names.get(b_code) != backend:
-        raise _corrupt(f"ANN graph was built by {names.get(b_code, b_code)!r}, not {backend!r}")
-    metric = {c: n for n, c in _METRIC_CODES.items()}.get(m_code)
-    dtype = {c: n for n, c in _DTYPE_CODES.items()}.get(d_code)
-    if metric is None or dtype is None:
-        raise _corrupt("ANN graph header has an unknown metric or dtype")
-    if view.nbytes != _HEADER.size + payload_len or meta_len > payload_len:
-        raise _corrupt(
-            f"ANN graph length {view.nbytes} does not match its header "
-            f"({_HEADER.size + payload_len})"
-        )
-    return _Header(backend, metric, dtype, dim, count, m, efc, meta_len, view[_HEADER.size:])
-
-
-def _corrupt(message: str) -> CorruptFileError:
-    return CorruptFileError(message, "segment:ann")
-
-
-def _expect(header: _Header, *, dim: int | None, metric: str) -> None:
-    if header.metric != metric:
-        raise _corrupt(f"ANN graph uses metric {header.metric!r}, expected {metric!r}")
-    if dim is not None and header.dim != dim:
-        raise _corrupt(f"ANN graph has {header.dim} dimensions, expected {dim}")
 
 
 def _search_threads(nq: int) -> int:

@@ -1,11 +1,13 @@
-"""Exact vector search without numpy, for the first queries of a fresh process.
+"""Vector search without numpy, for the first queries of a fresh process.
 
 Importing numpy costs 60-200 ms, more than scanning a small file's vectors. So while
 numpy is not loaded, a file without an HNSW graph is searched here: numkong's SIMD
 kernels score the mapped vector blocks (buffers, no copy) and the best candidates are
 picked in Python, then accepted like any other (visibility, event time, filter). Once
 numpy is loaded (by the application or by a graph search), :mod:`.vector_search` takes
-over; both paths give the same hits, their scores agree to float32 rounding.
+over; both paths give the same hits, their scores agree to float32 rounding. A file with
+a usearch int8 graph is walked by :mod:`.graph_walk` instead (:func:`walk`), its
+candidates rescored here.
 
 numkong would import numpy when it is imported itself (only to interoperate with it):
 :func:`kernel` imports it with numpy hidden from the importing thread alone.
@@ -17,12 +19,13 @@ import heapq
 import math
 import sys
 import threading
+import time
 from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..engine.format import NO_ROW
-from ..errors import DimensionMismatchError, InvalidInputError
+from ..errors import CorruptFileError, DimensionMismatchError, InvalidInputError
 
 if TYPE_CHECKING:
     from ..engine.snapshot import RowRef
@@ -138,10 +141,13 @@ def kernel() -> Any:
     return _kernel or None
 
 
+def numpy_loaded() -> bool:
+    return "numpy" in sys.modules
+
+
 def active(searcher: Searcher) -> bool:
-    """True when this query should take the numpy-free path."""
-    return ("numpy" not in sys.modules and searcher._graph_ref() is None
-            and kernel() is not None)
+    """True when this query should take the numpy-free exact path."""
+    return not numpy_loaded() and searcher._graph_ref() is None and kernel() is not None
 
 
 # ------------------------------------------------------------------------ search
@@ -216,6 +222,93 @@ class LightVectors:
             block.norms = _round(memoryview(nk.norm(block.matrix, axis=1)).tolist())
         return _round([d / n if n > 0 else 0.0 for d, n in zip(dots, block.norms,
                                                                  strict=True)])
+
+
+# Walks serve until they have cost about what loading numpy and usearch costs (60-90 ms
+# here), then the library takes over: never more than about twice the better choice made
+# in hindsight, whether the process answers one query or thousands.
+WALK_BUDGET_S = 0.1
+
+
+def walk(searcher: Searcher, reqs: list[Request]) -> dict[int, list[tuple[RowRef, float]]] | None:
+    """Accepted vector candidates per request (keyed by id) from a numpy-free walk of the
+    file's usearch int8 graph; None when the library path must answer instead."""
+    if numpy_loaded() or searcher._walk_seconds >= WALK_BUDGET_S:
+        return None
+    graph = searcher._walker
+    if graph is None:
+        graph = searcher._walker = LightGraph.of(searcher) or False
+    if not graph:
+        return None
+    started = time.perf_counter()
+    try:
+        out = {}
+        for req in reqs:
+            ranked = graph.ranked(req, searcher._acceptor(req), searcher._take)
+            if ranked is None:
+                return None
+            out[id(req)] = ranked
+        return out
+    finally:
+        searcher._walk_seconds += time.perf_counter() - started
+
+
+class LightGraph:
+    """Graph candidates from :mod:`.graph_walk`, rescored in float32 with numkong."""
+
+    def __init__(self, searcher: Searcher, graph: Any, nk: Any) -> None:
+        self.searcher = searcher
+        self.graph = graph
+        self.nk = nk
+
+    @classmethod
+    def of(cls, searcher: Searcher) -> LightGraph | None:
+        """The walker for ``searcher``'s graph, or None when it cannot serve: no usearch
+        int8 graph, versions it does not cover (WAL or a later commit), no numkong."""
+        from .graph_walk import Unsupported, UsearchGraph
+
+        snap = searcher.snap
+        ref = searcher._graph_ref()
+        nk = kernel()
+        if (ref is None or nk is None or ref.meta.get("backend") != "usearch"
+                or ref.meta.get("dtype") != "i8" or searcher.config.distance != "cosine"
+                or int(ref.meta["covered"]) < snap.toc.next_gid
+                or any(v.embedding for v in snap.delta)):
+            return None
+        try:
+            graph = UsearchGraph(snap.view.read(ref.offset, ref.length, "segment:ann"),
+                                 snap.dim or 0)
+        except Unsupported:
+            return None
+        return cls(searcher, graph, nk)
+
+    def ranked(self, req: Request, accept: Any, take: Any) -> list[tuple[RowRef, float]] | None:
+        """Accepted (ref, score) best-first, or None when ``req.k`` were not accepted among
+        the first candidates (the library path widens the search)."""
+        from .ann_format import graph_depth
+        from .graph_walk import Unsupported
+
+        depth = graph_depth(req.k, "i8")
+        try:
+            keys = self.graph.search(self.nk.dot, req.vector, depth,
+                                     self.searcher.config.ann_ef_search)
+        except Unsupported:
+            self.searcher._walker = False
+            return None
+        scored = sorted(((self._score(req.vector, gid), gid) for gid in keys), key=_best_first)
+        ranked = take([(g, s) for s, g in scored], req.k, accept)
+        return ranked if len(ranked) >= req.k or len(keys) >= self.graph.count else None
+
+    def _score(self, query: array, gid: int) -> float:
+        """Cosine of ``query`` (unit) and the stored float32 row of ``gid``."""
+        ref = self.searcher.snap.locate(gid)
+        view = ref.run.vector_view(ref.row) if ref.run is not None else None
+        if view is None:
+            raise CorruptFileError("the ANN graph refers to a version without a vector",
+                                   "segment:ann")
+        row = view.cast("f")
+        norm = math.sqrt(self.nk.dot(row, row))
+        return _round([self.nk.dot(query, row) / norm if norm > 0 else 0.0])[0]
 
 
 def _best_first(scored: tuple[float, int]) -> tuple[float, int]:

@@ -60,6 +60,8 @@ class Searcher:
         self._table: Any = None
         self._stored: Any = None
         self._light: Any = None
+        self._walker: Any = None  # light.LightGraph, or False when it cannot serve
+        self._walk_seconds = 0.0
         self._ann: Any = None
         self._ann_opened = False
         self._lex_lock = threading.Lock()
@@ -288,6 +290,9 @@ class Searcher:
             if self._light is None:
                 self._light = light.LightVectors(self)
             return {id(r): self._light.ranked(r, self._acceptor(r), self._take) for r in reqs}
+        walked = light.walk(self, reqs)
+        if walked is not None:
+            return walked
         from .vector_search import VectorSearch
 
         engine = VectorSearch(self)

@@ -19,20 +19,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import vec
+from .ann_format import QUANTIZED, graph_depth
 
 if TYPE_CHECKING:
     from ..engine.snapshot import RowRef
     from .searcher import Request, Searcher
 
 QUERY_CHUNK = 64
-
-
-def graph_depth(k: int, dtype: str) -> int:
-    """Candidates the first graph round asks for: more from a quantized graph, whose
-    coarse distances misorder near neighbours until they are rescored."""
-    from .ann import QUANTIZED
-
-    return max(4 * k, 40) if dtype in QUANTIZED else max(2 * k, 32)
 
 
 class VectorSearch:
@@ -133,8 +126,6 @@ class VectorSearch:
     def _graph_hits(self, ann, labels: np.ndarray, scores: np.ndarray,
                     query: np.ndarray) -> list[tuple[int, float]]:
         """(gid, score) of one query's graph results; exact scores for a quantized graph."""
-        from .ann import QUANTIZED
-
         valid = labels >= 0
         labels = labels[valid]
         if ann.dtype in QUANTIZED and len(labels):

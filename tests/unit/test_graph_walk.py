@@ -1,0 +1,170 @@
+"""The numpy-free walk of a usearch int8 graph: same hits as the library, same fallbacks."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from memvid_store import Memory
+from memvid_store.index import light
+from memvid_store.index.graph_walk import Unsupported, UsearchGraph
+from memvid_store.memory import _searcher
+
+DIM = 16
+
+
+def records(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    centres = [[rng.gauss(0, 1) for _ in range(DIM)] for _ in range(12)]
+    out = []
+    for i in range(n):
+        c = centres[i % len(centres)]
+        out.append({"id": f"r{i:05d}", "text": f"note {i}",
+                    "embedding": [x + rng.gauss(0, 0.4) for x in c],
+                    "metadata": {"n": i, "group": i % 100}})
+    return out
+
+
+def graph_file(mem_path: str, opened: list, n: int = 3000, **index) -> Memory:
+    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 500, **index})
+    opened.append(m)
+    m.put_many(records(n, seed=1))
+    m.seal()
+    return m
+
+
+def searcher_of(mem: Memory):
+    return _searcher(mem._snap(), mem._index_config, mem._cache_root)
+
+
+def both_paths(monkeypatch, mem: Memory, **query) -> tuple[list, list, bool]:
+    """(walk hits, library hits, whether the walk answered) on fresh searchers."""
+    out, walked = [], False
+    for walk in (True, False):
+        monkeypatch.setattr(light, "numpy_loaded", lambda w=walk: not w)
+        mem._snap().extras.clear()
+        out.append([(h.id, h.score) for h in mem.find(mode="vector", **query)])
+        if walk:
+            walked = searcher_of(mem)._walk_seconds > 0 and bool(searcher_of(mem)._walker)
+    return out[0], out[1], walked
+
+
+def queries(n: int, seed: int) -> list[list[float]]:
+    rng = random.Random(seed)
+    return [[rng.gauss(0, 1) for _ in range(DIM)] for _ in range(n)]
+
+
+def test_walk_gives_the_library_hits(monkeypatch, mem_path, opened):
+    mem = graph_file(mem_path, opened)
+    assert mem._snap().toc.find("ann").meta["dtype"] == "i8"
+    same = 0
+    for q in queries(25, seed=2):
+        walked, library, served = both_paths(monkeypatch, mem, vector=q, k=10)
+        assert served
+        scores = dict(library)
+        same += [i for i, _ in walked] == [i for i, _ in library]
+        for frame_id, score in walked:  # exact float32 scores wherever both found a hit
+            if frame_id in scores:
+                assert math.isclose(score, scores[frame_id], rel_tol=1e-5, abs_tol=1e-6)
+    assert same >= 23  # both are approximate; they may differ within recall
+
+
+def test_walk_finds_what_usearch_finds(mem_path, opened):
+    mem = graph_file(mem_path, opened)
+    snap = mem._snap()
+    ref = snap.toc.find("ann")
+    graph = UsearchGraph(snap.view.read(ref.offset, ref.length), DIM)
+    ann, _ = searcher_of(mem)._open_ann()
+    nk = light.kernel()
+    overlap = []
+    for q in queries(40, seed=3):
+        unit = light.prepare_vector(q, DIM, "cosine")
+        keys = graph.search(nk.dot, unit, 40, 160)
+        labels, _ = ann.search(np.frombuffer(unit, "<f4")[None, :], 40, ef=160)
+        assert len(keys) == 40 == len(set(keys))
+        overlap.append(len(set(keys) & set(labels[0].tolist())) / 40)
+    assert sum(overlap) / len(overlap) >= 0.97
+
+
+def test_too_few_accepted_candidates_go_to_the_library(monkeypatch, mem_path, opened):
+    mem = graph_file(mem_path, opened)
+    walked, library, _ = both_paths(monkeypatch, mem, vector=queries(1, seed=4)[0], k=3,
+                                    filter={"group": 7})
+    assert walked == library and len(walked) == 3
+    assert {i for i, _ in walked} <= {f"r{i:05d}" for i in range(7, 3000, 100)}
+
+
+def test_walks_stop_once_they_cost_a_library_load(monkeypatch, mem_path, opened):
+    mem = graph_file(mem_path, opened)
+    monkeypatch.setattr(light, "numpy_loaded", lambda: False)
+    mem._snap().extras.clear()
+    searcher = searcher_of(mem)
+    for q in queries(3, seed=5):
+        mem.find(vector=q, k=5, mode="vector")
+    assert searcher._walker and searcher._walk_seconds > 0
+    spent = searcher._walk_seconds
+    monkeypatch.setattr(light, "WALK_BUDGET_S", spent)
+    mem.find(vector=queries(1, seed=6)[0], k=5, mode="vector")
+    assert searcher._walk_seconds == spent  # the library answered
+
+
+@pytest.mark.parametrize("index", [{"ann_dtype": "f32"}, {"ann_backend": "hnswlib"}])
+def test_other_graphs_are_left_to_the_library(monkeypatch, mem_path, opened, index):
+    mem = graph_file(mem_path, opened, n=800, **index)
+    walked, library, served = both_paths(monkeypatch, mem, vector=queries(1, seed=7)[0], k=5)
+    assert not served and walked == library
+
+
+def test_versions_the_graph_does_not_cover_are_left_to_the_library(monkeypatch, mem_path,
+                                                                  opened):
+    mem = graph_file(mem_path, opened, n=800)
+    mem.put_many([{**r, "id": f"wal-{i}"} for i, r in enumerate(records(5, seed=8))])
+    q = records(5, seed=8)[2]["embedding"]
+    walked, library, served = both_paths(monkeypatch, mem, vector=q, k=3)
+    assert not served and walked == library and walked[0][0] == "wal-2"
+
+
+def test_layouts_it_does_not_know_are_unsupported(mem_path, opened):
+    mem = graph_file(mem_path, opened, n=800)
+    snap = mem._snap()
+    ref = snap.toc.find("ann")
+    raw = bytearray(snap.view.read(ref.offset, ref.length))
+    UsearchGraph(memoryview(raw), DIM)
+    with pytest.raises(Unsupported):
+        UsearchGraph(memoryview(raw), DIM + 1)
+    with pytest.raises(Unsupported):
+        UsearchGraph(memoryview(raw[: len(raw) // 2]), DIM)
+    head = 64 + 8 + 800 * DIM  # our header, usearch's matrix shape and rows
+    for pos, value in ((head, ord("X")), (head + 7, 3), (head + 14, 11)):  # magic, major, i8
+        bad = bytearray(raw)
+        bad[pos] = value
+        with pytest.raises(Unsupported):
+            UsearchGraph(memoryview(bad), DIM)
+
+
+CHILD = """
+import json, sys
+from memvid_store import Memory
+with Memory.open(sys.argv[1], readonly=True) as m:
+    ids = [[h.id for h in m.find(vector=q, k=5, mode="vector")] for q in json.loads(sys.argv[2])]
+    walker = m._snap().extras["searcher"]._walker
+print(json.dumps({"ids": ids, "numpy": "numpy" in sys.modules, "walked": bool(walker)}))
+"""
+
+
+def test_a_fresh_process_walks_the_graph_without_numpy(mem_path, opened):
+    graph_file(mem_path, opened).close()
+    qs = queries(4, seed=9)
+    with Memory.open(mem_path, readonly=True) as m:
+        want = [[h.id for h in m.find(vector=q, k=5, mode="vector")] for q in qs]
+    run = subprocess.run([sys.executable, "-c", CHILD, mem_path, json.dumps(qs)],
+                         capture_output=True, text=True, timeout=120, check=True)
+    got = json.loads(run.stdout)
+    assert got["numpy"] is False and got["walked"] is True
+    assert sum(a == b for a, b in zip(got["ids"], want, strict=True)) >= 3
