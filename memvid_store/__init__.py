@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from .memory import Memory, MemoryView
     from .metrics import ColdStartMetrics, emit_metrics
     from .prefetch import AccessPatternAnalyzer
-    from .types import Change, Frame, Stats, VerifyReport
+    from .reports import Change, Stats, VerifyReport
+    from .types import Frame
 
 __version__ = "0.1.0"
 
@@ -56,7 +57,7 @@ _dynamic_imports = {
     "StoreConfig": "config",
     "AccessPatternAnalyzer": "prefetch",
     "CacheConfig": "cache",
-    "Change": "types",
+    "Change": "reports",
     "ColdStartMetrics": "metrics",
     "IncrementalFrameLoader": "loader",
     "IndexConfig": "config",
@@ -65,8 +66,8 @@ _dynamic_imports = {
     "WarmupConfig": "config",
     "emit_metrics": "metrics",
     "Frame": "types",
-    "Stats": "types",
-    "VerifyReport": "types",
+    "Stats": "reports",
+    "VerifyReport": "reports",
 }
 
 __all__ = [

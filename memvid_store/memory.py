@@ -18,7 +18,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .autoembed import check_binding, fill_embeddings, fill_query_vectors, identity
 from .cache import ByteLRU, CacheStats
@@ -51,10 +51,14 @@ from .errors import (
     InvalidTypeError,
     ReadOnlyError,
 )
-from .metrics import AlertThresholds, ColdStartMetrics, MetricsRecorder
-from .types import Change, Frame, Hit, Stats, VerifyReport, from_us, to_us
+from .phases import MetricsRecorder
+from .types import Frame, Hit, from_us, to_us
 from .validate import check_embedding, check_id, check_metadata, check_tags, check_text
 from .warmup import Warmer
+
+if TYPE_CHECKING:
+    from .metrics import AlertThresholds, ColdStartMetrics
+    from .reports import Change, Stats, VerifyReport
 
 _MISSING: Any = object()
 _RECORD_KEYS = frozenset({"text", "embedding", "metadata", "tags", "created_at", "id"})
@@ -154,6 +158,8 @@ class _Reads:
         a version whose payload fails its checksum a report (its message) instead of a
         CorruptFileError, and the log goes on (salvage).
         """
+        from .reports import Change
+
         snap, at = self._snap(), self._at()
         lo = None if since is None else to_us(since, "since")
         for ref in snap.iter_all():
@@ -987,6 +993,8 @@ class Memory(_Reads):
 
     def stats(self) -> Stats:
         """Counts, sizes and the commit generation as this handle sees them."""
+        from .reports import Stats
+
         snap = self._snap()
         counters = apply_counters(snap.toc.counters, snap.delta)
         header = snap.header
@@ -1008,6 +1016,7 @@ class Memory(_Reads):
     def verify(self) -> VerifyReport:
         """Check every checksum in the file; never raises for damage, reports it."""
         from .engine.verify import verify_file
+        from .reports import VerifyReport
 
         self._snap()
         problems, checked = verify_file(self._fd)

@@ -55,19 +55,6 @@ class Frame:
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
-    """One recorded write: a frame version stored (``put``) or a frame deleted.
-
-    ``recorded_at`` is record time; ``frame`` is the stored version (``None`` for a delete).
-    """
-
-    kind: str
-    id: str
-    recorded_at: datetime
-    frame: Frame | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Hit:
     """One search result.
 
@@ -88,51 +75,13 @@ class Hit:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyReport:
-    """Result of ``Memory.verify()``: ``ok`` is False when any problem was found."""
-
-    ok: bool
-    problems: list[str]
-    checked: dict[str, int]
-
-    def __bool__(self) -> bool:
-        return self.ok
+# kept in .reports (imported on first use): an open and a search never need them
+_REPORTS = ("Change", "Stats", "VerifyReport")
 
 
-@dataclass(frozen=True, slots=True)
-class Stats:
-    """A summary of a memory file as seen by one handle or view.
+def __getattr__(name: str) -> Any:
+    if name in _REPORTS:
+        from . import reports
 
-    ``text_bytes`` is the UTF-8 size of the sealed frames' text, ``payload_bytes`` that of
-    text + metadata + tags before compression, ``stored_bytes`` their compressed size.
-    ``file_bytes`` includes the WAL region, allocated sparsely at create time.
-    """
-
-    path: str
-    frames: int
-    versions: int
-    deleted: int
-    generation: int
-    dim: int | None
-    file_bytes: int
-    text_bytes: int
-    payload_bytes: int
-    stored_bytes: int
-    wal_bytes: int
-    wal_size: int
-    wal_records: int
-    runs: int
-    created_at: datetime
-    history_floor: datetime | None
-    readonly: bool
-    mmap: bool
-    uuid: str
-    tiers: dict[str, str] = field(default_factory=dict)  # warmup state per index tier
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            out[name] = value.isoformat() if isinstance(value, datetime) else value
-        return out
+        return getattr(reports, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,7 @@ from ..errors import (
     NotAMemoryFileError,
     VersionMismatchError,
 )
-from ..types import VerifyReport
+from ..reports import VerifyReport
 from ._common import (
     MEMORY_PATH,
     TIMESTAMP,

@@ -15,10 +15,14 @@ with json = [op, id, version, created_at_us, prev_gid, prev_live, text, metadata
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 from dataclasses import dataclass
+
+try:  # CPython's builtin module: hashlib would also load OpenSSL (~3 ms), unused here
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - an interpreter built without it
+    from hashlib import blake2b
 
 from ..errors import CorruptFileError
 from .format import TIME_MAX
@@ -32,7 +36,7 @@ _OP = struct.Struct("<II")
 
 def id_hash(frame_id: str) -> int:
     """Stable 64-bit hash of a frame id (persisted in the frame table)."""
-    return int.from_bytes(hashlib.blake2b(frame_id.encode(), digest_size=8).digest(), "little")
+    return int.from_bytes(blake2b(frame_id.encode(), digest_size=8).digest(), "little")
 
 
 @dataclass(slots=True)

@@ -33,7 +33,6 @@ import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from hashlib import sha256
 from itertools import pairwise
 from typing import Any
 
@@ -45,6 +44,7 @@ from ..errors import (
     MissingDependencyError,
     VersionMismatchError,
 )
+from .lex_manifest import MANIFEST_VERSION, LexManifest, content_identity
 
 __all__ = [
     "TOKENIZER",
@@ -59,7 +59,6 @@ __all__ = [
 ]
 
 TOKENIZER = "mv_text"
-MANIFEST_VERSION = 1
 F_TEXT = "text"
 F_TITLE = "title"
 F_GID = "gid"
@@ -191,54 +190,6 @@ def _add_docs(writer: Any, docs: Iterable[LexDoc]) -> int:
 # ------------------------------------------------------------------------------- manifest
 
 
-@dataclass(slots=True)
-class LexManifest:
-    """The ``lex`` segment: tantivy's files as blobs of the .mv2, and its ``meta.json``."""
-
-    files: dict[str, list[int]]  # name -> [offset, length, crc32] in the .mv2
-    meta: str  # content of tantivy's meta.json
-    docs: int
-    version: int = MANIFEST_VERSION
-
-    def to_json(self) -> bytes:
-        body = {"version": self.version, "docs": self.docs, "meta": self.meta,
-                "files": {k: list(v) for k, v in sorted(self.files.items())}}
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes | memoryview) -> LexManifest:
-        try:
-            body = json.loads(bytes(raw))
-            version = int(body["version"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptFileError(f"lexical index manifest is not valid JSON: {exc}",
-                                   "segment:lex") from None
-        if version > MANIFEST_VERSION:
-            raise VersionMismatchError(
-                f"lexical index manifest version {version} is newer than supported "
-                f"({MANIFEST_VERSION})")
-        try:
-            files = {str(k): [int(x) for x in v] for k, v in body["files"].items()}
-            if any(len(v) != 3 for v in files.values()):
-                raise InvalidInputError("file entries must be [offset, length, crc32]")
-            return cls(files=files, meta=str(body["meta"]), docs=int(body["docs"]),
-                       version=version)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CorruptFileError(f"lexical index manifest is malformed: {exc}",
-                                   "segment:lex") from None
-
-    def identity(self) -> str:
-        """Content identity: tantivy's meta.json (random segment ids) and the file names."""
-        return _identity(self.meta, self.files)
-
-
-def _identity(meta: str, names: Iterable[str]) -> str:
-    h = sha256(meta.encode())
-    for name in sorted(names):
-        h.update(b"\0" + name.encode())
-    return h.hexdigest()[:32]
-
-
 def _segment_ids(meta: str) -> set[str]:
     return {s["segment_id"].replace("-", "") for s in json.loads(meta)["segments"]}
 
@@ -358,7 +309,7 @@ class LexBuilder:
         os.makedirs(self.workdir, exist_ok=True)
         _tantivy().Index(_schema(), path=self.workdir, reuse=False)
         meta = self._meta()
-        self._identity = _identity(meta, ())
+        self._identity = content_identity(meta, ())
         _write_marker(self.workdir, self._identity, {}, "workdir")
 
     def in_sync(self) -> bool:
@@ -405,7 +356,7 @@ class LexBuilder:
                 with open(os.path.join(self.workdir, name), "rb") as fh:
                     new_files[name] = fh.read()
         sizes = {n: os.path.getsize(os.path.join(self.workdir, n)) for n in needed}
-        self._identity = _identity(meta, needed)
+        self._identity = content_identity(meta, needed)
         _write_marker(self.workdir, self._identity, sizes, "workdir")
         self._files = set(needed)
         self.docs += added

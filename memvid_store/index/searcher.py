@@ -231,7 +231,7 @@ class Searcher:
         ref = self.snap.toc.find("lex")
         if ref is None:
             return None
-        from .lex import LexManifest
+        from .lex_manifest import LexManifest
 
         return LexManifest.from_json(bytes(self.snap.view.read(ref.offset, ref.length,
                                                                "segment:lex")))

@@ -48,3 +48,24 @@ def test_reading_text_and_time_does_not_import_numpy(tmp_path):
         print(",".join(m for m in ("numpy",) if m in sys.modules))
     """)
     assert loaded == ""
+
+
+def test_open_and_find_leave_reports_and_openssl_unloaded(tmp_path):
+    """What only a report needs (metrics, stats, verification) stays out of a cold start."""
+    path = tmp_path / "m.mv2"
+    run(f"""
+        from memvid_store import Memory
+        with Memory.create({str(path)!r}, dim=3, wal_size=1 << 20) as m:
+            m.put_many([{{"text": "frame %d" % i, "embedding": [1, i, 2]}} for i in range(50)])
+    """)
+    loaded = run(f"""
+        import os, sys
+        os.environ["MEMVID_PRELOAD_LEVEL"] = "none"  # a big file's BM25 tier: not at open
+        from memvid_store import Memory
+        with Memory.open({str(path)!r}, readonly=True) as m:
+            assert len(m.find(vector=[1, 2, 3], k=3)) == 3
+        print(",".join(m for m in ("memvid_store.metrics", "memvid_store.reports",
+                                   "memvid_store.index.lex", "_hashlib", "tempfile")
+                       if m in sys.modules))
+    """)
+    assert loaded == ""

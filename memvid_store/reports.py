@@ -1,0 +1,75 @@
+"""Reports a handle returns on request: the change feed, file statistics, verification.
+
+Kept apart from :mod:`.types` so that opening a file and searching it do not define them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .types import Frame
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One recorded write: a frame version stored (``put``) or a frame deleted.
+
+    ``recorded_at`` is record time; ``frame`` is the stored version (``None`` for a delete).
+    """
+
+    kind: str
+    id: str
+    recorded_at: datetime
+    frame: Frame | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """Result of ``Memory.verify()``: ``ok`` is False when any problem was found."""
+
+    ok: bool
+    problems: list[str]
+    checked: dict[str, int]
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """A summary of a memory file as seen by one handle or view.
+
+    ``text_bytes`` is the UTF-8 size of the sealed frames' text, ``payload_bytes`` that of
+    text + metadata + tags before compression, ``stored_bytes`` their compressed size.
+    ``file_bytes`` includes the WAL region, allocated sparsely at create time.
+    """
+
+    path: str
+    frames: int
+    versions: int
+    deleted: int
+    generation: int
+    dim: int | None
+    file_bytes: int
+    text_bytes: int
+    payload_bytes: int
+    stored_bytes: int
+    wal_bytes: int
+    wal_size: int
+    wal_records: int
+    runs: int
+    created_at: datetime
+    history_floor: datetime | None
+    readonly: bool
+    mmap: bool
+    uuid: str
+    tiers: dict[str, str] = field(default_factory=dict)  # warmup state per index tier
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
