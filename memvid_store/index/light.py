@@ -264,7 +264,7 @@ class LightGraph:
     @classmethod
     def of(cls, searcher: Searcher) -> LightGraph | None:
         """The walker for ``searcher``'s graph, or None when it cannot serve: no usearch
-        int8 graph, versions it does not cover (WAL or a later commit), no numkong."""
+        int8 graph, committed versions it does not cover, no numkong."""
         from .graph_walk import Unsupported, UsearchGraph
 
         snap = searcher.snap
@@ -272,8 +272,7 @@ class LightGraph:
         nk = kernel()
         if (ref is None or nk is None or ref.meta.get("backend") != "usearch"
                 or ref.meta.get("dtype") != "i8" or searcher.config.distance != "cosine"
-                or int(ref.meta["covered"]) < snap.toc.next_gid
-                or any(v.embedding for v in snap.delta)):
+                or int(ref.meta["covered"]) < snap.toc.next_gid):
             return None
         try:
             graph = UsearchGraph(snap.view.read(ref.offset, ref.length, "segment:ann"),
@@ -284,10 +283,13 @@ class LightGraph:
 
     def ranked(self, req: Request, accept: Any, take: Any) -> list[tuple[RowRef, float]] | None:
         """Accepted (ref, score) best-first, or None when ``req.k`` were not accepted among
-        the first candidates (the library path widens the search)."""
+        the first candidates (the library path widens the search) or the WAL holds vectors
+        (a writer's snapshot grows; the library path merges them)."""
         from .ann_format import graph_depth
         from .graph_walk import Unsupported
 
+        if any(v.embedding for v in self.searcher.snap.delta):
+            return None
         depth = graph_depth(req.k, "i8")
         try:
             keys = self.graph.search(self.nk.dot, req.vector, depth,

@@ -45,14 +45,21 @@ def searcher_of(mem: Memory):
 
 def both_paths(monkeypatch, mem: Memory, **query) -> tuple[list, list, bool]:
     """(walk hits, library hits, whether the walk answered) on fresh searchers."""
-    out, walked = [], False
+    answered = []
+    ranked = light.LightGraph.ranked
+
+    def spy(self, *args):
+        got = ranked(self, *args)
+        answered.append(got is not None)
+        return got
+
+    monkeypatch.setattr(light.LightGraph, "ranked", spy)
+    out = []
     for walk in (True, False):
         monkeypatch.setattr(light, "numpy_loaded", lambda w=walk: not w)
         mem._snap().extras.clear()
         out.append([(h.id, h.score) for h in mem.find(mode="vector", **query)])
-        if walk:
-            walked = searcher_of(mem)._walk_seconds > 0 and bool(searcher_of(mem)._walker)
-    return out[0], out[1], walked
+    return out[0], out[1], any(answered)
 
 
 def queries(n: int, seed: int) -> list[list[float]]:
@@ -128,6 +135,17 @@ def test_versions_the_graph_does_not_cover_are_left_to_the_library(monkeypatch, 
     q = records(5, seed=8)[2]["embedding"]
     walked, library, served = both_paths(monkeypatch, mem, vector=q, k=3)
     assert not served and walked == library and walked[0][0] == "wal-2"
+
+
+def test_vectors_written_after_a_walk_are_found(monkeypatch, mem_path, opened):
+    mem = graph_file(mem_path, opened, n=800)
+    monkeypatch.setattr(light, "numpy_loaded", lambda: False)
+    mem._snap().extras.clear()
+    mem.find(vector=queries(1, seed=10)[0], k=3, mode="vector")
+    assert searcher_of(mem)._walker
+    new = records(3, seed=11)[1]
+    mem.put_many([{**new, "id": "late"}])
+    assert mem.find(vector=new["embedding"], k=3, mode="vector")[0].id == "late"
 
 
 def test_layouts_it_does_not_know_are_unsupported(mem_path, opened):
