@@ -232,8 +232,13 @@ WALK_BUDGET_S = 0.1
 
 def walk(searcher: Searcher, reqs: list[Request]) -> dict[int, list[tuple[RowRef, float]]] | None:
     """Accepted vector candidates per request (keyed by id) from a numpy-free walk of the
-    file's usearch int8 graph; None when the library path must answer instead."""
-    if numpy_loaded() or searcher._walk_seconds >= WALK_BUDGET_S:
+    file's usearch int8 graph; None when the library path must answer instead.
+
+    While a background warmup is opening the graph (``defer_vectors``), the walk serves
+    whatever is loaded: the library's alternative meanwhile is an exact scan.
+    """
+    loading = searcher.defer_vectors
+    if not loading and (numpy_loaded() or searcher._walk_seconds >= WALK_BUDGET_S):
         return None
     graph = searcher._walker
     if graph is None:

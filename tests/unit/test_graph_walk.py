@@ -121,6 +121,19 @@ def test_walks_stop_once_they_cost_a_library_load(monkeypatch, mem_path, opened)
     assert searcher._walk_seconds == spent  # the library answered
 
 
+def test_walk_serves_while_a_background_warmup_opens_the_graph(mem_path, opened):
+    mem = graph_file(mem_path, opened, n=800)
+    mem._snap().extras.clear()
+    searcher = searcher_of(mem)
+    searcher.defer_vectors = True  # numpy is loaded here; the graph is not open yet
+    q = queries(1, seed=12)[0]
+    walked = [h.id for h in mem.find(vector=q, k=5, mode="vector")]
+    assert searcher._walker and searcher._ann is None
+    searcher.defer_vectors = False
+    mem._snap().extras.clear()
+    assert [h.id for h in mem.find(vector=q, k=5, mode="vector")] == walked
+
+
 @pytest.mark.parametrize("index", [{"ann_dtype": "f32"}, {"ann_backend": "hnswlib"}])
 def test_other_graphs_are_left_to_the_library(monkeypatch, mem_path, opened, index):
     mem = graph_file(mem_path, opened, n=800, **index)
