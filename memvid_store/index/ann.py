@@ -239,9 +239,11 @@ def _finish(labels: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray,
     if got < k:
         labels = np.concatenate([labels, np.full((nq, k - got), -1, np.int64)], axis=1)
         scores = np.concatenate([scores, np.full((nq, k - got), -np.inf, np.float32)], axis=1)
+    elif k < 2 or (scores[:, :-1] > scores[:, 1:]).all():
+        return labels, scores  # the library's order, with no tie to break
     order = np.lexsort((labels, -scores), axis=-1)
-    return (np.take_along_axis(labels, order, axis=1),
-            np.take_along_axis(scores, order, axis=1))
+    rows = np.arange(nq)[:, None]
+    return labels[rows, order], scores[rows, order]
 
 
 def _to_scores(distances: np.ndarray, metric: str) -> np.ndarray:
@@ -498,6 +500,8 @@ class _UsearchIndex(_BaseIndex):
         keys = np.asarray(keys).reshape(q.shape[0], -1)[:, :k]
         dist = np.asarray(dist).reshape(q.shape[0], -1)[:, :k]
         counts = np.asarray(counts).reshape(-1)
+        if keys.shape[1] == k and (counts >= k).all():  # every row full: nothing to mask
+            return keys.astype(np.int64), _to_scores(dist, self.metric)
         labels = np.full((q.shape[0], k), -1, np.int64)
         scores = np.full((q.shape[0], k), -np.inf, np.float32)
         valid = np.arange(keys.shape[1])[None, :] < counts[:, None]
