@@ -11,6 +11,10 @@ cache and the bytecode cache (``PYTHONPYCACHEPREFIX``), so this measures work do
 process, not disk latency. memvid-py children get an empty ``MEMVID_CACHE_DIR`` each, as a
 new serverless instance has an empty /tmp.
 
+Targets are computed as the issue states them; the 3x one compares the first vector answer
+at 100k with the fastest peer *index* (chromadb, lancedb, faiss, usearch, hnswlib), and
+numpy brute force is reported beside it as a floor.
+
 Corpora are built once and cached under ``bench/.cache/coldstart/`` keyed by size, dim,
 seed and library version (``--rebuild NAME`` rebuilds one engine's files).
 
