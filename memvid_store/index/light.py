@@ -169,6 +169,8 @@ class LightVectors:
         self.metric = searcher.config.distance
         self.dim = snap.dim or 0
         self.blocks: list[_Block] = []
+        self._delta: list[_Block] = []
+        self._delta_seen = 0
         for run in snap.runs:
             vblocks = run.header["vblocks"]
             if not vblocks:
@@ -204,11 +206,16 @@ class LightVectors:
             m = min(4 * m, len(scored))
 
     def _delta_blocks(self) -> list[_Block]:
-        delta = [v for v in self.snap.delta if v.embedding]
-        if not delta:
-            return []
-        raw = memoryview(b"".join(v.embedding for v in delta))
-        return [_Block(_matrix(raw, len(delta), self.dim), [v.gid for v in delta])]
+        """The WAL's vectors as one block, joined again only when the delta has grown (a
+        writer's snapshot grows in place; versions are never removed from it)."""
+        seen = len(self.snap.delta)
+        if self._delta_seen != seen:
+            delta = [v for v in self.snap.delta if v.embedding]
+            raw = memoryview(b"".join(v.embedding for v in delta))
+            self._delta = [_Block(_matrix(raw, len(delta), self.dim),
+                                  [v.gid for v in delta])] if delta else []
+            self._delta_seen = seen
+        return self._delta
 
     def _scores(self, nk: Any, query: memoryview, block: _Block) -> list[float]:
         """Scores of one block, float32-rounded; higher is better (see :mod:`.vec`)."""

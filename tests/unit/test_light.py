@@ -184,3 +184,15 @@ def test_a_fresh_process_answers_without_importing_numpy(mem_path):
     run = subprocess.run([sys.executable, "-c", CHILD, mem_path, json.dumps(q)],
                          capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(run.stdout) == {"ids": want, "numpy": False}
+
+
+def test_wal_vectors_written_after_a_query_are_found(monkeypatch, mem_path, opened):
+    m = Memory.create(mem_path, dim=DIM, index={"ann_backend": "none"})
+    opened.append(m)
+    m.put_many(records(50, seed=5))
+    monkeypatch.setattr(light, "active", lambda s: s._graph_ref() is None)
+    m.find(vector=[1.0] * DIM, k=3, mode="vector")
+    late = [0.0] * DIM
+    late[2] = 1.0
+    m.put_many([{"id": "late", "text": "late", "embedding": late}])
+    assert m.find(vector=late, k=1, mode="vector")[0].id == "late"
