@@ -47,11 +47,11 @@ from ..errors import (
 )
 from .ann_format import (
     DTYPES,
-    _corrupt,
-    _expect,
-    _Header,
-    _pack,
-    _unpack,
+    GraphHeader,
+    corrupt,
+    expect_graph,
+    pack_graph,
+    unpack_graph,
 )
 from .vec import check_metric
 
@@ -198,8 +198,8 @@ def _extend_args(backend: str, data: Any, vectors: Any, labels: Any, metric: str
     """Validated (params, graph header, new vectors, new labels) for ``extend``."""
     check_metric(metric)
     params = _check_params(params)
-    header = _unpack(data, backend)
-    _expect(header, dim=None, metric=metric)
+    header = unpack_graph(data, backend)
+    expect_graph(header, dim=None, metric=metric)
     x = _check_vectors(vectors, header.dim)
     return params, header, x, _check_labels(labels, x.shape[0])
 
@@ -254,7 +254,7 @@ def _to_scores(distances: np.ndarray, metric: str) -> np.ndarray:
 class _BaseIndex:
     backend = ""
 
-    def __init__(self, header: _Header, params: AnnParams) -> None:
+    def __init__(self, header: GraphHeader, params: AnnParams) -> None:
         self.count = header.count
         self.dim = header.dim
         self.metric = header.metric
@@ -314,7 +314,7 @@ class _BaseIndex:
 class _HnswlibIndex(_BaseIndex):
     backend = "hnswlib"
 
-    def __init__(self, header: _Header, params: AnnParams, index: Any) -> None:
+    def __init__(self, header: GraphHeader, params: AnnParams, index: Any) -> None:
         super().__init__(header, params)
         self._index = index
 
@@ -401,8 +401,8 @@ class _HnswlibBackend:
              params: AnnParams | None = None, scratch_dir: str = "") -> _HnswlibIndex:
         check_metric(metric)
         params = _check_params(params)
-        header = _unpack(data, self.name)
-        _expect(header, dim=dim, metric=metric)
+        header = unpack_graph(data, self.name)
+        expect_graph(header, dim=dim, metric=metric)
         state = _hnsw_state(header)
         state["ef"] = params.ef_search
         index = _hnsw_index(header, state)
@@ -427,14 +427,14 @@ class _HnswlibBackend:
             payload.append(bytes(_aligned(arr.nbytes) - arr.nbytes))
         # array offsets are relative to the end of the (aligned) JSON meta
         count = int(state["cur_element_count"])
-        return _pack(self.name, metric, "f32", dim, count, params, base, payload)
+        return pack_graph(self.name, metric, "f32", dim, count, params, base, payload)
 
 
 def _aligned(n: int) -> int:
     return (n + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
-def _hnsw_state(header: _Header) -> dict[str, Any]:
+def _hnsw_state(header: GraphHeader) -> dict[str, Any]:
     """hnswlib's state dict with numpy views of the arrays in the blob (no copy)."""
     payload = header.payload
     try:
@@ -442,35 +442,35 @@ def _hnsw_state(header: _Header) -> dict[str, Any]:
         state = dict(meta["state"])
         arrays = meta["arrays"]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise _corrupt(f"hnswlib graph metadata is unreadable ({exc})") from None
+        raise corrupt(f"hnswlib graph metadata is unreadable ({exc})") from None
     body = payload[header.meta_len:]
     for entry in arrays:
         try:
             name, dtype, offset, count = entry
             dt = np.dtype(dtype)
         except (ValueError, TypeError) as exc:
-            raise _corrupt(f"hnswlib graph array entry is malformed ({exc})") from None
+            raise corrupt(f"hnswlib graph array entry is malformed ({exc})") from None
         if dtype not in _HNSW_ARRAY_DTYPES or offset < 0 or count < 0 \
                 or offset + count * dt.itemsize > body.nbytes:
-            raise _corrupt(f"hnswlib graph array {name!r} is out of bounds")
+            raise corrupt(f"hnswlib graph array {name!r} is out of bounds")
         state[name] = np.frombuffer(body, dtype=dt, count=count, offset=offset)
     missing = [n for n in _HNSW_ARRAYS if n not in state]
     if missing or state.get("cur_element_count") != header.count:
-        raise _corrupt("hnswlib graph metadata does not match its header")
+        raise corrupt("hnswlib graph metadata does not match its header")
     return state
 
 
-def _hnsw_index(header: _Header, state: dict[str, Any]) -> Any:
+def _hnsw_index(header: GraphHeader, state: dict[str, Any]) -> Any:
     hnswlib = _import("hnswlib")
     state["max_elements"] = header.count
     try:
         index = hnswlib.Index(state)
     except (RuntimeError, ValueError, TypeError, KeyError) as exc:
-        raise _corrupt(
+        raise corrupt(
             f"hnswlib could not load the graph ({exc}); rebuild the vector index"
         ) from None
     if index.get_current_count() != header.count or index.dim != header.dim:
-        raise _corrupt("hnswlib graph does not match its header")
+        raise corrupt("hnswlib graph does not match its header")
     return index
 
 
@@ -480,7 +480,7 @@ def _hnsw_index(header: _Header, state: dict[str, Any]) -> Any:
 class _UsearchIndex(_BaseIndex):
     backend = "usearch"
 
-    def __init__(self, header: _Header, params: AnnParams, index: Any,
+    def __init__(self, header: GraphHeader, params: AnnParams, index: Any,
                  buffer: memoryview) -> None:
         super().__init__(header, params)
         self._index = index
@@ -555,8 +555,8 @@ class _UsearchBackend:
              params: AnnParams | None = None, scratch_dir: str = "") -> _UsearchIndex:
         check_metric(metric)
         params = _check_params(params)
-        header = _unpack(data, self.name)
-        _expect(header, dim=dim, metric=metric)
+        header = unpack_graph(data, self.name)
+        expect_graph(header, dim=dim, metric=metric)
         index = _usearch_restore(header, view=True, key_lookups=False)
         index.expansion_search = params.ef_search
         return _UsearchIndex(header, params, index, header.payload)
@@ -564,7 +564,7 @@ class _UsearchBackend:
     def _serialize(self, index: Any, metric: str, dtype: str, dim: int,
                    params: AnnParams) -> bytes:
         blob = index.save()
-        return _pack(self.name, metric, dtype, dim, len(index), params, 0, [blob])
+        return pack_graph(self.name, metric, dtype, dim, len(index), params, 0, [blob])
 
 
 def _check_quantization(dtype: str, metric: str) -> None:
@@ -589,7 +589,7 @@ def _for_graph(x: np.ndarray, dtype: str) -> np.ndarray:
     return x / np.where(norms > 0, norms, np.float32(1.0))[:, None]
 
 
-def _usearch_restore(header: _Header, *, view: bool, key_lookups: bool) -> Any:
+def _usearch_restore(header: GraphHeader, *, view: bool, key_lookups: bool) -> Any:
     """The graph as usearch's compiled index (a view of ``header.payload`` or a copy).
 
     A view for search skips the usearch package's Python layer when it can
@@ -606,7 +606,7 @@ def _usearch_restore(header: _Header, *, view: bool, key_lookups: bool) -> Any:
                                  enable_key_lookups=False)
             index.view_index_from_buffer(header.payload)
         except (RuntimeError, ValueError) as exc:
-            raise _corrupt(f"usearch could not load the graph ({exc})") from None
+            raise corrupt(f"usearch could not load the graph ({exc})") from None
     else:
         usearch_index = _import("usearch.index")
         _check_usearch_meta(header, usearch_index.Index.metadata)
@@ -617,23 +617,23 @@ def _usearch_restore(header: _Header, *, view: bool, key_lookups: bool) -> Any:
             except TypeError:  # older usearch: no enable_key_lookups
                 index = usearch_index.Index.restore(header.payload, view=view)
         except (RuntimeError, ValueError) as exc:
-            raise _corrupt(f"usearch could not load the graph ({exc})") from None
+            raise corrupt(f"usearch could not load the graph ({exc})") from None
     if index is None or len(index) != header.count:
-        raise _corrupt("usearch graph does not match its header")
+        raise corrupt("usearch graph does not match its header")
     return index
 
 
-def _check_usearch_meta(header: _Header, read: Callable[[Any], Any]) -> dict[str, Any]:
+def _check_usearch_meta(header: GraphHeader, read: Callable[[Any], Any]) -> dict[str, Any]:
     """usearch's metadata of the graph (``read(buffer)``), checked against our header."""
     try:
         meta = read(header.payload)
     except (RuntimeError, ValueError) as exc:
-        raise _corrupt(f"usearch graph is unreadable ({exc})") from None
+        raise corrupt(f"usearch graph is unreadable ({exc})") from None
     expected_metric = _usearch_metric(header.metric, header.dtype)
     if (not meta or meta["dimensions"] != header.dim or meta["count_present"] != header.count
             or str(meta["kind_scalar"].name).lower() != header.dtype
             or str(meta["kind_metric"].name).lower() != expected_metric):
-        raise _corrupt("usearch graph does not match its header")
+        raise corrupt("usearch graph does not match its header")
     return meta
 
 

@@ -27,7 +27,7 @@ _METRIC_CODES = {"cosine": 0, "ip": 1, "l2": 2}
 _DTYPE_CODES = {"f32": 0, "f16": 1, "i8": 2}
 
 
-def _pack(backend: str, metric: str, dtype: str, dim: int, count: int, params: Any,
+def pack_graph(backend: str, metric: str, dtype: str, dim: int, count: int, params: Any,
           meta_len: int, payload: list[Any]) -> bytes:
     payload_len = sum(memoryview(p).nbytes for p in payload)
     header = _HEADER.pack(_MAGIC, _VERSION, _BACKEND_CODES[backend], _METRIC_CODES[metric],
@@ -37,7 +37,7 @@ def _pack(backend: str, metric: str, dtype: str, dim: int, count: int, params: A
 
 
 @dataclass(frozen=True, slots=True)
-class _Header:
+class GraphHeader:
     backend: str
     metric: str
     dtype: str
@@ -49,43 +49,43 @@ class _Header:
     payload: memoryview
 
 
-def _unpack(data: Any, backend: str) -> _Header:
+def unpack_graph(data: Any, backend: str) -> GraphHeader:
     """Parse and check the header of a blob of ``backend``; CorruptFileError if malformed."""
     view = memoryview(data)
     if view.ndim != 1 or view.itemsize != 1:
         view = view.cast("B")
     if view.nbytes < _HEADER.size:
-        raise _corrupt(f"ANN graph is truncated ({view.nbytes} bytes)")
+        raise corrupt(f"ANN graph is truncated ({view.nbytes} bytes)")
     (magic, version, b_code, m_code, d_code, dim, count, m, efc, meta_len,
      payload_len) = _HEADER.unpack_from(view, 0)
     if magic != _MAGIC:
-        raise _corrupt("not an ANN graph (bad magic)")
+        raise corrupt("not an ANN graph (bad magic)")
     if version != _VERSION:
-        raise _corrupt(f"unsupported ANN graph version {version}")
+        raise corrupt(f"unsupported ANN graph version {version}")
     names = {code: name for name, code in _BACKEND_CODES.items()}
     if names.get(b_code) != backend:
-        raise _corrupt(f"ANN graph was built by {names.get(b_code, b_code)!r}, not {backend!r}")
+        raise corrupt(f"ANN graph was built by {names.get(b_code, b_code)!r}, not {backend!r}")
     metric = {c: n for n, c in _METRIC_CODES.items()}.get(m_code)
     dtype = {c: n for n, c in _DTYPE_CODES.items()}.get(d_code)
     if metric is None or dtype is None:
-        raise _corrupt("ANN graph header has an unknown metric or dtype")
+        raise corrupt("ANN graph header has an unknown metric or dtype")
     if view.nbytes != _HEADER.size + payload_len or meta_len > payload_len:
-        raise _corrupt(
+        raise corrupt(
             f"ANN graph length {view.nbytes} does not match its header "
             f"({_HEADER.size + payload_len})"
         )
-    return _Header(backend, metric, dtype, dim, count, m, efc, meta_len, view[_HEADER.size:])
+    return GraphHeader(backend, metric, dtype, dim, count, m, efc, meta_len, view[_HEADER.size:])
 
 
-def _corrupt(message: str) -> CorruptFileError:
+def corrupt(message: str) -> CorruptFileError:
     return CorruptFileError(message, "segment:ann")
 
 
-def _expect(header: _Header, *, dim: int | None, metric: str) -> None:
+def expect_graph(header: GraphHeader, *, dim: int | None, metric: str) -> None:
     if header.metric != metric:
-        raise _corrupt(f"ANN graph uses metric {header.metric!r}, expected {metric!r}")
+        raise corrupt(f"ANN graph uses metric {header.metric!r}, expected {metric!r}")
     if dim is not None and header.dim != dim:
-        raise _corrupt(f"ANN graph has {header.dim} dimensions, expected {dim}")
+        raise corrupt(f"ANN graph has {header.dim} dimensions, expected {dim}")
 
 
 def graph_depth(k: int, dtype: str) -> int:

@@ -33,7 +33,7 @@ from bisect import bisect_left
 from itertools import accumulate
 from typing import Any
 
-from .ann_format import _unpack
+from .ann_format import unpack_graph
 
 _MAGIC = b"usearch"
 _MAJOR = 2
@@ -51,7 +51,7 @@ class UsearchGraph:
 
     def __init__(self, data: memoryview, dim: int) -> None:
         try:
-            header = _unpack(data, "usearch")
+            header = unpack_graph(data, "usearch")
         except Exception as exc:  # the library path reports damage with its own checks
             raise Unsupported(str(exc)) from None
         if header.dtype != "i8" or header.dim != dim:

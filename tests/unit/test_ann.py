@@ -288,7 +288,7 @@ def test_hnswlib_partial_results_are_padded():
             labels = np.array([[30, 10, 20][:k]] * q.shape[0], dtype=np.uint64)
             return labels, np.full(labels.shape, 0.5, np.float32)
 
-    header = ann._Header("hnswlib", "l2", "f32", 4, 10, 16, 200, 0, memoryview(b""))
+    header = ann.GraphHeader("hnswlib", "l2", "f32", 4, 10, 16, 200, 0, memoryview(b""))
     index = ann._HnswlibIndex(header, AnnParams(), Partial())
     labels, scores = index.search(np.ones((2, 4), np.float32), 6)
     assert labels.tolist() == [[10, 20, 30, -1, -1, -1]] * 2
@@ -399,7 +399,7 @@ def test_usearch_short_result_rows_are_padded():
             return types.SimpleNamespace(keys=keys, distances=dist,
                                          counts=np.full(q.shape[0], 2))
 
-    header = ann._Header("usearch", "cosine", "f32", 4, 10, 16, 200, 0, memoryview(b""))
+    header = ann.GraphHeader("usearch", "cosine", "f32", 4, 10, 16, 200, 0, memoryview(b""))
     index = ann._UsearchIndex(header, AnnParams(), Short(), memoryview(b""))
     labels, scores = index.search(np.ones((3, 4), np.float32), 4)
     assert labels.tolist() == [[40, 30, -1, -1]] * 3
