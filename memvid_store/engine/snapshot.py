@@ -178,16 +178,12 @@ class Snapshot:
         """Materialize a version with its text, metadata and tags (embedding lazily)."""
         if ref.version is not None:
             return ref.version
-        run, row = ref.run, ref.row
-        flags = run.part("flags")[row]
-        text, meta, tags = "", {}, []
-        if not flags & FLAG_TOMBSTONE:
-            text, meta, tags = self._payload(run, row, flags)
+        frame_id, version, created, text, meta, tags = self.record(ref)
         return Version(
-            gid=ref.gid, id=run.frame_id(row), version=run.part("version")[row],
-            created_at=run.part("created")[row], valid_from=run.part("vfrom")[row],
-            tombstone=bool(flags & FLAG_TOMBSTONE), prev_gid=-1, prev_live=False,
-            text=text, metadata=meta, tags=tags, embedding=None, valid_to=self.valid_to(ref),
+            gid=ref.gid, id=frame_id, version=version, created_at=created,
+            valid_from=ref.run.part("vfrom")[ref.row], tombstone=self.is_tombstone(ref),
+            prev_gid=-1, prev_live=False, text=text, metadata=meta, tags=tags, embedding=None,
+            valid_to=self.valid_to(ref),
         )
 
     def record(self, ref: RowRef) -> tuple[str, int, int, str, dict, list[str]]:

@@ -165,8 +165,9 @@ class Searcher:
     # ---------------------------------------------------------------- accepting
 
     def _payload(self, ref: RowRef) -> tuple[str, dict, list[str]]:
-        v = self.snap.load(ref)  # decoded payloads are cached by the snapshot's frame cache
-        return v.text, v.metadata or {}, v.tags or []
+        # decoded payloads are cached by the snapshot's frame cache
+        _, _, _, text, meta, tags = self.snap.record(ref)
+        return text, meta, tags
 
     def _acceptor(self, req: Request, *, visible_checked: bool = False
                   ) -> Callable[[int], RowRef | None]:

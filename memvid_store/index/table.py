@@ -139,7 +139,7 @@ class StoredVectors:
     whole :class:`VectorTable` (a graph's few candidates, rescored exactly).
 
     On first use the runs' ``vrow`` columns are joined into one gid -> vector row array
-    (4 bytes per version) over the blocks of all runs, so a gather is a few numpy calls.
+    (8 bytes per version) over the blocks of all runs, so a gather is a few numpy calls.
     A mapped file is viewed as overlapping float32 rows, so reading the rows is one fancy
     index; without mmap each row is read on its own (never whole blocks).
     """
