@@ -8,12 +8,12 @@ waiting for the old file's lock notice the replacement and reopen the path.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ..config import StoreConfig
 from . import _faults, lock
 from .format import TIME_MAX
 from .history import commit_log
+from .hooks import CommitHook
 from .records import Version
 from .snapshot import Snapshot
 from .store import COUNTERS, Committer, fsync_dir, make_snapshot, read_state, write_empty
@@ -37,7 +37,7 @@ def kept_versions(snap: Snapshot, floor: int | None) -> list[Version]:
 
 
 def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConfig,
-                 wal_size: int, commit_time: int, maintainer: Any = None) -> int:
+                 wal_size: int, commit_time: int, maintainer: CommitHook | None = None) -> int:
     """Write the compacted file and rename it over ``path``; returns its locked fd."""
     old_floor = snap.toc.history_floor_us
     if old_floor is not None and (floor is None or floor < old_floor):

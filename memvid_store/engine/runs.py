@@ -60,7 +60,7 @@ PART_TYPES = {
     "pcrc": "I", "version": "I", "flags": "I", "vrow": "I", "idoff": "I", "ids": "B",
     "hsort": "Q", "hperm": "I", "tperm": "I", "sup_gid": "Q", "sup_to": "q",
 }
-_NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4"}
+NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4"}
 
 
 @dataclass(slots=True)
@@ -101,7 +101,7 @@ def encode_run(run: RunColumns) -> tuple[bytes, dict[str, Any]]:
         elif isinstance(value, bytes | bytearray):
             data = bytes(value)
         else:
-            data = np.ascontiguousarray(value, dtype=_NP_TYPES[PART_TYPES[name]]).tobytes()
+            data = np.ascontiguousarray(value, dtype=NP_TYPES[PART_TYPES[name]]).tobytes()
         parts[name] = [pos, len(data), crc32(data)]
         padded = align(len(data))
         blobs.append(data + b"\x00" * (padded - len(data)))

@@ -41,6 +41,7 @@ from .format import (
     unpack_header,
     unpack_toc_footer,
 )
+from .hooks import CommitHook, appender
 from .records import Version, decode_ops, id_hash
 from .runs import (
     FLAG_TOMBSTONE,
@@ -321,12 +322,12 @@ class Committer:
     """Turns versions into segments and commits them. Used by the writer and compaction."""
 
     def __init__(self, fd: int, snapshot: Snapshot, *, sync: bool, use_mmap: bool | MmapConfig,
-                 maintainer: Any = None) -> None:
+                 maintainer: CommitHook | None = None) -> None:
         self.fd = fd
         self.snapshot = snapshot
         self.sync = sync
         self.use_mmap = use_mmap
-        self.maintainer = maintainer  # index.maintain.IndexMaintainer, or None
+        self.maintainer = maintainer
 
     def commit(self, versions: list[Version], *, checkpoint_seq: int, dim: int | None,
                counters: dict[str, int], commit_time: int, full_index: bool = True,
@@ -369,8 +370,6 @@ class Committer:
             else:
                 segments.append(r.ref)
         if self.maintainer is not None and (versions or full_index):
-            from ..index.maintain import appender
-
             write, next_free = appender(writes, pos)
             segments = self.maintainer.on_commit(
                 snap, versions, segments, write, next_gid=old_toc.next_gid + len(versions),
@@ -529,9 +528,9 @@ def _columns_of(run: RunReader | RunColumns) -> RunColumns:
 
 
 def _np_type(name: str) -> str:
-    from .runs import _NP_TYPES, PART_TYPES
+    from .runs import NP_TYPES, PART_TYPES
 
-    return _NP_TYPES[PART_TYPES[name]]
+    return NP_TYPES[PART_TYPES[name]]
 
 
 def merge_runs(runs: list[RunReader | RunColumns]) -> RunColumns:

@@ -1,0 +1,55 @@
+"""What a commit asks of the layers above the engine.
+
+The engine owns the write path; derived indexes (BM25, HNSW) ride along in the same
+commit through one hook the engine defines and the index layer implements
+(``memvid_store.index.maintain.IndexMaintainer``). The engine never imports the index
+layer: the facade hands a hook to the writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .format import SegmentRef
+    from .records import Version
+    from .snapshot import Snapshot
+
+Append = Callable[[bytes], tuple[int, int]]
+"""Queues bytes to be written after the committed end; returns their (offset, length)."""
+
+
+class CommitHook(Protocol):
+    """Adds derived-index segments to a commit, and says when they lag behind the data."""
+
+    def on_commit(self, snap: Snapshot, versions: list[Version],
+                  segments: list[SegmentRef], write: Append, *, next_gid: int,
+                  vectors_total: int, full: bool) -> list[SegmentRef]:
+        """Return ``segments`` with the index entries this commit needs.
+
+        ``snap`` is the state before the commit, ``versions`` the versions it adds
+        (gids from ``snap.toc.next_gid``), ``write`` appends index bytes to the commit,
+        ``full`` asks for every index to be brought fully up to date (an explicit seal,
+        close or compaction) rather than only when its uncovered tail has grown enough.
+        """
+        ...
+
+    def behind(self, snap: Snapshot) -> bool:
+        """True when committed versions are missing from an index a full commit builds."""
+        ...
+
+
+def appender(writes: list[tuple[int, bytes]], start: int) -> tuple[Append, Callable[[], int]]:
+    """An ``Append`` that queues aligned writes from ``start``; and the next free offset."""
+    from .format import align
+
+    state = {"pos": start}
+
+    def write(data: bytes) -> tuple[int, int]:
+        off = state["pos"]
+        writes.append((off, data))
+        state["pos"] = align(off + len(data))
+        return off, len(data)
+
+    return write, lambda: state["pos"]
