@@ -167,7 +167,7 @@ class MemvidVectorStore(VectorStore):
             vector = self._embedding.embed_query(query or "")
         if mode == "vector":
             query = None
-        return self._memory.find(query, vector, k=k, mode=mode, filter=filter, **extra)
+        return self._memory.find(query, vector=vector, k=k, mode=mode, filter=filter, **extra)
 
     def similarity_search_with_score(self, query: str, k: int = 4,
                                      filter: Mapping[str, Any] | None = None,
@@ -204,7 +204,7 @@ class MemvidVectorStore(VectorStore):
         """Map a hit's score to [0, 1], higher is more relevant."""
         if "vector" in hit.scores:
             score = hit.scores["vector"]
-            if self._memory._index_config.distance == "l2":
+            if self._memory.index_config.distance == "l2":
                 return max(0.0, 1.0 - math.sqrt(max(0.0, -score)) / math.sqrt(2))
             return min(1.0, max(0.0, (1.0 + score) / 2.0))
         if "lexical" in hit.scores:

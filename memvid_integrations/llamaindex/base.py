@@ -463,13 +463,13 @@ class MemvidVectorStore(BasePydanticVectorStore):
                 raise InvalidInputError(f"{mode.value} queries need query_str")
             if mode == VectorStoreQueryMode.SPARSE and query.sparse_top_k:
                 k = query.sparse_top_k
-            hits = self._memory.find(query.query_str, None, k=k, mode="lexical", **find)
+            hits = self._memory.find(query.query_str, k=k, mode="lexical", **find)
         elif mode == VectorStoreQueryMode.HYBRID:
             hits = self._hybrid(query, find)
         else:
             if query.query_embedding is None:
                 raise InvalidInputError("default (vector) queries need query_embedding")
-            hits = self._memory.find(None, query.query_embedding, k=k, mode="vector", **find)
+            hits = self._memory.find(vector=query.query_embedding, k=k, mode="vector", **find)
         return self._result(hits)
 
     def _hybrid(self, query: VectorStoreQuery, find: dict[str, Any]) -> list[Hit]:
@@ -494,7 +494,7 @@ class MemvidVectorStore(BasePydanticVectorStore):
                              f"{'query_str' if query.alpha == 0 else 'query_embedding'}")
         if text is None or vector is None:
             weights = None
-        return self._memory.find(text, vector, k=k, mode="hybrid", weights=weights, **find)
+        return self._memory.find(text, vector=vector, k=k, mode="hybrid", weights=weights, **find)
 
     def _mmr(self, query: VectorStoreQuery, reader: Any, find: dict[str, Any],
              kwargs: Mapping[str, Any]) -> VectorStoreQueryResult:
@@ -505,7 +505,7 @@ class MemvidVectorStore(BasePydanticVectorStore):
         k = query.similarity_top_k
         factor = kwargs.get("mmr_prefetch_factor", self.mmr_prefetch_factor)
         fetch_k = kwargs.get("mmr_prefetch_k") or max(k, int(k * factor))
-        hits = self._memory.find(None, query.query_embedding, k=fetch_k, mode="vector", **find)
+        hits = self._memory.find(vector=query.query_embedding, k=fetch_k, mode="vector", **find)
         if not hits:
             return self._result([])
         embeddings = [reader.get(h.id).embedding for h in hits]

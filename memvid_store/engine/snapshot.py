@@ -110,6 +110,17 @@ class Snapshot:
     def valid_from(self, ref: RowRef) -> int:
         return ref.version.valid_from if ref.version else ref.run.part("vfrom")[ref.row]
 
+    def created_at(self, ref: RowRef) -> int:
+        """Event time of a version, read without decoding its payload."""
+        return ref.version.created_at if ref.version else ref.run.part("created")[ref.row]
+
+    def version_number(self, ref: RowRef) -> int:
+        return ref.version.version if ref.version else ref.run.part("version")[ref.row]
+
+    def frame_id(self, ref: RowRef) -> str:
+        """Id of a version, read without decoding its payload."""
+        return ref.version.id if ref.version is not None else ref.run.frame_id(ref.row)
+
     def is_tombstone(self, ref: RowRef) -> bool:
         if ref.version is not None:
             return ref.version.tombstone

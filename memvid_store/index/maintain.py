@@ -52,6 +52,16 @@ class IndexMaintainer:
             segments = self._ann(snap, versions, segments, write, next_gid, vectors_total)
         return segments
 
+    def behind(self, snap: Snapshot) -> bool:
+        """Committed versions the BM25 index or (once due) the HNSW graph do not cover."""
+        cfg = self.config
+        if cfg.lexical and covered_gid(snap.toc.find("lex")) < snap.toc.next_gid:
+            return True
+        ref = snap.toc.find("ann")
+        vectors = snap.toc.counters.get("vectors", 0)
+        return (cfg.ann_backend != "none" and vectors >= cfg.ann_threshold
+                and vectors > (int(ref.meta["count"]) if ref else 0))
+
     # ----------------------------------------------------------------- lexical
 
     def _lexical(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
+from ..config import IndexConfig
 from ..engine.snapshot import Snapshot
 from ..errors import InvalidInputError, InvalidTypeError
 from ..types import to_us
@@ -19,7 +19,8 @@ _KEYS = frozenset({"text", "vector", "k", "mode", "filter", "as_of", "time_range
                    "weights"})
 
 
-def build_request(owner: Any, snap: Snapshot, args: dict[str, Any]) -> Request:
+def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfig,
+                  at: int | None) -> Request:
     unknown = set(args) - _KEYS
     if unknown:
         raise InvalidTypeError(
@@ -43,7 +44,6 @@ def build_request(owner: Any, snap: Snapshot, args: dict[str, Any]) -> Request:
         raise InvalidInputError("find needs a query text, a query vector, or both")
     if mode == "hybrid" and (text is None or vector is None):
         mode = "lexical" if vector is None else "vector"
-    config = owner._index_config
     prepared = None
     if vector is not None and mode != "lexical":
         from .light import prepare_vector
@@ -51,7 +51,6 @@ def build_request(owner: Any, snap: Snapshot, args: dict[str, Any]) -> Request:
         prepared = prepare_vector(vector, snap.dim, config.distance)
         if snap.dim is None:
             prepared = None  # validated; nothing stored to compare with
-    at = _record_time(owner, snap, args.get("as_of"))
     window = _window(args.get("time_range"))
     spec = args.get("filter")
     flt = compile_filter(spec)
@@ -61,13 +60,6 @@ def build_request(owner: Any, snap: Snapshot, args: dict[str, Any]) -> Request:
            len(snap.delta))
     return Request(text if mode != "vector" else None, prepared, k, mode, flt, at, window,
                    syntax, weights, key)
-
-
-def _record_time(owner: Any, snap: Snapshot, as_of: datetime | int | None) -> int | None:
-    at = owner._at()
-    if as_of is not None:
-        at = owner.as_of(as_of)._at()
-    return at
 
 
 def _window(time_range: Any) -> tuple[int | None, int | None] | None:

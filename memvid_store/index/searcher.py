@@ -370,3 +370,17 @@ class Searcher:
             self._lex.close()
         if self._ann is not None:
             self._ann[0].close()
+
+
+def searcher_for(snap: Snapshot, config: IndexConfig,
+                 cache_root: str | Callable[[], str]) -> Searcher:
+    """The snapshot's Searcher, made on first use and kept with the snapshot."""
+    searcher = snap.extras.get("searcher")
+    if searcher is None:
+        searcher = snap.extras["searcher"] = Searcher(snap, config, cache_root)
+    return searcher  # type: ignore[return-value]
+
+
+def existing_searcher(snap: Snapshot) -> Searcher | None:
+    """The snapshot's Searcher if a query or warmup made one."""
+    return snap.extras.get("searcher")  # type: ignore[return-value]

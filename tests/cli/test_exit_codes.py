@@ -59,7 +59,7 @@ def test_a_locked_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_open = Memory.open.__func__
 
     def no_wait(cls, p, readonly=False, **options):  # do not wait 5 s for the lock
-        return real_open(cls, p, readonly, **{**options, "lock_timeout": 0})
+        return real_open(cls, p, readonly=readonly, **{**options, "lock_timeout": 0})
 
     monkeypatch.setattr(Memory, "open", classmethod(no_wait))
     with Memory.create(path):  # holds the writer lock

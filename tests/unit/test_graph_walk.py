@@ -14,7 +14,7 @@ import pytest
 from memvid_store import Memory
 from memvid_store.index import light
 from memvid_store.index.graph_walk import Unsupported, UsearchGraph
-from memvid_store.memory import _searcher
+from memvid_store.index.searcher import searcher_for as _searcher
 
 DIM = 16
 
@@ -40,7 +40,7 @@ def graph_file(mem_path: str, opened: list, n: int = 3000, **index) -> Memory:
 
 
 def searcher_of(mem: Memory):
-    return _searcher(mem._snap(), mem._index_config, mem._cache_root)
+    return _searcher(mem._snap(), mem.index_config, mem._cache_root)
 
 
 def both_paths(monkeypatch, mem: Memory, **query) -> tuple[list, list, bool]:

@@ -103,7 +103,7 @@ def test_changes_can_skip_damaged_payloads(tmp_path):
         ids = mem.put_many([{"text": f"payload number {i} " * 20} for i in range(5)])
         victim_offset = None
     with Memory.open(path, readonly=True) as mem:
-        snap = mem._snapshot
+        snap = mem._snap()
         ref = snap.get(ids[2], None)
         victim_offset = ref.run.part("poff")[ref.row]
     with open(path, "r+b") as f:

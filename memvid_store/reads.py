@@ -1,0 +1,357 @@
+"""The read API of a memory, shared by ``Memory`` and its ``as_of`` views.
+
+Every read runs on one snapshot at one record time: the handle's current snapshot and
+"now" for ``Memory``, the snapshot pinned when the view was made and the view's time for
+a ``MemoryView``. Reads never change the file. What reads need from the handle that owns
+them (its path, embedder, metrics and the attached access analyzer) comes through one
+``ReadContext`` shared by the handle and its views.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .autoembed import fill_query_vectors
+from .config import IndexConfig
+from .engine.format import TIME_MAX
+from .errors import (
+    CorruptFileError,
+    FrameNotFoundError,
+    HistoryUnavailableError,
+    InvalidInputError,
+    InvalidTypeError,
+    ReadOnlyError,
+)
+from .types import Frame, Hit, from_us, to_us
+from .validate import check_id
+
+if TYPE_CHECKING:
+    from .engine.snapshot import RowRef, Snapshot
+    from .reports import Change, Stats
+
+Observed = tuple[list[str], list[int], Any]
+"""One read as an access analyzer sees it: frame ids, their event times, a query vector."""
+
+
+class ReadContext:
+    """What reads need from the open handle behind them (one per handle, shared by its views).
+
+    Attributes:
+        path: the file's path.
+        current: the handle's current snapshot; raises ClosedError once it is closed.
+        embedder: embeds text queries (None: callers pass vectors).
+        record: records a cold-start phase (name, seconds).
+        cache_root: the directory for unpacked index files (resolved on first need).
+        observer: told what each read returned while an access analyzer is attached.
+    """
+
+    __slots__ = ("cache_root", "current", "embedder", "observer", "path", "record")
+
+    def __init__(self, path: str, current: Callable[[], Snapshot], embedder: Any,
+                 record: Callable[[str, float], None], cache_root: Callable[[], str]) -> None:
+        self.path = path
+        self.current = current
+        self.embedder = embedder
+        self.record = record
+        self.cache_root = cache_root
+        self.observer: Callable[[list[Observed]], None] | None = None
+
+
+def index_config_of(snap: Snapshot) -> IndexConfig:
+    """The file's index settings (fixed at create time), parsed once per snapshot."""
+    config = snap.extras.get("index_config")
+    if config is None:
+        config = snap.extras["index_config"] = IndexConfig.from_dict(
+            snap.toc.options.get("index"))
+    return config  # type: ignore[return-value]
+
+
+class Reads:
+    """Read API over a snapshot at a record time (``_snap`` and ``_at`` say which)."""
+
+    _ctx: ReadContext
+
+    def _snap(self) -> Snapshot:
+        raise NotImplementedError
+
+    def _at(self) -> int | None:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- frames
+
+    def get(self, id: str) -> Frame:
+        """Return the current version of a frame.
+
+        Raises:
+            FrameNotFoundError: no frame has this id, or it was deleted.
+        """
+        snap = self._snap()
+        frame = self._frame(snap, snap.get(check_id(id), self._at()))
+        observer = self._ctx.observer
+        if observer is not None:
+            observer([([frame.id], [to_us(frame.created_at)], None)])
+        return frame
+
+    def __contains__(self, id: object) -> bool:
+        if not isinstance(id, str):
+            return False
+        try:
+            self.get(id)
+        except FrameNotFoundError:
+            return False
+        return True
+
+    def history(self, id: str) -> list[Frame]:
+        """Every content version of a frame, oldest first, with record-time validity.
+
+        A deleted frame's last version has ``valid_to`` set to the deletion time.
+
+        Raises:
+            FrameNotFoundError: the id never existed (as of this view).
+        """
+        snap, at = self._snap(), self._at()
+        refs = [r for r in snap.versions_of(check_id(id))
+                if at is None or snap.valid_from(r) <= at]
+        if not refs:
+            raise FrameNotFoundError(f"no frame with id {id!r}", id)
+        frames = []
+        for i, ref in enumerate(refs):
+            if snap.is_tombstone(ref):
+                continue
+            to = snap.valid_from(refs[i + 1]) if i + 1 < len(refs) else snap.valid_to(ref)
+            frames.append(self._frame(snap, ref, valid_to=to))
+        return frames
+
+    def timeline(self, since: datetime | None = None, until: datetime | None = None,
+                 limit: int | None = None, reverse: bool = False) -> list[Frame]:
+        """Current frames with ``since <= created_at < until``, ordered by created_at."""
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidInputError(f"limit must be a non-negative int, got {limit!r}")
+        return list(self.iter_timeline(since, until, limit=limit, reverse=reverse))
+
+    def iter_timeline(self, since: datetime | None = None, until: datetime | None = None, *,
+                      limit: int | None = None, reverse: bool = False) -> Iterator[Frame]:
+        """Like ``timeline`` but lazy: frames are read as the iterator advances."""
+        snap = self._snap()
+        lo = None if since is None else to_us(since, "since")
+        hi = None if until is None else to_us(until, "until")
+        for count, ref in enumerate(snap.timeline(lo, hi, self._at(), reverse)):
+            if limit is not None and count >= limit:
+                return
+            yield self._frame(snap, ref)
+
+    def changes(self, since: datetime | None = None, *,
+                on_damaged: Callable[[str], None] | None = None) -> Iterator[Change]:
+        """Every write in record-time order: each version stored and each delete.
+
+        This is the file's full change log (an export replays it into another file with
+        ``put_many``/``delete_many(recorded_at=...)``); on an ``as_of`` view it ends at
+        the view's time. ``since`` skips writes recorded before it. ``on_damaged`` makes
+        a version whose payload fails its checksum a report (its message) instead of a
+        CorruptFileError, and the log goes on (salvage).
+        """
+        from .reports import Change
+
+        snap, at = self._snap(), self._at()
+        lo = None if since is None else to_us(since, "since")
+        for ref in snap.iter_all():
+            try:
+                t = snap.valid_from(ref)
+                if at is not None and t > at:
+                    break
+                if lo is not None and t < lo:
+                    continue
+                if snap.is_tombstone(ref):
+                    change = Change("delete", snap.load(ref).id, from_us(t))
+                else:
+                    frame = self._frame(snap, ref)
+                    change = Change("put", frame.id, frame.valid_from, frame)
+            except CorruptFileError as exc:
+                if on_damaged is None:
+                    raise
+                on_damaged(f"a version of frame {_frame_id_or_gid(snap, ref)!r}: {exc}")
+                continue
+            yield change
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.iter_timeline()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._snap().timeline(None, None, self._at(), False))
+
+    def ids(self) -> list[str]:
+        """Ids of the current frames, in created_at order."""
+        return [f.id for f in self.iter_timeline()]
+
+    def _frame(self, snap: Snapshot, ref: RowRef, valid_to: int | None = None) -> Frame:
+        v = snap.load(ref)
+        at = self._at()
+        to = snap.valid_to(ref) if valid_to is None else valid_to
+        end = None if to == TIME_MAX or (at is not None and to > at) else from_us(to)
+
+        def embedding() -> list[float] | None:
+            raw = snap.embedding(ref)
+            return None if raw is None else array("f", raw).tolist()
+
+        return Frame(v.id, v.text, dict(v.metadata or {}), list(v.tags or []),
+                     from_us(v.created_at), v.version, from_us(v.valid_from), end, embedding)
+
+    # ----------------------------------------------------------------- search
+
+    @property
+    def index_config(self) -> IndexConfig:
+        """The file's index settings (fixed at create time)."""
+        return index_config_of(self._snap())
+
+    def find(self, text: str | None = None, *, vector: Sequence[float] | None = None,
+             k: int = 10, mode: str = "hybrid", filter: Mapping[str, Any] | None = None,
+             as_of: datetime | int | None = None,
+             time_range: tuple[datetime | None, datetime | None] | None = None,
+             syntax: str = "plain", weights: Mapping[str, float] | None = None) -> list[Hit]:
+        """Search the memory; returns up to ``k`` hits, best first (ties by frame id).
+
+        Args:
+            text: query text for BM25 (plain text: quotes make phrases, nothing raises;
+                ``syntax="query"`` enables tantivy's query language).
+            vector: query embedding (the file's dimension).
+            k: number of hits wanted (>= 1).
+            mode: ``hybrid`` (reciprocal rank fusion of both; with only one of text/vector
+                given it is that mode), ``vector`` or ``lexical``.
+            filter: metadata/tags filter (``{"key": value}``, ``$eq $ne $gt $gte $lt $lte
+                $in $nin $exists $and $or $not``, ``tags``); applied exactly.
+            as_of: search what the memory contained at this record time or generation.
+            time_range: ``(since, until)`` on event time (``created_at``), either end None.
+            syntax: ``plain`` (default) or ``query`` (tantivy's query language).
+            weights: hybrid weights per mode, e.g. ``{"lexical": 1.0, "vector": 2.0}``.
+
+        Raises:
+            ValueError: bad arguments (k < 1, unknown mode, missing query, NaN vector).
+            DimensionMismatchError: the vector does not have the file's dimension.
+            FilterError: a malformed filter.
+
+        >>> import os, tempfile
+        >>> from memvid_store import Memory
+        >>> with Memory.create(os.path.join(tempfile.mkdtemp(), "m.mv2")) as mem:
+        ...     _ = mem.put("the budget meeting moved to friday")
+        ...     [hit.text for hit in mem.find("budget", k=1)]
+        ['the budget meeting moved to friday']
+        """
+        return self.find_batch([{
+            "text": text, "vector": vector, "k": k, "mode": mode, "filter": filter,
+            "as_of": as_of, "time_range": time_range, "syntax": syntax, "weights": weights,
+        }])[0]
+
+    def find_batch(self, requests: Iterable[Mapping[str, Any]]) -> list[list[Hit]]:
+        """Run several ``find`` requests (dicts of its arguments) sharing work.
+
+        Identical requests run once; exact vector scoring is one matrix product for the
+        batch; results are cached per snapshot.
+        """
+        from .index.requests import build_request
+        from .index.searcher import searcher_for
+
+        started = time.perf_counter()
+        snap = self._snap()
+        config = index_config_of(snap)
+        searcher = searcher_for(snap, config, self._ctx.cache_root)
+        raw = [dict(r) for r in requests]
+        if self._ctx.embedder is not None:
+            raw = fill_query_vectors(self._ctx.embedder, raw)
+        reqs = [build_request(r, snap=snap, config=config, at=self._at() if r.get("as_of")
+                              is None else self._record_time(snap, r["as_of"])) for r in raw]
+        hits = searcher.find_batch(reqs)
+        self._ctx.record("first_query", time.perf_counter() - started)
+        observer = self._ctx.observer
+        if observer is not None:
+            observer([([h.id for h in found], [to_us(h.created_at) for h in found], r.vector)
+                      for r, found in zip(reqs, hits, strict=True)])
+        return hits
+
+    # ------------------------------------------------------------ time travel
+
+    def commits(self) -> list[tuple[int, datetime]]:
+        """(generation, commit record time) of every commit this file remembers, oldest first.
+
+        ``as_of(generation)`` is ``as_of(that time)``: the state right after that commit.
+        """
+        from .engine.history import commit_log
+
+        snap, at = self._snap(), self._at()
+        return [(g, from_us(t)) for g, t in commit_log(snap) if at is None or t <= at]
+
+    def as_of(self, t: datetime | int) -> MemoryView:
+        """A read-only view of what the memory contained at record time ``t``.
+
+        Args:
+            t: an aware datetime, or a commit generation (int) as listed by ``commits()``.
+
+        Raises:
+            HistoryUnavailableError: ``t`` is older than the history kept by compaction.
+        """
+        snap = self._snap()
+        return MemoryView(self, snap, self._record_time(snap, t))
+
+    def _record_time(self, snap: Snapshot, t: datetime | int) -> int:
+        """The record time a read as of ``t`` sees from this view (never past the view's)."""
+        if isinstance(t, bool) or not isinstance(t, int | datetime):
+            raise InvalidTypeError(
+                f"as_of takes a datetime or a generation int, not {type(t).__name__}")
+        if isinstance(t, int):
+            from .engine.history import commit_time_of
+
+            at = commit_time_of(snap, t)
+        else:
+            at = to_us(t, "as_of")
+        floor = snap.toc.history_floor_us
+        if floor is not None and at < floor:
+            raise HistoryUnavailableError(
+                f"history before {from_us(floor).isoformat()} was compacted away; "
+                f"{from_us(at).isoformat()} cannot be reconstructed")
+        current = self._at()
+        return at if current is None else min(at, current)
+
+
+class MemoryView(Reads):
+    """Read-only view of a memory at a past record time (from ``Memory.as_of``)."""
+
+    def __init__(self, owner: Reads, snap: Snapshot, at: int) -> None:
+        self._owner = owner
+        self._ctx = owner._ctx
+        self._snapshot = snap
+        self._time = at
+
+    @property
+    def time(self) -> datetime:
+        return from_us(self._time)
+
+    def _snap(self) -> Snapshot:
+        self._ctx.current()  # raises ClosedError once the owner is closed
+        return self._snapshot
+
+    def _at(self) -> int | None:
+        return self._time
+
+    def stats(self) -> Stats:
+        """The owner's stats, with ``frames`` counted as of this view (reads the timeline)."""
+        from dataclasses import replace
+
+        return replace(self._owner.stats(), frames=len(self))  # type: ignore[attr-defined]
+
+    def _readonly(self, *_: Any, **__: Any) -> Any:
+        raise ReadOnlyError("an as_of view is read-only")
+
+    put = put_many = update = delete = delete_many = seal = compact = _readonly
+
+    def __repr__(self) -> str:
+        return f"<MemoryView {self._ctx.path!r} as of {self.time.isoformat()}>"
+
+
+def _frame_id_or_gid(snap: Snapshot, ref: RowRef) -> str:
+    try:
+        return snap.frame_id(ref)
+    except CorruptFileError:
+        return f"<gid {ref.gid}>"
