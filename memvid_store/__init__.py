@@ -39,13 +39,13 @@ from .errors import (
 _IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import
 
 if TYPE_CHECKING:
-    from .cache import CacheConfig
+    from .coldstart.analyzer import AccessPatternAnalyzer
+    from .coldstart.cache import CacheConfig
+    from .coldstart.loader import IncrementalFrameLoader, LoadPriority
+    from .coldstart.metrics import ColdStartMetrics, emit_metrics
     from .config import IndexConfig, StoreConfig, WarmupConfig
     from .engine.fileio import MmapConfig
-    from .loader import IncrementalFrameLoader, LoadPriority
     from .memory import Memory, MemoryView
-    from .metrics import ColdStartMetrics, emit_metrics
-    from .prefetch import AccessPatternAnalyzer
     from .reports import Change, Stats, VerifyReport
     from .types import Frame
 
@@ -55,16 +55,16 @@ _dynamic_imports = {
     "Memory": "memory",
     "MemoryView": "memory",
     "StoreConfig": "config",
-    "AccessPatternAnalyzer": "prefetch",
-    "CacheConfig": "cache",
+    "AccessPatternAnalyzer": "coldstart.analyzer",
+    "CacheConfig": "coldstart.cache",
     "Change": "reports",
-    "ColdStartMetrics": "metrics",
-    "IncrementalFrameLoader": "loader",
+    "ColdStartMetrics": "coldstart.metrics",
+    "IncrementalFrameLoader": "coldstart.loader",
     "IndexConfig": "config",
-    "LoadPriority": "loader",
+    "LoadPriority": "coldstart.loader",
     "MmapConfig": "engine.fileio",
     "WarmupConfig": "config",
-    "emit_metrics": "metrics",
+    "emit_metrics": "coldstart.metrics",
     "Frame": "types",
     "Stats": "reports",
     "VerifyReport": "reports",

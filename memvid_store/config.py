@@ -12,7 +12,7 @@ from .engine.format import DEFAULT_WAL_SIZE, MAX_WAL_SIZE, MIN_WAL_SIZE
 from .errors import ConfigError, InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
-    from .cache import CacheConfig
+    from .coldstart.cache import CacheConfig
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -137,7 +137,7 @@ class StoreConfig:
             object.__setattr__(self, "mmap", MmapConfig(enabled=self.mmap))
         elif not isinstance(self.mmap, MmapConfig):
             raise InvalidTypeError(f"mmap must be a bool or an MmapConfig, got {self.mmap!r}")
-        from .cache import CacheConfig
+        from .coldstart.cache import CacheConfig
 
         if self.cache is None:
             object.__setattr__(self, "cache", CacheConfig())

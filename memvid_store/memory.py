@@ -21,7 +21,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .autoembed import check_binding, fill_embeddings, fill_query_vectors, identity
-from .cache import ByteLRU, CacheStats
+from .coldstart.cache import ByteLRU, CacheStats
+from .coldstart.phases import MetricsRecorder
+from .coldstart.warmup import Warmer
 from .config import IndexConfig, StoreConfig, WarmupConfig
 from .engine import lock
 from .engine.format import TIME_MAX
@@ -51,13 +53,11 @@ from .errors import (
     InvalidTypeError,
     ReadOnlyError,
 )
-from .phases import MetricsRecorder
 from .types import Frame, Hit, from_us, to_us
 from .validate import check_embedding, check_id, check_metadata, check_tags, check_text
-from .warmup import Warmer
 
 if TYPE_CHECKING:
-    from .metrics import AlertThresholds, ColdStartMetrics
+    from .coldstart.metrics import AlertThresholds, ColdStartMetrics
     from .reports import Change, Stats, VerifyReport
 
 _MISSING: Any = object()
@@ -592,7 +592,7 @@ class Memory(_Reads):
         """Tell the attached AccessPatternAnalyzer what these reads returned."""
         prefetcher = self._prefetcher
         if prefetcher is not None:
-            from .prefetch import Access
+            from .coldstart.analyzer import Access
 
             for ids, times, vector in reads:
                 prefetcher.observe(Access(tuple(ids), tuple(times), vector))
@@ -604,8 +604,8 @@ class Memory(_Reads):
         the current frames as its catalog and returned. The prefetch window comes from
         ``StoreConfig.cache`` (``prefetch_window``, ``adaptive_prefetch``).
         """
-        from .prefetch import AccessPatternAnalyzer
-        from .prefetcher import Prefetcher
+        from .coldstart.analyzer import AccessPatternAnalyzer
+        from .coldstart.prefetcher import Prefetcher
 
         snap = self._snap()
         self.detach_analyzer()
@@ -676,7 +676,7 @@ class Memory(_Reads):
         ``tiers`` names them (``time_index``, ``lex_index``, ``vec_index``). With
         ``wait=False`` a background thread loads them and this returns at once.
         """
-        from .warmup import LOADABLE
+        from .coldstart.warmup import LOADABLE
 
         self._snap()
         if tiers is None:

@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from .errors import ConfigError, InvalidInputError
+from ..errors import ConfigError, InvalidInputError
 from .phases import MetricsRecorder
 
 __all__ = [

@@ -14,8 +14,8 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import DEFAULT_CACHE_SIZE, parse_size
-from .errors import ConfigError, InvalidInputError
+from ..config import DEFAULT_CACHE_SIZE, parse_size
+from ..errors import ConfigError, InvalidInputError
 
 __all__ = ["ByteLRU", "CacheConfig", "CacheStats"]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
     from .metrics import AlertThresholds, CacheCounters, ColdStartMetrics
@@ -96,7 +96,7 @@ class MetricsRecorder:
             answered = self._first_answer_at
         ms = {phase: s * 1e3 for phase, s in seconds.items()}
         started = process_start_time()
-        package = sys.modules.get(__package__ or "memvid_store")
+        package = sys.modules.get(__name__.partition(".")[0])
         import_began = getattr(package, "_IMPORT_STARTED", None)
         import_ended = getattr(package, "_IMPORT_FINISHED", None)
         hits = misses = 0
