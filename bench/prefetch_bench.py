@@ -236,7 +236,7 @@ class Replayer:
                  attached: bool = False) -> None:
         from memvid_store import Memory
         from memvid_store.coldstart.analyzer import AccessPatternAnalyzer
-        from memvid_store.coldstart.cache import CacheConfig
+        from memvid_store.config import CacheConfig
 
         self.window = window
         config = CacheConfig(lru_size=lru_bytes, prefetch_window=max(window, 1))

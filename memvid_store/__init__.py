@@ -40,10 +40,9 @@ _IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import
 
 if TYPE_CHECKING:
     from .coldstart.analyzer import AccessPatternAnalyzer
-    from .coldstart.cache import CacheConfig
     from .coldstart.loader import IncrementalFrameLoader, LoadPriority
     from .coldstart.metrics import ColdStartMetrics, emit_metrics
-    from .config import IndexConfig, StoreConfig, WarmupConfig
+    from .config import CacheConfig, IndexConfig, StoreConfig, WarmupConfig
     from .engine.fileio import MmapConfig
     from .memory import Memory, MemoryView
     from .reports import Change, Stats, VerifyReport
@@ -56,7 +55,7 @@ _dynamic_imports = {
     "MemoryView": "memory",
     "StoreConfig": "config",
     "AccessPatternAnalyzer": "coldstart.analyzer",
-    "CacheConfig": "coldstart.cache",
+    "CacheConfig": "config",
     "Change": "reports",
     "ColdStartMetrics": "coldstart.metrics",
     "IncrementalFrameLoader": "coldstart.loader",

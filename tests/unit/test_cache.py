@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from memvid_store import ConfigError, InvalidInputError
-from memvid_store.coldstart.cache import ByteLRU, CacheConfig, CacheStats
+from memvid_store.coldstart.cache import ByteLRU, CacheStats
+from memvid_store.config import CacheConfig
 
 
 def test_get_counts_hits_and_misses_and_peek_does_not():
