@@ -36,7 +36,7 @@ from .errors import (
     WalError,
 )
 
-_IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import
+IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import
 
 if TYPE_CHECKING:
     from .coldstart.analyzer import AccessPatternAnalyzer
@@ -113,7 +113,7 @@ __all__ = [
 ]
 
 
-_IMPORT_FINISHED = _time.time()
+IMPORT_FINISHED = _time.time()
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _dynamic_imports)
