@@ -94,13 +94,11 @@ class CacheConfig:
         prefetch_window: the most frames one prediction may prefetch.
         adaptive_prefetch: let the prefetcher shrink the window while its predictions are
             not being used (and grow it back when they are).
-        monitoring_interval: seconds between two cache-statistics reports.
     """
 
     lru_size: int = DEFAULT_CACHE_SIZE
     prefetch_window: int = 1000
     adaptive_prefetch: bool = True
-    monitoring_interval: float = 60.0
 
     def __post_init__(self) -> None:
         if isinstance(self.lru_size, str):
@@ -116,11 +114,6 @@ class CacheConfig:
         if not isinstance(self.adaptive_prefetch, bool):
             raise ConfigError(f"adaptive_prefetch must be True or False, got "
                               f"{self.adaptive_prefetch!r}")
-        interval = self.monitoring_interval
-        if isinstance(interval, bool) or not isinstance(interval, int | float) \
-                or not interval > 0:
-            raise ConfigError(f"monitoring_interval must be a number of seconds > 0 (e.g. "
-                              f"60.0), got {interval!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> CacheConfig:
