@@ -216,7 +216,7 @@ def make_trace(mem: Any, n_ops: int, seed: int, times: list[int]) -> list[Op]:
 
 def frame_stats(mem: Any) -> Any:
     """The frame cache's counters (zeros when the cache is disabled)."""
-    from memvid_store.cache import CacheStats
+    from memvid_store.coldstart.cache import CacheStats
 
     found = [s for s in mem.cache_stats() if s.name == "frames"]
     return found[0] if found else CacheStats("frames", 0, 0, 0, 0, 0, 0)
@@ -235,8 +235,8 @@ class Replayer:
                  variant: dict[str, Any] | None, catalog: tuple[list[str], list[int]],
                  attached: bool = False) -> None:
         from memvid_store import Memory
-        from memvid_store.cache import CacheConfig
-        from memvid_store.prefetch import AccessPatternAnalyzer
+        from memvid_store.coldstart.analyzer import AccessPatternAnalyzer
+        from memvid_store.config import CacheConfig
 
         self.window = window
         config = CacheConfig(lru_size=lru_bytes, prefetch_window=max(window, 1))
@@ -256,7 +256,7 @@ class Replayer:
         self.start: Any = None
 
     def step(self, op: Op, measured: bool) -> None:
-        from memvid_store.prefetch import Access
+        from memvid_store.coldstart.analyzer import Access
         from memvid_store.types import to_us
 
         if measured and self.start is None:

@@ -36,16 +36,15 @@ from .errors import (
     WalError,
 )
 
-_IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import
+IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import
 
 if TYPE_CHECKING:
-    from .cache import CacheConfig
-    from .config import IndexConfig, StoreConfig, WarmupConfig
+    from .coldstart.analyzer import AccessPatternAnalyzer
+    from .coldstart.loader import IncrementalFrameLoader, LoadPriority
+    from .coldstart.metrics import ColdStartMetrics, emit_metrics
+    from .config import CacheConfig, IndexConfig, StoreConfig, WarmupConfig
     from .engine.fileio import MmapConfig
-    from .loader import IncrementalFrameLoader, LoadPriority
     from .memory import Memory, MemoryView
-    from .metrics import ColdStartMetrics, emit_metrics
-    from .prefetch import AccessPatternAnalyzer
     from .reports import Change, Stats, VerifyReport
     from .types import Frame
 
@@ -55,16 +54,16 @@ _dynamic_imports = {
     "Memory": "memory",
     "MemoryView": "memory",
     "StoreConfig": "config",
-    "AccessPatternAnalyzer": "prefetch",
-    "CacheConfig": "cache",
+    "AccessPatternAnalyzer": "coldstart.analyzer",
+    "CacheConfig": "config",
     "Change": "reports",
-    "ColdStartMetrics": "metrics",
-    "IncrementalFrameLoader": "loader",
+    "ColdStartMetrics": "coldstart.metrics",
+    "IncrementalFrameLoader": "coldstart.loader",
     "IndexConfig": "config",
-    "LoadPriority": "loader",
+    "LoadPriority": "coldstart.loader",
     "MmapConfig": "engine.fileio",
     "WarmupConfig": "config",
-    "emit_metrics": "metrics",
+    "emit_metrics": "coldstart.metrics",
     "Frame": "types",
     "Stats": "reports",
     "VerifyReport": "reports",
@@ -114,7 +113,7 @@ __all__ = [
 ]
 
 
-_IMPORT_FINISHED = _time.time()
+IMPORT_FINISHED = _time.time()
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _dynamic_imports)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .engine.fileio import MmapConfig
 from .engine.format import DEFAULT_WAL_SIZE, MAX_WAL_SIZE, MIN_WAL_SIZE
 from .errors import ConfigError, InvalidInputError, InvalidTypeError
-
-if TYPE_CHECKING:
-    from .cache import CacheConfig
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -87,6 +85,53 @@ class WarmupConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """Sizes of the frame cache and of prefetching.
+
+    Attributes:
+        lru_size: bytes of decoded frames kept in memory, an int or a size such as
+            ``"512MB"`` (``MEMVID_CACHE_SIZE``; default 100 MiB; 0 disables the cache).
+        prefetch_window: the most frames one prediction may prefetch.
+        adaptive_prefetch: let the prefetcher shrink the window while its predictions are
+            not being used (and grow it back when they are).
+    """
+
+    lru_size: int = DEFAULT_CACHE_SIZE
+    prefetch_window: int = 1000
+    adaptive_prefetch: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lru_size, str):
+            object.__setattr__(self, "lru_size", parse_size(self.lru_size, "lru_size"))
+        if isinstance(self.lru_size, bool) or not isinstance(self.lru_size, int) \
+                or self.lru_size < 0:
+            raise ConfigError(f"lru_size must be a number of bytes >= 0 (e.g. 104857600 or "
+                              f"'100MiB'), got {self.lru_size!r}")
+        if isinstance(self.prefetch_window, bool) or not isinstance(self.prefetch_window, int) \
+                or self.prefetch_window < 0:
+            raise ConfigError(f"prefetch_window must be a number of frames >= 0 (e.g. 1000), "
+                              f"got {self.prefetch_window!r}")
+        if not isinstance(self.adaptive_prefetch, bool):
+            raise ConfigError(f"adaptive_prefetch must be True or False, got "
+                              f"{self.adaptive_prefetch!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> CacheConfig:
+        """Defaults, then ``MEMVID_CACHE_SIZE`` (e.g. ``512MB``, ``1.5GiB``), then ``overrides``.
+
+        Raises:
+            ConfigError: ``MEMVID_CACHE_SIZE`` is not a size; the message names it.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        raw = env.get("MEMVID_CACHE_SIZE")
+        if raw is not None and raw.strip():
+            values["lru_size"] = parse_size(raw, "MEMVID_CACHE_SIZE")
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
 class StoreConfig:
     """How a file is opened and written.
 
@@ -137,8 +182,6 @@ class StoreConfig:
             object.__setattr__(self, "mmap", MmapConfig(enabled=self.mmap))
         elif not isinstance(self.mmap, MmapConfig):
             raise InvalidTypeError(f"mmap must be a bool or an MmapConfig, got {self.mmap!r}")
-        from .cache import CacheConfig
-
         if self.cache is None:
             object.__setattr__(self, "cache", CacheConfig())
         elif isinstance(self.cache, int | str) and not isinstance(self.cache, bool):

@@ -25,7 +25,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .autoembed import check_binding, fill_embeddings, identity
-from .cache import ByteLRU, CacheStats
+from .coldstart.cache import ByteLRU, CacheStats
+from .coldstart.phases import MetricsRecorder
+from .coldstart.warmup import Warmer
 from .config import IndexConfig, StoreConfig, WarmupConfig
 from .engine import lock
 from .engine.snapshot import Snapshot
@@ -46,14 +48,12 @@ from .errors import (
     InvalidInputError,
     ReadOnlyError,
 )
-from .phases import MetricsRecorder
 from .reads import MemoryView, Observed, ReadContext, Reads, index_config_of
 from .types import from_us, to_us
 from .validate import check_id
-from .warmup import Warmer
 
 if TYPE_CHECKING:
-    from .metrics import AlertThresholds, ColdStartMetrics
+    from .coldstart.metrics import AlertThresholds, ColdStartMetrics
     from .reports import Stats, VerifyReport
 
 
@@ -475,7 +475,7 @@ class Memory(Reads):
         ``tiers`` names them (``time_index``, ``lex_index``, ``vec_index``). With
         ``wait=False`` a background thread loads them and this returns at once.
         """
-        from .warmup import LOADABLE
+        from .coldstart.warmup import LOADABLE
 
         self._snap()
         if tiers is None:
@@ -504,7 +504,7 @@ class Memory(Reads):
 
         Phases: process start, ``import memvid_store``, open, each index tier loaded, the
         first ``find``; resident memory against the limit (Lambda's, the cgroup's or the
-        machine's) and the caches' hit rate. ``memvid_store.metrics.emit_metrics(m)``
+        machine's) and the caches' hit rate. ``memvid_store.coldstart.metrics.emit_metrics(m)``
         prints them as one CloudWatch Embedded Metric Format line.
         """
         self._snap()
@@ -531,8 +531,8 @@ class Memory(Reads):
         the current frames as its catalog and returned. The prefetch window comes from
         ``StoreConfig.cache`` (``prefetch_window``, ``adaptive_prefetch``).
         """
-        from .prefetch import AccessPatternAnalyzer
-        from .prefetcher import Prefetcher
+        from .coldstart.analyzer import AccessPatternAnalyzer
+        from .coldstart.prefetcher import Prefetcher
 
         snap = self._snap()
         self.detach_analyzer()
@@ -557,7 +557,7 @@ class Memory(Reads):
         """Tell the attached analyzer what these reads returned."""
         prefetcher = self._prefetcher
         if prefetcher is not None:
-            from .prefetch import Access
+            from .coldstart.analyzer import Access
 
             for ids, times, vector in reads:
                 prefetcher.observe(Access(tuple(ids), tuple(times), vector))

@@ -74,14 +74,3 @@ class Hit:
     ranks: dict[str, int] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
 
-
-# kept in .reports (imported on first use): an open and a search never need them
-_REPORTS = ("Change", "Stats", "VerifyReport")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _REPORTS:
-        from . import reports
-
-        return getattr(reports, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -41,7 +41,7 @@ def warmup(path: str, level: str, as_json: bool) -> None:
         if not callable(getattr(mem, "warmup", None)):
             raise CliError("this version of memvid-py cannot warm up files (no "
                            "Memory.warmup); upgrade it")
-        from ..warmup import LOADABLE
+        from ..coldstart.warmup import LOADABLE
 
         seconds: dict[str, float] = {}
         for tier in LOADABLE if level != "lazy" else ():

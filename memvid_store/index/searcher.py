@@ -110,7 +110,7 @@ class Searcher:
 
     def result_stats(self) -> Any:
         """Counters of the per-snapshot query result cache."""
-        from ..cache import CacheStats
+        from ..coldstart.cache import CacheStats
 
         return CacheStats(name="results", hits=self._result_hits, misses=self._result_misses,
                           evictions=0, items=len(self._results), bytes=0,

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from memvid_store import InvalidInputError, InvalidTypeError
-from memvid_store.loader import THREAD_NAME, IncrementalFrameLoader, LoadPriority
+from memvid_store.coldstart.loader import THREAD_NAME, IncrementalFrameLoader, LoadPriority
 from tests.conftest import T0
 
 N = 250

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from memvid_store import Memory
-from memvid_store.metrics import AlertThresholds, emit_metrics
+from memvid_store.coldstart.metrics import AlertThresholds, emit_metrics
 
 
 def _build(path):

@@ -14,13 +14,11 @@ from dataclasses import replace
 
 import pytest
 
-from memvid_store.cache import CacheStats
-from memvid_store.errors import ConfigError, InvalidInputError
-from memvid_store.metrics import (
+from memvid_store.coldstart.cache import CacheStats
+from memvid_store.coldstart.metrics import (
     MB,
     AlertThresholds,
     ColdStartMetrics,
-    MetricsRecorder,
     check_alerts,
     emf_document,
     emit_metrics,
@@ -28,6 +26,8 @@ from memvid_store.metrics import (
     process_start_time,
     rss_bytes,
 )
+from memvid_store.coldstart.phases import MetricsRecorder
+from memvid_store.errors import ConfigError, InvalidInputError
 
 # Units CloudWatch accepts in a MetricDefinition
 EMF_UNITS = {
@@ -141,7 +141,7 @@ def test_snapshot_applies_thresholds():
 def test_cold_start_in_a_fresh_process_is_measured_from_process_start():
     code = textwrap.dedent("""
         import json, time
-        from memvid_store.metrics import MetricsRecorder
+        from memvid_store.coldstart.phases import MetricsRecorder
         time.sleep(0.3)
         rec = MetricsRecorder()
         rec.record("first_query", 0.001)
@@ -349,7 +349,8 @@ def test_emf_refuses_what_cloudwatch_would_reject(namespace, dimensions):
 def test_metrics_import_no_heavy_module():
     code = textwrap.dedent(f"""
         import io, sys
-        from memvid_store.metrics import MetricsRecorder, emit_metrics
+        from memvid_store.coldstart.metrics import emit_metrics
+        from memvid_store.coldstart.phases import MetricsRecorder
         rec = MetricsRecorder()
         with rec.measure("open"):
             pass

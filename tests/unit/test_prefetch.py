@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from memvid_store import InvalidInputError
-from memvid_store.prefetch import Access, AccessPatternAnalyzer
+from memvid_store.coldstart.analyzer import Access, AccessPatternAnalyzer
 
 MIN = 60_000_000  # one minute in µs
 

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from memvid_store import Memory
-from memvid_store.prefetch import AccessPatternAnalyzer
+from memvid_store.coldstart.analyzer import AccessPatternAnalyzer
 
 
 def _wait(cond, timeout=5.0):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from memvid_store import ConfigError, Memory, StoreConfig
+from memvid_store.coldstart.warmup import LOADABLE, Warmer
 from memvid_store.config import WarmupConfig, parse_size
 from memvid_store.engine.fileio import MmapConfig
-from memvid_store.warmup import LOADABLE, Warmer
 
 DIM = 16
 

@@ -7,14 +7,13 @@ records its phases without importing what only a report needs.
 from __future__ import annotations
 
 import math
-import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
     from .metrics import AlertThresholds, CacheCounters, ColdStartMetrics
@@ -81,50 +80,10 @@ class MetricsRecorder:
                 ``hits`` and ``misses``, e.g. ``Memory.cache_stats()``).
             thresholds: alert thresholds (default :class:`AlertThresholds`).
         """
-        from .metrics import (
-            INDEX_PHASES,
-            MB,
-            ColdStartMetrics,
-            memory_limit,
-            process_start_time,
-            rss_bytes,
-            with_alerts,
-        )
+        from .metrics import cold_start_metrics
 
         with self._lock:
             seconds = dict(self._seconds)
             answered = self._first_answer_at
-        ms = {phase: s * 1e3 for phase, s in seconds.items()}
-        started = process_start_time()
-        package = sys.modules.get(__package__ or "memvid_store")
-        import_began = getattr(package, "_IMPORT_STARTED", None)
-        import_ended = getattr(package, "_IMPORT_FINISHED", None)
-        hits = misses = 0
-        for stats in cache_stats:
-            hits += int(stats.hits)
-            misses += int(stats.misses)
-        rss = rss_bytes()
-        limit, source = memory_limit()
-        rss_mb = rss / MB if rss is not None else None
-        metrics = ColdStartMetrics(
-            runtime_load_ms=_elapsed_ms(started, import_began),
-            import_ms=_elapsed_ms(import_began, import_ended),
-            file_open_ms=ms.get("open"),
-            index_load_ms={p: ms[p] for p in ms if p in INDEX_PHASES or p.endswith("_index")},
-            first_query_ms=ms.get("first_query"),
-            cold_start_ms=_elapsed_ms(started, answered),
-            rss_mb=rss_mb,
-            memory_limit_mb=limit / MB if limit else None,
-            memory_limit_source=source,
-            memory_used_pct=100.0 * rss / limit if rss is not None and limit else None,
-            cache_hit_rate=hits / (hits + misses) if hits + misses else None,
-            cache_lookups=hits + misses,
-            phases_ms=ms,
-        )
-        return with_alerts(metrics, thresholds)
+        return cold_start_metrics(seconds, answered, cache_stats, thresholds=thresholds)
 
-
-def _elapsed_ms(start: float | None, end: float | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return max(0.0, (end - start) * 1e3)

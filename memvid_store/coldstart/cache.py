@@ -2,74 +2,20 @@
 
 ``ByteLRU`` keeps at most ``capacity_bytes`` of values, evicting the least recently used
 first, and counts hits, misses and evictions so that hit rates can be reported.
-``CacheConfig`` sizes it and the prefetching around it.
+``config.CacheConfig`` sizes it and the prefetching around it.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from .config import DEFAULT_CACHE_SIZE, parse_size
-from .errors import ConfigError, InvalidInputError
+from ..errors import InvalidInputError
 
-__all__ = ["ByteLRU", "CacheConfig", "CacheStats"]
-
-
-@dataclass(frozen=True, slots=True)
-class CacheConfig:
-    """Sizes of the frame cache and of prefetching.
-
-    Attributes:
-        lru_size: bytes of decoded frames kept in memory, an int or a size such as
-            ``"512MB"`` (``MEMVID_CACHE_SIZE``; default 100 MiB; 0 disables the cache).
-        prefetch_window: the most frames one prediction may prefetch.
-        adaptive_prefetch: let the prefetcher shrink the window while its predictions are
-            not being used (and grow it back when they are).
-        monitoring_interval: seconds between two cache-statistics reports.
-    """
-
-    lru_size: int = DEFAULT_CACHE_SIZE
-    prefetch_window: int = 1000
-    adaptive_prefetch: bool = True
-    monitoring_interval: float = 60.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.lru_size, str):
-            object.__setattr__(self, "lru_size", parse_size(self.lru_size, "lru_size"))
-        if not _is_int(self.lru_size) or self.lru_size < 0:
-            raise ConfigError(f"lru_size must be a number of bytes >= 0 (e.g. 104857600 or "
-                              f"'100MiB'), got {self.lru_size!r}")
-        if not _is_int(self.prefetch_window) or self.prefetch_window < 0:
-            raise ConfigError(f"prefetch_window must be a number of frames >= 0 (e.g. 1000), "
-                              f"got {self.prefetch_window!r}")
-        if not isinstance(self.adaptive_prefetch, bool):
-            raise ConfigError(f"adaptive_prefetch must be True or False, got "
-                              f"{self.adaptive_prefetch!r}")
-        interval = self.monitoring_interval
-        if isinstance(interval, bool) or not isinstance(interval, int | float) \
-                or not interval > 0:
-            raise ConfigError(f"monitoring_interval must be a number of seconds > 0 (e.g. "
-                              f"60.0), got {interval!r}")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> CacheConfig:
-        """Defaults, then ``MEMVID_CACHE_SIZE`` (e.g. ``512MB``, ``1.5GiB``), then ``overrides``.
-
-        Raises:
-            ConfigError: ``MEMVID_CACHE_SIZE`` is not a size; the message names it.
-        """
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        raw = env.get("MEMVID_CACHE_SIZE")
-        if raw is not None and raw.strip():
-            values["lru_size"] = parse_size(raw, "MEMVID_CACHE_SIZE")
-        values.update(overrides)
-        return cls(**values)
+__all__ = ["ByteLRU", "CacheStats"]
 
 
 @dataclass(frozen=True, slots=True)

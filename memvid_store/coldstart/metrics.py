@@ -1,9 +1,10 @@
 """Cold-start metrics: phase timings, memory use, cache hit rate, alerts, CloudWatch EMF.
 
-A :class:`MetricsRecorder` collects the seconds each phase of a cold start took (the
-engine records ``open``, ``toc``, ``time_index``, ``lex_index``, ``vec_index`` and
-``first_query``; any other name is kept too). :meth:`MetricsRecorder.snapshot` combines
-them with what the process knows about itself into a frozen :class:`ColdStartMetrics`:
+A ``MetricsRecorder`` (:mod:`.phases`) collects the seconds each phase of a cold start took
+(the engine records ``open``, ``toc``, ``time_index``, ``lex_index``, ``vec_index`` and
+``first_query``; any other name is kept too). ``MetricsRecorder.snapshot`` hands them to
+:func:`cold_start_metrics`, which combines them with what the process knows about itself
+into a frozen :class:`ColdStartMetrics`:
 
 * ``runtime_load_ms``: process start to the moment ``import memvid_store`` began
   (interpreter start-up and whatever the application imported first);
@@ -38,21 +39,20 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from .errors import ConfigError, InvalidInputError
-from .phases import MetricsRecorder
+from ..errors import ConfigError, InvalidInputError
 
 __all__ = [
     "PHASES",
     "Alert",
     "AlertThresholds",
     "ColdStartMetrics",
-    "MetricsRecorder",
     "check_alerts",
+    "cold_start_metrics",
     "emf_document",
     "emit_metrics",
     "memory_limit",
@@ -78,7 +78,7 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9._#:/-]+")
 
 
 class CacheCounters(Protocol):
-    """What :meth:`MetricsRecorder.snapshot` reads from a cache's statistics."""
+    """What :func:`cold_start_metrics` reads from a cache's statistics."""
 
     name: str
     hits: int
@@ -227,6 +227,55 @@ class ColdStartMetrics:
 def with_alerts(metrics: ColdStartMetrics,
                  thresholds: AlertThresholds | None) -> ColdStartMetrics:
     return replace(metrics, alerts=check_alerts(metrics, thresholds))
+
+
+def cold_start_metrics(seconds: Mapping[str, float], first_answer_at: float | None,
+                       cache_stats: Iterable[CacheCounters] = (), *,
+                       thresholds: AlertThresholds | None = None) -> ColdStartMetrics:
+    """The cold-start figures now, from the phases a recorder holds, with their alerts.
+
+    Args:
+        seconds: seconds per recorded phase (``MetricsRecorder.phases()``).
+        first_answer_at: ``time.time()`` of the first answer, the end of the cold start
+            (``MetricsRecorder.first_answer_at``); None before it.
+        cache_stats: statistics of the caches to count (objects with ``name``, ``hits``
+            and ``misses``, e.g. ``Memory.cache_stats()``).
+        thresholds: alert thresholds (default :class:`AlertThresholds`).
+    """
+    ms = {phase: s * 1e3 for phase, s in seconds.items()}
+    started = process_start_time()
+    package = sys.modules.get(__name__.partition(".")[0])
+    import_began = getattr(package, "IMPORT_STARTED", None)
+    import_ended = getattr(package, "IMPORT_FINISHED", None)
+    hits = misses = 0
+    for stats in cache_stats:
+        hits += int(stats.hits)
+        misses += int(stats.misses)
+    rss = rss_bytes()
+    limit, source = memory_limit()
+    rss_mb = rss / MB if rss is not None else None
+    metrics = ColdStartMetrics(
+        runtime_load_ms=_elapsed_ms(started, import_began),
+        import_ms=_elapsed_ms(import_began, import_ended),
+        file_open_ms=ms.get("open"),
+        index_load_ms={p: ms[p] for p in ms if p in INDEX_PHASES or p.endswith("_index")},
+        first_query_ms=ms.get("first_query"),
+        cold_start_ms=_elapsed_ms(started, first_answer_at),
+        rss_mb=rss_mb,
+        memory_limit_mb=limit / MB if limit else None,
+        memory_limit_source=source,
+        memory_used_pct=100.0 * rss / limit if rss is not None and limit else None,
+        cache_hit_rate=hits / (hits + misses) if hits + misses else None,
+        cache_lookups=hits + misses,
+        phases_ms=ms,
+    )
+    return with_alerts(metrics, thresholds)
+
+
+def _elapsed_ms(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return max(0.0, (end - start) * 1e3)
 
 
 # ----------------------------------------------------------------------------- process
@@ -401,7 +450,7 @@ def emit_metrics(metrics: ColdStartMetrics, *, namespace: str = "Memvid",
     """Write ``metrics`` as one JSON line in CloudWatch Embedded Metric Format.
 
     Args:
-        metrics: from ``mem.metrics()`` or :meth:`MetricsRecorder.snapshot`.
+        metrics: from ``mem.metrics()`` or ``MetricsRecorder.snapshot``.
         namespace: the CloudWatch namespace.
         dimensions: dimension name -> value (e.g. ``{"function": "agent"}``); one
             dimension set with all of them (none: the metrics have no dimension).

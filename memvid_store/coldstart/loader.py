@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from .errors import InvalidInputError, InvalidTypeError
-from .types import Frame, to_us
+from ..errors import InvalidInputError, InvalidTypeError
+from ..types import Frame, to_us
 
 __all__ = ["FrameBatches", "IncrementalFrameLoader", "LoadPriority"]
 

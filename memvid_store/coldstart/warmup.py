@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .config import WarmupConfig
+from ..config import WarmupConfig
 
 LOADABLE = ("time_index", "lex_index", "vec_index")
 # tiers whose first load imports numpy and an HNSW library (~100 ms here whatever the size):
