@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import DimensionMismatchError, EmbedderMismatchError, InvalidTypeError
+from .errors import (
+    DimensionMismatchError,
+    EmbedderMismatchError,
+    InvalidInputError,
+    InvalidTypeError,
+)
 
 
 def identity(embedder: Any) -> dict[str, Any]:
@@ -31,6 +36,25 @@ def identity(embedder: Any) -> dict[str, Any]:
             "embed_documents(texts) / embed_query(text) methods (see memvid_store.embeddings), "
             "or be a {'name': str, 'dim': int} record")
     return {"name": name, "dim": dim}
+
+
+def file_binding(dim: int | None, embedder: Any) -> tuple[int | None, dict[str, Any] | None]:
+    """The dimension a new file gets, and the embedder record it keeps (None: no embedder).
+
+    Raises:
+        InvalidInputError: ``dim`` is not a positive int or None.
+        DimensionMismatchError: ``dim`` differs from the embedder's.
+    """
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
+        raise InvalidInputError(f"dim must be a positive int or None, got {dim!r}")
+    if embedder is None:
+        return dim, None
+    ident = identity(embedder)
+    if dim is not None and dim != ident["dim"]:
+        raise DimensionMismatchError(
+            f"dim={dim} but the embedder {ident['name']!r} makes {ident['dim']}-d vectors",
+            dim, ident["dim"])
+    return ident["dim"], ident
 
 
 def check_binding(embedder: Any, recorded: Mapping[str, Any] | None, dim: int | None,

@@ -24,33 +24,25 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .autoembed import check_binding, fill_embeddings, identity
-from .coldstart.cache import ByteLRU, CacheStats
-from .coldstart.phases import MetricsRecorder
-from .coldstart.warmup import Warmer
-from .config import IndexConfig, StoreConfig, WarmupConfig
+from .autoembed import check_binding, file_binding, fill_embeddings
+from .coldstart.cache import CacheStats
+from .coldstart.handle import HandleColdStart
+from .config import IndexConfig, StoreConfig
 from .engine import lock
 from .engine.snapshot import Snapshot
 from .engine.store import (
     Opened,
-    apply_counters,
     create_file,
     make_snapshot,
     open_fd,
+    open_for_writing,
     read_state,
-    remove_stale_temp_files,
+    same_file,
 )
 from .engine.writer import KEEP, Writer
-from .errors import (
-    AlreadyExistsError,
-    ClosedError,
-    DimensionMismatchError,
-    InvalidInputError,
-    ReadOnlyError,
-)
-from .reads import MemoryView, Observed, ReadContext, Reads, index_config_of
-from .types import from_us, to_us
-from .validate import check_id
+from .errors import AlreadyExistsError, ClosedError, ReadOnlyError
+from .reads import MemoryView, ReadContext, Reads, index_config_of
+from .types import to_us
 
 if TYPE_CHECKING:
     from .coldstart.metrics import AlertThresholds, ColdStartMetrics
@@ -87,13 +79,11 @@ class Memory(Reads):
         state = read_state(fd)
         self._wal_end = state.wal_end
         self._snapshot = make_snapshot(fd, state, config.mmap)
-        self._frames = ByteLRU(config.cache.lru_size, "frames") if config.cache.lru_size else None
-        self._snapshot.frame_cache = self._frames
-        self._prefetcher: Any = None
         self._embedder = embedder
         self._writer: Writer | None = None
-        self._recorder = MetricsRecorder()
-        self._ctx = ReadContext(path, self._snap, embedder, self._recorder.record,
+        self._cold = HandleColdStart(config, self._current_search)
+        self._snapshot.frame_cache = self._cold.frames
+        self._ctx = ReadContext(path, self._snap, embedder, self._cold.recorder.record,
                                 self._cache_root)
         try:
             if embedder is not None:
@@ -101,15 +91,14 @@ class Memory(Reads):
                               allow_mismatch=allow_embedder_mismatch)
             if not readonly:
                 self._start_writer(state)
-            self._recorder.record("toc", time.perf_counter() - started)
-            self._warmer = Warmer(self._current_search, config.warmup, self._recorder.record)
-            self._warmer.start()
+            self._cold.recorder.record("toc", time.perf_counter() - started)
+            self._cold.start()
         except BaseException:
             # the map holds a duplicate of fd, and with it the writer lock
             self._snapshot.close()
             self._snapshot.view.close()
             raise
-        self._recorder.record("open", time.perf_counter() - started)
+        self._cold.recorder.record("open", time.perf_counter() - started)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -140,17 +129,11 @@ class Memory(Reads):
         """
         path = os.fspath(path)
         cfg = (config or StoreConfig.from_env()).with_options(options)
-        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
-            raise InvalidInputError(f"dim must be a positive int or None, got {dim!r}")
+        dim, binding = file_binding(dim, embedder)
         index_cfg = index if isinstance(index, IndexConfig) else IndexConfig(**(index or {}))
         file_options: dict[str, Any] = {"index": index_cfg.to_dict()}
-        if embedder is not None:
-            file_options["embedder"] = ident = identity(embedder)
-            if dim is not None and dim != ident["dim"]:
-                raise DimensionMismatchError(
-                    f"dim={dim} but the embedder {ident['name']!r} makes {ident['dim']}-d "
-                    "vectors", dim, ident["dim"])
-            dim = ident["dim"]
+        if binding is not None:
+            file_options["embedder"] = binding
         try:
             fd = create_file(path, dim=dim, wal_size=cfg.wal_size, options=file_options,
                              created_at_us=None if created_at is None
@@ -183,20 +166,14 @@ class Memory(Reads):
         """
         path = os.fspath(path)
         cfg = (config or StoreConfig.from_env()).with_options(options)
-        while True:
-            fd = open_fd(path, writable=not readonly)
-            try:
-                if not readonly:
-                    lock.acquire(fd, path, cfg.lock_timeout)
-                    if not _same_file(fd, path):  # replaced by compact() while we waited
-                        os.close(fd)
-                        continue
-                    remove_stale_temp_files(path)
-                return cls(path, fd, cfg, readonly=readonly, embedder=embedder,
-                           allow_embedder_mismatch=allow_embedder_mismatch)
-            except BaseException:
-                os.close(fd)
-                raise
+        fd = open_fd(path, writable=False) if readonly else open_for_writing(
+            path, cfg.lock_timeout)
+        try:
+            return cls(path, fd, cfg, readonly=readonly, embedder=embedder,
+                       allow_embedder_mismatch=allow_embedder_mismatch)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def _start_writer(self, state: Opened) -> None:
         self._writer = Writer(self._fd, state, self._snapshot, sync=self._config.sync,
@@ -213,8 +190,8 @@ class Memory(Reads):
         """Seal pending writes (writer) and release the file. Calling it twice is harmless."""
         if self._closed:
             return
-        self._warmer.close()
-        self.detach_analyzer()
+        self._ctx.observer = None
+        self._cold.close()
         try:
             if self._writer is not None:
                 self._writer.seal(full=True)
@@ -298,26 +275,23 @@ class Memory(Reads):
         if self._writer is not None:
             return snap.generation
         reuse: list | None = snap.runs
-        if not _same_file(self._fd, self._path):  # compacted: follow the new file
+        if not same_file(self._fd, self._path):  # compacted: follow the new file
             fd = open_fd(self._path, writable=False)
             os.close(self._fd)
             self._fd = fd
             reuse = None
-        state = read_state(self._fd)
-        self._wal_end = state.wal_end
-        self._install(make_snapshot(self._fd, state, self._config.mmap, reuse),
-                      same_file=reuse is not None)
+        self._install(read_state(self._fd), reuse)
         return self._snapshot.generation
 
-    def _install(self, snap: Snapshot, *, same_file: bool) -> None:
-        """Switch to ``snap``: keep the frame cache if gids still mean the same, rewarm."""
-        self._warmer.close()
-        if not same_file and self._frames is not None:
-            self._frames.clear()  # a compacted file numbers its versions anew
-        snap.frame_cache = self._frames
-        self._snapshot = snap
-        self._warmer = Warmer(self._current_search, self._config.warmup, self._recorder.record)
-        self._warmer.start()
+    def _install(self, state: Opened, reuse: list | None) -> None:
+        """Switch to ``state`` (a newer commit, or the compacted file) and warm it; a
+        writer starts writing on it. ``reuse``: run readers of the same file to keep."""
+        snap = make_snapshot(self._fd, state, self._config.mmap, reuse)
+        self._cold.switch(snap, same_file=reuse is not None)
+        self._snapshot, self._wal_end = snap, state.wal_end
+        if self._writer is not None:
+            self._start_writer(state)
+        self._cold.start()
 
     @_serialized
     def compact(self, retain_after: datetime | None = None) -> int:
@@ -337,9 +311,7 @@ class Memory(Reads):
         self._fd = compact_into(self._path, old_snap, floor, self._config,
                                 old_snap.header.wal_size, writer.commit_time(),
                                 self._index_hook())
-        state = read_state(self._fd)
-        self._install(make_snapshot(self._fd, state, self._config.mmap), same_file=False)
-        self._start_writer(state)
+        self._install(read_state(self._fd), None)
         old_snap.close()
         old_snap.view.close()
         lock.release(old_fd)
@@ -435,25 +407,11 @@ class Memory(Reads):
 
     def stats(self) -> Stats:
         """Counts, sizes and the commit generation as this handle sees them."""
-        from .reports import Stats
+        from .reports import file_stats
 
-        snap = self._snap()
-        counters = apply_counters(snap.toc.counters, snap.delta)
-        header = snap.header
-        return Stats(
-            path=self._path, frames=counters["live"], versions=counters["versions"],
-            deleted=counters["tombstones"], generation=snap.generation, dim=snap.dim,
-            file_bytes=os.fstat(self._fd).st_size, text_bytes=counters["text_bytes"],
-            payload_bytes=counters["payload_bytes"],
-            stored_bytes=counters["stored_bytes"],
-            wal_bytes=self._writer.wal_used if self._writer else self._wal_end,
-            wal_size=header.wal_size, wal_records=len(snap.delta), runs=len(snap.runs),
-            created_at=from_us(header.created_at_us),
-            history_floor=(None if snap.toc.history_floor_us is None
-                           else from_us(snap.toc.history_floor_us)),
-            readonly=self._readonly, mmap=snap.view.mmapped, uuid=header.uuid.hex(),
-            tiers=dict(self._warmer.state),
-        )
+        return file_stats(self._snap(), path=self._path, file_bytes=os.fstat(self._fd).st_size,
+                          wal_bytes=self._writer.wal_used if self._writer else self._wal_end,
+                          readonly=self._readonly, tiers=self._cold.tiers)
 
     def verify(self) -> VerifyReport:
         """Check every checksum in the file; never raises for damage, reports it."""
@@ -475,29 +433,14 @@ class Memory(Reads):
         ``tiers`` names them (``time_index``, ``lex_index``, ``vec_index``). With
         ``wait=False`` a background thread loads them and this returns at once.
         """
-        from .coldstart.warmup import LOADABLE
-
         self._snap()
-        if tiers is None:
-            preset = WarmupConfig.level(level or "aggressive")
-            tiers = LOADABLE if not preset.lazy or preset.background else ()
-        chosen = list(tiers)
-        unknown = [t for t in chosen if t not in LOADABLE]
-        if unknown:
-            raise InvalidInputError(f"unknown warmup tier(s) {unknown}; tiers: {LOADABLE}")
-        self._warmer.warm(chosen, wait=wait)
-        return dict(self._warmer.state)
+        return self._cold.warmup(level, tiers, wait=wait)
 
     def cache_stats(self) -> list[CacheStats]:
         """Hits, misses and size of this handle's caches (decoded frames, query results)."""
         from .index.searcher import existing_searcher
 
-        snap = self._snap()
-        out = [] if self._frames is None else [self._frames.stats()]
-        searcher = existing_searcher(snap)
-        if searcher is not None:
-            out.append(searcher.result_stats())
-        return out
+        return self._cold.cache_stats(existing_searcher(self._snap()))
 
     def metrics(self, thresholds: AlertThresholds | None = None) -> ColdStartMetrics:
         """Cold-start figures of this process and handle, with the alerts they raise.
@@ -507,22 +450,14 @@ class Memory(Reads):
         machine's) and the caches' hit rate. ``memvid_store.coldstart.metrics.emit_metrics(m)``
         prints them as one CloudWatch Embedded Metric Format line.
         """
-        self._snap()
-        return self._recorder.snapshot(self.cache_stats(), thresholds=thresholds)
+        return self._cold.metrics(self.cache_stats(), thresholds)
 
     def prefetch(self, ids: Iterable[str]) -> int:
         """Decode these frames into the frame cache ahead of use; returns how many exist.
 
         Unknown or deleted ids are skipped. A no-op when the cache is disabled.
         """
-        snap = self._snap()
-        refs = []
-        for fid in ids:
-            ref = snap.latest(check_id(fid), None)
-            if ref is not None and not snap.is_tombstone(ref):
-                refs.append(ref)
-        snap.prefetch(refs)
-        return len(refs)
+        return self._cold.prefetch(self._snap(), ids)
 
     def attach_analyzer(self, analyzer: Any = None) -> Any:
         """Learn from this handle's reads and prefetch predicted frames in the background.
@@ -531,44 +466,14 @@ class Memory(Reads):
         the current frames as its catalog and returned. The prefetch window comes from
         ``StoreConfig.cache`` (``prefetch_window``, ``adaptive_prefetch``).
         """
-        from .coldstart.analyzer import AccessPatternAnalyzer
-        from .coldstart.prefetcher import Prefetcher
-
-        snap = self._snap()
-        self.detach_analyzer()
-        analyzer = analyzer or AccessPatternAnalyzer()
-        refs = list(snap.timeline(None, None, None, False))  # ids and times, no payloads
-        analyzer.set_catalog([snap.frame_id(r) for r in refs],
-                             [snap.created_at(r) for r in refs])
-        cache = self._config.cache
-        self._prefetcher = Prefetcher(analyzer, self.prefetch, window=cache.prefetch_window,
-                                      adaptive=cache.adaptive_prefetch)
-        self._ctx.observer = self._observe
+        analyzer = self._cold.attach(self._snap(), analyzer, self.prefetch)
+        self._ctx.observer = self._cold.observe
         return analyzer
 
     def detach_analyzer(self) -> None:
         """Stop learning from reads and prefetching (no-op without an analyzer)."""
         self._ctx.observer = None
-        prefetcher, self._prefetcher = self._prefetcher, None
-        if prefetcher is not None:
-            prefetcher.close()
-
-    def _observe(self, reads: list[Observed]) -> None:
-        """Tell the attached analyzer what these reads returned."""
-        prefetcher = self._prefetcher
-        if prefetcher is not None:
-            from .coldstart.analyzer import Access
-
-            for ids, times, vector in reads:
-                prefetcher.observe(Access(tuple(ids), tuple(times), vector))
-
-
-def _same_file(fd: int, path: str) -> bool:
-    try:
-        a, b = os.fstat(fd), os.stat(path)
-    except FileNotFoundError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+        self._cold.detach()
 
 
 __all__ = ["AlreadyExistsError", "Memory", "MemoryView"]

@@ -30,12 +30,9 @@ from .types import Frame, Hit, from_us, to_us
 from .validate import check_id
 
 if TYPE_CHECKING:
+    from .coldstart.handle import Observed
     from .engine.snapshot import RowRef, Snapshot
     from .reports import Change, Stats
-
-Observed = tuple[list[str], list[int], Any]
-"""One read as an access analyzer sees it: frame ids, their event times, a query vector."""
-
 
 class ReadContext:
     """What reads need from the open handle behind them (one per handle, shared by its views).

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .types import Frame
+from .types import Frame, from_us
+
+if TYPE_CHECKING:
+    from .engine.snapshot import Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +76,19 @@ class Stats:
             value = getattr(self, name)
             out[name] = value.isoformat() if isinstance(value, datetime) else value
         return out
+
+
+def file_stats(snap: Snapshot, *, path: str, file_bytes: int, wal_bytes: int,
+               readonly: bool, tiers: dict[str, str]) -> Stats:
+    """``Stats`` of a handle reading ``snap`` (its WAL delta counted in)."""
+    counters = snap.counters()
+    header, floor = snap.header, snap.toc.history_floor_us
+    return Stats(
+        path=path, frames=counters["live"], versions=counters["versions"],
+        deleted=counters["tombstones"], generation=snap.generation, dim=snap.dim,
+        file_bytes=file_bytes, text_bytes=counters["text_bytes"],
+        payload_bytes=counters["payload_bytes"], stored_bytes=counters["stored_bytes"],
+        wal_bytes=wal_bytes, wal_size=header.wal_size, wal_records=len(snap.delta),
+        runs=len(snap.runs), created_at=from_us(header.created_at_us),
+        history_floor=None if floor is None else from_us(floor), readonly=readonly,
+        mmap=snap.view.mmapped, uuid=header.uuid.hex(), tiers=tiers)

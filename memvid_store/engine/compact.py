@@ -14,9 +14,9 @@ from . import _faults, lock
 from .format import TIME_MAX
 from .history import commit_log
 from .hooks import CommitHook
-from .records import Version
+from .records import COUNTERS, Version
 from .snapshot import Snapshot
-from .store import COUNTERS, Committer, fsync_dir, make_snapshot, read_state, write_empty
+from .store import Committer, fsync_dir, make_snapshot, read_state, write_empty
 
 
 def kept_versions(snap: Snapshot, floor: int | None) -> list[Version]:

@@ -92,3 +92,22 @@ def decode_ops(payload: bytes, first_gid: int, where: int = -1) -> list[Version]
         return out
     except (struct.error, ValueError, TypeError) as exc:
         raise CorruptFileError(f"WAL record cannot be decoded: {exc}", "wal", where) from None
+
+
+COUNTERS = ("live", "versions", "tombstones", "vectors", "text_bytes", "payload_bytes",
+            "stored_bytes")
+
+
+def apply_counters(counters: dict[str, int], versions: list[Version]) -> dict[str, int]:
+    """``counters`` (a TOC's) updated by ``versions`` (the text and payload sizes aside)."""
+    out = {k: counters.get(k, 0) for k in COUNTERS}
+    for v in versions:
+        out["versions"] += 1
+        if v.tombstone:
+            out["tombstones"] += 1
+            out["live"] -= int(v.prev_live)
+        elif not v.prev_live:
+            out["live"] += 1
+        if v.embedding:
+            out["vectors"] += 1
+    return out

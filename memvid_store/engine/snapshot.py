@@ -20,7 +20,7 @@ from ..errors import CorruptFileError, FrameNotFoundError
 from .codec import Codec, unpack_payload
 from .fileio import FileView
 from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_footer
-from .records import Version, id_hash
+from .records import Version, apply_counters, id_hash
 from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader
 
 
@@ -109,6 +109,10 @@ class Snapshot:
 
     def valid_from(self, ref: RowRef) -> int:
         return ref.version.valid_from if ref.version else ref.run.part("vfrom")[ref.row]
+
+    def counters(self) -> dict[str, int]:
+        """The TOC's counters (frames, versions, bytes...) with the WAL delta counted in."""
+        return apply_counters(self.toc.counters, self.delta)
 
     def created_at(self, ref: RowRef) -> int:
         """Event time of a version, read without decoding its payload."""

@@ -42,7 +42,7 @@ from .format import (
     unpack_toc_footer,
 )
 from .hooks import CommitHook, appender
-from .records import Version, decode_ops, id_hash
+from .records import COUNTERS, Version, decode_ops, id_hash
 from .runs import (
     FLAG_TOMBSTONE,
     FLAG_VECTOR,
@@ -58,28 +58,10 @@ from .wal import replay
 MERGE_FANOUT = 4
 VECTOR_ALIGN = 64
 MAX_RUNS = 48
-COUNTERS = ("live", "versions", "tombstones", "vectors", "text_bytes", "payload_bytes",
-            "stored_bytes")
 
 
 def now_us() -> int:
     return time.time_ns() // 1000
-
-
-def apply_counters(counters: dict[str, int], versions: list[Version]) -> dict[str, int]:
-    out = {k: counters.get(k, 0) for k in COUNTERS}
-    for v in versions:
-        out["versions"] += 1
-        if v.tombstone:
-            out["tombstones"] += 1
-            out["live"] -= int(v.prev_live)
-        elif not v.prev_live:
-            out["live"] += 1
-        if v.embedding:
-            out["vectors"] += 1
-    return out
-
-
 # --------------------------------------------------------------------------- opening
 
 
@@ -229,6 +211,34 @@ def open_fd(path: str, writable: bool) -> int:
         return os.open(path, os.O_RDWR if writable else os.O_RDONLY)
     except FileNotFoundError:
         raise MemoryNotFoundError(f"no memory file at {path}") from None
+
+
+def open_for_writing(path: str, lock_timeout: float) -> int:
+    """Open ``path`` writable with the writer lock held; returns the fd.
+
+    A writer that waited for the lock while ``compact()`` replaced the file opens the new
+    file instead. Temporary files left by dead writers are removed.
+    """
+    while True:
+        fd = open_fd(path, writable=True)
+        try:
+            lock.acquire(fd, path, lock_timeout)
+            if same_file(fd, path):
+                remove_stale_temp_files(path)
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # replaced by compact() while we waited
+
+
+def same_file(fd: int, path: str) -> bool:
+    """True while ``path`` still names the file open at ``fd``."""
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def make_snapshot(fd: int, state: Opened, use_mmap: bool | MmapConfig,
@@ -571,7 +581,7 @@ def merge_runs(runs: list[RunReader | RunColumns]) -> RunColumns:
 
 
 __all__ = [
-    "ALIGN", "Committer", "Opened", "apply_counters", "create_file", "fsync_dir",
-    "make_snapshot", "now_us", "open_fd", "prepare_for_writing", "read_state",
-    "remove_stale_temp_files", "write_empty",
+    "ALIGN", "Committer", "Opened", "create_file", "fsync_dir",
+    "make_snapshot", "now_us", "open_fd", "open_for_writing", "prepare_for_writing",
+    "read_state", "remove_stale_temp_files", "same_file", "write_empty",
 ]

@@ -37,9 +37,9 @@ from ..types import from_us, to_us
 from ..validate import check_embedding, check_id, check_metadata, check_tags, check_text
 from .fileio import MmapConfig
 from .hooks import CommitHook
-from .records import Version, encode_ops
+from .records import Version, apply_counters, encode_ops
 from .snapshot import Snapshot
-from .store import Committer, Opened, apply_counters, now_us, prepare_for_writing
+from .store import Committer, Opened, now_us, prepare_for_writing
 from .wal import WalWriter
 
 DIRECT_COMMIT_FRACTION = 4  # batches larger than wal_size / 4 are committed directly

@@ -83,7 +83,7 @@ def test_background_switch_over_keeps_results(tmp_path):
     for _ in range(3):
         with Memory.open(path, readonly=True, warmup="balanced") as mem:
             got = _answers(mem, vecs)  # some answered exactly, some by the graph
-            mem._warmer.join()
+            mem._cold.warmer.join()
             assert mem.stats().tiers["vec_index"] == "loaded"
             after = _answers(mem, vecs)
         assert got[1] == expected[1] == after[1]
@@ -130,7 +130,7 @@ def test_failed_background_load_reports_at_query(tmp_path, monkeypatch):
     monkeypatch.setattr(searcher_mod.Searcher, "load_vectors", boom)
     with Memory.open(path, readonly=True, warmup="none") as mem:
         state = mem.warmup(tiers=["vec_index"], wait=False)
-        mem._warmer.join()
+        mem._cold.warmer.join()
         assert mem.stats().tiers["vec_index"] == "failed"
         assert state is not None
         assert mem.find(vector=vecs[1], mode="vector", k=1)  # queries still work
