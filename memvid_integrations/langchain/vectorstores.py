@@ -186,7 +186,7 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
         """Map a hit's score to [0, 1], higher is more relevant."""
         if "vector" in hit.scores:
             score = hit.scores["vector"]
-            if self._memory._index_config.distance == "l2":
+            if self._memory.index_config.distance == "l2":
                 return max(0.0, 1.0 - math.sqrt(max(0.0, -score)) / math.sqrt(2))
             return min(1.0, max(0.0, (1.0 + score) / 2.0))
         if "lexical" in hit.scores:
