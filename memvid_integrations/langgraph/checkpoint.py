@@ -54,6 +54,9 @@ class MemvidSaver(InMemorySaver, MemoryHolder):
         path: the memory file (created if missing) or an open Memory to share.
         serde: the serializer (LangGraph's default when None).
         **options: ``Memory.create``/``Memory.open`` options when a path is given.
+
+    ``close()`` closes the memory if the saver opened it; ``with saver:`` keeps
+    ``InMemorySaver``'s meaning and leaves the memory open.
     """
 
     def __init__(self, path: MemorySource, *, serde: SerializerProtocol | None = None,
