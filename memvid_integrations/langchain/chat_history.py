@@ -17,10 +17,10 @@ from typing import Any
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
-from memvid_store import FrameNotFoundError, Memory, ReadOnlyError
+from memvid_store import FrameNotFoundError, ReadOnlyError
 from memvid_store.errors import InvalidInputError
 
-from .._common import MemorySource, in_thread, open_memory
+from .._common import MemoryHolder, MemorySource, in_thread, open_memory
 
 __all__ = ["MemvidChatMessageHistory"]
 
@@ -45,7 +45,7 @@ def _content_text(message: BaseMessage) -> str:
     return "\n".join(parts) if parts else json.dumps(content, sort_keys=True, default=str)
 
 
-class MemvidChatMessageHistory(BaseChatMessageHistory):
+class MemvidChatMessageHistory(BaseChatMessageHistory, MemoryHolder):
     """Chat history of one session in a ``.mv2`` memory.
 
     Args:
@@ -60,18 +60,9 @@ class MemvidChatMessageHistory(BaseChatMessageHistory):
                  as_of: datetime | int | None = None, **options: Any) -> None:
         if not isinstance(session_id, str) or not session_id:
             raise InvalidInputError("session_id must be a non-empty string")
-        self._memory, self._owned = open_memory(path, **options)
+        self._hold(*open_memory(path, **options))
         self.session_id = session_id
         self._as_of = as_of
-
-    @property
-    def memory(self) -> Memory:
-        return self._memory
-
-    def close(self) -> None:
-        """Close the memory if this history opened it (idempotent)."""
-        if self._owned:
-            self._memory.close()
 
     def _writable(self) -> None:
         if self._as_of is not None:

@@ -18,11 +18,11 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from memvid_store import FrameNotFoundError, Memory
+from memvid_store import FrameNotFoundError
 from memvid_store.errors import InvalidInputError, InvalidTypeError
 from memvid_store.types import Hit
 
-from .._common import MemorySource, in_thread, open_memory
+from .._common import MemoryHolder, MemorySource, in_thread, open_memory
 
 __all__ = ["MemvidVectorStore"]
 
@@ -45,7 +45,7 @@ def _to_document(hit: Hit) -> Document:
     return Document(id=hit.id, page_content=hit.text, metadata=dict(hit.metadata))
 
 
-class MemvidVectorStore(VectorStore):
+class MemvidVectorStore(VectorStore, MemoryHolder):
     """A LangChain vector store backed by a memvid ``.mv2`` file.
 
     Args:
@@ -69,30 +69,12 @@ class MemvidVectorStore(VectorStore):
     """
 
     def __init__(self, path: MemorySource, embedding: Embeddings, **options: Any) -> None:
-        self._memory, self._owned = open_memory(path, **options)
+        self._hold(*open_memory(path, **options))
         self._embedding = embedding
-
-    # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def memory(self) -> Memory:
-        """The underlying memory (shared with other adapters on the same file)."""
-        return self._memory
 
     @property
     def embeddings(self) -> Embeddings:
         return self._embedding
-
-    def close(self) -> None:
-        """Close the memory if this store opened it (idempotent)."""
-        if self._owned:
-            self._memory.close()
-
-    def __enter__(self) -> MemvidVectorStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------- writing
 

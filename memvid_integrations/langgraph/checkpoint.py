@@ -23,10 +23,10 @@ from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMet
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from memvid_store import FrameNotFoundError, Memory
+from memvid_store import FrameNotFoundError
 from memvid_store.errors import InvalidInputError
 
-from .._common import MemorySource, in_thread, open_memory
+from .._common import MemoryHolder, MemorySource, in_thread, open_memory
 
 __all__ = ["MemvidSaver"]
 
@@ -47,31 +47,25 @@ def _frame_id(kind: str, key: tuple) -> str:
     return f"lg:{kind}:{digest}"
 
 
-class MemvidSaver(InMemorySaver):
+class MemvidSaver(InMemorySaver, MemoryHolder):
     """A LangGraph checkpointer persisted in a memvid memory file.
 
     Args:
         path: the memory file (created if missing) or an open Memory to share.
         serde: the serializer (LangGraph's default when None).
         **options: ``Memory.create``/``Memory.open`` options when a path is given.
+
+    ``close()`` closes the memory if the saver opened it; ``with saver:`` keeps
+    ``InMemorySaver``'s meaning and leaves the memory open.
     """
 
     def __init__(self, path: MemorySource, *, serde: SerializerProtocol | None = None,
                  **options: Any) -> None:
         super().__init__(serde=serde)
-        self._memory, self._owned = open_memory(path, **options)
+        self._hold(*open_memory(path, **options))
         self._lock = threading.RLock()
         self._stored: dict[str, tuple[str, str]] = {}  # frame id -> (thread, encoded value)
         self._load()
-
-    @property
-    def memory(self) -> Memory:
-        return self._memory
-
-    def close(self) -> None:
-        """Close the memory if this saver opened it (idempotent)."""
-        if self._owned:
-            self._memory.close()
 
     # ------------------------------------------------------------ persistence
 

@@ -51,10 +51,10 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from memvid_store import Memory, ReadOnlyError
+from memvid_store import ReadOnlyError
 from memvid_store.errors import InvalidInputError, InvalidTypeError
 
-from .._common import MemorySource, in_thread, open_memory
+from .._common import MemoryHolder, MemorySource, in_thread, opened_memory
 
 __all__ = ["MemvidStore"]
 
@@ -93,7 +93,7 @@ class _Record:
     expires_at: datetime | None = None
 
 
-class MemvidStore(BaseStore):
+class MemvidStore(BaseStore, MemoryHolder):
     """A LangGraph ``BaseStore`` persisted in a memvid memory file.
 
     Args:
@@ -122,14 +122,13 @@ class MemvidStore(BaseStore):
                 raise InvalidTypeError(f"index['fields'] must be a list of str, got {fields!r}")
         if ttl is not None and not isinstance(ttl, dict):
             raise InvalidTypeError(f"ttl must be a TTLConfig dict, got {type(ttl).__name__}")
-        self._memory, self._owned = open_memory(path, **options)
-        if index is not None:
-            mem_dim = self._memory.dim
-            if mem_dim is not None and mem_dim != index["dims"]:
-                if self._owned:
-                    self._memory.close()
-                raise InvalidInputError(f"index['dims'] is {index['dims']} but the memory file "
-                                 f"stores {mem_dim}-dimensional embeddings")
+        with opened_memory(path, **options) as (memory, owned):
+            if index is not None:
+                mem_dim = memory.dim
+                if mem_dim is not None and mem_dim != index["dims"]:
+                    raise InvalidInputError(f"index['dims'] is {index['dims']} but the memory "
+                                            f"file stores {mem_dim}-dimensional embeddings")
+        self._hold(memory, owned)
         self.index_config = dict(index) if index is not None else None
         self.embeddings = ensure_embeddings(index["embed"]) if index is not None else None
         self._fields = ([(p, tokenize_path(p) if p != "$" else p)
@@ -146,24 +145,13 @@ class MemvidStore(BaseStore):
             self.start_ttl_sweeper(interval)
 
     @property
-    def memory(self) -> Memory:
-        return self._memory
-
-    @property
     def readonly(self) -> bool:
         return self._view is not None or self._memory.readonly
 
     def close(self) -> None:
         """Stop the TTL sweeper; close the memory if this store opened it (idempotent)."""
         self.stop_ttl_sweeper()
-        if self._owned:
-            self._memory.close()
-
-    def __enter__(self) -> MemvidStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
     # ------------------------------------------------------------ persistence
 

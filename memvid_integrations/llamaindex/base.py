@@ -53,7 +53,7 @@ from memvid_store.errors import InvalidInputError, InvalidTypeError
 from memvid_store.index.filters import compile_filter
 from memvid_store.types import Hit
 
-from .._common import open_memory
+from .._common import MemoryHolder, opened_memory
 
 __all__ = ["MemvidVectorStore"]
 
@@ -233,7 +233,7 @@ def frame_to_node(metadata: Mapping[str, Any], text: str, fid: str) -> BaseNode:
     return TextNode(id_=fid, text=text, metadata=dict(metadata))
 
 
-class MemvidVectorStore(BasePydanticVectorStore):
+class MemvidVectorStore(BasePydanticVectorStore, MemoryHolder):
     """A LlamaIndex vector store backed by a memvid ``.mv2`` file.
 
     Args:
@@ -273,16 +273,10 @@ class MemvidVectorStore(BasePydanticVectorStore):
                  as_of: datetime | int | None = None,
                  time_range: tuple[datetime | None, datetime | None] | None = None,
                  mmr_prefetch_factor: float = 4.0, **options: Any) -> None:
-        memory, owned = open_memory(path, **dict(options))
-        try:
+        with opened_memory(path, **options) as (memory, owned):
             super().__init__(path=memory.path, as_of=as_of, time_range=time_range,
                              mmr_prefetch_factor=mmr_prefetch_factor)
-        except BaseException:
-            if owned:
-                memory.close()
-            raise
-        self._memory = memory
-        self._owned = owned
+        self._hold(memory, owned)
 
     @classmethod
     def class_name(cls) -> str:
@@ -292,21 +286,6 @@ class MemvidVectorStore(BasePydanticVectorStore):
     def client(self) -> Memory:
         """The underlying memory (shared with other adapters on the same file)."""
         return self._memory
-
-    @property
-    def memory(self) -> Memory:
-        return self._memory
-
-    def close(self) -> None:
-        """Close the memory if this store opened it (idempotent)."""
-        if self._owned:
-            self._memory.close()
-
-    def __enter__(self) -> MemvidVectorStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -------------------------------------------------------------------- reading helpers
 

@@ -21,7 +21,7 @@ from llama_index.core.storage.chat_store.base import BaseChatStore
 from memvid_store import Frame, Memory, ReadOnlyError
 from memvid_store.errors import InvalidInputError, InvalidTypeError
 
-from .._common import open_memory
+from .._common import MemoryHolder, opened_memory
 
 __all__ = ["MemvidChatStore"]
 
@@ -39,7 +39,7 @@ def _check_key(key: Any) -> str:
     return key
 
 
-class MemvidChatStore(BaseChatStore):
+class MemvidChatStore(BaseChatStore, MemoryHolder):
     """Chat messages per key in a ``.mv2`` memory; usable by ``ChatMemoryBuffer``.
 
     Args:
@@ -63,34 +63,13 @@ class MemvidChatStore(BaseChatStore):
 
     def __init__(self, path: str | os.PathLike[str] | Memory, *,
                  as_of: datetime | int | None = None, **options: Any) -> None:
-        memory, owned = open_memory(path, **dict(options))
-        try:
+        with opened_memory(path, **options) as (memory, owned):
             super().__init__(path=memory.path, as_of=as_of)
-        except BaseException:
-            if owned:
-                memory.close()
-            raise
-        self._memory = memory
-        self._owned = owned
+        self._hold(memory, owned)
 
     @classmethod
     def class_name(cls) -> str:
         return "MemvidChatStore"
-
-    @property
-    def memory(self) -> Memory:
-        return self._memory
-
-    def close(self) -> None:
-        """Close the memory if this store opened it (idempotent)."""
-        if self._owned:
-            self._memory.close()
-
-    def __enter__(self) -> MemvidChatStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ----------------------------------------------------------------------- helpers
 

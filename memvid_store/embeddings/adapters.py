@@ -23,12 +23,13 @@ def _model_name(obj: Any, attrs: tuple[str, ...]) -> str | None:
 
 
 def to_langchain(embedder: Embedder) -> Any:
-    """``embedder`` as LangChain ``Embeddings`` (``MemvidEmbeddings``).
+    """``embedder`` as LangChain ``Embeddings``.
 
-    Returns lists of floats as LangChain expects; ``aembed_*`` run in a worker thread.
+    Returns a ``memvid_integrations.langchain.embeddings.MemvidEmbeddings``: lists of floats
+    as LangChain expects; ``aembed_*`` run in a worker thread.
     """
     _require("langchain_core", "langchain")
-    from ._langchain import MemvidEmbeddings
+    from memvid_integrations.langchain.embeddings import MemvidEmbeddings
 
     return MemvidEmbeddings(embedder)
 
@@ -58,13 +59,14 @@ def from_langchain(embeddings: Any, *, name: str | None = None,
 
 
 def to_llamaindex(embedder: Embedder, **kwargs: Any) -> Any:
-    """``embedder`` as a LlamaIndex ``BaseEmbedding`` (``MemvidLlamaEmbedding``).
+    """``embedder`` as a LlamaIndex ``BaseEmbedding``.
 
-    ``kwargs`` go to ``BaseEmbedding`` (e.g. ``embed_batch_size``); ``model_name`` defaults
-    to the embedder's name. Async methods run in a worker thread.
+    Returns a ``memvid_integrations.llamaindex.embeddings.MemvidLlamaEmbedding``. ``kwargs``
+    go to ``BaseEmbedding`` (e.g. ``embed_batch_size``); ``model_name`` defaults to the
+    embedder's name. Async methods run in a worker thread.
     """
     _require("llama_index.core", "llamaindex")
-    from ._llamaindex import MemvidLlamaEmbedding
+    from memvid_integrations.llamaindex.embeddings import MemvidLlamaEmbedding
 
     return MemvidLlamaEmbedding(embedder, **kwargs)
 

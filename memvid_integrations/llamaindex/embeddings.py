@@ -1,18 +1,30 @@
-"""MemvidLlamaEmbedding: an Embedder as a LlamaIndex ``BaseEmbedding`` (imports llama_index)."""
+"""MemvidLlamaEmbedding: an Embedder as a LlamaIndex ``BaseEmbedding`` (imports llama_index).
+
+``memvid_store.embeddings.to_llamaindex(embedder)`` returns one.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from pydantic import PrivateAttr
+from llama_index.core.bridge.pydantic import PrivateAttr
 
-from .base import Embedder
+from memvid_store.embeddings import Embedder
+
+from .._common import in_thread
+
+__all__ = ["MemvidLlamaEmbedding"]
 
 
 class MemvidLlamaEmbedding(BaseEmbedding):
-    """LlamaIndex embedding backed by a memvid embedder; async calls run in a thread."""
+    """LlamaIndex embedding backed by a memvid embedder; async calls run in a thread.
+
+    Args:
+        embedder: the memvid embedder.
+        **kwargs: ``BaseEmbedding`` options (``embed_batch_size`` ...); ``model_name``
+            defaults to the embedder's name.
+    """
 
     _embedder: Any = PrivateAttr()
 
@@ -40,10 +52,10 @@ class MemvidLlamaEmbedding(BaseEmbedding):
         return self._embedder.embed_documents(texts).tolist()
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
-        return await asyncio.to_thread(self._get_query_embedding, query)
+        return await in_thread(self._get_query_embedding, query)
 
     async def _aget_text_embedding(self, text: str) -> list[float]:
-        return await asyncio.to_thread(self._get_text_embedding, text)
+        return await in_thread(self._get_text_embedding, text)
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self._get_text_embeddings, texts)
+        return await in_thread(self._get_text_embeddings, texts)
