@@ -9,7 +9,6 @@ from __future__ import annotations
 import time as _time
 from typing import TYPE_CHECKING
 
-from ._lazy import lazy_exports
 from .errors import (
     AlreadyExistsError,
     ChecksumError,
@@ -35,6 +34,7 @@ from .errors import (
     VersionMismatchError,
     WalError,
 )
+from .lazy import lazy_exports
 
 IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import
 

@@ -16,11 +16,10 @@ machinery (warmup tiers, frame cache, metrics, access analyzer).
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,17 +46,6 @@ from .types import to_us
 if TYPE_CHECKING:
     from .coldstart.metrics import AlertThresholds, ColdStartMetrics
     from .reports import Stats, VerifyReport
-
-
-def _serialized(method: Callable) -> Callable:
-    """Run a state-changing method under the handle's lock (threads share a Memory)."""
-
-    @functools.wraps(method)
-    def wrapper(self: Memory, *args: Any, **kwargs: Any) -> Any:
-        with self._mutex:
-            return method(self, *args, **kwargs)
-
-    return wrapper
 
 
 class Memory(Reads):
@@ -95,8 +83,7 @@ class Memory(Reads):
             self._cold.start()
         except BaseException:
             # the map holds a duplicate of fd, and with it the writer lock
-            self._snapshot.close()
-            self._snapshot.view.close()
+            self._snapshot.close(view=True)
             raise
         self._cold.recorder.record("open", time.perf_counter() - started)
 
@@ -176,33 +163,28 @@ class Memory(Reads):
             raise
 
     def _start_writer(self, state: Opened) -> None:
+        from .index.maintain import IndexMaintainer  # adds the indexes to each commit
+
+        hook = IndexMaintainer(index_config_of(self._snapshot), self._config.cache_root)
         self._writer = Writer(self._fd, state, self._snapshot, sync=self._config.sync,
-                              use_mmap=self._config.mmap, hook=self._index_hook())
+                              use_mmap=self._config.mmap, hook=hook)
 
-    def _index_hook(self) -> Any:
-        """What adds this file's indexes to each commit (the index layer's maintainer)."""
-        from .index.maintain import IndexMaintainer
-
-        return IndexMaintainer(index_config_of(self._snapshot), self._config.cache_root)
-
-    @_serialized
     def close(self) -> None:
         """Seal pending writes (writer) and release the file. Calling it twice is harmless."""
-        if self._closed:
-            return
-        self._ctx.observer = None
-        self._cold.close()
-        try:
-            if self._writer is not None:
-                self._writer.seal(full=True)
-        finally:
-            self._closed = True
-            snap = self._current()
-            snap.close()
-            snap.view.close()
-            if self._writer is not None:
-                lock.release(self._fd)
-            os.close(self._fd)
+        with self._mutex:
+            if self._closed:
+                return
+            self._ctx.observer = None
+            self._cold.close()
+            try:
+                if self._writer is not None:
+                    self._writer.seal(full=True)
+            finally:
+                self._closed = True
+                self._current().close(view=True)
+                if self._writer is not None:
+                    lock.release(self._fd)
+                os.close(self._fd)
 
     def __enter__(self) -> Memory:
         return self
@@ -230,19 +212,9 @@ class Memory(Reads):
         return self._snap().generation
 
     @property
-    def dim(self) -> int | None:
-        return self._snap().dim
-
-    @property
     def embedder(self) -> Any:
         """The embedder this handle embeds with (None: callers pass vectors)."""
         return self._embedder
-
-    @property
-    def embedder_info(self) -> dict[str, Any] | None:
-        """``{"name", "dim"}`` of the embedder the file was created with, if any."""
-        info = self._current().toc.options.get("embedder")
-        return dict(info) if info else None
 
     def _current(self) -> Snapshot:
         """The newest snapshot: the writer's (it moves with every commit) or the reader's."""
@@ -253,9 +225,6 @@ class Memory(Reads):
             raise ClosedError(f"{self._path} is closed")
         return self._current()
 
-    def _at(self) -> int | None:
-        return None
-
     def _cache_root(self) -> str:
         return self._config.cache_root
 
@@ -265,23 +234,23 @@ class Memory(Reads):
         snap = self._snap()
         return snap, searcher_for(snap, index_config_of(snap), self._cache_root)
 
-    @_serialized
     def refresh(self) -> int:
         """Move a reader to the newest commit and WAL state; returns the generation.
 
         A writer always sees its own writes, so this is a no-op for it.
         """
-        snap = self._snap()
-        if self._writer is not None:
-            return snap.generation
-        reuse: list | None = snap.runs
-        if not same_file(self._fd, self._path):  # compacted: follow the new file
-            fd = open_fd(self._path, writable=False)
-            os.close(self._fd)
-            self._fd = fd
-            reuse = None
-        self._install(read_state(self._fd), reuse)
-        return self._snapshot.generation
+        with self._mutex:
+            snap = self._snap()
+            if self._writer is not None:
+                return snap.generation
+            reuse: list | None = snap.runs
+            if not same_file(self._fd, self._path):  # compacted: follow the new file
+                fd = open_fd(self._path, writable=False)
+                os.close(self._fd)
+                self._fd = fd
+                reuse = None
+            self._install(read_state(self._fd), reuse)
+            return self._snapshot.generation
 
     def _install(self, state: Opened, reuse: list | None) -> None:
         """Switch to ``state`` (a newer commit, or the compacted file) and warm it; a
@@ -293,7 +262,6 @@ class Memory(Reads):
             self._start_writer(state)
         self._cold.start()
 
-    @_serialized
     def compact(self, retain_after: datetime | None = None) -> int:
         """Rewrite the file without dead space, dropping history older than ``retain_after``.
 
@@ -302,21 +270,20 @@ class Memory(Reads):
         file replaces the old one atomically; readers of the old one keep working and
         follow on ``refresh()``. Returns the generation of the compacted file.
         """
-        from .engine.compact import compact_into
+        with self._mutex:
+            from .engine.compact import compact_into
 
-        writer = self._writable()
-        writer.seal(full=True)
-        floor = None if retain_after is None else to_us(retain_after, "retain_after")
-        old_fd, old_snap = self._fd, writer.snapshot
-        self._fd = compact_into(self._path, old_snap, floor, self._config,
-                                old_snap.header.wal_size, writer.commit_time(),
-                                self._index_hook())
-        self._install(read_state(self._fd), None)
-        old_snap.close()
-        old_snap.view.close()
-        lock.release(old_fd)
-        os.close(old_fd)
-        return self.generation
+            writer = self._writable()
+            writer.seal(full=True)
+            floor = None if retain_after is None else to_us(retain_after, "retain_after")
+            old_fd, old_snap = self._fd, writer.snapshot
+            self._fd = compact_into(self._path, old_snap, floor, self._config,
+                                    old_snap.header.wal_size, writer.commit_time(), writer.hook)
+            self._install(read_state(self._fd), None)
+            old_snap.close(view=True)
+            lock.release(old_fd)
+            os.close(old_fd)
+            return self.generation
 
     # ----------------------------------------------------------------- writes
 
@@ -381,7 +348,6 @@ class Memory(Reads):
         """
         self.delete_many([id])
 
-    @_serialized
     def delete_many(self, ids: Iterable[str], *, missing_ok: bool = False,
                     recorded_at: datetime | None = None) -> int:
         """Delete several frames atomically, in one durable write; returns how many.
@@ -392,16 +358,17 @@ class Memory(Reads):
             FrameNotFoundError: an id has no current frame (nothing is deleted), unless
                 ``missing_ok``, which skips such ids.
         """
-        return self._writable().delete_many(ids, missing_ok=missing_ok,
-                                            recorded_at=recorded_at)
+        with self._mutex:
+            return self._writable().delete_many(ids, missing_ok=missing_ok,
+                                                recorded_at=recorded_at)
 
-    @_serialized
     def seal(self) -> int:
         """Commit the WAL delta into segments and bring the indexes fully up to date.
 
         Returns the new generation (the current one when there was nothing to do).
         """
-        return self._writable().seal(full=True)
+        with self._mutex:
+            return self._writable().seal(full=True)
 
     # -------------------------------------------------------------- inspection
 

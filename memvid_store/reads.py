@@ -76,7 +76,19 @@ class Reads:
         raise NotImplementedError
 
     def _at(self) -> int | None:
-        raise NotImplementedError
+        """The record time reads see (None: the current state)."""
+        return None
+
+    @property
+    def dim(self) -> int | None:
+        """Dimension of the stored embeddings (None until the first one)."""
+        return self._snap().dim
+
+    @property
+    def embedder_info(self) -> dict[str, Any] | None:
+        """``{"name", "dim"}`` of the embedder the file was created with, if any."""
+        info = self._snap().toc.options.get("embedder")
+        return dict(info) if info else None
 
     # ----------------------------------------------------------------- frames
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memvid_store._lazy import lazy_exports
+from memvid_store.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .chat_history import MemvidChatMessageHistory

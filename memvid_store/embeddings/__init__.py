@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_exports
+from ..lazy import lazy_exports
 from .base import Embedder, EmbedderUnavailableError
 
 if TYPE_CHECKING:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._lazy import LazyModule
 from ..errors import InvalidInputError
+from ..lazy import LazyModule
 from .base import Embedder
 from .foreign import ForeignEmbedder
 

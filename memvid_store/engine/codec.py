@@ -21,7 +21,7 @@ import struct
 import threading
 from functools import cached_property
 
-from .._lazy import zstandard
+from ..lazy import zstandard
 
 RAW, ZSTD, ZSTD_DICT = 0, 1, 2
 MIN_COMPRESS = 64

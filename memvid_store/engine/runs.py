@@ -44,8 +44,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .._lazy import numpy as np
 from ..errors import ChecksumError, CorruptFileError
+from ..lazy import numpy as np
 from .fileio import FileView
 from .format import NO_ROW, TIME_MAX, SegmentRef, align, crc32
 

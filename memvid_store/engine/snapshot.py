@@ -295,12 +295,15 @@ class Snapshot:
         for v in self.delta:
             yield RowRef(v.gid, version=v)
 
-    def close(self) -> None:
+    def close(self, *, view: bool = False) -> None:
+        """Release what this snapshot loaded (and with ``view``, its map of the file)."""
         searcher = self.extras.pop("searcher", None)
         if searcher is not None:
             searcher.close()
         for run in self.runs:
             run.release()
+        if view:
+            self.view.close()
 
 
 def _decoded_size(payload: tuple[str, dict, list[str]]) -> int:

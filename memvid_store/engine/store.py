@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .._lazy import numpy as np
 from ..errors import CorruptFileError, MemoryNotFoundError, NotAMemoryFileError
+from ..lazy import numpy as np
 from . import _faults, lock
 from .codec import Codec, pack_payload, train_dictionary
 from .fileio import FileView, MmapConfig
