@@ -56,7 +56,10 @@ class IndexMaintainer:
 
     def _lexical(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
                  write: Writer, next_gid: int, full: bool) -> list[SegmentRef]:
-        from .lex import LexBuilder, LexManifest, prune_cache
+        from .lexical.builder import LexBuilder
+        from .lexical.manifest import LexManifest
+        from .lexical.schema import lex_doc
+        from .lexical.unpack import prune_cache
 
         old_ref = snap.toc.find("lex")
         covered = covered_gid(old_ref)
@@ -174,14 +177,6 @@ def appender(writes: list[tuple[int, bytes]], start: int) -> tuple[Writer, Calla
         return off, len(data)
 
     return write, lambda: state["pos"]
-
-
-def lex_doc(version: Version) -> Any:
-    """The BM25 document of a version: its text, and ``metadata["title"]`` as the title."""
-    from .lex import LexDoc
-
-    title = (version.metadata or {}).get("title")
-    return LexDoc(version.gid, version.text, title if isinstance(title, str) else "")
 
 
 def _dim(versions: list[Version]) -> int:

@@ -232,7 +232,7 @@ class Searcher:
         ref = self.snap.toc.find("lex")
         if ref is None:
             return None
-        from .lex_manifest import LexManifest
+        from .lexical.manifest import LexManifest
 
         return LexManifest.from_json(bytes(self.snap.view.read(ref.offset, ref.length,
                                                                "segment:lex")))
@@ -248,7 +248,7 @@ class Searcher:
             if not self._lex_opened:
                 manifest = self._lex_manifest()
                 if manifest is not None:
-                    from .lex import LexSearcher
+                    from .lexical.reader import LexSearcher
 
                     view = self.snap.view
 
@@ -271,8 +271,9 @@ class Searcher:
         """In-memory BM25 over the versions the tantivy index does not cover yet."""
         docs_key = len(self.snap.delta)
         if self._delta_lex is None or self._delta_lex[0] != docs_key:
-            from .lex import DeltaBM25
-            from .maintain import covered_gid, lex_doc, tail_versions
+            from .lexical.delta import DeltaBM25
+            from .lexical.schema import lex_doc
+            from .maintain import covered_gid, tail_versions
 
             covered = covered_gid(self.snap.toc.find("lex"))
             docs = [lex_doc(v) for v in tail_versions(self.snap, covered) if not v.tombstone]
