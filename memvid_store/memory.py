@@ -265,15 +265,19 @@ class _Reads:
         batch; results are cached per snapshot.
         """
         from .index.requests import build_request
+        from .index.searcher import searcher_for
 
         started = time.perf_counter()
         snap = self._snap()
-        searcher = _searcher(snap, self._index_config, self._cache_root)
+        searcher = searcher_for(snap, self._index_config, self._cache_root)
         handle = self._handle()
         raw = [dict(r) for r in requests]
         if handle._embedder is not None:
             raw = fill_query_vectors(handle._embedder, raw)
-        reqs = [build_request(self, snap, r) for r in raw]
+        reqs = []
+        for r in raw:
+            at = self._at() if r.get("as_of") is None else self.as_of(r["as_of"])._at()
+            reqs.append(build_request(r, snap=snap, config=self._index_config, at=at))
         hits = searcher.find_batch(reqs)
         handle._recorder.record("first_query", time.perf_counter() - started)
         if handle._prefetcher is not None:
@@ -585,8 +589,10 @@ class Memory(_Reads):
         return self
 
     def _current_search(self) -> tuple[Snapshot, Any]:
+        from .index.searcher import searcher_for
+
         snap = self._snap()
-        return snap, _searcher(snap, self._index_config, self._cache_root)
+        return snap, searcher_for(snap, self._index_config, self._cache_root)
 
     def _observe(self, reads: list[tuple[list[str], list[int], Any]]) -> None:
         """Tell the attached AccessPatternAnalyzer what these reads returned."""
@@ -634,9 +640,11 @@ class Memory(_Reads):
 
     def cache_stats(self) -> list[CacheStats]:
         """Hits, misses and size of this handle's caches (decoded frames, query results)."""
+        from .index.searcher import existing_searcher
+
         self._snap()
         out = [] if self._frames is None else [self._frames.stats()]
-        searcher = self._snapshot.extras.get("searcher")
+        searcher = existing_searcher(self._snapshot)
         if searcher is not None:
             out.append(searcher.result_stats())
         return out
@@ -888,7 +896,7 @@ class Memory(_Reads):
 
     def _indexes_behind(self, snap: Snapshot) -> bool:
         """Committed versions the BM25 index or (once due) the HNSW graph do not cover."""
-        from .index.maintain import covered_gid
+        from .index.coverage import covered_gid
 
         cfg = self._index_config
         if cfg.lexical and covered_gid(snap.toc.find("lex")) < snap.toc.next_gid:
@@ -1051,15 +1059,6 @@ class Memory(_Reads):
         lock.release(old_fd)
         os.close(old_fd)
         return self._snapshot.generation
-
-
-def _searcher(snap: Snapshot, config: IndexConfig, cache_root: Callable[[], str]) -> Any:
-    searcher = snap.extras.get("searcher")
-    if searcher is None:
-        from .index.searcher import Searcher
-
-        searcher = snap.extras["searcher"] = Searcher(snap, config, cache_root)
-    return searcher
 
 
 def _same_file(fd: int, path: str) -> bool:

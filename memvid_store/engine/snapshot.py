@@ -90,7 +90,7 @@ class Snapshot:
         return Codec(data)
 
     @cached_property
-    def _run_overrides(self) -> dict[int, int]:
+    def run_overrides(self) -> dict[int, int]:
         out: dict[int, int] = {}
         for run in self.runs:
             out.update(run.superseded())
@@ -102,7 +102,7 @@ class Snapshot:
         to = ref.run.part("vto")[ref.row]
         if to != TIME_MAX:
             return to
-        to = self._run_overrides.get(ref.gid, TIME_MAX)
+        to = self.run_overrides.get(ref.gid, TIME_MAX)
         if to != TIME_MAX:
             return to
         return self.delta_replaced.get(ref.gid, TIME_MAX)

@@ -1,8 +1,8 @@
 """Index maintenance inside a commit: the BM25 index and the HNSW graph.
 
 Both are keyed by gid and cover the versions below a ``covered`` gid (in their TOC entry's
-meta), so runs can merge without touching them. Versions above it, the *tail*, are
-searched exactly: an in-memory BM25 and a float32 scan.
+meta, see :mod:`.coverage`), so runs can merge without touching them. Versions above it,
+the *tail*, are searched exactly: an in-memory BM25 and a float32 scan.
 
 * An explicit ``seal()``, ``close()`` or ``compact()`` brings both up to date.
 * An automatic commit (a large ``put_many``, a full WAL) adds to the BM25 index only once
@@ -25,6 +25,7 @@ from ..config import IndexConfig
 from ..engine.format import SegmentRef, align, crc32
 from ..engine.records import Version
 from ..engine.snapshot import Snapshot
+from .coverage import covered_gid, tail_versions
 
 LEX_TAIL = 8192  # versions an automatic commit may leave out of the BM25 index
 
@@ -117,8 +118,8 @@ class IndexMaintainer:
             return segments
         import numpy as np
 
-        from .ann import AnnParams, get_backend
-        from .table import VectorTable
+        from .vector.hnsw import AnnParams, get_backend
+        from .vector.stored import VectorTable
 
         dim = snap.dim or _dim(versions)
         mats, labels = [], []
@@ -153,17 +154,6 @@ class IndexMaintainer:
                 "M": cfg.ann_m, "ef_construction": cfg.ann_ef_construction, "dtype": dtype}
         return [s for s in segments if s.kind != "ann"] + [
             SegmentRef("ann", off, length, crc32(data), meta)]
-
-
-def covered_gid(ref: SegmentRef | None) -> int:
-    """First gid an index segment does not cover (0 without one)."""
-    return int(ref.meta.get("covered", 0)) if ref is not None else 0
-
-
-def tail_versions(snap: Snapshot, covered: int, *, committed: bool = False) -> list[Version]:
-    """Versions with gid >= ``covered`` (only committed ones, or with the WAL delta)."""
-    end = snap.toc.next_gid + (0 if committed else len(snap.delta))
-    return [snap.load(snap.locate(gid)) for gid in range(covered, end)]
 
 
 def appender(writes: list[tuple[int, bytes]], start: int) -> tuple[Writer, Callable[[], int]]:
