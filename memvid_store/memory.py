@@ -889,22 +889,10 @@ class Memory(_Reads):
     def _seal(self, *, full: bool) -> int:
         committer = self._writer()
         snap = self._snapshot
-        if not snap.delta and not (full and self._indexes_behind(snap)):
+        if not snap.delta and not (full and self._committer.maintainer.behind(snap)):
             return snap.generation
         self._commit(committer, [], self._wal.next_seq - 1, full=full)
         return self._snapshot.generation
-
-    def _indexes_behind(self, snap: Snapshot) -> bool:
-        """Committed versions the BM25 index or (once due) the HNSW graph do not cover."""
-        from .index.coverage import covered_gid
-
-        cfg = self._index_config
-        if cfg.lexical and covered_gid(snap.toc.find("lex")) < snap.toc.next_gid:
-            return True
-        ref = snap.toc.find("ann")
-        vectors = snap.toc.counters.get("vectors", 0)
-        return (cfg.ann_backend != "none" and vectors >= cfg.ann_threshold
-                and vectors > (int(ref.meta["count"]) if ref else 0))
 
     def _link(self, v: Version, pending: dict[str, Version]) -> None:
         """Make ``v`` the next version of its id (within the batch or the file)."""

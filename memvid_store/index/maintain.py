@@ -13,23 +13,24 @@ the *tail*, are searched exactly: an in-memory BM25 and a float32 scan.
 The BM25 index adds new tantivy segment files as blobs (each stored once; the ``lex``
 segment is a manifest naming every file). The HNSW graph is built once the file has
 ``ann_threshold`` vectors, then extended with the vectors it does not cover.
+
+:class:`IndexMaintainer` is the engine's ``CommitHook`` (:mod:`memvid_store.engine.hooks`):
+the engine calls it inside each commit and asks it whether the indexes lag (``behind``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 from ..config import IndexConfig
-from ..engine.format import SegmentRef, align, crc32
+from ..engine.format import SegmentRef, crc32
+from ..engine.hooks import Append
 from ..engine.records import Version
 from ..engine.snapshot import Snapshot
 from .coverage import covered_gid, tail_versions
 
 LEX_TAIL = 8192  # versions an automatic commit may leave out of the BM25 index
-
-Writer = Callable[[bytes], tuple[int, int]]  # appends bytes, returns (offset, length)
 
 
 class IndexMaintainer:
@@ -44,7 +45,7 @@ class IndexMaintainer:
         self._pending_from = self._pending_to = -1
 
     def on_commit(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
-                  write: Writer, *, next_gid: int, vectors_total: int, full: bool
+                  write: Append, *, next_gid: int, vectors_total: int, full: bool
                   ) -> list[SegmentRef]:
         """Return ``segments`` with the lex / ann entries this commit needs."""
         if self.config.lexical:
@@ -53,10 +54,20 @@ class IndexMaintainer:
             segments = self._ann(snap, versions, segments, write, next_gid, vectors_total)
         return segments
 
+    def behind(self, snap: Snapshot) -> bool:
+        """Committed versions the BM25 index or (once due) the HNSW graph do not cover."""
+        cfg = self.config
+        if cfg.lexical and covered_gid(snap.toc.find("lex")) < snap.toc.next_gid:
+            return True
+        ref = snap.toc.find("ann")
+        vectors = snap.toc.counters.get("vectors", 0)
+        return (cfg.ann_backend != "none" and vectors >= cfg.ann_threshold
+                and vectors > (int(ref.meta["count"]) if ref else 0))
+
     # ----------------------------------------------------------------- lexical
 
     def _lexical(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
-                 write: Writer, next_gid: int, full: bool) -> list[SegmentRef]:
+                 write: Append, next_gid: int, full: bool) -> list[SegmentRef]:
         from .lexical.builder import LexBuilder
         from .lexical.manifest import LexManifest
         from .lexical.schema import lex_doc
@@ -110,7 +121,7 @@ class IndexMaintainer:
     # --------------------------------------------------------------------- ann
 
     def _ann(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
-             write: Writer, next_gid: int, vectors_total: int) -> list[SegmentRef]:
+             write: Append, next_gid: int, vectors_total: int) -> list[SegmentRef]:
         old = snap.toc.find("ann")
         covered = covered_gid(old)
         count = int(old.meta["count"]) if old else 0
@@ -154,19 +165,6 @@ class IndexMaintainer:
                 "M": cfg.ann_m, "ef_construction": cfg.ann_ef_construction, "dtype": dtype}
         return [s for s in segments if s.kind != "ann"] + [
             SegmentRef("ann", off, length, crc32(data), meta)]
-
-
-def appender(writes: list[tuple[int, bytes]], start: int) -> tuple[Writer, Callable[[], int]]:
-    """A Writer that queues aligned appends from ``start``; and the next free offset."""
-    state = {"pos": start}
-
-    def write(data: bytes) -> tuple[int, int]:
-        off = state["pos"]
-        writes.append((off, data))
-        state["pos"] = align(off + len(data))
-        return off, len(data)
-
-    return write, lambda: state["pos"]
 
 
 def _dim(versions: list[Version]) -> int:
