@@ -81,7 +81,8 @@ from memvid_store import Memory
 path, qfile, cache, preload = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 queries = np.fromfile(qfile, dtype="<f4").reshape(2, -1)
 if preload:
-    import memvid_store.index.ann, memvid_store.index.searcher, memvid_store.index.vector_search
+    import memvid_store.index.searcher, memvid_store.index.vector.exact
+    import memvid_store.index.vector.hnsw, memvid_store.index.vector.hnsw_search
     for name in ("usearch.index", "hnswlib"):
         try:
             __import__(name)

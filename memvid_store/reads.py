@@ -182,7 +182,7 @@ class Reads:
             except CorruptFileError as exc:
                 if on_damaged is None:
                     raise
-                on_damaged(f"a version of frame {_frame_id_or_gid(snap, ref)!r}: {exc}")
+                on_damaged(f"a version of frame {_frame_id_or_gid(ref)!r}: {exc}")
                 continue
             yield change
 
@@ -359,8 +359,8 @@ class MemoryView(Reads):
         return f"<MemoryView {self._ctx.path!r} as of {self.time.isoformat()}>"
 
 
-def _frame_id_or_gid(snap: Snapshot, ref: RowRef) -> str:
+def _frame_id_or_gid(ref: RowRef) -> str:
     try:
-        return snap.frame_id(ref)
+        return ref.frame_id()
     except CorruptFileError:
         return f"<gid {ref.gid}>"

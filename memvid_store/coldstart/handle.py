@@ -115,7 +115,7 @@ class HandleColdStart:
         self.detach()
         analyzer = analyzer or AccessPatternAnalyzer()
         refs = list(snap.timeline(None, None, None, False))  # ids and times, no payloads
-        analyzer.set_catalog([snap.frame_id(r) for r in refs],
+        analyzer.set_catalog([r.frame_id() for r in refs],
                              [snap.created_at(r) for r in refs])
         cache = self.config.cache
         self.prefetcher = Prefetcher(analyzer, prefetch, window=cache.prefetch_window,

@@ -33,6 +33,10 @@ class RowRef:
     row: int = -1
     version: Version | None = None
 
+    def frame_id(self) -> str:
+        """Id of the version, read without decoding its payload."""
+        return self.version.id if self.version is not None else self.run.frame_id(self.row)
+
 
 class Snapshot:
     """Read API over one commit plus a delta. Shared by Memory and its as_of views."""
@@ -90,7 +94,7 @@ class Snapshot:
         return Codec(data)
 
     @cached_property
-    def _run_overrides(self) -> dict[int, int]:
+    def run_overrides(self) -> dict[int, int]:
         out: dict[int, int] = {}
         for run in self.runs:
             out.update(run.superseded())
@@ -102,7 +106,7 @@ class Snapshot:
         to = ref.run.part("vto")[ref.row]
         if to != TIME_MAX:
             return to
-        to = self._run_overrides.get(ref.gid, TIME_MAX)
+        to = self.run_overrides.get(ref.gid, TIME_MAX)
         if to != TIME_MAX:
             return to
         return self.delta_replaced.get(ref.gid, TIME_MAX)
@@ -121,9 +125,6 @@ class Snapshot:
     def version_number(self, ref: RowRef) -> int:
         return ref.version.version if ref.version else ref.run.part("version")[ref.row]
 
-    def frame_id(self, ref: RowRef) -> str:
-        """Id of a version, read without decoding its payload."""
-        return ref.version.id if ref.version is not None else ref.run.frame_id(ref.row)
 
     def is_tombstone(self, ref: RowRef) -> bool:
         if ref.version is not None:

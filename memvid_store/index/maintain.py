@@ -1,8 +1,8 @@
 """Index maintenance inside a commit: the BM25 index and the HNSW graph.
 
 Both are keyed by gid and cover the versions below a ``covered`` gid (in their TOC entry's
-meta), so runs can merge without touching them. Versions above it, the *tail*, are
-searched exactly: an in-memory BM25 and a float32 scan.
+meta, see :mod:`.coverage`), so runs can merge without touching them. Versions above it,
+the *tail*, are searched exactly: an in-memory BM25 and a float32 scan.
 
 * An explicit ``seal()``, ``close()`` or ``compact()`` brings both up to date.
 * An automatic commit (a large ``put_many``, a full WAL) adds to the BM25 index only once
@@ -13,22 +13,24 @@ searched exactly: an in-memory BM25 and a float32 scan.
 The BM25 index adds new tantivy segment files as blobs (each stored once; the ``lex``
 segment is a manifest naming every file). The HNSW graph is built once the file has
 ``ann_threshold`` vectors, then extended with the vectors it does not cover.
+
+:class:`IndexMaintainer` is the engine's ``CommitHook`` (:mod:`memvid_store.engine.hooks`):
+the engine calls it inside each commit and asks it whether the indexes lag (``behind``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 from ..config import IndexConfig
-from ..engine.format import SegmentRef, align, crc32
+from ..engine.format import SegmentRef, crc32
+from ..engine.hooks import Append
 from ..engine.records import Version
 from ..engine.snapshot import Snapshot
+from .coverage import covered_gid, tail_versions
 
 LEX_TAIL = 8192  # versions an automatic commit may leave out of the BM25 index
-
-Writer = Callable[[bytes], tuple[int, int]]  # appends bytes, returns (offset, length)
 
 
 class IndexMaintainer:
@@ -43,7 +45,7 @@ class IndexMaintainer:
         self._pending_from = self._pending_to = -1
 
     def on_commit(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
-                  write: Writer, *, next_gid: int, vectors_total: int, full: bool
+                  write: Append, *, next_gid: int, vectors_total: int, full: bool
                   ) -> list[SegmentRef]:
         """Return ``segments`` with the lex / ann entries this commit needs."""
         if self.config.lexical:
@@ -65,8 +67,11 @@ class IndexMaintainer:
     # ----------------------------------------------------------------- lexical
 
     def _lexical(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
-                 write: Writer, next_gid: int, full: bool) -> list[SegmentRef]:
-        from .lex import LexBuilder, LexManifest, prune_cache
+                 write: Append, next_gid: int, full: bool) -> list[SegmentRef]:
+        from .lexical.builder import LexBuilder
+        from .lexical.manifest import LexManifest
+        from .lexical.schema import lex_doc
+        from .lexical.unpack import prune_cache
 
         old_ref = snap.toc.find("lex")
         covered = covered_gid(old_ref)
@@ -116,7 +121,7 @@ class IndexMaintainer:
     # --------------------------------------------------------------------- ann
 
     def _ann(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
-             write: Writer, next_gid: int, vectors_total: int) -> list[SegmentRef]:
+             write: Append, next_gid: int, vectors_total: int) -> list[SegmentRef]:
         old = snap.toc.find("ann")
         covered = covered_gid(old)
         count = int(old.meta["count"]) if old else 0
@@ -124,8 +129,8 @@ class IndexMaintainer:
             return segments
         import numpy as np
 
-        from .ann import AnnParams, get_backend
-        from .table import VectorTable
+        from .vector.hnsw import AnnParams, get_backend
+        from .vector.stored import VectorTable
 
         dim = snap.dim or _dim(versions)
         mats, labels = [], []
@@ -160,38 +165,6 @@ class IndexMaintainer:
                 "M": cfg.ann_m, "ef_construction": cfg.ann_ef_construction, "dtype": dtype}
         return [s for s in segments if s.kind != "ann"] + [
             SegmentRef("ann", off, length, crc32(data), meta)]
-
-
-def covered_gid(ref: SegmentRef | None) -> int:
-    """First gid an index segment does not cover (0 without one)."""
-    return int(ref.meta.get("covered", 0)) if ref is not None else 0
-
-
-def tail_versions(snap: Snapshot, covered: int, *, committed: bool = False) -> list[Version]:
-    """Versions with gid >= ``covered`` (only committed ones, or with the WAL delta)."""
-    end = snap.toc.next_gid + (0 if committed else len(snap.delta))
-    return [snap.load(snap.locate(gid)) for gid in range(covered, end)]
-
-
-def appender(writes: list[tuple[int, bytes]], start: int) -> tuple[Writer, Callable[[], int]]:
-    """A Writer that queues aligned appends from ``start``; and the next free offset."""
-    state = {"pos": start}
-
-    def write(data: bytes) -> tuple[int, int]:
-        off = state["pos"]
-        writes.append((off, data))
-        state["pos"] = align(off + len(data))
-        return off, len(data)
-
-    return write, lambda: state["pos"]
-
-
-def lex_doc(version: Version) -> Any:
-    """The BM25 document of a version: its text, and ``metadata["title"]`` as the title."""
-    from .lex import LexDoc
-
-    title = (version.metadata or {}).get("title")
-    return LexDoc(version.gid, version.text, title if isinstance(title, str) else "")
 
 
 def _dim(versions: list[Version]) -> int:

@@ -1,26 +1,51 @@
-"""Validation of ``find`` arguments into a Request (typed errors that say what to do)."""
+"""Validation of ``find`` arguments into a Request (typed errors that say what to do).
+
+A request is built from values: the snapshot (its dimension and WAL size), the index
+configuration (the metric) and the record time the caller resolved. Its ``key`` names
+everything its result depends on (the record time and the WAL size included), so equal
+keys can share a cached result within a snapshot.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import IndexConfig
 from ..engine.snapshot import Snapshot
 from ..errors import InvalidInputError, InvalidTypeError
 from ..types import to_us
-from .filters import compile_filter
-from .searcher import Request
+from .filters import FrameFilter, compile_filter
+from .vector.prepare import prepare_vector
 
 MODES = ("hybrid", "vector", "lexical")
 SYNTAXES = ("plain", "query")
 _KEYS = frozenset({"text", "vector", "k", "mode", "filter", "as_of", "time_range", "syntax",
-                   "weights"})
+                   "weights"})  # as_of: resolved by the caller into ``at``
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A validated query (built by :func:`build_request`)."""
+
+    text: str | None
+    vector: Any  # float32 array('f') of dim values, prepared for the metric, or None
+    k: int
+    mode: str  # "hybrid" | "vector" | "lexical"
+    filter: FrameFilter | None
+    at: int | None  # record time; None = current
+    time_range: tuple[int | None, int | None] | None
+    syntax: str = "plain"
+    weights: tuple[tuple[str, float], ...] = ()
+    key: tuple = field(default=(), compare=False)
 
 
 def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfig,
                   at: int | None) -> Request:
+    """The Request of ``find`` arguments ``args`` against ``snap``; ``at`` is the record
+    time the caller resolved (from its view and ``args["as_of"]``; None = current)."""
     unknown = set(args) - _KEYS
     if unknown:
         raise InvalidTypeError(
@@ -46,8 +71,6 @@ def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfi
         mode = "lexical" if vector is None else "vector"
     prepared = None
     if vector is not None and mode != "lexical":
-        from .light import prepare_vector
-
         prepared = prepare_vector(vector, snap.dim, config.distance)
         if snap.dim is None:
             prepared = None  # validated; nothing stored to compare with

@@ -17,9 +17,9 @@ from memvid_store.errors import (
     DimensionMismatchError,
     MissingDependencyError,
 )
-from memvid_store.index import ann
-from memvid_store.index.ann import AnnBackend, AnnIndex, AnnParams, get_backend
-from memvid_store.index.vec import METRICS, prepare_queries, score_block, top_k
+from memvid_store.index.vector import hnsw as ann
+from memvid_store.index.vector.hnsw import AnnBackend, AnnIndex, AnnParams, get_backend
+from memvid_store.index.vector.scoring import METRICS, prepare_queries, score_block, top_k
 
 N, DIM, NQ = 5000, 32, 100
 CONFIGS = [("hnswlib", "f32"), ("usearch", "f32"), ("usearch", "f16")]

@@ -122,7 +122,8 @@ def _private_names(tree: ast.AST) -> tuple[set[str], list[tuple[int, str]]]:
 
     A module defines ``_x`` by a def/class/assignment of that name, by assigning
     ``self._x``/``cls._x``, or as a parameter. It reads one by ``obj._x`` (dunders aside)
-    or ``from ... import _x``.
+    or ``from ... import _x``; ``self._x`` and ``cls._x`` are the object's own state,
+    inherited ones included, and never count.
     """
     defined: set[str] = set()
     used: list[tuple[int, str]] = []
@@ -135,9 +136,10 @@ def _private_names(tree: ast.AST) -> tuple[set[str], list[tuple[int, str]]]:
             defined.add(node.arg)
         elif isinstance(node, ast.Attribute) and node.attr.startswith("_") \
                 and not node.attr.startswith("__"):
-            if isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Name) \
-                    and node.value.id in ("self", "cls"):
-                defined.add(node.attr)
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                if isinstance(node.ctx, ast.Store):
+                    defined.add(node.attr)
+                continue
             used.append((node.lineno, node.attr))
         elif isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(
                 ".")[0] in PACKAGES):
@@ -170,8 +172,10 @@ def test_the_private_access_reader_finds_a_violation():
     """Guard the guard: a read of another module's underscored attribute is reported."""
     mine = _private_names(ast.parse("class A:\n    def _own(self):\n        self._x = 1\n"))
     theirs = _private_names(ast.parse("def f(a):\n    return a._x + a._own()\n"))
+    inherited = _private_names(ast.parse("class B(A):\n    def g(self):\n        self._own()\n"))
     assert mine[0] == {"_own", "_x"}
     assert {name for _, name in theirs[1]} == {"_x", "_own"}
+    assert inherited[1] == []
     assert not {name for _, name in theirs[1]} & theirs[0]
 
 

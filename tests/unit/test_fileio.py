@@ -9,7 +9,7 @@ import pytest
 
 from memvid_store import Memory
 from memvid_store.engine.fileio import FileView
-from memvid_store.index.searcher import searcher_for as _searcher
+from memvid_store.index.searcher import searcher_for
 from tests.unit.test_search import corpus, with_graph
 
 MiB = 1 << 20
@@ -92,5 +92,5 @@ def test_index_loads_release_what_they_read_once(mem_path, opened, monkeypatch):
     assert (graph.offset, graph.length) in released
     assert any(inside(run) for run in runs)  # checked columns
     mem.find("tomato basil", k=5, mode="lexical")
-    files = _searcher(snap, mem.index_config, mem._cache_root)._lex_manifest().files
+    files = searcher_for(snap, mem._index_config, mem._cache_root)._lex_manifest().files
     assert {(off, n) for off, n, _ in files.values()} <= set(released)

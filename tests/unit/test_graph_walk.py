@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from memvid_store import Memory
-from memvid_store.index import light
-from memvid_store.index.graph_walk import Unsupported, UsearchGraph
-from memvid_store.index.searcher import searcher_for as _searcher
+from memvid_store.index.searcher import searcher_for
+from memvid_store.index.vector import kernels, numpy_free_walk
+from memvid_store.index.vector.graph_walk import Unsupported, UsearchGraph
+from memvid_store.index.vector.numpy_free_walk import NumpyFreeWalk
+from memvid_store.index.vector.prepare import prepare_vector
 
 DIM = 16
 
@@ -40,23 +42,23 @@ def graph_file(mem_path: str, opened: list, n: int = 3000, **index) -> Memory:
 
 
 def searcher_of(mem: Memory):
-    return _searcher(mem._snap(), mem.index_config, mem._cache_root)
+    return searcher_for(mem._snap(), mem._index_config, mem._cache_root)
 
 
 def both_paths(monkeypatch, mem: Memory, **query) -> tuple[list, list, bool]:
     """(walk hits, library hits, whether the walk answered) on fresh searchers."""
     answered = []
-    ranked = light.LightGraph.ranked
+    ranked = NumpyFreeWalk.ranked
 
     def spy(self, *args):
         got = ranked(self, *args)
         answered.append(got is not None)
         return got
 
-    monkeypatch.setattr(light.LightGraph, "ranked", spy)
+    monkeypatch.setattr(NumpyFreeWalk, "ranked", spy)
     out = []
     for walk in (True, False):
-        monkeypatch.setattr(light, "numpy_loaded", lambda w=walk: not w)
+        monkeypatch.setattr(kernels, "numpy_loaded", lambda w=walk: not w)
         mem._snap().extras.clear()
         out.append([(h.id, h.score) for h in mem.find(mode="vector", **query)])
     return out[0], out[1], any(answered)
@@ -87,11 +89,11 @@ def test_walk_finds_what_usearch_finds(mem_path, opened):
     snap = mem._snap()
     ref = snap.toc.find("ann")
     graph = UsearchGraph(snap.view.read(ref.offset, ref.length), DIM)
-    ann, _ = searcher_of(mem)._open_ann()
-    nk = light.kernel()
+    ann, _ = searcher_of(mem).vectors.hnsw.open()
+    nk = kernels.kernel()
     overlap = []
     for q in queries(40, seed=3):
-        unit = light.prepare_vector(q, DIM, "cosine")
+        unit = prepare_vector(q, DIM, "cosine")
         keys = graph.search(nk.dot, unit, 40, 160)
         labels, _ = ann.search(np.frombuffer(unit, "<f4")[None, :], 40, ef=160)
         assert len(keys) == 40 == len(set(keys))
@@ -109,16 +111,16 @@ def test_too_few_accepted_candidates_go_to_the_library(monkeypatch, mem_path, op
 
 def test_walks_stop_once_they_cost_a_library_load(monkeypatch, mem_path, opened):
     mem = graph_file(mem_path, opened)
-    monkeypatch.setattr(light, "numpy_loaded", lambda: False)
+    monkeypatch.setattr(kernels, "numpy_loaded", lambda: False)
     mem._snap().extras.clear()
-    searcher = searcher_of(mem)
+    walk = searcher_of(mem).vectors.walk
     for q in queries(3, seed=5):
         mem.find(vector=q, k=5, mode="vector")
-    assert searcher._walker and searcher._walk_seconds > 0
-    spent = searcher._walk_seconds
-    monkeypatch.setattr(light, "WALK_BUDGET_S", spent)
+    assert walk.graph and walk.seconds > 0
+    spent = walk.seconds
+    monkeypatch.setattr(numpy_free_walk, "WALK_BUDGET_S", spent)
     mem.find(vector=queries(1, seed=6)[0], k=5, mode="vector")
-    assert searcher._walk_seconds == spent  # the library answered
+    assert walk.seconds == spent  # the library answered
 
 
 def test_walk_serves_while_a_background_warmup_opens_the_graph(mem_path, opened):
@@ -128,7 +130,7 @@ def test_walk_serves_while_a_background_warmup_opens_the_graph(mem_path, opened)
     searcher.defer_vectors = True  # numpy is loaded here; the graph is not open yet
     q = queries(1, seed=12)[0]
     walked = [h.id for h in mem.find(vector=q, k=5, mode="vector")]
-    assert searcher._walker and searcher._ann is None
+    assert searcher.vectors.walk.graph and searcher.vectors.hnsw.graph() == (None, 0)
     searcher.defer_vectors = False
     mem._snap().extras.clear()
     assert [h.id for h in mem.find(vector=q, k=5, mode="vector")] == walked
@@ -152,10 +154,10 @@ def test_versions_the_graph_does_not_cover_are_left_to_the_library(monkeypatch, 
 
 def test_vectors_written_after_a_walk_are_found(monkeypatch, mem_path, opened):
     mem = graph_file(mem_path, opened, n=800)
-    monkeypatch.setattr(light, "numpy_loaded", lambda: False)
+    monkeypatch.setattr(kernels, "numpy_loaded", lambda: False)
     mem._snap().extras.clear()
     mem.find(vector=queries(1, seed=10)[0], k=3, mode="vector")
-    assert searcher_of(mem)._walker
+    assert searcher_of(mem).vectors.walk.graph
     new = records(3, seed=11)[1]
     mem.put_many([{**new, "id": "late"}])
     assert mem.find(vector=new["embedding"], k=3, mode="vector")[0].id == "late"
@@ -184,7 +186,7 @@ import json, sys
 from memvid_store import Memory
 with Memory.open(sys.argv[1], readonly=True) as m:
     ids = [[h.id for h in m.find(vector=q, k=5, mode="vector")] for q in json.loads(sys.argv[2])]
-    walker = m._snap().extras["searcher"]._walker
+    walker = m._snap().extras["searcher"].vectors.walk.graph
 print(json.dumps({"ids": ids, "numpy": "numpy" in sys.modules, "walked": bool(walker)}))
 """
 

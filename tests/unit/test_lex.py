@@ -17,18 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memvid_store.errors import CorruptFileError, MemvidError, VersionMismatchError
-from memvid_store.index.lex import (
-    TOKENIZER,
-    DeltaBM25,
-    LexBuilder,
-    LexDoc,
-    LexManifest,
-    LexSearcher,
-    default_cache_root,
-    parse_plain,
-    prune_cache,
-    tokenize,
-)
+from memvid_store.index.lexical.analyzer import TOKENIZER, tokenize
+from memvid_store.index.lexical.builder import LexBuilder
+from memvid_store.index.lexical.delta import DeltaBM25
+from memvid_store.index.lexical.manifest import LexManifest
+from memvid_store.index.lexical.query import parse_plain
+from memvid_store.index.lexical.reader import LexSearcher
+from memvid_store.index.lexical.schema import LexDoc
+from memvid_store.index.lexical.unpack import default_cache_root, prune_cache
 
 NASTY = [
     "or", "not", "AND", "OR NOT AND", "a AND", "AND OR NOT", '"', '""', '"unbalanced',
@@ -411,7 +407,8 @@ def test_concurrent_unpack_threads(tmp_path):
 
 RACER = textwrap.dedent("""
     import json, sys
-    from memvid_store.index.lex import LexManifest, LexSearcher
+    from memvid_store.index.lexical.manifest import LexManifest
+    from memvid_store.index.lexical.reader import LexSearcher
     manifest = LexManifest.from_json(open(sys.argv[1], "rb").read())
     data = open(sys.argv[2], "rb").read()
     def read_file(name):
@@ -538,7 +535,8 @@ def test_stats_accessors(tmp_path):
 
 
 def test_lexical_module_does_not_import_numpy():
-    code = ("import sys; import memvid_store.index.lex as lex; lex.tokenize('x y');"
-            "lex.DeltaBM25([lex.LexDoc(1, 'x')]).search('x', 3); print('numpy' in sys.modules)")
+    code = ("import sys; from memvid_store.index.lexical import analyzer, delta, schema;"
+            "analyzer.tokenize('x y'); delta.DeltaBM25([schema.LexDoc(1, 'x')]).search('x', 3);"
+            "print('numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

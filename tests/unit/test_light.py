@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memvid_store import DimensionMismatchError, InvalidInputError, Memory
-from memvid_store.index import light
-from memvid_store.index.vec import prepare_queries
+from memvid_store.index.vector import kernels, prepare
+from memvid_store.index.vector.scoring import prepare_queries
 from tests.conftest import day
 
 DIM = 6
@@ -54,8 +54,7 @@ def both_paths(monkeypatch, mem: Memory, **query) -> tuple[list, list]:
     """(numpy-free hits, numpy hits) for one query, each on a fresh searcher."""
     out = []
     for use_light in (True, False):
-        monkeypatch.setattr(light, "active", lambda s, on=use_light: on and
-                            s._graph_ref() is None)
+        monkeypatch.setattr(kernels, "numpy_loaded", lambda on=use_light: not on)
         mem._snap().extras.clear()  # a new searcher: no cached results
         out.append([(h.id, h.score) for h in mem.find(**query)])
     return out[0], out[1]
@@ -99,7 +98,7 @@ def test_hybrid_uses_it_too(monkeypatch, mem):
 @given(st.lists(st.floats(-1e30, 1e30, allow_nan=False), min_size=1, max_size=40)
        .filter(lambda v: any(v)), st.sampled_from(["cosine", "ip", "l2"]))
 def test_prepare_vector_matches_a_numpy_reference(values, metric):
-    got = np.frombuffer(light.prepare_vector(values, len(values), metric), "<f4")
+    got = np.frombuffer(prepare.prepare_vector(values, len(values), metric), "<f4")
     x = np.array(values, np.float64)
     if metric == "cosine":
         x = x / np.abs(x).max()  # scaled first: tiny or huge values keep their direction
@@ -124,7 +123,7 @@ def test_numpy_vectors_are_prepared_bit_for_bit_like_lists(values, dtype, metric
 
     def outcome(vector):
         try:
-            return light.prepare_vector(vector, arr.shape[-1], metric).tobytes()
+            return prepare.prepare_vector(vector, arr.shape[-1], metric).tobytes()
         except InvalidInputError as exc:
             return type(exc), str(exc)
 
@@ -142,20 +141,20 @@ def test_numpy_vectors_are_prepared_bit_for_bit_like_lists(values, dtype, metric
 ])
 def test_bad_vectors(vector, error, match):
     with pytest.raises(error, match=match):
-        light.prepare_vector(vector, 4, "cosine")
+        prepare.prepare_vector(vector, 4, "cosine")
     with pytest.raises(InvalidInputError, match="overflow"):
-        light.prepare_vector([1e39, 0, 0, 0], 4, "ip")
+        prepare.prepare_vector([1e39, 0, 0, 0], 4, "ip")
 
 
 def test_accepts_numpy_arrays_and_a_batch_of_one():
-    want = light.prepare_vector([3.0, 4.0], 2, "cosine")
-    assert light.prepare_vector(np.array([3.0, 4.0]), 2, "cosine") == want
-    assert light.prepare_vector([[3.0, 4.0]], 2, "cosine") == want
+    want = prepare.prepare_vector([3.0, 4.0], 2, "cosine")
+    assert prepare.prepare_vector(np.array([3.0, 4.0]), 2, "cosine") == want
+    assert prepare.prepare_vector([[3.0, 4.0]], 2, "cosine") == want
     assert list(want) == pytest.approx([0.6, 0.8])
 
 
 def test_numpy_is_hidden_from_the_importing_thread_only():
-    hide = light._HideNumpy()
+    hide = kernels._HideNumpy()
     with pytest.raises(ImportError):
         hide.find_spec("numpy._core")
     seen = []
@@ -190,7 +189,7 @@ def test_wal_vectors_written_after_a_query_are_found(monkeypatch, mem_path, open
     m = Memory.create(mem_path, dim=DIM, index={"ann_backend": "none"})
     opened.append(m)
     m.put_many(records(50, seed=5))
-    monkeypatch.setattr(light, "active", lambda s: s._graph_ref() is None)
+    monkeypatch.setattr(kernels, "numpy_loaded", lambda: False)
     m.find(vector=[1.0] * DIM, k=3, mode="vector")
     late = [0.0] * DIM
     late[2] = 1.0

@@ -374,7 +374,7 @@ def test_stored_vectors_are_gathered_across_runs(mem_path, opened, mmap):
     import numpy as np
 
     from memvid_store import CorruptFileError
-    from memvid_store.index.searcher import searcher_for as _searcher
+    from memvid_store.index.searcher import searcher_for
 
     m = Memory.create(mem_path, dim=DIM)
     opened.append(m)
@@ -391,7 +391,7 @@ def test_stored_vectors_are_gathered_across_runs(mem_path, opened, mmap):
     with Memory.open(mem_path, readonly=True, mmap=mmap) as r:
         snap = r._snap()
         assert len(snap.runs) >= 3
-        stored = _searcher(snap, r.index_config, r._cache_root).stored_vectors()
+        stored = searcher_for(snap, r._index_config, r._cache_root).vectors.hnsw.stored()
         with_vec, without = [], []
         for gid in range(snap.toc.next_gid):
             ref = snap.locate(gid)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from memvid_store import Memory
-from memvid_store.index import usearch_view
+from memvid_store.index.vector import usearch_view
 
 DIM = 8
 

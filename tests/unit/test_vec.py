@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from memvid_store.errors import DimensionMismatchError
-from memvid_store.index.vec import (
+from memvid_store.index.vector.scoring import (
     METRICS,
     check_metric,
     prepare_queries,

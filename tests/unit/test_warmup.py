@@ -99,7 +99,7 @@ def test_deferred_graph_means_exact_scan(tmp_path):
         _, searcher = mem._current_search()
         searcher.defer_vectors = True  # as while a background load is running
         got = [h.id for h in mem.find(vector=vecs[5], mode="vector", k=5)]
-        assert searcher._ann is None  # the graph was not opened: the answer is exact
+        assert searcher.ann() == (None, 0)  # the graph was not opened: the answer is exact
         unit = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
         best = np.argsort(-(unit @ unit[5]))[:5]
         ids = {f.metadata["n"]: f.id for f in mem.timeline()}

@@ -6,7 +6,7 @@ Conventions shared by every vector index of the package:
   product (``"ip"``) or negative squared Euclidean distance (``"l2"``).
 * A stored vector of all zeros has cosine similarity 0 with every query (it is orthogonal
   to everything); it stays findable, ranked like any other vector scoring 0. The HNSW
-  backends of :mod:`memvid_store.index.ann` score such a vector 0 as well.
+  backends of :mod:`.hnsw` score such a vector 0 as well.
 * Ranking is by score descending, then by a caller-given tie-break key ascending (the
   frame gid), so results are deterministic.
 * A score of ``-inf`` marks a column the caller masked out; it is never returned.
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import DimensionMismatchError, InvalidInputError
+from ...errors import DimensionMismatchError, InvalidInputError
 
 __all__ = ["METRICS", "check_metric", "prepare_queries", "row_norms", "score_block", "top_k"]
 
@@ -41,12 +41,12 @@ def prepare_queries(queries: object, dim: int, metric: str) -> np.ndarray:
 
     ``queries`` is one vector or a batch (list/tuple of vectors or a 2-D array). The
     result never shares memory with the input. Each row is prepared by
-    :func:`~memvid_store.index.light.prepare_vector` (cosine rows L2-normalised), so it
+    :func:`~.prepare.prepare_vector` (cosine rows L2-normalised), so it
     raises the same errors: DimensionMismatchError (with ``.expected``/``.got``) for a
     wrong dimension, ValueError for an empty query, NaN/inf values or an all-zero cosine
     query.
     """
-    from .light import prepare_vector
+    from .prepare import prepare_vector
 
     check_metric(metric)
     try:

@@ -71,7 +71,7 @@ def _load_numkong() -> bool:
     """Make numkong's symbols global, as usearch's extension resolves them at load."""
     import ctypes
 
-    from .light import kernel
+    from .kernels import kernel
 
     numkong = kernel()
     native = sys.modules.get("numkong._numkong")

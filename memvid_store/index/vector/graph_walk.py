@@ -6,7 +6,7 @@ walked here, in place in the mapped file: the usual HNSW search (greedy descent 
 upper levels, then a beam of ``ef`` candidates on level 0), with numkong's int8 dot products
 as distances. The caller rescores the candidates in float32 and accepts them like any
 other. Once the walks have cost about what loading numpy and usearch costs, the caller
-switches to the library (see ``Searcher``), as a long-lived process should.
+switches to the library (see :mod:`.numpy_free_walk`), as a long-lived process should.
 
 usearch 2.x dense index, as serialized (little-endian)::
 
@@ -33,7 +33,7 @@ from bisect import bisect_left
 from itertools import accumulate
 from typing import Any
 
-from .ann_format import unpack_graph
+from .hnsw_format import unpack_graph
 
 _MAGIC = b"usearch"
 _MAJOR = 2

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import CorruptFileError
+from ...errors import CorruptFileError
+
+if TYPE_CHECKING:
+    from ...config import IndexConfig
+    from ...engine.format import SegmentRef
+    from ...engine.snapshot import Snapshot
 
 DTYPES = ("f32", "f16", "i8")
 QUANTIZED = ("f16", "i8")  # graphs whose scores are approximate: callers rescore candidates
@@ -86,6 +91,12 @@ def expect_graph(header: GraphHeader, *, dim: int | None, metric: str) -> None:
         raise corrupt(f"ANN graph uses metric {header.metric!r}, expected {metric!r}")
     if dim is not None and header.dim != dim:
         raise corrupt(f"ANN graph has {header.dim} dimensions, expected {dim}")
+
+
+def graph_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
+    """The snapshot's ``ann`` segment, or None without one or with ``ann_backend="none"``."""
+    ref = snap.toc.find("ann")
+    return ref if ref is not None and config.ann_backend != "none" else None
 
 
 def graph_depth(k: int, dtype: str) -> int:

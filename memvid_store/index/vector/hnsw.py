@@ -14,7 +14,7 @@ dim, count, graph parameters) followed by the library's graph. ``open`` reads it
   than writing a scratch file and calling ``load_index``.
 
 Search returns the caller's labels (u64 gids, below 2**63) and scores in the convention
-of :mod:`memvid_store.index.vec`: higher is better, equal to the exact scores up to
+of :mod:`.scoring`: higher is better, equal to the exact scores up to
 float error (libraries' distances converted: ``1 - d`` for cosine and ip, ``-d`` for
 squared l2). Rows are ordered by score descending, then label ascending.
 
@@ -38,14 +38,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import (
+from ...errors import (
     ClosedError,
     DimensionMismatchError,
     InvalidInputError,
     InvalidTypeError,
     MissingDependencyError,
 )
-from .ann_format import (
+from .hnsw_format import (
     DTYPES,
     GraphHeader,
     corrupt,
@@ -53,7 +53,7 @@ from .ann_format import (
     pack_graph,
     unpack_graph,
 )
-from .vec import check_metric
+from .scoring import check_metric
 
 __all__ = ["BACKENDS", "AnnBackend", "AnnIndex", "AnnParams", "get_backend"]
 
@@ -583,7 +583,7 @@ def _for_graph(x: np.ndarray, dtype: str) -> np.ndarray:
     """Rows as the graph stores them: unit length for int8, whose range is [-1, 1]."""
     if dtype != "i8":
         return x
-    from .vec import row_norms
+    from .scoring import row_norms
 
     norms = row_norms(x)
     return x / np.where(norms > 0, norms, np.float32(1.0))[:, None]

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.format import NO_ROW, TIME_MAX
-from ..engine.runs import RunReader
-from ..engine.snapshot import Snapshot
-from ..errors import CorruptFileError
+from ...engine.format import NO_ROW, TIME_MAX
+from ...engine.runs import RunReader
+from ...engine.snapshot import Snapshot
+from ...errors import CorruptFileError
 
 
 @dataclass(slots=True)
@@ -39,7 +39,7 @@ class Block:
             view.prefetch(*self.region)
             self.region = None
         if metric == "cosine" and self.norms is None:
-            from .vec import row_norms
+            from .scoring import row_norms
 
             self.norms = row_norms(self.matrix)
 
@@ -79,7 +79,7 @@ class VectorTable:
             return
         self.dim = self.dim or snap.dim or 0
         if not self._run_blocks:
-            overrides = dict(snap._run_overrides)
+            overrides = dict(snap.run_overrides)
             overrides.update(snap.delta_replaced)
             self._run_blocks = [b for run in snap.runs
                                 for b in _run_blocks(snap, run, overrides, self.dim)]

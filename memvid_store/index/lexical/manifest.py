@@ -1,7 +1,8 @@
 """The ``lex`` segment's manifest: which blobs of the file are tantivy's files.
 
-Kept apart from :mod:`.lex` (tantivy, the tokenizer, the unpack cache) so that sizing the
-BM25 tier at open reads the manifest without importing any of that.
+Kept apart from the other modules of this package (tantivy, the tokenizer, the unpack
+cache) so that sizing the BM25 tier at open reads the manifest without importing any of
+that.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..errors import CorruptFileError, InvalidInputError, VersionMismatchError
+from ...errors import CorruptFileError, InvalidInputError, VersionMismatchError
 
 MANIFEST_VERSION = 1
 

@@ -1,0 +1,91 @@
+"""Which candidates a query accepts, and the deterministic order of its results.
+
+Indexes cover every stored version; a candidate (a gid) is *accepted* when it is visible
+at the query's record time, lies in the ``time_range`` of event time and matches the
+metadata filter. Every search path hands its candidates, best-first, to
+:meth:`Acceptance.take`, asking its index for more (x4 each round) until it has ``need``
+accepted ones or the index is exhausted, so a filter never silently returns fewer hits
+than exist.
+
+Ordering is deterministic: score descending, ties by frame id (:func:`order`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import pairwise
+from typing import TYPE_CHECKING
+
+from ..engine.snapshot import RowRef, Snapshot
+
+if TYPE_CHECKING:
+    from .filters import FrameFilter
+    from .requests import Request
+
+Ranked = list[tuple[RowRef, float]]
+"""Accepted candidates with their scores, best-first."""
+
+
+class Acceptance:
+    """What one request accepts: visibility at ``at``, the event-time ``window``, the
+    metadata ``filter`` (payloads decoded through the snapshot's frame cache)."""
+
+    __slots__ = ("_checked", "_unchecked")
+
+    def __init__(self, snap: Snapshot, at: int | None,
+                 window: tuple[int | None, int | None] | None,
+                 flt: FrameFilter | None) -> None:
+        self._unchecked = _acceptor(snap, at, window, flt, visible_checked=False)
+        self._checked = _acceptor(snap, at, window, flt, visible_checked=True)
+
+    @classmethod
+    def of(cls, snap: Snapshot, req: Request) -> Acceptance:
+        return cls(snap, req.at, req.time_range, req.filter)
+
+    def accept(self, gid: int, *, visible_checked: bool = False) -> RowRef | None:
+        """The row of ``gid`` if the request accepts it (``visible_checked``: visibility and
+        the window were already applied, e.g. as a mask), else None."""
+        return (self._checked if visible_checked else self._unchecked)(gid)
+
+    def take(self, candidates: list[tuple[int, float]], need: int, *,
+             visible_checked: bool = False) -> Ranked:
+        """Accepted candidates best-first: ``need`` of them plus any tied with the last."""
+        accept = self._checked if visible_checked else self._unchecked
+        out: Ranked = []
+        for gid, score in candidates:
+            if len(out) >= need and score < out[-1][1]:
+                break
+            ref = accept(gid)
+            if ref is not None:
+                out.append((ref, score))
+        return order(out)
+
+
+def _acceptor(snap: Snapshot, at: int | None, window: tuple[int | None, int | None] | None,
+              flt: FrameFilter | None, *, visible_checked: bool
+              ) -> Callable[[int], RowRef | None]:
+    def accept(gid: int) -> RowRef | None:
+        ref = snap.locate(gid)
+        if not visible_checked:
+            if not snap.visible(ref, at):
+                return None
+            if window is not None:
+                created = snap.created_at(ref)
+                lo, hi = window
+                if (lo is not None and created < lo) or (hi is not None and created >= hi):
+                    return None
+        if flt is not None:
+            _, _, _, _, meta, tags = snap.record(ref)
+            if not flt(meta, tags):
+                return None
+        return ref
+
+    return accept
+
+
+def order(ranked: Ranked) -> Ranked:
+    """Score descending, ties by frame id (looked up only when scores tie)."""
+    ranked = sorted(ranked, key=lambda rs: -rs[1])
+    if all(a[1] != b[1] for a, b in pairwise(ranked)):
+        return ranked
+    return sorted(ranked, key=lambda rs: (-rs[1], rs[0].frame_id()))

@@ -1,0 +1,184 @@
+"""tantivy's files on disk: the writer's workdir and the readers' content-addressed cache.
+
+tantivy cannot open an index from bytes or from a read-only directory, so readers unpack
+the manifest's files into ``<cache_root>/<key>/`` (:func:`unpack`) and reuse it in later
+processes. A directory is complete when its marker file names the manifest's identity and
+every file has the size the marker records; the marker is written last. Concurrent
+processes may race to unpack the same key: each writes a private temp dir and renames it
+into place; the loser drops its copy and uses the winner's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from ...errors import CorruptFileError, MemvidError
+from .manifest import LexManifest
+
+MARKER = ".memvid-lex.json"
+KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+SEGMENT_FILE_RE = re.compile(r"([0-9a-f]{32})\..+")
+
+
+def segment_ids(meta: str) -> set[str]:
+    return {s["segment_id"].replace("-", "") for s in json.loads(meta)["segments"]}
+
+
+def needed_files(path: str, meta: str) -> list[str]:
+    ids = segment_ids(meta)
+    out = []
+    for name in os.listdir(path):
+        m = SEGMENT_FILE_RE.fullmatch(name)
+        if m and m.group(1) in ids:
+            out.append(name)
+    return sorted(out)
+
+
+def read_marker(path: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(path, MARKER), encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def write_marker(path: str, identity: str, sizes: dict[str, int], kind: str) -> None:
+    tmp = os.path.join(path, MARKER + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"identity": identity, "sizes": sizes, "kind": kind}, fh)
+    os.replace(tmp, os.path.join(path, MARKER))
+
+
+def complete(path: str, identity: str, check_owner: bool = False) -> bool:
+    """True when ``path`` holds a fully written copy of the index ``identity``."""
+    marker = read_marker(path)
+    if marker is None or marker.get("identity") != identity:
+        return False
+    if check_owner and hasattr(os, "getuid"):
+        try:
+            if os.stat(path).st_uid != os.getuid():
+                return False
+        except OSError:
+            return False
+    try:
+        return all(os.path.getsize(os.path.join(path, n)) == size
+                   for n, size in marker.get("sizes", {}).items())
+    except OSError:
+        return False
+
+
+def write_files(path: str, manifest: LexManifest,
+                 read_file: Callable[[str], bytes | memoryview],
+                 done: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Write every manifest file (length and crc checked) and meta.json into ``path``;
+    ``done(name)`` is told when a file's bytes are no longer needed."""
+    sizes = {}
+    for name, (_off, length, crc) in sorted(manifest.files.items()):
+        if not SEGMENT_FILE_RE.fullmatch(name):
+            raise CorruptFileError(f"lexical index manifest names a bad file {name!r}",
+                                   "segment:lex")
+        data = read_file(name)
+        if len(data) != length or (zlib.crc32(data) & 0xFFFFFFFF) != crc:
+            raise CorruptFileError(
+                f"lexical index file {name} does not match its manifest entry "
+                f"(length {len(data)} vs {length})", "segment:lex", _off)
+        with open(os.path.join(path, name), "wb") as fh:
+            fh.write(data)
+        del data
+        if done is not None:
+            done(name)
+        sizes[name] = length
+    with open(os.path.join(path, "meta.json"), "w", encoding="utf-8") as fh:
+        fh.write(manifest.meta)
+    return sizes
+
+
+def rmtree(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+def default_cache_root() -> str:
+    """``$MEMVID_CACHE_DIR``, else ``<system temp>/memvid-cache``."""
+    return os.environ.get("MEMVID_CACHE_DIR") or os.path.join(tempfile.gettempdir(),
+                                                              "memvid-cache")
+
+
+def prune_cache(cache_root: str, prefix: str, keep: str | None = None,
+                min_age_s: float = 300.0) -> list[str]:
+    """Delete unpacked copies (and abandoned temp dirs) in ``cache_root`` whose name starts
+    with ``prefix``, except ``keep`` and any touched in the last ``min_age_s`` seconds (other
+    processes may be about to open them). Writer workdirs are never touched. Processes that
+    already opened a deleted copy keep working (POSIX); returns the names deleted."""
+    removed: list[str] = []
+    now = time.time()
+    try:
+        names = os.listdir(cache_root)
+    except OSError:
+        return removed
+    for name in names:
+        if name == keep or not (name.startswith(prefix) or name.startswith("." + prefix)):
+            continue
+        path = os.path.join(cache_root, name)
+        try:
+            if now - os.stat(path).st_mtime < min_age_s or not os.path.isdir(path):
+                continue
+        except OSError:
+            continue
+        temp = name.startswith(".") and name.endswith(".tmp")
+        marker = read_marker(path)
+        if temp or (marker is not None and marker.get("kind") == "cache"):
+            discard(path)
+            removed.append(name)
+    return removed
+
+
+def discard(path: str) -> None:
+    """Move ``path`` aside atomically, then delete it (other processes may hold it open)."""
+    trash = f"{path}.stale-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
+    try:
+        os.rename(path, trash)
+    except OSError:
+        return
+    rmtree(trash)
+
+
+def unpack(manifest: LexManifest, read_file: Callable[[str], bytes | memoryview],
+            cache_root: str, key: str,
+            done: Callable[[str], None] | None = None) -> tuple[str, bool]:
+    """Ensure ``<cache_root>/<key>`` holds the manifest's index; return (path, unpacked)."""
+    final = os.path.join(cache_root, key)
+    identity = manifest.identity()
+    if complete(final, identity, check_owner=True):
+        return final, False
+    try:
+        os.makedirs(cache_root, mode=0o700, exist_ok=True)
+        for _attempt in range(5):
+            tmp = tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=cache_root)
+            try:
+                sizes = write_files(tmp, manifest, read_file, done)
+                write_marker(tmp, identity, sizes, "cache")  # last: marks the copy complete
+                try:
+                    os.rename(tmp, final)
+                    return final, True
+                except OSError:
+                    if complete(final, identity, check_owner=True):
+                        return final, True  # another process won the race
+                    discard(final)  # a stale or foreign copy under this key
+            finally:
+                if os.path.isdir(tmp):
+                    rmtree(tmp)
+    except OSError as exc:
+        raise MemvidError(f"cannot unpack the lexical index into {final}: {exc} (free some "
+                          "space or set MEMVID_CACHE_DIR to a writable directory)") from exc
+    raise MemvidError(f"could not unpack the lexical index into {final} (another process "
+                      "keeps replacing it? set MEMVID_CACHE_DIR to a private directory)")
+

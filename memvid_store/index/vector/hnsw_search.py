@@ -1,0 +1,155 @@
+"""Vector search with the HNSW library over the file's graph, opened once per snapshot.
+
+The graph covers gids below ``covered``; newer vectors (later commits, the WAL delta) are
+scored exactly and merged. Candidates of a quantized graph (f16, i8) are rescored with
+their stored float32 vectors, so every score equals the exact path's. Candidates failing
+visibility or the filter are skipped; when the graph cannot supply enough, the search
+widens x4, and falls back to the exact path once it would visit the whole graph.
+
+The first round runs for the whole batch in one graph search. The graph opens once,
+thread-safely; while a background warmup is loading it (``deferred()``) or another thread is
+opening it, a query does not wait: this path cannot serve (None) and the exact path
+answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...config import IndexConfig
+from ...engine.snapshot import Snapshot
+from . import scoring
+from .exact import ExactScan, best
+from .hnsw_format import QUANTIZED, graph_depth, graph_segment
+
+if TYPE_CHECKING:
+    from ..acceptance import Acceptance, Ranked
+    from ..requests import Request
+    from .stored import StoredVectors
+
+
+class HnswSearch:
+    """The snapshot's HNSW graph, opened on demand, and searches of it."""
+
+    def __init__(self, snap: Snapshot, config: IndexConfig, cache_root: Callable[[], str],
+                 exact: ExactScan, deferred: Callable[[], bool]) -> None:
+        self.snap = snap
+        self.config = config
+        self.metric = config.distance
+        self.exact = exact
+        self._deferred = deferred  # True while a background warmup will open the graph
+        self._cache_root = cache_root
+        self._graph: tuple[Any, int] | None = None
+        self._opened = False
+        self._lock = threading.Lock()
+        self._stored: StoredVectors | None = None
+
+    # ------------------------------------------------------------------- graph
+
+    def graph(self) -> tuple[Any, int]:
+        """The opened graph and the first gid it does not cover; (None, 0) if none.
+
+        While a background warmup is loading the graph this does not wait: (None, 0).
+        """
+        if self._opened:
+            return self._graph or (None, 0)
+        if self._deferred() or not self._lock.acquire(blocking=False):
+            return None, 0
+        self._lock.release()
+        return self.open()
+
+    def open(self) -> tuple[Any, int]:
+        """Open the graph (once, waiting for another thread opening it)."""
+        with self._lock:
+            if not self._opened:
+                ref = graph_segment(self.snap, self.config)
+                if ref is not None:
+                    from .hnsw import AnnParams, get_backend
+
+                    meta = ref.meta
+                    backend = get_backend(meta["backend"])
+                    params = AnnParams(M=meta["M"], ef_construction=meta["ef_construction"],
+                                       ef_search=self.config.ann_ef_search,
+                                       dtype=meta.get("dtype", "f32"))
+                    data = self.snap.view.read(ref.offset, ref.length, "segment:ann")
+                    index = backend.open(data, dim=self.snap.dim, metric=self.metric,
+                                         params=params, scratch_dir=self._cache_root())
+                    # loading walked every node (usearch) or copied the graph (hnswlib):
+                    # searches fault back only the pages they visit
+                    self.snap.view.release(ref.offset, ref.length)
+                    self._graph = (index, int(meta["covered"]))
+                self._opened = True  # after _graph: readers never see a half-open graph
+        return self._graph or (None, 0)
+
+    def stored(self) -> StoredVectors:
+        """Committed vectors gathered by gid (graph candidates to rescore)."""
+        if self._stored is None:
+            from .stored import StoredVectors
+
+            self._stored = StoredVectors(self.snap)
+        return self._stored
+
+    def close(self) -> None:
+        if self._graph is not None:
+            self._graph[0].close()
+
+    # ------------------------------------------------------------------ search
+
+    def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]
+               ) -> list[Ranked] | None:
+        """Accepted (ref, score) best-first per request; None without an opened graph."""
+        ann, covered = self.graph()
+        if ann is None:
+            return None
+        kk = graph_depth(max(r.k for r in reqs), ann.dtype)
+        first = None
+        if kk < ann.count:
+            queries = np.stack([r.vector for r in reqs]).astype("<f4", copy=False)
+            first = ann.search(queries, kk, ef=max(self.config.ann_ef_search, kk))
+        return [self._approximate(req, accept, ann, covered, None if first is None else
+                                  (first[0][i : i + 1], first[1][i : i + 1], kk))
+                for i, (req, accept) in enumerate(zip(reqs, accepts, strict=True))]
+
+    def _tail_scores(self, req: Request, covered: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact scores of the vectors the graph does not cover (none: no table built)."""
+        snap = self.snap
+        if covered >= snap.toc.next_gid and not any(v.embedding for v in snap.delta):
+            return np.empty((1, 0), "<f4"), np.empty(0, "<i8")
+        return self.exact.scores([req], covered)
+
+    def _approximate(self, req: Request, accept: Acceptance, ann: Any, covered: int,
+                     first: tuple[np.ndarray, np.ndarray, int] | None) -> Ranked:
+        query = np.frombuffer(req.vector, "<f4")
+        tail_scores, tail_gids = self._tail_scores(req, covered)
+        kk = first[2] if first is not None else graph_depth(req.k, ann.dtype)
+        while kk < ann.count:
+            if first is not None:
+                labels, scores, _ = first
+                first = None
+            else:
+                labels, scores = ann.search(query[None, :], kk,
+                                            ef=max(self.config.ann_ef_search, kk))
+            found = self._graph_hits(ann, labels[0], scores[0], query)
+            found += best(tail_scores[0], tail_gids, kk)
+            found.sort(key=lambda gs: (-gs[1], gs[0]))
+            ranked = accept.take(found, req.k)
+            if len(ranked) >= req.k:
+                return ranked
+            kk *= 4
+        return self.exact.ranked([req], [accept])[0]
+
+    def _graph_hits(self, ann: Any, labels: np.ndarray, scores: np.ndarray,
+                    query: np.ndarray) -> list[tuple[int, float]]:
+        """(gid, score) of one query's graph results; exact scores for a quantized graph."""
+        valid = labels >= 0
+        labels = labels[valid]
+        if ann.dtype in QUANTIZED and len(labels):
+            vectors = self.stored().gather(labels)
+            scores = scoring.score_block(vectors, query[None, :], self.metric)[0]
+        else:
+            scores = scores[valid]
+        return list(zip(labels.tolist(), scores.astype(float).tolist(), strict=True))

@@ -1,0 +1,116 @@
+"""Graph search without numpy or usearch: walks of the file's usearch int8 graph.
+
+While numpy is not loaded, a file with a usearch int8 graph is walked in place by
+:mod:`.graph_walk` (numkong's int8 dot products as distances), its candidates rescored in
+float32 with numkong and accepted like any other. The walk cannot serve (None: the next
+path answers) without such a graph covering every committed version, without numkong,
+while the WAL holds vectors (a writer's snapshot grows; the library path merges them), or
+when ``k`` candidates were not accepted among the first ones (the library path widens
+the search).
+
+Walks serve until they have cost about what loading numpy and usearch costs
+(:data:`WALK_BUDGET_S`), then the library takes over: never more than about twice the
+better choice made in hindsight, whether the process answers one query or thousands.
+The time spent is this object's state, one per snapshot searcher.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from array import array
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ...config import IndexConfig
+from ...engine.snapshot import Snapshot
+from ...errors import CorruptFileError
+from . import kernels
+from .hnsw_format import graph_depth, graph_segment
+from .kernels import best_first, round_f32
+
+if TYPE_CHECKING:
+    from ..acceptance import Acceptance, Ranked
+    from ..requests import Request
+
+# Walks serve until they have cost about what loading numpy and usearch costs (60-90 ms
+# here), then the library takes over.
+WALK_BUDGET_S = 0.1
+
+
+class NumpyFreeWalk:
+    """Walks of one snapshot's graph, and the time they have cost."""
+
+    def __init__(self, snap: Snapshot, config: IndexConfig) -> None:
+        self.snap = snap
+        self.config = config
+        self.graph: Any = None  # graph_walk.UsearchGraph, or False when it cannot serve
+        self.seconds = 0.0  # spent walking, against WALK_BUDGET_S
+
+    def within_budget(self) -> bool:
+        return self.seconds < WALK_BUDGET_S
+
+    def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]
+               ) -> list[Ranked] | None:
+        """Accepted (ref, score) best-first per request, or None when the walk cannot
+        serve one of them."""
+        if self.graph is None:
+            self.graph = self._open() or False
+        if not self.graph:
+            return None
+        started = time.perf_counter()
+        try:
+            out = []
+            for req, accept in zip(reqs, accepts, strict=True):
+                ranked = self._ranked(req, accept)
+                if ranked is None:
+                    return None
+                out.append(ranked)
+            return out
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def _open(self) -> Any:
+        """The walkable graph, or None: no usearch int8 graph, committed versions it does
+        not cover, no numkong."""
+        from .graph_walk import Unsupported, UsearchGraph
+
+        snap = self.snap
+        ref = graph_segment(snap, self.config)
+        if (ref is None or kernels.kernel() is None or ref.meta.get("backend") != "usearch"
+                or ref.meta.get("dtype") != "i8" or self.config.distance != "cosine"
+                or int(ref.meta["covered"]) < snap.toc.next_gid):
+            return None
+        try:
+            return UsearchGraph(snap.view.read(ref.offset, ref.length, "segment:ann"),
+                                snap.dim or 0)
+        except Unsupported:
+            return None
+
+    def _ranked(self, req: Request, accept: Acceptance) -> Ranked | None:
+        from .graph_walk import Unsupported
+
+        if any(v.embedding for v in self.snap.delta):
+            return None
+        nk = kernels.kernel()
+        depth = graph_depth(req.k, "i8")
+        try:
+            keys = self.graph.search(nk.dot, req.vector, depth, self.config.ann_ef_search)
+        except Unsupported:
+            self.graph = False
+            return None
+        scored = sorted(((self._score(nk, req.vector, gid), gid) for gid in keys),
+                        key=best_first)
+        ranked = accept.take([(g, s) for s, g in scored], req.k)
+        return ranked if len(ranked) >= req.k or len(keys) >= self.graph.count else None
+
+    def _score(self, nk: Any, query: array, gid: int) -> float:
+        """Cosine of ``query`` (unit) and the stored float32 row of ``gid``."""
+        ref = self.snap.locate(gid)
+        view = ref.run.vector_view(ref.row) if ref.run is not None else None
+        if view is None:
+            raise CorruptFileError("the ANN graph refers to a version without a vector",
+                                   "segment:ann")
+        row = view.cast("f")
+        norm = math.sqrt(nk.dot(row, row))
+        return round_f32([nk.dot(query, row) / norm if norm > 0 else 0.0])[0]

@@ -1,0 +1,117 @@
+"""The vector paths of one snapshot, and the one place that chooses which one answers.
+
+Every path implements :class:`VectorPath`: accepted candidates per request, best-first,
+or None when it cannot serve the batch (the next path answers). :meth:`VectorPaths.choose`
+tries them in this order:
+
+1. :mod:`.numpy_free_scan`, while numpy is not loaded and the file has no graph;
+2. :mod:`.numpy_free_walk` of a usearch int8 graph, while numpy is not loaded (within
+   its time budget) or while a background warmup is opening the graph (``defer``);
+3. :mod:`.hnsw_search`, the HNSW library, once the graph is open or can open now;
+4. :mod:`.exact`, the numpy scan, which always serves.
+
+Paths 1-2 never import numpy: a fresh process's first queries stay numpy-free. Modules of
+paths 3-4 import numpy and are imported only when those paths are first needed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ...config import IndexConfig
+from ...engine.snapshot import Snapshot
+from . import kernels
+from .hnsw_format import graph_segment
+from .numpy_free_scan import NumpyFreeScan
+from .numpy_free_walk import NumpyFreeWalk
+
+if TYPE_CHECKING:
+    from ..acceptance import Acceptance, Ranked
+    from ..requests import Request
+    from .exact import ExactScan
+    from .hnsw_search import HnswSearch
+
+
+class VectorPath(Protocol):
+    """One way to answer vector queries."""
+
+    def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]
+               ) -> list[Ranked] | None:
+        """Accepted (ref, score) best-first per request (``accepts[i]`` is what
+        ``reqs[i]`` accepts), ``req.k`` of them when that many exist; None when this path
+        cannot serve the batch."""
+        ...
+
+
+class VectorPaths:
+    """The four vector paths of one snapshot; the numpy ones built on first use, once."""
+
+    def __init__(self, snap: Snapshot, config: IndexConfig,
+                 cache_root: Callable[[], str]) -> None:
+        self.snap = snap
+        self.config = config
+        self.scan = NumpyFreeScan(snap, config)
+        self.walk = NumpyFreeWalk(snap, config)
+        self._cache_root = cache_root
+        self._exact: ExactScan | None = None
+        self._hnsw: HnswSearch | None = None
+        self._build_lock = threading.Lock()
+        self.defer = False  # set while a background warmup will open the graph
+
+    @property
+    def exact(self) -> ExactScan:
+        if self._exact is None:
+            from .exact import ExactScan
+
+            with self._build_lock:
+                if self._exact is None:
+                    self._exact = ExactScan(self.snap, self.config)
+        return self._exact
+
+    @property
+    def hnsw(self) -> HnswSearch:
+        if self._hnsw is None:
+            from .hnsw_search import HnswSearch
+
+            exact = self.exact
+            with self._build_lock:
+                if self._hnsw is None:
+                    self._hnsw = HnswSearch(self.snap, self.config, self._cache_root, exact,
+                                            lambda: self.defer)
+        return self._hnsw
+
+    def has_graph(self) -> bool:
+        return graph_segment(self.snap, self.config) is not None
+
+    def choose(self) -> Iterator[VectorPath]:
+        """The paths that may answer now, in the order they are tried."""
+        numpy_free = not kernels.numpy_loaded()
+        graph = self.has_graph()
+        if numpy_free and not graph:
+            yield self.scan
+        if graph and (self.defer or (numpy_free and self.walk.within_budget())):
+            yield self.walk
+        if graph:
+            yield self.hnsw
+        yield self.exact
+
+    def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]) -> list[Ranked]:
+        """Accepted (ref, score) best-first per request, from the first path that serves."""
+        for path in self.choose():
+            ranked = path.ranked(reqs, accepts)
+            if ranked is not None:
+                return ranked
+        raise AssertionError("the exact path always serves")  # pragma: no cover
+
+    def close(self) -> None:
+        if self._hnsw is not None:
+            self._hnsw.close()
+
+    def graph(self) -> tuple[Any, int]:
+        """The opened HNSW graph and the first gid it does not cover, not waiting while a
+        warmup opens it; (None, 0) if none."""
+        if not self.has_graph():
+            return None, 0
+        return self.hnsw.graph()
