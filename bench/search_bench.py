@@ -171,7 +171,7 @@ def has_graph(path: Path, cache: Path) -> bool:
         try:
             return mem._snap().toc.find("ann") is not None
         except AttributeError:
-            n, cfg = len(mem), mem._index_config
+            n, cfg = len(mem), mem.index_config
             return cfg.ann_backend != "none" and n >= cfg.ann_threshold
 
 
