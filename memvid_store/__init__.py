@@ -32,7 +32,6 @@ from .errors import (
     NotFoundError,
     ReadOnlyError,
     VersionMismatchError,
-    WalError,
 )
 from .lazy import lazy_exports
 
@@ -46,7 +45,7 @@ if TYPE_CHECKING:
     from .engine.fileio import MmapConfig
     from .memory import Memory, MemoryView
     from .reports import Change, Stats, VerifyReport
-    from .types import Frame
+    from .types import Frame, Hit
 
 __version__ = "0.1.0"
 
@@ -65,6 +64,7 @@ _dynamic_imports = {
     "WarmupConfig": "config",
     "emit_metrics": "coldstart.metrics",
     "Frame": "types",
+    "Hit": "types",
     "Stats": "reports",
     "VerifyReport": "reports",
 }
@@ -86,6 +86,7 @@ __all__ = [
     "Frame",
     "FrameNotFoundError",
     "HistoryUnavailableError",
+    "Hit",
     "IncrementalFrameLoader",
     "IndexConfig",
     "InvalidInputError",
@@ -106,7 +107,6 @@ __all__ = [
     "StoreConfig",
     "VerifyReport",
     "VersionMismatchError",
-    "WalError",
     "WarmupConfig",
     "__version__",
     "emit_metrics",

@@ -32,7 +32,6 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyError",
     "VersionMismatchError",
-    "WalError",
 ]
 
 
@@ -102,12 +101,6 @@ class ChecksumError(CorruptFileError):
         super().__init__(message, region, offset)
         self.args = (message, region, offset, newer_version)
         self.newer_version = newer_version
-
-
-class WalError(MemvidError):
-    """The write-ahead log cannot accept a record."""
-
-    code = "wal_error"
 
 
 class LockError(MemvidError):

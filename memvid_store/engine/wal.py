@@ -42,7 +42,11 @@ REC_HEADER = _REC.size  # 24
 
 
 class WalFullError(Exception):
-    """Internal signal: the record does not fit; the caller seals and retries."""
+    """``append`` was given a record that does not fit in the rest of the region.
+
+    The writer checks ``fits`` first and commits the delta instead (engine/writer.py), so
+    this is raised only when that check was skipped: a bug, never a user error.
+    """
 
 
 def _record_crc(length: int, seq: int, prev: int, payload: bytes) -> int:

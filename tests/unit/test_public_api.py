@@ -13,12 +13,13 @@ EXPECTED_ALL = [
     "AccessPatternAnalyzer", "AlreadyExistsError", "CacheConfig", "Change", "ChecksumError",
     "ClosedError", "ColdStartMetrics", "ConfigError", "CorruptFileError",
     "DimensionMismatchError", "EmbedderMismatchError", "FilterError", "FormatError", "Frame",
-    "FrameNotFoundError", "HistoryUnavailableError", "IncrementalFrameLoader", "IndexConfig",
+    "FrameNotFoundError", "HistoryUnavailableError", "Hit", "IncrementalFrameLoader",
+    "IndexConfig",
     "InvalidInputError", "InvalidTypeError", "LoadPriority", "LockError", "Memory",
     "MemoryLockedError", "MemoryNotFoundError", "MemoryView", "MemvidError",
     "MissingDependencyError", "MmapConfig", "NotAMemoryFileError", "NotFoundError",
     "ReadOnlyError", "Stats", "StoreConfig", "VerifyReport", "VersionMismatchError",
-    "WalError", "WarmupConfig", "__version__", "emit_metrics",
+    "WarmupConfig", "__version__", "emit_metrics",
 ]
 
 
@@ -86,3 +87,54 @@ def test_error_hierarchy():
     assert issubclass(errors.DimensionMismatchError, ValueError)
     assert issubclass(errors.ChecksumError, errors.CorruptFileError)
     assert issubclass(errors.MissingDependencyError, ImportError)
+
+
+def _keyword_only(func) -> set[str]:
+    import inspect
+
+    return {name for name, p in inspect.signature(func).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _positional(func) -> list[str]:
+    import inspect
+
+    return [name for name, p in inspect.signature(func).parameters.items()
+            if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+
+
+def test_options_are_keyword_only():
+    """Options after the path, and everything after ``text`` in ``find``, are keywords."""
+    Memory = memvid_store.Memory
+    assert _positional(Memory.create) == ["path"]
+    assert {"dim", "config", "index", "embedder", "created_at"} <= _keyword_only(Memory.create)
+    assert _positional(Memory.open) == ["path"]
+    assert {"readonly", "config", "embedder"} <= _keyword_only(Memory.open)
+    assert _positional(Memory.find) == ["self", "text"]
+    assert _keyword_only(Memory.find) == {"vector", "k", "mode", "filter", "as_of",
+                                          "time_range", "syntax", "weights"}
+
+
+def test_keyword_only_options_refuse_positions(tmp_path):
+    with pytest.raises(TypeError):
+        memvid_store.Memory.create(tmp_path / "m.mv2", 3)  # type: ignore[misc]
+    with memvid_store.Memory.create(tmp_path / "m.mv2", dim=2) as mem:
+        mem.put("a", embedding=[1.0, 0.0])
+        with pytest.raises(TypeError):
+            mem.find("a", [1.0, 0.0])  # type: ignore[misc]
+        assert [h.text for h in mem.find("a", vector=[1.0, 0.0])] == ["a"]
+        assert isinstance(mem.find("a")[0], memvid_store.Hit)
+    with pytest.raises(TypeError):
+        memvid_store.Memory.open(tmp_path / "m.mv2", True)  # type: ignore[misc]
+
+
+def test_views_refuse_every_write(tmp_path):
+    with memvid_store.Memory.create(tmp_path / "m.mv2") as mem:
+        fid = mem.put("a")
+        view = mem.as_of(mem.generation)
+        for write, args in ((view.put, ("b",)), (view.put_many, ([{"text": "b"}],)),
+                            (view.update, (fid,)), (view.delete, (fid,)),
+                            (view.delete_many, ([fid],)), (view.seal, ()), (view.compact, ())):
+            with pytest.raises(errors.ReadOnlyError):
+                write(*args)
+        assert mem.get(fid).text == "a"
