@@ -39,7 +39,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -144,39 +144,35 @@ def check_alerts(metrics: ColdStartMetrics,
     At most one alert per metric (the most severe). Figures that are None raise nothing.
     """
     t = thresholds or AlertThresholds()
-    alerts: list[Alert] = []
-    cold = metrics.cold_start_ms
-    if cold is not None:
-        level, limit = _level(cold, t.cold_start_warning_ms, t.cold_start_critical_ms)
-        if level:
-            alerts.append(Alert(level, "cold_start_ms", cold, limit,
-                                f"cold start took {cold / 1000:.2f} s (> {limit / 1000:g} s): "
-                                "look at the slowest phase in index_load_ms and first_query_ms; "
-                                "MEMVID_PRELOAD_LEVEL=lazy defers index loads, provisioned "
-                                "concurrency avoids cold starts"))
-    used = metrics.memory_used_pct
-    if used is not None:
-        level, limit = _level(used, t.memory_warning_pct, t.memory_critical_pct)
-        if level:
-            alerts.append(Alert(level, "memory_used_pct", used, limit,
-                                f"RSS {metrics.rss_mb:.0f} MB is {used:.0f}% of the "
-                                f"{metrics.memory_limit_mb:.0f} MB limit (> {limit:g}%): raise "
-                                "the memory size or lower MEMVID_CACHE_SIZE"))
+    alerts = [
+        _over("cold_start_ms", metrics.cold_start_ms, t.cold_start_warning_ms,
+              t.cold_start_critical_ms, lambda cold, limit: (
+                  f"cold start took {cold / 1000:.2f} s (> {limit / 1000:g} s): "
+                  "look at the slowest phase in index_load_ms and first_query_ms; "
+                  "MEMVID_PRELOAD_LEVEL=lazy defers index loads, provisioned "
+                  "concurrency avoids cold starts")),
+        _over("memory_used_pct", metrics.memory_used_pct, t.memory_warning_pct,
+              t.memory_critical_pct, lambda used, limit: (
+                  f"RSS {metrics.rss_mb:.0f} MB is {used:.0f}% of the "
+                  f"{metrics.memory_limit_mb:.0f} MB limit (> {limit:g}%): raise "
+                  "the memory size or lower MEMVID_CACHE_SIZE")),
+    ]
     rate = metrics.cache_hit_rate
     if rate is not None and metrics.cache_lookups >= t.cache_min_lookups \
             and rate < t.cache_hit_rate_warning:
         alerts.append(Alert("warning", "cache_hit_rate", rate, t.cache_hit_rate_warning,
                             f"cache hit rate {rate:.0%} over {metrics.cache_lookups} lookups "
                             f"(< {t.cache_hit_rate_warning:.0%}): raise MEMVID_CACHE_SIZE"))
-    return tuple(alerts)
+    return tuple(a for a in alerts if a is not None)
 
 
-def _level(value: float, warning: float, critical: float) -> tuple[str | None, float]:
-    if value > critical:
-        return "critical", critical
-    if value > warning:
-        return "warning", warning
-    return None, warning
+def _over(metric: str, value: float | None, warning: float, critical: float,
+          message: Callable[[float, float], str]) -> Alert | None:
+    """The alert of a figure above its warning or critical limit (None: within both)."""
+    if value is None or value <= warning:
+        return None
+    level, limit = ("critical", critical) if value > critical else ("warning", warning)
+    return Alert(level, metric, value, limit, message(value, limit))
 
 
 # ----------------------------------------------------------------------------- metrics

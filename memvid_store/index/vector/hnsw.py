@@ -193,13 +193,20 @@ def _check_labels(labels: Any, n: int) -> np.ndarray:
     return out
 
 
-def _extend_args(backend: str, data: Any, vectors: Any, labels: Any, metric: str,
-                 params: AnnParams | None) -> tuple[AnnParams, Any, np.ndarray, np.ndarray]:
-    """Validated (params, graph header, new vectors, new labels) for ``extend``."""
+def _graph_args(backend: str, data: Any, dim: int | None, metric: str,
+                params: AnnParams | None) -> tuple[AnnParams, Any]:
+    """Validated (params, graph header) of a stored graph about to be opened or extended."""
     check_metric(metric)
     params = _check_params(params)
     header = unpack_graph(data, backend)
-    expect_graph(header, dim=None, metric=metric)
+    expect_graph(header, dim=dim, metric=metric)
+    return params, header
+
+
+def _extend_args(backend: str, data: Any, vectors: Any, labels: Any, metric: str,
+                 params: AnnParams | None) -> tuple[AnnParams, Any, np.ndarray, np.ndarray]:
+    """Validated (params, graph header, new vectors, new labels) for ``extend``."""
+    params, header = _graph_args(backend, data, None, metric, params)
     x = _check_vectors(vectors, header.dim)
     return params, header, x, _check_labels(labels, x.shape[0])
 
@@ -399,10 +406,7 @@ class _HnswlibBackend:
 
     def open(self, data: memoryview | bytes, *, dim: int, metric: str,
              params: AnnParams | None = None, scratch_dir: str = "") -> _HnswlibIndex:
-        check_metric(metric)
-        params = _check_params(params)
-        header = unpack_graph(data, self.name)
-        expect_graph(header, dim=dim, metric=metric)
+        params, header = _graph_args(self.name, data, dim, metric, params)
         state = _hnsw_state(header)
         state["ef"] = params.ef_search
         index = _hnsw_index(header, state)
@@ -553,10 +557,7 @@ class _UsearchBackend:
 
     def open(self, data: memoryview | bytes, *, dim: int, metric: str,
              params: AnnParams | None = None, scratch_dir: str = "") -> _UsearchIndex:
-        check_metric(metric)
-        params = _check_params(params)
-        header = unpack_graph(data, self.name)
-        expect_graph(header, dim=dim, metric=metric)
+        params, header = _graph_args(self.name, data, dim, metric, params)
         index = _usearch_restore(header, view=True, key_lookups=False)
         index.expansion_search = params.ef_search
         return _UsearchIndex(header, params, index, header.payload)
