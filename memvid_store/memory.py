@@ -28,6 +28,7 @@ from .coldstart.cache import CacheStats
 from .coldstart.handle import HandleColdStart
 from .config import IndexConfig, StoreConfig
 from .engine import lock
+from .engine.records import KEEP
 from .engine.snapshot import Snapshot
 from .engine.store import (
     Opened,
@@ -38,13 +39,13 @@ from .engine.store import (
     read_state,
     same_file,
 )
-from .engine.writer import KEEP, Writer
 from .errors import AlreadyExistsError, ClosedError, ReadOnlyError
 from .reads import MemoryView, ReadContext, Reads, index_config_of
 from .types import to_us
 
 if TYPE_CHECKING:
     from .coldstart.metrics import AlertThresholds, ColdStartMetrics
+    from .engine.writer import Writer
     from .reports import Stats, VerifyReport
 
 
@@ -163,6 +164,7 @@ class Memory(Reads):
             raise
 
     def _start_writer(self, state: Opened) -> None:
+        from .engine.writer import Writer
         from .index.maintain import IndexMaintainer  # adds the indexes to each commit
 
         hook = IndexMaintainer(index_config_of(self._snapshot), self._config.cache_root)

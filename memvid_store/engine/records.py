@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 try:  # CPython's builtin module: hashlib would also load OpenSSL (~3 ms), unused here
     from _blake2 import blake2b
@@ -111,3 +112,7 @@ def apply_counters(counters: dict[str, int], versions: list[Version]) -> dict[st
         if v.embedding:
             out["vectors"] += 1
     return out
+
+
+KEEP: Any = object()
+"""``update`` argument default: keep the field of the current version."""

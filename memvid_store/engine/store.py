@@ -16,7 +16,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptFileError, MemoryNotFoundError, NotAMemoryFileError
 from ..lazy import numpy as np
@@ -41,7 +41,6 @@ from .format import (
     unpack_header,
     unpack_toc_footer,
 )
-from .hooks import CommitHook, appender
 from .records import COUNTERS, Version, decode_ops, id_hash
 from .runs import (
     FLAG_TOMBSTONE,
@@ -54,6 +53,9 @@ from .runs import (
 )
 from .snapshot import Snapshot, read_toc
 from .wal import replay
+
+if TYPE_CHECKING:
+    from .hooks import CommitHook
 
 MERGE_FANOUT = 4
 VECTOR_ALIGN = 64
@@ -380,6 +382,8 @@ class Committer:
             else:
                 segments.append(r.ref)
         if self.maintainer is not None and (versions or full_index):
+            from .hooks import appender
+
             write, next_free = appender(writes, pos)
             segments = self.maintainer.on_commit(
                 snap, versions, segments, write, next_gid=old_toc.next_gid + len(versions),

@@ -18,7 +18,6 @@ from ..engine.snapshot import Snapshot
 from ..errors import InvalidInputError, InvalidTypeError
 from ..types import to_us
 from .filters import FrameFilter, compile_filter
-from .vector.prepare import prepare_vector
 
 MODES = ("hybrid", "vector", "lexical")
 SYNTAXES = ("plain", "query")
@@ -71,6 +70,8 @@ def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfi
         mode = "lexical" if vector is None else "vector"
     prepared = None
     if vector is not None and mode != "lexical":
+        from .vector.prepare import prepare_vector  # only vector queries need it
+
         prepared = prepare_vector(vector, snap.dim, config.distance)
         if snap.dim is None:
             prepared = None  # validated; nothing stored to compare with

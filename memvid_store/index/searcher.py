@@ -15,14 +15,17 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import IndexConfig
 from ..engine.snapshot import Snapshot
 from ..types import Hit, from_us
 from .acceptance import Acceptance, Ranked, order
 from .hybrid import rrf
-from .requests import Request
+
+if TYPE_CHECKING:
+    from .requests import Request
+    from .vector.paths import VectorPaths
 
 HYBRID_DEPTH = 50  # candidates each mode contributes to the fusion (at least k)
 RESULT_CACHE = 256
@@ -47,8 +50,6 @@ class Searcher:
 
     def __init__(self, snap: Snapshot, config: IndexConfig,
                  cache_root: str | Callable[[], str]) -> None:
-        from .vector.paths import VectorPaths
-
         self.snap = snap
         self.config = config
         self._cache_root = cache_root  # resolved on first need: the default imports tempfile
@@ -58,7 +59,9 @@ class Searcher:
         self._lex_opened = False
         self._delta_lex: Any = None
         self._lex_lock = threading.Lock()
-        self.vectors = VectorPaths(snap, config, lambda: self.cache_root)
+        self._vectors: Any = None  # the vector paths, made on first vector need
+        self._vectors_lock = threading.Lock()
+        self._defer = False
 
     @property
     def cache_root(self) -> str:
@@ -68,14 +71,32 @@ class Searcher:
         return self._cache_root
 
     @property
+    def vectors(self) -> VectorPaths:
+        """The snapshot's vector paths, made on first use: an open that answers lexical
+        queries, or none yet, does not import them (about 1.5 ms here)."""
+        paths = self._vectors
+        if paths is not None:
+            return paths
+        with self._vectors_lock:
+            if self._vectors is None:
+                from .vector.paths import VectorPaths
+
+                self._vectors = VectorPaths(self.snap, self.config, lambda: self.cache_root)
+                self._vectors.defer = self._defer
+            return self._vectors
+
+    @property
     def defer_vectors(self) -> bool:
         """Set while a background warmup will load the graph: queries do not wait for it
         (they walk the graph without numpy, or scan exactly)."""
-        return self.vectors.defer
+        return self._defer
 
     @defer_vectors.setter
     def defer_vectors(self, value: bool) -> None:
-        self.vectors.defer = value
+        with self._vectors_lock:
+            self._defer = value
+            if self._vectors is not None:
+                self._vectors.defer = value
 
     # ------------------------------------------------------------------ public
 
@@ -250,4 +271,5 @@ class Searcher:
     def close(self) -> None:
         if self._lex is not None:
             self._lex.close()
-        self.vectors.close()
+        if self._vectors is not None:
+            self._vectors.close()
