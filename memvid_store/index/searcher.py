@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..config import IndexConfig
@@ -249,8 +250,12 @@ class Searcher:
         """Accepted vector candidates per request (keyed by id(request)), best-first."""
         if not reqs:
             return {}
-        accepts = [Acceptance.of(self.snap, r) for r in reqs]
-        ranked = self.vectors.ranked(reqs, accepts)
+        # hybrid fuses as deep a vector list as a lexical one (HYBRID_DEPTH), so that
+        # find(q, k=3) is find(q, k=50)[:3]
+        deep = [replace(r, k=max(r.k, HYBRID_DEPTH)) if r.mode == "hybrid" else r
+                for r in reqs]
+        accepts = [Acceptance.of(self.snap, r) for r in deep]
+        ranked = self.vectors.ranked(deep, accepts)
         return {id(r): found for r, found in zip(reqs, ranked, strict=True)}
 
     def load_vectors(self) -> bool:

@@ -173,6 +173,18 @@ def test_hybrid_fuses_both_rankings(filled):
     assert top.score == pytest.approx(expected)
 
 
+def test_hybrid_top_k_is_a_prefix_of_a_deeper_search(filled):
+    """Both sides of hybrid fetch the same depth, so k only cuts the fused list."""
+    rng = random.Random(5)
+    for topic in TOPICS:
+        words = TOPICS[topic].split()
+        for query in (" ".join(words[:2]), words[3], f"{words[1]} item7"):
+            vector = topic_vector(list(TOPICS)[(len(query)) % len(TOPICS)], 0.4, rng)
+            deep = [h.id for h in filled.find(query, vector=vector, k=50)]
+            for k in (1, 3, 10):
+                assert [h.id for h in filled.find(query, vector=vector, k=k)] == deep[:k]
+
+
 def test_hybrid_weights(filled):
     rng = random.Random(4)
     q = topic_vector("travel", 0.2, rng)
