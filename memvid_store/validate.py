@@ -19,7 +19,19 @@ def check_id(fid: Any) -> str:
         raise InvalidTypeError(f"frame id must be a str, not {type(fid).__name__}")
     if not fid or len(fid.encode()) > 1024:
         raise InvalidInputError("frame id must be a non-empty string of at most 1024 bytes")
+    if "\x00" in fid:
+        raise InvalidInputError("frame id must not contain NUL ('\\x00'): it separates a "
+                                "collection from an id")
     return fid
+
+
+def check_collection(name: Any) -> str:
+    if not isinstance(name, str):
+        raise InvalidTypeError(f"collection name must be a str, not {type(name).__name__}")
+    if not name or len(name.encode()) > 255 or "\x00" in name:
+        raise InvalidInputError("collection name must be a non-empty string of at most "
+                                "255 bytes without NUL")
+    return name
 
 
 def check_text(text: Any) -> str:

@@ -1,0 +1,90 @@
+"""Terms of the posting lists: what a version can be found by without decoding it.
+
+Every content version (tombstones have none) is posted under:
+
+* ``c NUL <collection>``: its collection (``keys.DEFAULT`` for bare ids);
+* ``t NUL <tag>``: each of its tags;
+* ``e NUL <path>``: each metadata path it has (top-level keys, and ``a.b`` for nested
+  dicts, as the filter language reads them);
+* ``v NUL <path> NUL <value>``: each scalar value at a path, and each scalar element of
+  a list there (a stored list matches when any element does).
+
+Values are canonical by the filter language's equality: numbers by value (``1`` and
+``1.0`` are one term, as ``1 == 1.0``), bools apart from numbers (``True`` is not ``1``),
+``None``, strings. Dicts and lists inside lists get no value term: equality on them is
+checked on the payload. A term is stored as the 64-bit blake2b hash of its UTF-8 bytes;
+two terms sharing a hash only widen a candidate set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from .keys import collection_of
+from .records import blake2b
+
+MAX_DEPTH = 8  # nested dicts posted down to this depth; deeper paths are verified only
+
+
+def collection_term(name: str) -> str:
+    return f"c\x00{name}"
+
+
+def tag_term(tag: str) -> str:
+    return f"t\x00{tag}"
+
+
+def exists_term(path: str) -> str:
+    return f"e\x00{path}"
+
+
+def value_term(path: str, value: Any) -> str | None:
+    """The term of ``path == value`` for a scalar ``value``; None for lists and dicts."""
+    canon = canonical(value)
+    return None if canon is None else f"v\x00{path}\x00{canon}"
+
+
+def canonical(value: Any) -> str | None:
+    """A scalar as its equality class under the filter language (None: not a scalar)."""
+    if value is None:
+        return "z"
+    if isinstance(value, bool):
+        return "b1" if value else "b0"
+    if isinstance(value, int):
+        return f"n{value}"
+    if isinstance(value, float):
+        return f"n{int(value)}" if value.is_integer() else f"n{value!r}"
+    if isinstance(value, str):
+        return f"s{value}"
+    return None
+
+
+def terms_of(key: str, metadata: Mapping[str, Any] | None,
+             tags: Iterable[str] | None) -> set[str]:
+    """Every term a content version with this key, metadata and tags is posted under."""
+    out = {collection_term(collection_of(key))}
+    out.update(tag_term(t) for t in tags or ())
+    for path, value in _paths(metadata or {}, "", 0):
+        out.add(exists_term(path))
+        if isinstance(value, list):
+            out.update(t for t in (value_term(path, v) for v in value) if t is not None)
+        else:
+            term = value_term(path, value)
+            if term is not None:
+                out.add(term)
+    return out
+
+
+def _paths(metadata: Mapping[str, Any], prefix: str, depth: int
+           ) -> Iterator[tuple[str, Any]]:
+    for name, value in metadata.items():
+        path = f"{prefix}{name}"
+        yield path, value
+        if isinstance(value, dict) and depth < MAX_DEPTH:
+            yield from _paths(value, f"{path}.", depth + 1)
+
+
+def term_hash(term: str) -> int:
+    """The 64-bit hash a term is stored as."""
+    return int.from_bytes(blake2b(term.encode(), digest_size=8).digest(), "little")
