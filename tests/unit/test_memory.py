@@ -234,6 +234,7 @@ def test_numpy_embeddings_are_accepted(mem):
     ({"created_at": "2024-01-01"}, TypeError),
     ({"id": ""}, ValueError),
     ({"id": 5}, TypeError),
+    ({"id": "a\x00b"}, ValueError),  # NUL separates a collection from an id
 ])
 def test_bad_input_is_refused(mem, kwargs, error):
     with pytest.raises(error):
