@@ -19,16 +19,16 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .autoembed import check_binding, file_binding, fill_embeddings
+from .autoembed import check_binding, file_binding
 from .coldstart.cache import CacheStats
 from .coldstart.handle import HandleColdStart
 from .config import IndexConfig, StoreConfig
 from .engine import lock
-from .engine.records import KEEP
+from .engine.records import live_by_collection
 from .engine.snapshot import Snapshot
 from .engine.store import (
     Opened,
@@ -42,14 +42,17 @@ from .engine.store import (
 from .errors import AlreadyExistsError, ClosedError, ReadOnlyError
 from .reads import MemoryView, ReadContext, Reads, index_config_of
 from .types import to_us
+from .validate import check_collection
+from .writes import WriteAccess, Writes
 
 if TYPE_CHECKING:
     from .coldstart.metrics import AlertThresholds, ColdStartMetrics
+    from .collection import Collection
     from .engine.writer import Writer
     from .reports import Stats, VerifyReport
 
 
-class Memory(Reads):
+class Memory(Reads, Writes):
     """An open .mv2 memory file. Create with ``Memory.create``, open with ``Memory.open``.
 
     One writer per file at a time (across processes); any number of readers
@@ -74,6 +77,7 @@ class Memory(Reads):
         self._snapshot.frame_cache = self._cold.frames
         self._ctx = ReadContext(path, self._snap, embedder, self._cold.recorder.record,
                                 self._cache_root)
+        self._writes = WriteAccess(self._writable, self._mutex, embedder)
         try:
             if embedder is not None:
                 check_binding(embedder, self.embedder_info, self._snapshot.dim, path,
@@ -198,9 +202,6 @@ class Memory(Reads):
         state = "closed" if self._closed else ("readonly" if self._readonly else "writable")
         return f"<Memory {self._path!r} {state}>"
 
-    def __len__(self) -> int:
-        return self.stats().frames
-
     @property
     def path(self) -> str:
         return self._path
@@ -295,75 +296,6 @@ class Memory(Reads):
             raise ReadOnlyError(f"{self._path} was opened read-only")
         return self._writer
 
-    def put(self, text: str, *, embedding: Sequence[float] | None = None,
-            metadata: Mapping[str, Any] | None = None, tags: Iterable[str] | None = None,
-            created_at: datetime | None = None, id: str | None = None) -> str:
-        """Store a frame durably (WAL + fsync) and return its id.
-
-        Putting an existing id stores a new version of it (the old one stays in history).
-        """
-        return self.put_many([{"text": text, "embedding": embedding, "metadata": metadata,
-                               "tags": tags, "created_at": created_at, "id": id}])[0]
-
-    def put_many(self, records: Iterable[Mapping[str, Any]], *,
-                 recorded_at: datetime | None = None) -> list[str]:
-        """Store many frames atomically in one durable write; returns their ids.
-
-        Each record is a dict with ``put``'s keys (``text`` required). Either every record
-        is stored or, if any is invalid, none is.
-
-        ``recorded_at`` replays history (e.g. an import): the write is recorded at that
-        time instead of now, so ``as_of`` answers as in the file it came from. Record
-        times only move forward: it must be later than every earlier write.
-
-        With an embedder, records without an embedding are embedded (one batch).
-        """
-        self._writable()
-        if self._embedder is not None:
-            records = fill_embeddings(self._embedder, list(records))
-        with self._mutex:
-            return self._writable().put_many(records, recorded_at)
-
-    def update(self, id: str, *, text: str = KEEP, metadata: Mapping[str, Any] = KEEP,
-               embedding: Sequence[float] | None = KEEP, tags: Iterable[str] = KEEP,
-               created_at: datetime = KEEP) -> int:
-        """Store a new version of a frame, keeping fields not given; returns its version.
-
-        With an embedder, a new ``text`` without a new ``embedding`` is re-embedded.
-
-        Raises:
-            FrameNotFoundError: no current frame has this id.
-        """
-        self._writable()
-        if self._embedder is not None and embedding is KEEP and isinstance(text, str):
-            embedding = self._embedder.embed_documents([text])[0]
-        with self._mutex:
-            return self._writable().update(id, text=text, metadata=metadata,
-                                           embedding=embedding, tags=tags,
-                                           created_at=created_at)
-
-    def delete(self, id: str) -> None:
-        """Delete a frame (a tombstone version); its history stays readable via as_of.
-
-        Raises:
-            FrameNotFoundError: no current frame has this id.
-        """
-        self.delete_many([id])
-
-    def delete_many(self, ids: Iterable[str], *, missing_ok: bool = False,
-                    recorded_at: datetime | None = None) -> int:
-        """Delete several frames atomically, in one durable write; returns how many.
-
-        ``recorded_at`` replays history, as in ``put_many``.
-
-        Raises:
-            FrameNotFoundError: an id has no current frame (nothing is deleted), unless
-                ``missing_ok``, which skips such ids.
-        """
-        with self._mutex:
-            return self._writable().delete_many(ids, missing_ok=missing_ok,
-                                                recorded_at=recorded_at)
-
     def seal(self) -> int:
         """Commit the WAL delta into segments and bring the indexes fully up to date.
 
@@ -371,6 +303,20 @@ class Memory(Reads):
         """
         with self._mutex:
             return self._writable().seal(full=True)
+
+    # ------------------------------------------------------------- collections
+
+    def collection(self, name: str) -> Collection:
+        """The collection ``name`` of this memory: the same read/write API, restricted to
+        its frames (ids are unique per collection). ``"default"`` is this handle's own."""
+        from .collection import Collection
+
+        self._snap()
+        return Collection(check_collection(name), self._ctx, self._writes)
+
+    def collections(self) -> dict[str, int]:
+        """Every collection with frames now or in the past, with its live frame count."""
+        return live_by_collection(self._snap().counters())
 
     # -------------------------------------------------------------- inspection
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from .autoembed import fill_query_vectors
 from .config import IndexConfig
 from .engine.format import TIME_MAX
+from .engine.keys import DEFAULT, key_of, split_key
+from .engine.snapshot import not_found
 from .errors import (
     CorruptFileError,
     FrameNotFoundError,
@@ -68,9 +70,11 @@ def index_config_of(snap: Snapshot) -> IndexConfig:
 
 
 class Reads:
-    """Read API over a snapshot at a record time (``_snap`` and ``_at`` say which)."""
+    """Read API over one collection (``_scope``) of a snapshot at a record time (``_snap``
+    and ``_at`` say which)."""
 
     _ctx: ReadContext
+    _scope: str = DEFAULT
 
     def _snap(self) -> Snapshot:
         raise NotImplementedError
@@ -99,7 +103,7 @@ class Reads:
             FrameNotFoundError: no frame has this id, or it was deleted.
         """
         snap = self._snap()
-        frame = self._frame(snap, snap.get(check_id(id), self._at()))
+        frame = self._frame(snap, snap.get(key_of(self._scope, check_id(id)), self._at()))
         observer = self._ctx.observer
         if observer is not None:
             observer([([frame.id], [to_us(frame.created_at)], None)])
@@ -123,10 +127,10 @@ class Reads:
             FrameNotFoundError: the id never existed (as of this view).
         """
         snap, at = self._snap(), self._at()
-        refs = [r for r in snap.versions_of(check_id(id))
-                if at is None or snap.valid_from(r) <= at]
+        key = key_of(self._scope, check_id(id))
+        refs = [r for r in snap.versions_of(key) if at is None or snap.valid_from(r) <= at]
         if not refs:
-            raise FrameNotFoundError(f"no frame with id {id!r}", id)
+            raise not_found(key)
         frames = []
         for i, ref in enumerate(refs):
             if snap.is_tombstone(ref):
@@ -145,10 +149,13 @@ class Reads:
     def iter_timeline(self, since: datetime | None = None, until: datetime | None = None, *,
                       limit: int | None = None, reverse: bool = False) -> Iterator[Frame]:
         """Like ``timeline`` but lazy: frames are read as the iterator advances."""
+        from .index.listing import listing, matching
+
         snap = self._snap()
         lo = None if since is None else to_us(since, "since")
         hi = None if until is None else to_us(until, "until")
-        for count, ref in enumerate(snap.timeline(lo, hi, self._at(), reverse)):
+        req = listing(self._scope, None, at=self._at(), window=(lo, hi), reverse=reverse)
+        for count, ref in enumerate(matching(snap, req)):
             if limit is not None and count >= limit:
                 return
             yield self._frame(snap, ref)
@@ -175,10 +182,11 @@ class Reads:
                 if lo is not None and t < lo:
                     continue
                 if snap.is_tombstone(ref):
-                    change = Change("delete", snap.load(ref).id, from_us(t))
+                    collection, frame_id = split_key(ref.frame_id())
+                    change = Change("delete", frame_id, from_us(t), None, collection)
                 else:
                     frame = self._frame(snap, ref)
-                    change = Change("put", frame.id, frame.valid_from, frame)
+                    change = Change("put", frame.id, frame.valid_from, frame, frame.collection)
             except CorruptFileError as exc:
                 if on_damaged is None:
                     raise
@@ -190,7 +198,11 @@ class Reads:
         return self.iter_timeline()
 
     def __len__(self) -> int:
-        return sum(1 for _ in self._snap().timeline(None, None, self._at(), False))
+        if self._at() is not None:
+            return self.count()
+        from .engine.records import live_by_collection
+
+        return live_by_collection(self._snap().counters()).get(self._scope, 0)
 
     def ids(self) -> list[str]:
         """Ids of the current frames, in created_at order."""
@@ -206,8 +218,61 @@ class Reads:
             raw = snap.embedding(ref)
             return None if raw is None else array("f", raw).tolist()
 
-        return Frame(v.id, v.text, dict(v.metadata or {}), list(v.tags or []),
-                     from_us(v.created_at), v.version, from_us(v.valid_from), end, embedding)
+        collection, frame_id = split_key(v.id)
+        return Frame(frame_id, v.text, dict(v.metadata or {}), list(v.tags or []),
+                     from_us(v.created_at), v.version, from_us(v.valid_from), end, embedding,
+                     collection)
+
+    # ---------------------------------------------------------------- listing
+
+    def select(self, filter: Mapping[str, Any] | None = None, *, order_by: str = "created_at",
+               reverse: bool = False, limit: int | None = None, offset: int = 0,
+               as_of: datetime | int | None = None,
+               time_range: tuple[datetime | None, datetime | None] | None = None
+               ) -> list[Frame]:
+        """Current frames of this collection that match ``filter``, in order.
+
+        Args:
+            filter: the filter language of ``find`` (None: every frame).
+            order_by: ``created_at`` (event time, ties by record order) or ``valid_from``
+                (record time).
+            reverse: newest first.
+            limit, offset: the page (``offset`` frames skipped, at most ``limit`` given).
+            as_of: list what the memory contained at this record time or generation.
+            time_range: ``(since, until)`` on event time, either end None.
+
+        Raises:
+            FilterError: a malformed filter.
+        """
+        from .index.listing import select_refs
+
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 0):
+            raise InvalidInputError(f"limit must be a non-negative int or None, got {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInputError(f"offset must be a non-negative int, got {offset!r}")
+        snap = self._snap()
+        req = self._listing(snap, filter, as_of, time_range, order_by, reverse)
+        return [self._frame(snap, ref) for ref in select_refs(snap, req, offset=offset,
+                                                                limit=limit)]
+
+    def count(self, filter: Mapping[str, Any] | None = None, *,
+              as_of: datetime | int | None = None,
+              time_range: tuple[datetime | None, datetime | None] | None = None) -> int:
+        """How many current frames of this collection match ``filter`` (see ``select``)."""
+        from .index.listing import count_refs
+
+        snap = self._snap()
+        return count_refs(snap, self._listing(snap, filter, as_of, time_range))
+
+    def _listing(self, snap: Snapshot, spec: Mapping[str, Any] | None,
+                 as_of: datetime | int | None, time_range: Any,
+                 order_by: str = "created_at", reverse: bool = False) -> Any:
+        from .index.listing import listing
+        from .index.requests import event_window
+
+        return listing(self._scope, spec, at=self._record_time(snap, as_of),
+                       window=event_window(time_range), order_by=order_by, reverse=reverse)
 
     # ----------------------------------------------------------------- search
 
@@ -270,8 +335,8 @@ class Reads:
         raw = [dict(r) for r in requests]
         if self._ctx.embedder is not None:
             raw = fill_query_vectors(self._ctx.embedder, raw)
-        reqs = [build_request(r, snap=snap, config=config, at=self._at() if r.get("as_of")
-                              is None else self._record_time(snap, r["as_of"])) for r in raw]
+        reqs = [build_request(r, snap=snap, config=config, collection=self._scope,
+                              at=self._record_time(snap, r.get("as_of"))) for r in raw]
         hits = searcher.find_batch(reqs)
         self._ctx.record("first_query", time.perf_counter() - started)
         observer = self._ctx.observer
@@ -302,10 +367,15 @@ class Reads:
             HistoryUnavailableError: ``t`` is older than the history kept by compaction.
         """
         snap = self._snap()
-        return MemoryView(self, snap, self._record_time(snap, t))
+        if t is None:
+            raise InvalidTypeError("as_of takes a datetime or a generation int, not None")
+        return MemoryView(self, snap, self._record_time(snap, t))  # type: ignore[arg-type]
 
-    def _record_time(self, snap: Snapshot, t: datetime | int) -> int:
-        """The record time a read as of ``t`` sees from this view (never past the view's)."""
+    def _record_time(self, snap: Snapshot, t: datetime | int | None) -> int | None:
+        """The record time a read as of ``t`` sees from this view (never past the view's;
+        None: the view's own)."""
+        if t is None:
+            return self._at()
         if isinstance(t, bool) or not isinstance(t, int | datetime):
             raise InvalidTypeError(
                 f"as_of takes a datetime or a generation int, not {type(t).__name__}")
@@ -330,6 +400,7 @@ class MemoryView(Reads):
     def __init__(self, owner: Reads, snap: Snapshot, at: int) -> None:
         self._owner = owner
         self._ctx = owner._ctx
+        self._scope = owner._scope
         self._snapshot = snap
         self._time = at
 
@@ -353,7 +424,7 @@ class MemoryView(Reads):
     def _readonly(self, *_: Any, **__: Any) -> Any:
         raise ReadOnlyError("an as_of view is read-only")
 
-    put = put_many = update = delete = delete_many = seal = compact = _readonly
+    put = put_many = update = delete = delete_many = clear = seal = compact = _readonly
 
     def __repr__(self) -> str:
         return f"<MemoryView {self._ctx.path!r} as of {self.time.isoformat()}>"

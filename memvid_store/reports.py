@@ -19,13 +19,15 @@ if TYPE_CHECKING:
 class Change:
     """One recorded write: a frame version stored (``put``) or a frame deleted.
 
-    ``recorded_at`` is record time; ``frame`` is the stored version (``None`` for a delete).
+    ``recorded_at`` is record time; ``frame`` is the stored version (``None`` for a delete);
+    ``collection`` the collection of the frame.
     """
 
     kind: str
     id: str
     recorded_at: datetime
     frame: Frame | None = None
+    collection: str = "default"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any
 
+from .engine.keys import DEFAULT
 from .errors import CorruptFileError, InvalidInputError
+from .validate import check_collection
 
 FORMAT = "mv2-export"
 FORMAT_VERSION = 1
@@ -55,6 +57,7 @@ class Write:
     recorded_at: datetime
     record: dict[str, Any] | None = None
     version: int | None = None
+    collection: str = DEFAULT
 
 
 @dataclass(slots=True)
@@ -106,7 +109,7 @@ def writes_of(mem: Any, *, on_damaged: Callable[[str], None] | None = None) -> I
     """
     for change in mem.changes(on_damaged=on_damaged):
         if change.kind == "delete":
-            yield Write("delete", change.id, change.recorded_at)
+            yield Write("delete", change.id, change.recorded_at, collection=change.collection)
             continue
         frame = change.frame
         try:
@@ -118,7 +121,8 @@ def writes_of(mem: Any, *, on_damaged: Callable[[str], None] | None = None) -> I
             embedding = None
         yield Write("put", frame.id, change.recorded_at, {
             "id": frame.id, "text": frame.text, "metadata": frame.metadata, "tags": frame.tags,
-            "created_at": frame.created_at, "embedding": embedding}, frame.version)
+            "created_at": frame.created_at, "embedding": embedding}, frame.version,
+            frame.collection)
 
 
 # ------------------------------------------------------------------ export
@@ -150,6 +154,8 @@ def _line(obj: dict[str, Any]) -> str:
 def _encode(write: Write, vectors: str) -> dict[str, Any]:
     out: dict[str, Any] = {"op": write.kind, "id": write.id,
                            "recorded_at": write.recorded_at.isoformat()}
+    if write.collection != DEFAULT:
+        out["collection"] = write.collection
     if write.kind == "put":
         rec = write.record
         emb = rec["embedding"]
@@ -237,8 +243,9 @@ def _decode(obj: dict[str, Any], op: str, number: int) -> Write:
     try:
         fid = obj["id"]
         recorded = _time(obj["recorded_at"])
+        collection = check_collection(obj.get("collection", DEFAULT))
         if op == "delete":
-            return Write("delete", fid, recorded)
+            return Write("delete", fid, recorded, collection=collection)
         emb = obj.get("embedding")
         if isinstance(emb, str):
             arr = array("f", base64.b64decode(emb, validate=True))
@@ -252,7 +259,7 @@ def _decode(obj: dict[str, Any], op: str, number: int) -> Write:
         raise TransferError(f"line {number}: missing field {exc.args[0]!r}") from None
     except (TypeError, ValueError) as exc:
         raise TransferError(f"line {number}: {exc}") from None
-    return Write("put", fid, recorded, record, obj.get("version"))
+    return Write("put", fid, recorded, record, obj.get("version"), collection)
 
 
 def _time(value: Any) -> datetime:
@@ -272,7 +279,8 @@ def replay(writes: Iterable[Write], mem: Any, summary: TransferSummary | None = 
     summary = summary or TransferSummary()
     batch: list[Write] = []
     for write in writes:
-        if batch and (write.kind != batch[0].kind or write.recorded_at != batch[0].recorded_at):
+        if batch and (write.kind, write.recorded_at, write.collection) != (
+                batch[0].kind, batch[0].recorded_at, batch[0].collection):
             _apply(batch, mem, summary)
             batch = []
         batch.append(write)
@@ -282,11 +290,12 @@ def replay(writes: Iterable[Write], mem: Any, summary: TransferSummary | None = 
 
 
 def _apply(batch: list[Write], mem: Any, summary: TransferSummary) -> None:
-    at = batch[0].recorded_at
+    at, collection = batch[0].recorded_at, batch[0].collection
+    target = mem if collection == DEFAULT else mem.collection(collection)
     if batch[0].kind == "put":
-        mem.put_many([w.record for w in batch], recorded_at=at)
+        target.put_many([w.record for w in batch], recorded_at=at)
     else:
-        mem.delete_many([w.id for w in batch], recorded_at=at, missing_ok=True)
+        target.delete_many([w.id for w in batch], recorded_at=at, missing_ok=True)
     for write in batch:
         summary.count(write)
 

@@ -31,6 +31,7 @@ def from_us(us: int) -> datetime:
 class Frame:
     """One version of a memory frame.
 
+    ``collection`` is the collection the frame belongs to (its ``id`` is unique there).
     ``created_at`` is event time (given by the caller). ``valid_from``/``valid_to`` are
     *record time*: when the memory learned this version and when a later update or
     delete replaced it (``None`` while current). They say nothing about real-world
@@ -47,6 +48,7 @@ class Frame:
     valid_to: datetime | None
     _embedding: Callable[[], list[float] | None] = field(repr=False, compare=False,
                                                           default=lambda: None)
+    collection: str = "default"
 
     @property
     def embedding(self) -> list[float] | None:
@@ -73,4 +75,5 @@ class Hit:
     version: int
     ranks: dict[str, int] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
+    collection: str = "default"
 

@@ -8,12 +8,14 @@ waiting for the old file's lock notice the replacement and reopen the path.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ..config import StoreConfig
 from . import _faults, lock
 from .format import TIME_MAX
 from .history import commit_log
 from .hooks import CommitHook
+from .keys import SEP
 from .records import COUNTERS, Version
 from .snapshot import Snapshot
 from .store import Committer, fsync_dir, make_snapshot, read_state, write_empty
@@ -44,15 +46,20 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
         floor = old_floor
     log = commit_log(snap)
     versions = kept_versions(snap, floor)
-    counters = {k: 0 for k in COUNTERS}
+    counters: dict[str, Any] = {k: 0 for k in COUNTERS}
     for v in versions:
         counters["versions"] += 1
         if v.tombstone:
             counters["tombstones"] += 1
         else:
             counters["text_bytes"] += len(v.text.encode())
-            counters["live"] += v.valid_to == TIME_MAX
+            live = v.valid_to == TIME_MAX
+            counters["live"] += live
             counters["vectors"] += bool(v.embedding)
+            if SEP in v.id:
+                named = counters.setdefault("collections", {})
+                name = v.id.partition(SEP)[0]
+                named[name] = named.get(name, 0) + live
     tmp = f"{path}.compact-{os.getpid()}"
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     try:

@@ -10,6 +10,8 @@ names therefore never contain NUL (``validate.check_id`` refuses it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 DEFAULT = "default"
 """The collection of plain ``Memory`` calls (its keys are the bare ids)."""
 
@@ -29,3 +31,11 @@ def split_key(key: str) -> tuple[str, str]:
 
 def collection_of(key: str) -> str:
     return split_key(key)[0]
+
+
+def member_test(collection: str) -> Callable[[str], bool]:
+    """A test of whether a key belongs to ``collection``."""
+    if collection == DEFAULT:
+        return lambda key: SEP not in key
+    prefix = collection + SEP
+    return lambda key: key.startswith(prefix)

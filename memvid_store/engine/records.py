@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - an interpreter built without it
 
 from ..errors import CorruptFileError
 from .format import TIME_MAX
+from .keys import DEFAULT, SEP
 
 OP_PUT = 1
 OP_DELETE = 2
@@ -99,19 +100,37 @@ COUNTERS = ("live", "versions", "tombstones", "vectors", "text_bytes", "payload_
             "stored_bytes")
 
 
-def apply_counters(counters: dict[str, int], versions: list[Version]) -> dict[str, int]:
-    """``counters`` (a TOC's) updated by ``versions`` (the text and payload sizes aside)."""
-    out = {k: counters.get(k, 0) for k in COUNTERS}
+def apply_counters(counters: dict[str, Any], versions: list[Version]) -> dict[str, Any]:
+    """``counters`` (a TOC's) updated by ``versions`` (the text and payload sizes aside).
+
+    ``collections`` holds the live frames of every collection but the default one, which
+    has ``live`` minus their sum (files from before collections have none).
+    """
+    out: dict[str, Any] = {k: counters.get(k, 0) for k in COUNTERS}
+    named = dict(counters.get("collections") or {})
     for v in versions:
         out["versions"] += 1
+        change = 0
         if v.tombstone:
             out["tombstones"] += 1
-            out["live"] -= int(v.prev_live)
+            change = -int(v.prev_live)
         elif not v.prev_live:
-            out["live"] += 1
+            change = 1
+        out["live"] += change
+        if SEP in v.id:
+            name = v.id.partition(SEP)[0]
+            named[name] = named.get(name, 0) + change
         if v.embedding:
             out["vectors"] += 1
+    if named:
+        out["collections"] = named
     return out
+
+
+def live_by_collection(counters: dict[str, Any]) -> dict[str, int]:
+    """Live frames per collection (the default one included), from ``apply_counters``."""
+    named = counters.get("collections") or {}
+    return dict(sorted({DEFAULT: counters["live"] - sum(named.values()), **named}.items()))
 
 
 KEEP: Any = object()

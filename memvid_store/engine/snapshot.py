@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import os
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -20,6 +20,7 @@ from ..errors import CorruptFileError, FrameNotFoundError
 from .codec import Codec, unpack_payload
 from .fileio import FileView
 from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_footer
+from .keys import DEFAULT, SEP, member_test, split_key
 from .records import Version, apply_counters, id_hash
 from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader
 
@@ -34,7 +35,7 @@ class RowRef:
     version: Version | None = None
 
     def frame_id(self) -> str:
-        """Id of the version, read without decoding its payload."""
+        """Key of the version (its collection and id), read without decoding its payload."""
         return self.version.id if self.version is not None else self.run.frame_id(self.row)
 
 
@@ -50,6 +51,9 @@ class Snapshot:
         self.delta_by_id: dict[str, list[Version]] = {}
         self.delta_replaced: dict[int, int] = {}  # run gid -> valid_to, replaced by the delta
         self._delta_dim: int | None = None  # dimension of the delta's first embedding
+        # whether any version belongs to a collection other than the default one: reads of
+        # the default collection skip the key test while none does
+        self.named_collections = bool(toc.counters.get("collections"))
         for v in delta:
             self._index_delta(v)
         self.runs = runs if runs is not None else [RunReader(view, r) for r in toc.runs()]
@@ -59,6 +63,8 @@ class Snapshot:
         self.frame_cache: Any = None
 
     def _index_delta(self, v: Version) -> None:
+        if SEP in v.id:
+            self.named_collections = True
         if v.embedding and self._delta_dim is None:
             self._delta_dim = len(v.embedding) // 4
         chain = self.delta_by_id.setdefault(v.id, [])
@@ -139,6 +145,13 @@ class Snapshot:
             return to == TIME_MAX
         return self.valid_from(ref) <= at < to
 
+    def member_test(self, collection: str) -> Callable[[str], bool] | None:
+        """A test of whether a key belongs to ``collection``; None when every version
+        does (the default collection of a file without named collections)."""
+        if collection == DEFAULT and not self.named_collections:
+            return None
+        return member_test(collection)
+
     # ---------------------------------------------------------------- lookups
 
     def versions_of(self, frame_id: str) -> list[RowRef]:
@@ -185,7 +198,7 @@ class Snapshot:
     def get(self, frame_id: str, at: int | None) -> RowRef:
         ref = self.latest(frame_id, at)
         if ref is None or self.is_tombstone(ref):
-            raise FrameNotFoundError(f"no frame with id {frame_id!r}", frame_id)
+            raise not_found(frame_id)
         return ref
 
     # ------------------------------------------------------------------ loading
@@ -305,6 +318,13 @@ class Snapshot:
             run.release()
         if view:
             self.view.close()
+
+
+def not_found(key: str) -> FrameNotFoundError:
+    """The error for a key with no current frame, naming its id and collection."""
+    collection, frame_id = split_key(key)
+    where = "" if collection == DEFAULT else f" in collection {collection!r}"
+    return FrameNotFoundError(f"no frame with id {frame_id!r}{where}", frame_id)
 
 
 def _decoded_size(payload: tuple[str, dict, list[str]]) -> int:

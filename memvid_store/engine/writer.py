@@ -36,6 +36,7 @@ from ..types import from_us, to_us
 from ..validate import check_embedding, check_id, check_metadata, check_tags, check_text
 from .fileio import MmapConfig
 from .hooks import CommitHook
+from .keys import DEFAULT, key_of, split_key
 from .records import KEEP, Version, apply_counters, encode_ops
 from .snapshot import Snapshot
 from .store import Committer, Opened, now_us, prepare_for_writing
@@ -113,9 +114,9 @@ class Writer:
     # --------------------------------------------------------------- 2. versions
 
     def put_many(self, records: Iterable[Mapping[str, Any]],
-                 recorded_at: datetime | None = None) -> list[str]:
-        """Store every record (``put``'s keys, ``text`` required) or, if one is invalid,
-        none; returns their ids."""
+                 recorded_at: datetime | None = None, collection: str = DEFAULT) -> list[str]:
+        """Store every record (``put``'s keys, ``text`` required) in ``collection`` or, if
+        one is invalid, none; returns their ids."""
         stamp = self.tick(recorded_at)
         now = stamp.time
         pending: dict[str, Version] = {}
@@ -131,7 +132,7 @@ class Writer:
                 raise InvalidTypeError(f"record {i} has no 'text'")
             fid = rec.get("id")
             generated = fid is None
-            fid = os.urandom(16).hex() if generated else check_id(fid)
+            fid = key_of(collection, os.urandom(16).hex() if generated else check_id(fid))
             created = rec.get("created_at")
             v = Version(
                 gid=-1, id=fid, version=1,
@@ -147,22 +148,24 @@ class Writer:
             versions.append(v)
         if versions:
             self._append(versions, stamp)
-        return [v.id for v in versions]
+        return [split_key(v.id)[1] for v in versions]
 
     def update(self, id: str, *, text: Any = KEEP, metadata: Any = KEEP,
-               embedding: Any = KEEP, tags: Any = KEEP, created_at: Any = KEEP) -> int:
+               embedding: Any = KEEP, tags: Any = KEEP, created_at: Any = KEEP,
+               collection: str = DEFAULT) -> int:
         """Store a new version of a current frame, keeping fields given as ``KEEP``;
         returns its version number.
 
         Raises:
-            FrameNotFoundError: no current frame has this id.
+            FrameNotFoundError: no current frame has this id in ``collection``.
         """
         snap = self.snapshot
-        ref = snap.get(check_id(id), None)
+        key = key_of(collection, check_id(id))
+        ref = snap.get(key, None)
         old = snap.load(ref)
         stamp = self.tick()
         v = Version(
-            gid=-1, id=id, version=old.version + 1,
+            gid=-1, id=key, version=old.version + 1,
             created_at=(old.created_at if created_at is KEEP
                         else to_us(created_at, "created_at")),
             valid_from=stamp.time, tombstone=False, prev_gid=ref.gid, prev_live=True,
@@ -176,7 +179,7 @@ class Writer:
         return v.version
 
     def delete_many(self, ids: Iterable[str], *, missing_ok: bool = False,
-                    recorded_at: datetime | None = None) -> int:
+                    recorded_at: datetime | None = None, collection: str = DEFAULT) -> int:
         """Tombstone the current version of each id, in one durable write; returns how many.
 
         Raises:
@@ -187,7 +190,7 @@ class Writer:
         stamp = self.tick(recorded_at)
         tombstones: dict[str, Version] = {}
         for fid in ids:
-            fid = check_id(fid)
+            fid = key_of(collection, check_id(fid))
             if fid in tombstones:
                 continue
             try:

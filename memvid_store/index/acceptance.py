@@ -16,6 +16,7 @@ from collections.abc import Callable
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
+from ..engine.keys import DEFAULT
 from ..engine.snapshot import RowRef, Snapshot
 
 if TYPE_CHECKING:
@@ -27,20 +28,22 @@ Ranked = list[tuple[RowRef, float]]
 
 
 class Acceptance:
-    """What one request accepts: visibility at ``at``, the event-time ``window``, the
-    metadata ``filter`` (payloads decoded through the snapshot's frame cache)."""
+    """What one request accepts: its collection, visibility at ``at``, the event-time
+    ``window``, the metadata ``filter`` (payloads decoded through the snapshot's frame
+    cache)."""
 
     __slots__ = ("_checked", "_unchecked")
 
     def __init__(self, snap: Snapshot, at: int | None,
                  window: tuple[int | None, int | None] | None,
-                 flt: FrameFilter | None) -> None:
-        self._unchecked = _acceptor(snap, at, window, flt, visible_checked=False)
-        self._checked = _acceptor(snap, at, window, flt, visible_checked=True)
+                 flt: FrameFilter | None, collection: str = DEFAULT) -> None:
+        belongs = snap.member_test(collection)
+        self._unchecked = _acceptor(snap, at, window, flt, belongs, visible_checked=False)
+        self._checked = _acceptor(snap, at, window, flt, belongs, visible_checked=True)
 
     @classmethod
     def of(cls, snap: Snapshot, req: Request) -> Acceptance:
-        return cls(snap, req.at, req.time_range, req.filter)
+        return cls(snap, req.at, req.time_range, req.filter, req.collection)
 
     def accept(self, gid: int, *, visible_checked: bool = False) -> RowRef | None:
         """The row of ``gid`` if the request accepts it (``visible_checked``: visibility and
@@ -62,10 +65,12 @@ class Acceptance:
 
 
 def _acceptor(snap: Snapshot, at: int | None, window: tuple[int | None, int | None] | None,
-              flt: FrameFilter | None, *, visible_checked: bool
-              ) -> Callable[[int], RowRef | None]:
+              flt: FrameFilter | None, belongs: Callable[[str], bool] | None, *,
+              visible_checked: bool) -> Callable[[int], RowRef | None]:
     def accept(gid: int) -> RowRef | None:
         ref = snap.locate(gid)
+        if belongs is not None and not belongs(ref.frame_id()):
+            return None
         if not visible_checked:
             if not snap.visible(ref, at):
                 return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import IndexConfig
+from ..engine.keys import DEFAULT
 from ..engine.snapshot import Snapshot
 from ..errors import InvalidInputError, InvalidTypeError
 from ..types import to_us
@@ -39,10 +40,11 @@ class Request:
     syntax: str = "plain"
     weights: tuple[tuple[str, float], ...] = ()
     key: tuple = field(default=(), compare=False)
+    collection: str = DEFAULT
 
 
 def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfig,
-                  at: int | None) -> Request:
+                  at: int | None, collection: str = DEFAULT) -> Request:
     """The Request of ``find`` arguments ``args`` against ``snap``; ``at`` is the record
     time the caller resolved (from its view and ``args["as_of"]``; None = current)."""
     unknown = set(args) - _KEYS
@@ -75,18 +77,18 @@ def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfi
         prepared = prepare_vector(vector, snap.dim, config.distance)
         if snap.dim is None:
             prepared = None  # validated; nothing stored to compare with
-    window = _window(args.get("time_range"))
+    window = event_window(args.get("time_range"))
     spec = args.get("filter")
     flt = compile_filter(spec)
     weights = _weights(args.get("weights"))
     key = (text, None if prepared is None else prepared.tobytes(), k, mode,
            json.dumps(spec, sort_keys=True, default=str), at, window, syntax, weights,
-           len(snap.delta))
+           len(snap.delta), collection)
     return Request(text if mode != "vector" else None, prepared, k, mode, flt, at, window,
-                   syntax, weights, key)
+                   syntax, weights, key, collection)
 
 
-def _window(time_range: Any) -> tuple[int | None, int | None] | None:
+def event_window(time_range: Any) -> tuple[int | None, int | None] | None:
     if time_range is None:
         return None
     if not isinstance(time_range, tuple | list) or len(time_range) != 2:

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..config import IndexConfig
+from ..engine.keys import split_key
 from ..engine.snapshot import Snapshot
 from ..types import Hit, from_us
 from .acceptance import Acceptance, Ranked, order
@@ -161,11 +162,12 @@ class Searcher:
                      for m, lst in lists.items()}
         hits = []
         for ref, score in ranked:
-            frame_id, version, created, text, meta, tags = self.snap.record(ref)
+            key, version, created, text, meta, tags = self.snap.record(ref)
+            collection, frame_id = split_key(key)
             ranks = {m: pos[ref.gid][0] for m, pos in positions.items() if ref.gid in pos}
             scores = {m: pos[ref.gid][1] for m, pos in positions.items() if ref.gid in pos}
             hits.append(Hit(frame_id, float(score), text, dict(meta), list(tags),
-                            from_us(created), version, ranks, scores))
+                            from_us(created), version, ranks, scores, collection))
         return hits
 
     # ----------------------------------------------------------------- lexical
