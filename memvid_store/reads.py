@@ -310,9 +310,9 @@ class Reads:
             raise InvalidTypeError(
                 f"as_of takes a datetime or a generation int, not {type(t).__name__}")
         if isinstance(t, int):
-            from .engine.history import commit_time_of
+            from .engine.history import state_time
 
-            at = commit_time_of(snap, t)
+            at = state_time(snap, t)
         else:
             at = to_us(t, "as_of")
         floor = snap.toc.history_floor_us
