@@ -376,7 +376,7 @@ class Memory(Reads):
     # -------------------------------------------------------------- inspection
 
     def stats(self) -> Stats:
-        """Counts, sizes and the commit generation as this handle sees them."""
+        """Counts, sizes and the generation as this handle sees them."""
         from .reports import file_stats
 
         return file_stats(self._snap(), path=self._path, file_bytes=os.fstat(self._fd).st_size,
