@@ -244,6 +244,15 @@ def test_files_without_public_generations(mem_path, tmp_path, monkeypatch, opene
     rec.check()
     for g, frames in commit_states.items():
         assert state(mem.as_of(g)) == frames
+    # a floor inside an old commit's writes: that commit stays readable, earlier ones go
+    floor = to_us(mem.history("k2")[-1].valid_from) - 1
+    mem.compact(retain_after=from_us(floor))
+    rec.take()
+    rec.check()
+    assert state(mem.as_of(4)) == commit_states[4]
+    for g in (2, 3):
+        with pytest.raises(HistoryUnavailableError):
+            mem.as_of(g)
 
 
 def test_a_replayed_commit_shares_its_time_with_its_last_write(mem):
@@ -254,3 +263,14 @@ def test_a_replayed_commit_shares_its_time_with_its_last_write(mem):
     g = mem.generation
     assert g == 4 and to_us(dict(mem.commits())[4]) == t0 + 1
     assert state(mem.as_of(3)) == state(mem.as_of(4)) and len(state(mem.as_of(2))) == 1
+
+
+def test_toc_public_generation_and_floor_state_round_trip():
+    toc = Toc(generation=3, commit_time_us=10, prev=None, segments=[], public_generation=9,
+              floor_state=(7, 5))
+    again = Toc.decode(toc.encode(), 0)
+    assert (again.generation, again.public_generation, again.floor_state) == (3, 9, (7, 5))
+    obj = json.loads(toc.encode())
+    del obj["pgen"], obj["floor_state"]
+    old = Toc.decode(json.dumps(obj).encode(), 0)
+    assert (old.generation, old.public_generation, old.floor_state) == (3, 3, None)
