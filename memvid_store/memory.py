@@ -212,7 +212,8 @@ class Memory(Reads, Writes):
 
     @property
     def generation(self) -> int:
-        return self._snap().generation
+        """The state this handle sees: +1 per write and per commit; ``as_of`` shows it."""
+        return self._snap().public_generation
 
     @property
     def embedder(self) -> Any:
@@ -245,7 +246,7 @@ class Memory(Reads, Writes):
         with self._mutex:
             snap = self._snap()
             if self._writer is not None:
-                return snap.generation
+                return snap.public_generation
             reuse: list | None = snap.runs
             if not same_file(self._fd, self._path):  # compacted: follow the new file
                 fd = open_fd(self._path, writable=False)
@@ -253,7 +254,7 @@ class Memory(Reads, Writes):
                 self._fd = fd
                 reuse = None
             self._install(read_state(self._fd), reuse)
-            return self._snapshot.generation
+            return self._snapshot.public_generation
 
     def _install(self, state: Opened, reuse: list | None) -> None:
         """Switch to ``state`` (a newer commit, or the compacted file) and warm it; a
@@ -321,7 +322,7 @@ class Memory(Reads, Writes):
     # -------------------------------------------------------------- inspection
 
     def stats(self) -> Stats:
-        """Counts, sizes and the commit generation as this handle sees them."""
+        """Counts, sizes and the generation as this handle sees them."""
         from .reports import file_stats
 
         return file_stats(self._snap(), path=self._path, file_bytes=os.fstat(self._fd).st_size,

@@ -350,7 +350,9 @@ class Reads:
     def commits(self) -> list[tuple[int, datetime]]:
         """(generation, commit record time) of every commit this file remembers, oldest first.
 
-        ``as_of(generation)`` is ``as_of(that time)``: the state right after that commit.
+        Commits only: each write is a generation too (``Memory.generation`` after it), and
+        the generations between two listed ones are the writes committed by the later one.
+        ``as_of(generation)`` of a commit is ``as_of(its time)``: the state right after it.
         """
         from .engine.history import commit_log
 
@@ -361,10 +363,12 @@ class Reads:
         """A read-only view of what the memory contained at record time ``t``.
 
         Args:
-            t: an aware datetime, or a commit generation (int) as listed by ``commits()``.
+            t: an aware datetime, or a generation (int): ``Memory.generation`` read after a
+                write or commit names exactly the state it made, WAL-only writes included.
 
         Raises:
             HistoryUnavailableError: ``t`` is older than the history kept by compaction.
+            InvalidInputError: no such generation (yet).
         """
         snap = self._snap()
         if t is None:
@@ -380,9 +384,9 @@ class Reads:
             raise InvalidTypeError(
                 f"as_of takes a datetime or a generation int, not {type(t).__name__}")
         if isinstance(t, int):
-            from .engine.history import commit_time_of
+            from .engine.history import state_time
 
-            at = commit_time_of(snap, t)
+            at = state_time(snap, t)
         else:
             at = to_us(t, "as_of")
         floor = snap.toc.history_floor_us

@@ -87,7 +87,7 @@ def file_stats(snap: Snapshot, *, path: str, file_bytes: int, wal_bytes: int,
     header, floor = snap.header, snap.toc.history_floor_us
     return Stats(
         path=path, frames=counters["live"], versions=counters["versions"],
-        deleted=counters["tombstones"], generation=snap.generation, dim=snap.dim,
+        deleted=counters["tombstones"], generation=snap.public_generation, dim=snap.dim,
         file_bytes=file_bytes, text_bytes=counters["text_bytes"],
         payload_bytes=counters["payload_bytes"], stored_bytes=counters["stored_bytes"],
         wal_bytes=wal_bytes, wal_size=header.wal_size, wal_records=len(snap.delta),

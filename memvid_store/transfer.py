@@ -3,7 +3,7 @@
 An export is lossless: every write the file remembers (each version stored, each delete)
 with its record time, id, text, metadata, tags, event time and embedding. Importing
 replays the writes in record-time order with ``recorded_at``, so the new file answers
-``as_of(t)``, ``history`` and ``find`` like the old one (commit generations differ: the
+``as_of(t)``, ``history`` and ``find`` like the old one (generations differ: the
 new file has its own commits).
 
 Format (one JSON object per line, UTF-8)::

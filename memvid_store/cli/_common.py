@@ -83,7 +83,7 @@ class Timestamp(click.ParamType):
 
 
 class PointInTime(Timestamp):
-    """A commit generation (an integer) or an ISO 8601 time with an offset."""
+    """A generation (an integer) or an ISO 8601 time with an offset."""
 
     name = "ISO8601|GENERATION"
 
@@ -146,7 +146,7 @@ def json_option(help_text: str) -> Decorator:
 
 def as_of_option(what: str) -> Decorator:
     return click.option("--as-of", type=POINT_IN_TIME,
-                        help=f"Show {what} as of this record time or commit generation.")
+                        help=f"Show {what} as of this record time or generation.")
 
 
 def tag_option(help_text: str) -> Decorator:

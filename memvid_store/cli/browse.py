@@ -74,7 +74,7 @@ def history(path: str, frame_id: str, as_of: datetime | int | None, as_json: boo
 @click.argument("path", type=MEMORY_PATH)
 @json_option("Print the statistics as a JSON object.")
 def stats(path: str, as_json: bool) -> None:
-    """Show counts, sizes and the commit generation of a memory file."""
+    """Show counts, sizes and the generation of a memory file."""
     with open_memory(path, readonly=True) as mem:
         info = mem.stats()
     if as_json:

@@ -13,7 +13,7 @@ from typing import Any
 from ..config import StoreConfig
 from . import _faults, lock
 from .format import TIME_MAX
-from .history import commit_log
+from .history import commit_log, state_at
 from .hooks import CommitHook
 from .keys import SEP
 from .records import COUNTERS, Version
@@ -45,6 +45,9 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
     if old_floor is not None and (floor is None or floor < old_floor):
         floor = old_floor
     log = commit_log(snap)
+    # the writes before the floor may go: remember the state at it (as_of of later ones
+    # counts writes from there)
+    floor_state = None if floor is None else state_at(snap, floor)
     versions = kept_versions(snap, floor)
     counters: dict[str, Any] = {k: 0 for k in COUNTERS}
     for v in versions:
@@ -66,13 +69,14 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
         lock.acquire(fd, tmp, 0)
         write_empty(fd, dim=snap.dim, wal_size=wal_size, options=snap.toc.options,
                     generation=snap.generation, file_uuid=snap.header.uuid,
+                    public_generation=snap.toc.public_generation, floor_state=floor_state,
                     history_floor_us=floor, commit_log=log,
                     created_at_us=snap.header.created_at_us,
                     commit_time_us=snap.toc.commit_time_us)
         fresh = make_snapshot(fd, read_state(fd), config.mmap)
         committer = Committer(fd, fresh, sync=True, use_mmap=config.mmap, maintainer=maintainer)
         committer.commit(versions, checkpoint_seq=0, dim=snap.dim, counters=counters,
-                         commit_time=commit_time)
+                         commit_time=commit_time, write_count=len(snap.delta_times))
         committer.snapshot.view.close()
         fresh.view.close()
         _faults.hit("compact.before_rename")

@@ -204,7 +204,14 @@ class SegmentRef:
 
 @dataclass(slots=True)
 class Toc:
-    """The footer of one commit: every live segment plus the state to resume from."""
+    """The footer of one commit: every live segment plus the state to resume from.
+
+    ``generation`` is the commit counter (the header slot is ``generation % 2``);
+    ``public_generation`` is the generation readers see (``Memory.generation``), which also
+    counts every write: it is the commit counter in files written before it existed.
+    ``floor_state``: (public generation, record time) of the newest state at or before
+    ``history_floor_us``, set by ``compact(retain_after=)``: the writes before it may be gone.
+    """
 
     generation: int
     commit_time_us: int
@@ -216,15 +223,24 @@ class Toc:
     counters: dict[str, int] = field(default_factory=dict)
     history_floor_us: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    public_generation: int = -1  # -1: the same as ``generation``
+    floor_state: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.public_generation < 0:
+            self.public_generation = self.generation
 
     def encode(self) -> bytes:
         obj = {
-            "v": FORMAT_VERSION, "gen": self.generation, "time": self.commit_time_us,
+            "v": FORMAT_VERSION, "gen": self.generation, "pgen": self.public_generation,
+            "time": self.commit_time_us,
             "prev": list(self.prev) if self.prev else None,
             "segments": [s.to_json() for s in self.segments], "next_gid": self.next_gid,
             "ckpt": self.wal_checkpoint_seq, "dim": self.dim, "counters": self.counters,
             "floor": self.history_floor_us, "options": self.options,
         }
+        if self.floor_state is not None:
+            obj["floor_state"] = list(self.floor_state)
         return json.dumps(obj, separators=(",", ":")).encode()
 
     @classmethod
@@ -238,6 +254,8 @@ class Toc:
                 next_gid=int(obj["next_gid"]), wal_checkpoint_seq=int(obj["ckpt"]),
                 dim=obj["dim"], counters=dict(obj["counters"]),
                 history_floor_us=obj["floor"], options=dict(obj["options"]),
+                public_generation=int(obj.get("pgen", obj["gen"])),
+                floor_state=_pair(obj.get("floor_state")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptFileError(f"TOC at offset {offset} cannot be decoded: {exc}",
@@ -250,11 +268,16 @@ class Toc:
         return next((s for s in self.segments if s.kind == kind), None)
 
 
+def _pair(value: Any) -> tuple[int, int] | None:
+    return None if value is None else (int(value[0]), int(value[1]))
+
+
 _COMMIT = struct.Struct("<qq")
 
 
 def encode_commit_log(log: list[tuple[int, int]]) -> bytes:
-    """The ``commits`` segment: (generation, commit time µs) pairs of a compacted chain."""
+    """The ``commits`` segment: (public generation, commit time µs) pairs of a compacted
+    chain."""
     return b"".join(_COMMIT.pack(g, t) for g, t in log)
 
 

@@ -50,6 +50,8 @@ class Snapshot:
         self.delta = delta
         self.delta_by_id: dict[str, list[Version]] = {}
         self.delta_replaced: dict[int, int] = {}  # run gid -> valid_to, replaced by the delta
+        # record time of each write in the delta (one per WAL record), oldest first
+        self.delta_times: list[int] = []
         self._delta_dim: int | None = None  # dimension of the delta's first embedding
         # whether any version belongs to a collection other than the default one: reads of
         # the default collection skip the key test while none does
@@ -67,6 +69,8 @@ class Snapshot:
             self.named_collections = True
         if v.embedding and self._delta_dim is None:
             self._delta_dim = len(v.embedding) // 4
+        if not self.delta_times or self.delta_times[-1] != v.valid_from:
+            self.delta_times.append(v.valid_from)  # a WAL record's versions share its time
         chain = self.delta_by_id.setdefault(v.id, [])
         if chain and chain[-1].gid == v.prev_gid:
             chain[-1].valid_to = v.valid_from
@@ -82,7 +86,13 @@ class Snapshot:
 
     @property
     def generation(self) -> int:
+        """The commit counter of the TOC (header slot ``generation % 2``)."""
         return self.toc.generation
+
+    @property
+    def public_generation(self) -> int:
+        """The generation readers see: the commit's, plus one per write in the delta."""
+        return self.toc.public_generation + len(self.delta_times)
 
     @property
     def dim(self) -> int | None:

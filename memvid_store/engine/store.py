@@ -260,11 +260,13 @@ def write_empty(fd: int, *, dim: int | None, wal_size: int, options: dict[str, A
                 generation: int = 1, file_uuid: bytes | None = None,
                 history_floor_us: int | None = None,
                 commit_log: list[tuple[int, int]] | None = None,
-                created_at_us: int | None = None, commit_time_us: int | None = None) -> None:
+                created_at_us: int | None = None, commit_time_us: int | None = None,
+                public_generation: int = -1, floor_state: tuple[int, int] | None = None) -> None:
     """Lay down header, empty WAL and an empty first commit on a new, empty file.
 
     ``commit_log`` (from compaction) becomes a ``commits`` segment, read only by
-    ``as_of(generation)``, so the TOC stays small.
+    ``as_of(generation)``, so the TOC stays small. ``public_generation`` (default:
+    ``generation``) and ``floor_state`` carry a compacted file's generations on.
     """
     created = now_us() if created_at_us is None else created_at_us
     pos = WAL_OFFSET + wal_size
@@ -278,7 +280,8 @@ def write_empty(fd: int, *, dim: int | None, wal_size: int, options: dict[str, A
     committed = created if commit_time_us is None else commit_time_us
     toc = Toc(generation=generation, commit_time_us=committed, prev=None, segments=segments,
               dim=dim, counters={k: 0 for k in COUNTERS}, options=options,
-              history_floor_us=history_floor_us)
+              history_floor_us=history_floor_us, public_generation=public_generation,
+              floor_state=floor_state)
     toc_bytes = toc.encode()
     if file_uuid is None:
         import uuid  # only files being created need one (uuid imports platform: ~2 ms)
@@ -343,11 +346,13 @@ class Committer:
 
     def commit(self, versions: list[Version], *, checkpoint_seq: int, dim: int | None,
                counters: dict[str, int], commit_time: int, full_index: bool = True,
-               toc_changes: dict[str, Any] | None = None) -> Snapshot:
+               toc_changes: dict[str, Any] | None = None, write_count: int = 0) -> Snapshot:
         """Write ``versions`` as a new run (plus index updates) and make it the newest commit.
 
         ``full_index``: bring the HNSW graph fully up to date (explicit seal, close,
         compaction) rather than only when its uncovered tail has grown enough.
+        ``write_count``: how many writes (WAL records, a batch committed directly) the commit
+        makes durable; each is one public generation, and the commit one more.
         """
         snap = self.snapshot
         old_header, old_toc = snap.header, snap.toc
@@ -397,6 +402,8 @@ class Committer:
             segments=segments, next_gid=old_toc.next_gid + len(versions),
             wal_checkpoint_seq=checkpoint_seq, dim=dim, counters=counters,
             history_floor_us=old_toc.history_floor_us, options=old_toc.options,
+            public_generation=old_toc.public_generation + write_count + 1,
+            floor_state=old_toc.floor_state,
         )
         for key, value in (toc_changes or {}).items():
             setattr(toc, key, value)

@@ -18,6 +18,12 @@ turns puts, updates and deletes into versions and makes them durable:
 4. **Commit** (``_commit``). ``Committer.commit`` appends segments and TOC and writes the
    header (store.py); the commit hook adds the derived indexes' segments to the same
    commit. The commit checkpoints every WAL record written so far.
+
+   Generations: every write (a WAL record, or a batch committed directly) is one public
+   generation and every commit one more; the TOC records the commit's
+   (``Toc.public_generation``), the delta adds one per WAL record
+   (``Snapshot.public_generation``), and the header keeps its own commit counter, which
+   only ever steps by one (it chooses the header slot).
 5. **WAL restart.** Only once the header naming that checkpoint is durable does the WAL
    restart at its beginning. A crash before then replays the records again on top of the
    previous commit; records left behind carry sequence numbers at or below the new
@@ -266,13 +272,13 @@ class Writer:
     def seal(self, *, full: bool) -> int:
         """Commit the WAL delta; with ``full``, also bring every index up to date.
 
-        Returns the new generation (the current one when there was nothing to do).
+        Returns the new public generation (the current one when there was nothing to do).
         """
         snap = self.snapshot
         behind = full and self.hook is not None and self.hook.behind(snap)
         if snap.delta or behind:
             self._commit([], self.tick(), full=full)
-        return self.snapshot.generation
+        return self.snapshot.public_generation
 
     def commit_time(self) -> int:
         """A fresh record time for a commit made outside this writer (compaction)."""
@@ -294,7 +300,8 @@ class Writer:
         self._committer.snapshot = snap
         self.snapshot = self._committer.commit(
             versions, checkpoint_seq=checkpoint, dim=snap.dim or dim_of(extra),
-            counters=counters, commit_time=commit_time, full_index=full)
+            counters=counters, commit_time=commit_time, full_index=full,
+            write_count=len(snap.delta_times) + bool(extra))
         # the header naming the checkpoint is durable: the WAL can start over
         self._wal.restart(checkpoint)
 

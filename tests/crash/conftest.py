@@ -260,7 +260,7 @@ class Layout:
     slots: dict[int, fmt.Header]
     wal: list[WalRecord]
     wal_end: int  # file offset past the last replayable record
-    tocs: list[tuple[int, int, int]]  # (generation, offset, length), newest first
+    tocs: list[tuple[int, int, int]]  # (public generation, offset, length), newest first
     live_segments: list[fmt.SegmentRef]
     dead_segments: list[fmt.SegmentRef]  # only reachable from older TOCs
     blocks: list[tuple[int, int]]  # payload blocks (offset, length)
@@ -286,7 +286,7 @@ def parse_layout(data: bytes) -> Layout:
     while ref is not None:
         off, length, _crc = ref
         toc = fmt.Toc.decode(data[off : off + length], off)
-        tocs.append((toc.generation, off, length))
+        tocs.append((toc.public_generation, off, length))
         for seg in toc.segments:
             if first:
                 live.append(seg)

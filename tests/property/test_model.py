@@ -134,6 +134,15 @@ class Generation:
     hi: int
 
 
+@dataclass
+class State:
+    """The generation read right after a write, and the model's state then."""
+
+    number: int
+    time: int  # the write's record time (the commit's, when the write made a commit)
+    frames: list[tuple[str, int, str]]  # (id, version, text) of the timeline, frozen
+
+
 class Model:
     """Per-id version chains, with visibility and compaction rules on record time."""
 
@@ -294,6 +303,7 @@ class MemoryMachine(RuleBasedStateMachine):
         self.model = Model()
         self.marks: list[int] = []
         self.generations: list[Generation] = []
+        self.states: list[State] = []
         self.mem: Memory | None = None
         self.last_rt = 0
 
@@ -320,6 +330,22 @@ class MemoryMachine(RuleBasedStateMachine):
         self.last_rt = rt
         return rt
 
+    def _mark(self) -> tuple[int, int]:
+        """(generation, number of commits) before a write."""
+        return self.mem.generation, len(self.mem.commits())
+
+    def _wrote(self, before: tuple[int, int], rt: int) -> None:
+        """After one write: the generation moved by one, plus one per commit the write made
+        (a batch committed directly, an automatic commit of a full WAL); remember it with
+        the model's state now."""
+        gen, commits = before
+        log = self.mem.commits()
+        assert self.mem.generation == gen + 1 + len(log) - commits
+        if log[-1][0] == self.mem.generation:  # a commit's generation names its commit time
+            rt = to_us(log[-1][1])
+        frames = [(fid, v.version, v.text) for fid, v in self.model.timeline(None)]
+        self.states.append(State(self.mem.generation, rt, frames))
+
     def _committed(self, before: int, lo: int) -> None:
         """Remember the generation of a commit made between ``lo`` and now."""
         gen = self.mem.generation
@@ -336,15 +362,18 @@ class MemoryMachine(RuleBasedStateMachine):
         return [fid for fid, _ in self.model.timeline(None)]
 
     def do_update(self, fid: str, changes: dict[str, Any]) -> None:
-        lo = now_us()
+        before, lo = self._mark(), now_us()
         version = self.mem.update(fid, **changes)
         rt = self._record_time(fid, lo, now_us())
         assert self.model.update(fid, changes, rt).version == version
+        self._wrote(before, rt)
 
     def do_delete(self, fid: str) -> None:
-        lo = now_us()
+        before, lo = self._mark(), now_us()
         self.mem.delete(fid)
-        self.model.delete(fid, self._record_time(fid, lo, now_us(), deleted=True))
+        rt = self._record_time(fid, lo, now_us(), deleted=True)
+        self.model.delete(fid, rt)
+        self._wrote(before, rt)
 
     def _times(self, rnd: random.Random) -> list[int]:
         """Record times to check as_of at: marks plus boundaries of some past writes."""
@@ -371,17 +400,35 @@ class MemoryMachine(RuleBasedStateMachine):
                     view.as_of(gen.number)
             elif floor is None or gen.lo >= floor:
                 check_view(view.as_of(gen.number), self.model, gen.hi)
+        self._check_states(view, rnd)
+
+    def _check_states(self, view: Memory, rnd: random.Random) -> None:
+        """as_of(the generation read after a write) is the state recorded then: its
+        timeline for every write, everything for a few."""
+        assert view.generation == self.mem.generation
+        floor = self.model.floor
+        full = rnd.sample(self.states, min(3, len(self.states)))
+        for state in self.states:
+            if floor is not None and state.time < floor:
+                with pytest.raises(HistoryUnavailableError):
+                    view.as_of(state.number)
+                continue
+            past = view.as_of(state.number)
+            assert [(f.id, f.version, f.text) for f in past.timeline()] == state.frames
+            if state in full:
+                check_view(past, self.model, state.time, full=True)
 
     # -------------------------------------------------------------------- rules
 
     @rule(rec=records)
     def put(self, rec: dict[str, Any]) -> None:
-        lo = now_us()
+        before, lo = self._mark(), now_us()
         fid = self.mem.put(**rec)
         rt = self._record_time(fid, lo, now_us())
         if rec["id"] is not None:
             assert fid == rec["id"]
         self.model.put([rec], [fid], rt)
+        self._wrote(before, rt)
 
     @rule(recs=st.lists(records, min_size=1, max_size=5), dup=st.booleans(),
           text=st.text(max_size=5), seal_after=st.booleans())
@@ -390,13 +437,14 @@ class MemoryMachine(RuleBasedStateMachine):
         if dup:  # the same id twice in one batch: the later record is the current version
             recs = [*recs, {"text": text, "id": recs[0]["id"] or "dup"}]
             recs[0] = {**recs[0], "id": recs[-1]["id"]}
-        lo = now_us()
+        before, lo = self._mark(), now_us()
         fids = self.mem.put_many(recs)
         rt = self._record_time(fids[-1], lo, now_us())
         for rec, fid in zip(recs, fids, strict=True):
             if rec["id"] is not None:
                 assert fid == rec["id"]
         self.model.put(recs, fids, rt)
+        self._wrote(before, rt)
         if seal_after:  # many small commits: many runs, merged size-tiered
             before, lo = self.mem.generation, now_us()
             self.mem.seal()
@@ -407,10 +455,11 @@ class MemoryMachine(RuleBasedStateMachine):
     def bulk(self, count: int, size: int, seed: int, named: bool) -> None:
         """Large batches: through the WAL, or committed directly when over wal_size / 4."""
         recs = big_records(random.Random(seed), count, size, named)
-        lo = now_us()
+        before, lo = self._mark(), now_us()
         fids = self.mem.put_many(recs)
         rt = self._record_time(fids[-1], lo, now_us())
         self.model.put(recs, fids, rt)
+        self._wrote(before, rt)
 
     @rule(size=st.sampled_from([100_000, 200_000]), seed=st.integers(0, 2**16),
           named=st.booleans())
@@ -421,11 +470,11 @@ class MemoryMachine(RuleBasedStateMachine):
         auto: list[tuple[int, int]] = []  # (generation, index of the put that sealed)
         times: list[int] = []
         for i in range(WAL_SIZE // size + 2):
-            before = self.mem.generation
+            before = len(self.mem.commits())
             self.put(big_records(rnd, 1, size, named)[0])
             times.append(self.model.op_times[-1])
-            if self.mem.generation > before:
-                auto.append((self.mem.generation, i))
+            if len(self.mem.commits()) > before:
+                auto.append((self.mem.commits()[-1][0], i))
         assert self.mem.generation > start and auto
         commit_times = {g: to_us(t) for g, t in self.mem.commits()}
         for gen, i in auto:  # committed before put i took its record time, after put i - 1

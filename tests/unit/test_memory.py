@@ -286,7 +286,7 @@ def test_close_seals_wal(mem_path):
         assert m.stats().wal_records == 1
     with Memory.open(mem_path, readonly=True) as r:
         stats = r.stats()
-        assert stats.wal_records == 0 and stats.frames == 1 and stats.generation == 2
+        assert stats.wal_records == 0 and stats.frames == 1 and stats.generation == 3  # put, seal
 
 
 def test_readonly_refuses_writes(mem_path):
