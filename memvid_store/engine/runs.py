@@ -103,12 +103,18 @@ def finish_columns(base: int, dim: int | None, cols: dict[str, Any],
 def group_postings(keys: Any, rows: Any) -> dict[str, Any]:
     """The posting parts of (term hash, row) pairs, each term's rows listed ascending.
 
-    A stable sort by term keeps each term's rows in the order given.
+    A stable sort by term keeps each term's rows in the order given; a row posted twice
+    under one hash (two terms of a version sharing it) is kept once.
     """
     if len(keys) >= 2**32:
         raise ValueError("a run's postings exceed 2^32 entries")
     order = np.argsort(keys, kind="stable")
     keys, rows = keys[order], rows[order]
+    if len(keys) > 1:
+        again = (keys[1:] == keys[:-1]) & (rows[1:] == rows[:-1])
+        if again.any():
+            keep = np.concatenate(([True], ~again))
+            keys, rows = keys[keep], rows[keep]
     first = np.ones(len(keys), bool)
     first[1:] = keys[1:] != keys[:-1]
     starts = np.flatnonzero(first)

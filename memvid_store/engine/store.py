@@ -448,9 +448,8 @@ class Committer:
         hashes, created, vfrom = cols["hash"], cols["created"], cols["vfrom"]
         poff, plen, pcrc = cols["poff"], cols["plen"], cols["pcrc"]
         version, flags, vrow, vto = cols["version"], cols["flags"], cols["vrow"], cols["vto"]
-        post_keys: list[int] = []
-        post_rows: list[int] = []
-        hashed: dict[str, int] = {}  # terms repeat across versions: hash each once
+        post_terms: list[str] = []  # the terms of every content version, in row order
+        post_counts = np.zeros(n, "i8")  # how many of them each row has
         total = raw_total = 0
         for i, v in enumerate(versions):
             if v.gid != base + i:
@@ -476,14 +475,9 @@ class Committer:
                     f |= FLAG_VECTOR
                     vrow[i] = len(vectors)
                     vectors.append(v.embedding)
-                keys = set()
-                for term in terms_of(v.id, v.metadata, v.tags):
-                    h = hashed.get(term)
-                    if h is None:
-                        h = hashed[term] = term_hash(term)
-                    keys.add(h)
-                post_keys.extend(keys)
-                post_rows.extend([i] * len(keys))
+                terms = terms_of(v.id, v.metadata, v.tags)
+                post_terms.extend(terms)
+                post_counts[i] = len(terms)
             flags[i] = f
             if v.prev_gid >= base:
                 vto[v.prev_gid - base] = v.valid_from
@@ -508,7 +502,9 @@ class Committer:
         cols["ids"] = b"".join(ids)
         cols["sup_gid"] = np.array(sup_gid, "<u8")
         cols["sup_to"] = np.array(sup_to, "<i8")
-        cols.update(group_postings(np.array(post_keys, "<u8"), np.array(post_rows, "<u4")))
+        hashed = {term: term_hash(term) for term in set(post_terms)}  # terms repeat
+        cols.update(group_postings(np.array(list(map(hashed.__getitem__, post_terms)), "<u8"),
+                                   np.repeat(np.arange(n, dtype="<u4"), post_counts)))
         run = finish_columns(base, dim, cols, block_ranges, vector_ranges)
         return run, blocks, raw_total, pos
 

@@ -335,3 +335,14 @@ def test_postings_match_model(tmp_path_factory: pytest.TempPathFactory,
         check(e)
     finally:
         e.close()
+
+
+def test_group_postings_sorts_by_term_and_keeps_a_row_once() -> None:
+    import numpy as np
+
+    from memvid_store.engine.runs import group_postings
+
+    cols = group_postings(np.array([9, 5, 9, 5, 5], "<u8"), np.array([0, 0, 1, 1, 1], "<u4"))
+    assert cols["tkey"].tolist() == [5, 9]
+    assert cols["toff"].tolist() == [0, 2, 4]
+    assert cols["trows"].tolist() == [0, 1, 0, 1]
