@@ -346,3 +346,17 @@ def test_group_postings_sorts_by_term_and_keeps_a_row_once() -> None:
     assert cols["tkey"].tolist() == [5, 9]
     assert cols["toff"].tolist() == [0, 2, 4]
     assert cols["trows"].tolist() == [0, 1, 0, 1]
+
+
+def test_open_reads_and_warmup_leave_postings_unread(mem_path: str, opened: list[Memory]
+                                                     ) -> None:
+    with Memory.create(mem_path, wal_size=1 << 20) as m:
+        m.put_many([{"text": f"t{i}", "id": str(i), "tags": ["x"]} for i in range(100)])
+    m = Memory.open(mem_path, readonly=True)
+    opened.append(m)
+    assert m.get("7").text == "t7" and len(m.timeline(limit=5)) == 5
+    m.warmup(tiers=["time_index"])
+    run = m._snap().runs[0]
+    assert not {"tkey", "toff", "trows"} & set(run._parts)
+    assert len(m._snap().posted("t\x00x")) == 100
+    assert {"tkey", "toff", "trows"} <= set(run._parts)
