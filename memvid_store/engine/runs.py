@@ -24,7 +24,15 @@ idoff       u32[n+1] offsets into ``ids``; ids: utf-8 frame ids
 hsort/hperm u64,u32  hashes sorted, and the rows they belong to (id lookup)
 tperm       u32[n]   rows sorted by (created, gid) (time index)
 sup_gid/to  u64,i64  versions in older runs this run replaced, and when
+tkey        u64[m]   posting lists: term hashes (engine/terms.py), ascending
+toff        u32[m+1] offsets into ``trows`` of each term's rows
+trows       u32[p]   the rows of the run's content versions posted under each term,
+                     ascending within a term
 ==========  =======  =====================================================
+
+The posting parts (``POSTING_PARTS``) are absent from runs written before they existed;
+``has_postings`` tells them apart and the snapshot computes such a run's postings from
+its payloads when it needs them.
 
 Embeddings live in vector blocks (``vblocks``: ``[offset, rows, crc]``, float32 rows of
 ``dim``, 64-byte aligned) written once by the commit that added them; merging runs
@@ -59,7 +67,10 @@ PART_TYPES = {
     "hash": "Q", "created": "q", "vfrom": "q", "vto": "q", "poff": "Q", "plen": "I",
     "pcrc": "I", "version": "I", "flags": "I", "vrow": "I", "idoff": "I", "ids": "B",
     "hsort": "Q", "hperm": "I", "tperm": "I", "sup_gid": "Q", "sup_to": "q",
+    "tkey": "Q", "toff": "I", "trows": "I",
 }
+POSTING_PARTS = ("tkey", "toff", "trows")
+TABLE_PARTS = tuple(name for name in PART_TYPES if name not in POSTING_PARTS)
 NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4"}
 
 
@@ -89,6 +100,43 @@ def finish_columns(base: int, dim: int | None, cols: dict[str, Any],
     return RunColumns(base, dim, cols, blocks, vblocks)
 
 
+def group_postings(keys: Any, rows: Any) -> dict[str, Any]:
+    """The posting parts of (term hash, row) pairs, each term's rows listed ascending.
+
+    A stable sort by term keeps each term's rows in the order given; a row posted twice
+    under one hash (two terms of a version sharing it) is kept once.
+    """
+    if len(keys) >= 2**32:
+        raise ValueError("a run's postings exceed 2^32 entries")
+    order = np.argsort(keys, kind="stable")
+    keys, rows = keys[order], rows[order]
+    if len(keys) > 1:
+        again = (keys[1:] == keys[:-1]) & (rows[1:] == rows[:-1])
+        if again.any():
+            keep = np.concatenate(([True], ~again))
+            keys, rows = keys[keep], rows[keep]
+    first = np.ones(len(keys), bool)
+    first[1:] = keys[1:] != keys[:-1]
+    starts = np.flatnonzero(first)
+    return {"tkey": keys[starts].astype("<u8"),
+            "toff": np.append(starts, len(keys)).astype("<u4"),
+            "trows": rows.astype("<u4")}
+
+
+def merge_postings(parts: list[tuple[Any, Any, Any, int]]) -> dict[str, Any]:
+    """The posting parts of adjacent runs concatenated, from each run's
+    ``(tkey, toff, trows, first row in the merged run)`` in row order."""
+    keys, rows = [np.zeros(0, "<u8")], [np.zeros(0, "<u8")]
+    for tkey, toff, trows, offset in parts:
+        counts = np.diff(toff.astype("i8"))
+        if (len(toff) != len(tkey) + 1 or (len(toff) and toff[0] != 0)
+                or (counts < 0).any() or int(counts.sum()) != len(trows)):
+            raise CorruptFileError("run postings are inconsistent", "segment:run", -1)
+        keys.append(np.repeat(tkey, counts))
+        rows.append(trows.astype("<u8") + offset)
+    return group_postings(np.concatenate(keys), np.concatenate(rows))
+
+
 def encode_run(run: RunColumns) -> tuple[bytes, dict[str, Any]]:
     """Serialize a run; returns the segment bytes and the meta for its TOC entry."""
     parts: dict[str, list[int]] = {}
@@ -96,6 +144,8 @@ def encode_run(run: RunColumns) -> tuple[bytes, dict[str, Any]]:
     pos = 0
     for name in PART_TYPES:
         value = run.cols.get(name)
+        if value is None and name in POSTING_PARTS:
+            continue  # a run without postings (the layout of earlier versions)
         if value is None:
             data = b""
         elif isinstance(value, bytes | bytearray):
@@ -127,6 +177,8 @@ class RunReader:
         self.base = int(ref.meta["base"])
         self.n = int(ref.meta["n"])
         self._parts: dict[str, memoryview] = {}
+        # term hash -> rows, computed from the payloads of a run without posting parts
+        self.computed_postings: dict[int, list[int]] | None = None
 
     @property
     def end(self) -> int:
@@ -155,8 +207,17 @@ class RunReader:
             raise CorruptFileError(f"run segment at offset {off}: {exc}", "segment:run",
                                    off) from None
 
+    @property
+    def has_postings(self) -> bool:
+        """False for a run written before posting lists existed."""
+        return "tkey" in self.header["parts"]
+
     def _locate(self, name: str) -> tuple[int, int, int]:
-        rel, length, crc = self.header["parts"][name]
+        try:
+            rel, length, crc = self.header["parts"][name]
+        except KeyError:
+            raise CorruptFileError(f"run part {name!r} is missing", "segment:run",
+                                   self.ref.offset) from None
         start = self.ref.offset + int(self.ref.meta["head"]) + rel
         if rel + length + int(self.ref.meta["head"]) > self.ref.length:
             raise CorruptFileError(f"run part {name!r} exceeds its segment", "segment:run", start)
@@ -182,17 +243,16 @@ class RunReader:
         return mv
 
     def load_all(self) -> None:
-        """Read and check every column now (warmup): later lookups find them verified and
-        in the page cache."""
-        for name in self.header["parts"]:
-            if name in PART_TYPES:
-                self.part(name)
+        """Read and check every frame table column now (warmup): later lookups find them
+        verified and in the page cache. Posting lists load on first use."""
+        for name in TABLE_PARTS:
+            self.part(name)
 
     def verify(self) -> list[str]:
         """Check every part's checksum; return problems."""
         problems = []
         try:
-            for name in PART_TYPES:
+            for name in TABLE_PARTS + (POSTING_PARTS if self.has_postings else ()):
                 try:
                     self.raw_part(name)
                 except CorruptFileError as exc:
@@ -211,6 +271,35 @@ class RunReader:
             return []
         hperm = self.part("hperm")
         return sorted(hperm[i] for i in range(lo, hi))
+
+    def _term_range(self, h: int) -> tuple[int, int]:
+        """Where the rows of term hash ``h`` lie in ``trows`` (empty when not posted)."""
+        tkey = self.part("tkey")
+        i = bisect_left(tkey, h)
+        if i == len(tkey) or tkey[i] != h:
+            return 0, 0
+        toff = self.part("toff")
+        if len(toff) != len(tkey) + 1:
+            raise CorruptFileError("run postings are inconsistent", "segment:run",
+                                   self.ref.offset)
+        return toff[i], toff[i + 1]
+
+    def posted_rows(self, h: int) -> list[int]:
+        """Rows posted under term hash ``h``, ascending (the run must have postings)."""
+        lo, hi = self._term_range(h)
+        if lo == hi:
+            return []
+        trows = self.part("trows")
+        rows = trows[lo:hi].tolist() if lo < hi <= len(trows) else None
+        if rows is None or rows[-1] >= self.n:
+            raise CorruptFileError("run postings point outside the run", "segment:run",
+                                   self.ref.offset)
+        return rows
+
+    def posted_count(self, h: int) -> int:
+        """How many rows are posted under term hash ``h`` (the run must have postings)."""
+        lo, hi = self._term_range(h)
+        return max(0, hi - lo)
 
     def frame_id(self, row: int) -> str:
         idoff = self.part("idoff")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_fo
 from .keys import DEFAULT, SEP, member_test, split_key
 from .records import Version, apply_counters, id_hash
 from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader
+from .terms import term_hash, terms_of
 
 
 @dataclass(slots=True)
@@ -56,6 +58,11 @@ class Snapshot:
         # whether any version belongs to a collection other than the default one: reads of
         # the default collection skip the key test while none does
         self.named_collections = bool(toc.counters.get("collections"))
+        # postings of the delta (term hash -> content versions), made on first use and
+        # brought up to date with the delta's new versions on each use after
+        self._delta_posted: dict[int, list[Version]] = {}
+        self._delta_posted_upto = 0
+        self._posting_lock = threading.Lock()
         for v in delta:
             self._index_delta(v)
         self.runs = runs if runs is not None else [RunReader(view, r) for r in toc.runs()]
@@ -210,6 +217,61 @@ class Snapshot:
         if ref is None or self.is_tombstone(ref):
             raise not_found(frame_id)
         return ref
+
+    # ----------------------------------------------------------------- postings
+
+    def posted(self, term: str) -> list[RowRef]:
+        """Every content version posted under ``term`` (engine/terms.py), in gid order.
+
+        Versions of any visibility: callers check it (and recheck the condition the term
+        stands for on the payload, since term hashes may collide).
+        """
+        h = term_hash(term)
+        refs: list[RowRef] = []
+        for run in self.runs:
+            rows = (run.posted_rows(h) if run.has_postings
+                    else self.computed_postings(run).get(h, ()))
+            base = run.base
+            refs.extend(RowRef(base + row, run, row) for row in rows)
+        refs.extend(RowRef(v.gid, version=v) for v in self._delta_postings().get(h, ()))
+        return refs
+
+    def posted_count(self, term: str) -> int:
+        """How many versions are posted under ``term``: an upper bound of
+        ``len(posted(term))`` read from the posting offsets only (a run written without
+        posting lists counts all its rows)."""
+        h = term_hash(term)
+        total = sum(run.posted_count(h) if run.has_postings else run.n for run in self.runs)
+        return total + len(self._delta_postings().get(h, ()))
+
+    def computed_postings(self, run: RunReader) -> dict[int, list[int]]:
+        """Postings of a run written without posting lists, from its payloads (term hash
+        -> rows, ascending); computed once per run reader."""
+        computed = run.computed_postings
+        if computed is None:
+            computed = {}
+            flags = run.part("flags")
+            for row in range(run.n):
+                if flags[row] & FLAG_TOMBSTONE:
+                    continue
+                _, meta, tags = self._decode(run, row, flags[row])
+                for term in terms_of(run.frame_id(row), meta, tags):
+                    computed.setdefault(term_hash(term), []).append(row)
+            run.computed_postings = computed
+        return computed
+
+    def _delta_postings(self) -> dict[int, list[Version]]:
+        """The delta's postings, extended by the versions added since the last use."""
+        if self._delta_posted_upto == len(self.delta):
+            return self._delta_posted
+        with self._posting_lock:
+            posted = self._delta_posted
+            for v in self.delta[self._delta_posted_upto :]:
+                if not v.tombstone:
+                    for h in {term_hash(t) for t in terms_of(v.id, v.metadata, v.tags)}:
+                        posted.setdefault(h, []).append(v)
+                self._delta_posted_upto += 1
+        return self._delta_posted
 
     # ------------------------------------------------------------------ loading
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,13 +46,19 @@ from .records import COUNTERS, Version, decode_ops, id_hash
 from .runs import (
     FLAG_TOMBSTONE,
     FLAG_VECTOR,
+    NP_TYPES,
+    PART_TYPES,
+    POSTING_PARTS,
     RunColumns,
     RunReader,
     empty_columns,
     encode_run,
     finish_columns,
+    group_postings,
+    merge_postings,
 )
 from .snapshot import Snapshot, read_toc
+from .terms import term_hash, terms_of
 from .wal import replay
 
 if TYPE_CHECKING:
@@ -376,7 +383,7 @@ class Committer:
             counters = dict(counters)
             counters["stored_bytes"] = counters.get("stored_bytes", 0) + len(blocks)
             counters["payload_bytes"] = counters.get("payload_bytes", 0) + raw_total
-        runs = merge_tail(runs)
+        runs = merge_tail(runs, snap.computed_postings)
         keep = {id(r) for r in runs if isinstance(r, RunReader)}
         for r in runs:
             if isinstance(r, RunColumns):
@@ -448,6 +455,8 @@ class Committer:
         hashes, created, vfrom = cols["hash"], cols["created"], cols["vfrom"]
         poff, plen, pcrc = cols["poff"], cols["plen"], cols["pcrc"]
         version, flags, vrow, vto = cols["version"], cols["flags"], cols["vrow"], cols["vto"]
+        post_terms: list[str] = []  # the terms of every content version, in row order
+        post_counts = np.zeros(n, "i8")  # how many of them each row has
         total = raw_total = 0
         for i, v in enumerate(versions):
             if v.gid != base + i:
@@ -473,6 +482,9 @@ class Committer:
                     f |= FLAG_VECTOR
                     vrow[i] = len(vectors)
                     vectors.append(v.embedding)
+                terms = terms_of(v.id, v.metadata, v.tags)
+                post_terms.extend(terms)
+                post_counts[i] = len(terms)
             flags[i] = f
             if v.prev_gid >= base:
                 vto[v.prev_gid - base] = v.valid_from
@@ -497,6 +509,9 @@ class Committer:
         cols["ids"] = b"".join(ids)
         cols["sup_gid"] = np.array(sup_gid, "<u8")
         cols["sup_to"] = np.array(sup_to, "<i8")
+        hashed = {term: term_hash(term) for term in set(post_terms)}  # terms repeat
+        cols.update(group_postings(np.array(list(map(hashed.__getitem__, post_terms)), "<u8"),
+                                   np.repeat(np.arange(n, dtype="<u4"), post_counts)))
         run = finish_columns(base, dim, cols, block_ranges, vector_ranges)
         return run, blocks, raw_total, pos
 
@@ -515,7 +530,13 @@ def _size(run: RunReader | RunColumns) -> int:
     return run.n
 
 
-def merge_tail(runs: list[RunReader | RunColumns]) -> list[RunReader | RunColumns]:
+PostingsOf = Callable[[RunReader], dict[int, list[int]]]
+"""Postings of a run without posting parts, computed from its payloads
+(``Snapshot.computed_postings``): term hash -> rows, ascending."""
+
+
+def merge_tail(runs: list[RunReader | RunColumns], postings_of: PostingsOf
+               ) -> list[RunReader | RunColumns]:
     """Size-tiered merging: keeps O(log N) runs with each row rewritten O(log N) times.
 
     A suffix of at least MERGE_FANOUT runs is merged once the runs after its first one add
@@ -533,10 +554,10 @@ def merge_tail(runs: list[RunReader | RunColumns]) -> list[RunReader | RunColumn
             chosen = len(runs) - MAX_RUNS // 2
         if chosen is None:
             return runs
-        runs[chosen:] = [merge_runs(runs[chosen:])]
+        runs[chosen:] = [merge_runs(runs[chosen:], postings_of)]
 
 
-def _columns_of(run: RunReader | RunColumns) -> RunColumns:
+def _columns_of(run: RunReader | RunColumns, postings_of: PostingsOf) -> RunColumns:
     if isinstance(run, RunColumns):
         return run
     header = run.header
@@ -545,18 +566,30 @@ def _columns_of(run: RunReader | RunColumns) -> RunColumns:
                  "vrow", "idoff", "sup_gid", "sup_to"):
         cols[name] = np.frombuffer(run.raw_part(name), _np_type(name))
     cols["ids"] = bytes(run.raw_part("ids"))
+    if run.has_postings:
+        for name in POSTING_PARTS:
+            cols[name] = np.frombuffer(run.raw_part(name), _np_type(name))
+    else:  # written before posting lists: computed from its payloads
+        computed = postings_of(run)
+        keys = sorted(computed)
+        lists = [computed[k] for k in keys]
+        cols["tkey"] = np.array(keys, "<u8")
+        cols["toff"] = np.cumsum([0, *map(len, lists)]).astype("<u4")
+        cols["trows"] = np.array([r for rows in lists for r in rows], "<u4")
     return RunColumns(run.base, header["dim"], cols, header["blocks"], header["vblocks"])
 
 
 def _np_type(name: str) -> str:
-    from .runs import NP_TYPES, PART_TYPES
-
     return NP_TYPES[PART_TYPES[name]]
 
 
-def merge_runs(runs: list[RunReader | RunColumns]) -> RunColumns:
-    """Concatenate adjacent runs into one, folding in supersessions between them."""
-    parts = [_columns_of(r) for r in runs]
+def merge_runs(runs: list[RunReader | RunColumns], postings_of: PostingsOf) -> RunColumns:
+    """Concatenate adjacent runs into one, folding in supersessions between them.
+
+    Posting lists are merged from the runs' posting parts (their payloads are not read),
+    or computed by ``postings_of`` for a run written without them.
+    """
+    parts = [_columns_of(r, postings_of) for r in runs]
     base, end = parts[0].base, parts[-1].base + parts[-1].n
     dim = next((p.dim for p in parts if p.dim), None)
     cols: dict[str, Any] = {}
@@ -586,6 +619,8 @@ def merge_runs(runs: list[RunReader | RunColumns]) -> RunColumns:
     vto[idx] = np.minimum(vto[idx], sup_t[inside])
     cols["vto"] = vto
     cols["sup_gid"], cols["sup_to"] = sup_g[~inside], sup_t[~inside]
+    cols.update(merge_postings([(p.cols["tkey"], p.cols["toff"], p.cols["trows"],
+                                 p.base - base) for p in parts]))
     blocks = [b for p in parts for b in p.blocks]
     vblocks = [b for p in parts for b in p.vblocks]
     return finish_columns(base, dim, cols, blocks, vblocks)

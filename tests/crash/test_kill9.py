@@ -18,6 +18,7 @@ import pytest
 
 from memvid_store import Memory
 
+from ..postings_oracle import assert_postings_match
 from .conftest import (
     Model,
     canon_frame,
@@ -86,6 +87,7 @@ def check_file(mem: Memory, candidates: dict[str, Model], where: str) -> str:
         assert canon_frame(versions[-1]) == expected.state()[fid], f"{where}: history({fid})"
     report = mem.verify()
     assert report.ok, f"{where}: verify() problems {report.problems}"
+    assert_postings_match(mem._snap())  # the recovered runs' postings match their payloads
     return name
 
 
