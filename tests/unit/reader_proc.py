@@ -139,6 +139,12 @@ class Session:
                 break
         return {"counts": counts, "problems": problems[:20], "generations": len(generations)}
 
+    def op_write(self, method: str, args: list[Any] | None = None,
+                 kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call a write method of the open memory (put, update, delete, seal, compact...);
+        answers once it returned, that is once the write is acknowledged."""
+        return {"result": getattr(self.mem, method)(*(args or []), **(kwargs or {}))}
+
     def op_close(self) -> dict[str, Any]:
         self.mem.close()
         return {}
