@@ -231,7 +231,8 @@ class Memory(Reads):
         handle of the file) or the reader's."""
         if self._closed:
             raise ClosedError(f"{self._path} is closed")
-        return self._shared.writer.snapshot if self._shared else self._snapshot
+        writer = self._shared.writer if self._shared else None  # None: a first share opening
+        return self._snapshot if writer is None else writer.snapshot
 
     def _snap(self) -> Snapshot:
         """The snapshot a read runs on: a following reader first catches up with the writer."""
