@@ -18,6 +18,7 @@ while the memory is open.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .reads import ReadContext, Reads
@@ -30,17 +31,19 @@ if TYPE_CHECKING:
 class Collection(Reads, Writes):
     """The frames of one collection of an open memory (from ``Memory.collection``)."""
 
-    def __init__(self, name: str, ctx: ReadContext, writes: WriteAccess) -> None:
+    def __init__(self, name: str, ctx: ReadContext, writes: WriteAccess,
+                 current: Callable[[], Snapshot]) -> None:
         self._scope = name
         self._ctx = ctx
         self._writes = writes
+        self._current = current  # the memory's snapshot (a following reader catches up)
 
     @property
     def name(self) -> str:
         return self._scope
 
     def _snap(self) -> Snapshot:
-        return self._ctx.current()
+        return self._current()
 
     def __repr__(self) -> str:
         return f"<Collection {self._scope!r} of {self._ctx.path!r}>"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,19 +28,12 @@ from .autoembed import check_binding, file_binding
 from .coldstart.cache import CacheStats
 from .coldstart.handle import HandleColdStart
 from .config import IndexConfig, StoreConfig
-from .engine import lock
+from .engine import shared
+from .engine.follow import ReaderFile
 from .engine.records import live_by_collection
 from .engine.snapshot import Snapshot
-from .engine.store import (
-    Opened,
-    create_file,
-    make_snapshot,
-    open_fd,
-    open_for_writing,
-    read_state,
-    same_file,
-)
-from .errors import AlreadyExistsError, ClosedError, ReadOnlyError
+from .engine.store import Opened, create_file, make_snapshot
+from .errors import AlreadyExistsError, ClosedError, InvalidInputError, ReadOnlyError
 from .reads import MemoryView, ReadContext, Reads, index_config_of
 from .types import to_us
 from .validate import check_collection
@@ -55,41 +49,46 @@ if TYPE_CHECKING:
 class Memory(Reads, Writes):
     """An open .mv2 memory file. Create with ``Memory.create``, open with ``Memory.open``.
 
-    One writer per file at a time (across processes); any number of readers
-    (``readonly=True``), each on the snapshot it opened until ``refresh()``.
+    One writer per file at a time across processes, shared by the writable handles of one
+    process (``engine/shared.py``); any number of readers (``readonly=True``), each on the
+    snapshot it opened until ``refresh()``, or following the writer (``follow=True``).
     """
 
-    def __init__(self, path: str, fd: int, config: StoreConfig, *, readonly: bool,
-                 embedder: Any = None, allow_embedder_mismatch: bool = False) -> None:
+    def __init__(self, path: str, source: ReaderFile | shared.SharedWriter, config: StoreConfig,
+                 *, embedder: Any = None, allow_embedder_mismatch: bool = False) -> None:
+        """``source``: a reader's file, or a share of the file's writer (a later share
+        reads the writer's snapshot)."""
         started = time.perf_counter()
-        self._path = path
-        self._fd = fd
-        self._config = config
-        self._readonly = readonly
-        self._closed = False
-        self._mutex = threading.RLock()
-        state = read_state(fd)
-        self._wal_end = state.wal_end
-        self._snapshot = make_snapshot(fd, state, config.mmap)
+        self._path, self._config, self._closed, self._source = path, config, False, source
+        self._shared = source if isinstance(source, shared.SharedWriter) else None
+        self._reader = source if isinstance(source, ReaderFile) else None
+        self._mutex = self._shared.lock if self._shared else threading.RLock()
+        state = None if self._shared and self._shared.writer else source.load()
+        self._snapshot = (source.writer.snapshot if state is None  # type: ignore[union-attr]
+                          else make_snapshot(source.fd, state, config.mmap))
         self._embedder = embedder
-        self._writer: Writer | None = None
         self._cold = HandleColdStart(config, self._current_search)
-        self._snapshot.frame_cache = self._cold.frames
-        self._ctx = ReadContext(path, self._snap, embedder, self._cold.recorder.record,
-                                self._cache_root)
+        if state is not None:
+            self._snapshot.frame_cache = self._cold.frames
+        self._ctx = ReadContext(path, self._current, embedder, self._cold.recorder.record,
+                                lambda: config.cache_root)  # a share's snapshot outlives it
         self._writes = WriteAccess(self._writable, self._mutex, embedder)
         try:
             if embedder is not None:
                 check_binding(embedder, self.embedder_info, self._snapshot.dim, path,
                               allow_mismatch=allow_embedder_mismatch)
-            if not readonly:
+            if self._shared is not None and state is not None:
                 self._start_writer(state)
+            if self._reader is not None:
+                self._reader.publish()
             self._cold.recorder.record("toc", time.perf_counter() - started)
             self._cold.start()
         except BaseException:
-            # the map holds a duplicate of fd, and with it the writer lock
-            self._snapshot.close(view=True)
+            if state is not None:  # the map holds a duplicate of fd, and the writer lock
+                self._snapshot.close(view=True)
             raise
+        if self._shared is not None:  # a handle collected unclosed gives its share back
+            self._dropped = weakref.finalize(self, shared.dropped, self._shared, path)
         self._cold.recorder.record("open", time.perf_counter() - started)
 
     # -------------------------------------------------------------- lifecycle
@@ -134,17 +133,22 @@ class Memory(Reads, Writes):
             raise AlreadyExistsError(f"{path} already exists") from None
         try:
             # a bare {"name", "dim"} record binds the file without giving this handle a model
-            return cls(path, fd, cfg, readonly=False,
-                       embedder=None if isinstance(embedder, Mapping) else embedder)
+            return shared.create(path, fd, lambda entry: cls(
+                path, entry, cfg, embedder=None if isinstance(embedder, Mapping) else embedder))
         except BaseException:
             os.close(fd)
             raise
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, readonly: bool = False,
-             config: StoreConfig | None = None, embedder: Any = None,
+             follow: bool = False, config: StoreConfig | None = None, embedder: Any = None,
              allow_embedder_mismatch: bool = False, **options: Any) -> Memory:
         """Open an existing memory file (writable unless ``readonly=True``).
+
+        Writable handles of one file in one process share its writer: each sees the
+        others' writes, and the lock goes with the last one closed. ``follow=True`` (with
+        ``readonly=True``) makes a reader see, on its next call, every write another
+        process's writer acknowledged, without ``refresh()``.
 
         ``embedder`` embeds texts put without an embedding and text queries; it must be
         the one the file was created with (``embedder_info``) unless
@@ -155,16 +159,21 @@ class Memory(Reads, Writes):
             NotAMemoryFileError, VersionMismatchError, CorruptFileError: unusable file.
             MemoryLockedError: another process holds the writer lock.
             EmbedderMismatchError, DimensionMismatchError: the embedder does not fit.
+            InvalidInputError: ``follow=True`` without ``readonly=True``.
         """
         path = os.fspath(path)
         cfg = (config or StoreConfig.from_env()).with_options(options)
-        fd = open_fd(path, writable=False) if readonly else open_for_writing(
-            path, cfg.lock_timeout)
+        if follow and not readonly:
+            raise InvalidInputError("follow=True needs readonly=True: a writable handle sees "
+                                    "every write already (its process holds the only writer)")
+        args = {"embedder": embedder, "allow_embedder_mismatch": allow_embedder_mismatch}
+        if not readonly:
+            return shared.acquire(path, cfg.lock_timeout, lambda s: cls(path, s, cfg, **args))
+        reader = ReaderFile(path, follow=follow)
         try:
-            return cls(path, fd, cfg, readonly=readonly, embedder=embedder,
-                       allow_embedder_mismatch=allow_embedder_mismatch)
+            return cls(path, reader, cfg, **args)
         except BaseException:
-            os.close(fd)
+            reader.close()
             raise
 
     def _start_writer(self, state: Opened) -> None:
@@ -172,25 +181,24 @@ class Memory(Reads, Writes):
         from .index.maintain import IndexMaintainer  # adds the indexes to each commit
 
         hook = IndexMaintainer(index_config_of(self._snapshot), self._config.cache_root)
-        self._writer = Writer(self._fd, state, self._snapshot, sync=self._config.sync,
-                              use_mmap=self._config.mmap, hook=hook)
+        self._shared.writer = Writer(self._shared.fd, state, self._snapshot, hook=hook,
+                                     sync=self._config.sync, use_mmap=self._config.mmap)
 
     def close(self) -> None:
-        """Seal pending writes (writer) and release the file. Calling it twice is harmless."""
+        """Release the file; the last writable handle of it in this process seals pending
+        writes first and releases the writer lock. Calling it twice is harmless."""
         with self._mutex:
             if self._closed:
                 return
             self._ctx.observer = None
             self._cold.close()
-            try:
-                if self._writer is not None:
-                    self._writer.seal(full=True)
-            finally:
-                self._closed = True
-                self._current().close(view=True)
-                if self._writer is not None:
-                    lock.release(self._fd)
-                os.close(self._fd)
+            self._closed = True
+            if self._reader is not None:
+                self._snapshot.close(view=True)
+                self._reader.close()
+                return
+            self._dropped.detach()
+            shared.release(self._shared, lambda writer: writer.seal(full=True))
 
     def __enter__(self) -> Memory:
         return self
@@ -199,7 +207,7 @@ class Memory(Reads, Writes):
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else ("readonly" if self._readonly else "writable")
+        state = "closed" if self._closed else ("readonly" if self.readonly else "writable")
         return f"<Memory {self._path!r} {state}>"
 
     @property
@@ -208,7 +216,7 @@ class Memory(Reads, Writes):
 
     @property
     def readonly(self) -> bool:
-        return self._readonly
+        return self._reader is not None
 
     @property
     def generation(self) -> int:
@@ -221,48 +229,47 @@ class Memory(Reads, Writes):
         return self._embedder
 
     def _current(self) -> Snapshot:
-        """The newest snapshot: the writer's (it moves with every commit) or the reader's."""
-        return self._writer.snapshot if self._writer is not None else self._snapshot
-
-    def _snap(self) -> Snapshot:
+        """The newest snapshot: the shared writer's (it moves with every commit of any
+        handle of the file) or the reader's."""
         if self._closed:
             raise ClosedError(f"{self._path} is closed")
-        return self._current()
+        writer = self._shared.writer if self._shared else None  # None: a first share opening
+        return self._snapshot if writer is None else writer.snapshot
 
-    def _cache_root(self) -> str:
-        return self._config.cache_root
+    def _snap(self) -> Snapshot:
+        """The snapshot a read runs on: a following reader first catches up with the writer."""
+        if self._reader is not None and self._reader.news():
+            self._reader.catch_up(self._mutex, self._current, self._reload)
+        return self._current()
 
     def _current_search(self) -> tuple[Snapshot, Any]:
         from .index.searcher import searcher_for
 
-        snap = self._snap()
-        return snap, searcher_for(snap, index_config_of(snap), self._cache_root)
+        snap = self._current()
+        return snap, searcher_for(snap, index_config_of(snap), self._ctx.cache_root)
 
     def refresh(self) -> int:
-        """Move a reader to the newest commit and WAL state; returns the generation.
-
-        A writer always sees its own writes, so this is a no-op for it.
-        """
+        """Move a reader to the newest commit and WAL state; returns the generation. A no-op
+        for a writer: it sees its own writes and those of every handle sharing it."""
         with self._mutex:
-            snap = self._snap()
-            if self._writer is not None:
-                return snap.public_generation
-            reuse: list | None = snap.runs
-            if not same_file(self._fd, self._path):  # compacted: follow the new file
-                fd = open_fd(self._path, writable=False)
-                os.close(self._fd)
-                self._fd = fd
-                reuse = None
-            self._install(read_state(self._fd), reuse)
-            return self._snapshot.public_generation
+            self._current()  # ClosedError once closed
+            if self._reader is not None:
+                self._reload()
+            return self._current().public_generation
+
+    def _reload(self) -> None:
+        """Reader: install the newest commit and WAL state, following a compacted file."""
+        same = self._reader.reopen()
+        self._install(self._reader.load(), self._snapshot.runs if same else None)
+        self._reader.publish()
 
     def _install(self, state: Opened, reuse: list | None) -> None:
         """Switch to ``state`` (a newer commit, or the compacted file) and warm it; a
         writer starts writing on it. ``reuse``: run readers of the same file to keep."""
-        snap = make_snapshot(self._fd, state, self._config.mmap, reuse)
+        snap = make_snapshot(self._source.fd, state, self._config.mmap, reuse)
         self._cold.switch(snap, same_file=reuse is not None)
-        self._snapshot, self._wal_end = snap, state.wal_end
-        if self._writer is not None:
+        self._snapshot = snap
+        if self._shared is not None:
             self._start_writer(state)
         self._cold.start()
 
@@ -271,31 +278,24 @@ class Memory(Reads, Writes):
 
         Versions replaced at or before ``retain_after`` are forgotten; ``as_of`` earlier
         than it then raises HistoryUnavailableError. ``None`` keeps all history. The new
-        file replaces the old one atomically; readers of the old one keep working and
-        follow on ``refresh()``. Returns the generation of the compacted file.
+        file replaces the old one atomically (the writable handles sharing this one move to
+        it); readers of the old one keep working and follow on ``refresh()``. Returns the
+        generation of the compacted file.
         """
         with self._mutex:
-            from .engine.compact import compact_into
-
-            writer = self._writable()
-            writer.seal(full=True)
+            self._writable()
             floor = None if retain_after is None else to_us(retain_after, "retain_after")
-            old_fd, old_snap = self._fd, writer.snapshot
-            self._fd = compact_into(self._path, old_snap, floor, self._config,
-                                    old_snap.header.wal_size, writer.commit_time(), writer.hook)
-            self._install(read_state(self._fd), None)
-            old_snap.close(view=True)
-            lock.release(old_fd)
-            os.close(old_fd)
+            self._shared.compact(self._path, floor, self._config,
+                                 lambda state: self._install(state, None))
             return self.generation
 
     # ----------------------------------------------------------------- writes
 
     def _writable(self) -> Writer:
-        self._snap()
-        if self._writer is None:
+        self._current()
+        if self._shared is None or self._shared.writer is None:
             raise ReadOnlyError(f"{self._path} was opened read-only")
-        return self._writer
+        return self._shared.writer
 
     def seal(self) -> int:
         """Commit the WAL delta into segments and bring the indexes fully up to date.
@@ -313,7 +313,7 @@ class Memory(Reads, Writes):
         from .collection import Collection
 
         self._snap()
-        return Collection(check_collection(name), self._ctx, self._writes)
+        return Collection(check_collection(name), self._ctx, self._writes, self._snap)
 
     def collections(self) -> dict[str, int]:
         """Every collection with frames now or in the past, with its live frame count."""
@@ -325,9 +325,11 @@ class Memory(Reads, Writes):
         """Counts, sizes and the generation as this handle sees them."""
         from .reports import file_stats
 
-        return file_stats(self._snap(), path=self._path, file_bytes=os.fstat(self._fd).st_size,
-                          wal_bytes=self._writer.wal_used if self._writer else self._wal_end,
-                          readonly=self._readonly, tiers=self._cold.tiers)
+        writer = self._shared.writer if self._shared else None
+        return file_stats(self._snap(), path=self._path,
+                          file_bytes=os.fstat(self._source.fd).st_size,
+                          wal_bytes=writer.wal_used if writer else self._reader.wal_end,
+                          readonly=self.readonly, tiers=self._cold.tiers)
 
     def verify(self) -> VerifyReport:
         """Check every checksum in the file; never raises for damage, reports it."""
@@ -335,7 +337,7 @@ class Memory(Reads, Writes):
         from .reports import VerifyReport
 
         self._snap()
-        problems, checked = verify_file(self._fd)
+        problems, checked = verify_file(self._source.fd)
         return VerifyReport(not problems, problems, checked)
 
     # ------------------------------------------------------------ warmup, caches

@@ -8,6 +8,7 @@ waiting for the old file's lock notice the replacement and reopen the path.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ..config import StoreConfig
@@ -39,8 +40,12 @@ def kept_versions(snap: Snapshot, floor: int | None) -> list[Version]:
 
 
 def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConfig,
-                 wal_size: int, commit_time: int, maintainer: CommitHook | None = None) -> int:
-    """Write the compacted file and rename it over ``path``; returns its locked fd."""
+                 wal_size: int, commit_time: int, maintainer: CommitHook | None = None,
+                 before_rename: Callable[[int], None] | None = None) -> int:
+    """Write the compacted file and rename it over ``path``; returns its locked fd.
+
+    ``before_rename(fd)`` is called with the finished, locked file just before the rename.
+    """
     old_floor = snap.toc.history_floor_us
     if old_floor is not None and (floor is None or floor < old_floor):
         floor = old_floor
@@ -80,6 +85,8 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
         committer.snapshot.view.close()
         fresh.view.close()
         _faults.hit("compact.before_rename")
+        if before_rename is not None:
+            before_rename(fd)
         os.replace(tmp, path)
     except BaseException:
         os.close(fd)

@@ -111,13 +111,16 @@ def _read_record(region: _Region, pos: int) -> _Record | None:
 
 
 def replay(source: Callable[[int, int], bytes] | bytes, checkpoint_seq: int, *,
-           size: int | None = None, scan_damage: bool = False) -> Replay:
+           size: int | None = None, scan_damage: bool = False, start: int = 0,
+           prev_crc: int = 0) -> Replay:
     """Read the consecutive records after ``checkpoint_seq`` from a WAL region.
 
     ``source`` is the region's bytes, or ``read(offset, n)`` with the region's ``size``. With
     ``scan_damage``, also look past the stop point for valid records with higher
     sequence numbers: finding one means a record in the middle was damaged (not a torn
-    tail), which ``verify()`` reports.
+    tail), which ``verify()`` reports. ``start`` and ``prev_crc`` resume a replay that
+    ended at region offset ``start`` after the record whose crc was ``prev_crc`` (a
+    following reader reads only what was appended since); ``end`` stays region-relative.
     """
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
@@ -125,9 +128,10 @@ def replay(source: Callable[[int, int], bytes] | bytes, checkpoint_seq: int, *,
         source = lambda off, n: data[off : off + n]  # noqa: E731
     if size is None:
         raise TypeError("replay(read, ...) needs size=")
-    region = _Region(source, size)
+    read = source if not start else (lambda off, n: source(start + off, n))
+    region = _Region(read, size - start)
     records: list[tuple[int, bytes]] = []
-    pos, expected, last_crc = 0, checkpoint_seq + 1, 0
+    pos, expected, last_crc = 0, checkpoint_seq + 1, prev_crc
     while True:
         rec = _read_record(region, pos)
         if rec is None or rec.seq != expected or rec.prev != last_crc:
@@ -141,7 +145,16 @@ def replay(source: Callable[[int, int], bytes] | bytes, checkpoint_seq: int, *,
             problems.append(
                 f"wal: record at region offset {pos} is damaged; a later record "
                 f"(seq {later[0]}) at region offset {later[1]} cannot be replayed")
-    return Replay(records, pos, expected - 1, problems, last_crc)
+    return Replay(records, start + pos, expected - 1, problems, last_crc)
+
+
+def starts_record(head: bytes, seq: int, prev: int) -> bool:
+    """Whether ``head`` (the first ``REC_HEADER`` bytes at some offset) begins record
+    ``seq`` linked to ``prev``: the cheap check for an append (its crc is not checked)."""
+    if len(head) < REC_HEADER:
+        return False
+    magic, _, got_seq, _, got_prev = _REC.unpack_from(head)
+    return magic == RECORD_MAGIC and got_seq == seq and got_prev == prev
 
 
 def find_later_record(region: _Region, pos: int, expected: int) -> tuple[int, int] | None:

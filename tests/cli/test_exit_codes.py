@@ -21,6 +21,7 @@ from memvid_store.errors import (
     VersionMismatchError,
 )
 
+from ..lockholder import held_by_another_process
 from .support import fails, ok, run
 
 
@@ -62,7 +63,8 @@ def test_a_locked_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         return real_open(cls, p, readonly=readonly, **{**options, "lock_timeout": 0})
 
     monkeypatch.setattr(Memory, "open", classmethod(no_wait))
-    with Memory.create(path):  # holds the writer lock
+    Memory.create(path).close()
+    with held_by_another_process(path):  # holds the writer lock
         fails(run("put", path, "x"), ExitCode.LOCKED, "Error:")
         ok(run("timeline", path))  # readers are not blocked
 

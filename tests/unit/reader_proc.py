@@ -139,6 +139,15 @@ class Session:
                 break
         return {"counts": counts, "problems": problems[:20], "generations": len(generations)}
 
+    def op_write(self, method: str, args: list[Any] | None = None,
+                 kwargs: dict[str, Any] | None = None,
+                 collection: str | None = None) -> dict[str, Any]:
+        """Call a write method of the open memory (put, update, delete, seal, compact...),
+        or of one of its collections; answers once it returned, that is once the write is
+        acknowledged."""
+        target = self.mem if collection is None else self.mem.collection(collection)
+        return {"result": getattr(target, method)(*(args or []), **(kwargs or {}))}
+
     def op_close(self) -> dict[str, Any]:
         self.mem.close()
         return {}

@@ -92,5 +92,5 @@ def test_index_loads_release_what_they_read_once(mem_path, opened, monkeypatch):
     assert (graph.offset, graph.length) in released
     assert any(inside(run) for run in runs)  # checked columns
     mem.find("tomato basil", k=5, mode="lexical")
-    files = searcher_for(snap, mem.index_config, mem._cache_root)._lex_manifest().files
+    files = searcher_for(snap, mem.index_config, mem._ctx.cache_root)._lex_manifest().files
     assert {(off, n) for off, n, _ in files.values()} <= set(released)

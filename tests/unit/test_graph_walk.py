@@ -42,7 +42,7 @@ def graph_file(mem_path: str, opened: list, n: int = 3000, **index) -> Memory:
 
 
 def searcher_of(mem: Memory):
-    return searcher_for(mem._snap(), mem.index_config, mem._cache_root)
+    return searcher_for(mem._snap(), mem.index_config, mem._ctx.cache_root)
 
 
 def both_paths(monkeypatch, mem: Memory, **query) -> tuple[list, list, bool]:

@@ -43,6 +43,8 @@ from memvid_store import (
     ReadOnlyError,
 )
 
+from ..lockholder import held_by_another_process
+
 
 def _node(nid: str, text: str, emb: list[float] | None, doc: str = "doc",
           **meta: Any) -> TextNode:
@@ -418,8 +420,10 @@ def test_engine_errors_pass_through(store, tmp_path) -> None:
         store.query(VectorStoreQuery(query_embedding=[1.0, 0.0, 0.0]))
     with pytest.raises(FilterError):
         store.memory.find("a", filter={"$bogus": 1})
-    with pytest.raises(MemoryLockedError):
-        MemvidVectorStore(store.path, lock_timeout=0.05)
+    held = str(tmp_path / "held.mv2")  # the writer lock held by another process
+    Memory.create(held).close()
+    with held_by_another_process(held), pytest.raises(MemoryLockedError):
+        MemvidVectorStore(held, lock_timeout=0.05)
     path = str(tmp_path / "ro.mv2")
     Memory.create(path).close()
     with MemvidVectorStore(path, readonly=True) as ro, pytest.raises(ReadOnlyError):

@@ -403,7 +403,7 @@ def test_stored_vectors_are_gathered_across_runs(mem_path, opened, mmap):
     with Memory.open(mem_path, readonly=True, mmap=mmap) as r:
         snap = r._snap()
         assert len(snap.runs) >= 3
-        stored = searcher_for(snap, r.index_config, r._cache_root).vectors.hnsw.stored()
+        stored = searcher_for(snap, r.index_config, r._ctx.cache_root).vectors.hnsw.stored()
         with_vec, without = [], []
         for gid in range(snap.toc.next_gid):
             ref = snap.locate(gid)
