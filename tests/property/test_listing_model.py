@@ -8,12 +8,14 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memvid_store import Memory
+from memvid_store.index import listing
 from tests.property.test_filters_model import COMMON, RARE, filters, ref_match
 
 COLLECTIONS = ["default", "chat", "notes"]
@@ -118,9 +120,14 @@ def test_select_and_count_match_the_model(corpus, spec, collection, window, when
     as_of = None if when is None else times[when]
     expected = expected_ids(frames, spec, window, order_by, reverse)
     offset, limit = page
-    got = handle.select(spec, order_by=order_by, reverse=reverse, offset=offset, limit=limit,
-                        as_of=as_of, time_range=window)
     end = None if limit is None else offset + limit
-    assert [f.id for f in got] == expected[offset:end]
-    assert all(f.collection == collection for f in got)
-    assert handle.count(spec, as_of=as_of, time_range=window) == len(expected)
+    # every plan gives the model's answer: scans only, the default choice, postings only
+    for share in (0.0, None, 2.0):
+        with patch.object(listing, "SELECTIVE", listing.SELECTIVE if share is None else share), \
+                patch.object(listing, "COUNT_SELECTIVE",
+                             listing.COUNT_SELECTIVE if share is None else share):
+            got = handle.select(spec, order_by=order_by, reverse=reverse, offset=offset,
+                                limit=limit, as_of=as_of, time_range=window)
+            assert [f.id for f in got] == expected[offset:end], share
+            assert all(f.collection == collection for f in got)
+            assert handle.count(spec, as_of=as_of, time_range=window) == len(expected), share

@@ -1,0 +1,101 @@
+"""What a filter says about the posting lists: the terms every match is posted under.
+
+A filter (the language of ``find``) is an AND of conditions. A condition the postings can
+answer gives a *group*: terms of which every matching frame is posted under at least one
+(``{"kind": "note"}`` gives ``[v kind note]``, ``{"kind": {"$in": [a, b]}}`` gives
+``[v kind a, v kind b]``, ``{"tags": "x"}`` gives ``[t x]``, ``$exists: true`` the path's
+``e`` term). Conditions the postings cannot answer (comparisons, negations, equality with
+lists or dicts) give none; ``$or`` gives one group only when each of its branches has
+one. So the frames posted under a group are a superset of the matches, to be checked on
+their payload — unless the plan is *exact*: one group that answers the whole filter
+(plain equality, ``$in`` of scalars or ``$exists: true`` on one top-level key or on the
+tags). Dotted paths are never exact: ``a.b`` reads a top-level ``a.b`` first, and both
+are posted under the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine.terms import canonical, exists_term, tag_term, value_term
+from .filters import METADATA_PREFIX, TAGS_KEYS
+
+
+@dataclass(frozen=True, slots=True)
+class TermPlan:
+    """Groups of terms (AND of ORs) every match of a filter is posted under."""
+
+    groups: tuple[tuple[str, ...], ...]
+    exact: bool = False
+
+
+NO_PLAN = TermPlan(())
+
+
+def plan_terms(spec: Mapping[str, Any] | None) -> TermPlan:
+    """The posting terms of a (valid) filter spec; no groups when none applies."""
+    if not spec:
+        return NO_PLAN
+    groups: list[tuple[str, ...]] = []
+    exact = True
+    for key, cond in spec.items():
+        found, complete = _entry(key, cond)
+        groups += found
+        exact = exact and complete
+    return TermPlan(tuple(groups), exact and len(groups) == 1 and len(spec) == 1)
+
+
+def _entry(key: str, cond: Any) -> tuple[list[tuple[str, ...]], bool]:
+    """(groups, whether they answer the entry exactly) of one entry of a filter dict."""
+    if key == "$and":
+        return [g for sub in cond for g in plan_terms(sub).groups], False
+    if key == "$or":
+        firsts = [plan_terms(sub).groups for sub in cond]
+        if all(firsts):
+            return [tuple(t for groups in firsts for t in groups[0])], False
+        return [], False
+    if key.startswith("$") and key not in TAGS_KEYS:
+        return [], False  # $nor, $not: nothing every match shares
+    if key in TAGS_KEYS:
+        return _condition(cond, _tag, tags=True)
+    path = key[len(METADATA_PREFIX):] if key.startswith(METADATA_PREFIX) else key
+    groups, complete = _condition(cond, lambda v: value_term(path, v), exists=path)
+    return groups, complete and "." not in path
+
+
+def _condition(cond: Any, term: Any, *, tags: bool = False,
+               exists: str | None = None) -> tuple[list[tuple[str, ...]], bool]:
+    if not (isinstance(cond, dict) and any(k.startswith("$") for k in cond)):
+        cond = {"$eq": cond}
+    groups: list[tuple[str, ...]] = []
+    complete = len(cond) == 1
+    for op, arg in cond.items():
+        if op == "$eq" and canonical(arg) is not None:
+            groups.append(_one(term(arg)))
+        elif op == "$in" and isinstance(arg, list | tuple) and all(
+                canonical(a) is not None for a in arg):
+            groups.append(tuple(t for t in (term(a) for a in arg) if t is not None))
+        elif op == "$all" and isinstance(arg, list | tuple) and all(
+                canonical(a) is not None for a in arg):
+            groups += [_one(term(a)) for a in arg]
+            complete = complete and len(arg) == 1
+        elif op == "$exists" and arg is True and exists is not None:
+            groups.append((exists_term(exists),))
+        elif op == "$eq" and tags and isinstance(arg, list | tuple) and arg and all(
+                isinstance(a, str) for a in arg):
+            groups += [(tag_term(a),) for a in arg]  # the tags are exactly this list
+            complete = False
+        else:
+            complete = False
+    return groups, complete
+
+
+def _one(term: str | None) -> tuple[str, ...]:
+    return () if term is None else (term,)
+
+
+def _tag(value: Any) -> str | None:
+    """A tag equals only a string; other scalars match no frame (an empty group)."""
+    return tag_term(value) if isinstance(value, str) else None
