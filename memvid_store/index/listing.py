@@ -98,14 +98,9 @@ def matching(snap: Snapshot, req: Listing, *, share: float | None = None
 def candidates(snap: Snapshot, req: Listing, share: float) -> list[RowRef] | None:
     """The listing read from postings, in order; None when they are not selective."""
     plan = plan_terms(req.filter.spec if req.filter is not None else None)
-    groups = list(plan.groups)
-    if snap.member_test(req.collection) is not None:
-        groups.append((collection_term(req.collection),))
-    if not groups:
-        return None
-    sizes = [sum(snap.posted_count(t) for t in group) for group in groups]
-    best = min(range(len(groups)), key=sizes.__getitem__)
-    if sizes[best] > share * (snap.toc.next_gid + len(snap.delta)):
+    groups = _groups(snap, plan, req.collection)
+    best, size = _smallest(snap, groups)
+    if best is None or size > share * (snap.toc.next_gid + len(snap.delta)):
         return None
     refs: dict[int, RowRef] = {}
     for term in groups[best]:
@@ -133,6 +128,55 @@ def candidates(snap: Snapshot, req: Listing, share: float) -> list[RowRef] | Non
     else:
         kept.sort(key=lambda c: c[1], reverse=req.reverse)
     return [ref for _, _, ref in kept]
+
+
+def candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
+                   window: tuple[int | None, int | None] | None, limit: int
+                   ) -> list[int] | None:
+    """Gids of a superset of the versions a search in ``collection`` with ``flt`` and the
+    event-time ``window`` can accept, ascending, from the smallest of the filter's term
+    groups, the collection's posting list and the window's span of the time index; None
+    when the smallest holds more than ``limit`` versions. Visibility is not checked."""
+    groups = _groups(snap, plan_terms(flt.spec if flt is not None else None), collection)
+    best, size = _smallest(snap, groups)
+    spans = _window_spans(snap, window) if window is not None else None
+    in_window = None if spans is None else sum(len(r) for _, r in spans[0]) + len(spans[1])
+    if in_window is not None and (best is None or in_window < size):
+        if in_window > limit:
+            return None
+        tperm_gids = [run.base + run.part("tperm")[i] for run, positions in spans[0]
+                      for i in positions]
+        return sorted(tperm_gids + spans[1])
+    if best is None or size > limit:
+        return None
+    return sorted({ref.gid for term in groups[best] for ref in snap.posted(term)})
+
+
+def _groups(snap: Snapshot, plan: Any, collection: str) -> list[tuple[str, ...]]:
+    """The plan's term groups, and the collection's list unless every version is in it."""
+    groups = list(plan.groups)
+    if snap.member_test(collection) is not None:
+        groups.append((collection_term(collection),))
+    return groups
+
+
+def _smallest(snap: Snapshot, groups: list[tuple[str, ...]]) -> tuple[int | None, int]:
+    """(index, estimated postings) of the group with the fewest postings."""
+    if not groups:
+        return None, 0
+    sizes = [sum(snap.posted_count(t) for t in group) for group in groups]
+    best = min(range(len(groups)), key=sizes.__getitem__)
+    return best, sizes[best]
+
+
+def _window_spans(snap: Snapshot, window: tuple[int | None, int | None]
+                  ) -> tuple[list[tuple[Any, range]], list[int]]:
+    """The time index's positions per run inside ``window``, and the delta's gids there."""
+    lo, hi = window
+    runs = [(run, run.time_rows(lo, hi)) for run in snap.runs]
+    delta = [v.gid for v in snap.delta
+             if (lo is None or v.created_at >= lo) and (hi is None or v.created_at < hi)]
+    return runs, delta
 
 
 def _scanned(snap: Snapshot, req: Listing) -> Iterator[RowRef]:

@@ -418,3 +418,53 @@ def test_stored_vectors_are_gathered_across_runs(mem_path, opened, mmap):
         for bad in (without[0][0], snap.toc.next_gid, -1):
             with pytest.raises(CorruptFileError):
                 stored.gather(np.array([with_vec[0][0], bad]))
+
+
+@pytest.mark.parametrize("backend", ["usearch", "hnswlib"])
+def test_selective_filters_and_windows_scan_the_admitted_versions(mem_path, opened,
+                                                                  backend, monkeypatch):
+    """A filter or time range admitting few versions is answered by an exact scan of those
+    versions: the exact top k among them, with the same scores as the exact path."""
+    import numpy as np  # the subset path serves once numpy is loaded
+
+    from memvid_store.index.vector import subset_scan
+
+    served = []
+    real = subset_scan.SubsetScan.ranked
+
+    def spy(self, req, accept):
+        found = real(self, req, accept)
+        served.append(found is not None)
+        return found
+
+    monkeypatch.setattr(subset_scan.SubsetScan, "ranked", spy)
+    rng = np.random.default_rng(3)
+    m = Memory.create(mem_path, dim=DIM, index={"ann_backend": backend, "ann_threshold": 200})
+    opened.append(m)
+    vectors = rng.normal(size=(2000, DIM)).astype("<f4")
+    m.put_many([{"id": f"f{i:04d}", "text": f"item {i}", "embedding": vectors[i].tolist(),
+                 "metadata": {"bucket": i % 100, "rare": i % 500 == 7},
+                 "tags": ["pick"] if i % 250 == 3 else [], "created_at": day(i % 200)}
+                for i in range(2000)])
+    m.seal()
+    m.delete("f0107")  # a deleted version is posted too: acceptance drops it
+    m.put("fresh", id="wal", embedding=vectors[7].tolist(), metadata={"bucket": 7})
+
+    def exact_top(query, keep, k=5):
+        rows = [(f.id, np.asarray(f.embedding, "<f4")) for f in m.timeline() if keep(f)]
+        q = query / np.linalg.norm(query)
+        scored = sorted((-float(v @ q / np.linalg.norm(v)), fid) for fid, v in rows)
+        return [fid for _, fid in scored[:k]]
+
+    cases = [({"bucket": 7}, None, lambda f: f.metadata.get("bucket") == 7),
+             ({"rare": True}, None, lambda f: f.metadata.get("rare") is True),
+             ({"tags": "pick"}, None, lambda f: "pick" in f.tags),
+             (None, (day(3), day(5)), lambda f: day(3) <= f.created_at < day(5))]
+    for flt, window, keep in cases:
+        for _ in range(5):
+            query = rng.normal(size=DIM).astype("<f4")
+            served.clear()
+            hits = m.find(vector=query.tolist(), k=5, filter=flt, time_range=window)
+            assert served == [True]
+            assert [h.id for h in hits] == exact_top(query, keep)
+            assert all(keep(m.get(h.id)) for h in hits)

@@ -12,6 +12,10 @@ tries them in this order:
 
 Paths 1-2 never import numpy: a fresh process's first queries stay numpy-free. Modules of
 paths 3-4 import numpy and are imported only when those paths are first needed.
+
+Before them, once numpy is loaded, a request whose filter or ``time_range`` admits few
+versions is answered by :mod:`.subset_scan` (an exact scan of just those versions), per
+request; the rest of the batch goes down the list above.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from ..requests import Request
     from .exact import ExactScan
     from .hnsw_search import HnswSearch
+    from .subset_scan import SubsetScan
 
 
 class VectorPath(Protocol):
@@ -57,6 +62,7 @@ class VectorPaths:
         self._cache_root = cache_root
         self._exact: ExactScan | None = None
         self._hnsw: HnswSearch | None = None
+        self._subset: SubsetScan | None = None
         self._build_lock = threading.Lock()
         self.defer = False  # set while a background warmup will open the graph
 
@@ -97,13 +103,34 @@ class VectorPaths:
             yield self.hnsw
         yield self.exact
 
+    @property
+    def subset(self) -> SubsetScan:
+        if self._subset is None:
+            from .subset_scan import SubsetScan
+
+            stored = self.hnsw.stored()
+            with self._build_lock:
+                if self._subset is None:
+                    self._subset = SubsetScan(self.snap, self.config, stored)
+        return self._subset
+
     def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]) -> list[Ranked]:
-        """Accepted (ref, score) best-first per request, from the first path that serves."""
-        for path in self.choose():
-            ranked = path.ranked(reqs, accepts)
-            if ranked is not None:
-                return ranked
-        raise AssertionError("the exact path always serves")  # pragma: no cover
+        """Accepted (ref, score) best-first per request: a request whose filter or event-time
+        window admits few versions is scored over just those (once numpy is loaded), the
+        others by the first path that serves."""
+        out: list[Ranked | None] = [None] * len(reqs)
+        if kernels.numpy_loaded():  # else the numpy-free paths answer (a fresh process)
+            for i, (req, accept) in enumerate(zip(reqs, accepts, strict=True)):
+                out[i] = self.subset.ranked(req, accept)
+        rest = [i for i, found in enumerate(out) if found is None]
+        if rest:
+            for path in self.choose():
+                ranked = path.ranked([reqs[i] for i in rest], [accepts[i] for i in rest])
+                if ranked is not None:
+                    for i, found in zip(rest, ranked, strict=True):
+                        out[i] = found
+                    break
+        return out  # type: ignore[return-value]
 
     def close(self) -> None:
         if self._hnsw is not None:

@@ -174,6 +174,13 @@ class StoredVectors:
         self._counts = np.array(counts, "<i8")
         self._offsets = np.array(offsets, "<i8")
 
+    def with_vectors(self, gids: np.ndarray) -> np.ndarray:
+        """The committed ``gids`` that have a vector (unknown gids dropped too)."""
+        index = np.asarray(gids, "<i8") - self._first_gid
+        known = (index >= 0) & (index < len(self._vrow))
+        index, gids = index[known], np.asarray(gids, "<i8")[known]
+        return gids[self._vrow[index] >= 0]
+
     def gather(self, gids: np.ndarray) -> np.ndarray:
         """Float32 rows (len(gids), dim) of committed versions, in ``gids`` order."""
         index = np.asarray(gids, "<i8") - self._first_gid

@@ -1,0 +1,69 @@
+"""Exact vector search over the few versions a filter or an event-time window admits.
+
+A selective filter (a tag, a metadata value, a small collection) or a narrow
+``time_range`` admits few versions; walking the graph for them means visiting about
+``k / selectivity`` candidates, and at 1 % the library search widens until it scans.
+When the posting lists (or the time index) put at most ``SUBSET_MAX`` versions in
+reach (:func:`..listing.candidate_gids`), their stored vectors are gathered and scored
+exactly instead: one small matrix product, then the usual acceptance (visibility,
+window, collection, filter), best-first. The hits are the exact top ``k`` among the
+admitted versions, as the exact path gives them.
+
+It serves once numpy is loaded (by the application, a graph search or a warmup): the
+first answer of a fresh process stays numpy-free through the other paths.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ...config import IndexConfig
+from ...engine.snapshot import Snapshot
+from ..listing import candidate_gids
+from .exact import best
+from .scoring import score_block
+from .stored import StoredVectors
+
+if TYPE_CHECKING:
+    from ..acceptance import Acceptance, Ranked
+    from ..requests import Request
+
+SUBSET_MAX = 4096  # admitted versions up to which an exact scan beats the graph
+
+
+class SubsetScan:
+    """Scores the versions a request's filter or window admits, when they are few."""
+
+    def __init__(self, snap: Snapshot, config: IndexConfig, stored: StoredVectors) -> None:
+        self.snap = snap
+        self.metric = config.distance
+        self.stored = stored
+
+    def ranked(self, req: Request, accept: Acceptance) -> Ranked | None:
+        """Accepted (ref, score) best-first, ``req.k`` of them when that many exist; None
+        when the request admits too many versions (or all of them)."""
+        if req.filter is None and req.time_range is None:
+            return None
+        gids = candidate_gids(self.snap, req.collection, req.filter, req.time_range,
+                              SUBSET_MAX)
+        if gids is None:
+            return None
+        snap = self.snap
+        first_delta = snap.toc.next_gid
+        committed = self.stored.with_vectors(np.array([g for g in gids if g < first_delta],
+                                                      "<i8"))
+        delta = [snap.delta[g - first_delta] for g in gids if g >= first_delta]
+        delta = [v for v in delta if v.embedding]
+        parts = [self.stored.gather(committed)]
+        if delta:
+            parts.append(np.frombuffer(b"".join(v.embedding for v in delta), "<f4")
+                         .reshape(len(delta), -1))
+        matrix = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        labels = np.concatenate([committed, np.array([v.gid for v in delta], "<i8")])
+        if not len(labels):
+            return []
+        query = np.frombuffer(req.vector, "<f4")[None, :]
+        scores = score_block(matrix, query, self.metric)[0]
+        return accept.take(best(scores, labels, len(labels)), req.k)
