@@ -18,10 +18,10 @@ two terms sharing a hash only widen a candidate set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .keys import collection_of
+from .keys import DEFAULT, SEP
 from .records import blake2b
 
 MAX_DEPTH = 8  # nested dicts posted down to this depth; deeper paths are verified only
@@ -47,6 +47,11 @@ def value_term(path: str, value: Any) -> str | None:
 
 def canonical(value: Any) -> str | None:
     """A scalar as its equality class under the filter language (None: not a scalar)."""
+    kind = type(value)
+    if kind is str:  # the common types first, exactly: metadata is mostly these
+        return f"s{value}"
+    if kind is int:
+        return f"n{value}"
     if value is None:
         return "z"
     if isinstance(value, bool):
@@ -63,26 +68,32 @@ def canonical(value: Any) -> str | None:
 def terms_of(key: str, metadata: Mapping[str, Any] | None,
              tags: Iterable[str] | None) -> set[str]:
     """Every term a content version with this key, metadata and tags is posted under."""
-    out = {collection_term(collection_of(key))}
-    out.update(tag_term(t) for t in tags or ())
-    for path, value in _paths(metadata or {}, "", 0):
-        out.add(exists_term(path))
-        if isinstance(value, list):
-            out.update(t for t in (value_term(path, v) for v in value) if t is not None)
-        else:
-            term = value_term(path, value)
-            if term is not None:
-                out.add(term)
+    collection, sep, _ = key.partition(SEP)
+    out = {f"c\x00{collection if sep else DEFAULT}"}
+    if tags:
+        out.update([f"t\x00{t}" for t in tags])
+    if metadata:
+        _post(out, metadata, "", 0)
     return out
 
 
-def _paths(metadata: Mapping[str, Any], prefix: str, depth: int
-           ) -> Iterator[tuple[str, Any]]:
+def _post(out: set[str], metadata: Mapping[str, Any], prefix: str, depth: int) -> None:
+    """Add the ``e`` and ``v`` terms of every path of ``metadata`` (under ``prefix``)."""
     for name, value in metadata.items():
         path = f"{prefix}{name}"
-        yield path, value
-        if isinstance(value, dict) and depth < MAX_DEPTH:
-            yield from _paths(value, f"{path}.", depth + 1)
+        out.add(f"e\x00{path}")
+        if isinstance(value, list):
+            for item in value:
+                canon = canonical(item)
+                if canon is not None:
+                    out.add(f"v\x00{path}\x00{canon}")
+        elif isinstance(value, dict):
+            if depth < MAX_DEPTH:
+                _post(out, value, f"{path}.", depth + 1)
+        else:
+            canon = canonical(value)
+            if canon is not None:
+                out.add(f"v\x00{path}\x00{canon}")
 
 
 def term_hash(term: str) -> int:
