@@ -2,7 +2,7 @@
 
 ``python bench/run_all.py`` runs the default sizes (a few minutes); ``--full`` or
 ``MEMVID_BENCH_FULL=1`` adds the 1M-frame runs. ``--only engine`` / ``--only search`` /
-``--only coldstart`` / ``--only prefetch`` runs a subset.
+``--only coldstart`` / ``--only prefetch`` / ``--only listing`` runs a subset.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ HERE = Path(__file__).resolve().parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
-from bench import coldstart, engine_bench, prefetch_bench, search_bench  # noqa: E402
+from bench import (  # noqa: E402
+    coldstart,
+    engine_bench,
+    listing_bench,
+    prefetch_bench,
+    search_bench,
+)
 
 # name -> (run(full=...) -> result dict, markdown(result) -> str)
 BENCHES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
@@ -26,6 +32,7 @@ BENCHES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]
     "search": (search_bench.run, search_bench.markdown),
     "coldstart": (coldstart.run, coldstart.markdown),
     "prefetch": (prefetch_bench.run, prefetch_bench.markdown),
+    "listing": (listing_bench.run, listing_bench.markdown),
 }
 
 
