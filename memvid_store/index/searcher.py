@@ -12,6 +12,7 @@ Ordering is deterministic: score descending, ties by frame id. One Searcher per 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from .requests import Request
     from .vector.paths import VectorPaths
 
+SUBSET_CACHE = 8  # in-memory BM25s of recent selective filters, per snapshot
 HYBRID_DEPTH = 50  # candidates each mode contributes to the fusion (at least k)
 RESULT_CACHE = 256
 
@@ -60,6 +62,7 @@ class Searcher:
         self._lex: Any = None
         self._lex_opened = False
         self._delta_lex: Any = None
+        self._subsets: OrderedDict[tuple, Any] = OrderedDict()
         self._lex_lock = threading.Lock()
         self._vectors: Any = None  # the vector paths, made on first vector need
         self._vectors_lock = threading.Lock()
@@ -174,6 +177,9 @@ class Searcher:
 
     def _lexical_ranked(self, req: Request, need: int) -> Ranked:
         accept = Acceptance.of(self.snap, req)
+        admitted = self._lexical_subset(req)
+        if admitted is not None:
+            return accept.take(admitted, need)
         limit = max(2 * need, 32)
         while True:
             cands = self._lexical_candidates(req.text, limit, req.syntax)
@@ -181,6 +187,62 @@ class Searcher:
             if len(ranked) >= need or len(cands) < limit:
                 return ranked
             limit *= 4
+
+    def _lexical_subset(self, req: Request) -> list[tuple[int, float]] | None:
+        """BM25 (gid, score) best-first of just the versions a selective filter, collection
+        or ``time_range`` admits (at most ``SUBSET_MAX``), instead of widening the index's
+        candidates until enough pass; None when not selective, or for tantivy's query
+        syntax. Indexed versions are scored with the index's statistics, as tantivy scores
+        them; the others come from the delta's BM25, as in every lexical search."""
+        if req.syntax != "plain" or (req.filter is None and req.time_range is None):
+            return None
+        from .listing import candidate_gids
+        from .vector.subset_scan import SUBSET_MAX
+
+        gids = candidate_gids(self.snap, req.collection, req.filter, req.time_range,
+                              SUBSET_MAX)
+        if gids is None:
+            return None
+        lex = self._lexical_index()
+        covered = self._subset_docs(req, gids, lex)
+        found = covered.search(req.text, len(covered), index=lex, indexed=True) if len(
+            covered) else []
+        delta = self._delta_index()
+        if delta is not None:
+            admitted = set(gids)
+            found += [gs for gs in delta.search(req.text, len(delta), index=lex)
+                      if gs[0] in admitted]
+        found.sort(key=lambda gs: (-gs[1], gs[0]))
+        return found
+
+    def _subset_docs(self, req: Request, gids: list[int], lex: Any) -> Any:
+        """The indexed versions among ``gids`` that ``req`` accepts, as an in-memory BM25
+        (kept for the next query with the same filter, window and time)."""
+        from .coverage import covered_gid
+        from .lexical.delta import DeltaBM25
+        from .lexical.schema import LexDoc
+
+        spec = None if req.filter is None else json.dumps(req.filter.spec, sort_keys=True,
+                                                         default=str)
+        key = (req.collection, spec, req.at, req.time_range, len(self.snap.delta))
+        cached = self._subsets.get(key)
+        if cached is not None:
+            self._subsets.move_to_end(key)
+            return cached
+        end = covered_gid(self.snap.toc.find("lex")) if lex is not None else 0
+        accept = Acceptance.of(self.snap, req)
+        docs = []
+        for gid in gids:
+            ref = accept.accept(gid) if gid < end else None
+            if ref is not None:
+                _, _, _, text, meta, _ = self.snap.record(ref)
+                title = meta.get("title")
+                docs.append(LexDoc(gid, text, title if isinstance(title, str) else ""))
+        scorer = DeltaBM25(docs)
+        self._subsets[key] = scorer
+        if len(self._subsets) > SUBSET_CACHE:
+            self._subsets.popitem(last=False)
+        return scorer
 
     def _lexical_candidates(self, text: str, limit: int, syntax: str) -> list[tuple[int, float]]:
         lex = self._lexical_index()

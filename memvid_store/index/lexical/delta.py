@@ -105,10 +105,12 @@ class DeltaBM25:
         return len(self._docs)
 
     def search(self, query: str, limit: int, *, index: LexSearcher | None = None,
-               syntax: str = "plain") -> list[tuple[int, float]]:
+               syntax: str = "plain", indexed: bool = False) -> list[tuple[int, float]]:
         """(gid, score) best first, ties by gid. With ``index``, N, df and avgdl combine the
-        index's statistics with the delta's. ``syntax="query"`` runs tantivy's query language
-        on an in-memory index of the delta (delta statistics only)."""
+        index's statistics with the delta's; with ``indexed`` too, these documents are
+        already in ``index`` and are scored with its statistics alone, as tantivy scores
+        them. ``syntax="query"`` runs tantivy's query language on an in-memory index of the
+        delta (delta statistics only)."""
         check_syntax(syntax)
         if limit <= 0 or not query or not query.strip():
             return []
@@ -118,12 +120,13 @@ class DeltaBM25:
         pq = parse_plain(query)
         if pq.empty:
             return []
-        n = len(self._docs) + (index.num_docs if index is not None else 0)
+        own = 0 if indexed and index is not None else 1  # count these documents' statistics
+        n = own * len(self._docs) + (index.num_docs if index is not None else 0)
         scores: dict[int, float] = {}
         for fname, boost in FIELDS:
             fd = self._fields[fname]
-            total = fd.total + (index.total_tokens(fname, pq.terms) if index is not None
-                                else 0.0)
+            total = own * fd.total + (index.total_tokens(fname, pq.terms) if index is not None
+                                      else 0.0)
             if total <= 0:
                 continue
             avgdl = total / n
@@ -137,7 +140,7 @@ class DeltaBM25:
                 return v
 
             def df(term: str, fd: _Field = fd, fname: str = fname) -> int:
-                local = len(fd.postings.get(term, ()))
+                local = own * len(fd.postings.get(term, ()))
                 return local + (index.doc_freq(term, fname) if index is not None else 0)
 
             for term in pq.terms:
