@@ -12,6 +12,11 @@ delete / seal operations from a seeded RNG until it is killed (or MAX_SECONDS pa
 
 ``script`` runs a fixed list of steps (JSON) and is used with ``MEMVID_FAULT``.
 
+``colls`` is ``random`` over several collections with colliding ids (arguments as
+``random``; ``MODEL_JSON`` is ``{collection: {"live": ..., "deleted": [...]}}``): steps
+carry a ``coll`` field, and add ``delete_many`` (``ids`` deleted, ``missing`` ids also
+passed with ``missing_ok``) and ``clear`` (``ids`` it deletes).
+
 Every operation is logged to ACKLOG, one JSON line each, flushed at once:
 
 * ``{"ev": "ready"}`` once the file is open;
@@ -227,6 +232,118 @@ def script_mode(path: str, ack_path: str, steps_path: str) -> None:
     log.write({"ev": "closed"})
 
 
+# ------------------------------------------------------------------- collections mode
+
+COLLECTIONS = ["default", "chat", "notes", "ünï 🙂"]
+
+
+class CollectionOps(RandomOps):
+    """Random steps into several collections; ids are drawn from one small pool, so the
+    same id lives in several collections at once."""
+
+    def __init__(self, seed: int, model: dict[str, dict[str, Any]]) -> None:
+        super().__init__(seed, {}, [])
+        self.lives = {c: dict(model.get(c, {}).get("live", {})) for c in COLLECTIONS}
+
+    def pool_id(self) -> str:
+        return f"x{self.rng.randint(0, 24)}"
+
+    def next_step(self) -> dict[str, Any]:
+        rng = self.rng
+        coll = rng.choice(COLLECTIONS)
+        live_ids = sorted(self.lives[coll])
+        r = rng.random()
+        if not live_ids or r < 0.30:
+            step: dict[str, Any] = {"op": "put", "items": [self.item(self.pool_id())]}
+        elif r < 0.50:
+            items = [self.item(self.pool_id()) for _ in range(rng.randint(2, 6))]
+            step = {"op": "put_many", "items": items}
+        elif r < 0.505:
+            # larger than wal_size / 4: committed directly, bypassing the WAL
+            items = [self.item(f"big{rng.randint(0, 99)}", words=1200) for _ in range(40)]
+            step = {"op": "put_many", "items": items}
+        elif r < 0.68:
+            fid = rng.choice(live_ids)
+            changes: dict[str, Any] = {"text": self.text()}
+            if rng.random() < 0.5:
+                changes["metadata"] = {"u": rng.randint(0, 10**6)}
+            step = {"op": "update", "id": fid, "set": changes,
+                    "items": [{**self.lives[coll][fid], **changes}]}
+        elif r < 0.80:
+            step = {"op": "delete", "ids": [rng.choice(live_ids)]}
+        elif r < 0.95:
+            picked = rng.sample(live_ids, min(len(live_ids), rng.randint(1, 3)))
+            missing = [f for f in (self.pool_id(), "never") if f not in self.lives[coll]]
+            step = {"op": "delete_many", "ids": picked, "missing": missing[:1]}
+        elif r < 0.98:
+            step = {"op": "clear", "ids": live_ids}
+        else:
+            step = {"op": "seal"}
+        step["coll"] = coll
+        return step
+
+    def apply(self, step: dict[str, Any]) -> None:
+        live = self.lives[step["coll"]]
+        for item in step.get("items", ()):
+            live[item["id"]] = item
+        if step["op"] in ("delete", "delete_many", "clear"):
+            for fid in step["ids"]:
+                del live[fid]
+
+
+def execute_in_collection(mem: Memory, step: dict[str, Any]) -> dict[str, Any]:
+    """Run one step of ``CollectionOps`` in its collection; returns extra ack fields."""
+    target = mem if step["coll"] == "default" else mem.collection(step["coll"])
+    op = step["op"]
+    if op == "put":
+        item = step["items"][0]
+        target.put(item["text"], id=item["id"], metadata=item["metadata"] or None,
+                   tags=item["tags"] or None, embedding=item["embedding"])
+    elif op == "put_many":
+        target.put_many([
+            {"id": it["id"], "text": it["text"], "metadata": it["metadata"] or None,
+             "tags": it["tags"] or None, "embedding": it["embedding"]}
+            for it in step["items"]
+        ])
+    elif op == "update":
+        target.update(step["id"], **step["set"])
+    elif op == "delete":
+        target.delete(step["ids"][0])
+    elif op == "delete_many":
+        deleted = target.delete_many([*step["ids"], *step["missing"]], missing_ok=True)
+        assert deleted == len(step["ids"]), (deleted, step["ids"])
+    elif op == "clear":
+        assert target.clear() == len(step["ids"])
+    elif op == "seal":
+        return {"gen": mem.seal()}
+    else:
+        raise ValueError(f"unknown step {op!r}")
+    return {}
+
+
+def collections_mode(path: str, ack_path: str, model_path: str, seed: int,
+                     max_seconds: float) -> None:
+    import numpy  # noqa: F401  (imported by the first seal: load it before the kill window)
+
+    with open(model_path, encoding="utf-8") as fh:
+        model = json.load(fh)
+    ops = CollectionOps(seed, model)
+    log = AckLog(ack_path)
+    mem = open_memory(path)
+    log.write({"ev": "ready"})
+    deadline = time.monotonic() + max_seconds
+    n = 0
+    while time.monotonic() < deadline:
+        step = ops.next_step()
+        log.write({"ev": "begin", "n": n, **step})
+        extra = execute_in_collection(mem, step)
+        log.write({"ev": "ack", "n": n, "gen": mem.generation, **step, **extra})
+        ops.apply(step)
+        n += 1
+    mem.close()
+    log.write({"ev": "closed"})
+
+
 def main(argv: list[str]) -> None:
     mode = argv[1]
     if mode == "random":
@@ -234,6 +351,9 @@ def main(argv: list[str]) -> None:
         random_mode(argv[2], argv[3], argv[4], int(argv[5]), max_seconds)
     elif mode == "script":
         script_mode(argv[2], argv[3], argv[4])
+    elif mode == "colls":
+        max_seconds = float(argv[6]) if len(argv) > 6 else 60.0
+        collections_mode(argv[2], argv[3], argv[4], int(argv[5]), max_seconds)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 
