@@ -144,9 +144,12 @@ def candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
     if in_window is not None and (best is None or in_window < size):
         if in_window > limit:
             return None
-        tperm_gids = [run.base + run.part("tperm")[i] for run, positions in spans[0]
-                      for i in positions]
-        return sorted(tperm_gids + spans[1])
+        gids = list(spans[1])
+        for run, positions in spans[0]:
+            base = run.base
+            rows = run.part("tperm")[positions.start:positions.stop].tolist()
+            gids += [base + row for row in rows]
+        return sorted(gids)
     if best is None or size > limit:
         return None
     return sorted({ref.gid for term in groups[best] for ref in snap.posted(term)})
