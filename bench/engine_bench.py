@@ -30,6 +30,7 @@ if __package__ in (None, ""):
 
 from bench import corpus  # noqa: E402
 from bench.machine import machine_info, summary  # noqa: E402
+from bench.report import write_results  # noqa: E402
 
 RESULTS = HERE / "results"
 DEFAULT_SIZES = (10_000, 100_000)
@@ -521,17 +522,6 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_results(res: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """``engine-<stamp>.json`` and ``.md`` in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = res["timestamp"].replace(":", "").replace("-", "")[:15]
-    json_path = out_dir / f"engine-{stamp}.json"
-    md_path = out_dir / f"engine-{stamp}.md"
-    json_path.write_text(json.dumps(res, indent=2, default=str) + "\n")
-    md_path.write_text(markdown(res))
-    return json_path, md_path
-
-
 # ----------------------------------------------------------------------------- main
 
 
@@ -586,7 +576,7 @@ def run(*, full: bool = False, sizes: Iterable[int] | None = None, workdir: str 
             shutil.rmtree(work, ignore_errors=True)
     res["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     res["targets"] = targets(res)
-    res["files"] = [str(p) for p in write_results(res, out_dir)]
+    res["files"] = [str(p) for p in write_results(res, out_dir, "engine", markdown)]
     return res
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import shutil
 import sys
@@ -44,6 +43,7 @@ if __package__ in (None, ""):
 from bench import corpus  # noqa: E402
 from bench.engine_bench import RESULTS, calibrate, progress, read_through  # noqa: E402
 from bench.machine import machine_info, summary  # noqa: E402
+from bench.report import write_results  # noqa: E402
 from bench.search_bench import (  # noqa: E402
     exact_topk,
     pct,
@@ -462,17 +462,6 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_results(res: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """``listing-<stamp>.json`` and ``.md`` in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = res["timestamp"].replace(":", "").replace("-", "")[:15]
-    json_path = out_dir / f"listing-{stamp}.json"
-    md_path = out_dir / f"listing-{stamp}.md"
-    json_path.write_text(json.dumps(res, indent=2, default=str) + "\n")
-    md_path.write_text(markdown(res))
-    return json_path, md_path
-
-
 # ----------------------------------------------------------------------------- main
 
 
@@ -531,7 +520,7 @@ def run(*, full: bool = False, sizes: Iterable[int] | None = None, find_size: in
             shutil.rmtree(work, ignore_errors=True)
     res["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     res["targets"] = targets(res)
-    res["files"] = [str(p) for p in write_results(res, out_dir)]
+    res["files"] = [str(p) for p in write_results(res, out_dir, "listing", markdown)]
     return res
 
 

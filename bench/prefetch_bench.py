@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import shutil
 import statistics
@@ -51,6 +50,7 @@ if __package__ in (None, ""):
 
 from bench import corpus  # noqa: E402
 from bench.machine import machine_info, summary  # noqa: E402
+from bench.report import write_results  # noqa: E402
 
 RESULTS = HERE / "results"
 DEFAULT_N = 10_000
@@ -486,16 +486,6 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_results(res: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = res["timestamp"].replace(":", "").replace("-", "")[:15]
-    json_path = out_dir / f"prefetch-{stamp}.json"
-    md_path = out_dir / f"prefetch-{stamp}.md"
-    json_path.write_text(json.dumps(res, indent=2, default=str) + "\n")
-    md_path.write_text(markdown(res))
-    return json_path, md_path
-
-
 # ----------------------------------------------------------------------------- main
 
 
@@ -558,7 +548,7 @@ def run(*, full: bool = False, n: int | None = None, ops: int = OPS, workdir: st
         "the analyzer's prefetch_budget (smaller while its predictions miss).",
     ]
     res["targets"] = targets(res)
-    res["files"] = [str(p) for p in write_results(res, out_dir)]
+    res["files"] = [str(p) for p in write_results(res, out_dir, "prefetch", markdown)]
     return res
 
 

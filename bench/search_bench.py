@@ -40,6 +40,7 @@ from bench.engine_bench import (  # noqa: E402
     run_child,
 )
 from bench.machine import machine_info, summary, version_of  # noqa: E402
+from bench.report import write_results  # noqa: E402
 
 DEFAULT_SIZES = (10_000, 100_000)
 FULL_SIZES = (10_000, 100_000, 1_000_000)
@@ -757,17 +758,6 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_results(res: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """``search-<stamp>.json`` and ``.md`` in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = res["timestamp"].replace(":", "").replace("-", "")[:15]
-    json_path = out_dir / f"search-{stamp}.json"
-    md_path = out_dir / f"search-{stamp}.md"
-    json_path.write_text(json.dumps(res, indent=2, default=str) + "\n")
-    md_path.write_text(markdown(res))
-    return json_path, md_path
-
-
 # ----------------------------------------------------------------------------- main
 
 
@@ -817,7 +807,7 @@ def run(*, full: bool = False, sizes: Iterable[int] | None = None, workdir: str 
     res["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     res["verdict"] = verdict(res)
     res["targets"] = targets(res)
-    res["files"] = [str(p) for p in write_results(res, out_dir)]
+    res["files"] = [str(p) for p in write_results(res, out_dir, "search", markdown)]
     return res
 
 

@@ -232,6 +232,37 @@ def run_script(path: Path, steps: list[dict[str, Any]], workdir: Path, name: str
     return code, read_acks(ack)
 
 
+def kill_writer_at_random(mode: str, path: Path, workdir: Path, model_json: Any, seed: int,
+                          rng: Any, *, max_run: float, early_kill: float = 0.0) -> Path:
+    """Run a ``mode`` writer (writer_proc.py) on ``path`` from the model ``model_json`` and
+    SIGKILL it at a random point (``early_kill``: share of kills aimed at startup, open
+    and recovery; the others land within ``max_run`` seconds of its first ack); returns
+    its ack log."""
+    import signal
+
+    model_file = workdir / f"model-{seed}.json"
+    model_file.write_text(json.dumps(model_json))
+    ack = workdir / f"ack-{seed}.log"
+    proc = start_writer([mode, str(path), str(ack), str(model_file), str(seed), "60"],
+                        workdir)
+    try:
+        if rng.random() < early_kill:
+            time.sleep(rng.uniform(0, 0.12))
+        else:
+            ready = wait_for(lambda: ack.exists() and ack.stat().st_size > 0, 30)
+            assert ready, f"writer never became ready: {writer_stderr(workdir)}"
+            time.sleep(rng.uniform(0, max_run))
+        assert proc.poll() is None, (
+            f"writer exited by itself with {proc.returncode}: {writer_stderr(workdir)}")
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    return ack
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float, poll: float = 0.002) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,11 +7,7 @@ of kills over all chains is ``MEMVID_CRASH_ITERATIONS`` (default 50).
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -23,12 +19,10 @@ from .conftest import (
     Model,
     canon_frame,
     crash_iterations,
+    kill_writer_at_random,
     match_state,
     observe,
     read_acks,
-    start_writer,
-    wait_for,
-    writer_stderr,
 )
 
 ITERATIONS = crash_iterations()
@@ -51,27 +45,8 @@ CHAINS = chain_lengths(ITERATIONS)
 def kill_writer(path: Path, workdir: Path, model: Model, seed: int,
                 rng: random.Random) -> Path:
     """Run one random writer on ``path`` and SIGKILL it; returns its ack log."""
-    model_file = workdir / f"model-{seed}.json"
-    model_file.write_text(json.dumps(model.to_json()))
-    ack = workdir / f"ack-{seed}.log"
-    proc = start_writer(["random", str(path), str(ack), str(model_file), str(seed), "60"],
-                        workdir)
-    try:
-        if rng.random() < EARLY_KILL:
-            time.sleep(rng.uniform(0, 0.12))
-        else:
-            ready = wait_for(lambda: ack.exists() and ack.stat().st_size > 0, 30)
-            assert ready, f"writer never became ready: {writer_stderr(workdir)}"
-            time.sleep(rng.uniform(0, MAX_RUN_SECONDS))
-        assert proc.poll() is None, (
-            f"writer exited by itself with {proc.returncode}: {writer_stderr(workdir)}")
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    return ack
+    return kill_writer_at_random("random", path, workdir, model.to_json(), seed, rng,
+                                 max_run=MAX_RUN_SECONDS, early_kill=EARLY_KILL)
 
 
 def check_file(mem: Memory, candidates: dict[str, Model], where: str) -> str:

@@ -11,11 +11,7 @@ stay inside its collection, and ``verify()`` must pass. The number of kills is
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +25,9 @@ from .conftest import (
     Model,
     crash_iterations,
     describe_diff,
+    kill_writer_at_random,
     observe,
     read_acks,
-    start_writer,
-    wait_for,
-    writer_stderr,
 )
 from .writer_proc import COLLECTIONS
 
@@ -78,24 +72,9 @@ def handle(mem: Memory, name: str) -> Any:
 def kill_writer(path: Path, workdir: Path, models: Models, seed: int,
                 rng: random.Random) -> Path:
     """Run one collections writer on ``path`` and SIGKILL it; returns its ack log."""
-    model_file = workdir / f"model-{seed}.json"
-    model_file.write_text(json.dumps({c: m.to_json() for c, m in models.items()}))
-    ack = workdir / f"ack-{seed}.log"
-    proc = start_writer(["colls", str(path), str(ack), str(model_file), str(seed), "60"],
-                        workdir)
-    try:
-        ready = wait_for(lambda: ack.exists() and ack.stat().st_size > 0, 30)
-        assert ready, f"writer never became ready: {writer_stderr(workdir)}"
-        time.sleep(rng.uniform(0, MAX_RUN_SECONDS))
-        assert proc.poll() is None, (
-            f"writer exited by itself with {proc.returncode}: {writer_stderr(workdir)}")
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    return ack
+    return kill_writer_at_random("colls", path, workdir,
+                                 {c: m.to_json() for c, m in models.items()}, seed, rng,
+                                 max_run=MAX_RUN_SECONDS)
 
 
 def check_file(mem: Memory, candidates: dict[str, Models], where: str) -> str:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,13 +78,6 @@ class Child:
                 self.proc.wait(10)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             stream.close()
-
-
-@pytest.fixture
-def child() -> Iterator[Child]:
-    proc = Child()
-    yield proc
-    proc.stop()
 
 
 def rows(mem: Any) -> list[Row]:

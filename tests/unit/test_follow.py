@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,13 +12,6 @@ from memvid_store.engine import follow
 from .test_concurrency import Child
 
 DIM = 3
-
-
-@pytest.fixture
-def child() -> Iterator[Child]:
-    proc = Child()
-    yield proc
-    proc.stop()
 
 
 def write(child: Child, method: str, *args, **kwargs):

@@ -8,23 +8,15 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 
 import pytest
 
 from memvid_store import ClosedError, InvalidInputError, Memory
 from memvid_store.engine import shared
 
-from .test_concurrency import ROOT, Child
+from .test_concurrency import ROOT
 
 DIM = 3
-
-
-@pytest.fixture
-def child() -> Iterator[Child]:
-    proc = Child()
-    yield proc
-    proc.stop()
 
 
 def ids(mem: Memory) -> list[str]:
