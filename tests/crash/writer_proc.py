@@ -295,25 +295,13 @@ def execute_in_collection(mem: Memory, step: dict[str, Any]) -> dict[str, Any]:
     """Run one step of ``CollectionOps`` in its collection; returns extra ack fields."""
     target = mem if step["coll"] == "default" else mem.collection(step["coll"])
     op = step["op"]
-    if op == "put":
-        item = step["items"][0]
-        target.put(item["text"], id=item["id"], metadata=item["metadata"] or None,
-                   tags=item["tags"] or None, embedding=item["embedding"])
-    elif op == "put_many":
-        target.put_many([
-            {"id": it["id"], "text": it["text"], "metadata": it["metadata"] or None,
-             "tags": it["tags"] or None, "embedding": it["embedding"]}
-            for it in step["items"]
-        ])
-    elif op == "update":
-        target.update(step["id"], **step["set"])
-    elif op == "delete":
-        target.delete(step["ids"][0])
-    elif op == "delete_many":
+    if op == "delete_many":
         deleted = target.delete_many([*step["ids"], *step["missing"]], missing_ok=True)
         assert deleted == len(step["ids"]), (deleted, step["ids"])
     elif op == "clear":
         assert target.clear() == len(step["ids"])
+    elif op in ("put", "put_many", "update", "delete"):
+        return execute(target, step)  # type: ignore[arg-type]
     elif op == "seal":
         return {"gen": mem.seal()}
     else:

@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from memvid_store import DimensionMismatchError, InvalidInputError, Memory
@@ -97,6 +97,8 @@ def test_hybrid_uses_it_too(monkeypatch, mem):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(-1e30, 1e30, allow_nan=False), min_size=1, max_size=40)
        .filter(lambda v: any(v)), st.sampled_from(["cosine", "ip", "l2"]))
+@example([5e-324, 5e-324], "cosine")  # a norm among the subnormals keeps its digits
+@example([-2.5e-320, 1e-310, 0.0], "cosine")
 def test_prepare_vector_matches_a_numpy_reference(values, metric):
     got = np.frombuffer(prepare.prepare_vector(values, len(values), metric), "<f4")
     x = np.array(values, np.float64)

@@ -15,6 +15,7 @@ from typing import Any
 from ...errors import DimensionMismatchError, InvalidInputError
 
 _FLOAT32_MAX = 3.4028234663852886e38
+_TINY = 2.0**-960  # below this a norm can fall among the subnormals and lose its digits
 
 
 def prepare_vector(vector: Any, dim: int | None, metric: str) -> array:
@@ -37,6 +38,7 @@ def prepare_vector(vector: Any, dim: int | None, metric: str) -> array:
     if not all(map(math.isfinite, values)):
         raise InvalidInputError("query vectors must not contain NaN or infinity")
     if metric == "cosine":
+        values = _out_of_subnormals(values)
         norm = math.hypot(*values)  # scales internally: no overflow or underflow
         if norm == 0:
             raise InvalidInputError(
@@ -61,6 +63,9 @@ def _from_numpy(vector: Any, dim: int | None, metric: str) -> array | None:
     if not np.isfinite(values).all():
         return None
     if metric == "cosine":
+        top = float(np.abs(values).max())
+        if 0 < top < _TINY:
+            values = np.ldexp(values, -math.frexp(top)[1])
         norm = math.hypot(*values.tolist())
         if norm == 0:
             return None
@@ -68,6 +73,16 @@ def _from_numpy(vector: Any, dim: int | None, metric: str) -> array | None:
     elif float(np.abs(values).max()) > _FLOAT32_MAX:
         return None
     return array("f", values.astype("<f4").tobytes())
+
+
+def _out_of_subnormals(values: list[float]) -> list[float]:
+    """A tiny vector scaled by a power of two (exact) so that its norm keeps every digit;
+    its direction, all a cosine query keeps, is the same (5e-324 twice is 45 degrees)."""
+    top = max(map(abs, values))
+    if not 0 < top < _TINY:
+        return values
+    exp = math.frexp(top)[1]
+    return [math.ldexp(v, -exp) for v in values]
 
 
 def _floats(vector: Any) -> list[float]:
