@@ -205,8 +205,12 @@ class Reads:
         return live_by_collection(self._snap().counters()).get(self._scope, 0)
 
     def ids(self) -> list[str]:
-        """Ids of the current frames, in created_at order."""
-        return [f.id for f in self.iter_timeline()]
+        """Ids of the current frames, in created_at order (no payload is decoded)."""
+        from .index.listing import listing, matching
+
+        snap = self._snap()
+        req = listing(self._scope, None, at=self._at(), window=None)
+        return [split_key(ref.frame_id())[1] for ref in matching(snap, req)]
 
     def _frame(self, snap: Snapshot, ref: RowRef, valid_to: int | None = None) -> Frame:
         v = snap.load(ref)

@@ -121,5 +121,5 @@ class Writes:
         many. Their history stays readable via ``as_of``."""
         with self._writes.mutex:
             writer = self._writes.writable()
-            ids = [frame.id for frame in self.select()]  # type: ignore[attr-defined]
+            ids = self.ids()  # type: ignore[attr-defined]
             return writer.delete_many(ids, collection=self._scope)
