@@ -222,25 +222,6 @@ def open_fd(path: str, writable: bool) -> int:
         raise MemoryNotFoundError(f"no memory file at {path}") from None
 
 
-def open_for_writing(path: str, lock_timeout: float) -> int:
-    """Open ``path`` writable with the writer lock held; returns the fd.
-
-    A writer that waited for the lock while ``compact()`` replaced the file opens the new
-    file instead. Temporary files left by dead writers are removed.
-    """
-    while True:
-        fd = open_fd(path, writable=True)
-        try:
-            lock.acquire(fd, path, lock_timeout)
-            if same_file(fd, path):
-                remove_stale_temp_files(path)
-                return fd
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)  # replaced by compact() while we waited
-
-
 def same_file(fd: int, path: str) -> bool:
     """True while ``path`` still names the file open at ``fd``."""
     try:
@@ -628,6 +609,6 @@ def merge_runs(runs: list[RunReader | RunColumns], postings_of: PostingsOf) -> R
 
 __all__ = [
     "ALIGN", "Committer", "Opened", "create_file", "fsync_dir",
-    "make_snapshot", "now_us", "open_fd", "open_for_writing", "prepare_for_writing",
+    "make_snapshot", "now_us", "open_fd", "prepare_for_writing",
     "read_state", "remove_stale_temp_files", "same_file", "write_empty",
 ]
