@@ -110,7 +110,7 @@ def file_suite(n: int, repeats: int, workdir: Path) -> dict[str, Any]:
         run_bytes = sum(run.ref.length for run in runs)
         entries = sum(len(run.part("trows")) for run in runs)
         terms = sum(len(run.part("tkey")) for run in runs)
-        merge_ms = median_ms(lambda: merge_runs(runs, snap.computed_postings), repeats)
+        merge_ms = median_ms(lambda: merge_runs(runs, snap), repeats)
         parts = [(*(np.frombuffer(run.raw_part(p), NP_TYPES[PART_TYPES[p]])
                     for p in POSTING_PARTS), run.base - runs[0].base) for run in runs]
         regroup_ms = median_ms(lambda: merge_postings(parts), repeats)

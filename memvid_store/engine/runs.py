@@ -28,11 +28,16 @@ tkey        u64[m]   posting lists: term hashes (engine/terms.py), ascending
 toff        u32[m+1] offsets into ``trows`` of each term's rows
 trows       u32[p]   the rows of the run's content versions posted under each term,
                      ascending within a term
+nkey        u64[k]   value columns: hashes of ``range_term(path)`` (engine/terms.py) of
+                     the paths holding numbers, ascending
+noff        u32[k+1] offsets into ``nval``/``nrow`` of each path's numbers
+nval        f64[q]   the numbers at each path (``numbers_of``), ascending within a path
+nrow        u32[q]   the row each number belongs to (ascending among equal numbers)
 ==========  =======  =====================================================
 
-The posting parts (``POSTING_PARTS``) are absent from runs written before they existed;
-``has_postings`` tells them apart and the snapshot computes such a run's postings from
-its payloads when it needs them.
+The posting parts (``POSTING_PARTS``) and the value parts (``RANGE_PARTS``) are absent
+from runs written before they existed; ``has_postings`` and ``has_ranges`` tell them
+apart and the snapshot computes what such a run lacks from its payloads when it needs it.
 
 Embeddings live in vector blocks (``vblocks``: ``[offset, rows, crc]``, float32 rows of
 ``dim``, 64-byte aligned) written once by the commit that added them; merging runs
@@ -46,6 +51,7 @@ Building uses numpy for sorting.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
@@ -67,11 +73,14 @@ PART_TYPES = {
     "hash": "Q", "created": "q", "vfrom": "q", "vto": "q", "poff": "Q", "plen": "I",
     "pcrc": "I", "version": "I", "flags": "I", "vrow": "I", "idoff": "I", "ids": "B",
     "hsort": "Q", "hperm": "I", "tperm": "I", "sup_gid": "Q", "sup_to": "q",
-    "tkey": "Q", "toff": "I", "trows": "I",
+    "tkey": "Q", "toff": "I", "trows": "I", "nkey": "Q", "noff": "I", "nval": "d",
+    "nrow": "I",
 }
 POSTING_PARTS = ("tkey", "toff", "trows")
-TABLE_PARTS = tuple(name for name in PART_TYPES if name not in POSTING_PARTS)
-NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4"}
+RANGE_PARTS = ("nkey", "noff", "nval", "nrow")
+OPTIONAL_PARTS = POSTING_PARTS + RANGE_PARTS  # absent from runs of earlier layouts
+TABLE_PARTS = tuple(name for name in PART_TYPES if name not in OPTIONAL_PARTS)
+NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8"}
 
 
 @dataclass(slots=True)
@@ -137,6 +146,72 @@ def merge_postings(parts: list[tuple[Any, Any, Any, int]]) -> dict[str, Any]:
     return group_postings(np.concatenate(keys), np.concatenate(rows))
 
 
+def group_ranges(keys: Any, values: Any, rows: Any) -> dict[str, Any]:
+    """The value parts of (path hash, number, row) triples: grouped by hash, each group
+    ascending by (number, row), a triple given twice kept once."""
+    if len(keys) >= 2**32:
+        raise ValueError("a run's value columns exceed 2^32 entries")
+    order = np.lexsort((rows, values, keys))
+    keys, values, rows = keys[order], values[order], rows[order]
+    if len(keys) > 1:
+        again = ((keys[1:] == keys[:-1]) & (values[1:] == values[:-1])
+                 & (rows[1:] == rows[:-1]))
+        if again.any():
+            keep = np.concatenate(([True], ~again))
+            keys, values, rows = keys[keep], values[keep], rows[keep]
+    first = np.ones(len(keys), bool)
+    first[1:] = keys[1:] != keys[:-1]
+    starts = np.flatnonzero(first)
+    return {"nkey": keys[starts].astype("<u8"),
+            "noff": np.append(starts, len(keys)).astype("<u4"),
+            "nval": values.astype("<f8"), "nrow": rows.astype("<u4")}
+
+
+def merge_ranges(parts: list[tuple[Any, Any, Any, Any, int]]) -> dict[str, Any]:
+    """The value parts of adjacent runs concatenated, from each run's
+    ``(nkey, noff, nval, nrow, first row in the merged run)`` in row order."""
+    keys, values, rows = [np.zeros(0, "<u8")], [np.zeros(0, "<f8")], [np.zeros(0, "<u8")]
+    for nkey, noff, nval, nrow, offset in parts:
+        counts = np.diff(noff.astype("i8"))
+        if (len(noff) != len(nkey) + 1 or (len(noff) and noff[0] != 0)
+                or (counts < 0).any() or int(counts.sum()) != len(nval)
+                or len(nval) != len(nrow)):
+            raise CorruptFileError("run value columns are inconsistent", "segment:run", -1)
+        keys.append(np.repeat(nkey, counts))
+        values.append(nval)
+        rows.append(nrow.astype("<u8") + offset)
+    return group_ranges(np.concatenate(keys), np.concatenate(values), np.concatenate(rows))
+
+
+EXACT_LIMIT = 2.0**53  # below it, a number equal to a float64 as stored is exactly it
+
+
+def value_span(values: Any, start: int, end: int, lo: float | None, hi: float | None,
+               lo_inclusive: bool, hi_inclusive: bool) -> tuple[int, int]:
+    """Where the numbers of ``values[start:end]`` (ascending) within the bounds lie
+    (``lo``/``hi`` None: unbounded); an empty span has ``first == last``.
+
+    Bounds are rounded to float64 as the stored numbers were; a bound of magnitude
+    2**53 or more is taken inclusively, since ints rounded onto it may lie beyond it.
+    """
+    first, last = start, end
+    if lo is not None:
+        lo, lo_inclusive = _as_stored(lo, lo_inclusive)
+        first = (bisect_left if lo_inclusive else bisect_right)(values, lo, start, end)
+    if hi is not None:
+        hi, hi_inclusive = _as_stored(hi, hi_inclusive)
+        last = (bisect_right if hi_inclusive else bisect_left)(values, hi, start, end)
+    return first, max(first, last)
+
+
+def _as_stored(bound: float, inclusive: bool) -> tuple[float, bool]:
+    try:
+        value = float(bound)
+    except OverflowError:  # an int beyond the float range, as ``terms.numbers_of`` does
+        value = math.inf if bound > 0 else -math.inf
+    return value, inclusive or abs(value) >= EXACT_LIMIT
+
+
 def encode_run(run: RunColumns) -> tuple[bytes, dict[str, Any]]:
     """Serialize a run; returns the segment bytes and the meta for its TOC entry."""
     parts: dict[str, list[int]] = {}
@@ -144,8 +219,8 @@ def encode_run(run: RunColumns) -> tuple[bytes, dict[str, Any]]:
     pos = 0
     for name in PART_TYPES:
         value = run.cols.get(name)
-        if value is None and name in POSTING_PARTS:
-            continue  # a run without postings (the layout of earlier versions)
+        if value is None and name in OPTIONAL_PARTS:
+            continue  # a run without these parts (the layout of earlier versions)
         if value is None:
             data = b""
         elif isinstance(value, bytes | bytearray):
@@ -179,6 +254,9 @@ class RunReader:
         self._parts: dict[str, memoryview] = {}
         # term hash -> rows, computed from the payloads of a run without posting parts
         self.computed_postings: dict[int, list[int]] | None = None
+        # path hash -> (numbers ascending, their rows), computed from the payloads of a
+        # run without value parts
+        self.computed_ranges: dict[int, tuple[list[float], list[int]]] | None = None
 
     @property
     def end(self) -> int:
@@ -211,6 +289,11 @@ class RunReader:
     def has_postings(self) -> bool:
         """False for a run written before posting lists existed."""
         return "tkey" in self.header["parts"]
+
+    @property
+    def has_ranges(self) -> bool:
+        """False for a run written before value columns existed."""
+        return "nkey" in self.header["parts"]
 
     def _locate(self, name: str) -> tuple[int, int, int]:
         try:
@@ -252,7 +335,8 @@ class RunReader:
         """Check every part's checksum; return problems."""
         problems = []
         try:
-            for name in TABLE_PARTS + (POSTING_PARTS if self.has_postings else ()):
+            for name in (TABLE_PARTS + (POSTING_PARTS if self.has_postings else ())
+                         + (RANGE_PARTS if self.has_ranges else ())):
                 try:
                     self.raw_part(name)
                 except CorruptFileError as exc:
@@ -300,6 +384,44 @@ class RunReader:
         """How many rows are posted under term hash ``h`` (the run must have postings)."""
         lo, hi = self._term_range(h)
         return max(0, hi - lo)
+
+    def _value_span(self, h: int, lo: float | None, hi: float | None, lo_inclusive: bool,
+                    hi_inclusive: bool) -> tuple[int, int]:
+        """Where the numbers at path hash ``h`` within the bounds lie in ``nval``."""
+        nkey = self.part("nkey")
+        i = bisect_left(nkey, h)
+        if i == len(nkey) or nkey[i] != h:
+            return 0, 0
+        noff = self.part("noff")
+        nval = self.part("nval")
+        if len(noff) != len(nkey) + 1 or not noff[i] <= noff[i + 1] <= len(nval):
+            raise CorruptFileError("run value columns are inconsistent", "segment:run",
+                                   self.ref.offset)
+        return value_span(nval, noff[i], noff[i + 1], lo, hi, lo_inclusive, hi_inclusive)
+
+    def ranged_rows(self, h: int, lo: float | None, hi: float | None, *, lo_inclusive: bool,
+                    hi_inclusive: bool) -> list[int]:
+        """Rows with a number within the bounds at path hash ``h``, ascending, each once
+        (the run must have value parts)."""
+        first, last = self._value_span(h, lo, hi, lo_inclusive, hi_inclusive)
+        if first == last:
+            return []
+        nrow = self.part("nrow")
+        if last > len(nrow):
+            raise CorruptFileError("run value columns are inconsistent", "segment:run",
+                                   self.ref.offset)
+        rows = sorted(set(nrow[first:last].tolist()))
+        if rows[-1] >= self.n:
+            raise CorruptFileError("run value columns point outside the run", "segment:run",
+                                   self.ref.offset)
+        return rows
+
+    def ranged_count(self, h: int, lo: float | None, hi: float | None, *,
+                     lo_inclusive: bool, hi_inclusive: bool) -> int:
+        """How many numbers within the bounds lie at path hash ``h``: an upper bound of the
+        rows (the run must have value parts)."""
+        first, last = self._value_span(h, lo, hi, lo_inclusive, hi_inclusive)
+        return last - first
 
     def frame_id(self, row: int) -> str:
         idoff = self.part("idoff")

@@ -23,8 +23,8 @@ from .fileio import FileView
 from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_footer
 from .keys import DEFAULT, SEP, member_test, split_key
 from .records import Version, apply_counters, id_hash
-from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader
-from .terms import term_hash, terms_of
+from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader, value_span
+from .terms import numbers_of, range_term, term_hash, terms_of
 
 
 @dataclass(slots=True)
@@ -259,6 +259,81 @@ class Snapshot:
                     computed.setdefault(term_hash(term), []).append(row)
             run.computed_postings = computed
         return computed
+
+    # ------------------------------------------------------------------- ranges
+
+    def ranged(self, path: str, lo: float | None, hi: float | None, *, lo_inclusive: bool,
+               hi_inclusive: bool) -> list[RowRef]:
+        """Every content version with a number (``terms.numbers_of``) at ``path`` between
+        ``lo`` and ``hi`` (None: unbounded; each bound inclusive or not), in gid order.
+
+        One number must lie within both bounds: a filter comparing a list field twice
+        may be met by different elements, which the intersection of two one-sided
+        lookups covers. Versions of any visibility; numbers and bounds are float64 (see
+        ``runs.value_span``) and path hashes may collide, so callers recheck the
+        condition on the payload.
+        """
+        h = term_hash(range_term(path))
+        refs: list[RowRef] = []
+        for run in self.runs:
+            if run.has_ranges:
+                rows = run.ranged_rows(h, lo, hi, lo_inclusive=lo_inclusive,
+                                       hi_inclusive=hi_inclusive)
+            else:
+                values, posted = self.computed_ranges(run).get(h, ((), ()))
+                first, last = value_span(values, 0, len(values), lo, hi, lo_inclusive,
+                                         hi_inclusive)
+                rows = sorted(set(posted[first:last]))
+            base = run.base
+            refs.extend(RowRef(base + row, run, row) for row in rows)
+        refs.extend(RowRef(v.gid, version=v)
+                    for v in self._delta_ranged(path, lo, hi, lo_inclusive, hi_inclusive))
+        return refs
+
+    def ranged_count(self, path: str, lo: float | None, hi: float | None, *,
+                     lo_inclusive: bool, hi_inclusive: bool) -> int:
+        """An upper bound of ``len(ranged(...))``: the numbers in range in each run (read
+        from its value columns; a run written without them counts all its rows) plus the
+        matching versions of the delta."""
+        h = term_hash(range_term(path))
+        total = sum(run.ranged_count(h, lo, hi, lo_inclusive=lo_inclusive,
+                                     hi_inclusive=hi_inclusive) if run.has_ranges else run.n
+                    for run in self.runs)
+        return total + len(self._delta_ranged(path, lo, hi, lo_inclusive, hi_inclusive))
+
+    def computed_ranges(self, run: RunReader) -> dict[int, tuple[list[float], list[int]]]:
+        """Value columns of a run written without them, from its payloads (path hash ->
+        (numbers ascending, their rows)); computed once per run reader."""
+        computed = run.computed_ranges
+        if computed is None:
+            pairs: dict[int, list[tuple[float, int]]] = {}
+            flags = run.part("flags")
+            for row in range(run.n):
+                if flags[row] & FLAG_TOMBSTONE:
+                    continue
+                _, meta, _ = self._decode(run, row, flags[row])
+                for path, number in numbers_of(meta):
+                    pairs.setdefault(term_hash(range_term(path)), []).append((number, row))
+            computed = {}
+            for h, found in pairs.items():
+                found.sort()
+                computed[h] = ([number for number, _ in found], [row for _, row in found])
+            run.computed_ranges = computed
+        return computed
+
+    def _delta_ranged(self, path: str, lo: float | None, hi: float | None,
+                      lo_inclusive: bool, hi_inclusive: bool) -> list[Version]:
+        """Content versions of the delta with a number at ``path`` within the bounds."""
+        out = []
+        for v in list(self.delta):
+            if v.tombstone:
+                continue
+            values = sorted(number for at, number in numbers_of(v.metadata) if at == path)
+            first, last = value_span(values, 0, len(values), lo, hi, lo_inclusive,
+                                     hi_inclusive)
+            if first < last:
+                out.append(v)
+        return out
 
     def _delta_postings(self) -> dict[int, list[Version]]:
         """The delta's postings, extended by the versions added since the last use."""

@@ -15,9 +15,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import CorruptFileError, MemoryNotFoundError, NotAMemoryFileError
 from ..lazy import numpy as np
@@ -49,16 +48,19 @@ from .runs import (
     NP_TYPES,
     PART_TYPES,
     POSTING_PARTS,
+    RANGE_PARTS,
     RunColumns,
     RunReader,
     empty_columns,
     encode_run,
     finish_columns,
     group_postings,
+    group_ranges,
     merge_postings,
+    merge_ranges,
 )
 from .snapshot import Snapshot, read_toc
-from .terms import term_hash, terms_of
+from .terms import numbers_of, range_term, term_hash, terms_of
 from .wal import replay
 
 if TYPE_CHECKING:
@@ -364,7 +366,7 @@ class Committer:
             counters = dict(counters)
             counters["stored_bytes"] = counters.get("stored_bytes", 0) + len(blocks)
             counters["payload_bytes"] = counters.get("payload_bytes", 0) + raw_total
-        runs = merge_tail(runs, snap.computed_postings)
+        runs = merge_tail(runs, snap)
         keep = {id(r) for r in runs if isinstance(r, RunReader)}
         for r in runs:
             if isinstance(r, RunColumns):
@@ -438,6 +440,9 @@ class Committer:
         version, flags, vrow, vto = cols["version"], cols["flags"], cols["vrow"], cols["vto"]
         post_terms: list[str] = []  # the terms of every content version, in row order
         post_counts = np.zeros(n, "i8")  # how many of them each row has
+        num_paths: list[str] = []  # the paths of every content version's numbers
+        num_values: list[float] = []
+        num_counts = np.zeros(n, "i8")  # how many numbers each row has
         total = raw_total = 0
         for i, v in enumerate(versions):
             if v.gid != base + i:
@@ -466,6 +471,10 @@ class Committer:
                 terms = terms_of(v.id, v.metadata, v.tags)
                 post_terms.extend(terms)
                 post_counts[i] = len(terms)
+                numbers = numbers_of(v.metadata)
+                num_paths.extend([path for path, _ in numbers])
+                num_values.extend([number for _, number in numbers])
+                num_counts[i] = len(numbers)
             flags[i] = f
             if v.prev_gid >= base:
                 vto[v.prev_gid - base] = v.valid_from
@@ -493,6 +502,10 @@ class Committer:
         hashed = {term: term_hash(term) for term in set(post_terms)}  # terms repeat
         cols.update(group_postings(np.array(list(map(hashed.__getitem__, post_terms)), "<u8"),
                                    np.repeat(np.arange(n, dtype="<u4"), post_counts)))
+        hashed = {path: term_hash(range_term(path)) for path in set(num_paths)}
+        cols.update(group_ranges(np.array(list(map(hashed.__getitem__, num_paths)), "<u8"),
+                                 np.array(num_values, "<f8"),
+                                 np.repeat(np.arange(n, dtype="<u4"), num_counts)))
         run = finish_columns(base, dim, cols, block_ranges, vector_ranges)
         return run, blocks, raw_total, pos
 
@@ -511,12 +524,20 @@ def _size(run: RunReader | RunColumns) -> int:
     return run.n
 
 
-PostingsOf = Callable[[RunReader], dict[int, list[int]]]
-"""Postings of a run without posting parts, computed from its payloads
-(``Snapshot.computed_postings``): term hash -> rows, ascending."""
+class Computed(Protocol):
+    """What a run written without posting or value parts lacks, computed from its
+    payloads (a ``Snapshot``)."""
+
+    def computed_postings(self, run: RunReader) -> dict[int, list[int]]:
+        """Term hash -> rows, ascending."""
+        ...
+
+    def computed_ranges(self, run: RunReader) -> dict[int, tuple[list[float], list[int]]]:
+        """Path hash -> (numbers ascending, their rows)."""
+        ...
 
 
-def merge_tail(runs: list[RunReader | RunColumns], postings_of: PostingsOf
+def merge_tail(runs: list[RunReader | RunColumns], computed: Computed
                ) -> list[RunReader | RunColumns]:
     """Size-tiered merging: keeps O(log N) runs with each row rewritten O(log N) times.
 
@@ -535,10 +556,10 @@ def merge_tail(runs: list[RunReader | RunColumns], postings_of: PostingsOf
             chosen = len(runs) - MAX_RUNS // 2
         if chosen is None:
             return runs
-        runs[chosen:] = [merge_runs(runs[chosen:], postings_of)]
+        runs[chosen:] = [merge_runs(runs[chosen:], computed)]
 
 
-def _columns_of(run: RunReader | RunColumns, postings_of: PostingsOf) -> RunColumns:
+def _columns_of(run: RunReader | RunColumns, computed: Computed) -> RunColumns:
     if isinstance(run, RunColumns):
         return run
     header = run.header
@@ -551,12 +572,22 @@ def _columns_of(run: RunReader | RunColumns, postings_of: PostingsOf) -> RunColu
         for name in POSTING_PARTS:
             cols[name] = np.frombuffer(run.raw_part(name), _np_type(name))
     else:  # written before posting lists: computed from its payloads
-        computed = postings_of(run)
-        keys = sorted(computed)
-        lists = [computed[k] for k in keys]
+        postings = computed.computed_postings(run)
+        keys = sorted(postings)
+        lists = [postings[k] for k in keys]
         cols["tkey"] = np.array(keys, "<u8")
         cols["toff"] = np.cumsum([0, *map(len, lists)]).astype("<u4")
         cols["trows"] = np.array([r for rows in lists for r in rows], "<u4")
+    if run.has_ranges:
+        for name in RANGE_PARTS:
+            cols[name] = np.frombuffer(run.raw_part(name), _np_type(name))
+    else:  # written before value columns: computed from its payloads
+        ranges = computed.computed_ranges(run)
+        keys = sorted(ranges)
+        cols["nkey"] = np.array(keys, "<u8")
+        cols["noff"] = np.cumsum([0, *(len(ranges[k][0]) for k in keys)]).astype("<u4")
+        cols["nval"] = np.array([x for k in keys for x in ranges[k][0]], "<f8")
+        cols["nrow"] = np.array([r for k in keys for r in ranges[k][1]], "<u4")
     return RunColumns(run.base, header["dim"], cols, header["blocks"], header["vblocks"])
 
 
@@ -564,13 +595,13 @@ def _np_type(name: str) -> str:
     return NP_TYPES[PART_TYPES[name]]
 
 
-def merge_runs(runs: list[RunReader | RunColumns], postings_of: PostingsOf) -> RunColumns:
+def merge_runs(runs: list[RunReader | RunColumns], computed: Computed) -> RunColumns:
     """Concatenate adjacent runs into one, folding in supersessions between them.
 
-    Posting lists are merged from the runs' posting parts (their payloads are not read),
-    or computed by ``postings_of`` for a run written without them.
+    Posting lists and value columns are merged from the runs' parts (their payloads are
+    not read), or taken from ``computed`` for a run written without them.
     """
-    parts = [_columns_of(r, postings_of) for r in runs]
+    parts = [_columns_of(r, computed) for r in runs]
     base, end = parts[0].base, parts[-1].base + parts[-1].n
     dim = next((p.dim for p in parts if p.dim), None)
     cols: dict[str, Any] = {}
@@ -602,6 +633,8 @@ def merge_runs(runs: list[RunReader | RunColumns], postings_of: PostingsOf) -> R
     cols["sup_gid"], cols["sup_to"] = sup_g[~inside], sup_t[~inside]
     cols.update(merge_postings([(p.cols["tkey"], p.cols["toff"], p.cols["trows"],
                                  p.base - base) for p in parts]))
+    cols.update(merge_ranges([(p.cols["nkey"], p.cols["noff"], p.cols["nval"],
+                               p.cols["nrow"], p.base - base) for p in parts]))
     blocks = [b for p in parts for b in p.blocks]
     vblocks = [b for p in parts for b in p.vblocks]
     return finish_columns(base, dim, cols, blocks, vblocks)

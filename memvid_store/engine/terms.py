@@ -9,6 +9,9 @@ Every content version (tombstones have none) is posted under:
 * ``v NUL <path> NUL <value>``: each scalar value at a path, and each scalar element of
   a list there (a stored list matches when any element does).
 
+Numbers are also kept apart, sorted, for range filters: :func:`numbers_of` lists them by
+path, keyed in a run by the hash of :func:`range_term`.
+
 Values are canonical by the filter language's equality: numbers by value (``1`` and
 ``1.0`` are one term, as ``1 == 1.0``), bools apart from numbers (``True`` is not ``1``),
 ``None``, strings. Dicts and lists inside lists get no value term: equality on them is
@@ -18,7 +21,8 @@ two terms sharing a hash only widen a candidate set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .keys import DEFAULT, SEP
@@ -73,27 +77,57 @@ def terms_of(key: str, metadata: Mapping[str, Any] | None,
     if tags:
         out.update([f"t\x00{t}" for t in tags])
     if metadata:
-        _post(out, metadata, "", 0)
+        for path, values in _paths(metadata, "", 0):
+            out.add(f"e\x00{path}")
+            for value in values:
+                canon = canonical(value)
+                if canon is not None:
+                    out.add(f"v\x00{path}\x00{canon}")
     return out
 
 
-def _post(out: set[str], metadata: Mapping[str, Any], prefix: str, depth: int) -> None:
-    """Add the ``e`` and ``v`` terms of every path of ``metadata`` (under ``prefix``)."""
+def range_term(path: str) -> str:
+    """The term whose hash keys the numbers at ``path`` in a run's value columns."""
+    return f"r\x00{path}"
+
+
+def numbers_of(metadata: Mapping[str, Any] | None) -> list[tuple[str, float]]:
+    """Every number at a metadata path (scalars and list elements; bools are not numbers,
+    NaN compares with nothing) as ``(path, float)``, paths as :func:`terms_of` walks them.
+
+    Ints become float64, rounded beyond 2**53: a candidate set, rechecked on the payload.
+    """
+    out: list[tuple[str, float]] = []
+    if metadata:
+        for path, values in _paths(metadata, "", 0):
+            for value in values:
+                kind = type(value)
+                if kind is int or kind is float or (
+                        isinstance(value, int | float) and not isinstance(value, bool)):
+                    try:
+                        number = float(value)
+                    except OverflowError:  # an int beyond the float range
+                        number = math.inf if value > 0 else -math.inf
+                    if number == number:
+                        out.append((path, number))
+    return out
+
+
+def _paths(metadata: Mapping[str, Any], prefix: str, depth: int
+           ) -> Iterator[tuple[str, Sequence[Any]]]:
+    """Every path of ``metadata`` (under ``prefix``) with the values a filter compares
+    there: the value itself, the elements of a list, nothing for a nested dict (whose
+    own paths follow, down to ``MAX_DEPTH``)."""
     for name, value in metadata.items():
         path = f"{prefix}{name}"
-        out.add(f"e\x00{path}")
         if isinstance(value, list):
-            for item in value:
-                canon = canonical(item)
-                if canon is not None:
-                    out.add(f"v\x00{path}\x00{canon}")
+            yield path, value
         elif isinstance(value, dict):
+            yield path, ()
             if depth < MAX_DEPTH:
-                _post(out, value, f"{path}.", depth + 1)
+                yield from _paths(value, f"{path}.", depth + 1)
         else:
-            canon = canonical(value)
-            if canon is not None:
-                out.add(f"v\x00{path}\x00{canon}")
+            yield path, (value,)
 
 
 def term_hash(term: str) -> int:
