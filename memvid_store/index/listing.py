@@ -31,7 +31,7 @@ from ..engine.snapshot import RowRef, Snapshot
 from ..engine.terms import collection_term
 from ..errors import InvalidInputError
 from .filters import FrameFilter, compile_filter
-from .term_plan import plan_terms
+from .term_plan import Item, plan_terms
 
 ORDERS = ("created_at", "valid_from")
 
@@ -103,8 +103,8 @@ def candidates(snap: Snapshot, req: Listing, share: float) -> list[RowRef] | Non
     if best is None or size > share * (snap.toc.next_gid + len(snap.delta)):
         return None
     refs: dict[int, RowRef] = {}
-    for term in groups[best]:
-        for ref in snap.posted(term):
+    for item in groups[best]:
+        for ref in _members(snap, item):
             refs.setdefault(ref.gid, ref)
     trusted = plan.exact and best == 0  # the group answers the whole filter
     belongs = snap.member_test(req.collection)
@@ -152,10 +152,10 @@ def candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
         return sorted(gids)
     if best is None or size > limit:
         return None
-    return sorted({ref.gid for term in groups[best] for ref in snap.posted(term)})
+    return sorted({ref.gid for item in groups[best] for ref in _members(snap, item)})
 
 
-def _groups(snap: Snapshot, plan: Any, collection: str) -> list[tuple[str, ...]]:
+def _groups(snap: Snapshot, plan: Any, collection: str) -> list[tuple[Item, ...]]:
     """The plan's term groups, and the collection's list unless every version is in it."""
     groups = list(plan.groups)
     if snap.member_test(collection) is not None:
@@ -163,13 +163,27 @@ def _groups(snap: Snapshot, plan: Any, collection: str) -> list[tuple[str, ...]]
     return groups
 
 
-def _smallest(snap: Snapshot, groups: list[tuple[str, ...]]) -> tuple[int | None, int]:
+def _smallest(snap: Snapshot, groups: list[tuple[Item, ...]]) -> tuple[int | None, int]:
     """(index, estimated postings) of the group with the fewest postings."""
     if not groups:
         return None, 0
-    sizes = [sum(snap.posted_count(t) for t in group) for group in groups]
+    sizes = [sum(_size(snap, item) for item in group) for group in groups]
     best = min(range(len(groups)), key=sizes.__getitem__)
     return best, sizes[best]
+
+
+def _size(snap: Snapshot, item: Item) -> int:
+    """Postings of a term, or numbers of a range (upper bounds, without reading rows)."""
+    if isinstance(item, str):
+        return snap.posted_count(item)
+    return snap.ranged_count(item.path, item.lo, item.hi, lo_inclusive=True,
+                             hi_inclusive=True)
+
+
+def _members(snap: Snapshot, item: Item) -> list[RowRef]:
+    if isinstance(item, str):
+        return snap.posted(item)
+    return snap.ranged(item.path, item.lo, item.hi, lo_inclusive=True, hi_inclusive=True)
 
 
 def _window_spans(snap: Snapshot, window: tuple[int | None, int | None]

@@ -4,10 +4,13 @@ A filter (the language of ``find``) is an AND of conditions. A condition the pos
 answer gives a *group*: terms of which every matching frame is posted under at least one
 (``{"kind": "note"}`` gives ``[v kind note]``, ``{"kind": {"$in": [a, b]}}`` gives
 ``[v kind a, v kind b]``, ``{"tags": "x"}`` gives ``[t x]``, ``$exists: true`` the path's
-``e`` term). Conditions the postings cannot answer (comparisons, negations, equality with
-lists or dicts) give none; ``$or`` gives one group only when each of its branches has
-one. So the frames posted under a group are a superset of the matches, to be checked on
-their payload — unless the plan is *exact*: one group that answers the whole filter
+``e`` term); a numeric comparison (``$gt`` ``$gte`` ``$lt`` ``$lte``) gives a
+:class:`Range` of the sorted number columns, with inclusive float64 bounds (rounding is
+monotonic, so they admit every match). Conditions neither can answer (string
+comparisons, negations, equality with lists or dicts) give none; ``$or`` gives one group
+only when each of its branches has one. So the frames posted under a group are a
+superset of the matches, to be checked on their payload — unless the plan is *exact*:
+one group of terms that answers the whole filter
 (plain equality, ``$in`` of scalars or ``$exists: true`` on one top-level key or on the
 tags). Dotted paths are never exact: ``a.b`` reads a top-level ``a.b`` first, and both
 are posted under the same path.
@@ -24,10 +27,24 @@ from .filters import METADATA_PREFIX, TAGS_KEYS
 
 
 @dataclass(frozen=True, slots=True)
+class Range:
+    """The numbers stored at ``path`` within ``[lo, hi]`` (None: unbounded; one side is
+    set)."""
+
+    path: str
+    lo: float | None = None
+    hi: float | None = None
+
+
+Item = str | Range
+"""A group member: a posting term, or a range of the number columns."""
+
+
+@dataclass(frozen=True, slots=True)
 class TermPlan:
     """Groups of terms (AND of ORs) every match of a filter is posted under."""
 
-    groups: tuple[tuple[str, ...], ...]
+    groups: tuple[tuple[Item, ...], ...]
     exact: bool = False
 
 
@@ -38,7 +55,7 @@ def plan_terms(spec: Mapping[str, Any] | None) -> TermPlan:
     """The posting terms of a (valid) filter spec; no groups when none applies."""
     if not spec:
         return NO_PLAN
-    groups: list[tuple[str, ...]] = []
+    groups: list[tuple[Item, ...]] = []
     exact = True
     for key, cond in spec.items():
         found, complete = _entry(key, cond)
@@ -47,7 +64,7 @@ def plan_terms(spec: Mapping[str, Any] | None) -> TermPlan:
     return TermPlan(tuple(groups), exact and len(groups) == 1 and len(spec) == 1)
 
 
-def _entry(key: str, cond: Any) -> tuple[list[tuple[str, ...]], bool]:
+def _entry(key: str, cond: Any) -> tuple[list[tuple[Item, ...]], bool]:
     """(groups, whether they answer the entry exactly) of one entry of a filter dict."""
     if key == "$and":
         return [g for sub in cond for g in plan_terms(sub).groups], False
@@ -62,11 +79,12 @@ def _entry(key: str, cond: Any) -> tuple[list[tuple[str, ...]], bool]:
         return _condition(cond, _tag, tags=True)
     path = key[len(METADATA_PREFIX):] if key.startswith(METADATA_PREFIX) else key
     groups, complete = _condition(cond, lambda v: value_term(path, v), exists=path)
+    groups += [(bound,) for bound in _bounds(cond, path)]
     return groups, complete and "." not in path
 
 
 def _condition(cond: Any, term: Any, *, tags: bool = False,
-               exists: str | None = None) -> tuple[list[tuple[str, ...]], bool]:
+               exists: str | None = None) -> tuple[list[tuple[Item, ...]], bool]:
     if not (isinstance(cond, dict) and any(k.startswith("$") for k in cond)):
         cond = {"$eq": cond}
     groups: list[tuple[str, ...]] = []
@@ -90,6 +108,27 @@ def _condition(cond: Any, term: Any, *, tags: bool = False,
         else:
             complete = False
     return groups, complete
+
+
+def _bounds(cond: Any, path: str) -> list[Range]:
+    """One range per numeric comparison of ``cond``: every match has a number in each
+    (float64 bounds, inclusive: a superset, the payload decides). Never one two-sided
+    range: a stored list meets ``$gt`` and ``$lt`` with different elements."""
+    if not (isinstance(cond, dict) and any(k.startswith("$") for k in cond)):
+        return []
+    out = []
+    for op, arg in cond.items():
+        if isinstance(arg, bool) or not isinstance(arg, int | float):
+            continue
+        try:
+            bound = float(arg)
+        except OverflowError:  # an int beyond float64: no range narrows it
+            continue
+        if op in ("$gt", "$gte"):
+            out.append(Range(path, lo=bound))
+        elif op in ("$lt", "$lte"):
+            out.append(Range(path, hi=bound))
+    return out
 
 
 def _one(term: str | None) -> tuple[str, ...]:
