@@ -559,18 +559,20 @@ def merge_tail(runs: list[RunReader | RunColumns], computed: Computed
         runs[chosen:] = [merge_runs(runs[chosen:], computed)]
 
 
+def _parts(run: RunReader, names: tuple[str, ...]) -> dict[str, Any]:
+    """The named parts of a committed run as numpy columns (checked on read)."""
+    return {name: np.frombuffer(run.raw_part(name), _np_type(name)) for name in names}
+
+
 def _columns_of(run: RunReader | RunColumns, computed: Computed) -> RunColumns:
     if isinstance(run, RunColumns):
         return run
     header = run.header
-    cols: dict[str, Any] = {}
-    for name in ("hash", "created", "vfrom", "vto", "poff", "plen", "pcrc", "version", "flags",
-                 "vrow", "idoff", "sup_gid", "sup_to"):
-        cols[name] = np.frombuffer(run.raw_part(name), _np_type(name))
+    cols = _parts(run, ("hash", "created", "vfrom", "vto", "poff", "plen", "pcrc", "version",
+                        "flags", "vrow", "idoff", "sup_gid", "sup_to"))
     cols["ids"] = bytes(run.raw_part("ids"))
     if run.has_postings:
-        for name in POSTING_PARTS:
-            cols[name] = np.frombuffer(run.raw_part(name), _np_type(name))
+        cols.update(_parts(run, POSTING_PARTS))
     else:  # written before posting lists: computed from its payloads
         postings = computed.computed_postings(run)
         keys = sorted(postings)
@@ -579,8 +581,7 @@ def _columns_of(run: RunReader | RunColumns, computed: Computed) -> RunColumns:
         cols["toff"] = np.cumsum([0, *map(len, lists)]).astype("<u4")
         cols["trows"] = np.array([r for rows in lists for r in rows], "<u4")
     if run.has_ranges:
-        for name in RANGE_PARTS:
-            cols[name] = np.frombuffer(run.raw_part(name), _np_type(name))
+        cols.update(_parts(run, RANGE_PARTS))
     else:  # written before value columns: computed from its payloads
         ranges = computed.computed_ranges(run)
         keys = sorted(ranges)
