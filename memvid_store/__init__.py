@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .coldstart.analyzer import AccessPatternAnalyzer
     from .coldstart.loader import IncrementalFrameLoader, LoadPriority
     from .coldstart.metrics import ColdStartMetrics, emit_metrics
+    from .collection import Collection
     from .config import CacheConfig, IndexConfig, StoreConfig, WarmupConfig
     from .engine.fileio import MmapConfig
     from .memory import Memory, MemoryView
@@ -56,6 +57,7 @@ _dynamic_imports = {
     "AccessPatternAnalyzer": "coldstart.analyzer",
     "CacheConfig": "config",
     "Change": "reports",
+    "Collection": "collection",
     "ColdStartMetrics": "coldstart.metrics",
     "IncrementalFrameLoader": "coldstart.loader",
     "IndexConfig": "config",
@@ -77,6 +79,7 @@ __all__ = [
     "ChecksumError",
     "ClosedError",
     "ColdStartMetrics",
+    "Collection",
     "ConfigError",
     "CorruptFileError",
     "DimensionMismatchError",

@@ -60,7 +60,7 @@ class MemvidChatMessageHistory(BaseChatMessageHistory, MemoryHolder):
                  as_of: datetime | int | None = None, **options: Any) -> None:
         if not isinstance(session_id, str) or not session_id:
             raise InvalidInputError("session_id must be a non-empty string")
-        self._hold(*open_memory(path, **options))
+        self._hold(*open_memory(path, **options), "default")
         self.session_id = session_id
         self._as_of = as_of
 

@@ -69,7 +69,7 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
     """
 
     def __init__(self, path: MemorySource, embedding: Embeddings, **options: Any) -> None:
-        self._hold(*open_memory(path, **options))
+        self._hold(*open_memory(path, **options), "default")
         self._embedding = embedding
 
     @property

@@ -62,7 +62,7 @@ class MemvidSaver(InMemorySaver, MemoryHolder):
     def __init__(self, path: MemorySource, *, serde: SerializerProtocol | None = None,
                  **options: Any) -> None:
         super().__init__(serde=serde)
-        self._hold(*open_memory(path, **options))
+        self._hold(*open_memory(path, **options), "default")
         self._lock = threading.RLock()
         self._stored: dict[str, tuple[str, str]] = {}  # frame id -> (thread, encoded value)
         self._load()

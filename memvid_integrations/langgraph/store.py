@@ -128,7 +128,7 @@ class MemvidStore(BaseStore, MemoryHolder):
                 if mem_dim is not None and mem_dim != index["dims"]:
                     raise InvalidInputError(f"index['dims'] is {index['dims']} but the memory "
                                             f"file stores {mem_dim}-dimensional embeddings")
-        self._hold(memory, owned)
+        self._hold(memory, owned, "default")
         self.index_config = dict(index) if index is not None else None
         self.embeddings = ensure_embeddings(index["embed"]) if index is not None else None
         self._fields = ([(p, tokenize_path(p) if p != "$" else p)

@@ -276,7 +276,7 @@ class MemvidVectorStore(BasePydanticVectorStore, MemoryHolder):
         with opened_memory(path, **options) as (memory, owned):
             super().__init__(path=memory.path, as_of=as_of, time_range=time_range,
                              mmr_prefetch_factor=mmr_prefetch_factor)
-        self._hold(memory, owned)
+        self._hold(memory, owned, "default")
 
     @classmethod
     def class_name(cls) -> str:

@@ -65,7 +65,7 @@ class MemvidChatStore(BaseChatStore, MemoryHolder):
                  as_of: datetime | int | None = None, **options: Any) -> None:
         with opened_memory(path, **options) as (memory, owned):
             super().__init__(path=memory.path, as_of=as_of)
-        self._hold(memory, owned)
+        self._hold(memory, owned, "default")
 
     @classmethod
     def class_name(cls) -> str:
