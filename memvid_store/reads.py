@@ -29,7 +29,7 @@ from .errors import (
     ReadOnlyError,
 )
 from .types import Frame, Hit, from_us, to_us
-from .validate import check_id
+from .validate import check_id, check_records
 
 if TYPE_CHECKING:
     from .coldstart.handle import Observed
@@ -336,7 +336,7 @@ class Reads:
         snap = self._snap()
         config = index_config_of(snap)
         searcher = searcher_for(snap, config, self._ctx.cache_root)
-        raw = [dict(r) for r in requests]
+        raw = [dict(r) for r in _requests(requests)]
         if self._ctx.embedder is not None:
             raw = fill_query_vectors(self._ctx.embedder, raw)
         reqs = [build_request(r, snap=snap, config=config, collection=self._scope,
@@ -443,3 +443,13 @@ def _frame_id_or_gid(ref: RowRef) -> str:
         return ref.frame_id()
     except CorruptFileError:
         return f"<gid {ref.gid}>"
+
+
+def _requests(requests: Any) -> list[Mapping[str, Any]]:
+    """``find_batch``'s requests: an iterable of dicts of ``find``'s arguments."""
+    out = list(check_records(requests, "requests"))
+    for i, r in enumerate(out):
+        if not isinstance(r, Mapping):
+            raise InvalidTypeError(f"request {i} must be a dict of find's arguments, "
+                                   f"not {type(r).__name__}")
+    return out

@@ -1,22 +1,65 @@
 """Validation of what callers store: ids, text, metadata, tags, embeddings.
 
-Every check raises TypeError or ValueError (DimensionMismatchError for embeddings) with a
-message naming the offending part, before anything is written.
+Every check raises InvalidTypeError or InvalidInputError (DimensionMismatchError for
+embeddings) with a message naming the offending part, before anything is written. Strings
+come back as plain ``str`` (a subclass is copied, so none of its methods runs later) that
+UTF-8 can encode (a lone surrogate is refused up front, not at the next commit).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import DimensionMismatchError, InvalidInputError, InvalidTypeError
 
+MAX_METADATA_DEPTH = 100  # nesting deeper than this (or a value containing itself) is refused
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024  # one frame's text + metadata + tags, as stored
+
+
+def plain_str(value: Any, where: str) -> str:
+    """``value`` as a plain, UTF-8-encodable ``str``."""
+    if not isinstance(value, str):
+        raise InvalidTypeError(f"{where} must be a str, not {type(value).__name__}")
+    if type(value) is not str:
+        value = str.__str__(value)
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise InvalidInputError(
+                f"{where} cannot be stored as UTF-8: {exc.reason} at position {exc.start} "
+                f"({value[exc.start]!r}); remove or replace the lone surrogate") from None
+    return value
+
+
+def check_records(records: Any, what: str = "records") -> Iterable[Any]:
+    """``records`` if it is an iterable of items (not a str, bytes or a single dict)."""
+    if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
+        raise InvalidTypeError(f"{what} must be an iterable (a list, for instance), "
+                               f"not {type(records).__name__}")
+    return records
+
+
+def check_payload_size(text: str, metadata: dict | None, tags: list[str] | None) -> None:
+    """Refuse a frame whose stored payload would exceed ``MAX_PAYLOAD_BYTES`` (readers
+    refuse to inflate more than that, so a crafted file cannot exhaust memory)."""
+    extra = json.dumps([metadata, tags], ensure_ascii=False) if metadata or tags else ""
+    if (len(text) + len(extra)) * 4 <= MAX_PAYLOAD_BYTES:  # UTF-8: <= 4 bytes a character
+        return
+    size = len(text.encode()) + len(extra.encode())
+    if size > MAX_PAYLOAD_BYTES:
+        raise InvalidInputError(
+            f"a frame of {size} bytes (text + metadata + tags) is over the "
+            f"{MAX_PAYLOAD_BYTES // (1024 * 1024)} MiB limit; split the text into several "
+            f"frames (mv2 ingest chunks documents)")
+
 
 def check_id(fid: Any) -> str:
-    if not isinstance(fid, str):
-        raise InvalidTypeError(f"frame id must be a str, not {type(fid).__name__}")
+    fid = plain_str(fid, "frame id")
     if not fid or len(fid.encode()) > 1024:
         raise InvalidInputError("frame id must be a non-empty string of at most 1024 bytes")
     if "\x00" in fid:
@@ -26,8 +69,7 @@ def check_id(fid: Any) -> str:
 
 
 def check_collection(name: Any) -> str:
-    if not isinstance(name, str):
-        raise InvalidTypeError(f"collection name must be a str, not {type(name).__name__}")
+    name = plain_str(name, "collection name")
     if not name or len(name.encode()) > 255 or "\x00" in name:
         raise InvalidInputError("collection name must be a non-empty string of at most "
                                 "255 bytes without NUL")
@@ -35,9 +77,7 @@ def check_collection(name: Any) -> str:
 
 
 def check_text(text: Any) -> str:
-    if not isinstance(text, str):
-        raise InvalidTypeError(f"text must be a str, not {type(text).__name__}")
-    return text
+    return plain_str(text, "text")
 
 
 def check_metadata(meta: Any) -> dict[str, Any] | None:
@@ -48,27 +88,41 @@ def check_metadata(meta: Any) -> dict[str, Any] | None:
     return json_copy(meta, "metadata")
 
 
-def json_copy(value: Any, where: str) -> Any:
-    """A copy of a JSON-compatible value; ValueError naming the first offending part.
+def json_copy(value: Any, where: str, depth: int = 0) -> Any:
+    """A copy of a JSON-compatible value made of plain types; an error naming the first
+    offending part.
 
     JSON would silently turn non-str keys into strings and NaN into invalid JSON: refuse.
+    Nesting is limited to ``MAX_METADATA_DEPTH`` levels, which also refuses a value that
+    contains itself.
     """
-    if value is None or isinstance(value, str | bool | int):
-        return value
+    if value is None or type(value) in (str, bool, int):
+        return plain_str(value, where) if type(value) is str else value
+    if isinstance(value, str):
+        return plain_str(value, where)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidInputError(f"{where} must be JSON-compatible: {value!r} is not finite")
-        return value
+        return float(value)
+    if depth >= MAX_METADATA_DEPTH:
+        root = where.split("[", 1)[0]
+        raise InvalidInputError(f"{root} is nested more than {MAX_METADATA_DEPTH} levels "
+                                f"deep (or contains itself); flatten it")
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidInputError(
                     f"{where} must be JSON-compatible: key {key!r} is not a str")
-            out[key] = json_copy(item, f"{where}[{key!r}]")
+            key = plain_str(key, f"{where} key")
+            out[key] = json_copy(item, f"{where}[{key!r}]", depth + 1)
         return out
     if isinstance(value, list | tuple):
-        return [json_copy(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [json_copy(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
     raise InvalidInputError(f"{where} must be JSON-compatible: {type(value).__name__} is not")
 
 
@@ -77,10 +131,11 @@ def check_tags(tags: Any) -> list[str] | None:
         return None
     if isinstance(tags, str):
         raise InvalidTypeError("tags must be a list of strings, not a single string")
-    out = list(tags)
-    for tag in out:
+    out = list(check_records(tags, "tags"))
+    for i, tag in enumerate(out):
         if not isinstance(tag, str) or not tag:
             raise InvalidTypeError(f"every tag must be a non-empty str, got {tag!r}")
+        out[i] = plain_str(tag, "tag")
     return out
 
 
@@ -91,7 +146,10 @@ def check_embedding(emb: Any, dim: int | None) -> bytes | None:
     if type(emb).__module__.startswith("numpy"):
         import numpy as np
 
-        arr = np.asarray(emb, dtype="<f4").ravel()
+        try:
+            arr = np.asarray(emb, dtype="<f4").ravel()
+        except (TypeError, ValueError) as exc:
+            raise InvalidTypeError(f"embedding must contain only numbers: {exc}") from None
         if arr.size != (dim or arr.size):
             raise DimensionMismatchError(
                 f"embedding has {arr.size} dimensions, the file has {dim}", dim, arr.size)

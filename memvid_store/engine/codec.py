@@ -22,6 +22,7 @@ import threading
 from functools import cached_property
 
 from ..lazy import zstandard
+from ..validate import MAX_PAYLOAD_BYTES
 
 RAW, ZSTD, ZSTD_DICT = 0, 1, 2
 MIN_COMPRESS = 64
@@ -102,11 +103,20 @@ class Codec:
         return (ZSTD_DICT if self.dictionary else ZSTD), packed
 
     def decompress(self, codec: int, stored: bytes) -> bytes:
+        """The raw payload; ValueError for an unknown codec or a frame that would inflate
+        past ``MAX_PAYLOAD_BYTES`` (the writer never stores one: the file was crafted)."""
         if codec == RAW:
             return bytes(stored)
         if codec == ZSTD:
-            return self._context("plain", zstandard.ZstdDecompressor).decompress(stored)
-        if codec == ZSTD_DICT and self.dictionary:
-            return self._context("dict", lambda: zstandard.ZstdDecompressor(
-                dict_data=self._zdict)).decompress(stored)
-        raise ValueError(f"unknown codec {codec}")
+            ctx = self._context("plain", zstandard.ZstdDecompressor)
+        elif codec == ZSTD_DICT and self.dictionary:
+            ctx = self._context("dict", lambda: zstandard.ZstdDecompressor(
+                dict_data=self._zdict))
+        else:
+            raise ValueError(f"unknown codec {codec}")
+        size = zstandard.frame_content_size(stored)
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"the frame claims {size} bytes once inflated, over the "
+                             f"{MAX_PAYLOAD_BYTES} byte limit of a payload")
+        # a frame without a recorded size (-1) is inflated up to the limit only
+        return ctx.decompress(stored, max_output_size=MAX_PAYLOAD_BYTES)

@@ -39,7 +39,15 @@ from typing import Any
 
 from ..errors import FrameNotFoundError, InvalidInputError, InvalidTypeError
 from ..types import from_us, to_us
-from ..validate import check_embedding, check_id, check_metadata, check_tags, check_text
+from ..validate import (
+    check_embedding,
+    check_id,
+    check_metadata,
+    check_payload_size,
+    check_records,
+    check_tags,
+    check_text,
+)
 from .fileio import MmapConfig
 from .hooks import CommitHook
 from .keys import DEFAULT, key_of, split_key
@@ -127,7 +135,7 @@ class Writer:
         now = stamp.time
         pending: dict[str, Version] = {}
         versions: list[Version] = []
-        for i, rec in enumerate(records):
+        for i, rec in enumerate(check_records(records)):
             if not isinstance(rec, Mapping):
                 raise InvalidTypeError(f"record {i} must be a dict, not {type(rec).__name__}")
             unknown = set(rec) - RECORD_KEYS
@@ -148,6 +156,7 @@ class Writer:
                 tags=check_tags(rec.get("tags")),
                 embedding=self._check_embedding(rec.get("embedding"), versions),
             )
+            check_payload_size(v.text, v.metadata, v.tags)
             if not generated:
                 self._link(v, pending)
             pending[fid] = v
@@ -181,6 +190,7 @@ class Writer:
             embedding=(snap.embedding(ref) if embedding is KEEP
                        else self._check_embedding(embedding, [])),
         )
+        check_payload_size(v.text, v.metadata, v.tags)
         self._append([v], stamp)
         return v.version
 
@@ -195,7 +205,7 @@ class Writer:
         snap = self.snapshot
         stamp = self.tick(recorded_at)
         tombstones: dict[str, Version] = {}
-        for fid in ids:
+        for fid in check_records(ids, "ids"):
             fid = key_of(collection, check_id(fid))
             if fid in tombstones:
                 continue

@@ -57,7 +57,8 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..errors import FilterError
+from ..errors import FilterError, InvalidInputError
+from ..validate import plain_str
 
 __all__ = ["FIELD_OPERATORS", "LOGICAL_OPERATORS", "FrameFilter", "compile_filter"]
 
@@ -146,6 +147,7 @@ class _Compiler:
         for key, value in spec.items():
             if not isinstance(key, str):
                 raise FilterError(f"{where}: keys must be str, got {key!r}")
+            key = _text(key, where)
             if key.startswith("$") and key not in TAGS_KEYS:
                 preds.append(self.logical(key, value, where, depth))
             else:
@@ -280,11 +282,21 @@ def _comparable(arg: Any, at: str, op: str) -> Any:
                       f"{arg!r}")
 
 
+def _text(value: str, where: str) -> str:
+    """A plain, UTF-8-encodable copy of a key or operand string; FilterError otherwise."""
+    try:
+        return plain_str(value, "a string")
+    except InvalidInputError as exc:
+        raise FilterError(f"{where}: {exc}") from None
+
+
 def _json(value: Any, where: str, depth: int) -> Any:
     """A JSON-compatible copy of an operand (tuples become lists); FilterError otherwise."""
     if depth > MAX_DEPTH:
         raise FilterError(f"{where}: value nested deeper than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str):
+        return _text(value, where)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -295,6 +307,7 @@ def _json(value: Any, where: str, depth: int) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise FilterError(f"{where}: dict keys must be str, got {key!r}")
+            key = _text(key, where)
             out[key] = _json(item, f"{where}[{key!r}]", depth + 1)
         return out
     if isinstance(value, _SEQ):

@@ -18,6 +18,7 @@ from ..engine.keys import DEFAULT
 from ..engine.snapshot import Snapshot
 from ..errors import InvalidInputError, InvalidTypeError
 from ..types import to_us
+from ..validate import plain_str
 from .filters import FrameFilter, compile_filter
 
 MODES = ("hybrid", "vector", "lexical")
@@ -60,8 +61,8 @@ def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfi
         raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if syntax not in SYNTAXES:
         raise InvalidInputError(f"syntax must be 'plain' or 'query', got {syntax!r}")
-    if text is not None and not isinstance(text, str):
-        raise InvalidTypeError(f"text must be a str, not {type(text).__name__}")
+    if text is not None:
+        text = plain_str(text, "query text")
     if mode == "vector" and vector is None:
         raise InvalidInputError("mode='vector' needs a query vector")
     if mode == "lexical" and text is None:
