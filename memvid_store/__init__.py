@@ -31,6 +31,7 @@ from .errors import (
     NotAMemoryFileError,
     NotFoundError,
     ReadOnlyError,
+    StorageError,
     VersionMismatchError,
 )
 from .lazy import lazy_exports
@@ -107,6 +108,7 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyError",
     "Stats",
+    "StorageError",
     "StoreConfig",
     "VerifyReport",
     "VersionMismatchError",

@@ -9,6 +9,10 @@ This module imports nothing from the package: import it first, anywhere.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+from collections.abc import Iterator
+
 __all__ = [
     "AlreadyExistsError",
     "ChecksumError",
@@ -31,7 +35,9 @@ __all__ = [
     "NotAMemoryFileError",
     "NotFoundError",
     "ReadOnlyError",
+    "StorageError",
     "VersionMismatchError",
+    "storage_errors",
 ]
 
 
@@ -125,6 +131,33 @@ class ReadOnlyError(MemvidError):
 
     code = "read_only"
     HINT = "open the file with Memory.open(path) (writable) to change it"
+
+
+class StorageError(MemvidError, OSError):
+    """The operating system refused a read or write: disk full (ENOSPC), file-size limit
+    (EFBIG), quota, I/O error (EIO), read-only file system or permissions."""
+
+    code = "storage_error"
+    HINT = ("the file stays at its last commit; free space, raise the file-size limit or fix "
+            "permissions, then retry")
+
+
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT, errno.EROFS,
+                            errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR})
+
+
+@contextlib.contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Turn the OS refusing a read or write during ``what`` into a :class:`StorageError`."""
+    try:
+        yield
+    except MemvidError:
+        raise
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRNOS:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise StorageError(f"{what} failed: {exc.strerror or exc}{where}") from exc
 
 
 class ClosedError(MemvidError):

@@ -32,8 +32,14 @@ from .engine import shared
 from .engine.follow import ReaderFile
 from .engine.records import live_by_collection
 from .engine.snapshot import Snapshot
-from .engine.store import Opened, create_file, make_snapshot
-from .errors import AlreadyExistsError, ClosedError, InvalidInputError, ReadOnlyError
+from .engine.store import Opened, check_not_future, create_file, make_snapshot
+from .errors import (
+    AlreadyExistsError,
+    ClosedError,
+    InvalidInputError,
+    ReadOnlyError,
+    storage_errors,
+)
 from .reads import MemoryView, ReadContext, Reads, index_config_of
 from .types import to_us
 from .validate import check_collection
@@ -117,6 +123,7 @@ class Memory(Reads, Writes):
 
         Raises:
             AlreadyExistsError: a file already exists at ``path``.
+            StorageError: the directory refuses the file (permissions, disk full...).
         """
         path = os.fspath(path)
         cfg = (config or StoreConfig.from_env()).with_options(options)
@@ -126,9 +133,10 @@ class Memory(Reads, Writes):
         if binding is not None:
             file_options["embedder"] = binding
         try:
-            fd = create_file(path, dim=dim, wal_size=cfg.wal_size, options=file_options,
-                             created_at_us=None if created_at is None
-                             else to_us(created_at, "created_at"))
+            with storage_errors("create"):
+                fd = create_file(path, dim=dim, wal_size=cfg.wal_size, options=file_options,
+                                 created_at_us=None if created_at is None
+                                 else to_us(created_at, "created_at"))
         except FileExistsError:
             raise AlreadyExistsError(f"{path} already exists") from None
         try:
@@ -198,7 +206,8 @@ class Memory(Reads, Writes):
                 self._reader.close()
                 return
             self._dropped.detach()
-            shared.release(self._shared, lambda writer: writer.seal(full=True))
+            with storage_errors("close"):
+                shared.release(self._shared, lambda writer: writer.seal(full=True))
 
     def __enter__(self) -> Memory:
         return self
@@ -282,9 +291,10 @@ class Memory(Reads, Writes):
         it); readers of the old one keep working and follow on ``refresh()``. Returns the
         generation of the compacted file.
         """
-        with self._mutex:
+        with self._mutex, storage_errors("compact"):
             self._writable()
-            floor = None if retain_after is None else to_us(retain_after, "retain_after")
+            floor = (None if retain_after is None
+                     else check_not_future(to_us(retain_after, "retain_after"), "retain_after"))
             self._shared.compact(self._path, floor, self._config,
                                  lambda state: self._install(state, None))
             return self.generation
@@ -302,7 +312,7 @@ class Memory(Reads, Writes):
 
         Returns the new generation (the current one when there was nothing to do).
         """
-        with self._mutex:
+        with self._mutex, storage_errors("seal"):
             return self._writable().seal(full=True)
 
     # ------------------------------------------------------------- collections

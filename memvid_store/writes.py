@@ -8,13 +8,15 @@ the same handle.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .autoembed import fill_embeddings
 from .engine.records import KEEP
+from .errors import storage_errors
 
 if TYPE_CHECKING:
     from .engine.writer import Writer
@@ -37,6 +39,13 @@ class WriteAccess:
         self.writable = writable
         self.mutex = mutex
         self.embedder = embedder
+
+    @contextlib.contextmanager
+    def writing(self, what: str) -> Iterator[Writer]:
+        """The writer, under the handle's lock; the disk refusing the write is a
+        StorageError (the file stays at its last acknowledged write)."""
+        with self.mutex, storage_errors(what):
+            yield self.writable()
 
 
 class Writes:
@@ -72,8 +81,8 @@ class Writes:
         access.writable()
         if access.embedder is not None:
             records = fill_embeddings(access.embedder, list(records))
-        with access.mutex:
-            return access.writable().put_many(records, recorded_at, self._scope)
+        with access.writing("put") as writer:
+            return writer.put_many(records, recorded_at, self._scope)
 
     def update(self, id: str, *, text: str = KEEP, metadata: Mapping[str, Any] = KEEP,
                embedding: Sequence[float] | None = KEEP, tags: Iterable[str] = KEEP,
@@ -89,10 +98,9 @@ class Writes:
         access.writable()
         if access.embedder is not None and embedding is KEEP and isinstance(text, str):
             embedding = access.embedder.embed_documents([text])[0]
-        with access.mutex:
-            return access.writable().update(id, text=text, metadata=metadata,
-                                            embedding=embedding, tags=tags,
-                                            created_at=created_at, collection=self._scope)
+        with access.writing("update") as writer:
+            return writer.update(id, text=text, metadata=metadata, embedding=embedding,
+                                 tags=tags, created_at=created_at, collection=self._scope)
 
     def delete(self, id: str) -> None:
         """Delete a frame (a tombstone version); its history stays readable via as_of.
@@ -112,14 +120,13 @@ class Writes:
             FrameNotFoundError: an id has no current frame (nothing is deleted), unless
                 ``missing_ok``, which skips such ids.
         """
-        with self._writes.mutex:
-            return self._writes.writable().delete_many(
+        with self._writes.writing("delete") as writer:
+            return writer.delete_many(
                 ids, missing_ok=missing_ok, recorded_at=recorded_at, collection=self._scope)
 
     def clear(self) -> int:
         """Delete every current frame of this collection in one durable write; returns how
         many. Their history stays readable via ``as_of``."""
-        with self._writes.mutex:
-            writer = self._writes.writable()
+        with self._writes.writing("clear") as writer:
             ids = self.ids()  # type: ignore[attr-defined]
             return writer.delete_many(ids, collection=self._scope)

@@ -12,6 +12,7 @@ import click
 from . import _embedders
 from ._common import (
     MEMORY_PATH,
+    CliError,
     ExitCode,
     echo_json,
     embedder_option,
@@ -90,6 +91,10 @@ def ingest(path: str, inputs: tuple[str, ...], chunk_size: int, chunk_overlap: i
         options = IngestOptions(chunk_size=chunk_size, chunk_overlap=chunk_overlap, tags=tags,
                                 globs=globs, text_column=text_column, batch_size=batch_size,
                                 prune=prune)
+    missing = [i for i in inputs if not os.path.exists(i)]
+    if inputs and len(missing) == len(inputs):
+        raise CliError(f"nothing to ingest: no such file or directory: {', '.join(missing)}",
+                       ExitCode.NOT_FOUND)
     with ExitStack() as stack:
         mem, embedder = _open_for_ingest(path, embedder_spec)
         stack.callback(mem.close)

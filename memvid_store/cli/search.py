@@ -72,6 +72,8 @@ def find(path: str, query: str | None, vector: list[float] | None, mode: str, k:
          syntax: str, embedder_spec: str | None, as_of: datetime | int | None,
          as_json: bool) -> None:
     """Search frames by text (BM25), by vector, or both (hybrid)."""
+    if query is None and vector is None:
+        raise click.UsageError("give a QUERY text, --vector, or both")
     window = (since, until) if since or until else None
     with open_memory(path, readonly=True) as mem:
         hits = search(mem, query, vector=vector, mode=mode, embedder_spec=embedder_spec, k=k,

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import CorruptFileError, MemoryNotFoundError, NotAMemoryFileError
+from ..errors import CorruptFileError, MemoryNotFoundError, NotAMemoryFileError, StorageError
 from ..lazy import numpy as np
 from . import _faults, lock
 from .codec import Codec, pack_payload, train_dictionary
@@ -71,8 +71,26 @@ VECTOR_ALIGN = 64
 MAX_RUNS = 48
 
 
+MAX_CLOCK_SKEW_US = 60_000_000  # how far past this machine's clock a given record time may be
+
+
 def now_us() -> int:
     return time.time_ns() // 1000
+
+
+def check_not_future(t: int, what: str) -> int:
+    """``t`` (µs) unless it is more than ``MAX_CLOCK_SKEW_US`` past now: a record time
+    from the future would stamp every later write after it."""
+    now = now_us()
+    if t > now + MAX_CLOCK_SKEW_US:
+        from ..errors import InvalidInputError
+        from ..types import from_us
+
+        raise InvalidInputError(
+            f"{what} {from_us(t).isoformat()} is in the future (now is "
+            f"{from_us(now).isoformat()}); give a time at most "
+            f"{MAX_CLOCK_SKEW_US // 1_000_000} s ahead, or fix the clock")
+    return t
 # --------------------------------------------------------------------------- opening
 
 
@@ -222,6 +240,11 @@ def open_fd(path: str, writable: bool) -> int:
         return os.open(path, os.O_RDWR if writable else os.O_RDONLY)
     except FileNotFoundError:
         raise MemoryNotFoundError(f"no memory file at {path}") from None
+    except PermissionError as exc:
+        how = "open it with readonly=True or " if writable else ""
+        raise StorageError(f"{path} cannot be opened for "
+                           f"{'writing' if writable else 'reading'} by this user "
+                           f"({exc.strerror}): {how}change its permissions") from None
 
 
 def same_file(fd: int, path: str) -> bool:

@@ -53,7 +53,7 @@ from .hooks import CommitHook
 from .keys import DEFAULT, key_of, split_key
 from .records import KEEP, Version, apply_counters, encode_ops
 from .snapshot import Snapshot
-from .store import Committer, Opened, now_us, prepare_for_writing
+from .store import Committer, Opened, check_not_future, now_us, prepare_for_writing
 from .wal import WalWriter
 
 DIRECT_COMMIT_FRACTION = 4  # batches larger than wal_size / 4 are committed directly
@@ -112,12 +112,13 @@ class Writer:
         every earlier record time.
 
         Raises:
-            InvalidInputError: ``recorded_at`` is not after the file's latest record time.
+            InvalidInputError: ``recorded_at`` is not after the file's latest record time,
+                or is in the future.
         """
         if recorded_at is None:
             self._last_time = max(now_us(), self._last_time + 1)
             return Stamp(self._last_time)
-        t = to_us(recorded_at, "recorded_at")
+        t = check_not_future(to_us(recorded_at, "recorded_at"), "recorded_at")
         if t <= self._last_time:
             raise InvalidInputError(
                 f"recorded_at {recorded_at.isoformat()} is not after the file's latest record "

@@ -19,7 +19,7 @@ from ..errors import MemvidError
 from ..validate import check_metadata
 from .chunking import check_chunking, chunk_text
 from .manifest import HASH_KEY, PATH_KEY, Manifest, content_hash
-from .readers import MAX_ID_BYTES, Document, Problem, ReadOptions, read_file
+from .readers import MAX_ID_BYTES, READERS, Document, Problem, ReadOptions, read_file
 from .sources import Scope, Source, discover
 
 
@@ -90,7 +90,7 @@ class _Run:
             self.failed.add(source)
 
     def source(self, source: Source) -> None:
-        self.report.files += 1
+        self.report.files += source.path.suffix.lower() in READERS  # others: a problem
         mtime = None
         for item in read_file(source.path, source.name, self.read_options):
             if isinstance(item, Problem):

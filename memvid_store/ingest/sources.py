@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .readers import READERS, Problem
+from .readers import Problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,9 @@ def discover(paths: Iterable[str | os.PathLike[str]], globs: Iterable[str] = ()
              ) -> tuple[list[Source], list[Scope], list[Problem]]:
     """Files under ``paths`` (directories recursively, hidden entries skipped, sorted).
 
-    In directories only supported extensions are taken, filtered by ``globs`` (matched
-    against the source name and the file name); a file named explicitly is always taken.
+    In directories every file is taken, filtered by ``globs`` (matched against the source
+    name and the file name): one of an unsupported type is then reported by its reader,
+    not skipped silently. A file named explicitly is always taken.
     """
     patterns = list(globs)
     sources: list[Source] = []
@@ -83,8 +84,7 @@ def _walk(root: Path, base: Path) -> Iterator[Source]:
             if file.startswith("."):
                 continue
             path = Path(folder) / file
-            if path.suffix.lower() in READERS:
-                yield Source(path, _name(path, base))
+            yield Source(path, _name(path, base))
 
 
 def _name(path: Path, base: Path) -> str:

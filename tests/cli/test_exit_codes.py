@@ -78,3 +78,20 @@ def test_main_is_the_console_script(tmp_path: Path) -> None:
     usage = subprocess.run([sys.executable, "-c", "from memvid_store.cli import main; main()"],
                            capture_output=True, text=True, timeout=60)
     assert "Usage: mv2" in usage.stdout + usage.stderr
+
+
+def test_bad_input_keeps_the_documented_codes(tmp_path: Path) -> None:
+    path = tmp_path / "m.mv2"
+    fails(run("ingest", path, tmp_path / "no-such-dir"), ExitCode.NOT_FOUND,
+          "no such file or directory")
+    assert not path.exists()  # nothing to ingest: no file created
+    ok(run("create", path))
+    fails(run("find", path), ExitCode.USAGE, "give a QUERY")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("a note about the harbor")
+    (docs / "b.pdf").write_bytes(b"%PDF-1.4 not readable here")
+    result = fails(run("ingest", path, docs, "--embedder", "none"), ExitCode.PARTIAL,
+                   "unsupported file type '.pdf'")
+    assert "ingested 1 file(s)" in result.stdout
+    ok(run("ingest", path, docs, "--embedder", "none", "--glob", "*.txt"))

@@ -58,4 +58,4 @@ def test_table_output_and_errors(path):
     dims = CliRunner().invoke(cli, ["find", path, "--vector", "[1, 2, 3]"])
     assert dims.exit_code == 1 and "dimension" in dims.output
     empty = CliRunner().invoke(cli, ["find", path])
-    assert empty.exit_code == 1 and "query" in empty.output
+    assert empty.exit_code == 2 and "QUERY" in empty.output

@@ -146,7 +146,7 @@ def test_bad_input_is_reported_skipped_and_the_file_stays_valid(tmp_path: Path) 
                                     '{"id": "r3"}\n[1, 2]\n{"id": "r5", "text": "fifth"}\n')
     (root / "table.csv").write_text("body,kind\nhello,fact\n")
     (root / "front.md").write_text("---\ntitle: x\n  nested: y\n---\nbody\n")
-    (root / "image.png").write_bytes(b"\x00")  # not a supported type: ignored in directories
+    (root / "image.png").write_bytes(b"\x00")  # not a supported type: reported
     mem = tmp_path / "m.mv2"
     result = run("ingest", mem, root, tmp_path / "nope", "--embedder", "none", "--json")
     fails(result, ExitCode.PARTIAL)
@@ -161,7 +161,8 @@ def test_bad_input_is_reported_skipped_and_the_file_stays_valid(tmp_path: Path) 
     assert "--text-column" in problems[("table.csv", 1)]
     assert "nested" in problems[("front.md", 3)]
     assert "no such file" in problems[("nope", None)]
-    assert len(problems) == 9
+    assert "unsupported file type '.png'" in problems[("image.png", None)]
+    assert len(problems) == 10
     assert set(frames(mem)) == {"in/good.txt#0", "r1", "r5"}
     assert as_json(run("verify", mem, "--json"))["ok"] is True
     plain = run("ingest", mem, root, "--embedder", "none")

@@ -179,3 +179,24 @@ def test_invalid_type_errors_are_also_type_errors(mem):
         mem.put_many(None)
     assert issubclass(InvalidTypeError, InvalidInputError)
     assert os.path.exists(mem.path)
+
+
+def test_a_record_time_in_the_future_is_refused(mem):
+    from datetime import UTC, datetime, timedelta
+
+    generation = mem.generation
+    with pytest.raises(InvalidInputError, match="in the future"):
+        mem.put_many([{"text": "t"}], recorded_at=datetime(2200, 1, 1, tzinfo=UTC))
+    with pytest.raises(InvalidInputError, match="in the future"):
+        mem.delete_many(["keep"], recorded_at=datetime.now(UTC) + timedelta(hours=1))
+    assert mem.generation == generation
+    mem.put("now", id="now")  # the clock was not moved by the refused writes
+    assert mem.history("now")[0].valid_from <= datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_compacting_with_a_future_retention_is_refused(mem):
+    from datetime import UTC, datetime
+
+    with pytest.raises(InvalidInputError, match="in the future"):
+        mem.compact(retain_after=datetime(2999, 1, 1, tzinfo=UTC))
+    assert mem.get("keep").text == "committed"

@@ -11,14 +11,14 @@ from memvid_store import errors
 
 EXPECTED_ALL = [
     "AccessPatternAnalyzer", "AlreadyExistsError", "CacheConfig", "Change", "ChecksumError",
-    "ClosedError", "ColdStartMetrics", "ConfigError", "CorruptFileError",
+    "ClosedError", "ColdStartMetrics", "Collection", "ConfigError", "CorruptFileError",
     "DimensionMismatchError", "EmbedderMismatchError", "FilterError", "FormatError", "Frame",
     "FrameNotFoundError", "HistoryUnavailableError", "Hit", "IncrementalFrameLoader",
     "IndexConfig",
     "InvalidInputError", "InvalidTypeError", "LoadPriority", "LockError", "Memory",
     "MemoryLockedError", "MemoryNotFoundError", "MemoryView", "MemvidError",
     "MissingDependencyError", "MmapConfig", "NotAMemoryFileError", "NotFoundError",
-    "ReadOnlyError", "Stats", "StoreConfig", "VerifyReport", "VersionMismatchError",
+    "ReadOnlyError", "Stats", "StorageError", "StoreConfig", "VerifyReport", "VersionMismatchError",
     "WarmupConfig", "__version__", "emit_metrics",
 ]
 
