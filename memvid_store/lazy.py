@@ -8,6 +8,7 @@ names the package to install.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -35,6 +36,15 @@ class LazyModule:
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.load(), attr)
+
+
+def loaded(name: str) -> ModuleType | None:
+    """Module ``name`` if it is fully imported, else None: never one that another thread
+    (a background warmup, say) is still importing, whose attributes may not exist yet."""
+    module = sys.modules.get(name)
+    if module is None or getattr(getattr(module, "__spec__", None), "_initializing", False):
+        return None
+    return module
 
 
 zstandard: Any = LazyModule("zstandard", "zstandard")

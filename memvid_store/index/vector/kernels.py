@@ -15,6 +15,8 @@ import threading
 from array import array
 from typing import Any
 
+from ...lazy import loaded
+
 _kernel: Any = None
 _kernel_lock = threading.Lock()
 
@@ -51,7 +53,8 @@ def kernel() -> Any:
 
 
 def numpy_loaded() -> bool:
-    return "numpy" in sys.modules
+    """numpy is fully imported (while another thread imports it, numpy-free paths answer)."""
+    return loaded("numpy") is not None
 
 
 def best_first(scored: tuple[float, int]) -> tuple[float, int]:

@@ -8,11 +8,11 @@ the caller has it loaded). Every vector path scores these prepared vectors.
 from __future__ import annotations
 
 import math
-import sys
 from array import array
 from typing import Any
 
 from ...errors import DimensionMismatchError, InvalidInputError
+from ...lazy import loaded
 
 _FLOAT32_MAX = 3.4028234663852886e38
 _TINY = 2.0**-960  # below this a norm can fall among the subnormals and lose its digits
@@ -52,7 +52,7 @@ def prepare_vector(vector: Any, dim: int | None, metric: str) -> array:
 def _from_numpy(vector: Any, dim: int | None, metric: str) -> array | None:
     """``prepare_vector`` for a numeric numpy vector, bit for bit, with numpy's loops
     (None: not one; numpy is only looked at when the caller has it loaded)."""
-    np = sys.modules.get("numpy")
+    np = loaded("numpy")
     if np is None or not isinstance(vector, np.ndarray) or vector.dtype.kind not in "biuf":
         return None
     if vector.ndim == 2 and vector.shape[0] == 1:
