@@ -144,7 +144,8 @@ class StoreConfig:
         mmap: map the file (``MEMVID_MMAP_ENABLED``), a bool or an ``MmapConfig`` (read-ahead
             advice, prefetch); with ``False`` reads use ``pread`` with identical results.
         cache_dir: where unpacked index files are kept and reused across processes
-            (``MEMVID_CACHE_DIR``; default ``<system temp>/memvid-cache``).
+            (``MEMVID_CACHE_DIR``; default ``<system temp>/memvid-cache-<uid>``, private
+            to the user and pruned to ``MEMVID_CACHE_DIR_LIMIT``, default 2 GiB).
         cache: a ``CacheConfig`` (frame LRU size, prefetch window), or just the LRU size
             in bytes, an int or ``"512MB"`` (``MEMVID_CACHE_SIZE``; default 100 MiB; 0
             disables the cache).
@@ -167,9 +168,9 @@ class StoreConfig:
     def cache_root(self) -> str:
         if self.cache_dir:
             return self.cache_dir
-        import tempfile
+        from .index.lexical.cache_dir import default_root
 
-        return os.path.join(tempfile.gettempdir(), "memvid-cache")
+        return default_root()
 
     def __post_init__(self) -> None:
         if not isinstance(self.wal_size, int) or not MIN_WAL_SIZE <= self.wal_size <= MAX_WAL_SIZE:

@@ -97,6 +97,9 @@ class IndexMaintainer:
 
         key = (snap.header.uuid.hex(), old_ref.offset if old_ref else -1)
         if self._builder is None or self._builder_key != key or not self._builder.in_sync():
+            from .lexical.cache_dir import usable_root
+
+            self.cache_root = usable_root(self.cache_root)
             workdir = os.path.join(self.cache_root, f"{snap.header.uuid.hex()}-writer")
             self._builder = LexBuilder(workdir, manifest, read_file)
         meta, new_files, all_files = self._builder.add(docs)

@@ -24,7 +24,7 @@ from memvid_store.index.lexical.manifest import LexManifest
 from memvid_store.index.lexical.query import parse_plain
 from memvid_store.index.lexical.reader import LexSearcher
 from memvid_store.index.lexical.schema import LexDoc
-from memvid_store.index.lexical.unpack import default_cache_root, prune_cache
+from memvid_store.index.lexical.unpack import prune_cache
 
 NASTY = [
     "or", "not", "AND", "OR NOT AND", "a AND", "AND OR NOT", '"', '""', '"unbalanced',
@@ -465,20 +465,23 @@ def test_damaged_blobs_and_manifests_are_reported(tmp_path):
         DeltaBM25([LexDoc(2**64, "x")])
 
 
-def test_unusable_cache_root_says_what_to_do(tmp_path):
+def test_an_unusable_cache_root_falls_back_to_a_private_directory(tmp_path):
     fake = FakeFile()
     fake.commit(fake.builder(str(tmp_path / "work")), [LexDoc(1, "x")])
     blocker = tmp_path / "not-a-dir"
     blocker.write_bytes(b"")
-    with pytest.raises(MemvidError, match="MEMVID_CACHE_DIR"):
-        fake.searcher(str(blocker))
+    searcher = fake.searcher(str(blocker))
+    assert searcher.num_docs == 1
+    assert blocker.is_file()
 
 
-def test_default_cache_root(monkeypatch, tmp_path):
-    monkeypatch.setenv("MEMVID_CACHE_DIR", str(tmp_path))
-    assert default_cache_root() == str(tmp_path)
-    monkeypatch.delenv("MEMVID_CACHE_DIR")
-    assert os.path.basename(default_cache_root()) == "memvid-cache"
+def test_the_default_cache_root_is_per_user():
+    from memvid_store import StoreConfig
+
+    root = StoreConfig().cache_root
+    assert os.path.basename(root).startswith("memvid-cache-")
+    if hasattr(os, "getuid"):
+        assert root.endswith(f"-{os.getuid()}")
     assert TOKENIZER == "mv_text"
 
 

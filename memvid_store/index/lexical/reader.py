@@ -9,6 +9,7 @@ from typing import Any
 
 from ...errors import CorruptFileError, InvalidInputError, MemvidError, VersionMismatchError
 from .analyzer import load_tantivy
+from .cache_dir import prune_unused, touch, usable_root
 from .manifest import MANIFEST_VERSION, LexManifest
 from .query import check_syntax, parse_plain, plain_query, run_query_syntax, top
 from .schema import F_TEXT, open_index
@@ -49,15 +50,20 @@ class LexSearcher:
             raise VersionMismatchError(
                 f"lexical index manifest version {manifest.version} is not supported")
         t0 = time.perf_counter()
-        path, unpacked = unpack(manifest, read_file, cache_root, key, done)
+        root = usable_root(cache_root)
+        path, unpacked = unpack(manifest, read_file, root, key, done)
         t1 = time.perf_counter()
         try:
             self = cls(path, manifest.docs)
         except (ValueError, OSError):  # a damaged or vanished cache copy: unpack again, once
             discard(path)
-            path, unpacked = unpack(manifest, read_file, cache_root, key, done)
+            path, unpacked = unpack(manifest, read_file, root, key, done)
             t1 = time.perf_counter()
             self = cls(path, manifest.docs)
+        if unpacked:
+            prune_unused(root)
+        else:
+            touch(path)
         self.unpacked = unpacked
         self.timings = {"unpack_s": t1 - t0, "open_s": time.perf_counter() - t1}
         return self

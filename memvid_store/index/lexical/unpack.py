@@ -26,7 +26,7 @@ from .manifest import LexManifest
 
 MARKER = ".memvid-lex.json"
 KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
-SEGMENT_FILE_RE = re.compile(r"([0-9a-f]{32})\..+")
+SEGMENT_FILE_RE = re.compile(r"([0-9a-f]{32})(?:\.[A-Za-z0-9_]+)+")  # never "/", ".." or NUL
 
 
 def segment_ids(meta: str) -> set[str]:
@@ -105,12 +105,6 @@ def write_files(path: str, manifest: LexManifest,
 
 def rmtree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
-
-def default_cache_root() -> str:
-    """``$MEMVID_CACHE_DIR``, else ``<system temp>/memvid-cache``."""
-    return os.environ.get("MEMVID_CACHE_DIR") or os.path.join(tempfile.gettempdir(),
-                                                              "memvid-cache")
-
 
 def prune_cache(cache_root: str, prefix: str, keep: str | None = None,
                 min_age_s: float = 300.0) -> list[str]:

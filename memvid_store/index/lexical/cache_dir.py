@@ -1,0 +1,135 @@
+"""The directory that holds unpacked lexical indexes: private to its user, bounded, and
+never a reason for a read to fail.
+
+* The default is ``<system temp>/memvid-cache-<uid>``, created with mode 0700: users of one
+  machine never share (or block) each other's copies.
+* A directory that cannot be used (owned by another user, not writable, on a full or
+  read-only disk) is replaced by a private temporary one for this process, removed at exit.
+* After each new unpack, copies unused for ``MAX_AGE_S`` go, then the least recently used
+  until the directory holds at most its limit (``MEMVID_CACHE_DIR_LIMIT``, default 2 GiB).
+  Using a copy touches it; copies touched in the last ``RECENT_S`` seconds are never removed
+  (another process may be opening them), and neither are writers' work directories.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+
+from .unpack import discard, read_marker
+
+DEFAULT_LIMIT = 2 * 1024**3
+MAX_AGE_S = 14 * 24 * 3600.0
+RECENT_S = 300.0
+
+_fallback: str | None = None
+_fallback_lock = threading.Lock()
+
+
+def default_root() -> str:
+    """``<system temp>/memvid-cache-<uid>`` (the user name where there are no uids)."""
+    owner = str(os.getuid()) if hasattr(os, "getuid") else _user_name()
+    return os.path.join(tempfile.gettempdir(), f"memvid-cache-{owner}")
+
+
+def _user_name() -> str:
+    import getpass
+
+    try:
+        return "".join(c for c in getpass.getuser() if c.isalnum()) or "user"
+    except (ImportError, KeyError, OSError):
+        return "user"
+
+
+def usable_root(root: str) -> str:
+    """``root`` created private (0700) if it can hold this user's copies, else this
+    process's own temporary directory."""
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        st = os.stat(root)
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            return _fallback_root()
+        if st.st_mode & 0o077:
+            os.chmod(root, 0o700)
+        if not os.access(root, os.W_OK | os.X_OK):
+            return _fallback_root()
+        return root
+    except OSError:
+        return _fallback_root()
+
+
+def _fallback_root() -> str:
+    global _fallback
+    with _fallback_lock:
+        if _fallback is None or not os.path.isdir(_fallback):
+            _fallback = tempfile.mkdtemp(prefix="memvid-cache-")
+            atexit.register(shutil.rmtree, _fallback, True)
+        return _fallback
+
+
+def touch(path: str) -> None:
+    """Mark a copy as used now (pruning removes the least recently used first)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def limit_from_env() -> int:
+    """``MEMVID_CACHE_DIR_LIMIT`` (bytes, or a size such as ``500MB``), else 2 GiB."""
+    raw = os.environ.get("MEMVID_CACHE_DIR_LIMIT")
+    if not raw:
+        return DEFAULT_LIMIT
+    from ...config import parse_size
+
+    return parse_size(raw, "MEMVID_CACHE_DIR_LIMIT")
+
+
+def prune_unused(root: str, limit: int | None = None, max_age_s: float = MAX_AGE_S,
+                 now: float | None = None) -> list[str]:
+    """Remove unpacked copies unused for ``max_age_s``, then the least recently used until
+    the copies take at most ``limit`` bytes; returns the names removed."""
+    limit = limit_from_env() if limit is None else limit
+    now = time.time() if now is None else now
+    copies: list[tuple[float, int, str]] = []  # (last use, bytes, name)
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    for name in names:
+        path = os.path.join(root, name)
+        marker = read_marker(path)
+        if marker is None or marker.get("kind") != "cache":
+            continue  # a writer's work directory, a temp dir, or not ours
+        try:
+            used = os.stat(path).st_mtime
+        except OSError:
+            continue
+        copies.append((used, _size(path), name))
+    copies.sort()
+    total = sum(size for _, size, _ in copies)
+    removed = []
+    for used, size, name in copies:
+        if now - used < RECENT_S:
+            break
+        if now - used < max_age_s and total <= limit:
+            break
+        discard(os.path.join(root, name))
+        removed.append(name)
+        total -= size
+    return removed
+
+
+def _size(path: str) -> int:
+    total = 0
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+    except OSError:
+        pass
+    return total
