@@ -44,8 +44,8 @@ _EXPLANATIONS: list[tuple[str, str]] = [
                     "--repair copies every other version."),
     ("segment:lex", "The full-text index fails its checksum: text search fails until the "
                     "index is rebuilt (--repair rebuilds it)."),
-    ("segment:ann", "The vector graph fails its checksum: vector search fails until it is "
-                    "rebuilt (--repair rebuilds it)."),
+    ("segment:ann", "The vector graph fails its checksum: vector search scans every vector "
+                    "exactly (slower) until it is rebuilt (--repair rebuilds it)."),
     ("toc", "The newest commit was not written completely (a crash during a commit, or a "
             "copy cut short): readers use the commit before it, so the writes of that "
             "last commit are missing."),

@@ -13,7 +13,7 @@ import mmap
 import os
 from dataclasses import dataclass
 
-from ..errors import ConfigError, CorruptFileError
+from ..errors import ClosedError, ConfigError, CorruptFileError
 
 _ADVICE = {"random": "MADV_RANDOM", "sequential": "MADV_SEQUENTIAL", "normal": "MADV_NORMAL"}
 
@@ -75,7 +75,8 @@ class FileView:
         if self._mm is not None:
             return memoryview(self._mm)[offset : offset + size]
         if self.fd < 0:
-            raise ValueError("read from a closed file view")
+            raise ClosedError("the memory this frame came from is closed: read its embedding "
+                              "(or any lazily loaded field) before close()")
         data = os.pread(self.fd, size, offset)
         if len(data) != size:
             raise CorruptFileError(f"{region} at offset {offset} is truncated", region, offset)

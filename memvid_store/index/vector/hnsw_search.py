@@ -6,6 +6,9 @@ their stored float32 vectors, so every score equals the exact path's. Candidates
 visibility or the filter are skipped; when the graph cannot supply enough, the search
 widens x4, and falls back to the exact path once it would visit the whole graph.
 
+A graph whose bytes fail their checksum is never handed to the library (it could crash the
+process): the exact path answers instead, with a warning naming ``mv2 doctor --repair``.
+
 The first round runs for the whole batch in one graph search. The graph opens once,
 thread-safely; while a background warmup is loading it (``deferred()``) or another thread is
 opening it, a query does not wait: this path cannot serve (None) and the exact path
@@ -21,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...config import IndexConfig
+from ...engine.format import crc32
 from ...engine.snapshot import Snapshot
+from ..damage import warn_damaged
 from . import scoring
 from .exact import ExactScan, best
 from .hnsw_format import QUANTIZED, graph_depth, graph_segment
@@ -76,12 +81,15 @@ class HnswSearch:
                                        ef_search=self.config.ann_ef_search,
                                        dtype=meta.get("dtype", "f32"))
                     data = self.snap.view.read(ref.offset, ref.length, "segment:ann")
-                    index = backend.open(data, dim=self.snap.dim, metric=self.metric,
-                                         params=params, scratch_dir=self._cache_root())
+                    if crc32(data) == ref.crc:  # the native library never sees bad bytes
+                        index = backend.open(data, dim=self.snap.dim, metric=self.metric,
+                                             params=params, scratch_dir=self._cache_root())
+                        self._graph = (index, int(meta["covered"]))
+                    else:
+                        warn_damaged("segment:ann", "the exact scan")
                     # loading walked every node (usearch) or copied the graph (hnswlib):
                     # searches fault back only the pages they visit
                     self.snap.view.release(ref.offset, ref.length)
-                    self._graph = (index, int(meta["covered"]))
                 self._opened = True  # after _graph: readers never see a half-open graph
         return self._graph or (None, 0)
 
