@@ -235,18 +235,19 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
             self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[Document, float]]:
         filter = kwargs.pop("filter", None)
         mode = _mode(kwargs)
-        as_of = kwargs.get("as_of")
-        vector = None if mode == "lexical" else self._embedding.embed_query(query)
-        hits = self._find(query, vector, k, filter, mode, kwargs)
         if mode == "lexical":
+            hits = self._find(query, None, k, filter, mode, kwargs)
             return [(_to_document(h), h.score / (1.0 + h.score)) for h in hits]
+        as_of = kwargs.get("as_of")
+        vector = self._embedding.embed_query(query)
+        hits = self._find(query, vector, k, filter, mode, kwargs)
         to_cosine = self._select_relevance_score_fn()
         reader = self._collection if as_of is None else self._collection.as_of(as_of)
         scored = []
         for hit in hits:
             raw = hit.scores.get("vector")
-            cosine = (to_cosine(raw) if raw is not None
-                      else _cosine(vector, reader.get(hit.id).embedding))  # type: ignore[arg-type]
+            cosine = (to_cosine(raw) if raw is not None  # else ranked by BM25 alone
+                      else _cosine(vector, reader.get(hit.id).embedding))
             scored.append((_to_document(hit), cosine))
         return scored
 
