@@ -82,18 +82,19 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
     alias), ``as_of`` (aware datetime or generation int), ``time_range`` (``(since, until)``
     on ``created_at``) and ``weights`` (hybrid).
 
-    Scores. ``similarity_search_with_score`` returns the engine's score, higher is better:
-    in vector mode the cosine similarity of query and document embeddings (the score
-    LangChain's ``InMemoryVectorStore`` reports; the inner product on an ``"ip"`` file,
-    minus the squared distance on an ``"l2"`` file), in hybrid mode the reciprocal rank
-    fusion score, in lexical mode the BM25 score. Relevance scores
-    (``similarity_search_with_relevance_scores``, ``score_threshold``) are the cosine
-    similarity itself, unscaled, in vector and hybrid modes (a hybrid hit the vector side
-    did not rank gets the cosine of its stored embedding; on ``"ip"`` and ``"l2"`` files
-    the cosine of unit-length embeddings), so ``score_threshold=0.6`` keeps exactly the
-    documents whose cosine is at least 0.6; an opposite-direction document has a negative
-    cosine, which LangChain warns about. In lexical mode the relevance is the saturated BM25
-    score ``bm25 / (1 + bm25)`` in ``[0, 1)``, not comparable with a cosine.
+    Scores (higher is more similar), as LangChain's ``InMemoryVectorStore`` reports them:
+
+    * ``similarity_search_with_score``: the engine's score. Vector mode: the cosine
+      similarity of query and document embeddings (on an ``"ip"`` file the inner product,
+      on an ``"l2"`` file minus the squared distance); hybrid mode: the reciprocal rank
+      fusion score; lexical mode: the BM25 score.
+    * ``similarity_search_with_relevance_scores`` and ``score_threshold``: the cosine
+      similarity itself, unscaled, in vector and hybrid modes (a hybrid hit that only BM25
+      ranked gets the cosine of its stored embedding; ``"ip"``/``"l2"`` files: the cosine of
+      unit-length embeddings). ``score_threshold=0.6`` keeps exactly the documents whose
+      cosine is at least 0.6. A document pointing away from the query has a negative
+      cosine, which LangChain warns about. Lexical mode: the saturated BM25 score
+      ``bm25 / (1 + bm25)`` in ``[0, 1)``, not comparable with a cosine.
 
     Example:
         >>> from langchain_core.embeddings import DeterministicFakeEmbedding
