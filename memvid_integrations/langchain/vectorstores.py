@@ -1,22 +1,25 @@
-"""``MemvidVectorStore``: a LangChain VectorStore over one ``.mv2`` memory file.
+"""``MemvidVectorStore``: a LangChain VectorStore over one collection of a ``.mv2`` memory.
 
-Documents are frames: ``Document.id`` is the frame id, ``page_content`` its text and
-``metadata`` its metadata. Adding a document with an existing id stores a new version of that
-frame, so ``as_of=`` (a record time or commit generation) searches what the memory held then.
-Filters use the engine's filter language (see "Filters" in the README); engine errors such as
-``FilterError`` and ``DimensionMismatchError`` pass through unchanged.
+Documents are frames of the store's collection (``"langchain"`` unless ``collection=`` says
+otherwise): ``Document.id`` is the frame id, ``page_content`` its text and ``metadata`` its
+metadata. Frames of other collections in the same file (chat history, LangGraph items,
+LlamaIndex nodes, ...) are never seen, returned or deleted. Adding a document with an
+existing id stores a new version of that frame, so ``as_of=`` (a record time or a commit
+generation) searches what the collection held then. Filters use the engine's filter language
+(see "Filters" in the README); engine errors such as ``FilterError`` and
+``DimensionMismatchError`` pass through unchanged.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
-from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from memvid_store import FrameNotFoundError
 from memvid_store.errors import InvalidInputError, InvalidTypeError
@@ -25,6 +28,8 @@ from memvid_store.types import Hit
 from .._common import MemoryHolder, MemorySource, in_thread, open_memory
 
 __all__ = ["MemvidVectorStore"]
+
+DEFAULT_COLLECTION = "langchain"
 
 _MODES = {"similarity": "vector", "vector": "vector", "hybrid": "hybrid", "lexical": "lexical"}
 _SEARCH_KEYS = ("as_of", "time_range", "weights", "syntax")
@@ -45,21 +50,51 @@ def _to_document(hit: Hit) -> Document:
     return Document(id=hit.id, page_content=hit.text, metadata=dict(hit.metadata))
 
 
+def _unit(cosine: float) -> float:
+    """A cosine computed in floating point, kept within [-1, 1]."""
+    return min(1.0, max(-1.0, cosine))
+
+
+def _cosine(a: Sequence[float], b: Sequence[float] | None) -> float:
+    """Cosine similarity of two vectors (0.0 when either is missing or zero)."""
+    if b is None:
+        return 0.0
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return _unit(dot / norm) if norm else 0.0
+
+
 class MemvidVectorStore(VectorStore, MemoryHolder):
-    """A LangChain vector store backed by a memvid ``.mv2`` file.
+    """A LangChain vector store backed by one collection of a memvid ``.mv2`` file.
 
     Args:
         path: the memory file (created if missing; the embedding dimension is learned from
             the first vectors) or an open :class:`memvid_store.Memory` to share.
         embedding: the LangChain embeddings model.
+        collection: the collection of the file holding the documents (default
+            ``"langchain"``). Reads, searches and deletes never reach other collections.
         **options: ``Memory.create``/``Memory.open`` options (``wal_size``, ``sync``,
-            ``lock_timeout``, ``mmap``; ``index={"distance": "ip"}`` when creating).
+            ``lock_timeout``, ``mmap``, ``readonly``; ``index={"distance": "ip"}`` when
+            creating).
 
     Search methods take ``filter`` (engine filter language) and these extras as keyword
     arguments: ``mode`` (``"vector"``, ``"hybrid"`` or ``"lexical"``; ``search_type`` is an
-    alias), ``as_of`` (aware datetime or generation), ``time_range`` (``(since, until)`` on
-    ``created_at``) and ``weights`` (hybrid). ``similarity_search_with_score`` returns the
-    engine's score (higher is better); relevance scores are mapped to ``[0, 1]``.
+    alias), ``as_of`` (aware datetime or generation int), ``time_range`` (``(since, until)``
+    on ``created_at``) and ``weights`` (hybrid).
+
+    Scores (higher is more similar), as LangChain's ``InMemoryVectorStore`` reports them:
+
+    * ``similarity_search_with_score``: the engine's score. Vector mode: the cosine
+      similarity of query and document embeddings (on an ``"ip"`` file the inner product,
+      on an ``"l2"`` file minus the squared distance); hybrid mode: the reciprocal rank
+      fusion score; lexical mode: the BM25 score.
+    * ``similarity_search_with_relevance_scores`` and ``score_threshold``: the cosine
+      similarity itself, unscaled, in vector and hybrid modes (a hybrid hit that only BM25
+      ranked gets the cosine of its stored embedding; ``"ip"``/``"l2"`` files: the cosine of
+      unit-length embeddings). ``score_threshold=0.6`` keeps exactly the documents whose
+      cosine is at least 0.6. A document pointing away from the query has a negative
+      cosine, which LangChain warns about. Lexical mode: the saturated BM25 score
+      ``bm25 / (1 + bm25)`` in ``[0, 1)``, not comparable with a cosine.
 
     Example:
         >>> from langchain_core.embeddings import DeterministicFakeEmbedding
@@ -68,8 +103,9 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
         ['launch']
     """
 
-    def __init__(self, path: MemorySource, embedding: Embeddings, **options: Any) -> None:
-        self._hold(*open_memory(path, **options), "default")
+    def __init__(self, path: MemorySource, embedding: Embeddings, *,
+                 collection: str = DEFAULT_COLLECTION, **options: Any) -> None:
+        self._hold(*open_memory(path, **options), collection)
         self._embedding = embedding
 
     @property
@@ -80,7 +116,8 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
 
     def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
                   ids: list[str | None] | None = None, **kwargs: Any) -> list[str]:
-        """Embed and store texts; an existing id gets a new version (its past is kept).
+        """Embed and store texts in one atomic write; an existing id gets a new version
+        (its past is kept).
 
         Args:
             texts: the texts.
@@ -111,27 +148,31 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
             if tags is not None:
                 record["tags"] = list(tags)
             records.append(record)
-        return self._memory.put_many(records)
+        return self._collection.put_many(records)
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Delete frames by id (unknown ids are ignored); ``None`` deletes every frame.
+        """Delete documents by id in one atomic write (unknown ids are ignored); ``None``
+        deletes every document of this store's collection and nothing else.
 
-        Deleted frames stay reachable with ``as_of`` until the file is compacted.
+        Deleted documents stay reachable with ``as_of`` until the file is compacted.
         """
-        targets = self._memory.ids() if ids is None else ids
-        for fid in targets:
-            try:
-                self._memory.delete(fid)
-            except FrameNotFoundError:
-                continue
+        if ids is None:
+            self._collection.clear()
+        else:
+            self._collection.delete_many(list(ids), missing_ok=True)
         return True
 
-    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        """Current documents with these ids, in the given order; unknown ids are skipped."""
+    def get_by_ids(self, ids: Sequence[str], /, *,
+                   as_of: datetime | int | None = None) -> list[Document]:
+        """Documents with these ids, in the given order; unknown or deleted ids are skipped.
+
+        ``as_of`` (aware datetime or generation) reads them as they were then.
+        """
+        reader = self._collection if as_of is None else self._collection.as_of(as_of)
         docs = []
         for fid in ids:
             try:
-                frame = self._memory.get(fid)
+                frame = reader.get(fid)
             except FrameNotFoundError:
                 continue
             docs.append(Document(id=frame.id, page_content=frame.text,
@@ -149,12 +190,14 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
             vector = self._embedding.embed_query(query or "")
         if mode == "vector":
             query = None
-        return self._memory.find(query, vector=vector, k=k, mode=mode, filter=filter, **extra)
+        return self._collection.find(query, vector=vector, k=k, mode=mode, filter=filter,
+                                     **extra)
 
     def similarity_search_with_score(self, query: str, k: int = 4,
                                      filter: Mapping[str, Any] | None = None,
                                      **kwargs: Any) -> list[tuple[Document, float]]:
-        """Documents most similar to the query with the engine's score (higher is better)."""
+        """Documents most similar to the query with the engine's score (see the class
+        docstring; the cosine similarity in vector mode)."""
         hits = self._find(query, None, k, filter, _mode(kwargs), kwargs)
         return [(_to_document(h), h.score) for h in hits]
 
@@ -182,37 +225,46 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
         pairs = self.similarity_search_by_vector_with_score(embedding, k, filter, **kwargs)
         return [doc for doc, _ in pairs]
 
-    def _relevance(self, hit: Hit) -> float:
-        """Map a hit's score to [0, 1], higher is more relevant."""
-        if "vector" in hit.scores:
-            score = hit.scores["vector"]
-            if self._memory.index_config.distance == "l2":
-                return max(0.0, 1.0 - math.sqrt(max(0.0, -score)) / math.sqrt(2))
-            return min(1.0, max(0.0, (1.0 + score) / 2.0))
-        if "lexical" in hit.scores:
-            score = max(0.0, hit.scores["lexical"])
-            return score / (1.0 + score)
-        return 0.0
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        """Vector-mode engine score -> cosine similarity (the identity on cosine files, but
+        float32 rounding past +-1 is cut back)."""
+        if self._collection.index_config.distance == "l2":  # -|a - b|^2 of unit vectors
+            return lambda score: _unit(1.0 + score / 2.0)  # is 2 cos - 2
+        return _unit
 
     def _similarity_search_with_relevance_scores(
             self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[Document, float]]:
         filter = kwargs.pop("filter", None)
-        hits = self._find(query, None, k, filter, _mode(kwargs), kwargs)
-        return [(_to_document(h), self._relevance(h)) for h in hits]
+        mode = _mode(kwargs)
+        if mode == "lexical":
+            hits = self._find(query, None, k, filter, mode, kwargs)
+            return [(_to_document(h), h.score / (1.0 + h.score)) for h in hits]
+        as_of = kwargs.get("as_of")
+        vector = self._embedding.embed_query(query)
+        hits = self._find(query, vector, k, filter, mode, kwargs)
+        to_cosine = self._select_relevance_score_fn()
+        reader = self._collection if as_of is None else self._collection.as_of(as_of)
+        scored = []
+        for hit in hits:
+            raw = hit.scores.get("vector")
+            cosine = (to_cosine(raw) if raw is not None  # else ranked by BM25 alone
+                      else _cosine(vector, reader.get(hit.id).embedding))
+            scored.append((_to_document(hit), cosine))
+        return scored
 
     def max_marginal_relevance_search_by_vector(
             self, embedding: list[float], k: int = 4, fetch_k: int = 20,
             lambda_mult: float = 0.5, filter: Mapping[str, Any] | None = None,
             **kwargs: Any) -> list[Document]:
         """Diverse documents near an embedding: MMR over the ``fetch_k`` nearest."""
+        from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
         as_of = kwargs.get("as_of")
         hits = self._find(None, list(embedding), max(fetch_k, k), filter, "vector", kwargs)
         if not hits:
             return []
-        reader = self._memory if as_of is None else self._memory.as_of(as_of)
-        vectors = []
-        for hit in hits:
-            vectors.append(reader.get(hit.id).embedding)
+        reader = self._collection if as_of is None else self._collection.as_of(as_of)
+        vectors = [reader.get(hit.id).embedding for hit in hits]
         import numpy as np
 
         chosen = maximal_marginal_relevance(np.asarray(embedding, dtype=np.float32), vectors,
@@ -234,7 +286,8 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
     def from_texts(cls, texts: list[str], embedding: Embeddings,
                    metadatas: list[dict] | None = None, *, ids: list[str] | None = None,
                    path: MemorySource | None = None, **kwargs: Any) -> MemvidVectorStore:
-        """Create (or open) the store at ``path`` and add the texts."""
+        """Create (or open) the store at ``path`` and add the texts; other keyword
+        arguments (``collection``, memory options) go to the constructor."""
         if path is None:
             raise InvalidTypeError("MemvidVectorStore.from_texts needs path= (the .mv2 file)")
         store = cls(path, embedding, **kwargs)
@@ -262,8 +315,9 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         return await in_thread(self.delete, ids, **kwargs)
 
-    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        return await in_thread(self.get_by_ids, ids)
+    async def aget_by_ids(self, ids: Sequence[str], /, *,
+                          as_of: datetime | int | None = None) -> list[Document]:
+        return await in_thread(self.get_by_ids, ids, as_of=as_of)
 
     async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
         return await in_thread(self.similarity_search, query, k, **kwargs)

@@ -106,8 +106,9 @@ def test_add_search_get_delete_and_reopen(tmp_path):
              Document(page_content="beta", metadata={"n": 2})], EMB, path=path) as s:
         assert s.similarity_search("alpha", k=1) == [
             Document(id="a", page_content="alpha", metadata={"n": 1})]
-        ids = s.memory.ids()
+        ids = s.collection.ids()
         assert "a" in ids and len(ids) == 2
+        assert s.collection.name == "langchain" and s.memory.ids() == []
     with MemvidVectorStore(path, EMB) as s:
         assert [d.page_content for d in s.get_by_ids(["missing", "a"])] == ["alpha"]
         s.delete(["a", "missing"])
@@ -182,11 +183,12 @@ def test_hybrid_and_lexical_modes(tmp_path):
             s.similarity_search_by_vector(EMB.embed_query("x"), mode="lexical")
 
 
+@pytest.mark.filterwarnings("ignore:Relevance scores must be between")
 def test_relevance_scores_and_retriever_search_types(store):
     store.add_texts(["foo", "bar", "baz"], ids=["foo", "bar", "baz"])
     scored = store.similarity_search_with_relevance_scores("foo", k=3)
     assert scored[0][0].id == "foo" and scored[0][1] == pytest.approx(1.0)
-    assert all(0.0 <= s <= 1.0 for _, s in scored)
+    assert all(-1.0 <= s <= 1.0 + 1e-6 for _, s in scored)
     with_score = store.similarity_search_with_score("foo", k=1)
     assert with_score[0][1] == pytest.approx(1.0)
 
@@ -321,11 +323,16 @@ def test_chat_history_shares_a_file_with_the_vector_store(tmp_path):
     with Memory.create(tmp_path / "shared.mv2") as mem:
         store = MemvidVectorStore(mem, EMB)
         store.add_texts(["launch notes"], ids=["doc"])
-        MemvidChatMessageHistory(mem, "s1").add_user_message("launch question")
+        history = MemvidChatMessageHistory(mem, "s1")
+        history.add_user_message("launch question")
         assert [d.id for d in store.similarity_search("launch", k=5)] == ["doc"]
-        lexical = store.similarity_search("launch", k=5, mode="lexical",
-                                          filter={"tags": "session:s1"})
-        assert [d.page_content for d in lexical] == ["launch question"]
+        assert [d.id for d in store.similarity_search("launch", k=5, mode="lexical")] == [
+            "doc"]
+        lexical = history.collection.find("launch", mode="lexical",
+                                          filter={"session_id": "s1"})
+        assert [h.text for h in lexical] == ["launch question"]
+        live = {name: n for name, n in mem.collections().items() if n}
+        assert live == {"langchain": 1, "langchain-chat": 1}
 
 
 @pytest.mark.asyncio
