@@ -19,6 +19,7 @@ __all__ = [
     "ClosedError",
     "ConfigError",
     "CorruptFileError",
+    "DamagedIndexError",
     "DimensionMismatchError",
     "EmbedderMismatchError",
     "FilterError",
@@ -107,6 +108,15 @@ class ChecksumError(CorruptFileError):
         super().__init__(message, region, offset)
         self.args = (message, region, offset, newer_version)
         self.newer_version = newer_version
+
+
+class DamagedIndexError(CorruptFileError):
+    """A derived index (the full-text index, the vector graph) fails its checks. The frames
+    are intact: reads by id, the timeline and the other search modes keep working."""
+
+    code = "damaged_index"
+    HINT = ("run `mv2 doctor FILE --repair NEW.mv2` to copy the frames into a new file with "
+            "fresh indexes; the other search modes keep working meanwhile")
 
 
 class LockError(MemvidError):

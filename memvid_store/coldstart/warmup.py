@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import WarmupConfig
+from ..errors import DamagedIndexError
 
 LOADABLE = ("time_index", "lex_index", "vec_index")
 # tiers whose first load imports numpy and an HNSW library (~100 ms here whatever the size):
@@ -95,7 +96,8 @@ class Warmer:
     # ------------------------------------------------------------------- loading
 
     def load(self, tier: str, *, quiet: bool = False) -> None:
-        """Load ``tier`` now (no-op once loaded); errors re-raise unless ``quiet``."""
+        """Load ``tier`` now (no-op once loaded); errors re-raise unless ``quiet``, except
+        a damaged derived index: the search mode that needs it raises when used."""
         with self._lock:
             if self.state[tier] in (LOADED, ABSENT, LOADING):
                 return
@@ -111,7 +113,7 @@ class Warmer:
             _, searcher = self._current()
             if tier == "vec_index":
                 searcher.defer_vectors = False  # let queries load (and report) it themselves
-            if not quiet:
+            if not quiet and not isinstance(exc, DamagedIndexError):
                 raise
             return
         seconds = time.perf_counter() - started

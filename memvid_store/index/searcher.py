@@ -20,8 +20,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..config import IndexConfig
+from ..engine.format import crc32
 from ..engine.keys import split_key
 from ..engine.snapshot import Snapshot
+from ..errors import CorruptFileError, DamagedIndexError
 from ..types import Hit, from_us
 from .acceptance import Acceptance, Ranked, order
 from .hybrid import rrf
@@ -257,17 +259,32 @@ class Searcher:
         return self._lex if self._lex_opened else self.lexical_index()
 
     def _lex_manifest(self) -> Any:
+        """The BM25 index's manifest (None without one).
+
+        Raises:
+            DamagedIndexError: it fails its checksum or cannot be parsed.
+        """
         ref = self.snap.toc.find("lex")
         if ref is None:
             return None
         from .lexical.manifest import LexManifest
 
-        return LexManifest.from_json(bytes(self.snap.view.read(ref.offset, ref.length,
-                                                               "segment:lex")))
+        raw = bytes(self.snap.view.read(ref.offset, ref.length, "segment:lex"))
+        if crc32(raw) != ref.crc:
+            raise DamagedIndexError("the full-text index manifest fails its checksum",
+                                    "segment:lex", ref.offset)
+        try:
+            return LexManifest.from_json(raw)
+        except CorruptFileError as exc:
+            raise DamagedIndexError(exc.message, "segment:lex", ref.offset) from None
 
     def lex_bytes(self) -> int:
-        """Bytes of the tantivy files the BM25 index loads (0 without one)."""
-        manifest = self._lex_manifest()
+        """Bytes of the tantivy files the BM25 index loads (0 without one or when it is
+        damaged: its loading tier has nothing to load)."""
+        try:
+            manifest = self._lex_manifest()
+        except DamagedIndexError:
+            return 0
         return 0 if manifest is None else sum(f[1] for f in manifest.files.values())
 
     def lexical_index(self) -> Any:

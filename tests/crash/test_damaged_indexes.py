@@ -56,5 +56,48 @@ def test_a_flipped_graph_byte_never_reaches_the_native_library(tmp_path, backend
         assert run.returncode == 0, run.stderr[-2000:]
         report = json.loads(run.stdout)
         assert report["hits"] == expected  # the exact scan answers
-        assert any("mv2 doctor --repair" in w for w in report["warnings"])
+        assert any("mv2 doctor FILE --repair" in w for w in report["warnings"])
     path.write_bytes(data)
+
+
+def _lex_file(path: Path) -> list[tuple[str, int]]:
+    """(region, offset) of a byte in the BM25 manifest and in one of its tantivy files."""
+    from memvid_store.index.lexical.manifest import LexManifest
+
+    data = path.read_bytes()
+    (manifest_ref,) = parse_layout(data).segments("lex")
+    manifest = LexManifest.from_json(
+        data[manifest_ref.offset : manifest_ref.offset + manifest_ref.length])
+    name, (offset, length, _) = max(manifest.files.items(), key=lambda f: f[1][1])
+    return [("manifest", manifest_ref.offset + manifest_ref.length // 2),
+            (name, offset + length // 2)]
+
+
+@pytest.mark.parametrize("target", [0, 1], ids=["manifest", "tantivy file"])
+def test_a_damaged_full_text_index_costs_text_search_only(tmp_path, monkeypatch, target):
+    from click.testing import CliRunner
+
+    from memvid_store import DamagedIndexError
+    from memvid_store.cli import cli
+
+    monkeypatch.setenv("MEMVID_CACHE_DIR", str(tmp_path / "cache"))  # nothing unpacked yet
+    path = tmp_path / "m.mv2"
+    with Memory.create(path, dim=4) as mem:
+        mem.put_many([{"text": f"harbor note {i}", "id": f"n{i}",
+                       "embedding": [1.0, float(i), 0.0, 1.0]} for i in range(300)])
+    _, offset = _lex_file(path)[target]
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(data)
+    with Memory.open(path, readonly=True) as mem:  # opens: the frames are intact
+        assert mem.get("n5").text == "harbor note 5"
+        assert len(mem.timeline()) == 300
+        assert mem.find(vector=[1, 5, 0, 1], k=1, mode="vector")[0].id == "n5"
+        assert mem.count({"tags": []}) == 300
+        with pytest.raises(DamagedIndexError, match="mv2 doctor FILE --repair"):
+            mem.find("harbor", k=3, mode="lexical")
+    fixed = tmp_path / "fixed.mv2"
+    repaired = CliRunner().invoke(cli, ["doctor", str(path), "--repair", str(fixed)])
+    assert repaired.exit_code == 0, repaired.output
+    with Memory.open(fixed, readonly=True) as mem:
+        assert mem.find("harbor note 7", k=1, mode="lexical")[0].id == "n7"

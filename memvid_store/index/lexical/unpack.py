@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import CorruptFileError, MemvidError
+from ...errors import DamagedIndexError, MemvidError
 from .manifest import LexManifest
 
 MARKER = ".memvid-lex.json"
@@ -85,11 +85,11 @@ def write_files(path: str, manifest: LexManifest,
     sizes = {}
     for name, (_off, length, crc) in sorted(manifest.files.items()):
         if not SEGMENT_FILE_RE.fullmatch(name):
-            raise CorruptFileError(f"lexical index manifest names a bad file {name!r}",
-                                   "segment:lex")
+            raise DamagedIndexError(f"lexical index manifest names a bad file {name!r}",
+                                    "segment:lex")
         data = read_file(name)
         if len(data) != length or (zlib.crc32(data) & 0xFFFFFFFF) != crc:
-            raise CorruptFileError(
+            raise DamagedIndexError(
                 f"lexical index file {name} does not match its manifest entry "
                 f"(length {len(data)} vs {length})", "segment:lex", _off)
         with open(os.path.join(path, name), "wb") as fh:
