@@ -3,8 +3,8 @@
 A filter (the language of ``find``) is an AND of conditions. A condition the postings can
 answer gives a *group*: terms of which every matching frame is posted under at least one
 (``{"kind": "note"}`` gives ``[v kind note]``, ``{"kind": {"$in": [a, b]}}`` gives
-``[v kind a, v kind b]``, ``{"tags": "x"}`` gives ``[t x]``, ``$exists: true`` the path's
-``e`` term); a numeric comparison (``$gt`` ``$gte`` ``$lt`` ``$lte``) gives a
+``[v kind a, v kind b]``, ``{"tags": "x"}`` gives ``[t x]``, ``$exists: true`` and
+``$regex`` the path's ``e`` term); a numeric comparison (``$gt`` ``$gte`` ``$lt`` ``$lte``) gives a
 :class:`Range` of the sorted number columns, with inclusive float64 bounds (rounding is
 monotonic, so they admit every match). Conditions neither can answer (string
 comparisons, negations, equality with lists or dicts) give none; ``$or`` gives one group
@@ -101,6 +101,9 @@ def _condition(cond: Any, term: Any, *, tags: bool = False,
             complete = complete and len(arg) == 1
         elif op == "$exists" and arg is True and exists is not None:
             groups.append((exists_term(exists),))
+        elif op == "$regex" and exists is not None:
+            groups.append((exists_term(exists),))  # a match has the key
+            complete = False
         elif op == "$eq" and tags and isinstance(arg, list | tuple) and arg and all(
                 isinstance(a, str) for a in arg):
             groups += [(tag_term(a),) for a in arg]  # the tags are exactly this list
