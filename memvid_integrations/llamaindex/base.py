@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode
 from llama_index.core.vector_stores.types import (
@@ -338,10 +339,10 @@ class MemvidVectorStore(BasePydanticVectorStore, MemoryHolder):
         if not hits:
             return self._result([])
         reader = self._reader(find["as_of"])
-        embeddings = [reader.get(h.id).embedding for h in hits]
+        rows = _unit_rows([reader.get(h.id).embedding for h in hits])
         sims, order = get_top_k_mmr_embeddings(
-            query.query_embedding, embeddings, similarity_top_k=k,
-            embedding_ids=list(range(len(hits))), mmr_threshold=threshold)
+            _unit_rows([query.query_embedding])[0], list(rows), similarity_fn=_dot,
+            similarity_top_k=k, embedding_ids=list(range(len(hits))), mmr_threshold=threshold)
         result = self._result([hits[i] for i in order])
         result.similarities = [float(s) for s in sims]
         return result
@@ -378,6 +379,18 @@ class MemvidVectorStore(BasePydanticVectorStore, MemoryHolder):
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         return await asyncio.to_thread(self.query, query, **kwargs)
+
+
+def _unit_rows(vectors: Sequence[Sequence[float]]) -> np.ndarray:
+    """The vectors as rows scaled to unit length (zero rows stay zero), so that a dot
+    product is their cosine similarity."""
+    rows = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms == 0.0, 1.0, norms)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b)
 
 
 def _ids(node_ids: Any) -> list[str]:
