@@ -11,14 +11,14 @@ Semantics, per key:
 * ``any`` / ``all``: the stored value (or list) contains any / all of the given values;
   ``contains``: it contains the given value.
 * ``text_match`` / ``text_match_insensitive``: a stored string (or a string element of a
-  stored list) contains the value as a substring (the engine's ``$regex``).
+  stored list) contains the value as a substring (the engine's ``$contains`` /
+  ``$icontains``).
 * ``is_empty``: the key is missing or holds ``None``, ``""`` or ``[]``.
 * Conditions ``and`` / ``or`` / ``not`` (none of the filters match) nest freely.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +38,7 @@ _OPERATORS = {
     FilterOperator.GTE: "$gte", FilterOperator.LT: "$lt", FilterOperator.LTE: "$lte",
     FilterOperator.IN: "$in", FilterOperator.ANY: "$in", FilterOperator.NIN: "$nin",
     FilterOperator.ALL: "$all", FilterOperator.CONTAINS: "$eq",
+    FilterOperator.TEXT_MATCH: "$contains", FilterOperator.TEXT_MATCH_INSENSITIVE: "$icontains",
 }
 
 
@@ -46,21 +47,10 @@ def metadata_key(key: str) -> str:
     return f"metadata.{key}"
 
 
-def _substring(value: Any, fold: bool) -> Any:
-    """A ``$regex`` operand that finds ``value`` as a substring (a non-str passes through
-    for the engine to refuse)."""
-    if not isinstance(value, str):
-        return value
-    return ("(?i)" if fold else "") + re.escape(value)
-
-
 def _filter(f: MetadataFilter) -> dict[str, Any]:
     op, key = f.operator, metadata_key(f.key)
     if op in _OPERATORS:
         return {key: {_OPERATORS[op]: f.value}}
-    if op in (FilterOperator.TEXT_MATCH, FilterOperator.TEXT_MATCH_INSENSITIVE):
-        fold = op == FilterOperator.TEXT_MATCH_INSENSITIVE
-        return {key: {"$regex": _substring(f.value, fold)}}
     if op == FilterOperator.IS_EMPTY:
         return {"$or": [{key: {"$exists": False}}, {key: {"$eq": None}},
                         {key: {"$eq": ""}}, {key: {"$eq": []}}]}

@@ -39,12 +39,11 @@ Comparisons (``$gt`` ``$gte`` ``$lt`` ``$lte``)
     numbers, strings with strings (code point order); any other stored type or a missing
     key gives False. A stored list matches when any element does.
 
-Patterns
-    ``$regex: pattern`` (Python ``re`` syntax, searched anywhere in the value; ``(?i)``
-    ignores case) matches a stored string, or a stored list with a string element that
-    matches; other types and a missing key give False. ``re.escape`` makes a plain
-    substring test. A pattern is checked on payloads; the postings narrow it only to the
-    frames that have the key.
+Substrings
+    ``$contains: "text"`` matches a stored string that contains the operand, or a stored
+    list with a string element that does; ``$icontains`` ignores case (both sides
+    lowercased). Other types and a missing key give False. Substrings are checked on
+    payloads; the postings narrow them only to the frames that have the key.
 
 Others
     ``$exists: bool`` tests presence (a stored ``None`` exists; the tags list always
@@ -61,7 +60,6 @@ from __future__ import annotations
 import copy
 import math
 import operator
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -70,7 +68,7 @@ from ..errors import FilterError
 __all__ = ["FIELD_OPERATORS", "LOGICAL_OPERATORS", "FrameFilter", "compile_filter"]
 
 FIELD_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$all",
-                   "$exists", "$regex", "$not")
+                   "$exists", "$contains", "$icontains", "$not")
 LOGICAL_OPERATORS = ("$and", "$or", "$nor", "$not")
 TAGS_KEYS = ("tags", "$tags")
 METADATA_PREFIX = "metadata."
@@ -257,8 +255,8 @@ class _Compiler:
             if arg:
                 return lambda v: v is not MISSING
             return lambda v: v is MISSING
-        if op == "$regex":
-            return _regex_test(arg, at)
+        if op in ("$contains", "$icontains"):
+            return _substring_test(arg, at, op, fold=op == "$icontains")
         if op == "$not":
             if not isinstance(arg, Mapping) or not arg or not all(
                     isinstance(k, str) and k.startswith("$") for k in arg):
@@ -411,21 +409,20 @@ def _cmp_test(op: Callable[[Any, Any], bool], x: Any) -> Test:
     return test
 
 
-def _regex_test(arg: Any, at: str) -> Test:
-    """A stored string, or a string element of a stored list, contains a match of ``arg``."""
+def _substring_test(arg: Any, at: str, op: str, *, fold: bool) -> Test:
+    """A stored string, or a string element of a stored list, contains ``arg`` (both
+    lowercased when ``fold``)."""
     if not isinstance(arg, str):
-        raise FilterError(f"{at}: $regex takes a pattern str, got {type(arg).__name__} "
-                          f"{arg!r}")
-    try:
-        search = re.compile(arg).search
-    except re.error as exc:
-        raise FilterError(f"{at}: invalid $regex pattern {arg!r}: {exc}") from None
+        raise FilterError(f"{at}: {op} takes a str, got {type(arg).__name__} {arg!r}")
+    needle = arg.lower() if fold else arg
+
+    def found(v: Any) -> bool:
+        return isinstance(v, str) and needle in (v.lower() if fold else v)
 
     def test(v: Any) -> bool:
-        if isinstance(v, str):
-            return search(v) is not None
-        return isinstance(v, _SEQ) and any(
-            isinstance(e, str) and search(e) is not None for e in v)
+        if isinstance(v, _SEQ):
+            return any(found(e) for e in v)
+        return found(v)
 
     return test
 

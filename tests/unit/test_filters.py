@@ -402,10 +402,10 @@ def test_not_a_dict():
 
 
 def test_unknown_operator_names_it_and_lists_valid_ones():
-    for spec in [{"$foo": 1}, {"a": {"$foo": 1}}, {"$and": [{"a": {"$where": "x"}}]}]:
+    for spec in [{"$foo": 1}, {"a": {"$foo": 1}}, {"$and": [{"a": {"$regex": "x"}}]}]:
         msg = error(spec)
         assert "unknown operator" in msg
-        assert "$foo" in msg or "$where" in msg
+        assert "$foo" in msg or "$regex" in msg
         for op in ("$eq", "$in", "$exists", "$all", "$and", "$or", "$nor", "$not"):
             assert op in msg
 
