@@ -2,17 +2,19 @@
 
 A filter (the language of ``find``) is an AND of conditions. A condition the postings can
 answer gives a *group*: terms of which every matching frame is posted under at least one
-(``{"kind": "note"}`` gives ``[v kind note]``, ``{"kind": {"$in": [a, b]}}`` gives ``[v
-kind a, v kind b]``, ``{"tags": "x"}`` gives ``[t x]``, ``$exists: true``, ``$contains``
-and ``$icontains`` the path's ``e`` term); a numeric comparison (``$gt`` ``$gte`` ``$lt``
-``$lte``) gives a :class:`Range` of the sorted number columns, with inclusive float64
-bounds (rounding is monotonic, so they admit every match). Conditions neither can answer
-(string comparisons, negations, equality with lists or dicts) give none; ``$or`` gives one
-group only when each of its branches has one. So the frames posted under a group are a
-superset of the matches, to be checked on their payload — unless the plan is *exact*: one
-group of terms that answers the whole filter (plain equality, ``$in`` of scalars or
-``$exists: true`` on one top-level key or on the tags). Dotted paths are never exact:
-``a.b`` reads a top-level ``a.b`` first, and both are posted under the same path.
+(``{"kind": "note"}`` gives ``[v kind note]``, ``{"kind": {"$in": [a, b]}}`` gives
+``[v kind a, v kind b]``, ``{"tags": "x"}`` gives ``[t x]``, ``$exists: true`` the path's
+``e`` term); a numeric comparison (``$gt`` ``$gte`` ``$lt`` ``$lte``) gives a
+:class:`Range` of the sorted number columns, with inclusive float64 bounds (rounding is
+monotonic, so they admit every match). Conditions neither can answer (string
+comparisons, negations, equality with lists or dicts) give none; ``$or`` gives one group
+only when each of its branches has one. So the frames posted under a group are a
+superset of the matches, to be checked on their payload — unless the plan is *exact*:
+one group of terms that answers the whole filter
+(plain equality, ``$in`` of scalars or ``$exists: true`` on one top-level key or on the
+tags). Dotted paths are never exact: ``a.b`` reads a top-level ``a.b`` first, and both
+are posted under the same path. Substrings (``$contains``, ``$icontains``) give the path's
+``e`` term: a match has the key.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def _condition(cond: Any, term: Any, *, tags: bool = False,
         elif op == "$exists" and arg is True and exists is not None:
             groups.append((exists_term(exists),))
         elif op in ("$contains", "$icontains") and exists is not None:
-            groups.append((exists_term(exists),))  # a match has the key
+            groups.append((exists_term(exists),))
             complete = False
         elif op == "$eq" and tags and isinstance(arg, list | tuple) and arg and all(
                 isinstance(a, str) for a in arg):
