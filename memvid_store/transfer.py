@@ -274,13 +274,14 @@ def _time(value: Any) -> datetime:
 
 def replay(writes: Iterable[Write], mem: Any, summary: TransferSummary | None = None
            ) -> TransferSummary:
-    """Apply writes to ``mem`` in order: consecutive writes of one kind recorded at the same
-    time (one ``put_many``/``delete_many`` in the source) become one atomic batch."""
+    """Apply writes to ``mem`` in order: consecutive writes recorded at the same time in one
+    collection (one write in the source: a ``put_many``, possibly with ``delete``, or a
+    ``delete_many``) become one atomic batch."""
     summary = summary or TransferSummary()
     batch: list[Write] = []
     for write in writes:
-        if batch and (write.kind, write.recorded_at, write.collection) != (
-                batch[0].kind, batch[0].recorded_at, batch[0].collection):
+        if batch and (write.recorded_at, write.collection) != (
+                batch[0].recorded_at, batch[0].collection):
             _apply(batch, mem, summary)
             batch = []
         batch.append(write)
@@ -292,10 +293,12 @@ def replay(writes: Iterable[Write], mem: Any, summary: TransferSummary | None = 
 def _apply(batch: list[Write], mem: Any, summary: TransferSummary) -> None:
     at, collection = batch[0].recorded_at, batch[0].collection
     target = mem if collection == DEFAULT else mem.collection(collection)
-    if batch[0].kind == "put":
-        target.put_many([w.record for w in batch], recorded_at=at)
+    records = [w.record for w in batch if w.kind == "put"]
+    deleted = [w.id for w in batch if w.kind != "put"]
+    if records:
+        target.put_many(records, recorded_at=at, delete=deleted)
     else:
-        target.delete_many([w.id for w in batch], recorded_at=at, missing_ok=True)
+        target.delete_many(deleted, recorded_at=at, missing_ok=True)
     for write in batch:
         summary.count(write)
 

@@ -65,11 +65,15 @@ class Writes:
                                "tags": tags, "created_at": created_at, "id": id}])[0]
 
     def put_many(self, records: Iterable[Mapping[str, Any]], *,
-                 recorded_at: datetime | None = None) -> list[str]:
+                 recorded_at: datetime | None = None, delete: Iterable[str] = ()) -> list[str]:
         """Store many frames atomically in one durable write; returns their ids.
 
         Each record is a dict with ``put``'s keys (``text`` required). Either every record
         is stored or, if any is invalid, none is.
+
+        ``delete`` names frames deleted in the same write (a replace: readers see the old
+        frames or the new ones, never both); ids without a current frame are skipped, and
+        an id may not be both stored and deleted (InvalidInputError).
 
         ``recorded_at`` replays history (e.g. an import): the write is recorded at that
         time instead of now, so ``as_of`` answers as in the file it came from. Record
@@ -82,7 +86,7 @@ class Writes:
         if access.embedder is not None:
             records = fill_embeddings(access.embedder, list(records))
         with access.writing("put") as writer:
-            return writer.put_many(records, recorded_at, self._scope)
+            return writer.put_many(records, recorded_at, self._scope, delete)
 
     def update(self, id: str, *, text: str = KEEP, metadata: Mapping[str, Any] = KEEP,
                embedding: Sequence[float] | None = KEEP, tags: Iterable[str] = KEEP,

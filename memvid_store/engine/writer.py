@@ -129,10 +129,17 @@ class Writer:
     # --------------------------------------------------------------- 2. versions
 
     def put_many(self, records: Iterable[Mapping[str, Any]],
-                 recorded_at: datetime | None = None, collection: str = DEFAULT) -> list[str]:
+                 recorded_at: datetime | None = None, collection: str = DEFAULT,
+                 delete: Iterable[str] = ()) -> list[str]:
         """Store every record (``put``'s keys, ``text`` required) in ``collection`` or, if
-        one is invalid, none; returns their ids."""
+        one is invalid, none; returns their ids. The current frames of the ``delete`` ids
+        are deleted in the same write (ids without one are skipped).
+
+        Raises:
+            InvalidInputError: an id is both stored and deleted.
+        """
         stamp = self.tick(recorded_at)
+        tombstones = self._tombstones(delete, stamp, missing_ok=True, collection=collection)
         now = stamp.time
         pending: dict[str, Version] = {}
         versions: list[Version] = []
@@ -160,10 +167,13 @@ class Writer:
             check_payload_size(v.text, v.metadata, v.tags)
             if not generated:
                 self._link(v, pending)
+            if fid in tombstones:
+                raise InvalidInputError(f"frame {split_key(fid)[1]!r} is both stored and "
+                                        "deleted in one write")
             pending[fid] = v
             versions.append(v)
-        if versions:
-            self._append(versions, stamp)
+        if versions or tombstones:
+            self._append(list(tombstones.values()) + versions, stamp)
         return [split_key(v.id)[1] for v in versions]
 
     def update(self, id: str, *, text: Any = KEEP, metadata: Any = KEEP,
@@ -203,8 +213,16 @@ class Writer:
             FrameNotFoundError: an id has no current frame (nothing is deleted), unless
                 ``missing_ok``, which skips such ids.
         """
-        snap = self.snapshot
         stamp = self.tick(recorded_at)
+        tombstones = self._tombstones(ids, stamp, missing_ok=missing_ok, collection=collection)
+        if tombstones:
+            self._append(list(tombstones.values()), stamp)
+        return len(tombstones)
+
+    def _tombstones(self, ids: Iterable[str], stamp: Stamp, *, missing_ok: bool,
+                    collection: str) -> dict[str, Version]:
+        """A tombstone per distinct id (by key) for the current version of its frame."""
+        snap = self.snapshot
         tombstones: dict[str, Version] = {}
         for fid in check_records(ids, "ids"):
             fid = key_of(collection, check_id(fid))
@@ -218,9 +236,7 @@ class Writer:
                 raise
             tombstones[fid] = Version(-1, fid, snap.load(ref).version + 1, stamp.time,
                                       stamp.time, True, ref.gid, True)
-        if tombstones:
-            self._append(list(tombstones.values()), stamp)
-        return len(tombstones)
+        return tombstones
 
     def _link(self, v: Version, pending: dict[str, Version]) -> None:
         """Make ``v`` the next version of its id (within the batch or the file)."""

@@ -39,6 +39,12 @@ Comparisons (``$gt`` ``$gte`` ``$lt`` ``$lte``)
     numbers, strings with strings (code point order); any other stored type or a missing
     key gives False. A stored list matches when any element does.
 
+Substrings
+    ``$contains: "text"`` matches a stored string that contains the operand, or a stored
+    list with a string element that does; ``$icontains`` ignores case (both sides
+    lowercased). Other types and a missing key give False. Substrings are checked on
+    payloads; the postings narrow them only to the frames that have the key.
+
 Others
     ``$exists: bool`` tests presence (a stored ``None`` exists; the tags list always
     exists, ``{"tags": []}`` matches untagged frames). Field ``$not`` takes an operator
@@ -63,7 +69,7 @@ from ..validate import plain_str
 __all__ = ["FIELD_OPERATORS", "LOGICAL_OPERATORS", "FrameFilter", "compile_filter"]
 
 FIELD_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$all",
-                   "$exists", "$not")
+                   "$exists", "$contains", "$icontains", "$not")
 LOGICAL_OPERATORS = ("$and", "$or", "$nor", "$not")
 TAGS_KEYS = ("tags", "$tags")
 METADATA_PREFIX = "metadata."
@@ -251,6 +257,8 @@ class _Compiler:
             if arg:
                 return lambda v: v is not MISSING
             return lambda v: v is MISSING
+        if op in ("$contains", "$icontains"):
+            return _substring_test(arg, at, op, fold=op == "$icontains")
         if op == "$not":
             if not isinstance(arg, Mapping) or not arg or not all(
                     isinstance(k, str) and k.startswith("$") for k in arg):
@@ -410,6 +418,24 @@ def _cmp_test(op: Callable[[Any, Any], bool], x: Any) -> Test:
         if isinstance(v, _SEQ):
             return any(scalar(e) for e in v)
         return scalar(v)
+
+    return test
+
+
+def _substring_test(arg: Any, at: str, op: str, *, fold: bool) -> Test:
+    """A stored string, or a string element of a stored list, contains ``arg`` (both
+    lowercased when ``fold``)."""
+    if not isinstance(arg, str):
+        raise FilterError(f"{at}: {op} takes a str, got {type(arg).__name__} {arg!r}")
+    needle = arg.lower() if fold else arg
+
+    def found(v: Any) -> bool:
+        return isinstance(v, str) and needle in (v.lower() if fold else v)
+
+    def test(v: Any) -> bool:
+        if isinstance(v, _SEQ):
+            return any(found(e) for e in v)
+        return found(v)
 
     return test
 

@@ -13,7 +13,8 @@ superset of the matches, to be checked on their payload — unless the plan is *
 one group of terms that answers the whole filter
 (plain equality, ``$in`` of scalars or ``$exists: true`` on one top-level key or on the
 tags). Dotted paths are never exact: ``a.b`` reads a top-level ``a.b`` first, and both
-are posted under the same path.
+are posted under the same path. Substrings (``$contains``, ``$icontains``) give the path's
+``e`` term: a match has the key.
 """
 
 from __future__ import annotations
@@ -101,6 +102,9 @@ def _condition(cond: Any, term: Any, *, tags: bool = False,
             complete = complete and len(arg) == 1
         elif op == "$exists" and arg is True and exists is not None:
             groups.append((exists_term(exists),))
+        elif op in ("$contains", "$icontains") and exists is not None:
+            groups.append((exists_term(exists),))
+            complete = False
         elif op == "$eq" and tags and isinstance(arg, list | tuple) and arg and all(
                 isinstance(a, str) for a in arg):
             groups += [(tag_term(a),) for a in arg]  # the tags are exactly this list

@@ -34,7 +34,7 @@ from memvid_integrations.llamaindex import (
     MemvidRetriever,
     MemvidVectorStore,
 )
-from memvid_integrations.llamaindex.base import _to_memvid_filter
+from memvid_integrations.llamaindex.filters import to_memvid_filter
 from memvid_store import (
     DimensionMismatchError,
     FilterError,
@@ -42,6 +42,7 @@ from memvid_store import (
     MemoryLockedError,
     ReadOnlyError,
 )
+from memvid_store.index.filters import compile_filter
 
 from ..lockholder import held_by_another_process
 
@@ -226,7 +227,7 @@ def filter_store(tmp_path_factory):
 def test_every_operator_matches_reference(filter_store, filters) -> None:
     want = [f"n{i:02d}" for i, meta in enumerate(DATA) if _ref(filters, meta)]
     got = [n.node_id for n in filter_store.get_nodes(filters=filters)]
-    assert got == want, _to_memvid_filter(filters, lambda k: ["a", "ab", "bc"])
+    assert got == want, to_memvid_filter(filters)
     res = filter_store.query(VectorStoreQuery(query_embedding=[1.0, 0.0, 0.5],
                                               similarity_top_k=len(DATA), filters=filters))
     assert sorted(res.ids) == want
@@ -236,9 +237,9 @@ def test_every_operator_is_covered() -> None:
     for op in FilterOperator:
         value: Any = ["a"] if op in (FilterOperator.IN, FilterOperator.NIN, FilterOperator.ANY,
                                      FilterOperator.ALL) else "a"
-        spec = _to_memvid_filter(MetadataFilters(filters=[
-            MetadataFilter(key="k", value=value, operator=op)]), lambda k: ["xa", "b"])
-        assert spec
+        spec = to_memvid_filter(MetadataFilters(filters=[
+            MetadataFilter(key="k", value=value, operator=op)]))
+        assert compile_filter(spec) is not None
 
 
 def test_nested_translation() -> None:
@@ -248,33 +249,35 @@ def test_nested_translation() -> None:
                                  MetadataFilter(key="tags", value="x")], condition="or"),
         MetadataFilters(filters=[MetadataFilter(key="draft", value=1)], condition="not"),
     ])
-    assert _to_memvid_filter(filters) == {"$and": [
+    assert to_memvid_filter(filters) == {"$and": [
         {"metadata.year": {"$gte": 2020}},
         {"$or": [{"metadata.team": {"$eq": "a"}}, {"metadata.tags": {"$eq": "x"}}]},
         {"$nor": [{"metadata.draft": {"$eq": 1}}]},
     ]}
-    assert _to_memvid_filter(None) is None
-    assert _to_memvid_filter(MetadataFilters(filters=[])) is None
+    assert to_memvid_filter(None) is None
+    assert to_memvid_filter(MetadataFilters(filters=[])) is None
 
 
 @pytest.mark.parametrize(("op", "value", "match"), [
-    ("in", "a", "needs a list"),
+    ("in", "a", "takes a list"),
     ("all", [], "non-empty"),
-    (">", ["a"], "single value"),
-    ("text_match", 3, "string value"),
+    (">", ["a"], "compares numbers or strings"),
+    ("text_match", 3, "takes a str"),
 ])
-def test_bad_filter_values(op, value, match) -> None:
+def test_bad_filter_values_are_refused_by_the_engine(store, op, value, match) -> None:
     filters = MetadataFilters(filters=[MetadataFilter(key="k", value=value, operator=op)])
-    with pytest.raises(ValueError, match=match):
-        _to_memvid_filter(filters, lambda k: [])
+    with pytest.raises(FilterError, match=match):
+        store.get_nodes(filters=filters)
+    with pytest.raises(FilterError, match=match):
+        store.query(VectorStoreQuery(query_str="x", mode="text_search", filters=filters))
 
 
-def test_text_match_needs_store_values_and_empty_nested_is_refused() -> None:
-    with pytest.raises(ValueError, match="store's values"):
-        _to_memvid_filter(MetadataFilters(filters=[
-            MetadataFilter(key="k", value="a", operator="text_match")]))
+def test_text_match_is_a_substring_and_empty_nested_is_refused() -> None:
+    spec = to_memvid_filter(MetadataFilters(filters=[
+        MetadataFilter(key="k", value="a.b", operator="text_match_insensitive")]))
+    assert spec == {"metadata.k": {"$icontains": "a.b"}}
     with pytest.raises(ValueError, match="at least one filter"):
-        _to_memvid_filter(MetadataFilters(filters=[MetadataFilters(filters=[])]))
+        to_memvid_filter(MetadataFilters(filters=[MetadataFilters(filters=[])]))
 
 
 # -------------------------------------------------------------------- store behaviour

@@ -116,6 +116,7 @@ def test_reopen_in_new_process(tmp_path) -> None:
     ("hybrid", {"alpha": 0.5}),
     ("hybrid", {"alpha": 0.0}),
     ("mmr", {}),
+    ("mmr", {"vector_store_kwargs": {"mmr_threshold": 0.2}}),  # LlamaIndex's MMR example
 ])
 def test_query_modes_through_retriever(store, mode, kwargs) -> None:
     index = _index(store)
