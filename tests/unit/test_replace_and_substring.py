@@ -40,7 +40,7 @@ def test_put_many_delete_only_and_refusals(mem) -> None:
     assert mem.put_many([], delete=["nope"]) == [] and mem.generation == gen + 1
     with pytest.raises(InvalidInputError, match="both stored and deleted"):
         mem.put_many([{"id": "b", "text": "again"}], delete=["b"])
-    with pytest.raises(InvalidTypeError, match="one str"):
+    with pytest.raises(InvalidTypeError, match="iterable"):
         mem.put_many([{"text": "x"}], delete="b")
     assert mem.ids() == ["b"] and mem.get("b").version == 1
 
