@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from memvid_store.errors import InvalidTypeError
 from memvid_store.types import EPOCH
 
 CHECKPOINT, BLOB, WRITE = "checkpoint", "blob", "write"
@@ -65,17 +66,32 @@ def _normalized(value: Any) -> Any:
     return value
 
 
+def key_json(*parts: Any) -> str:
+    """A record key (thread id, namespace, checkpoint id...) as JSON.
+
+    Raises:
+        InvalidTypeError: a part is not a str or a finite number.
+    """
+    try:
+        return json.dumps(parts, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTypeError(
+            f"thread ids, namespaces, checkpoint and task ids, channels and versions must "
+            f"be str or numbers: {exc}") from None
+
+
 def checkpoints_of(thread_id: Any, checkpoint_ns: str) -> str:
-    return json.dumps([thread_id, checkpoint_ns])
+    return key_json(thread_id, checkpoint_ns)
 
 
 def writes_of(thread_id: Any, checkpoint_ns: str, checkpoint_id: str) -> str:
-    return json.dumps([thread_id, checkpoint_ns, checkpoint_id])
+    return key_json(thread_id, checkpoint_ns, checkpoint_id)
 
 
 def frame_id(kind: str, *key: Any) -> str:
-    """The frame id of a record: its kind and a digest of its key."""
-    digest = hashlib.blake2b(json.dumps(key).encode(), digest_size=16).hexdigest()
+    """The frame id of a record: its kind and a digest of its key (InvalidTypeError for a
+    key that is not JSON)."""
+    digest = hashlib.blake2b(key_json(*key).encode(), digest_size=16).hexdigest()
     return f"{kind}:{digest}"
 
 
