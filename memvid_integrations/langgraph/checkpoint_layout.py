@@ -1,7 +1,9 @@
 """How ``MemvidSaver`` lays LangGraph records out as frames: ids, metadata, filters.
 
 Three kinds of frame, each with empty text and no embedding (nothing to search by
-meaning), their payload in metadata as ``[serde type, base64 bytes]``:
+meaning), their payload in metadata as ``[serde type, base64 bytes]``, or
+``[serde type, base64 zstd bytes, "zstd"]`` from ``COMPRESS_FROM`` bytes on (a growing
+message list is written compressed, not a third bigger):
 
 * ``checkpoint``: one checkpoint without its channel values. Keys ``thread_id``,
   ``checkpoint_ns``, ``checkpoint_id``, ``parent_checkpoint_id``, ``checkpoints_of``
@@ -31,22 +33,32 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from memvid_store.errors import InvalidTypeError
+from memvid_store.lazy import zstandard
 from memvid_store.types import EPOCH
 
 CHECKPOINT, BLOB, WRITE = "checkpoint", "blob", "write"
 FIELD_PREFIX = "md:"
 EMPTY: tuple[str, bytes] = ("empty", b"")  # a channel without a value at this version
+COMPRESS_FROM = 1024
+ZSTD_LEVEL = 1
 
 _UUID_EPOCH_TICKS = 0x01B21DD213814000  # 1582-10-15 to 1970-01-01 in 100 ns ticks
 
 
 def pack(value: tuple[str, bytes]) -> list[str]:
-    """A serde ``(type, bytes)`` pair as JSON: ``[type, base64]``."""
-    return [value[0], base64.b64encode(value[1]).decode("ascii")]
+    """A serde ``(type, bytes)`` pair as JSON: ``[type, base64]``, compressed when big."""
+    kind, data = value
+    if len(data) < COMPRESS_FROM:
+        return [kind, base64.b64encode(data).decode("ascii")]
+    packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
+    return [kind, base64.b64encode(packed).decode("ascii"), "zstd"]
 
 
 def unpack(stored: list[str]) -> tuple[str, bytes]:
-    return stored[0], base64.b64decode(stored[1])
+    data = base64.b64decode(stored[1])
+    if len(stored) > 2:
+        data = zstandard.ZstdDecompressor().decompress(data)
+    return stored[0], data
 
 
 def canonical(value: Any) -> str:
