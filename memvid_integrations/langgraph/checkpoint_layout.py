@@ -2,8 +2,8 @@
 
 Three kinds of frame, each with empty text and no embedding (nothing to search by
 meaning), their payload in metadata as ``[serde type, base64 bytes]``, or
-``[serde type, base64 zstd bytes, "zstd"]`` from ``COMPRESS_FROM`` bytes on (a growing
-message list is written compressed, not a third bigger):
+``[serde type, base64 zstd bytes, "zstd"]`` from ``COMPRESS_FROM`` bytes on (a long
+message list costs its compressed size in the WAL and the file, not base64's 4/3):
 
 * ``checkpoint``: one checkpoint without its channel values. Keys ``thread_id``,
   ``checkpoint_ns``, ``checkpoint_id``, ``parent_checkpoint_id``, ``checkpoints_of``

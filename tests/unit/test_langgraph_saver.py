@@ -24,7 +24,7 @@ from langgraph.types import Command, interrupt
 
 from memvid_integrations.langgraph import MemvidSaver
 from memvid_integrations.langgraph.checkpoint import DEFAULT_COLLECTION
-from memvid_integrations.langgraph.checkpoint_layout import event_time
+from memvid_integrations.langgraph.checkpoint_layout import event_time, pack, unpack
 from memvid_store import Memory
 from memvid_store.errors import InvalidInputError, InvalidTypeError, ReadOnlyError
 
@@ -201,6 +201,18 @@ def test_a_put_writes_the_changed_channels_in_one_write(saver):
     assert [len(args[0]) for args, _ in writes] == [2, 1, 1]
     assert saver.get_tuple(cfg("t")).pending_writes == [
         ("task", INTERRUPT, "i2"), ("task", "x", 1), ("task", "y", 2)]
+
+
+def test_big_payloads_are_stored_compressed(saver):
+    small, big = ("msgpack", b"\x01" * 10), ("msgpack", b"message " * 1000)
+    assert unpack(pack(small)) == small and len(pack(small)) == 2
+    assert unpack(pack(big)) == big and pack(big)[2] == "zstd"
+    assert len(pack(big)[1]) < len(big[1]) // 10
+    stored = saver.put(cfg("t"), checkpoint({"log": "line\n" * 2000}, {"log": "1"}), {},
+                       {"log": "1"})
+    [blob] = saver.collection.select({"kind": "blob"})
+    assert blob.metadata["value"][2] == "zstd"
+    assert saver.get_tuple(stored).checkpoint["channel_values"] == {"log": "line\n" * 2000}
 
 
 def test_graph_reads_never_scan_the_collection(tmp_path):
