@@ -93,10 +93,14 @@ class MemvidSaver(BaseCheckpointSaver[str], MemoryHolder):
             HistoryUnavailableError: ``t`` is older than the history compaction kept.
         """
         view = copy.copy(self)
-        view._collection = cast(Collection, self._collection.as_of(t))
-        view._owned = False
-        view._lock = threading.Lock()
+        view._read_only_at(t)
         return view
+
+    def _read_only_at(self, t: datetime | int) -> None:
+        """Make this copy a view: reads as of ``t``, no writes, the memory never closed."""
+        self._collection = cast(Collection, self._collection.as_of(t))
+        self._owned = False
+        self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- reads
 
