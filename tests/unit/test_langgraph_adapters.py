@@ -71,13 +71,14 @@ def test_deleted_thread_stays_reachable_with_as_of(tmp_path):
         time.sleep(0.002)
         saver.delete_thread("t1")
         assert saver.get_tuple(cfg) is None
-        assert MemvidSaver(mem).get_tuple(cfg) is None  # reloaded from the file
-        view = mem.as_of(before)
-        kinds = {f.metadata.get("kind") for f in view.iter_timeline()
-                 if "langgraph:checkpoint" in f.tags}
-        assert kinds == {"checkpoint", "writes", "blob"}
+        assert MemvidSaver(mem).get_tuple(cfg) is None  # read from the file
+        kinds = {f.metadata["kind"] for f in saver.collection.select(as_of=before)}
+        assert kinds == {"checkpoint", "write", "blob"}
+        past = saver.as_of(before).get_tuple(cfg)
+        assert past.checkpoint["channel_values"]["steps"] == ["a", "b"]
         assert mem.get("fact").text == "a long-term fact"
         assert [f.id for f in mem.timeline()] == ["fact"]
+        assert len(saver.collection) == 0
 
 
 @pytest.mark.asyncio
