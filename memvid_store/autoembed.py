@@ -15,6 +15,7 @@ from .errors import (
     InvalidInputError,
     InvalidTypeError,
 )
+from .validate import MAX_DIM
 
 
 def identity(embedder: Any) -> dict[str, Any]:
@@ -45,8 +46,9 @@ def file_binding(dim: int | None, embedder: Any) -> tuple[int | None, dict[str, 
         InvalidInputError: ``dim`` is not a positive int or None.
         DimensionMismatchError: ``dim`` differs from the embedder's.
     """
-    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
-        raise InvalidInputError(f"dim must be a positive int or None, got {dim!r}")
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int)
+                            or not 0 < dim <= MAX_DIM):
+        raise InvalidInputError(f"dim must be an int from 1 to {MAX_DIM} or None, got {dim!r}")
     if embedder is None:
         return dim, None
     ident = identity(embedder)

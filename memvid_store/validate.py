@@ -18,6 +18,7 @@ from .errors import DimensionMismatchError, InvalidInputError, InvalidTypeError
 
 MAX_METADATA_DEPTH = 100  # nesting deeper than this (or a value containing itself) is refused
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024  # one frame's text + metadata + tags, as stored
+MAX_DIM = 65_536  # embedding dimensions (a larger recorded one is damage, not a model)
 
 
 def plain_str(value: Any, where: str) -> str:
@@ -150,6 +151,8 @@ def check_embedding(emb: Any, dim: int | None) -> bytes | None:
             arr = np.asarray(emb, dtype="<f4").ravel()
         except (TypeError, ValueError) as exc:
             raise InvalidTypeError(f"embedding must contain only numbers: {exc}") from None
+        if dim is None and arr.size > MAX_DIM:
+            raise InvalidInputError(f"embedding has {arr.size} dimensions; at most {MAX_DIM}")
         if arr.size != (dim or arr.size):
             raise DimensionMismatchError(
                 f"embedding has {arr.size} dimensions, the file has {dim}", dim, arr.size)
@@ -162,6 +165,8 @@ def check_embedding(emb: Any, dim: int | None) -> bytes | None:
         arr32 = array("f", emb)
     except (TypeError, OverflowError) as exc:
         raise InvalidTypeError(f"embedding must contain only numbers: {exc}") from None
+    if dim is None and len(arr32) > MAX_DIM:
+        raise InvalidInputError(f"embedding has {len(arr32)} dimensions; at most {MAX_DIM}")
     if dim is not None and len(arr32) != dim:
         raise DimensionMismatchError(
             f"embedding has {len(arr32)} dimensions, the file has {dim}", dim, len(arr32))

@@ -21,6 +21,7 @@ from hashlib import blake2b
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
+from ..validate import MAX_DIM
 from .base import check_texts, normalise_rows
 
 if TYPE_CHECKING:
@@ -77,8 +78,9 @@ class HashEmbedder:
     """
 
     def __init__(self, dim: int = 384) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 8:
-            raise InvalidInputError(f"HashEmbedder dim must be an int >= 8, got {dim!r}")
+        if isinstance(dim, bool) or not isinstance(dim, int) or not 8 <= dim <= MAX_DIM:
+            raise InvalidInputError(
+                f"HashEmbedder dim must be an int from 8 to {MAX_DIM}, got {dim!r}")
         self.dim = dim
         self.name = f"hash-{dim}"
 

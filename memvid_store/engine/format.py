@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ChecksumError, CorruptFileError, NotAMemoryFileError, VersionMismatchError
+from ..validate import MAX_DIM
 
 MAGIC = b"MV2\x00"
 FORMAT_VERSION = 1
@@ -252,8 +253,9 @@ class Toc:
                 prev=tuple(obj["prev"]) if obj["prev"] else None,
                 segments=[SegmentRef.from_json(s) for s in obj["segments"]],
                 next_gid=int(obj["next_gid"]), wal_checkpoint_seq=int(obj["ckpt"]),
-                dim=obj["dim"], counters=dict(obj["counters"]),
-                history_floor_us=obj["floor"], options=dict(obj["options"]),
+                dim=_dim(obj["dim"]), counters=dict(obj["counters"]),
+                history_floor_us=None if obj["floor"] is None else int(obj["floor"]),
+                options=dict(obj["options"]),
                 public_generation=int(obj.get("pgen", obj["gen"])),
                 floor_state=_pair(obj.get("floor_state")),
             )
@@ -266,6 +268,15 @@ class Toc:
 
     def find(self, kind: str) -> SegmentRef | None:
         return next((s for s in self.segments if s.kind == kind), None)
+
+
+def _dim(value: Any) -> int | None:
+    """A stored embedding dimension: None or an int in ``1..MAX_DIM``."""
+    if value is None:
+        return None
+    if type(value) is not int or not 1 <= value <= MAX_DIM:
+        raise ValueError(f"dim {value!r} is not an int from 1 to {MAX_DIM}")
+    return value
 
 
 def _pair(value: Any) -> tuple[int, int] | None:

@@ -200,3 +200,29 @@ def test_compacting_with_a_future_retention_is_refused(mem):
     with pytest.raises(InvalidInputError, match="in the future"):
         mem.compact(retain_after=datetime(2999, 1, 1, tzinfo=UTC))
     assert mem.get("keep").text == "committed"
+
+
+def test_dimensions_are_bounded_before_anything_is_allocated(tmp_path):
+    from memvid_store.embeddings import get_embedder
+    from memvid_store.validate import MAX_DIM
+
+    with pytest.raises(InvalidInputError, match=str(MAX_DIM)):
+        get_embedder(f"hash-{4_000_000_000}")
+    with pytest.raises(InvalidInputError, match=str(MAX_DIM)):
+        Memory.create(tmp_path / "big.mv2", dim=MAX_DIM + 1)
+    with Memory.create(tmp_path / "m.mv2") as m, pytest.raises(InvalidInputError):
+        m.put("t", embedding=[0.5] * (MAX_DIM + 1))
+
+
+@pytest.mark.parametrize("dim", ['"16"', "16.0", "-1", "4000000000", "true"])
+def test_a_toc_recording_a_bad_dimension_is_a_corrupt_file(dim):
+    import json
+
+    from memvid_store import CorruptFileError
+    from memvid_store.engine.format import Toc
+
+    body = {"gen": 1, "time": 1, "prev": None, "segments": [], "next_gid": 0, "ckpt": 0,
+            "dim": "@", "counters": {}, "floor": None, "options": {}}
+    raw = json.dumps(body).replace('"@"', dim).encode()
+    with pytest.raises(CorruptFileError, match="dim"):
+        Toc.decode(raw, 0)
