@@ -22,6 +22,23 @@ _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 
           "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
 
 
+def default_cache_root() -> str:
+    """``<system temp>/memvid-cache-<uid>`` (the user name where there are no uids): one
+    private directory per user (see ``index/lexical/cache_dir.py``)."""
+    import tempfile
+
+    if hasattr(os, "getuid"):
+        owner = str(os.getuid())
+    else:
+        import getpass
+
+        try:
+            owner = "".join(c for c in getpass.getuser() if c.isalnum()) or "user"
+        except (ImportError, KeyError, OSError):
+            owner = "user"
+    return os.path.join(tempfile.gettempdir(), f"memvid-cache-{owner}")
+
+
 def parse_size(text: str, name: str = "size") -> int:
     """Bytes from ``"512MB"``, ``"1.5GiB"``, ``"100k"`` or a plain number of bytes.
 
@@ -168,9 +185,7 @@ class StoreConfig:
     def cache_root(self) -> str:
         if self.cache_dir:
             return self.cache_dir
-        from .index.lexical.cache_dir import default_root
-
-        return default_root()
+        return default_cache_root()
 
     def __post_init__(self) -> None:
         if not isinstance(self.wal_size, int) or not MIN_WAL_SIZE <= self.wal_size <= MAX_WAL_SIZE:

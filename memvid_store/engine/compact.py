@@ -22,9 +22,11 @@ from .snapshot import Snapshot
 from .store import Committer, fsync_dir, make_snapshot, read_state, write_empty
 
 
-def kept_versions(snap: Snapshot, floor: int | None) -> list[Version]:
-    """Versions that remain after dropping those replaced at or before ``floor``."""
+def kept_versions(snap: Snapshot, floor: int | None) -> tuple[list[Version], int]:
+    """Versions that remain after dropping those replaced at or before ``floor``, and the
+    highest version number dropped (0: none)."""
     out: list[Version] = []
+    dropped = 0
     for ref in snap.iter_all():
         vfrom, vto = snap.valid_from(ref), snap.valid_to(ref)
         if snap.is_tombstone(ref):
@@ -32,11 +34,12 @@ def kept_versions(snap: Snapshot, floor: int | None) -> list[Version]:
         else:
             keep = floor is None or vto > floor
         if not keep:
+            dropped = max(dropped, snap.version_number(ref))
             continue
         v = snap.load(ref)
         out.append(Version(len(out), v.id, v.version, v.created_at, v.valid_from, v.tombstone,
                            -1, False, v.text, v.metadata, v.tags, snap.embedding(ref), vto))
-    return out
+    return out, dropped
 
 
 def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConfig,
@@ -53,8 +56,11 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
     # the writes before the floor may go: remember the state at it (as_of of later ones
     # counts writes from there)
     floor_state = None if floor is None else state_at(snap, floor)
-    versions = kept_versions(snap, floor)
+    versions, dropped = kept_versions(snap, floor)
     counters: dict[str, Any] = {k: 0 for k in COUNTERS}
+    version_base = max(dropped, snap.toc.counters.get("version_base", 0))
+    if version_base:
+        counters["version_base"] = version_base
     for v in versions:
         counters["versions"] += 1
         if v.tombstone:

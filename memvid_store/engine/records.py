@@ -105,6 +105,9 @@ def apply_counters(counters: dict[str, Any], versions: list[Version]) -> dict[st
 
     ``collections`` holds the live frames of every collection but the default one, which
     has ``live`` minus their sum (files from before collections have none).
+    ``version_base`` (set by a compaction that dropped every version of some ids) is the
+    highest version number dropped: a frame's first version is numbered above it, so an
+    (id, version) pair never names two different contents.
     """
     out: dict[str, Any] = {k: counters.get(k, 0) for k in COUNTERS}
     named = dict(counters.get("collections") or {})
@@ -124,6 +127,8 @@ def apply_counters(counters: dict[str, Any], versions: list[Version]) -> dict[st
             out["vectors"] += 1
     if named:
         out["collections"] = named
+    if counters.get("version_base"):
+        out["version_base"] = counters["version_base"]
     return out
 
 

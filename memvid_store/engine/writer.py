@@ -97,6 +97,7 @@ class Writer:
                               state.wal_last_seq + 1, state.wal_last_crc, sync=sync)
         self._last_time = max([state.toc.commit_time_us]
                               + [v.valid_from for v in state.delta[-1:]])
+        self._replaying = False  # the newest write was replayed with recorded_at
 
     @property
     def wal_used(self) -> int:
@@ -115,6 +116,7 @@ class Writer:
             InvalidInputError: ``recorded_at`` is not after the file's latest record time,
                 or is in the future.
         """
+        self._replaying = recorded_at is not None
         if recorded_at is None:
             self._last_time = max(now_us(), self._last_time + 1)
             return Stamp(self._last_time)
@@ -143,6 +145,8 @@ class Writer:
         now = stamp.time
         pending: dict[str, Version] = {}
         versions: list[Version] = []
+        # above any version a compaction dropped (records.apply_counters)
+        first = self.snapshot.toc.counters.get("version_base", 0) + 1
         for i, rec in enumerate(check_records(records)):
             if not isinstance(rec, Mapping):
                 raise InvalidTypeError(f"record {i} must be a dict, not {type(rec).__name__}")
@@ -157,7 +161,7 @@ class Writer:
             fid = key_of(collection, os.urandom(16).hex() if generated else check_id(fid))
             created = rec.get("created_at")
             v = Version(
-                gid=-1, id=fid, version=1,
+                gid=-1, id=fid, version=first,
                 created_at=now if created is None else to_us(created, "created_at"),
                 valid_from=now, tombstone=False, prev_gid=-1, prev_live=False,
                 text=check_text(rec["text"]), metadata=check_metadata(rec.get("metadata")),
@@ -303,7 +307,12 @@ class Writer:
         """
         snap = self.snapshot
         behind = full and self.hook is not None and self.hook.behind(snap)
-        if snap.delta or behind:
+        if snap.delta and self._replaying:
+            # after replayed writes a seal records nothing new: it commits at their last
+            # record time (as a WAL-full commit of a replay does), so the replay can go on
+            self._commit([], Stamp(self._last_time, replayed=True), full=full,
+                         commit_time=snap.delta[-1].valid_from)
+        elif snap.delta or behind:
             self._commit([], self.tick(), full=full)
         return self.snapshot.public_generation
 

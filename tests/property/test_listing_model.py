@@ -20,7 +20,7 @@ from tests.property.test_filters_model import COMMON, RARE, filters, ref_match
 
 COLLECTIONS = ["default", "chat", "notes"]
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-RECORDED = datetime(2099, 1, 1, tzinfo=UTC)  # record times: one second per write, after now
+RECORDED = datetime(2001, 1, 1, tzinfo=UTC)  # record times: one second per write, after creation
 
 
 @dataclass
@@ -45,7 +45,7 @@ def random_value(rng: random.Random, depth: int = 0) -> Any:
 def build(path: str) -> tuple[Memory, list[dict[str, dict[str, State]]], list[datetime]]:
     """A file and the model's state after each write (index i: after write i)."""
     rng = random.Random(7)
-    mem = Memory.create(path, wal_size=1 << 20)
+    mem = Memory.create(path, wal_size=1 << 20, created_at=RECORDED - timedelta(days=1))
     state: dict[str, dict[str, State]] = {c: {} for c in COLLECTIONS}
     history, times = [], []
     seq = 0

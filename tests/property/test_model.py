@@ -152,13 +152,14 @@ class Model:
         self.next_gid = 0
         self.floor: int | None = None
         self.op_times: list[int] = []
+        self.version_base = 0  # the highest version number compaction dropped
 
     def _new(self, fid: str, rt: int, **fields: Any) -> MVersion:
         chain = self.chains.setdefault(fid, [])
         if fid not in self.known:
             self.known.append(fid)
-        v = MVersion(self.next_gid, chain[-1].version + 1 if chain else 1, valid_from=rt,
-                     **fields)
+        v = MVersion(self.next_gid, chain[-1].version + 1 if chain else self.version_base + 1,
+                     valid_from=rt, **fields)
         self.next_gid += 1
         chain.append(v)
         return v
@@ -198,6 +199,8 @@ class Model:
                 to = chain[i + 1].valid_from if i + 1 < len(chain) else math.inf
                 if (v.valid_from if v.tombstone else to) > floor:
                     kept.append(v)
+                else:
+                    self.version_base = max(self.version_base, v.version)
             if kept:
                 self.chains[fid] = kept
             else:

@@ -226,3 +226,28 @@ def test_a_toc_recording_a_bad_dimension_is_a_corrupt_file(dim):
     raw = json.dumps(body).replace('"@"', dim).encode()
     with pytest.raises(CorruptFileError, match="dim"):
         Toc.decode(raw, 0)
+
+
+def test_versions_keep_increasing_across_compaction(tmp_path):
+    import time
+    from datetime import UTC, datetime
+
+    path = tmp_path / "m.mv2"
+    with Memory.create(path) as mem:
+        for text in ("one", "two", "three"):
+            mem.put(text, id="x")
+        mem.delete("x")
+        mem.put("kept", id="y")
+        time.sleep(0.002)
+        mem.compact(retain_after=datetime.now(UTC))  # every version of "x" is dropped
+        assert mem.history("y")[-1].version == 1
+        mem.put("again", id="x")
+        assert mem.get("x").version == 5  # never a second "version 1" of x
+        mem.put("new", id="z")
+        assert mem.get("z").version > 4
+    with Memory.open(path) as mem:
+        mem.put("later", id="w")
+        assert mem.get("w").version > 4
+        mem.compact()
+        mem.put("after a second compaction", id="v")
+        assert mem.get("v").version > 4

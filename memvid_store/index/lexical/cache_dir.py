@@ -1,8 +1,8 @@
 """The directory that holds unpacked lexical indexes: private to its user, bounded, and
 never a reason for a read to fail.
 
-* The default is ``<system temp>/memvid-cache-<uid>``, created with mode 0700: users of one
-  machine never share (or block) each other's copies.
+* The default (``config.default_cache_root``) is ``<system temp>/memvid-cache-<uid>``,
+  created with mode 0700: users of one machine never share (or block) each other's copies.
 * A directory that cannot be used (owned by another user, not writable, on a full or
   read-only disk) is replaced by a private temporary one for this process, removed at exit.
 * After each new unpack, copies unused for ``MAX_AGE_S`` go, then the least recently used
@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 
+from ...config import parse_size
 from .unpack import discard, read_marker
 
 DEFAULT_LIMIT = 2 * 1024**3
@@ -29,21 +30,6 @@ RECENT_S = 300.0
 
 _fallback: str | None = None
 _fallback_lock = threading.Lock()
-
-
-def default_root() -> str:
-    """``<system temp>/memvid-cache-<uid>`` (the user name where there are no uids)."""
-    owner = str(os.getuid()) if hasattr(os, "getuid") else _user_name()
-    return os.path.join(tempfile.gettempdir(), f"memvid-cache-{owner}")
-
-
-def _user_name() -> str:
-    import getpass
-
-    try:
-        return "".join(c for c in getpass.getuser() if c.isalnum()) or "user"
-    except (ImportError, KeyError, OSError):
-        return "user"
 
 
 def usable_root(root: str) -> str:
@@ -83,8 +69,6 @@ def limit_from_env() -> int:
     raw = os.environ.get("MEMVID_CACHE_DIR_LIMIT")
     if not raw:
         return DEFAULT_LIMIT
-    from ...config import parse_size
-
     return parse_size(raw, "MEMVID_CACHE_DIR_LIMIT")
 
 
