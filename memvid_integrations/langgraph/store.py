@@ -245,28 +245,26 @@ class MemvidStore(BaseStore, MemoryHolder):
         with self._lock:
             now = datetime.now(UTC)
             results: list[Result] = []
-            touched: dict[Key, str] = {}
+            touched: dict[Key, Frame] = {}
             puts: dict[Key, PutOp] = {}
             for op in ops:
                 if isinstance(op, GetOp):
                     frame = self._live_frame(layout.item_id(op.namespace, op.key), now)
-                    item = self._item(frame) if frame is not None else None
-                    if item is not None and op.refresh_ttl:
-                        touched[(op.namespace, op.key)] = frame.id
-                    results.append(item)
+                    if frame is not None and op.refresh_ttl:
+                        touched[(op.namespace, op.key)] = frame
+                    results.append(self._item(frame) if frame is not None else None)
                 elif isinstance(op, SearchOp):
-                    hits = self._search(op, query_vecs.get(op.query) if op.query else None,
-                                        now)
+                    found = self._search(op, query_vecs.get(op.query) if op.query else None,
+                                         now)
                     if op.refresh_ttl:
-                        touched.update(((h.namespace, h.key),
-                                        layout.item_id(h.namespace, h.key)) for h in hits)
-                    results.append(hits)
+                        touched.update(((h.namespace, h.key), f) for f, h in found)
+                    results.append([h for _, h in found])
                 elif isinstance(op, ListNamespacesOp):
                     results.append(self._list_namespaces(op, now))
                 else:
                     puts[(op.namespace, op.key)] = op
                     results.append(None)
-            self._refresh([fid for k, fid in touched.items() if k not in puts], now)
+            self._refresh([f for k, f in touched.items() if k not in puts], now)
             if puts:
                 self._apply_puts(puts, doc_vecs, now)
             return results
@@ -302,16 +300,15 @@ class MemvidStore(BaseStore, MemoryHolder):
 
     # ---------------------------------------------------------------- writes
 
-    def _refresh(self, item_ids: list[str], now: datetime) -> None:
+    def _refresh(self, items: list[Frame], now: datetime) -> None:
         """Push back the expiry of items with a TTL that a read returned (one put_many)."""
-        if self.readonly or not item_ids:
+        if self.readonly:
             return
         records = []
-        for fid in dict.fromkeys(item_ids):
-            frame = self._frame(fid)
-            if frame is None or frame.metadata.get("ttl") is None:
-                continue
+        for frame in items:
             meta = frame.metadata
+            if meta.get("ttl") is None:
+                continue
             ns, key = tuple(meta["namespace"]), meta["key"]
             expires = (now + timedelta(minutes=meta["ttl"])).timestamp()
             frames = [frame] + [f for f in map(self._frame,
@@ -412,22 +409,22 @@ class MemvidStore(BaseStore, MemoryHolder):
         return out
 
     def _search(self, op: SearchOp, query_vec: list[float] | None,
-                now: datetime) -> list[SearchItem]:
+                now: datetime) -> list[tuple[Frame, SearchItem]]:
+        """The page of a search: item frames and their results."""
         prefix = tuple(op.namespace_prefix)
         flt = conjunction([translate(op.filter), self._alive(now)])
         if query_vec is None:
-            return [_hit(self._item(f), None) for f in self._walk(prefix, flt, op.offset,
-                                                                  op.limit)]
+            return [(f, _hit(f, None)) for f in self._walk(prefix, flt, op.offset, op.limit)]
         scored = conjunction([{"nsp": layout.ns_name(prefix)} if prefix else {}, flt])
         if not any(query_vec):  # cosine with a zero query is 0 for every vector
             page = [(f, 0.0) for f in self._walk(prefix, conjunction([flt, {"nvec": {"$gt": 0}}]),
                                                  op.offset, op.limit)]
         else:
             page = self._ranked(scored, query_vec, op.offset, op.limit)
-        out = [_hit(self._item(f), score) for f, score in page]
+        out = [(f, _hit(f, score)) for f, score in page]
         if len(out) < op.limit:
             fill = self._walk(prefix, conjunction([flt, {"nvec": 0}]), 0, op.limit - len(out))
-            out += [_hit(self._item(f), None) for f in fill]
+            out += [(f, _hit(f, None)) for f in fill]
         return out
 
     def _ranked(self, flt: dict[str, Any], query: list[float], offset: int,
@@ -520,7 +517,8 @@ class MemvidStore(BaseStore, MemoryHolder):
         return not thread.is_alive()
 
 
-def _hit(item: Item, score: float | None) -> SearchItem:
+def _hit(frame: Frame, score: float | None) -> SearchItem:
+    item = layout.item_of(frame.text, frame.metadata, frame.created_at)
     return SearchItem(namespace=item.namespace, key=item.key, value=item.value,
                       created_at=item.created_at, updated_at=item.updated_at,
                       score=float(score) if score is not None else None)
