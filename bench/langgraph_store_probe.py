@@ -30,20 +30,24 @@ DIM = 64
 WORDS = [f"w{i}" for i in range(500)]
 
 
+def _word(word: str) -> list[float]:
+    seed = zlib.crc32(word.encode())
+    return [((seed * (2 * i + 1) * 2654435761) % 2001 - 1000) / 1000 for i in range(DIM)]
+
+
 def embed(texts: list[str]) -> list[list[float]]:
-    """Hashed bag of words, 64-d (cheap and deterministic)."""
+    """Sum of per-word pseudo-random vectors, 64-d (cheap, deterministic, few exact ties)."""
     out = []
     for text in texts:
         vec = [0.0] * DIM
-        vec[0] = 1.0
         for word in text.split():
-            vec[zlib.crc32(word.encode()) % DIM] += 1.0
+            vec = [a + b for a, b in zip(vec, _word(word), strict=True)]
         out.append(vec)
     return out
 
 
 def text_of(i: int) -> str:
-    return " ".join(WORDS[(i * p) % len(WORDS)] for p in (7, 13, 31, 61))
+    return " ".join(WORDS[zlib.crc32(f"{i}:{p}".encode()) % len(WORDS)] for p in range(4))
 
 
 def build(path: str, n: int) -> dict[str, float]:
