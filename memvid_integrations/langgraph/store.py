@@ -1,34 +1,34 @@
 """``MemvidStore``: LangGraph long-term memory (``BaseStore``) in a ``.mv2`` memory file.
 
-Layout. Each item is one frame tagged ``langgraph:store`` and ``langgraph:ns:<a.b.c>`` (labels
-cannot contain ``.``) with id ``lgs:item:<sha256(namespace, key)>``. Its metadata holds the
-namespace, key, value (JSON), ``updated_at``, TTL state and two insertion counters that keep
-LangGraph's iteration order across reopen; its ``created_at`` is the item's creation time
-(kept on update). Its text is the value's JSON, so the engine's lexical search sees the item.
+The store keeps no copy of the file: every read is an engine call on its collection
+(``"langgraph-store"`` by default), so opening costs what opening the file costs, and a
+read-only store follows a writer in another process.
 
-Embeddings. Every indexed text (one per field path, one per element for ``[*]`` paths) has
-its own vector, as in LangGraph: the first is the item frame's embedding; each further one is
-a companion frame ``lgs:vec:<digest>:<i>`` tagged ``langgraph:store:vector``. An item's score
-is the best cosine over its vectors (LangGraph's max pooling).
+Layout (:mod:`.store_layout`): one frame per item (value as JSON text, first vector as
+embedding, filter fields in metadata), one companion frame per further vector, one marker
+frame per non-empty namespace.
 
-Search is an exact cosine over the in-memory mirror rather than ``Memory.find``: LangGraph's
-filter semantics (nested dict equality, ``$ne`` matching missing keys, numeric coercion)
-differ from the engine's filter language, so candidates are filtered in Python anyway, and
-max pooling over several vectors per item plus ``offset`` need every candidate's score.
+* ``get`` reads the item frame by its id (a digest of namespace and key).
+* ``search`` without a query lists item frames with ``select`` in LangGraph's iteration
+  order: namespaces in first-insertion order (markers' ``created_at``), keys in insertion
+  order (items' ``created_at``, kept on update); with a query it asks ``find`` (vector
+  mode) for item and companion frames and max-pools them by item exactly
+  (:mod:`.store_ranking`). Either way the namespace prefix, the LangGraph filter
+  (translated exactly, :mod:`.store_filters`) and TTL are one engine filter.
+* ``list_namespaces`` selects markers (match conditions become label equalities).
+* TTL: ``exp`` (epoch seconds) is in the filter fields; expired items are left out by the
+  filter, ``sweep_ttl`` deletes them with one ``delete_many``.
 
-The mirror is loaded from the file at open and every batch writes through before the mirror
-changes, so the file is the source of truth across processes. ``as_of=`` opens a read-only
-view of the store as it was at that time (record time) or commit generation.
+Writes of a ``batch`` are one ``put_many`` and at most one ``delete_many``. ``as_of=``
+gives a read-only view of the store as it was at that time or commit generation.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,50 +51,37 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from memvid_store import ReadOnlyError
+from memvid_store import FrameNotFoundError, ReadOnlyError
 from memvid_store.errors import InvalidInputError, InvalidTypeError
+from memvid_store.types import Frame, from_us, to_us
 
 from .._common import MemoryHolder, MemorySource, in_thread, opened_memory
+from . import store_layout as layout
+from .store_filters import NEVER, check_filter, conjunction, translate
+from .store_ranking import max_pooled
 
-__all__ = ["MemvidStore"]
+__all__ = ["DEFAULT_COLLECTION", "MemvidStore"]
 
-TAG = "langgraph:store"
-VECTOR_TAG = "langgraph:store:vector"
-NS_TAG_PREFIX = "langgraph:ns:"
-_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+DEFAULT_COLLECTION = "langgraph-store"
+Key = tuple[tuple[str, ...], str]
 
-
-def _digest(namespace: tuple[str, ...], key: str) -> str:
-    return hashlib.sha256(json.dumps([list(namespace), key]).encode()).hexdigest()[:32]
-
-
-def _item_id(namespace: tuple[str, ...], key: str) -> str:
-    return f"lgs:item:{_digest(namespace, key)}"
+_clock_lock = threading.Lock()
+_clock = 0  # the last created_at (µs) given to an item in this process
 
 
-def _vector_id(namespace: tuple[str, ...], key: str, i: int) -> str:
-    return f"lgs:vec:{_digest(namespace, key)}:{i}"
-
-
-def _f32(vector: Sequence[float]) -> list[float]:
-    """The vector as the engine stores it (float32), so reopened scores equal live ones."""
-    import numpy as np
-
-    return np.asarray(vector, dtype=np.float32).astype(np.float64).tolist()
-
-
-@dataclass
-class _Record:
-    item: Item
-    vectors: list[tuple[str, list[float]]] = field(default_factory=list)
-    seq: int = 0
-    ns_seq: int = 0
-    ttl: float | None = None
-    expires_at: datetime | None = None
+def _next_created(floor_us: int) -> int:
+    """A creation time (µs) later than every one given before and than ``floor_us``."""
+    global _clock
+    with _clock_lock:
+        _clock = max(to_us(datetime.now(UTC)), floor_us + 1, _clock + 1)
+        return _clock
 
 
 class MemvidStore(BaseStore, MemoryHolder):
     """A LangGraph ``BaseStore`` persisted in a memvid memory file.
+
+    Items live in the collection ``collection`` (default ``"langgraph-store"``) of the file,
+    so the store can share a file with other adapters.
 
     Args:
         path: the memory file (created if missing) or an open Memory to share.
@@ -103,14 +90,16 @@ class MemvidStore(BaseStore, MemoryHolder):
             ``omit_expired``, ``sweep_interval_minutes``).
         as_of: a timezone-aware datetime or commit generation: a read-only view of the store
             as it was then.
-        **options: ``Memory.create``/``Memory.open`` options when a path is given.
+        collection: the collection of the file holding the store's frames.
+        **options: ``Memory.create``/``Memory.open`` options when a path is given, e.g.
+            ``readonly=True`` (which follows a writer in another process).
     """
 
     supports_ttl = True
 
     def __init__(self, path: MemorySource, *, index: IndexConfig | None = None,
                  ttl: TTLConfig | None = None, as_of: datetime | int | None = None,
-                 **options: Any) -> None:
+                 collection: str = DEFAULT_COLLECTION, **options: Any) -> None:
         if index is not None:
             if not isinstance(index, dict) or "embed" not in index:
                 raise InvalidInputError("index must be a dict with 'embed' (and 'dims', 'fields')")
@@ -128,20 +117,19 @@ class MemvidStore(BaseStore, MemoryHolder):
                 if mem_dim is not None and mem_dim != index["dims"]:
                     raise InvalidInputError(f"index['dims'] is {index['dims']} but the memory "
                                             f"file stores {mem_dim}-dimensional embeddings")
-        self._hold(memory, owned, "default")
+        self._hold(memory, owned, collection)
         self.index_config = dict(index) if index is not None else None
         self.embeddings = ensure_embeddings(index["embed"]) if index is not None else None
         self._fields = ([(p, tokenize_path(p) if p != "$" else p)
                          for p in (index.get("fields") or ["$"])] if index is not None else [])
         self.ttl_config = ttl
-        self._view = self._memory.as_of(as_of) if as_of is not None else None
+        self._view = self._collection.as_of(as_of) if as_of is not None else None
+        self._reads = self._view if self._view is not None else self._collection
         self._lock = threading.RLock()
-        self._data: dict[tuple[str, ...], dict[str, _Record]] = {}
-        self._seq = 0
+        self._floor: int | None = None  # newest created_at in the file, read at first write
         self._sweeper: tuple[threading.Thread, threading.Event] | None = None
-        self._load()
         interval = (ttl or {}).get("sweep_interval_minutes")
-        if interval and self._view is None:
+        if interval and not self.readonly:
             self.start_ttl_sweeper(interval)
 
     @property
@@ -152,72 +140,6 @@ class MemvidStore(BaseStore, MemoryHolder):
         """Stop the TTL sweeper; close the memory if this store opened it (idempotent)."""
         self.stop_ttl_sweeper()
         super().close()
-
-    # ------------------------------------------------------------ persistence
-
-    def _load(self) -> None:
-        source = self._view if self._view is not None else self._memory
-        records: list[tuple[_Record, list[str]]] = []
-        extra: dict[str, dict[int, tuple[str, list[float]]]] = {}
-        for frame in source.iter_timeline():
-            meta = frame.metadata
-            if VECTOR_TAG in frame.tags and meta.get("kind") == "vector":
-                emb = frame.embedding
-                if emb is not None:
-                    extra.setdefault(meta["item"], {})[meta["index"]] = (meta["path"], emb)
-                continue
-            if TAG not in frame.tags or meta.get("kind") != "item":
-                continue
-            ns, key = tuple(meta["namespace"]), meta["key"]
-            item = Item(value=meta["value"], key=key, namespace=ns,
-                        created_at=frame.created_at,
-                        updated_at=datetime.fromisoformat(meta["updated_at"]))
-            paths = meta.get("paths") or []
-            emb = frame.embedding if paths else None
-            vectors = [(paths[0], list(emb))] if emb is not None else []
-            records.append((_Record(
-                item, vectors, meta["seq"], meta["ns_seq"], meta.get("ttl"),
-                datetime.fromisoformat(meta["expires_at"]) if meta.get("expires_at") else None),
-                paths))
-        for rec, paths in records:
-            more = extra.get(_item_id(rec.item.namespace, rec.item.key), {})
-            # only vector frames the item lists (a crash between writes can leave stale ones)
-            rec.vectors.extend(more[i] for i in range(1, len(paths))
-                               if i in more and more[i][0] == paths[i])
-            self._seq = max(self._seq, rec.seq, rec.ns_seq)
-        records.sort(key=lambda r: (r[0].ns_seq, r[0].seq))
-        for rec, _ in records:
-            self._data.setdefault(rec.item.namespace, {})[rec.item.key] = rec
-
-    def _frames(self, rec: _Record, texts: Sequence[str] = ()) -> list[dict[str, Any]]:
-        """The item frame, then one frame per further vector (``texts``: the embedded texts)."""
-        item = rec.item
-        meta = {
-            "kind": "item", "namespace": list(item.namespace), "key": item.key,
-            "value": item.value, "updated_at": item.updated_at.isoformat(),
-            "seq": rec.seq, "ns_seq": rec.ns_seq, "paths": [p for p, _ in rec.vectors],
-            "ttl": rec.ttl,
-            "expires_at": rec.expires_at.isoformat() if rec.expires_at else None,
-        }
-        text = json.dumps(item.value, sort_keys=True, ensure_ascii=False)
-        out = [{"id": _item_id(item.namespace, item.key), "text": text,
-                "embedding": rec.vectors[0][1] if rec.vectors else None, "metadata": meta,
-                "tags": [TAG, NS_TAG_PREFIX + ".".join(item.namespace)],
-                "created_at": item.created_at}]
-        item_fid = out[0]["id"]
-        for i, (path, vec) in enumerate(rec.vectors[1:], start=1):
-            out.append({"id": _vector_id(item.namespace, item.key, i),
-                        "text": texts[i] if i < len(texts) else "", "embedding": vec,
-                        "tags": [VECTOR_TAG], "created_at": item.created_at,
-                        "metadata": {"kind": "vector", "item": item_fid, "index": i,
-                                     "path": path}})
-        return out
-
-    @staticmethod
-    def _frame_ids(ns: tuple[str, ...], key: str, start: int, stop: int) -> list[str]:
-        """The item frame (when ``start`` is 0) and vector frames ``start..stop-1``."""
-        ids = [_item_id(ns, key)] if start == 0 else []
-        return ids + [_vector_id(ns, key, i) for i in range(max(start, 1), stop)]
 
     # ---------------------------------------------------------------- batch
 
@@ -268,7 +190,7 @@ class MemvidStore(BaseStore, MemoryHolder):
                 if op.filter is not None:
                     if not isinstance(op.filter, dict):
                         raise InvalidTypeError(f"filter must be a dict: {op.filter!r}")
-                    _check_filter(op.filter)
+                    check_filter(op.filter)
                 for name in ("limit", "offset"):
                     value = getattr(op, name)
                     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -305,6 +227,7 @@ class MemvidStore(BaseStore, MemoryHolder):
                 out.append((path, texts[0]))
         return out
 
+
     def _texts_to_embed(self, ops: list[Op]) -> tuple[list[str], list[str]]:
         texts: dict[str, None] = {}
         queries: dict[str, None] = {}
@@ -322,167 +245,224 @@ class MemvidStore(BaseStore, MemoryHolder):
         with self._lock:
             now = datetime.now(UTC)
             results: list[Result] = []
-            touched: dict[tuple[tuple[str, ...], str], _Record] = {}
-            puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
+            touched: dict[Key, Frame] = {}
+            puts: dict[Key, PutOp] = {}
             for op in ops:
                 if isinstance(op, GetOp):
-                    rec = self._live(op.namespace, op.key, now)
-                    if rec is not None and op.refresh_ttl:
-                        touched[(op.namespace, op.key)] = rec
-                    results.append(rec.item if rec is not None else None)
+                    frame = self._live_frame(layout.item_id(op.namespace, op.key), now)
+                    if frame is not None and op.refresh_ttl:
+                        touched[(op.namespace, op.key)] = frame
+                    results.append(self._item(frame) if frame is not None else None)
                 elif isinstance(op, SearchOp):
-                    hits = self._search(op, query_vecs.get(op.query) if op.query else None,
-                                        now)
+                    found = self._search(op, query_vecs.get(op.query) if op.query else None,
+                                         now)
                     if op.refresh_ttl:
-                        for hit in hits:
-                            rec = self._data[hit.namespace][hit.key]
-                            touched[(hit.namespace, hit.key)] = rec
-                    results.append(hits)
+                        touched.update(((h.namespace, h.key), f) for f, h in found)
+                    results.append([h for _, h in found])
                 elif isinstance(op, ListNamespacesOp):
                     results.append(self._list_namespaces(op, now))
                 else:
                     puts[(op.namespace, op.key)] = op
                     results.append(None)
-            self._refresh(touched, puts, now)
+            self._refresh([f for k, f in touched.items() if k not in puts], now)
             if puts:
                 self._apply_puts(puts, doc_vecs, now)
             return results
 
-    def _live(self, ns: tuple[str, ...], key: str, now: datetime) -> _Record | None:
-        rec = self._data.get(ns, {}).get(key)
-        if rec is None or (self._omit_expired() and _expired(rec, now)):
+    # ---------------------------------------------------------------- frames
+
+    def _frame(self, frame_id: str) -> Frame | None:
+        try:
+            return self._reads.get(frame_id)
+        except FrameNotFoundError:
             return None
-        return rec
+
+    def _live_frame(self, frame_id: str, now: datetime) -> Frame | None:
+        """The item frame, unless it is missing or (with ``omit_expired``) expired."""
+        frame = self._frame(frame_id)
+        if frame is None or not self._omit_expired():
+            return frame
+        expires = frame.metadata.get("exp")
+        return frame if expires is None or expires > now.timestamp() else None
+
+    @staticmethod
+    def _item(frame: Frame) -> Item:
+        return layout.item_of(frame.text, frame.metadata, frame.created_at)
 
     def _omit_expired(self) -> bool:
         return bool((self.ttl_config or {}).get("omit_expired", False))
 
-    def _refresh(self, touched: dict[tuple[tuple[str, ...], str], _Record],
-                 puts: dict[tuple[tuple[str, ...], str], PutOp], now: datetime) -> None:
-        """Push back the expiry of items with a TTL that a read returned."""
+    def _alive(self, now: datetime) -> dict[str, Any]:
+        """The engine filter leaving out expired frames (when ``omit_expired``)."""
+        if not self._omit_expired():
+            return {}
+        return {"$or": [{"exp": None}, {"exp": {"$gt": now.timestamp()}}]}
+
+    # ---------------------------------------------------------------- writes
+
+    def _refresh(self, items: list[Frame], now: datetime) -> None:
+        """Push back the expiry of items with a TTL that a read returned (one put_many)."""
         if self.readonly:
             return
-        recs = [rec for k, rec in touched.items() if rec.ttl is not None and k not in puts]
-        if not recs:
-            return
-        frames = []
-        for rec in recs:
-            rec.expires_at = now + timedelta(minutes=rec.ttl)
-            frames.append(self._frames(rec)[0])
-        self._memory.put_many(frames)
+        records = []
+        for frame in items:
+            meta = frame.metadata
+            if meta.get("ttl") is None:
+                continue
+            ns, key = tuple(meta["namespace"]), meta["key"]
+            expires = (now + timedelta(minutes=meta["ttl"])).timestamp()
+            frames = [frame] + [f for f in map(self._frame,
+                                               layout.vector_ids(ns, key, 1, meta["nvec"]))
+                                if f is not None]
+            records += [{"id": f.id, "text": f.text, "metadata": {**f.metadata, "exp": expires},
+                         "embedding": f.embedding, "created_at": f.created_at}
+                        for f in frames]
+        if records:
+            self._collection.put_many(records)
 
-    def _apply_puts(self, puts: dict[tuple[tuple[str, ...], str], PutOp],
-                    doc_vecs: dict[str, list[float]], now: datetime) -> None:
+    def _newest(self) -> int:
+        """The newest created_at (µs) in the collection, read once per store."""
+        if self._floor is None:
+            last = self._collection.select(reverse=True, limit=1)
+            self._floor = to_us(last[0].created_at) if last else 0
+        return self._floor
+
+    def _vectors_of(self, op: PutOp, doc_vecs: dict[str, list[float]]
+                    ) -> list[tuple[str, str, list[float]]]:
         dims = self.index_config["dims"] if self.index_config else None
-        new: dict[tuple[tuple[str, ...], str], _Record | None] = {}
-        frames: list[dict[str, Any]] = []
-        seq = self._seq
-        ns_seqs: dict[tuple[str, ...], int] = {}
-        for (ns, key), op in puts.items():
-            old = self._data.get(ns, {}).get(key)
-            if op.value is None:
-                new[(ns, key)] = None
-                continue
-            texts = self._texts_of(op)
-            vectors = []
-            for path, text in texts:
-                vec = doc_vecs[text]
-                if len(vec) != dims:
-                    raise InvalidInputError(f"the embedding function returned {len(vec)} numbers "
-                                     f"but index['dims'] is {dims}")
-                vectors.append((path, _f32(vec)))
-            if old is not None:
-                rec_seq, ns_seq, created = old.seq, old.ns_seq, old.item.created_at
-            else:
-                seq += 1
-                rec_seq, created = seq, now
-                if ns not in ns_seqs:
-                    if self._data.get(ns):
-                        ns_seqs[ns] = next(iter(self._data[ns].values())).ns_seq
-                    elif any(r is not None and k[0] == ns for k, r in new.items()):
-                        ns_seqs[ns] = next(r.ns_seq for k, r in new.items()
-                                           if r is not None and k[0] == ns)
-                    else:
-                        ns_seqs[ns] = rec_seq
-                ns_seq = ns_seqs[ns]
-            ttl = op.ttl
-            rec = _Record(Item(value=dict(op.value), key=key, namespace=ns, created_at=created,
-                               updated_at=now), vectors, rec_seq, ns_seq, ttl,
-                          now + timedelta(minutes=ttl) if ttl is not None else None)
-            frames.extend(self._frames(rec, [t for _, t in texts]))
-            new[(ns, key)] = rec
-        if frames:
-            self._memory.put_many(frames)
+        out = []
+        for path, text in self._texts_of(op):
+            vec = doc_vecs[text]
+            if len(vec) != dims:
+                raise InvalidInputError(f"the embedding function returned {len(vec)} numbers "
+                                        f"but index['dims'] is {dims}")
+            out.append((path, text, [float(x) for x in vec]))
+        return out
+
+    def _apply_puts(self, puts: dict[Key, PutOp], doc_vecs: dict[str, list[float]],
+                    now: datetime) -> None:
+        records: list[dict[str, Any]] = []
         doomed: list[str] = []
-        for (ns, key), rec in new.items():
-            old = self._data.get(ns, {}).get(key)
-            old_n = len(old.vectors) if old is not None else 0
-            if rec is None:
+        markers: dict[tuple[str, ...], int | None] = {}  # namespace -> its created_at (µs)
+        removed: dict[tuple[str, ...], int] = {}
+        added: set[tuple[str, ...]] = set()
+        for (ns, key), op in puts.items():
+            old = self._frame(layout.item_id(ns, key))
+            old_n = old.metadata["nvec"] if old is not None else 0
+            if ns not in markers:
+                marker = self._frame(layout.marker_id(ns))
+                markers[ns] = to_us(marker.created_at) if marker is not None else None
+            if op.value is None:
                 if old is not None:
-                    doomed += self._frame_ids(ns, key, 0, max(old_n, 1))
-            elif old_n > max(len(rec.vectors), 1):
-                doomed += self._frame_ids(ns, key, max(len(rec.vectors), 1), old_n)
-        if doomed:  # one atomic write for every delete of the batch
-            self._memory.delete_many(doomed, missing_ok=True)
-        self._seq = seq
-        for (ns, key), rec in new.items():
-            bucket = self._data.get(ns)
-            if rec is None:
-                if bucket is not None:
-                    bucket.pop(key, None)
-                    if not bucket:
-                        del self._data[ns]
+                    doomed += [old.id, *layout.vector_ids(ns, key, 1, old_n)]
+                    removed[ns] = removed.get(ns, 0) + 1
                 continue
-            if bucket is None:
-                bucket = self._data[ns] = {}
-            bucket[key] = rec
+            vectors = self._vectors_of(op, doc_vecs)
+            if old is not None:
+                created, nso = old.created_at, old.metadata["nso"]
+            else:
+                created = from_us(_next_created(self._newest()))
+                added.add(ns)
+                if markers[ns] is None:
+                    markers[ns] = to_us(created)
+                    records.append(layout.marker_frame(ns, created))
+                nso = markers[ns]
+            expires = (now + timedelta(minutes=op.ttl)).timestamp() if op.ttl else None
+            records += layout.item_frames(ns, key, op.value, created_at=created,
+                                          updated_at=now, nso=nso, ttl=op.ttl,
+                                          expires=expires, vectors=vectors)
+            doomed += layout.vector_ids(ns, key, max(len(vectors), 1), old_n)
+        for ns, gone in removed.items():
+            if ns not in added and self._collection.count({"ins": layout.ns_name(ns)}) <= gone:
+                doomed.append(layout.marker_id(ns))
+        if records:
+            self._collection.put_many(records)
+        if doomed:  # one atomic write for every delete of the batch
+            self._collection.delete_many(doomed, missing_ok=True)
 
     # ---------------------------------------------------------------- reads
 
-    def _search(self, op: SearchOp, query_vec: list[float] | None,
-                now: datetime) -> list[SearchItem]:
-        prefix = tuple(op.namespace_prefix)
-        n = len(prefix)
-        omit = self._omit_expired()
-        candidates: list[_Record] = []
-        for ns, bucket in self._data.items():
-            if ns[:n] != prefix:
-                continue
-            for rec in bucket.values():
-                if omit and _expired(rec, now):
+    def _namespaces(self, prefix: tuple[str, ...], extra: dict[str, Any] | None = None
+                    ) -> list[Frame]:
+        """Markers of the namespaces under ``prefix``, in first-insertion order."""
+        scope = {"kind": "ns", "nsp": layout.ns_name(prefix)} if prefix else {"kind": "ns"}
+        return self._reads.select(conjunction([scope, extra or {}]))
+
+    def _walk(self, prefix: tuple[str, ...], flt: dict[str, Any], offset: int,
+              limit: int) -> list[Frame]:
+        """Item frames under ``prefix`` matching ``flt``, in iteration order, paged."""
+        out: list[Frame] = []
+        if limit == 0 or flt is NEVER:
+            return out
+        markers = self._namespaces(prefix)
+        for marker in markers:
+            scope = conjunction([{"ins": marker.metadata["ns"]}, flt])
+            if offset and len(markers) > 1:
+                found = self._reads.count(scope)
+                if found <= offset:
+                    offset -= found
                     continue
-                if not op.filter or all(_compare(rec.item.value.get(k), v)
-                                        for k, v in op.filter.items()):
-                    candidates.append(rec)
+            out += self._reads.select(scope, offset=offset, limit=limit - len(out))
+            offset = 0
+            if len(out) >= limit:
+                break
+        return out
+
+    def _search(self, op: SearchOp, query_vec: list[float] | None,
+                now: datetime) -> list[tuple[Frame, SearchItem]]:
+        """The page of a search: item frames and their results."""
+        prefix = tuple(op.namespace_prefix)
+        flt = conjunction([translate(op.filter), self._alive(now)])
         if query_vec is None:
-            return [_hit(rec.item, None) for rec in candidates[op.offset:op.offset + op.limit]]
-        scored: list[tuple[float, int, _Record]] = []
-        scoreless = [rec for rec in candidates if not rec.vectors]
-        with_vectors = [(order, rec) for order, rec in enumerate(candidates) if rec.vectors]
-        if with_vectors:
-            sims = _cosines(query_vec, [v for _, rec in with_vectors for _, v in rec.vectors])
-            pos = 0
-            for order, rec in with_vectors:
-                n_vec = len(rec.vectors)
-                scored.append((max(sims[pos:pos + n_vec]), order, rec))
-                pos += n_vec
-        scored.sort(key=lambda t: (-t[0], t[1]))
-        kept = [(s, rec) for s, _, rec in scored[op.offset:op.offset + op.limit]]
-        if scoreless and len(kept) < op.limit:
-            kept.extend((None, rec) for rec in scoreless[:op.limit - len(kept)])
-        return [_hit(rec.item, score) for score, rec in kept]
+            return [(f, _hit(f, None)) for f in self._walk(prefix, flt, op.offset, op.limit)]
+        scored = conjunction([{"nsp": layout.ns_name(prefix)} if prefix else {}, flt])
+        if not any(query_vec):  # cosine with a zero query is 0 for every vector
+            page = [(f, 0.0) for f in self._walk(prefix, conjunction([flt, {"nvec": {"$gt": 0}}]),
+                                                 op.offset, op.limit)]
+        else:
+            page = self._ranked(scored, query_vec, op.offset, op.limit)
+        out = [(f, _hit(f, score)) for f, score in page]
+        if len(out) < op.limit:
+            fill = self._walk(prefix, conjunction([flt, {"nvec": 0}]), 0, op.limit - len(out))
+            out += [(f, _hit(f, None)) for f in fill]
+        return out
+
+    def _ranked(self, flt: dict[str, Any], query: list[float], offset: int,
+                limit: int) -> list[tuple[Frame, float]]:
+        if flt is NEVER or limit == 0:
+            return []
+        reads = self._reads
+
+        def search(k: int) -> list[Any]:
+            return reads.find(vector=query, k=k, mode="vector", filter=flt or None)
+
+        def vectors(ids: list[str]) -> list[list[float]]:
+            return [reads.get(fid).embedding for fid in ids]
+
+        page = max_pooled(search, lambda h: layout.owner_of(h.id, h.metadata),
+                          lambda h: layout.order_key(h.metadata, h.created_at), vectors,
+                          query, offset, limit)
+        return [(reads.get(item), score) for item, score in page]
 
     def _list_namespaces(self, op: ListNamespacesOp, now: datetime) -> list[tuple[str, ...]]:
-        omit = self._omit_expired()
-        namespaces = [ns for ns, bucket in self._data.items()
-                      if not omit or any(not _expired(r, now) for r in bucket.values())]
-        for cond in op.match_conditions or ():
-            namespaces = [ns for ns in namespaces if _matches(cond, ns)]
+        conditions = [_condition(c) for c in op.match_conditions or ()]
+        markers = self._namespaces((), conjunction(conditions))
+        namespaces = [tuple(m.metadata["namespace"]) for m in markers]
+        if self._omit_expired():
+            expired = self._expired_namespaces(now)
+            namespaces = [ns for ns in namespaces if ns not in expired]
         if op.max_depth is not None:
             namespaces = sorted({ns[:op.max_depth] for ns in namespaces})
         else:
             namespaces = sorted(namespaces)
         return namespaces[op.offset:op.offset + op.limit]
+
+    def _expired_namespaces(self, now: datetime) -> set[tuple[str, ...]]:
+        """Namespaces all of whose items have expired."""
+        expired = self._reads.select({"kind": "item", "exp": {"$lte": now.timestamp()}})
+        names = {f.metadata["ins"]: tuple(f.metadata["namespace"]) for f in expired}
+        return {ns for name, ns in names.items()
+                if not self._reads.count(conjunction([{"ins": name}, self._alive(now)]))}
 
     # ------------------------------------------------------------------ TTL
 
@@ -491,13 +471,18 @@ class MemvidStore(BaseStore, MemoryHolder):
         if self.readonly:
             raise ReadOnlyError("this MemvidStore is read-only; nothing can be swept")
         with self._lock:
-            now = datetime.now(UTC)
-            expired = {(ns, key): PutOp(ns, key, None)
-                       for ns, bucket in self._data.items()
-                       for key, rec in bucket.items() if _expired(rec, now)}
-            if expired:
-                self._apply_puts(expired, {}, now)
-            return len(expired)
+            frames = self._collection.select({"exp": {"$lte": time.time()}})
+            items = [f for f in frames if f.metadata.get("kind") == "item"]
+            doomed = [f.id for f in frames]
+            removed: dict[str, list[Frame]] = {}
+            for f in items:
+                removed.setdefault(f.metadata["ins"], []).append(f)
+            for name, gone in removed.items():
+                if self._collection.count({"ins": name}) <= len(gone):
+                    doomed.append(layout.marker_id(tuple(gone[0].metadata["namespace"])))
+            if doomed:
+                self._collection.delete_many(doomed, missing_ok=True)
+            return len(items)
 
     async def asweep_ttl(self) -> int:
         return await in_thread(self.sweep_ttl)
@@ -532,81 +517,18 @@ class MemvidStore(BaseStore, MemoryHolder):
         return not thread.is_alive()
 
 
-def _hit(item: Item, score: float | None) -> SearchItem:
+def _hit(frame: Frame, score: float | None) -> SearchItem:
+    item = layout.item_of(frame.text, frame.metadata, frame.created_at)
     return SearchItem(namespace=item.namespace, key=item.key, value=item.value,
                       created_at=item.created_at, updated_at=item.updated_at,
                       score=float(score) if score is not None else None)
 
 
-def _expired(rec: _Record, now: datetime) -> bool:
-    return rec.expires_at is not None and rec.expires_at <= now
-
-
-def _cosines(query: Sequence[float], vectors: list[list[float]]) -> list[float]:
-    """Cosine of the query with each vector (0 for a zero vector)."""
-    import numpy as np
-
-    q = np.asarray(query, dtype=np.float64)
-    mat = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(mat, axis=1)
-    q_norm = np.linalg.norm(q)
-    sims = np.zeros(len(mat))
-    if q_norm == 0:
-        return sims.tolist()
-    mask = norms != 0
-    sims[mask] = mat[mask] @ q / (norms[mask] * q_norm)
-    return sims.tolist()
-
-
-def _matches(cond: MatchCondition, ns: tuple[str, ...]) -> bool:
+def _condition(cond: MatchCondition) -> dict[str, Any]:
+    """A namespace match condition (``*`` matches any label) as a marker filter."""
     path = tuple(cond.path)
-    if len(ns) < len(path):
-        return False
-    pairs = (zip(ns, path, strict=False) if cond.match_type == "prefix"
-             else zip(reversed(ns), reversed(path), strict=False))
-    return all(p == "*" or k == p for k, p in pairs)
-
-
-def _check_filter(value: Any) -> None:
-    """Raise ValueError for an operator LangGraph does not define, anywhere in a filter."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(k, str) and k.startswith("$") and k not in _OPERATORS:
-                raise InvalidInputError(f"unsupported filter operator {k!r}; "
-                                 f"use one of {', '.join(_OPERATORS)}")
-            _check_filter(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            _check_filter(v)
-
-
-def _compare(item_value: Any, filter_value: Any) -> bool:
-    """LangGraph's filter semantics: operators, nested dict and list equality."""
-    if isinstance(filter_value, dict):
-        if any(k.startswith("$") for k in filter_value):
-            return all(_apply(item_value, k, v) for k, v in filter_value.items())
-        if not isinstance(item_value, dict):
-            return False
-        return all(_compare(item_value.get(k), v) for k, v in filter_value.items())
-    if isinstance(filter_value, list | tuple):
-        return (isinstance(item_value, list | tuple) and len(item_value) == len(filter_value)
-                and all(_compare(a, b) for a, b in zip(item_value, filter_value, strict=True)))
-    return item_value == filter_value
-
-
-def _apply(value: Any, op: str, operand: Any) -> bool:
-    if op == "$eq":
-        return value == operand
-    if op == "$ne":
-        return value != operand
-    try:
-        a, b = float(value), float(operand)
-    except (TypeError, ValueError):
-        return False  # a missing or non-numeric value never satisfies an ordering
-    if op == "$gt":
-        return a > b
-    if op == "$gte":
-        return a >= b
-    if op == "$lt":
-        return a < b
-    return a <= b
+    side = "ls" if cond.match_type == "prefix" else "le"
+    labels = path if side == "ls" else tuple(reversed(path))
+    return conjunction([{"depth": {"$gte": len(path)}}]
+                       + [{f"{side}/{i}": label} for i, label in enumerate(labels)
+                          if label != "*"])

@@ -291,22 +291,31 @@ def test_store_survives_reopen_in_another_process(tmp_path):
 def test_frames_layout_and_shared_file(tmp_path):
     with Memory.create(tmp_path / "shared.mv2") as mem:
         mem.put("an unrelated frame", id="other")
+        other = mem.collection("langgraph-other")
+        other.put("another store's frame", id="item:x", metadata={"kind": "item"})
         store = MemvidStore(mem, index=index_config(["text", "tags[*]"]))
+        assert store.collection.name == "langgraph-store"
         store.put(("users", "u1"), "prefs", {"text": "dark mode", "tags": ["ui", "theme"]})
-        frames = [f for f in mem.timeline() if f.id != "other"]
-        item = next(f for f in frames if f.id.startswith("lgs:item:"))
-        assert set(item.tags) == {"langgraph:store", "langgraph:ns:users.u1"}
-        assert item.metadata["value"] == {"text": "dark mode", "tags": ["ui", "theme"]}
+        frames = store.collection.timeline()
+        marker, item = (next(f for f in frames if f.metadata["kind"] == kind)
+                        for kind in ("ns", "item"))
+        assert marker.metadata["namespace"] == ["users", "u1"]
+        assert item.metadata["nsp"] == ["users", "users.u1"]
+        assert json.loads(item.text) == {"text": "dark mode", "tags": ["ui", "theme"]}
         assert item.embedding == embed(["dark mode"])[0]
-        vectors = sorted((f.metadata["index"], f.text) for f in frames if f.id != item.id)
+        vectors = sorted((f.metadata["index"], f.text) for f in frames
+                         if f.metadata["kind"] == "vec")
         assert vectors == [(1, "ui"), (2, "theme")]
         store.put(("users", "u1"), "prefs", {"text": "light mode"})  # one vector now
-        assert [f.id for f in mem.timeline() if f.id != "other"] == [item.id]
+        assert sorted(f.id for f in store.collection.timeline()) == sorted([marker.id, item.id])
         store.delete(("users", "u1"), "prefs")
-        assert mem.ids() == ["other"]
-        hits = mem.find(vector=embed(["dark mode"])[0], k=3, mode="vector",
-                        as_of=item.valid_from)
+        assert store.collection.ids() == [] and store.list_namespaces() == []
+        assert mem.ids() == ["other"] and other.ids() == ["item:x"]
+        hits = store.collection.find(vector=embed(["dark mode"])[0], k=3, mode="vector",
+                                     as_of=item.valid_from)
         assert item.id in [h.id for h in hits]
+        named = MemvidStore(mem, collection="langgraph-other")
+        assert named.search(()) == [] and named.list_namespaces() == []
 
 
 # ------------------------------------------------------------- time travel
@@ -368,10 +377,14 @@ def test_ttl_survives_reopen(tmp_path):
     path = store_path(tmp_path)
     with MemvidStore(path, ttl={"default_ttl": 60.0}) as store:
         store.put(("t",), "k", {"v": 1})
-        expires = store._data[("t",)]["k"].expires_at
-    with MemvidStore(path) as again:
-        rec = again._data[("t",)]["k"]
-        assert rec.ttl == 60.0 and rec.expires_at == expires
+        frame = store.collection.select({"kind": "item"})[0]
+    assert frame.metadata["ttl"] == 60.0
+    assert 3590 < frame.metadata["exp"] - time.time() <= 3600
+    with MemvidStore(path, ttl={"omit_expired": True}) as again:
+        assert again.get(("t",), "k", refresh_ttl=False).value == {"v": 1}
+        assert again.collection.get(frame.id).metadata["exp"] == frame.metadata["exp"]
+        again.get(("t",), "k")  # refresh_on_read (the default) pushes the expiry back
+        assert again.collection.get(frame.id).metadata["exp"] > frame.metadata["exp"]
 
 
 # --------------------------------------------------------------- bad input
