@@ -51,7 +51,7 @@ if __package__ in (None, ""):
 
 from bench import adapters_kit as kit  # noqa: E402
 from bench.adapters_report import markdown, targets  # noqa: E402
-from bench.engine_bench import RESULTS, calibrate, progress  # noqa: E402
+from bench.engine_bench import PYCACHE, RESULTS, calibrate, progress  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
 from bench.report import update_latest, write_results  # noqa: E402
 
@@ -129,6 +129,7 @@ def run(*, n: int = DEFAULT_N, turns: int = DEFAULT_TURNS, only: list[str] | Non
         "calibration": calibrate(work),
         "sections": {},
     }
+    PYCACHE["prefix"] = work / "pycache"  # children's bytecode, as an installed package
     try:
         for name in names:
             progress(f"[adapters] {name}...")
@@ -136,6 +137,7 @@ def run(*, n: int = DEFAULT_N, turns: int = DEFAULT_TURNS, only: list[str] | Non
             sec = res["sections"][name]
             progress(f"[adapters] {name}: {sec['status']} in {sec['seconds']:.0f} s")
     finally:
+        PYCACHE.pop("prefix", None)
         if keep:
             progress(f"kept files in {work}")
         else:
