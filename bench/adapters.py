@@ -99,7 +99,11 @@ def run_section(name: str, work: Path, params: dict[str, Any], timeout: float
 def section_child(name: str, state: Path, workdir: Path, params: dict[str, Any]) -> int:
     """Inside a section's process: run it, recording each step in ``state``."""
     rec = kit.Recorder(state, name, params)
-    section_function(name)(rec, workdir, params)
+    try:
+        section_function(name)(rec, workdir, params)
+    except BaseException as exc:  # outside any step: say so in the report, then fail
+        rec.note("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        raise
     return 0
 
 

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import adapters_kit as kit
-from bench.adapters_kit import Recorder, calls, timed
-from bench.adapters_vectors import _Adds, _collection_name, _file_mb
+from bench.adapters_kit import Adds, Recorder, collection_name, compare, file_mb, timed
 
 USERS = 100
 K = 10
@@ -39,6 +38,11 @@ def namespace(i: int) -> tuple[str, ...]:
 
 def prefix_tags(ns: tuple[str, ...]) -> list[str]:
     return ["ns:" + ".".join(ns[:d]) for d in range(1, len(ns) + 1)]
+
+
+def found(item: Any) -> list[Any]:
+    """A looked-up item as a list of what was found (so the report counts it)."""
+    return [] if item is None else [item]
 
 
 def engine_put(col: Any, items: list[tuple[tuple[str, ...], str, dict[str, Any]]]) -> None:
@@ -67,8 +71,8 @@ def langgraph(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
         store = MemvidStore(path, index=index)
         ref = state["ref"] = InMemoryStore(index=index)
         mem = Memory.create(eng_path, dim=kit.DIM)
-        col = mem.collection(state.setdefault("collection", _collection_name(store)))
-        adds = _Adds("memvid", "reference", "engine")
+        col = mem.collection(state.setdefault("collection", collection_name(store)))
+        adds = Adds("memvid", "reference", "engine")
         i = 0
         for batch in kit.records(n, o["seed"]):
             items = []
@@ -78,12 +82,12 @@ def langgraph(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
                 items.append((namespace(i), r["id"], value))
                 i += 1
             ops = [PutOp(ns, key, value) for ns, key, value in items]
-            adds.run("memvid", store.batch, ops)
-            adds.run("reference", ref.batch, ops)
-            adds.run("engine", engine_put, col, items)
-        out = {"collection": state["collection"], "add": adds.result(n), "namespaces": USERS}
+            adds.run("memvid", len(ops), store.batch, ops)
+            adds.run("reference", len(ops), ref.batch, ops)
+            adds.run("engine", len(ops), engine_put, col, items)
+        out = {"collection": state["collection"], "add": adds.result(), "namespaces": USERS}
         out["close_s"] = {"memvid": timed(store.close)[0], "engine": timed(mem.close)[0]}
-        out["file_mb"] = {"memvid": _file_mb(path), "engine": _file_mb(eng_path)}
+        out["file_mb"] = {"memvid": file_mb(path), "engine": file_mb(eng_path)}
         return out
 
     if rec.step("build", build) is None:
@@ -115,25 +119,21 @@ def langgraph(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
         return namespace(j), f"doc-{j:08d}"
 
     try:
-        rec.step("search", lambda: {
-            "memvid": calls(lambda i: store.search(user(i), query=queries[i], limit=K),
-                            o["calls"], o["warmup"]),
-            "reference": calls(lambda i: ref.search(user(i), query=queries[i], limit=K),
-                               o["calls"], o["warmup"]),
-            "engine": calls(lambda i: col.find(vector=kit.hash_vectors([queries[i]])[0], k=K,
-                                               mode="vector",
-                                               filter={"tags": "ns:" + ".".join(user(i))}),
-                            o["calls"], o["warmup"])})
-        rec.step("get", lambda: {
-            "memvid": calls(lambda i: [store.get(*key(i))], o["calls"], o["warmup"]),
-            "reference": calls(lambda i: [ref.get(*key(i))], o["calls"], o["warmup"]),
-            "engine": calls(lambda i: [col.get("/".join(key(i)[0]) + "/" + key(i)[1])],
-                            o["calls"], o["warmup"])})
-        rec.step("list_namespaces", lambda: {
-            "memvid": calls(lambda i: store.list_namespaces(prefix=("users",), limit=1000),
-                            o["calls"], o["warmup"]),
-            "reference": calls(lambda i: ref.list_namespaces(prefix=("users",), limit=1000),
-                               o["calls"], o["warmup"])})
+        rec.step("search", lambda: compare({
+            "memvid": lambda i: store.search(user(i), query=queries[i], limit=K),
+            "reference": lambda i: ref.search(user(i), query=queries[i], limit=K),
+            "engine": lambda i: col.find(vector=kit.hash_vectors([queries[i]])[0], k=K,
+                                         mode="vector", filter={"tags": "ns:" + ".".join(user(i))}),
+        }, o["calls"], o["warmup"]))
+        rec.step("get", lambda: compare({
+            "memvid": lambda i: found(store.get(*key(i))),
+            "reference": lambda i: found(ref.get(*key(i))),
+            "engine": lambda i: found(col.get("/".join(key(i)[0]) + "/" + key(i)[1])),
+        }, o["calls"], o["warmup"]))
+        rec.step("list_namespaces", lambda: compare({
+            "memvid": lambda i: store.list_namespaces(prefix=("users",), limit=1000),
+            "reference": lambda i: ref.list_namespaces(prefix=("users",), limit=1000),
+        }, o["calls"], o["warmup"]))
     finally:
         store.close()
         mem.close()
@@ -198,7 +198,7 @@ def saver(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
         early, late = min(10, turns), turns
         res: dict[str, Any] = {"turns": turns, "early_turn": early, "late_turn": late,
                                "window": WINDOW, "turn_ms": times,
-                               "file_mb": _file_mb(work / "saver.mv2")}
+                               "file_mb": file_mb(work / "saver.mv2")}
         for name, turn in (("early", early), ("late", late)):
             mv, ref = window(times["memvid"], turn), window(times["reference"], turn)
             res[name] = {"memvid_ms": statistics.median(mv),
@@ -259,7 +259,7 @@ def chat(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
                 msgs = lc_messages(first, count)
                 seconds += timed(lambda h=history, m=msgs: h.add_messages(m))[0]
         return {"messages": n + CHAT_LEN, "sessions": len(sessions), "add_s": seconds,
-                "messages_per_s": (n + CHAT_LEN) / seconds, "file_mb": _file_mb(lc_path)}
+                "messages_per_s": (n + CHAT_LEN) / seconds, "file_mb": file_mb(lc_path)}
 
     def build_llamaindex() -> dict[str, Any]:
         seconds = 0.0
@@ -269,7 +269,7 @@ def chat(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
                 msgs = li_messages(first, count)
                 seconds += timed(lambda s=sid, m=msgs: store.set_messages(s, m))[0]
         return {"messages": n + CHAT_LEN, "sessions": len(sessions), "set_s": seconds,
-                "messages_per_s": (n + CHAT_LEN) / seconds, "file_mb": _file_mb(li_path)}
+                "messages_per_s": (n + CHAT_LEN) / seconds, "file_mb": file_mb(li_path)}
 
     def read_langchain() -> dict[str, Any]:
         ref = InMemoryChatMessageHistory()
@@ -277,9 +277,9 @@ def chat(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
         open_s, history = timed(lambda: MemvidChatMessageHistory(lc_path,
                                                                  session_id=TARGET_SESSION))
         try:
-            out = {"open_ms": open_s * 1e3,
-                   "memvid": calls(lambda i: history.messages, o["calls"], o["warmup"]),
-                   "reference": calls(lambda i: ref.messages, o["calls"], o["warmup"])}
+            out = {"open_ms": open_s * 1e3, **compare({
+                "memvid": lambda i: history.messages,
+                "reference": lambda i: ref.messages}, o["calls"], o["warmup"])}
         finally:
             history.close()
         return out
@@ -290,11 +290,9 @@ def chat(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
             ref.set_messages(sid, li_messages(first, count))
         open_s, store = timed(lambda: MemvidChatStore(li_path))
         try:
-            out = {"open_ms": open_s * 1e3,
-                   "memvid": calls(lambda i: store.get_messages(TARGET_SESSION),
-                                   o["calls"], o["warmup"]),
-                   "reference": calls(lambda i: ref.get_messages(TARGET_SESSION),
-                                      o["calls"], o["warmup"])}
+            out = {"open_ms": open_s * 1e3, **compare({
+                "memvid": lambda i: store.get_messages(TARGET_SESSION),
+                "reference": lambda i: ref.get_messages(TARGET_SESSION)}, o["calls"], o["warmup"])}
         finally:
             store.close()
         return out

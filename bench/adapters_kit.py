@@ -9,8 +9,9 @@
 * ``Recorder``: runs each measurement guarded (an exception becomes ``{"error": ...}``) and
   writes the section's results to a JSON file after every step, so a section process that
   is killed on timeout still leaves what it measured and the step it was in.
-* ``calls``: first-call time and p50/p95 over repeated calls; ``fresh``: a figure measured in
-  new processes (``bench/adapters_child.py``), median of several runs.
+* ``compare``: first-call time and p50/p95 of each peer's repeated calls, the peers taking
+  turns call by call; ``fresh``: a figure measured in new processes
+  (``bench/adapters_child.py``), median of several runs.
 """
 
 from __future__ import annotations
@@ -127,34 +128,52 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def calls(call: Callable[[int], Any], count: int, warmup: int,
-          budget_s: float = 30.0) -> dict[str, Any]:
-    """``call(i)`` for ``i`` = 0, 1, ...: the first call's time, then p50 / p95 (ms) over up
-    to ``count`` calls after ``warmup`` calls, and the size of the last answer.
+class _Timing:
+    """The calls of one peer in :func:`compare`."""
 
-    A slow call shortens the run: warm-up stops once a quarter of ``budget_s`` is spent and
-    timing once the budget is spent (after at least 3 timed calls); ``calls`` says how many
-    were timed.
-    """
-    times: list[float] = []
-    first = 0.0
-    out: Any = None
-    start = time.perf_counter()
-    i = 0
-    while len(times) < count:
+    def __init__(self, call: Callable[[int], Any]) -> None:
+        self.call = call
+        self.first = 0.0
+        self.times: list[float] = []
+        self.spent = 0.0
+        self.out: Any = None
+
+    def run(self, i: int, count: int, warmup: int, budget_s: float) -> bool:
+        """Make call ``i``; False once this peer is done."""
         t0 = time.perf_counter()
-        out = call(i)
-        t1 = time.perf_counter()
+        self.out = self.call(i)
+        dt = time.perf_counter() - t0
+        self.spent += dt
         if i == 0:
-            first = (t1 - t0) * 1e3
-        elif i > warmup or t1 - start > budget_s / 4:
-            times.append((t1 - t0) * 1e3)
-            if t1 - start > budget_s and len(times) >= 3:
-                break
+            self.first = dt * 1e3
+        elif i > warmup or self.spent > budget_s / 4:
+            self.times.append(dt * 1e3)
+        done = len(self.times) >= count
+        return not (done or (self.spent > budget_s and len(self.times) >= 3))
+
+    def stats(self) -> dict[str, Any]:
+        size = len(self.out) if hasattr(self.out, "__len__") else None
+        return {"first_ms": self.first, "p50_ms": pct(self.times, 50),
+                "p95_ms": pct(self.times, 95), "calls": len(self.times), "result_size": size}
+
+
+def compare(peers: dict[str, Callable[[int], Any]], count: int, warmup: int,
+            budget_s: float = 30.0) -> dict[str, dict[str, Any]]:
+    """Each peer's ``call(i)`` for ``i`` = 0, 1, ..., the peers taking turns call by call:
+    the first call's time, then p50 / p95 (ms) over up to ``count`` calls after ``warmup``
+    calls, and the size of the last answer.
+
+    A slow peer stops early: its warm-up ends once it has spent a quarter of ``budget_s`` and
+    its timing once it has spent the budget (after at least 3 timed calls); ``calls`` says
+    how many were timed.
+    """
+    timings = {name: _Timing(call) for name, call in peers.items()}
+    active = list(timings)
+    i = 0
+    while active:
+        active = [name for name in active if timings[name].run(i, count, warmup, budget_s)]
         i += 1
-    size = len(out) if hasattr(out, "__len__") else None
-    return {"first_ms": first, "p50_ms": pct(times, 50), "p95_ms": pct(times, 95),
-            "calls": len(times), "result_size": size}
+    return {name: t.stats() for name, t in timings.items()}
 
 
 def timed(func: Callable[[], Any]) -> tuple[float, Any]:
@@ -166,6 +185,38 @@ def timed(func: Callable[[], Any]) -> tuple[float, Any]:
 
 def progress(msg: str) -> None:
     print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+class Adds:
+    """Time of each batch written to each peer: total throughput and median per 1,000."""
+
+    def __init__(self, *peers: str) -> None:
+        self.batches: dict[str, list[tuple[int, float]]] = {p: [] for p in peers}
+
+    def run(self, peer: str, size: int, func: Callable[..., Any], *args: Any,
+            **kwargs: Any) -> None:
+        seconds, _ = timed(lambda: func(*args, **kwargs))
+        self.batches[peer].append((size, seconds))
+
+    def result(self) -> dict[str, Any]:
+        out = {}
+        for peer, batches in self.batches.items():
+            docs = sum(size for size, _ in batches)
+            seconds = sum(s for _, s in batches)
+            out[peer] = {"docs": docs, "seconds": seconds,
+                         "docs_per_s": docs / seconds if seconds else None,
+                         "ms_per_1k": statistics.median(s / size * 1e6 for size, s in batches)
+                         if batches else None}
+        return out
+
+
+def collection_name(adapter: Any) -> str:
+    """The engine collection an adapter keeps its frames in."""
+    return getattr(getattr(adapter, "collection", None), "name", "default")
+
+
+def file_mb(path: Path) -> float:
+    return path.stat().st_size / 1e6 if path.exists() else 0.0
 
 
 # ----------------------------------------------------------------------------- guarded steps

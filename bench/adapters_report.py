@@ -103,7 +103,7 @@ def _peers(sec: dict[str, Any], step: str, *path: str, keys: tuple[str, ...]
 
 def _build_rows(sec: dict[str, Any], keys: tuple[str, ...], what: str) -> list[Row]:
     return [
-        (f"{what}, per 1,000", "ms",
+        (f"{what}, per 1,000 (median batch)", "ms",
          {k: value(sec, "build", "add", k, "ms_per_1k") for k in keys}, True),
         (f"{what} throughput", "per s",
          {k: value(sec, "build", "add", k, "docs_per_s") for k in keys}, False),
@@ -138,10 +138,12 @@ def _call_rows(sec: dict[str, Any], step: str, label: str, keys: tuple[str, ...]
              _peers(sec, step, "result_size", keys=keys), False)]
 
 
-def _status(name: str, sec: dict[str, Any]) -> list[str]:
+def _status(sec: dict[str, Any]) -> list[str]:
     lines = [f"Section status: {sec.get('status')} ({sec.get('seconds', 0):.0f} s)."]
     if sec.get("running"):
         lines[0] += f" It was in step `{sec['running']}`."
+    if sec.get("error"):
+        lines.append(f"The section failed outside its steps: `{sec['error']}`.")
     for step, data in sec.get("steps", {}).items():
         if isinstance(data, dict) and "error" in data:
             lines.append(f"Step `{step}` failed: `{data['error']}`.")
@@ -161,7 +163,7 @@ def _langchain(sec: dict[str, Any], p: dict[str, Any]) -> list[str]:
             "Engine: `collection.put_many` into its own file for the add figures; "
             f"`Memory.open` + `collection({value(sec, 'build', 'collection')!r}).find` on the "
             "adapter's file for the rest. Reference fresh process: `InMemoryVectorStore.load` "
-            "of its JSON dump.", "", *peer_table(rows, peers), "", *_status("langchain", sec)]
+            "of its JSON dump.", "", *peer_table(rows, peers), "", *_status(sec)]
 
 
 def _langgraph(sec: dict[str, Any], p: dict[str, Any]) -> list[str]:
@@ -178,7 +180,7 @@ def _langgraph(sec: dict[str, Any], p: dict[str, Any]) -> list[str]:
             "Engine: its own file, one frame per item tagged with every namespace prefix; "
             "search is `find(vector=..., filter={'tags': 'ns:users.u7'})`, get is "
             "`collection.get(id)`. InMemoryStore has no file: no fresh-process figures.", "",
-            *peer_table(rows, peers), "", *_status("langgraph", sec)]
+            *peer_table(rows, peers), "", *_status(sec)]
 
 
 def _saver(sec: dict[str, Any], p: dict[str, Any]) -> list[str]:
@@ -198,7 +200,7 @@ def _saver(sec: dict[str, Any], p: dict[str, Any]) -> list[str]:
     growth = value(sec, "turns", "overhead_growth")
     lines += ["", f"Overhead at the last turn / at turn 10: **{fmt(growth)}x** "
               f"(target <= {TARGET_SAVER_GROWTH}). File: {fmt(value(sec, 'turns', 'file_mb'))} "
-              "MB.", "", *_status("saver", sec)]
+              "MB.", "", *_status(sec)]
     return lines
 
 
@@ -223,7 +225,7 @@ def _chat(sec: dict[str, Any], p: dict[str, Any]) -> list[str]:
             f"{fmt(value(sec, read, 'memvid', 'first_ms'))} | {fmt(mv)} | "
             f"{fmt(value(sec, read, 'memvid', 'p95_ms'))} | "
             f"{fmt(value(sec, read, 'memvid', 'result_size'))} | {fmt(ref)} | {ratio} |")
-    return [*lines, "", *_status("chat", sec)]
+    return [*lines, "", *_status(sec)]
 
 
 def _llamaindex(sec: dict[str, Any], p: dict[str, Any]) -> list[str]:
@@ -245,7 +247,7 @@ def _llamaindex(sec: dict[str, Any], p: dict[str, Any]) -> list[str]:
             "the rest (delete: `select({'ref_doc_id': d})` + `delete_many`). Reference fresh "
             "process: `SimpleVectorStore.from_persist_path`.", "",
             *peer_table(rows, peers), "", f"After the deletes: {fmt(check)}.", "",
-            *_status("llamaindex", sec)]
+            *_status(sec)]
 
 
 RENDER = {"langchain": _langchain, "langgraph": _langgraph, "saver": _saver, "chat": _chat,

@@ -16,39 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import adapters_kit as kit
-from bench.adapters_kit import Recorder, calls, timed
+from bench.adapters_kit import Adds, Recorder, collection_name, compare, file_mb, timed
 
 K = 4
 FILTER_TOPIC = 3
 FILTER_SOURCE = "email"  # with the topic: about 1 document in 256
 NODES_PER_DOC = 4  # LlamaIndex nodes per source document (ref_doc_id)
 DELETES = 20  # delete(ref_doc_id) calls timed
-
-
-def _collection_name(adapter: Any) -> str:
-    """The engine collection an adapter keeps its frames in."""
-    col = getattr(adapter, "collection", None)
-    return getattr(col, "name", "default")
-
-
-def _file_mb(path: Path) -> float:
-    return path.stat().st_size / 1e6 if path.exists() else 0.0
-
-
-class _Adds:
-    """Seconds spent adding, per peer."""
-
-    def __init__(self, *peers: str) -> None:
-        self.seconds = dict.fromkeys(peers, 0.0)
-
-    def run(self, peer: str, func: Any, *args: Any, **kwargs: Any) -> None:
-        dt, _ = timed(lambda: func(*args, **kwargs))
-        self.seconds[peer] += dt
-
-    def result(self, n: int) -> dict[str, Any]:
-        return {peer: {"seconds": s, "docs_per_s": n / s if s else None,
-                       "ms_per_1k": s / n * 1e6 if n else None}
-                for peer, s in self.seconds.items()}
 
 
 # ----------------------------------------------------------------------------- LangChain
@@ -77,23 +51,23 @@ def langchain(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
 
     def build() -> dict[str, Any]:
         store = MemvidVectorStore(path, embedding=emb)
-        name = state["collection"] = _collection_name(store)
+        name = state["collection"] = collection_name(store)
         ref = state["ref"] = InMemoryVectorStore(emb)
         mem = Memory.create(eng_path, dim=kit.DIM)
         col = mem.collection(name)
-        adds = _Adds("memvid", "reference", "engine")
+        adds = Adds("memvid", "reference", "engine")
         for batch in kit.records(n, o["seed"]):
             texts = [r["text"] for r in batch]
             metas = [r["metadata"] for r in batch]
             ids = [r["id"] for r in batch]
-            adds.run("memvid", store.add_texts, texts, metas, ids=ids)
-            adds.run("reference", ref.add_texts, texts, metas, ids=ids)
-            adds.run("engine", engine_add, col, texts, metas, ids)
-        out = {"collection": name, "add": adds.result(n)}
+            adds.run("memvid", len(texts), store.add_texts, texts, metas, ids=ids)
+            adds.run("reference", len(texts), ref.add_texts, texts, metas, ids=ids)
+            adds.run("engine", len(texts), engine_add, col, texts, metas, ids)
+        out = {"collection": name, "add": adds.result()}
         out["close_s"] = {"memvid": timed(store.close)[0], "engine": timed(mem.close)[0]}
         out["persist_s"] = {"reference": timed(lambda: ref.dump(str(ref_path)))[0]}
-        out["file_mb"] = {"memvid": _file_mb(path), "reference": _file_mb(ref_path),
-                          "engine": _file_mb(eng_path)}
+        out["file_mb"] = {"memvid": file_mb(path), "reference": file_mb(ref_path),
+                          "engine": file_mb(eng_path)}
         return out
 
     if rec.step("build", build) is None:
@@ -118,15 +92,12 @@ def langchain(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
     def search(filtered: bool) -> dict[str, Any]:
         extra = {"filter": flt} if filtered else {}
         ref_extra = {"filter": ref_flt} if filtered else {}
-        return {
-            "memvid": calls(lambda i: store.similarity_search(queries[i], k=K, **extra),
-                            o["calls"], o["warmup"]),
-            "reference": calls(lambda i: ref.similarity_search(queries[i], k=K, **ref_extra),
-                               o["calls"], o["warmup"]),
-            "engine": calls(lambda i: col.find(vector=kit.hash_vectors([queries[i]])[0], k=K,
-                                               mode="vector", **extra),
-                            o["calls"], o["warmup"]),
-        }
+        return compare({
+            "memvid": lambda i: store.similarity_search(queries[i], k=K, **extra),
+            "reference": lambda i: ref.similarity_search(queries[i], k=K, **ref_extra),
+            "engine": lambda i: col.find(vector=kit.hash_vectors([queries[i]])[0], k=K,
+                                         mode="vector", **extra),
+        }, o["calls"], o["warmup"])
 
     try:
         rec.step("search", lambda: search(False))
@@ -170,26 +141,26 @@ def llamaindex(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
 
     def build() -> dict[str, Any]:
         store = MemvidVectorStore(path)
-        name = state["collection"] = _collection_name(store)
+        name = state["collection"] = collection_name(store)
         ref = state["ref"] = SimpleVectorStore()
         mem = Memory.create(eng_path, dim=kit.DIM)
         col = mem.collection(name)
-        adds = _Adds("memvid", "reference", "engine")
+        adds = Adds("memvid", "reference", "engine")
         first = 0
         for batch in kit.records(n, o["seed"]):
             nodes = _nodes(batch, first)
             first += len(batch)
-            adds.run("memvid", store.add, nodes)
-            adds.run("reference", ref.add, nodes)
-            adds.run("engine", col.put_many, [
+            adds.run("memvid", len(nodes), store.add, nodes)
+            adds.run("reference", len(nodes), ref.add, nodes)
+            adds.run("engine", len(nodes), col.put_many, [
                 {"id": nd.node_id, "text": nd.text, "embedding": nd.embedding,
                  "metadata": {**nd.metadata, "ref_doc_id": nd.ref_doc_id}} for nd in nodes])
-        out = {"collection": name, "add": adds.result(n),
+        out = {"collection": name, "add": adds.result(),
                "note": "nodes carry their embeddings (computed before add, not timed)"}
         out["close_s"] = {"memvid": timed(store.close)[0], "engine": timed(mem.close)[0]}
         out["persist_s"] = {"reference": timed(lambda: ref.persist(str(ref_path)))[0]}
-        out["file_mb"] = {"memvid": _file_mb(path), "reference": _file_mb(ref_path),
-                          "engine": _file_mb(eng_path)}
+        out["file_mb"] = {"memvid": file_mb(path), "reference": file_mb(ref_path),
+                          "engine": file_mb(eng_path)}
         return out
 
     if rec.step("build", build) is None:
@@ -225,22 +196,20 @@ def llamaindex(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
 
     def delete() -> dict[str, Any]:
         count = min(DELETES, max(1, docs // 3))
-        out = {
-            "memvid": calls(lambda i: store.delete(doc(0, i)), count, 0),
-            "reference": calls(lambda i: ref.delete(doc(1, i)), count, 0),
-            "engine": calls(lambda i: engine_delete(doc(2, i)), count, 0),
-        }
+        out = compare({"memvid": lambda i: store.delete(doc(0, i)),
+                       "reference": lambda i: ref.delete(doc(1, i)),
+                       "engine": lambda i: engine_delete(doc(2, i))}, count, 0)
         out["engine"]["nodes_per_delete"] = engine_delete(doc(2, count + 1))
         gone = store.get_nodes(node_ids=[f"doc-{j:08d}" for j in range(NODES_PER_DOC)])
         out["memvid"]["check"] = f"{len(gone)} nodes of doc {doc(0, 0)} left"
         return out
 
     try:
-        rec.step("query", lambda: {
-            "memvid": calls(lambda i: query(store, i), o["calls"], o["warmup"]),
-            "reference": calls(lambda i: query(ref, i), o["calls"], o["warmup"]),
-            "engine": calls(lambda i: col.find(vector=vectors[i], k=K, mode="vector"),
-                            o["calls"], o["warmup"])})
+        rec.step("query", lambda: compare({
+            "memvid": lambda i: query(store, i),
+            "reference": lambda i: query(ref, i),
+            "engine": lambda i: col.find(vector=vectors[i], k=K, mode="vector"),
+        }, o["calls"], o["warmup"]))
         rec.step("delete", delete)
     finally:
         store.close()
