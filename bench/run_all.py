@@ -2,7 +2,8 @@
 
 ``python bench/run_all.py`` runs the default sizes (a few minutes); ``--full`` or
 ``MEMVID_BENCH_FULL=1`` adds the 1M-frame runs. ``--only engine`` / ``--only search`` /
-``--only coldstart`` / ``--only prefetch`` / ``--only listing`` runs a subset.
+``--only coldstart`` / ``--only prefetch`` / ``--only listing`` / ``--only adapters`` runs a
+subset (``adapters``: every framework adapter against its in-memory reference, 100k).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
 from bench import (  # noqa: E402
+    adapters,
     coldstart,
     engine_bench,
     listing_bench,
@@ -33,6 +35,7 @@ BENCHES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]
     "coldstart": (coldstart.run, coldstart.markdown),
     "prefetch": (prefetch_bench.run, prefetch_bench.markdown),
     "listing": (listing_bench.run, listing_bench.markdown),
+    "adapters": (adapters.run, adapters.markdown),
 }
 
 
