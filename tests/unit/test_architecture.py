@@ -183,3 +183,35 @@ def test_the_facade_stays_small():
     """``Memory`` is lifecycle plus delegation: the write path lives in engine/writer.py."""
     lines = (ROOT / "memvid_store" / "memory.py").read_text().count("\n")
     assert lines <= 450, f"memory.py has {lines} lines"
+
+
+# the engine API adapters may use: the package, its errors and types, lazy modules, embedders
+ADAPTER_API = {"memvid_store", "memvid_store.errors", "memvid_store.types", "memvid_store.lazy",
+               "memvid_store.embeddings"}
+# reads that walk a whole collection: adapters list through indexed select/count instead
+WHOLE_COLLECTION_READS = {"iter_timeline", "timeline", "ids"}
+
+
+def _adapter_modules() -> dict[str, ast.AST]:
+    return {str(p.relative_to(ROOT)): ast.parse(p.read_text())
+            for p in (ROOT / "memvid_integrations").rglob("*.py")}
+
+
+def test_adapters_use_only_the_public_engine_api():
+    for name, tree in _adapter_modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                module = node.module or ""
+            elif isinstance(node, ast.Import):
+                module = node.names[0].name
+            else:
+                continue
+            if module.split(".")[0] == "memvid_store":
+                assert module in ADAPTER_API, f"{name} imports {module}"
+
+
+def test_adapters_never_read_a_whole_collection():
+    for name, tree in _adapter_modules().items():
+        calls = {node.func.attr for node in ast.walk(tree)
+                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+        assert not calls & WHOLE_COLLECTION_READS, f"{name} calls {calls & WHOLE_COLLECTION_READS}"
