@@ -21,10 +21,9 @@ exhaustive max-pooled ranking gives.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
-
-import numpy as np
 
 
 class Candidate(Protocol):
@@ -55,13 +54,13 @@ def max_pooled(search: Callable[[int], Sequence[Candidate]],
         query: the query vector (not all zeros).
     """
     need = offset + limit
-    q = np.asarray(query, dtype=np.float64)
+    q = [float(x) for x in query]
     eps = cosine_error(len(q))
     k = 2 * need + 8
     while True:
         hits = search(k)
         exhausted = len(hits) < k
-        floor = -np.inf if exhausted else hits[-1].score + eps
+        floor = -math.inf if exhausted else hits[-1].score + eps
         best32: dict[str, float] = {}
         frames: dict[str, list[str]] = {}
         keys: dict[str, Any] = {}
@@ -71,7 +70,7 @@ def max_pooled(search: Callable[[int], Sequence[Candidate]],
                 best32[item], frames[item], keys[item] = hit.score, [], order(hit)
             frames[item].append(hit.id)
         ranked = sorted(best32.values(), reverse=True)
-        cut = ranked[need - 1] - 2 * eps if len(ranked) >= need else -np.inf
+        cut = ranked[need - 1] - 2 * eps if len(ranked) >= need else -math.inf
         near = [item for item, s in best32.items() if s >= cut]
         ids = [fid for item in near for fid in frames[item]]
         sims = iter(_cosines(q, vectors(ids)) if ids else [])
@@ -82,11 +81,13 @@ def max_pooled(search: Callable[[int], Sequence[Candidate]],
         k *= 4
 
 
-def _cosines(q: np.ndarray, vectors: list[list[float]]) -> list[float]:
-    """LangGraph's cosine (0 for a zero vector), in float64."""
-    mat = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(mat, axis=1)
-    sims = np.zeros(len(mat))
-    mask = norms != 0
-    sims[mask] = np.dot(mat[mask], q) / (norms[mask] * np.linalg.norm(q))
-    return sims.tolist()
+def _cosines(q: list[float], vectors: list[list[float]]) -> list[float]:
+    """LangGraph's cosine (0 for a zero vector), in float64, in plain Python: a page's few
+    candidates do not need numpy (whose import would double a fresh process's first search)."""
+    q_norm = math.sqrt(math.fsum(x * x for x in q))
+    out = []
+    for vec in vectors:
+        norm = math.sqrt(math.fsum(x * x for x in vec))
+        out.append(math.fsum(a * b for a, b in zip(vec, q, strict=True)) / (norm * q_norm)
+                   if norm and q_norm else 0.0)
+    return out

@@ -199,7 +199,7 @@ class Searcher:
         if req.syntax != "plain" or (req.filter is None and req.time_range is None):
             return None
         from .listing import candidate_gids
-        from .vector.subset_scan import SUBSET_MAX
+        from .vector.numpy_free_subset import SUBSET_MAX
 
         gids = candidate_gids(self.snap, req.collection, req.filter, req.time_range,
                               SUBSET_MAX)

@@ -101,11 +101,15 @@ def test_walk_finds_what_usearch_finds(mem_path, opened):
     assert sum(overlap) / len(overlap) >= 0.97
 
 
-def test_too_few_accepted_candidates_go_to_the_library(monkeypatch, mem_path, opened):
+def test_a_selective_filter_is_scored_over_the_versions_it_admits(monkeypatch, mem_path,
+                                                                   opened):
+    """Without numpy too: the numpy-free subset scan answers, the walk is not tried."""
     mem = graph_file(mem_path, opened)
-    walked, library, _ = both_paths(monkeypatch, mem, vector=queries(1, seed=4)[0], k=3,
-                                    filter={"group": 7})
-    assert walked == library and len(walked) == 3
+    walked, library, walk_answered = both_paths(monkeypatch, mem, vector=queries(1, seed=4)[0],
+                                                k=3, filter={"group": 7})
+    assert not walk_answered
+    assert [i for i, _ in walked] == [i for i, _ in library] and len(walked) == 3
+    assert [s for _, s in walked] == pytest.approx([s for _, s in library], rel=1e-6)
     assert {i for i, _ in walked} <= {f"r{i:05d}" for i in range(7, 3000, 100)}
 
 

@@ -70,3 +70,31 @@ def test_open_and_find_leave_reports_and_openssl_unloaded(tmp_path):
                        if m in sys.modules))
     """)
     assert loaded == ""
+
+
+def test_a_selective_filtered_vector_search_answers_without_numpy(tmp_path):
+    """One user's memories in a file with a graph: scored over the versions the filter
+    admits, with numkong, in a process that never imports numpy."""
+    path = tmp_path / "m.mv2"
+    run(f"""
+        import random
+        from memvid_store import IndexConfig, Memory
+        rng = random.Random(1)
+        with Memory.create({str(path)!r}, dim=16, index=IndexConfig(ann_threshold=500)) as m:
+            m.put_many([{{"text": "t", "id": str(i), "metadata": {{"user": i % 50}},
+                         "embedding": [rng.uniform(-1, 1) for _ in range(16)]}}
+                        for i in range(3000)])
+    """)
+    query = "[0.5] * 8 + [-0.5] * 8"
+    code = f"""
+        import sys
+        from memvid_store import Memory
+        with Memory.open({str(path)!r}, readonly=True) as m:
+            hits = m.find(vector={query}, k=5, mode="vector", filter={{"user": 7}})
+        print(" ".join(h.id for h in hits), "numpy" in sys.modules)
+    """
+    ids, numpy_loaded = run(code).rsplit(" ", 1)
+    assert numpy_loaded == "False"
+    assert all(int(i) % 50 == 7 for i in ids.split()) and len(ids.split()) == 5
+    with_numpy = run("import numpy\n" + textwrap.dedent(code)).rsplit(" ", 1)[0]
+    assert ids == with_numpy

@@ -474,7 +474,7 @@ def test_selective_lexical_search_equals_the_widening_search(mem_path, opened, m
     """BM25 over just the admitted versions ranks as the index's widening search does:
     same hits in the same order, scores equal to float32 rounding (indexed and WAL
     versions alike)."""
-    from memvid_store.index.vector import subset_scan
+    from memvid_store.index.vector import numpy_free_subset, subset_scan
 
     m = Memory.create(mem_path, dim=DIM, wal_size=1 << 20)
     opened.append(m)
@@ -501,6 +501,7 @@ def test_selective_lexical_search_equals_the_widening_search(mem_path, opened, m
                 fast = m.find(q, **args)
                 with monkeypatch.context() as patched:
                     patched.setattr(subset_scan, "SUBSET_MAX", 0)
+                    patched.setattr(numpy_free_subset, "SUBSET_MAX", 0)
                     m._snap().extras.clear()
                     slow = m.find(q, **args)
                 assert [h.id for h in fast] == [h.id for h in slow], (flt, window, q, mode)

@@ -60,7 +60,7 @@ class NumpyFreeScan:
                                                                      strict=True)]
 
     def _ranked(self, nk: Any, req: Request, accept: Acceptance) -> Ranked:
-        query = _matrix(memoryview(req.vector).cast("B"), 1, self.dim)
+        query = as_matrix(memoryview(req.vector).cast("B"), 1, self.dim)
         scored: list[tuple[float, int]] = []
         for block in self._committed() + self._delta_blocks():
             scored.extend(zip(self._scores(nk, query, block), block.gids, strict=True))
@@ -91,7 +91,7 @@ class NumpyFreeScan:
                     raw = snap.view.read(offset, count * dim * 4, "segment:vectors")
                     snap.view.prefetch(offset, count * dim * 4)
                     gids = [run.base + row for _, row in order[start : start + count]]
-                    blocks.append(_Block(_matrix(raw, count, dim), gids))
+                    blocks.append(_Block(as_matrix(raw, count, dim), gids))
                     start += count
             self._blocks = blocks
         return self._blocks
@@ -102,24 +102,36 @@ class NumpyFreeScan:
         if self._delta_seen != seen:
             delta = [v for v in self.snap.delta if v.embedding]
             raw = memoryview(b"".join(v.embedding for v in delta))
-            self._delta = [_Block(_matrix(raw, len(delta), self.dim),
+            self._delta = [_Block(as_matrix(raw, len(delta), self.dim),
                                   [v.gid for v in delta])] if delta else []
             self._delta_seen = seen
         return self._delta
 
     def _scores(self, nk: Any, query: memoryview, block: _Block) -> list[float]:
         """Scores of one block, float32-rounded; higher is better (see :mod:`.scoring`)."""
-        if self.metric == "l2":
-            dist = nk.cdist(query, block.matrix, metric="sqeuclidean")
-            return round_f32([-d for d in memoryview(dist).tolist()[0]])
-        dots = memoryview(nk.cdist(query, block.matrix, metric="dot")).tolist()[0]
-        if self.metric == "ip":
-            return round_f32(dots)
-        if block.norms is None:
-            block.norms = round_f32(memoryview(nk.norm(block.matrix, axis=1)).tolist())
-        return round_f32([d / n if n > 0 else 0.0 for d, n in zip(dots, block.norms,
-                                                                    strict=True)])
+        if block.norms is None and self.metric == "cosine":
+            block.norms = row_norms(nk, block.matrix)
+        return score_rows(nk, self.metric, query, block.matrix, block.norms)
 
 
-def _matrix(raw: memoryview, rows: int, dim: int) -> memoryview:
+def row_norms(nk: Any, matrix: memoryview) -> list[float]:
+    """The float32-rounded norms of ``matrix``'s rows."""
+    return round_f32(memoryview(nk.norm(matrix, axis=1)).tolist())
+
+
+def score_rows(nk: Any, metric: str, query: memoryview, matrix: memoryview,
+               norms: list[float] | None) -> list[float]:
+    """Scores of the rows of ``matrix`` (n, dim) for a (1, dim) ``query``, float32-rounded;
+    higher is better (see :mod:`.scoring`). ``norms`` (cosine): :func:`row_norms`."""
+    if metric == "l2":
+        dist = nk.cdist(query, matrix, metric="sqeuclidean")
+        return round_f32([-d for d in memoryview(dist).tolist()[0]])
+    dots = memoryview(nk.cdist(query, matrix, metric="dot")).tolist()[0]
+    if metric == "ip":
+        return round_f32(dots)
+    assert norms is not None
+    return round_f32([d / n if n > 0 else 0.0 for d, n in zip(dots, norms, strict=True)])
+
+
+def as_matrix(raw: memoryview, rows: int, dim: int) -> memoryview:
     return raw.cast("B").cast("f", (rows, dim))

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..requests import Request
     from .exact import ExactScan
     from .hnsw_search import HnswSearch
+    from .numpy_free_subset import NumpyFreeSubset
     from .subset_scan import SubsetScan
 
 
@@ -63,6 +64,7 @@ class VectorPaths:
         self._exact: ExactScan | None = None
         self._hnsw: HnswSearch | None = None
         self._subset: SubsetScan | None = None
+        self._free_subset: NumpyFreeSubset | None = None
         self._build_lock = threading.Lock()
         self.defer = False  # set while a background warmup will open the graph
 
@@ -104,6 +106,14 @@ class VectorPaths:
         yield self.exact
 
     @property
+    def free_subset(self) -> NumpyFreeSubset:
+        if self._free_subset is None:
+            from .numpy_free_subset import NumpyFreeSubset
+
+            self._free_subset = NumpyFreeSubset(self.snap, self.config)
+        return self._free_subset
+
+    @property
     def subset(self) -> SubsetScan:
         if self._subset is None:
             from .subset_scan import SubsetScan
@@ -119,9 +129,9 @@ class VectorPaths:
         window admits few versions is scored over just those (once numpy is loaded), the
         others by the first path that serves."""
         out: list[Ranked | None] = [None] * len(reqs)
-        if kernels.numpy_loaded():  # else the numpy-free paths answer (a fresh process)
-            for i, (req, accept) in enumerate(zip(reqs, accepts, strict=True)):
-                out[i] = self.subset.ranked(req, accept)
+        subset = self.subset if kernels.numpy_loaded() else self.free_subset
+        for i, (req, accept) in enumerate(zip(reqs, accepts, strict=True)):
+            out[i] = subset.ranked(req, accept)
         rest = [i for i, found in enumerate(out) if found is None]
         if rest:
             for path in self.choose():

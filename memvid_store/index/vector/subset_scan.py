@@ -9,8 +9,8 @@ exactly instead: one small matrix product, then the usual acceptance (visibility
 window, collection, filter), best-first. The hits are the exact top ``k`` among the
 admitted versions, as the exact path gives them.
 
-It serves once numpy is loaded (by the application, a graph search or a warmup): the
-first answer of a fresh process stays numpy-free through the other paths.
+It serves once numpy is loaded (by the application, a graph search or a warmup); before,
+:mod:`.numpy_free_subset` does the same without numpy.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from ...config import IndexConfig
 from ...engine.snapshot import Snapshot
 from ..listing import candidate_gids
 from .exact import best
+from .numpy_free_subset import SUBSET_MAX
 from .scoring import score_block
 from .stored import StoredVectors
 
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked
     from ..requests import Request
-
-SUBSET_MAX = 4096  # admitted versions up to which an exact scan beats the graph
 
 
 class SubsetScan:
