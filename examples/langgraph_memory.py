@@ -111,10 +111,11 @@ def main() -> None:
     chat(graph, "tuesday", "ana", "when is our product released?")
     chat(graph, "tuesday", "ben", "what is the name of my pet?")
 
-    checkpoints = sum(1 for f in memory.iter_timeline() if "langgraph:checkpoint" in f.tags)
-    items = sum(1 for f in memory.iter_timeline() if "langgraph:store" in f.tags)
+    # each adapter keeps its frames in its own collection of the file
+    checkpoints = memory.collection("langgraph-checkpoints").count()
+    items = memory.collection("langgraph-store").count({"kind": "item"})
     print(f"\n== one file holds both: {checkpoints} checkpoint records and {items} "
-          f"long-term memories in {path}")
+          f"long-term memories in {path} (collections: {memory.collections()})")
     memory.close()
 
 
