@@ -53,7 +53,7 @@ from bench import adapters_kit as kit  # noqa: E402
 from bench.adapters_report import markdown, targets  # noqa: E402
 from bench.engine_bench import PYCACHE, RESULTS, calibrate, progress  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
-from bench.report import update_latest, write_results  # noqa: E402
+from bench.report import drop_workdir, finish, report_exit, update_latest  # noqa: E402
 
 SECTIONS = ("langchain", "langgraph", "saver", "chat", "llamaindex")
 DEFAULT_N = 100_000
@@ -142,14 +142,8 @@ def run(*, n: int = DEFAULT_N, turns: int = DEFAULT_TURNS, only: list[str] | Non
             progress(f"[adapters] {name}: {sec['status']} in {sec['seconds']:.0f} s")
     finally:
         PYCACHE.pop("prefix", None)
-        if keep:
-            progress(f"kept files in {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    res["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    res["targets"] = targets(res)
-    res["files"] = [str(p) for p in write_results(res, out_dir, "adapters", markdown)]
-    return res
+        drop_workdir(work, keep)
+    return finish(res, out_dir, "adapters", targets, markdown)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,12 +184,7 @@ def main(argv: list[str] | None = None) -> int:
               child_timeout=args.child_timeout, command=command.strip())
     report = markdown(res)
     update_latest(args.out, report)
-    print(report)
-    print("results: " + ", ".join(res["files"]))
-    missed = [t["target"] for t in res["targets"] if not t["met"]]
-    if missed:
-        print("targets missed: " + "; ".join(missed))
-    return 1 if missed and args.strict else 0
+    return report_exit(res, report, args.strict)
 
 
 if __name__ == "__main__":

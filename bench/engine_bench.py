@@ -30,7 +30,7 @@ if __package__ in (None, ""):
 
 from bench import corpus  # noqa: E402
 from bench.machine import machine_info, summary  # noqa: E402
-from bench.report import write_results  # noqa: E402
+from bench.report import drop_workdir, finish, report_exit  # noqa: E402
 
 RESULTS = HERE / "results"
 DEFAULT_SIZES = (10_000, 100_000)
@@ -570,14 +570,8 @@ def run(*, full: bool = False, sizes: Iterable[int] | None = None, workdir: str 
         res["bytes"] = [bytes_row(path, first[n]) for n, (path, _) in files.items()]
     finally:
         PYCACHE.pop("prefix", None)
-        if keep:
-            progress(f"kept files in {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    res["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    res["targets"] = targets(res)
-    res["files"] = [str(p) for p in write_results(res, out_dir, "engine", markdown)]
-    return res
+        drop_workdir(work, keep)
+    return finish(res, out_dir, "engine", targets, markdown)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -600,12 +594,7 @@ def main(argv: list[str] | None = None) -> int:
               open_repeats=args.open_repeats, import_repeats=args.import_repeats,
               ingest_repeats=args.ingest_repeats, seed=args.seed, keep=args.keep,
               out_dir=args.out)
-    print(markdown(res))
-    print("results: " + ", ".join(res["files"]))
-    missed = [t["target"] for t in res["targets"] if not t["met"]]
-    if missed:
-        print("targets missed: " + "; ".join(missed))
-    return 1 if missed and args.strict else 0
+    return report_exit(res, markdown(res), args.strict)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ if __package__ in (None, ""):
 from bench import corpus  # noqa: E402
 from bench.engine_bench import RESULTS, calibrate, progress, read_through  # noqa: E402
 from bench.machine import machine_info, summary  # noqa: E402
-from bench.report import write_results  # noqa: E402
+from bench.report import drop_workdir, finish, report_exit  # noqa: E402
 from bench.search_bench import (  # noqa: E402
     exact_topk,
     pct,
@@ -514,14 +514,8 @@ def run(*, full: bool = False, sizes: Iterable[int] | None = None, find_size: in
                      f"close {row['close_s']:.1f} s")
             res["find"] = find_suite(path, truth, cache, calls, warmup, seed)
     finally:
-        if keep:
-            progress(f"kept files in {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    res["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    res["targets"] = targets(res)
-    res["files"] = [str(p) for p in write_results(res, out_dir, "listing", markdown)]
-    return res
+        drop_workdir(work, keep)
+    return finish(res, out_dir, "listing", targets, markdown)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -546,12 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run(sizes=QUICK_SIZES if args.quick else args.sizes, find_size=args.find_size,
               workdir=args.workdir, calls=args.calls, warmup=args.warmup, seed=args.seed,
               keep=args.keep, out_dir=args.out, command=command.strip())
-    print(markdown(res))
-    print("results: " + ", ".join(res["files"]))
-    missed = [t["target"] for t in res["targets"] if not t["met"]]
-    if missed:
-        print("targets missed: " + "; ".join(missed))
-    return 1 if missed and args.strict else 0
+    return report_exit(res, markdown(res), args.strict)
 
 
 if __name__ == "__main__":

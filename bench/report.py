@@ -7,7 +7,10 @@ its own replaces only its own section there (``update_latest``), so the others s
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,3 +53,32 @@ def update_latest(out_dir: Path, section: str) -> Path:
         text = text.rstrip("\n") + "\n\n" + body
     latest.write_text(text.rstrip("\n") + "\n")
     return latest
+
+
+def drop_workdir(work: Path, keep: bool) -> None:
+    """Delete a run's files, or say where they are kept."""
+    if keep:
+        print(f"kept files in {work}", file=sys.stderr, flush=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def finish(res: dict[str, Any], out_dir: Path, name: str,
+           targets: Callable[[dict[str, Any]], list[dict[str, Any]]],
+           markdown: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+    """Record the load at the end, the targets and the result files of a run; ``res``."""
+    res["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    res["targets"] = targets(res)
+    res["files"] = [str(p) for p in write_results(res, out_dir, name, markdown)]
+    return res
+
+
+def report_exit(res: dict[str, Any], report: str, strict: bool) -> int:
+    """Print a run's report, its files and missed targets; the exit status (1 when a target
+    was missed and ``strict``)."""
+    print(report)
+    print("results: " + ", ".join(res["files"]))
+    missed = [t["target"] for t in res["targets"] if not t["met"]]
+    if missed:
+        print("targets missed: " + "; ".join(missed))
+    return 1 if missed and strict else 0

@@ -40,7 +40,7 @@ from bench.engine_bench import (  # noqa: E402
     run_child,
 )
 from bench.machine import machine_info, summary, version_of  # noqa: E402
-from bench.report import write_results  # noqa: E402
+from bench.report import drop_workdir, finish, report_exit  # noqa: E402
 
 DEFAULT_SIZES = (10_000, 100_000)
 FULL_SIZES = (10_000, 100_000, 1_000_000)
@@ -800,15 +800,9 @@ def run(*, full: bool = False, sizes: Iterable[int] | None = None, workdir: str 
         res["open"] = open_suite(files, work, cache, qv, open_repeats)
     finally:
         PYCACHE.pop("prefix", None)
-        if keep:
-            progress(f"kept files in {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    res["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+        drop_workdir(work, keep)
     res["verdict"] = verdict(res)
-    res["targets"] = targets(res)
-    res["files"] = [str(p) for p in write_results(res, out_dir, "search", markdown)]
-    return res
+    return finish(res, out_dir, "search", targets, markdown)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -828,12 +822,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     res = run(full=args.full, sizes=args.sizes, workdir=args.workdir, queries=args.queries,
               open_repeats=args.open_repeats, seed=args.seed, keep=args.keep, out_dir=args.out)
-    print(markdown(res))
-    print("results: " + ", ".join(res["files"]))
-    missed = [t["target"] for t in res["targets"] if not t["met"]]
-    if missed:
-        print("targets missed: " + "; ".join(missed))
-    return 1 if missed and args.strict else 0
+    return report_exit(res, markdown(res), args.strict)
 
 
 if __name__ == "__main__":
