@@ -12,6 +12,7 @@ store still in memory, and the engine on the adapter's own file
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +65,8 @@ def langchain(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
             adds.run("reference", len(texts), ref.add_texts, texts, metas, ids=ids)
             adds.run("engine", len(texts), engine_add, col, texts, metas, ids)
         out = {"collection": name, "add": adds.result()}
-        out["close_s"] = {"memvid": timed(store.close)[0], "engine": timed(mem.close)[0]}
-        out["persist_s"] = {"reference": timed(lambda: ref.dump(str(ref_path)))[0]}
-        out["file_mb"] = {"memvid": file_mb(path), "reference": file_mb(ref_path),
-                          "engine": file_mb(eng_path)}
-        return out
+        return {**out, **closed(store, mem, lambda: ref.dump(str(ref_path)),
+                                (path, ref_path, eng_path))}
 
     if rec.step("build", build) is None:
         return
@@ -157,11 +155,8 @@ def llamaindex(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
                  "metadata": {**nd.metadata, "ref_doc_id": nd.ref_doc_id}} for nd in nodes])
         out = {"collection": name, "add": adds.result(),
                "note": "nodes carry their embeddings (computed before add, not timed)"}
-        out["close_s"] = {"memvid": timed(store.close)[0], "engine": timed(mem.close)[0]}
-        out["persist_s"] = {"reference": timed(lambda: ref.persist(str(ref_path)))[0]}
-        out["file_mb"] = {"memvid": file_mb(path), "reference": file_mb(ref_path),
-                          "engine": file_mb(eng_path)}
-        return out
+        return {**out, **closed(store, mem, lambda: ref.persist(str(ref_path)),
+                                (path, ref_path, eng_path))}
 
     if rec.step("build", build) is None:
         return
@@ -214,3 +209,14 @@ def llamaindex(rec: Recorder, work: Path, o: dict[str, Any]) -> None:
     finally:
         store.close()
         mem.close()
+
+
+def closed(store: Any, mem: Any, persist: Callable[[], Any],
+           paths: tuple[Path, Path, Path]) -> dict[str, Any]:
+    """Close the adapter and the engine's memory, persist the reference, and each one's
+    seconds and file size (paths: memvid, reference, engine)."""
+    out = {"close_s": {"memvid": timed(store.close)[0], "engine": timed(mem.close)[0]},
+           "persist_s": {"reference": timed(persist)[0]}}
+    out["file_mb"] = dict(zip(("memvid", "reference", "engine"), map(file_mb, paths),
+                              strict=True))
+    return out
