@@ -33,6 +33,7 @@ nkey        u64[k]   value columns: hashes of ``range_term(path)`` (engine/terms
 noff        u32[k+1] offsets into ``nval``/``nrow`` of each path's numbers
 nval        f64[q]   the numbers at each path (``numbers_of``), ascending within a path
 nrow        u32[q]   the row each number belongs to (ascending among equal numbers)
+vcrc        u32[v]   CRC-32 of each vector row, in vector-row order
 ==========  =======  =====================================================
 
 The posting parts (``POSTING_PARTS``) and the value parts (``RANGE_PARTS``) are absent
@@ -44,7 +45,10 @@ Embeddings live in vector blocks (``vblocks``: ``[offset, rows, crc]``, float32 
 concatenates block lists and never copies vectors, so merges cost O(table), not O(vectors).
 
 Reading needs no numpy: parts are memoryviews cast to their type, checked against their
-CRC on first use (vector blocks only by ``verify()``: they are large and scanned often).
+CRC on first use. Vector bytes are checked too, never trusted: a row read alone against
+its ``vcrc`` (a few KiB hashed, so a graph walk's few rows cost microseconds), a block
+scanned whole against the block's CRC, once per reader (``check_vector_block``). Runs
+written before ``vcrc`` existed check the whole block of a row read alone, once.
 Building uses numpy for sorting.
 """
 
@@ -74,11 +78,12 @@ PART_TYPES = {
     "pcrc": "I", "version": "I", "flags": "I", "vrow": "I", "idoff": "I", "ids": "B",
     "hsort": "Q", "hperm": "I", "tperm": "I", "sup_gid": "Q", "sup_to": "q",
     "tkey": "Q", "toff": "I", "trows": "I", "nkey": "Q", "noff": "I", "nval": "d",
-    "nrow": "I",
+    "nrow": "I", "vcrc": "I",
 }
 POSTING_PARTS = ("tkey", "toff", "trows")
 RANGE_PARTS = ("nkey", "noff", "nval", "nrow")
-OPTIONAL_PARTS = POSTING_PARTS + RANGE_PARTS  # absent from runs of earlier layouts
+VECTOR_CHECK_PARTS = ("vcrc",)
+OPTIONAL_PARTS = POSTING_PARTS + RANGE_PARTS + VECTOR_CHECK_PARTS  # absent from older runs
 TABLE_PARTS = tuple(name for name in PART_TYPES if name not in OPTIONAL_PARTS)
 NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8"}
 
@@ -257,6 +262,7 @@ class RunReader:
         # path hash -> (numbers ascending, their rows), computed from the payloads of a
         # run without value parts
         self.computed_ranges: dict[int, tuple[list[float], list[int]]] | None = None
+        self._checked_blocks: set[int] = set()  # vector blocks whose CRC matched
 
     @property
     def end(self) -> int:
@@ -294,6 +300,11 @@ class RunReader:
     def has_ranges(self) -> bool:
         """False for a run written before value columns existed."""
         return "nkey" in self.header["parts"]
+
+    @property
+    def has_vector_checks(self) -> bool:
+        """False for a run written before per-row vector checksums existed."""
+        return "vcrc" in self.header["parts"]
 
     def _locate(self, name: str) -> tuple[int, int, int]:
         try:
@@ -336,7 +347,8 @@ class RunReader:
         problems = []
         try:
             for name in (TABLE_PARTS + (POSTING_PARTS if self.has_postings else ())
-                         + (RANGE_PARTS if self.has_ranges else ())):
+                         + (RANGE_PARTS if self.has_ranges else ())
+                         + (VECTOR_CHECK_PARTS if self.has_vector_checks else ())):
                 try:
                     self.raw_part(name)
                 except CorruptFileError as exc:
@@ -455,7 +467,27 @@ class RunReader:
             raise CorruptFileError(f"vector row {vrow} lies outside its block", "segment:run",
                                    self.ref.offset)
         width = int(self.header["dim"]) * 4
-        return self.view.read(offset + local * width, width, "segment:vectors")
+        data = self.view.read(offset + local * width, width, "segment:vectors")
+        if not self.has_vector_checks:
+            self.check_vector_block(block)
+        elif crc32(data) != self.part("vcrc")[vrow]:
+            raise ChecksumError(f"vector row {vrow} at offset {offset + local * width} fails "
+                                "its checksum", "segment:vectors", offset + local * width)
+        return data
+
+    def check_vector_block(self, block: int, data: memoryview | None = None) -> None:
+        """Check vector block ``block`` against its CRC, once (``data``: its bytes, when
+        the caller read them already)."""
+        if block in self._checked_blocks:
+            return
+        offset, rows, crc = self.header["vblocks"][block]
+        if data is None:
+            data = self.view.read(offset, rows * int(self.header["dim"]) * 4,
+                                  "segment:vectors")
+        if crc32(data) != crc:
+            raise ChecksumError(f"vector block at offset {offset} fails its checksum",
+                                "segment:vectors", offset)
+        self._checked_blocks.add(block)
 
     def time_rows(self, since: int | None, until: int | None) -> range:
         """Positions in ``tperm`` whose created time lies in [since, until)."""

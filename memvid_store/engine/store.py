@@ -513,6 +513,7 @@ class Committer:
             block_ranges.append([pos, len(blocks), crc32(blocks)])
             pos = align(block_pos, VECTOR_ALIGN)
         vector_ranges = []
+        cols["vcrc"] = vector_checksums(vectors)
         if vectors:
             matrix = b"".join(vectors)
             writes.append((pos, matrix))
@@ -603,6 +604,10 @@ def _columns_of(run: RunReader | RunColumns, computed: Computed) -> RunColumns:
         cols["tkey"] = np.array(keys, "<u8")
         cols["toff"] = np.cumsum([0, *map(len, lists)]).astype("<u4")
         cols["trows"] = np.array([r for rows in lists for r in rows], "<u4")
+    if run.has_vector_checks:
+        cols["vcrc"] = np.frombuffer(run.raw_part("vcrc"), "<u4")
+    else:  # written before per-row checksums: computed from its (checked) vector blocks
+        cols["vcrc"] = _row_checksums(run)
     if run.has_ranges:
         cols.update(_parts(run, RANGE_PARTS))
     else:  # written before value columns: computed from its payloads
@@ -613,6 +618,22 @@ def _columns_of(run: RunReader | RunColumns, computed: Computed) -> RunColumns:
         cols["nval"] = np.array([x for k in keys for x in ranges[k][0]], "<f8")
         cols["nrow"] = np.array([r for k in keys for r in ranges[k][1]], "<u4")
     return RunColumns(run.base, header["dim"], cols, header["blocks"], header["vblocks"])
+
+
+def vector_checksums(rows: list[bytes]) -> Any:
+    """The ``vcrc`` part of a new run: CRC-32 of each vector row."""
+    return np.array([crc32(row) for row in rows], "<u4")
+
+
+def _row_checksums(run: RunReader) -> Any:
+    """CRC-32 of every vector row of ``run``, its blocks checked first."""
+    width = int(run.header["dim"] or 0) * 4
+    out = []
+    for block, (offset, rows, _) in enumerate(run.header["vblocks"]):
+        data = run.view.read(offset, rows * width, "segment:vectors")
+        run.check_vector_block(block, data)
+        out.extend(crc32(data[i * width : (i + 1) * width]) for i in range(rows))
+    return np.array(out, "<u4")
 
 
 def _np_type(name: str) -> str:
@@ -645,6 +666,7 @@ def merge_runs(runs: list[RunReader | RunColumns], computed: Computed) -> RunCol
     if idlen >= 2**32:
         raise ValueError("run id space exceeds 4 GiB")
     cols["vrow"] = np.concatenate(vrows)
+    cols["vcrc"] = np.concatenate([p.cols["vcrc"] for p in parts]).astype("<u4")
     cols["idoff"] = np.concatenate(idoffs).astype("<u4")
     cols["ids"] = b"".join(ids)
     sup_g = np.concatenate([p.cols["sup_gid"] for p in parts]).astype("<u8")

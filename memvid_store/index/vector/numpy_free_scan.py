@@ -87,8 +87,9 @@ class NumpyFreeScan:
                 vrow = run.part("vrow")
                 order = sorted((v, row) for row, v in enumerate(vrow) if v != NO_ROW)
                 start = 0
-                for offset, count, _ in vblocks:
+                for index, (offset, count, _) in enumerate(vblocks):
                     raw = snap.view.read(offset, count * dim * 4, "segment:vectors")
+                    run.check_vector_block(index, raw)  # scanned whole: checked whole, once
                     snap.view.prefetch(offset, count * dim * 4)
                     gids = [run.base + row for _, row in order[start : start + count]]
                     blocks.append(_Block(as_matrix(raw, count, dim), gids))

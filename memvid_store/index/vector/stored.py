@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ...engine.format import NO_ROW, TIME_MAX
+from ...engine.format import NO_ROW, TIME_MAX, crc32
 from ...engine.runs import RunReader
 from ...engine.snapshot import Snapshot
-from ...errors import CorruptFileError
+from ...errors import ChecksumError, CorruptFileError
 
 
 @dataclass(slots=True)
@@ -124,8 +124,9 @@ def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
         if run.base <= gid < run.end:
             vto[gid - run.base] = min(vto[gid - run.base], to)
     out, start = [], 0
-    for offset, count, _ in vblocks:
+    for index, (offset, count, _) in enumerate(vblocks):
         raw = snap.view.read(offset, count * dim * 4, "segment:vectors")
+        run.check_vector_block(index, raw)  # scanned whole: checked whole, once
         sel = rows[start : start + count]
         out.append(Block(np.frombuffer(raw, "<f4").reshape(count, dim),
                          (sel + run.base).astype("<i8"), vfrom[sel], vto[sel], created[sel],
@@ -157,6 +158,8 @@ class StoredVectors:
                     writeable=False)
         self._first_gid = snap.runs[0].base if snap.runs else 0
         vrows, starts, counts, offsets, row_base = [], [], [], [], 0
+        self._owners: list[tuple[RunReader, int, int]] = []  # per block: run, index, 1st row
+        self._checked: set[int] = set()  # vector rows whose checksum matched
         next_gid = self._first_gid
         for run in snap.runs:
             if run.base > next_gid:  # gids no run holds
@@ -164,10 +167,12 @@ class StoredVectors:
             next_gid = run.end
             vrow = np.frombuffer(run.part("vrow"), "<u4").astype("<i8")
             vrows.append(np.where(vrow == NO_ROW, -1, vrow + row_base))
-            for offset, rows, _ in run.header["vblocks"]:
+            first = row_base
+            for index, (offset, rows, _) in enumerate(run.header["vblocks"]):
                 starts.append(row_base)
                 counts.append(rows)
                 offsets.append(offset)
+                self._owners.append((run, index, first))
                 row_base += rows
         self._vrow = np.concatenate(vrows) if vrows else np.empty(0, "<i8")
         self._starts = np.array(starts, "<i8")
@@ -199,6 +204,25 @@ class StoredVectors:
         if (local >= self._counts[block]).any() or int(found.max()) + width > self.snap.view.length:
             raise CorruptFileError("a vector row lies outside its blocks", "segment:vectors")
         if self._rows is not None:
-            return self._rows[found // 4]
-        rows = [self.snap.view.read(off, width, "segment:vectors") for off in found.tolist()]
-        return np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), self.dim)
+            matrix = self._rows[found // 4]
+        else:
+            rows = [self.snap.view.read(off, width, "segment:vectors")
+                    for off in found.tolist()]
+            matrix = np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), self.dim)
+        self._check(vrow, block, found, matrix)
+        return matrix
+
+    def _check(self, vrow: np.ndarray, block: np.ndarray, found: np.ndarray,
+               matrix: np.ndarray) -> None:
+        """Check each gathered row against its checksum (once per row; a run without
+        per-row checksums: the row's whole block, once)."""
+        for i, (v, b) in enumerate(zip(vrow.tolist(), block.tolist(), strict=True)):
+            if v in self._checked:
+                continue
+            run, index, first = self._owners[b]
+            if not run.has_vector_checks:
+                run.check_vector_block(index)
+            elif crc32(matrix[i].tobytes()) != run.part("vcrc")[v - first]:
+                raise ChecksumError(f"vector row at offset {int(found[i])} fails its checksum",
+                                    "segment:vectors", int(found[i]))
+            self._checked.add(v)

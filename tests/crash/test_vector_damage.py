@@ -1,0 +1,87 @@
+"""A flipped byte in a vector is never used silently: every read of it (a frame's
+embedding, an exact scan, a graph candidate's rescoring, a filtered subset, a numpy-free
+scan or walk) checks it first and raises ChecksumError; the frame's text and the other
+frames stay readable."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from memvid_store import ChecksumError, IndexConfig, Memory
+from memvid_store.engine import store
+from memvid_store.index.vector import kernels
+
+from .conftest import parse_layout
+
+DIM = 8
+
+
+def _build(path: Path, n: int, ann_threshold: int) -> list[list[float]]:
+    rng = random.Random(5)
+    vectors = [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(n)]
+    with Memory.create(path, dim=DIM, index=IndexConfig(ann_threshold=ann_threshold)) as mem:
+        mem.put_many([{"text": f"frame {i}", "id": f"f{i}", "metadata": {"g": i % 10},
+                       "embedding": vec} for i, vec in enumerate(vectors)])
+    return vectors
+
+
+def _flip_row(path: Path, row: int) -> None:
+    data = bytearray(path.read_bytes())
+    (offset, _length), *_ = parse_layout(bytes(data)).vblocks
+    data[offset + row * DIM * 4 + 1] ^= 0x10
+    path.write_bytes(data)
+
+
+@pytest.fixture(params=["per-row checksums", "written before them"])
+def layout(request, monkeypatch):
+    if request.param == "written before them":
+        monkeypatch.setattr(store, "vector_checksums", lambda rows: None)
+    return request.param
+
+
+@pytest.mark.parametrize("ann_threshold", [10**6, 100], ids=["exact", "graph"])
+@pytest.mark.parametrize("numpy_free", [False, True], ids=["numpy", "numpy-free"])
+def test_a_flipped_vector_byte_is_detected_on_every_read(tmp_path, monkeypatch, layout,
+                                                           ann_threshold, numpy_free):
+    path = tmp_path / "m.mv2"
+    vectors = _build(path, 300, ann_threshold)
+    _flip_row(path, 42)
+    if numpy_free:
+        monkeypatch.setattr(kernels, "numpy_loaded", lambda: False)
+    with Memory.open(path, readonly=True) as mem:
+        assert mem.get("f42").text == "frame 42"  # the payload is intact
+        with pytest.raises(ChecksumError):
+            _ = mem.get("f42").embedding
+        with pytest.raises(ChecksumError):
+            mem.find(vector=vectors[42], k=5, mode="vector")
+        with pytest.raises(ChecksumError):
+            mem.find(vector=vectors[42], k=5, mode="vector", filter={"g": 2})
+        assert mem.get("f7").text == "frame 7"
+        assert mem.find("frame", k=3, mode="lexical")
+        assert not mem.verify().ok
+
+
+def test_runs_without_row_checksums_gain_them_when_merged(tmp_path, monkeypatch):
+    path = tmp_path / "m.mv2"
+    rng = random.Random(9)
+
+    def batch(n: int) -> list[dict]:
+        return [{"text": "v", "embedding": [rng.uniform(-1, 1) for _ in range(DIM)]}
+                for _ in range(n)]
+
+    with Memory.create(path, dim=DIM) as mem:
+        with monkeypatch.context() as patch:  # runs as written before per-row checksums
+            patch.setattr(store, "vector_checksums", lambda rows: None)
+            for size in (60, 30, 10):
+                mem.put_many(batch(size))
+                mem.seal()
+        assert not any(run.has_vector_checks for run in mem._snap().runs)
+        mem.put_many(batch(100))  # merges the old runs
+        mem.seal()
+        runs = mem._snap().runs
+        assert len(runs) == 1 and runs[0].has_vector_checks
+        assert mem.verify().ok
+        assert len(mem.find(vector=[0.5] * DIM, k=5, mode="vector")) == 5
