@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..errors import ChecksumError, CorruptFileError
+from ..errors import ChecksumError, CorruptFileError, DamagedIndexError
 from ..lazy import numpy as np
 from .fileio import FileView
 from .format import NO_ROW, TIME_MAX, SegmentRef, align, crc32
@@ -323,6 +323,9 @@ class RunReader:
         if check:
             valid = crc32(data) == crc
             self.view.release(start, length)  # lookups fault back only the pages they read
+            if not valid and name in POSTING_PARTS + RANGE_PARTS:  # derived: filters only
+                raise DamagedIndexError(f"the filter index (run part {name!r}) at offset "
+                                        f"{start} fails its checksum", "segment:run", start)
             if not valid:
                 raise ChecksumError(f"run part {name!r} at offset {start} checksum mismatch",
                                     "segment:run", start)

@@ -101,3 +101,27 @@ def test_a_damaged_full_text_index_costs_text_search_only(tmp_path, monkeypatch,
     assert repaired.exit_code == 0, repaired.output
     with Memory.open(fixed, readonly=True) as mem:
         assert mem.find("harbor note 7", k=1, mode="lexical")[0].id == "n7"
+
+
+@pytest.mark.parametrize("part", ["tkey", "trows", "nval"])
+def test_a_damaged_filter_index_costs_filtered_reads_only(tmp_path, part):
+    from memvid_store import DamagedIndexError
+    from memvid_store.engine.runs import RunReader
+
+    path = tmp_path / "m.mv2"
+    with Memory.create(path, dim=4) as mem:
+        mem.put_many([{"text": f"note {i}", "id": f"n{i}", "metadata": {"g": i % 7, "x": i},
+                       "embedding": [1.0, float(i), 0.0, 1.0]} for i in range(200)])
+    data = bytearray(path.read_bytes())
+    with Memory.open(path, readonly=True) as mem:
+        (run,) = mem._snap().runs
+        start, length, _ = RunReader._locate(run, part)
+    data[start + length // 2] ^= 0xFF
+    path.write_bytes(data)
+    with Memory.open(path, readonly=True) as mem:
+        assert mem.get("n5").text == "note 5"
+        assert len(mem.timeline()) == 200
+        assert mem.find(vector=[1, 5, 0, 1], k=1, mode="vector")[0].id == "n5"
+        assert mem.find("note", k=1, mode="lexical")
+        with pytest.raises(DamagedIndexError, match="mv2 doctor FILE --repair"):
+            mem.select({"x": 5} if part != "nval" else {"x": {"$gt": 190}})
