@@ -395,6 +395,19 @@ class RunReader:
                                    self.ref.offset)
         return rows
 
+    def posted_array(self, h: int) -> Any:
+        """``posted_rows`` as a numpy uint32 array (a view of the part, no copy)."""
+        lo, hi = self._term_range(h)
+        trows = self.part("trows")
+        if not lo <= hi <= len(trows):
+            raise CorruptFileError("run postings point outside the run", "segment:run",
+                                   self.ref.offset)
+        rows = np.frombuffer(trows, "<u4")[lo:hi]
+        if len(rows) and int(rows[-1]) >= self.n:
+            raise CorruptFileError("run postings point outside the run", "segment:run",
+                                   self.ref.offset)
+        return rows
+
     def posted_count(self, h: int) -> int:
         """How many rows are posted under term hash ``h`` (the run must have postings)."""
         lo, hi = self._term_range(h)

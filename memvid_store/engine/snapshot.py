@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import CorruptFileError, FrameNotFoundError
+from ..lazy import numpy as np
 from .codec import Codec, unpack_payload
 from .fileio import FileView
 from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_footer
@@ -235,6 +236,37 @@ class Snapshot:
             refs.extend(RowRef(base + row, run, row) for row in rows)
         refs.extend(RowRef(v.gid, version=v) for v in self._delta_postings().get(h, ()))
         return refs
+
+    def count_current(self, term: str, within: str | None) -> int | None:
+        """How many current content versions are posted under ``term`` and, with
+        ``within`` (a collection's term), under it too: counted from the posting and
+        ``vto`` columns in bulk (numpy), never from payloads; None when a run was written
+        without posting lists."""
+        if not all(run.has_postings for run in self.runs):
+            return None
+        h = term_hash(term)
+        w = None if within is None else term_hash(within)
+        replaced = self.run_overrides.keys() | self.delta_replaced.keys()
+        gone = np.fromiter(replaced, "<i8", len(replaced))
+        total = 0
+        for run in self.runs:
+            rows = run.posted_array(h)
+            if w is not None and len(rows):
+                inside = run.posted_array(w)
+                at = np.minimum(np.searchsorted(inside, rows), max(len(inside) - 1, 0))
+                rows = rows[inside[at] == rows] if len(inside) else rows[:0]
+            if not len(rows):
+                continue
+            live = np.frombuffer(run.part("vto"), "<i8")[rows] == TIME_MAX
+            if len(gone):
+                live &= ~np.isin(rows.astype("<i8") + run.base, gone)
+            total += int(live.sum())
+        delta = self._delta_postings()
+        members = None if w is None else {v.gid for v in delta.get(w, ())}
+        total += sum(1 for v in delta.get(h, ())
+                     if (members is None or v.gid in members)
+                     and self.visible(RowRef(v.gid, version=v), None))
+        return total
 
     def posted_count(self, term: str) -> int:
         """How many versions are posted under ``term``: an upper bound of

@@ -59,6 +59,7 @@ def listing(collection: str, spec: Mapping[str, Any] | None, *, at: int | None,
     return Listing(collection, compile_filter(spec), at, window, order_by, reverse)
 
 
+BULK_COUNT = 2048  # postings from which a count is taken from the columns with numpy
 SELECTIVE = 1 / 8  # share of the versions below which a listing reads postings only
 COUNT_SELECTIVE = 1 / 2  # a count reads every match anyway: postings win up to here
 
@@ -82,7 +83,26 @@ def count_refs(snap: Snapshot, req: Listing) -> int:
     """How many frames ``req`` lists."""
     if req.filter is None and req.window is None and req.at is None:
         return live_by_collection(snap.counters()).get(req.collection, 0)
+    counted = _count_posted(snap, req)
+    if counted is not None:
+        return counted
     return sum(1 for _ in matching(snap, req, share=COUNT_SELECTIVE))
+
+
+def _count_posted(snap: Snapshot, req: Listing) -> int | None:
+    """The count of a current listing whose filter is one posting term that answers it
+    exactly (``{"k": v}``, ``{"tags": t}``), from the columns in bulk once it is large
+    enough to pay numpy's import (``BULK_COUNT``); None otherwise."""
+    if req.window is not None or req.at is not None or req.filter is None:
+        return None
+    plan = plan_terms(req.filter.spec)
+    if not plan.exact or len(plan.groups) != 1 or len(plan.groups[0]) != 1:
+        return None
+    (term,) = plan.groups[0]
+    if not isinstance(term, str) or snap.posted_count(term) < BULK_COUNT:
+        return None
+    within = collection_term(req.collection) if snap.member_test(req.collection) else None
+    return snap.count_current(term, within)
 
 
 def matching(snap: Snapshot, req: Listing, *, share: float | None = None
