@@ -245,12 +245,29 @@ class Snapshot:
         if not all(run.has_postings for run in self.runs):
             return None
         h = term_hash(term)
+        delta = self._delta_postings().get(h, ())
+        return self._count_live([(run, run.posted_array(h)) for run in self.runs], delta,
+                                within)
+
+    def count_current_in_time(self, spans: list[tuple[RunReader, range]],
+                              delta: list[Version], within: str | None) -> int | None:
+        """``count_current`` over the versions at ``spans`` of each run's time index
+        (``tperm`` positions) and the ``delta`` versions; None as there."""
+        if within is not None and not all(run.has_postings for run in self.runs):
+            return None
+        rows = [(run, np.sort(np.frombuffer(run.part("tperm"), "<u4")[span.start:span.stop]))
+                for run, span in spans]
+        return self._count_live(rows, delta, within)
+
+    def _count_live(self, rows_by_run: list[tuple[RunReader, Any]], delta: Any,
+                    within: str | None) -> int:
+        """How many of the rows (ascending, per run) and delta versions are current
+        content versions, under ``within`` too when given."""
         w = None if within is None else term_hash(within)
         replaced = self.run_overrides.keys() | self.delta_replaced.keys()
         gone = np.fromiter(replaced, "<i8", len(replaced))
         total = 0
-        for run in self.runs:
-            rows = run.posted_array(h)
+        for run, rows in rows_by_run:
             if w is not None and len(rows):
                 inside = run.posted_array(w)
                 at = np.minimum(np.searchsorted(inside, rows), max(len(inside) - 1, 0))
@@ -258,15 +275,13 @@ class Snapshot:
             if not len(rows):
                 continue
             live = np.frombuffer(run.part("vto"), "<i8")[rows] == TIME_MAX
+            live &= (np.frombuffer(run.part("flags"), "<u4")[rows] & FLAG_TOMBSTONE) == 0
             if len(gone):
                 live &= ~np.isin(rows.astype("<i8") + run.base, gone)
             total += int(live.sum())
-        delta = self._delta_postings()
-        members = None if w is None else {v.gid for v in delta.get(w, ())}
-        total += sum(1 for v in delta.get(h, ())
-                     if (members is None or v.gid in members)
-                     and self.visible(RowRef(v.gid, version=v), None))
-        return total
+        members = None if w is None else {v.gid for v in self._delta_postings().get(w, ())}
+        return total + sum(1 for v in delta if (members is None or v.gid in members)
+                           and self.visible(RowRef(v.gid, version=v), None))
 
     def posted_count(self, term: str) -> int:
         """How many versions are posted under ``term``: an upper bound of

@@ -91,9 +91,22 @@ def count_refs(snap: Snapshot, req: Listing) -> int:
 
 def _count_posted(snap: Snapshot, req: Listing) -> int | None:
     """The count of a current listing whose filter is one posting term that answers it
-    exactly (``{"k": v}``, ``{"tags": t}``), from the columns in bulk once it is large
-    enough to pay numpy's import (``BULK_COUNT``); None otherwise."""
-    if req.window is not None or req.at is not None or req.filter is None:
+    exactly (``{"k": v}``, ``{"tags": t}``), or of an event-time window alone, from the
+    columns in bulk once it is large enough to pay numpy's import (``BULK_COUNT``); None
+    otherwise."""
+    if req.at is not None:
+        return None
+    within = collection_term(req.collection) if snap.member_test(req.collection) else None
+    if req.window is not None:
+        if req.filter is not None:
+            return None
+        runs, delta_gids = _window_spans(snap, req.window)
+        if sum(len(span) for _, span in runs) < BULK_COUNT:
+            return None
+        first = snap.toc.next_gid
+        delta = [snap.delta[g - first] for g in delta_gids]
+        return snap.count_current_in_time(runs, delta, within)
+    if req.filter is None:
         return None
     plan = plan_terms(req.filter.spec)
     if not plan.exact or len(plan.groups) != 1 or len(plan.groups[0]) != 1:
@@ -101,7 +114,6 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
     (term,) = plan.groups[0]
     if not isinstance(term, str) or snap.posted_count(term) < BULK_COUNT:
         return None
-    within = collection_term(req.collection) if snap.member_test(req.collection) else None
     return snap.count_current(term, within)
 
 

@@ -75,3 +75,29 @@ def test_other_filters_are_counted_match_by_match(tmp_path, spec):
                    and (i % 2 == 0 and i % 3 == 1 if "n" in spec and "k" in spec else True)
                    and (i % 3 > 1 if spec == {"n": {"$gt": 1}} else True))
         assert mem.count(spec) == want
+
+
+def test_bulk_window_counts_equal_the_counts_read_match_by_match(tmp_path, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    rng = random.Random(4)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    with Memory.create(tmp_path / "m.mv2", wal_size=1 << 20) as mem:
+        chat = mem.collection("chat")
+        for step in range(8):
+            for target in (mem, chat):
+                target.put_many([{"id": f"f{rng.randint(0, 4999)}", "text": "x",
+                                  "created_at": t0 + timedelta(hours=rng.randint(0, 999))}
+                                 for _ in range(1500)])
+                target.delete_many([f"f{rng.randint(0, 4999)}" for _ in range(100)],
+                                   missing_ok=True)
+            if step % 2:
+                mem.seal()
+            for target in (mem, chat):
+                for lo, hi in ((0, 1000), (100, 700), (None, 300), (500, None)):
+                    window = (None if lo is None else t0 + timedelta(hours=lo),
+                              None if hi is None else t0 + timedelta(hours=hi))
+                    with monkeypatch.context() as patch:
+                        patch.setattr(listing, "BULK_COUNT", 10**12)
+                        slow = target.count(time_range=window)
+                    assert target.count(time_range=window) == slow, (step, window)
