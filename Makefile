@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench torture lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet psutil faiss-cpu hnswlib usearch chromadb lancedb memvid-sdk
 	$(PY) bench/run_all.py
+
+# kill -9, flipped bytes, truncations, crafted lengths, bombs and a reader soak; counts
+# from MEMVID_TORTURE_* (docs/reliability.md); writes bench/results/torture-<stamp>.md/.json
+torture: $(STAMP)
+	$(PY) -m tests.torture
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,45 @@
+"""The per-kind table (markdown) and the results files of a torture run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .outcome import OUTCOMES
+
+BAD = ("crashed", "raw error", "silently wrong")
+
+
+def markdown(res: dict[str, Any]) -> str:
+    counts = res["counts"]
+    lines = [f"## Torture run ({res['timestamp']})", "",
+             f"Command: `{res['command']}`  ", f"Machine: {res['machine_summary']}  ",
+             f"Counts: {counts}; wall time {res['seconds']:.0f} s", "",
+             "| kind | tried | " + " | ".join(OUTCOMES) + " | worst RSS MB | typed errors |",
+             "| --- | ---: | " + " | ".join("---:" for _ in OUTCOMES) + " | ---: | --- |"]
+    for kind, row in res["table"].items():
+        errors = ", ".join(f"{k} {v}" for k, v in list(row["errors"].items())[:4])
+        lines.append(f"| {kind} | {row['tried']} | "
+                     + " | ".join(str(row.get(o, 0)) for o in OUTCOMES)
+                     + f" | {row['rss_kb'] / 1024:.0f} | {errors} |")
+    total = res["totals"]
+    lines.append("| **all** | **" + str(total["tried"]) + "** | "
+                 + " | ".join(f"**{total.get(o, 0)}**" for o in OUTCOMES) + " | | |")
+    rss = res["rss"]
+    lines += ["", f"Peak RSS of a trial process: {rss['worst_mb']:.0f} MB "
+              f"({rss['worst_kind']}); the forked process starts at {rss['baseline_mb']:.0f} "
+              f"MB, so the worst growth is {rss['growth_mb']:.0f} MB against a bound of file "
+              f"size + 64 MB = {rss['bound_mb']:.0f} MB "
+              f"({'within' if rss['growth_mb'] <= rss['bound_mb'] else 'OVER'} the bound)."]
+    bad = [(kind, ex) for kind, row in res["table"].items() for ex in row["examples"]]
+    if bad:
+        lines += ["", "### Examples of crashed / raw error / silently wrong trials", ""]
+        lines += [f"- {kind}: {ex['outcome']} at {ex['where']}: {ex.get('error') or ''} "
+                  f"{(ex.get('detail') or '')[:300]}" for kind, ex in bad]
+    return "\n".join(lines) + "\n"
+
+
+def totals(table: dict[str, dict[str, Any]]) -> dict[str, int]:
+    out = {"tried": sum(r["tried"] for r in table.values())}
+    for o in (*OUTCOMES, "harness"):
+        out[o] = sum(r.get(o, 0) for r in table.values())
+    return out
