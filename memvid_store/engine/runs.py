@@ -286,6 +286,9 @@ class RunReader:
             header = json.loads(text)
             if header["n"] != self.n or header["base"] != self.base:
                 raise ValueError("header disagrees with the TOC")
+            for name, rows in _sized_parts(self.n):
+                if name in header["parts"] and header["parts"][name][1] != rows * _size_of(name):
+                    raise ValueError(f"part {name!r} does not hold {rows} rows")
             return header
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptFileError(f"run segment at offset {off}: {exc}", "segment:run",
@@ -369,7 +372,19 @@ class RunReader:
         if lo == hi:
             return []
         hperm = self.part("hperm")
-        return sorted(hperm[i] for i in range(lo, hi))
+        return sorted(self.checked_row(hperm[i], "id index") for i in range(lo, hi))
+
+    def time_row(self, i: int) -> int:
+        """The row at position ``i`` of the time index."""
+        return self.checked_row(self.part("tperm")[i], "time index")
+
+    def checked_row(self, row: int, what: str) -> int:
+        """``row``, read from the run's ``what``, if the run has it."""
+        if row >= self.n:
+            raise CorruptFileError(f"the {what} of the run at offset {self.ref.offset} "
+                                   f"points past its {self.n} rows", "segment:run",
+                                   self.ref.offset)
+        return row
 
     def _term_range(self, h: int) -> tuple[int, int]:
         """Where the rows of term hash ``h`` lie in ``trows`` (empty when not posted)."""
@@ -452,8 +467,13 @@ class RunReader:
         return last - first
 
     def frame_id(self, row: int) -> str:
-        idoff = self.part("idoff")
-        return bytes(self.part("ids")[idoff[row] : idoff[row + 1]]).decode()
+        idoff, ids = self.part("idoff"), self.part("ids")
+        start, end = idoff[row], idoff[row + 1]
+        if not start < end <= len(ids):  # every id is a non-empty string
+            raise CorruptFileError(f"the id of row {row} of the run at offset "
+                                   f"{self.ref.offset} lies outside its ids", "segment:run",
+                                   self.ref.offset)
+        return bytes(ids[start:end]).decode()
 
     @cached_property
     def _vblock_starts(self) -> list[int]:
@@ -507,10 +527,10 @@ class RunReader:
 
     def time_rows(self, since: int | None, until: int | None) -> range:
         """Positions in ``tperm`` whose created time lies in [since, until)."""
-        tperm, created = self.part("tperm"), self.part("created")
+        created = self.part("created")
 
         def key(i: int) -> int:
-            return created[tperm[i]]
+            return created[self.time_row(i)]
 
         lo = 0 if since is None else bisect_left(range(self.n), since, key=key)
         hi = self.n if until is None else bisect_left(range(self.n), until, key=key)
@@ -525,6 +545,17 @@ class RunReader:
         for mv in self._parts.values():
             mv.release()
         self._parts.clear()
+
+
+def _sized_parts(n: int) -> list[tuple[str, int]]:
+    """(part, rows) of the parts whose length follows from a run's ``n`` rows."""
+    return [(name, n) for name in ("hash", "created", "vfrom", "vto", "poff", "plen", "pcrc",
+                                   "version", "flags", "vrow", "hsort", "hperm", "tperm")
+            ] + [("idoff", n + 1)]
+
+
+def _size_of(name: str) -> int:
+    return struct.calcsize(PART_TYPES[name])
 
 
 def empty_columns(n: int) -> dict[str, Any]:

@@ -255,8 +255,12 @@ class Snapshot:
         (``tperm`` positions) and the ``delta`` versions; None as there."""
         if within is not None and not all(run.has_postings for run in self.runs):
             return None
-        rows = [(run, np.sort(np.frombuffer(run.part("tperm"), "<u4")[span.start:span.stop]))
-                for run, span in spans]
+        rows = []
+        for run, span in spans:
+            found = np.sort(np.frombuffer(run.part("tperm"), "<u4")[span.start:span.stop])
+            if len(found):
+                run.checked_row(int(found[-1]), "time index")
+            rows.append((run, found))
         return self._count_live(rows, delta, within)
 
     def _count_live(self, rows_by_run: list[tuple[RunReader, Any]], delta: Any,
@@ -490,9 +494,9 @@ class Snapshot:
     def _run_stream(run: RunReader, since: int | None, until: int | None,
                     reverse: bool) -> Iterator[tuple[int, int, RowRef]]:
         positions = run.time_rows(since, until)
-        tperm, created = run.part("tperm"), run.part("created")
+        created = run.part("created")
         for i in reversed(positions) if reverse else positions:
-            row = tperm[i]
+            row = run.time_row(i)
             yield created[row], run.base + row, RowRef(run.base + row, run, row)
 
     def iter_all(self) -> Iterator[RowRef]:

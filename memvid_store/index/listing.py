@@ -180,6 +180,8 @@ def candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
         for run, positions in spans[0]:
             base = run.base
             rows = run.part("tperm")[positions.start:positions.stop].tolist()
+            if rows:
+                run.checked_row(max(rows), "time index")
             gids += [base + row for row in rows]
         return sorted(gids)
     if best is None or size > limit:

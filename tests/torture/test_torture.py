@@ -20,19 +20,7 @@ BAD = ("crashed", "raw error", "silently wrong", "harness")
 
 # (kind, case or None for every trial of the kind, outcome): open findings, see
 # docs/reliability.md. Remove an entry when the engine is fixed.
-KNOWN = {
-    # F1: vector blocks are not checked against their CRC when embeddings are read, so a
-    # flipped byte changes an embedding (and vector scores) without an error.
-    ("flip: vector blocks", None, "silently wrong"),
-    # F2: a crafted run whose frame count (header and TOC) exceeds its parts reaches numpy
-    # indexing: IndexError instead of CorruptFileError.
-    ("crafted: length field", "run n 2^31", "raw error"),
-    # F3: permutation parts (hperm, tperm) are used as row numbers without a bound check.
-    ("crafted: length field", "id index hperm past n", "raw error"),
-    ("crafted: length field", "time index tperm past n", "raw error"),
-    # F4: an id offset past the ids part (valid CRCs) reads as an empty or wrong id.
-    ("crafted: length field", "frame idoff past the ids", "silently wrong"),
-}
+KNOWN: set[tuple[str, str | None, str]] = set()  # none open: F1-F4 are fixed
 
 
 def known(trial: dict) -> bool:
