@@ -103,8 +103,9 @@ class Codec:
         return (ZSTD_DICT if self.dictionary else ZSTD), packed
 
     def decompress(self, codec: int, stored: bytes) -> bytes:
-        """The raw payload; ValueError for an unknown codec or a frame that would inflate
-        past ``MAX_PAYLOAD_BYTES`` (the writer never stores one: the file was crafted)."""
+        """The raw payload; ValueError for an unknown codec, a frame that does not record
+        its inflated size or would inflate past ``MAX_PAYLOAD_BYTES`` (the writer never
+        stores one: the file was crafted)."""
         if codec == RAW:
             return bytes(stored)
         if codec == ZSTD:
@@ -115,8 +116,9 @@ class Codec:
         else:
             raise ValueError(f"unknown codec {codec}")
         size = zstandard.frame_content_size(stored)
+        if size < 0:  # the writer always records it: inflating blind could cost the limit
+            raise ValueError("the frame does not record its inflated size")
         if size > MAX_PAYLOAD_BYTES:
             raise ValueError(f"the frame claims {size} bytes once inflated, over the "
                              f"{MAX_PAYLOAD_BYTES} byte limit of a payload")
-        # a frame without a recorded size (-1) is inflated up to the limit only
-        return ctx.decompress(stored, max_output_size=MAX_PAYLOAD_BYTES)
+        return ctx.decompress(stored)
