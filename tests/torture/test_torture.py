@@ -2,7 +2,7 @@
 ``python -m tests.torture --quick`` in a fresh process (the runner forks its trials).
 
 No trial may crash, hang, let a raw exception escape or answer silently wrong, except the
-open findings listed in ``KNOWN`` (docs/reliability.md, "Open findings"). Each entry names
+open findings listed in ``KNOWN`` (docs/reliability.md, "Findings"; none now). Each entry names
 one finding: fixing the engine lets it be removed, and any new kind of failure fails.
 """
 
