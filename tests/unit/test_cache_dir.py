@@ -91,3 +91,16 @@ def test_a_read_only_open_answers_when_no_cache_can_be_written(tmp_path, monkeyp
         hits = mem.find("harbor note 7", k=3, mode="lexical")
         assert hits and hits[0].id == "n7"
     assert cache_dir._fallback is not None  # the index was unpacked there
+
+
+def test_pruning_runs_in_the_background_at_most_once_per_interval(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_dir, "_pruned_at", {})
+    root = str(tmp_path)
+    _copy(root, "ancient", 10, age_s=cache_dir.MAX_AGE_S + 60)
+    thread = cache_dir.prune_soon(root)
+    assert thread is not None
+    thread.join(10)
+    assert os.listdir(root) == []
+    _copy(root, "ancient again", 10, age_s=cache_dir.MAX_AGE_S + 60)
+    assert cache_dir.prune_soon(root) is None  # pruned moments ago: not again yet
+    assert os.listdir(root) == ["ancient again"]

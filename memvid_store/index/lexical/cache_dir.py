@@ -5,8 +5,10 @@ never a reason for a read to fail.
   created with mode 0700: users of one machine never share (or block) each other's copies.
 * A directory that cannot be used (owned by another user, not writable, on a full or
   read-only disk) is replaced by a private temporary one for this process, removed at exit.
-* After each new unpack, copies unused for ``MAX_AGE_S`` go, then the least recently used
-  until the directory holds at most its limit (``MEMVID_CACHE_DIR_LIMIT``, default 2 GiB).
+* After a new unpack (at most once every ``PRUNE_EVERY_S`` per process, in a background
+  thread: a directory of thousands of copies never slows an open), copies unused for
+  ``MAX_AGE_S`` go, then the least recently used until the directory holds at most its
+  limit (``MEMVID_CACHE_DIR_LIMIT``, default 2 GiB).
   Using a copy touches it; copies touched in the last ``RECENT_S`` seconds are never removed
   (another process may be opening them), and neither are writers' work directories.
 """
@@ -27,6 +29,10 @@ from .unpack import discard, read_marker
 DEFAULT_LIMIT = 2 * 1024**3
 MAX_AGE_S = 14 * 24 * 3600.0
 RECENT_S = 300.0
+PRUNE_EVERY_S = 600.0
+
+_pruned_at: dict[str, float] = {}  # root -> when this process last started pruning it
+_prune_lock = threading.Lock()
 
 _fallback: str | None = None
 _fallback_lock = threading.Lock()
@@ -70,6 +76,21 @@ def limit_from_env() -> int:
     if not raw:
         return DEFAULT_LIMIT
     return parse_size(raw, "MEMVID_CACHE_DIR_LIMIT")
+
+
+def prune_soon(root: str) -> threading.Thread | None:
+    """Prune ``root`` in a background thread, unless this process did in the last
+    ``PRUNE_EVERY_S``; the thread started (None: not now)."""
+    now = time.monotonic()
+    with _prune_lock:
+        last = _pruned_at.get(root)
+        if last is not None and now - last < PRUNE_EVERY_S:
+            return None
+        _pruned_at[root] = now
+    thread = threading.Thread(target=prune_unused, args=(root,), name="memvid-cache-prune",
+                              daemon=True)
+    thread.start()
+    return thread
 
 
 def prune_unused(root: str, limit: int | None = None, max_age_s: float = MAX_AGE_S,

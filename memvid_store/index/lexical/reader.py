@@ -9,7 +9,7 @@ from typing import Any
 
 from ...errors import CorruptFileError, InvalidInputError, MemvidError, VersionMismatchError
 from .analyzer import load_tantivy
-from .cache_dir import prune_unused, touch, usable_root
+from .cache_dir import prune_soon, touch, usable_root
 from .manifest import MANIFEST_VERSION, LexManifest
 from .query import check_syntax, parse_plain, plain_query, run_query_syntax, top
 from .schema import F_TEXT, open_index
@@ -61,7 +61,7 @@ class LexSearcher:
             t1 = time.perf_counter()
             self = cls(path, manifest.docs)
         if unpacked:
-            prune_unused(root)
+            prune_soon(root)
         else:
             touch(path)
         self.unpacked = unpacked
