@@ -105,6 +105,7 @@ class Opened:
     newest_generation: int = -1  # of the newest valid header slot (read_state's retry check)
     recovered: bool = False  # the header was rebuilt from the TOC footer at the end of file
     wal_last_crc: int = 0
+    newest_damaged: bool = False  # the newest commit's TOC failed: this is the one before
 
 
 def read_state(fd: int) -> Opened:
@@ -128,7 +129,7 @@ def _read_state_once(fd: int) -> Opened:
         raise NotAMemoryFileError(f"file is {size} bytes: too short to be a .mv2 file")
     header, problems = pick_header(raw)
     newest = header.generation
-    recovered = False
+    recovered = damaged = False
     if problems and all(any(raw[s * SLOT_SIZE : (s + 1) * SLOT_SIZE]) for s in (0, 1)):
         # a header slot is damaged: it may have held a newer commit than the one chosen
         newer = _newer_commit_at_end(fd, header, size)
@@ -144,6 +145,7 @@ def _read_state_once(fd: int) -> Opened:
         problems.append(str(exc))
         header = other
         toc = read_toc(fd, header, size)
+        damaged = True
     wal_off = header.wal_offset
     rep = replay(lambda off, n: os.pread(fd, n, wal_off + off), header.wal_checkpoint_seq,
                  size=header.wal_size)
@@ -152,7 +154,7 @@ def _read_state_once(fd: int) -> Opened:
         delta.extend(decode_ops(payload, toc.next_gid + len(delta), header.wal_offset))
         del seq
     return Opened(header, toc, delta, rep.end, rep.last_seq, problems, newest, recovered,
-                  rep.last_crc)
+                  rep.last_crc, damaged)
 
 
 def footer_of(header: Header) -> bytes:
@@ -190,6 +192,7 @@ def _newer_commit_at_end(fd: int, older: Header, size: int) -> Header | None:
 def prepare_for_writing(fd: int, state: Opened) -> None:
     """Make an opened file safe to append to (the writer calls this once, under its lock).
 
+    * refuse a file whose newest commit is damaged (it would be truncated away);
     * drop bytes past the committed end (an interrupted commit);
     * rewrite a header slot rebuilt from the TOC footer, so the next commit cannot leave
       the file with no valid pointer to it;
@@ -197,6 +200,12 @@ def prepare_for_writing(fd: int, state: Opened) -> None:
     of WAL records keeps them from ever linking to new appends (see wal.py).
     """
     header = state.header
+    if state.newest_damaged:  # writing would truncate the newest commit away for good
+        raise CorruptFileError(
+            "the newest commit's table of contents is damaged, so this file reads as of the "
+            "commit before it; writing would discard the newest commit for good. Open it "
+            "with readonly=True, or run `mv2 doctor FILE --repair NEW.mv2` and write to the "
+            "copy", "toc", header.committed_end)
     if os.fstat(fd).st_size > header.committed_end:
         os.ftruncate(fd, header.committed_end)
     if state.recovered:

@@ -125,3 +125,25 @@ def test_a_damaged_filter_index_costs_filtered_reads_only(tmp_path, part):
         assert mem.find("note", k=1, mode="lexical")
         with pytest.raises(DamagedIndexError, match="mv2 doctor FILE --repair"):
             mem.select({"x": 5} if part != "nval" else {"x": {"$gt": 190}})
+
+
+def test_a_damaged_newest_commit_is_never_written_over(tmp_path):
+    """The file reads as of the commit before; a writer is refused, so the newest commit's
+    bytes stay for a repair."""
+    from memvid_store import CorruptFileError
+
+    path = tmp_path / "m.mv2"
+    with Memory.create(path) as mem:
+        mem.put("first", id="a")
+        mem.seal()
+        mem.put("second", id="b")
+    data = bytearray(path.read_bytes())
+    _gen, toc_off, toc_len = parse_layout(bytes(data)).tocs[0]
+    data[toc_off + toc_len // 2] ^= 0xFF
+    path.write_bytes(data)
+    with Memory.open(path, readonly=True) as mem:
+        assert mem.get("a").text == "first"
+        assert not mem.verify().ok
+    with pytest.raises(CorruptFileError, match="doctor"):
+        Memory.open(path)
+    assert path.read_bytes() == bytes(data)  # nothing truncated
