@@ -18,7 +18,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import CorruptFileError, MemoryNotFoundError, NotAMemoryFileError, StorageError
+from ..errors import (
+    CorruptFileError,
+    DamagedIndexError,
+    MemoryNotFoundError,
+    NotAMemoryFileError,
+    StorageError,
+)
 from ..lazy import numpy as np
 from . import _faults, lock
 from .codec import Codec, pack_payload, train_dictionary
@@ -597,6 +603,15 @@ def _parts(run: RunReader, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: np.frombuffer(run.raw_part(name), _np_type(name)) for name in names}
 
 
+def _derived_parts(run: RunReader, names: tuple[str, ...]) -> dict[str, Any] | None:
+    """The named filter-index parts of a run, or None when one is damaged: a merge then
+    rebuilds them from the payloads, so the damage heals instead of blocking writes."""
+    try:
+        return _parts(run, names)
+    except DamagedIndexError:
+        return None
+
+
 def _columns_of(run: RunReader | RunColumns, computed: Computed) -> RunColumns:
     if isinstance(run, RunColumns):
         return run
@@ -604,9 +619,9 @@ def _columns_of(run: RunReader | RunColumns, computed: Computed) -> RunColumns:
     cols = _parts(run, ("hash", "created", "vfrom", "vto", "poff", "plen", "pcrc", "version",
                         "flags", "vrow", "idoff", "sup_gid", "sup_to"))
     cols["ids"] = bytes(run.raw_part("ids"))
-    if run.has_postings:
-        cols.update(_parts(run, POSTING_PARTS))
-    else:  # written before posting lists: computed from its payloads
+    if run.has_postings and (posted := _derived_parts(run, POSTING_PARTS)) is not None:
+        cols.update(posted)
+    else:  # written before posting lists, or damaged: computed from its payloads
         postings = computed.computed_postings(run)
         keys = sorted(postings)
         lists = [postings[k] for k in keys]
@@ -617,9 +632,9 @@ def _columns_of(run: RunReader | RunColumns, computed: Computed) -> RunColumns:
         cols["vcrc"] = np.frombuffer(run.raw_part("vcrc"), "<u4")
     else:  # written before per-row checksums: computed from its (checked) vector blocks
         cols["vcrc"] = _row_checksums(run)
-    if run.has_ranges:
-        cols.update(_parts(run, RANGE_PARTS))
-    else:  # written before value columns: computed from its payloads
+    if run.has_ranges and (ranged := _derived_parts(run, RANGE_PARTS)) is not None:
+        cols.update(ranged)
+    else:  # written before value columns, or damaged: computed from its payloads
         ranges = computed.computed_ranges(run)
         keys = sorted(ranges)
         cols["nkey"] = np.array(keys, "<u8")

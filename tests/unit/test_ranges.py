@@ -24,7 +24,7 @@ from memvid_store.engine.keys import key_of
 from memvid_store.engine.store import make_snapshot, read_state
 from memvid_store.engine.terms import numbers_of
 from memvid_store.engine.verify import verify_file
-from memvid_store.errors import ChecksumError
+from memvid_store.errors import DamagedIndexError
 from memvid_store.index.filters import compile_filter
 
 from .test_postings import COLLECTIONS, IDS, TAGS, Engine, Spec
@@ -262,11 +262,11 @@ def test_damaged_value_columns_are_reported_and_refused(tmp_path: Path, part: st
         problems, _ = verify_file(fd)
         assert any("segment:run" in p and part in p for p in problems), problems
         snap = make_snapshot(fd, read_state(fd), True)
-        with pytest.raises(ChecksumError):
+        with pytest.raises(DamagedIndexError):
             for path in PATHS:
                 snap.ranged(path, None, None, lo_inclusive=True, hi_inclusive=True)
         if part != "nrow":  # counts read nkey, noff and nval only
-            with pytest.raises(ChecksumError):
+            with pytest.raises(DamagedIndexError):
                 for path in PATHS:
                     snap.ranged_count(path, None, None, lo_inclusive=True, hi_inclusive=True)
         snap.close(view=True)
