@@ -9,7 +9,6 @@ write time, otherwise found in the supersession lists of newer runs or in the de
 from __future__ import annotations
 
 import heapq
-import os
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -480,13 +479,14 @@ def _decoded_size(payload: tuple[str, dict, list[str]]) -> int:
     return 2 * len(text) + 100 * (1 + len(meta) + len(tags))
 
 
-def read_toc(fd: int, header: Header, file_size: int) -> Toc:
-    """Read and check the TOC a header points to, and the footer written after it."""
+def read_toc(pread: Callable[[int, int], bytes], header: Header, file_size: int) -> Toc:
+    """Read and check the TOC a header points to, and the footer written after it;
+    ``pread(size, offset)`` reads the file."""
     offset, length = header.toc_offset, header.toc_len
     if header.committed_end > file_size:
         raise CorruptFileError(f"TOC at offset {offset} lies past the end of the file "
                                f"({file_size} bytes)", "toc", offset)
-    raw = os.pread(fd, length + TOC_FOOTER_SIZE, offset)
+    raw = pread(length + TOC_FOOTER_SIZE, offset)
     if len(raw) != length + TOC_FOOTER_SIZE or crc32(raw[:length]) != header.toc_crc:
         raise CorruptFileError(f"TOC at offset {offset} checksum mismatch", "toc", offset)
     footer = unpack_toc_footer(raw[length:])

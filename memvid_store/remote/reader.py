@@ -1,0 +1,68 @@
+"""The object behind a read-only ``Memory`` opened from a URL (``s3://bucket/key``).
+
+It answers the calls ``Memory`` makes of a local reader's file (``engine/follow.py``'s
+``ReaderFile``): ``fd`` is the current version as a ``ByteSource``, ``load`` reads its
+state, ``reopen`` (``refresh()``) asks the store for a newer version. It never follows
+a writer: a new version is seen on ``refresh()``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..engine.follow import NOTHING
+from ..engine.store import Opened, read_state
+from .cache import ChunkCache
+from .client import ObstoreClient
+from .config import RemoteConfig
+from .retry import RetryingClient
+from .source import RemoteObject, open_object
+
+
+class RemoteReader:
+    """One object URL read through range requests and the chunk cache."""
+
+    follow = False
+
+    def __init__(self, url: str, config: RemoteConfig, cache_root: str) -> None:
+        self.path = url
+        client = ObstoreClient(url, config.timeout)
+        if config.wrap_client is not None:
+            client = config.wrap_client(client)
+        self.client = RetryingClient(client, retries=config.retries, backoff=config.backoff,
+                                     max_backoff=config.max_backoff)
+        self.cache = ChunkCache(config.cache_dir or os.path.join(cache_root, "s3"),
+                                config.cache_bytes)
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        self.object_dir = self.cache.object_dir(f"{endpoint or ''}|{url}")
+        self.chunk, self.max_request = config.chunk_bytes, config.max_request_bytes
+        self.fd: RemoteObject = open_object(self.client, self.cache, self.object_dir,
+                                            self.chunk, self.max_request)
+        self.wal_end = 0
+
+    def load(self) -> Opened:
+        state = read_state(self.fd)
+        self.wal_end = state.wal_end
+        return state
+
+    def publish(self) -> None:
+        """Nothing to compare later: a remote reader never follows."""
+
+    def reopen(self) -> bool:
+        """True while the version read is still the newest; else switch to the newest
+        and return False (nothing read from the old version can be reused)."""
+        newest = open_object(self.client, self.cache, self.object_dir, self.chunk,
+                             self.max_request, current=self.fd)
+        if newest is self.fd:
+            return True
+        self.fd = newest
+        return False
+
+    def news(self) -> int:
+        return NOTHING
+
+    def close(self) -> None:
+        """Nothing to release: the versions' chunks stay in the cache."""
+
+
+__all__ = ["RemoteReader"]

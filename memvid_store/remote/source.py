@@ -1,0 +1,164 @@
+"""One version of a remote object, read by range: the engine's ``ByteSource``.
+
+Reads are served from chunks (``RemoteConfig.chunk_bytes``, aligned): held in memory once
+read by this process, else mapped from the chunk cache, else downloaded, adjacent
+missing chunks in one request. Every request names the version (``If-Match`` its ETag),
+so the bytes of one snapshot all come from one version: if the object is replaced, the
+next download raises ObjectChangedError and ``refresh()`` moves to the new version.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..errors import ClosedError, CorruptFileError
+from .cache import ChunkCache
+from .client import ObjectClient
+
+
+class RemoteObject:
+    """``ByteSource`` over one version (``identity``: its ETag) of the object behind
+    ``client``. ``requests`` and ``fetched`` count the downloads it made."""
+
+    def __init__(self, client: ObjectClient, cache: ChunkCache, object_dir: str, etag: str,
+                 size: int, chunk: int, max_request: int) -> None:
+        self.client, self.cache = client, cache
+        self.identity, self.size = etag, size
+        self.chunk = chunk
+        self.max_chunks = max(1, max_request // chunk)
+        self.version_dir = cache.version_dir(object_dir, etag)
+        self._chunks: dict[int, Any] = {}  # index -> bytes-like of the whole chunk
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.fetched = 0
+
+    def keep(self, index: int, data: bytes | memoryview) -> None:
+        """Hold a chunk downloaded for this version and cache it on disk."""
+        self._chunks[index] = data
+        self.cache.store(self.version_dir, index, data)
+
+    def pread(self, size: int, offset: int) -> bytes:
+        end = min(offset + size, self.size)
+        return bytes(self.read(offset, end - offset)) if end > offset else b""
+
+    def read(self, offset: int, size: int) -> memoryview:
+        """Bytes ``[offset, offset+size)``, which must lie inside the object."""
+        if size == 0:
+            return memoryview(b"")
+        first, last = offset // self.chunk, (offset + size - 1) // self.chunk
+        chunks = self._chunks
+        if first not in chunks or (first != last and any(
+                i not in chunks for i in range(first + 1, last + 1))):
+            self._ensure(first, last)
+        start = offset - first * self.chunk
+        if first == last:
+            return memoryview(chunks[first])[start : start + size]
+        out = bytearray(size)
+        pos = 0
+        for index in range(first, last + 1):
+            piece = memoryview(chunks[index])[start : start + size - pos]
+            out[pos : pos + len(piece)] = piece
+            pos += len(piece)
+            start = 0
+        return memoryview(out)
+
+    def _ensure(self, first: int, last: int) -> None:
+        """Make chunks ``first..last`` readable: from the disk cache, else downloaded."""
+        with self._lock:
+            missing = []
+            for index in range(first, last + 1):
+                if index in self._chunks:
+                    continue
+                mapped = self.cache.load(self.version_dir, index, self._length(index))
+                if mapped is not None:
+                    self._chunks[index] = mapped
+                else:
+                    missing.append(index)
+            for lo, hi in _runs(missing, self.max_chunks):
+                self._download(lo, hi)
+
+    def _length(self, index: int) -> int:
+        return min(self.chunk, self.size - index * self.chunk)
+
+    def _download(self, lo: int, hi: int) -> None:
+        start, end = lo * self.chunk, min((hi + 1) * self.chunk, self.size)
+        got = self.client.get(start, end, if_match=self.identity)
+        self.requests += 1
+        if got is None:  # a client that ignored If-Match and answered If-None-Match
+            raise AssertionError("a range GET with If-Match answered 304")
+        self.fetched += len(got.data)
+        data = memoryview(got.data)
+        for index in range(lo, hi + 1):
+            at = (index - lo) * self.chunk
+            self.keep(index, data[at : at + self._length(index)])
+
+    def view(self, length: int) -> RemoteView:
+        return RemoteView(self, length)
+
+
+class RemoteView:
+    """``FileView``'s read API over ``[0, length)`` of a ``RemoteObject``."""
+
+    mmapped = False
+    prefetching = False
+
+    def __init__(self, source: RemoteObject, length: int) -> None:
+        self.source: RemoteObject | None = source
+        self.length = length
+
+    def read(self, offset: int, size: int, region: str = "segment") -> memoryview:
+        """Bytes ``[offset, offset+size)``; CorruptFileError if they lie outside the view."""
+        if offset < 0 or size < 0 or offset + size > self.length:
+            raise CorruptFileError(
+                f"{region} reference [{offset}, {offset + size}) lies outside the committed "
+                f"file ({self.length} bytes)", region, offset)
+        if self.source is None:
+            raise ClosedError("the memory this frame came from is closed: read its embedding "
+                              "(or any lazily loaded field) before close()")
+        return self.source.read(offset, size)
+
+    def prefetch(self, offset: int, size: int) -> None:
+        """Download ``[offset, offset+size)`` now, in as few requests as possible."""
+        if self.source is not None and size > 0:
+            self.source.read(offset, min(size, self.length - offset))
+
+    def release(self, offset: int, size: int) -> None:
+        """Nothing to hand back: the chunks stay for later reads."""
+
+    def close(self) -> None:
+        self.source = None
+
+
+def _runs(indexes: list[int], most: int) -> list[tuple[int, int]]:
+    """Sorted ``indexes`` grouped into runs of consecutive values, at most ``most`` long."""
+    out: list[tuple[int, int]] = []
+    for index in indexes:
+        if out and out[-1][1] == index - 1 and index - out[-1][0] < most:
+            out[-1] = (out[-1][0], index)
+        else:
+            out.append((index, index))
+    return out
+
+
+def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk: int,
+                max_request: int, current: RemoteObject | None = None) -> RemoteObject:
+    """The newest version of the object, in one request: its first chunk, unless the
+    version last seen (``current``, else the one the cache remembers) is still the
+    newest, which the store confirms without sending it (``If-None-Match``)."""
+    known = (current.identity, current.size) if current is not None \
+        else cache.remembered(object_dir)
+    got = client.get(0, chunk, if_none_match=known[0] if known else None)
+    if got is None:
+        if current is not None:
+            return current
+        etag, size = known  # type: ignore[misc]
+        return RemoteObject(client, cache, object_dir, etag, size, chunk, max_request)
+    obj = RemoteObject(client, cache, object_dir, got.etag, got.size, chunk, max_request)
+    obj.requests, obj.fetched = 1, len(got.data)
+    obj.keep(0, got.data)
+    cache.remember(object_dir, got.etag, got.size)
+    return obj
+
+
+__all__ = ["RemoteObject", "RemoteView", "open_object"]
