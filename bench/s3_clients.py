@@ -22,10 +22,12 @@ CLIENTS = {
     "boto3": """
 t0 = time.perf_counter(); import boto3; t1 = time.perf_counter()
 c = boto3.client("s3"); t2 = time.perf_counter()
-def get(off): return c.get_object(Bucket=B, Key=K, Range=f"bytes={off}-{off + R - 1}")["Body"].read()
+def get(off):
+    return c.get_object(Bucket=B, Key=K, Range=f"bytes={off}-{off + R - 1}")["Body"].read()
 """,
     "obstore": """
-t0 = time.perf_counter(); import obstore; from obstore.store import S3Store; t1 = time.perf_counter()
+t0 = time.perf_counter(); import obstore; from obstore.store import S3Store
+t1 = time.perf_counter()
 c = S3Store(B, client_options={"allow_http": True}); t2 = time.perf_counter()
 def get(off): return bytes(obstore.get_range(c, K, start=off, end=off + R))
 """,

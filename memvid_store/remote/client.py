@@ -27,6 +27,7 @@ from ..errors import (
 )
 
 _STATUS = re.compile(r"status code: (\d{3})")
+_SHORT = re.compile(r"Requested \d+\.\.\d+, got \d+\.\.\d+")  # a shorter range came back
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +102,7 @@ class ObstoreClient:
             if type(exc).__name__ == "NotModifiedError":
                 return None
             raise classify(exc, self.url) from None
-        got = Fetched(memoryview(data), meta["e_tag"] or "", meta["size"])
-        return check_length(got, start, end, self.url)
+        return Fetched(memoryview(data), meta["e_tag"] or "", meta["size"])
 
 
 def check_length(got: Fetched, start: int, end: int, url: str) -> Fetched:
@@ -136,7 +136,7 @@ def classify(exc: BaseException, url: str) -> RemoteError:
         return RemoteServerError(f"{url}: server error {status} ({first})", url, status)
     if status:
         return RemoteError(f"{url}: request failed with HTTP {status} ({first})", url, status)
-    if "body" in text.lower() or "Interrupted" in text:
+    if "body" in text.lower() or "Interrupted" in text or _SHORT.search(text):
         return RemoteTruncatedError(f"{url}: the response body was cut short ({first})", url)
     return RemoteTimeoutError(f"{url}: the request timed out or could not connect ({first})",
                               url)

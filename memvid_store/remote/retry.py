@@ -7,14 +7,14 @@ import time
 from collections.abc import Callable
 
 from ..errors import RemoteTransientError
-from .client import Fetched, ObjectClient
+from .client import Fetched, ObjectClient, check_length
 
 
 class RetryingClient:
-    """An ``ObjectClient`` that retries throttling, 5xx, timeouts and truncated bodies up
-    to ``retries`` times, waiting ``backoff * 2**attempt`` seconds (at most
-    ``max_backoff``, with jitter) in between; the last failure is raised. A changed
-    object, a missing one or refused credentials are raised at once."""
+    """An ``ObjectClient`` that checks every body's length and retries throttling, 5xx,
+    timeouts and truncated bodies up to ``retries`` times, waiting ``backoff * 2**attempt``
+    seconds (at most ``max_backoff``, with jitter) in between; the last failure is raised.
+    A changed object, a missing one or refused credentials are raised at once."""
 
     def __init__(self, client: ObjectClient, *, retries: int, backoff: float,
                  max_backoff: float, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -27,8 +27,9 @@ class RetryingClient:
             if_none_match: str | None = None) -> Fetched | None:
         for attempt in range(self.retries + 1):
             try:
-                return self.client.get(start, end, if_match=if_match,
-                                       if_none_match=if_none_match)
+                got = self.client.get(start, end, if_match=if_match,
+                                      if_none_match=if_none_match)
+                return None if got is None else check_length(got, start, end, self.url)
             except RemoteTransientError:
                 if attempt == self.retries:
                     raise

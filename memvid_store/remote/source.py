@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ..engine.format import HEADER_SIZE
+from ..engine.wal import FIRST_READ
 from ..errors import ClosedError, CorruptFileError
 from .cache import ChunkCache
 from .client import ObjectClient
@@ -143,12 +145,14 @@ def _runs(indexes: list[int], most: int) -> list[tuple[int, int]]:
 
 def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk: int,
                 max_request: int, current: RemoteObject | None = None) -> RemoteObject:
-    """The newest version of the object, in one request: its first chunk, unless the
-    version last seen (``current``, else the one the cache remembers) is still the
-    newest, which the store confirms without sending it (``If-None-Match``)."""
+    """The newest version of the object, in one request: its first chunks (the header
+    and the WAL's first read), unless the version last seen (``current``, else the one
+    the cache remembers) is still the newest, which the store confirms without sending
+    it (``If-None-Match``)."""
     known = (current.identity, current.size) if current is not None \
         else cache.remembered(object_dir)
-    got = client.get(0, chunk, if_none_match=known[0] if known else None)
+    head = -(-(HEADER_SIZE + FIRST_READ) // chunk) * chunk
+    got = client.get(0, head, if_none_match=known[0] if known else None)
     if got is None:
         if current is not None:
             return current
@@ -156,7 +160,9 @@ def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk:
         return RemoteObject(client, cache, object_dir, etag, size, chunk, max_request)
     obj = RemoteObject(client, cache, object_dir, got.etag, got.size, chunk, max_request)
     obj.requests, obj.fetched = 1, len(got.data)
-    obj.keep(0, got.data)
+    data = memoryview(got.data)
+    for index in range(-(-len(data) // chunk)):
+        obj.keep(index, data[index * chunk : (index + 1) * chunk])
     cache.remember(object_dir, got.etag, got.size)
     return obj
 
