@@ -7,7 +7,8 @@ store to confirm (``If-None-Match``) instead of downloading anything. A version'
 never change, so a chunk on disk is valid for as long as it exists. Files are written
 under a temporary name and renamed into place. When the directory grows past its bound,
 the least recently used chunks (by modification time, touched on first use in a process)
-are deleted; a process that mapped a chunk keeps reading it after its deletion.
+are deleted (a process keeps the chunks it copied into its memory). A
+directory that belongs to another user, or that others may write, is not used.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import mmap
 import os
 import threading
 
@@ -31,7 +31,7 @@ class ChunkCache:
 
     def __init__(self, root: str, limit: int) -> None:
         self.root = root
-        self.limit = limit
+        self.limit = limit if _private(root) else 0  # never trust another user's files
         self._used: int | None = None  # bytes of chunk files, counted on first store
         self._lock = threading.Lock()
 
@@ -40,6 +40,8 @@ class ChunkCache:
 
     def remembered(self, object_dir: str) -> tuple[str, int] | None:
         """(ETag, size) of the version last seen of this object, if any."""
+        if self.limit <= 0:
+            return None
         try:
             with open(os.path.join(object_dir, _CURRENT)) as f:
                 seen = json.load(f)
@@ -48,6 +50,8 @@ class ChunkCache:
             return None
 
     def remember(self, object_dir: str, etag: str, size: int) -> None:
+        if self.limit <= 0:
+            return
         with contextlib.suppress(OSError):
             os.makedirs(object_dir, exist_ok=True)
             _write_atomic(os.path.join(object_dir, _CURRENT),
@@ -57,24 +61,26 @@ class ChunkCache:
     def version_dir(object_dir: str, etag: str) -> str:
         return os.path.join(object_dir, _digest(etag))
 
-    def load(self, version_dir: str, index: int, length: int) -> mmap.mmap | None:
-        """Chunk ``index`` mapped read-only, or None if it is not cached (or has another
-        length than ``length``: a damaged file, deleted)."""
+    def load(self, version_dir: str, index: int, into: memoryview) -> bool:
+        """Copy chunk ``index`` into ``into``; False if it is not cached (or has another
+        length than ``into``: a damaged file, deleted)."""
+        if self.limit <= 0:
+            return False
         path = os.path.join(version_dir, str(index))
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
-            return None
+            return False
         try:
-            if os.fstat(fd).st_size != length:
+            if os.fstat(fd).st_size != len(into):
                 with contextlib.suppress(OSError):
                     os.unlink(path)
-                return None
+                return False
             with contextlib.suppress(OSError):
                 os.utime(fd)  # recently used: evicted last
-            return mmap.mmap(fd, length, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            return None
+            return os.readv(fd, [into]) == len(into)
+        except OSError:
+            return False
         finally:
             os.close(fd)
 
@@ -122,6 +128,17 @@ class ChunkCache:
                 os.unlink(path)
                 used -= size
         return used
+
+
+def _private(root: str) -> bool:
+    """Create ``root`` (and its parent) private to this user; False if it is not ours."""
+    try:
+        os.makedirs(os.path.dirname(root), mode=0o700, exist_ok=True)
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        st = os.stat(root)
+    except OSError:
+        return False
+    return not hasattr(os, "getuid") or (st.st_uid == os.getuid() and not st.st_mode & 0o022)
 
 
 def _write_atomic(path: str, data: bytes | memoryview) -> None:

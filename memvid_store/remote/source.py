@@ -1,16 +1,16 @@
 """One version of a remote object, read by range: the engine's ``ByteSource``.
 
-Reads are served from chunks (``RemoteConfig.chunk_bytes``, aligned): held in memory once
-read by this process, else mapped from the chunk cache, else downloaded, adjacent
-missing chunks in one request. Every request names the version (``If-Match`` its ETag),
+Reads are served from chunks (``RemoteConfig.chunk_bytes``, aligned): in memory once this
+process has them, else copied from the chunk cache, else downloaded, adjacent missing
+chunks in one request. Every request names the version (``If-Match`` its ETag),
 so the bytes of one snapshot all come from one version: if the object is replaced, the
 next download raises ObjectChangedError and ``refresh()`` moves to the new version.
 """
 
 from __future__ import annotations
 
+import mmap
 import threading
-from typing import Any
 
 from ..engine.format import HEADER_SIZE
 from ..engine.wal import FIRST_READ
@@ -21,7 +21,11 @@ from .client import ObjectClient
 
 class RemoteObject:
     """``ByteSource`` over one version (``identity``: its ETag) of the object behind
-    ``client``. ``requests`` and ``fetched`` count the downloads it made."""
+    ``client``. ``requests`` and ``fetched`` count the downloads it made.
+
+    The bytes live in an anonymous map the size of the object: only the chunks filled in
+    take memory, and a read of chunks already there is a view into the map, without a
+    copy, as for a mapped local file."""
 
     def __init__(self, client: ObjectClient, cache: ChunkCache, object_dir: str, etag: str,
                  size: int, chunk: int, max_request: int) -> None:
@@ -30,15 +34,23 @@ class RemoteObject:
         self.chunk = chunk
         self.max_chunks = max(1, max_request // chunk)
         self.version_dir = cache.version_dir(object_dir, etag)
-        self._chunks: dict[int, Any] = {}  # index -> bytes-like of the whole chunk
+        self._map = memoryview(mmap.mmap(-1, max(size, 1)))
+        self._readonly = self._map.toreadonly()  # what reads hand out
+        self._have = bytearray(-(-size // chunk))  # 1: chunk i is in the map
         self._lock = threading.Lock()
         self.requests = 0
         self.fetched = 0
 
-    def keep(self, index: int, data: bytes | memoryview) -> None:
-        """Hold a chunk downloaded for this version and cache it on disk."""
-        self._chunks[index] = data
-        self.cache.store(self.version_dir, index, data)
+    def keep(self, first: int, data: bytes | memoryview) -> None:
+        """Put downloaded chunks (``first`` and the ones after it) in the map and the
+        disk cache."""
+        data = memoryview(data)
+        for index in range(first, first + -(-len(data) // self.chunk)):
+            at = (index - first) * self.chunk
+            piece = data[at : at + self._length(index)]
+            self._map[index * self.chunk : index * self.chunk + len(piece)] = piece
+            self._have[index] = 1
+            self.cache.store(self.version_dir, index, piece)
 
     def pread(self, size: int, offset: int) -> bytes:
         end = min(offset + size, self.size)
@@ -46,35 +58,23 @@ class RemoteObject:
 
     def read(self, offset: int, size: int) -> memoryview:
         """Bytes ``[offset, offset+size)``, which must lie inside the object."""
-        if size == 0:
-            return memoryview(b"")
-        first, last = offset // self.chunk, (offset + size - 1) // self.chunk
-        chunks = self._chunks
-        if first not in chunks or (first != last and any(
-                i not in chunks for i in range(first + 1, last + 1))):
-            self._ensure(first, last)
-        start = offset - first * self.chunk
-        if first == last:
-            return memoryview(chunks[first])[start : start + size]
-        out = bytearray(size)
-        pos = 0
-        for index in range(first, last + 1):
-            piece = memoryview(chunks[index])[start : start + size - pos]
-            out[pos : pos + len(piece)] = piece
-            pos += len(piece)
-            start = 0
-        return memoryview(out)
+        if size > 0:
+            first, last = offset // self.chunk, (offset + size - 1) // self.chunk
+            if not all(self._have[first : last + 1]):
+                self._ensure(first, last)
+        return self._readonly[offset : offset + size]
 
     def _ensure(self, first: int, last: int) -> None:
         """Make chunks ``first..last`` readable: from the disk cache, else downloaded."""
         with self._lock:
             missing = []
             for index in range(first, last + 1):
-                if index in self._chunks:
+                if self._have[index]:
                     continue
-                mapped = self.cache.load(self.version_dir, index, self._length(index))
-                if mapped is not None:
-                    self._chunks[index] = mapped
+                at = index * self.chunk
+                if self.cache.load(self.version_dir, index,
+                                   self._map[at : at + self._length(index)]):
+                    self._have[index] = 1
                 else:
                     missing.append(index)
             for lo, hi in _runs(missing, self.max_chunks):
@@ -90,10 +90,7 @@ class RemoteObject:
         if got is None:  # a client that ignored If-Match and answered If-None-Match
             raise AssertionError("a range GET with If-Match answered 304")
         self.fetched += len(got.data)
-        data = memoryview(got.data)
-        for index in range(lo, hi + 1):
-            at = (index - lo) * self.chunk
-            self.keep(index, data[at : at + self._length(index)])
+        self.keep(lo, got.data)
 
     def view(self, length: int) -> RemoteView:
         return RemoteView(self, length)
@@ -160,9 +157,7 @@ def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk:
         return RemoteObject(client, cache, object_dir, etag, size, chunk, max_request)
     obj = RemoteObject(client, cache, object_dir, got.etag, got.size, chunk, max_request)
     obj.requests, obj.fetched = 1, len(got.data)
-    data = memoryview(got.data)
-    for index in range(-(-len(data) // chunk)):
-        obj.keep(index, data[index * chunk : (index + 1) * chunk])
+    obj.keep(0, got.data)
     cache.remember(object_dir, got.etag, got.size)
     return obj
 
