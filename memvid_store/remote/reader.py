@@ -39,6 +39,7 @@ class RemoteReader:
         self.fd: RemoteObject = open_object(self.client, self.cache, self.object_dir,
                                             self.chunk, self.max_request)
         self.wal_end = 0
+        self.installed: RemoteObject | None = None  # the version the handle reads
 
     def load(self) -> Opened:
         state = read_state(self.fd)
@@ -46,17 +47,15 @@ class RemoteReader:
         return state
 
     def publish(self) -> None:
-        """Nothing to compare later: a remote reader never follows."""
+        """The handle now reads the version ``load`` read."""
+        self.installed = self.fd
 
     def reopen(self) -> bool:
-        """True while the version read is still the newest; else switch to the newest
-        and return False (nothing read from the old version can be reused)."""
-        newest = open_object(self.client, self.cache, self.object_dir, self.chunk,
-                             self.max_request, current=self.fd)
-        if newest is self.fd:
-            return True
-        self.fd = newest
-        return False
+        """True while the version the handle reads is still the newest; else switch to
+        the newest and return False (nothing read from another version can be reused)."""
+        self.fd = open_object(self.client, self.cache, self.object_dir, self.chunk,
+                              self.max_request, current=self.fd)
+        return self.fd is self.installed
 
     def news(self) -> int:
         return NOTHING

@@ -10,7 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from memvid_store.errors import RemoteServerError, RemoteThrottledError, RemoteTimeoutError
+from memvid_store.errors import (
+    ObjectChangedError,
+    RemoteServerError,
+    RemoteThrottledError,
+    RemoteTimeoutError,
+)
 from memvid_store.remote.client import Fetched
 
 ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -99,7 +104,8 @@ class Counting:
 
 class Faulty:
     """Plays ``plan`` over the next requests, one step each: ``"503"`` (throttled),
-    ``"500"``, ``"timeout"``, ``"truncate"`` (a body one byte short), ``None`` (pass)."""
+    ``"500"``, ``"timeout"``, ``"truncate"`` (a body one byte short), ``"changed"`` (412),
+    ``None`` (pass)."""
 
     def __init__(self, plan: list[str | None]) -> None:
         self.plan = list(plan)
@@ -118,6 +124,8 @@ class Faulty:
             raise RemoteServerError("InternalError", self.url, 500)
         if step == "timeout":
             raise RemoteTimeoutError("timed out", self.url)
+        if step == "changed":
+            raise ObjectChangedError("changed", self.url, 412)
         got = self.client.get(start, end, **conditions)
         if step == "truncate" and got is not None:
             return Fetched(got.data[:-1], got.etag, got.size)

@@ -186,6 +186,24 @@ def test_refresh_moves_to_a_new_version_and_never_mixes_two(s3, tmp_path):
         assert mem.refresh() == fresh.generation  # unchanged: nothing moves
 
 
+def test_a_refresh_cut_short_by_a_change_never_reuses_the_old_version(s3, tmp_path):
+    old, new = str(tmp_path / "old.mv2"), str(tmp_path / "new.mv2")
+    _build(old, 1)
+    marks = _build(new, 3)
+    s3.upload(old, "cut.mv2")
+    faults = Faulty([])
+    with _open(f"s3://{BUCKET}/cut.mv2", str(tmp_path / "cache"), wrap_client=faults.wrap,
+               retries=0) as mem, Memory.open(new, readonly=True) as fresh:
+        before = mem.get("f5")
+        s3.upload(new, "cut.mv2")
+        faults.plan = [None, "changed"]  # the new version's first chunk, then its TOC
+        with pytest.raises(ObjectChangedError):
+            mem.refresh()
+        assert mem.get("f5") == before  # still the version it had installed
+        mem.refresh()
+        assert _reads(mem, marks) == _reads(fresh, marks)
+
+
 def test_transient_failures_are_retried(published, tmp_path):
     url, path, _ = published
     faults = Faulty(["503", "500", "timeout", "truncate"])
