@@ -400,6 +400,20 @@ class Snapshot:
             got = self._decode(ref.run, ref.row, ref.run.part("flags")[ref.row])
             cache.put(ref.gid, got, _decoded_size(got))
 
+    def fetch_frames(self, refs: list[RowRef]) -> None:
+        """Announce the payload reads of ``refs`` to a view that batches (remote bytes:
+        fetched together instead of one request per frame)."""
+        if self.view.batches:
+            self.view.fetch([(ref.run.part("poff")[ref.row], ref.run.part("plen")[ref.row])
+                             for ref in refs if ref.run is not None])
+
+    def fetch_vectors(self, gids: list[int]) -> None:
+        """Announce the vector reads of committed versions ``gids`` (see fetch_frames)."""
+        if self.view.batches:
+            refs = [self.locate(gid) for gid in gids]
+            spans = [ref.run.vector_span(ref.row) for ref in refs if ref.run is not None]
+            self.view.fetch([span for span in spans if span is not None])
+
     def _decode(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
         off, length = run.part("poff")[row], run.part("plen")[row]
         stored = self.view.read(off, length, "frame")

@@ -166,6 +166,7 @@ class Searcher:
         positions = {m: {ref.gid: (i + 1, s) for i, (ref, s) in enumerate(lst)}
                      for m, lst in lists.items()}
         hits = []
+        self.snap.fetch_frames([ref for ref, _ in ranked])
         for ref, score in ranked:
             key, version, created, text, meta, tags = self.snap.record(ref)
             collection, frame_id = split_key(key)

@@ -29,6 +29,8 @@ class RemoteConfig:
         chunk_bytes: reads are fetched in aligned chunks of this size; adjacent missing
             chunks are fetched in one request (``MEMVID_S3_CHUNK_BYTES``, default 1 MiB).
         max_request_bytes: the most one coalesced request asks for.
+        parallel_requests: how many requests run at once when a read announces several
+            spans (a query's hits, the candidates' vectors).
         retries: attempts after the first for throttling, 5xx, timeouts and truncated
             bodies (``MEMVID_S3_RETRIES``, default 4).
         backoff: the first retry's delay in seconds, doubled at each retry up to
@@ -42,6 +44,7 @@ class RemoteConfig:
     cache_bytes: int = 512 * MiB
     chunk_bytes: int = MiB
     max_request_bytes: int = 64 * MiB
+    parallel_requests: int = 8
     retries: int = 4
     backoff: float = 0.05
     max_backoff: float = 2.0
@@ -58,6 +61,9 @@ class RemoteConfig:
             raise ConfigError(f"RemoteConfig.cache_bytes must be >= 0, got {self.cache_bytes!r}")
         if self.max_request_bytes < self.chunk_bytes:
             raise ConfigError("RemoteConfig.max_request_bytes must be at least chunk_bytes")
+        if not isinstance(self.parallel_requests, int) or self.parallel_requests < 1:
+            raise ConfigError("RemoteConfig.parallel_requests must be >= 1, got "
+                              f"{self.parallel_requests!r}")
         if not isinstance(self.retries, int) or self.retries < 0:
             raise ConfigError(f"RemoteConfig.retries must be >= 0, got {self.retries!r}")
         if self.timeout <= 0 or self.backoff < 0 or self.max_backoff < self.backoff:

@@ -35,9 +35,9 @@ class RemoteReader:
                                 config.cache_bytes)
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         self.object_dir = self.cache.object_dir(f"{endpoint or ''}|{url}")
-        self.chunk, self.max_request = config.chunk_bytes, config.max_request_bytes
+        self.sizes = (config.chunk_bytes, config.max_request_bytes, config.parallel_requests)
         self.fd: RemoteObject = open_object(self.client, self.cache, self.object_dir,
-                                            self.chunk, self.max_request)
+                                            *self.sizes)
         self.wal_end = 0
         self.installed: RemoteObject | None = None  # the version the handle reads
 
@@ -53,8 +53,8 @@ class RemoteReader:
     def reopen(self) -> bool:
         """True while the version the handle reads is still the newest; else switch to
         the newest and return False (nothing read from another version can be reused)."""
-        self.fd = open_object(self.client, self.cache, self.object_dir, self.chunk,
-                              self.max_request, current=self.fd)
+        self.fd = open_object(self.client, self.cache, self.object_dir, *self.sizes,
+                              current=self.fd)
         return self.fd is self.installed
 
     def news(self) -> int:

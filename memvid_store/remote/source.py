@@ -28,8 +28,9 @@ class RemoteObject:
     copy, as for a mapped local file."""
 
     def __init__(self, client: ObjectClient, cache: ChunkCache, object_dir: str, etag: str,
-                 size: int, chunk: int, max_request: int) -> None:
+                 size: int, chunk: int, max_request: int, parallel: int = 8) -> None:
         self.client, self.cache = client, cache
+        self.parallel = parallel
         self.identity, self.size = etag, size
         self.chunk = chunk
         self.max_chunks = max(1, max_request // chunk)
@@ -38,6 +39,7 @@ class RemoteObject:
         self._readonly = self._map.toreadonly()  # what reads hand out
         self._have = bytearray(-(-size // chunk))  # 1: chunk i is in the map
         self._lock = threading.Lock()
+        self._count = threading.Lock()  # parallel downloads update the counters
         self.requests = 0
         self.fetched = 0
 
@@ -61,14 +63,25 @@ class RemoteObject:
         if size > 0:
             first, last = offset // self.chunk, (offset + size - 1) // self.chunk
             if not all(self._have[first : last + 1]):
-                self._ensure(first, last)
+                self._ensure(range(first, last + 1))
         return self._readonly[offset : offset + size]
 
-    def _ensure(self, first: int, last: int) -> None:
-        """Make chunks ``first..last`` readable: from the disk cache, else downloaded."""
+    def fetch(self, spans: list[tuple[int, int]]) -> None:
+        """Make the chunks of these ``(offset, size)`` spans readable, the missing ones
+        downloaded in parallel requests (adjacent ones coalesced)."""
+        chunk, have = self.chunk, self._have
+        wanted = {index for offset, size in spans if size > 0
+                  for index in range(offset // chunk, (offset + size - 1) // chunk + 1)
+                  if not have[index]}
+        if wanted:
+            self._ensure(sorted(wanted))
+
+    def _ensure(self, indexes: range | list[int]) -> None:
+        """Make chunks ``indexes`` (ascending) readable: from the disk cache, else
+        downloaded."""
         with self._lock:
             missing = []
-            for index in range(first, last + 1):
+            for index in indexes:
                 if self._have[index]:
                     continue
                 at = index * self.chunk
@@ -77,20 +90,30 @@ class RemoteObject:
                     self._have[index] = 1
                 else:
                     missing.append(index)
-            for lo, hi in _runs(missing, self.max_chunks):
-                self._download(lo, hi)
+            runs = _runs(missing, self.max_chunks)
+            if len(runs) == 1:
+                self.keep(runs[0][0], self._download(*runs[0]))
+            elif runs:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(min(self.parallel, len(runs))) as pool:
+                    downloads = [pool.submit(self._download, lo, hi) for lo, hi in runs]
+                for (lo, _), done in zip(runs, downloads, strict=True):
+                    self.keep(lo, done.result())
 
     def _length(self, index: int) -> int:
         return min(self.chunk, self.size - index * self.chunk)
 
-    def _download(self, lo: int, hi: int) -> None:
+    def _download(self, lo: int, hi: int) -> bytes | memoryview:
+        """Chunks ``lo..hi`` of this version, in one request."""
         start, end = lo * self.chunk, min((hi + 1) * self.chunk, self.size)
         got = self.client.get(start, end, if_match=self.identity)
-        self.requests += 1
         if got is None:  # a client that ignored If-Match and answered If-None-Match
             raise AssertionError("a range GET with If-Match answered 304")
-        self.fetched += len(got.data)
-        self.keep(lo, got.data)
+        with self._count:
+            self.requests += 1
+            self.fetched += len(got.data)
+        return got.data
 
     def view(self, length: int) -> RemoteView:
         return RemoteView(self, length)
@@ -101,6 +124,7 @@ class RemoteView:
 
     mmapped = False
     prefetching = False
+    batches = True
 
     def __init__(self, source: RemoteObject, length: int) -> None:
         self.source: RemoteObject | None = source
@@ -122,6 +146,12 @@ class RemoteView:
         if self.source is not None and size > 0:
             self.source.read(offset, min(size, self.length - offset))
 
+    def fetch(self, spans: list[tuple[int, int]]) -> None:
+        """Download the chunks of these spans together (parallel requests)."""
+        if self.source is not None:
+            self.source.fetch([(o, min(n, self.length - o)) for o, n in spans
+                               if 0 <= o < self.length])
+
     def release(self, offset: int, size: int) -> None:
         """Nothing to hand back: the chunks stay for later reads."""
 
@@ -141,7 +171,8 @@ def _runs(indexes: list[int], most: int) -> list[tuple[int, int]]:
 
 
 def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk: int,
-                max_request: int, current: RemoteObject | None = None) -> RemoteObject:
+                max_request: int, parallel: int,
+                current: RemoteObject | None = None) -> RemoteObject:
     """The newest version of the object, in one request: its first chunks (the header
     and the WAL's first read), unless the version last seen (``current``, else the one
     the cache remembers) is still the newest, which the store confirms without sending
@@ -154,8 +185,9 @@ def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk:
         if current is not None:
             return current
         etag, size = known  # type: ignore[misc]
-        return RemoteObject(client, cache, object_dir, etag, size, chunk, max_request)
-    obj = RemoteObject(client, cache, object_dir, got.etag, got.size, chunk, max_request)
+        return RemoteObject(client, cache, object_dir, etag, size, chunk, max_request, parallel)
+    obj = RemoteObject(client, cache, object_dir, got.etag, got.size, chunk, max_request,
+                       parallel)
     obj.requests, obj.fetched = 1, len(got.data)
     obj.keep(0, got.data)
     cache.remember(object_dir, got.etag, got.size)
