@@ -297,8 +297,13 @@ class Searcher:
                     from .lexical.reader import LexSearcher
 
                     view = self.snap.view
+                    announce = view.batches  # a remote view fetches every file at once
 
                     def read_file(name: str) -> memoryview:
+                        nonlocal announce
+                        if announce:
+                            announce = False
+                            view.fetch([(o, n) for o, n, _ in manifest.files.values()])
                         off, length, _ = manifest.files[name]
                         return view.read(off, length, "segment:lex")
 
