@@ -4,8 +4,9 @@ The engine reads a local file through its descriptor (``os.pread`` for the heade
 WAL; a ``FileView`` over the committed part for everything else). A ``ByteSource`` stands
 in for that descriptor: one immutable version of a file held elsewhere (an object in a
 store), with its size, positional reads and a view over ``[0, length)`` that has
-``FileView``'s read API (``read``, ``prefetch``, ``release``, ``close``, ``length``,
-``mmapped``). Implementations live above the engine (``memvid_store/remote``).
+``FileView``'s read API (``read``, ``prefetch``, ``fetch``, ``release``, ``close``,
+``length``, ``mmapped``, ``batches``). Implementations live above the engine
+(``memvid_store/remote``).
 """
 
 from __future__ import annotations
