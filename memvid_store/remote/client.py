@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from ..errors import (
+    MemvidError,
     MissingDependencyError,
     NotAMemoryFileError,
     ObjectChangedError,
@@ -114,8 +115,9 @@ def check_length(got: Fetched, start: int, end: int, url: str) -> Fetched:
     return got
 
 
-def classify(exc: BaseException, url: str) -> RemoteError:
-    """The typed error for a failed request (obstore's exception, or any other)."""
+def classify(exc: BaseException, url: str) -> MemvidError:
+    """The typed error for a failed request (obstore's exception, or any other): a
+    ``RemoteError``, or NotAMemoryFileError for an empty object (416 on the first range)."""
     text = str(exc)
     name = type(exc).__name__
     found = _STATUS.search(text)
@@ -128,7 +130,7 @@ def classify(exc: BaseException, url: str) -> RemoteError:
     if name == "PreconditionError" or status == 412:
         return ObjectChangedError(f"{url} changed while it was read", url, 412)
     if status == 416:
-        return NotAMemoryFileError(f"{url} is empty: not a .mv2 file")  # type: ignore[return-value]
+        return NotAMemoryFileError(f"{url} is empty: not a .mv2 file")
     if status in (429, 503) or "SlowDown" in text:
         return RemoteThrottledError(f"{url}: the store is throttling requests ({first})",
                                     url, status or 503)

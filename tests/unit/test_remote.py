@@ -24,6 +24,7 @@ from memvid_store.errors import (
     FrameNotFoundError,
     InvalidInputError,
     MemoryNotFoundError,
+    NotAMemoryFileError,
     ObjectChangedError,
     ReadOnlyError,
     RemoteAccessDeniedError,
@@ -283,7 +284,8 @@ def stub():
 
 @pytest.mark.parametrize(("mode", "error"), [
     (503, RemoteThrottledError), (500, RemoteServerError), (403, RemoteAccessDeniedError),
-    (404, RemoteNotFoundError), (412, ObjectChangedError), ("truncate", RemoteTruncatedError),
+    (404, RemoteNotFoundError), (412, ObjectChangedError), (416, NotAMemoryFileError),
+    ("truncate", RemoteTruncatedError),
     ("hang", RemoteTimeoutError)])
 def test_http_failures_become_typed_errors(stub, tmp_path, mode, error):
     stub.mode = mode
