@@ -31,7 +31,17 @@ from .errors import (
     MissingDependencyError,
     NotAMemoryFileError,
     NotFoundError,
+    ObjectChangedError,
     ReadOnlyError,
+    RemoteAccessDeniedError,
+    RemoteError,
+    RemoteNotFoundError,
+    RemoteReadOnlyError,
+    RemoteServerError,
+    RemoteThrottledError,
+    RemoteTimeoutError,
+    RemoteTransientError,
+    RemoteTruncatedError,
     StorageError,
     VersionMismatchError,
 )
@@ -47,6 +57,7 @@ if TYPE_CHECKING:
     from .config import CacheConfig, IndexConfig, StoreConfig, WarmupConfig
     from .engine.fileio import MmapConfig
     from .memory import Memory, MemoryView
+    from .remote.config import RemoteConfig
     from .reports import Change, Stats, VerifyReport
     from .types import Frame, Hit
 
@@ -65,6 +76,7 @@ _dynamic_imports = {
     "IndexConfig": "config",
     "LoadPriority": "coldstart.loader",
     "MmapConfig": "engine.fileio",
+    "RemoteConfig": "remote.config",
     "WarmupConfig": "config",
     "emit_metrics": "coldstart.metrics",
     "Frame": "types",
@@ -108,7 +120,18 @@ __all__ = [
     "MmapConfig",
     "NotAMemoryFileError",
     "NotFoundError",
+    "ObjectChangedError",
     "ReadOnlyError",
+    "RemoteAccessDeniedError",
+    "RemoteConfig",
+    "RemoteError",
+    "RemoteNotFoundError",
+    "RemoteReadOnlyError",
+    "RemoteServerError",
+    "RemoteThrottledError",
+    "RemoteTimeoutError",
+    "RemoteTransientError",
+    "RemoteTruncatedError",
     "Stats",
     "StorageError",
     "StoreConfig",

@@ -35,7 +35,17 @@ __all__ = [
     "MissingDependencyError",
     "NotAMemoryFileError",
     "NotFoundError",
+    "ObjectChangedError",
     "ReadOnlyError",
+    "RemoteAccessDeniedError",
+    "RemoteError",
+    "RemoteNotFoundError",
+    "RemoteReadOnlyError",
+    "RemoteServerError",
+    "RemoteThrottledError",
+    "RemoteTimeoutError",
+    "RemoteTransientError",
+    "RemoteTruncatedError",
     "StorageError",
     "VersionMismatchError",
     "storage_errors",
@@ -267,3 +277,77 @@ class MissingDependencyError(MemvidError, ImportError):
     """An optional dependency is not installed."""
 
     code = "missing_dependency"
+
+
+class RemoteError(MemvidError):
+    """A memory in object storage (``s3://``) could not be read.
+
+    ``url`` names the object; ``status`` is the HTTP status (0 when there was none).
+    """
+
+    code = "remote_error"
+
+    def __init__(self, message: str, url: str = "", status: int = 0) -> None:
+        super().__init__(message, url, status)
+        self.url = url
+        self.status = status
+
+
+class RemoteReadOnlyError(RemoteError, ReadOnlyError):
+    """A memory in object storage was opened for writing."""
+
+    code = "remote_read_only"
+    HINT = ("open it with readonly=True; to change it, write a local file and publish "
+            "(upload) it to the object's key")
+
+
+class RemoteNotFoundError(RemoteError, MemoryNotFoundError):
+    """No object at the URL (HTTP 404), or no such bucket."""
+
+    code = "remote_not_found"
+    HINT = "check the bucket, the key and AWS_ENDPOINT_URL"
+
+
+class RemoteAccessDeniedError(RemoteError):
+    """The store refused the credentials (HTTP 401/403)."""
+
+    code = "remote_access_denied"
+    HINT = "check the AWS credentials and that they allow s3:GetObject on the key"
+
+
+class ObjectChangedError(RemoteError):
+    """The object was replaced while this snapshot was being read (its ETag changed)."""
+
+    code = "object_changed"
+    HINT = "call refresh() to move to the new version, then read again"
+
+
+class RemoteTransientError(RemoteError):
+    """A failure that may pass: raised once the bounded retries are spent."""
+
+    code = "remote_transient"
+    HINT = "the read was retried with backoff; try again later or raise the retry budget"
+
+
+class RemoteThrottledError(RemoteTransientError):
+    """The store asked to slow down (HTTP 503 SlowDown, 429)."""
+
+    code = "remote_throttled"
+
+
+class RemoteServerError(RemoteTransientError):
+    """The store failed (HTTP 5xx)."""
+
+    code = "remote_server_error"
+
+
+class RemoteTimeoutError(RemoteTransientError):
+    """The request timed out or the connection failed."""
+
+    code = "remote_timeout"
+
+
+class RemoteTruncatedError(RemoteTransientError):
+    """A response body ended before the bytes asked for."""
+
+    code = "remote_truncated"

@@ -38,9 +38,11 @@ from .errors import (
     ClosedError,
     InvalidInputError,
     ReadOnlyError,
+    RemoteReadOnlyError,
     storage_errors,
 )
 from .reads import MemoryView, ReadContext, Reads, index_config_of
+from .remote import is_remote
 from .types import to_us
 from .validate import check_collection
 from .writes import WriteAccess, Writes
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
     from .coldstart.metrics import AlertThresholds, ColdStartMetrics
     from .collection import Collection
     from .engine.writer import Writer
+    from .remote.config import RemoteConfig
+    from .remote.reader import RemoteReader
     from .reports import Stats, VerifyReport
 
 
@@ -60,14 +64,15 @@ class Memory(Reads, Writes):
     snapshot it opened until ``refresh()``, or following the writer (``follow=True``).
     """
 
-    def __init__(self, path: str, source: ReaderFile | shared.SharedWriter, config: StoreConfig,
+    def __init__(self, path: str, source: ReaderFile | RemoteReader | shared.SharedWriter,
+                 config: StoreConfig,
                  *, embedder: Any = None, allow_embedder_mismatch: bool = False) -> None:
         """``source``: a reader's file, or a share of the file's writer (a later share
         reads the writer's snapshot)."""
         started = time.perf_counter()
         self._path, self._config, self._closed, self._source = path, config, False, source
         self._shared = source if isinstance(source, shared.SharedWriter) else None
-        self._reader = source if isinstance(source, ReaderFile) else None
+        self._reader = None if self._shared else source  # a ReaderFile or RemoteReader
         self._mutex = self._shared.lock if self._shared else threading.RLock()
         state = None if self._shared and self._shared.writer else source.load()
         self._snapshot = (source.writer.snapshot if state is None  # type: ignore[union-attr]
@@ -150,7 +155,9 @@ class Memory(Reads, Writes):
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, readonly: bool = False,
              follow: bool = False, config: StoreConfig | None = None, embedder: Any = None,
-             allow_embedder_mismatch: bool = False, **options: Any) -> Memory:
+             allow_embedder_mismatch: bool = False,
+             remote: RemoteConfig | Mapping[str, Any] | None = None,
+             **options: Any) -> Memory:
         """Open an existing memory file (writable unless ``readonly=True``).
 
         Writable handles of one file in one process share its writer: each sees the
@@ -162,19 +169,28 @@ class Memory(Reads, Writes):
         the one the file was created with (``embedder_info``) unless
         ``allow_embedder_mismatch`` (its dimension must match in any case).
 
+        ``path`` may be an object URL, ``s3://bucket/key``, opened ``readonly=True``: it is
+        read by range requests pinned to the object's version and cached locally
+        (``remote``: a ``RemoteConfig`` or a dict of its fields; docs/serverless.md);
+        ``refresh()`` moves to a newer version of the object.
+
         Raises:
             MemoryNotFoundError: there is no file at ``path``.
             NotAMemoryFileError, VersionMismatchError, CorruptFileError: unusable file.
             MemoryLockedError: another process holds the writer lock.
             EmbedderMismatchError, DimensionMismatchError: the embedder does not fit.
             InvalidInputError: ``follow=True`` without ``readonly=True``.
+            RemoteReadOnlyError: a URL opened without ``readonly=True``.
+            RemoteError: a URL's object could not be read (its subclasses say why).
         """
         path = os.fspath(path)
         cfg = (config or StoreConfig.from_env()).with_options(options)
+        args = {"embedder": embedder, "allow_embedder_mismatch": allow_embedder_mismatch}
+        if is_remote(path):
+            return cls._open_remote(path, readonly, follow, cfg, remote, args)
         if follow and not readonly:
             raise InvalidInputError("follow=True needs readonly=True: a writable handle sees "
                                     "every write already (its process holds the only writer)")
-        args = {"embedder": embedder, "allow_embedder_mismatch": allow_embedder_mismatch}
         if not readonly:
             return shared.acquire(path, cfg.lock_timeout, lambda s: cls(path, s, cfg, **args))
         reader = ReaderFile(path, follow=follow)
@@ -183,6 +199,21 @@ class Memory(Reads, Writes):
         except BaseException:
             reader.close()
             raise
+
+    @classmethod
+    def _open_remote(cls, url: str, readonly: bool, follow: bool, cfg: StoreConfig,
+                     remote: RemoteConfig | Mapping[str, Any] | None,
+                     args: dict[str, Any]) -> Memory:
+        from .remote.config import RemoteConfig
+        from .remote.reader import RemoteReader
+
+        if not readonly:
+            raise RemoteReadOnlyError(f"{url} is an object in storage: it can only be read",
+                                      url)
+        if follow:
+            raise InvalidInputError("follow=True is for local files: a memory in object "
+                                    "storage moves to a newer version on refresh()")
+        return cls(url, RemoteReader(url, RemoteConfig.of(remote), cfg.cache_root), cfg, **args)
 
     def _start_writer(self, state: Opened) -> None:
         from .engine.writer import Writer
@@ -337,9 +368,13 @@ class Memory(Reads, Writes):
 
         writer = self._shared.writer if self._shared else None
         return file_stats(self._snap(), path=self._path,
-                          file_bytes=os.fstat(self._source.fd).st_size,
+                          file_bytes=self._file_bytes(),
                           wal_bytes=writer.wal_used if writer else self._reader.wal_end,
                           readonly=self.readonly, tiers=self._cold.tiers)
+
+    def _file_bytes(self) -> int:
+        fd = self._source.fd
+        return os.fstat(fd).st_size if isinstance(fd, int) else fd.size
 
     def verify(self) -> VerifyReport:
         """Check every checksum in the file; never raises for damage, reports it."""
@@ -347,7 +382,7 @@ class Memory(Reads, Writes):
         from .reports import VerifyReport
 
         self._snap()
-        problems, checked = verify_file(self._source.fd)
+        problems, checked = verify_file(self._source.fd)  # a remote object: read whole
         return VerifyReport(not problems, problems, checked)
 
     # ------------------------------------------------------------ warmup, caches

@@ -42,6 +42,8 @@ class MmapConfig:
 
 
 class FileView:
+    batches = False  # a local file gains nothing from reads announced together (fetch)
+
     def __init__(self, fd: int, length: int, *, use_mmap: bool | MmapConfig = True) -> None:
         cfg = use_mmap if isinstance(use_mmap, MmapConfig) else MmapConfig(enabled=use_mmap)
         self.length = length
@@ -91,6 +93,11 @@ class FileView:
         end = min(offset + size, self.length)
         with contextlib.suppress(OSError, ValueError):
             mm.madvise(mmap.MADV_WILLNEED, start, end - start)
+
+    def fetch(self, spans: list[tuple[int, int]]) -> None:
+        """Announce reads of these ``(offset, size)`` spans. A view over remote bytes
+        (``batches``) fetches them together; a local file needs nothing. Callers skip
+        building ``spans`` when ``batches`` is False."""
 
     def release(self, offset: int, size: int) -> None:
         """Unmap the pages of ``[offset, offset+size)`` after a one-off pass over them (a

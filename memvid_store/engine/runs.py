@@ -487,6 +487,16 @@ class RunReader:
         view = self.vector_view(row)
         return None if view is None else bytes(view)
 
+    def vector_span(self, row: int) -> tuple[int, int] | None:
+        """``(offset, size)`` of ``row``'s float32 embedding in the file (None: no
+        vector, or a reference outside its blocks, which ``vector_view`` reports)."""
+        vrow = self.part("vrow")[row]
+        block = bisect_right(self._vblock_starts, vrow) - 1
+        if vrow == NO_ROW or block < 0:
+            return None
+        width = int(self.header["dim"]) * 4
+        return self.header["vblocks"][block][0] + (vrow - self._vblock_starts[block]) * width, width
+
     def vector_view(self, row: int) -> memoryview | None:
         """The float32 embedding bytes of ``row`` as read from the file (no copy when
         mapped), or None when the row has no vector."""

@@ -9,7 +9,6 @@ write time, otherwise found in the supersession lists of newer runs or in the de
 from __future__ import annotations
 
 import heapq
-import os
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -452,6 +451,20 @@ class Snapshot:
             got = self._decode(ref.run, ref.row, ref.run.part("flags")[ref.row])
             cache.put(ref.gid, got, _decoded_size(got))
 
+    def fetch_frames(self, refs: list[RowRef]) -> None:
+        """Announce the payload reads of ``refs`` to a view that batches (remote bytes:
+        fetched together instead of one request per frame)."""
+        if self.view.batches:
+            self.view.fetch([(ref.run.part("poff")[ref.row], ref.run.part("plen")[ref.row])
+                             for ref in refs if ref.run is not None])
+
+    def fetch_vectors(self, gids: list[int]) -> None:
+        """Announce the vector reads of committed versions ``gids`` (see fetch_frames)."""
+        if self.view.batches:
+            refs = [self.locate(gid) for gid in gids]
+            spans = [ref.run.vector_span(ref.row) for ref in refs if ref.run is not None]
+            self.view.fetch([span for span in spans if span is not None])
+
     def _decode(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
         off, length = run.part("poff")[row], run.part("plen")[row]
         stored = self.view.read(off, length, "frame")
@@ -531,13 +544,14 @@ def _decoded_size(payload: tuple[str, dict, list[str]]) -> int:
     return 2 * len(text) + 100 * (1 + len(meta) + len(tags))
 
 
-def read_toc(fd: int, header: Header, file_size: int) -> Toc:
-    """Read and check the TOC a header points to, and the footer written after it."""
+def read_toc(pread: Callable[[int, int], bytes], header: Header, file_size: int) -> Toc:
+    """Read and check the TOC a header points to, and the footer written after it;
+    ``pread(size, offset)`` reads the file."""
     offset, length = header.toc_offset, header.toc_len
     if header.committed_end > file_size:
         raise CorruptFileError(f"TOC at offset {offset} lies past the end of the file "
                                f"({file_size} bytes)", "toc", offset)
-    raw = os.pread(fd, length + TOC_FOOTER_SIZE, offset)
+    raw = pread(length + TOC_FOOTER_SIZE, offset)
     if len(raw) != length + TOC_FOOTER_SIZE or crc32(raw[:length]) != header.toc_crc:
         raise CorruptFileError(f"TOC at offset {offset} checksum mismatch", "toc", offset)
     footer = unpack_toc_footer(raw[length:])

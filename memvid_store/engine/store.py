@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -71,6 +72,9 @@ from .wal import replay
 
 if TYPE_CHECKING:
     from .hooks import CommitHook
+    from .source import ByteSource
+
+Pread = Callable[[int, int], bytes]  # (size, offset) -> bytes, like os.pread on one fd
 
 MERGE_FANOUT = 4
 VECTOR_ALIGN = 64
@@ -114,10 +118,15 @@ class Opened:
     newest_damaged: bool = False  # the newest commit's TOC failed: this is the one before
 
 
-def read_state(fd: int) -> Opened:
-    """Read header, TOC and WAL delta consistently (retries if a commit lands meanwhile)."""
+def read_state(fd: int | ByteSource) -> Opened:
+    """Read header, TOC and WAL delta consistently (retries if a commit lands meanwhile).
+
+    ``fd`` is a local file's descriptor or a ``ByteSource`` (one immutable version of a
+    remote file: read once, nothing can land meanwhile)."""
+    if not isinstance(fd, int):
+        return _read_state_once(fd.pread, fd.size)
     for _ in range(50):
-        state = _read_state_once(fd)
+        state = _read_state_once(lambda n, off: os.pread(fd, n, off), os.fstat(fd).st_size)
         again = os.pread(fd, HEADER_SIZE, 0)
         try:
             latest, _ = pick_header(again)
@@ -128,9 +137,8 @@ def read_state(fd: int) -> Opened:
     raise CorruptFileError("the file keeps changing while it is read", "header", 0)
 
 
-def _read_state_once(fd: int) -> Opened:
-    raw = os.pread(fd, HEADER_SIZE, 0)
-    size = os.fstat(fd).st_size
+def _read_state_once(pread: Pread, size: int) -> Opened:
+    raw = pread(HEADER_SIZE, 0)
     if len(raw) < SLOT_SIZE:
         raise NotAMemoryFileError(f"file is {size} bytes: too short to be a .mv2 file")
     header, problems = pick_header(raw)
@@ -138,11 +146,11 @@ def _read_state_once(fd: int) -> Opened:
     recovered = damaged = False
     if problems and all(any(raw[s * SLOT_SIZE : (s + 1) * SLOT_SIZE]) for s in (0, 1)):
         # a header slot is damaged: it may have held a newer commit than the one chosen
-        newer = _newer_commit_at_end(fd, header, size)
+        newer = _newer_commit_at_end(pread, header, size)
         if newer is not None:
             header, recovered = newer, True
     try:
-        toc = read_toc(fd, header, size)
+        toc = read_toc(pread, header, size)
     except CorruptFileError as exc:
         # the newest commit's TOC is damaged: fall back to the other slot's commit
         other = _other_header(raw, header)
@@ -150,10 +158,10 @@ def _read_state_once(fd: int) -> Opened:
             raise
         problems.append(str(exc))
         header = other
-        toc = read_toc(fd, header, size)
+        toc = read_toc(pread, header, size)
         damaged = True
     wal_off = header.wal_offset
-    rep = replay(lambda off, n: os.pread(fd, n, wal_off + off), header.wal_checkpoint_seq,
+    rep = replay(lambda off, n: pread(n, wal_off + off), header.wal_checkpoint_seq,
                  size=header.wal_size)
     delta: list[Version] = []
     for seq, payload in rep.records:
@@ -168,7 +176,7 @@ def footer_of(header: Header) -> bytes:
                            header.toc_crc)
 
 
-def _newer_commit_at_end(fd: int, older: Header, size: int) -> Header | None:
+def _newer_commit_at_end(pread: Pread, older: Header, size: int) -> Header | None:
     """The commit right after ``older``, found from the TOC footer at the end of the file.
 
     Used when a header slot is damaged: the commit it pointed to is intact if its TOC is
@@ -176,13 +184,13 @@ def _newer_commit_at_end(fd: int, older: Header, size: int) -> Header | None:
     """
     if size < older.committed_end + TOC_FOOTER_SIZE:
         return None
-    found = unpack_toc_footer(os.pread(fd, TOC_FOOTER_SIZE, size - TOC_FOOTER_SIZE))
+    found = unpack_toc_footer(pread(TOC_FOOTER_SIZE, size - TOC_FOOTER_SIZE))
     if found is None:
         return None
     gen, off, length, crc = found
     if gen != older.generation + 1 or off + length + TOC_FOOTER_SIZE != size:
         return None
-    raw = os.pread(fd, length, off)
+    raw = pread(length, off)
     if crc32(raw) != crc:
         return None
     try:
@@ -271,9 +279,11 @@ def same_file(fd: int, path: str) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def make_snapshot(fd: int, state: Opened, use_mmap: bool | MmapConfig,
+def make_snapshot(fd: int | ByteSource, state: Opened, use_mmap: bool | MmapConfig,
                   reuse: list[RunReader] | None = None) -> Snapshot:
-    view = FileView(fd, state.header.committed_end, use_mmap=use_mmap)
+    """A snapshot of ``state`` over a view of the file (a ``ByteSource`` gives its own)."""
+    end = state.header.committed_end
+    view = FileView(fd, end, use_mmap=use_mmap) if isinstance(fd, int) else fd.view(end)
     runs = None
     if reuse is not None:
         by_off = {r.ref.offset: r for r in reuse}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ..errors import CorruptFileError, FormatError
 from .fileio import FileView
@@ -14,12 +15,19 @@ from .snapshot import Snapshot
 from .store import read_state
 from .wal import replay
 
+if TYPE_CHECKING:
+    from .source import ByteSource
 
-def verify_file(fd: int) -> tuple[list[str], dict[str, int]]:
-    """Return (problems, counts of what was checked). Never raises for damage."""
+
+def verify_file(fd: int | ByteSource) -> tuple[list[str], dict[str, int]]:
+    """Return (problems, counts of what was checked). Never raises for damage.
+
+    ``fd``: a local file's descriptor, or a ``ByteSource`` (every byte is read)."""
     problems: list[str] = []
     checked = {"header_slots": 0, "tocs": 0, "segments": 0, "blocks": 0, "wal_records": 0}
-    raw = os.pread(fd, HEADER_SIZE, 0)
+    local = isinstance(fd, int)
+    pread = (lambda n, off: os.pread(fd, n, off)) if local else fd.pread
+    raw = pread(HEADER_SIZE, 0)
     try:
         _, slot_problems = pick_header(raw)
     except FormatError as exc:
@@ -37,7 +45,8 @@ def verify_file(fd: int) -> tuple[list[str], dict[str, int]]:
     checked["header_slots"] = 2 - len(slot_problems)
     problems += [f"header: {p}" for p in slot_problems]
     problems += other_problems
-    view = FileView(fd, state.header.committed_end, use_mmap=False)
+    end = state.header.committed_end
+    view = FileView(fd, end, use_mmap=False) if local else fd.view(end)
     snap = Snapshot(view, state.header, state.toc, [], [])
     seen: set[int] = set()
     try:
@@ -51,7 +60,7 @@ def verify_file(fd: int) -> tuple[list[str], dict[str, int]]:
                 problems += _check_segment(view, seg, seen, checked)
     except CorruptFileError as exc:
         problems.append(f"toc chain: {exc.message} (earlier commits unreachable)")
-    region = os.pread(fd, state.header.wal_size, state.header.wal_offset)
+    region = pread(state.header.wal_size, state.header.wal_offset)
     rep = replay(region, state.header.wal_checkpoint_seq, scan_damage=True)
     problems += rep.problems
     for _, payload in rep.records:

@@ -70,6 +70,9 @@ class Replay:
     last_crc: int = 0  # crc of the last replayed record: ``prev`` of the next append
 
 
+FIRST_READ = 64 * 1024  # the first read of a WAL region: all of an idle or small WAL
+
+
 class _Region:
     """Reads a WAL region lazily in growing chunks: an idle WAL costs one small read."""
 
@@ -83,7 +86,7 @@ class _Region:
         if end > self.size:
             return False
         if end > len(self.buf):
-            want = min(self.size, max(end, 2 * len(self.buf), 64 * 1024))
+            want = min(self.size, max(end, 2 * len(self.buf), FIRST_READ))
             self.buf += self._read(len(self.buf), want - len(self.buf))
         return end <= len(self.buf)
 

@@ -166,6 +166,7 @@ class Searcher:
         positions = {m: {ref.gid: (i + 1, s) for i, (ref, s) in enumerate(lst)}
                      for m, lst in lists.items()}
         hits = []
+        self.snap.fetch_frames([ref for ref, _ in ranked])
         for ref, score in ranked:
             key, version, created, text, meta, tags = self.snap.record(ref)
             collection, frame_id = split_key(key)
@@ -296,8 +297,13 @@ class Searcher:
                     from .lexical.reader import LexSearcher
 
                     view = self.snap.view
+                    announce = view.batches  # a remote view fetches every file at once
 
                     def read_file(name: str) -> memoryview:
+                        nonlocal announce
+                        if announce:
+                            announce = False
+                            view.fetch([(o, n) for o, n, _ in manifest.files.values()])
                         off, length, _ = manifest.files[name]
                         return view.read(off, length, "segment:lex")
 

@@ -7,7 +7,7 @@ import sys
 import textwrap
 
 HEAVY = ("numpy", "zstandard", "tantivy", "hnswlib", "usearch", "langchain_core", "llama_index",
-         "boto3")
+         "boto3", "obstore")
 
 
 def run(code: str) -> str:

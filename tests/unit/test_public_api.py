@@ -19,7 +19,10 @@ EXPECTED_ALL = [
     "InvalidInputError", "InvalidTypeError", "LoadPriority", "LockError", "Memory",
     "MemoryLockedError", "MemoryNotFoundError", "MemoryView", "MemvidError",
     "MissingDependencyError", "MmapConfig", "NotAMemoryFileError", "NotFoundError",
-    "ReadOnlyError", "Stats", "StorageError", "StoreConfig", "VerifyReport", "VersionMismatchError",
+    "ObjectChangedError", "ReadOnlyError", "RemoteAccessDeniedError", "RemoteConfig",
+    "RemoteError", "RemoteNotFoundError", "RemoteReadOnlyError", "RemoteServerError",
+    "RemoteThrottledError", "RemoteTimeoutError", "RemoteTransientError", "RemoteTruncatedError",
+    "Stats", "StorageError", "StoreConfig", "VerifyReport", "VersionMismatchError",
     "WarmupConfig", "__version__", "emit_metrics",
 ]
 

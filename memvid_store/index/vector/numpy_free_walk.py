@@ -99,6 +99,7 @@ class NumpyFreeWalk:
         except Unsupported:
             self.graph = False
             return None
+        self.snap.fetch_vectors(keys)
         scored = sorted(((self._score(nk, req.vector, gid), gid) for gid in keys),
                         key=best_first)
         ranked = accept.take([(g, s) for s, g in scored], req.k)

@@ -206,8 +206,10 @@ class StoredVectors:
         if self._rows is not None:
             matrix = self._rows[found // 4]
         else:
-            rows = [self.snap.view.read(off, width, "segment:vectors")
-                    for off in found.tolist()]
+            offsets = found.tolist()
+            if self.snap.view.batches:
+                self.snap.view.fetch([(off, width) for off in offsets])
+            rows = [self.snap.view.read(off, width, "segment:vectors") for off in offsets]
             matrix = np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), self.dim)
         self._check(vrow, block, found, matrix)
         return matrix

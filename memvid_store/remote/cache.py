@@ -1,0 +1,156 @@
+"""Chunks of remote objects on local disk, bounded in bytes and shared by processes.
+
+Layout under the cache directory: ``<object>/<version>/<index>`` holds chunk ``index`` of
+one version of one object (``<object>`` hashes the URL and endpoint, ``<version>`` the
+ETag), and ``<object>/current`` the ETag and size last seen, which the next open asks the
+store to confirm (``If-None-Match``) instead of downloading anything. A version's bytes
+never change, so a chunk on disk is valid for as long as it exists. Files are written
+under a temporary name and renamed into place. When the directory grows past its bound,
+the least recently used chunks (by modification time, touched on first use in a process)
+are deleted (a process keeps the chunks it copied into its memory). A
+directory that belongs to another user, or that others may write, is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+
+_CURRENT = "current"
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+class ChunkCache:
+    """The chunk files of every object under ``root``, at most ``limit`` bytes in all."""
+
+    def __init__(self, root: str, limit: int) -> None:
+        self.root = root
+        self.limit = limit if _private(root) else 0  # never trust another user's files
+        self._used: int | None = None  # bytes of chunk files, counted on first store
+        self._lock = threading.Lock()
+
+    def object_dir(self, name: str) -> str:
+        return os.path.join(self.root, _digest(name))
+
+    def remembered(self, object_dir: str) -> tuple[str, int] | None:
+        """(ETag, size) of the version last seen of this object, if any."""
+        if self.limit <= 0:
+            return None
+        try:
+            with open(os.path.join(object_dir, _CURRENT)) as f:
+                seen = json.load(f)
+            return str(seen["etag"]), int(seen["size"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def remember(self, object_dir: str, etag: str, size: int) -> None:
+        if self.limit <= 0:
+            return
+        with contextlib.suppress(OSError):
+            os.makedirs(object_dir, exist_ok=True)
+            _write_atomic(os.path.join(object_dir, _CURRENT),
+                          json.dumps({"etag": etag, "size": size}).encode())
+
+    @staticmethod
+    def version_dir(object_dir: str, etag: str) -> str:
+        return os.path.join(object_dir, _digest(etag))
+
+    def load(self, version_dir: str, index: int, into: memoryview) -> bool:
+        """Copy chunk ``index`` into ``into``; False if it is not cached (or has another
+        length than ``into``: a damaged file, deleted)."""
+        if self.limit <= 0:
+            return False
+        path = os.path.join(version_dir, str(index))
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            if os.fstat(fd).st_size != len(into):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                return False
+            with contextlib.suppress(OSError):
+                os.utime(fd)  # recently used: evicted last
+            return os.readv(fd, [into]) == len(into)
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def store(self, version_dir: str, index: int, data: bytes | memoryview) -> None:
+        """Keep a downloaded chunk (best effort: a full or read-only disk only costs a
+        later download), then trim the cache to its bound."""
+        if self.limit <= 0:
+            return
+        try:
+            os.makedirs(version_dir, exist_ok=True)
+            _write_atomic(os.path.join(version_dir, str(index)), data)
+        except OSError:
+            return
+        with self._lock:
+            if self._used is None:
+                self._used = sum(size for _, size, _ in self._chunks())
+            else:
+                self._used += len(data)
+            if self._used > self.limit:
+                self._used = self._trim()
+
+    def _chunks(self) -> list[tuple[float, int, str]]:
+        """(mtime, size, path) of every chunk file under the root."""
+        out = []
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                if not name.isdigit():
+                    continue
+                path = os.path.join(folder, name)
+                with contextlib.suppress(OSError):
+                    st = os.stat(path)
+                    out.append((st.st_mtime, st.st_size, path))
+        return out
+
+    def _trim(self) -> int:
+        """Delete the least recently used chunks down to 90 % of the bound; returns the
+        bytes left."""
+        chunks = sorted(self._chunks())
+        used = sum(size for _, size, _ in chunks)
+        target = self.limit * 9 // 10
+        for _, size, path in chunks:
+            if used <= target:
+                break
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                used -= size
+        return used
+
+
+def _private(root: str) -> bool:
+    """Create ``root`` (and its parent) private to this user; False if it is not ours."""
+    try:
+        os.makedirs(os.path.dirname(root), mode=0o700, exist_ok=True)
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        st = os.stat(root)
+    except OSError:
+        return False
+    return not hasattr(os, "getuid") or (st.st_uid == os.getuid() and not st.st_mode & 0o022)
+
+
+def _write_atomic(path: str, data: bytes | memoryview) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+__all__ = ["ChunkCache"]

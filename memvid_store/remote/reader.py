@@ -1,0 +1,67 @@
+"""The object behind a read-only ``Memory`` opened from a URL (``s3://bucket/key``).
+
+It answers the calls ``Memory`` makes of a local reader's file (``engine/follow.py``'s
+``ReaderFile``): ``fd`` is the current version as a ``ByteSource``, ``load`` reads its
+state, ``reopen`` (``refresh()``) asks the store for a newer version. It never follows
+a writer: a new version is seen on ``refresh()``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..engine.follow import NOTHING
+from ..engine.store import Opened, read_state
+from .cache import ChunkCache
+from .client import ObstoreClient
+from .config import RemoteConfig
+from .retry import RetryingClient
+from .source import RemoteObject, open_object
+
+
+class RemoteReader:
+    """One object URL read through range requests and the chunk cache."""
+
+    follow = False
+
+    def __init__(self, url: str, config: RemoteConfig, cache_root: str) -> None:
+        self.path = url
+        client = ObstoreClient(url, config.timeout)
+        if config.wrap_client is not None:
+            client = config.wrap_client(client)
+        self.client = RetryingClient(client, retries=config.retries, backoff=config.backoff,
+                                     max_backoff=config.max_backoff)
+        self.cache = ChunkCache(config.cache_dir or os.path.join(cache_root, "s3"),
+                                config.cache_bytes)
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        self.object_dir = self.cache.object_dir(f"{endpoint or ''}|{url}")
+        self.sizes = (config.chunk_bytes, config.max_request_bytes, config.parallel_requests)
+        self.fd: RemoteObject = open_object(self.client, self.cache, self.object_dir,
+                                            *self.sizes)
+        self.wal_end = 0
+        self.installed: RemoteObject | None = None  # the version the handle reads
+
+    def load(self) -> Opened:
+        state = read_state(self.fd)
+        self.wal_end = state.wal_end
+        return state
+
+    def publish(self) -> None:
+        """The handle now reads the version ``load`` read."""
+        self.installed = self.fd
+
+    def reopen(self) -> bool:
+        """True while the version the handle reads is still the newest; else switch to
+        the newest and return False (nothing read from another version can be reused)."""
+        self.fd = open_object(self.client, self.cache, self.object_dir, *self.sizes,
+                              current=self.fd)
+        return self.fd is self.installed
+
+    def news(self) -> int:
+        return NOTHING
+
+    def close(self) -> None:
+        """Nothing to release: the versions' chunks stay in the cache."""
+
+
+__all__ = ["RemoteReader"]

@@ -1,0 +1,41 @@
+"""Bounded retries with exponential backoff for the failures that may pass."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+from ..errors import RemoteTransientError
+from .client import Fetched, ObjectClient, check_length
+
+
+class RetryingClient:
+    """An ``ObjectClient`` that checks every body's length and retries throttling, 5xx,
+    timeouts and truncated bodies up to ``retries`` times, waiting ``backoff * 2**attempt``
+    seconds (at most ``max_backoff``, with jitter) in between; the last failure is raised.
+    A changed object, a missing one or refused credentials are raised at once."""
+
+    def __init__(self, client: ObjectClient, *, retries: int, backoff: float,
+                 max_backoff: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.client = client
+        self.url = client.url
+        self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
+        self.sleep = sleep
+
+    def get(self, start: int, end: int, *, if_match: str | None = None,
+            if_none_match: str | None = None) -> Fetched | None:
+        for attempt in range(self.retries + 1):
+            try:
+                got = self.client.get(start, end, if_match=if_match,
+                                      if_none_match=if_none_match)
+                return None if got is None else check_length(got, start, end, self.url)
+            except RemoteTransientError:
+                if attempt == self.retries:
+                    raise
+                delay = min(self.max_backoff, self.backoff * 2**attempt)
+                self.sleep(delay * (0.5 + random.random() / 2))
+        raise AssertionError("unreachable")
+
+
+__all__ = ["RetryingClient"]

@@ -1,0 +1,293 @@
+"""Memories opened straight from S3 (a moto server on 127.0.0.1): every read equals the
+same read of the local file, the open costs at most two requests, a warm instance
+downloads nothing, ``refresh()`` moves to a new version without mixing two, and every
+failure is a typed error, retried when it may pass."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import os
+import random
+import shutil
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+pytest.importorskip("obstore")
+pytest.importorskip("moto.server")
+
+from memvid_store import Memory
+from memvid_store.errors import (
+    FrameNotFoundError,
+    InvalidInputError,
+    MemoryNotFoundError,
+    NotAMemoryFileError,
+    ObjectChangedError,
+    ReadOnlyError,
+    RemoteAccessDeniedError,
+    RemoteNotFoundError,
+    RemoteReadOnlyError,
+    RemoteServerError,
+    RemoteThrottledError,
+    RemoteTimeoutError,
+    RemoteTruncatedError,
+)
+
+from .s3_server import ENV, Faulty, Recorder, environ, moto_s3
+
+BUCKET, DIM, CHUNK = "memvid-test", 32, 64 << 10
+
+
+def _vec(rng: random.Random) -> list[float]:
+    return [rng.uniform(-1, 1) for _ in range(DIM)]
+
+
+def _build(path: str, seed: int) -> dict:
+    """A file with history, two collections, a sealed part and WAL records on top; the
+    bytes are taken while the writer is open, so the WAL records are part of them."""
+    rng = random.Random(seed)
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    mem = Memory.create(path + ".src", dim=DIM, wal_size=1 << 20)
+    notes = mem.collection("notes")
+    mem.put_many([{"id": f"f{i}", "text": " ".join(rng.choices(words, k=30)) + f" n{i}",
+                   "metadata": {"n": i, "kind": words[i % 3]}, "tags": [words[i % 4]],
+                   "embedding": _vec(rng)} for i in range(700)])
+    notes.put_many([{"id": f"note{i}", "text": f"note {words[i % 8]} {i}",
+                     "embedding": _vec(rng)} for i in range(60)])
+    mem.seal()
+    marks = {"generation": mem.generation}
+    time.sleep(0.01)
+    marks["time"] = datetime.now(UTC)
+    time.sleep(0.01)
+    for i in range(0, 40, 4):
+        mem.update(f"f{i}", text=f"updated {words[i % 8]} text {i}", metadata={"n": -i})
+    mem.delete_many([f"f{i}" for i in range(1, 30, 7)])
+    mem.seal()
+    for i in range(5):  # left in the WAL
+        mem.put(f"late frame {words[i]} golf", id=f"late{i}", embedding=_vec(rng))
+    shutil.copyfile(path + ".src", path)
+    mem.close()
+    os.unlink(path + ".src")
+    return marks
+
+
+@pytest.fixture(scope="module")
+def s3():
+    with moto_s3(BUCKET) as bucket:
+        yield bucket
+
+
+@pytest.fixture(scope="module")
+def published(s3, tmp_path_factory):
+    """(url, local path, marks) of one memory uploaded to the bucket."""
+    path = str(tmp_path_factory.mktemp("pub") / "agent.mv2")
+    marks = _build(path, 1)
+    s3.upload(path, "agent.mv2")
+    return f"s3://{BUCKET}/agent.mv2", path, marks
+
+
+def _open(url: str, cache: str, **remote) -> Memory:
+    return Memory.open(url, readonly=True, warmup="none",
+                       remote={"cache_dir": cache, "chunk_bytes": CHUNK, "backoff": 0.001,
+                               **remote})
+
+
+def _reads(mem: Memory, marks: dict) -> list:
+    rng = random.Random(7)
+    q = _vec(rng)
+    notes = mem.collection("notes")
+    out: list = [mem.count(), mem.count({"kind": "alpha"}), mem.count({"n": {"$gte": 500}}),
+                 mem.collections(), mem.get("f3"), mem.get("f4"), mem.get("late2"),
+                 mem.history("f4"), mem.timeline(limit=50),
+                 mem.select({"tags": "bravo"}, limit=20, offset=5),
+                 mem.select({"n": {"$lt": 100}}, order_by="valid_from", reverse=True),
+                 mem.find("golf hotel", k=10, mode="lexical"),
+                 mem.find(vector=q, k=10, mode="vector"),
+                 mem.find("delta echo", vector=q, k=10, mode="hybrid"),
+                 mem.find("alpha", vector=q, k=5, mode="hybrid", filter={"kind": "charlie"}),
+                 mem.find(vector=q, k=5, mode="vector", filter={"n": {"$gt": 300}}),
+                 notes.count(), notes.find("note golf", k=5, mode="lexical"),
+                 notes.find(vector=q, k=5, mode="vector"), notes.get("note3")]
+    for then in (mem.as_of(marks["generation"]), mem.as_of(marks["time"])):
+        out += [then.count(), then.get("f1"), then.find("updated", k=5, mode="lexical"),
+                then.find(vector=q, k=5, mode="vector"), then.select(limit=10)]
+    with pytest.raises(FrameNotFoundError):
+        mem.get("f1")  # deleted
+    out.append([f.embedding for f in mem.select(limit=3)])
+    return out
+
+
+def test_every_read_equals_the_local_file(published, tmp_path):
+    url, path, marks = published
+    with Memory.open(path, readonly=True) as local, _open(url, str(tmp_path)) as remote:
+        assert remote.readonly and remote.path == url
+        assert _reads(remote, marks) == _reads(local, marks)
+        assert remote.generation == local.generation
+        assert remote.stats().frames == local.stats().frames
+        assert remote.stats().file_bytes == os.path.getsize(path)
+        assert remote.verify().ok
+
+
+def test_header_and_toc_take_at_most_two_requests_and_reads_are_lazy(published, tmp_path):
+    url, path, _ = published
+    rec = Recorder()
+    with _open(url, str(tmp_path), wrap_client=rec.wrap) as mem:
+        assert len(rec.calls) <= 2
+        assert rec.calls[0][2] == {"if_match": None, "if_none_match": None}
+        etag = rec.calls[1][2]["if_match"]
+        mem.get("f5")
+        mem.find("golf", k=3, mode="lexical")
+        assert all(kw["if_match"] == etag for _, _, kw in rec.calls[1:])  # one version
+        assert all(start % CHUNK == 0 for start, _, _ in rec.calls)  # aligned chunks
+        assert rec.bytes < os.path.getsize(path)  # the WAL and vectors were not needed
+
+
+def test_a_warm_open_downloads_nothing(published, tmp_path):
+    url, _, marks = published
+    rec = Recorder()
+    with _open(url, str(tmp_path), wrap_client=rec.wrap) as mem:
+        first = _reads(mem, marks)
+    rec.clear()
+    with _open(url, str(tmp_path), wrap_client=rec.wrap) as mem:  # a new process's view
+        assert _reads(mem, marks) == first
+    assert rec.bytes == 0
+    assert [kw["if_none_match"] for _, _, kw in rec.calls] == [rec.calls[0][2]["if_none_match"]]
+    assert rec.calls[0][2]["if_none_match"]
+
+
+def test_the_cache_stays_within_its_bound(published, tmp_path):
+    url, _, marks = published
+    bound = 4 * CHUNK
+    with _open(url, str(tmp_path), cache_bytes=bound) as mem:
+        _reads(mem, marks)  # more than the bound is read: chunks are evicted
+    sizes = [os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(tmp_path)
+             for f in files if f.isdigit()]
+    assert 0 < sum(sizes) <= bound
+
+
+def test_refresh_moves_to_a_new_version_and_never_mixes_two(s3, tmp_path):
+    old, new = str(tmp_path / "old.mv2"), str(tmp_path / "new.mv2")
+    _build(old, 1)
+    marks = _build(new, 2)
+    s3.upload(old, "moving.mv2")
+    url = f"s3://{BUCKET}/moving.mv2"
+    with _open(url, str(tmp_path / "cache")) as mem, \
+            Memory.open(new, readonly=True) as fresh:
+        before = mem.get("f5")
+        s3.upload(new, "moving.mv2")
+        assert mem.get("f5") == before  # already read: still the version it opened
+        with pytest.raises(ObjectChangedError):
+            mem.find(vector=[0.1] * DIM, k=5, mode="vector")  # needs bytes of the old one
+        mem.refresh()
+        assert mem.get("f5") == fresh.get("f5") != before
+        assert _reads(mem, marks) == _reads(fresh, marks)
+        assert mem.refresh() == fresh.generation  # unchanged: nothing moves
+
+
+def test_a_refresh_cut_short_by_a_change_never_reuses_the_old_version(s3, tmp_path):
+    old, new = str(tmp_path / "old.mv2"), str(tmp_path / "new.mv2")
+    _build(old, 1)
+    marks = _build(new, 3)
+    s3.upload(old, "cut.mv2")
+    faults = Faulty([])
+    with _open(f"s3://{BUCKET}/cut.mv2", str(tmp_path / "cache"), wrap_client=faults.wrap,
+               retries=0) as mem, Memory.open(new, readonly=True) as fresh:
+        before = mem.get("f5")
+        s3.upload(new, "cut.mv2")
+        faults.plan = [None, "changed"]  # the new version's first chunk, then its TOC
+        with pytest.raises(ObjectChangedError):
+            mem.refresh()
+        assert mem.get("f5") == before  # still the version it had installed
+        mem.refresh()
+        assert _reads(mem, marks) == _reads(fresh, marks)
+
+
+def test_transient_failures_are_retried(published, tmp_path):
+    url, path, _ = published
+    faults = Faulty(["503", "500", "timeout", "truncate"])
+    with Memory.open(path, readonly=True) as local, \
+            _open(url, str(tmp_path), wrap_client=faults.wrap) as mem:
+        assert mem.count() == local.count()
+        assert faults.seen >= 5
+
+
+@pytest.mark.parametrize(("fault", "error"), [
+    ("503", RemoteThrottledError), ("500", RemoteServerError),
+    ("timeout", RemoteTimeoutError), ("truncate", RemoteTruncatedError)])
+def test_failures_past_the_retry_budget_are_typed(published, tmp_path, fault, error):
+    url, _, _ = published
+    faults = Faulty([fault] * 3)
+    with pytest.raises(error):
+        _open(url, str(tmp_path), wrap_client=faults.wrap, retries=2)
+    assert faults.seen == 3
+
+
+def test_missing_object_and_writable_open(s3, tmp_path):
+    with pytest.raises(RemoteNotFoundError) as info:
+        _open(f"s3://{BUCKET}/missing.mv2", str(tmp_path))
+    assert isinstance(info.value, MemoryNotFoundError)
+    with pytest.raises(RemoteReadOnlyError) as ro:
+        Memory.open(f"s3://{BUCKET}/agent.mv2")
+    assert isinstance(ro.value, ReadOnlyError) and "publish" in str(ro.value)
+    with pytest.raises(InvalidInputError):
+        Memory.open(f"s3://{BUCKET}/agent.mv2", readonly=True, follow=True)
+    with pytest.raises(InvalidInputError):
+        Memory.open(f"s3://{BUCKET}", readonly=True)
+
+
+class _Stub(http.server.BaseHTTPRequestHandler):
+    """Answers every request with the status (or misbehaviour) the test sets."""
+
+    mode: object = 503
+
+    def do_GET(self) -> None:
+        with contextlib.suppress(OSError):  # the client gave up (the timeout case)
+            self._answer(type(self).mode)
+
+    def _answer(self, mode: object) -> None:
+        if mode == "truncate":
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes 0-999/1000")
+            self.send_header("Content-Length", "1000")
+            self.send_header("ETag", '"v1"')
+            self.end_headers()
+            self.wfile.write(b"x" * 500)
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        if mode == "hang":
+            time.sleep(1.5)
+        status = 500 if mode == "hang" else int(mode)
+        code = b"SlowDown" if status == 503 else b"InternalError"
+        body = b"<Error><Code>" + code + b"</Code><Message>a stub</Message></Error>"
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def stub():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with environ({**ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_port}"}):
+        yield _Stub
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("mode", "error"), [
+    (503, RemoteThrottledError), (500, RemoteServerError), (403, RemoteAccessDeniedError),
+    (404, RemoteNotFoundError), (412, ObjectChangedError), (416, NotAMemoryFileError),
+    ("truncate", RemoteTruncatedError),
+    ("hang", RemoteTimeoutError)])
+def test_http_failures_become_typed_errors(stub, tmp_path, mode, error):
+    stub.mode = mode
+    with pytest.raises(error):
+        _open("s3://bucket/key.mv2", str(tmp_path), retries=0, timeout=0.5)
