@@ -8,15 +8,18 @@ the whole object for each range request, so its per-request time grows with
 ``--size-mib`` where S3's does not.
 """
 
+
 from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.moto_server import moto_server
 
 BUCKET, KEY, RANGE, N = "bench", "memory.mv2", 64 << 10, 50
 
@@ -52,12 +55,6 @@ print(json.dumps({{"import": t1 - t0, "client": t2 - t1, "first": t4 - t3, "time
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     import argparse
 
@@ -65,19 +62,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=16)
     parser.add_argument("--clients", default=",".join(CLIENTS))
     args = parser.parse_args()
-    port = free_port()
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
-               AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                               "-p", str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, env=env)
-    try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    with moto_server() as env:
         import boto3
 
         s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
@@ -107,9 +92,6 @@ def main() -> None:
             per = statistics.median(statistics.mean(r["times"]) for r in runs) * 1e3
             print(f"| {name} | {version(name)} | {med['import']:.0f} ms | {med['client']:.1f} ms "
                   f"| {med['first']:.1f} ms | {per:.2f} ms |")
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

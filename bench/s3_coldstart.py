@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.moto_server import moto_server  # noqa: E402
 
 PROBE = """
 import json, os, sys, time
@@ -68,12 +68,6 @@ print(json.dumps(stats))
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def build(path: str, n: int) -> None:
     from bench.corpus import iter_batches
     from memvid_store import Memory
@@ -97,66 +91,58 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-               AWS_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint,
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                               str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, env=env)
+    pythonpath = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     work = tempfile.mkdtemp(prefix="s3-coldstart-")
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/bench", method="PUT"))
-        import obstore
-        from obstore.store import S3Store
-
-        from bench.corpus import query_texts, query_vectors
-
-        store = S3Store("bench", endpoint=endpoint, client_options={"allow_http": True},
-                        access_key_id="bench", secret_access_key="bench", region="us-east-1")
-        query = query_texts(1)[0][0]
-        vector = json.dumps([float(x) for x in query_vectors(1)[0][0]])
-        print("| frames | file | query | s3 cold | s3 warm | copy to /tmp |\n"
-              "| ---: | ---: | --- | ---: | ---: | ---: |")
-        for n in map(int, args.sizes.split(",")):
-            path = os.path.join(work, f"m{n}.mv2")
-            build(path, n)
-            with open(path, "rb") as f:
-                obstore.put(store, f"m{n}.mv2", f.read())
-            size = os.path.getsize(path)
-            url = f"s3://bench/m{n}.mv2"
-            for kind in ("lexical", "vector", "hybrid"):
-                figures: dict[str, list[dict]] = {"cold": [], "warm": [], "copy": []}
-                for i in range(args.repeat):
-                    cache = os.path.join(work, f"cache-{n}-{kind}-{i}")
-                    os.makedirs(cache)
-                    figures["cold"].append(run(f"s3:{kind}", url, cache, query, vector, env))
-                    figures["warm"].append(run(f"s3:{kind}", url, cache, query, vector, env))
-                    copy = os.path.join(work, f"copy-{n}-{kind}-{i}")
-                    os.makedirs(copy)
-                    figures["copy"].append(run(f"copy:{kind}", url, copy, query, vector, env))
-                ids = {json.dumps(r["ids"]) for runs in figures.values() for r in runs}
-                assert len(ids) == 1, "the answers differ"
-
-                def cell(runs: list[dict]) -> str:
-                    ms = statistics.median(r["ms"] for r in runs)
-                    got = statistics.median(r["bytes"] for r in runs)
-                    req = statistics.median(r["requests"] for r in runs)
-                    return f"{ms:.0f} ms, {got / 2**20:.2f} MiB in {req:.0f} req"
-
-                print(f"| {n:,} | {size / 2**20:.1f} MiB | {kind} | {cell(figures['cold'])} "
-                      f"| {cell(figures['warm'])} | {cell(figures['copy'])} |", flush=True)
+        with moto_server(PYTHONPATH=pythonpath) as env:
+            measure(args, env, work)
     finally:
-        server.terminate()
-        server.wait()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, env: dict[str, str], work: str) -> None:
+    """Build each file, upload it, print its row of figures."""
+    endpoint = env["AWS_ENDPOINT_URL"]
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/bench", method="PUT"))
+    import obstore
+    from obstore.store import S3Store
+
+    from bench.corpus import query_texts, query_vectors
+
+    store = S3Store("bench", endpoint=endpoint, client_options={"allow_http": True},
+                    access_key_id="bench", secret_access_key="bench", region="us-east-1")
+    query = query_texts(1)[0][0]
+    vector = json.dumps([float(x) for x in query_vectors(1)[0][0]])
+    print("| frames | file | query | s3 cold | s3 warm | copy to /tmp |\n"
+          "| ---: | ---: | --- | ---: | ---: | ---: |")
+    for n in map(int, args.sizes.split(",")):
+        path = os.path.join(work, f"m{n}.mv2")
+        build(path, n)
+        with open(path, "rb") as f:
+            obstore.put(store, f"m{n}.mv2", f.read())
+        size = os.path.getsize(path)
+        url = f"s3://bench/m{n}.mv2"
+        for kind in ("lexical", "vector", "hybrid"):
+            figures: dict[str, list[dict]] = {"cold": [], "warm": [], "copy": []}
+            for i in range(args.repeat):
+                cache = os.path.join(work, f"cache-{n}-{kind}-{i}")
+                os.makedirs(cache)
+                figures["cold"].append(run(f"s3:{kind}", url, cache, query, vector, env))
+                figures["warm"].append(run(f"s3:{kind}", url, cache, query, vector, env))
+                copy = os.path.join(work, f"copy-{n}-{kind}-{i}")
+                os.makedirs(copy)
+                figures["copy"].append(run(f"copy:{kind}", url, copy, query, vector, env))
+            ids = {json.dumps(r["ids"]) for runs in figures.values() for r in runs}
+            assert len(ids) == 1, "the answers differ"
+
+            def cell(runs: list[dict]) -> str:
+                ms = statistics.median(r["ms"] for r in runs)
+                got = statistics.median(r["bytes"] for r in runs)
+                req = statistics.median(r["requests"] for r in runs)
+                return f"{ms:.0f} ms, {got / 2**20:.2f} MiB in {req:.0f} req"
+
+            print(f"| {n:,} | {size / 2**20:.1f} MiB | {kind} | {cell(figures['cold'])} "
+                  f"| {cell(figures['warm'])} | {cell(figures['copy'])} |", flush=True)
 
 
 if __name__ == "__main__":
