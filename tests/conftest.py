@@ -13,6 +13,20 @@ from memvid_store import Memory
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache_dir(tmp_path_factory) -> Iterator[None]:
+    """Unpacked indexes go to one directory of this test session (child processes inherit
+    it), not into the user's cache; a caller's own MEMVID_CACHE_DIR wins."""
+    if os.environ.get("MEMVID_CACHE_DIR"):
+        yield
+        return
+    os.environ["MEMVID_CACHE_DIR"] = str(tmp_path_factory.mktemp("memvid-cache"))
+    try:
+        yield
+    finally:
+        os.environ.pop("MEMVID_CACHE_DIR", None)
+
+
 @pytest.fixture
 def mem_path(tmp_path) -> str:
     return os.path.join(tmp_path, "agent.mv2")
