@@ -115,7 +115,8 @@ class Opened:
     newest_generation: int = -1  # of the newest valid header slot (read_state's retry check)
     recovered: bool = False  # the header was rebuilt from the TOC footer at the end of file
     wal_last_crc: int = 0
-    newest_damaged: bool = False  # the newest commit's TOC failed: this is the one before
+    newest_damaged: bool = False  # the newest commit's TOC failed, and the WAL does not
+    # hold all its writes: this state is the commit before, missing some of them
 
 
 def read_state(fd: int | ByteSource) -> Opened:
@@ -157,12 +158,15 @@ def _read_state_once(pread: Pread, size: int) -> Opened:
         if other is None:
             raise
         problems.append(str(exc))
+        lost_upto = header.wal_checkpoint_seq  # the last write the damaged commit held
         header = other
         toc = read_toc(pread, header, size)
         damaged = True
     wal_off = header.wal_offset
     rep = replay(lambda off, n: pread(n, wal_off + off), header.wal_checkpoint_seq,
                  size=header.wal_size)
+    if damaged and rep.last_seq >= lost_upto:
+        damaged = False  # the WAL still holds every write of the damaged commit
     delta: list[Version] = []
     for seq, payload in rep.records:
         delta.extend(decode_ops(payload, toc.next_gid + len(delta), header.wal_offset))
@@ -206,7 +210,8 @@ def _newer_commit_at_end(pread: Pread, older: Header, size: int) -> Header | Non
 def prepare_for_writing(fd: int, state: Opened) -> None:
     """Make an opened file safe to append to (the writer calls this once, under its lock).
 
-    * refuse a file whose newest commit is damaged (it would be truncated away);
+    * refuse a file whose damaged newest commit holds writes the WAL no longer has (the
+      truncation below would lose them for good);
     * drop bytes past the committed end (an interrupted commit);
     * rewrite a header slot rebuilt from the TOC footer, so the next commit cannot leave
       the file with no valid pointer to it;

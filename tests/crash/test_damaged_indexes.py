@@ -128,15 +128,19 @@ def test_a_damaged_filter_index_costs_filtered_reads_only(tmp_path, part):
 
 
 def test_a_damaged_newest_commit_is_never_written_over(tmp_path):
-    """The file reads as of the commit before; a writer is refused, so the newest commit's
-    bytes stay for a repair."""
+    """When the WAL no longer holds the damaged commit's writes, the file reads as of the
+    commit before and a writer is refused, so the damaged commit's bytes stay for a repair.
+    (When the WAL still holds them, writing is safe: tests/unit/test_memory.py.)"""
     from memvid_store import CorruptFileError
 
     path = tmp_path / "m.mv2"
-    with Memory.create(path) as mem:
-        mem.put("first", id="a")
-        mem.seal()
-        mem.put("second", id="b")
+    writer = (f"import os; from memvid_store import Memory\n"
+              f"m = Memory.create({str(path)!r})\n"
+              "m.put('first', id='a'); m.seal()\n"
+              "m.put('second', id='b'); m.seal()\n"  # the WAL starts over after this commit
+              "m.put('third', id='c')\n"  # overwrites the start of the WAL
+              "os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", writer], check=True, timeout=60)
     data = bytearray(path.read_bytes())
     _gen, toc_off, toc_len = parse_layout(bytes(data)).tocs[0]
     data[toc_off + toc_len // 2] ^= 0xFF
