@@ -35,7 +35,9 @@ __all__ = [
     "MissingDependencyError",
     "NotAMemoryFileError",
     "NotFoundError",
+    "NotSealedError",
     "ObjectChangedError",
+    "PublishConflictError",
     "ReadOnlyError",
     "RemoteAccessDeniedError",
     "RemoteError",
@@ -259,6 +261,13 @@ class EmbedderMismatchError(MemvidError, ValueError):
             "allow_embedder_mismatch=True if the vectors are compatible")
 
 
+class NotSealedError(InvalidInputError):
+    """A file to publish still has WAL records not sealed into segments."""
+
+    code = "not_sealed"
+    HINT = "call memory.seal() and close the writer first, or publish with seal=True"
+
+
 class FilterError(InvalidInputError):
     """A metadata filter is malformed (unknown operator, wrong operand type, ...)."""
 
@@ -351,3 +360,19 @@ class RemoteTruncatedError(RemoteTransientError):
     """A response body ended before the bytes asked for."""
 
     code = "remote_truncated"
+
+
+class PublishConflictError(RemoteError):
+    """A conditional upload lost: the object already exists (create) or no longer has the
+    expected ETag (replace). ``current_etag`` is the object's ETag now, when known (None
+    when there is no object or it could not be read)."""
+
+    code = "publish_conflict"
+    HINT = ("another publisher changed the object: open it, merge or rebuild, and publish "
+            "again with the current ETag")
+
+    def __init__(self, message: str, url: str = "", status: int = 412,
+                 current_etag: str | None = None) -> None:
+        super().__init__(message, url, status)
+        self.args = (message, url, status, current_etag)
+        self.current_etag = current_etag

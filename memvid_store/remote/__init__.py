@@ -8,10 +8,13 @@ of a URL, never by ``import memvid_store``.
 Modules: ``config.py`` (``RemoteConfig``), ``client.py`` (requests, typed errors),
 ``retry.py`` (bounded retries with backoff), ``cache.py`` (chunks on disk),
 ``source.py`` (one version of an object as the engine's ``ByteSource``), ``reader.py``
-(the file behind a read-only ``Memory``).
+(the file behind a read-only ``Memory``), ``upload.py`` (``publish``: a sealed local file
+to a URL with a conditional write).
 """
 
 from __future__ import annotations
+
+import os
 
 SCHEMES = ("s3://",)
 
@@ -21,4 +24,15 @@ def is_remote(path: str) -> bool:
     return path.startswith(SCHEMES)
 
 
-__all__ = ["SCHEMES", "is_remote"]
+def publish(local_path: str | os.PathLike[str], url: str, *,
+            expected_etag: str | None = None, seal: bool = False,
+            timeout: float = 300.0) -> str:
+    """Upload a sealed local memory to ``url``, creating the object
+    (``expected_etag=None``) or replacing the version with that ETag; returns the new
+    ETag. See ``upload.publish``."""
+    from .upload import publish as upload
+
+    return upload(local_path, url, expected_etag=expected_etag, seal=seal, timeout=timeout)
+
+
+__all__ = ["SCHEMES", "is_remote", "publish"]

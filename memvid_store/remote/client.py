@@ -65,28 +65,33 @@ def parse_url(url: str) -> tuple[str, str]:
     return bucket, key
 
 
+def open_store(url: str, timeout: float) -> tuple[Any, Any, str]:
+    """(the obstore module, an S3 store of the URL's bucket, the key): configured from the
+    standard AWS environment variables, obstore's own retries off."""
+    try:
+        import obstore
+        from obstore.store import S3Store
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "s3:// memories need obstore: pip install 'memvid-py[s3]'") from exc
+    bucket, key = parse_url(url)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    options: dict[str, Any] = {"timeout": timedelta(seconds=timeout),
+                               "connect_timeout": timedelta(seconds=min(timeout, 5.0))}
+    if endpoint and endpoint.startswith("http://"):
+        options["allow_http"] = True
+    kwargs: dict[str, Any] = {"endpoint": endpoint} if endpoint else {}
+    store = S3Store(bucket, client_options=options, retry_config={"max_retries": 0}, **kwargs)
+    return obstore, store, key
+
+
 class ObstoreClient:
     """``ObjectClient`` over obstore's S3 store, configured from the standard AWS
     environment variables (credentials, region, ``AWS_ENDPOINT_URL``)."""
 
     def __init__(self, url: str, timeout: float) -> None:
-        try:
-            import obstore
-            from obstore.store import S3Store
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "reading s3:// memories needs obstore: pip install 'memvid-py[s3]'") from exc
         self.url = url
-        bucket, self.key = parse_url(url)
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        options: dict[str, Any] = {"timeout": timedelta(seconds=timeout),
-                                   "connect_timeout": timedelta(seconds=min(timeout, 5.0))}
-        if endpoint and endpoint.startswith("http://"):
-            options["allow_http"] = True
-        kwargs: dict[str, Any] = {"endpoint": endpoint} if endpoint else {}
-        self._obstore = obstore
-        self._store = S3Store(bucket, client_options=options, retry_config={"max_retries": 0},
-                              **kwargs)
+        self._obstore, self._store, self.key = open_store(url, timeout)
 
     def get(self, start: int, end: int, *, if_match: str | None = None,
             if_none_match: str | None = None) -> Fetched | None:
@@ -144,4 +149,5 @@ def classify(exc: BaseException, url: str) -> MemvidError:
                               url)
 
 
-__all__ = ["Fetched", "ObjectClient", "ObstoreClient", "check_length", "classify", "parse_url"]
+__all__ = ["Fetched", "ObjectClient", "ObstoreClient", "check_length", "classify", "open_store",
+           "parse_url"]

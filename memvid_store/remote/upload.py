@@ -1,0 +1,114 @@
+"""Publish a sealed local ``.mv2`` file to an object URL with a conditional write.
+
+The upload is one ``PUT`` that the store accepts only if its condition holds:
+``If-None-Match: *`` (create: no object at the key yet) or ``If-Match: <etag>`` (replace
+the version the publisher last saw). Of two publishers racing from the same version, one
+wins and the other gets ``PublishConflictError``; readers move to the new version on
+``refresh()``. obstore sends conditional writes as a single request, never a multipart
+upload, so a file is published whole and is at most ``MAX_PUBLISH_BYTES`` (S3's limit
+for one ``PUT``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import (
+    InvalidInputError,
+    MemoryNotFoundError,
+    NotSealedError,
+    PublishConflictError,
+    storage_errors,
+)
+from .client import classify, open_store, parse_url
+
+MAX_PUBLISH_BYTES = 5 << 30  # S3 refuses a single PUT above 5 GiB
+_LOST = ("AlreadyExistsError", "PreconditionError")  # obstore's names for a failed condition
+
+
+def publish(local_path: str | os.PathLike[str], url: str, *,
+            expected_etag: str | None = None, seal: bool = False,
+            timeout: float = 300.0) -> str:
+    """Upload the sealed, closed memory at ``local_path`` to ``url`` (``s3://bucket/key``)
+    and return the new object's ETag.
+
+    ``expected_etag=None`` creates the object and fails if one exists; an ETag replaces
+    the object only while it still has that ETag (pass the ETag the last ``publish``
+    returned). The loser of a race gets ``PublishConflictError`` with the object's current
+    ETag. The file must have no open writer (``MemoryLockedError``) and no WAL records
+    left unsealed (``NotSealedError``); ``seal=True`` seals them first.
+    """
+    path = os.fspath(local_path)
+    parse_url(url)
+    if expected_etag is not None and (not isinstance(expected_etag, str) or not expected_etag):
+        raise InvalidInputError(f"expected_etag must be a non-empty ETag or None, got "
+                                f"{expected_etag!r}")
+    if seal:
+        _seal(path)
+    data = read_sealed(path)
+    obstore, store, key = open_store(url, timeout)
+    mode: Any = "create" if expected_etag is None else {"e_tag": expected_etag}
+    try:
+        result = obstore.put(store, key, data, mode=mode, use_multipart=False)
+    except Exception as exc:
+        if type(exc).__name__ not in _LOST:
+            raise classify(exc, url) from None
+        current = _current_etag(obstore, store, key)
+        lost = "already exists" if expected_etag is None else \
+            f"no longer has ETag {expected_etag}"
+        raise PublishConflictError(f"{url} {lost} (now: {current or 'no object'})", url, 412,
+                                   current) from None
+    return result["e_tag"] or ""
+
+
+def read_sealed(path: str) -> bytes:
+    """The bytes of the memory at ``path``, read under its writer lock (so no writer
+    changes them meanwhile) after checking it has no open writer and no unsealed WAL
+    records."""
+    from ..engine.lock import acquire, release
+    from ..engine.store import read_state
+
+    if not os.path.isfile(path):
+        raise MemoryNotFoundError(f"no memory file at {path}")
+    with storage_errors("reading the file to publish"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            acquire(fd, path, 0.0)
+            try:
+                state = read_state(fd)
+                if state.delta:
+                    raise NotSealedError(f"{path} has {len(state.delta)} WAL record(s) not "
+                                         "sealed: readers of the object would replay them")
+                size = os.fstat(fd).st_size
+                if size > MAX_PUBLISH_BYTES:
+                    raise InvalidInputError(f"{path} is {size} bytes: a conditional upload is "
+                                            f"one PUT, at most {MAX_PUBLISH_BYTES} bytes")
+                return _read_all(fd)
+            finally:
+                release(fd)
+        finally:
+            os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    with open(fd, "rb", closefd=False) as f:  # fresh descriptor: reads from offset 0
+        return f.read()
+
+
+def _seal(path: str) -> None:
+    from ..memory import Memory
+
+    with Memory.open(path, lock_timeout=0.0) as mem:
+        mem.seal()
+
+
+def _current_etag(obstore: Any, store: Any, key: str) -> str | None:
+    """The object's ETag now, or None if there is none or it cannot be read."""
+    try:
+        return obstore.head(store, key)["e_tag"]
+    except Exception:
+        return None
+
+
+__all__ = ["MAX_PUBLISH_BYTES", "publish", "read_sealed"]
