@@ -1,4 +1,5 @@
-"""``mv2 export`` and ``mv2 import``: a file's full history as JSON Lines and back."""
+"""``mv2 export`` and ``mv2 import``: a file's full history as JSON Lines and back;
+``mv2 publish``: a sealed file to object storage, safely."""
 
 from __future__ import annotations
 
@@ -64,4 +65,26 @@ def import_command(source: str, path: str, as_json: bool) -> None:
                    f"{summary.deletes} deletes) into {path}")
 
 
-COMMANDS = [export_command, import_command]
+@click.command(name="publish")
+@click.argument("path", type=MEMORY_PATH)
+@click.argument("url", metavar="s3://BUCKET/KEY")
+@click.option("--etag", help="Replace the object only while it still has this ETag (the one "
+                             "the last publish printed); without it, create the object and "
+                             "fail if one exists.")
+@click.option("--seal", is_flag=True, help="Seal the file's WAL records first.")
+@json_option('Print {"path", "url", "etag"} as JSON.')
+def publish_command(path: str, url: str, etag: str | None, seal: bool, as_json: bool) -> None:
+    """Upload PATH (sealed, with no open writer) to object storage with a conditional
+    write, and print the new ETag; a concurrent publisher's loss is an error, never a
+    lost update."""
+    from ..remote import publish
+
+    with reported_errors():
+        new_etag = publish(path, url, expected_etag=etag, seal=seal)
+    if as_json:
+        echo_json({"path": path, "url": url, "etag": new_etag})
+    else:
+        click.echo(f"published {path} to {url}, ETag {new_etag}")
+
+
+COMMANDS = [export_command, import_command, publish_command]

@@ -179,3 +179,24 @@ def test_store_failures_are_typed_errors(tmp_path, status, error):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_mv2_publish_creates_then_replaces_with_the_etag(s3, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from memvid_store.cli import cli
+
+    path = _sealed(str(tmp_path / "c.mv2"), 3)
+    url = f"s3://{BUCKET}/cli.mv2"
+    first = CliRunner().invoke(cli, ["publish", path, url, "--json"])
+    assert first.exit_code == 0, first.output
+    etag = json.loads(first.output)["etag"]
+    assert _object(s3, "cli.mv2")[1] == etag
+    again = CliRunner().invoke(cli, ["publish", path, url])
+    assert again.exit_code == 1 and "Traceback" not in again.output
+    _sealed(path, 6, start=3)
+    replaced = CliRunner().invoke(cli, ["publish", path, url, "--etag", etag])
+    assert replaced.exit_code == 0, replaced.output
+    assert _object(s3, "cli.mv2")[1] != etag
