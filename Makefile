@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench torture lint clean
+.PHONY: demo test bench torture lint clean lambda-package
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,14 @@ bench: $(STAMP)
 torture: $(STAMP)
 	$(PY) -m tests.torture
 
+# dist/lambda/memvid-lambda.zip for a Python 3.12 x86_64 Lambda (manylinux wheels, unchecked-hash
+# .pyc files) and its size against the 250 MB limit; LAMBDA_ARGS=--embed bundles the embedder,
+# --from-venv copies this venv's packages instead of downloading (examples/serverless/README.md)
+lambda-package: $(STAMP)
+	$(PY) examples/serverless/build_package.py $(LAMBDA_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,7 +1,10 @@
 """A Lambda-style function answering questions from one .mv2 memory file.
 
-The file is opened once per process, at module level (the function's init phase); every
-invocation only runs ``find``. The first invocation of a process (the cold one) also prints
+The file is opened once per process, at module level (the function's init phase), through a
+``SnapStartMemory`` holder (``memvid_store.snapstart``): with Lambda SnapStart the holder
+warms the memory before the snapshot, closes it, and reopens it after each restore; without
+SnapStart it simply keeps the memory open. Every invocation reads ``HOLDER.memory`` and only
+runs ``find``. The first invocation of a process (the cold one) also prints
 the cold-start metrics as one CloudWatch Embedded Metric Format line, which CloudWatch Logs
 turns into metrics when this runs on AWS Lambda.
 
@@ -9,6 +12,8 @@ Configuration (environment):
 
 * ``MEMVID_PATH``: the memory file (default: ``<temp dir>/memvid-serverless/sample.mv2``,
   written by ``python examples/serverless/local_driver.py --build-only``);
+* ``MEMVID_SNAPSTART_LEVEL``: what the SnapStart hooks warm (default ``aggressive``: every
+  index tier; ``lazy``: nothing, tiers load on first use);
 * ``MEMVID_METRICS_NAMESPACE``: CloudWatch namespace of the metrics (default ``Memvid``);
 * ``AWS_LAMBDA_FUNCTION_NAME``: set by Lambda; used as the ``function`` dimension.
 
@@ -26,10 +31,12 @@ from typing import Any
 
 from settings import MAX_K, MODES, memory_path
 
-from memvid_store import Memory, emit_metrics
+from memvid_store import emit_metrics
+from memvid_store.snapstart import register
 
 PATH = memory_path()
-MEMORY = Memory.open(PATH, readonly=True)  # init phase: header, TOC and WAL only
+# init phase: header, TOC and WAL only; SnapStart's hooks warm, close and reopen it
+HOLDER = register(PATH, level=os.environ.get("MEMVID_SNAPSTART_LEVEL", "aggressive"))
 
 _embedder: Any = None
 _cold = True
@@ -38,7 +45,7 @@ _cold = True
 def query_embedder() -> Any:
     """The embedder recorded in the file, created on first need (None: the file has none)."""
     global _embedder
-    info = MEMORY.embedder_info
+    info = HOLDER.memory.embedder_info
     if _embedder is None and info is not None:
         from memvid_store.embeddings import get_embedder
 
@@ -67,7 +74,7 @@ def search(event: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             vector = embedder.embed_query(query)
     text = query if mode != "vector" else None
-    hits = MEMORY.find(text, vector=vector, k=k, mode=mode, filter=event.get("filter"))
+    hits = HOLDER.memory.find(text, vector=vector, k=k, mode=mode, filter=event.get("filter"))
     return [{"id": h.id, "score": round(h.score, 6), "text": h.text, "metadata": h.metadata}
             for h in hits]
 
@@ -76,7 +83,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point: ``{"hits": [...], "cold": bool, "ms": float}``.
 
     The cold invocation adds ``"metrics"`` (``ColdStartMetrics.to_dict()``) and prints the
-    EMF line.
+    EMF line; after a SnapStart restore it also adds ``"restore"``
+    (``RestoreReport.to_dict()``: how long the reopen took, whether the file changed).
     """
     global _cold
     started = time.perf_counter()
@@ -85,9 +93,11 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                               "ms": (time.perf_counter() - started) * 1e3}
     if _cold:
         _cold = False
-        metrics = MEMORY.metrics()
+        metrics = HOLDER.memory.metrics()
         function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
         emit_metrics(metrics, namespace=os.environ.get("MEMVID_METRICS_NAMESPACE", "Memvid"),
                      dimensions={"function": function} if function else None)
         result["metrics"] = metrics.to_dict()
+        if HOLDER.last_restore is not None:
+            result["restore"] = HOLDER.last_restore.to_dict()
     return result
