@@ -42,7 +42,7 @@ from .errors import (
     storage_errors,
 )
 from .reads import MemoryView, ReadContext, Reads, index_config_of
-from .remote import is_remote
+from .remote.urls import is_remote
 from .types import to_us
 from .validate import check_collection
 from .writes import WriteAccess, Writes

@@ -5,23 +5,18 @@ bytes fetched are kept in a local chunk cache bounded in bytes (``cache.py``), s
 instance downloads nothing again. The S3 client (obstore) is imported on the first open
 of a URL, never by ``import memvid_store``.
 
-Modules: ``config.py`` (``RemoteConfig``), ``client.py`` (requests, typed errors),
-``retry.py`` (bounded retries with backoff), ``cache.py`` (chunks on disk),
-``source.py`` (one version of an object as the engine's ``ByteSource``), ``reader.py``
-(the file behind a read-only ``Memory``), ``upload.py`` (``publish``: a sealed local file
-to a URL with a conditional write).
+Modules: ``urls.py`` (which paths are URLs), ``config.py`` (``RemoteConfig``),
+``client.py`` (requests, typed errors), ``retry.py`` (bounded retries with backoff),
+``cache.py`` (chunks on disk), ``source.py`` (one version of an object as the engine's
+``ByteSource``), ``reader.py`` (the file behind a read-only ``Memory``), ``upload.py``
+(``publish``: a sealed local file to a URL with a conditional write).
 """
 
 from __future__ import annotations
 
 import os
 
-SCHEMES = ("s3://",)
-
-
-def is_remote(path: str) -> bool:
-    """True for a URL this package opens (``s3://bucket/key``)."""
-    return path.startswith(SCHEMES)
+from .urls import SCHEMES, is_remote
 
 
 def publish(local_path: str | os.PathLike[str], url: str, *,
