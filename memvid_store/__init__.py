@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 import time as _time
-from typing import TYPE_CHECKING
 
-from .errors import (
+IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import (before the rest)
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+from .errors import (  # noqa: E402 (after IMPORT_STARTED, which times them)
     AlreadyExistsError,
     ChecksumError,
     ClosedError,
@@ -47,9 +50,7 @@ from .errors import (
     StorageError,
     VersionMismatchError,
 )
-from .lazy import lazy_exports
-
-IMPORT_STARTED = _time.time()  # ColdStartMetrics: runtime load vs import
+from .lazy import lazy_exports  # noqa: E402
 
 if TYPE_CHECKING:
     from .coldstart.analyzer import AccessPatternAnalyzer
