@@ -79,14 +79,27 @@ def search(event: dict[str, Any]) -> list[dict[str, Any]]:
             for h in hits]
 
 
+WARMUP_SOURCES = ("serverless-plugin-warmup", "aws.events")
+
+
+def is_warmup_ping(event: Any) -> bool:
+    """A keep-warm ping (serverless-plugin-warmup's event, a scheduled EventBridge rule, or
+    ``{"warmer": true}``), answered without touching the memory."""
+    return isinstance(event, dict) and (event.get("source") in WARMUP_SOURCES
+                                        or event.get("warmer") is True)
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Lambda entry point: ``{"hits": [...], "cold": bool, "ms": float}``.
+    """Lambda entry point: ``{"hits": [...], "cold": bool, "ms": float}`` (a keep-warm ping:
+    ``{"warmup": true}``).
 
     The cold invocation adds ``"metrics"`` (``ColdStartMetrics.to_dict()``) and prints the
     EMF line; after a SnapStart restore it also adds ``"restore"``
     (``RestoreReport.to_dict()``: how long the reopen took, whether the file changed).
     """
     global _cold
+    if is_warmup_ping(event):
+        return {"warmup": True}  # keeps the instance warm; the memory is not touched
     started = time.perf_counter()
     hits = search(event)
     result: dict[str, Any] = {"hits": hits, "cold": _cold,

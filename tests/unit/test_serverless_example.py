@@ -84,3 +84,17 @@ def test_bad_events_raise_value_error(sample, event):
             print("ValueError", exc)
     """)
     assert out.startswith("ValueError")
+
+
+def test_warmup_pings_do_not_touch_the_memory(sample):
+    out = run_handler(sample, """
+        import json
+        from unittest import mock
+        with mock.patch.object(handler, "search", side_effect=AssertionError("touched")):
+            pings = [handler.handler(e) for e in ({"source": "serverless-plugin-warmup"},
+                                                   {"source": "aws.events"}, {"warmer": True})]
+        first = handler.handler({"query": "budget", "mode": "lexical"})
+        print(json.dumps([pings, first["cold"]]))
+    """)
+    pings, cold = json.loads(out.strip().splitlines()[-1])
+    assert pings == [{"warmup": True}] * 3 and cold is True  # the first real query is cold
