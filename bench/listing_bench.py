@@ -9,7 +9,9 @@ known exactly:
 * the tag ``pick50`` and the metadata value ``{"bucket": "b50"}``: 50 default frames at
   every size (and 5 chat frames, which scoped reads must leave out);
 * ``{"bucket": "b1pct"}`` / ``{"bucket": "b01pct"}``: 1 % / 0.1 % of the default frames;
-* ``created_at`` one frame per minute, so a ``time_range`` selects an exact share.
+* ``created_at`` one frame per minute, so a ``time_range`` selects an exact share; the
+  same instant is in the metadata as an ISO 8601 string (``at``), so a window of
+  datetime strings (the string value columns) selects the same share.
 
 Listing files are engine only (no embeddings, no search indexes); the find file has 384-d
 corpus vectors and the default index (BM25 + HNSW graph). Everything is measured in one
@@ -112,12 +114,23 @@ def decorate(rec: dict[str, Any], i: int, marks: Marks, j: int) -> tuple[bool, i
     """Give corpus record ``rec`` (global row ``i``, index ``j`` in its collection) its
     created_at, tag and bucket."""
     rec["created_at"] = EPOCH + timedelta(microseconds=START_US + i * STEP_US)
+    rec["metadata"] = {**rec["metadata"], "at": iso(rec["created_at"])}
     tagged, bucket = marks.of(j)
     if tagged:
         rec["tags"] = [*rec["tags"], TAG]
     if bucket:
         rec["metadata"] = {**rec["metadata"], "bucket": BUCKETS[bucket]}
     return tagged, bucket
+
+
+def iso(moment: datetime) -> str:
+    """The ISO 8601 string stored in metadata ``at`` (one format: strings sort by time)."""
+    return moment.isoformat(timespec="microseconds")
+
+
+def iso_window(bounds: tuple[datetime, datetime]) -> dict[str, Any]:
+    """The metadata filter selecting what ``time_range=bounds`` selects."""
+    return {"at": {"$gte": iso(bounds[0]), "$lt": iso(bounds[1])}}
 
 
 class Truth:
@@ -252,6 +265,10 @@ def listing_cases(truth: Truth) -> list[tuple[str, str, Callable[[Any], Any], An
         ("count bucket b1pct", "count", lambda m: m.count({"bucket": "b1pct"}), int(b1.sum())),
         ("count time_range 1%", "count", lambda m: m.count(time_range=share),
          int(in_share.sum())),
+        ("select datetime string (50 frames)", "select",
+         lambda m: m.select(iso_window(window)), truth.listed(in_window)),
+        ("count datetime string 1%", "count", lambda m: m.count(iso_window(share)),
+         int(in_share.sum())),
     ]
 
 
@@ -294,6 +311,8 @@ def find_cases(truth: Truth) -> list[tuple[str, dict[str, Any], np.ndarray]]:
         ("bucket b01pct (0.1%)", {"filter": {"bucket": "b01pct"}}, truth.in_bucket("b01pct")),
         ("time_range 1%", {"time_range": w1}, m1),
         ("time_range 0.1%", {"time_range": w01}, m01),
+        ("datetime string 1%", {"filter": iso_window(w1)}, m1),
+        ("datetime string 0.1%", {"filter": iso_window(w01)}, m01),
     ]
 
 
@@ -372,11 +391,13 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     top, low = ns[-1], ns[0]
     p50 = {(r["n"], r["query"]): r["p50_ms"] for r in rows}
     for q in ("select tag pick50", "select bucket b50", "count()", "count tag pick50",
-              "count bucket b1pct"):
+              "count bucket b1pct", "select datetime string (50 frames)",
+              "count datetime string 1%"):
         v = p50[(top, q)]
         add(f"{q} p50", top, v, f"<= {TARGET_MS}", v <= TARGET_MS, "ms")
     if top != low:
-        for q in ("select tag pick50", "select bucket b50"):
+        for q in ("select tag pick50", "select bucket b50",
+                  "select datetime string (50 frames)"):
             v = p50[(top, q)] / p50[(low, q)]
             add(f"{q} p50 at {top:,} / at {low:,}", None, v, f"<= {TARGET_FLAT}",
                 v <= TARGET_FLAT, "x")

@@ -28,17 +28,20 @@ tkey        u64[m]   posting lists: term hashes (engine/terms.py), ascending
 toff        u32[m+1] offsets into ``trows`` of each term's rows
 trows       u32[p]   the rows of the run's content versions posted under each term,
                      ascending within a term
-nkey        u64[k]   value columns: hashes of ``range_term(path)`` (engine/terms.py) of
-                     the paths holding numbers, ascending
+nkey        u64[k]   value columns of numbers (engine/value_kinds.py): hashes of
+                     ``NUMBERS.term(path)`` of the paths holding numbers, ascending
 noff        u32[k+1] offsets into ``nval``/``nrow`` of each path's numbers
 nval        f64[q]   the numbers at each path (``numbers_of``), ascending within a path
 nrow        u32[q]   the row each number belongs to (ascending among equal numbers)
+skey, soff  u64,u32  value columns of strings: as ``nkey``/``noff``, for ``STRINGS``
+sval        24B[s]   string keys (UTF-8 cut or zero-padded to 24 bytes), ascending
+srow        u32[s]   the row each key belongs to (ascending among equal keys)
 vcrc        u32[v]   CRC-32 of each vector row, in vector-row order
 ==========  =======  =====================================================
 
-The posting parts (``POSTING_PARTS``) and the value parts (``RANGE_PARTS``) are absent
-from runs written before they existed; ``has_postings`` and ``has_ranges`` tell them
-apart and the snapshot computes what such a run lacks from its payloads when it needs it.
+The posting parts (``POSTING_PARTS``) and the value parts of each kind are absent from
+runs written before they existed; ``has_postings`` and ``has_values`` tell them apart
+and the snapshot computes what such a run lacks from its payloads when it needs it.
 
 Embeddings live in vector blocks (``vblocks``: ``[offset, rows, crc]``, float32 rows of
 ``dim``, 64-byte aligned) written once by the commit that added them; merging runs
@@ -55,7 +58,6 @@ Building uses numpy for sorting.
 from __future__ import annotations
 
 import json
-import math
 import struct
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
@@ -66,6 +68,14 @@ from ..errors import ChecksumError, CorruptFileError, DamagedIndexError
 from ..lazy import numpy as np
 from .fileio import FileView
 from .format import NO_ROW, TIME_MAX, SegmentRef, align, crc32
+from .value_kinds import (
+    NUMBERS,
+    STRING_KEY_BYTES,
+    STRINGS,
+    VALUE_KINDS,
+    ValueKind,
+    value_span,
+)
 
 RUN_MAGIC = b"MVRN"
 _RUN_HEAD = struct.Struct("<4sII")
@@ -78,14 +88,20 @@ PART_TYPES = {
     "pcrc": "I", "version": "I", "flags": "I", "vrow": "I", "idoff": "I", "ids": "B",
     "hsort": "Q", "hperm": "I", "tperm": "I", "sup_gid": "Q", "sup_to": "q",
     "tkey": "Q", "toff": "I", "trows": "I", "nkey": "Q", "noff": "I", "nval": "d",
-    "nrow": "I", "vcrc": "I",
+    "nrow": "I", "vcrc": "I", "skey": "Q", "soff": "I", "sval": "B", "srow": "I",
 }
 POSTING_PARTS = ("tkey", "toff", "trows")
-RANGE_PARTS = ("nkey", "noff", "nval", "nrow")
+VALUE_PARTS = NUMBERS.parts + STRINGS.parts
+DERIVED_PARTS = POSTING_PARTS + VALUE_PARTS  # filter indexes: damage costs filters only
 VECTOR_CHECK_PARTS = ("vcrc",)
-OPTIONAL_PARTS = POSTING_PARTS + RANGE_PARTS + VECTOR_CHECK_PARTS  # absent from older runs
+OPTIONAL_PARTS = DERIVED_PARTS + VECTOR_CHECK_PARTS  # absent from older runs
 TABLE_PARTS = tuple(name for name in PART_TYPES if name not in OPTIONAL_PARTS)
 NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8"}
+
+
+def np_type(name: str) -> str:
+    """The numpy type of a part's items."""
+    return STRINGS.dtype if name == STRINGS.parts[2] else NP_TYPES[PART_TYPES[name]]
 
 
 @dataclass(slots=True)
@@ -151,11 +167,12 @@ def merge_postings(parts: list[tuple[Any, Any, Any, int]]) -> dict[str, Any]:
     return group_postings(np.concatenate(keys), np.concatenate(rows))
 
 
-def group_ranges(keys: Any, values: Any, rows: Any) -> dict[str, Any]:
-    """The value parts of (path hash, number, row) triples: grouped by hash, each group
-    ascending by (number, row), a triple given twice kept once."""
+def group_values(kind: ValueKind, keys: Any, values: Any, rows: Any) -> dict[str, Any]:
+    """The value parts of ``kind`` from (path hash, value, row) triples: grouped by hash,
+    each group ascending by (value, row), a triple given twice kept once."""
     if len(keys) >= 2**32:
         raise ValueError("a run's value columns exceed 2^32 entries")
+    values = values.astype(kind.dtype)
     order = np.lexsort((rows, values, keys))
     keys, values, rows = keys[order], values[order], rows[order]
     if len(keys) > 1:
@@ -167,54 +184,28 @@ def group_ranges(keys: Any, values: Any, rows: Any) -> dict[str, Any]:
     first = np.ones(len(keys), bool)
     first[1:] = keys[1:] != keys[:-1]
     starts = np.flatnonzero(first)
-    return {"nkey": keys[starts].astype("<u8"),
-            "noff": np.append(starts, len(keys)).astype("<u4"),
-            "nval": values.astype("<f8"), "nrow": rows.astype("<u4")}
+    key, off, val, row = kind.parts
+    return {key: keys[starts].astype("<u8"), off: np.append(starts, len(keys)).astype("<u4"),
+            val: values, row: rows.astype("<u4")}
 
 
-def merge_ranges(parts: list[tuple[Any, Any, Any, Any, int]]) -> dict[str, Any]:
-    """The value parts of adjacent runs concatenated, from each run's
-    ``(nkey, noff, nval, nrow, first row in the merged run)`` in row order."""
-    keys, values, rows = [np.zeros(0, "<u8")], [np.zeros(0, "<f8")], [np.zeros(0, "<u8")]
-    for nkey, noff, nval, nrow, offset in parts:
-        counts = np.diff(noff.astype("i8"))
-        if (len(noff) != len(nkey) + 1 or (len(noff) and noff[0] != 0)
-                or (counts < 0).any() or int(counts.sum()) != len(nval)
-                or len(nval) != len(nrow)):
+def merge_values(kind: ValueKind, parts: list[tuple[Any, Any, Any, Any, int]]
+                 ) -> dict[str, Any]:
+    """The value parts of ``kind`` of adjacent runs concatenated, from each run's
+    ``(keys, offsets, values, rows, first row in the merged run)`` in row order."""
+    keys, values = [np.zeros(0, "<u8")], [np.zeros(0, kind.dtype)]
+    rows = [np.zeros(0, "<u8")]
+    for pkey, poff, pval, prow, offset in parts:
+        counts = np.diff(poff.astype("i8"))
+        if (len(poff) != len(pkey) + 1 or (len(poff) and poff[0] != 0)
+                or (counts < 0).any() or int(counts.sum()) != len(pval)
+                or len(pval) != len(prow)):
             raise CorruptFileError("run value columns are inconsistent", "segment:run", -1)
-        keys.append(np.repeat(nkey, counts))
-        values.append(nval)
-        rows.append(nrow.astype("<u8") + offset)
-    return group_ranges(np.concatenate(keys), np.concatenate(values), np.concatenate(rows))
-
-
-EXACT_LIMIT = 2.0**53  # below it, a number equal to a float64 as stored is exactly it
-
-
-def value_span(values: Any, start: int, end: int, lo: float | None, hi: float | None,
-               lo_inclusive: bool, hi_inclusive: bool) -> tuple[int, int]:
-    """Where the numbers of ``values[start:end]`` (ascending) within the bounds lie
-    (``lo``/``hi`` None: unbounded); an empty span has ``first == last``.
-
-    Bounds are rounded to float64 as the stored numbers were; a bound of magnitude
-    2**53 or more is taken inclusively, since ints rounded onto it may lie beyond it.
-    """
-    first, last = start, end
-    if lo is not None:
-        lo, lo_inclusive = _as_stored(lo, lo_inclusive)
-        first = (bisect_left if lo_inclusive else bisect_right)(values, lo, start, end)
-    if hi is not None:
-        hi, hi_inclusive = _as_stored(hi, hi_inclusive)
-        last = (bisect_right if hi_inclusive else bisect_left)(values, hi, start, end)
-    return first, max(first, last)
-
-
-def _as_stored(bound: float, inclusive: bool) -> tuple[float, bool]:
-    try:
-        value = float(bound)
-    except OverflowError:  # an int beyond the float range, as ``terms.numbers_of`` does
-        value = math.inf if bound > 0 else -math.inf
-    return value, inclusive or abs(value) >= EXACT_LIMIT
+        keys.append(np.repeat(pkey, counts))
+        values.append(pval)
+        rows.append(prow.astype("<u8") + offset)
+    return group_values(kind, np.concatenate(keys), np.concatenate(values),
+                        np.concatenate(rows))
 
 
 def encode_run(run: RunColumns) -> tuple[bytes, dict[str, Any]]:
@@ -231,7 +222,7 @@ def encode_run(run: RunColumns) -> tuple[bytes, dict[str, Any]]:
         elif isinstance(value, bytes | bytearray):
             data = bytes(value)
         else:
-            data = np.ascontiguousarray(value, dtype=NP_TYPES[PART_TYPES[name]]).tobytes()
+            data = np.ascontiguousarray(value, dtype=np_type(name)).tobytes()
         parts[name] = [pos, len(data), crc32(data)]
         padded = align(len(data))
         blobs.append(data + b"\x00" * (padded - len(data)))
@@ -259,9 +250,9 @@ class RunReader:
         self._parts: dict[str, memoryview] = {}
         # term hash -> rows, computed from the payloads of a run without posting parts
         self.computed_postings: dict[int, list[int]] | None = None
-        # path hash -> (numbers ascending, their rows), computed from the payloads of a
-        # run without value parts
-        self.computed_ranges: dict[int, tuple[list[float], list[int]]] | None = None
+        # kind name -> path hash -> (stored values ascending, their rows), computed from
+        # the payloads of a run without that kind's value parts
+        self.computed_values: dict[str, dict[int, tuple[list[Any], list[int]]]] = {}
         self._checked_blocks: set[int] = set()  # vector blocks whose CRC matched
 
     @property
@@ -300,9 +291,15 @@ class RunReader:
         return "tkey" in self.header["parts"]
 
     @property
-    def has_ranges(self) -> bool:
-        """False for a run written before value columns existed."""
-        return "nkey" in self.header["parts"]
+    def posts_multi(self) -> bool:
+        """Whether the run's posting lists hold the ``m`` terms (``terms.multi_term``):
+        written along with the string value columns, so runs written before them lack
+        both."""
+        return self.has_values(STRINGS)
+
+    def has_values(self, kind: ValueKind) -> bool:
+        """False for a run written before value columns of ``kind`` existed."""
+        return kind.parts[0] in self.header["parts"]
 
     @property
     def has_vector_checks(self) -> bool:
@@ -326,7 +323,7 @@ class RunReader:
         if check:
             valid = crc32(data) == crc
             self.view.release(start, length)  # lookups fault back only the pages they read
-            if not valid and name in POSTING_PARTS + RANGE_PARTS:  # derived: filters only
+            if not valid and name in DERIVED_PARTS:  # derived: filters only
                 raise DamagedIndexError(f"the filter index (run part {name!r}) at offset "
                                         f"{start} fails its checksum", "segment:run", start)
             if not valid:
@@ -339,6 +336,9 @@ class RunReader:
         if mv is None:
             data = self.raw_part(name)
             mv = data.cast(PART_TYPES[name]) if PART_TYPES[name] != "B" else data
+            if name == STRINGS.parts[2] and len(mv) % STRING_KEY_BYTES:
+                raise CorruptFileError("run part 'sval' is not a whole number of string "
+                                       "keys", "segment:run", self.ref.offset)
             self._parts[name] = mv
         return mv
 
@@ -353,7 +353,8 @@ class RunReader:
         problems = []
         try:
             for name in (TABLE_PARTS + (POSTING_PARTS if self.has_postings else ())
-                         + (RANGE_PARTS if self.has_ranges else ())
+                         + tuple(p for kind in VALUE_KINDS if self.has_values(kind)
+                                 for p in kind.parts)
                          + (VECTOR_CHECK_PARTS if self.has_vector_checks else ())):
                 try:
                     self.raw_part(name)
@@ -428,42 +429,45 @@ class RunReader:
         lo, hi = self._term_range(h)
         return max(0, hi - lo)
 
-    def _value_span(self, h: int, lo: float | None, hi: float | None, lo_inclusive: bool,
+    def _value_span(self, kind: ValueKind, h: int, lo: Any, hi: Any, lo_inclusive: bool,
                     hi_inclusive: bool) -> tuple[int, int]:
-        """Where the numbers at path hash ``h`` within the bounds lie in ``nval``."""
-        nkey = self.part("nkey")
-        i = bisect_left(nkey, h)
-        if i == len(nkey) or nkey[i] != h:
+        """Where the values of ``kind`` at path hash ``h`` within the bounds lie in its
+        values part."""
+        key, off, val, _ = kind.parts
+        keys = self.part(key)
+        i = bisect_left(keys, h)
+        if i == len(keys) or keys[i] != h:
             return 0, 0
-        noff = self.part("noff")
-        nval = self.part("nval")
-        if len(noff) != len(nkey) + 1 or not noff[i] <= noff[i + 1] <= len(nval):
+        offsets = self.part(off)
+        values = kind.values_view(self.part(val))
+        if len(offsets) != len(keys) + 1 or not offsets[i] <= offsets[i + 1] <= len(values):
             raise CorruptFileError("run value columns are inconsistent", "segment:run",
                                    self.ref.offset)
-        return value_span(nval, noff[i], noff[i + 1], lo, hi, lo_inclusive, hi_inclusive)
+        return value_span(kind, values, offsets[i], offsets[i + 1], lo, hi, lo_inclusive,
+                          hi_inclusive)
 
-    def ranged_rows(self, h: int, lo: float | None, hi: float | None, *, lo_inclusive: bool,
+    def ranged_rows(self, kind: ValueKind, h: int, lo: Any, hi: Any, *, lo_inclusive: bool,
                     hi_inclusive: bool) -> list[int]:
-        """Rows with a number within the bounds at path hash ``h``, ascending, each once
-        (the run must have value parts)."""
-        first, last = self._value_span(h, lo, hi, lo_inclusive, hi_inclusive)
+        """Rows with a value of ``kind`` within the bounds at path hash ``h``, ascending,
+        each once (the run must have the kind's value parts)."""
+        first, last = self._value_span(kind, h, lo, hi, lo_inclusive, hi_inclusive)
         if first == last:
             return []
-        nrow = self.part("nrow")
-        if last > len(nrow):
+        row_part = self.part(kind.parts[3])
+        if last > len(row_part):
             raise CorruptFileError("run value columns are inconsistent", "segment:run",
                                    self.ref.offset)
-        rows = sorted(set(nrow[first:last].tolist()))
+        rows = sorted(set(row_part[first:last].tolist()))
         if rows[-1] >= self.n:
             raise CorruptFileError("run value columns point outside the run", "segment:run",
                                    self.ref.offset)
         return rows
 
-    def ranged_count(self, h: int, lo: float | None, hi: float | None, *,
+    def ranged_count(self, kind: ValueKind, h: int, lo: Any, hi: Any, *,
                      lo_inclusive: bool, hi_inclusive: bool) -> int:
-        """How many numbers within the bounds lie at path hash ``h``: an upper bound of the
-        rows (the run must have value parts)."""
-        first, last = self._value_span(h, lo, hi, lo_inclusive, hi_inclusive)
+        """How many values of ``kind`` within the bounds lie at path hash ``h``: an upper
+        bound of the rows (the run must have the kind's value parts)."""
+        first, last = self._value_span(kind, h, lo, hi, lo_inclusive, hi_inclusive)
         return last - first
 
     def frame_id(self, row: int) -> str:

@@ -23,8 +23,9 @@ from .fileio import FileView
 from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_footer
 from .keys import DEFAULT, SEP, member_test, split_key
 from .records import Version, apply_counters, id_hash
-from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader, value_span
-from .terms import numbers_of, range_term, term_hash, terms_of
+from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader
+from .terms import multi_term, term_hash, terms_of
+from .value_kinds import NUMBERS, ValueKind, value_span
 
 
 @dataclass(slots=True)
@@ -229,8 +230,7 @@ class Snapshot:
         h = term_hash(term)
         refs: list[RowRef] = []
         for run in self.runs:
-            rows = (run.posted_rows(h) if run.has_postings
-                    else self.computed_postings(run).get(h, ()))
+            rows = self._posted_rows(run, h)
             base = run.base
             refs.extend(RowRef(base + row, run, row) for row in rows)
         refs.extend(RowRef(v.gid, version=v) for v in self._delta_postings().get(h, ()))
@@ -312,74 +312,121 @@ class Snapshot:
 
     # ------------------------------------------------------------------- ranges
 
-    def ranged(self, path: str, lo: float | None, hi: float | None, *, lo_inclusive: bool,
-               hi_inclusive: bool) -> list[RowRef]:
-        """Every content version with a number (``terms.numbers_of``) at ``path`` between
-        ``lo`` and ``hi`` (None: unbounded; each bound inclusive or not), in gid order.
+    def ranged(self, path: str, lo: Any, hi: Any, *, lo_inclusive: bool,
+               hi_inclusive: bool, kind: ValueKind = NUMBERS) -> list[RowRef]:
+        """Every content version with a value of ``kind`` (a number, or a string: see
+        ``engine/value_kinds.py``) at ``path`` between ``lo`` and ``hi`` (None:
+        unbounded; each bound inclusive or not), in gid order.
 
-        One number must lie within both bounds: a filter comparing a list field twice
-        may be met by different elements, which the intersection of two one-sided
-        lookups covers. Versions of any visibility; numbers and bounds are float64 (see
-        ``runs.value_span``) and path hashes may collide, so callers recheck the
-        condition on the payload.
+        One value must lie within both bounds: a filter comparing a list field twice
+        may be met by different elements (see ``windowed``). Versions of any visibility;
+        values are stored approximately (rounded numbers, cut strings) and path hashes
+        may collide, so callers recheck the condition on the payload.
         """
-        h = term_hash(range_term(path))
+        h = term_hash(kind.term(path))
         refs: list[RowRef] = []
         for run in self.runs:
-            if run.has_ranges:
-                rows = run.ranged_rows(h, lo, hi, lo_inclusive=lo_inclusive,
-                                       hi_inclusive=hi_inclusive)
-            else:
-                values, posted = self.computed_ranges(run).get(h, ((), ()))
-                first, last = value_span(values, 0, len(values), lo, hi, lo_inclusive,
-                                         hi_inclusive)
-                rows = sorted(set(posted[first:last]))
+            rows = self._value_rows(run, kind, h, lo, hi, lo_inclusive, hi_inclusive)
             base = run.base
             refs.extend(RowRef(base + row, run, row) for row in rows)
-        refs.extend(RowRef(v.gid, version=v)
-                    for v in self._delta_ranged(path, lo, hi, lo_inclusive, hi_inclusive))
+        refs.extend(RowRef(v.gid, version=v) for v in self._delta_ranged(
+            kind, path, lo, hi, lo_inclusive, hi_inclusive))
         return refs
 
-    def ranged_count(self, path: str, lo: float | None, hi: float | None, *,
-                     lo_inclusive: bool, hi_inclusive: bool) -> int:
-        """An upper bound of ``len(ranged(...))``: the numbers in range in each run (read
+    def windowed(self, path: str, lo: Any, hi: Any, *, kind: ValueKind) -> list[RowRef]:
+        """Every content version that may have values of ``kind`` at ``path`` meeting
+        ``x >= lo`` and ``x <= hi``, in gid order: those with one value in the window and
+        those holding several values there (``terms.multi_term``), whose elements may
+        meet the bounds apart. A run written without ``m`` terms gives its versions with
+        a value ``>= lo``. A superset, as ``ranged``."""
+        h, m = term_hash(kind.term(path)), term_hash(multi_term(path))
+        refs: list[RowRef] = []
+        for run in self.runs:
+            if self._posts_multi(run):
+                rows = sorted({*self._value_rows(run, kind, h, lo, hi, True, True),
+                               *self._posted_rows(run, m)})
+            else:
+                rows = self._value_rows(run, kind, h, lo, None, True, True)
+            base = run.base
+            refs.extend(RowRef(base + row, run, row) for row in rows)
+        delta = {v.gid: v for v in self._delta_ranged(kind, path, lo, hi, True, True)}
+        delta.update((v.gid, v) for v in self._delta_postings().get(m, ()))
+        refs.extend(RowRef(gid, version=delta[gid]) for gid in sorted(delta))
+        return refs
+
+    def windowed_count(self, path: str, lo: Any, hi: Any, *, kind: ValueKind) -> int:
+        """An upper bound of ``len(windowed(...))``, from offsets only."""
+        h = term_hash(kind.term(path))
+        total = sum(run.ranged_count(kind, h, lo, hi if self._posts_multi(run) else None,
+                                     lo_inclusive=True, hi_inclusive=True)
+                    if run.has_values(kind) else run.n for run in self.runs)
+        return (total + len(self._delta_ranged(kind, path, lo, hi, True, True))
+                + self.posted_count(multi_term(path)))
+
+    def _posts_multi(self, run: RunReader) -> bool:
+        """Whether the run's postings, as read, hold ``m`` terms (computed ones do)."""
+        return run.posts_multi or not run.has_postings
+
+    def _posted_rows(self, run: RunReader, h: int) -> list[int]:
+        return (run.posted_rows(h) if run.has_postings
+                else self.computed_postings(run).get(h, []))
+
+    def _value_rows(self, run: RunReader, kind: ValueKind, h: int, lo: Any, hi: Any,
+                    lo_inclusive: bool, hi_inclusive: bool) -> list[int]:
+        """Rows of ``run`` with a value of ``kind`` within the bounds at path hash ``h``."""
+        if run.has_values(kind):
+            return run.ranged_rows(kind, h, lo, hi, lo_inclusive=lo_inclusive,
+                                   hi_inclusive=hi_inclusive)
+        values, posted = self.computed_values(run, kind).get(h, ((), ()))
+        first, last = value_span(kind, values, 0, len(values), lo, hi, lo_inclusive,
+                                 hi_inclusive)
+        return sorted(set(posted[first:last]))
+
+    def ranged_count(self, path: str, lo: Any, hi: Any, *, lo_inclusive: bool,
+                     hi_inclusive: bool, kind: ValueKind = NUMBERS) -> int:
+        """An upper bound of ``len(ranged(...))``: the values in range in each run (read
         from its value columns; a run written without them counts all its rows) plus the
         matching versions of the delta."""
-        h = term_hash(range_term(path))
-        total = sum(run.ranged_count(h, lo, hi, lo_inclusive=lo_inclusive,
-                                     hi_inclusive=hi_inclusive) if run.has_ranges else run.n
-                    for run in self.runs)
-        return total + len(self._delta_ranged(path, lo, hi, lo_inclusive, hi_inclusive))
+        h = term_hash(kind.term(path))
+        total = sum(run.ranged_count(kind, h, lo, hi, lo_inclusive=lo_inclusive,
+                                     hi_inclusive=hi_inclusive)
+                    if run.has_values(kind) else run.n for run in self.runs)
+        return total + len(self._delta_ranged(kind, path, lo, hi, lo_inclusive,
+                                              hi_inclusive))
 
-    def computed_ranges(self, run: RunReader) -> dict[int, tuple[list[float], list[int]]]:
-        """Value columns of a run written without them, from its payloads (path hash ->
-        (numbers ascending, their rows)); computed once per run reader."""
-        computed = run.computed_ranges
+    def computed_values(self, run: RunReader, kind: ValueKind
+                        ) -> dict[int, tuple[list[Any], list[int]]]:
+        """Value columns of ``kind`` of a run written without them, from its payloads
+        (path hash -> (stored values ascending, their rows)); computed once per run
+        reader."""
+        computed = run.computed_values.get(kind.name)
         if computed is None:
-            pairs: dict[int, list[tuple[float, int]]] = {}
+            pairs: dict[int, list[tuple[Any, int]]] = {}
             flags = run.part("flags")
             for row in range(run.n):
                 if flags[row] & FLAG_TOMBSTONE:
                     continue
                 _, meta, _ = self._decode(run, row, flags[row])
-                for path, number in numbers_of(meta):
-                    pairs.setdefault(term_hash(range_term(path)), []).append((number, row))
+                for path, value in kind.stored_values(meta):
+                    pairs.setdefault(term_hash(kind.term(path)), []).append((value, row))
             computed = {}
             for h, found in pairs.items():
                 found.sort()
-                computed[h] = ([number for number, _ in found], [row for _, row in found])
-            run.computed_ranges = computed
+                computed[h] = ([value for value, _ in found], [row for _, row in found])
+            run.computed_values[kind.name] = computed
         return computed
 
-    def _delta_ranged(self, path: str, lo: float | None, hi: float | None,
+    def _delta_ranged(self, kind: ValueKind, path: str, lo: Any, hi: Any,
                       lo_inclusive: bool, hi_inclusive: bool) -> list[Version]:
-        """Content versions of the delta with a number at ``path`` within the bounds."""
+        """Content versions of the delta with a value of ``kind`` at ``path`` within the
+        bounds."""
         out = []
         for v in list(self.delta):
             if v.tombstone:
                 continue
-            values = sorted(number for at, number in numbers_of(v.metadata) if at == path)
-            first, last = value_span(values, 0, len(values), lo, hi, lo_inclusive,
+            values = sorted(value for at, value in kind.stored_values(v.metadata)
+                            if at == path)
+            first, last = value_span(kind, values, 0, len(values), lo, hi, lo_inclusive,
                                      hi_inclusive)
             if first < last:
                 out.append(v)

@@ -52,22 +52,21 @@ from .records import COUNTERS, Version, decode_ops, id_hash
 from .runs import (
     FLAG_TOMBSTONE,
     FLAG_VECTOR,
-    NP_TYPES,
-    PART_TYPES,
     POSTING_PARTS,
-    RANGE_PARTS,
     RunColumns,
     RunReader,
     empty_columns,
     encode_run,
     finish_columns,
     group_postings,
-    group_ranges,
+    group_values,
     merge_postings,
-    merge_ranges,
+    merge_values,
+    np_type,
 )
 from .snapshot import Snapshot, read_toc
-from .terms import numbers_of, range_term, term_hash, terms_of
+from .terms import term_hash, terms_of
+from .value_kinds import VALUE_KINDS, ValueKind
 from .wal import replay
 
 if TYPE_CHECKING:
@@ -493,9 +492,10 @@ class Committer:
         version, flags, vrow, vto = cols["version"], cols["flags"], cols["vrow"], cols["vto"]
         post_terms: list[str] = []  # the terms of every content version, in row order
         post_counts = np.zeros(n, "i8")  # how many of them each row has
-        num_paths: list[str] = []  # the paths of every content version's numbers
-        num_values: list[float] = []
-        num_counts = np.zeros(n, "i8")  # how many numbers each row has
+        # per value kind: the paths and stored values of every content version's values,
+        # and how many each row has
+        found: dict[ValueKind, tuple[list[str], list[Any], Any]] = {
+            kind: ([], [], np.zeros(n, "i8")) for kind in VALUE_KINDS}
         total = raw_total = 0
         for i, v in enumerate(versions):
             if v.gid != base + i:
@@ -524,10 +524,11 @@ class Committer:
                 terms = terms_of(v.id, v.metadata, v.tags)
                 post_terms.extend(terms)
                 post_counts[i] = len(terms)
-                numbers = numbers_of(v.metadata)
-                num_paths.extend([path for path, _ in numbers])
-                num_values.extend([number for _, number in numbers])
-                num_counts[i] = len(numbers)
+                for kind, (paths, values, counts) in found.items():
+                    stored = kind.stored_values(v.metadata)
+                    paths.extend([path for path, _ in stored])
+                    values.extend([value for _, value in stored])
+                    counts[i] = len(stored)
             flags[i] = f
             if v.prev_gid >= base:
                 vto[v.prev_gid - base] = v.valid_from
@@ -556,10 +557,11 @@ class Committer:
         hashed = {term: term_hash(term) for term in set(post_terms)}  # terms repeat
         cols.update(group_postings(np.array(list(map(hashed.__getitem__, post_terms)), "<u8"),
                                    np.repeat(np.arange(n, dtype="<u4"), post_counts)))
-        hashed = {path: term_hash(range_term(path)) for path in set(num_paths)}
-        cols.update(group_ranges(np.array(list(map(hashed.__getitem__, num_paths)), "<u8"),
-                                 np.array(num_values, "<f8"),
-                                 np.repeat(np.arange(n, dtype="<u4"), num_counts)))
+        for kind, (paths, values, counts) in found.items():
+            hashed = {path: term_hash(kind.term(path)) for path in set(paths)}
+            cols.update(group_values(kind, np.array(list(map(hashed.__getitem__, paths)), "<u8"),
+                                     np.array(values, kind.dtype),
+                                     np.repeat(np.arange(n, dtype="<u4"), counts)))
         run = finish_columns(base, dim, cols, block_ranges, vector_ranges)
         return run, blocks, raw_total, pos
 
@@ -586,8 +588,9 @@ class Computed(Protocol):
         """Term hash -> rows, ascending."""
         ...
 
-    def computed_ranges(self, run: RunReader) -> dict[int, tuple[list[float], list[int]]]:
-        """Path hash -> (numbers ascending, their rows)."""
+    def computed_values(self, run: RunReader, kind: ValueKind
+                        ) -> dict[int, tuple[list[Any], list[int]]]:
+        """Path hash -> (stored values of ``kind`` ascending, their rows)."""
         ...
 
 
@@ -615,7 +618,7 @@ def merge_tail(runs: list[RunReader | RunColumns], computed: Computed
 
 def _parts(run: RunReader, names: tuple[str, ...]) -> dict[str, Any]:
     """The named parts of a committed run as numpy columns (checked on read)."""
-    return {name: np.frombuffer(run.raw_part(name), _np_type(name)) for name in names}
+    return {name: np.frombuffer(run.raw_part(name), np_type(name)) for name in names}
 
 
 def _derived_parts(run: RunReader, names: tuple[str, ...]) -> dict[str, Any] | None:
@@ -634,9 +637,10 @@ def _columns_of(run: RunReader | RunColumns, computed: Computed) -> RunColumns:
     cols = _parts(run, ("hash", "created", "vfrom", "vto", "poff", "plen", "pcrc", "version",
                         "flags", "vrow", "idoff", "sup_gid", "sup_to"))
     cols["ids"] = bytes(run.raw_part("ids"))
-    if run.has_postings and (posted := _derived_parts(run, POSTING_PARTS)) is not None:
+    if (run.has_postings and run.posts_multi
+            and (posted := _derived_parts(run, POSTING_PARTS)) is not None):
         cols.update(posted)
-    else:  # written before posting lists, or damaged: computed from its payloads
+    else:  # written before posting lists or ``m`` terms, or damaged: from its payloads
         postings = computed.computed_postings(run)
         keys = sorted(postings)
         lists = [postings[k] for k in keys]
@@ -647,15 +651,17 @@ def _columns_of(run: RunReader | RunColumns, computed: Computed) -> RunColumns:
         cols["vcrc"] = np.frombuffer(run.raw_part("vcrc"), "<u4")
     else:  # written before per-row checksums: computed from its (checked) vector blocks
         cols["vcrc"] = _row_checksums(run)
-    if run.has_ranges and (ranged := _derived_parts(run, RANGE_PARTS)) is not None:
-        cols.update(ranged)
-    else:  # written before value columns, or damaged: computed from its payloads
-        ranges = computed.computed_ranges(run)
-        keys = sorted(ranges)
-        cols["nkey"] = np.array(keys, "<u8")
-        cols["noff"] = np.cumsum([0, *(len(ranges[k][0]) for k in keys)]).astype("<u4")
-        cols["nval"] = np.array([x for k in keys for x in ranges[k][0]], "<f8")
-        cols["nrow"] = np.array([r for k in keys for r in ranges[k][1]], "<u4")
+    for kind in VALUE_KINDS:
+        if run.has_values(kind) and (ranged := _derived_parts(run, kind.parts)) is not None:
+            cols.update(ranged)
+        else:  # written before these value columns, or damaged: computed from payloads
+            ranges = computed.computed_values(run, kind)
+            keys = sorted(ranges)
+            key, off, val, row = kind.parts
+            cols[key] = np.array(keys, "<u8")
+            cols[off] = np.cumsum([0, *(len(ranges[k][0]) for k in keys)]).astype("<u4")
+            cols[val] = np.array([x for k in keys for x in ranges[k][0]], kind.dtype)
+            cols[row] = np.array([r for k in keys for r in ranges[k][1]], "<u4")
     return RunColumns(run.base, header["dim"], cols, header["blocks"], header["vblocks"])
 
 
@@ -673,10 +679,6 @@ def _row_checksums(run: RunReader) -> Any:
         run.check_vector_block(block, data)
         out.extend(crc32(data[i * width : (i + 1) * width]) for i in range(rows))
     return np.array(out, "<u4")
-
-
-def _np_type(name: str) -> str:
-    return NP_TYPES[PART_TYPES[name]]
 
 
 def merge_runs(runs: list[RunReader | RunColumns], computed: Computed) -> RunColumns:
@@ -718,8 +720,9 @@ def merge_runs(runs: list[RunReader | RunColumns], computed: Computed) -> RunCol
     cols["sup_gid"], cols["sup_to"] = sup_g[~inside], sup_t[~inside]
     cols.update(merge_postings([(p.cols["tkey"], p.cols["toff"], p.cols["trows"],
                                  p.base - base) for p in parts]))
-    cols.update(merge_ranges([(p.cols["nkey"], p.cols["noff"], p.cols["nval"],
-                               p.cols["nrow"], p.base - base) for p in parts]))
+    for kind in VALUE_KINDS:
+        cols.update(merge_values(kind, [(*(p.cols[name] for name in kind.parts),
+                                         p.base - base) for p in parts]))
     blocks = [b for p in parts for b in p.blocks]
     vblocks = [b for p in parts for b in p.vblocks]
     return finish_columns(base, dim, cols, blocks, vblocks)

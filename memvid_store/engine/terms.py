@@ -7,10 +7,13 @@ Every content version (tombstones have none) is posted under:
 * ``e NUL <path>``: each metadata path it has (top-level keys, and ``a.b`` for nested
   dicts, as the filter language reads them);
 * ``v NUL <path> NUL <value>``: each scalar value at a path, and each scalar element of
-  a list there (a stored list matches when any element does).
+  a list there (a stored list matches when any element does);
+* ``m NUL <path>``: each path holding two or more numbers or strings (list elements, or a
+  top-level ``a.b`` beside a nested one): a window ``lo <= x <= hi`` looked up in the
+  value columns misses only such versions, whose elements may meet each bound apart.
 
-Numbers are also kept apart, sorted, for range filters: :func:`numbers_of` lists them by
-path, keyed in a run by the hash of :func:`range_term`.
+Numbers and strings are also kept apart, sorted, for range filters: :func:`numbers_of`
+and :func:`strings_of` list them by path (``engine/value_kinds.py`` stores them).
 
 Values are canonical by the filter language's equality: numbers by value (``1`` and
 ``1.0`` are one term, as ``1 == 1.0``), bools apart from numbers (``True`` is not ``1``),
@@ -69,6 +72,11 @@ def canonical(value: Any) -> str | None:
     return None
 
 
+def multi_term(path: str) -> str:
+    """The term of versions holding two or more numbers or strings at ``path``."""
+    return f"m\x00{path}"
+
+
 def terms_of(key: str, metadata: Mapping[str, Any] | None,
              tags: Iterable[str] | None) -> set[str]:
     """Every term a content version with this key, metadata and tags is posted under."""
@@ -77,18 +85,17 @@ def terms_of(key: str, metadata: Mapping[str, Any] | None,
     if tags:
         out.update([f"t\x00{t}" for t in tags])
     if metadata:
+        ordered: dict[str, int] = {}  # how many numbers and strings each path holds
         for path, values in _paths(metadata, "", 0):
             out.add(f"e\x00{path}")
             for value in values:
                 canon = canonical(value)
                 if canon is not None:
                     out.add(f"v\x00{path}\x00{canon}")
+                    if canon[0] in "ns":
+                        ordered[path] = ordered.get(path, 0) + 1
+        out.update([f"m\x00{path}" for path, count in ordered.items() if count > 1])
     return out
-
-
-def range_term(path: str) -> str:
-    """The term whose hash keys the numbers at ``path`` in a run's value columns."""
-    return f"r\x00{path}"
 
 
 def numbers_of(metadata: Mapping[str, Any] | None) -> list[tuple[str, float]]:
@@ -110,6 +117,16 @@ def numbers_of(metadata: Mapping[str, Any] | None) -> list[tuple[str, float]]:
                         number = math.inf if value > 0 else -math.inf
                     if number == number:
                         out.append((path, number))
+    return out
+
+
+def strings_of(metadata: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """Every string at a metadata path (scalars and list elements) as ``(path, str)``,
+    paths as :func:`terms_of` walks them."""
+    out: list[tuple[str, str]] = []
+    if metadata:
+        for path, values in _paths(metadata, "", 0):
+            out += [(path, value) for value in values if isinstance(value, str)]
     return out
 
 

@@ -207,17 +207,22 @@ def _smallest(snap: Snapshot, groups: list[tuple[Item, ...]]) -> tuple[int | Non
 
 
 def _size(snap: Snapshot, item: Item) -> int:
-    """Postings of a term, or numbers of a range (upper bounds, without reading rows)."""
+    """Postings of a term, or values of a range (upper bounds, without reading rows)."""
     if isinstance(item, str):
         return snap.posted_count(item)
+    if item.lo is not None and item.hi is not None:
+        return snap.windowed_count(item.path, item.lo, item.hi, kind=item.kind)
     return snap.ranged_count(item.path, item.lo, item.hi, lo_inclusive=True,
-                             hi_inclusive=True)
+                             hi_inclusive=True, kind=item.kind)
 
 
 def _members(snap: Snapshot, item: Item) -> list[RowRef]:
     if isinstance(item, str):
         return snap.posted(item)
-    return snap.ranged(item.path, item.lo, item.hi, lo_inclusive=True, hi_inclusive=True)
+    if item.lo is not None and item.hi is not None:
+        return snap.windowed(item.path, item.lo, item.hi, kind=item.kind)
+    return snap.ranged(item.path, item.lo, item.hi, lo_inclusive=True, hi_inclusive=True,
+                       kind=item.kind)
 
 
 def _window_spans(snap: Snapshot, window: tuple[int | None, int | None]

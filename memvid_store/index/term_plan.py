@@ -4,10 +4,11 @@ A filter (the language of ``find``) is an AND of conditions. A condition the pos
 answer gives a *group*: terms of which every matching frame is posted under at least one
 (``{"kind": "note"}`` gives ``[v kind note]``, ``{"kind": {"$in": [a, b]}}`` gives
 ``[v kind a, v kind b]``, ``{"tags": "x"}`` gives ``[t x]``, ``$exists: true`` the path's
-``e`` term); a numeric comparison (``$gt`` ``$gte`` ``$lt`` ``$lte``) gives a
-:class:`Range` of the sorted number columns, with inclusive float64 bounds (rounding is
-monotonic, so they admit every match). Conditions neither can answer (string
-comparisons, negations, equality with lists or dicts) give none; ``$or`` gives one group
+``e`` term); a comparison (``$gt`` ``$gte`` ``$lt`` ``$lte``) with a number or a string
+gives a :class:`Range` of the sorted value columns of that kind (``engine/value_kinds.py``:
+stored values are rounded or cut monotonically and bounds taken as stored, so a range
+admits every match). Conditions neither can answer (negations, equality with lists or
+dicts) give none; ``$or`` gives one group
 only when each of its branches has one. So the frames posted under a group are a
 superset of the matches, to be checked on their payload — unless the plan is *exact*:
 one group of terms that answers the whole filter
@@ -24,21 +25,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.terms import canonical, exists_term, tag_term, value_term
+from ..engine.value_kinds import NUMBERS, STRINGS, ValueKind
 from .filters import METADATA_PREFIX, TAGS_KEYS
 
 
 @dataclass(frozen=True, slots=True)
 class Range:
-    """The numbers stored at ``path`` within ``[lo, hi]`` (None: unbounded; one side is
-    set)."""
+    """The values of ``kind`` stored at ``path`` within ``[lo, hi]`` (None: unbounded).
+    With both bounds, a window: versions holding several values at ``path`` belong too
+    (``Snapshot.windowed``)."""
 
     path: str
-    lo: float | None = None
-    hi: float | None = None
+    lo: float | str | None = None
+    hi: float | str | None = None
+    kind: ValueKind = NUMBERS
 
 
 Item = str | Range
-"""A group member: a posting term, or a range of the number columns."""
+"""A group member: a posting term, or a range of the value columns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,23 +119,39 @@ def _condition(cond: Any, term: Any, *, tags: bool = False,
 
 
 def _bounds(cond: Any, path: str) -> list[Range]:
-    """One range per numeric comparison of ``cond``: every match has a number in each
-    (float64 bounds, inclusive: a superset, the payload decides). Never one two-sided
-    range: a stored list meets ``$gt`` and ``$lt`` with different elements."""
+    """The ranges of the comparisons of ``cond`` with numbers or strings: every match has
+    a value in each (inclusive bounds: a superset, the payload decides). A lower and an
+    upper bound of one kind make one window (``Snapshot.windowed``: it also admits
+    versions holding several values there, which may meet each bound with another
+    element); other comparisons give one-sided ranges."""
     if not (isinstance(cond, dict) and any(k.startswith("$") for k in cond)):
         return []
-    out = []
+    sides: dict[tuple[ValueKind, bool], list[float | str]] = {}
     for op, arg in cond.items():
-        if isinstance(arg, bool) or not isinstance(arg, int | float):
+        if op not in ("$gt", "$gte", "$lt", "$lte"):
             continue
-        try:
-            bound = float(arg)
-        except OverflowError:  # an int beyond float64: no range narrows it
+        if isinstance(arg, str):
+            bound: float | str = arg
+            kind = STRINGS
+        elif isinstance(arg, int | float) and not isinstance(arg, bool):
+            try:
+                bound = float(arg)
+            except OverflowError:  # an int beyond float64: no range narrows it
+                continue
+            kind = NUMBERS
+        else:
             continue
-        if op in ("$gt", "$gte"):
-            out.append(Range(path, lo=bound))
-        elif op in ("$lt", "$lte"):
-            out.append(Range(path, hi=bound))
+        sides.setdefault((kind, op in ("$lt", "$lte")), []).append(bound)
+    out = []
+    for (kind, upper), bounds in sides.items():
+        if upper:
+            lows = sides.get((kind, False))
+            if lows:  # one window; the other bounds of this kind stay one-sided
+                out.append(Range(path, lo=lows[0], hi=bounds[0], kind=kind))
+            out += [Range(path, hi=b, kind=kind) for b in bounds[1 if lows else 0:]]
+        else:
+            highs = sides.get((kind, True))
+            out += [Range(path, lo=b, kind=kind) for b in bounds[1 if highs else 0:]]
     return out
 
 

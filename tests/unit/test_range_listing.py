@@ -1,5 +1,6 @@
-"""select/count with numeric comparisons read the sorted number columns when selective:
-same answers as the ordered scan, at the bounds, for lists, large ints, bools and floats."""
+"""select/count with comparisons read the sorted value columns when selective: same
+answers as the ordered scan, at the bounds, for lists, large ints, bools, floats, and
+strings (cut to 24-byte keys: long strings sharing a key, ISO datetimes)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,21 @@ from memvid_store.index import listing
 from memvid_store.index.filters import compile_filter
 
 VALUES = [0, 1, 1.0, 1.5, 2, 3, -1, 2**53, 2**53 + 1, 2.0**53, 2**60, True, False, "2",
-          [1, 5], [0.5, 10], [], {"n": 2}, None]
+          [1, 5], [0.5, 10], [], {"n": 2}, None, "", "a", "ab", "é", "x" * 30 + "a",
+          "x" * 30 + "b", "2026-12-02T10:00:00.000001Z", "2026-12-02T10:00:00.000002Z",
+          "2026-12-02T11:00:00Z", ["b", "2026-12-01"], ["a", 3]]
 FILTERS = [{"n": {op: x}} for op in ("$gt", "$gte", "$lt", "$lte")
            for x in (0, 1, 1.5, 2, 3, -1, 2**53, 2**53 + 1, 2.0**53, 10**400)]
 FILTERS += [{"n": {"$gt": 1, "$lt": 5}}, {"n": {"$gte": 2, "$lte": 2}},
             {"n": {"$gt": 7, "$lt": 2.5}}, {"m.n": {"$gte": 2}},
             {"$or": [{"n": {"$lt": 0}}, {"n": {"$gt": 2}}]},
             {"n": {"$gte": 1}, "tags": "t"}]
+FILTERS += [{"n": {op: x}} for op in ("$gt", "$gte", "$lt", "$lte")
+            for x in ("", "a", "ab", "b", "é", "x" * 30, "x" * 30 + "a", "x" * 31,
+                      "2026-12-02T10:00:00.000001Z", "2026-12-02T10", "2026-12-02")]
+FILTERS += [{"n": {"$gte": "2026-12-02T10:00:00", "$lt": "2026-12-02T11"}},
+            {"n": {"$gt": 1, "$lt": "b"}}, {"m.n": {"$lt": "b"}},
+            {"$or": [{"n": {"$lt": "a"}}, {"n": {"$gt": 2}}]}]
 
 
 @pytest.fixture(scope="module")

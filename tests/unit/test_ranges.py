@@ -1,5 +1,6 @@
-"""Value columns: each run's sorted numbers by path answer range lookups, however the run
-was made (single commit, merges, legacy runs, compaction) and with a WAL delta on top.
+"""Value columns: each run's sorted numbers and string keys by path answer range lookups,
+however the run was made (single commit, merges, legacy runs, compaction) and with a WAL
+delta on top.
 
 The model is a brute-force walk of what was written; the filter language's comparisons
 are checked to be covered by the candidates.
@@ -22,7 +23,8 @@ from memvid_store import Memory
 from memvid_store.engine import store
 from memvid_store.engine.keys import key_of
 from memvid_store.engine.store import make_snapshot, read_state
-from memvid_store.engine.terms import numbers_of
+from memvid_store.engine.terms import numbers_of, strings_of
+from memvid_store.engine.value_kinds import NUMBERS, STRINGS, string_key
 from memvid_store.engine.verify import verify_file
 from memvid_store.errors import DamagedIndexError
 from memvid_store.index.filters import compile_filter
@@ -30,11 +32,18 @@ from memvid_store.index.filters import compile_filter
 from .test_postings import COLLECTIONS, IDS, TAGS, Engine, Spec
 
 NAMES = ("n", "m", "nested", "x.y", "s")
+LONG = "x" * 23  # strings longer than a key (24 bytes) share keys
+DATES = ("2026-12-02T10:00:00.000001+00:00", "2026-12-02T10:00:00.000002+00:00",
+         "2026-12-02T10:00:01+00:00", "2026-12-03")
 SCALARS: tuple[Any, ...] = (None, True, False, 0, 1, 1.0, 2.5, -3, -0.0, 7, 2**60, 2**60 + 1,
-                            2**53 + 1, 2**53 + 2, -1e300, 0.1, "1", "", "a", "é")
+                            2**53 + 1, 2**53 + 2, -1e300, 0.1, "1", "", "a", "é", "ab",
+                            "a\x00", "😀", LONG + "é", LONG + "ab", LONG + "ac", *DATES)
 PATHS = ("n", "m", "nested", "nested.n", "nested.m", "x.y", "s", "nested.nested.n", "zz")
 BOUNDS: tuple[Any, ...] = (None, -3, -1e300, 0, 0.5, 1, 2.5, 7, 2**53, 2**53 + 1, 2**60,
                            2**60 + 1, -(2**60), 1e301, 10**400)
+STRING_BOUNDS: tuple[Any, ...] = (None, "", "\x00", "1", "a", "a\x00", "ab", "b", "é", "😀",
+                                  LONG, LONG + "ab", LONG + "abc", "2026-12-02T10:00:00",
+                                  "2026-12-02T10:00:00.000001+00:00", "2026-12-03", "z")
 
 
 def random_value(rng: random.Random, depth: int) -> Any:
@@ -68,6 +77,21 @@ def model_numbers(meta: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
                 yield path, float(item)
         if isinstance(value, dict):
             yield from model_numbers(value, path + ".")
+
+
+def model_strings(meta: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """The strings of ``meta`` by dotted path, walked like ``model_numbers``."""
+    for name, value in meta.items():
+        path = prefix + name
+        items = value if isinstance(value, list) else [value]
+        yield from ((path, item) for item in items if isinstance(item, str))
+        if isinstance(value, dict):
+            yield from model_strings(value, path + ".")
+
+
+def between(x: Any, lo: Any, hi: Any, lo_inc: bool, hi_inc: bool) -> bool:
+    return ((lo is None or (x >= lo if lo_inc else x > lo))
+            and (hi is None or (x <= hi if hi_inc else x < hi)))
 
 
 def in_range(x: float, lo: Any, hi: Any, lo_inc: bool, hi_inc: bool) -> bool:
@@ -114,8 +138,68 @@ def check(e: Engine, rng: random.Random, queries: int = 60) -> None:
             one_sided = e.snap.ranged(path, None if upper else bound, bound if upper else None,
                                       lo_inclusive=inclusive, hi_inclusive=inclusive)
             assert matched <= {ref.gid for ref in one_sided}, (path, op, bound)
+    check_strings(e, rng, metas, queries)
+    check_windows(e, rng, metas, queries)
     problems, _ = verify_file(e.fd)
     assert problems == []
+
+
+def check_strings(e: Engine, rng: random.Random, metas: dict[int, dict[str, Any]],
+                  queries: int) -> None:
+    """String lookups return every exact match, and only versions whose key (the string's
+    UTF-8 cut to 24 bytes, zero-padded) lies within the bounds' keys."""
+    for query in range(queries):
+        path = PATHS[query % len(PATHS)]
+        lo, hi = rng.choice(STRING_BOUNDS), rng.choice(STRING_BOUNDS)
+        lo_inc, hi_inc = rng.random() < 0.5, rng.random() < 0.5
+        exact = {gid for gid, meta in metas.items()
+                 if any(p == path and between(x, lo, hi, lo_inc, hi_inc)
+                        for p, x in model_strings(meta))}
+        key_lo, key_hi = (None if b is None else string_key(b) for b in (lo, hi))
+        by_key = {gid for gid, meta in metas.items()
+                  if any(p == path and between(string_key(x), key_lo, key_hi, True, True)
+                         for p, x in model_strings(meta))}
+        got = e.snap.ranged(path, lo, hi, lo_inclusive=lo_inc, hi_inclusive=hi_inc,
+                            kind=STRINGS)
+        gids = [ref.gid for ref in got]
+        assert gids == sorted(set(gids)) and exact <= set(gids) <= by_key, (path, lo, hi)
+        assert e.snap.ranged_count(path, lo, hi, lo_inclusive=lo_inc, hi_inclusive=hi_inc,
+                                   kind=STRINGS) >= len(gids)
+        for op, bound in (("$gte" if lo_inc else "$gt", lo), ("$lte" if hi_inc else "$lt", hi)):
+            if bound is not None:
+                flt = compile_filter({path: {op: bound}})
+                matched = {gid for gid, meta in metas.items() if flt(meta, [])}
+                upper = op.startswith("$l")
+                one_sided = e.snap.ranged(path, None if upper else bound,
+                                          bound if upper else None, lo_inclusive=True,
+                                          hi_inclusive=True, kind=STRINGS)
+                assert matched <= {ref.gid for ref in one_sided}, (path, op, bound)
+
+
+def check_windows(e: Engine, rng: random.Random, metas: dict[int, dict[str, Any]],
+                  queries: int) -> None:
+    """A window (a lower and an upper comparison on one path) admits every match, lists
+    holding elements on either side included, and its count bounds it."""
+    for query in range(queries):
+        path = PATHS[query % len(PATHS)]
+        kind, pool = (NUMBERS, BOUNDS[1:]) if query % 2 else (STRINGS, STRING_BOUNDS[1:])
+        lo, hi = rng.choice(pool), rng.choice(pool)
+        if kind is NUMBERS and (abs(lo) > 1e308 or abs(hi) > 1e308):
+            continue  # beyond float64: the planner makes no range of them
+        flt = compile_filter({path: {"$gte" if query % 3 else "$gt": lo,
+                                     "$lte" if query % 5 else "$lt": hi}})
+        matched = {gid for gid, meta in metas.items() if flt(meta, [])}
+        got = [ref.gid for ref in e.snap.windowed(path, lo, hi, kind=kind)]
+        assert got == sorted(set(got)) and matched <= set(got), (path, lo, hi)
+        assert e.snap.windowed_count(path, lo, hi, kind=kind) >= len(got)
+
+
+def test_strings_of_walks_paths_like_terms() -> None:
+    meta = {"a": "x", "b": ["y", 1, ["z"], {"c": "w"}], "d": {"e": "v"}, "f": None}
+    assert sorted(strings_of(meta)) == [("a", "x"), ("b", "y"), ("d.e", "v")]
+    assert string_key("é") == "é".encode() + b"\x00" * 22
+    assert string_key(LONG + "abc") == (LONG + "a").encode()
+    assert string_key("a") < string_key("a\x00b") < string_key("ab") < string_key("é")
 
 
 @pytest.fixture
@@ -137,7 +221,7 @@ def test_numbers_of_walks_paths_like_terms() -> None:
 def test_single_commit(engine: Engine) -> None:
     rng = random.Random(1)
     snap = engine.commit([random_spec(rng) for _ in range(300)])
-    assert len(snap.runs) == 1 and snap.runs[0].has_ranges
+    assert len(snap.runs) == 1 and snap.runs[0].has_values(NUMBERS)
     check(engine, rng)
     run = snap.runs[0]
     nkey, noff, nval = run.part("nkey"), run.part("noff"), run.part("nval")
@@ -145,8 +229,8 @@ def test_single_commit(engine: Engine) -> None:
     for i in range(len(nkey)):
         values = nval[noff[i] : noff[i + 1]].tolist()
         assert values == sorted(values)
-    # exact count per run from the bisect positions: numbers, not rows
-    total = sum(len([x for p, x in model_numbers(m) if p == "n"])
+    # exact count per run from the bisect positions: distinct numbers per row, not rows
+    total = sum(len({x for p, x in model_numbers(m) if p == "n"})
                 for m in metadata_by_gid(engine).values())
     assert snap.ranged_count("n", None, None, lo_inclusive=True, hi_inclusive=True) == total
 
@@ -165,7 +249,7 @@ def test_merges_keep_value_columns(engine: Engine) -> None:
         if step % 10 == 9:
             check(engine, rng)
     assert len(engine.snap.runs) < 50 / 4
-    assert all(run.has_ranges for run in engine.snap.runs)
+    assert all(run.has_values(NUMBERS) for run in engine.snap.runs)
 
 
 def test_wal_delta(engine: Engine) -> None:
@@ -184,32 +268,32 @@ def test_wal_delta(engine: Engine) -> None:
 def test_legacy_runs_gain_value_columns_when_merged(engine: Engine, monkeypatch) -> None:
     rng = random.Random(4)
     with monkeypatch.context() as patch:  # runs as written before value columns existed
-        patch.setattr(store, "group_ranges", lambda keys, values, rows: {})
+        patch.setattr(store, "group_values", lambda kind, keys, values, rows: {})
         for size in (60, 30, 10):
             engine.commit([random_spec(rng) for _ in range(size)])
     snap = engine.snap
-    assert [run.has_ranges for run in snap.runs] == [False] * 3
+    assert [run.has_values(NUMBERS) for run in snap.runs] == [False] * 3
     assert all(run.has_postings for run in snap.runs)
     check(engine, rng)  # computed from the payloads; verify() accepts the layout
     assert snap.ranged_count("n", 0, 1, lo_inclusive=True, hi_inclusive=True) >= sum(
         run.n for run in snap.runs)
     engine.commit([random_spec(rng) for _ in range(100)])  # merges the old runs
-    assert len(engine.snap.runs) == 1 and engine.snap.runs[0].has_ranges
+    assert len(engine.snap.runs) == 1 and engine.snap.runs[0].has_values(NUMBERS)
     check(engine, rng)
 
 
 def test_legacy_run_next_to_new_runs(engine: Engine, monkeypatch) -> None:
     rng = random.Random(5)
     with monkeypatch.context() as patch:
-        patch.setattr(store, "group_ranges", lambda keys, values, rows: {})
+        patch.setattr(store, "group_values", lambda kind, keys, values, rows: {})
         engine.commit([random_spec(rng) for _ in range(150)])
     engine.commit([random_spec(rng) for _ in range(10)])
-    assert [run.has_ranges for run in engine.snap.runs] == [False, True]
+    assert [run.has_values(NUMBERS) for run in engine.snap.runs] == [False, True]
     check(engine, rng)
     for _ in range(10):
         engine.commit([random_spec(rng) for _ in range(20)])
         check(engine, rng, 20)
-    assert all(run.has_ranges for run in engine.snap.runs)
+    assert all(run.has_values(NUMBERS) for run in engine.snap.runs)
 
 
 def test_compaction_writes_value_columns(mem_path: str, opened: list[Memory]) -> None:
@@ -233,7 +317,7 @@ def test_compaction_writes_value_columns(mem_path: str, opened: list[Memory]) ->
     assert found(20, 60) == expected
     m.compact()
     snap = m._snap()
-    assert len(snap.runs) == 1 and snap.runs[0].has_ranges
+    assert len(snap.runs) == 1 and snap.runs[0].has_values(NUMBERS)
     assert found(20, 60) == expected
     assert m.verify().ok
 
@@ -245,7 +329,7 @@ def _part_position(snap: Any, name: str) -> int:
     return run.ref.offset + int(run.ref.meta["head"]) + rel + length // 2
 
 
-@pytest.mark.parametrize("part", ["nkey", "noff", "nval", "nrow"])
+@pytest.mark.parametrize("part", [*NUMBERS.parts, *STRINGS.parts])
 def test_damaged_value_columns_are_reported_and_refused(tmp_path: Path, part: str) -> None:
     e = Engine(tmp_path / "d.mv2")
     rng = random.Random(7)
@@ -262,13 +346,16 @@ def test_damaged_value_columns_are_reported_and_refused(tmp_path: Path, part: st
         problems, _ = verify_file(fd)
         assert any("segment:run" in p and part in p for p in problems), problems
         snap = make_snapshot(fd, read_state(fd), True)
+        kind = NUMBERS if part in NUMBERS.parts else STRINGS
         with pytest.raises(DamagedIndexError):
             for path in PATHS:
-                snap.ranged(path, None, None, lo_inclusive=True, hi_inclusive=True)
-        if part != "nrow":  # counts read nkey, noff and nval only
+                snap.ranged(path, None, None, lo_inclusive=True, hi_inclusive=True,
+                            kind=kind)
+        if part != kind.parts[3]:  # counts read the keys, offsets and values only
             with pytest.raises(DamagedIndexError):
                 for path in PATHS:
-                    snap.ranged_count(path, None, None, lo_inclusive=True, hi_inclusive=True)
+                    snap.ranged_count(path, None, None, lo_inclusive=True,
+                                      hi_inclusive=True, kind=kind)
         snap.close(view=True)
     finally:
         os.close(fd)
