@@ -19,6 +19,7 @@ __all__ = [
     "ClosedError",
     "ConfigError",
     "CorruptFileError",
+    "DamagedCommitWarning",
     "DamagedIndexError",
     "DimensionMismatchError",
     "EmbedderMismatchError",
@@ -129,6 +130,12 @@ class DamagedIndexError(CorruptFileError):
     code = "damaged_index"
     HINT = ("run `mv2 doctor FILE --repair NEW.mv2` to copy the frames into a new file with "
             "fresh indexes; the other search modes keep working meanwhile")
+
+
+class DamagedCommitWarning(RuntimeWarning):
+    """The newest commit's table of contents fails its checks and the WAL no longer holds
+    all its writes: a reader sees the file as of the commit before, without those writes.
+    ``mv2 doctor FILE --repair NEW.mv2`` copies what can be read into a new file."""
 
 
 class LockError(MemvidError):

@@ -17,7 +17,9 @@ from typing import Any
 from .errors import DimensionMismatchError, InvalidInputError, InvalidTypeError
 
 MAX_METADATA_DEPTH = 100  # nesting deeper than this (or a value containing itself) is refused
-MAX_PAYLOAD_BYTES = 64 * 1024 * 1024  # one frame's text + metadata + tags, as stored
+# one frame's text + metadata + tags, as stored: reading one costs it plus its decoded
+# strings, so a crafted file of any size costs at most ~2x this (MongoDB's document limit)
+MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 MAX_DIM = 65_536  # embedding dimensions (a larger recorded one is damage, not a model)
 
 

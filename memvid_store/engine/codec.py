@@ -45,10 +45,13 @@ def pack_payload(text: str, metadata: dict | None, tags: list[str] | None) -> by
 
 
 def unpack_payload(raw: bytes) -> tuple[str, dict, list[str]]:
+    """Text, metadata and tags of a raw payload, decoded from views of ``raw`` (no copies
+    of its parts: a payload near the size limit costs itself plus its decoded strings)."""
     (n,) = _LEN.unpack_from(raw, 0)
-    text = raw[4 : 4 + n].decode()
+    view = memoryview(raw)
+    text = str(view[4 : 4 + n], "utf-8")
     if len(raw) > 4 + n:
-        meta, tags = json.loads(raw[4 + n :])
+        meta, tags = json.loads(str(view[4 + n :], "utf-8"))
         return text, meta, tags
     return text, {}, []
 

@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager
 from .format import HEADER_SIZE
 from .records import decode_ops
 from .snapshot import Snapshot
-from .store import Opened, open_fd, read_state, same_file
+from .store import Opened, open_fd, read_state_for_reader, same_file
 from .wal import REC_HEADER, replay, starts_record
 
 NOTHING, APPENDED, MOVED = 0, 1, 2
@@ -81,11 +81,11 @@ class ReaderFile:
         """``read_state``; a follower remembers the header read before it (a commit landing
         in between makes the next check reload again, never miss it)."""
         if not self.follow:
-            state = read_state(self.fd)
+            state = read_state_for_reader(self.fd)
             self.wal_end = state.wal_end
             return state
         header = os.pread(self.fd, HEADER_SIZE, 0)
-        state = read_state(self.fd)
+        state = read_state_for_reader(self.fd)
         self.pending = Seen(self.fd, header, state)
         return state
 

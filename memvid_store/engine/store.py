@@ -15,12 +15,14 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import (
     CorruptFileError,
+    DamagedCommitWarning,
     DamagedIndexError,
     MemoryNotFoundError,
     NotAMemoryFileError,
@@ -135,6 +137,19 @@ def read_state(fd: int | ByteSource) -> Opened:
         if latest.generation == state.newest_generation:
             return state
     raise CorruptFileError("the file keeps changing while it is read", "header", 0)
+
+
+def read_state_for_reader(fd: int | ByteSource) -> Opened:
+    """``read_state`` for a read-only handle: it warns (``DamagedCommitWarning``) when the
+    state is the commit before a damaged newest one whose writes the WAL lost."""
+    state = read_state(fd)
+    if state.newest_damaged:
+        warnings.warn("the newest commit of this memory file is damaged (its table of "
+                      "contents fails its checks) and the WAL no longer holds all its "
+                      "writes: reads show the file as of the commit before it. Run `mv2 "
+                      "doctor FILE --repair NEW.mv2` to copy what can be read into a new "
+                      "file", DamagedCommitWarning, stacklevel=4)
+    return state
 
 
 def _read_state_once(pread: Pread, size: int) -> Opened:
@@ -731,5 +746,5 @@ def merge_runs(runs: list[RunReader | RunColumns], computed: Computed) -> RunCol
 __all__ = [
     "ALIGN", "Committer", "Opened", "create_file", "fsync_dir",
     "make_snapshot", "now_us", "open_fd", "prepare_for_writing",
-    "read_state", "remove_stale_temp_files", "same_file", "write_empty",
+    "read_state", "read_state_for_reader", "remove_stale_temp_files", "same_file", "write_empty",
 ]

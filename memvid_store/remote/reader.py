@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from ..engine.follow import NOTHING
-from ..engine.store import Opened, read_state
+from ..engine.store import Opened, read_state_for_reader
 from .cache import ChunkCache
 from .client import ObstoreClient
 from .config import RemoteConfig
@@ -42,7 +42,7 @@ class RemoteReader:
         self.installed: RemoteObject | None = None  # the version the handle reads
 
     def load(self) -> Opened:
-        state = read_state(self.fd)
+        state = read_state_for_reader(self.fd)
         self.wal_end = state.wal_end
         return state
 

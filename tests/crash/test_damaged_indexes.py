@@ -129,9 +129,9 @@ def test_a_damaged_filter_index_costs_filtered_reads_only(tmp_path, part):
 
 def test_a_damaged_newest_commit_is_never_written_over(tmp_path):
     """When the WAL no longer holds the damaged commit's writes, the file reads as of the
-    commit before and a writer is refused, so the damaged commit's bytes stay for a repair.
+    commit before (readers are warned) and a writer is refused, so the damaged commit's bytes stay for a repair.
     (When the WAL still holds them, writing is safe: tests/unit/test_memory.py.)"""
-    from memvid_store import CorruptFileError
+    from memvid_store import CorruptFileError, DamagedCommitWarning
 
     path = tmp_path / "m.mv2"
     writer = (f"import os; from memvid_store import Memory\n"
@@ -145,9 +145,13 @@ def test_a_damaged_newest_commit_is_never_written_over(tmp_path):
     _gen, toc_off, toc_len = parse_layout(bytes(data)).tocs[0]
     data[toc_off + toc_len // 2] ^= 0xFF
     path.write_bytes(data)
-    with Memory.open(path, readonly=True) as mem:
+    with pytest.warns(DamagedCommitWarning, match="doctor FILE --repair"):
+        mem = Memory.open(path, readonly=True)
+    with mem:
         assert mem.get("a").text == "first"
         assert not mem.verify().ok
+    with pytest.warns(DamagedCommitWarning):
+        Memory.open(path, readonly=True, follow=True).close()
     with pytest.raises(CorruptFileError, match="doctor"):
         Memory.open(path)
     assert path.read_bytes() == bytes(data)  # nothing truncated

@@ -134,7 +134,8 @@ def plan(b: Builder) -> dict[str, Any]:
             "history": touched[:6],
             "filters": [{"w": "alpha"}, {"n": {"$gte": 150}}, {"g.k": 3},
                         {"f": {"$lt": 20.0}}, {"tags": "beta"},
-                        {"$or": [{"w": "wal"}, {"n": {"$lt": 0}}]}],
+                        {"$or": [{"w": "wal"}, {"n": {"$lt": 0}}]},
+                        {"w": {"$gte": "b", "$lt": "d"}}, {"w": {"$gt": "s"}}],
             "tokens": [f.text.split()[-1] for f in frames],
             "vectors": [list(f.embedding) for f in frames[:3]],
         }

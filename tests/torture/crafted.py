@@ -152,13 +152,13 @@ def part_entry(name: str, field: int, value: int) -> Callable[..., tuple[str, ..
 def bomb(kind: str) -> bytes:
     """zstd frames: ``lie`` claims 1 TiB in a few bytes; ``big`` inflates to 100 MiB
     (over the payload limit); ``unsized`` is ``big`` without a content size; ``under``
-    inflates to 60 MiB (under the limit) of zeros."""
+    inflates to 15 MiB (under the limit) of zeros."""
     if kind == "lie":
         real = zstandard.ZstdCompressor(write_content_size=True).compress(b"x" * 64)
         assert real[4] == 0x20, "expected a single-segment frame with a 1-byte size"
         # frame header descriptor: single segment, 8-byte content size
         return real[:4] + b"\xe0" + struct.pack("<Q", HUGE) + real[6:]
-    size = {"big": 100 << 20, "unsized": 100 << 20, "under": 60 << 20}[kind]
+    size = {"big": 100 << 20, "unsized": 100 << 20, "under": 15 << 20}[kind]
     cctx = zstandard.ZstdCompressor(level=3, write_content_size=kind != "unsized")
     return _compress(cctx, size, kind != "unsized")
 
@@ -335,6 +335,6 @@ CASES: dict[str, Callable[[bytes], bytes]] = {
     "zstd bomb: frame claims 1 TiB": lambda d: with_payload(d, "big", bomb("lie")),
     "zstd bomb: 100 MiB of zeros": lambda d: with_payload(d, "big", bomb("big")),
     "zstd bomb: 100 MiB, no content size": lambda d: with_payload(d, "big", bomb("unsized")),
-    "zstd bomb: 60 MiB of zeros (under the payload limit)": lambda d: with_payload(
+    "zstd bomb: 15 MiB of zeros (under the payload limit)": lambda d: with_payload(
         d, "big", bomb("under")),
 }

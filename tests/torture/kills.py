@@ -37,11 +37,18 @@ def _matches(item: dict[str, Any], flt: dict[str, Any]) -> bool:
     if key not in meta:
         return False
     value = meta[key]
-    if isinstance(cond, dict) and "$lt" in cond:
-        return isinstance(value, int | float) and value < cond["$lt"]
-    if isinstance(cond, dict) and "$in" in cond:
-        return value in cond["$in"]
-    return value == cond
+    if not isinstance(cond, dict):
+        return value == cond
+    for op, arg in cond.items():
+        if op == "$in":
+            ok = value in arg
+        else:  # $lt / $gte between numbers, or between strings
+            comparable = (isinstance(value, str) == isinstance(arg, str)
+                          and not isinstance(value, bool) and isinstance(value, int | float | str))
+            ok = comparable and (value < arg if op == "$lt" else value >= arg)
+        if not ok:
+            return False
+    return True
 
 
 def expected(lives: Lives) -> dict[str, Any]:

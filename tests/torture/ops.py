@@ -19,7 +19,8 @@ from ..crash.writer_proc import AckLog, CollectionOps, execute_in_collection
 
 WAL_SIZE = 1 << 20
 DIM = 4
-FILTERS = ({"w": "agent"}, {"n": {"$lt": 300_000}}, {"w": {"$in": ["cache", "seal"]}})
+FILTERS = ({"w": "agent"}, {"n": {"$lt": 300_000}}, {"w": {"$in": ["cache", "seal"]}},
+           {"w": {"$gte": "b", "$lt": "d"}})
 
 
 class TortureOps(CollectionOps):

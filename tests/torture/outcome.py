@@ -10,7 +10,9 @@ Outcomes, from worst to best:
 * ``detected``: a typed MemvidError on open or on the reads that touch the damage, every
   other read right;
 * ``rolled back``: every read equals an older committed state (what a crash before the
-  newest commit leaves) and ``verify()`` names the damage;
+  newest commit leaves) and ``verify()`` names the damage; the report counts how many
+  of these the open warned of (``DamagedCommitWarning``: writes of the newest commit
+  are not readable);
 * ``recovered``: every read equals an accepted state (the undamaged one, or for damage to
   the WAL an acknowledged prefix of it).
 
@@ -72,8 +74,9 @@ def classify(result: dict[str, Any], accepted: dict[str, Observation],
             if pool == "accepted":
                 return {"outcome": "recovered", "state": name}
             if result.get("verify"):
-                return {"outcome": "rolled back", "state": name,
-                        "detail": str(result["verify"][0])[:200]}
+                warned = "warned on open; " if result.get("warned") else "NOT warned; "
+                return {"outcome": "rolled back", "state": name, "warned": bool(
+                    result.get("warned")), "detail": warned + str(result["verify"][0])[:200]}
             return {"outcome": "silently wrong", "state": name,
                     "detail": f"shows the older state {name} and verify() reports nothing"}
         if nearest is None or len(wrong) < nearest[0]:
@@ -93,8 +96,10 @@ def tally(trials: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for trial in trials:
         row = table.setdefault(trial["kind"], {"tried": 0, **dict.fromkeys(OUTCOMES, 0),
                                                "harness": 0, "errors": Counter(),
-                                               "rss_kb": 0, "examples": []})
+                                               "rss_kb": 0, "examples": [],
+                                               "rolled back warned": 0})
         row["tried"] += 1
+        row["rolled back warned"] += bool(trial.get("warned"))
         outcome = trial["outcome"]
         row[outcome] = row.get(outcome, 0) + 1
         if trial.get("error"):

@@ -11,10 +11,11 @@ import hashlib
 import json
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from memvid_store import FrameNotFoundError, Memory, MemvidError
+from memvid_store import DamagedCommitWarning, FrameNotFoundError, Memory, MemvidError
 
 Observation = dict[str, Any]
 ERR, RAW = "!err:", "!raw:"
@@ -90,14 +91,18 @@ def probe_memory(mem: Memory, plan: dict[str, Any]) -> Observation:
 def probe_file(path: str, plan: dict[str, Any]) -> dict[str, Any]:
     """Open ``path`` read-only with a private index cache and run the read suite.
 
-    Returns ``{"obs": ..., "verify": [problems]}``, or ``{"open": error}`` when the open
-    failed.
+    Returns ``{"obs": ..., "verify": [problems], "warned": [DamagedCommitWarning
+    names]}``, or ``{"open": error}`` when the open failed.
     """
     cache = tempfile.mkdtemp(prefix="torture-cache-")
     try:
-        mem = guard(lambda: Memory.open(path, readonly=True, cache_dir=cache))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DamagedCommitWarning)
+            mem = guard(lambda: Memory.open(path, readonly=True, cache_dir=cache))
         if isinstance(mem, str):
             return {"open": mem}
+        warned = [w.category.__name__ for w in caught
+                  if issubclass(w.category, DamagedCommitWarning)]
         try:
             obs = probe_memory(mem, plan)
             report = guard(mem.verify)
@@ -106,6 +111,6 @@ def probe_file(path: str, plan: dict[str, Any]) -> dict[str, Any]:
             close = guard(mem.close)
         if isinstance(close, str):
             obs["close"] = close
-        return {"obs": obs, "verify": problems}
+        return {"obs": obs, "verify": problems, "warned": warned}
     finally:
         shutil.rmtree(cache, ignore_errors=True)

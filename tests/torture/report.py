@@ -24,6 +24,10 @@ def markdown(res: dict[str, Any]) -> str:
     total = res["totals"]
     lines.append("| **all** | **" + str(total["tried"]) + "** | "
                  + " | ".join(f"**{total.get(o, 0)}**" for o in OUTCOMES) + " | | |")
+    rolled = sum(row.get("rolled back", 0) for row in res["table"].values())
+    warned = sum(row.get("rolled back warned", 0) for row in res["table"].values())
+    lines += ["", f"Rolled back trials whose open warned (`DamagedCommitWarning`: writes of "
+              f"the newest commit are not readable): {warned} of {rolled}."]
     rss = res["rss"]
     lines += ["", f"Peak RSS of a trial process: {rss['worst_mb']:.0f} MB "
               f"({rss['worst_kind']}); the forked process starts at {rss['baseline_mb']:.0f} "
