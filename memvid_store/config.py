@@ -260,7 +260,12 @@ class IndexConfig:
             search only).
         ann_threshold: number of vectors from which an HNSW graph is built; below it the
             exact float32 scan is the index.
-        ann_m, ann_ef_construction, ann_ef_search: HNSW graph degree and beam widths.
+        ann_m, ann_ef_construction: HNSW graph degree and build beam width.
+        ann_ef_search: HNSW search beam width; None (default): the width calibrated for
+            ``recall_target`` when each graph is built, recorded in the file.
+        recall_target: the recall@10 a graph's calibrated width reaches on a sample of its
+            own vectors against the exact answer (default 0.95); raise it for recall,
+            lower it for speed.
         ann_dtype: how the graph stores its copy of the vectors: ``auto`` (``i8`` for
             usearch with cosine, else ``f32``), ``f32``, ``f16`` or ``i8`` (usearch only;
             ``i8`` needs cosine). Candidates from an ``f16``/``i8`` graph are rescored
@@ -274,7 +279,8 @@ class IndexConfig:
     ann_threshold: int = 20_000
     ann_m: int = 16
     ann_ef_construction: int = 200
-    ann_ef_search: int = 160
+    ann_ef_search: int | None = None
+    recall_target: float = 0.95
     ann_dtype: str = "auto"
     lexical: bool = True
     rrf_k: int = 60
@@ -296,8 +302,15 @@ class IndexConfig:
             raise InvalidInputError(
                 "ann_dtype='i8' needs distance='cosine': use 'f32' or 'f16' for "
                 f"{self.distance!r}")
+        if (isinstance(self.recall_target, bool)
+                or not isinstance(self.recall_target, int | float)
+                or not 0 < self.recall_target <= 1):
+            raise InvalidInputError(f"recall_target must be a number in (0, 1], got "
+                                    f"{self.recall_target!r}")
         for name in ("ann_threshold", "ann_m", "ann_ef_construction", "ann_ef_search", "rrf_k"):
             value = getattr(self, name)
+            if name == "ann_ef_search" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
 

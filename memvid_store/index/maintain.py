@@ -21,7 +21,8 @@ the engine calls it inside each commit and asks it whether the indexes lag (``be
 from __future__ import annotations
 
 import os
-from typing import Any
+import warnings
+from typing import TYPE_CHECKING, Any
 
 from ..config import IndexConfig
 from ..engine.format import SegmentRef, crc32
@@ -29,6 +30,9 @@ from ..engine.hooks import Append
 from ..engine.records import Version
 from ..engine.snapshot import Snapshot
 from .coverage import covered_gid, tail_versions
+
+if TYPE_CHECKING:
+    from .vector.calibrate import Calibration
 
 LEX_TAIL = 8192  # versions an automatic commit may leave out of the BM25 index
 
@@ -133,11 +137,14 @@ class IndexMaintainer:
         import numpy as np
 
         from .vector.hnsw import AnnParams, get_backend
+        from .vector.hnsw_format import DEFAULT_EF_SEARCH
         from .vector.stored import VectorTable
 
         dim = snap.dim or _dim(versions)
         mats, labels = [], []
+        held = []  # every row the graph will hold, as (matrix, gids) views
         for block in VectorTable(snap).blocks:
+            held.append((block.matrix, block.gids))
             keep = block.gids >= covered
             if keep.any():
                 mats.append(block.matrix[keep])
@@ -148,6 +155,7 @@ class IndexMaintainer:
             mats.append(np.frombuffer(b"".join(v.embedding for v in fresh), "<f4")
                         .reshape(len(fresh), dim))
             labels.append(np.array([v.gid for v in fresh], "<i8"))
+            held.append((mats[-1], labels[-1]))
         if not mats:
             return segments
         matrix = np.ascontiguousarray(np.concatenate(mats), "<f4")
@@ -155,7 +163,7 @@ class IndexMaintainer:
         cfg = self.config
         dtype = old.meta.get("dtype", "f32") if old is not None else cfg.graph_dtype
         params = AnnParams(M=cfg.ann_m, ef_construction=cfg.ann_ef_construction,
-                           ef_search=cfg.ann_ef_search, dtype=dtype,
+                           ef_search=cfg.ann_ef_search or DEFAULT_EF_SEARCH, dtype=dtype,
                            build_threads=os.cpu_count() or 1)
         backend = get_backend(cfg.ann_backend)
         if old is None:
@@ -163,11 +171,37 @@ class IndexMaintainer:
         else:
             previous = snap.view.read(old.offset, old.length, "segment:ann")
             data = backend.extend(previous, matrix, gids, metric=cfg.distance, params=params)
+        calibration = self._calibrate(backend, data, held, dim, dtype)
         off, length = write(data)
         meta = {"backend": cfg.ann_backend, "count": count + len(gids), "covered": next_gid,
-                "M": cfg.ann_m, "ef_construction": cfg.ann_ef_construction, "dtype": dtype}
+                "M": cfg.ann_m, "ef_construction": cfg.ann_ef_construction, "dtype": dtype,
+                **(calibration.meta() if calibration is not None else {})}
         return [s for s in segments if s.kind != "ann"] + [
             SegmentRef("ann", off, length, crc32(data), meta)]
+
+
+    def _calibrate(self, backend: Any, data: bytes, blocks: list[tuple[Any, Any]], dim: int,
+                   dtype: str) -> Calibration | None:
+        """The search width the new graph needs for the recall target (calibrate.py);
+        None, with a warning, if measuring fails: the commit never does for it, and the
+        graph is searched with the default width."""
+        from .vector.calibrate import calibrate
+        from .vector.hnsw import AnnParams
+
+        cfg = self.config
+        params = AnnParams(M=cfg.ann_m, ef_construction=cfg.ann_ef_construction, dtype=dtype)
+        index = backend.open(data, dim=dim, metric=cfg.distance, params=params,
+                             scratch_dir=self.cache_root)
+        try:
+            return calibrate(index, blocks, metric=cfg.distance, dtype=dtype,
+                             target=cfg.recall_target)
+        except Exception as exc:  # a measurement never costs the commit
+            warnings.warn(f"the vector graph's search width could not be calibrated "
+                          f"({exc!r}); it is searched with the default width",
+                          RuntimeWarning, stacklevel=2)
+            return None
+        finally:
+            index.close()
 
 
 def _dim(versions: list[Version]) -> int:

@@ -99,6 +99,20 @@ def graph_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
     return ref if ref is not None and config.ann_backend != "none" else None
 
 
+DEFAULT_EF_SEARCH = 160  # graphs built before calibration (calibrate.py) record none
+
+
+def search_width(ref: SegmentRef, config: IndexConfig) -> int:
+    """The search width (ef) for the graph of ``ref``: ``ann_ef_search`` when set, else
+    the width calibrated for the recall target when the graph was built."""
+    if config.ann_ef_search is not None:
+        return config.ann_ef_search
+    recorded = ref.meta.get("ef_search")
+    if isinstance(recorded, int) and not isinstance(recorded, bool) and 1 <= recorded <= 1 << 16:
+        return recorded
+    return DEFAULT_EF_SEARCH
+
+
 def graph_depth(k: int, dtype: str) -> int:
     """Candidates the first graph round asks for: more from a quantized graph, whose
     coarse distances misorder near neighbours until they are rescored."""

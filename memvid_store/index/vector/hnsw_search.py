@@ -29,7 +29,7 @@ from ...engine.snapshot import Snapshot
 from ..damage import warn_damaged
 from . import scoring
 from .exact import ExactScan, best
-from .hnsw_format import QUANTIZED, graph_depth, graph_segment
+from .hnsw_format import QUANTIZED, graph_depth, graph_segment, search_width
 
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked
@@ -52,6 +52,7 @@ class HnswSearch:
         self._opened = False
         self._lock = threading.Lock()
         self._stored: StoredVectors | None = None
+        self.ef_search = 0  # the graph's search width (hnsw_format.search_width), once open
 
     # ------------------------------------------------------------------- graph
 
@@ -77,8 +78,9 @@ class HnswSearch:
 
                     meta = ref.meta
                     backend = get_backend(meta["backend"])
+                    self.ef_search = search_width(ref, self.config)
                     params = AnnParams(M=meta["M"], ef_construction=meta["ef_construction"],
-                                       ef_search=self.config.ann_ef_search,
+                                       ef_search=self.ef_search,
                                        dtype=meta.get("dtype", "f32"))
                     data = self.snap.view.read(ref.offset, ref.length, "segment:ann")
                     if crc32(data) == ref.crc:  # the native library never sees bad bytes
@@ -117,7 +119,7 @@ class HnswSearch:
         first = None
         if kk < ann.count:
             queries = np.stack([r.vector for r in reqs]).astype("<f4", copy=False)
-            first = ann.search(queries, kk, ef=max(self.config.ann_ef_search, kk))
+            first = ann.search(queries, kk, ef=max(self.ef_search, kk))
         return [self._approximate(req, accept, ann, covered, None if first is None else
                                   (first[0][i : i + 1], first[1][i : i + 1], kk))
                 for i, (req, accept) in enumerate(zip(reqs, accepts, strict=True))]
@@ -140,7 +142,7 @@ class HnswSearch:
                 first = None
             else:
                 labels, scores = ann.search(query[None, :], kk,
-                                            ef=max(self.config.ann_ef_search, kk))
+                                            ef=max(self.ef_search, kk))
             found = self._graph_hits(ann, labels[0], scores[0], query)
             found += best(tail_scores[0], tail_gids, kk)
             found.sort(key=lambda gs: (-gs[1], gs[0]))

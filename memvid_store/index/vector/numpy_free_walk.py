@@ -26,7 +26,7 @@ from ...config import IndexConfig
 from ...engine.snapshot import Snapshot
 from ...errors import CorruptFileError
 from . import kernels
-from .hnsw_format import graph_depth, graph_segment
+from .hnsw_format import graph_depth, graph_segment, search_width
 from .kernels import best_first, round_f32
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ class NumpyFreeWalk:
         self.snap = snap
         self.config = config
         self.graph: Any = None  # graph_walk.UsearchGraph, or False when it cannot serve
+        self.ef_search = 0  # the graph's search width, once opened
         self.seconds = 0.0  # spent walking, against WALK_BUDGET_S
 
     def within_budget(self) -> bool:
@@ -81,6 +82,7 @@ class NumpyFreeWalk:
                 or ref.meta.get("dtype") != "i8" or self.config.distance != "cosine"
                 or int(ref.meta["covered"]) < snap.toc.next_gid):
             return None
+        self.ef_search = search_width(ref, self.config)
         try:
             return UsearchGraph(snap.view.read(ref.offset, ref.length, "segment:ann"),
                                 snap.dim or 0)
@@ -95,7 +97,7 @@ class NumpyFreeWalk:
         nk = kernels.kernel()
         depth = graph_depth(req.k, "i8")
         try:
-            keys = self.graph.search(nk.dot, req.vector, depth, self.config.ann_ef_search)
+            keys = self.graph.search(nk.dot, req.vector, depth, self.ef_search)
         except Unsupported:
             self.graph = False
             return None

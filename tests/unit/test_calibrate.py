@@ -1,0 +1,91 @@
+"""Graph search widths calibrated at build time: the recall target holds for queries the
+graph has never seen, is recorded in the file, and ``ann_ef_search`` still overrides it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memvid_store import Memory
+from memvid_store.config import IndexConfig
+from memvid_store.errors import InvalidInputError
+from memvid_store.index.vector.hnsw_format import DEFAULT_EF_SEARCH, search_width
+
+DIM = 32
+N = 4000
+
+
+def vectors(n: int, seed: int) -> np.ndarray:
+    """Isotropic Gaussian rows: the hard case for a graph (no clusters to follow)."""
+    return np.random.default_rng(seed).standard_normal((n, DIM)).astype("<f4")
+
+
+def build(path: str, data: np.ndarray, **index) -> Memory:
+    m = Memory.create(path, dim=DIM, index={"ann_threshold": 500, **index})
+    m.put_many([{"text": f"t{i}", "id": str(i), "embedding": row} for i, row in enumerate(data)])
+    m.seal()
+    return m
+
+
+def held_out_recall(m: Memory, data: np.ndarray, seed: int) -> float:
+    queries = vectors(100, seed)
+    unit = data / np.linalg.norm(data, axis=1, keepdims=True)
+    truth = np.argsort(-(queries @ unit.T), axis=1)[:, :10]
+    found = sum(len({int(h.id) for h in m.find(vector=q, k=10, mode="vector")}
+                    & set(want.tolist())) for q, want in zip(queries, truth, strict=True))
+    return found / 1000
+
+
+@pytest.mark.parametrize("dtype", ["i8", "f32"])
+def test_calibrated_width_keeps_recall_for_new_queries(mem_path: str, dtype: str) -> None:
+    data = vectors(N, 1)
+    m = build(mem_path, data, ann_dtype=dtype)
+    try:
+        meta = m._snap().toc.find("ann").meta
+        assert meta["recall"] >= 0.96 and meta["recall_sample"] == 256
+        assert held_out_recall(m, data, 2) >= 0.93  # 1,000 neighbours: the sample's noise
+    finally:
+        m.close()
+
+
+def test_a_lower_target_gives_a_narrower_search(tmp_path) -> None:
+    data = vectors(N, 3)
+    widths = []
+    for target in (0.7, 0.99):
+        m = build(str(tmp_path / f"{target}.mv2"), data, recall_target=target)
+        widths.append(m._snap().toc.find("ann").meta["ef_search"])
+        m.close()
+    assert widths[0] < widths[1]
+
+
+def test_graphs_extended_later_are_calibrated_over_all_their_vectors(mem_path: str) -> None:
+    data = vectors(2 * N, 4)
+    m = build(mem_path, data[:N])
+    try:
+        m.put_many([{"text": f"t{i}", "id": str(i), "embedding": data[i]}
+                    for i in range(N, 2 * N)])
+        m.seal()
+        meta = m._snap().toc.find("ann").meta
+        assert meta["count"] == 2 * N and meta["recall"] >= 0.96
+        assert held_out_recall(m, data, 5) >= 0.93
+    finally:
+        m.close()
+
+
+def test_ann_ef_search_overrides_the_calibrated_width(mem_path: str) -> None:
+    m = build(mem_path, vectors(N, 6))
+    try:
+        ref = m._snap().toc.find("ann")
+        assert search_width(ref, IndexConfig()) == ref.meta["ef_search"]
+        assert search_width(ref, IndexConfig(ann_ef_search=40)) == 40
+        legacy = type(ref)(ref.kind, ref.offset, ref.length, ref.crc,
+                           {k: v for k, v in ref.meta.items() if k != "ef_search"})
+        assert search_width(legacy, IndexConfig()) == DEFAULT_EF_SEARCH
+    finally:
+        m.close()
+
+
+@pytest.mark.parametrize("bad", [0, -0.5, 1.5, True, "0.9", float("nan")])
+def test_recall_target_is_checked(bad) -> None:
+    with pytest.raises(InvalidInputError, match="recall_target"):
+        IndexConfig(recall_target=bad)
