@@ -101,10 +101,7 @@ class IndexMaintainer:
 
         key = (snap.header.uuid.hex(), old_ref.offset if old_ref else -1)
         if self._builder is None or self._builder_key != key or not self._builder.in_sync():
-            from .lexical.cache_dir import usable_root
-
-            self.cache_root = usable_root(self.cache_root)
-            workdir = os.path.join(self.cache_root, f"{snap.header.uuid.hex()}-writer")
+            workdir = os.path.join(self._scratch_dir(), f"{snap.header.uuid.hex()}-writer")
             self._builder = LexBuilder(workdir, manifest, read_file)
         meta, new_files, all_files = self._builder.add(docs)
         files: dict[str, list[int]] = {}
@@ -136,62 +133,69 @@ class IndexMaintainer:
             return segments
         import numpy as np
 
+        from .vector.graph_build import build_graph
         from .vector.hnsw import AnnParams, get_backend
         from .vector.hnsw_format import DEFAULT_EF_SEARCH
         from .vector.stored import VectorTable
 
         dim = snap.dim or _dim(versions)
-        mats, labels = [], []
+        new: list[tuple[Any, Any]] = []  # the rows to add: views of whole blocks
         held = []  # every row the graph will hold, as (matrix, gids) views
         for block in VectorTable(snap).blocks:
             held.append((block.matrix, block.gids))
             keep = block.gids >= covered
-            if keep.any():
-                mats.append(block.matrix[keep])
-                labels.append(block.gids[keep])
+            if keep.all():
+                new.append((block.matrix, block.gids))
+            elif keep.any():
+                new.append((block.matrix[keep], block.gids[keep]))
         first_extra = snap.toc.next_gid + len(snap.delta)  # versions not in the delta block
         fresh = [v for v in versions if v.embedding and v.gid >= first_extra]
         if fresh:
-            mats.append(np.frombuffer(b"".join(v.embedding for v in fresh), "<f4")
-                        .reshape(len(fresh), dim))
-            labels.append(np.array([v.gid for v in fresh], "<i8"))
-            held.append((mats[-1], labels[-1]))
-        if not mats:
+            new.append((np.frombuffer(b"".join(v.embedding for v in fresh), "<f4")
+                        .reshape(len(fresh), dim), np.array([v.gid for v in fresh], "<i8")))
+            held.append(new[-1])
+        if not new:
             return segments
-        matrix = np.ascontiguousarray(np.concatenate(mats), "<f4")
-        gids = np.concatenate(labels).astype("<u8")
         cfg = self.config
         dtype = old.meta.get("dtype", "f32") if old is not None else cfg.graph_dtype
         params = AnnParams(M=cfg.ann_m, ef_construction=cfg.ann_ef_construction,
                            ef_search=cfg.ann_ef_search or DEFAULT_EF_SEARCH, dtype=dtype,
                            build_threads=os.cpu_count() or 1)
-        backend = get_backend(cfg.ann_backend)
-        if old is None:
-            data = backend.build(matrix, gids, metric=cfg.distance, params=params)
-        else:
-            previous = snap.view.read(old.offset, old.length, "segment:ann")
-            data = backend.extend(previous, matrix, gids, metric=cfg.distance, params=params)
-        calibration = self._calibrate(backend, data, held, dim, dtype)
-        off, length = write(data)
-        meta = {"backend": cfg.ann_backend, "count": count + len(gids), "covered": next_gid,
-                "M": cfg.ann_m, "ef_construction": cfg.ann_ef_construction, "dtype": dtype,
+        previous = None if old is None else snap.view.read(old.offset, old.length,
+                                                            "segment:ann")
+        blob, calibration = build_graph(
+            get_backend(cfg.ann_backend), previous, new, metric=cfg.distance, dim=dim,
+            params=params, scratch_dir=self._scratch_dir(),
+            measure=lambda index: self._calibrate(index, held, dtype))
+        off, end = write(blob.parts[0])
+        end += off
+        for part in blob.parts[1:]:  # back to back: the 64-byte header keeps alignment
+            at, length = write(part)
+            if at != end:
+                raise AssertionError("graph parts must be written back to back")
+            end += length
+        meta = {"backend": cfg.ann_backend, "count": count + sum(len(g) for _, g in new),
+                "covered": next_gid, "M": cfg.ann_m,
+                "ef_construction": cfg.ann_ef_construction, "dtype": dtype,
                 **(calibration.meta() if calibration is not None else {})}
         return [s for s in segments if s.kind != "ann"] + [
-            SegmentRef("ann", off, length, crc32(data), meta)]
+            SegmentRef("ann", off, blob.length, blob.crc, meta)]
 
+    def _scratch_dir(self) -> str:
+        """Where a graph is saved before it is written into the file."""
+        from .lexical.cache_dir import usable_root
 
-    def _calibrate(self, backend: Any, data: bytes, blocks: list[tuple[Any, Any]], dim: int,
+        self.cache_root = usable_root(self.cache_root)
+        return self.cache_root
+
+    def _calibrate(self, index: Any, blocks: list[tuple[Any, Any]],
                    dtype: str) -> Calibration | None:
         """The search width the new graph needs for the recall target (calibrate.py);
         None, with a warning, if measuring fails: the commit never does for it, and the
         graph is searched with the default width."""
         from .vector.calibrate import calibrate
-        from .vector.hnsw import AnnParams
 
         cfg = self.config
-        params = AnnParams(M=cfg.ann_m, ef_construction=cfg.ann_ef_construction, dtype=dtype)
-        index = backend.open(data, dim=dim, metric=cfg.distance, params=params,
-                             scratch_dir=self.cache_root)
         try:
             return calibrate(index, blocks, metric=cfg.distance, dtype=dtype,
                              target=cfg.recall_target)
@@ -200,8 +204,6 @@ class IndexMaintainer:
                           f"({exc!r}); it is searched with the default width",
                           RuntimeWarning, stacklevel=2)
             return None
-        finally:
-            index.close()
 
 
 def _dim(versions: list[Version]) -> int:

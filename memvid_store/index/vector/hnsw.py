@@ -31,7 +31,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
@@ -50,6 +50,7 @@ from .hnsw_format import (
     GraphHeader,
     corrupt,
     expect_graph,
+    graph_header,
     pack_graph,
     unpack_graph,
 )
@@ -566,6 +567,59 @@ class _UsearchBackend:
                    params: AnnParams) -> bytes:
         blob = index.save()
         return pack_graph(self.name, metric, dtype, dim, len(index), params, 0, [blob])
+
+    def add_streamed(self, data: Any | None, batches: Iterable[tuple[np.ndarray, np.ndarray]],
+                     *, metric: str, dim: int, params: AnnParams) -> StreamedGraph:
+        """A graph in memory: ``data``'s (None: a new one) with the ``(vectors, labels)``
+        batches added one at a time (never a copy of them all), searchable for measuring
+        before ``StreamedGraph.save`` writes it out."""
+        params = _check_params(params)
+        if data is None:
+            check_metric(metric)
+            _check_quantization(params.dtype, metric)
+            index = _import("usearch.index").Index(
+                ndim=dim, metric=_usearch_metric(metric, params.dtype), dtype=params.dtype,
+                connectivity=params.M, expansion_add=params.ef_construction,
+                expansion_search=params.ef_search)
+            graph_params = params
+        else:
+            _, header = _graph_args(self.name, data, dim, metric, params)
+            index = _usearch_restore(header, view=False, key_lookups=True)
+            index.expansion_add = header.ef_construction
+            graph_params = AnnParams(M=header.M, ef_construction=header.ef_construction,
+                                     ef_search=params.ef_search, dtype=header.dtype)
+        for vectors, labels in batches:
+            x = _check_vectors(vectors, dim)
+            keys = _check_labels(labels, x.shape[0])
+            if data is not None and np.asarray(index.contains(keys)).any():
+                raise InvalidInputError("some labels are already in the ANN graph")
+            index.add(keys, _for_graph(x, graph_params.dtype), threads=params.build_threads)
+        header = GraphHeader(self.name, metric, graph_params.dtype, dim, len(index),
+                             graph_params.M, graph_params.ef_construction, 0, memoryview(b""))
+        return StreamedGraph(index, _UsearchIndex(header, graph_params, index, memoryview(b"")),
+                             header, graph_params)
+
+
+@dataclass(slots=True)
+class StreamedGraph:
+    """A usearch graph built in memory by ``add_streamed``: ``view`` searches it."""
+
+    index: Any
+    view: AnnIndex
+    header: GraphHeader
+    params: AnnParams
+
+    def save(self, path: str | None = None) -> tuple[bytes, memoryview | int]:
+        """Write the payload to ``path`` (None: into memory) and free the graph; return
+        the header that precedes the payload in the file, and the payload's length (or
+        the payload itself when saved into memory)."""
+        payload = self.index.save(path)
+        self.index.reset()
+        size = os.path.getsize(path) if path is not None else len(payload)
+        h = self.header
+        header = graph_header("usearch", h.metric, h.dtype, h.dim, h.count, self.params, 0,
+                              size)
+        return header, (size if path is not None else memoryview(payload))
 
 
 def _check_quantization(dtype: str, metric: str) -> None:

@@ -35,10 +35,16 @@ _DTYPE_CODES = {"f32": 0, "f16": 1, "i8": 2}
 def pack_graph(backend: str, metric: str, dtype: str, dim: int, count: int, params: Any,
           meta_len: int, payload: list[Any]) -> bytes:
     payload_len = sum(memoryview(p).nbytes for p in payload)
-    header = _HEADER.pack(_MAGIC, _VERSION, _BACKEND_CODES[backend], _METRIC_CODES[metric],
-                          _DTYPE_CODES[dtype], dim, count, params.M, params.ef_construction,
-                          meta_len, payload_len)
-    return b"".join([header, *payload])
+    return b"".join([graph_header(backend, metric, dtype, dim, count, params, meta_len,
+                                  payload_len), *payload])
+
+
+def graph_header(backend: str, metric: str, dtype: str, dim: int, count: int, params: Any,
+                 meta_len: int, payload_len: int) -> bytes:
+    """The 64-byte header that precedes a graph's payload of ``payload_len`` bytes."""
+    return _HEADER.pack(_MAGIC, _VERSION, _BACKEND_CODES[backend], _METRIC_CODES[metric],
+                        _DTYPE_CODES[dtype], dim, count, params.M, params.ef_construction,
+                        meta_len, payload_len)
 
 
 @dataclass(frozen=True, slots=True)
