@@ -65,6 +65,26 @@ def test_blocks_apart_in_the_file_are_copied_once_into_one_array(tmp_path):
         assert np.array_equal(joined.matrix, x)
 
 
+def test_a_file_with_a_graph_scans_its_blocks_without_joining_them(tmp_path):
+    with Memory.create(tmp_path / "m.mv2", dim=DIM, index={"ann_threshold": 50}) as mem:
+        x = _vectors(120, 11)
+        mem.put_many([{"id": f"f{i:04d}", "text": "t", "embedding": row.tolist()}
+                      for i, row in enumerate(x)])
+        mem.seal()
+        mem.find(vector=x[0].tolist(), k=3, mode="vector")
+        exact = existing_searcher(mem._snap()).vectors.exact
+        assert not exact.joins and exact.load()  # the exact scan only stands in here
+        assert exact.table().copied_bytes == 0
+    with Memory.create(tmp_path / "n.mv2", dim=DIM) as mem:
+        mem.put_many([{"text": "t", "embedding": row.tolist()} for row in x[:20]])
+        mem.seal()
+        mem.put_many([{"text": "t", "embedding": row.tolist()} for row in x[20:]])
+        mem.seal()
+        mem.find(vector=x[0].tolist(), k=3, mode="vector")
+        exact = existing_searcher(mem._snap()).vectors.exact
+        assert exact.joins and exact.table().copied_bytes == x.nbytes
+
+
 def _fake_blocks(x: np.ndarray, sizes: list[int], gap: int) -> tuple[SimpleNamespace, list]:
     """A mapped file holding ``x``'s rows in blocks of ``sizes``, ``gap`` bytes apart."""
     width = DIM * 4

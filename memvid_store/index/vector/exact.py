@@ -1,11 +1,14 @@
 """Exact vector search with numpy: the path that always serves.
 
-A chunk of up to ``QUERY_CHUNK`` requests is one matrix product over all the committed
-vectors (:meth:`~.stored.VectorTable.joined`: one contiguous array per snapshot) and one
-over a writer's WAL delta; visibility and the event-time window are applied as a mask,
-candidates taken best-first (argpartition, growing x4) until enough pass the metadata
-filter. The graph's tail (``min_gid``) is scored block by block, without the joined
-array. Small products run on one BLAS thread (:mod:`.blas_threads`).
+In a file without a graph, where this scan is the index, a chunk of up to
+``QUERY_CHUNK`` requests is one matrix product over all the committed vectors
+(:meth:`~.stored.VectorTable.joined`: one contiguous array per snapshot) and one over a
+writer's WAL delta. In a file with a graph it only stands in (the graph's tail beyond
+``min_gid``, a warmup still opening the graph, a damaged graph, a filter the graph cannot
+serve): its vector blocks are scored one by one, as they lie in the map, so the array of
+all vectors is not built for a few queries. Visibility and the event-time window are
+applied as a mask, candidates taken best-first (argpartition, growing x4) until enough
+pass the metadata filter. Small products run on one BLAS thread (:mod:`.blas_threads`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import numpy as np
 from ...config import IndexConfig
 from ...engine.snapshot import Snapshot
 from . import scoring
-from .stored import VectorTable
+from .hnsw_format import graph_segment
+from .stored import Block, VectorTable
 
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked
@@ -34,6 +38,7 @@ class ExactScan:
     def __init__(self, snap: Snapshot, config: IndexConfig) -> None:
         self.snap = snap
         self.metric = config.distance
+        self.joins = graph_segment(snap, config) is None  # this scan is the index
         self._table: VectorTable | None = None
         self._table_lock = threading.Lock()
 
@@ -49,9 +54,17 @@ class ExactScan:
         return self._table
 
     def load(self) -> bool:
-        """Ready the joined blocks for a full scan; False when there are none."""
+        """Ready every block for a full scan; False when there are none."""
         with self._table_lock:
-            return bool(self._refreshed().joined(self.metric))
+            blocks = self._blocks(self._refreshed(), 0)
+        for block in blocks:
+            block.prepare(self.metric, self.snap.view)
+        return bool(blocks)
+
+    def _blocks(self, table: VectorTable, min_gid: int) -> list[Block]:
+        if min_gid:  # the graph covers the rest: the blocks of its tail only
+            return [b for b in table.blocks if b.max_gid >= min_gid]
+        return table.joined(self.metric) if self.joins else table.blocks
 
     def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]) -> list[Ranked]:
         """Accepted (ref, score) best-first per request: ``req.k`` of them when that many
@@ -69,11 +82,7 @@ class ExactScan:
         gids (N,))."""
         queries = np.stack([r.vector for r in reqs]).astype("<f4", copy=False)
         with self._table_lock:
-            table = self._refreshed()
-            if min_gid:  # the graph covers the rest: the blocks of its tail only
-                blocks = [b for b in table.blocks if b.max_gid >= min_gid]
-            else:
-                blocks = table.joined(self.metric)
+            blocks = self._blocks(self._refreshed(), min_gid)
         parts, gids = [], []
         for block in blocks:
             block.prepare(self.metric, self.snap.view)

@@ -5,10 +5,11 @@ added vectors) plus one block for the WAL delta. Visibility per row is vectorize
 ``valid_from <= T < valid_to`` with ``valid_to`` taken from the run, the supersession
 lists of newer runs and the delta.
 
-A full scan scores :meth:`VectorTable.joined`: the run blocks as one contiguous block, so
-a query is one matrix product. When the blocks lie end to end in a mapped file it is a
-view of the map; otherwise the rows are copied once into one array held with the table
-(``rows x dim x 4`` bytes: 154 MB for 100k x 384) and the run blocks become views of it.
+A full scan of a file without a graph scores :meth:`VectorTable.joined`: the run blocks as
+one contiguous block, so a query is one matrix product. When the blocks lie end to end in
+a mapped file it is a view of the map; otherwise the rows are copied once into one array
+held with the table (``rows x dim x 4`` bytes: 154 MB for 100k x 384) and the run blocks
+become views of it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Block:
     norms: np.ndarray | None = None
     max_gid: int = -1
     region: tuple[int, int] | None = None  # (offset, length) in the file, for read-ahead
-    span: tuple[int, int] | None = None  # (offset, length) in the file, kept
+    span: tuple[int, int] | None = None  # (offset, length) in the file (kept after read-ahead)
 
     def __post_init__(self) -> None:
         self.max_gid = int(self.gids.max()) if len(self.gids) else -1
