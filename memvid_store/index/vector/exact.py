@@ -1,9 +1,14 @@
 """Exact vector search with numpy: the path that always serves.
 
-One matrix product per vector block for a chunk of up to ``QUERY_CHUNK`` requests,
-visibility and the event-time window applied as a mask, candidates taken best-first
-(argpartition, growing x4) until enough pass the metadata filter. The blocks are
-:class:`~.stored.VectorTable`'s, built once per snapshot and following a writer's WAL.
+In a file without a graph, where this scan is the index, a chunk of up to
+``QUERY_CHUNK`` requests is one matrix product over all the committed vectors
+(:meth:`~.stored.VectorTable.joined`: one contiguous array per snapshot) and one over a
+writer's WAL delta. In a file with a graph it only stands in (the graph's tail beyond
+``min_gid``, a warmup still opening the graph, a damaged graph, a filter the graph cannot
+serve): its vector blocks are scored one by one, as they lie in the map, so the array of
+all vectors is not built for a few queries. Visibility and the event-time window are
+applied as a mask, candidates taken best-first (argpartition, growing x4) until enough
+pass the metadata filter. Small products run on one BLAS thread (:mod:`.blas_threads`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import numpy as np
 from ...config import IndexConfig
 from ...engine.snapshot import Snapshot
 from . import scoring
-from .stored import VectorTable
+from .hnsw_format import graph_segment
+from .stored import Block, VectorTable
 
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked
@@ -32,23 +38,33 @@ class ExactScan:
     def __init__(self, snap: Snapshot, config: IndexConfig) -> None:
         self.snap = snap
         self.metric = config.distance
+        self.joins = graph_segment(snap, config) is None  # this scan is the index
         self._table: VectorTable | None = None
         self._table_lock = threading.Lock()
 
     def table(self) -> VectorTable:
         """The snapshot's vector blocks, refreshed to a writer's current WAL delta."""
         with self._table_lock:
-            if self._table is None:
-                self._table = VectorTable(self.snap)
-            self._table.refresh()
-            return self._table
+            return self._refreshed()
+
+    def _refreshed(self) -> VectorTable:
+        if self._table is None:
+            self._table = VectorTable(self.snap)
+        self._table.refresh()
+        return self._table
 
     def load(self) -> bool:
         """Ready every block for a full scan; False when there are none."""
-        table = self.table()
-        for block in table.blocks:
+        with self._table_lock:
+            blocks = self._blocks(self._refreshed(), 0)
+        for block in blocks:
             block.prepare(self.metric, self.snap.view)
-        return bool(table.blocks)
+        return bool(blocks)
+
+    def _blocks(self, table: VectorTable, min_gid: int) -> list[Block]:
+        if min_gid:  # the graph covers the rest: the blocks of its tail only
+            return [b for b in table.blocks if b.max_gid >= min_gid]
+        return table.joined(self.metric) if self.joins else table.blocks
 
     def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]) -> list[Ranked]:
         """Accepted (ref, score) best-first per request: ``req.k`` of them when that many
@@ -64,15 +80,13 @@ class ExactScan:
     def scores(self, reqs: Sequence[Request], min_gid: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores (nq, N) with -inf for rows a request may not see or below ``min_gid``,
         gids (N,))."""
-        table = self.table()
         queries = np.stack([r.vector for r in reqs]).astype("<f4", copy=False)
+        with self._table_lock:
+            blocks = self._blocks(self._refreshed(), min_gid)
         parts, gids = [], []
-        for block in table.blocks:
-            if min_gid and block.max_gid < min_gid:
-                continue  # entirely covered by the graph
+        for block in blocks:
             block.prepare(self.metric, self.snap.view)
             scores = scoring.score_block(block.matrix, queries, self.metric, block.norms)
-            scores = np.array(scores, dtype="<f4", copy=True)
             for i, req in enumerate(reqs):
                 keep = block.mask(req.at, req.time_range, min_gid)
                 if keep is not None:
@@ -81,31 +95,44 @@ class ExactScan:
             gids.append(block.gids)
         if not parts:
             return np.empty((len(reqs), 0), "<f4"), np.empty(0, "<i8")
+        if len(parts) == 1:
+            return parts[0], gids[0]
         return np.concatenate(parts, axis=1), np.concatenate(gids)
 
     def _take(self, req: Request, accept: Acceptance, scores: np.ndarray,
               gids: np.ndarray) -> Ranked:
-        finite = int(np.isfinite(scores).sum())
-        m = min(max(2 * req.k, 32), finite)
+        m = min(max(2 * req.k, 32), len(scores))
+        finite = None
         while True:
             cands = best(scores, gids, m)
             ranked = accept.take(cands, req.k, visible_checked=True)
-            if len(ranked) >= req.k or m >= finite:
+            if len(ranked) >= req.k:
+                return ranked
+            if finite is None:
+                finite = int(np.isfinite(scores).sum())
+            if m >= finite:
                 return ranked
             m = min(4 * m, finite)
 
 
 def best(scores: np.ndarray, gids: np.ndarray, m: int) -> list[tuple[int, float]]:
-    """The ``m`` best finite (gid, score) pairs, score descending then gid ascending."""
-    finite = np.isfinite(scores)
-    if not finite.any() or m <= 0:
+    """The ``m`` best finite (gid, score) pairs, score descending then gid ascending, with
+    every pair tied with the m-th (fewer when fewer are finite)."""
+    n = len(scores)
+    if m <= 0 or n == 0:
         return []
-    idx = np.nonzero(finite)[0]
-    if len(idx) > m:
-        part = np.argpartition(-scores[idx], m - 1)[:m]
-        # include every candidate tied with the m-th so the cut never splits a tie
-        cutoff = scores[idx[part]].min()
-        idx = idx[scores[idx] >= cutoff]
+    idx = None
+    if m < n:  # one partition of the whole row; a non-finite score in the top m: slow path
+        top = np.argpartition(scores, n - m)[n - m:]
+        cutoff = scores[top].min()
+        if np.isfinite(cutoff) and np.isfinite(scores[top]).all():
+            idx = np.flatnonzero(scores >= cutoff)  # every score tied with the m-th too
+    if idx is None:
+        idx = np.flatnonzero(np.isfinite(scores))
+        if len(idx) > m:
+            part = np.argpartition(-scores[idx], m - 1)[:m]
+            cutoff = scores[idx[part]].min()
+            idx = idx[scores[idx] >= cutoff]
     order = np.lexsort((gids[idx], -scores[idx]))
     idx = idx[order]
     return list(zip(gids[idx].tolist(), scores[idx].astype(float).tolist(), strict=True))

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...errors import DimensionMismatchError, InvalidInputError
+from .blas_threads import bounded
 
 __all__ = ["METRICS", "check_metric", "prepare_queries", "row_norms", "score_block", "top_k"]
 
@@ -97,7 +98,7 @@ def score_block(
     Higher is better: cosine similarity (rows divided by their norms; all-zero rows score
     0), inner product, or negative squared L2 distance (clamped to <= 0). ``norms`` are
     the rows' L2 norms (row_norms) for cosine and l2; computed when not given. One matrix
-    product per call.
+    product per call, on one BLAS thread when it is small (:mod:`.blas_threads`).
     """
     check_metric(metric)
     m = _as_matrix(matrix)
@@ -107,7 +108,8 @@ def score_block(
             f"query vectors have {q.shape[1]} dimensions but the matrix has {m.shape[1]}",
             int(m.shape[1]), int(q.shape[1]),
         )
-    scores = q @ m.T
+    with bounded(q.shape[0] * m.shape[0] * m.shape[1]):
+        scores = q @ m.T
     if metric == "ip" or m.shape[0] == 0:
         return np.ascontiguousarray(scores, dtype=np.float32)
     if norms is None:

@@ -4,11 +4,18 @@ Blocks are zero-copy views of the vector blocks in the mapped file (one per comm
 added vectors) plus one block for the WAL delta. Visibility per row is vectorized:
 ``valid_from <= T < valid_to`` with ``valid_to`` taken from the run, the supersession
 lists of newer runs and the delta.
+
+A full scan of a file without a graph scores :meth:`VectorTable.joined`: the run blocks as
+one contiguous block, so a query is one matrix product. When the blocks lie end to end in
+a mapped file it is a view of the map; otherwise the rows are copied once into one array
+held with the table (``rows x dim x 4`` bytes: 154 MB for 100k x 384) and the run blocks
+become views of it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -29,6 +36,7 @@ class Block:
     norms: np.ndarray | None = None
     max_gid: int = -1
     region: tuple[int, int] | None = None  # (offset, length) in the file, for read-ahead
+    span: tuple[int, int] | None = None  # (offset, length) in the file (kept after read-ahead)
 
     def __post_init__(self) -> None:
         self.max_gid = int(self.gids.max()) if len(self.gids) else -1
@@ -70,6 +78,8 @@ class VectorTable:
         self._run_blocks: list[Block] = []
         self._versions_seen = -1  # len(snap.delta) the run blocks' valid_to reflect
         self._delta_block: list[Block] = []
+        self._joined: Block | None = None
+        self.copied_bytes = 0  # vector bytes the joined block holds outside the file's map
         self.refresh()
 
     def refresh(self) -> None:
@@ -104,6 +114,15 @@ class VectorTable:
     def blocks(self) -> list[Block]:
         return self._run_blocks + self._delta_block
 
+    def joined(self, metric: str) -> list[Block]:
+        """The run blocks joined into one block (built on first call), then the delta's."""
+        if self._joined is None and self._run_blocks:
+            self._joined, copied = _join(self.snap, self._run_blocks, self.dim)
+            self.copied_bytes = self._joined.matrix.nbytes if copied else 0
+        if self._joined is not None:
+            self._joined.prepare(metric, self.snap.view)
+        return ([self._joined] if self._joined is not None else []) + self._delta_block
+
     @property
     def count(self) -> int:
         return sum(len(b.gids) for b in self.blocks)
@@ -130,9 +149,44 @@ def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
         sel = rows[start : start + count]
         out.append(Block(np.frombuffer(raw, "<f4").reshape(count, dim),
                          (sel + run.base).astype("<i8"), vfrom[sel], vto[sel], created[sel],
-                         region=(offset, count * dim * 4)))
+                         region=(offset, count * dim * 4), span=(offset, count * dim * 4)))
         start += count
     return out
+
+
+def _join(snap: Snapshot, blocks: list[Block], dim: int) -> tuple[Block, bool]:
+    """``blocks`` (checked already) as one block, and whether their rows were copied to
+    make it; the blocks become views of its arrays, so ``valid_to`` updates reach both."""
+    rows = sum(len(b.gids) for b in blocks)
+    region = None
+    if len(blocks) == 1:
+        matrix, copied, region = blocks[0].matrix, False, blocks[0].region
+    elif snap.view.mmapped and _end_to_end([b.span for b in blocks]):
+        region = (blocks[0].span[0], rows * dim * 4)  # type: ignore[index]
+        matrix = np.frombuffer(snap.view.read(*region, "segment:vectors"),
+                               "<f4").reshape(rows, dim)
+        copied = False
+    else:
+        for b in blocks:
+            b.prepare("ip", snap.view)  # read-ahead of each block before copying it
+        matrix, copied = np.concatenate([b.matrix for b in blocks]), True
+    joined = Block(matrix, *(np.concatenate([getattr(b, name) for b in blocks])
+                             for name in ("gids", "valid_from", "valid_to", "created")),
+                   region=region)
+    start = 0
+    for b in blocks:
+        end = start + len(b.gids)
+        b.matrix, b.gids = matrix[start:end], joined.gids[start:end]
+        b.valid_from, b.valid_to = joined.valid_from[start:end], joined.valid_to[start:end]
+        b.created = joined.created[start:end]
+        start = end
+    return joined, copied
+
+
+def _end_to_end(spans: list[tuple[int, int] | None]) -> bool:
+    """Each (offset, length) span starts where the previous one ends."""
+    return None not in spans and all(
+        a[0] + a[1] == b[0] for a, b in pairwise(spans))  # type: ignore[index]
 
 
 class StoredVectors:

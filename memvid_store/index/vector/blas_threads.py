@@ -1,0 +1,115 @@
+"""One BLAS thread for small matrix products, for the length of the product only.
+
+OpenBLAS splits a product over all its threads from about 0.5 M multiply-adds on. On an
+idle machine two threads halve a 10k x 384 query's product, but when other processes
+load the cores a worker thread waits for a time slice and the product takes 10-100 times
+longer (measured on 2 shared cores: 24 ms instead of 1 ms). :func:`bounded` sets
+OpenBLAS to one thread around products of fewer than ``THREAD_BOUND_MACS`` multiply-adds
+and sets the previous count back when the last such product in the process ends.
+
+The count is OpenBLAS's process-wide setting: while a bounded product runs, a product
+another thread of the process starts runs on one thread too; nothing else changes, and
+a count of 1 set by the user (``OPENBLAS_NUM_THREADS=1``) is left alone. The library is
+reached through ctypes (numpy's bundled OpenBLAS, or one mapped into the process on
+Linux); with another BLAS (MKL, Accelerate) or none found, :func:`bounded` does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+# Products below this many multiply-adds (queries x rows x dim) run on one thread: up to
+# a 100k x 384 single query they take under ~8 ms on one core, and a loaded machine's
+# thread stalls cost more than the second thread gains (bench/exact_path.py).
+THREAD_BOUND_MACS = 1 << 25
+
+_SUFFIXES = ("64_", "_64_", "")
+_PREFIXES = ("scipy_openblas_", "openblas_")
+
+
+class OpenBlasThreads:
+    """``get()`` / ``set(n)`` of an OpenBLAS library's thread count."""
+
+    def __init__(self, get: Any, set: Any) -> None:
+        self.get, self.set = get, set
+
+
+_lib: OpenBlasThreads | bool | None = False  # False: not looked for yet
+_lib_lock = threading.Lock()
+_state_lock = threading.Lock()
+_active = 0  # bounded products running now
+_saved = 0  # the thread count to set back when the last one ends
+
+
+def openblas() -> OpenBlasThreads | None:
+    """The thread-count functions of the OpenBLAS numpy uses; None when not found."""
+    global _lib
+    if _lib is False:
+        with _lib_lock:
+            if _lib is False:
+                _lib = _find()
+    return _lib  # type: ignore[return-value]
+
+
+def _find() -> OpenBlasThreads | None:
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError:
+            continue
+        for prefix in _PREFIXES:
+            for suffix in _SUFFIXES:
+                get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    get.restype, get.argtypes = ctypes.c_int, []
+                    put.restype, put.argtypes = None, [ctypes.c_int]
+                    return OpenBlasThreads(get, put)
+    return None
+
+
+def _candidates() -> list[Path]:
+    """numpy's bundled OpenBLAS first, then any OpenBLAS mapped into the process."""
+    import numpy
+
+    root = Path(numpy.__file__).resolve().parent
+    found = sorted((root.parent / "numpy.libs").glob("*openblas*"))
+    found += sorted((root / ".dylibs").glob("*openblas*"))
+    if sys.platform.startswith("linux"):
+        try:
+            maps = Path("/proc/self/maps").read_text().splitlines()
+        except OSError:
+            maps = []
+        mapped = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+        found += sorted(Path(p) for p in mapped if p.startswith("/"))
+    return found
+
+
+@contextmanager
+def bounded(macs: int) -> Iterator[None]:
+    """Run the body on one OpenBLAS thread when ``macs`` (multiply-adds of the product)
+    is below ``THREAD_BOUND_MACS``; the previous thread count is set back afterwards."""
+    lib = openblas() if macs < THREAD_BOUND_MACS else None
+    if lib is None:
+        yield
+        return
+    global _active, _saved
+    with _state_lock:
+        if _active == 0:
+            _saved = lib.get()
+            if _saved > 1:
+                lib.set(1)
+        _active += 1
+    try:
+        yield
+    finally:
+        with _state_lock:
+            _active -= 1
+            if _active == 0 and _saved > 1:
+                lib.set(_saved)
