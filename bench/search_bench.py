@@ -41,6 +41,7 @@ from bench.engine_bench import (  # noqa: E402
 )
 from bench.machine import machine_info, summary, version_of  # noqa: E402
 from bench.report import drop_workdir, finish, report_exit  # noqa: E402
+from memvid_store.index.vector.hnsw_format import DEFAULT_EF_SEARCH  # noqa: E402
 
 DEFAULT_SIZES = (10_000, 100_000)
 FULL_SIZES = (10_000, 100_000, 1_000_000)
@@ -174,6 +175,15 @@ def has_graph(path: Path, cache: Path) -> bool:
         except AttributeError:
             n, cfg = len(mem), mem.index_config
             return cfg.ann_backend != "none" and n >= cfg.ann_threshold
+
+
+def graph_width(path: Path, cache: Path) -> int | None:
+    """The search width the file's graph was calibrated to (None: no graph)."""
+    from memvid_store import Memory
+
+    with Memory.open(path, readonly=True, cache_dir=str(cache)) as mem:
+        ref = mem._snap().toc.find("ann")
+        return None if ref is None else ref.meta.get("ef_search", DEFAULT_EF_SEARCH)
 
 
 # ----------------------------------------------------------------------------- corpus
@@ -356,8 +366,7 @@ def raw_hnswlib(x: np.ndarray, qv: np.ndarray, truth: np.ndarray,
     def search(q: np.ndarray) -> Iterable[int]:
         return index.knn_query(q[None, :], k=K, num_threads=1)[0][0]
 
-    ef = p["ann_ef_search"]
-    rows = sweep(index.set_ef, search, qv, truth, ef)
+    rows = sweep(index.set_ef, search, qv, truth, p["ann_ef_search"])
     times, found = timed_queries(search, qv)
     return raw_row("hnswlib", f"HNSW M={p['ann_m']}", build, times, found, truth, rows)
 
@@ -517,7 +526,10 @@ def size_suite(work: Path, cache: Path, n: int, nq: int, seed: int) -> dict[str,
         progress(f"query n={n} {name}: p50 vector {lat[('vector', 'none')]:.2f} / lexical "
                  f"{lat[('lexical', 'none')]:.2f} / hybrid {lat[('hybrid', 'none')]:.2f} ms, "
                  f"recall {measured[name]['recall']['none']:.3f}")
-    raw = raw_suite(data.vectors, qv, truth["none"], params)
+    widths = {name: graph_width(path, cache) for name, path in paths.items()}
+    # the raw libraries search with the width the usearch file calibrated for itself
+    raw = raw_suite(data.vectors, qv, truth["none"],
+                    {**params, "ann_ef_search": widths.get("usearch") or DEFAULT_EF_SEARCH})
     graph = {b["file"]: b["graph"] for b in builds}
     overhead = []
     for name in FILES:
@@ -533,7 +545,8 @@ def size_suite(work: Path, cache: Path, n: int, nq: int, seed: int) -> dict[str,
                              "ours_p50_ms": ours, "peer": f"{peer['library']} {peer['kind']}",
                              "peer_p50_ms": peer["p50_ms"], "ratio": ours / peer["p50_ms"]})
     return {"n": n, "queries": nq, "selectivity": data.selectivity(), "builds": builds,
-            "files": measured, "raw": raw, "overhead": overhead, "paths": paths}
+            "files": measured, "raw": raw, "overhead": overhead, "paths": paths,
+            "ef_search": widths}
 
 
 # ----------------------------------------------------------------------------- verdict
@@ -642,7 +655,10 @@ def markdown(res: dict[str, Any]) -> str:
              f"{_load(res['machine'].get('loadavg'))} / {_load(res.get('loadavg_end'))} "
              f"({res['machine']['cores_usable']} cores)  ",
              f"Index: {ix['distance']}, HNSW M={ix['ann_m']}, ef_construction="
-             f"{ix['ann_ef_construction']}, ef_search={ix['ann_ef_search']}, graph from "
+             f"{ix['ann_ef_construction']}, ef_search calibrated for recall@10 >= "
+             f"{ix.get('recall_target', 0.95)} (" + ", ".join(
+                 f"{s['n']:,}: {s.get('ef_search', {}).get('usearch')}"
+                 for s in res["sizes"]) + "), graph from "
              f"{ix['ann_threshold']:,} vectors; {p['queries']} queries per figure, k={K}, "
              f"{p['dim']}-d; filters: "
              + "; ".join(f"{k} `{json.dumps(v)}`" for k, v in FILTERS.items() if v), "",
@@ -703,7 +719,8 @@ def markdown(res: dict[str, Any]) -> str:
             lines.append(f"| {s['n']:,} | {r['library']} | {r['kind']} | {r['build_s']:.2f} | "
                          f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['recall']:.3f} |")
     lines += ["", "Recall / p50 ms of the raw HNSW libraries by ef_search (the files use "
-                  f"{ix['ann_ef_search']}):", "",
+                  "their calibrated width; the raw libraries' own row uses the usearch "
+                  "file's):", "",
               "| frames | library | " + " | ".join(f"ef={e}" for e in EF_SWEEP) + " |",
               "| ---: | --- |" + " ---: |" * len(EF_SWEEP)]
     for s in res["sizes"]:

@@ -129,8 +129,9 @@ def test_a_damaged_filter_index_costs_filtered_reads_only(tmp_path, part):
 
 def test_a_damaged_newest_commit_is_never_written_over(tmp_path):
     """When the WAL no longer holds the damaged commit's writes, the file reads as of the
-    commit before (readers are warned) and a writer is refused, so the damaged commit's bytes stay for a repair.
-    (When the WAL still holds them, writing is safe: tests/unit/test_memory.py.)"""
+    commit before (readers are warned) and a writer is refused, so the damaged commit's
+    bytes stay for a repair. (When the WAL still holds them, writing is safe:
+    tests/unit/test_memory.py.)"""
     from memvid_store import CorruptFileError, DamagedCommitWarning
 
     path = tmp_path / "m.mv2"
