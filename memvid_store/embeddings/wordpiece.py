@@ -7,8 +7,9 @@ a broad corpus when ``tokenizers`` is installed):
 
 1. the special tokens (``[CLS]``, ``[SEP]``, ``[UNK]``, ...) are found in the raw text and kept
    whole; the text between them goes through the steps below;
-2. clean: control and format characters (and U+0000, U+FFFD) are dropped, white space
-   becomes ``" "``; CJK ideographs get a space either side;
+2. clean: control, format and private-use characters and U+FFFD are dropped, white space
+   becomes ``" "``; CJK ideographs get a space either side (character classes as in
+   ``tokenizers``, from Unicode 8.0: ``_bert_chars``);
 3. accents stripped (NFD, then non-spacing marks dropped) and lower-cased, one character at
    a time (so a final capital sigma becomes ``σ``, not ``ς``);
 4. split at white space, every punctuation character a word of its own;
@@ -115,8 +116,10 @@ class WordPieceTokenizer:
         """
         path = Path(path)
         if path.suffix != ".json":
-            lines = path.read_text(encoding="utf-8").splitlines()
-            return cls({token: i for i, token in enumerate(lines)})
+            lines = path.read_text(encoding="utf-8").split("\n")  # not at U+2028 etc.
+            if lines and not lines[-1]:
+                lines.pop()
+            return cls({token.removesuffix("\r"): i for i, token in enumerate(lines)})
         spec = json.loads(path.read_text(encoding="utf-8"))
         return cls.from_spec(spec, str(path))
 
