@@ -30,6 +30,7 @@ from ..engine.records import live_by_collection
 from ..engine.snapshot import RowRef, Snapshot
 from ..engine.terms import collection_term
 from ..errors import InvalidInputError
+from ..lazy import loaded
 from .filters import FrameFilter, compile_filter
 from .term_plan import Item, plan_terms
 
@@ -59,7 +60,8 @@ def listing(collection: str, spec: Mapping[str, Any] | None, *, at: int | None,
     return Listing(collection, compile_filter(spec), at, window, order_by, reverse)
 
 
-BULK_COUNT = 2048  # postings from which a count is taken from the columns with numpy
+BULK_COUNT = 2048  # postings from which a count is worth importing numpy for
+BULK_COUNT_LOADED = 128  # ... and from which it is taken with numpy once numpy is loaded
 SELECTIVE = 1 / 8  # share of the versions below which a listing reads postings only
 COUNT_SELECTIVE = 1 / 2  # a count reads every match anyway: postings win up to here
 
@@ -92,16 +94,17 @@ def count_refs(snap: Snapshot, req: Listing) -> int:
 def _count_posted(snap: Snapshot, req: Listing) -> int | None:
     """The count of a current listing whose filter is one posting term that answers it
     exactly (``{"k": v}``, ``{"tags": t}``), or of an event-time window alone, from the
-    columns in bulk once it is large enough to pay numpy's import (``BULK_COUNT``); None
-    otherwise."""
+    columns in bulk once it is large enough to pay numpy's import (``BULK_COUNT``), or
+    numpy's per-call cost once it is loaded (``BULK_COUNT_LOADED``); None otherwise."""
     if req.at is not None:
         return None
+    bulk = BULK_COUNT_LOADED if loaded("numpy") is not None else BULK_COUNT
     within = collection_term(req.collection) if snap.member_test(req.collection) else None
     if req.window is not None:
         if req.filter is not None:
             return None
         runs, delta_gids = _window_spans(snap, req.window)
-        if sum(len(span) for _, span in runs) < BULK_COUNT:
+        if sum(len(span) for _, span in runs) < bulk:
             return None
         first = snap.toc.next_gid
         delta = [snap.delta[g - first] for g in delta_gids]
@@ -112,7 +115,7 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
     if not plan.exact or len(plan.groups) != 1 or len(plan.groups[0]) != 1:
         return None
     (term,) = plan.groups[0]
-    if not isinstance(term, str) or snap.posted_count(term) < BULK_COUNT:
+    if not isinstance(term, str) or snap.posted_count(term) < bulk:
         return None
     return snap.count_current(term, within)
 

@@ -14,6 +14,7 @@ from memvid_store.index import listing
 def _slow(monkeypatch, target, spec) -> int:
     with monkeypatch.context() as patch:
         patch.setattr(listing, "BULK_COUNT", 10**12)
+        patch.setattr(listing, "BULK_COUNT_LOADED", 10**12)
         return target.count(spec)
 
 
@@ -99,5 +100,6 @@ def test_bulk_window_counts_equal_the_counts_read_match_by_match(tmp_path, monke
                               None if hi is None else t0 + timedelta(hours=hi))
                     with monkeypatch.context() as patch:
                         patch.setattr(listing, "BULK_COUNT", 10**12)
+                        patch.setattr(listing, "BULK_COUNT_LOADED", 10**12)
                         slow = target.count(time_range=window)
                     assert target.count(time_range=window) == slow, (step, window)
