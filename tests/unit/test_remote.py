@@ -35,7 +35,6 @@ from memvid_store.errors import (
     RemoteTimeoutError,
     RemoteTruncatedError,
 )
-
 from memvid_store.remote.source import PAGE
 
 from .s3_server import ENV, Faulty, Recorder, environ, moto_s3
