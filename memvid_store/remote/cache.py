@@ -15,6 +15,7 @@ directory that belongs to another user, or that others may write, is not used.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -38,6 +39,11 @@ class ChunkCache:
         self.limit = limit if _private(root) else 0  # never trust another user's files
         self._used: int | None = None  # bytes of chunk files, counted on first store
         self._lock = threading.Lock()
+        # files to write, by a thread that runs while there are some (``flush`` waits)
+        self._queued: collections.deque[tuple[str, str, bytes | memoryview]] = \
+            collections.deque()
+        self._writing = False
+        self._idle = threading.Condition(self._lock)
 
     def object_dir(self, name: str) -> str:
         return os.path.join(self.root, _digest(name))
@@ -92,12 +98,37 @@ class ChunkCache:
 
     def store(self, version_dir: str, index: int, data: bytes | memoryview) -> None:
         """Keep a downloaded chunk (best effort: a full or read-only disk only costs a
-        later download), then trim the cache to its bound."""
+        later download), then trim the cache to its bound. The file is written by a
+        background thread, off the path of the read that downloaded it; ``data`` must not
+        change meanwhile."""
         self._store(version_dir, str(index), data)
+
+    def flush(self) -> None:
+        """Wait until every file stored so far is written."""
+        with self._lock:
+            while self._writing:
+                self._idle.wait()
 
     def _store(self, version_dir: str, name: str, data: bytes | memoryview) -> None:
         if self.limit <= 0:
             return
+        with self._lock:
+            self._queued.append((version_dir, name, data))
+            if not self._writing:
+                self._writing = True
+                threading.Thread(target=self._drain, name="memvid-s3-cache", daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queued:
+                    self._writing = False
+                    self._idle.notify_all()
+                    return
+                item = self._queued.popleft()
+            self._write(*item)
+
+    def _write(self, version_dir: str, name: str, data: bytes | memoryview) -> None:
         try:
             os.makedirs(version_dir, exist_ok=True)
             _write_atomic(os.path.join(version_dir, name), data)

@@ -30,7 +30,8 @@ class RemoteConfig:
         chunk_bytes: the unit of the chunk cache on disk: downloaded bytes covering
             aligned chunks of this size are kept as chunk files, smaller pieces on their
             own (``MEMVID_S3_CHUNK_BYTES``, default 1 MiB).
-        max_request_bytes: the most one coalesced request asks for.
+        max_request_bytes: the most one request asks for: a longer read (the HNSW graph)
+            is split into requests of this size made in parallel (default 8 MiB).
         gap_bytes: missing ranges read together that are at most this far apart are
             fetched in one request, the bytes between included (``MEMVID_S3_GAP_BYTES``,
             default 128 KiB: about what one request's latency would download).
@@ -48,7 +49,7 @@ class RemoteConfig:
 
     cache_bytes: int = 512 * MiB
     chunk_bytes: int = MiB
-    max_request_bytes: int = 64 * MiB
+    max_request_bytes: int = 8 * MiB
     gap_bytes: int = 128 << 10
     parallel_requests: int = 32
     retries: int = 4

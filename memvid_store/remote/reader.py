@@ -8,11 +8,13 @@ a writer: a new version is seen on ``refresh()``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from ..engine.follow import NOTHING
 from ..engine.runs import QUERY_PARTS, RunReader, part_spans
 from ..engine.store import Opened, read_state
+from ..errors import CorruptFileError
 from .cache import ChunkCache
 from .client import ObstoreClient
 from .config import RemoteConfig
@@ -48,8 +50,9 @@ class RemoteReader:
         self.wal_end = state.wal_end
         self.fd.fetch(first_reads(state), "metadata")
         runs = [RunReader(self.fd.view(self.fd.size), ref) for ref in state.toc.runs()]
-        if runs:  # with whatever the first query downloads first
-            self.fd.ahead(part_spans(runs, QUERY_PARTS[0]), "segment:run")
+        with contextlib.suppress(CorruptFileError):  # reported when the part is read
+            if runs:  # with whatever the first query downloads first
+                self.fd.ahead(part_spans(runs, QUERY_PARTS[0]), "segment:run")
         return state
 
     def publish(self) -> None:
@@ -67,7 +70,8 @@ class RemoteReader:
         return NOTHING
 
     def close(self) -> None:
-        """Nothing to release: the versions' chunks stay in the cache."""
+        """Wait for the chunk cache's writes; the versions' chunks stay in the cache."""
+        self.cache.flush()
 
 
 def first_reads(state: Opened) -> list[tuple[int, int]]:

@@ -19,6 +19,7 @@ import collections
 import logging
 import mmap
 import threading
+import time
 from dataclasses import dataclass
 
 from ..engine.format import HEADER_SIZE
@@ -44,6 +45,8 @@ class Request:
     length: int
     region: str
     round: int
+    started: float = 0.0  # time.perf_counter() when it was sent
+    seconds: float = 0.0  # until its body was in
 
 
 class RemoteObject:
@@ -187,17 +190,19 @@ class RemoteObject:
 
     def _download(self, start: int, end: int, region: str) -> bytes | memoryview:
         """Bytes ``[start, end)`` of this version, in one request."""
+        started = time.perf_counter()
         got = self.client.get(start, end, if_match=self.identity)
         if got is None:  # a client that ignored If-Match and answered If-None-Match
             raise AssertionError("a range GET with If-Match answered 304")
-        self._record(start, len(got.data), region)
+        self._record(start, len(got.data), region, started)
         return got.data
 
-    def _record(self, offset: int, length: int, region: str) -> None:
+    def _record(self, offset: int, length: int, region: str, started: float = 0.0) -> None:
+        took = time.perf_counter() - started if started else 0.0
         with self._count:
             self.requests += 1
             self.fetched += length
-            self.log.append(Request(offset, length, region, self.rounds))
+            self.log.append(Request(offset, length, region, self.rounds, started, took))
         log.debug("GET %s [%d, %d) %d bytes for %s, round %d", self.client.url, offset,
                   offset + length, length, region, self.rounds)
 

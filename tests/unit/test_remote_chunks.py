@@ -144,6 +144,7 @@ def test_a_warm_open_reads_the_disk_cache_chunks_and_pieces(tmp_path):
     client, cache, obj = _object(tmp_path, data)
     obj.read(0, 3 * CHUNK)  # whole chunks
     obj.fetch([(5 * CHUNK + 100, 50), (8 * CHUNK, 77)])  # pieces
+    cache.flush()  # written in the background
     again = open_object(client, cache, cache.object_dir("k"), CHUNK, 4 * CHUNK, 4, 0)
     calls = len(client.calls)
     assert bytes(again.read(0, 3 * CHUNK)) == data[: 3 * CHUNK]
@@ -167,9 +168,10 @@ def test_pieces_never_serve_another_version(tmp_path):
 
 
 def test_the_cache_is_trimmed_to_its_bound(tmp_path):
-    _, _, obj = _object(tmp_path, os.urandom(32 * CHUNK), limit=6 * CHUNK)
+    _, cache, obj = _object(tmp_path, os.urandom(32 * CHUNK), limit=6 * CHUNK)
     obj.read(0, 32 * CHUNK)
     obj.fetch([(i * CHUNK + 7, 10) for i in range(0, 32, 3)])
+    cache.flush()
     sizes = [os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(tmp_path)
              for f in files if f.isdigit() or f.startswith("p")]
     assert sum(sizes) <= 6 * CHUNK
