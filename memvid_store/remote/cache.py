@@ -15,6 +15,7 @@ directory that belongs to another user, or that others may write, is not used.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import hashlib
@@ -22,6 +23,7 @@ import json
 import os
 import re
 import threading
+import weakref
 
 _CURRENT = "current"
 _PIECE = re.compile(r"p(\d+)-(\d+)")
@@ -116,6 +118,7 @@ class ChunkCache:
             self._queued.append((version_dir, name, data))
             if not self._writing:
                 self._writing = True
+                _WRITING.add(self)
                 threading.Thread(target=self._drain, name="memvid-s3-cache", daemon=True).start()
 
     def _drain(self) -> None:
@@ -187,6 +190,17 @@ class ChunkCache:
                 os.unlink(path)
                 used -= size
         return used
+
+
+_WRITING: weakref.WeakSet[ChunkCache] = weakref.WeakSet()  # caches with writes queued
+
+
+@atexit.register
+def _flush_all() -> None:
+    """At exit, finish the files queued (a process that answered and exits still leaves
+    its chunks for the next one)."""
+    for cache in list(_WRITING):
+        cache.flush()
 
 
 def _private(root: str) -> bool:

@@ -4,6 +4,9 @@ budget, the chunk cache's bound, and the configuration."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -219,3 +222,20 @@ def test_config_from_env_and_checks():
             RemoteConfig.of(bad, {})
     with pytest.raises(ConfigError):
         RemoteConfig.of(None, {"MEMVID_S3_RETRIES": "many"})
+
+
+def test_a_process_that_exits_without_closing_leaves_its_pieces(tmp_path):
+    code = f"""
+import os, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_remote_chunks import _object
+from pathlib import Path
+data = bytes(range(256)) * 4096
+_, _, obj = _object(Path({str(tmp_path)!r}), data, gap=0)
+obj.fetch([(i * 9000, 10) for i in range(100)])
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ,
+                   "PYTHONPATH": os.pathsep.join(sys.path)})
+    pieces = [f for _, _, files in os.walk(tmp_path) for f in files if f.startswith("p")]
+    fetched = {i * 9000 // PAGE for i in range(100) if i * 9000 >= HEAD}
+    assert len(pieces) == 1 + len(fetched)  # the header's piece and every fetched page
