@@ -51,7 +51,7 @@ class RemoteConfig:
     chunk_bytes: int = MiB
     max_request_bytes: int = 8 * MiB
     gap_bytes: int = 128 << 10
-    parallel_requests: int = 32
+    parallel_requests: int = 64
     retries: int = 4
     backoff: float = 0.05
     max_backoff: float = 2.0

@@ -307,6 +307,7 @@ def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk:
     known = (current.identity, current.size) if current is not None \
         else cache.remembered(object_dir)
     head = -(-(HEADER_SIZE + FIRST_READ) // PAGE) * PAGE
+    started = time.perf_counter()
     if known:
         got = client.get(0, head, if_none_match=known[0])
         tail = None
@@ -319,16 +320,16 @@ def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk:
         obj = RemoteObject(client, cache, object_dir, etag, size, chunk, max_request, parallel,
                            gap)
         obj.rounds = 1
-        obj._record(0, 0, "open")  # the store's 304
+        obj._record(0, 0, "open", started)  # the store's 304
         return obj
     obj = RemoteObject(client, cache, object_dir, got.etag, got.size, chunk, max_request,
                        parallel, gap)
     obj.rounds = 1
-    obj._record(0, len(got.data), "open")
+    obj._record(0, len(got.data), "open", started)
     obj.keep(0, got.data)
     if tail is not None:
         start = tail.size - len(tail.data)
-        obj._record(start, len(tail.data), "open")
+        obj._record(start, len(tail.data), "open", started)
         keep = max(-(-start // PAGE) * PAGE, len(got.data))  # whole pages, not held yet
         if tail.etag == got.etag and tail.size == got.size and keep < tail.size:
             obj.keep(keep, tail.data[keep - start :])
