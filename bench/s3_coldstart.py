@@ -1,16 +1,20 @@
-"""Cold start of a memory opened straight from S3 (a moto server on this machine).
+"""Cold start of a memory opened straight from S3 (a local S3-compatible server).
 
 For each size and query mode, in fresh processes (median of ``--repeat``): process spawn
-to the first answer and the bytes and requests fetched, for
+to the first answer, and the bytes, requests and rounds (requests made together, in
+parallel, count as one round) fetched, for
 
 * ``s3 cold``: ``Memory.open("s3://...")`` with an empty chunk cache;
 * ``s3 warm``: the same with the cache the cold run left (a warm instance);
 * ``copy to /tmp``: the old advice, download the whole object, then open the copy.
 
-Run: ``python bench/s3_coldstart.py [--sizes 10000,100000] [--repeat 3]``; needs
-moto[server] and obstore. The moto server runs in its own process; it answers a request
-in about 5 ms here (``bench/s3_clients.py``), slower than S3 within a region for small
-ranges and faster for large ones, so read the bytes column as well as the times.
+The server is ``bench/s3_file_server.py`` (default): it serves the built files with a
+modelled time to first byte (``--latency``, 20 ms) and optionally a per-request rate
+(``--rate`` bytes/s), and reads only the range asked. ``--server moto`` uses moto, which
+reads the whole object for every range GET (its time grows with the object).
+
+Run: ``python bench/s3_coldstart.py [--sizes 10000,100000] [--repeat 3] [--latency 0.02]
+[--files DIR]`` (``--files``: keep the built files there and reuse them).
 """
 
 from __future__ import annotations
@@ -29,20 +33,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.moto_server import moto_server  # noqa: E402
+
+BUCKET = "bench"
 
 PROBE = """
 import json, os, sys, time
 MODE, URL, CACHE, QUERY, VECTOR = sys.argv[1:6]
-stats = {"requests": 0, "bytes": 0}
-class Counting:
-    def __init__(self, client):
-        self.client, self.url = client, client.url
-    def get(self, start, end, **kw):
-        stats["requests"] += 1
-        got = self.client.get(start, end, **kw)
-        stats["bytes"] += 0 if got is None else len(got.data)
-        return got
 from memvid_store import Memory
 vector = json.loads(VECTOR)
 if MODE.startswith("copy"):
@@ -50,31 +46,36 @@ if MODE.startswith("copy"):
     from obstore.store import S3Store
     bucket, key = URL[5:].split("/", 1)
     store = S3Store(bucket, client_options={"allow_http": True})
-    data = obstore.get(store, key).bytes()
-    path = os.path.join(CACHE, "copy.mv2")
+    path, got = os.path.join(CACHE, "copy.mv2"), 0
     with open(path, "wb") as f:
-        f.write(data)
-    stats = {"requests": 1, "bytes": len(data)}
+        for piece in obstore.get(store, key).stream(min_chunk_size=8 << 20):
+            f.write(piece)
+            got += len(piece)
+    stats = {"requests": 1, "rounds": 1, "bytes": got}
     mem = Memory.open(path, readonly=True, cache_dir=CACHE)
 else:
-    mem = Memory.open(URL, readonly=True, cache_dir=CACHE,
-                      remote={"wrap_client": Counting})
+    mem = Memory.open(URL, readonly=True, cache_dir=CACHE)
 kind = MODE.split(":")[1]
 hits = mem.find(QUERY if kind != "vector" else None, vector=vector if kind != "lexical" else None,
                 k=10, mode=kind)
-stats["answered"] = time.time()
+answered = time.time()
+if not MODE.startswith("copy"):
+    source = mem._reader.fd
+    stats = {"requests": source.requests, "rounds": source.rounds, "bytes": source.fetched}
+stats["answered"] = answered
 stats["ids"] = [h.id for h in hits]
 print(json.dumps(stats))
 """
 
 
-def build(path: str, n: int) -> None:
+def build(path: str, n: int, dim: int = 384) -> None:
     from bench.corpus import iter_batches
     from memvid_store import Memory
 
-    with Memory.create(path, dim=384) as mem:
-        for batch in iter_batches(n):
+    with Memory.create(path + ".tmp", dim=dim) as mem:
+        for batch in iter_batches(n, dim=dim):
             mem.put_many(batch)
+    os.replace(path + ".tmp", path)
 
 
 def run(mode: str, url: str, cache: str, query: str, vector: str, env: dict) -> dict:
@@ -89,40 +90,69 @@ def run(mode: str, url: str, cache: str, query: str, vector: str, env: dict) -> 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000")
+    parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--server", choices=("file", "moto"), default="file")
+    parser.add_argument("--latency", type=float, default=0.02)
+    parser.add_argument("--rate", type=float, default=0.0)
+    parser.add_argument("--files", default=None)
     args = parser.parse_args()
     pythonpath = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     work = tempfile.mkdtemp(prefix="s3-coldstart-")
+    # children read bytecode compiled once (by an unmeasured run), as from an install
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(work, "pycache")
+    files = args.files or os.path.join(work, "files")
+    os.makedirs(os.path.join(files, BUCKET), exist_ok=True)
     try:
-        with moto_server(PYTHONPATH=pythonpath) as env:
-            measure(args, env, work)
+        if args.server == "file":
+            from bench.s3_file_server import file_server
+
+            print(f"file server, {args.latency * 1e3:.0f} ms to first byte"
+                  + (f", {args.rate / 2**20:.0f} MiB/s per request" if args.rate else ""))
+            with file_server(files, args.latency, args.rate, PYTHONPATH=pythonpath) as env:
+                measure(args, env, work, files)
+        else:
+            from bench.moto_server import moto_server
+
+            with moto_server(PYTHONPATH=pythonpath) as env:
+                measure(args, env, work, files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measure(args: argparse.Namespace, env: dict[str, str], work: str) -> None:
-    """Build each file, upload it, print its row of figures."""
-    endpoint = env["AWS_ENDPOINT_URL"]
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/bench", method="PUT"))
-    import obstore
-    from obstore.store import S3Store
-
+def measure(args: argparse.Namespace, env: dict[str, str], work: str, files: str) -> None:
+    """Build (or reuse) each file, put it where the server reads it, print its rows."""
     from bench.corpus import query_texts, query_vectors
 
-    store = S3Store("bench", endpoint=endpoint, client_options={"allow_http": True},
-                    access_key_id="bench", secret_access_key="bench", region="us-east-1")
+    endpoint = env["AWS_ENDPOINT_URL"]
+    store = None
+    if args.server == "moto":
+        from obstore.store import S3Store
+
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{BUCKET}", method="PUT"))
+        store = S3Store(BUCKET, endpoint=endpoint, client_options={"allow_http": True},
+                        access_key_id="bench", secret_access_key="bench", region="us-east-1")
     query = query_texts(1)[0][0]
-    vector = json.dumps([float(x) for x in query_vectors(1)[0][0]])
+    vector = json.dumps([float(x) for x in query_vectors(1, dim=args.dim)[0][0]])
     print("| frames | file | query | s3 cold | s3 warm | copy to /tmp |\n"
           "| ---: | ---: | --- | ---: | ---: | ---: |")
     for n in map(int, args.sizes.split(",")):
-        path = os.path.join(work, f"m{n}.mv2")
-        build(path, n)
-        with open(path, "rb") as f:
-            obstore.put(store, f"m{n}.mv2", f.read())
+        name = f"m{n}.mv2" if args.dim == 384 else f"m{n}d{args.dim}.mv2"
+        path = os.path.join(files, BUCKET, name)
+        if not os.path.exists(path):
+            build(path, n, args.dim)
+        if store is not None:
+            import obstore
+
+            with open(path, "rb") as f:
+                obstore.put(store, name, f.read())
         size = os.path.getsize(path)
-        url = f"s3://bench/m{n}.mv2"
+        url = f"s3://{BUCKET}/{name}"
         for kind in ("lexical", "vector", "hybrid"):
+            unmeasured = os.path.join(work, f"compile-{n}-{kind}")
+            os.makedirs(unmeasured)
+            run(f"s3:{kind}", url, unmeasured, query, vector, env)  # fills the bytecode cache
             figures: dict[str, list[dict]] = {"cold": [], "warm": [], "copy": []}
             for i in range(args.repeat):
                 cache = os.path.join(work, f"cache-{n}-{kind}-{i}")
@@ -132,6 +162,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], work: str) -> None:
                 copy = os.path.join(work, f"copy-{n}-{kind}-{i}")
                 os.makedirs(copy)
                 figures["copy"].append(run(f"copy:{kind}", url, copy, query, vector, env))
+                shutil.rmtree(copy, ignore_errors=True)
             ids = {json.dumps(r["ids"]) for runs in figures.values() for r in runs}
             assert len(ids) == 1, "the answers differ"
 
@@ -139,7 +170,9 @@ def measure(args: argparse.Namespace, env: dict[str, str], work: str) -> None:
                 ms = statistics.median(r["ms"] for r in runs)
                 got = statistics.median(r["bytes"] for r in runs)
                 req = statistics.median(r["requests"] for r in runs)
-                return f"{ms:.0f} ms, {got / 2**20:.2f} MiB in {req:.0f} req"
+                rounds = statistics.median(r["rounds"] for r in runs)
+                return (f"{ms:.0f} ms, {got / 2**20:.2f} MiB in {req:.0f} req / "
+                        f"{rounds:.0f} rounds")
 
             print(f"| {n:,} | {size / 2**20:.1f} MiB | {kind} | {cell(figures['cold'])} "
                   f"| {cell(figures['warm'])} | {cell(figures['copy'])} |", flush=True)

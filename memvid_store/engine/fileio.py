@@ -94,10 +94,10 @@ class FileView:
         with contextlib.suppress(OSError, ValueError):
             mm.madvise(mmap.MADV_WILLNEED, start, end - start)
 
-    def fetch(self, spans: list[tuple[int, int]]) -> None:
-        """Announce reads of these ``(offset, size)`` spans. A view over remote bytes
-        (``batches``) fetches them together; a local file needs nothing. Callers skip
-        building ``spans`` when ``batches`` is False."""
+    def fetch(self, spans: list[tuple[int, int]], region: str = "fetch") -> None:
+        """Announce reads of these ``(offset, size)`` spans (``region``: what they are). A
+        view over remote bytes (``batches``) fetches them together; a local file needs
+        nothing. Callers skip building ``spans`` when ``batches`` is False."""
 
     def release(self, offset: int, size: int) -> None:
         """Unmap the pages of ``[offset, offset+size)`` after a one-off pass over them (a

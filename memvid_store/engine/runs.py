@@ -96,6 +96,11 @@ DERIVED_PARTS = POSTING_PARTS + VALUE_PARTS  # filter indexes: damage costs filt
 VECTOR_CHECK_PARTS = ("vcrc",)
 OPTIONAL_PARTS = DERIVED_PARTS + VECTOR_CHECK_PARTS  # absent from older runs
 TABLE_PARTS = tuple(name for name in PART_TYPES if name not in OPTIONAL_PARTS)
+# parts a reader of remote bytes fetches together, for every run, on the first use of one:
+# what a query's acceptance, its hits and a vector path's row lookups read
+QUERY_PARTS = ("created", "vto", "poff", "plen", "pcrc", "version", "flags", "idoff", "ids",
+               "sup_gid", "sup_to", "vrow", "vcrc")
+SMALL_RUN = 256 << 10  # a run this small is fetched whole with its first part
 NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8"}
 
 
@@ -254,6 +259,9 @@ class RunReader:
         # the payloads of a run without that kind's value parts
         self.computed_values: dict[str, dict[int, tuple[list[Any], list[int]]]] = {}
         self._checked_blocks: set[int] = set()  # vector blocks whose CRC matched
+        # over a view that batches: the snapshot's runs, whose parts are fetched together
+        self.siblings: list[RunReader] | None = None
+        self._fetched: set[str] = set()  # parts announced already
 
     @property
     def end(self) -> int:
@@ -334,6 +342,8 @@ class RunReader:
     def part(self, name: str) -> memoryview:
         mv = self._parts.get(name)
         if mv is None:
+            if self.siblings is not None and name not in self._fetched:
+                fetch_parts(self.siblings, name)
             data = self.raw_part(name)
             mv = data.cast(PART_TYPES[name]) if PART_TYPES[name] != "B" else data
             if name == STRINGS.parts[2] and len(mv) % STRING_KEY_BYTES:
@@ -559,6 +569,33 @@ class RunReader:
         for mv in self._parts.values():
             mv.release()
         self._parts.clear()
+
+
+def fetch_parts(runs: list[RunReader], name: str) -> None:
+    """Announce part ``name`` of every run in one ``fetch`` (a remote view downloads
+    them in one round), with the other ``QUERY_PARTS`` if it is one of them."""
+    spans = part_spans(runs, name)
+    if spans:
+        runs[0].view.fetch(spans, "segment:run")
+
+
+def part_spans(runs: list[RunReader], name: str) -> list[tuple[int, int]]:
+    """``(offset, size)`` of part ``name`` (and the other ``QUERY_PARTS`` if it is one of
+    them) of every run not announced yet, a small run whole; marks them announced."""
+    group = QUERY_PARTS if name in QUERY_PARTS else (name,)
+    spans = []
+    for run in runs:
+        if run.ref.length <= SMALL_RUN:
+            if not run._fetched:
+                spans.append((run.ref.offset, run.ref.length))
+            run._fetched.update(PART_TYPES)
+            continue
+        for part in group:
+            if part not in run._fetched and part in run.header["parts"]:
+                start, length, _ = run._locate(part)
+                spans.append((start, length))
+            run._fetched.add(part)
+    return spans
 
 
 def _sized_parts(n: int) -> list[tuple[str, int]]:

@@ -67,6 +67,9 @@ class Snapshot:
         for v in delta:
             self._index_delta(v)
         self.runs = runs if runs is not None else [RunReader(view, r) for r in toc.runs()]
+        if view.batches:  # remote bytes: a part of every run in one round (runs.fetch_parts)
+            for run in self.runs:
+                run.siblings = self.runs
         self.extras: dict[str, object] = {}  # per-snapshot caches of higher layers (search)
         # decoded payloads by gid, shared by the snapshots of one file (a payload never
         # changes once written): any object with get(key) and put(key, value, size)
@@ -503,14 +506,21 @@ class Snapshot:
         fetched together instead of one request per frame)."""
         if self.view.batches:
             self.view.fetch([(ref.run.part("poff")[ref.row], ref.run.part("plen")[ref.row])
-                             for ref in refs if ref.run is not None])
+                             for ref in refs if ref.run is not None], "frame")
 
     def fetch_vectors(self, gids: list[int]) -> None:
         """Announce the vector reads of committed versions ``gids`` (see fetch_frames)."""
         if self.view.batches:
             refs = [self.locate(gid) for gid in gids]
             spans = [ref.run.vector_span(ref.row) for ref in refs if ref.run is not None]
-            self.view.fetch([span for span in spans if span is not None])
+            self.view.fetch([span for span in spans if span is not None], "segment:vectors")
+
+    def fetch_vector_blocks(self) -> None:
+        """Announce the reads of every run's vector blocks (a scan reads them all)."""
+        if self.view.batches and self.dim:
+            width = self.dim * 4
+            self.view.fetch([(off, rows * width) for run in self.runs
+                             for off, rows, _ in run.header["vblocks"]], "segment:vectors")
 
     def _decode(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
         off, length = run.part("poff")[row], run.part("plen")[row]

@@ -303,7 +303,8 @@ class Searcher:
                         nonlocal announce
                         if announce:
                             announce = False
-                            view.fetch([(o, n) for o, n, _ in manifest.files.values()])
+                            view.fetch([(o, n) for o, n, _ in manifest.files.values()],
+                                       "segment:lex")
                         off, length, _ = manifest.files[name]
                         return view.read(off, length, "segment:lex")
 

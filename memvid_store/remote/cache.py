@@ -2,9 +2,11 @@
 
 Layout under the cache directory: ``<object>/<version>/<index>`` holds chunk ``index`` of
 one version of one object (``<object>`` hashes the URL and endpoint, ``<version>`` the
-ETag), and ``<object>/current`` the ETag and size last seen, which the next open asks the
-store to confirm (``If-None-Match``) instead of downloading anything. A version's bytes
-never change, so a chunk on disk is valid for as long as it exists. Files are written
+ETag), ``<object>/<version>/p<offset>-<length>`` a piece of it smaller than the chunks
+it touches (a few rows, a frame's payload), and ``<object>/current`` the ETag and size
+last seen, which the next open asks the store to confirm (``If-None-Match``) instead of
+downloading anything. A version's bytes never change, so a chunk on disk is valid for as
+long as it exists. Files are written
 under a temporary name and renamed into place. When the directory grows past its bound,
 the least recently used chunks (by modification time, touched on first use in a process)
 are deleted (a process keeps the chunks it copied into its memory). A
@@ -13,13 +15,18 @@ directory that belongs to another user, or that others may write, is not used.
 
 from __future__ import annotations
 
+import atexit
+import collections
 import contextlib
 import hashlib
 import json
 import os
+import re
 import threading
+import weakref
 
 _CURRENT = "current"
+_PIECE = re.compile(r"p(\d+)-(\d+)")
 
 
 def _digest(text: str) -> str:
@@ -34,6 +41,11 @@ class ChunkCache:
         self.limit = limit if _private(root) else 0  # never trust another user's files
         self._used: int | None = None  # bytes of chunk files, counted on first store
         self._lock = threading.Lock()
+        # files to write, by a thread that runs while there are some (``flush`` waits)
+        self._queued: collections.deque[tuple[str, str, bytes | memoryview]] = \
+            collections.deque()
+        self._writing = False
+        self._idle = threading.Condition(self._lock)
 
     def object_dir(self, name: str) -> str:
         return os.path.join(self.root, _digest(name))
@@ -66,7 +78,9 @@ class ChunkCache:
         length than ``into``: a damaged file, deleted)."""
         if self.limit <= 0:
             return False
-        path = os.path.join(version_dir, str(index))
+        return self._load(os.path.join(version_dir, str(index)), into)
+
+    def _load(self, path: str, into: memoryview) -> bool:
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
@@ -86,12 +100,41 @@ class ChunkCache:
 
     def store(self, version_dir: str, index: int, data: bytes | memoryview) -> None:
         """Keep a downloaded chunk (best effort: a full or read-only disk only costs a
-        later download), then trim the cache to its bound."""
+        later download), then trim the cache to its bound. The file is written by a
+        background thread, off the path of the read that downloaded it; ``data`` must not
+        change meanwhile."""
+        self._store(version_dir, str(index), data)
+
+    def flush(self) -> None:
+        """Wait until every file stored so far is written."""
+        with self._lock:
+            while self._writing:
+                self._idle.wait()
+
+    def _store(self, version_dir: str, name: str, data: bytes | memoryview) -> None:
         if self.limit <= 0:
             return
+        with self._lock:
+            self._queued.append((version_dir, name, data))
+            if not self._writing:
+                self._writing = True
+                _WRITING.add(self)
+                threading.Thread(target=self._drain, name="memvid-s3-cache", daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queued:
+                    self._writing = False
+                    self._idle.notify_all()
+                    return
+                item = self._queued.popleft()
+            self._write(*item)
+
+    def _write(self, version_dir: str, name: str, data: bytes | memoryview) -> None:
         try:
             os.makedirs(version_dir, exist_ok=True)
-            _write_atomic(os.path.join(version_dir, str(index)), data)
+            _write_atomic(os.path.join(version_dir, name), data)
         except OSError:
             return
         with self._lock:
@@ -102,12 +145,31 @@ class ChunkCache:
             if self._used > self.limit:
                 self._used = self._trim()
 
+    def pieces(self, version_dir: str) -> list[tuple[int, int]]:
+        """(offset, length) of the piece files of one version, sorted."""
+        if self.limit <= 0:
+            return []
+        try:
+            names = os.listdir(version_dir)
+        except OSError:
+            return []
+        found = (_PIECE.fullmatch(name) for name in names)
+        return sorted((int(m.group(1)), int(m.group(2))) for m in found if m)
+
+    def load_piece(self, version_dir: str, offset: int, into: memoryview) -> bool:
+        """Copy the piece at ``offset`` (``len(into)`` bytes) into ``into``."""
+        return self._load(os.path.join(version_dir, f"p{offset}-{len(into)}"), into)
+
+    def store_piece(self, version_dir: str, offset: int, data: bytes | memoryview) -> None:
+        """Keep a downloaded piece (see ``store``)."""
+        self._store(version_dir, f"p{offset}-{len(data)}", data)
+
     def _chunks(self) -> list[tuple[float, int, str]]:
-        """(mtime, size, path) of every chunk file under the root."""
+        """(mtime, size, path) of every chunk and piece file under the root."""
         out = []
         for folder, _, names in os.walk(self.root):
             for name in names:
-                if not name.isdigit():
+                if not name.isdigit() and not _PIECE.fullmatch(name):
                     continue
                 path = os.path.join(folder, name)
                 with contextlib.suppress(OSError):
@@ -128,6 +190,17 @@ class ChunkCache:
                 os.unlink(path)
                 used -= size
         return used
+
+
+_WRITING: weakref.WeakSet[ChunkCache] = weakref.WeakSet()  # caches with writes queued
+
+
+@atexit.register
+def _flush_all() -> None:
+    """At exit, finish the files queued (a process that answered and exits still leaves
+    its chunks for the next one)."""
+    for cache in list(_WRITING):
+        cache.flush()
 
 
 def _private(root: str) -> bool:

@@ -54,6 +54,10 @@ class ObjectClient(Protocol):
         """
         ...
 
+    # Optional: ``tail(size) -> Fetched``, the last ``size`` bytes (all of a shorter
+    # object) with no condition; a client with it lets a cold open ask for the TOC in
+    # parallel with the header.
+
 
 def parse_url(url: str) -> tuple[str, str]:
     """``s3://bucket/key`` -> (bucket, key)."""
@@ -110,10 +114,22 @@ class ObstoreClient:
             raise classify(exc, self.url) from None
         return Fetched(memoryview(data), meta["e_tag"] or "", meta["size"])
 
+    def tail(self, size: int) -> Fetched:
+        """The last ``size`` bytes of the object (a suffix range)."""
+        try:
+            result = self._obstore.get(self._store, self.key, options={"range": {"suffix": size}})
+            meta = result.meta
+            data = result.bytes()
+        except Exception as exc:
+            raise classify(exc, self.url) from None
+        return Fetched(memoryview(data), meta["e_tag"] or "", meta["size"])
+
 
 def check_length(got: Fetched, start: int, end: int, url: str) -> Fetched:
-    """``got`` if it holds every byte of ``[start, end)`` that the object has."""
-    want = max(0, min(end, got.size) - start)
+    """``got`` if it holds every byte of ``[start, end)`` that the object has (a negative
+    ``start``: the last ``-start`` bytes)."""
+    first = start if start >= 0 else max(0, got.size + start)
+    want = max(0, min(end, got.size) - first)
     if len(got.data) != want:
         raise RemoteTruncatedError(f"{url}: asked for {want} bytes at {start}, got "
                                    f"{len(got.data)}", url)

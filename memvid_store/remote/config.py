@@ -13,6 +13,7 @@ MiB = 1 << 20
 _ENV = {  # environment variable -> field
     "MEMVID_S3_CACHE_BYTES": "cache_bytes",
     "MEMVID_S3_CHUNK_BYTES": "chunk_bytes",
+    "MEMVID_S3_GAP_BYTES": "gap_bytes",
     "MEMVID_S3_RETRIES": "retries",
     "MEMVID_S3_TIMEOUT": "timeout",
 }
@@ -26,9 +27,14 @@ class RemoteConfig:
         cache_bytes: bound of the local chunk cache, shared by every object and process
             using the same directory; least recently used chunks go first
             (``MEMVID_S3_CACHE_BYTES``, default 512 MiB).
-        chunk_bytes: reads are fetched in aligned chunks of this size; adjacent missing
-            chunks are fetched in one request (``MEMVID_S3_CHUNK_BYTES``, default 1 MiB).
-        max_request_bytes: the most one coalesced request asks for.
+        chunk_bytes: the unit of the chunk cache on disk: downloaded bytes covering
+            aligned chunks of this size are kept as chunk files, smaller pieces on their
+            own (``MEMVID_S3_CHUNK_BYTES``, default 1 MiB).
+        max_request_bytes: the most one request asks for: a longer read (the HNSW graph)
+            is split into requests of this size made in parallel (default 8 MiB).
+        gap_bytes: missing ranges read together that are at most this far apart are
+            fetched in one request, the bytes between included (``MEMVID_S3_GAP_BYTES``,
+            default 128 KiB: about what one request's latency would download).
         parallel_requests: how many requests run at once when a read announces several
             spans (a query's hits, the candidates' vectors).
         retries: attempts after the first for throttling, 5xx, timeouts and truncated
@@ -43,8 +49,9 @@ class RemoteConfig:
 
     cache_bytes: int = 512 * MiB
     chunk_bytes: int = MiB
-    max_request_bytes: int = 64 * MiB
-    parallel_requests: int = 8
+    max_request_bytes: int = 8 * MiB
+    gap_bytes: int = 128 << 10
+    parallel_requests: int = 64
     retries: int = 4
     backoff: float = 0.05
     max_backoff: float = 2.0
@@ -61,6 +68,8 @@ class RemoteConfig:
             raise ConfigError(f"RemoteConfig.cache_bytes must be >= 0, got {self.cache_bytes!r}")
         if self.max_request_bytes < self.chunk_bytes:
             raise ConfigError("RemoteConfig.max_request_bytes must be at least chunk_bytes")
+        if not isinstance(self.gap_bytes, int) or self.gap_bytes < 0:
+            raise ConfigError(f"RemoteConfig.gap_bytes must be >= 0, got {self.gap_bytes!r}")
         if not isinstance(self.parallel_requests, int) or self.parallel_requests < 1:
             raise ConfigError("RemoteConfig.parallel_requests must be >= 1, got "
                               f"{self.parallel_requests!r}")

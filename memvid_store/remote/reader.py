@@ -8,10 +8,13 @@ a writer: a new version is seen on ``refresh()``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from ..engine.follow import NOTHING
+from ..engine.runs import QUERY_PARTS, RunReader, part_spans
 from ..engine.store import Opened, read_state_for_reader
+from ..errors import CorruptFileError
 from .cache import ChunkCache
 from .client import ObstoreClient
 from .config import RemoteConfig
@@ -35,7 +38,8 @@ class RemoteReader:
                                 config.cache_bytes)
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         self.object_dir = self.cache.object_dir(f"{endpoint or ''}|{url}")
-        self.sizes = (config.chunk_bytes, config.max_request_bytes, config.parallel_requests)
+        self.sizes = (config.chunk_bytes, config.max_request_bytes, config.parallel_requests,
+                      config.gap_bytes)
         self.fd: RemoteObject = open_object(self.client, self.cache, self.object_dir,
                                             *self.sizes)
         self.wal_end = 0
@@ -44,6 +48,11 @@ class RemoteReader:
     def load(self) -> Opened:
         state = read_state_for_reader(self.fd)
         self.wal_end = state.wal_end
+        self.fd.fetch(first_reads(state), "metadata")
+        runs = [RunReader(self.fd.view(self.fd.size), ref) for ref in state.toc.runs()]
+        with contextlib.suppress(CorruptFileError):  # reported when the part is read
+            if runs:  # with whatever the first query downloads first
+                self.fd.ahead(part_spans(runs, QUERY_PARTS[0]), "segment:run")
         return state
 
     def publish(self) -> None:
@@ -61,7 +70,24 @@ class RemoteReader:
         return NOTHING
 
     def close(self) -> None:
-        """Nothing to release: the versions' chunks stay in the cache."""
+        """Wait for the chunk cache's writes; the versions' chunks stay in the cache."""
+        self.cache.flush()
 
 
-__all__ = ["RemoteReader"]
+def first_reads(state: Opened) -> list[tuple[int, int]]:
+    """What any read of a snapshot needs first, known from its TOC: the header of every
+    run (``meta.head``) and the small segments whole (the BM25 manifest, the compression
+    dictionary), fetched in one round instead of one request each when first used. The
+    runs' ``QUERY_PARTS``, located by those headers, join the next round."""
+    spans = []
+    for seg in state.toc.segments:
+        if seg.kind == "run":
+            spans.append((seg.offset, min(seg.length, int(seg.meta.get("head", 0)))))
+        elif seg.length <= SMALL_SEGMENT:
+            spans.append((seg.offset, seg.length))
+    return spans
+
+
+SMALL_SEGMENT = 64 << 10
+
+__all__ = ["RemoteReader", "first_reads"]

@@ -22,13 +22,24 @@ class RetryingClient:
         self.url = client.url
         self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
         self.sleep = sleep
+        if hasattr(client, "tail"):
+            self.tail = self._tail
 
     def get(self, start: int, end: int, *, if_match: str | None = None,
             if_none_match: str | None = None) -> Fetched | None:
+        return self._retried(lambda: self.client.get(start, end, if_match=if_match,
+                                                     if_none_match=if_none_match), start, end)
+
+    def _tail(self, size: int) -> Fetched:
+        got = self._retried(lambda: self.client.tail(size), -size, 1 << 62)  # type: ignore[attr-defined]
+        assert got is not None
+        return got
+
+    def _retried(self, request: Callable[[], Fetched | None], start: int,
+                 end: int) -> Fetched | None:
         for attempt in range(self.retries + 1):
             try:
-                got = self.client.get(start, end, if_match=if_match,
-                                      if_none_match=if_none_match)
+                got = request()
                 return None if got is None else check_length(got, start, end, self.url)
             except RemoteTransientError:
                 if attempt == self.retries:

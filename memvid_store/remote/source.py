@@ -1,119 +1,210 @@
 """One version of a remote object, read by range: the engine's ``ByteSource``.
 
-Reads are served from chunks (``RemoteConfig.chunk_bytes``, aligned): in memory once this
-process has them, else copied from the chunk cache, else downloaded, adjacent missing
-chunks in one request. Every request names the version (``If-Match`` its ETag),
-so the bytes of one snapshot all come from one version: if the object is replaced, the
-next download raises ObjectChangedError and ``refresh()`` moves to the new version.
+Bytes are held per page (``PAGE``, 4 KiB) in an anonymous map the size of the object: in
+memory once this process has them, else copied from the chunk cache, else downloaded.
+A read downloads the pages it misses, no more; the spans a caller announces together
+(``fetch``) are downloaded together, neighbouring ranges closer than ``gap`` bytes
+coalesced into one request, the requests of one call made in parallel (one *round*).
+Every request names the version (``If-Match`` its ETag), so the bytes of one snapshot
+all come from one version: if the object is replaced, the next download raises
+ObjectChangedError and ``refresh()`` moves to the new version.
+
+Each download is recorded (``RemoteObject.log``: offset, length, the region that asked,
+its round) and logged at DEBUG level on the ``memvid_store.remote`` logger.
 """
 
 from __future__ import annotations
 
+import collections
+import logging
 import mmap
 import threading
+import time
+from dataclasses import dataclass
 
 from ..engine.format import HEADER_SIZE
 from ..engine.wal import FIRST_READ
-from ..errors import ClosedError, CorruptFileError
+from ..errors import ClosedError, CorruptFileError, MemvidError
 from .cache import ChunkCache
-from .client import ObjectClient
+from .client import Fetched, ObjectClient
+
+PAGE = 4096  # the unit of what a process holds and downloads
+TAIL = 64 << 10  # bytes asked from the end of an object at a cold open: its TOC, usually
+_LOG_LENGTH = 4096  # downloads ``RemoteObject.log`` remembers
+
+log = logging.getLogger("memvid_store.remote")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One download: bytes ``[offset, offset+length)``, the read that asked for them
+    (its region: ``segment:run``, ``frame``, ``open``...) and its round (requests made
+    together, in parallel, share one)."""
+
+    offset: int
+    length: int
+    region: str
+    round: int
+    started: float = 0.0  # time.perf_counter() when it was sent
+    seconds: float = 0.0  # until its body was in
 
 
 class RemoteObject:
     """``ByteSource`` over one version (``identity``: its ETag) of the object behind
-    ``client``. ``requests`` and ``fetched`` count the downloads it made.
+    ``client``. ``requests``, ``fetched`` and ``rounds`` count its downloads; ``log``
+    holds the last ones.
 
-    The bytes live in an anonymous map the size of the object: only the chunks filled in
-    take memory, and a read of chunks already there is a view into the map, without a
-    copy, as for a mapped local file."""
+    A read of pages already there is a view into the map, without a copy, as for a
+    mapped local file."""
 
     def __init__(self, client: ObjectClient, cache: ChunkCache, object_dir: str, etag: str,
-                 size: int, chunk: int, max_request: int, parallel: int = 8) -> None:
+                 size: int, chunk: int, max_request: int, parallel: int = 8,
+                 gap: int = 128 << 10) -> None:
         self.client, self.cache = client, cache
         self.parallel = parallel
         self.identity, self.size = etag, size
-        self.chunk = chunk
-        self.max_chunks = max(1, max_request // chunk)
+        self.chunk = chunk  # the unit of the disk cache
+        self.max_pages = max(1, max_request // PAGE)
+        self.gap_pages = gap // PAGE
         self.version_dir = cache.version_dir(object_dir, etag)
         self._map = memoryview(mmap.mmap(-1, max(size, 1)))
         self._readonly = self._map.toreadonly()  # what reads hand out
-        self._have = bytearray(-(-size // chunk))  # 1: chunk i is in the map
+        self._have = bytearray(-(-size // PAGE))  # 1: page i is in the map
+        self._tried = bytearray(-(-size // chunk))  # 1: chunk i was looked for on disk
+        self._pieces: list[tuple[int, int]] | None = None  # piece files on disk, listed once
         self._lock = threading.Lock()
         self._count = threading.Lock()  # parallel downloads update the counters
-        self.requests = 0
-        self.fetched = 0
-
-    def keep(self, first: int, data: bytes | memoryview) -> None:
-        """Put downloaded chunks (``first`` and the ones after it) in the map and the
-        disk cache."""
-        data = memoryview(data)
-        for index in range(first, first + -(-len(data) // self.chunk)):
-            at = (index - first) * self.chunk
-            piece = data[at : at + self._length(index)]
-            self._map[index * self.chunk : index * self.chunk + len(piece)] = piece
-            self._have[index] = 1
-            self.cache.store(self.version_dir, index, piece)
+        self._ahead: list[tuple[int, int]] = []  # joins the next round (``ahead``)
+        self._ahead_region = ""
+        self.requests = self.fetched = self.rounds = 0
+        self.log: collections.deque[Request] = collections.deque(maxlen=_LOG_LENGTH)
 
     def pread(self, size: int, offset: int) -> bytes:
         end = min(offset + size, self.size)
-        return bytes(self.read(offset, end - offset)) if end > offset else b""
+        return bytes(self.read(offset, end - offset, "file")) if end > offset else b""
 
-    def read(self, offset: int, size: int) -> memoryview:
+    def read(self, offset: int, size: int, region: str = "segment") -> memoryview:
         """Bytes ``[offset, offset+size)``, which must lie inside the object."""
-        if size > 0:
-            first, last = offset // self.chunk, (offset + size - 1) // self.chunk
-            if not all(self._have[first : last + 1]):
-                self._ensure(range(first, last + 1))
+        if size > 0 and self._missing(offset, size):
+            self._ensure([(offset, size)], region)
         return self._readonly[offset : offset + size]
 
-    def fetch(self, spans: list[tuple[int, int]]) -> None:
-        """Make the chunks of these ``(offset, size)`` spans readable, the missing ones
-        downloaded in parallel requests (adjacent ones coalesced)."""
-        chunk, have = self.chunk, self._have
-        wanted = {index for offset, size in spans if size > 0
-                  for index in range(offset // chunk, (offset + size - 1) // chunk + 1)
-                  if not have[index]}
+    def fetch(self, spans: list[tuple[int, int]], region: str = "fetch") -> None:
+        """Make these ``(offset, size)`` spans readable, the missing ones downloaded in
+        one round of parallel requests."""
+        wanted = [(o, n) for o, n in spans if n > 0 and self._missing(o, n)]
         if wanted:
-            self._ensure(sorted(wanted))
+            self._ensure(wanted, region)
 
-    def _ensure(self, indexes: range | list[int]) -> None:
-        """Make chunks ``indexes`` (ascending) readable: from the disk cache, else
-        downloaded."""
+    def ahead(self, spans: list[tuple[int, int]], region: str) -> None:
+        """Spans known to be needed soon but not yet: they join the next round of
+        downloads, whatever read starts it, instead of taking a round of their own."""
         with self._lock:
-            missing = []
-            for index in indexes:
-                if self._have[index]:
-                    continue
-                at = index * self.chunk
-                if self.cache.load(self.version_dir, index,
-                                   self._map[at : at + self._length(index)]):
-                    self._have[index] = 1
-                else:
-                    missing.append(index)
-            runs = _runs(missing, self.max_chunks)
-            if len(runs) == 1:
-                self.keep(runs[0][0], self._download(*runs[0]))
-            elif runs:
+            self._ahead = [(o, n) for o, n in spans if n > 0]
+            self._ahead_region = region
+
+    def keep(self, offset: int, data: bytes | memoryview) -> None:
+        """Put downloaded bytes (page-aligned ``offset``) in the map and the disk cache:
+        the chunks they cover whole as chunk files, the rest as a piece file."""
+        data = memoryview(data)
+        end = offset + len(data)
+        self._map[offset:end] = data
+        self._have[offset // PAGE : -(-end // PAGE)] = b"\x01" * (-(-end // PAGE) - offset // PAGE)
+        chunk = self.chunk
+        first, last = -(-offset // chunk), end // chunk  # chunks wholly inside
+        if end == self.size and end % chunk:
+            last += 1  # the object's last, shorter chunk
+        if first >= last:
+            self.cache.store_piece(self.version_dir, offset, data)
+            return
+        lo, hi = first * chunk, min(last * chunk, self.size)
+        if lo > offset:
+            self.cache.store_piece(self.version_dir, offset, data[: lo - offset])
+        for index in range(first, last):
+            at = index * chunk - offset
+            self.cache.store(self.version_dir, index, data[at : at + self._length(index)])
+        if hi < end:
+            self.cache.store_piece(self.version_dir, hi, data[hi - offset :])
+
+    def _missing(self, offset: int, size: int) -> bool:
+        return self._have.find(0, offset // PAGE, (offset + size - 1) // PAGE + 1) >= 0
+
+    def _ensure(self, spans: list[tuple[int, int]], region: str) -> None:
+        """Make ``spans`` readable: from the disk cache, else downloaded in one round."""
+        with self._lock:
+            asked = _pages(spans)
+            wanted = _merge(sorted(asked + _pages(self._ahead)))
+            self._ahead = []
+            holes = [h for lo, hi in wanted for h in _holes(self._have, lo, hi)]
+            if holes:
+                self._load_cached(holes)
+                holes = [h for lo, hi in holes for h in _holes(self._have, lo, hi)]
+            ranges = _coalesce(holes, self.gap_pages, self.max_pages)
+            if not ranges:
+                return
+            self.rounds += 1
+            todo = [(lo * PAGE, min(hi * PAGE, self.size),
+                     region if _overlaps(asked, lo, hi) else self._ahead_region)
+                    for lo, hi in ranges]
+            if len(todo) == 1:
+                got = [self._download(*todo[0])]
+            else:
                 from concurrent.futures import ThreadPoolExecutor
 
-                with ThreadPoolExecutor(min(self.parallel, len(runs))) as pool:
-                    downloads = [pool.submit(self._download, lo, hi) for lo, hi in runs]
-                for (lo, _), done in zip(runs, downloads, strict=True):
-                    self.keep(lo, done.result())
+                with ThreadPoolExecutor(min(self.parallel, len(todo))) as pool:
+                    futures = [pool.submit(self._download, *request) for request in todo]
+                got = [done.result() for done in futures]
+            for (start, _, _), data in zip(todo, got, strict=True):
+                self.keep(start, data)
+
+    def _load_cached(self, holes: list[tuple[int, int]]) -> None:
+        """Fill what the disk cache holds of these page ranges: chunk files (each looked
+        for once), then piece files."""
+        if self.cache.limit <= 0:
+            return
+        per = self.chunk // PAGE
+        for lo, hi in holes:
+            for index in range(lo // per, (hi - 1) // per + 1):
+                if self._tried[index]:
+                    continue
+                self._tried[index] = 1
+                at, length = index * self.chunk, self._length(index)
+                if self.cache.load(self.version_dir, index, self._map[at : at + length]):
+                    self._have[at // PAGE : -(-(at + length) // PAGE)] = \
+                        b"\x01" * (-(-(at + length) // PAGE) - at // PAGE)
+        if self._pieces is None:
+            self._pieces = self.cache.pieces(self.version_dir)
+        for offset, length in self._pieces:
+            end = offset + length
+            if end > self.size or offset % PAGE:
+                continue
+            if any(lo * PAGE < end and offset < hi * PAGE for lo, hi in holes) \
+                    and self._have.find(0, offset // PAGE, -(-end // PAGE)) >= 0 \
+                    and self.cache.load_piece(self.version_dir, offset,
+                                              self._map[offset:end]):
+                self._have[offset // PAGE : -(-end // PAGE)] = \
+                    b"\x01" * (-(-end // PAGE) - offset // PAGE)
 
     def _length(self, index: int) -> int:
         return min(self.chunk, self.size - index * self.chunk)
 
-    def _download(self, lo: int, hi: int) -> bytes | memoryview:
-        """Chunks ``lo..hi`` of this version, in one request."""
-        start, end = lo * self.chunk, min((hi + 1) * self.chunk, self.size)
+    def _download(self, start: int, end: int, region: str) -> bytes | memoryview:
+        """Bytes ``[start, end)`` of this version, in one request."""
+        started = time.perf_counter()
         got = self.client.get(start, end, if_match=self.identity)
         if got is None:  # a client that ignored If-Match and answered If-None-Match
             raise AssertionError("a range GET with If-Match answered 304")
+        self._record(start, len(got.data), region, started)
+        return got.data
+
+    def _record(self, offset: int, length: int, region: str, started: float = 0.0) -> None:
+        took = time.perf_counter() - started if started else 0.0
         with self._count:
             self.requests += 1
-            self.fetched += len(got.data)
-        return got.data
+            self.fetched += length
+            self.log.append(Request(offset, length, region, self.rounds, started, took))
+        log.debug("GET %s [%d, %d) %d bytes for %s, round %d", self.client.url, offset,
+                  offset + length, length, region, self.rounds)
 
     def view(self, length: int) -> RemoteView:
         return RemoteView(self, length)
@@ -139,59 +230,132 @@ class RemoteView:
         if self.source is None:
             raise ClosedError("the memory this frame came from is closed: read its embedding "
                               "(or any lazily loaded field) before close()")
-        return self.source.read(offset, size)
+        return self.source.read(offset, size, region)
 
     def prefetch(self, offset: int, size: int) -> None:
         """Download ``[offset, offset+size)`` now, in as few requests as possible."""
         if self.source is not None and size > 0:
-            self.source.read(offset, min(size, self.length - offset))
+            self.source.read(offset, min(size, self.length - offset), "prefetch")
 
-    def fetch(self, spans: list[tuple[int, int]]) -> None:
-        """Download the chunks of these spans together (parallel requests)."""
+    def fetch(self, spans: list[tuple[int, int]], region: str = "fetch") -> None:
+        """Download these spans together (one round of parallel requests)."""
         if self.source is not None:
             self.source.fetch([(o, min(n, self.length - o)) for o, n in spans
-                               if 0 <= o < self.length])
+                               if 0 <= o < self.length], region)
 
     def release(self, offset: int, size: int) -> None:
-        """Nothing to hand back: the chunks stay for later reads."""
+        """Nothing to hand back: the pages stay for later reads."""
 
     def close(self) -> None:
         self.source = None
 
 
-def _runs(indexes: list[int], most: int) -> list[tuple[int, int]]:
-    """Sorted ``indexes`` grouped into runs of consecutive values, at most ``most`` long."""
+def _pages(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The page ranges ``[lo, hi)`` of ``(offset, size)`` spans."""
+    return [(o // PAGE, (o + n - 1) // PAGE + 1) for o, n in spans if n > 0]
+
+
+def _overlaps(ranges: list[tuple[int, int]], lo: int, hi: int) -> bool:
+    return any(a < hi and lo < b for a, b in ranges)
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted half-open ranges with the overlapping and touching ones joined."""
     out: list[tuple[int, int]] = []
-    for index in indexes:
-        if out and out[-1][1] == index - 1 and index - out[-1][0] < most:
-            out[-1] = (out[-1][0], index)
+    for lo, hi in ranges:
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
         else:
-            out.append((index, index))
+            out.append((lo, hi))
+    return out
+
+
+def _holes(have: bytearray, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The runs of pages in ``[lo, hi)`` not in ``have``."""
+    out = []
+    at = have.find(0, lo, hi)
+    while at >= 0:
+        end = have.find(1, at, hi)
+        end = hi if end < 0 else end
+        out.append((at, end))
+        at = have.find(0, end, hi)
+    return out
+
+
+def _coalesce(holes: list[tuple[int, int]], gap: int, most: int) -> list[tuple[int, int]]:
+    """Sorted page ranges as requests: neighbours at most ``gap`` pages apart joined (the
+    pages between are downloaded too), each request at most ``most`` pages."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in holes:
+        if out and lo - out[-1][1] <= gap and hi - out[-1][0] <= most:
+            out[-1] = (out[-1][0], hi)
+            continue
+        while hi - lo > most:
+            out.append((lo, lo + most))
+            lo += most
+        out.append((lo, hi))
     return out
 
 
 def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk: int,
-                max_request: int, parallel: int,
+                max_request: int, parallel: int, gap: int = 128 << 10,
                 current: RemoteObject | None = None) -> RemoteObject:
-    """The newest version of the object, in one request: its first chunks (the header
-    and the WAL's first read), unless the version last seen (``current``, else the one
-    the cache remembers) is still the newest, which the store confirms without sending
-    it (``If-None-Match``)."""
+    """The newest version of the object, in one round: its first pages (the header and
+    the WAL's first read) and, in parallel, its last ``TAIL`` bytes (the TOC of a sealed
+    file); unless the version last seen (``current``, else the one the cache remembers)
+    is still the newest, which the store confirms without sending it (``If-None-Match``)."""
     known = (current.identity, current.size) if current is not None \
         else cache.remembered(object_dir)
-    head = -(-(HEADER_SIZE + FIRST_READ) // chunk) * chunk
-    got = client.get(0, head, if_none_match=known[0] if known else None)
+    head = -(-(HEADER_SIZE + FIRST_READ) // PAGE) * PAGE
+    started = time.perf_counter()
+    if known:
+        got = client.get(0, head, if_none_match=known[0])
+        tail = None
+    else:
+        got, tail = _head_and_tail(client, head, parallel)
     if got is None:
         if current is not None:
             return current
         etag, size = known  # type: ignore[misc]
-        return RemoteObject(client, cache, object_dir, etag, size, chunk, max_request, parallel)
+        obj = RemoteObject(client, cache, object_dir, etag, size, chunk, max_request, parallel,
+                           gap)
+        obj.rounds = 1
+        obj._record(0, 0, "open", started)  # the store's 304
+        return obj
     obj = RemoteObject(client, cache, object_dir, got.etag, got.size, chunk, max_request,
-                       parallel)
-    obj.requests, obj.fetched = 1, len(got.data)
+                       parallel, gap)
+    obj.rounds = 1
+    obj._record(0, len(got.data), "open", started)
     obj.keep(0, got.data)
+    if tail is not None:
+        start = tail.size - len(tail.data)
+        obj._record(start, len(tail.data), "open", started)
+        keep = max(-(-start // PAGE) * PAGE, len(got.data))  # whole pages, not held yet
+        if tail.etag == got.etag and tail.size == got.size and keep < tail.size:
+            obj.keep(keep, tail.data[keep - start :])
     cache.remember(object_dir, got.etag, got.size)
     return obj
 
 
-__all__ = ["RemoteObject", "RemoteView", "open_object"]
+def _head_and_tail(client: ObjectClient, head: int,
+                   parallel: int) -> tuple[Fetched | None, Fetched | None]:
+    """The first ``head`` bytes and, in parallel, the last ``TAIL`` (None when the
+    client cannot ask for a suffix or that request fails: the TOC is then read after)."""
+    tail_of = getattr(client, "tail", None)
+    if tail_of is None or parallel < 2:
+        return client.get(0, head), None
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        tail_future = pool.submit(tail_of, TAIL)
+        try:
+            got = client.get(0, head)
+        finally:
+            try:
+                tail = tail_future.result()
+            except MemvidError:
+                tail = None
+    return got, tail
+
+
+__all__ = ["PAGE", "RemoteObject", "RemoteView", "Request", "open_object"]

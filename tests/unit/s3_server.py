@@ -101,6 +101,13 @@ class Counting:
             self.recorder.bytes += len(got.data)
         return got
 
+    def tail(self, size: int) -> Fetched:
+        """The last ``size`` bytes (recorded with ``start`` -size, ``end`` None)."""
+        self.recorder.calls.append((-size, None, {}))
+        got = self.client.tail(size)
+        self.recorder.bytes += len(got.data)
+        return got
+
 
 class Faulty:
     """Plays ``plan`` over the next requests, one step each: ``"503"`` (throttled),

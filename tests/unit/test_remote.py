@@ -35,6 +35,7 @@ from memvid_store.errors import (
     RemoteTimeoutError,
     RemoteTruncatedError,
 )
+from memvid_store.remote.source import PAGE
 
 from .s3_server import ENV, Faulty, Recorder, environ, moto_s3
 
@@ -131,18 +132,40 @@ def test_every_read_equals_the_local_file(published, tmp_path):
         assert remote.verify().ok
 
 
-def test_header_and_toc_take_at_most_two_requests_and_reads_are_lazy(published, tmp_path):
+def test_an_open_takes_two_rounds_and_reads_are_lazy(published, tmp_path):
     url, path, _ = published
     rec = Recorder()
     with _open(url, str(tmp_path), wrap_client=rec.wrap) as mem:
-        assert len(rec.calls) <= 2
-        assert rec.calls[0][2] == {"if_match": None, "if_none_match": None}
-        etag = rec.calls[1][2]["if_match"]
+        source = mem._reader.fd
+        # the header and the tail (TOC) together, then the run headers and small segments
+        assert source.rounds == 2 and len(rec.calls) <= 2 + len(source.log)
+        assert sorted(start for start, _, _ in rec.calls[:2])[1] == 0
+        assert rec.calls[0][1] is None or rec.calls[1][1] is None  # one asks for the tail
+        assert all(kw in ({}, {"if_match": None, "if_none_match": None})
+                   for _, _, kw in rec.calls[:2])  # the version is not known yet
         mem.get("f5")
         mem.find("golf", k=3, mode="lexical")
-        assert all(kw["if_match"] == etag for _, _, kw in rec.calls[1:])  # one version
-        assert all(start % CHUNK == 0 for start, _, _ in rec.calls)  # aligned chunks
+        etag = source.identity
+        assert all(kw["if_match"] == etag for _, _, kw in rec.calls[2:])  # one version
+        assert all(start % PAGE == 0 for start, _, _ in rec.calls[2:])  # whole pages
         assert rec.bytes < os.path.getsize(path)  # the WAL and vectors were not needed
+
+
+def test_a_query_takes_a_bounded_number_of_rounds_and_requests(published, tmp_path):
+    url, path, _ = published
+    rec = Recorder()
+    with _open(url, str(tmp_path), wrap_client=rec.wrap, gap_bytes=0) as mem:
+        source = mem._reader.fd
+        opened = source.rounds
+        mem.find(vector=_vec(random.Random(3)), k=10, mode="vector")
+        # run parts (with the vectors' first read), rows to rescore, the hits' payloads
+        assert source.rounds - opened <= 3
+        assert len(rec.calls) <= 12
+        opened, calls = source.rounds, len(rec.calls)
+        mem.find("golf hotel", k=10, mode="lexical")
+        assert source.rounds - opened <= 2  # the BM25 files, the hits' payloads
+        assert len(rec.calls) - calls <= 4
+        assert rec.bytes < os.path.getsize(path) // 2
 
 
 def test_a_warm_open_downloads_nothing(published, tmp_path):
@@ -174,13 +197,13 @@ def test_refresh_moves_to_a_new_version_and_never_mixes_two(s3, tmp_path):
     marks = _build(new, 2)
     s3.upload(old, "moving.mv2")
     url = f"s3://{BUCKET}/moving.mv2"
-    with _open(url, str(tmp_path / "cache")) as mem, \
+    with _open(url, str(tmp_path / "cache"), gap_bytes=0) as mem, \
             Memory.open(new, readonly=True) as fresh:
         before = mem.get("f5")
         s3.upload(new, "moving.mv2")
         assert mem.get("f5") == before  # already read: still the version it opened
         with pytest.raises(ObjectChangedError):
-            mem.find(vector=[0.1] * DIM, k=5, mode="vector")  # needs bytes of the old one
+            mem.select(limit=1000)  # needs payloads of the old one
         mem.refresh()
         assert mem.get("f5") == fresh.get("f5") != before
         assert _reads(mem, marks) == _reads(fresh, marks)

@@ -4,6 +4,9 @@ budget, the chunk cache's bound, and the configuration."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,19 +15,20 @@ from memvid_store.errors import (
     ObjectChangedError,
     RemoteServerError,
     RemoteThrottledError,
+    RemoteTimeoutError,
     RemoteTruncatedError,
 )
 from memvid_store.remote.cache import ChunkCache
 from memvid_store.remote.client import Fetched
 from memvid_store.remote.config import RemoteConfig
 from memvid_store.remote.retry import RetryingClient
-from memvid_store.remote.source import open_object
+from memvid_store.remote.source import PAGE, open_object
 
 CHUNK = 64 << 10
 
 
 class Bytes:
-    """An object in memory served by range, recording each request."""
+    """An object in memory served by range, recording each request (``tail``: a suffix)."""
 
     url = "s3://b/k"
 
@@ -40,56 +44,139 @@ class Bytes:
         return Fetched(memoryview(self.data)[start:end], self.etag, len(self.data))
 
 
-def _object(tmp_path, data: bytes, limit: int = 1 << 30):
-    client = Bytes(data)
+class WithTail(Bytes):
+    def tail(self, size):
+        self.calls.append(("tail", size))
+        return Fetched(memoryview(self.data)[-size:], self.etag, len(self.data))
+
+
+HEAD = 69632  # the header and the WAL's first read, in whole pages
+
+
+def _object(tmp_path, data: bytes, limit: int = 1 << 30, client=None, gap: int = 2 * PAGE):
+    client = client or Bytes(data)
     cache = ChunkCache(str(tmp_path / "s3"), limit)
-    obj = open_object(client, cache, cache.object_dir("k"), CHUNK, 4 * CHUNK, 4)
+    obj = open_object(client, cache, cache.object_dir("k"), CHUNK, 4 * CHUNK, 4, gap)
     return client, cache, obj
 
 
-def test_reads_fetch_aligned_chunks_and_coalesce_adjacent_ones(tmp_path):
+def test_reads_download_the_pages_they_miss_in_requests_of_bounded_size(tmp_path):
     data = os.urandom(20 * CHUNK + 123)
     client, _, obj = _object(tmp_path, data)
-    assert client.calls == [(0, 2 * CHUNK)]  # the header and the WAL's first read
+    assert client.calls == [(0, HEAD)]
     assert bytes(obj.read(5 * CHUNK + 10, 100)) == data[5 * CHUNK + 10 : 5 * CHUNK + 110]
-    assert client.calls[-1] == (5 * CHUNK, 6 * CHUNK)
+    assert client.calls[-1] == (5 * CHUNK, 5 * CHUNK + PAGE)  # one page, not a chunk
     assert bytes(obj.read(7 * CHUNK, 9 * CHUNK + 1)) == data[7 * CHUNK : 16 * CHUNK + 1]
-    assert client.calls[-3:] == [(7 * CHUNK, 11 * CHUNK), (11 * CHUNK, 15 * CHUNK),
-                                 (15 * CHUNK, 17 * CHUNK)]  # at most 4 chunks a request
+    assert sorted(client.calls[-3:]) == [(7 * CHUNK, 11 * CHUNK), (11 * CHUNK, 15 * CHUNK),
+                                         (15 * CHUNK, 16 * CHUNK + PAGE)]  # <= 4 chunks
     assert bytes(obj.pread(1000, 20 * CHUNK)) == data[20 * CHUNK :]  # short at the end
     before = len(client.calls)
-    obj.read(7 * CHUNK, 10 * CHUNK)
+    obj.read(7 * CHUNK, 9 * CHUNK)
     assert len(client.calls) == before  # nothing twice
+    assert obj.requests == len(client.calls) and obj.fetched == sum(
+        r.length for r in obj.log)
 
 
-def test_announced_spans_are_fetched_together(tmp_path):
+def test_announced_spans_take_one_round_near_ones_in_one_request(tmp_path):
     data = os.urandom(40 * CHUNK)
     client, _, obj = _object(tmp_path, data)
-    spans = [(30 * CHUNK + 5, 10), (10 * CHUNK, 2 * CHUNK), (20 * CHUNK, 4), (11 * CHUNK, 1)]
-    obj.fetch(spans)
-    assert sorted(client.calls[1:]) == [(10 * CHUNK, 12 * CHUNK), (20 * CHUNK, 21 * CHUNK),
-                                        (30 * CHUNK, 31 * CHUNK)]
+    spans = [(30 * CHUNK + 5, 10), (10 * CHUNK, 100), (10 * CHUNK + 3 * PAGE, 8),
+             (20 * CHUNK + PAGE - 2, 4), (11 * CHUNK, 1)]
+    rounds = obj.rounds
+    obj.fetch(spans, "rows")
+    assert obj.rounds == rounds + 1
+    assert sorted(client.calls[1:]) == [
+        (10 * CHUNK, 10 * CHUNK + 4 * PAGE),  # two pages apart: joined
+        (11 * CHUNK, 11 * CHUNK + PAGE), (20 * CHUNK, 20 * CHUNK + 2 * PAGE),
+        (30 * CHUNK, 30 * CHUNK + PAGE)]
+    assert {r.region for r in obj.log if r.round == obj.rounds} == {"rows"}
     calls = len(client.calls)
     for offset, size in spans:
         assert bytes(obj.read(offset, size)) == data[offset : offset + size]
     assert len(client.calls) == calls
 
 
-def test_a_warm_open_reads_the_disk_cache(tmp_path):
-    data = os.urandom(8 * CHUNK)
-    client, cache, obj = _object(tmp_path, data)
-    obj.read(0, len(data))
-    again = open_object(client, cache, cache.object_dir("k"), CHUNK, 4 * CHUNK, 4)
+def test_spans_read_ahead_join_the_next_round(tmp_path):
+    data = os.urandom(40 * CHUNK)
+    client, _, obj = _object(tmp_path, data)
+    obj.ahead([(30 * CHUNK, 10)], "later")
+    obj.read(5 * CHUNK, 10, "now")
+    assert sorted(client.calls[1:]) == [(5 * CHUNK, 5 * CHUNK + PAGE),
+                                        (30 * CHUNK, 30 * CHUNK + PAGE)]
+    assert sorted(r.region for r in obj.log if r.round == obj.rounds) == ["later", "now"]
     calls = len(client.calls)
-    assert bytes(again.read(0, len(data))) == data
+    assert bytes(obj.read(30 * CHUNK, 10)) == data[30 * CHUNK : 30 * CHUNK + 10]
+    assert len(client.calls) == calls
+
+
+def test_a_cold_open_asks_for_the_tail_with_the_header(tmp_path):
+    data = os.urandom(40 * CHUNK + 500)
+    client, _, obj = _object(tmp_path, data, client=WithTail(data))
+    assert set(client.calls) == {(0, HEAD), ("tail", 64 << 10)}
+    assert obj.rounds == 1 and obj.requests == 2
+    calls = len(client.calls)
+    assert bytes(obj.read(len(data) - 4000, 4000)) == data[-4000:]  # a TOC at the end
+    assert len(client.calls) == calls
+
+
+class TailOfAnother(WithTail):
+    """A tail that fails, or comes from another version than the header."""
+
+    def __init__(self, data: bytes, other: bytes | None) -> None:
+        super().__init__(data)
+        self.other = other
+
+    def tail(self, size):
+        self.calls.append(("tail", size))
+        if self.other is None:
+            raise RemoteTimeoutError("timed out", self.url)
+        return Fetched(memoryview(self.other)[-size:], '"v2"', len(self.other))
+
+
+@pytest.mark.parametrize("other", [None, b"y" * (40 * CHUNK + 500)])
+def test_a_tail_that_fails_or_belongs_to_another_version_is_not_used(tmp_path, other):
+    data = os.urandom(40 * CHUNK + 500)
+    client, _, obj = _object(tmp_path, data, client=TailOfAnother(data, other))
+    assert obj.identity == '"v1"'
+    assert bytes(obj.read(len(data) - 4000, 4000)) == data[-4000:]
+    assert client.calls[-1] == (len(data) - 4000 - (len(data) - 4000) % PAGE, len(data))
+
+
+def test_a_warm_open_reads_the_disk_cache_chunks_and_pieces(tmp_path):
+    data = os.urandom(8 * CHUNK + 77)
+    client, cache, obj = _object(tmp_path, data)
+    obj.read(0, 3 * CHUNK)  # whole chunks
+    obj.fetch([(5 * CHUNK + 100, 50), (8 * CHUNK, 77)])  # pieces
+    cache.flush()  # written in the background
+    again = open_object(client, cache, cache.object_dir("k"), CHUNK, 4 * CHUNK, 4, 0)
+    calls = len(client.calls)
+    assert bytes(again.read(0, 3 * CHUNK)) == data[: 3 * CHUNK]
+    assert bytes(again.read(5 * CHUNK + 100, 50)) == data[5 * CHUNK + 100 : 5 * CHUNK + 150]
+    assert bytes(again.read(8 * CHUNK, 77)) == data[8 * CHUNK :]
     assert len(client.calls) == calls and again.fetched == 0
+    assert bytes(again.read(6 * CHUNK, 10)) == data[6 * CHUNK : 6 * CHUNK + 10]
+    assert len(client.calls) == calls + 1  # what was never downloaded is
+
+
+def test_pieces_never_serve_another_version(tmp_path):
+    old, new = os.urandom(8 * CHUNK), os.urandom(8 * CHUNK)
+    client, cache, obj = _object(tmp_path, old)
+    obj.fetch([(5 * CHUNK, 10)])
+    client.data, client.etag = new, '"v2"'
+    with pytest.raises(ObjectChangedError):
+        obj.read(6 * CHUNK, 10)  # the old version's bytes are gone from the store
+    moved = open_object(client, cache, cache.object_dir("k"), CHUNK, 4 * CHUNK, 4, 0)
+    assert moved.identity == '"v2"'
+    assert bytes(moved.read(5 * CHUNK, 10)) == new[5 * CHUNK : 5 * CHUNK + 10]
 
 
 def test_the_cache_is_trimmed_to_its_bound(tmp_path):
-    _, _, obj = _object(tmp_path, os.urandom(32 * CHUNK), limit=6 * CHUNK)
+    _, cache, obj = _object(tmp_path, os.urandom(32 * CHUNK), limit=6 * CHUNK)
     obj.read(0, 32 * CHUNK)
+    obj.fetch([(i * CHUNK + 7, 10) for i in range(0, 32, 3)])
+    cache.flush()
     sizes = [os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(tmp_path)
-             for f in files if f.isdigit()]
+             for f in files if f.isdigit() or f.startswith("p")]
     assert sum(sizes) <= 6 * CHUNK
 
 
@@ -130,8 +217,25 @@ def test_config_from_env_and_checks():
                                           "MEMVID_S3_CHUNK_BYTES": "131072"})
     assert (cfg.cache_bytes, cfg.chunk_bytes, cfg.retries) == (1 << 20, 128 << 10, 1)
     for bad in ({"chunk_bytes": 1000}, {"retries": -1}, {"nope": 1},
-                {"parallel_requests": 0}):
+                {"parallel_requests": 0}, {"gap_bytes": -1}):
         with pytest.raises(ConfigError):
             RemoteConfig.of(bad, {})
     with pytest.raises(ConfigError):
         RemoteConfig.of(None, {"MEMVID_S3_RETRIES": "many"})
+
+
+def test_a_process_that_exits_without_closing_leaves_its_pieces(tmp_path):
+    code = f"""
+import os, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_remote_chunks import _object
+from pathlib import Path
+data = bytes(range(256)) * 4096
+_, _, obj = _object(Path({str(tmp_path)!r}), data, gap=0)
+obj.fetch([(i * 9000, 10) for i in range(100)])
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ,
+                   "PYTHONPATH": os.pathsep.join(sys.path)})
+    pieces = [f for _, _, files in os.walk(tmp_path) for f in files if f.startswith("p")]
+    fetched = {i * 9000 // PAGE for i in range(100) if i * 9000 >= HEAD}
+    assert len(pieces) == 1 + len(fetched)  # the header's piece and every fetched page

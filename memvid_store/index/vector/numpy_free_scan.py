@@ -80,6 +80,7 @@ class NumpyFreeScan:
         """The runs' vector blocks, viewed in the mapped file once."""
         if self._blocks is None:
             snap, dim, blocks = self.snap, self.dim, []
+            snap.fetch_vector_blocks()
             for run in snap.runs:
                 vblocks = run.header["vblocks"]
                 if not vblocks:

@@ -91,6 +91,7 @@ class VectorTable:
         if not self._run_blocks:
             overrides = dict(snap.run_overrides)
             overrides.update(snap.delta_replaced)
+            snap.fetch_vector_blocks()
             self._run_blocks = [b for run in snap.runs
                                 for b in _run_blocks(snap, run, overrides, self.dim)]
         elif snap.delta_replaced:  # committed versions the delta replaced since
@@ -262,7 +263,7 @@ class StoredVectors:
         else:
             offsets = found.tolist()
             if self.snap.view.batches:
-                self.snap.view.fetch([(off, width) for off in offsets])
+                self.snap.view.fetch([(off, width) for off in offsets], "segment:vectors")
             rows = [self.snap.view.read(off, width, "segment:vectors") for off in offsets]
             matrix = np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), self.dim)
         self._check(vrow, block, found, matrix)
