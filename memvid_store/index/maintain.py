@@ -166,7 +166,8 @@ class IndexMaintainer:
         blob, calibration = build_graph(
             get_backend(cfg.ann_backend), previous, new, metric=cfg.distance, dim=dim,
             params=params, scratch_dir=self._scratch_dir(),
-            measure=lambda index: self._calibrate(index, held, dtype))
+            measure=lambda index, queries, labels: self._calibrate(index, held, queries,
+                                                                  labels, dtype))
         off, end = write(blob.parts[0])
         end += off
         for part in blob.parts[1:]:  # back to back: the 64-byte header keeps alignment
@@ -177,7 +178,7 @@ class IndexMaintainer:
         meta = {"backend": cfg.ann_backend, "count": count + sum(len(g) for _, g in new),
                 "covered": next_gid, "M": cfg.ann_m,
                 "ef_construction": cfg.ann_ef_construction, "dtype": dtype,
-                **(calibration.meta() if calibration is not None else {})}
+                **_calibrated(calibration, old)}
         return [s for s in segments if s.kind != "ann"] + [
             SegmentRef("ann", off, blob.length, blob.crc, meta)]
 
@@ -188,8 +189,8 @@ class IndexMaintainer:
         self.cache_root = usable_root(self.cache_root)
         return self.cache_root
 
-    def _calibrate(self, index: Any, blocks: list[tuple[Any, Any]],
-                   dtype: str) -> Calibration | None:
+    def _calibrate(self, index: Any, blocks: list[tuple[Any, Any]], queries: Any,
+                   labels: Any, dtype: str) -> Calibration | None:
         """The search width the new graph needs for the recall target (calibrate.py);
         None, with a warning, if measuring fails: the commit never does for it, and the
         graph is searched with the default width."""
@@ -197,13 +198,22 @@ class IndexMaintainer:
 
         cfg = self.config
         try:
-            return calibrate(index, blocks, metric=cfg.distance, dtype=dtype,
-                             target=cfg.recall_target)
+            return calibrate(index, blocks, queries, labels, metric=cfg.distance,
+                             dtype=dtype, target=cfg.recall_target)
         except Exception as exc:  # a measurement never costs the commit
             warnings.warn(f"the vector graph's search width could not be calibrated "
                           f"({exc!r}); it is searched with the default width",
                           RuntimeWarning, stacklevel=2)
             return None
+
+
+def _calibrated(calibration: Calibration | None, old: SegmentRef | None) -> dict[str, Any]:
+    """The TOC fields of the graph's width: measured now, else kept from the graph it
+    extends (too few new vectors to measure with), else none (the default width)."""
+    if calibration is not None:
+        return calibration.meta()
+    keep = ("ef_search", "recall", "recall_sample")
+    return {k: old.meta[k] for k in keep if k in old.meta} if old is not None else {}
 
 
 def _dim(versions: list[Version]) -> int:

@@ -1,5 +1,6 @@
-"""Graph search widths calibrated at build time: the recall target holds for queries the
-graph has never seen, is recorded in the file, and ``ann_ef_search`` still overrides it."""
+"""Graph search widths calibrated at build time on held-out vectors: the recall target
+holds for queries the graph has never seen, is recorded in the file (kept when too few
+vectors are added to measure), and ``ann_ef_search`` still overrides it."""
 
 from __future__ import annotations
 
@@ -68,6 +69,21 @@ def test_graphs_extended_later_are_calibrated_over_all_their_vectors(mem_path: s
         meta = m._snap().toc.find("ann").meta
         assert meta["count"] == 2 * N and meta["recall"] >= 0.96
         assert held_out_recall(m, data, 5) >= 0.93
+    finally:
+        m.close()
+
+
+def test_a_few_new_vectors_keep_the_graphs_width(mem_path: str) -> None:
+    data = vectors(N + 50, 7)
+    m = build(mem_path, data[:N])
+    try:
+        before = m._snap().toc.find("ann").meta
+        m.put_many([{"text": f"t{i}", "id": str(i), "embedding": data[i]}
+                    for i in range(N, N + 50)])
+        m.seal()
+        after = m._snap().toc.find("ann").meta
+        assert after["count"] == N + 50
+        assert (after["ef_search"], after["recall"]) == (before["ef_search"], before["recall"])
     finally:
         m.close()
 

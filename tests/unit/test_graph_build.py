@@ -1,5 +1,6 @@
-"""Graphs built chunk by chunk: valid, complete, extendable, saved through a temporary
-file that never outlives the build, and without a writable scratch directory too."""
+"""Graphs built chunk by chunk: valid, complete (held-out queries included once measured),
+extendable, saved through a temporary file that never outlives the build, and without a
+writable scratch directory too."""
 
 from __future__ import annotations
 
@@ -39,15 +40,16 @@ def test_chunks_make_one_complete_graph(tmp_path, backend: str, dtype: str) -> N
     first = chunks(3000, 1)
     blob, seen = build_graph(get_backend(backend), None, first, metric="cosine", dim=DIM,
                              params=params, scratch_dir=str(tmp_path),
-                             measure=lambda index: index.count)
-    assert seen == 3000 and os.listdir(tmp_path) == []  # the temporary file is gone
+                             measure=lambda index, queries, labels: (index.count, len(labels)))
+    # measured without the held-out sample, which is added after
+    assert seen == (3000 - 256, 256) and os.listdir(tmp_path) == []  # no temporary file left
     data = joined(blob)
     assert unpack_graph(data, backend).count == 3000
     more = chunks(1000, 2, start=3000)
     blob2, seen2 = build_graph(get_backend(backend), memoryview(data), more, metric="cosine",
                                dim=DIM, params=params, scratch_dir=str(tmp_path),
-                               measure=lambda index: index.count)
-    assert seen2 == 4000
+                               measure=lambda index, queries, labels: (index.count, len(labels)))
+    assert seen2 == (4000 - 250, 250)
     index = get_backend(backend).open(joined(blob2), dim=DIM, metric="cosine", params=params,
                                       scratch_dir=str(tmp_path))
     try:
@@ -63,18 +65,37 @@ def test_labels_already_in_the_graph_are_refused(tmp_path) -> None:
     params = AnnParams(build_threads=1)
     blob, _ = build_graph(get_backend("usearch"), None, chunks(500, 3), metric="cosine",
                           dim=DIM, params=params, scratch_dir=str(tmp_path),
-                          measure=lambda index: None)
+                          measure=lambda index, queries, labels: None)
     with pytest.raises(InvalidInputError, match="already in the ANN graph"):
         build_graph(get_backend("usearch"), memoryview(joined(blob)), chunks(10, 4),
                     metric="cosine", dim=DIM, params=params, scratch_dir=str(tmp_path),
-                    measure=lambda index: None)
+                    measure=lambda index, queries, labels: None)
 
 
 def test_without_scratch_space_the_graph_is_saved_in_memory(tmp_path) -> None:
     blob, _ = build_graph(get_backend("usearch"), None, chunks(500, 5), metric="cosine",
                           dim=DIM, params=AnnParams(build_threads=1),
-                          scratch_dir=str(tmp_path / "missing"), measure=lambda index: None)
+                          scratch_dir=str(tmp_path / "missing"),
+                          measure=lambda index, queries, labels: None)
     assert unpack_graph(joined(blob), "usearch").count == 500
+
+
+def test_held_out_rows_are_measured_unseen_then_added(tmp_path) -> None:
+    pieces = chunks(1000, 8, size=100)
+    seen = {}
+
+    def measure(index, queries, labels):
+        seen["labels"] = labels
+        found, _ = index.search(queries, 1)
+        seen["self_found"] = int((found[:, 0] == labels).sum())
+        vectors = np.concatenate([x for x, _ in pieces])
+        assert np.array_equal(queries, vectors[labels])
+
+    blob, _ = build_graph(get_backend("usearch"), None, pieces, metric="cosine", dim=DIM,
+                          params=AnnParams(dtype="f32", build_threads=1),
+                          scratch_dir=str(tmp_path), measure=measure)
+    assert len(seen["labels"]) == 250 and seen["self_found"] == 0  # not in the graph yet
+    assert unpack_graph(joined(blob), "usearch").count == 1000
 
 
 def test_batches_keep_order_and_join_small_pieces() -> None:

@@ -1,11 +1,13 @@
 """Building a commit's vector graph with bounded memory.
 
 The new vectors come straight from the mapped vector blocks, in batches of at most
-:data:`BATCH_ROWS` (a copy of one batch at a time, never of them all). A usearch graph
-(the default backend) is built in memory batch by batch, measured while it is there
-(``measure``: the recall calibration), saved to a temporary file in the writer's cache
-directory and written into the commit from a map of that file, unlinked at once: the
-largest thing the build holds is the graph itself. Other backends are given one matrix.
+:data:`BATCH_ROWS` (a copy of one batch at a time, never of them all). A sample of them is
+held out (``calibrate.holdout``) until the rest are in, so that ``measure`` (the recall
+calibration) can search the graph with queries it has never seen; then they are added
+too. A usearch graph (the default backend) is built in memory batch by batch, saved to a
+temporary file in the writer's cache directory and written into the commit from a map of
+that file, unlinked at once: the largest thing the build holds is the graph itself. Other
+backends are given one matrix.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .calibrate import holdout
 from .hnsw import AnnIndex, AnnParams
 
 T = TypeVar("T")
@@ -40,14 +43,22 @@ class GraphBlob:
 
 def build_graph(backend: Any, old: Any | None, chunks: Chunks, *, metric: str, dim: int,
                 params: AnnParams, scratch_dir: str,
-                measure: Callable[[AnnIndex], T]) -> tuple[GraphBlob, T]:
+                measure: Callable[[AnnIndex, np.ndarray, np.ndarray], T]
+                ) -> tuple[GraphBlob, T]:
     """The graph ``old`` (None: a new one) with ``chunks`` added, and what ``measure``
-    found searching it."""
+    found searching it with the held-out vectors and their labels before they were added."""
+    picks = holdout(sum(len(gids) for _, gids in chunks))
+    held = _rows_at(chunks, picks)
     if hasattr(backend, "add_streamed"):
-        return _streamed(backend, old, chunks, metric=metric, dim=dim, params=params,
-                         scratch_dir=scratch_dir, measure=measure)
-    matrix = np.concatenate([vectors for vectors, _ in chunks])
-    labels = np.concatenate([gids for _, gids in chunks])
+        graph = backend.add_streamed(old, batches(_without(chunks, picks)), metric=metric,
+                                     dim=dim, params=params)
+        measured = measure(graph.view, *held)
+        graph.add([held])
+        return _saved(graph, scratch_dir), measured
+    rest = list(_without(chunks, picks))
+    matrix = np.concatenate([vectors for vectors, _ in rest])
+    labels = np.concatenate([gids for _, gids in rest])
+    del rest
     if old is None:
         data = backend.build(matrix, labels, metric=metric, params=params)
     else:
@@ -56,10 +67,42 @@ def build_graph(backend: Any, old: Any | None, chunks: Chunks, *, metric: str, d
     index = backend.open(data, dim=dim, metric=metric, params=params,
                          scratch_dir=scratch_dir)
     try:
-        measured = measure(index)
+        measured = measure(index, *held)
     finally:
         index.close()
+    if len(held[1]):
+        data = backend.extend(data, *held, metric=metric, params=params)
     return GraphBlob([data], len(data), zlib.crc32(data)), measured
+
+
+def _rows_at(chunks: Chunks, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of the vectors and labels at positions ``picks`` (ascending) of ``chunks``
+    laid end to end."""
+    dim = chunks[0][0].shape[1]
+    vectors, labels, start = [np.zeros((0, dim), "<f4")], [np.zeros(0, "<i8")], 0
+    for matrix, gids in chunks:
+        inside = picks[(picks >= start) & (picks < start + len(gids))] - start
+        if len(inside):
+            vectors.append(np.asarray(matrix[inside], "<f4"))
+            labels.append(np.asarray(gids[inside], "<i8"))
+        start += len(gids)
+    return np.concatenate(vectors), np.concatenate(labels)
+
+
+def _without(chunks: Chunks, picks: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``chunks`` without the rows at positions ``picks``, one at a time (a chunk that
+    loses rows is copied when its turn comes)."""
+    start = 0
+    for matrix, gids in chunks:
+        inside = picks[(picks >= start) & (picks < start + len(gids))] - start
+        if len(inside):
+            keep = np.ones(len(gids), bool)
+            keep[inside] = False
+            if keep.any():
+                yield matrix[keep], gids[keep]
+        else:
+            yield matrix, gids
+        start += len(gids)
 
 
 def batches(chunks: Chunks, rows: int = BATCH_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -83,16 +126,13 @@ def _joined(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np
     return (np.concatenate([v for v, _ in pieces]), np.concatenate([g for _, g in pieces]))
 
 
-def _streamed(backend: Any, old: Any | None, chunks: Chunks, *, metric: str, dim: int,
-              params: AnnParams, scratch_dir: str,
-              measure: Callable[[AnnIndex], T]) -> tuple[GraphBlob, T]:
-    graph = backend.add_streamed(old, batches(chunks), metric=metric, dim=dim, params=params)
-    measured = measure(graph.view)
+def _saved(graph: Any, scratch_dir: str) -> GraphBlob:
+    """The streamed graph's bytes: through a mapped temporary file, else in memory."""
     try:
         fd, path = tempfile.mkstemp(prefix="graph-", suffix=".tmp", dir=scratch_dir)
     except OSError:  # no writable scratch space: the payload is held in memory instead
         header, payload = graph.save()
-        return _blob(header, payload), measured
+        return _blob(header, payload)
     try:
         os.close(fd)
         header, length = graph.save(path)
@@ -100,7 +140,7 @@ def _streamed(backend: Any, old: Any | None, chunks: Chunks, *, metric: str, dim
             mapped = mmap.mmap(fh.fileno(), int(length), access=mmap.ACCESS_READ)
     finally:
         os.unlink(path)  # the map keeps the bytes until the commit has written them
-    return _blob(header, memoryview(mapped)), measured
+    return _blob(header, memoryview(mapped))
 
 
 def _blob(header: bytes, payload: memoryview) -> GraphBlob:

@@ -32,7 +32,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
@@ -588,16 +588,13 @@ class _UsearchBackend:
             index.expansion_add = header.ef_construction
             graph_params = AnnParams(M=header.M, ef_construction=header.ef_construction,
                                      ef_search=params.ef_search, dtype=header.dtype)
-        for vectors, labels in batches:
-            x = _check_vectors(vectors, dim)
-            keys = _check_labels(labels, x.shape[0])
-            if data is not None and np.asarray(index.contains(keys)).any():
-                raise InvalidInputError("some labels are already in the ANN graph")
-            index.add(keys, _for_graph(x, graph_params.dtype), threads=params.build_threads)
         header = GraphHeader(self.name, metric, graph_params.dtype, dim, len(index),
                              graph_params.M, graph_params.ef_construction, 0, memoryview(b""))
-        return StreamedGraph(index, _UsearchIndex(header, graph_params, index, memoryview(b"")),
-                             header, graph_params)
+        graph = StreamedGraph(index, _UsearchIndex(header, graph_params, index,
+                                                   memoryview(b"")), header, graph_params,
+                              params.build_threads, check=data is not None)
+        graph.add(batches)
+        return graph
 
 
 @dataclass(slots=True)
@@ -605,9 +602,23 @@ class StreamedGraph:
     """A usearch graph built in memory by ``add_streamed``: ``view`` searches it."""
 
     index: Any
-    view: AnnIndex
+    view: _UsearchIndex
     header: GraphHeader
     params: AnnParams
+    threads: int
+    check: bool  # whether added labels may already be in the graph (an extended one)
+
+    def add(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Add ``(vectors, labels)`` batches, one at a time."""
+        index, dim = self.index, self.header.dim
+        for vectors, labels in batches:
+            x = _check_vectors(vectors, dim)
+            keys = _check_labels(labels, x.shape[0])
+            if self.check and np.asarray(index.contains(keys)).any():
+                raise InvalidInputError("some labels are already in the ANN graph")
+            index.add(keys, _for_graph(x, self.params.dtype), threads=self.threads)
+        self.header = replace(self.header, count=len(index))
+        self.view.count = len(index)
 
     def save(self, path: str | None = None) -> tuple[bytes, memoryview | int]:
         """Write the payload to ``path`` (None: into memory) and free the graph; return
