@@ -70,8 +70,8 @@ def test_nothing_changed_means_no_reload(mem_path, opened, child, monkeypatch):
     fol = Memory.open(mem_path, readonly=True, follow=True)
     opened.append(fol)
     loads: list[int] = []
-    real = follow.read_state
-    monkeypatch.setattr(follow, "read_state", lambda fd: loads.append(fd) or real(fd))
+    real = follow.read_state_for_reader
+    monkeypatch.setattr(follow, "read_state_for_reader", lambda fd: loads.append(fd) or real(fd))
     for _ in range(200):
         assert fol.get("s").text == "sealed"
     assert fol.find("sealed", k=1)[0].id == "s" and loads == []

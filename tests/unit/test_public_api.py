@@ -12,6 +12,7 @@ from memvid_store import errors
 EXPECTED_ALL = [
     "AccessPatternAnalyzer", "AlreadyExistsError", "CacheConfig", "Change", "ChecksumError",
     "ClosedError", "ColdStartMetrics", "Collection", "ConfigError", "CorruptFileError",
+    "DamagedCommitWarning",
     "DamagedIndexError",
     "DimensionMismatchError", "EmbedderMismatchError", "FilterError", "FormatError", "Frame",
     "FrameNotFoundError", "HistoryUnavailableError", "Hit", "IncrementalFrameLoader",
