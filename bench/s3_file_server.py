@@ -22,12 +22,15 @@ import hashlib
 import http.server
 import os
 import re
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: the server's child process
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.moto_server import local_server
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 _PIECE = 1 << 20  # bytes written at a time
@@ -127,25 +130,10 @@ def file_server(root: str, latency: float = 0.02, rate: float = 0.0,
                 **env_extra: str) -> Iterator[dict[str, str]]:
     """Serve ``root`` (``<root>/<bucket>/<key>``) on a free local port from a child
     process; yields the environment (credentials, ``AWS_ENDPOINT_URL``) a client needs."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-               AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
-               AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", **env_extra)
-    server = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), root, str(port),
-                               str(latency), str(rate)], env=env)
-    try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    with local_server(lambda port: [sys.executable, str(Path(__file__).resolve()), root,
+                                    str(port), str(latency), str(rate)],
+                      **env_extra) as env:
         yield env
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":
