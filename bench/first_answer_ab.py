@@ -1,0 +1,93 @@
+"""Fresh-process first vector answer of two revisions, each on a file it wrote itself.
+
+``python bench/first_answer_ab.py BEFORE AFTER [--n 100000] [--dim 384] [--runs 15]``
+checks both git revisions out into temporary worktrees, has each write ``--n`` corpus
+vectors (``bench/corpus.py``) and close the file (graph built), then times, in fresh
+processes taking turns, spawn to the first ``find(vector=..., mode="vector")`` answer.
+Prints the medians and their ratio (AFTER / BEFORE); nothing is written to results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+BUILD = """
+import sys
+sys.path.insert(0, sys.argv[1]); sys.path.insert(1, sys.argv[2])
+from bench import corpus
+from memvid_store import Memory
+n, dim = int(sys.argv[4]), int(sys.argv[5])
+mem = Memory.create(sys.argv[3], dim=dim)
+for batch in corpus.iter_batches(n, 10000, dim=dim, seed=0, ids=False, embeddings=True):
+    mem.put_many(batch)
+mem.close()
+"""
+
+ANSWER = """
+import sys, time, json
+t0 = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+from memvid_store import Memory
+mem = Memory.open(sys.argv[2], readonly=True)
+hit = mem.find(vector=json.loads(sys.argv[3]), k=10, mode="vector")[0]
+print(json.dumps({"inside_ms": (time.perf_counter() - t0) * 1e3, "id": hit.id}))
+"""
+
+
+def worktree(rev: str, where: Path) -> Path:
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(where), rev],
+                   check=True, capture_output=True)
+    return where
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("before")
+    ap.add_argument("after")
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--runs", type=int, default=15)
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    from bench import corpus
+
+    query = json.dumps([float(x) for x in corpus.query_vectors(1, dim=args.dim, seed=7)[0][0]])
+    with tempfile.TemporaryDirectory(prefix="memvid-ab-") as work:
+        trees, files, times = {}, {}, {}
+        try:
+            for name, rev in (("before", args.before), ("after", args.after)):
+                trees[name] = worktree(rev, Path(work) / name)
+                files[name] = Path(work) / f"{name}.mv2"
+                subprocess.run([sys.executable, "-c", BUILD, str(trees[name]), str(REPO),
+                                str(files[name]), str(args.n), str(args.dim)], check=True)
+                times[name] = []
+            for _ in range(args.runs + 1):  # the first round warms the page cache
+                for name in ("before", "after"):
+                    start = time.perf_counter()
+                    subprocess.run([sys.executable, "-c", ANSWER, str(trees[name]),
+                                    str(files[name]), query], check=True, capture_output=True)
+                    times[name].append((time.perf_counter() - start) * 1e3)
+        finally:
+            for tree in trees.values():
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
+                                str(tree)], capture_output=True)
+    medians = {name: statistics.median(t[1:]) for name, t in times.items()}
+    print(json.dumps({"n": args.n, "dim": args.dim, "runs": args.runs,
+                      "before": args.before, "after": args.after,
+                      "before_ms": round(medians["before"], 1),
+                      "after_ms": round(medians["after"], 1),
+                      "ratio": round(medians["after"] / medians["before"], 3)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
