@@ -439,29 +439,25 @@ class RunReader:
         lo, hi = self._term_range(h)
         return max(0, hi - lo)
 
-    def _value_span(self, kind: ValueKind, h: int, lo: Any, hi: Any, lo_inclusive: bool,
-                    hi_inclusive: bool) -> tuple[int, int]:
-        """Where the values of ``kind`` at path hash ``h`` within the bounds lie in its
-        values part."""
+    def values_at(self, kind: ValueKind, h: int) -> tuple[Any, int, int]:
+        """The run's values of ``kind`` (a sequence to bisect) and the span ``[start,
+        end)`` of those at path hash ``h`` (empty when the path has none here)."""
         key, off, val, _ = kind.parts
         keys = self.part(key)
         i = bisect_left(keys, h)
         if i == len(keys) or keys[i] != h:
-            return 0, 0
+            return (), 0, 0
         offsets = self.part(off)
         values = kind.values_view(self.part(val))
         if len(offsets) != len(keys) + 1 or not offsets[i] <= offsets[i + 1] <= len(values):
             raise CorruptFileError("run value columns are inconsistent", "segment:run",
                                    self.ref.offset)
-        return value_span(kind, values, offsets[i], offsets[i + 1], lo, hi, lo_inclusive,
-                          hi_inclusive)
+        return values, offsets[i], offsets[i + 1]
 
-    def ranged_rows(self, kind: ValueKind, h: int, lo: Any, hi: Any, *, lo_inclusive: bool,
-                    hi_inclusive: bool) -> list[int]:
-        """Rows with a value of ``kind`` within the bounds at path hash ``h``, ascending,
-        each once (the run must have the kind's value parts)."""
-        first, last = self._value_span(kind, h, lo, hi, lo_inclusive, hi_inclusive)
-        if first == last:
+    def value_rows(self, kind: ValueKind, first: int, last: int) -> list[int]:
+        """The rows of positions ``[first, last)`` of the values of ``kind``, ascending,
+        each once."""
+        if first >= last:
             return []
         row_part = self.part(kind.parts[3])
         if last > len(row_part):
@@ -472,6 +468,22 @@ class RunReader:
             raise CorruptFileError("run value columns point outside the run", "segment:run",
                                    self.ref.offset)
         return rows
+
+    def _value_span(self, kind: ValueKind, h: int, lo: Any, hi: Any, lo_inclusive: bool,
+                    hi_inclusive: bool) -> tuple[int, int]:
+        """Where the values of ``kind`` at path hash ``h`` within the bounds lie in its
+        values part."""
+        values, start, end = self.values_at(kind, h)
+        if start == end:
+            return 0, 0
+        return value_span(kind, values, start, end, lo, hi, lo_inclusive, hi_inclusive)
+
+    def ranged_rows(self, kind: ValueKind, h: int, lo: Any, hi: Any, *, lo_inclusive: bool,
+                    hi_inclusive: bool) -> list[int]:
+        """Rows with a value of ``kind`` within the bounds at path hash ``h``, ascending,
+        each once (the run must have the kind's value parts)."""
+        first, last = self._value_span(kind, h, lo, hi, lo_inclusive, hi_inclusive)
+        return self.value_rows(kind, first, last)
 
     def ranged_count(self, kind: ValueKind, h: int, lo: Any, hi: Any, *,
                      lo_inclusive: bool, hi_inclusive: bool) -> int:

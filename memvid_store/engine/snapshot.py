@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -365,6 +365,45 @@ class Snapshot:
                     if run.has_values(kind) else run.n for run in self.runs)
         return (total + len(self._delta_ranged(kind, path, lo, hi, True, True))
                 + self.posted_count(multi_term(path)))
+
+    def window_split(self, path: str, lo: Any, hi: Any, *, kind: ValueKind
+                     ) -> tuple[list[tuple[RunReader, Any]], list[RowRef]] | None:
+        """The versions that may meet ``lo <= x <= hi`` (or strict bounds) at ``path``, in
+        two parts: per run, the rows (ascending uint32 arrays) with a stored value strictly
+        inside, which meet any such filter (stored values keep order, so a value stored
+        strictly between the stored bounds lies strictly between the bounds); and the
+        versions to check on their payload: values stored at a bound, versions holding
+        several values (``m`` terms) and the delta's. None when a run lacks the kind's
+        columns or ``m`` terms."""
+        if not all(run.has_values(kind) and run.posts_multi and run.has_postings
+                   for run in self.runs):
+            return None
+        h, m = term_hash(kind.term(path)), term_hash(multi_term(path))
+        lo_at, _ = kind.stored_bound(lo, True)
+        hi_at, _ = kind.stored_bound(hi, True)
+        sure: list[tuple[RunReader, Any]] = []
+        check: list[RowRef] = []
+        for run in self.runs:
+            values, start, end = run.values_at(kind, h)
+            first = bisect_left(values, lo_at, start, end)
+            inside = bisect_right(values, lo_at, first, end)
+            beyond = max(inside, bisect_left(values, hi_at, inside, end))
+            last = max(beyond, bisect_right(values, hi_at, beyond, end))
+            rows = run.value_rows(kind, inside, beyond)
+            sure.append((run, np.array(rows, "<u4")))
+            edge = {*run.value_rows(kind, first, inside), *run.value_rows(kind, beyond, last),
+                    *run.posted_rows(m)}.difference(rows)
+            check.extend(RowRef(run.base + row, run, row) for row in sorted(edge))
+        delta = {v.gid: v for v in self._delta_ranged(kind, path, lo, hi, True, True)}
+        delta.update((v.gid, v) for v in self._delta_postings().get(m, ()))
+        check.extend(RowRef(gid, version=delta[gid]) for gid in sorted(delta))
+        return sure, check
+
+    def count_current_rows(self, rows_by_run: list[tuple[RunReader, Any]],
+                           within: str | None) -> int:
+        """How many of the rows (ascending arrays, per run) are current content versions,
+        under the collection term ``within`` too when given (bulk, from the columns)."""
+        return self._count_live(rows_by_run, (), within)
 
     def _posts_multi(self, run: RunReader) -> bool:
         """Whether the run's postings, as read, hold ``m`` terms (computed ones do)."""

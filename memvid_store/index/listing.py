@@ -31,8 +31,8 @@ from ..engine.snapshot import RowRef, Snapshot
 from ..engine.terms import collection_term
 from ..errors import InvalidInputError
 from ..lazy import loaded
-from .filters import FrameFilter, compile_filter
-from .term_plan import Item, plan_terms
+from .filters import TAGS_KEYS, FrameFilter, compile_filter
+from .term_plan import Item, Range, plan_terms
 
 ORDERS = ("created_at", "valid_from")
 
@@ -112,12 +112,48 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
     if req.filter is None:
         return None
     plan = plan_terms(req.filter.spec)
-    if not plan.exact or len(plan.groups) != 1 or len(plan.groups[0]) != 1:
+    if len(plan.groups) != 1 or len(plan.groups[0]) != 1:
         return None
-    (term,) = plan.groups[0]
-    if not isinstance(term, str) or snap.posted_count(term) < bulk:
+    (item,) = plan.groups[0]
+    if isinstance(item, Range):
+        return _count_window(snap, req, item, within, bulk)
+    if not plan.exact or snap.posted_count(item) < bulk:
         return None
-    return snap.count_current(term, within)
+    return snap.count_current(item, within)
+
+
+WINDOW_OPS = ({"$gt", "$gte"}, {"$lt", "$lte"})
+
+
+def _count_window(snap: Snapshot, req: Listing, window: Range, within: str | None,
+                  bulk: int) -> int | None:
+    """The count of a filter that is one window on one top-level key (``{"at": {"$gte":
+    a, "$lt": b}}``): the versions with a value stored strictly inside counted from the
+    columns in bulk, the others that may match checked one by one (``window_split``);
+    None for any other filter or below ``bulk`` values."""
+    if len(req.filter.spec) != 1:
+        return None
+    ((key, cond),) = req.filter.spec.items()
+    if (window.lo is None or window.hi is None or key.startswith("$") or key in TAGS_KEYS
+            or "." in window.path or not isinstance(cond, dict) or len(cond) != 2
+            or not all(len(ops & cond.keys()) == 1 for ops in WINDOW_OPS)):
+        return None
+    if snap.windowed_count(window.path, window.lo, window.hi, kind=window.kind) < bulk:
+        return None
+    split = snap.window_split(window.path, window.lo, window.hi, kind=window.kind)
+    if split is None:
+        return None
+    sure, check = split
+    belongs = snap.member_test(req.collection)
+    count = snap.count_current_rows(sure, within)
+    for ref in check:
+        if not snap.visible(ref, None):
+            continue
+        if belongs is not None and not belongs(ref.frame_id()):
+            continue
+        _, _, _, _, meta, tags = snap.record(ref)
+        count += bool(req.filter(meta, tags))
+    return count
 
 
 def matching(snap: Snapshot, req: Listing, *, share: float | None = None

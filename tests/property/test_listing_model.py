@@ -131,3 +131,6 @@ def test_select_and_count_match_the_model(corpus, spec, collection, window, when
             assert [f.id for f in got] == expected[offset:end], share
             assert all(f.collection == collection for f in got)
             assert handle.count(spec, as_of=as_of, time_range=window) == len(expected), share
+    with patch.object(listing, "BULK_COUNT", 0), patch.object(listing, "BULK_COUNT_LOADED", 0):
+        # counts from the columns in bulk wherever they apply (terms, windows, time ranges)
+        assert handle.count(spec, as_of=as_of, time_range=window) == len(expected)

@@ -52,3 +52,29 @@ def test_range_plans_answer_as_the_scan(mem, spec):
                 patch.object(listing, "COUNT_SELECTIVE", share):
             assert [f.id for f in mem.select(spec)] == expected, share
             assert mem.count(spec) == len(expected), share
+
+
+@pytest.mark.parametrize("spec", FILTERS, ids=repr)
+def test_window_counts_from_the_columns_equal_the_scan(mem, spec):
+    """A window on one key is counted from the columns (values strictly inside) plus the
+    versions checked one by one (values at a bound, several values, the WAL tail)."""
+    flt = compile_filter(spec)
+    expected = sum(1 for f in mem.timeline() if flt(f.metadata, f.tags))
+    with patch.object(listing, "BULK_COUNT", 0), patch.object(listing, "BULK_COUNT_LOADED", 0):
+        assert mem.count(spec) == expected
+        assert mem.collection("default").count(spec) == expected
+
+
+def test_window_counts_use_the_split(mem):
+    answers = []
+    real = listing._count_window
+
+    def spy(*args):
+        answers.append(real(*args))
+        return answers[-1]
+
+    with patch.object(listing, "BULK_COUNT", 0), patch.object(listing, "BULK_COUNT_LOADED", 0), \
+            patch.object(listing, "_count_window", spy):
+        for spec in ({"n": {"$gte": "a", "$lt": "b"}}, {"n": {"$gt": 1, "$lte": 5}}):
+            mem.count(spec)
+    assert len(answers) == 2 and None not in answers
