@@ -1,10 +1,12 @@
 """Fresh-process first vector answer of two revisions, each on a file it wrote itself.
 
-``python bench/first_answer_ab.py BEFORE AFTER [--n 100000] [--dim 384] [--runs 15]``
-checks both git revisions out into temporary worktrees, has each write ``--n`` corpus
-vectors (``bench/corpus.py``) and close the file (graph built), then times, in fresh
-processes taking turns, spawn to the first ``find(vector=..., mode="vector")`` answer.
-Prints the medians and their ratio (AFTER / BEFORE); nothing is written to results.
+``python bench/first_answer_ab.py BEFORE AFTER [--n 100000] [--n-after N] [--dim 384]
+[--runs 15]`` checks both git revisions out into temporary worktrees, has each write
+``--n`` corpus vectors (``bench/corpus.py``; AFTER writes ``--n-after`` when given, so one
+revision can be compared at two sizes: ``HEAD HEAD --n 100000 --n-after 1000000``) and
+close the file (graph built), then times, in fresh processes taking turns, spawn to the
+first ``find(vector=..., mode="vector")`` answer. Prints the medians and their ratio
+(AFTER / BEFORE); nothing is written to results.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("before")
     ap.add_argument("after")
     ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--n-after", type=int, default=None)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--runs", type=int, default=15)
     args = ap.parse_args(argv)
@@ -64,11 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="memvid-ab-") as work:
         trees, files, times = {}, {}, {}
         try:
+            sizes = {"before": args.n, "after": args.n_after or args.n}
             for name, rev in (("before", args.before), ("after", args.after)):
                 trees[name] = worktree(rev, Path(work) / name)
                 files[name] = Path(work) / f"{name}.mv2"
                 subprocess.run([sys.executable, "-c", BUILD, str(trees[name]), str(REPO),
-                                str(files[name]), str(args.n), str(args.dim)], check=True)
+                                str(files[name]), str(sizes[name]), str(args.dim)],
+                               check=True)
                 times[name] = []
             for _ in range(args.runs + 1):  # the first round warms the page cache
                 for name in ("before", "after"):
@@ -81,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                 subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
                                 str(tree)], capture_output=True)
     medians = {name: statistics.median(t[1:]) for name, t in times.items()}
-    print(json.dumps({"n": args.n, "dim": args.dim, "runs": args.runs,
+    print(json.dumps({"n": args.n, "n_after": args.n_after or args.n, "dim": args.dim,
+                      "runs": args.runs,
                       "before": args.before, "after": args.after,
                       "before_ms": round(medians["before"], 1),
                       "after_ms": round(medians["after"], 1),
