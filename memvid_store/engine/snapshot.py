@@ -352,9 +352,7 @@ class Snapshot:
                 rows = self._value_rows(run, kind, h, lo, None, True, True)
             base = run.base
             refs.extend(RowRef(base + row, run, row) for row in rows)
-        delta = {v.gid: v for v in self._delta_ranged(kind, path, lo, hi, True, True)}
-        delta.update((v.gid, v) for v in self._delta_postings().get(m, ()))
-        refs.extend(RowRef(gid, version=delta[gid]) for gid in sorted(delta))
+        refs.extend(self._delta_window(kind, path, lo, hi, m))
         return refs
 
     def windowed_count(self, path: str, lo: Any, hi: Any, *, kind: ValueKind) -> int:
@@ -394,10 +392,16 @@ class Snapshot:
             edge = {*run.value_rows(kind, first, inside), *run.value_rows(kind, beyond, last),
                     *run.posted_rows(m)}.difference(rows)
             check.extend(RowRef(run.base + row, run, row) for row in sorted(edge))
+        check.extend(self._delta_window(kind, path, lo, hi, m))
+        return sure, check
+
+    def _delta_window(self, kind: ValueKind, path: str, lo: Any, hi: Any,
+                      m: int) -> list[RowRef]:
+        """The delta's versions with a value of ``kind`` in ``[lo, hi]`` at ``path`` or
+        posted under the ``m`` term hash ``m``, in gid order."""
         delta = {v.gid: v for v in self._delta_ranged(kind, path, lo, hi, True, True)}
         delta.update((v.gid, v) for v in self._delta_postings().get(m, ()))
-        check.extend(RowRef(gid, version=delta[gid]) for gid in sorted(delta))
-        return sure, check
+        return [RowRef(gid, version=delta[gid]) for gid in sorted(delta)]
 
     def count_current_rows(self, rows_by_run: list[tuple[RunReader, Any]],
                            within: str | None) -> int:

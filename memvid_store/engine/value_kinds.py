@@ -90,9 +90,7 @@ class StringKeys(Sequence[bytes]):
     def __len__(self) -> int:
         return len(self._data) // STRING_KEY_BYTES
 
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def __getitem__(self, i: Any) -> Any:  # an index: bisect reads no slices
         start = i * STRING_KEY_BYTES
         return bytes(self._data[start : start + STRING_KEY_BYTES])
 
