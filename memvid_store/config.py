@@ -171,6 +171,11 @@ class StoreConfig:
             background thread competing for the GIL (measured, docs/architecture.md);
             ``balanced`` suits processes with other start-up work, ``aggressive`` a
             serverless init phase.
+        graph_sync_limit: the most vectors ``seal()`` or ``close()`` adds to the HNSW
+            graph itself (about 2-5 s of building on 2 cores); a longer tail is left to
+            the background builder or ``build_index()``, and searched exactly meanwhile.
+        graph_background: while a writer is open, build a due graph extension too long
+            for ``close()`` in a child process, and commit it when ready.
     """
 
     wal_size: int = DEFAULT_WAL_SIZE
@@ -180,6 +185,8 @@ class StoreConfig:
     cache_dir: str | None = None
     cache: CacheConfig | int | str | None = None
     warmup: WarmupConfig | str = field(default_factory=lambda: WarmupConfig.level("lazy"))
+    graph_sync_limit: int = 20_000
+    graph_background: bool = True
 
     @property
     def cache_root(self) -> str:
@@ -194,6 +201,12 @@ class StoreConfig:
                 f"got {self.wal_size!r}")
         if self.lock_timeout < 0:
             raise InvalidInputError(f"lock_timeout must be >= 0, got {self.lock_timeout!r}")
+        limit = self.graph_sync_limit
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise InvalidInputError(f"graph_sync_limit must be an int >= 0, got {limit!r}")
+        if not isinstance(self.graph_background, bool):
+            raise InvalidTypeError(f"graph_background must be a bool, got "
+                                   f"{self.graph_background!r}")
         if isinstance(self.mmap, bool):
             object.__setattr__(self, "mmap", MmapConfig(enabled=self.mmap))
         elif not isinstance(self.mmap, MmapConfig):

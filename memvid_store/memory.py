@@ -22,6 +22,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .autoembed import check_binding, file_binding
@@ -30,6 +31,7 @@ from .coldstart.handle import HandleColdStart
 from .config import IndexConfig, StoreConfig
 from .engine import shared
 from .engine.follow import ReaderFile
+from .engine.hooks import ALL, SEAL
 from .engine.records import live_by_collection
 from .engine.snapshot import Snapshot
 from .engine.store import Opened, check_not_future, create_file, make_snapshot
@@ -219,7 +221,8 @@ class Memory(Reads, Writes):
         from .engine.writer import Writer
         from .index.maintain import IndexMaintainer  # adds the indexes to each commit
 
-        hook = IndexMaintainer(index_config_of(self._snapshot), self._config.cache_root)
+        ready = partial(shared.commit_prepared, self._shared)  # a background graph
+        hook = IndexMaintainer.for_store(index_config_of(self._snapshot), self._config, ready)
         self._shared.writer = Writer(self._shared.fd, state, self._snapshot, hook=hook,
                                      sync=self._config.sync, use_mmap=self._config.mmap)
 
@@ -238,7 +241,7 @@ class Memory(Reads, Writes):
                 return
             self._dropped.detach()
             with storage_errors("close"):
-                shared.release(self._shared, lambda writer: writer.seal(full=True))
+                shared.release(self._shared, lambda writer: writer.seal(full=SEAL))
 
     def __enter__(self) -> Memory:
         return self
@@ -339,12 +342,17 @@ class Memory(Reads, Writes):
         return self._shared.writer
 
     def seal(self) -> int:
-        """Commit the WAL delta into segments and bring the indexes fully up to date.
-
-        Returns the new generation (the current one when there was nothing to do).
-        """
+        """Commit the WAL delta; bring the BM25 index up to date, and the vector graph when
+        its due extension is short (``StoreConfig.graph_sync_limit``; a longer one is built
+        in the background or by ``build_index()``). Returns the new generation."""
         with self._mutex, storage_errors("seal"):
-            return self._writable().seal(full=True)
+            return self._writable().seal(full=SEAL)
+
+    def build_index(self) -> int:
+        """Like ``seal()``, with the vector graph brought fully up to date however long it
+        takes (seconds per 10k vectors): after a bulk load, before publishing a file."""
+        with self._mutex, storage_errors("build_index"):
+            return self._writable().seal(full=ALL)
 
     # ------------------------------------------------------------- collections
 

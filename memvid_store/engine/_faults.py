@@ -11,6 +11,11 @@ leaving whatever bytes were written so far. Points:
 * ``commit.torn_header``     half of the new header slot written
 * ``commit.after_header``    header written, before the WAL restarts
 * ``compact.before_rename``  compacted file complete, not yet renamed over the original
+* ``graph.child``            the background graph builder's child dies before building
+* ``graph.stall``            (with ``stall``) the child stops before building
+
+``stall(point)`` instead stops there until the process is killed (a build that runs
+until the test decides).
 """
 
 from __future__ import annotations
@@ -33,6 +38,15 @@ def reached(point: str) -> bool:
 
 def die() -> None:
     os._exit(137)
+
+
+def stall(point: str) -> None:
+    """Wait here until killed on the armed visit of ``point``."""
+    if reached(point):
+        import time
+
+        while True:
+            time.sleep(60)
 
 
 def hit(point: str) -> None:

@@ -19,24 +19,41 @@ if TYPE_CHECKING:
 Append = Callable[[bytes], tuple[int, int]]
 """Queues bytes to be written after the committed end; returns their (offset, length)."""
 
+# What a commit asks of the derived indexes (``full`` of ``CommitHook.on_commit``):
+AUTO = 0  # an automatic commit: an index catches up once its uncovered tail is long
+SEAL = 1  # seal() / close(): every index up to date, the graph within a bounded cost
+ALL = 2  # build_index() / compact(): every index up to date, whatever it costs
+
 
 class CommitHook(Protocol):
     """Adds derived-index segments to a commit, and says when they lag behind the data."""
 
     def on_commit(self, snap: Snapshot, versions: list[Version],
                   segments: list[SegmentRef], write: Append, *, next_gid: int,
-                  vectors_total: int, full: bool) -> list[SegmentRef]:
+                  vectors_total: int, full: int) -> list[SegmentRef]:
         """Return ``segments`` with the index entries this commit needs.
 
         ``snap`` is the state before the commit, ``versions`` the versions it adds
         (gids from ``snap.toc.next_gid``), ``write`` appends index bytes to the commit,
-        ``full`` asks for every index to be brought fully up to date (an explicit seal,
-        close or compaction) rather than only when its uncovered tail has grown enough.
+        ``full`` is ``AUTO``, ``SEAL`` or ``ALL``: how far each index is brought up to
+        date. An index prepared in the background (``ready``) is added to any commit.
         """
         ...
 
-    def behind(self, snap: Snapshot) -> bool:
-        """True when committed versions are missing from an index a full commit builds."""
+    def behind(self, snap: Snapshot, full: int) -> bool:
+        """True when a commit at level ``full`` would add to an index."""
+        ...
+
+    def ready(self) -> bool:
+        """True when an index prepared in the background waits for a commit."""
+        ...
+
+    def committed(self, snap: Snapshot) -> None:
+        """Called after every commit with the new snapshot (starts background work)."""
+        ...
+
+    def close(self) -> None:
+        """Stop background work: the writer is closing or moving to another file."""
         ...
 
 

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from . import lock
+from .hooks import AUTO
 from .store import Opened, open_fd, read_state, remove_stale_temp_files, same_file
 
 if TYPE_CHECKING:
@@ -105,7 +106,9 @@ class SharedWriter:
 
         with self.lock:
             writer = self.writer
-            writer.seal(full=True)
+            if writer.hook is not None:
+                writer.hook.close()  # the compacted file gets its graph from compaction
+            writer.seal(full=AUTO)
             old_fd, old_snap = self.fd, writer.snapshot
             try:  # an open racing with the rename finds the entry by either file
                 fd = compact_into(path, old_snap, floor, config, old_snap.header.wal_size,
@@ -188,6 +191,8 @@ def release(entry: SharedWriter, seal: Callable[[Writer], object] | None) -> Non
             return
     with entry.lock:
         try:
+            if entry.writer is not None and entry.writer.hook is not None:
+                entry.writer.hook.close()  # background work stops before the last commit
             if seal is not None and entry.writer is not None:
                 seal(entry.writer)
         finally:
@@ -200,6 +205,14 @@ def release(entry: SharedWriter, seal: Callable[[Writer], object] | None) -> Non
                     if _entries.get(key) is entry:
                         del _entries[key]
                 _changed.notify_all()
+
+
+def commit_prepared(entry: SharedWriter) -> None:
+    """Commit an index the writer's hook prepared in the background (from its thread),
+    unless the writer has been released meanwhile."""
+    with entry.lock:
+        if entry.refs > 0 and entry.writer is not None:
+            entry.writer.commit_prepared()
 
 
 def dropped(entry: SharedWriter, path: str) -> None:
@@ -221,4 +234,5 @@ def shares(path: str) -> int:
         return 0 if entry is None else entry.refs
 
 
-__all__ = ["SharedWriter", "acquire", "create", "dropped", "key_of", "release", "shares"]
+__all__ = ["SharedWriter", "acquire", "commit_prepared", "create", "dropped", "key_of", "release",
+           "shares"]

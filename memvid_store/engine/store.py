@@ -50,6 +50,7 @@ from .format import (
     unpack_header,
     unpack_toc_footer,
 )
+from .hooks import ALL
 from .records import COUNTERS, Version, decode_ops, id_hash
 from .runs import (
     FLAG_TOMBSTONE,
@@ -402,12 +403,12 @@ class Committer:
         self.maintainer = maintainer
 
     def commit(self, versions: list[Version], *, checkpoint_seq: int, dim: int | None,
-               counters: dict[str, int], commit_time: int, full_index: bool = True,
+               counters: dict[str, int], commit_time: int, full_index: int = ALL,
                toc_changes: dict[str, Any] | None = None, write_count: int = 0) -> Snapshot:
         """Write ``versions`` as a new run (plus index updates) and make it the newest commit.
 
-        ``full_index``: bring the HNSW graph fully up to date (explicit seal, close,
-        compaction) rather than only when its uncovered tail has grown enough.
+        ``full_index``: how far the indexes are brought up to date (``hooks.AUTO``,
+        ``SEAL`` or ``ALL``, see :class:`~.hooks.CommitHook`).
         ``write_count``: how many writes (WAL records, a batch committed directly) the commit
         makes durable; each is one public generation, and the commit one more.
         """
@@ -443,7 +444,8 @@ class Committer:
                 pos = align(pos + len(data))
             else:
                 segments.append(r.ref)
-        if self.maintainer is not None and (versions or full_index):
+        if self.maintainer is not None and (versions or full_index
+                                            or self.maintainer.ready()):
             from .hooks import appender
 
             write, next_free = appender(writes, pos)

@@ -49,7 +49,7 @@ from ..validate import (
     check_text,
 )
 from .fileio import MmapConfig
-from .hooks import CommitHook
+from .hooks import AUTO, CommitHook
 from .keys import DEFAULT, key_of, split_key
 from .records import KEEP, Version, apply_counters, encode_ops
 from .snapshot import Snapshot
@@ -286,7 +286,7 @@ class Writer:
                 # a replayed write keeps its time: commit the delta at its last record time
                 self._commit([], stamp, commit_time=snap.delta[-1].valid_from)
                 return self._append(versions, stamp)
-            self.seal(full=False)
+            self.seal(full=AUTO)
             # restamp after the commit: as_of(that generation) must not include this write;
             # event times that defaulted to the record time follow it
             fresh = self.tick()
@@ -300,13 +300,14 @@ class Writer:
 
     # ------------------------------------------------ 4. commit, 5. WAL restart
 
-    def seal(self, *, full: bool) -> int:
-        """Commit the WAL delta; with ``full``, also bring every index up to date.
+    def seal(self, *, full: int) -> int:
+        """Commit the WAL delta; with ``full`` (``hooks.SEAL`` or ``ALL``), also bring the
+        indexes up to date that far.
 
         Returns the new public generation (the current one when there was nothing to do).
         """
         snap = self.snapshot
-        behind = full and self.hook is not None and self.hook.behind(snap)
+        behind = self.hook is not None and self.hook.behind(snap, full)
         if snap.delta and self._replaying:
             # after replayed writes a seal records nothing new: it commits at their last
             # record time (as a WAL-full commit of a replay does), so the replay can go on
@@ -316,11 +317,19 @@ class Writer:
             self._commit([], self.tick(), full=full)
         return self.snapshot.public_generation
 
+    def commit_prepared(self) -> bool:
+        """Commit an index the hook prepared in the background, with the WAL delta (a
+        replay in progress keeps its record times: it waits for the next commit)."""
+        if self.hook is None or not self.hook.ready() or self._replaying:
+            return False
+        self._commit([], self.tick(), full=AUTO)
+        return True
+
     def commit_time(self) -> int:
         """A fresh record time for a commit made outside this writer (compaction)."""
         return self.tick().time
 
-    def _commit(self, extra: list[Version], stamp: Stamp, *, full: bool = False,
+    def _commit(self, extra: list[Version], stamp: Stamp, *, full: int = AUTO,
                 commit_time: int | None = None) -> None:
         """Commit the delta plus ``extra`` (a batch too large for the WAL), checkpointing
         every WAL record written so far; then restart the WAL."""
@@ -340,6 +349,8 @@ class Writer:
             write_count=len(snap.delta_times) + bool(extra))
         # the header naming the checkpoint is durable: the WAL can start over
         self._wal.restart(checkpoint)
+        if self.hook is not None:
+            self.hook.committed(self.snapshot)
 
 
 def dim_of(versions: Sequence[Version]) -> int | None:

@@ -1,72 +1,123 @@
-"""Index maintenance inside a commit: the BM25 index and the HNSW graph.
+"""Index maintenance: the BM25 index and the HNSW graph, inside commits and beside them.
 
 Both are keyed by gid and cover the versions below a ``covered`` gid (in their TOC entry's
 meta, see :mod:`.coverage`), so runs can merge without touching them. Versions above it,
 the *tail*, are searched exactly: an in-memory BM25 and a float32 scan.
 
-* An explicit ``seal()``, ``close()`` or ``compact()`` brings both up to date.
-* An automatic commit (a large ``put_many``, a full WAL) adds to the BM25 index only once
-  the tail reaches ``LEX_TAIL`` versions (a tantivy commit costs ~40 ms whatever its size),
-  and never builds the HNSW graph (building costs seconds per 10k vectors): bulk ingest
-  stays fast, and the next explicit seal indexes everything at once.
+What a commit asks (``full``, :mod:`memvid_store.engine.hooks`):
+
+* ``AUTO`` (a large ``put_many``, a full WAL) adds to the BM25 index only once the tail
+  reaches ``LEX_TAIL`` versions (a tantivy commit costs ~40 ms whatever its size), and
+  never builds the graph: bulk ingest stays fast.
+* ``SEAL`` (``seal()``, ``close()``) brings the BM25 index up to date, and the graph when
+  its extension is due and short: at most ``sync_limit`` vectors (``StoreConfig
+  .graph_sync_limit``), so a close never waits minutes.
+* ``ALL`` (``build_index()``, ``compact()``) brings both up to date, whatever it costs.
+
+A graph extension is *due* once the file has ``ann_threshold`` vectors and the graph lacks
+at least ``GRAPH_GROWTH`` of its size (``GRAPH_MIN_TAIL`` at least): each extension
+rewrites the whole graph, so growing it geometrically keeps the bytes written per vector
+constant, while the exact scan of the tail stays a small share of a search. A due
+extension too long for ``SEAL`` is built in the background (:mod:`.graph_worker`) while the
+writer stays open, and committed when ready; ``build_index()`` builds it at once.
 
 The BM25 index adds new tantivy segment files as blobs (each stored once; the ``lex``
-segment is a manifest naming every file). The HNSW graph is built once the file has
-``ann_threshold`` vectors, then extended with the vectors it does not cover.
+segment is a manifest naming every file).
 
-:class:`IndexMaintainer` is the engine's ``CommitHook`` (:mod:`memvid_store.engine.hooks`):
-the engine calls it inside each commit and asks it whether the indexes lag (``behind``).
+:class:`IndexMaintainer` is the engine's ``CommitHook`` (:mod:`memvid_store.engine.hooks`).
 """
 
 from __future__ import annotations
 
 import os
-import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
-from ..config import IndexConfig
+from ..config import IndexConfig, StoreConfig
 from ..engine.format import SegmentRef, crc32
-from ..engine.hooks import Append
+from ..engine.hooks import ALL, AUTO, SEAL, Append
 from ..engine.records import Version
 from ..engine.snapshot import Snapshot
 from .coverage import covered_gid, tail_versions
-
-if TYPE_CHECKING:
-    from .vector.calibrate import Calibration
+from .graph_worker import BackgroundGraph
 
 LEX_TAIL = 8192  # versions an automatic commit may leave out of the BM25 index
+GRAPH_GROWTH = 0.1  # share of the graph's size its tail reaches before it is extended
+GRAPH_MIN_TAIL = 1024  # vectors; below this a tail is never worth a graph rewrite
 
 
 class IndexMaintainer:
-    """Adds the indexes' share to a commit. One per writer (it keeps a tantivy workdir)."""
+    """Adds the indexes' share to a commit. One per writer (it keeps a tantivy workdir).
 
-    def __init__(self, config: IndexConfig, cache_root: str) -> None:
+    ``path``: the file (the background builder opens it); ``sync_limit``: the most
+    vectors a ``SEAL`` commit adds to the graph; ``on_graph_ready``: commits a graph
+    built in the background (None: no background builds).
+    """
+
+    def __init__(self, config: IndexConfig, cache_root: str, *, path: str = "",
+                 sync_limit: int = 20_000,
+                 on_graph_ready: Callable[[], None] | None = None) -> None:
         self.config = config
         self.cache_root = cache_root
+        self.sync_limit = sync_limit
         self._builder: Any = None
         self._builder_key: tuple[str, int] | None = None
         self._pending: list[Any] = []  # BM25 documents of [_pending_from, _pending_to)
         self._pending_from = self._pending_to = -1
+        self._background = (BackgroundGraph(path, self._scratch_dir, on_graph_ready)
+                            if on_graph_ready is not None and config.ann_backend != "none"
+                            else None)
+
+    @classmethod
+    def for_store(cls, config: IndexConfig, store: StoreConfig,
+                  on_graph_ready: partial[None]) -> IndexMaintainer:
+        """The hook of a writer opened with ``store``'s settings; ``on_graph_ready`` is
+        ``shared.commit_prepared`` of its file's entry."""
+        path = on_graph_ready.args[0].path
+        return cls(config, store.cache_root, path=path, sync_limit=store.graph_sync_limit,
+                   on_graph_ready=on_graph_ready if store.graph_background else None)
 
     def on_commit(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
-                  write: Append, *, next_gid: int, vectors_total: int, full: bool
+                  write: Append, *, next_gid: int, vectors_total: int, full: int
                   ) -> list[SegmentRef]:
         """Return ``segments`` with the lex / ann entries this commit needs."""
         if self.config.lexical:
             segments = self._lexical(snap, versions, segments, write, next_gid, full)
-        if self.config.ann_backend != "none" and full:
-            segments = self._ann(snap, versions, segments, write, next_gid, vectors_total)
+        if self.config.ann_backend != "none":
+            segments = self._ann(snap, versions, segments, write, next_gid, vectors_total,
+                                 full)
         return segments
 
-    def behind(self, snap: Snapshot) -> bool:
-        """Committed versions the BM25 index or (once due) the HNSW graph do not cover."""
-        cfg = self.config
-        if cfg.lexical and covered_gid(snap.toc.find("lex")) < snap.toc.next_gid:
+    def behind(self, snap: Snapshot, full: int) -> bool:
+        """Whether a commit at level ``full`` would add to an index."""
+        if self.ready():
+            return True
+        if full == AUTO:
+            return False
+        if self.config.lexical and covered_gid(snap.toc.find("lex")) < snap.toc.next_gid:
             return True
         ref = snap.toc.find("ann")
-        vectors = snap.toc.counters.get("vectors", 0)
-        return (cfg.ann_backend != "none" and vectors >= cfg.ann_threshold
-                and vectors > (int(ref.meta["count"]) if ref else 0))
+        count = int(ref.meta["count"]) if ref else 0
+        return self._builds_graph(snap.toc.counters.get("vectors", 0), count, full)
+
+    def ready(self) -> bool:
+        return self._background is not None and self._background.ready()
+
+    def committed(self, snap: Snapshot) -> None:
+        """Start a background graph build when one is due that ``SEAL`` leaves alone."""
+        background = self._background
+        if background is None or background.running or background.failures >= 3:
+            return
+        ref = snap.toc.find("ann")
+        count = int(ref.meta["count"]) if ref else 0
+        uncovered = self._uncovered(snap.toc.counters.get("vectors", 0), count)
+        if uncovered > self.sync_limit and self._due(uncovered, count):
+            background.start()
+
+    def close(self) -> None:
+        if self._background is not None:
+            self._background.close()
 
     # ----------------------------------------------------------------- lexical
 
@@ -124,63 +175,45 @@ class IndexMaintainer:
 
     # --------------------------------------------------------------------- ann
 
+    def _uncovered(self, vectors_total: int, count: int) -> int:
+        """Vectors the graph lacks (0 while the file has fewer than ``ann_threshold``)."""
+        if vectors_total < self.config.ann_threshold:
+            return 0
+        return max(0, vectors_total - count)
+
+    @staticmethod
+    def _due(uncovered: int, count: int) -> bool:
+        """Whether a tail of ``uncovered`` vectors is worth rewriting a graph of ``count``."""
+        return uncovered > 0 and (count == 0
+                                  or uncovered >= max(GRAPH_MIN_TAIL, count * GRAPH_GROWTH))
+
+    def _builds_graph(self, vectors_total: int, count: int, full: int) -> bool:
+        """Whether a commit at level ``full`` builds the graph itself."""
+        uncovered = self._uncovered(vectors_total, count)
+        if full == ALL:
+            return uncovered > 0
+        return (full == SEAL and uncovered <= self.sync_limit
+                and self._due(uncovered, count))
+
     def _ann(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
-             write: Append, next_gid: int, vectors_total: int) -> list[SegmentRef]:
+             write: Append, next_gid: int, vectors_total: int, full: int) -> list[SegmentRef]:
+        from .vector.graph_update import graph_identity, graph_ref, prepare_graph
+
         old = snap.toc.find("ann")
-        covered = covered_gid(old)
-        count = int(old.meta["count"]) if old else 0
-        if vectors_total < self.config.ann_threshold or vectors_total <= count:
-            return segments
-        import numpy as np
-
-        from .vector.graph_build import build_graph
-        from .vector.hnsw import AnnParams, get_backend
-        from .vector.hnsw_format import DEFAULT_EF_SEARCH
-        from .vector.stored import VectorTable
-
-        dim = snap.dim or _dim(versions)
-        new: list[tuple[Any, Any]] = []  # the rows to add: views of whole blocks
-        held = []  # every row the graph will hold, as (matrix, gids) views
-        for block in VectorTable(snap).blocks:
-            held.append((block.matrix, block.gids))
-            keep = block.gids >= covered
-            if keep.all():
-                new.append((block.matrix, block.gids))
-            elif keep.any():
-                new.append((block.matrix[keep], block.gids[keep]))
-        first_extra = snap.toc.next_gid + len(snap.delta)  # versions not in the delta block
-        fresh = [v for v in versions if v.embedding and v.gid >= first_extra]
-        if fresh:
-            new.append((np.frombuffer(b"".join(v.embedding for v in fresh), "<f4")
-                        .reshape(len(fresh), dim), np.array([v.gid for v in fresh], "<i8")))
-            held.append(new[-1])
-        if not new:
-            return segments
-        cfg = self.config
-        dtype = old.meta.get("dtype", "f32") if old is not None else cfg.graph_dtype
-        params = AnnParams(M=cfg.ann_m, ef_construction=cfg.ann_ef_construction,
-                           ef_search=cfg.ann_ef_search or DEFAULT_EF_SEARCH, dtype=dtype,
-                           build_threads=os.cpu_count() or 1)
-        previous = None if old is None else snap.view.read(old.offset, old.length,
-                                                            "segment:ann")
-        blob, calibration = build_graph(
-            get_backend(cfg.ann_backend), previous, new, metric=cfg.distance, dim=dim,
-            params=params, scratch_dir=self._scratch_dir(),
-            measure=lambda index, queries, labels: self._calibrate(index, held, queries,
-                                                                  labels, dtype))
-        off, end = write(blob.parts[0])
-        end += off
-        for part in blob.parts[1:]:  # back to back: the 64-byte header keeps alignment
-            at, length = write(part)
-            if at != end:
-                raise AssertionError("graph parts must be written back to back")
-            end += length
-        meta = {"backend": cfg.ann_backend, "count": count + sum(len(g) for _, g in new),
-                "covered": next_gid, "M": cfg.ann_m,
-                "ef_construction": cfg.ann_ef_construction, "dtype": dtype,
-                **_calibrated(calibration, old)}
-        return [s for s in segments if s.kind != "ann"] + [
-            SegmentRef("ann", off, blob.length, blob.crc, meta)]
+        if full == ALL and self._background is not None:
+            self._background.cancel()  # this commit builds it all
+        graph = self._background.take(graph_identity(old)) if self._background else None
+        if graph is None:
+            count = int(old.meta["count"]) if old else 0
+            if not self._builds_graph(vectors_total, count, full):
+                return segments
+            first_extra = snap.toc.next_gid + len(snap.delta)  # versions not in the delta
+            graph = prepare_graph(snap, self.config, self._scratch_dir(), upto=next_gid,
+                                  fresh=[v for v in versions
+                                         if v.embedding and v.gid >= first_extra])
+            if graph is None:
+                return segments
+        return [s for s in segments if s.kind != "ann"] + [graph_ref(graph, write)]
 
     def _scratch_dir(self) -> str:
         """Where a graph is saved before it is written into the file."""
@@ -188,36 +221,3 @@ class IndexMaintainer:
 
         self.cache_root = usable_root(self.cache_root)
         return self.cache_root
-
-    def _calibrate(self, index: Any, blocks: list[tuple[Any, Any]], queries: Any,
-                   labels: Any, dtype: str) -> Calibration | None:
-        """The search width the new graph needs for the recall target (calibrate.py);
-        None, with a warning, if measuring fails: the commit never does for it, and the
-        graph is searched with the default width."""
-        from .vector.calibrate import calibrate
-
-        cfg = self.config
-        try:
-            return calibrate(index, blocks, queries, labels, metric=cfg.distance,
-                             dtype=dtype, target=cfg.recall_target)
-        except Exception as exc:  # a measurement never costs the commit
-            warnings.warn(f"the vector graph's search width could not be calibrated "
-                          f"({exc!r}); it is searched with the default width",
-                          RuntimeWarning, stacklevel=2)
-            return None
-
-
-def _calibrated(calibration: Calibration | None, old: SegmentRef | None) -> dict[str, Any]:
-    """The TOC fields of the graph's width: measured now, else kept from the graph it
-    extends (too few new vectors to measure with), else none (the default width)."""
-    if calibration is not None:
-        return calibration.meta()
-    keep = ("ef_search", "recall", "recall_sample")
-    return {k: old.meta[k] for k in keep if k in old.meta} if old is not None else {}
-
-
-def _dim(versions: list[Version]) -> int:
-    for v in versions:
-        if v.embedding:
-            return len(v.embedding) // 4
-    return 0

@@ -80,7 +80,7 @@ def test_a_few_new_vectors_keep_the_graphs_width(mem_path: str) -> None:
         before = m._snap().toc.find("ann").meta
         m.put_many([{"text": f"t{i}", "id": str(i), "embedding": data[i]}
                     for i in range(N, N + 50)])
-        m.seal()
+        m.build_index()  # a seal leaves a tail this short to the exact scan
         after = m._snap().toc.find("ann").meta
         assert after["count"] == N + 50
         assert (after["ef_search"], after["recall"]) == (before["ef_search"], before["recall"])

@@ -1,0 +1,148 @@
+"""The next version of a file's vector graph: the graph it has, plus the vectors it lacks.
+
+``prepare_graph`` builds it from a snapshot (inside a commit, or in the background
+builder's process, :mod:`..graph_worker`) into a ``PreparedGraph``: the serialized graph,
+the graph segment it extends (``base``) and its TOC meta. ``graph_ref`` writes one into a
+commit. A prepared graph is only committed on top of the graph it extends: a commit that
+changed the graph in between makes it stale.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...config import IndexConfig
+from ...engine.format import SegmentRef
+from ...engine.records import Version
+from ...engine.snapshot import Snapshot
+from ..coverage import covered_gid
+from .graph_build import GraphBlob, build_graph
+from .hnsw import AnnParams, get_backend
+from .hnsw_format import DEFAULT_EF_SEARCH
+from .stored import VectorTable
+
+if TYPE_CHECKING:
+    from ...engine.hooks import Append
+    from .calibrate import Calibration
+
+
+@dataclass(slots=True)
+class PreparedGraph:
+    """A graph ready to be written into a commit.
+
+    ``base``: identity of the graph segment it extends ((offset, crc), None: no graph);
+    ``blob``: its bytes; ``meta``: its TOC meta (``count``, ``covered``, calibration).
+    """
+
+    base: tuple[int, int] | None
+    blob: GraphBlob
+    meta: dict[str, Any]
+
+
+def graph_identity(ref: SegmentRef | None) -> tuple[int, int] | None:
+    """What a prepared graph records of the graph segment it extends."""
+    return None if ref is None else (ref.offset, ref.crc)
+
+
+def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto: int,
+                  fresh: list[Version] | None = None, threads: int = 0
+                  ) -> PreparedGraph | None:
+    """The snapshot's graph extended with every vector of gid in ``[covered, upto)`` of
+    its vector blocks, plus the vectors of ``fresh`` (versions a commit adds beyond the
+    snapshot's WAL delta); None when there is nothing to add.
+
+    ``threads``: build threads (0: every core).
+    """
+    old = snap.toc.find("ann")
+    covered = covered_gid(old)
+    count = int(old.meta["count"]) if old else 0
+    dim = snap.dim or _dim(fresh or [])
+    new: list[tuple[Any, Any]] = []  # the rows to add: views of whole blocks
+    held = []  # every row the graph will hold, as (matrix, gids) views
+    for block in VectorTable(snap).blocks:
+        keep = block.gids < upto
+        if not keep.all():
+            block_rows = (block.matrix[keep], block.gids[keep])
+        else:
+            block_rows = (block.matrix, block.gids)
+        if not len(block_rows[1]):
+            continue
+        held.append(block_rows)
+        add = block_rows[1] >= covered
+        if add.all():
+            new.append(block_rows)
+        elif add.any():
+            new.append((block_rows[0][add], block_rows[1][add]))
+    if fresh:
+        rows = (np.frombuffer(b"".join(v.embedding for v in fresh), "<f4")
+                .reshape(len(fresh), dim), np.array([v.gid for v in fresh], "<i8"))
+        new.append(rows)
+        held.append(rows)
+    if not new:
+        return None
+    dtype = old.meta.get("dtype", "f32") if old is not None else config.graph_dtype
+    params = AnnParams(M=config.ann_m, ef_construction=config.ann_ef_construction,
+                       ef_search=config.ann_ef_search or DEFAULT_EF_SEARCH, dtype=dtype,
+                       build_threads=threads or os.cpu_count() or 1)
+    previous = None if old is None else snap.view.read(old.offset, old.length, "segment:ann")
+    blob, calibration = build_graph(
+        get_backend(config.ann_backend), previous, new, metric=config.distance, dim=dim,
+        params=params, scratch_dir=scratch_dir,
+        measure=lambda index, queries, labels: _calibrate(config, index, held, queries,
+                                                          labels, dtype))
+    meta = {"backend": config.ann_backend, "count": count + sum(len(g) for _, g in new),
+            "covered": upto, "M": config.ann_m,
+            "ef_construction": config.ann_ef_construction, "dtype": dtype,
+            **_calibrated(calibration, old)}
+    return PreparedGraph(graph_identity(old), blob, meta)
+
+
+def graph_ref(graph: PreparedGraph, write: Append) -> SegmentRef:
+    """Write ``graph`` into a commit; its TOC entry."""
+    blob = graph.blob
+    off, end = write(blob.parts[0])
+    end += off
+    for part in blob.parts[1:]:  # back to back: the 64-byte header keeps alignment
+        at, length = write(part)
+        if at != end:
+            raise AssertionError("graph parts must be written back to back")
+        end += length
+    return SegmentRef("ann", off, blob.length, blob.crc, graph.meta)
+
+
+def _calibrate(config: IndexConfig, index: Any, blocks: list[tuple[Any, Any]], queries: Any,
+               labels: Any, dtype: str) -> Calibration | None:
+    """The search width the new graph needs for the recall target (calibrate.py); None,
+    with a warning, if measuring fails: the commit never does for it, and the graph is
+    searched with the default width."""
+    from .calibrate import calibrate
+
+    try:
+        return calibrate(index, blocks, queries, labels, metric=config.distance,
+                         dtype=dtype, target=config.recall_target)
+    except Exception as exc:  # a measurement never costs the commit
+        warnings.warn(f"the vector graph's search width could not be calibrated "
+                      f"({exc!r}); it is searched with the default width",
+                      RuntimeWarning, stacklevel=2)
+        return None
+
+
+def _calibrated(calibration: Calibration | None, old: SegmentRef | None) -> dict[str, Any]:
+    """The TOC fields of the graph's width: measured now, else kept from the graph it
+    extends (too few new vectors to measure with), else none (the default width)."""
+    if calibration is not None:
+        return calibration.meta()
+    keep = ("ef_search", "recall", "recall_sample")
+    return {k: old.meta[k] for k in keep if k in old.meta} if old is not None else {}
+
+
+def _dim(versions: list[Version]) -> int:
+    for v in versions:
+        if v.embedding:
+            return len(v.embedding) // 4
+    return 0
