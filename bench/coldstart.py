@@ -143,6 +143,7 @@ def build_memvid(path: Path, data: Corpus) -> None:
     mem = Memory.create(path / "memory.mv2", dim=data.dim, cache_dir=str(path / "unpack"))
     for records in data.records():
         mem.put_many(records)
+    mem.build_index()
     mem.close()
     shutil.rmtree(path / "unpack", ignore_errors=True)
 

@@ -31,6 +31,7 @@ n, dim = int(sys.argv[4]), int(sys.argv[5])
 mem = Memory.create(sys.argv[3], dim=dim)
 for batch in corpus.iter_batches(n, 10000, dim=dim, seed=0, ids=False, embeddings=True):
     mem.put_many(batch)
+getattr(mem, "build_index", mem.seal)()  # revisions before build_index() built at close
 mem.close()
 """
 

@@ -75,6 +75,7 @@ def build(path: str, n: int, dim: int = 384) -> None:
     with Memory.create(path + ".tmp", dim=dim) as mem:
         for batch in iter_batches(n, dim=dim):
             mem.put_many(batch)
+        mem.build_index()
     os.replace(path + ".tmp", path)
 
 

@@ -31,7 +31,7 @@ from .coldstart.handle import HandleColdStart
 from .config import IndexConfig, StoreConfig
 from .engine import shared
 from .engine.follow import ReaderFile
-from .engine.hooks import ALL, SEAL
+from .engine.hooks import ALL, DUE, SEAL
 from .engine.records import live_by_collection
 from .engine.snapshot import Snapshot
 from .engine.store import Opened, check_not_future, create_file, make_snapshot
@@ -348,11 +348,11 @@ class Memory(Reads, Writes):
         with self._mutex, storage_errors("seal"):
             return self._writable().seal(full=SEAL)
 
-    def build_index(self) -> int:
-        """Like ``seal()``, with the vector graph brought fully up to date however long it
-        takes (seconds per 10k vectors): after a bulk load, before publishing a file."""
+    def build_index(self, *, complete: bool = True) -> int:
+        """``seal()`` and the vector graph built, however long (seconds per 10k vectors):
+        after a bulk load, before publishing (``complete=False``: but for a short tail)."""
         with self._mutex, storage_errors("build_index"):
-            return self._writable().seal(full=ALL)
+            return self._writable().seal(full=ALL if complete else DUE)
 
     # ------------------------------------------------------------- collections
 

@@ -102,6 +102,7 @@ def ingest(path: str, inputs: tuple[str, ...], chunk_size: int, chunk_overlap: i
         with reported_errors():
             report = run_ingest(mem, inputs, options, embedder=embedder,
                                 on_plan=progress.plan, on_source=progress.advance)
+            mem.build_index(complete=False)  # searched through a graph once this exits
     if as_json:
         echo_json({"path": path, **report.as_dict()})
     else:

@@ -22,7 +22,8 @@ Append = Callable[[bytes], tuple[int, int]]
 # What a commit asks of the derived indexes (``full`` of ``CommitHook.on_commit``):
 AUTO = 0  # an automatic commit: an index catches up once its uncovered tail is long
 SEAL = 1  # seal() / close(): every index up to date, the graph within a bounded cost
-ALL = 2  # build_index() / compact(): every index up to date, whatever it costs
+DUE = 2  # build_index(complete=False): also a due graph extension, whatever it costs
+ALL = 3  # build_index() / compact(): every index up to date, whatever it costs
 
 
 class CommitHook(Protocol):

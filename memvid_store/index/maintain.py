@@ -12,7 +12,9 @@ What a commit asks (``full``, :mod:`memvid_store.engine.hooks`):
 * ``SEAL`` (``seal()``, ``close()``) brings the BM25 index up to date, and the graph when
   its extension is due and short: at most ``sync_limit`` vectors (``StoreConfig
   .graph_sync_limit``), so a close never waits minutes.
-* ``ALL`` (``build_index()``, ``compact()``) brings both up to date, whatever it costs.
+* ``DUE`` (``build_index(complete=False)``) as ``SEAL``, and a due graph extension
+  however long; ``ALL`` (``build_index()``, ``compact()``) brings both up to date,
+  whatever it costs.
 
 A graph extension is *due* once the file has ``ann_threshold`` vectors and the graph lacks
 at least ``GRAPH_GROWTH`` of its size (``GRAPH_MIN_TAIL`` at least): each extension
@@ -36,7 +38,7 @@ from typing import Any
 
 from ..config import IndexConfig, StoreConfig
 from ..engine.format import SegmentRef, crc32
-from ..engine.hooks import ALL, AUTO, SEAL, Append
+from ..engine.hooks import ALL, AUTO, DUE, SEAL, Append
 from ..engine.records import Version
 from ..engine.snapshot import Snapshot
 from .coverage import covered_gid, tail_versions
@@ -192,6 +194,8 @@ class IndexMaintainer:
         uncovered = self._uncovered(vectors_total, count)
         if full == ALL:
             return uncovered > 0
+        if full == DUE:
+            return self._due(uncovered, count)
         return (full == SEAL and uncovered <= self.sync_limit
                 and self._due(uncovered, count))
 
@@ -200,7 +204,7 @@ class IndexMaintainer:
         from .vector.graph_update import graph_identity, graph_ref, prepare_graph
 
         old = snap.toc.find("ann")
-        if full == ALL and self._background is not None:
+        if full >= DUE and self._background is not None:
             self._background.cancel()  # this commit builds it all
         graph = self._background.take(graph_identity(old)) if self._background else None
         if graph is None:

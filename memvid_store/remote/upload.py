@@ -100,7 +100,7 @@ def _seal(path: str) -> None:
     from ..memory import Memory
 
     with Memory.open(path, lock_timeout=0.0) as mem:
-        mem.seal()
+        mem.build_index()  # readers of the object search a graph, never a long tail
 
 
 def _current_etag(obstore: Any, store: Any, key: str) -> str | None:

@@ -111,6 +111,22 @@ def test_build_index_builds_everything(mem_path: str) -> None:
         assert graph(m)["count"] == 1600
 
 
+def test_build_index_not_complete_builds_only_a_due_extension(mem_path: str) -> None:
+    data = rows(3000)
+    with Memory.create(mem_path, dim=DIM, index=INDEX, graph_sync_limit=0,
+                       graph_background=False) as m:
+        put(m, data, 0, 1500)
+        m.build_index(complete=False)  # a first graph is always due
+        first = graph(m)
+        assert first["count"] == 1500
+        put(m, data, 1500, 1600)
+        m.build_index(complete=False)  # 100 vectors: not worth rewriting 1,500
+        assert graph(m) == first
+        put(m, data, 1600, 3000)
+        m.build_index(complete=False)  # due, and no sync limit applies
+        assert graph(m)["count"] == 3000
+
+
 def test_background_build_is_committed_while_the_writer_is_open(mem_path: str) -> None:
     data = rows(3000, 1)
     m = Memory.create(mem_path, dim=DIM, index=INDEX, graph_sync_limit=100)

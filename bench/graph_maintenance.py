@@ -1,0 +1,172 @@
+"""Graph maintenance off the commit path, measured at scale.
+
+``python bench/graph_maintenance.py --n 1000000 --add 100000`` runs each step in a fresh
+process on one file of ``bench/corpus.py`` vectors (128-d, no BM25 index):
+
+1. **load**: ``put_many`` of ``n`` frames, then ``close()``;
+2. **build_index**: open, ``build_index()`` (the whole graph), close: seconds and the
+   process's peak RSS;
+3. **add + close**: open, ``put_many`` of ``add`` more frames, ``close()`` (background
+   builds off, so the close is measured alone): its seconds, and the graph it leaves;
+4. **query**: vector ``find`` p50 of a fresh reader while the added vectors are the
+   exact-scanned tail;
+5. **background**: open the writer and wait until its background child has committed the
+   extended graph: seconds, and the child's peak RSS.
+
+Writes ``bench/results/graph-<stamp>.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(HERE.parent))
+
+from bench.machine import machine_info, summary  # noqa: E402
+from bench.report import write_results  # noqa: E402
+
+DIM = 128
+BATCH = 10_000
+QUERIES = 200
+
+STEPS = {
+    "load": """
+from bench import corpus
+mem = Memory.create(path, dim=DIM, index={"lexical": False})
+t0 = time.perf_counter()
+for batch in corpus.iter_batches(N, BATCH, dim=DIM, seed=0, ids=False, embeddings=True):
+    mem.put_many(batch)
+mem.close()
+out = {"seconds": time.perf_counter() - t0}
+""",
+    "build_index": """
+mem = Memory.open(path)
+t0 = time.perf_counter()
+mem.build_index()
+mem.close()
+out = {"seconds": time.perf_counter() - t0, "graph": graph(path)}
+""",
+    "add": """
+from bench import corpus
+mem = Memory.open(path, graph_background=False)
+t0 = time.perf_counter()
+for batch in corpus.iter_batches(ADD, BATCH, dim=DIM, seed=1, ids=False, embeddings=True):
+    mem.put_many(batch)
+put_s = time.perf_counter() - t0
+t0 = time.perf_counter()
+mem.close()
+out = {"put_s": put_s, "close_s": time.perf_counter() - t0, "graph": graph(path)}
+""",
+    "query": """
+import numpy as np
+from bench import corpus
+qv = np.asarray(corpus.query_vectors(QUERIES, dim=DIM, seed=0)[0], "<f4")
+mem = Memory.open(path, readonly=True)
+for q in qv[:20]:
+    mem.find(vector=q, k=10, mode="vector")
+times = []
+for q in qv:
+    t0 = time.perf_counter()
+    mem.find(vector=q, k=10, mode="vector")
+    times.append(time.perf_counter() - t0)
+mem.close()
+out = {"p50_ms": float(np.median(times) * 1e3), "p90_ms": float(np.percentile(times, 90) * 1e3)}
+""",
+    "background": """
+mem = Memory.open(path)
+t0 = time.perf_counter()
+mem._shared.writer.hook.committed(mem._snap())  # what the writer's next commit does
+while mem._snap().toc.find("ann").meta["count"] < mem._snap().toc.counters["vectors"]:
+    if not mem._shared.writer.hook._background.running and not mem._shared.writer.hook.ready():
+        raise SystemExit("the background build stopped without a graph")
+    time.sleep(0.2)
+seconds = time.perf_counter() - t0
+mem.close()
+child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+out = {"seconds": seconds, "child_peak_rss_mb": child / 2**20, "graph": graph(path)}
+""",
+}
+
+PRELUDE = """
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from memvid_store import Memory
+path, N, ADD, DIM, BATCH, QUERIES = {path!r}, {n}, {add}, {dim}, {batch}, {queries}
+
+def graph(path):
+    with Memory.open(path, readonly=True) as r:
+        ref = r._snap().toc.find("ann")
+        return None if ref is None else {{"count": ref.meta["count"], "bytes": ref.length,
+                                          "ef_search": ref.meta.get("ef_search")}}
+"""
+
+EPILOGUE = """
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def run_step(name: str, path: Path, n: int, add: int) -> dict[str, Any]:
+    code = (PRELUDE.format(root=str(HERE.parent), path=str(path), n=n, add=add, dim=DIM,
+                           batch=BATCH, queries=QUERIES)
+            + STEPS[name] + EPILOGUE)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"step {name} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(name, result, flush=True)
+    return result
+
+
+def markdown(res: dict[str, Any]) -> str:
+    s = res["steps"]
+    n, add = res["n"], res["add"]
+    lines = [f"## Graph maintenance ({res['timestamp']})", "",
+             f"Machine: {summary(res['machine'])}  ", f"Command: `{res['command']}`", "",
+             f"{n:,} frames of {DIM}-d bench corpus vectors (no BM25 index), then {add:,} more.",
+             "", "| step | figure |", "| --- | --- |",
+             f"| load {n:,} (put_many, close) | {s['load']['seconds']:.1f} s |",
+             f"| build_index() of {n:,} | {s['build_index']['seconds']:.1f} s, peak RSS "
+             f"{s['build_index']['peak_rss_mb']:.0f} MB, graph "
+             f"{s['build_index']['graph']['bytes'] / 2**20:.0f} MB |",
+             f"| put_many of {add:,} more | {s['add']['put_s']:.1f} s |",
+             f"| **close()** after them | **{s['add']['close_s']:.2f} s** (graph still "
+             f"{s['add']['graph']['count']:,}) |",
+             f"| vector find p50 / p90, {add:,} exact-scanned tail | "
+             f"{s['query']['p50_ms']:.2f} / {s['query']['p90_ms']:.2f} ms |",
+             f"| background extension to {s['background']['graph']['count']:,} | "
+             f"{s['background']['seconds']:.1f} s, child peak RSS "
+             f"{s['background']['child_peak_rss_mb']:.0f} MB |"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--add", type=int, default=100_000)
+    args = ap.parse_args(argv)
+    steps: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="memvid-graph-") as work:
+        path = Path(work) / "g.mv2"
+        for name in STEPS:
+            steps[name] = run_step(name, path, args.n, args.add)
+    res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+           "command": "python bench/graph_maintenance.py " + " ".join(argv or sys.argv[1:]),
+           "machine": machine_info(), "n": args.n, "add": args.add, "steps": steps}
+    json_path, md_path = write_results(res, HERE / "results", "graph", markdown)
+    print(f"results: {json_path}, {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
