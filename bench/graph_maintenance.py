@@ -86,8 +86,8 @@ mem = Memory.open(path)
 t0 = time.perf_counter()
 mem._shared.writer.hook.committed(mem._snap())  # what the writer's next commit does
 while mem._snap().toc.find("ann").meta["count"] < mem._snap().toc.counters["vectors"]:
-    if not mem._shared.writer.hook._background.running and not mem._shared.writer.hook.ready():
-        raise SystemExit("the background build stopped without a graph")
+    if mem._shared.writer.hook._background.failures:
+        raise SystemExit("the background build failed")
     time.sleep(0.2)
 seconds = time.perf_counter() - t0
 mem.close()

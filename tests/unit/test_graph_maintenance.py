@@ -97,10 +97,15 @@ def test_a_short_tail_does_not_rewrite_the_graph(mem_path: str) -> None:
         assert graph(m)["count"] == 2200
 
 
+def without_builds(path: str) -> Memory:
+    """A new memory whose seals and background never build a graph."""
+    return Memory.create(path, dim=DIM, index=INDEX, graph_sync_limit=0,
+                         graph_background=False)
+
+
 def test_build_index_builds_everything(mem_path: str) -> None:
     data = rows(1600)
-    with Memory.create(mem_path, dim=DIM, index=INDEX, graph_sync_limit=0,
-                       graph_background=False) as m:
+    with without_builds(mem_path) as m:
         put(m, data, 0, 1500)
         m.seal()
         assert graph(m) is None
@@ -113,8 +118,7 @@ def test_build_index_builds_everything(mem_path: str) -> None:
 
 def test_build_index_not_complete_builds_only_a_due_extension(mem_path: str) -> None:
     data = rows(3000)
-    with Memory.create(mem_path, dim=DIM, index=INDEX, graph_sync_limit=0,
-                       graph_background=False) as m:
+    with without_builds(mem_path) as m:
         put(m, data, 0, 1500)
         m.build_index(complete=False)  # a first graph is always due
         first = graph(m)

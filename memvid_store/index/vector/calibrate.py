@@ -22,7 +22,7 @@ on the bench corpus, where ef 640 reaches 0.96).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,17 +65,18 @@ def holdout(count: int) -> np.ndarray:
 
 def calibrate(index: Any, blocks: Sequence[tuple[np.ndarray, np.ndarray]],
               queries: np.ndarray, labels: np.ndarray, *, metric: str, dtype: str,
-              target: float) -> Calibration | None:
+              target: float, done: Callable[[np.ndarray], None] | None = None
+              ) -> Calibration | None:
     """The width ``index`` needs for recall@K >= ``target``: ``queries`` (labelled
     ``labels``, not yet in the graph) against every other vector of ``blocks``
-    (``(matrix, gids)`` pairs: every vector the graph will hold). None without enough
-    queries or vectors to measure."""
+    (``(matrix, gids)`` pairs: every vector the graph will hold; ``done(matrix)`` after
+    each is scored). None without enough queries or vectors to measure."""
     total = sum(len(gids) for _, gids in blocks)
     if len(queries) < MIN_SAMPLE or total - len(queries) <= 2 * K:
         return None
     queries = np.ascontiguousarray(queries, "<f4")
     prepared = scoring.prepare_queries(queries, queries.shape[1], metric)
-    truth = _exact_top(blocks, prepared, np.asarray(labels, "<i8"), metric)
+    truth = _exact_top(blocks, prepared, np.asarray(labels, "<i8"), metric, done)
     depth = graph_depth(K, dtype)
     goal = min(1.0, target + MARGIN)
     recall = 0.0
@@ -88,7 +89,8 @@ def calibrate(index: Any, blocks: Sequence[tuple[np.ndarray, np.ndarray]],
 
 
 def _exact_top(blocks: Sequence[tuple[np.ndarray, np.ndarray]], prepared: np.ndarray,
-               held_out: np.ndarray, metric: str) -> np.ndarray:
+               held_out: np.ndarray, metric: str,
+               done: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
     """Labels (nq, K) of each query's exact top K among the vectors not held out; block by
     block, so memory stays at one block's scores."""
     nq = len(prepared)
@@ -104,6 +106,8 @@ def _exact_top(blocks: Sequence[tuple[np.ndarray, np.ndarray]], prepared: np.nda
         top = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
         best_scores = np.take_along_axis(scores, top, axis=1)
         best_labels = np.take_along_axis(labels, top, axis=1)
+        if done is not None:
+            done(matrix)
     return best_labels
 
 

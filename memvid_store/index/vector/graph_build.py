@@ -43,15 +43,17 @@ class GraphBlob:
 
 def build_graph(backend: Any, old: Any | None, chunks: Chunks, *, metric: str, dim: int,
                 params: AnnParams, scratch_dir: str,
-                measure: Callable[[AnnIndex, np.ndarray, np.ndarray], T]
-                ) -> tuple[GraphBlob, T]:
+                measure: Callable[[AnnIndex, np.ndarray, np.ndarray], T],
+                done: Callable[[np.ndarray], None] | None = None) -> tuple[GraphBlob, T]:
     """The graph ``old`` (None: a new one) with ``chunks`` added, and what ``measure``
-    found searching it with the held-out vectors and their labels before they were added."""
+    found searching it with the held-out vectors and their labels before they were added.
+    ``done(matrix)`` is called once the stream has moved past a chunk's matrix (its mapped
+    pages may go: read again, they come back unchanged)."""
     picks = holdout(sum(len(gids) for _, gids in chunks))
     held = _rows_at(chunks, picks)
     if hasattr(backend, "add_streamed"):
-        graph = backend.add_streamed(old, batches(_without(chunks, picks)), metric=metric,
-                                     dim=dim, params=params)
+        graph = backend.add_streamed(old, batches(_without(chunks, picks, done)),
+                                     metric=metric, dim=dim, params=params)
         measured = measure(graph.view, *held)
         graph.add([held])
         return _saved(graph, scratch_dir), measured
@@ -89,9 +91,11 @@ def _rows_at(chunks: Chunks, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate(vectors), np.concatenate(labels)
 
 
-def _without(chunks: Chunks, picks: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _without(chunks: Chunks, picks: np.ndarray,
+             done: Callable[[np.ndarray], None] | None = None
+             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``chunks`` without the rows at positions ``picks``, one at a time (a chunk that
-    loses rows is copied when its turn comes)."""
+    loses rows is copied when its turn comes); ``done(matrix)`` once resumed past one."""
     start = 0
     for matrix, gids in chunks:
         inside = picks[(picks >= start) & (picks < start + len(gids))] - start
@@ -102,6 +106,8 @@ def _without(chunks: Chunks, picks: np.ndarray) -> Iterator[tuple[np.ndarray, np
                 yield matrix[keep], gids[keep]
         else:
             yield matrix, gids
+        if done is not None:
+            done(matrix)
         start += len(gids)
 
 

@@ -64,12 +64,14 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
     dim = snap.dim or _dim(fresh or [])
     new: list[tuple[Any, Any]] = []  # the rows to add: views of whole blocks
     held = []  # every row the graph will hold, as (matrix, gids) views
+    mapped = MappedPages(snap.view)
     for block in VectorTable(snap).blocks:
         keep = block.gids < upto
         if not keep.all():
             block_rows = (block.matrix[keep], block.gids[keep])
         else:
             block_rows = (block.matrix, block.gids)
+            mapped.add(block.matrix, block.span)
         if not len(block_rows[1]):
             continue
         held.append(block_rows)
@@ -89,12 +91,15 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
     params = AnnParams(M=config.ann_m, ef_construction=config.ann_ef_construction,
                        ef_search=config.ann_ef_search or DEFAULT_EF_SEARCH, dtype=dtype,
                        build_threads=threads or os.cpu_count() or 1)
-    previous = None if old is None else snap.view.read(old.offset, old.length, "segment:ann")
+    previous = None
+    if old is not None:
+        previous = snap.view.read(old.offset, old.length, "segment:ann")
+        mapped.loaded((old.offset, old.length))
     blob, calibration = build_graph(
         get_backend(config.ann_backend), previous, new, metric=config.distance, dim=dim,
-        params=params, scratch_dir=scratch_dir,
+        params=params, scratch_dir=scratch_dir, done=mapped.release,
         measure=lambda index, queries, labels: _calibrate(config, index, held, queries,
-                                                          labels, dtype))
+                                                          labels, dtype, mapped.release))
     meta = {"backend": config.ann_backend, "count": count + sum(len(g) for _, g in new),
             "covered": upto, "M": config.ann_m,
             "ef_construction": config.ann_ef_construction, "dtype": dtype,
@@ -115,8 +120,38 @@ def graph_ref(graph: PreparedGraph, write: Append) -> SegmentRef:
     return SegmentRef("ann", off, blob.length, blob.crc, graph.meta)
 
 
+class MappedPages:
+    """The file spans of vector blocks read through the snapshot's map: ``release(matrix)``
+    drops a block's pages from this process's resident memory once a pass is done with
+    them (a graph build reads every vector twice; holding them all would add their size,
+    512 MB at 1M x 128, to its peak)."""
+
+    def __init__(self, view: Any) -> None:
+        self._view = view
+        self._spans: dict[int, tuple[int, int]] = {}
+        self._loaded: list[tuple[int, int]] = []
+
+    def add(self, matrix: Any, span: tuple[int, int] | None) -> None:
+        if span is not None and hasattr(self._view, "release"):
+            self._spans[id(matrix)] = span
+            self._view.release(*span)  # the table's checksum pass read them all
+
+    def loaded(self, span: tuple[int, int]) -> None:
+        """A span copied out whole before the first block is done (the graph being
+        extended, which the library loads into memory): released with that block."""
+        if hasattr(self._view, "release"):
+            self._loaded.append(span)
+
+    def release(self, matrix: Any) -> None:
+        while self._loaded:
+            self._view.release(*self._loaded.pop())
+        span = self._spans.get(id(matrix))
+        if span is not None:
+            self._view.release(*span)
+
+
 def _calibrate(config: IndexConfig, index: Any, blocks: list[tuple[Any, Any]], queries: Any,
-               labels: Any, dtype: str) -> Calibration | None:
+               labels: Any, dtype: str, done: Any = None) -> Calibration | None:
     """The search width the new graph needs for the recall target (calibrate.py); None,
     with a warning, if measuring fails: the commit never does for it, and the graph is
     searched with the default width."""
@@ -124,7 +159,7 @@ def _calibrate(config: IndexConfig, index: Any, blocks: list[tuple[Any, Any]], q
 
     try:
         return calibrate(index, blocks, queries, labels, metric=config.distance,
-                         dtype=dtype, target=config.recall_target)
+                         dtype=dtype, target=config.recall_target, done=done)
     except Exception as exc:  # a measurement never costs the commit
         warnings.warn(f"the vector graph's search width could not be calibrated "
                       f"({exc!r}); it is searched with the default width",
