@@ -11,7 +11,9 @@ process on one file of ``bench/corpus.py`` vectors (128-d, no BM25 index):
 4. **query**: vector ``find`` p50 of a fresh reader while the added vectors are the
    exact-scanned tail;
 5. **background**: open the writer and wait until its background child has committed the
-   extended graph: seconds, and the child's peak RSS.
+   extended graph: seconds, and the child's peak RSS;
+6. **compact**: open, ``compact()``, close: seconds and the process's peak RSS (the
+   kept versions stream into the new file; its graph is built whole).
 
 Writes ``bench/results/graph-<stamp>.json`` and ``.md``.
 """
@@ -94,6 +96,14 @@ mem.close()
 child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 out = {"seconds": seconds, "child_peak_rss_mb": child / 2**20, "graph": graph(path)}
 """,
+    "compact": """
+mem = Memory.open(path)
+t0 = time.perf_counter()
+mem.compact()
+seconds = time.perf_counter() - t0
+mem.close()
+out = {"seconds": seconds, "graph": graph(path)}
+""",
 }
 
 PRELUDE = """
@@ -146,7 +156,9 @@ def markdown(res: dict[str, Any]) -> str:
              f"{s['query']['p50_ms']:.2f} / {s['query']['p90_ms']:.2f} ms |",
              f"| background extension to {s['background']['graph']['count']:,} | "
              f"{s['background']['seconds']:.1f} s, child peak RSS "
-             f"{s['background']['child_peak_rss_mb']:.0f} MB |"]
+             f"{s['background']['child_peak_rss_mb']:.0f} MB |",
+             f"| compact() of {n + add:,} | {s['compact']['seconds']:.1f} s, peak RSS "
+             f"{s['compact']['peak_rss_mb']:.0f} MB |"]
     return "\n".join(lines) + "\n"
 
 

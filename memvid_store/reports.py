@@ -49,6 +49,8 @@ class Stats:
     ``text_bytes`` is the UTF-8 size of the sealed frames' text, ``payload_bytes`` that of
     text + metadata + tags before compression, ``stored_bytes`` their compressed size.
     ``file_bytes`` includes the WAL region, allocated sparsely at create time.
+    ``vectors`` are the stored embeddings (every version's), ``graph_vectors`` those the
+    HNSW graph holds; the others are scanned exactly (``build_index()`` adds them).
     """
 
     path: str
@@ -71,6 +73,8 @@ class Stats:
     mmap: bool
     uuid: str
     tiers: dict[str, str] = field(default_factory=dict)  # warmup state per index tier
+    vectors: int = 0
+    graph_vectors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         out = {}
@@ -93,4 +97,10 @@ def file_stats(snap: Snapshot, *, path: str, file_bytes: int, wal_bytes: int,
         wal_bytes=wal_bytes, wal_size=header.wal_size, wal_records=len(snap.delta),
         runs=len(snap.runs), created_at=from_us(header.created_at_us),
         history_floor=None if floor is None else from_us(floor), readonly=readonly,
-        mmap=snap.view.mmapped, uuid=header.uuid.hex(), tiers=tiers)
+        mmap=snap.view.mmapped, uuid=header.uuid.hex(), tiers=tiers,
+        vectors=counters.get("vectors", 0), graph_vectors=_graph_vectors(snap))
+
+
+def _graph_vectors(snap: Snapshot) -> int:
+    ref = snap.toc.find("ann")
+    return int(ref.meta.get("count", 0)) if ref is not None else 0

@@ -8,46 +8,91 @@ waiting for the old file's lock notice the replacement and reopen the path.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..config import StoreConfig
 from . import _faults, lock
 from .format import TIME_MAX
 from .history import commit_log, state_at
-from .hooks import CommitHook
+from .hooks import ALL, AUTO, CommitHook
 from .keys import SEP
 from .records import COUNTERS, Version
 from .snapshot import Snapshot
 from .store import Committer, fsync_dir, make_snapshot, read_state, write_empty
 
+CHUNK_BYTES = 16 << 20  # text and vector bytes of the versions one run is written from
 
-def kept_versions(snap: Snapshot, floor: int | None) -> tuple[list[Version], int]:
-    """Versions that remain after dropping those replaced at or before ``floor``, and the
-    highest version number dropped (0: none)."""
-    out: list[Version] = []
-    dropped = 0
-    for ref in snap.iter_all():
-        vfrom, vto = snap.valid_from(ref), snap.valid_to(ref)
-        if snap.is_tombstone(ref):
-            keep = floor is None or vfrom > floor
-        else:
-            keep = floor is None or vto > floor
-        if not keep:
-            dropped = max(dropped, snap.version_number(ref))
-            continue
-        v = snap.load(ref)
-        out.append(Version(len(out), v.id, v.version, v.created_at, v.valid_from, v.tombstone,
-                           -1, False, v.text, v.metadata, v.tags, snap.embedding(ref), vto))
-    return out, dropped
+
+class Kept:
+    """The versions compaction keeps, streamed in gid order (renumbered from 0) in chunks of
+    about ``chunk_bytes``, and the counters of those streamed so far."""
+
+    def __init__(self, snap: Snapshot, floor: int | None, chunk_bytes: int) -> None:
+        self.snap, self.floor, self.chunk_bytes = snap, floor, chunk_bytes
+        self.counters: dict[str, Any] = {k: 0 for k in COUNTERS}
+        self.dropped = 0  # the highest version number dropped (0: none)
+        self.count = 0
+
+    def chunks(self) -> Iterator[list[Version]]:
+        snap, floor = self.snap, self.floor
+        out: list[Version] = []
+        size = 0
+        for ref in snap.iter_all():
+            vfrom, vto = snap.valid_from(ref), snap.valid_to(ref)
+            if snap.is_tombstone(ref):
+                keep = floor is None or vfrom > floor
+            else:
+                keep = floor is None or vto > floor
+            if not keep:
+                self.dropped = max(self.dropped, snap.version_number(ref))
+                continue
+            v = snap.load(ref)
+            kept = Version(self.count, v.id, v.version, v.created_at, v.valid_from,
+                           v.tombstone, -1, False, v.text, v.metadata, v.tags,
+                           snap.embedding(ref), vto)
+            self._count(kept)
+            out.append(kept)
+            size += len(kept.text) + len(kept.embedding or b"") + 64
+            if size >= self.chunk_bytes:
+                yield out
+                out, size = [], 0
+                # the old file's pages read for this chunk stop counting as resident memory
+                snap.view.release(0, snap.view.length)
+        if out:
+            yield out
+
+    def _count(self, v: Version) -> None:
+        counters = self.counters
+        self.count += 1
+        counters["versions"] += 1
+        if v.tombstone:
+            counters["tombstones"] += 1
+            return
+        counters["text_bytes"] += len(v.text.encode())
+        live = v.valid_to == TIME_MAX
+        counters["live"] += live
+        counters["vectors"] += bool(v.embedding)
+        if SEP in v.id:
+            named = counters.setdefault("collections", {})
+            name = v.id.partition(SEP)[0]
+            named[name] = named.get(name, 0) + live
 
 
 def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConfig,
                  wal_size: int, commit_time: int, maintainer: CommitHook | None = None,
-                 before_rename: Callable[[int], None] | None = None) -> int:
+                 before_rename: Callable[[int], None] | None = None,
+                 chunk_bytes: int | None = None) -> int:
     """Write the compacted file and rename it over ``path``; returns its locked fd.
 
-    ``before_rename(fd)`` is called with the finished, locked file just before the rename.
+    The kept versions stream into the new file a chunk at a time, each chunk one commit
+    (merged as every commit's runs are, indexed as automatic commits index), then one
+    commit builds the indexes fully. Until the rename the new file is a private temporary
+    file, so its intermediate commits are never seen: the last TOC names the first (empty)
+    one as its predecessor and every TOC carries the compacted file's one public
+    generation. Memory stays at about a chunk plus what the indexes hold, whatever the
+    file's size. ``before_rename(fd)`` is called with the finished, locked file just
+    before the rename.
     """
     old_floor = snap.toc.history_floor_us
     if old_floor is not None and (floor is None or floor < old_floor):
@@ -56,24 +101,8 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
     # the writes before the floor may go: remember the state at it (as_of of later ones
     # counts writes from there)
     floor_state = None if floor is None else state_at(snap, floor)
-    versions, dropped = kept_versions(snap, floor)
-    counters: dict[str, Any] = {k: 0 for k in COUNTERS}
-    version_base = max(dropped, snap.toc.counters.get("version_base", 0))
-    if version_base:
-        counters["version_base"] = version_base
-    for v in versions:
-        counters["versions"] += 1
-        if v.tombstone:
-            counters["tombstones"] += 1
-        else:
-            counters["text_bytes"] += len(v.text.encode())
-            live = v.valid_to == TIME_MAX
-            counters["live"] += live
-            counters["vectors"] += bool(v.embedding)
-            if SEP in v.id:
-                named = counters.setdefault("collections", {})
-                name = v.id.partition(SEP)[0]
-                named[name] = named.get(name, 0) + live
+    kept = Kept(snap, floor, chunk_bytes or CHUNK_BYTES)
+    public = snap.toc.public_generation + len(snap.delta_times) + 1
     tmp = f"{path}.compact-{os.getpid()}"
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
@@ -85,9 +114,21 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
                     created_at_us=snap.header.created_at_us,
                     commit_time_us=snap.toc.commit_time_us)
         fresh = make_snapshot(fd, read_state(fd), config.mmap)
-        committer = Committer(fd, fresh, sync=True, use_mmap=config.mmap, maintainer=maintainer)
-        committer.commit(versions, checkpoint_seq=0, dim=snap.dim, counters=counters,
-                         commit_time=commit_time, write_count=len(snap.delta_times))
+        first = (fresh.header.toc_offset, fresh.header.toc_len, fresh.header.toc_crc)
+        committer = Committer(fd, fresh, sync=False, use_mmap=config.mmap,
+                              maintainer=maintainer)
+        for chunk in kept.chunks():
+            committer.commit(chunk, checkpoint_seq=0, dim=snap.dim, counters=kept.counters,
+                             commit_time=commit_time, full_index=AUTO,
+                             toc_changes={"public_generation": public})
+        counters = dict(kept.counters)
+        version_base = max(kept.dropped, snap.toc.counters.get("version_base", 0))
+        if version_base:
+            counters["version_base"] = version_base
+        committer.sync = True  # one fsync covers every chunk's bytes, then the header
+        committer.commit([], checkpoint_seq=0, dim=snap.dim, counters=counters,
+                         commit_time=commit_time, full_index=ALL,
+                         toc_changes={"public_generation": public, "prev": first})
         committer.snapshot.view.close()
         fresh.view.close()
         _faults.hit("compact.before_rename")

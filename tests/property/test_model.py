@@ -39,6 +39,7 @@ from memvid_store import (
     HistoryUnavailableError,
     Memory,
 )
+from memvid_store.engine import compact as compact_module
 from memvid_store.types import from_us, to_us
 
 DIM = 3
@@ -619,6 +620,28 @@ MemoryMachine.TestCase.settings = settings(
 TestMemoryModel = MemoryMachine.TestCase
 # a pass takes well under a minute; shrinking a failure can take minutes more
 TestMemoryModel.pytestmark = [pytest.mark.timeout(600)]
+
+
+class StreamedCompactionMachine(MemoryMachine):
+    """The same model, with compaction writing the kept versions a few at a time (one
+    commit of the new file per ``CHUNK_BYTES``), as it does a large file's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._chunk_bytes = compact_module.CHUNK_BYTES
+        compact_module.CHUNK_BYTES = 300
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            compact_module.CHUNK_BYTES = self._chunk_bytes
+
+
+StreamedCompactionMachine.TestCase.settings = settings(
+    MemoryMachine.TestCase.settings, max_examples=20)
+TestStreamedCompaction = StreamedCompactionMachine.TestCase
+TestStreamedCompaction.pytestmark = [pytest.mark.timeout(600)]
 
 
 def _scenario(steps: Callable[[MemoryMachine], None]) -> None:

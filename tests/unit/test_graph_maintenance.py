@@ -62,6 +62,7 @@ def test_close_leaves_a_long_tail_to_the_exact_scan(mem_path: str) -> None:
     m.close()
     with Memory.open(mem_path, readonly=True) as r:
         assert graph(r) is None
+        assert (r.stats().vectors, r.stats().graph_vectors) == (1500, 0)
         for q in data[:5]:  # no graph: every vector is scanned exactly
             assert [h.id for h in r.find(vector=q, k=5, mode="vector")] == exact_top(
                 data, q, 5)
@@ -150,6 +151,7 @@ def test_background_build_is_committed_while_the_writer_is_open(mem_path: str) -
         m.close()
     with Memory.open(mem_path, readonly=True) as r:
         assert graph(r)["count"] == 3000
+        assert (r.stats().vectors, r.stats().graph_vectors) == (3000, 3000)
         assert r.verify().ok
 
 
