@@ -116,7 +116,8 @@ def graph(path):
     with Memory.open(path, readonly=True) as r:
         ref = r._snap().toc.find("ann")
         return None if ref is None else {{"count": ref.meta["count"], "bytes": ref.length,
-                                          "ef_search": ref.meta.get("ef_search")}}
+                                          "ef_search": ref.meta.get("ef_search"),
+                                          "sample_recall": ref.meta.get("recall")}}
 """
 
 EPILOGUE = """

@@ -44,16 +44,18 @@ class GraphBlob:
 def build_graph(backend: Any, old: Any | None, chunks: Chunks, *, metric: str, dim: int,
                 params: AnnParams, scratch_dir: str,
                 measure: Callable[[AnnIndex, np.ndarray, np.ndarray], T],
-                done: Callable[[np.ndarray], None] | None = None) -> tuple[GraphBlob, T]:
+                done: Callable[[np.ndarray], None] | None = None,
+                loaded: Callable[[], None] | None = None) -> tuple[GraphBlob, T]:
     """The graph ``old`` (None: a new one) with ``chunks`` added, and what ``measure``
     found searching it with the held-out vectors and their labels before they were added.
     ``done(matrix)`` is called once the stream has moved past a chunk's matrix (its mapped
-    pages may go: read again, they come back unchanged)."""
+    pages may go: read again, they come back unchanged), ``loaded()`` once ``old`` has
+    been copied into the library, before the first vector is added."""
     picks = holdout(sum(len(gids) for _, gids in chunks))
     held = _rows_at(chunks, picks)
     if hasattr(backend, "add_streamed"):
-        graph = backend.add_streamed(old, batches(_without(chunks, picks, done)),
-                                     metric=metric, dim=dim, params=params)
+        stream = _after(loaded, batches(_without(chunks, picks, done)))
+        graph = backend.add_streamed(old, stream, metric=metric, dim=dim, params=params)
         measured = measure(graph.view, *held)
         graph.add([held])
         return _saved(graph, scratch_dir), measured
@@ -75,6 +77,13 @@ def build_graph(backend: Any, old: Any | None, chunks: Chunks, *, metric: str, d
     if len(held[1]):
         data = backend.extend(data, *held, metric=metric, params=params)
     return GraphBlob([data], len(data), zlib.crc32(data)), measured
+
+
+def _after(first: Callable[[], None] | None, items: Iterator[T]) -> Iterator[T]:
+    """``items``, calling ``first()`` when the first one is asked for."""
+    if first is not None:
+        first()
+    yield from items
 
 
 def _rows_at(chunks: Chunks, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

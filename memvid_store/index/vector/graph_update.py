@@ -65,7 +65,7 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
     new: list[tuple[Any, Any]] = []  # the rows to add: views of whole blocks
     held = []  # every row the graph will hold, as (matrix, gids) views
     mapped = MappedPages(snap.view)
-    for block in VectorTable(snap).blocks:
+    for block in VectorTable(snap, resident=False).blocks:
         keep = block.gids < upto
         if not keep.all():
             block_rows = (block.matrix[keep], block.gids[keep])
@@ -98,6 +98,7 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
     blob, calibration = build_graph(
         get_backend(config.ann_backend), previous, new, metric=config.distance, dim=dim,
         params=params, scratch_dir=scratch_dir, done=mapped.release,
+        loaded=mapped.release_loaded,
         measure=lambda index, queries, labels: _calibrate(config, index, held, queries,
                                                           labels, dtype, mapped.release))
     meta = {"backend": config.ann_backend, "count": count + sum(len(g) for _, g in new),
@@ -134,17 +135,19 @@ class MappedPages:
     def add(self, matrix: Any, span: tuple[int, int] | None) -> None:
         if span is not None and hasattr(self._view, "release"):
             self._spans[id(matrix)] = span
-            self._view.release(*span)  # the table's checksum pass read them all
 
     def loaded(self, span: tuple[int, int]) -> None:
-        """A span copied out whole before the first block is done (the graph being
-        extended, which the library loads into memory): released with that block."""
+        """A span the library copies whole (the graph being extended): released by
+        ``release_loaded`` once copied."""
         if hasattr(self._view, "release"):
             self._loaded.append(span)
 
-    def release(self, matrix: Any) -> None:
+    def release_loaded(self) -> None:
         while self._loaded:
             self._view.release(*self._loaded.pop())
+
+    def release(self, matrix: Any) -> None:
+        self.release_loaded()
         span = self._spans.get(id(matrix))
         if span is not None:
             self._view.release(*span)

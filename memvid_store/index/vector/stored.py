@@ -72,8 +72,12 @@ class Block:
 class VectorTable:
     """Every stored vector of a snapshot (all versions), in blocks."""
 
-    def __init__(self, snap: Snapshot) -> None:
+    def __init__(self, snap: Snapshot, *, resident: bool = True) -> None:
+        """``resident=False``: each block's mapped pages are released once its checksum
+        is checked (a one-off pass over every vector, such as a graph build, then reads
+        them again a block at a time instead of holding them all)."""
         self.snap = snap
+        self._resident = resident
         self.dim = snap.dim or 0
         self._run_blocks: list[Block] = []
         self._versions_seen = -1  # len(snap.delta) the run blocks' valid_to reflect
@@ -93,7 +97,8 @@ class VectorTable:
             overrides.update(snap.delta_replaced)
             snap.fetch_vector_blocks()
             self._run_blocks = [b for run in snap.runs
-                                for b in _run_blocks(snap, run, overrides, self.dim)]
+                                for b in _run_blocks(snap, run, overrides, self.dim,
+                                                     self._resident)]
         elif snap.delta_replaced:  # committed versions the delta replaced since
             replaced = snap.delta_replaced
             keys = np.fromiter(replaced, "<i8", len(replaced))
@@ -130,7 +135,7 @@ class VectorTable:
 
 
 def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
-                dim: int) -> list[Block]:
+                dim: int, resident: bool = True) -> list[Block]:
     vblocks = run.header["vblocks"]
     if not vblocks:
         return []
@@ -147,6 +152,8 @@ def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
     for index, (offset, count, _) in enumerate(vblocks):
         raw = snap.view.read(offset, count * dim * 4, "segment:vectors")
         run.check_vector_block(index, raw)  # scanned whole: checked whole, once
+        if not resident:
+            snap.view.release(offset, count * dim * 4)
         sel = rows[start : start + count]
         out.append(Block(np.frombuffer(raw, "<f4").reshape(count, dim),
                          (sel + run.base).astype("<i8"), vfrom[sel], vto[sel], created[sel],
