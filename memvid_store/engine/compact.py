@@ -47,7 +47,7 @@ class Kept:
             if not keep:
                 self.dropped = max(self.dropped, snap.version_number(ref))
                 continue
-            v = snap.load(ref)
+            v = snap.load(ref, cached=False)  # a pass over every version: not cache-worthy
             kept = Version(self.count, v.id, v.version, v.created_at, v.valid_from,
                            v.tombstone, -1, False, v.text, v.metadata, v.tags,
                            snap.embedding(ref), vto)

@@ -493,11 +493,12 @@ class Snapshot:
 
     # ------------------------------------------------------------------ loading
 
-    def load(self, ref: RowRef) -> Version:
-        """Materialize a version with its text, metadata and tags (embedding lazily)."""
+    def load(self, ref: RowRef, *, cached: bool = True) -> Version:
+        """Materialize a version with its text, metadata and tags (embedding lazily);
+        ``cached=False`` bypasses the frame cache (a pass over every version)."""
         if ref.version is not None:
             return ref.version
-        frame_id, version, created, text, meta, tags = self.record(ref)
+        frame_id, version, created, text, meta, tags = self.record(ref, cached=cached)
         return Version(
             gid=ref.gid, id=frame_id, version=version, created_at=created,
             valid_from=ref.run.part("vfrom")[ref.row], tombstone=self.is_tombstone(ref),
@@ -505,7 +506,8 @@ class Snapshot:
             valid_to=self.valid_to(ref),
         )
 
-    def record(self, ref: RowRef) -> tuple[str, int, int, str, dict, list[str]]:
+    def record(self, ref: RowRef, *, cached: bool = True
+               ) -> tuple[str, int, int, str, dict, list[str]]:
         """What a search hit shows of a version: (id, version, created_at µs, text,
         metadata, tags), without the history fields :meth:`load` also reads."""
         v = ref.version
@@ -513,8 +515,12 @@ class Snapshot:
             return v.id, v.version, v.created_at, v.text, v.metadata or {}, v.tags or []
         run, row = ref.run, ref.row
         flags = run.part("flags")[row]
-        text, meta, tags = ("", {}, []) if flags & FLAG_TOMBSTONE else self._payload(run, row,
-                                                                                    flags)
+        if flags & FLAG_TOMBSTONE:
+            text, meta, tags = "", {}, []
+        elif cached:
+            text, meta, tags = self._payload(run, row, flags)
+        else:
+            text, meta, tags = self._decode(run, row, flags)
         return (run.frame_id(row), run.part("version")[row], run.part("created")[row], text,
                 meta, tags)
 
