@@ -151,16 +151,25 @@ def markdown(res: dict[str, Any]) -> str:
              f"{s['build_index']['peak_rss_mb']:.0f} MB, graph "
              f"{s['build_index']['graph']['bytes'] / 2**20:.0f} MB |",
              f"| put_many of {add:,} more | {s['add']['put_s']:.1f} s |",
-             f"| **close()** after them | **{s['add']['close_s']:.2f} s** (graph still "
-             f"{s['add']['graph']['count']:,}) |",
+             f"| **close()** after them | **{s['add']['close_s'] * 1e3:.2f} ms** (graph still "
+             f"{s['add']['graph']['count']:,}; the batches were committed as they came) |",
              f"| vector find p50 / p90, {add:,} exact-scanned tail | "
              f"{s['query']['p50_ms']:.2f} / {s['query']['p90_ms']:.2f} ms |",
              f"| background extension to {s['background']['graph']['count']:,} | "
              f"{s['background']['seconds']:.1f} s, child peak RSS "
-             f"{s['background']['child_peak_rss_mb']:.0f} MB |",
+             f"{s['background']['child_peak_rss_mb']:.0f} MB, calibrated ef "
+             f"{s['background']['graph']['ef_search']} |",
              f"| compact() of {n + add:,} | {s['compact']['seconds']:.1f} s, peak RSS "
              f"{s['compact']['peak_rss_mb']:.0f} MB |"]
     return "\n".join(lines) + "\n"
+
+
+def rewrite(json_path: Path) -> Path:
+    """The markdown report of a stored JSON result, written again (after a format change)."""
+    res = json.loads(json_path.read_text())
+    md = json_path.with_suffix(".md")
+    md.write_text(markdown(res))
+    return md
 
 
 def main(argv: list[str] | None = None) -> int:
