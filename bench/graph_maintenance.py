@@ -142,25 +142,30 @@ def run_step(name: str, path: Path, n: int, add: int) -> dict[str, Any]:
 def markdown(res: dict[str, Any]) -> str:
     s = res["steps"]
     n, add = res["n"], res["add"]
+    rows = {
+        "load": lambda r: (f"load {n:,} (put_many, close)", f"{r['seconds']:.1f} s"),
+        "build_index": lambda r: (
+            f"build_index() of {n:,}", f"{r['seconds']:.1f} s, peak RSS "
+            f"{r['peak_rss_mb']:.0f} MB, graph {r['graph']['bytes'] / 2**20:.0f} MB"),
+        "add": lambda r: (
+            f"put_many of {add:,} more, then **close()**",
+            f"{r['put_s']:.1f} s, then **{r['close_s'] * 1e3:.2f} ms** (graph still "
+            f"{r['graph']['count']:,}; the batches were committed as they came)"),
+        "query": lambda r: (f"vector find p50 / p90, {add:,} exact-scanned tail",
+                            f"{r['p50_ms']:.2f} / {r['p90_ms']:.2f} ms"),
+        "background": lambda r: (
+            f"background extension to {r['graph']['count']:,}",
+            f"{r['seconds']:.1f} s, child peak RSS {r['child_peak_rss_mb']:.0f} MB, "
+            f"calibrated ef {r['graph']['ef_search']} (sample recall "
+            f"{r['graph']['sample_recall']})"),
+        "compact": lambda r: (f"compact() of {n + add:,}", f"{r['seconds']:.1f} s, peak RSS "
+                              f"{r['peak_rss_mb']:.0f} MB"),
+    }
     lines = [f"## Graph maintenance ({res['timestamp']})", "",
              f"Machine: {summary(res['machine'])}  ", f"Command: `{res['command']}`", "",
              f"{n:,} frames of {DIM}-d bench corpus vectors (no BM25 index), then {add:,} more.",
-             "", "| step | figure |", "| --- | --- |",
-             f"| load {n:,} (put_many, close) | {s['load']['seconds']:.1f} s |",
-             f"| build_index() of {n:,} | {s['build_index']['seconds']:.1f} s, peak RSS "
-             f"{s['build_index']['peak_rss_mb']:.0f} MB, graph "
-             f"{s['build_index']['graph']['bytes'] / 2**20:.0f} MB |",
-             f"| put_many of {add:,} more | {s['add']['put_s']:.1f} s |",
-             f"| **close()** after them | **{s['add']['close_s'] * 1e3:.2f} ms** (graph still "
-             f"{s['add']['graph']['count']:,}; the batches were committed as they came) |",
-             f"| vector find p50 / p90, {add:,} exact-scanned tail | "
-             f"{s['query']['p50_ms']:.2f} / {s['query']['p90_ms']:.2f} ms |",
-             f"| background extension to {s['background']['graph']['count']:,} | "
-             f"{s['background']['seconds']:.1f} s, child peak RSS "
-             f"{s['background']['child_peak_rss_mb']:.0f} MB, calibrated ef "
-             f"{s['background']['graph']['ef_search']} |",
-             f"| compact() of {n + add:,} | {s['compact']['seconds']:.1f} s, peak RSS "
-             f"{s['compact']['peak_rss_mb']:.0f} MB |"]
+             "", "| step | figure |", "| --- | --- |"]
+    lines += ["| {} | {} |".format(*rows[name](s[name])) for name in s]
     return "\n".join(lines) + "\n"
 
 
@@ -176,11 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--add", type=int, default=100_000)
+    ap.add_argument("--steps", default=",".join(STEPS),
+                    help="comma-separated steps to run, in order (load first)")
     args = ap.parse_args(argv)
     steps: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="memvid-graph-") as work:
         path = Path(work) / "g.mv2"
-        for name in STEPS:
+        for name in args.steps.split(","):
             steps[name] = run_step(name, path, args.n, args.add)
     res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "command": "python bench/graph_maintenance.py " + " ".join(argv or sys.argv[1:]),

@@ -105,3 +105,32 @@ def test_ann_ef_search_overrides_the_calibrated_width(mem_path: str) -> None:
 def test_recall_target_is_checked(bad) -> None:
     with pytest.raises(InvalidInputError, match="recall_target"):
         IndexConfig(recall_target=bad)
+
+
+class PlateauIndex:
+    """A stand-in graph that finds the exact top 10 of a share of the queries growing
+    with the width, up to 90 %: no width reaches the 0.96 goal."""
+
+    def __init__(self, data: np.ndarray, held: np.ndarray) -> None:
+        unit = data / np.linalg.norm(data, axis=1, keepdims=True)
+        self.unit = np.delete(unit, held, axis=0)
+        self.labels = np.delete(np.arange(len(data)), held)
+
+    def search(self, queries: np.ndarray, depth: int, ef: int) -> tuple[np.ndarray, None]:
+        q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+        top = self.labels[np.argsort(-(q @ self.unit.T), axis=1)[:, :depth]]
+        found = int(len(q) * min(0.9, ef / 128))
+        top[found:] = -1
+        return top, None
+
+
+def test_a_recall_plateau_below_the_goal_takes_the_narrowest_width_that_reaches_it() -> None:
+    from memvid_store.index.vector.calibrate import calibrate
+
+    data = vectors(3000, 8)
+    held = np.arange(0, 3000, 12)  # 250 queries
+    index = PlateauIndex(data, held)
+    got = calibrate(index, [(data, np.arange(len(data)))], data[held], held,
+                    metric="cosine", dtype="f32", target=0.95)
+    assert got is not None and got.ef_search == 128  # not the widest, 4096
+    assert abs(got.recall - 0.9) < 0.01

@@ -322,9 +322,9 @@ def test_chat_history_decodes_only_its_session(mem, monkeypatch):
     decoded: list[int] = []
     record = Snapshot.record
 
-    def counting(self, ref):  # type: ignore[no-untyped-def]
+    def counting(self, ref, **options):  # type: ignore[no-untyped-def]
         decoded.append(ref.gid)
-        return record(self, ref)
+        return record(self, ref, **options)
 
     monkeypatch.setattr(Snapshot, "record", counting)
     assert [m.content for m in mine.messages] == [f"q{i}" if i % 2 == 0 else f"a{i}"
