@@ -12,9 +12,8 @@ of the exact top ``k`` among the candidates; a float32 graph's is that of its ow
 sample's noise) is recorded in the graph's TOC entry with the recall measured there;
 searches use it unless ``ann_ef_search`` is set. When recall stops growing below that goal
 (exact ties, or data no width separates), the narrowest width within :data:`PLATEAU` of
-the best recall measured is recorded instead of the widest: a 1.1M graph extended by 100k
-vectors from 32 new topics had its sample reach 0.957 only at ef 4096, the widest, which
-every later query then paid for.
+the best recall measured is recorded instead of the widest, which every later query
+would pay for without finding more.
 
 Sampled vectors searched while they are in the graph overstate recall (the graph finds
 the vector, then its linked neighbours): on 30k x 64 isotropic vectors they chose ef 16 for
