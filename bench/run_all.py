@@ -3,7 +3,8 @@
 ``python bench/run_all.py`` runs the default sizes (a few minutes); ``--full`` or
 ``MEMVID_BENCH_FULL=1`` adds the 1M-frame runs. ``--only engine`` / ``--only search`` /
 ``--only coldstart`` / ``--only prefetch`` / ``--only listing`` / ``--only adapters`` runs a
-subset (``adapters``: every framework adapter against its in-memory reference, 100k).
+subset (``adapters``: every framework adapter against its in-memory reference, 100k;
+``graph``: graph maintenance and compaction, 100k + 30k, ``--full`` 1M + 100k).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bench import (  # noqa: E402
     adapters,
     coldstart,
     engine_bench,
+    graph_maintenance,
     listing_bench,
     prefetch_bench,
     search_bench,
@@ -36,6 +38,7 @@ BENCHES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]
     "prefetch": (prefetch_bench.run, prefetch_bench.markdown),
     "listing": (listing_bench.run, listing_bench.markdown),
     "adapters": (adapters.run, adapters.markdown),
+    "graph": (graph_maintenance.run, graph_maintenance.markdown),
 }
 
 
