@@ -22,7 +22,6 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .autoembed import check_binding, file_binding
@@ -221,8 +220,8 @@ class Memory(Reads, Writes):
         from .engine.writer import Writer
         from .index.maintain import IndexMaintainer  # adds the indexes to each commit
 
-        ready = partial(shared.commit_prepared, self._shared)  # a background graph
-        hook = IndexMaintainer.for_store(index_config_of(self._snapshot), self._config, ready)
+        hook = IndexMaintainer.for_writer(index_config_of(self._snapshot), self._config,
+                                          self._shared)
         self._shared.writer = Writer(self._shared.fd, state, self._snapshot, hook=hook,
                                      sync=self._config.sync, use_mmap=self._config.mmap)
 

@@ -87,6 +87,8 @@ class Stats:
 def file_stats(snap: Snapshot, *, path: str, file_bytes: int, wal_bytes: int,
                readonly: bool, tiers: dict[str, str]) -> Stats:
     """``Stats`` of a handle reading ``snap`` (its WAL delta counted in)."""
+    from .index.coverage import graph_count
+
     counters = snap.counters()
     header, floor = snap.header, snap.toc.history_floor_us
     return Stats(
@@ -98,9 +100,4 @@ def file_stats(snap: Snapshot, *, path: str, file_bytes: int, wal_bytes: int,
         runs=len(snap.runs), created_at=from_us(header.created_at_us),
         history_floor=None if floor is None else from_us(floor), readonly=readonly,
         mmap=snap.view.mmapped, uuid=header.uuid.hex(), tiers=tiers,
-        vectors=counters.get("vectors", 0), graph_vectors=_graph_vectors(snap))
-
-
-def _graph_vectors(snap: Snapshot) -> int:
-    ref = snap.toc.find("ann")
-    return int(ref.meta.get("count", 0)) if ref is not None else 0
+        vectors=counters.get("vectors", 0), graph_vectors=graph_count(snap.toc.find("ann")))

@@ -36,8 +36,8 @@ class CommitHook(Protocol):
 
         ``snap`` is the state before the commit, ``versions`` the versions it adds
         (gids from ``snap.toc.next_gid``), ``write`` appends index bytes to the commit,
-        ``full`` is ``AUTO``, ``SEAL`` or ``ALL``: how far each index is brought up to
-        date. An index prepared in the background (``ready``) is added to any commit.
+        ``full`` is ``AUTO``, ``SEAL``, ``DUE`` or ``ALL``: how far each index is brought
+        up to date. An index prepared in the background (``ready``) is added to any commit.
         """
         ...
 

@@ -408,7 +408,7 @@ class Committer:
         """Write ``versions`` as a new run (plus index updates) and make it the newest commit.
 
         ``full_index``: how far the indexes are brought up to date (``hooks.AUTO``,
-        ``SEAL`` or ``ALL``, see :class:`~.hooks.CommitHook`).
+        ``SEAL``, ``DUE`` or ``ALL``, see :class:`~.hooks.CommitHook`).
         ``write_count``: how many writes (WAL records, a batch committed directly) the commit
         makes durable; each is one public generation, and the commit one more.
         """

@@ -301,8 +301,8 @@ class Writer:
     # ------------------------------------------------ 4. commit, 5. WAL restart
 
     def seal(self, *, full: int) -> int:
-        """Commit the WAL delta; with ``full`` (``hooks.SEAL`` or ``ALL``), also bring the
-        indexes up to date that far.
+        """Commit the WAL delta; with ``full`` (``hooks.SEAL``, ``DUE`` or ``ALL``), also
+        bring the indexes up to date that far.
 
         Returns the new public generation (the current one when there was nothing to do).
         """

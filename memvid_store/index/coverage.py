@@ -17,6 +17,11 @@ def covered_gid(ref: SegmentRef | None) -> int:
     return int(ref.meta.get("covered", 0)) if ref is not None else 0
 
 
+def graph_count(ref: SegmentRef | None) -> int:
+    """Vectors a graph segment holds (0 without one)."""
+    return int(ref.meta["count"]) if ref is not None else 0
+
+
 def tail_versions(snap: Snapshot, covered: int, *, committed: bool = False) -> list[Version]:
     """Versions with gid >= ``covered`` (only committed ones, or with the WAL delta)."""
     end = snap.toc.next_gid + (0 if committed else len(snap.delta))

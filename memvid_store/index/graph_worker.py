@@ -61,11 +61,12 @@ class BackgroundGraph:
         with self._lock:
             if self._closed or self._proc is not None or self._ready is not None:
                 return False
-            fd, out = _scratch_file(self._scratch_dir())
+            scratch = self._scratch_dir()
+            fd, out = _scratch_file(scratch)
             os.close(fd)
             try:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", __name__, self.path, out, self._scratch_dir(),
+                    [sys.executable, "-m", __name__, self.path, out, scratch,
                      str(os.getpid())],
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     close_fds=True)

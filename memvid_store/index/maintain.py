@@ -40,8 +40,9 @@ from ..config import IndexConfig, StoreConfig
 from ..engine.format import SegmentRef, crc32
 from ..engine.hooks import ALL, AUTO, DUE, SEAL, Append
 from ..engine.records import Version
+from ..engine.shared import SharedWriter, commit_prepared
 from ..engine.snapshot import Snapshot
-from .coverage import covered_gid, tail_versions
+from .coverage import covered_gid, graph_count, tail_versions
 from .graph_worker import BackgroundGraph
 
 LEX_TAIL = 8192  # versions an automatic commit may leave out of the BM25 index
@@ -72,13 +73,13 @@ class IndexMaintainer:
                             else None)
 
     @classmethod
-    def for_store(cls, config: IndexConfig, store: StoreConfig,
-                  on_graph_ready: partial[None]) -> IndexMaintainer:
-        """The hook of a writer opened with ``store``'s settings; ``on_graph_ready`` is
-        ``shared.commit_prepared`` of its file's entry."""
-        path = on_graph_ready.args[0].path
-        return cls(config, store.cache_root, path=path, sync_limit=store.graph_sync_limit,
-                   on_graph_ready=on_graph_ready if store.graph_background else None)
+    def for_writer(cls, config: IndexConfig, store: StoreConfig,
+                   entry: SharedWriter) -> IndexMaintainer:
+        """The hook of the writer of ``entry``'s file, opened with ``store``'s settings:
+        a graph built in the background is committed through the entry."""
+        ready = partial(commit_prepared, entry) if store.graph_background else None
+        return cls(config, store.cache_root, path=entry.path,
+                   sync_limit=store.graph_sync_limit, on_graph_ready=ready)
 
     def on_commit(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
                   write: Append, *, next_gid: int, vectors_total: int, full: int
@@ -99,8 +100,7 @@ class IndexMaintainer:
             return False
         if self.config.lexical and covered_gid(snap.toc.find("lex")) < snap.toc.next_gid:
             return True
-        ref = snap.toc.find("ann")
-        count = int(ref.meta["count"]) if ref else 0
+        count = graph_count(snap.toc.find("ann"))
         return self._builds_graph(snap.toc.counters.get("vectors", 0), count, full)
 
     def ready(self) -> bool:
@@ -111,8 +111,7 @@ class IndexMaintainer:
         background = self._background
         if background is None or background.running or background.failures >= 3:
             return
-        ref = snap.toc.find("ann")
-        count = int(ref.meta["count"]) if ref else 0
+        count = graph_count(snap.toc.find("ann"))
         uncovered = self._uncovered(snap.toc.counters.get("vectors", 0), count)
         if uncovered > self.sync_limit and self._due(uncovered, count):
             background.start()
@@ -208,8 +207,7 @@ class IndexMaintainer:
             self._background.cancel()  # this commit builds it all
         graph = self._background.take(graph_identity(old)) if self._background else None
         if graph is None:
-            count = int(old.meta["count"]) if old else 0
-            if not self._builds_graph(vectors_total, count, full):
+            if not self._builds_graph(vectors_total, graph_count(old), full):
                 return segments
             first_extra = snap.toc.next_gid + len(snap.delta)  # versions not in the delta
             graph = prepare_graph(snap, self.config, self._scratch_dir(), upto=next_gid,

@@ -20,7 +20,7 @@ from ...config import IndexConfig
 from ...engine.format import SegmentRef
 from ...engine.records import Version
 from ...engine.snapshot import Snapshot
-from ..coverage import covered_gid
+from ..coverage import covered_gid, graph_count
 from .graph_build import GraphBlob, build_graph
 from .hnsw import AnnParams, get_backend
 from .hnsw_format import DEFAULT_EF_SEARCH
@@ -60,7 +60,7 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
     """
     old = snap.toc.find("ann")
     covered = covered_gid(old)
-    count = int(old.meta["count"]) if old else 0
+    count = graph_count(old)
     dim = snap.dim or _dim(fresh or [])
     new: list[tuple[Any, Any]] = []  # the rows to add: views of whole blocks
     held = []  # every row the graph will hold, as (matrix, gids) views
