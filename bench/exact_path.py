@@ -9,7 +9,7 @@ Every figure is measured in one process, idle and then with two CPU-burning proc
 * ``memvid find``: ``Memory.find(vector=q, k=10, mode="vector")`` on a readonly handle,
   which returns each hit's text and metadata (fetched from the file: included);
 * ``memvid ranking``: the searcher's vector ranking of the same request (engine internals:
-  ``Searcher._vector_ranked_batch``), without building the hits: what find costs beyond it
+  ``Searcher.vector_ranked_batch``), without building the hits: what find costs beyond it
   is the hits' text and metadata;
 * ``memvid, BLAS threads unbounded``: find with :mod:`.blas_threads`'s bound off;
 * ``faiss IndexFlatIP``: ``index.search(q, 10)`` (unit vectors: inner product = cosine),
@@ -91,7 +91,7 @@ def peers(mem: Any, x: np.ndarray) -> dict[str, Callable[[np.ndarray], list[int]
         searcher = existing_searcher(snap)
         req = build_request({"vector": q, "k": K, "mode": "vector"}, snap=snap,
                             config=searcher.config, collection=mem._scope, at=None)
-        searcher._vector_ranked_batch([req])
+        searcher.vector_ranked_batch([req])
 
     def unbounded(q: np.ndarray) -> list[int]:
         bound = blas_threads.THREAD_BOUND_MACS

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from .memory import Memory, MemoryView
     from .remote.config import RemoteConfig
     from .reports import Change, Stats, VerifyReport
+    from .sharded.memory import ShardedMemory, ShardedView
     from .types import Frame, Hit
 
 __version__ = "0.1.0"
@@ -70,6 +71,8 @@ __version__ = "0.1.0"
 _dynamic_imports = {
     "Memory": "memory",
     "MemoryView": "memory",
+    "ShardedMemory": "sharded.memory",
+    "ShardedView": "sharded.memory",
     "StoreConfig": "config",
     "AccessPatternAnalyzer": "coldstart.analyzer",
     "CacheConfig": "config",
@@ -139,6 +142,8 @@ __all__ = [
     "RemoteTimeoutError",
     "RemoteTransientError",
     "RemoteTruncatedError",
+    "ShardedMemory",
+    "ShardedView",
     "Stats",
     "StorageError",
     "StoreConfig",

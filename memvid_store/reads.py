@@ -29,7 +29,7 @@ from .errors import (
     ReadOnlyError,
 )
 from .types import Frame, Hit, from_us, to_us
-from .validate import check_id, check_records
+from .validate import check_id, check_page, check_records
 
 if TYPE_CHECKING:
     from .coldstart.handle import Observed
@@ -250,11 +250,7 @@ class Reads:
         """
         from .index.listing import select_refs
 
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or limit < 0):
-            raise InvalidInputError(f"limit must be a non-negative int or None, got {limit!r}")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise InvalidInputError(f"offset must be a non-negative int, got {offset!r}")
+        check_page(limit, offset)
         snap = self._snap()
         req = self._listing(snap, filter, as_of, time_range, order_by, reverse)
         return [self._frame(snap, ref) for ref in select_refs(snap, req, offset=offset,
@@ -329,18 +325,11 @@ class Reads:
         Identical requests run once; exact vector scoring is one matrix product for the
         batch; results are cached per snapshot.
         """
-        from .index.requests import build_request
-        from .index.searcher import searcher_for
-
         started = time.perf_counter()
-        snap = self._snap()
-        config = index_config_of(snap)
-        searcher = searcher_for(snap, config, self._ctx.cache_root)
-        raw = [dict(r) for r in _requests(requests)]
+        raw = [dict(r) for r in find_requests(requests)]
         if self._ctx.embedder is not None:
             raw = fill_query_vectors(self._ctx.embedder, raw)
-        reqs = [build_request(r, snap=snap, config=config, collection=self._scope,
-                              at=self._record_time(snap, r.get("as_of"))) for r in raw]
+        _, searcher, reqs = search_scope(self, raw)
         hits = searcher.find_batch(reqs)
         self._ctx.record("first_query", time.perf_counter() - started)
         observer = self._ctx.observer
@@ -438,6 +427,21 @@ class MemoryView(Reads):
         return f"<MemoryView {self._ctx.path!r} as of {self.time.isoformat()}>"
 
 
+def search_scope(reads: Reads, raw: list[dict[str, Any]]) -> tuple[Snapshot, Any, list[Any]]:
+    """The snapshot ``reads`` sees, its searcher, and ``find``'s argument dicts ``raw``
+    validated into Requests (query texts already embedded where needed). A search over
+    several memories runs each one's part through these."""
+    from .index.requests import build_request
+    from .index.searcher import searcher_for
+
+    snap = reads._snap()
+    config = index_config_of(snap)
+    searcher = searcher_for(snap, config, reads._ctx.cache_root)
+    reqs = [build_request(r, snap=snap, config=config, collection=reads._scope,
+                          at=reads._record_time(snap, r.get("as_of"))) for r in raw]
+    return snap, searcher, reqs
+
+
 def _frame_id_or_gid(ref: RowRef) -> str:
     try:
         return ref.frame_id()
@@ -445,7 +449,7 @@ def _frame_id_or_gid(ref: RowRef) -> str:
         return f"<gid {ref.gid}>"
 
 
-def _requests(requests: Any) -> list[Mapping[str, Any]]:
+def find_requests(requests: Any) -> list[Mapping[str, Any]]:
     """``find_batch``'s requests: an iterable of dicts of ``find``'s arguments."""
     out = list(check_records(requests, "requests"))
     for i, r in enumerate(out):

@@ -47,6 +47,16 @@ def check_records(records: Any, what: str = "records") -> Iterable[Any]:
     return records
 
 
+def check_page(limit: Any, offset: Any) -> None:
+    """``select``'s page: ``limit`` a non-negative int or None, ``offset`` a non-negative
+    int."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 0):
+        raise InvalidInputError(f"limit must be a non-negative int or None, got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInputError(f"offset must be a non-negative int, got {offset!r}")
+
+
 def check_payload_size(text: str, metadata: dict | None, tags: list[str] | None) -> None:
     """Refuse a frame whose stored payload would exceed ``MAX_PAYLOAD_BYTES`` (readers
     refuse to inflate more than that, so a crafted file cannot exhaust memory)."""

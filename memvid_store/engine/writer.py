@@ -148,27 +148,15 @@ class Writer:
         # above any version a compaction dropped (records.apply_counters)
         first = self.snapshot.toc.counters.get("version_base", 0) + 1
         for i, rec in enumerate(check_records(records)):
-            if not isinstance(rec, Mapping):
-                raise InvalidTypeError(f"record {i} must be a dict, not {type(rec).__name__}")
-            unknown = set(rec) - RECORD_KEYS
-            if unknown:
-                raise InvalidTypeError(f"record {i} has unknown key(s) {sorted(unknown)}; "
-                                       f"valid keys: {sorted(RECORD_KEYS)}")
-            if "text" not in rec:
-                raise InvalidTypeError(f"record {i} has no 'text'")
-            fid = rec.get("id")
+            fid, created, text, metadata, tags = check_record(i, rec)
             generated = fid is None
-            fid = key_of(collection, os.urandom(16).hex() if generated else check_id(fid))
-            created = rec.get("created_at")
+            fid = key_of(collection, os.urandom(16).hex() if generated else fid)
             v = Version(
-                gid=-1, id=fid, version=first,
-                created_at=now if created is None else to_us(created, "created_at"),
+                gid=-1, id=fid, version=first, created_at=now if created is None else created,
                 valid_from=now, tombstone=False, prev_gid=-1, prev_live=False,
-                text=check_text(rec["text"]), metadata=check_metadata(rec.get("metadata")),
-                tags=check_tags(rec.get("tags")),
+                text=text, metadata=metadata, tags=tags,
                 embedding=self._check_embedding(rec.get("embedding"), versions),
             )
-            check_payload_size(v.text, v.metadata, v.tags)
             if not generated:
                 self._link(v, pending)
             if fid in tombstones:
@@ -351,6 +339,33 @@ class Writer:
         self._wal.restart(checkpoint)
         if self.hook is not None:
             self.hook.committed(self.snapshot)
+
+
+def check_record(i: int, rec: Any) -> tuple[str | None, int | None, str, dict | None,
+                                              list[str] | None]:
+    """Validate record ``i`` of a put (``put``'s keys, ``text`` required): its (id or None,
+    created_at µs or None, text, metadata, tags). The embedding is checked against the
+    file's dimension by the writer.
+
+    Raises:
+        InvalidTypeError: not a dict, an unknown key, no ``text``.
+        InvalidInputError: a field is invalid, or the payload is too large.
+    """
+    if not isinstance(rec, Mapping):
+        raise InvalidTypeError(f"record {i} must be a dict, not {type(rec).__name__}")
+    unknown = set(rec) - RECORD_KEYS
+    if unknown:
+        raise InvalidTypeError(f"record {i} has unknown key(s) {sorted(unknown)}; "
+                               f"valid keys: {sorted(RECORD_KEYS)}")
+    if "text" not in rec:
+        raise InvalidTypeError(f"record {i} has no 'text'")
+    fid = rec.get("id")
+    created = rec.get("created_at")
+    text, metadata = check_text(rec["text"]), check_metadata(rec.get("metadata"))
+    tags = check_tags(rec.get("tags"))
+    check_payload_size(text, metadata, tags)
+    return (None if fid is None else check_id(fid),
+            None if created is None else to_us(created, "created_at"), text, metadata, tags)
 
 
 def dim_of(versions: Sequence[Version]) -> int | None:

@@ -124,7 +124,7 @@ class Searcher:
                 self._result_misses += 1
                 todo.setdefault(req.key or ("#", i), []).append(i)
         firsts = [reqs[idx[0]] for idx in todo.values()]
-        vector_lists = self._vector_ranked_batch(
+        vector_lists = self.vector_ranked_batch(
             [r for r in firsts if r.mode in ("vector", "hybrid") and r.vector is not None])
         for (key, idx), req in zip(todo.items(), firsts, strict=True):
             hits = self._run(req, vector_lists.get(id(req)))
@@ -185,7 +185,7 @@ class Searcher:
             return accept.take(admitted, need)
         limit = max(2 * need, 32)
         while True:
-            cands = self._lexical_candidates(req.text, limit, req.syntax)
+            cands = self.lexical_candidates(req.text, limit, req.syntax)
             ranked = accept.take(cands, need)
             if len(ranked) >= need or len(cands) < limit:
                 return ranked
@@ -210,7 +210,7 @@ class Searcher:
         covered = self._subset_docs(req, gids, lex)
         found = covered.search(req.text, len(covered), index=lex, indexed=True) if len(
             covered) else []
-        delta = self._delta_index()
+        delta = self.delta_index()
         if delta is not None:
             admitted = set(gids)
             found += [gs for gs in delta.search(req.text, len(delta), index=lex)
@@ -247,10 +247,10 @@ class Searcher:
             self._subsets.popitem(last=False)
         return scorer
 
-    def _lexical_candidates(self, text: str, limit: int, syntax: str) -> list[tuple[int, float]]:
+    def lexical_candidates(self, text: str, limit: int, syntax: str) -> list[tuple[int, float]]:
         lex = self._lexical_index()
         found = lex.search(text, limit, syntax=syntax) if lex is not None else []
-        delta = self._delta_index()
+        delta = self.delta_index()
         if delta is not None:
             found = found + delta.search(text, limit, index=lex, syntax=syntax)
         found.sort(key=lambda gs: (-gs[1], gs[0]))
@@ -319,7 +319,7 @@ class Searcher:
                 self._lex_opened = True
         return self._lex
 
-    def _delta_index(self) -> Any:
+    def delta_index(self) -> Any:
         """In-memory BM25 over the versions the tantivy index does not cover yet."""
         docs_key = len(self.snap.delta)
         if self._delta_lex is None or self._delta_lex[0] != docs_key:
@@ -334,7 +334,7 @@ class Searcher:
 
     # ------------------------------------------------------------------ vector
 
-    def _vector_ranked_batch(self, reqs: list[Request]) -> dict[int, Ranked]:
+    def vector_ranked_batch(self, reqs: list[Request]) -> dict[int, Ranked]:
         """Accepted vector candidates per request (keyed by id(request)), best-first."""
         if not reqs:
             return {}

@@ -10,7 +10,7 @@ This module must not import numpy.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +65,8 @@ def _quantize(length: int) -> int:
     return _FIELDNORMS[lo]
 
 
-def _idf(df: int, n: int) -> float:
+def idf(df: int, n: int) -> float:
+    """BM25 inverse document frequency of a term in ``df`` of ``n`` documents."""
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
@@ -103,6 +104,20 @@ class DeltaBM25:
 
     def __len__(self) -> int:
         return len(self._docs)
+
+    # the statistics interface of LexSearcher (and CorpusStats): these documents' share
+
+    @property
+    def num_docs(self) -> int:
+        return len(self._docs)
+
+    def doc_freq(self, term: str, field: str = F_TEXT) -> int:
+        """Documents whose ``field`` holds ``term``."""
+        return len(self._fields[field].postings.get(term, ()))
+
+    def total_tokens(self, field: str = F_TEXT, hints: Iterable[str] = ()) -> float:
+        """Tokens of ``field`` over these documents (``hints`` unused: exact counts)."""
+        return float(self._fields[field].total)
 
     def search(self, query: str, limit: int, *, index: LexSearcher | None = None,
                syntax: str = "plain", indexed: bool = False) -> list[tuple[int, float]]:
@@ -147,7 +162,7 @@ class DeltaBM25:
                 posting = fd.postings.get(term)
                 if not posting:
                     continue
-                w = boost * _idf(df(term), n) * (1 + K1)
+                w = boost * idf(df(term), n) * (1 + K1)
                 for i, tf in posting.items():
                     scores[i] = scores.get(i, 0.0) + w * tf / (tf + norm(i))
             for phrase in pq.phrases:
@@ -157,7 +172,7 @@ class DeltaBM25:
                 cands = set.intersection(*(set(p) for p in posts))  # type: ignore[arg-type]
                 if not cands:
                     continue
-                w = boost * sum(_idf(df(t), n) for _, t in phrase) * (1 + K1)
+                w = boost * sum(idf(df(t), n) for _, t in phrase) * (1 + K1)
                 for i in cands:
                     pf = _phrase_count(fd.tokens[i], phrase)
                     if pf:

@@ -1,0 +1,89 @@
+"""BM25 statistics of a corpus split over several indexes, and how far they move a score.
+
+A memory split into shards scores text as one file would: with the document count,
+document frequencies and field lengths of every shard together. :class:`CorpusStats`
+sums them; :func:`DeltaBM25.search <.delta.DeltaBM25.search>` scores documents with them.
+
+Each shard's own index still ranks its candidates, with its local statistics. How far a
+local score can move under the global ones is bounded per query term and field:
+
+* the idf changes by the factor ``idf_global / idf_local``;
+* the length normalisation ``tf / (tf + k1 (1 - b + b dl / avgdl))`` changes by a factor
+  between 1 (``dl = 0``) and ``avgdl_global / avgdl_local`` (``dl`` large).
+
+So a document's global score is at most :func:`score_bound` times its local score, and a
+shard's documents not yet fetched (local score at most the last one fetched) cannot beat a
+global score above that bound times the last local score.
+
+This module must not import numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from .delta import idf
+from .schema import FIELDS
+
+# local scores are tantivy's float32: a bound a little wider covers their rounding
+ROUNDING_MARGIN = 1e-4
+
+
+class Statistics(Protocol):
+    """What BM25 needs of a corpus (LexSearcher, DeltaBM25 and CorpusStats have it)."""
+
+    @property
+    def num_docs(self) -> int: ...
+
+    def doc_freq(self, term: str, field: str = ...) -> int: ...
+
+    def total_tokens(self, field: str = ..., hints: Iterable[str] = ...) -> float: ...
+
+
+class CorpusStats:
+    """The sum of several corpora's BM25 statistics (``None`` parts are skipped)."""
+
+    def __init__(self, parts: Iterable[Statistics | None]) -> None:
+        self.parts = [p for p in parts if p is not None]
+
+    @property
+    def num_docs(self) -> int:
+        return sum(p.num_docs for p in self.parts)
+
+    def doc_freq(self, term: str, field: str = "text") -> int:
+        return sum(p.doc_freq(term, field) for p in self.parts)
+
+    def total_tokens(self, field: str = "text", hints: Iterable[str] = ()) -> float:
+        hints = list(hints)
+        return sum(p.total_tokens(field, hints) for p in self.parts if p.num_docs)
+
+
+def score_bound(local: Sequence[Statistics], glob: Statistics, terms: Iterable[str]) -> float:
+    """The largest factor by which ``glob``'s statistics can raise a score made with any of
+    the ``local`` ones, for a query of ``terms`` (phrases score with the sum of their
+    terms' idf, so the largest per-term factor bounds them too)."""
+    terms = list(dict.fromkeys(terms))
+    n_glob = glob.num_docs
+    worst = 1.0
+    for stats in local:
+        n_local = stats.num_docs
+        if n_local <= 0:
+            continue
+        for field, _ in FIELDS:
+            local_total = stats.total_tokens(field, terms)
+            if local_total <= 0:
+                continue
+            lengths = max(1.0, _avg(glob.total_tokens(field, terms), n_glob)
+                          / (local_total / n_local))
+            for term in terms:
+                df = stats.doc_freq(term, field)
+                if df:
+                    ratio = idf(glob.doc_freq(term, field), n_glob) / idf(df, n_local)
+                    worst = max(worst, ratio * lengths)
+    return worst * (1.0 + ROUNDING_MARGIN)
+
+
+def _avg(total: float, n: int) -> float:
+    return total / n if n else 0.0
+

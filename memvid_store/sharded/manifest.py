@@ -1,0 +1,215 @@
+"""The manifest of a sharded memory: its shards and routing, and the pins of their versions.
+
+Two files, side by side:
+
+* ``<name>`` (JSON, written once at create): the format, the shard paths (relative to the
+  manifest's directory, absolute, or object URLs), the routing and the dimension, with a
+  CRC-32 of the rest. Written to a temporary name, fsynced and renamed into place.
+* ``<name>.pins``: one fixed-size record per sharded write, appended and fsynced after
+  every shard it touched is durable. A record is (generation, record time µs, each
+  shard's generation) with its CRC-32. Generation ``g`` is record ``g - 1``; the newest
+  record is the state readers see. A torn last record (a crash while appending) is
+  ignored and cut off by the next writer; damage anywhere else is a CorruptFileError.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine.store import fsync_dir
+from ..errors import CorruptFileError, MemoryNotFoundError, VersionMismatchError
+from ..remote.urls import is_remote
+
+FORMAT = "memvid-sharded"
+VERSION = 1
+PINS_MAGIC = b"MV2PINS\x00"
+_PINS_HEAD = struct.Struct("<8sII")  # magic, shard count, CRC-32 of the first 12 bytes
+_RECORD_HEAD = struct.Struct("<QQ")  # generation, record time µs
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a sharded memory is made of (fixed at create)."""
+
+    path: str  # the manifest file
+    shards: tuple[str, ...]  # as written in the manifest
+    route: str | None  # the metadata field frames are routed by; None: by frame id
+    dim: int | None
+
+    def shard_path(self, i: int) -> str:
+        """Where shard ``i`` is: a URL or absolute path as is, else next to the manifest."""
+        p = self.shards[i]
+        if is_remote(p) or os.path.isabs(p):
+            return p
+        return os.path.join(os.path.dirname(os.path.abspath(self.path)), p)
+
+    @property
+    def pins_path(self) -> str:
+        return self.path + ".pins"
+
+    def to_json(self) -> bytes:
+        body = {"format": FORMAT, "version": VERSION, "shards": list(self.shards),
+                "route": self.route, "dim": self.dim}
+        body["crc32"] = zlib.crc32(_canonical(body))
+        return json.dumps(body, indent=1).encode()
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps({k: v for k, v in body.items() if k != "crc32"}, sort_keys=True,
+                      separators=(",", ":")).encode()
+
+
+def write_manifest(manifest: Manifest) -> None:
+    """Write ``manifest`` durably under its path (which must not exist yet)."""
+    tmp = f"{manifest.path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(manifest.to_json())
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, manifest.path)  # fails when the manifest exists: never replaced
+    finally:
+        os.unlink(tmp)
+    fsync_dir(manifest.path)
+
+
+def read_manifest(path: str) -> Manifest:
+    """Parse and check the manifest at ``path``.
+
+    Raises:
+        MemoryNotFoundError: no file there.
+        CorruptFileError: not a manifest, or it fails its checksum.
+        VersionMismatchError: a newer manifest format.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(1 << 20)
+    except FileNotFoundError:
+        raise MemoryNotFoundError(f"no sharded memory manifest at {path}") from None
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise CorruptFileError(f"{path} is not a sharded memory manifest (not JSON)",
+                               "manifest", 0) from None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise CorruptFileError(f"{path} is not a sharded memory manifest", "manifest", 0)
+    if body.get("crc32") != zlib.crc32(_canonical(body)):
+        raise CorruptFileError(f"{path} fails its checksum: restore it from a copy",
+                               "manifest", 0)
+    version = body.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise VersionMismatchError(f"{path} has manifest version {version!r}; this "
+                                   f"memvid-py reads version {VERSION}: upgrade it")
+    shards, route, dim = body.get("shards"), body.get("route"), body.get("dim")
+    if (not isinstance(shards, list) or not shards
+            or not all(isinstance(s, str) and s for s in shards)
+            or not (route is None or isinstance(route, str))
+            or not (dim is None or (isinstance(dim, int) and dim > 0))):
+        raise CorruptFileError(f"{path} has malformed fields", "manifest", 0)
+    return Manifest(path, tuple(shards), route, dim)
+
+
+@dataclass(frozen=True)
+class Pin:
+    """The shards' versions of one sharded generation."""
+
+    generation: int
+    time_us: int
+    shards: tuple[int, ...]
+
+
+class PinLog:
+    """The ``.pins`` file of a manifest with ``count`` shards."""
+
+    def __init__(self, path: str, count: int) -> None:
+        self.path = path
+        self.count = count
+        self.record = struct.Struct(f"<QQ{count}QI")
+
+    def create(self, first: Pin) -> None:
+        head = PINS_MAGIC + struct.pack("<I", self.count)
+        with open(self.path, "xb") as f:
+            f.write(_PINS_HEAD.pack(PINS_MAGIC, self.count, zlib.crc32(head)))
+            f.write(self._pack(first))
+            f.flush()
+            os.fsync(f.fileno())
+        fsync_dir(self.path)
+
+    def _pack(self, pin: Pin) -> bytes:
+        body = self.record.pack(pin.generation, pin.time_us, *pin.shards, 0)[:-4]
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    def latest(self) -> tuple[Pin, int]:
+        """The newest intact pin and the byte length of the log up to it (reads the header
+        and the last two records only: opening does not grow with the history).
+
+        Raises:
+            MemoryNotFoundError: the pins file is missing.
+            CorruptFileError: a bad header, or neither of the last two records is intact.
+        """
+        with self._open() as f:
+            size = os.fstat(f.fileno()).st_size
+            count = (size - _PINS_HEAD.size) // self.record.size
+            for g in (count, count - 1):  # the last record may be torn by a crash
+                if g >= 1:
+                    pin = self._at(f, g, strict=False)
+                    if pin is not None:
+                        return pin, _PINS_HEAD.size + g * self.record.size
+        raise CorruptFileError(f"{self.path} holds no intact pin at its end", "pins", size)
+
+    def pin(self, generation: int) -> Pin | None:
+        """The pin of ``generation`` (None past the log's end).
+
+        Raises:
+            CorruptFileError: that record fails its checksum.
+        """
+        with self._open() as f:
+            return self._at(f, generation, strict=True)
+
+    def _open(self) -> Any:
+        try:
+            f = open(self.path, "rb")  # noqa: SIM115 (the caller closes it: with)
+        except FileNotFoundError:
+            raise MemoryNotFoundError(f"{self.path} is missing: the sharded memory's pins "
+                                      "cannot be read") from None
+        head = f.read(_PINS_HEAD.size)
+        ok = len(head) == _PINS_HEAD.size
+        if ok:
+            magic, count, crc = _PINS_HEAD.unpack(head)
+            ok = magic == PINS_MAGIC and crc == zlib.crc32(head[:12]) and count == self.count
+        if not ok:
+            f.close()
+            raise CorruptFileError(f"{self.path} has a bad header (or names another shard "
+                                   f"count than the manifest's {self.count})", "pins", 0)
+        return f
+
+    def _at(self, f: Any, generation: int, *, strict: bool) -> Pin | None:
+        size = self.record.size
+        off = _PINS_HEAD.size + (generation - 1) * size
+        f.seek(off)
+        rec = f.read(size)
+        if len(rec) < size:
+            return None
+        gen, t, *gens, crc = self.record.unpack(rec)
+        if crc != zlib.crc32(rec[:-4]) or gen != generation:
+            if strict:
+                raise CorruptFileError(f"{self.path}: the pin of generation {generation} is "
+                                       "damaged", "pins", off)
+            return None
+        return Pin(gen, t, tuple(gens))
+
+    def append(self, pin: Pin, end: int) -> int:
+        """Append ``pin`` after the intact records ending at ``end`` (cutting a torn one),
+        durably; returns the new end."""
+        with open(self.path, "r+b") as f:
+            f.truncate(end)
+            f.seek(end)
+            f.write(self._pack(pin))
+            f.flush()
+            os.fsync(f.fileno())
+        return end + self.record.size

@@ -1,0 +1,205 @@
+"""Exact fan-out search over shards: the hits one file holding every frame would give.
+
+Each shard answers its part with the engine's own search paths, and the lists merge by
+the order one file uses: score descending, ties by frame id.
+
+* **Vector.** Every shard returns its best ``k`` (``HYBRID_DEPTH`` for hybrid) plus ties;
+  the best of their union are the best overall, with the same scores.
+* **Lexical.** BM25 depends on corpus statistics (document count, document frequencies,
+  average field lengths), so a shard's own scores are not the file's. The statistics of
+  every shard are summed (:class:`~memvid_store.index.lexical.corpus_stats.CorpusStats`)
+  and each shard's candidates are rescored with them. A shard's index still fetches the
+  candidates, by its local scores; fetching stops once the shard has enough candidates
+  whose global score is above :func:`~memvid_store.index.lexical.corpus_stats.score_bound`
+  times the last local score, which no candidate not yet fetched can reach. A selective
+  filter scores just the versions it admits, as in one file.
+* **Hybrid** fuses the two merged lists with reciprocal rank fusion, as one file does.
+
+Scores agree with one sealed file's to float32 rounding: tantivy scores in float32, the
+rescoring in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..engine.keys import split_key
+from ..index.acceptance import Acceptance
+from ..index.hybrid import rrf
+from ..index.lexical.corpus_stats import CorpusStats, score_bound
+from ..index.lexical.delta import DeltaBM25
+from ..index.lexical.query import parse_plain
+from ..index.lexical.schema import lex_doc
+from ..index.listing import candidate_gids
+from ..index.searcher import HYBRID_DEPTH
+from ..index.vector.numpy_free_subset import SUBSET_MAX
+from ..reads import search_scope
+from ..types import Hit, from_us
+
+if TYPE_CHECKING:
+    from ..engine.snapshot import RowRef, Snapshot
+    from ..index.requests import Request
+    from ..reads import Reads
+
+Entry = tuple[int, "RowRef", float]
+"""A candidate of the fan-out: (shard, row, score)."""
+
+
+class Part:
+    """One shard's share of a batch of requests: its snapshot, searcher and Requests."""
+
+    def __init__(self, shard: int, reads: Reads, raw: list[dict[str, Any]]) -> None:
+        self.shard = shard
+        self.snap, self.searcher, self.reqs = search_scope(reads, raw)
+
+    def entries(self, ranked: Sequence[tuple[RowRef, float]]) -> list[Entry]:
+        return [(self.shard, ref, score) for ref, score in ranked]
+
+
+def find_batch(parts: Sequence[Part], routes: Sequence[set[int] | None],
+               rrf_k: int) -> list[list[Hit]]:
+    """Hits of each request (request ``j`` is ``part.reqs[j]`` of every part); ``routes[j]``
+    names the shards request ``j`` can match (None: all of them)."""
+    count = len(parts[0].reqs)
+    searched = [[p for p in parts if routes[j] is None or p.shard in routes[j]]
+                for j in range(count)]
+    vectors = _vector_lists(parts, searched)
+    out = []
+    for j in range(count):
+        req = parts[0].reqs[j]
+        lists: dict[str, list[Entry]] = {}
+        if req.mode in ("lexical", "hybrid") and req.text is not None:
+            need = req.k if req.mode != "hybrid" else max(req.k, HYBRID_DEPTH)
+            lists["lexical"] = _lexical_list(parts, searched[j], j, need)
+        if j in vectors:
+            lists["vector"] = vectors[j]
+        out.append(_hits(parts, _fuse(lists, req, rrf_k), lists))
+    return out
+
+
+def _vector_lists(parts: Sequence[Part], searched: list[list[Part]]) -> dict[int, list[Entry]]:
+    """The merged vector list of every request with a vector, by request index."""
+    per_request: dict[int, list[Entry]] = {}
+    for part in parts:
+        mine = [j for j, req in enumerate(part.reqs) if part in searched[j]
+                and req.mode in ("vector", "hybrid") and req.vector is not None]
+        found = part.searcher.vector_ranked_batch([part.reqs[j] for j in mine])
+        for j in mine:
+            per_request.setdefault(j, []).extend(part.entries(found[id(part.reqs[j])]))
+    out = {}
+    for j, req in enumerate(parts[0].reqs):
+        # one file holding these vectors has a vector list, empty when none is accepted
+        if req.mode in ("vector", "hybrid") and any(p.reqs[j].vector is not None
+                                                    for p in parts):
+            need = req.k if req.mode != "hybrid" else max(req.k, HYBRID_DEPTH)
+            out[j] = cut(ordered(per_request.get(j, [])), need)
+    return out
+
+
+def _lexical_list(parts: Sequence[Part], searched: Sequence[Part], j: int,
+                  need: int) -> list[Entry]:
+    """The ``need`` best versions (plus ties) by BM25 with every shard's statistics."""
+    stats = CorpusStats(s for p in parts for s in (p.searcher.lexical_index(),
+                                                   p.searcher.delta_index()))
+    entries: list[Entry] = []
+    for part in searched:
+        entries += _shard_lexical(part, part.reqs[j], stats, need)
+    return cut(ordered(entries), need)
+
+
+def _shard_lexical(part: Part, req: Request, stats: CorpusStats, need: int) -> list[Entry]:
+    """One shard's ``need`` best accepted versions by global BM25, plus ties."""
+    snap, searcher = part.snap, part.searcher
+    accept = Acceptance.of(snap, req)
+    rescore = _Rescorer(part, req.text or "", stats)
+    if req.filter is not None or req.time_range is not None:
+        gids = candidate_gids(snap, req.collection, req.filter, req.time_range, SUBSET_MAX)
+        if gids is not None:  # selective: score just the versions it admits
+            refs = [ref for ref in map(accept.accept, gids) if ref is not None]
+            return cut(ordered(rescore(refs)), need)
+    lex, delta = searcher.lexical_index(), searcher.delta_index()
+    local = [s for s in (lex, CorpusStats([lex, delta]) if delta is not None else None)
+             if s is not None]
+    bound = score_bound(local, stats, parse_plain(req.text or "").terms)
+    limit = max(2 * need, 32)
+    while True:
+        cands = searcher.lexical_candidates(req.text, limit, "plain")
+        scored = ordered(rescore([ref for ref, _ in accept.take(cands, len(cands))]))
+        if len(cands) < limit:  # the shard's every match is here
+            return cut(scored, need)
+        floor = bound * cands[-1][1]  # no candidate not fetched scores above it globally
+        sure = [e for e in scored if e[2] > floor]
+        if len(sure) >= need:
+            return cut(sure, need)
+        limit *= 4
+
+
+class _Rescorer:
+    """Global BM25 scores of one shard's versions for one query (each scored once)."""
+
+    def __init__(self, part: Part, text: str, stats: CorpusStats) -> None:
+        self.part, self.text, self.stats = part, text, stats
+        self.scores: dict[int, float] = {}
+
+    def __call__(self, refs: list[RowRef]) -> list[Entry]:
+        new = [ref for ref in refs if ref.gid not in self.scores]
+        if new:
+            docs = [lex_doc(self.part.snap.load(ref)) for ref in new]
+            found = dict(DeltaBM25(docs).search(self.text, len(docs), index=self.stats,
+                                                indexed=True))
+            for ref in new:
+                self.scores[ref.gid] = found.get(ref.gid, 0.0)
+        return [(self.part.shard, ref, self.scores[ref.gid]) for ref in refs
+                if self.scores[ref.gid] > 0.0]
+
+
+def ordered(entries: list[Entry]) -> list[Entry]:
+    """Score descending, ties by frame id (the order one file gives)."""
+    return sorted(entries, key=lambda e: (-e[2], e[1].frame_id()))
+
+
+def cut(entries: list[Entry], need: int) -> list[Entry]:
+    """The first ``need`` of ordered ``entries`` and every later one tied with the last."""
+    if len(entries) <= need:
+        return entries
+    last = entries[need - 1][2]
+    end = need
+    while end < len(entries) and entries[end][2] == last:
+        end += 1
+    return entries[:end]
+
+
+def _fuse(lists: Mapping[str, list[Entry]], req: Request, rrf_k: int) -> list[Entry]:
+    """The request's ``k`` best: one mode's list, or both fused."""
+    if len(lists) == 1:
+        (ranked,) = lists.values()
+        return ranked[: req.k]
+    if not lists:
+        return []
+    by_key = {(e[0], e[1].gid): e for ranked in lists.values() for e in ranked}
+    fused = rrf({m: [(e[0], e[1].gid) for e in ranked] for m, ranked in lists.items()},
+                k=rrf_k, weights=dict(req.weights) or None)
+    return ordered([(key[0], by_key[key][1], score) for key, score in fused])[: req.k]
+
+
+def _hits(parts: Sequence[Part], chosen: list[Entry],
+          lists: Mapping[str, list[Entry]]) -> list[Hit]:
+    positions = {m: {(e[0], e[1].gid): (i + 1, e[2]) for i, e in enumerate(ranked)}
+                 for m, ranked in lists.items()}
+    by_shard: dict[int, list[RowRef]] = {}
+    for shard, ref, _ in chosen:
+        by_shard.setdefault(shard, []).append(ref)
+    snaps: dict[int, Snapshot] = {p.shard: p.snap for p in parts}
+    for shard, refs in by_shard.items():
+        snaps[shard].fetch_frames(refs)
+    hits = []
+    for shard, ref, score in chosen:
+        key, version, created, text, meta, tags = snaps[shard].record(ref)
+        collection, frame_id = split_key(key)
+        found = {m: pos[(shard, ref.gid)] for m, pos in positions.items()
+                 if (shard, ref.gid) in pos}
+        hits.append(Hit(frame_id, float(score), text, dict(meta), list(tags),
+                        from_us(created), version, {m: r for m, (r, _) in found.items()},
+                        {m: s for m, (_, s) in found.items()}, collection))
+    return hits

@@ -1,0 +1,388 @@
+"""ShardedMemory: exact fan-out against one file holding every frame, routing, pins."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from memvid_store import (
+    AlreadyExistsError,
+    ClosedError,
+    CorruptFileError,
+    DimensionMismatchError,
+    FrameNotFoundError,
+    InvalidInputError,
+    Memory,
+    MemoryLockedError,
+    MemoryNotFoundError,
+    ReadOnlyError,
+    ShardedMemory,
+)
+from memvid_store.sharded.routing import Router
+
+DIM = 16
+WORDS = [f"w{i}" for i in range(50)]
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def records(n: int, seed: int, start: int = 0) -> list[dict]:
+    rng, nrng = random.Random(seed), np.random.default_rng(seed)
+    out = []
+    for i in range(start, start + n):
+        meta = {"tenant": f"t{rng.randint(0, 5)}", "n": rng.randint(0, 99)}
+        if rng.random() < 0.3:
+            meta["title"] = " ".join(rng.choices(WORDS, k=2))
+        out.append({"id": f"f{i:05d}", "text": " ".join(rng.choices(WORDS, k=rng.randint(2, 30))),
+                    "embedding": nrng.standard_normal(DIM).tolist(), "metadata": meta,
+                    "tags": rng.sample(["a", "b", "c"], rng.randint(0, 2)),
+                    "created_at": T0 + timedelta(seconds=i)})
+    return out
+
+
+def same_hits(got, want, what):
+    assert [h.id for h in got] == [h.id for h in want], what
+    for g, w in zip(got, want, strict=True):
+        assert g.score == pytest.approx(w.score, rel=1e-5, abs=1e-6), (what, g.id)
+        assert g.ranks == w.ranks, (what, g.id)
+        assert g.text == w.text and g.metadata == w.metadata and g.version == w.version
+
+
+def queries(seed: int, count: int) -> list[dict]:
+    rng, nrng = random.Random(seed), np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        vector = nrng.standard_normal(DIM).tolist()
+        text = " ".join(rng.sample(WORDS, rng.randint(1, 3)))
+        k = rng.choice([1, 5, 10, 30])
+        out += [
+            {"vector": vector, "k": k, "mode": "vector"},
+            {"text": text, "k": k, "mode": "lexical"},
+            {"text": f'"{WORDS[rng.randrange(50)]} {WORDS[rng.randrange(50)]}"', "k": k,
+             "mode": "lexical"},
+            {"text": text, "vector": vector, "k": k},
+            {"text": text, "vector": vector, "k": k, "weights": {"lexical": 2.0}},
+            {"text": text, "vector": vector, "k": k, "filter": {"n": {"$gte": 60}}},
+            {"text": text, "k": k, "filter": {"tenant": f"t{rng.randint(0, 5)}"}},
+            {"vector": vector, "k": k, "filter": {"tags": "a"}},
+            {"text": text, "vector": vector, "k": k,
+             "time_range": (T0 + timedelta(seconds=100), T0 + timedelta(seconds=300))},
+        ]
+    return out
+
+
+@pytest.fixture(params=[None, "tenant"], ids=["by-id", "by-tenant"])
+def pair(request, tmp_path):
+    """A 4-shard memory and one file given the same writes."""
+    sharded = ShardedMemory.create(tmp_path / "m.mv2s", 4, dim=DIM, route=request.param)
+    one = Memory.create(tmp_path / "one.mv2", dim=DIM)
+    yield sharded, one, tmp_path
+    sharded.close()
+    one.close()
+
+
+def write_both(sharded, one, batches):
+    for batch in batches:
+        sharded.put_many(batch)
+        one.put_many(batch)
+
+
+def compare_finds(sharded, one, seed, count=12):
+    reqs = queries(seed, count)
+    for req, got, want in zip(reqs, sharded.find_batch(reqs), one.find_batch(reqs), strict=True):
+        same_hits(got, want, req)
+
+
+def test_fan_out_equals_one_file_unsealed_and_sealed(pair):
+    sharded, one, tmp = pair
+    data = records(600, seed=1)
+    write_both(sharded, one, [data[i:i + 100] for i in range(0, 600, 100)])
+    compare_finds(sharded, one, seed=2)
+    sharded.close()
+    one.close()
+    sharded, one = ShardedMemory.open(tmp / "m.mv2s"), Memory.open(tmp / "one.mv2")
+    try:  # sealed: tantivy indexes in every shard, scores with the summed statistics
+        compare_finds(sharded, one, seed=3)
+    finally:
+        sharded.close()
+        one.close()
+
+
+def test_fan_out_after_updates_and_deletes_and_as_of(pair):
+    sharded, one, _ = pair
+    data = records(300, seed=4)
+    write_both(sharded, one, [data[:150]])
+    g1, t1 = sharded.generation, datetime.now(UTC)
+    g1_one = one.generation
+    write_both(sharded, one, [data[150:]])
+    rng = random.Random(5)
+    for fid in rng.sample([r["id"] for r in data], 40):
+        sharded.delete(fid)
+        one.delete(fid)
+    for fid in rng.sample([r["id"] for r in data], 40):
+        if fid in one:
+            text = " ".join(rng.choices(WORDS, k=5))
+            assert sharded.update(fid, text=text) == one.update(fid, text=text)
+    compare_finds(sharded, one, seed=6)
+    assert sharded.count() == one.count() == len(sharded)
+    then = sharded.as_of(g1)
+    assert then.count() == one.as_of(g1_one).count() == 150
+    reqs = queries(7, 4)
+    for req, got, want in zip(reqs, then.find_batch(reqs), one.as_of(g1_one).find_batch(reqs),
+                              strict=True):
+        same_hits(got, want, req)
+    assert [f.id for f in sharded.as_of(t1).select()] == [f.id for f in one.as_of(t1).select()]
+    with pytest.raises(ReadOnlyError):
+        then.put("x")
+
+
+def test_select_count_get_merge_like_one_file(pair):
+    sharded, one, _ = pair
+    data = records(400, seed=8)
+    write_both(sharded, one, [data[i:i + 80] for i in range(0, 400, 80)])
+    for kwargs in ({}, {"reverse": True}, {"limit": 17, "offset": 33},
+                   {"filter": {"n": {"$lt": 30}}, "limit": 50},
+                   {"filter": {"tenant": "t2"}},
+                   {"time_range": (T0 + timedelta(seconds=50), None), "limit": 9}):
+        got = [f.id for f in sharded.select(**kwargs)]
+        assert got == [f.id for f in one.select(**kwargs)], kwargs
+        flt = {k: v for k, v in kwargs.items() if k in ("filter", "time_range")}
+        assert sharded.count(**flt) == one.count(**flt)
+    # record-time order: one file orders a batch by position, shards write their part of
+    # it one after the other; across writes the order is the same
+    later = records(12, seed=15, start=1000)
+    write_both(sharded, one, [[r] for r in later])
+    got = [f.id for f in sharded.select(order_by="valid_from", reverse=True, limit=12)]
+    assert got == [r["id"] for r in reversed(later)]
+    assert sharded.get("f00007").text == one.get("f00007").text
+    assert "f00007" in sharded and "nope" not in sharded
+    with pytest.raises(FrameNotFoundError):
+        sharded.get("nope")
+    with pytest.raises(InvalidInputError):
+        sharded.select(limit=-1)
+
+
+def test_ties_break_by_frame_id_across_shards(tmp_path):
+    with ShardedMemory.create(tmp_path / "m.mv2s", 3) as sharded, \
+            Memory.create(tmp_path / "one.mv2") as one:
+        batch = [{"id": f"id{i:03d}", "text": "same words here"} for i in range(40)]
+        write_both(sharded, one, [batch])
+        same_hits(sharded.find("words", k=25), one.find("words", k=25), "ties")
+        assert len({h.score for h in sharded.find("words", k=25)}) == 1
+
+
+def test_writes_go_to_the_owning_shard(tmp_path):
+    with ShardedMemory.create(tmp_path / "m.mv2s", 4, route="tenant") as mem:
+        mem.put_many([{"text": f"note {i}", "metadata": {"tenant": f"t{i % 3}"}}
+                      for i in range(60)])
+        homes = {}
+        for i, shard in enumerate(mem.shards):
+            for f in shard.select():
+                homes.setdefault(f.metadata["tenant"], set()).add(i)
+        assert all(len(shards) == 1 for shards in homes.values())
+        assert mem.count({"tenant": "t1"}) == 20
+        with pytest.raises(InvalidInputError, match="tenant"):
+            mem.put("no key")
+        with pytest.raises(InvalidInputError, match="string, a number"):
+            mem.put("list key", metadata={"tenant": ["a"]})
+        fid = mem.put("moving", metadata={"tenant": "t0"}, id="mover")
+        router = Router(4, "tenant")
+        other = next(t for t in ("t1", "t2", "t3", "t4") if
+                     router.of_key(t) != router.of_key("t0"))
+        with pytest.raises(InvalidInputError, match="delete it first"):
+            mem.put("moved", metadata={"tenant": other}, id=fid)
+        with pytest.raises(InvalidInputError, match="another shard"):
+            mem.update(fid, metadata={"tenant": other})
+        mem.delete(fid)
+        mem.put("moved", metadata={"tenant": other}, id=fid)
+        assert mem.get(fid).text == "moved"
+
+
+def test_a_bad_batch_writes_no_shard(tmp_path):
+    with ShardedMemory.create(tmp_path / "m.mv2s", 4, dim=DIM) as mem:
+        good = records(20, seed=9)
+        bad = [*good, {"text": "x", "embedding": [1.0] * (DIM + 1)}]
+        before = [s.generation for s in mem.shards]
+        with pytest.raises(DimensionMismatchError):
+            mem.put_many(bad)
+        with pytest.raises(InvalidInputError):
+            mem.put_many([*good[:5], {"text": "y", "metadata": {"k": float("nan")}}])
+        with pytest.raises(FrameNotFoundError):
+            mem.delete_many(["nope"])
+        assert [s.generation for s in mem.shards] == before and len(mem) == 0
+        mem.put_many(good)
+        before = [s.generation for s in mem.shards]
+        with pytest.raises(InvalidInputError, match="both stored and deleted"):
+            mem.put_many(good[:3], delete=[good[1]["id"], good[0]["id"]])
+        with pytest.raises(FrameNotFoundError):
+            mem.delete_many([good[0]["id"], "nope"])
+        assert [s.generation for s in mem.shards] == before and len(mem) == 20
+        assert mem.delete_many([good[0]["id"], "nope"], missing_ok=True) == 1
+        assert len(mem) == 19
+
+
+def test_readers_see_pinned_states_only(tmp_path):
+    path = tmp_path / "m.mv2s"
+    with ShardedMemory.create(path, 4, dim=DIM) as writer:
+        writer.put_many(records(40, seed=10))
+        reader = ShardedMemory.open(path, readonly=True)
+        try:
+            assert len(reader) == 40
+            writer.put_many(records(40, seed=11, start=40))
+            assert len(reader) == 40  # its pinned state until refresh
+            assert reader.refresh() == writer.generation
+            assert len(reader) == 80
+            with pytest.raises(ReadOnlyError):
+                reader.put("x")
+        finally:
+            reader.close()
+    with pytest.raises(ClosedError):
+        reader.find("x")
+
+
+def test_a_write_that_stopped_between_shards(tmp_path):
+    """A shard written but not pinned: readers do not see it; the next writer pins it."""
+    path = tmp_path / "m.mv2s"
+    with ShardedMemory.create(path, 2, dim=DIM) as mem:
+        mem.put_many(records(10, seed=12))
+        shard_path = mem.shards[0].path
+    with ShardedMemory.open(path, readonly=True) as reader:
+        gen = reader.generation  # the state close() sealed and pinned
+    with Memory.open(shard_path) as shard:  # as a writer killed after this shard's write
+        shard.put("half a batch", id="half")
+    with ShardedMemory.open(path, readonly=True) as reader:
+        assert reader.generation == gen and "half" not in reader and len(reader) == 10
+    with ShardedMemory.open(path) as writer:
+        assert writer.generation == gen + 1 and writer.get("half").text == "half a batch"
+
+
+def test_pins_survive_a_torn_append_and_refuse_damage(tmp_path):
+    path = tmp_path / "m.mv2s"
+    with ShardedMemory.create(path, 2, dim=DIM) as mem:
+        mem.put_many(records(10, seed=13))
+    with ShardedMemory.open(path, readonly=True) as mem:
+        gen = mem.generation
+    pins = str(path) + ".pins"
+    with open(pins, "ab") as f:
+        f.write(b"\x07" * 11)  # a crash in the middle of an append
+    with ShardedMemory.open(path) as mem:
+        assert mem.generation == gen
+        mem.put("after the tear")
+        assert mem.as_of(gen).count() == 10
+    with ShardedMemory.open(path, readonly=True) as mem:
+        assert mem.generation > gen and len(mem) == 11
+    assert (os.path.getsize(str(path) + ".pins") - 16) % struct.calcsize("<QQ2QI") == 0
+    with open(pins, "r+b") as f:  # the first pin, not the last: damage
+        f.seek(20)
+        byte = f.read(1)[0]
+        f.seek(20)
+        f.write(bytes([byte ^ 0xFF]))
+    with ShardedMemory.open(path, readonly=True) as mem, \
+            pytest.raises(CorruptFileError, match="damaged"):
+        mem.as_of(1)
+
+
+def test_bad_manifests_give_typed_errors(tmp_path):
+    path = tmp_path / "m.mv2s"
+    with pytest.raises(MemoryNotFoundError):
+        ShardedMemory.open(path)
+    ShardedMemory.create(path, 2).close()
+    with pytest.raises(AlreadyExistsError):
+        ShardedMemory.create(path, 2)
+    good = path.read_bytes()
+    path.write_bytes(good.replace(b"m-001.mv2", b"m-009.mv2"))
+    with pytest.raises(CorruptFileError, match="checksum"):
+        ShardedMemory.open(path)
+    path.write_bytes(b"\x00garbage")
+    with pytest.raises(CorruptFileError):
+        ShardedMemory.open(path)
+    path.write_bytes(good)
+    os.rename(str(path) + ".pins", str(path) + ".gone")
+    with pytest.raises(MemoryNotFoundError):
+        ShardedMemory.open(path)
+    for bad in (0, "two", [], ["a.mv2", "a.mv2"]):
+        with pytest.raises(InvalidInputError):
+            ShardedMemory.create(tmp_path / "x.mv2s", bad)
+    with pytest.raises(InvalidInputError):
+        ShardedMemory.create(tmp_path / "y.mv2s", 2, route="a.b")
+
+
+def test_a_shard_older_than_its_pin_is_refused(tmp_path):
+    path = tmp_path / "m.mv2s"
+    with ShardedMemory.create(path, 2, dim=DIM) as mem:
+        first = mem.shards[0].path
+        shutil.copy(first, tmp_path / "old.mv2")
+        mem.put_many(records(20, seed=14))
+        assert mem.shards[0].generation > 1
+    shutil.copy(tmp_path / "old.mv2", first)
+    with pytest.raises(CorruptFileError, match="older than its pinned"):
+        ShardedMemory.open(path, readonly=True)
+
+
+def test_one_writer_at_a_time(tmp_path):
+    path = tmp_path / "m.mv2s"
+    with ShardedMemory.create(path, 2):
+        script = ("from memvid_store import ShardedMemory\n"
+                  f"ShardedMemory.open({str(path)!r}, lock_timeout=0)")
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        assert MemoryLockedError.__name__ in out.stderr
+
+
+def test_query_syntax_is_refused(tmp_path):
+    with ShardedMemory.create(tmp_path / "m.mv2s", 2) as mem:
+        mem.put("alpha beta")
+        with pytest.raises(InvalidInputError, match="plain query syntax"):
+            mem.find_batch([{"text": "alpha AND beta", "syntax": "query"}])
+
+
+def test_pins_records_are_fixed_size(tmp_path):
+    path = tmp_path / "m.mv2s"
+    with ShardedMemory.create(path, 3) as mem:
+        for i in range(5):
+            mem.put(f"note {i}")
+    size = os.path.getsize(str(path) + ".pins")
+    assert (size - 16) % struct.calcsize("<QQ3QI") == 0
+
+
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("put"), st.integers(0, 29), st.sampled_from(WORDS[:8]),
+              st.integers(0, 3)),
+    st.tuples(st.just("delete"), st.integers(0, 29)),
+), min_size=1, max_size=25)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS, k=st.integers(1, 12), shards=st.integers(1, 5))
+def test_random_histories_match_one_file(tmp_path_factory, ops, k, shards):
+    tmp = tmp_path_factory.mktemp("h")
+    nrng = np.random.default_rng(len(ops))
+    with ShardedMemory.create(tmp / "m.mv2s", shards, dim=4) as sharded, \
+            Memory.create(tmp / "one.mv2", dim=4) as one:
+        for op in ops:
+            if op[0] == "put":
+                _, i, word, n = op
+                rec = {"id": f"k{i}", "text": f"{word} {word} filler {n}",
+                       "embedding": nrng.standard_normal(4).tolist(), "metadata": {"n": n}}
+                sharded.put_many([rec])
+                one.put_many([rec])
+            elif f"k{op[1]}" in one:
+                sharded.delete(f"k{op[1]}")
+                one.delete(f"k{op[1]}")
+        vector = nrng.standard_normal(4).tolist()
+        reqs = [{"text": "w1 w2 filler", "k": k}, {"vector": vector, "k": k},
+                {"text": "w3", "vector": vector, "k": k, "filter": {"n": {"$gt": 1}}}]
+        for req, got, want in zip(reqs, sharded.find_batch(reqs), one.find_batch(reqs),
+                                  strict=True):
+            same_hits(got, want, req)
+        assert sharded.count() == one.count()
+        assert [f.id for f in sharded.select()] == [f.id for f in one.select()]
