@@ -385,6 +385,13 @@ class ShardedMemory(ShardedReads):
         self._pin_now()
         return self._latest.generation
 
+    def build_index(self, *, complete: bool = True) -> int:
+        """``Memory.build_index`` on every shard; returns the generation."""
+        for h in self._writable():
+            h.build_index(complete=complete)
+        self._pin_now()
+        return self._latest.generation
+
     def _settle(self) -> None:
         """Read each shard at its pinned generation; a writer pins shards found ahead."""
         reads: list[Reads] = []

@@ -9,10 +9,10 @@ the order one file uses: score descending, ties by frame id.
   average field lengths), so a shard's own scores are not the file's. The statistics of
   every shard are summed (:class:`~memvid_store.index.lexical.corpus_stats.CorpusStats`)
   and each shard's candidates are rescored with them. A shard's index still fetches the
-  candidates, by its local scores; fetching stops once the shard has enough candidates
-  whose global score is above :func:`~memvid_store.index.lexical.corpus_stats.score_bound`
-  times the last local score, which no candidate not yet fetched can reach. A selective
-  filter scores just the versions it admits, as in one file.
+  candidates, by its local scores, a few at a time: the merged list is final once no
+  shard's next candidate can reach its ``k``-th global score, the bound being
+  :func:`~memvid_store.index.lexical.corpus_stats.score_bound` times the shard's last
+  local score. A selective filter scores just the versions it admits, as in one file.
 * **Hybrid** fuses the two merged lists with reciprocal rank fusion, as one file does.
 
 Scores agree with one sealed file's to float32 rounding: tantivy scores in float32, the
@@ -21,6 +21,7 @@ rescoring in float64.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 Entry = tuple[int, "RowRef", float]
 """A candidate of the fan-out: (shard, row, score)."""
+
+FETCH_MARGIN = 4  # candidates a shard fetches beyond its even share of the k best, at first
 
 
 class Part:
@@ -99,58 +102,80 @@ def _vector_lists(parts: Sequence[Part], searched: list[list[Part]]) -> dict[int
 
 def _lexical_list(parts: Sequence[Part], searched: Sequence[Part], j: int,
                   need: int) -> list[Entry]:
-    """The ``need`` best versions (plus ties) by BM25 with every shard's statistics."""
+    """The ``need`` best versions (plus ties) by BM25 with every shard's statistics.
+
+    Each shard fetches candidates by its local scores, a few at a time; the merged list is
+    final once no shard's next candidate can reach its ``need``-th global score.
+    """
     stats = CorpusStats(s for p in parts for s in (p.searcher.lexical_index(),
                                                    p.searcher.delta_index()))
-    entries: list[Entry] = []
-    for part in searched:
-        entries += _shard_lexical(part, part.reqs[j], stats, need)
-    return cut(ordered(entries), need)
-
-
-def _shard_lexical(part: Part, req: Request, stats: CorpusStats, need: int) -> list[Entry]:
-    """One shard's ``need`` best accepted versions by global BM25, plus ties."""
-    snap, searcher = part.snap, part.searcher
-    accept = Acceptance.of(snap, req)
-    rescore = _Rescorer(part, req.text or "", stats)
-    if req.filter is not None or req.time_range is not None:
-        gids = candidate_gids(snap, req.collection, req.filter, req.time_range, SUBSET_MAX)
-        if gids is not None:  # selective: score just the versions it admits
-            refs = [ref for ref in map(accept.accept, gids) if ref is not None]
-            return cut(ordered(rescore(refs)), need)
-    lex, delta = searcher.lexical_index(), searcher.delta_index()
-    local = [s for s in (lex, CorpusStats([lex, delta]) if delta is not None else None)
-             if s is not None]
-    bound = score_bound(local, stats, parse_plain(req.text or "").terms)
-    limit = max(2 * need, 32)
+    shards = [_ShardLexical(part, part.reqs[j], stats) for part in searched]
+    limit = -(-need // max(len(shards), 1)) + FETCH_MARGIN
+    for shard in shards:
+        shard.fetch(limit)
     while True:
-        cands = searcher.lexical_candidates(req.text, limit, "plain")
-        scored = ordered(rescore([ref for ref, _ in accept.take(cands, len(cands))]))
-        if len(cands) < limit:  # the shard's every match is here
-            return cut(scored, need)
-        floor = bound * cands[-1][1]  # no candidate not fetched scores above it globally
-        sure = [e for e in scored if e[2] > floor]
-        if len(sure) >= need:
-            return cut(sure, need)
-        limit *= 4
+        best = cut(ordered([e for shard in shards for e in shard.scored]), need)
+        floor = best[need - 1][2] if len(best) >= need else -math.inf
+        behind = [shard for shard in shards if shard.ceiling >= floor and not shard.done]
+        if not behind:
+            return best
+        for shard in behind:
+            shard.fetch(shard.limit * 2)
 
 
-class _Rescorer:
-    """Global BM25 scores of one shard's versions for one query (each scored once)."""
+class _ShardLexical:
+    """One shard's candidates for one query, rescored with the global statistics.
 
-    def __init__(self, part: Part, text: str, stats: CorpusStats) -> None:
-        self.part, self.text, self.stats = part, text, stats
+    ``scored``: its accepted candidates so far; ``ceiling``: the highest global score a
+    candidate not fetched yet can have; ``done``: every match is scored.
+    """
+
+    def __init__(self, part: Part, req: Request, stats: CorpusStats) -> None:
+        self.part, self.req, self.stats = part, req, stats
+        self.accept = Acceptance.of(part.snap, req)
+        pq = parse_plain(req.text or "")
+        self.terms = list(dict.fromkeys([*pq.terms, *(t for ph in pq.phrases for _, t in ph)]))
         self.scores: dict[int, float] = {}
+        self.scored: list[Entry] = []
+        self.ceiling = math.inf
+        self.done = False  # every match of the shard is scored
+        self.limit = 0
+        self.bound: float | None = None
 
-    def __call__(self, refs: list[RowRef]) -> list[Entry]:
+    def fetch(self, limit: int) -> None:
+        """Score the shard's best ``limit`` candidates by local score (all the versions a
+        selective filter admits, at once)."""
+        self.limit = limit
+        snap, req, searcher = self.part.snap, self.req, self.part.searcher
+        if req.filter is not None or req.time_range is not None:
+            gids = candidate_gids(snap, req.collection, req.filter, req.time_range, SUBSET_MAX)
+            if gids is not None:
+                refs = [ref for ref in map(self.accept.accept, gids) if ref is not None]
+                self.scored, self.ceiling, self.done = self._rescore(refs), -math.inf, True
+                return
+        cands = searcher.lexical_candidates(req.text, limit, "plain")
+        self.scored = self._rescore([ref for ref, _ in self.accept.take(cands, len(cands))])
+        if len(cands) < limit:  # every match of the shard is here
+            self.ceiling, self.done = -math.inf, True
+            return
+        if self.bound is None:
+            lex, delta = searcher.lexical_index(), searcher.delta_index()
+            local = [s for s in (lex, CorpusStats([lex, delta]) if delta is not None else None)
+                     if s is not None]
+            self.bound = score_bound(local, self.stats, self.terms)
+        self.ceiling = self.bound * cands[-1][1]
+
+    def _rescore(self, refs: list[RowRef]) -> list[Entry]:
         new = [ref for ref in refs if ref.gid not in self.scores]
         if new:
             docs = [lex_doc(self.part.snap.load(ref)) for ref in new]
-            found = dict(DeltaBM25(docs).search(self.text, len(docs), index=self.stats,
-                                                indexed=True))
+            scorer = DeltaBM25(docs, terms=self.terms)
+            found = dict(scorer.search(self.req.text or "", len(docs), index=self.stats,
+                                       indexed=True))
             for ref in new:
                 self.scores[ref.gid] = found.get(ref.gid, 0.0)
-        return [(self.part.shard, ref, self.scores[ref.gid]) for ref in refs
+        shard = self.part.shard
+        return [(shard, ref, self.scores[ref.gid]) for ref in refs
                 if self.scores[ref.gid] > 0.0]
 
 

@@ -42,21 +42,29 @@ class Statistics(Protocol):
 
 
 class CorpusStats:
-    """The sum of several corpora's BM25 statistics (``None`` parts are skipped)."""
+    """The sum of several corpora's BM25 statistics (``None`` parts are skipped), each
+    figure read once: the parts must not change while it is used (one query's life)."""
 
     def __init__(self, parts: Iterable[Statistics | None]) -> None:
         self.parts = [p for p in parts if p is not None]
-
-    @property
-    def num_docs(self) -> int:
-        return sum(p.num_docs for p in self.parts)
+        self.num_docs = sum(p.num_docs for p in self.parts)
+        self._freqs: dict[tuple[str, str], int] = {}
+        self._totals: dict[str, float] = {}
 
     def doc_freq(self, term: str, field: str = "text") -> int:
-        return sum(p.doc_freq(term, field) for p in self.parts)
+        key = (term, field)
+        found = self._freqs.get(key)
+        if found is None:
+            found = self._freqs[key] = sum(p.doc_freq(term, field) for p in self.parts)
+        return found
 
     def total_tokens(self, field: str = "text", hints: Iterable[str] = ()) -> float:
-        hints = list(hints)
-        return sum(p.total_tokens(field, hints) for p in self.parts if p.num_docs)
+        found = self._totals.get(field)
+        if found is None:
+            hints = list(hints)
+            found = self._totals[field] = sum(p.total_tokens(field, hints)
+                                              for p in self.parts if p.num_docs)
+        return found
 
 
 def score_bound(local: Sequence[Statistics], glob: Statistics, terms: Iterable[str]) -> float:

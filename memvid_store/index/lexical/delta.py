@@ -83,22 +83,28 @@ class DeltaBM25:
     title boost x2, a phrase scored with the sum of its terms' idf) so that its scores merge
     with :class:`LexSearcher`'s by value."""
 
-    def __init__(self, docs: Sequence[LexDoc]) -> None:
+    def __init__(self, docs: Sequence[LexDoc], terms: Iterable[str] | None = None) -> None:
+        """``terms``: index just these (a scorer of one query's terms: much less work);
+        None indexes every term."""
         self._docs = list(docs)
         check_docs(self._docs)
         self._gids = [d.gid for d in self._docs]
         self._fields = {F_TEXT: _Field(), F_TITLE: _Field()}
         self._ram: Any = None
         an = analyzer()
+        wanted = None if terms is None else set(terms)
         for i, d in enumerate(self._docs):
             for fname, value in ((F_TEXT, d.text), (F_TITLE, d.title)):
                 fd = self._fields[fname]
                 toks = an.analyze(normalize(value)) if value else []
                 fd.tokens.append(toks)
                 fd.total += len(toks)
-                counts: dict[str, int] = {}
-                for t in toks:
-                    counts[t] = counts.get(t, 0) + 1
+                if wanted is None:
+                    counts: dict[str, int] = {}
+                    for t in toks:
+                        counts[t] = counts.get(t, 0) + 1
+                else:
+                    counts = {t: c for t in wanted if (c := toks.count(t))}
                 for t, c in counts.items():
                     fd.postings.setdefault(t, {})[i] = c
 
