@@ -73,10 +73,18 @@ class _Progress:
               help="Frames per atomic write.")
 @click.option("--prune", is_flag=True,
               help="Also delete frames of files that are gone from an ingested directory.")
+@click.option("--ray", "on_ray", is_flag=True,
+              help="Embed on Ray workers into a sharded memory: PATH is its manifest, "
+                   "created with --shards shards if missing (needs memvid-py[ray]).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="With --ray: embedding workers.")
+@click.option("--shards", type=click.IntRange(min=1, max=4096), default=4, show_default=True,
+              help="With --ray: shards of a new sharded memory.")
 @json_option("Print the summary as JSON (no progress bar).")
 def ingest(path: str, inputs: tuple[str, ...], chunk_size: int, chunk_overlap: int,
            embedder_spec: str | None, tags: tuple[str, ...], globs: tuple[str, ...],
-           text_column: str, batch_size: int, prune: bool, as_json: bool) -> None:
+           text_column: str, batch_size: int, prune: bool, on_ray: bool, workers: int,
+           shards: int, as_json: bool) -> None:
     """Ingest files and directories (recursively) into PATH, created if missing.
 
     Reads .txt .md .html .json .jsonl .csv. Frame ids come from file paths and chunk
@@ -95,6 +103,17 @@ def ingest(path: str, inputs: tuple[str, ...], chunk_size: int, chunk_overlap: i
     if inputs and len(missing) == len(inputs):
         raise CliError(f"nothing to ingest: no such file or directory: {', '.join(missing)}",
                        ExitCode.NOT_FOUND)
+    if on_ray:
+        from ..cluster.ray_ingest import ingest_on_ray
+
+        if embedder_spec in ("none", "auto"):
+            raise CliError("--ray embeds on workers: give --embedder default, hash:DIM...",
+                           ExitCode.USAGE)
+        with reported_errors():
+            report = ingest_on_ray(path, inputs, embedder=embedder_spec or "default",
+                                   workers=workers, shards=shards, options=options)
+        _summary(path, report, as_json)
+        return
     with ExitStack() as stack:
         mem, embedder = _open_for_ingest(path, embedder_spec)
         stack.callback(mem.close)
@@ -103,6 +122,10 @@ def ingest(path: str, inputs: tuple[str, ...], chunk_size: int, chunk_overlap: i
             report = run_ingest(mem, inputs, options, embedder=embedder,
                                 on_plan=progress.plan, on_source=progress.advance)
             mem.build_index(complete=False)  # searched through a graph once this exits
+    _summary(path, report, as_json)
+
+
+def _summary(path: str, report: Any, as_json: bool) -> None:
     if as_json:
         echo_json({"path": path, **report.as_dict()})
     else:

@@ -10,10 +10,10 @@ an interrupted run leaves a valid file and the next run finishes the work.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import MemvidError
 from ..validate import check_metadata
@@ -72,10 +72,13 @@ class IngestReport:
 class _Run:
     """The state of one ingest: planned writes, ids produced, sources with problems."""
 
-    def __init__(self, mem: Any, options: IngestOptions, embedder: Any) -> None:
+    def __init__(self, mem: Any, options: IngestOptions, embedder: Any,
+                 embedding: Embedding | None) -> None:
         self.mem = mem
         self.options = options
         self.embedder = embedder
+        self.embedding = embedding or (None if embedder is None else Inline(embedder))
+        self.queue_size = max(options.batch_size, getattr(self.embedding, "queue_size", 0))
         self.embedder_name = None if embedder is None else embedder.name
         self.read_options = ReadOptions(text_column=options.text_column)
         self.previous = Manifest.of_frames(mem.iter_timeline())
@@ -136,19 +139,19 @@ class _Run:
                 self.report.added += 1
             self.queue.append({"id": fid, "text": text, "metadata": meta, "tags": tags,
                                "created_at": doc.created_at or mtime})
-            if len(self.queue) >= self.options.batch_size:
+            if len(self.queue) >= self.queue_size:
                 self.flush()
 
     def flush(self) -> None:
-        """Write the queued frames as one atomic batch (embedded first, if an embedder)."""
+        """Write the queued frames (embedded first, if an embedder) in atomic batches of
+        ``batch_size``."""
         if not self.queue:
             return
         batch, self.queue = self.queue, []
-        if self.embedder is not None:
-            vectors = self.embedder.embed_documents([r["text"] for r in batch])
-            for record, vector in zip(batch, vectors, strict=True):
-                record["embedding"] = vector
-        self.mem.put_many(batch)
+        size = self.options.batch_size
+        for done in ([batch] if self.embedding is None else self.embedding.embed(batch)):
+            for start in range(0, len(done), size):
+                self.mem.put_many(done[start:start + size])
 
     def delete_stale(self, discovered: set[str], scopes: list[Scope]) -> None:
         """Delete frames of chunks that disappeared from files read without problems (and,
@@ -167,17 +170,44 @@ class _Run:
                 stale[start:start + self.options.batch_size], missing_ok=True)
 
 
+class Embedding(Protocol):
+    """How queued frames get their vectors: ``embed(records)`` yields them in batches with
+    ``"embedding"`` set (any order); ``queue_size`` frames are queued per call."""
+
+    queue_size: int
+
+    def embed(self, records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]: ...
+
+
+class Inline:
+    """Embeds in this process, one queue (``batch_size`` frames) at a time."""
+
+    queue_size = 0  # the ingest's batch size
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+
+    def embed(self, records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        vectors = self.embedder.embed_documents([r["text"] for r in records])
+        for record, vector in zip(records, vectors, strict=True):
+            record["embedding"] = vector
+        yield records
+
+
 def ingest(mem: Any, paths: Iterable[str], options: IngestOptions | None = None, *,
            embedder: Any = None, on_source: Callable[[Source], None] | None = None,
-           on_plan: Callable[[int], None] | None = None) -> IngestReport:
+           on_plan: Callable[[int], None] | None = None,
+           embedding: Embedding | None = None) -> IngestReport:
     """Ingest files and directories into an open, writable memory.
 
     Args:
-        mem: a writable ``Memory``.
+        mem: a writable ``Memory`` or ``ShardedMemory``.
         paths: files and directories (searched recursively).
         options: chunking, tags, filters.
         embedder: an object with ``name`` and ``embed_documents(texts)``; None stores
             frames without vectors.
+        embedding: where the embedder runs (default: in this process, see
+            :class:`Inline`; ``memvid_store.cluster`` runs it on Ray workers).
         on_plan: called once with the number of files found.
         on_source: called after each file (progress display).
 
@@ -189,7 +219,7 @@ def ingest(mem: Any, paths: Iterable[str], options: IngestOptions | None = None,
     sources, scopes, missing = discover(paths, options.globs)
     if on_plan is not None:
         on_plan(len(sources))
-    run = _Run(mem, options, embedder)
+    run = _Run(mem, options, embedder, embedding)
     for problem in missing:
         run.problem(problem)
     for source in sources:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -127,6 +127,15 @@ class ShardedReads:
         merged = heapq.merge(*lists, reverse=reverse,
                              key=lambda f: (getattr(f, order_by), f.valid_from))
         return list(islice(merged, offset, want))
+
+    def iter_timeline(self, since: datetime | None = None, until: datetime | None = None, *,
+                      limit: int | None = None, reverse: bool = False) -> Iterator[Frame]:
+        """``Memory.iter_timeline`` over every shard, merged by created_at (ties by record
+        time)."""
+        merged = heapq.merge(*(r.iter_timeline(since, until, limit=limit, reverse=reverse)
+                               for r in self._shard_reads()),
+                             key=lambda f: (f.created_at, f.valid_from), reverse=reverse)
+        return islice(merged, limit)
 
     def count(self, filter: Mapping[str, Any] | None = None, *,
               as_of: datetime | int | None = None,
@@ -249,7 +258,8 @@ class ShardedMemory(ShardedReads):
         self._pins = PinLog(manifest.pins_path, len(manifest.shards))
         self._mems = handles
         self._readonly_handle = readonly
-        self._embedder = embedder
+        # a {"name", "dim"} record binds the files without a model (Memory.create)
+        self._embedder = None if isinstance(embedder, Mapping) else embedder
         self._closed = False
         self._latest, self._end = self._pins.latest()
         self._reads: list[Reads] = []

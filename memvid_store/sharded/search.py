@@ -22,13 +22,13 @@ rescoring in float64.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..engine.keys import split_key
 from ..index.acceptance import Acceptance
 from ..index.hybrid import rrf
-from ..index.lexical.corpus_stats import CorpusStats, score_bound
+from ..index.lexical.corpus_stats import CorpusStats, FixedStats, score_bound
 from ..index.lexical.delta import DeltaBM25
 from ..index.lexical.query import parse_plain
 from ..index.lexical.schema import lex_doc
@@ -39,12 +39,15 @@ from ..reads import search_scope
 from ..types import Hit, from_us
 
 if TYPE_CHECKING:
-    from ..engine.snapshot import RowRef, Snapshot
+    from ..engine.snapshot import RowRef
     from ..index.requests import Request
     from ..reads import Reads
 
 Entry = tuple[int, "RowRef", float]
 """A candidate of the fan-out: (shard, row, score)."""
+
+Records = Callable[[int, list[Any]], list[tuple]]
+"""Reads rows of a shard: (key, version, created_at µs, text, metadata, tags) each."""
 
 FETCH_MARGIN = 4  # candidates a shard fetches beyond its even share of the k best, at first
 
@@ -73,12 +76,26 @@ def find_batch(parts: Sequence[Part], routes: Sequence[set[int] | None],
         req = parts[0].reqs[j]
         lists: dict[str, list[Entry]] = {}
         if req.mode in ("lexical", "hybrid") and req.text is not None:
-            need = req.k if req.mode != "hybrid" else max(req.k, HYBRID_DEPTH)
-            lists["lexical"] = _lexical_list(parts, searched[j], j, need)
+            lists["lexical"] = _lexical_list(parts, searched[j], j, depth(req))
         if j in vectors:
             lists["vector"] = vectors[j]
-        out.append(_hits(parts, _fuse(lists, req, rrf_k), lists))
+        out.append(hits(fuse(lists, req, rrf_k), lists, _local_records(parts)))
     return out
+
+
+def depth(req: Request) -> int:
+    """How deep a mode's list goes: ``k``, or ``HYBRID_DEPTH`` for the fusion."""
+    return req.k if req.mode != "hybrid" else max(req.k, HYBRID_DEPTH)
+
+
+def _local_records(parts: Sequence[Part]) -> Records:
+    snaps = {p.shard: p.snap for p in parts}
+
+    def records(shard: int, refs: list[Any]) -> list[tuple]:
+        snaps[shard].fetch_frames(refs)
+        return [snaps[shard].record(ref) for ref in refs]
+
+    return records
 
 
 def _vector_lists(parts: Sequence[Part], searched: list[list[Part]]) -> dict[int, list[Entry]]:
@@ -95,8 +112,7 @@ def _vector_lists(parts: Sequence[Part], searched: list[list[Part]]) -> dict[int
         # one file holding these vectors has a vector list, empty when none is accepted
         if req.mode in ("vector", "hybrid") and any(p.reqs[j].vector is not None
                                                     for p in parts):
-            need = req.k if req.mode != "hybrid" else max(req.k, HYBRID_DEPTH)
-            out[j] = cut(ordered(per_request.get(j, [])), need)
+            out[j] = cut(ordered(per_request.get(j, [])), depth(req))
     return out
 
 
@@ -165,6 +181,19 @@ class _ShardLexical:
             self.bound = score_bound(local, self.stats, self.terms)
         self.ceiling = self.bound * cands[-1][1]
 
+    def top(self, need: int) -> list[Entry]:
+        """The shard's ``need`` best by global score, plus ties (this shard alone)."""
+        limit = need + FETCH_MARGIN
+        while True:
+            self.fetch(limit)
+            ranked = ordered(self.scored)
+            if self.done:
+                return cut(ranked, need)
+            sure = [e for e in ranked if e[2] > self.ceiling]
+            if len(sure) >= need:
+                return cut(sure, need)
+            limit *= 2
+
     def _rescore(self, refs: list[RowRef]) -> list[Entry]:
         new = [ref for ref in refs if ref.gid not in self.scores]
         if new:
@@ -195,7 +224,7 @@ def cut(entries: list[Entry], need: int) -> list[Entry]:
     return entries[:end]
 
 
-def _fuse(lists: Mapping[str, list[Entry]], req: Request, rrf_k: int) -> list[Entry]:
+def fuse(lists: Mapping[str, list[Entry]], req: Request, rrf_k: int) -> list[Entry]:
     """The request's ``k`` best: one mode's list, or both fused."""
     if len(lists) == 1:
         (ranked,) = lists.values()
@@ -208,23 +237,100 @@ def _fuse(lists: Mapping[str, list[Entry]], req: Request, rrf_k: int) -> list[En
     return ordered([(key[0], by_key[key][1], score) for key, score in fused])[: req.k]
 
 
-def _hits(parts: Sequence[Part], chosen: list[Entry],
-          lists: Mapping[str, list[Entry]]) -> list[Hit]:
+def hits(chosen: list[Entry], lists: Mapping[str, list[Entry]], records: Records
+         ) -> list[Hit]:
+    """The Hits of ``chosen``, with each mode's rank and score from ``lists``; ``records``
+    reads a shard's (key, version, created_at, text, metadata, tags) of rows."""
     positions = {m: {(e[0], e[1].gid): (i + 1, e[2]) for i, e in enumerate(ranked)}
                  for m, ranked in lists.items()}
-    by_shard: dict[int, list[RowRef]] = {}
+    by_shard: dict[int, list[Any]] = {}
     for shard, ref, _ in chosen:
         by_shard.setdefault(shard, []).append(ref)
-    snaps: dict[int, Snapshot] = {p.shard: p.snap for p in parts}
-    for shard, refs in by_shard.items():
-        snaps[shard].fetch_frames(refs)
-    hits = []
+    found_records = {shard: iter(records(shard, refs)) for shard, refs in by_shard.items()}
+    out = []
     for shard, ref, score in chosen:
-        key, version, created, text, meta, tags = snaps[shard].record(ref)
+        key, version, created, text, meta, tags = next(found_records[shard])
         collection, frame_id = split_key(key)
         found = {m: pos[(shard, ref.gid)] for m, pos in positions.items()
                  if (shard, ref.gid) in pos}
-        hits.append(Hit(frame_id, float(score), text, dict(meta), list(tags),
-                        from_us(created), version, {m: r for m, (r, _) in found.items()},
-                        {m: s for m, (_, s) in found.items()}, collection))
-    return hits
+        out.append(Hit(frame_id, float(score), text, dict(meta), list(tags),
+                       from_us(created), version, {m: r for m, (r, _) in found.items()},
+                       {m: s for m, (_, s) in found.items()}, collection))
+    return out
+
+
+# ------------------------------------------------------------- shards in other processes
+# A shard served elsewhere (a Ray actor) answers in plain data: its statistics for the
+# query terms, then its own exact lists under the summed statistics, then the records of
+# the rows chosen. The coordinator merges exactly as find_batch does.
+
+Listed = tuple[int, str, float]
+"""A candidate sent by a shard: (gid, frame key, score)."""
+
+
+class Candidate:
+    """A row of a shard in another process: what merging reads of a RowRef."""
+
+    __slots__ = ("gid", "key")
+
+    def __init__(self, gid: int, key: str) -> None:
+        self.gid, self.key = gid, key
+
+    def frame_id(self) -> str:
+        return self.key
+
+
+def shard_statistics(part: Part) -> list[FixedStats | None]:
+    """This shard's BM25 statistics for each request's terms (None: no lexical list)."""
+    lex, delta = part.searcher.lexical_index(), part.searcher.delta_index()
+    own = CorpusStats([lex, delta])
+    out: list[FixedStats | None] = []
+    for req in part.reqs:
+        if req.mode in ("lexical", "hybrid") and req.text is not None:
+            pq = parse_plain(req.text)
+            out.append(FixedStats.read(own, [*pq.terms, *(t for ph in pq.phrases
+                                                          for _, t in ph)]))
+        else:
+            out.append(None)
+    return out
+
+
+def shard_lists(part: Part, stats: Sequence[FixedStats | None], searched: Sequence[bool]
+                ) -> list[dict[str, list[Listed]]]:
+    """This shard's lists for each request: ``vector`` when it holds vectors to compare
+    (its ``k`` best plus ties), ``lexical`` by the summed statistics ``stats[j]`` (its
+    exact ``k`` best plus ties); a request not ``searched`` here gets empty ones."""
+    vector_reqs = [j for j, req in enumerate(part.reqs) if searched[j]
+                   and req.mode in ("vector", "hybrid") and req.vector is not None]
+    found = part.searcher.vector_ranked_batch([part.reqs[j] for j in vector_reqs])
+    out: list[dict[str, list[Listed]]] = []
+    for j, req in enumerate(part.reqs):
+        lists: dict[str, list[Entry]] = {}
+        if req.mode in ("vector", "hybrid") and req.vector is not None:
+            lists["vector"] = (cut(ordered(part.entries(found[id(req)])), depth(req))
+                               if searched[j] else [])
+        if stats[j] is not None:
+            lists["lexical"] = (_ShardLexical(part, req, stats[j]).top(depth(req))
+                                if searched[j] else [])
+        out.append({m: [(ref.gid, ref.frame_id(), score) for _, ref, score in ranked]
+                    for m, ranked in lists.items()})
+    return out
+
+
+def shard_records(part: Part, gids: Sequence[int]) -> list[tuple]:
+    """(key, version, created_at µs, text, metadata, tags) of this shard's rows ``gids``."""
+    refs = [part.snap.locate(gid) for gid in gids]
+    part.snap.fetch_frames(refs)
+    return [part.snap.record(ref) for ref in refs]
+
+
+def merge_remote(req: Request, per_shard: Sequence[dict[str, list[Listed]]], rrf_k: int
+                 ) -> tuple[list[Entry], dict[str, list[Entry]]]:
+    """One request's chosen rows and mode lists from every shard's ``shard_lists``."""
+    lists: dict[str, list[Entry]] = {}
+    for shard, found in enumerate(per_shard):
+        for mode, listed in found.items():
+            lists.setdefault(mode, []).extend(
+                (shard, Candidate(gid, key), score) for gid, key, score in listed)
+    lists = {m: cut(ordered(entries), depth(req)) for m, entries in lists.items()}
+    return fuse(lists, req, rrf_k), lists

@@ -24,7 +24,8 @@ EXPECTED_ALL = [
     "RemoteAccessDeniedError", "RemoteConfig",
     "RemoteError", "RemoteNotFoundError", "RemoteReadOnlyError", "RemoteServerError",
     "RemoteThrottledError", "RemoteTimeoutError", "RemoteTransientError", "RemoteTruncatedError",
-    "ShardedMemory", "ShardedView", "Stats", "StorageError", "StoreConfig", "VerifyReport", "VersionMismatchError",
+    "ShardedMemory", "ShardedView", "Stats", "StorageError", "StoreConfig", "VerifyReport",
+    "VersionMismatchError",
     "WarmupConfig", "__version__", "emit_metrics",
 ]
 

@@ -67,6 +67,40 @@ class CorpusStats:
         return found
 
 
+class FixedStats:
+    """Statistics of a corpus for a set of terms, as plain figures (sent between
+    processes: a shard reads its own, a coordinator sums them)."""
+
+    def __init__(self, num_docs: int, freqs: dict[tuple[str, str], int],
+                 totals: dict[str, float]) -> None:
+        self.num_docs, self.freqs, self.totals = num_docs, freqs, totals
+
+    @classmethod
+    def read(cls, stats: Statistics, terms: Iterable[str]) -> FixedStats:
+        """``stats``' figures for ``terms`` in every field."""
+        terms = list(dict.fromkeys(terms))
+        fields = [f for f, _ in FIELDS]
+        return cls(stats.num_docs, {(t, f): stats.doc_freq(t, f) for t in terms for f in fields},
+                   {f: stats.total_tokens(f, terms) if stats.num_docs else 0.0 for f in fields})
+
+    @classmethod
+    def total(cls, parts: Sequence[FixedStats]) -> FixedStats:
+        freqs: dict[tuple[str, str], int] = {}
+        totals: dict[str, float] = {}
+        for p in parts:
+            for key, df in p.freqs.items():
+                freqs[key] = freqs.get(key, 0) + df
+            for field, n in p.totals.items():
+                totals[field] = totals.get(field, 0.0) + n
+        return cls(sum(p.num_docs for p in parts), freqs, totals)
+
+    def doc_freq(self, term: str, field: str = "text") -> int:
+        return self.freqs.get((term, field), 0)
+
+    def total_tokens(self, field: str = "text", hints: Iterable[str] = ()) -> float:
+        return self.totals.get(field, 0.0)
+
+
 def score_bound(local: Sequence[Statistics], glob: Statistics, terms: Iterable[str]) -> float:
     """The largest factor by which ``glob``'s statistics can raise a score made with any of
     the ``local`` ones, for a query of ``terms`` (phrases score with the sum of their
