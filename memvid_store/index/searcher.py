@@ -26,6 +26,7 @@ from ..engine.snapshot import Snapshot
 from ..errors import CorruptFileError, DamagedIndexError
 from ..types import Hit, from_us
 from .acceptance import Acceptance, Ranked, order
+from .admitted import admitted_gids, score_admitted
 from .hybrid import rrf
 
 if TYPE_CHECKING:
@@ -180,32 +181,31 @@ class Searcher:
 
     def _lexical_ranked(self, req: Request, need: int) -> Ranked:
         accept = Acceptance.of(self.snap, req)
-        admitted = self._lexical_subset(req)
-        if admitted is not None:
-            return accept.take(admitted, need)
+        gids = admitted_gids(self.snap, req)
+        if gids is not None and req.syntax == "plain" and score_admitted(
+                len(gids), need, self._lexical_total()):
+            return accept.take(self._lexical_subset(req, gids), need)
+        inside = None if gids is None else set(gids)
         limit = max(2 * need, 32)
         while True:
             cands = self.lexical_candidates(req.text, limit, req.syntax)
-            ranked = accept.take(cands, need)
+            kept = cands if inside is None else [gs for gs in cands if gs[0] in inside]
+            ranked = accept.take(kept, need)
             if len(ranked) >= need or len(cands) < limit:
                 return ranked
             limit *= 4
 
-    def _lexical_subset(self, req: Request) -> list[tuple[int, float]] | None:
-        """BM25 (gid, score) best-first of just the versions a selective filter, collection
-        or ``time_range`` admits (at most ``SUBSET_MAX``), instead of widening the index's
-        candidates until enough pass; None when not selective, or for tantivy's query
-        syntax. Indexed versions are scored with the index's statistics, as tantivy scores
-        them; the others come from the delta's BM25, as in every lexical search."""
-        if req.syntax != "plain" or (req.filter is None and req.time_range is None):
-            return None
-        from .listing import candidate_gids
-        from .vector.numpy_free_subset import SUBSET_MAX
+    def _lexical_total(self) -> int:
+        """Documents a lexical search ranks: the index's and the delta's."""
+        lex, delta = self._lexical_index(), self.delta_index()
+        return (0 if lex is None else lex.num_docs) + (0 if delta is None else len(delta))
 
-        gids = candidate_gids(self.snap, req.collection, req.filter, req.time_range,
-                              SUBSET_MAX)
-        if gids is None:
-            return None
+    def _lexical_subset(self, req: Request, gids: list[int]) -> list[tuple[int, float]]:
+        """BM25 (gid, score) best-first of just the versions ``gids`` a selective filter,
+        collection or ``time_range`` admits, instead of widening the index's candidates
+        until enough pass (:mod:`.admitted`). Indexed versions are scored with the index's
+        statistics, as tantivy scores them; the others come from the delta's BM25, as in
+        every lexical search."""
         lex = self._lexical_index()
         covered = self._subset_docs(req, gids, lex)
         found = covered.search(req.text, len(covered), index=lex, indexed=True) if len(

@@ -27,14 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.keys import split_key
 from ..index.acceptance import Acceptance
+from ..index.admitted import admitted_gids, score_admitted
 from ..index.hybrid import rrf
-from ..index.lexical.corpus_stats import CorpusStats, FixedStats, score_bound
+from ..index.lexical.corpus_stats import CorpusStats, FixedStats, Statistics, score_bound
 from ..index.lexical.delta import DeltaBM25
 from ..index.lexical.query import parse_plain
 from ..index.lexical.schema import lex_doc
-from ..index.listing import candidate_gids
 from ..index.searcher import HYBRID_DEPTH
-from ..index.vector.numpy_free_subset import SUBSET_MAX
 from ..reads import search_scope
 from ..types import Hit, from_us
 
@@ -125,7 +124,7 @@ def _lexical_list(parts: Sequence[Part], searched: Sequence[Part], j: int,
     """
     stats = CorpusStats(s for p in parts for s in (p.searcher.lexical_index(),
                                                    p.searcher.delta_index()))
-    shards = [_ShardLexical(part, part.reqs[j], stats) for part in searched]
+    shards = [_ShardLexical(part, part.reqs[j], stats, need) for part in searched]
     limit = -(-need // max(len(shards), 1)) + FETCH_MARGIN
     for shard in shards:
         shard.fetch(limit)
@@ -146,9 +145,14 @@ class _ShardLexical:
     candidate not fetched yet can have; ``done``: every match is scored.
     """
 
-    def __init__(self, part: Part, req: Request, stats: CorpusStats) -> None:
+    def __init__(self, part: Part, req: Request, stats: Statistics, need: int) -> None:
         self.part, self.req, self.stats = part, req, stats
         self.accept = Acceptance.of(part.snap, req)
+        gids = admitted_gids(part.snap, req)
+        self.inside = None if gids is None else set(gids)
+        # a small admitted set is scored whole (:mod:`memvid_store.index.admitted`)
+        self.admitted = gids if gids is not None and score_admitted(
+            len(gids), need, stats.num_docs) else None
         pq = parse_plain(req.text or "")
         self.terms = list(dict.fromkeys([*pq.terms, *(t for ph in pq.phrases for _, t in ph)]))
         self.scores: dict[int, float] = {}
@@ -162,15 +166,14 @@ class _ShardLexical:
         """Score the shard's best ``limit`` candidates by local score (all the versions a
         selective filter admits, at once)."""
         self.limit = limit
-        snap, req, searcher = self.part.snap, self.req, self.part.searcher
-        if req.filter is not None or req.time_range is not None:
-            gids = candidate_gids(snap, req.collection, req.filter, req.time_range, SUBSET_MAX)
-            if gids is not None:
-                refs = [ref for ref in map(self.accept.accept, gids) if ref is not None]
-                self.scored, self.ceiling, self.done = self._rescore(refs), -math.inf, True
-                return
+        req, searcher = self.req, self.part.searcher
+        if self.admitted is not None:
+            refs = [ref for ref in map(self.accept.accept, self.admitted) if ref is not None]
+            self.scored, self.ceiling, self.done = self._rescore(refs), -math.inf, True
+            return
         cands = searcher.lexical_candidates(req.text, limit, "plain")
-        self.scored = self._rescore([ref for ref, _ in self.accept.take(cands, len(cands))])
+        kept = cands if self.inside is None else [gs for gs in cands if gs[0] in self.inside]
+        self.scored = self._rescore([ref for ref, _ in self.accept.take(kept, len(kept))])
         if len(cands) < limit:  # every match of the shard is here
             self.ceiling, self.done = -math.inf, True
             return
@@ -310,7 +313,7 @@ def shard_lists(part: Part, stats: Sequence[FixedStats | None], searched: Sequen
             lists["vector"] = (cut(ordered(part.entries(found[id(req)])), depth(req))
                                if searched[j] else [])
         if stats[j] is not None:
-            lists["lexical"] = (_ShardLexical(part, req, stats[j]).top(depth(req))
+            lists["lexical"] = (_ShardLexical(part, req, stats[j], depth(req)).top(depth(req))
                                 if searched[j] else [])
         out.append({m: [(ref.gid, ref.frame_id(), score) for _, ref, score in ranked]
                     for m, ranked in lists.items()})
