@@ -4,7 +4,9 @@
 ``MEMVID_BENCH_FULL=1`` adds the 1M-frame runs. ``--only engine`` / ``--only search`` /
 ``--only coldstart`` / ``--only prefetch`` / ``--only listing`` / ``--only adapters`` runs a
 subset (``adapters``: every framework adapter against its in-memory reference, 100k;
-``graph``: graph maintenance and compaction, 100k + 30k, ``--full`` 1M + 100k).
+``graph``: graph maintenance and compaction, 100k + 30k, ``--full`` 1M + 100k;
+``sharded``: fan-out over 4 shards against one file, 100k; ``cluster``: ingestion on 1 and
+2 Ray workers, fan-out against shard count, shards served by Ray actors).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ if __package__ in (None, ""):
 
 from bench import (  # noqa: E402
     adapters,
+    cluster_bench,
     coldstart,
     engine_bench,
     graph_maintenance,
     listing_bench,
     prefetch_bench,
     search_bench,
+    sharded,
 )
 
 # name -> (run(full=...) -> result dict, markdown(result) -> str)
@@ -39,6 +43,8 @@ BENCHES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]
     "listing": (listing_bench.run, listing_bench.markdown),
     "adapters": (adapters.run, adapters.markdown),
     "graph": (graph_maintenance.run, graph_maintenance.markdown),
+    "sharded": (sharded.run, sharded.markdown),
+    "cluster": (cluster_bench.run, cluster_bench.markdown),
 }
 
 
