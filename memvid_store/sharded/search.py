@@ -22,6 +22,8 @@ rescoring in float64.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,15 +32,15 @@ from ..index.acceptance import Acceptance
 from ..index.admitted import admitted_gids, score_admitted
 from ..index.hybrid import rrf
 from ..index.lexical.corpus_stats import CorpusStats, FixedStats, Statistics, score_bound
-from ..index.lexical.delta import DeltaBM25
+from ..index.lexical.delta import DeltaBM25, analyze_doc
 from ..index.lexical.query import parse_plain
-from ..index.lexical.schema import lex_doc
+from ..index.lexical.schema import LexDoc, lex_doc
 from ..index.searcher import HYBRID_DEPTH
 from ..reads import search_scope
 from ..types import Hit, from_us
 
 if TYPE_CHECKING:
-    from ..engine.snapshot import RowRef
+    from ..engine.snapshot import RowRef, Snapshot
     from ..index.requests import Request
     from ..reads import Reads
 
@@ -48,6 +50,7 @@ Entry = tuple[int, "RowRef", float]
 Records = Callable[[int, list[Any]], list[tuple]]
 """Reads rows of a shard: (key, version, created_at µs, text, metadata, tags) each."""
 
+TOKEN_CACHE = 20_000  # analysed versions kept per shard snapshot (about 10 MB)
 FETCH_MARGIN = 4  # candidates a shard fetches beyond its even share of the k best, at first
 
 
@@ -200,8 +203,8 @@ class _ShardLexical:
     def _rescore(self, refs: list[RowRef]) -> list[Entry]:
         new = [ref for ref in refs if ref.gid not in self.scores]
         if new:
-            docs = [lex_doc(self.part.snap.load(ref)) for ref in new]
-            scorer = DeltaBM25(docs, terms=self.terms)
+            docs, tokens = _analysed(self.part.snap, new)
+            scorer = DeltaBM25(docs, terms=self.terms, tokens=tokens)
             found = dict(scorer.search(self.req.text or "", len(docs), index=self.stats,
                                        indexed=True))
             for ref in new:
@@ -209,6 +212,39 @@ class _ShardLexical:
         shard = self.part.shard
         return [(shard, ref, self.scores[ref.gid]) for ref in refs
                 if self.scores[ref.gid] > 0.0]
+
+
+class _TokenCache:
+    """Analysed versions of one snapshot, most recently used last (bounded)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.docs: OrderedDict[int, tuple[list[str], list[str]]] = OrderedDict()
+
+
+def _analysed(snap: Snapshot, refs: list[RowRef]
+              ) -> tuple[list[LexDoc], list[tuple[list[str], list[str]]]]:
+    """Documents of ``refs`` and their tokens, through the snapshot's token cache (a
+    query's rescoring analyses a version once, not once per query)."""
+    cache = snap.extras.get("lex_tokens")
+    if not isinstance(cache, _TokenCache):
+        cache = snap.extras.setdefault("lex_tokens", _TokenCache())
+    assert isinstance(cache, _TokenCache)
+    docs, tokens = [], []
+    for ref in refs:
+        with cache.lock:
+            found = cache.docs.get(ref.gid)
+            if found is not None:
+                cache.docs.move_to_end(ref.gid)
+        if found is None:
+            found = analyze_doc(lex_doc(snap.load(ref)))
+            with cache.lock:
+                cache.docs[ref.gid] = found
+                while len(cache.docs) > TOKEN_CACHE:
+                    cache.docs.popitem(last=False)
+        docs.append(LexDoc(ref.gid, ""))
+        tokens.append(found)
+    return docs, tokens
 
 
 def ordered(entries: list[Entry]) -> list[Entry]:

@@ -10,6 +10,7 @@ This module must not import numpy.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -83,20 +84,21 @@ class DeltaBM25:
     title boost x2, a phrase scored with the sum of its terms' idf) so that its scores merge
     with :class:`LexSearcher`'s by value."""
 
-    def __init__(self, docs: Sequence[LexDoc], terms: Iterable[str] | None = None) -> None:
+    def __init__(self, docs: Sequence[LexDoc], terms: Iterable[str] | None = None, *,
+                 tokens: Sequence[tuple[list[str], list[str]]] | None = None) -> None:
         """``terms``: index just these (a scorer of one query's terms: much less work);
-        None indexes every term."""
+        None indexes every term. ``tokens``: each document's (text, title) tokens, as
+        :func:`analyze_doc` gives them, when the caller has them already."""
         self._docs = list(docs)
         check_docs(self._docs)
         self._gids = [d.gid for d in self._docs]
         self._fields = {F_TEXT: _Field(), F_TITLE: _Field()}
         self._ram: Any = None
-        an = analyzer()
         wanted = None if terms is None else set(terms)
         for i, d in enumerate(self._docs):
-            for fname, value in ((F_TEXT, d.text), (F_TITLE, d.title)):
+            analysed = analyze_doc(d) if tokens is None else tokens[i]
+            for fname, toks in zip((F_TEXT, F_TITLE), analysed, strict=True):
                 fd = self._fields[fname]
-                toks = an.analyze(normalize(value)) if value else []
                 fd.tokens.append(toks)
                 fd.total += len(toks)
                 if wanted is None:
@@ -199,6 +201,13 @@ class DeltaBM25:
             ram.reload()
             self._ram = (ram, ram.searcher())
         return self._ram
+
+
+def analyze_doc(doc: LexDoc) -> tuple[list[str], list[str]]:
+    """A document's (text, title) tokens, as the index makes them."""
+    an = analyzer()
+    return ([sys.intern(t) for t in an.analyze(normalize(doc.text))] if doc.text else [],
+            [sys.intern(t) for t in an.analyze(normalize(doc.title))] if doc.title else [])
 
 
 def _phrase_count(toks: list[str], phrase: tuple[tuple[int, str], ...]) -> int:
