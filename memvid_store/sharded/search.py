@@ -50,7 +50,7 @@ Entry = tuple[int, "RowRef", float]
 Records = Callable[[int, list[Any]], list[tuple]]
 """Reads rows of a shard: (key, version, created_at µs, text, metadata, tags) each."""
 
-TOKEN_CACHE = 20_000  # analysed versions kept per shard snapshot (about 10 MB)
+TOKEN_CACHE = 4096  # analysed versions kept per shard snapshot (a few MB)
 FETCH_MARGIN = 4  # candidates a shard fetches beyond its even share of the k best, at first
 
 

@@ -10,7 +10,6 @@ This module must not import numpy.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -206,8 +205,8 @@ class DeltaBM25:
 def analyze_doc(doc: LexDoc) -> tuple[list[str], list[str]]:
     """A document's (text, title) tokens, as the index makes them."""
     an = analyzer()
-    return ([sys.intern(t) for t in an.analyze(normalize(doc.text))] if doc.text else [],
-            [sys.intern(t) for t in an.analyze(normalize(doc.title))] if doc.title else [])
+    return (an.analyze(normalize(doc.text)) if doc.text else [],
+            an.analyze(normalize(doc.title)) if doc.title else [])
 
 
 def _phrase_count(toks: list[str], phrase: tuple[tuple[int, str], ...]) -> int:
