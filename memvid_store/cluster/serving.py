@@ -84,12 +84,14 @@ class RayShardedMemory:
     def open(cls, manifest_path: str | os.PathLike[str], *, embedder: Any = None,
              **options: Any) -> RayShardedMemory:
         """Start one actor per shard (on the running Ray, or a local one) at the state the
-        manifest pins; ``options`` go to each shard's ``Memory.open``."""
+        manifest pins (a path or an object URL, as ``ShardedMemory.open``); ``options``
+        go to each shard's ``Memory.open``."""
         ray = require_ray()
         if not ray.is_initialized():
             ray.init(include_dashboard=False, log_to_driver=False)
-        manifest = read_manifest(os.fspath(manifest_path))
-        pin, _ = PinLog(manifest.pins_path, len(manifest.shards)).latest()
+        remote = options.get("remote")
+        manifest = read_manifest(os.fspath(manifest_path), remote)
+        pin, _ = PinLog(manifest.pins_path, len(manifest.shards), remote).latest()
         server = ray.remote(num_cpus=0)(ShardServer)  # waits on I/O and numpy mostly
         actors = [server.remote(i, manifest.shard_path(i), pin.shards[i], options)
                   for i in range(len(manifest.shards))]

@@ -29,11 +29,7 @@ class RemoteReader:
 
     def __init__(self, url: str, config: RemoteConfig, cache_root: str) -> None:
         self.path = url
-        client = ObstoreClient(url, config.timeout)
-        if config.wrap_client is not None:
-            client = config.wrap_client(client)
-        self.client = RetryingClient(client, retries=config.retries, backoff=config.backoff,
-                                     max_backoff=config.max_backoff)
+        self.client = object_client(url, config)
         self.cache = ChunkCache(config.cache_dir or os.path.join(cache_root, "s3"),
                                 config.cache_bytes)
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -91,3 +87,13 @@ def first_reads(state: Opened) -> list[tuple[int, int]]:
 SMALL_SEGMENT = 64 << 10
 
 __all__ = ["RemoteReader", "first_reads"]
+
+
+def object_client(url: str, config: RemoteConfig) -> RetryingClient:
+    """The client reads of ``url`` go through: obstore, wrapped as ``config`` says, with
+    its retries."""
+    client = ObstoreClient(url, config.timeout)
+    if config.wrap_client is not None:
+        client = config.wrap_client(client)
+    return RetryingClient(client, retries=config.retries, backoff=config.backoff,
+                          max_backoff=config.max_backoff)

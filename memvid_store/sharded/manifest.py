@@ -42,10 +42,13 @@ class Manifest:
     dim: int | None
 
     def shard_path(self, i: int) -> str:
-        """Where shard ``i`` is: a URL or absolute path as is, else next to the manifest."""
+        """Where shard ``i`` is: a URL or absolute path as is, else next to the manifest
+        (beside its object, for a manifest in object storage)."""
         p = self.shards[i]
         if is_remote(p) or os.path.isabs(p):
             return p
+        if is_remote(self.path):
+            return f"{self.path.rsplit('/', 1)[0]}/{p}"
         return os.path.join(os.path.dirname(os.path.abspath(self.path)), p)
 
     @property
@@ -78,19 +81,69 @@ def write_manifest(manifest: Manifest) -> None:
     fsync_dir(manifest.path)
 
 
-def read_manifest(path: str) -> Manifest:
-    """Parse and check the manifest at ``path``.
+class LocalBlob:
+    """Reads of a local file (what a manifest or a pin log is read through)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def read(self, start: int, end: int) -> bytes:
+        with self._open() as f:
+            f.seek(start)
+            return f.read(end - start)
+
+    def tail(self, size: int) -> tuple[bytes, int]:
+        """The last ``size`` bytes and the file's size."""
+        with self._open() as f:
+            total = os.fstat(f.fileno()).st_size
+            f.seek(max(0, total - size))
+            return f.read(), total
+
+    def _open(self) -> Any:
+        try:
+            return open(self.path, "rb")
+        except FileNotFoundError:
+            raise MemoryNotFoundError(f"{self.path} does not exist") from None
+
+
+class ObjectBlob:
+    """Reads of an object in storage, every one of the same version (its ETag)."""
+
+    def __init__(self, url: str, remote: Any = None) -> None:
+        from ..remote.config import RemoteConfig
+        from ..remote.reader import object_client
+
+        self.path = url
+        self.client = object_client(url, RemoteConfig.of(remote))
+        self.etag: str | None = None
+
+    def read(self, start: int, end: int) -> bytes:
+        got = self.client.get(start, end, if_match=self.etag)
+        assert got is not None  # only an if_none_match request answers None
+        self.etag = got.etag
+        return bytes(got.data)
+
+    def tail(self, size: int) -> tuple[bytes, int]:
+        got = self.client.tail(size)
+        self.etag = got.etag
+        return bytes(got.data), got.size
+
+
+def blob(path: str, remote: Any = None) -> LocalBlob | ObjectBlob:
+    """Reads of ``path``: a local file, or an object (``remote``: a RemoteConfig)."""
+    return ObjectBlob(path, remote) if is_remote(path) else LocalBlob(path)
+
+
+def read_manifest(path: str, remote: Any = None) -> Manifest:
+    """Parse and check the manifest at ``path`` (a file, or an object URL read with the
+    ``remote`` RemoteConfig).
 
     Raises:
-        MemoryNotFoundError: no file there.
+        MemoryNotFoundError: nothing there (RemoteNotFoundError for an object).
         CorruptFileError: not a manifest, or it fails its checksum.
         VersionMismatchError: a newer manifest format.
     """
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(1 << 20)
-    except FileNotFoundError:
-        raise MemoryNotFoundError(f"no sharded memory manifest at {path}") from None
+    raw = blob(path, remote).read(0, 1 << 20)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -124,11 +177,13 @@ class Pin:
 
 
 class PinLog:
-    """The ``.pins`` file of a manifest with ``count`` shards."""
+    """The ``.pins`` log of a manifest with ``count`` shards (appended locally; read from a
+    file or an object: ``remote`` is the RemoteConfig of a URL)."""
 
-    def __init__(self, path: str, count: int) -> None:
+    def __init__(self, path: str, count: int, remote: Any = None) -> None:
         self.path = path
         self.count = count
+        self.remote = remote
         self.record = struct.Struct(f"<QQ{count}QI")
 
     def create(self, first: Pin) -> None:
@@ -145,61 +200,57 @@ class PinLog:
         return body + struct.pack("<I", zlib.crc32(body))
 
     def latest(self) -> tuple[Pin, int]:
-        """The newest intact pin and the byte length of the log up to it (reads the header
-        and the last two records only: opening does not grow with the history).
+        """The newest intact pin and the byte length of the log up to it. Reads the end
+        and the header only (two requests for an object): opening does not grow with the
+        history.
 
         Raises:
             MemoryNotFoundError: the pins file is missing.
             CorruptFileError: a bad header, or neither of the last two records is intact.
         """
-        with self._open() as f:
-            size = os.fstat(f.fileno()).st_size
-            count = (size - _PINS_HEAD.size) // self.record.size
-            for g in (count, count - 1):  # the last record may be torn by a crash
-                if g >= 1:
-                    pin = self._at(f, g, strict=False)
-                    if pin is not None:
-                        return pin, _PINS_HEAD.size + g * self.record.size
-        raise CorruptFileError(f"{self.path} holds no intact pin at its end", "pins", size)
+        source = blob(self.path, self.remote)
+        size = self.record.size
+        tail, total = source.tail(3 * size)  # the last two whole records, and a torn one
+        self._check_head(source.read(0, _PINS_HEAD.size))
+        count = (total - _PINS_HEAD.size) // size
+        first = total - len(tail)
+        for g in (count, count - 1):  # the last record may be torn by a crash
+            off = _PINS_HEAD.size + (g - 1) * size
+            if g >= 1 and off >= first:
+                pin = self._parse(tail[off - first: off - first + size], g)
+                if pin is not None:
+                    return pin, off + size
+        raise CorruptFileError(f"{self.path} holds no intact pin at its end", "pins", total)
 
-    def pin(self, generation: int) -> Pin | None:
-        """The pin of ``generation`` (None past the log's end).
+    def pin(self, generation: int) -> Pin:
+        """The pin of ``generation`` (one the log holds: ``latest`` named it or a later one).
 
         Raises:
             CorruptFileError: that record fails its checksum.
         """
-        with self._open() as f:
-            return self._at(f, generation, strict=True)
+        source = blob(self.path, self.remote)
+        self._check_head(source.read(0, _PINS_HEAD.size))
+        off = _PINS_HEAD.size + (generation - 1) * self.record.size
+        pin = self._parse(source.read(off, off + self.record.size), generation)
+        if pin is None:
+            raise CorruptFileError(f"{self.path}: the pin of generation {generation} is "
+                                   "damaged", "pins", off)
+        return pin
 
-    def _open(self) -> Any:
-        try:
-            f = open(self.path, "rb")  # noqa: SIM115 (the caller closes it: with)
-        except FileNotFoundError:
-            raise MemoryNotFoundError(f"{self.path} is missing: the sharded memory's pins "
-                                      "cannot be read") from None
-        head = f.read(_PINS_HEAD.size)
+    def _check_head(self, head: bytes) -> None:
         ok = len(head) == _PINS_HEAD.size
         if ok:
             magic, count, crc = _PINS_HEAD.unpack(head)
             ok = magic == PINS_MAGIC and crc == zlib.crc32(head[:12]) and count == self.count
         if not ok:
-            f.close()
             raise CorruptFileError(f"{self.path} has a bad header (or names another shard "
                                    f"count than the manifest's {self.count})", "pins", 0)
-        return f
 
-    def _at(self, f: Any, generation: int, *, strict: bool) -> Pin | None:
-        size = self.record.size
-        off = _PINS_HEAD.size + (generation - 1) * size
-        f.seek(off)
-        rec = f.read(size)
-        if len(rec) < size:
+    def _parse(self, rec: bytes, generation: int) -> Pin | None:
+        if len(rec) < self.record.size:
             return None
         gen, t, *gens, crc = self.record.unpack(rec)
         if crc != zlib.crc32(rec[:-4]) or gen != generation:
-            if strict:
-                raise CorruptFileError(f"{self.path}: the pin of generation {generation} is "
-                                       "damaged", "pins", off)
             return None
         return Pin(gen, t, tuple(gens))
 

@@ -40,9 +40,11 @@ from ..errors import (
     InvalidInputError,
     InvalidTypeError,
     ReadOnlyError,
+    RemoteReadOnlyError,
 )
 from ..memory import Memory
 from ..reads import find_requests
+from ..remote.urls import is_remote
 from ..types import from_us
 from ..validate import check_embedding, check_id, check_page, check_records
 from .manifest import Manifest, Pin, PinLog, read_manifest, write_manifest
@@ -207,9 +209,7 @@ class ShardedReads:
         if not 1 <= generation <= self.generation:
             raise InvalidInputError(f"no sharded generation {generation}: this memory is at "
                                     f"generation {self.generation}")
-        pin = self._pins.pin(generation)
-        assert pin is not None  # within the log: checked above
-        return pin
+        return self._pins.pin(generation)
 
     def _shard_as_of(self, as_of: datetime | int | None, shard: int) -> datetime | int | None:
         """A sharded ``as_of`` argument as shard ``shard`` reads it."""
@@ -251,11 +251,11 @@ class ShardedMemory(ShardedReads):
     until :meth:`refresh`.
     """
 
-    def __init__(self, manifest: Manifest, handles: list[Memory], *, readonly: bool,
-                 embedder: Any) -> None:
+    def __init__(self, manifest: Manifest, handles: list[Memory], pins: PinLog, *,
+                 readonly: bool, embedder: Any) -> None:
         self._manifest = manifest
         self._router = Router(len(manifest.shards), manifest.route)
-        self._pins = PinLog(manifest.pins_path, len(manifest.shards))
+        self._pins = pins
         self._mems = handles
         self._readonly_handle = readonly
         # a {"name", "dim"} record binds the files without a model (Memory.create)
@@ -303,34 +303,43 @@ class ShardedMemory(ShardedReads):
                 handles.append(Memory.create(manifest.shard_path(i), dim=dim,
                                              embedder=embedder, **options))
             write_manifest(manifest)
-            PinLog(manifest.pins_path, len(names)).create(
-                Pin(1, now_us(), tuple(h.generation for h in handles)))
+            pins = PinLog(manifest.pins_path, len(names))
+            pins.create(Pin(1, now_us(), tuple(h.generation for h in handles)))
         except BaseException:
             for h in handles:
                 h.close()
                 os.unlink(h.path)
             raise
-        return cls(manifest, handles, readonly=False, embedder=embedder)
+        return cls(manifest, handles, pins, readonly=False, embedder=embedder)
 
     @classmethod
     def open(cls, manifest_path: str | os.PathLike[str], readonly: bool = False, *,
              embedder: Any = None, **options: Any) -> ShardedMemory:
-        """Open a sharded memory (writable unless ``readonly=True``: then shards may be
-        object URLs). ``options`` go to each shard's ``Memory.open``.
+        """Open a sharded memory (writable unless ``readonly=True``). Read-only, the
+        manifest and the shards may be object URLs (``s3://bucket/agents.mv2s``: its
+        ``.pins`` and relative shard names beside it; ``remote=`` a RemoteConfig).
+        ``options`` go to each shard's ``Memory.open``.
 
         Raises:
             MemoryNotFoundError: no manifest (or a shard) at the path.
             CorruptFileError: a damaged manifest or pins file, or a shard older than its
                 pin (replaced by an older copy, or not published before the manifest).
             MemoryLockedError: another process writes to a shard.
+            RemoteReadOnlyError: a URL opened without ``readonly=True``.
         """
-        manifest = read_manifest(os.fspath(manifest_path))
+        path = os.fspath(manifest_path)
+        if is_remote(path) and not readonly:
+            raise RemoteReadOnlyError(f"{path} is an object in storage: it can only be read",
+                                      path)
+        remote = options.get("remote")
+        manifest = read_manifest(path, remote)
+        pins = PinLog(manifest.pins_path, len(manifest.shards), remote)
         handles: list[Memory] = []
         try:
             for i in range(len(manifest.shards)):
                 handles.append(Memory.open(manifest.shard_path(i), readonly=readonly,
                                            embedder=embedder, **options))
-            return cls(manifest, handles, readonly=readonly, embedder=embedder)
+            return cls(manifest, handles, pins, readonly=readonly, embedder=embedder)
         except BaseException:
             for h in handles:
                 h.close()
