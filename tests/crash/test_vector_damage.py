@@ -89,3 +89,32 @@ def test_runs_without_row_checksums_gain_them_when_merged(tmp_path, monkeypatch)
         assert len(runs) == 1 and runs[0].has_vector_checks
         assert mem.verify().ok
         assert len(mem.find(vector=[0.5] * DIM, k=5, mode="vector")) == 5
+
+
+def test_checking_a_block_whole_changes_no_answer(tmp_path, monkeypatch):
+    """Rows gathered often get their block checked whole; a block with a damaged row
+    elsewhere goes back to checking rows one by one, so every query answers as if each
+    row were checked alone: the damaged row raises, the others' queries do not."""
+    from memvid_store.index.vector import stored
+
+    path = tmp_path / "m.mv2"
+    vectors = _build(path, 300, 100)
+    _flip_row(path, 42)
+    rng = random.Random(11)
+    queries = [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(60)]
+    queries[30] = vectors[42]
+
+    def outcomes(after: int) -> list:
+        monkeypatch.setattr(stored, "BLOCK_AFTER_ROWS", after)
+        out = []
+        with Memory.open(path, readonly=True) as mem:
+            for q in queries:
+                try:
+                    out.append([h.id for h in mem.find(vector=q, k=5, mode="vector")])
+                except ChecksumError:
+                    out.append("damaged")
+        return out
+
+    one_by_one, early = outcomes(10**9), outcomes(1)
+    assert early == one_by_one
+    assert "damaged" in one_by_one and one_by_one.count("damaged") < len(queries)

@@ -25,6 +25,9 @@ from ...engine.runs import RunReader
 from ...engine.snapshot import Snapshot
 from ...errors import ChecksumError, CorruptFileError
 
+# rows of a block checked one by one before the block is checked whole
+BLOCK_AFTER_ROWS = 64
+
 
 @dataclass(slots=True)
 class Block:
@@ -222,6 +225,8 @@ class StoredVectors:
         vrows, starts, counts, offsets, row_base = [], [], [], [], 0
         self._owners: list[tuple[RunReader, int, int]] = []  # per block: run, index, 1st row
         self._checked: set[int] = set()  # vector rows whose checksum matched
+        self._checked_blocks: set[int] = set()  # blocks checked whole
+        self._block_rows: dict[int, int] = {}  # rows checked one by one, per block
         next_gid = self._first_gid
         for run in snap.runs:
             if run.base > next_gid:  # gids no run holds
@@ -278,15 +283,28 @@ class StoredVectors:
 
     def _check(self, vrow: np.ndarray, block: np.ndarray, found: np.ndarray,
                matrix: np.ndarray) -> None:
-        """Check each gathered row against its checksum (once per row; a run without
-        per-row checksums: the row's whole block, once)."""
+        """Check each gathered row against its checksum, once. A block whose rows are
+        gathered often is checked whole instead (one CRC of the block costs about as much
+        as a hundred or more rows'), and its rows are free from then on (a mapped file's:
+        a remote one is never read a whole block at a time for this); a run without
+        per-row checksums checks the row's whole block at once."""
         for i, (v, b) in enumerate(zip(vrow.tolist(), block.tolist(), strict=True)):
-            if v in self._checked:
+            if v in self._checked or b in self._checked_blocks:
                 continue
             run, index, first = self._owners[b]
             if not run.has_vector_checks:
                 run.check_vector_block(index)
-            elif crc32(matrix[i].tobytes()) != run.part("vcrc")[v - first]:
+                self._checked_blocks.add(b)
+                continue
+            hits = self._block_rows[b] = self._block_rows.get(b, 0) + 1
+            if hits > BLOCK_AFTER_ROWS and self._rows is not None:
+                try:
+                    run.check_vector_block(index)
+                    self._checked_blocks.add(b)
+                    continue
+                except ChecksumError:  # a damaged row elsewhere: its rows one by one
+                    self._block_rows[b] = -(1 << 62)
+            if crc32(matrix[i].tobytes()) != run.part("vcrc")[v - first]:
                 raise ChecksumError(f"vector row at offset {int(found[i])} fails its checksum",
                                     "segment:vectors", int(found[i]))
             self._checked.add(v)
