@@ -360,7 +360,12 @@ def create_file(path: str, *, dim: int | None, wal_size: int, options: dict[str,
     never leaves a half-made file at ``path`` and an existing file is never replaced.
     """
     tmp = f"{path}.creating-{os.getpid()}"
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    except FileNotFoundError:
+        raise StorageError(f"cannot create {path}: the directory "
+                           f"{os.path.dirname(os.path.abspath(path))} does not exist "
+                           "(create it first)") from None
     try:
         lock.acquire(fd, tmp, 0)
         write_empty(fd, dim=dim, wal_size=wal_size, options=options,

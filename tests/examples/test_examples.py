@@ -112,3 +112,13 @@ def test_llamaindex_rag(tmp_path):
     past = shown["'when does the Atlas agent launch?' as of before the update"]
     assert "moved to 13 May 2024" in now
     assert "launches on 6 May 2024" in past
+
+
+def test_sharded_memory(tmp_path):
+    out = run("sharded_memory.py", tmp_path)
+    assert f"{sample_count()} notes over 3 shards" in out
+    answers = [line for line in out.splitlines() if "| one file" in line]
+    assert len(answers) == 2 and all(line.endswith("| same") for line in answers)
+    assert "meetings only (one shard read): ['" in out
+    assert re.search(r"as of \d+: 'Kickoff .*'; now: 'Kickoff moved to the harbor office.'",
+                     out)

@@ -250,3 +250,13 @@ def test_versions_keep_increasing_across_compaction(tmp_path):
         mem.compact()
         mem.put("after a second compaction", id="v")
         assert mem.get("v").version > 4
+
+
+def test_create_in_a_missing_directory_is_a_typed_error(tmp_path):
+    from memvid_store import ShardedMemory, StorageError
+
+    with pytest.raises(StorageError, match="does not exist"):
+        Memory.create(tmp_path / "nowhere" / "m.mv2")
+    with pytest.raises(StorageError, match="does not exist"):
+        ShardedMemory.create(tmp_path / "nowhere" / "m.mv2s", 2)
+    assert not (tmp_path / "nowhere").exists()
