@@ -21,12 +21,14 @@ written but unpinned; the next writer to open pins it (the batch is then partly 
 
 from __future__ import annotations
 
+import functools
 import heapq
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..autoembed import fill_embeddings, fill_query_vectors
 from ..engine.records import KEEP
@@ -56,6 +58,19 @@ if TYPE_CHECKING:
     from ..types import Frame, Hit
 
 MAX_SHARDS = 4096
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _serialized(method: _Method) -> _Method:
+    """Run ``method`` under the handle's lock: a write and the pin after it are one step."""
+
+    @functools.wraps(method)
+    def locked(self: ShardedMemory, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
 
 
 class ShardedReads:
@@ -261,6 +276,7 @@ class ShardedMemory(ShardedReads):
         # a {"name", "dim"} record binds the files without a model (Memory.create)
         self._embedder = None if isinstance(embedder, Mapping) else embedder
         self._closed = False
+        self._lock = threading.RLock()  # writes and their pins, one at a time
         self._latest, self._end = self._pins.latest()
         self._reads: list[Reads] = []
         self._settle()
@@ -345,6 +361,7 @@ class ShardedMemory(ShardedReads):
                 h.close()
             raise
 
+    @_serialized
     def close(self) -> None:
         """Seal every shard, pin the result, and release the files (twice is harmless)."""
         if self._closed:
@@ -387,6 +404,7 @@ class ShardedMemory(ShardedReads):
         self._check_open()
         return self._latest.generation
 
+    @_serialized
     def refresh(self) -> int:
         """Move a reader to the newest pinned state; returns its generation."""
         self._check_open()
@@ -397,6 +415,7 @@ class ShardedMemory(ShardedReads):
             self._settle()
         return self._latest.generation
 
+    @_serialized
     def seal(self) -> int:
         """Commit every shard's pending writes (``Memory.seal``); returns the generation."""
         for h in self._writable():
@@ -404,6 +423,7 @@ class ShardedMemory(ShardedReads):
         self._pin_now()
         return self._latest.generation
 
+    @_serialized
     def build_index(self, *, complete: bool = True) -> int:
         """``Memory.build_index`` on every shard; returns the generation."""
         for h in self._writable():
@@ -464,6 +484,7 @@ class ShardedMemory(ShardedReads):
         return self.put_many([{"text": text, "embedding": embedding, "metadata": metadata,
                                "tags": tags, "created_at": created_at, "id": id}])[0]
 
+    @_serialized
     def put_many(self, records: Iterable[Mapping[str, Any]], *,
                  delete: Iterable[str] = ()) -> list[str]:
         """Store many frames, each in its shard; returns their ids. Every record is checked
@@ -505,6 +526,7 @@ class ShardedMemory(ShardedReads):
         self._pin_now()
         return ids
 
+    @_serialized
     def update(self, id: str, *, text: str = KEEP, metadata: Mapping[str, Any] = KEEP,
                embedding: Sequence[float] | None = KEEP, tags: Iterable[str] = KEEP,
                created_at: datetime = KEEP) -> int:
@@ -531,6 +553,7 @@ class ShardedMemory(ShardedReads):
         """Delete a frame (its history stays readable via ``as_of``)."""
         self.delete_many([id])
 
+    @_serialized
     def delete_many(self, ids: Iterable[str], *, missing_ok: bool = False) -> int:
         """Delete several frames, each in its shard; returns how many.
 

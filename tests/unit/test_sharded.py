@@ -415,3 +415,18 @@ def test_lexical_is_exact_when_shard_statistics_differ(tmp_path, monkeypatch):
                 same_hits(sharded.find(text, k=k, mode="lexical"),
                           one.find(text, k=k, mode="lexical"), (text, k))
         assert max(rounds) > min(rounds)  # some shard needed more than its first share
+
+
+def test_threads_writing_at_once_keep_the_pins_in_order(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "m.mv2s"
+    with ShardedMemory.create(path, 3, dim=DIM) as mem:
+        batches = [records(5, seed=40 + i, start=100 * i) for i in range(16)]
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(mem.put_many, batches))
+        assert len(mem) == 80
+        generations = [mem.as_of(g).count() for g in range(1, mem.generation + 1)]
+        assert generations == sorted(generations) and generations[-1] == 80
+    with ShardedMemory.open(path, readonly=True) as mem:
+        assert len(mem) == 80
