@@ -38,7 +38,7 @@ from bench.report import write_results  # noqa: E402
 DIM = 128
 BATCH = 5_000
 QUERIES = 200
-WARMUP = 20
+WARMUP = 200  # distinct queries before the timed ones: a warm reader's steady state
 ROUNDS = 10
 TARGET_RATIO = 2.0  # fan-out p50 / one file p50
 MODES = ("vector", "lexical", "hybrid", "filtered")
@@ -149,7 +149,8 @@ def markdown(res: dict[str, Any]) -> str:
              f"Machine: {summary(res['machine'])}  ", f"Command: `{res['command']}`", "",
              f"{res['n']:,} frames of {DIM}-d bench corpus records (BM25 index on), one file "
              f"against {res['shards']} shards routed by id; both read-only in one process, "
-             f"warm; {QUERIES} distinct queries per mode, taking turns in blocks.", "",
+             f"warm ({WARMUP} distinct queries per mode first); {QUERIES} distinct queries "
+             "per mode, taking turns in blocks.", "",
              "| mode | one file p50 / p99 ms | sharded p50 / p99 ms | sharded / one (p50) "
              "| same ids as one file |", "| --- | ---: | ---: | ---: | ---: |"]
     for mode, m in res["modes"].items():
