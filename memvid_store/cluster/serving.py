@@ -3,9 +3,9 @@
 ``RayShardedMemory.open(manifest)`` starts an actor per shard (:class:`ShardServer`), each
 opening its file read-only at the generation the manifest pins. ``find_batch`` fans out in
 three rounds of actor calls, all shards in parallel: the shards' BM25 statistics for the
-query terms (summed here), each shard's own exact lists under those statistics, and the
-records of the rows chosen. The merge is the one ``ShardedMemory`` uses in-process
-(``sharded/search.py``), so both give the same hits.
+query terms (summed here; skipped when no request searches text), each shard's own exact
+lists under those statistics, and the records of the rows chosen. The merge is the one
+``ShardedMemory`` uses in-process (``sharded/search.py``), so both give the same hits.
 """
 
 from __future__ import annotations
@@ -54,10 +54,17 @@ class ShardServer:
         part = self.parts[token] = Part(self.shard, self.reads, raw)
         return shard_statistics(part), [(r.mode, r.k, r.weights) for r in part.reqs]
 
-    def lists(self, token: str, stats: list[FixedStats | None], searched: list[bool]
-              ) -> list[Any]:
-        """Round 2: this shard's exact lists under the summed statistics."""
-        return shard_lists(self.parts[token], stats, searched)
+    def lists(self, token: str, stats: list[FixedStats | None], searched: list[bool],
+              raw: list[dict[str, Any]] | None = None
+              ) -> tuple[list[Any], list[tuple[str, int, tuple]]]:
+        """Round 2: this shard's exact lists under the summed statistics, and each
+        request's (mode, k, weights); the first round when no request needs statistics
+        (``raw`` given)."""
+        part = self.parts.get(token)
+        if part is None:
+            part = self.parts[token] = Part(self.shard, self.reads, raw or [])
+        return shard_lists(part, stats, searched), [(r.mode, r.k, r.weights)
+                                                    for r in part.reqs]
 
     def records(self, token: str, gids: list[int]) -> list[tuple]:
         """Round 3: the records of the rows chosen here (the query is then done)."""
@@ -127,16 +134,20 @@ class RayShardedMemory:
                 a.forget.remote(token)
 
     def _fan_out(self, ray: Any, token: str, raw: list[dict[str, Any]]) -> list[list[Hit]]:
-        first = ray.get([a.statistics.remote(token, raw) for a in self._actors])
-        shapes = [Request(None, None, k, mode, None, None, None, weights=weights)
-                  for mode, k, weights in first[0][1]]
-        totals = [None if first[0][0][j] is None
-                  else FixedStats.total([stats[j] for stats, _ in first])
-                  for j in range(len(raw))]
+        totals: list[FixedStats | None] = [None] * len(raw)
+        if any(isinstance(r.get("text"), str) and r.get("mode", "hybrid") != "vector"
+               for r in raw):  # BM25 needs every shard's statistics first
+            first = ray.get([a.statistics.remote(token, raw) for a in self._actors])
+            totals = [None if first[0][0][j] is None
+                      else FixedStats.total([stats[j] for stats, _ in first])
+                      for j in range(len(raw))]
         routes = [self._router.of_filter(r.get("filter")) for r in raw]
-        found = ray.get([a.lists.remote(token, totals, [routes[j] in (None, i)
-                                                 for j in range(len(raw))])
-                         for i, a in enumerate(self._actors)])
+        answers = ray.get([a.lists.remote(token, totals, [routes[j] in (None, i)
+                                                          for j in range(len(raw))], raw)
+                           for i, a in enumerate(self._actors)])
+        found = [lists for lists, _ in answers]
+        shapes = [Request(None, None, k, mode, None, None, None, weights=weights)
+                  for mode, k, weights in answers[0][1]]
         chosen = [merge_remote(shapes[j], [f[j] for f in found], self._rrf_k)
                   for j in range(len(raw))]
         wanted: dict[int, list[int]] = {}

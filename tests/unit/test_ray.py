@@ -115,6 +115,10 @@ def test_served_shards_answer_like_shards_in_process(tmp_path):
         same_hits(served.find(**one), local.find(**one), one)
         with pytest.raises(InvalidInputError):
             served.find_batch([{"text": "w1", "syntax": "query"}])
+        with pytest.raises(InvalidInputError):  # validated by the shards' actors
+            served.find_batch([{"vector": [0.5] * 16, "k": 0}])
+        with pytest.raises(InvalidInputError):
+            served.find_batch([{"text": "w1", "k": 0}])
 
 
 def test_served_shards_read_the_pinned_state(tmp_path):
