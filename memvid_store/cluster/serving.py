@@ -17,7 +17,7 @@ from typing import Any
 
 from ..autoembed import fill_query_vectors
 from ..errors import InvalidInputError
-from ..index.lexical.corpus_stats import FixedStats
+from ..index.lexical.corpus_stats import BM25Stats
 from ..index.requests import Request
 from ..memory import Memory
 from ..reads import find_requests
@@ -30,6 +30,7 @@ from ..sharded.search import (
     shard_lists,
     shard_records,
     shard_statistics,
+    total_statistics,
 )
 from ..types import Hit
 from .ray_ingest import require_ray
@@ -48,13 +49,13 @@ class ShardServer:
         self.parts: dict[str, Part] = {}  # by query token: coordinators may interleave
 
     def statistics(self, token: str, raw: list[dict[str, Any]]
-                   ) -> tuple[list[FixedStats | None], list[tuple[str, int, tuple]]]:
+                   ) -> tuple[list[BM25Stats | None], list[tuple[str, int, tuple]]]:
         """Round 1: validate the requests here; this shard's statistics, and each
         request's (mode, k, weights) as validated."""
         part = self.parts[token] = Part(self.shard, self.reads, raw)
         return shard_statistics(part), [(r.mode, r.k, r.weights) for r in part.reqs]
 
-    def lists(self, token: str, stats: list[FixedStats | None], searched: list[bool],
+    def lists(self, token: str, stats: list[BM25Stats | None], searched: list[bool],
               raw: list[dict[str, Any]] | None = None
               ) -> tuple[list[Any], list[tuple[str, int, tuple]]]:
         """Round 2: this shard's exact lists under the summed statistics, and each
@@ -134,12 +135,12 @@ class RayShardedMemory:
                 a.forget.remote(token)
 
     def _fan_out(self, ray: Any, token: str, raw: list[dict[str, Any]]) -> list[list[Hit]]:
-        totals: list[FixedStats | None] = [None] * len(raw)
+        totals: list[BM25Stats | None] = [None] * len(raw)
         if any(isinstance(r.get("text"), str) and r.get("mode", "hybrid") != "vector"
                for r in raw):  # BM25 needs every shard's statistics first
             first = ray.get([a.statistics.remote(token, raw) for a in self._actors])
             totals = [None if first[0][0][j] is None
-                      else FixedStats.total([stats[j] for stats, _ in first])
+                      else total_statistics([stats[j] for stats, _ in first])
                       for j in range(len(raw))]
         routes = [self._router.of_filter(r.get("filter")) for r in raw]
         answers = ray.get([a.lists.remote(token, totals, [routes[j] in (None, i)

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 from ..engine.keys import split_key
 from ..index.acceptance import Acceptance
 from ..index.admitted import admitted_gids, score_admitted
+from ..index.coverage import covered_gid
 from ..index.hybrid import rrf
-from ..index.lexical.corpus_stats import CorpusStats, FixedStats, Statistics, score_bound
+from ..index.lexical.corpus_stats import BM25Stats, CorpusStats, FixedStats, score_bound
 from ..index.lexical.delta import DeltaBM25, analyze_doc
 from ..index.lexical.query import parse_plain
 from ..index.lexical.schema import LexDoc, lex_doc
@@ -125,8 +126,9 @@ def _lexical_list(parts: Sequence[Part], searched: Sequence[Part], j: int,
     Each shard fetches candidates by its local scores, a few at a time; the merged list is
     final once no shard's next candidate can reach its ``need``-th global score.
     """
-    stats = CorpusStats(s for p in parts for s in (p.searcher.lexical_index(),
-                                                   p.searcher.delta_index()))
+    stats = BM25Stats(CorpusStats(p.searcher.lexical_index() for p in parts),
+                      CorpusStats(s for p in parts for s in (p.searcher.lexical_index(),
+                                                             p.searcher.delta_index())))
     shards = [_ShardLexical(part, part.reqs[j], stats, need) for part in searched]
     limit = -(-need // max(len(shards), 1)) + FETCH_MARGIN
     for shard in shards:
@@ -148,14 +150,15 @@ class _ShardLexical:
     candidate not fetched yet can have; ``done``: every match is scored.
     """
 
-    def __init__(self, part: Part, req: Request, stats: Statistics, need: int) -> None:
+    def __init__(self, part: Part, req: Request, stats: BM25Stats, need: int) -> None:
         self.part, self.req, self.stats = part, req, stats
+        self.covered = covered_gid(part.snap.toc.find("lex"))  # versions indexed below
         self.accept = Acceptance.of(part.snap, req)
         gids = admitted_gids(part.snap, req)
         self.inside = None if gids is None else set(gids)
         # a small admitted set is scored whole (:mod:`memvid_store.index.admitted`)
         self.admitted = gids if gids is not None and score_admitted(
-            len(gids), need, stats.num_docs) else None
+            len(gids), need, stats.unindexed.num_docs) else None
         pq = parse_plain(req.text or "")
         self.terms = list(dict.fromkeys([*pq.terms, *(t for ph in pq.phrases for _, t in ph)]))
         self.scores: dict[int, float] = {}
@@ -180,11 +183,12 @@ class _ShardLexical:
         if len(cands) < limit:  # every match of the shard is here
             self.ceiling, self.done = -math.inf, True
             return
-        if self.bound is None:
+        if self.bound is None:  # local scores as this shard's index and delta give them
             lex, delta = searcher.lexical_index(), searcher.delta_index()
-            local = [s for s in (lex, CorpusStats([lex, delta]) if delta is not None else None)
-                     if s is not None]
-            self.bound = score_bound(local, self.stats, self.terms)
+            pairs = [(lex, self.stats.indexed)] if lex is not None else []
+            if delta is not None:
+                pairs.append((CorpusStats([lex, delta]), self.stats.unindexed))
+            self.bound = score_bound(pairs, self.terms)
         self.ceiling = self.bound * cands[-1][1]
 
     def top(self, need: int) -> list[Entry]:
@@ -201,13 +205,19 @@ class _ShardLexical:
             limit *= 2
 
     def _rescore(self, refs: list[RowRef]) -> list[Entry]:
+        """Global scores of ``refs``: an indexed version's with the indexes' statistics,
+        another's with the deltas' too (as one file scores them)."""
         new = [ref for ref in refs if ref.gid not in self.scores]
-        if new:
-            docs, tokens = _analysed(self.part.snap, new)
+        for indexed in (True, False):
+            group = [ref for ref in new if (ref.gid < self.covered) == indexed]
+            if not group:
+                continue
+            docs, tokens = _analysed(self.part.snap, group)
             scorer = DeltaBM25(docs, terms=self.terms, tokens=tokens)
-            found = dict(scorer.search(self.req.text or "", len(docs), index=self.stats,
+            stats = self.stats.indexed if indexed else self.stats.unindexed
+            found = dict(scorer.search(self.req.text or "", len(docs), index=stats,
                                        indexed=True))
-            for ref in new:
+            for ref in group:
                 self.scores[ref.gid] = found.get(ref.gid, 0.0)
         shard = self.part.shard
         return [(shard, ref, self.scores[ref.gid]) for ref in refs
@@ -319,22 +329,29 @@ class Candidate:
         return self.key
 
 
-def shard_statistics(part: Part) -> list[FixedStats | None]:
+def shard_statistics(part: Part) -> list[BM25Stats | None]:
     """This shard's BM25 statistics for each request's terms (None: no lexical list)."""
     lex, delta = part.searcher.lexical_index(), part.searcher.delta_index()
-    own = CorpusStats([lex, delta])
-    out: list[FixedStats | None] = []
+    indexed, every = CorpusStats([lex]), CorpusStats([lex, delta])
+    out: list[BM25Stats | None] = []
     for req in part.reqs:
         if req.mode in ("lexical", "hybrid") and req.text is not None:
             pq = parse_plain(req.text)
-            out.append(FixedStats.read(own, [*pq.terms, *(t for ph in pq.phrases
-                                                          for _, t in ph)]))
+            terms = [*pq.terms, *(t for ph in pq.phrases for _, t in ph)]
+            out.append(BM25Stats(FixedStats.read(indexed, terms),
+                                 FixedStats.read(every, terms)))
         else:
             out.append(None)
     return out
 
 
-def shard_lists(part: Part, stats: Sequence[FixedStats | None], searched: Sequence[bool]
+def total_statistics(per_shard: Sequence[BM25Stats]) -> BM25Stats:
+    """Every shard's statistics summed (what each shard then scores with)."""
+    return BM25Stats(FixedStats.total([s.indexed for s in per_shard]),  # type: ignore[misc]
+                     FixedStats.total([s.unindexed for s in per_shard]))  # type: ignore[misc]
+
+
+def shard_lists(part: Part, stats: Sequence[BM25Stats | None], searched: Sequence[bool]
                 ) -> list[dict[str, list[Listed]]]:
     """This shard's lists for each request: ``vector`` when it holds vectors to compare
     (its ``k`` best plus ties), ``lexical`` by the summed statistics ``stats[j]`` (its

@@ -357,36 +357,56 @@ def test_pins_records_are_fixed_size(tmp_path):
 OPS = st.lists(st.one_of(
     st.tuples(st.just("put"), st.integers(0, 29), st.sampled_from(WORDS[:8]),
               st.integers(0, 3)),
+    st.tuples(st.just("update"), st.integers(0, 29), st.sampled_from(WORDS[:8])),
     st.tuples(st.just("delete"), st.integers(0, 29)),
+    st.tuples(st.just("seal")),
 ), min_size=1, max_size=25)
 
 
-@settings(max_examples=15, deadline=None,
+@settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS, k=st.integers(1, 12), shards=st.integers(1, 5))
 def test_random_histories_match_one_file(tmp_path_factory, ops, k, shards):
+    """Puts, updates, deletes and seals in any order: every search, listing and count of
+    the shards equals one file's, now and as of every sharded generation (each one file's
+    state after the same write)."""
     tmp = tmp_path_factory.mktemp("h")
     nrng = np.random.default_rng(len(ops))
-    with ShardedMemory.create(tmp / "m.mv2s", shards, dim=4) as sharded, \
-            Memory.create(tmp / "one.mv2", dim=4) as one:
-        for op in ops:
-            if op[0] == "put":
-                _, i, word, n = op
-                rec = {"id": f"k{i}", "text": f"{word} {word} filler {n}",
-                       "embedding": nrng.standard_normal(4).tolist(), "metadata": {"n": n}}
-                sharded.put_many([rec])
-                one.put_many([rec])
-            elif f"k{op[1]}" in one:
-                sharded.delete(f"k{op[1]}")
-                one.delete(f"k{op[1]}")
-        vector = nrng.standard_normal(4).tolist()
-        reqs = [{"text": "w1 w2 filler", "k": k}, {"vector": vector, "k": k},
-                {"text": "w3", "vector": vector, "k": k, "filter": {"n": {"$gt": 1}}}]
+    vector = nrng.standard_normal(4).tolist()
+    reqs = [{"text": "w1 w2 filler", "k": k}, {"vector": vector, "k": k},
+            {"text": "w3", "vector": vector, "k": k, "filter": {"n": {"$gt": 1}}}]
+
+    def same(sharded, one) -> None:
         for req, got, want in zip(reqs, sharded.find_batch(reqs), one.find_batch(reqs),
                                   strict=True):
             same_hits(got, want, req)
         assert sharded.count() == one.count()
         assert [f.id for f in sharded.select()] == [f.id for f in one.select()]
+
+    with ShardedMemory.create(tmp / "m.mv2s", shards, dim=4) as sharded, \
+            Memory.create(tmp / "one.mv2", dim=4) as one:
+        states = []  # (sharded generation, one file's generation) after each write
+        for op in ops:
+            fid = f"k{op[1]}" if len(op) > 1 else None
+            if op[0] == "put":
+                _, _, word, n = op
+                rec = {"id": fid, "text": f"{word} {word} filler {n}",
+                       "embedding": nrng.standard_normal(4).tolist(), "metadata": {"n": n}}
+                sharded.put_many([rec])
+                one.put_many([rec])
+            elif op[0] == "update" and fid in one:
+                assert sharded.update(fid, text=f"{op[2]} changed") == one.update(
+                    fid, text=f"{op[2]} changed")
+            elif op[0] == "delete" and fid in one:
+                sharded.delete(fid)
+                one.delete(fid)
+            elif op[0] == "seal":
+                sharded.seal()
+                one.seal()
+            states.append((sharded.generation, one.generation))
+        same(sharded, one)
+        for mine, theirs in states:
+            same(sharded.as_of(mine), one.as_of(theirs))
 
 
 def test_lexical_is_exact_when_shard_statistics_differ(tmp_path, monkeypatch):

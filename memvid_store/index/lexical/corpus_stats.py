@@ -21,7 +21,7 @@ This module must not import numpy.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .delta import idf
 from .schema import FIELDS
@@ -101,15 +101,25 @@ class FixedStats:
         return self.totals.get(field, 0.0)
 
 
-def score_bound(local: Sequence[Statistics], glob: Statistics, terms: Iterable[str]) -> float:
-    """The largest factor by which ``glob``'s statistics can raise a score made with any of
-    the ``local`` ones, for a query of ``terms`` (phrases score with the sum of their
-    terms' idf, so the largest per-term factor bounds them too)."""
+class BM25Stats(NamedTuple):
+    """The statistics a memory's versions are scored with, as one file scores them: an
+    indexed version with its BM25 indexes' (tantivy's own scoring), a version the index
+    does not cover yet with the indexes' and the WAL deltas' together."""
+
+    indexed: Statistics
+    unindexed: Statistics
+
+
+def score_bound(pairs: Sequence[tuple[Statistics, Statistics]], terms: Iterable[str]
+                ) -> float:
+    """The largest factor by which a score can grow from the first statistics of a
+    ``(local, global)`` pair to the second, for any pair and a query of ``terms``
+    (phrases score with the sum of their terms' idf, so the largest per-term factor bounds
+    them too)."""
     terms = list(dict.fromkeys(terms))
-    n_glob = glob.num_docs
     worst = 1.0
-    for stats in local:
-        n_local = stats.num_docs
+    for stats, glob in pairs:
+        n_local, n_glob = stats.num_docs, glob.num_docs
         if n_local <= 0:
             continue
         for field, _ in FIELDS:
