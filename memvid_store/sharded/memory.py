@@ -26,6 +26,7 @@ import heapq
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -55,6 +56,7 @@ from .search import Part, find_batch
 
 if TYPE_CHECKING:
     from ..reads import Reads
+    from ..reports import Stats, VerifyReport
     from ..types import Frame, Hit
 
 MAX_SHARDS = 4096
@@ -71,6 +73,18 @@ def _serialized(method: _Method) -> _Method:
             return method(self, *args, **kwargs)
 
     return locked  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class ShardedStats:
+    """``ShardedMemory.stats()``: totals, and each shard's ``Stats`` in manifest order."""
+
+    path: str
+    generation: int
+    frames: int
+    versions: int
+    file_bytes: int
+    shards: list[Stats]
 
 
 class ShardedReads:
@@ -422,6 +436,36 @@ class ShardedMemory(ShardedReads):
             h.seal()
         self._pin_now()
         return self._latest.generation
+
+    @_serialized
+    def compact(self, retain_after: datetime | None = None) -> int:
+        """``Memory.compact`` of every shard (``retain_after`` drops the history before
+        it in each); returns the generation."""
+        for h in self._writable():
+            h.compact(retain_after)
+        self._pin_now()
+        return self._latest.generation
+
+    def stats(self) -> ShardedStats:
+        """The shards' ``Memory.stats()`` and their totals."""
+        per_shard = [h.stats() for h in self._handles()]
+        return ShardedStats(self._manifest.path, self.generation, len(self),
+                            sum(s.versions for s in per_shard),
+                            sum(s.file_bytes for s in per_shard), per_shard)
+
+    def verify(self) -> VerifyReport:
+        """``Memory.verify`` of every shard: never raises for damage, reports it (each
+        problem names its shard)."""
+        from ..reports import VerifyReport
+
+        problems: list[str] = []
+        checked: dict[str, int] = {}
+        for h in self._handles():
+            report = h.verify()
+            problems += [f"{h.path}: {p}" for p in report.problems]
+            for what, n in report.checked.items():
+                checked[what] = checked.get(what, 0) + n
+        return VerifyReport(not problems, problems, checked)
 
     @_serialized
     def build_index(self, *, complete: bool = True) -> int:

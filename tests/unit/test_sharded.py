@@ -31,6 +31,8 @@ from memvid_store import (
 from memvid_store.sharded import search
 from memvid_store.sharded.routing import Router
 
+from ..crash.conftest import parse_layout
+
 DIM = 16
 WORDS = [f"w{i}" for i in range(50)]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -450,3 +452,29 @@ def test_threads_writing_at_once_keep_the_pins_in_order(tmp_path):
         assert generations == sorted(generations) and generations[-1] == 80
     with ShardedMemory.open(path, readonly=True) as mem:
         assert len(mem) == 80
+
+
+def test_compact_stats_and_verify(tmp_path):
+    path = tmp_path / "m.mv2s"
+    with ShardedMemory.create(path, 3, dim=DIM) as mem:
+        data = records(60, seed=50)
+        mem.put_many(data)
+        kept = mem.generation
+        for r in data[:20]:
+            mem.delete(r["id"])
+        stats = mem.stats()
+        assert stats.frames == 40 and len(stats.shards) == 3
+        assert stats.versions == sum(s.versions for s in stats.shards) == 80
+        assert mem.verify().ok
+        generation = mem.compact()
+        assert generation == mem.generation > kept and len(mem) == 40
+        assert mem.as_of(kept).count() == 60  # history kept: retain_after=None
+        assert mem.stats().file_bytes == sum(s.file_bytes for s in mem.stats().shards)
+    shard = path.parent / "m-001.mv2"
+    raw = bytearray(shard.read_bytes())
+    (offset, _), *_ = parse_layout(bytes(raw)).vblocks
+    raw[offset + 5] ^= 0xFF  # a vector: verify reads it, open does not
+    shard.write_bytes(raw)
+    with ShardedMemory.open(path, readonly=True) as mem:
+        report = mem.verify()
+        assert not report.ok and all(p.startswith(str(shard)) for p in report.problems)
