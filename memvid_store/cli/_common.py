@@ -177,16 +177,33 @@ def reported_errors() -> Iterator[None]:
 
 
 @contextmanager
-def open_memory(path: str, *, readonly: bool, **options: Any) -> Iterator[Memory]:
-    """Open ``path``; errors from opening, using or closing it become click errors."""
+def open_memory(path: str, *, readonly: bool, sharded: bool = False,
+                **options: Any) -> Iterator[Memory]:
+    """Open ``path`` (``sharded``: a sharded memory's manifest too, for commands that
+    only search); errors from opening, using or closing it become click errors."""
     from ..memory import Memory
 
     with reported_errors():
-        mem = Memory.open(path, readonly=readonly, **options)
+        if sharded and is_sharded_manifest(path):
+            from ..sharded.memory import ShardedMemory
+
+            mem: Any = ShardedMemory.open(path, readonly=readonly, **options)
+        else:
+            mem = Memory.open(path, readonly=readonly, **options)
         try:
             yield mem
         finally:
             mem.close()
+
+
+def is_sharded_manifest(path: str) -> bool:
+    """Whether ``path`` is a local sharded memory's manifest (JSON naming its format)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and b'"memvid-sharded"' in head
 
 
 def reader(mem: Memory, as_of: datetime | int | None) -> Any:

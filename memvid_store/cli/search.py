@@ -71,11 +71,12 @@ def find(path: str, query: str | None, vector: list[float] | None, mode: str, k:
          filter_: dict[str, Any] | None, since: datetime | None, until: datetime | None,
          syntax: str, embedder_spec: str | None, as_of: datetime | int | None,
          as_json: bool) -> None:
-    """Search frames by text (BM25), by vector, or both (hybrid)."""
+    """Search frames by text (BM25), by vector, or both (hybrid). PATH may be a sharded
+    memory's manifest: every shard is searched and the hits merged exactly."""
     if query is None and vector is None:
         raise click.UsageError("give a QUERY text, --vector, or both")
     window = (since, until) if since or until else None
-    with open_memory(path, readonly=True) as mem:
+    with open_memory(path, readonly=True, sharded=True) as mem:
         hits = search(mem, query, vector=vector, mode=mode, embedder_spec=embedder_spec, k=k,
                       filter=filter_, as_of=as_of, time_range=window, syntax=syntax)
     if as_json:

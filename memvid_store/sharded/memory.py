@@ -108,6 +108,11 @@ class ShardedReads:
         return len(self._manifest.shards)
 
     @property
+    def embedder_info(self) -> dict[str, Any] | None:
+        """``{"name", "dim"}`` of the embedder the shards were created with, if any."""
+        return self._shard_reads()[0].embedder_info
+
+    @property
     def dim(self) -> int | None:
         """Dimension of the stored embeddings (None until the first one)."""
         return self._manifest.dim or next(
@@ -187,12 +192,14 @@ class ShardedReads:
              k: int = 10, mode: str = "hybrid", filter: Mapping[str, Any] | None = None,
              as_of: datetime | int | None = None,
              time_range: tuple[datetime | None, datetime | None] | None = None,
-             weights: Mapping[str, float] | None = None) -> list[Hit]:
+             syntax: str = "plain", weights: Mapping[str, float] | None = None
+             ) -> list[Hit]:
         """``Memory.find`` over every shard: the hits, scores and order one file holding
-        every frame gives (plain query syntax)."""
+        every frame gives (plain query syntax only: ``syntax="query"`` is refused)."""
         return self.find_batch([{
             "text": text, "vector": vector, "k": k, "mode": mode, "filter": filter,
-            "as_of": as_of, "time_range": time_range, "weights": weights}])[0]
+            "as_of": as_of, "time_range": time_range, "syntax": syntax,
+            "weights": weights}])[0]
 
     def find_batch(self, requests: Iterable[Mapping[str, Any]]) -> list[list[Hit]]:
         """Several ``find`` requests; each shard answers its part of all of them at once."""

@@ -93,6 +93,13 @@ def test_mv2_ingest_ray_flag(tmp_path):
     assert summary["added"] > 4 and summary["embedder"] == get_embedder(SPEC).name
     with ShardedMemory.open(path, readonly=True) as mem:
         assert len(mem) == summary["added"] and mem.shard_count == 2
+        want = [h.id for h in mem.find("word3 topic1", vector=get_embedder(SPEC).embed_query(
+            "word3 topic1"), k=3)]
+    found = CliRunner().invoke(cli, ["find", path, "word3 topic1", "-k", "3", "--json"])
+    assert found.exit_code == 0, found.output
+    assert [h["id"] for h in json.loads(found.stdout)] == want  # hybrid, the file's embedder
+    listed = CliRunner().invoke(cli, ["timeline", path])
+    assert listed.exit_code == 6  # other commands take one memory file
     bad = CliRunner().invoke(cli, ["ingest", path, str(docs), "--ray", "--embedder", "none"])
     assert bad.exit_code == 2 and "--ray" in bad.output
 

@@ -478,3 +478,25 @@ def test_compact_stats_and_verify(tmp_path):
     with ShardedMemory.open(path, readonly=True) as mem:
         report = mem.verify()
         assert not report.ok and all(p.startswith(str(shard)) for p in report.problems)
+
+
+def test_mv2_find_searches_a_sharded_memory(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from memvid_store.cli import cli
+    from memvid_store.embeddings import get_embedder
+
+    path = tmp_path / "m.mv2s"
+    embedder = get_embedder("hash:32")
+    with ShardedMemory.create(path, 3, embedder=embedder) as mem:
+        mem.put_many([{"text": r["text"], "id": r["id"]} for r in records(80, seed=60)])
+        want = mem.find("w3 w4", k=5)  # hybrid: the texts were embedded by the memory
+    out = CliRunner().invoke(cli, ["find", str(path), "w3 w4", "-k", "5", "--json"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    assert [h["id"] for h in got] == [h.id for h in want]
+    assert [h["score"] for h in got] == pytest.approx([h.score for h in want])
+    refused = CliRunner().invoke(cli, ["find", str(path), "w3", "--syntax", "query"])
+    assert refused.exit_code != 0 and "plain query syntax" in refused.output
