@@ -223,7 +223,7 @@ class Searcher:
         (kept for the next query with the same filter, window and time)."""
         from .coverage import covered_gid
         from .lexical.delta import DeltaBM25
-        from .lexical.schema import LexDoc
+        from .lexical.schema import doc_of
 
         spec = None if req.filter is None else json.dumps(req.filter.spec, sort_keys=True,
                                                          default=str)
@@ -239,8 +239,7 @@ class Searcher:
             ref = accept.accept(gid) if gid < end else None
             if ref is not None:
                 _, _, _, text, meta, _ = self.snap.record(ref)
-                title = meta.get("title")
-                docs.append(LexDoc(gid, text, title if isinstance(title, str) else ""))
+                docs.append(doc_of(gid, text, meta))
         scorer = DeltaBM25(docs)
         self._subsets[key] = scorer
         if len(self._subsets) > SUBSET_CACHE:

@@ -35,7 +35,7 @@ from ..index.hybrid import rrf
 from ..index.lexical.corpus_stats import BM25Stats, CorpusStats, FixedStats, score_bound
 from ..index.lexical.delta import DeltaBM25, analyze_doc
 from ..index.lexical.query import parse_plain
-from ..index.lexical.schema import LexDoc, lex_doc
+from ..index.lexical.schema import LexDoc, doc_of
 from ..index.searcher import HYBRID_DEPTH
 from ..reads import search_scope
 from ..types import Hit, from_us
@@ -247,7 +247,8 @@ def _analysed(snap: Snapshot, refs: list[RowRef]
             if found is not None:
                 cache.docs.move_to_end(ref.gid)
         if found is None:
-            found = analyze_doc(lex_doc(snap.load(ref)))
+            _, _, _, text, metadata, _ = snap.record(ref)
+            found = analyze_doc(doc_of(ref.gid, text, metadata))
             with cache.lock:
                 cache.docs[ref.gid] = found
                 while len(cache.docs) > TOKEN_CACHE:

@@ -79,5 +79,10 @@ def add_docs(writer: Any, docs: Iterable[LexDoc]) -> int:
 
 def lex_doc(version: Version) -> LexDoc:
     """The BM25 document of a version: its text, and ``metadata["title"]`` as the title."""
-    title = (version.metadata or {}).get("title")
-    return LexDoc(version.gid, version.text, title if isinstance(title, str) else "")
+    return doc_of(version.gid, version.text, version.metadata)
+
+
+def doc_of(gid: int, text: str, metadata: dict | None) -> LexDoc:
+    """The BM25 document of version ``gid`` with this text and metadata."""
+    title = (metadata or {}).get("title")
+    return LexDoc(gid, text, title if isinstance(title, str) else "")
