@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from .engine.snapshot import RowRef, Snapshot
     from .reports import Change, Stats
 
+Scope = tuple["Snapshot", Any, list[Any]]
+"""A search's scope in one memory: its snapshot, searcher and Requests."""
+
+
 class ReadContext:
     """What reads need from the open handle behind them (one per handle, shared by its views).
 
@@ -427,18 +431,26 @@ class MemoryView(Reads):
         return f"<MemoryView {self._ctx.path!r} as of {self.time.isoformat()}>"
 
 
-def search_scope(reads: Reads, raw: list[dict[str, Any]]) -> tuple[Snapshot, Any, list[Any]]:
+def search_scope(reads: Reads, raw: list[dict[str, Any]], like: Scope | None = None
+                 ) -> Scope:
     """The snapshot ``reads`` sees, its searcher, and ``find``'s argument dicts ``raw``
     validated into Requests (query texts already embedded where needed). A search over
-    several memories runs each one's part through these."""
-    from .index.requests import build_request
+    several memories runs each one's part through these; ``like``: another memory's scope
+    of the same ``raw``, whose Requests are reused when the dimension and metric agree."""
+    from .index.requests import build_request, rebind
     from .index.searcher import searcher_for
 
     snap = reads._snap()
     config = index_config_of(snap)
     searcher = searcher_for(snap, config, reads._ctx.cache_root)
-    reqs = [build_request(r, snap=snap, config=config, collection=reads._scope,
-                          at=reads._record_time(snap, r.get("as_of"))) for r in raw]
+    if like is not None and like[0].dim == snap.dim and (
+            index_config_of(like[0]).distance == config.distance) and all(
+            req.collection == reads._scope for req in like[2]):
+        reqs = [rebind(req, snap, reads._record_time(snap, r.get("as_of")))
+                for req, r in zip(like[2], raw, strict=True)]
+    else:
+        reqs = [build_request(r, snap=snap, config=config, collection=reads._scope,
+                              at=reads._record_time(snap, r.get("as_of"))) for r in raw]
     return snap, searcher, reqs
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 from ..config import IndexConfig
 from ..engine.keys import DEFAULT
@@ -40,7 +40,7 @@ class Request:
     time_range: tuple[int | None, int | None] | None
     syntax: str = "plain"
     weights: tuple[tuple[str, float], ...] = ()
-    key: tuple = field(default=(), compare=False)
+    key: Any = field(default=(), compare=False)  # RequestKey
     collection: str = DEFAULT
 
 
@@ -82,11 +82,37 @@ def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfi
     spec = args.get("filter")
     flt = compile_filter(spec)
     weights = _weights(args.get("weights"))
-    key = (text, None if prepared is None else prepared.tobytes(), k, mode,
-           json.dumps(spec, sort_keys=True, default=str), at, window, syntax, weights,
-           len(snap.delta), collection)
-    return Request(text if mode != "vector" else None, prepared, k, mode, flt, at, window,
-                   syntax, weights, key, collection)
+    req = Request(text if mode != "vector" else None, prepared, k, mode, flt, at, window,
+                  syntax, weights, (), collection)
+    return replace(req, key=_key(req, json.dumps(spec, sort_keys=True, default=str), snap))
+
+
+def rebind(req: Request, snap: Snapshot, at: int | None) -> Request:
+    """``req``, built against a snapshot of the same dimension and metric as ``snap``,
+    against ``snap`` read at ``at`` (the same validation would give the same request)."""
+    return replace(req, at=at, key=req.key._replace(at=at, wal=len(snap.delta)))
+
+
+class RequestKey(NamedTuple):
+    """What a request's result depends on (the WAL size of its snapshot included)."""
+
+    text: str | None
+    vector: bytes | None
+    k: int
+    mode: str
+    filter: str
+    at: int | None
+    window: tuple[int | None, int | None] | None
+    syntax: str
+    weights: tuple[tuple[str, float], ...]
+    wal: int
+    collection: str
+
+
+def _key(req: Request, spec: str, snap: Snapshot) -> RequestKey:
+    return RequestKey(req.text, None if req.vector is None else req.vector.tobytes(), req.k,
+                      req.mode, spec, req.at, req.time_range, req.syntax, req.weights,
+                      len(snap.delta), req.collection)
 
 
 def event_window(time_range: Any) -> tuple[int | None, int | None] | None:

@@ -214,9 +214,10 @@ class ShardedReads:
             return []
         if self._embedder is not None:
             raw = fill_query_vectors(self._embedder, raw)
-        parts = [Part(i, reads, [{**r, "as_of": self._shard_as_of(r.get("as_of"), i)}
-                                 for r in raw])
-                 for i, reads in enumerate(self._shard_reads())]
+        parts: list[Part] = []
+        for i, reads in enumerate(self._shard_reads()):
+            shard_raw = [{**r, "as_of": self._shard_as_of(r.get("as_of"), i)} for r in raw]
+            parts.append(Part(i, reads, shard_raw, parts[0] if parts else None))
         routes = [None if (s := self._router.of_filter(r.get("filter"))) is None else {s}
                   for r in raw]
         return find_batch(parts, routes, self._shard_reads()[0].index_config.rrf_k)

@@ -25,6 +25,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from ..engine.keys import split_key
@@ -32,10 +33,10 @@ from ..index.acceptance import Acceptance
 from ..index.admitted import admitted_gids, score_admitted
 from ..index.coverage import covered_gid
 from ..index.hybrid import rrf
-from ..index.lexical.corpus_stats import BM25Stats, CorpusStats, FixedStats, score_bound
-from ..index.lexical.delta import DeltaBM25, analyze_doc
+from ..index.lexical.corpus_stats import BM25Stats, CorpusStats, FixedStats, score_range
 from ..index.lexical.query import parse_plain
-from ..index.lexical.schema import LexDoc, doc_of
+from ..index.lexical.rescore import Analysed, Rescorer
+from ..index.lexical.schema import doc_of
 from ..index.searcher import HYBRID_DEPTH
 from ..reads import search_scope
 from ..types import Hit, from_us
@@ -58,9 +59,12 @@ FETCH_MARGIN = 4  # candidates a shard fetches beyond its even share of the k be
 class Part:
     """One shard's share of a batch of requests: its snapshot, searcher and Requests."""
 
-    def __init__(self, shard: int, reads: Reads, raw: list[dict[str, Any]]) -> None:
+    def __init__(self, shard: int, reads: Reads, raw: list[dict[str, Any]],
+                 like: Part | None = None) -> None:
+        """``like``: another shard's part of the same requests (its Requests are reused)."""
         self.shard = shard
-        self.snap, self.searcher, self.reqs = search_scope(reads, raw)
+        self.snap, self.searcher, self.reqs = search_scope(
+            reads, raw, None if like is None else (like.snap, like.searcher, like.reqs))
 
     def entries(self, ranked: Sequence[tuple[RowRef, float]]) -> list[Entry]:
         return [(self.shard, ref, score) for ref, score in ranked]
@@ -121,107 +125,136 @@ def _vector_lists(parts: Sequence[Part], searched: list[list[Part]]) -> dict[int
 
 def _lexical_list(parts: Sequence[Part], searched: Sequence[Part], j: int,
                   need: int) -> list[Entry]:
-    """The ``need`` best versions (plus ties) by BM25 with every shard's statistics.
-
-    Each shard fetches candidates by its local scores, a few at a time; the merged list is
-    final once no shard's next candidate can reach its ``need``-th global score.
-    """
+    """The ``need`` best versions (plus ties) by BM25 with every shard's statistics."""
     stats = BM25Stats(CorpusStats(p.searcher.lexical_index() for p in parts),
                       CorpusStats(s for p in parts for s in (p.searcher.lexical_index(),
                                                              p.searcher.delta_index())))
-    shards = [_ShardLexical(part, part.reqs[j], stats, need) for part in searched]
+    query = GlobalQuery(parts[0].reqs[j].text or "", stats)
+    return best_of([_ShardLexical(part, part.reqs[j], query, need) for part in searched],
+                   need)
+
+
+def best_of(shards: Sequence[_ShardLexical], need: int) -> list[Entry]:
+    """The ``need`` best of ``shards``' matches by global score, plus ties.
+
+    Each shard fetches candidates by its local scores, a few at a time. A candidate's
+    global score lies within the shard's :func:`score_range` of its local one: only those
+    whose upper bound reaches the ``need``-th best lower bound are rescored, and the list
+    is final once no shard's next candidate can reach it either.
+    """
     limit = -(-need // max(len(shards), 1)) + FETCH_MARGIN
     for shard in shards:
         shard.fetch(limit)
     while True:
-        best = cut(ordered([e for shard in shards for e in shard.scored]), need)
-        floor = best[need - 1][2] if len(best) >= need else -math.inf
+        bounds = sorted((lo for shard in shards for lo in shard.lower_bounds()), reverse=True)
+        floor = bounds[need - 1] if len(bounds) >= need else -math.inf
+        if any([shard.rescore_reaching(floor) for shard in shards]):
+            continue  # the floor may rise
         behind = [shard for shard in shards if shard.ceiling >= floor and not shard.done]
         if not behind:
-            return best
+            return cut(ordered([e for shard in shards for e in shard.scored()]), need)
         for shard in behind:
             shard.fetch(shard.limit * 2)
 
 
-class _ShardLexical:
-    """One shard's candidates for one query, rescored with the global statistics.
+class GlobalQuery:
+    """A plain query with the statistics of every shard: how each version is rescored."""
 
-    ``scored``: its accepted candidates so far; ``ceiling``: the highest global score a
-    candidate not fetched yet can have; ``done``: every match is scored.
+    def __init__(self, text: str, stats: BM25Stats) -> None:
+        self.text, self.stats = text, stats
+        self.parsed = parse_plain(text)
+        self.terms = list(dict.fromkeys([*self.parsed.terms,
+                                         *(t for ph in self.parsed.phrases for _, t in ph)]))
+        self._scorers: dict[bool, Rescorer] = {}
+
+    def scorer(self, indexed: bool) -> Rescorer:
+        """The scorer of versions the BM25 index covers (``indexed``), or of the others."""
+        found = self._scorers.get(indexed)
+        if found is None:
+            found = self._scorers[indexed] = Rescorer(
+                self.parsed, self.stats.indexed if indexed else self.stats.unindexed)
+        return found
+
+
+class _ShardLexical:
+    """One shard's candidates for one query, rescored with the global statistics as needed.
+
+    ``ceiling``: the highest global score a candidate not fetched yet can have; ``done``:
+    every match of the shard is fetched.
     """
 
-    def __init__(self, part: Part, req: Request, stats: BM25Stats, need: int) -> None:
-        self.part, self.req, self.stats = part, req, stats
+    def __init__(self, part: Part, req: Request, query: GlobalQuery, need: int) -> None:
+        self.part, self.req, self.query = part, req, query
         self.covered = covered_gid(part.snap.toc.find("lex"))  # versions indexed below
         self.accept = Acceptance.of(part.snap, req)
         gids = admitted_gids(part.snap, req)
         self.inside = None if gids is None else set(gids)
         # a small admitted set is scored whole (:mod:`memvid_store.index.admitted`)
-        self.admitted = gids if gids is not None and score_admitted(
-            len(gids), need, stats.unindexed.num_docs) else None
-        pq = parse_plain(req.text or "")
-        self.terms = list(dict.fromkeys([*pq.terms, *(t for ph in pq.phrases for _, t in ph)]))
-        self.scores: dict[int, float] = {}
-        self.scored: list[Entry] = []
+        self.admitted_gids = gids if gids is not None and score_admitted(
+            len(gids), need, query.stats.unindexed.num_docs) else None
+        self.local: list[tuple[RowRef, float]] = []  # accepted candidates, local score
+        self.exact: dict[int, float] = {}  # global scores of the candidates rescored
         self.ceiling = math.inf
-        self.done = False  # every match of the shard is scored
+        self.done = False
         self.limit = 0
-        self.bound: float | None = None
+        self.admitted = False
+        self._range: tuple[float, float] | None = None
 
     def fetch(self, limit: int) -> None:
-        """Score the shard's best ``limit`` candidates by local score (all the versions a
+        """The shard's best ``limit`` candidates by local score (all the versions a
         selective filter admits, at once)."""
         self.limit = limit
-        req, searcher = self.req, self.part.searcher
-        if self.admitted is not None:
-            refs = [ref for ref in map(self.accept.accept, self.admitted) if ref is not None]
-            self.scored, self.ceiling, self.done = self._rescore(refs), -math.inf, True
+        searcher = self.part.searcher
+        if self.admitted_gids is not None:
+            refs = [ref for ref in map(self.accept.accept, self.admitted_gids) if ref is not None]
+            self.local = [(ref, math.inf) for ref in refs]  # no local score: rescore all
+            self.admitted, self.ceiling, self.done = True, -math.inf, True
             return
-        cands = searcher.lexical_candidates(req.text, limit, "plain")
+        cands = searcher.lexical_candidates(self.query.text, limit, "plain")
         kept = cands if self.inside is None else [gs for gs in cands if gs[0] in self.inside]
-        self.scored = self._rescore([ref for ref, _ in self.accept.take(kept, len(kept))])
+        self.local = self.accept.take(kept, len(kept))
         if len(cands) < limit:  # every match of the shard is here
             self.ceiling, self.done = -math.inf, True
             return
-        if self.bound is None:  # local scores as this shard's index and delta give them
-            lex, delta = searcher.lexical_index(), searcher.delta_index()
-            pairs = [(lex, self.stats.indexed)] if lex is not None else []
-            if delta is not None:
-                pairs.append((CorpusStats([lex, delta]), self.stats.unindexed))
-            self.bound = score_bound(pairs, self.terms)
-        self.ceiling = self.bound * cands[-1][1]
+        self.ceiling = self._factors()[1] * cands[-1][1]
+
+    def lower_bounds(self) -> list[float]:
+        """The lowest global score of each candidate (the score, once rescored)."""
+        if self.admitted:
+            return [self.exact.get(ref.gid, 0.0) for ref, _ in self.local]
+        low = self._factors()[0]
+        return [self.exact[ref.gid] if ref.gid in self.exact else low * local
+                for ref, local in self.local]
+
+    def rescore_reaching(self, floor: float) -> bool:
+        """Rescore the candidates whose global score could reach ``floor``; any?"""
+        high = self._factors()[1] if not self.admitted else 1.0
+        todo = [ref for ref, local in self.local
+                if ref.gid not in self.exact and high * local >= floor]
+        for ref, analysed in zip(todo, _analysed(self.part.snap, todo), strict=True):
+            self.exact[ref.gid] = self.query.scorer(ref.gid < self.covered).score(analysed)
+        return bool(todo)
+
+    def scored(self) -> list[Entry]:
+        """The candidates rescored so far that match, with their global scores."""
+        shard, exact = self.part.shard, self.exact
+        return [(shard, ref, exact[ref.gid]) for ref, _ in self.local
+                if exact.get(ref.gid, 0.0) > 0.0]
 
     def top(self, need: int) -> list[Entry]:
         """The shard's ``need`` best by global score, plus ties (this shard alone)."""
-        limit = need + FETCH_MARGIN
-        while True:
-            self.fetch(limit)
-            ranked = ordered(self.scored)
-            if self.done:
-                return cut(ranked, need)
-            sure = [e for e in ranked if e[2] > self.ceiling]
-            if len(sure) >= need:
-                return cut(sure, need)
-            limit *= 2
+        return best_of([self], need)
 
-    def _rescore(self, refs: list[RowRef]) -> list[Entry]:
-        """Global scores of ``refs``: an indexed version's with the indexes' statistics,
-        another's with the deltas' too (as one file scores them)."""
-        new = [ref for ref in refs if ref.gid not in self.scores]
-        for indexed in (True, False):
-            group = [ref for ref in new if (ref.gid < self.covered) == indexed]
-            if not group:
-                continue
-            docs, tokens = _analysed(self.part.snap, group)
-            scorer = DeltaBM25(docs, terms=self.terms, tokens=tokens)
-            stats = self.stats.indexed if indexed else self.stats.unindexed
-            found = dict(scorer.search(self.req.text or "", len(docs), index=stats,
-                                       indexed=True))
-            for ref in group:
-                self.scores[ref.gid] = found.get(ref.gid, 0.0)
-        shard = self.part.shard
-        return [(shard, ref, self.scores[ref.gid]) for ref in refs
-                if self.scores[ref.gid] > 0.0]
+    def _factors(self) -> tuple[float, float]:
+        """How far a local score can move under the global statistics (low, high)."""
+        if self._range is None:
+            searcher, stats = self.part.searcher, self.query.stats
+            lex, delta = searcher.lexical_index(), searcher.delta_index()
+            pairs = [(lex, stats.indexed)] if lex is not None else []
+            if delta is not None:
+                pairs.append((CorpusStats([lex, delta]), stats.unindexed))
+            self._range = score_range(pairs, self.query.terms)
+        return self._range
 
 
 class _TokenCache:
@@ -229,18 +262,17 @@ class _TokenCache:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.docs: OrderedDict[int, tuple[list[str], list[str]]] = OrderedDict()
+        self.docs: OrderedDict[int, Analysed] = OrderedDict()
 
 
-def _analysed(snap: Snapshot, refs: list[RowRef]
-              ) -> tuple[list[LexDoc], list[tuple[list[str], list[str]]]]:
-    """Documents of ``refs`` and their tokens, through the snapshot's token cache (a
-    query's rescoring analyses a version once, not once per query)."""
+def _analysed(snap: Snapshot, refs: list[RowRef]) -> list[Analysed]:
+    """The analysed text and title of ``refs``, through the snapshot's token cache (a
+    version is analysed once, not once per query)."""
     cache = snap.extras.get("lex_tokens")
     if not isinstance(cache, _TokenCache):
         cache = snap.extras.setdefault("lex_tokens", _TokenCache())
     assert isinstance(cache, _TokenCache)
-    docs, tokens = [], []
+    out = []
     for ref in refs:
         with cache.lock:
             found = cache.docs.get(ref.gid)
@@ -248,18 +280,21 @@ def _analysed(snap: Snapshot, refs: list[RowRef]
                 cache.docs.move_to_end(ref.gid)
         if found is None:
             _, _, _, text, metadata, _ = snap.record(ref)
-            found = analyze_doc(doc_of(ref.gid, text, metadata))
+            found = Analysed.of(doc_of(ref.gid, text, metadata))
             with cache.lock:
                 cache.docs[ref.gid] = found
                 while len(cache.docs) > TOKEN_CACHE:
                     cache.docs.popitem(last=False)
-        docs.append(LexDoc(ref.gid, ""))
-        tokens.append(found)
-    return docs, tokens
+        out.append(found)
+    return out
 
 
 def ordered(entries: list[Entry]) -> list[Entry]:
-    """Score descending, ties by frame id (the order one file gives)."""
+    """Score descending, ties by frame id (the order one file gives; frame ids are looked
+    up only when scores tie)."""
+    entries = sorted(entries, key=lambda e: -e[2])
+    if all(a[2] != b[2] for a, b in pairwise(entries)):
+        return entries
     return sorted(entries, key=lambda e: (-e[2], e[1].frame_id()))
 
 
@@ -367,7 +402,8 @@ def shard_lists(part: Part, stats: Sequence[BM25Stats | None], searched: Sequenc
             lists["vector"] = (cut(ordered(part.entries(found[id(req)])), depth(req))
                                if searched[j] else [])
         if stats[j] is not None:
-            lists["lexical"] = (_ShardLexical(part, req, stats[j], depth(req)).top(depth(req))
+            lists["lexical"] = (_ShardLexical(part, req, GlobalQuery(req.text or "", stats[j]),
+                                              depth(req)).top(depth(req))
                                 if searched[j] else [])
         out.append({m: [(ref.gid, ref.frame_id(), score) for _, ref, score in ranked]
                     for m, ranked in lists.items()})

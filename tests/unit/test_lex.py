@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memvid_store.errors import CorruptFileError, MemvidError, VersionMismatchError
-from memvid_store.index.lexical.analyzer import TOKENIZER, tokenize
+from memvid_store.index.lexical.analyzer import TOKENIZER, analyzer, tokenize
 from memvid_store.index.lexical.builder import LexBuilder
 from memvid_store.index.lexical.delta import DeltaBM25
 from memvid_store.index.lexical.manifest import LexManifest
@@ -137,6 +137,12 @@ def test_tokenize_scripts():
     assert tokenize("ＡＢＣ１２３ ｶﾀｶﾅ") == ["abc123", "カ", "タ", "カ", "ナ"]  # NFKC
     assert tokenize("、。！？ -- ") == []
     assert tokenize("") == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_shortcut_tokenizes_as_the_analyzer(text):
+    assert tokenize(text) == (analyzer().analyze(text) if text else [])
 
 
 def test_tokenize_matches_the_index(tmp_path):

@@ -9,6 +9,7 @@ This module must not import numpy; tantivy is imported on first use.
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from typing import Any
@@ -23,6 +24,7 @@ TOKENIZER = "mv_text"
 _CJK_CLASS = (r"[[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Hangul}]"
               r"&&[\p{L}\p{N}\p{M}]]")
 TOKEN_PATTERN = _CJK_CLASS + r"|[[\p{L}\p{N}\p{M}]--" + _CJK_CLASS + "]+"
+_ASCII_WORD = re.compile(r"[a-z0-9]+")  # TOKEN_PATTERN on lowercased ASCII text
 
 
 def load_tantivy() -> Any:
@@ -68,6 +70,14 @@ def normalize(text: str) -> str:
 
 
 def tokenize(text: str) -> list[str]:
-    """The tokens the index makes of ``text`` (same tantivy analyzer, positions = list index)."""
-    return analyzer().analyze(normalize(text)) if text else []
+    """The tokens the index makes of ``text`` (positions = list index).
+
+    ASCII text takes a shortcut with the same result: its letters and digits are
+    ``[A-Za-z0-9]``, no character of it is CJK, and lowercasing it is ASCII's.
+    """
+    if not text:
+        return []
+    if text.isascii():
+        return _ASCII_WORD.findall(text.lower())
+    return analyzer().analyze(normalize(text))
 

@@ -2,7 +2,7 @@
 
 A memory split into shards scores text as one file would: with the document count,
 document frequencies and field lengths of every shard together. :class:`CorpusStats`
-sums them; :func:`DeltaBM25.search <.delta.DeltaBM25.search>` scores documents with them.
+sums them; :class:`~.rescore.Rescorer` scores documents with them.
 
 Each shard's own index still ranks its candidates, with its local statistics. How far a
 local score can move under the global ones is bounded per query term and field:
@@ -11,9 +11,10 @@ local score can move under the global ones is bounded per query term and field:
 * the length normalisation ``tf / (tf + k1 (1 - b + b dl / avgdl))`` changes by a factor
   between 1 (``dl = 0``) and ``avgdl_global / avgdl_local`` (``dl`` large).
 
-So a document's global score is at most :func:`score_bound` times its local score, and a
+So a document's global score lies within :func:`score_range` times its local score: a
 shard's documents not yet fetched (local score at most the last one fetched) cannot beat a
-global score above that bound times the last local score.
+global score above the upper factor times the last local score, and a candidate whose
+upper bound is below the lower bounds of enough others need not be rescored.
 
 This module must not import numpy.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
-from .delta import idf
+from .rescore import idf
 from .schema import FIELDS
 
 # local scores are tantivy's float32: a bound a little wider covers their rounding
@@ -110,14 +111,14 @@ class BM25Stats(NamedTuple):
     unindexed: Statistics
 
 
-def score_bound(pairs: Sequence[tuple[Statistics, Statistics]], terms: Iterable[str]
-                ) -> float:
-    """The largest factor by which a score can grow from the first statistics of a
-    ``(local, global)`` pair to the second, for any pair and a query of ``terms``
-    (phrases score with the sum of their terms' idf, so the largest per-term factor bounds
-    them too)."""
+def score_range(pairs: Sequence[tuple[Statistics, Statistics]], terms: Iterable[str]
+                ) -> tuple[float, float]:
+    """The smallest and largest factors by which a score can change from the first
+    statistics of a ``(local, global)`` pair to the second, for any pair and a query of
+    ``terms`` (phrases score with the sum of their terms' idf, so the per-term factors
+    bound them too)."""
     terms = list(dict.fromkeys(terms))
-    worst = 1.0
+    low, high = 1.0, 1.0
     for stats, glob in pairs:
         n_local, n_glob = stats.num_docs, glob.num_docs
         if n_local <= 0:
@@ -126,14 +127,14 @@ def score_bound(pairs: Sequence[tuple[Statistics, Statistics]], terms: Iterable[
             local_total = stats.total_tokens(field, terms)
             if local_total <= 0:
                 continue
-            lengths = max(1.0, _avg(glob.total_tokens(field, terms), n_glob)
-                          / (local_total / n_local))
+            lengths = _avg(glob.total_tokens(field, terms), n_glob) / (local_total / n_local)
             for term in terms:
                 df = stats.doc_freq(term, field)
                 if df:
                     ratio = idf(glob.doc_freq(term, field), n_glob) / idf(df, n_local)
-                    worst = max(worst, ratio * lengths)
-    return worst * (1.0 + ROUNDING_MARGIN)
+                    low = min(low, ratio * min(1.0, lengths))
+                    high = max(high, ratio * max(1.0, lengths))
+    return low * (1.0 - ROUNDING_MARGIN), high * (1.0 + ROUNDING_MARGIN)
 
 
 def _avg(total: float, n: int) -> float:

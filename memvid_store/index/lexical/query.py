@@ -9,12 +9,15 @@ ties by gid, also at the cut.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
 from ...errors import InvalidInputError
 from .analyzer import analyzer, cjk_analyzer, load_tantivy, normalize
 from .schema import F_GID, F_TEXT, F_TITLE, FIELDS, TITLE_BOOST
+
+PARSED_CACHE = 512  # plain queries whose parse is kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +32,10 @@ class PlainQuery:
         return not self.terms and not self.phrases
 
 
+@lru_cache(maxsize=PARSED_CACHE)
 def parse_plain(query: str) -> PlainQuery:
-    """Plain text to terms and phrases; never fails.
+    """Plain text to terms and phrases; never fails (the latest are remembered: a query
+    searched in several indexes is parsed once).
 
     Text between two double quotes is a phrase (an unbalanced quote is ignored); outside
     quotes every token is a term, each run of adjacent CJK characters is also a phrase and,
