@@ -247,13 +247,17 @@ class Searcher:
         return scorer
 
     def lexical_candidates(self, text: str, limit: int, syntax: str) -> list[tuple[int, float]]:
+        """The ``limit`` best (gid, score) of the index and the delta, and every match tied
+        with the last."""
+        from .lexical.query import with_ties
+
         lex = self._lexical_index()
         found = lex.search(text, limit, syntax=syntax) if lex is not None else []
         delta = self.delta_index()
         if delta is not None:
             found = found + delta.search(text, limit, index=lex, syntax=syntax)
         found.sort(key=lambda gs: (-gs[1], gs[0]))
-        return found[:limit]
+        return with_ties(found, limit)
 
     def _lexical_index(self) -> Any:
         return self._lex if self._lex_opened else self.lexical_index()

@@ -25,6 +25,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -106,21 +107,50 @@ def _local_records(parts: Sequence[Part]) -> Records:
 
 
 def _vector_lists(parts: Sequence[Part], searched: list[list[Part]]) -> dict[int, list[Entry]]:
-    """The merged vector list of every request with a vector, by request index."""
-    per_request: dict[int, list[Entry]] = {}
-    for part in parts:
-        mine = [j for j, req in enumerate(part.reqs) if part in searched[j]
-                and req.mode in ("vector", "hybrid") and req.vector is not None]
-        found = part.searcher.vector_ranked_batch([part.reqs[j] for j in mine])
-        for j in mine:
-            per_request.setdefault(j, []).extend(part.entries(found[id(part.reqs[j])]))
-    out = {}
-    for j, req in enumerate(parts[0].reqs):
-        # one file holding these vectors has a vector list, empty when none is accepted
-        if req.mode in ("vector", "hybrid") and any(p.reqs[j].vector is not None
-                                                    for p in parts):
-            out[j] = cut(ordered(per_request.get(j, [])), depth(req))
-    return out
+    """The merged vector list of every request with a vector, by request index.
+
+    Vector scores need no rescoring, so a shard first returns its even share of a list's
+    depth (plus :data:`FETCH_MARGIN`); a shard whose share could hide more of the merged
+    list (its last score reaches the merged list's last) is then asked for the whole
+    depth.
+    """
+    wanted = {j: depth(req) for j, req in enumerate(parts[0].reqs)
+              if req.mode in ("vector", "hybrid") and any(p.reqs[j].vector is not None
+                                                          for p in parts)}
+    found: dict[tuple[int, int], list[Entry]] = {}  # (request, shard) -> its list
+    asked: dict[tuple[int, int], int] = {}
+
+    def search(jobs: dict[int, list[tuple[int, int]]]) -> None:
+        for part in parts:
+            mine = jobs.get(part.shard, [])
+            reqs = [replace(part.reqs[j], k=k, mode="vector") for j, k in mine]
+            ranked = part.searcher.vector_ranked_batch(reqs)
+            for (j, k), req in zip(mine, reqs, strict=True):
+                found[j, part.shard] = part.entries(ranked[id(req)])
+                asked[j, part.shard] = k
+
+    def merged(j: int) -> list[Entry]:
+        return cut(ordered([e for p in searched[j] for e in found.get((j, p.shard), [])]),
+                   wanted[j])
+
+    first: dict[int, list[tuple[int, int]]] = {}
+    for j, need in wanted.items():
+        mine = [p for p in searched[j] if p.reqs[j].vector is not None]
+        share = need if len(mine) <= 1 else min(need, -(-need // len(mine)) + FETCH_MARGIN)
+        for part in mine:
+            first.setdefault(part.shard, []).append((j, share))
+    search(first)
+    more: dict[int, list[tuple[int, int]]] = {}
+    for j, need in wanted.items():
+        best = merged(j)
+        floor = best[need - 1][2] if len(best) >= need else -math.inf
+        for (jj, shard), got in found.items():
+            if jj == j and asked[j, shard] < need and len(got) >= asked[j, shard] and (
+                    got[-1][2] >= floor):
+                more.setdefault(shard, []).append((j, need))
+    if more:
+        search(more)
+    return {j: merged(j) for j in wanted}
 
 
 def _lexical_list(parts: Sequence[Part], searched: Sequence[Part], j: int,
@@ -146,13 +176,18 @@ def best_of(shards: Sequence[_ShardLexical], need: int) -> list[Entry]:
     for shard in shards:
         shard.fetch(limit)
     while True:
-        bounds = sorted((lo for shard in shards for lo in shard.lower_bounds()), reverse=True)
-        floor = bounds[need - 1] if len(bounds) >= need else -math.inf
-        if any([shard.rescore_reaching(floor) for shard in shards]):
+        cands = [(shard, ref, lo, hi) for shard in shards for ref, lo, hi in shard.ranges()]
+        lows = sorted((c[2] for c in cands), reverse=True)
+        floor = lows[need - 1] if len(lows) >= need else -math.inf
+        live = [c for c in cands if c[3] >= floor]
+        if any(lo != hi for _, _, lo, hi in live):
+            for shard in shards:
+                shard.rescore([ref for owner, ref, lo, hi in live if owner is shard and lo != hi])
             continue  # the floor may rise
         behind = [shard for shard in shards if shard.ceiling >= floor and not shard.done]
         if not behind:
-            return cut(ordered([e for shard in shards for e in shard.scored()]), need)
+            return cut(ordered([(shard.part.shard, ref, score)
+                                for shard, ref, score, _ in live if score > 0.0]), need)
         for shard in behind:
             shard.fetch(shard.limit * 2)
 
@@ -218,28 +253,21 @@ class _ShardLexical:
             return
         self.ceiling = self._factors()[1] * cands[-1][1]
 
-    def lower_bounds(self) -> list[float]:
-        """The lowest global score of each candidate (the score, once rescored)."""
-        if self.admitted:
-            return [self.exact.get(ref.gid, 0.0) for ref, _ in self.local]
-        low = self._factors()[0]
-        return [self.exact[ref.gid] if ref.gid in self.exact else low * local
-                for ref, local in self.local]
+    def ranges(self) -> list[tuple[RowRef, float, float]]:
+        """Each candidate with the range of its global score (the score, once rescored)."""
+        exact = self.exact
+        if self.admitted:  # no local scores
+            return [(ref, exact[ref.gid], exact[ref.gid]) if ref.gid in exact
+                    else (ref, 0.0, math.inf) for ref, _ in self.local]
+        low, high = self._factors()
+        return [(ref, exact[ref.gid], exact[ref.gid]) if ref.gid in exact
+                else (ref, low * local, high * local) for ref, local in self.local]
 
-    def rescore_reaching(self, floor: float) -> bool:
-        """Rescore the candidates whose global score could reach ``floor``; any?"""
-        high = self._factors()[1] if not self.admitted else 1.0
-        todo = [ref for ref, local in self.local
-                if ref.gid not in self.exact and high * local >= floor]
+    def rescore(self, refs: list[RowRef]) -> None:
+        """Compute the global scores of ``refs`` (candidates of this shard)."""
+        todo = [ref for ref in refs if ref.gid not in self.exact]
         for ref, analysed in zip(todo, _analysed(self.part.snap, todo), strict=True):
             self.exact[ref.gid] = self.query.scorer(ref.gid < self.covered).score(analysed)
-        return bool(todo)
-
-    def scored(self) -> list[Entry]:
-        """The candidates rescored so far that match, with their global scores."""
-        shard, exact = self.part.shard, self.exact
-        return [(shard, ref, exact[ref.gid]) for ref, _ in self.local
-                if exact.get(ref.gid, 0.0) > 0.0]
 
     def top(self, need: int) -> list[Entry]:
         """The shard's ``need`` best by global score, plus ties (this shard alone)."""

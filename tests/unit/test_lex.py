@@ -21,7 +21,7 @@ from memvid_store.index.lexical.analyzer import TOKENIZER, analyzer, tokenize
 from memvid_store.index.lexical.builder import LexBuilder
 from memvid_store.index.lexical.delta import DeltaBM25
 from memvid_store.index.lexical.manifest import LexManifest
-from memvid_store.index.lexical.query import parse_plain
+from memvid_store.index.lexical.query import parse_plain, with_ties
 from memvid_store.index.lexical.reader import LexSearcher
 from memvid_store.index.lexical.schema import LexDoc
 from memvid_store.index.lexical.unpack import prune_cache
@@ -283,16 +283,19 @@ def test_title_is_boosted(tmp_path):
         assert hits[0][1] == pytest.approx(2 * hits[1][1], rel=1e-5)
 
 
-def test_ties_are_ordered_by_gid(tmp_path):
+def test_ties_are_ordered_by_gid_and_kept_at_the_cut(tmp_path):
     gid_list = list(range(100, 160))
     random.Random(3).shuffle(gid_list)
-    docs = [LexDoc(g, "same words here") for g in gid_list] + [LexDoc(5, "other text")]
+    docs = [LexDoc(g, "same words here") for g in gid_list] + [LexDoc(5, "other text"),
+                                                                 LexDoc(6, "words words")]
     s = index_of(docs, tmp_path, batches=4)  # ties spread over segments
     delta = DeltaBM25(docs)
     for search in (s.search, delta.search):
-        assert gids(search("words", 7)) == list(range(100, 107))
-        assert gids(search("words", 100)) == list(range(100, 160))
-        assert len({sc for _, sc in search("words", 100)}) == 1
+        assert gids(search("words", 1)) == [6]
+        # every version tied with the last kept goes along: callers choose among them
+        assert gids(search("words", 7)) == [6, *range(100, 160)]
+        assert gids(search("words", 100)) == [6, *range(100, 160)]
+        assert len({sc for _, sc in search("words", 100)[1:]}) == 1
 
 
 # ----------------------------------------------------------------- builds and the cache
@@ -511,7 +514,7 @@ def test_delta_scores_like_tantivy(corpus_index):
         want = s.search(q, 1000)
         got = delta.search(q, 1000)
         assert_same_ranking(got, want, q)
-        assert gids(delta.search(q, 10)) == gids(got[:10])
+        assert gids(delta.search(q, 10)) == gids(with_ties(got, 10))
 
 
 def test_delta_with_index_statistics(tmp_path):

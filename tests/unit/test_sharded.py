@@ -28,6 +28,7 @@ from memvid_store import (
     ReadOnlyError,
     ShardedMemory,
 )
+from memvid_store.index.searcher import Searcher
 from memvid_store.sharded import search
 from memvid_store.sharded.routing import Router
 
@@ -437,6 +438,34 @@ def test_lexical_is_exact_when_shard_statistics_differ(tmp_path, monkeypatch):
                 same_hits(sharded.find(text, k=k, mode="lexical"),
                           one.find(text, k=k, mode="lexical"), (text, k))
         assert max(rounds) > min(rounds)  # some shard needed more than its first share
+
+
+def test_vector_lists_are_exact_when_one_shard_holds_the_best(tmp_path, monkeypatch):
+    """One tenant's vectors all lie near the queries: its shard holds the whole merged list,
+    so its first share (the depth over the shard count) is not enough and it is asked for
+    the whole depth; the hits equal one file's."""
+    rng = np.random.default_rng(17)
+    centre = rng.standard_normal(DIM)
+    batch = []
+    for i in range(600):
+        tenant = f"t{i % 3}"
+        vector = (centre * 5 if tenant == "t0" else 0) + rng.standard_normal(DIM)
+        batch.append({"id": f"d{i:04d}", "text": f"w{i % 7} w{i % 11}",
+                      "embedding": vector.tolist(), "metadata": {"tenant": tenant}})
+    with ShardedMemory.create(tmp_path / "m.mv2s", 3, dim=DIM, route="tenant") as sharded, \
+            Memory.create(tmp_path / "one.mv2", dim=DIM) as one:
+        write_both(sharded, one, [batch])
+        asked = []
+        original = Searcher.vector_ranked_batch
+        monkeypatch.setattr(Searcher, "vector_ranked_batch", lambda self, reqs: asked.extend(
+            r.k for r in reqs) or original(self, reqs))
+        for k in (1, 10, 60):
+            query = (centre + rng.standard_normal(DIM) * 0.1).tolist()
+            same_hits(sharded.find(vector=query, k=k, mode="vector"),
+                      one.find(vector=query, k=k, mode="vector"), ("vector", k))
+            same_hits(sharded.find("w3", vector=query, k=k), one.find("w3", vector=query, k=k),
+                      ("hybrid", k))
+        assert 60 in asked and any(k < 60 for k in asked)  # a share first, then the depth
 
 
 def test_threads_writing_at_once_keep_the_pins_in_order(tmp_path):

@@ -22,24 +22,13 @@ This module must not import numpy.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
-from .rescore import idf
+from .rescore import Statistics, idf
 from .schema import FIELDS
 
 # local scores are tantivy's float32: a bound a little wider covers their rounding
 ROUNDING_MARGIN = 1e-4
-
-
-class Statistics(Protocol):
-    """What BM25 needs of a corpus (LexSearcher, DeltaBM25 and CorpusStats have it)."""
-
-    @property
-    def num_docs(self) -> int: ...
-
-    def doc_freq(self, term: str, field: str = ...) -> int: ...
-
-    def total_tokens(self, field: str = ..., hints: Iterable[str] = ...) -> float: ...
 
 
 class CorpusStats:

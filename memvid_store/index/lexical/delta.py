@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .analyzer import load_tantivy
 from .corpus_stats import CorpusStats
-from .query import check_syntax, parse_plain, run_query_syntax
+from .query import check_syntax, parse_plain, run_query_syntax, with_ties
 from .rescore import Analysed, Rescorer
 from .schema import F_TEXT, FIELDS, WRITER_HEAP, LexDoc, add_docs, check_docs, register, schema
 
@@ -58,11 +58,11 @@ class DeltaBM25:
 
     def search(self, query: str, limit: int, *, index: LexSearcher | None = None,
                syntax: str = "plain", indexed: bool = False) -> list[tuple[int, float]]:
-        """(gid, score) best first, ties by gid. With ``index``, N, df and avgdl combine the
-        index's statistics with the delta's; with ``indexed`` too, these documents are
-        already in ``index`` and are scored with its statistics alone, as tantivy scores
-        them. ``syntax="query"`` runs tantivy's query language on an in-memory index of the
-        delta (delta statistics only)."""
+        """(gid, score) best first, ties by gid, and every match tied with the last. With
+        ``index``, N, df and avgdl combine the index's statistics with the delta's; with
+        ``indexed`` too, these documents are already in ``index`` and are scored with its
+        statistics alone, as tantivy scores them. ``syntax="query"`` runs tantivy's query
+        language on an in-memory index of the delta (delta statistics only)."""
         check_syntax(syntax)
         if limit <= 0 or not query or not query.strip():
             return []
@@ -78,7 +78,7 @@ class DeltaBM25:
         found = {i for postings in self._postings for t in words for i in postings.get(t, ())}
         out = [(self._gids[i], s) for i in found if (s := scorer.score(self._analysed[i])) > 0]
         out.sort(key=lambda gs: (-gs[1], gs[0]))
-        return out[:limit]
+        return with_ties(out, limit)
 
     def _ram_index(self) -> tuple[Any, Any]:
         if self._ram is None:

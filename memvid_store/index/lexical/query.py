@@ -86,7 +86,8 @@ def _add_run(run: list[str], phrases: dict[tuple[tuple[int, str], ...], None]) -
 
 
 def top(searcher: Any, query: Any, limit: int, total: int) -> list[tuple[int, float]]:
-    """Top ``limit`` (gid, score): score desc, gid asc; ties at the cut are resolved by gid."""
+    """Top ``limit`` (gid, score), score desc, gid asc, and every match tied with the last
+    (which of the tied a caller keeps is its choice: by frame id, not by gid)."""
     if limit <= 0 or total <= 0:
         return []
     fetch = min(limit + 1, total)
@@ -100,7 +101,18 @@ def top(searcher: Any, query: Any, limit: int, total: int) -> list[tuple[int, fl
     gids = searcher.fast_field_values(F_GID, [addr for _, addr in hits])
     out = [(int(g), float(s)) for (s, _), g in zip(hits, gids, strict=True)]
     out.sort(key=lambda gs: (-gs[1], gs[0]))
-    return out[:limit]
+    return with_ties(out, limit)
+
+
+def with_ties(ranked: list[tuple[int, float]], limit: int) -> list[tuple[int, float]]:
+    """The first ``limit`` of best-first (gid, score) pairs and every later one tied with
+    the last."""
+    if len(ranked) <= limit:
+        return ranked
+    end = limit
+    while end < len(ranked) and ranked[end][1] == ranked[limit - 1][1]:
+        end += 1
+    return ranked[:end]
 
 
 def plain_query(schema: Any, pq: PlainQuery) -> Any:

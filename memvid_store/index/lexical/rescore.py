@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from .analyzer import tokenize
 from .schema import FIELDS
 
 if TYPE_CHECKING:
-    from .corpus_stats import Statistics
     from .query import PlainQuery
     from .schema import LexDoc
 
@@ -65,6 +64,17 @@ def quantize(length: int) -> int:
 def idf(df: int, n: int) -> float:
     """BM25 inverse document frequency of a term in ``df`` of ``n`` documents."""
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+class Statistics(Protocol):
+    """What BM25 needs of a corpus (LexSearcher, DeltaBM25 and CorpusStats have it)."""
+
+    @property
+    def num_docs(self) -> int: ...
+
+    def doc_freq(self, term: str, field: str = ...) -> int: ...
+
+    def total_tokens(self, field: str = ..., hints: Iterable[str] = ...) -> float: ...
 
 
 class Analysed:
