@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, redirect_stdout
 from typing import Any
 
 import click
@@ -109,7 +109,8 @@ def ingest(path: str, inputs: tuple[str, ...], chunk_size: int, chunk_overlap: i
         if embedder_spec in ("none", "auto"):
             raise CliError("--ray embeds on workers: give --embedder default, hash:DIM...",
                            ExitCode.USAGE)
-        with reported_errors():
+        # Ray's own messages (a worker restarted...) go to stderr: stdout is the summary
+        with reported_errors(), redirect_stdout(sys.stderr):
             report = ingest_on_ray(path, inputs, embedder=embedder_spec or "default",
                                    workers=workers, shards=shards, options=options)
         _summary(path, report, as_json)

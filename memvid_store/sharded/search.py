@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ..engine.snapshot import RowRef, Snapshot
     from ..index.requests import Request
     from ..reads import Reads
+    from .combined import Combined
 
 Entry = tuple[int, "RowRef", float]
 """A candidate of the fan-out: (shard, row, score)."""
@@ -155,13 +156,68 @@ def _vector_lists(parts: Sequence[Part], searched: list[list[Part]]) -> dict[int
 
 def _lexical_list(parts: Sequence[Part], searched: Sequence[Part], j: int,
                   need: int) -> list[Entry]:
-    """The ``need`` best versions (plus ties) by BM25 with every shard's statistics."""
+    """The ``need`` best versions (plus ties) by BM25 with every shard's statistics: from
+    one index over every shard's segments (:mod:`.combined`) when it can be built and no
+    filter is selective enough to score its versions whole, else by rescoring each shard's
+    candidates (:func:`best_of`)."""
     stats = BM25Stats(CorpusStats(p.searcher.lexical_index() for p in parts),
                       CorpusStats(s for p in parts for s in (p.searcher.lexical_index(),
                                                              p.searcher.delta_index())))
     query = GlobalQuery(parts[0].reqs[j].text or "", stats)
-    return best_of([_ShardLexical(part, part.reqs[j], query, need) for part in searched],
-                   need)
+    shards = [_ShardLexical(part, part.reqs[j], query, need) for part in searched]
+    combined = None
+    if not any(shard.admitted_gids is not None for shard in shards):
+        combined = _combined(parts)
+    if combined is None:
+        return best_of(shards, need)
+    return _combined_best(combined, shards, need)
+
+
+def _combined(parts: Sequence[Part]) -> Combined | None:
+    """One index over the shards' BM25 segments, kept with the first shard's snapshot
+    (the same shards' indexes give the same one); None when there is none to make."""
+    indexes = [(p.shard, lex) for p in parts if (lex := p.searcher.lexical_index()) is not None]
+    if not indexes:
+        return None
+    key = ("combined_lex", *(lex.path for _, lex in indexes))
+    extras = parts[0].snap.extras
+    if key not in extras:
+        from .combined import combine
+
+        extras[key] = combine(indexes, parts[0].searcher.cache_root)
+    return extras[key]
+
+
+def _combined_best(combined: Combined, shards: Sequence[_ShardLexical], need: int
+                   ) -> list[Entry]:
+    """The ``need`` best of ``shards`` (plus ties): the combined index's candidates scored
+    as one file's index scores them, the WAL deltas' scored with every shard's statistics;
+    widened, as one file widens, until ``need`` are accepted."""
+    owner = {shard.part.shard: shard for shard in shards}
+    query = shards[0].query
+    limit = max(2 * need, 32)
+    while True:
+        indexed = combined.candidates(query.text, limit)
+        found = [c for c in indexed if c[0] in owner and owner[c[0]].admits(c[1])]
+        complete = len(indexed) < limit
+        for shard in shards:
+            delta = shard.part.searcher.delta_index()
+            if delta is not None:
+                scored = delta.search(query.text, limit, index=query.stats.unindexed,
+                                      indexed=True)
+                complete = complete and len(scored) < limit
+                found += [(shard.part.shard, g, s) for g, s in scored if shard.admits(g)]
+        found.sort(key=lambda c: -c[2])
+        ranked: list[Entry] = []
+        for shard_no, gid, score in found:
+            if len(ranked) >= need and score < ranked[-1][2]:
+                break
+            ref = owner[shard_no].accept.accept(gid)
+            if ref is not None:
+                ranked.append((shard_no, ref, score))
+        if len(ranked) >= need or complete:
+            return cut(ordered(ranked), need)
+        limit *= 4
 
 
 def best_of(shards: Sequence[_ShardLexical], need: int) -> list[Entry]:
@@ -252,6 +308,10 @@ class _ShardLexical:
             self.ceiling, self.done = -math.inf, True
             return
         self.ceiling = self._factors()[1] * cands[-1][1]
+
+    def admits(self, gid: int) -> bool:
+        """Whether a filter's admitted set (if any) holds ``gid`` (cheap; see ``accept``)."""
+        return self.inside is None or gid in self.inside
 
     def ranges(self) -> list[tuple[RowRef, float, float]]:
         """Each candidate with the range of its global score (the score, once rescored)."""

@@ -29,7 +29,7 @@ from memvid_store import (
     ShardedMemory,
 )
 from memvid_store.index.searcher import Searcher
-from memvid_store.sharded import search
+from memvid_store.sharded import combined, search
 from memvid_store.sharded.routing import Router
 
 from ..crash.conftest import parse_layout
@@ -84,6 +84,16 @@ def queries(seed: int, count: int) -> list[dict]:
     return out
 
 
+@pytest.fixture(params=["combined", "rescored"])
+def lexical_path(request, monkeypatch):
+    """The fan-out's two exact lexical paths: one index over every shard's segments, or
+    each shard's candidates rescored with the summed statistics (where the combined index
+    cannot be made, and for selective filters)."""
+    if request.param == "rescored":
+        monkeypatch.setattr(combined, "combine", lambda indexes, cache_root: None)
+    return request.param
+
+
 @pytest.fixture(params=[None, "tenant"], ids=["by-id", "by-tenant"])
 def pair(request, tmp_path):
     """A 4-shard memory and one file given the same writes."""
@@ -106,7 +116,7 @@ def compare_finds(sharded, one, seed, count=12):
         same_hits(got, want, req)
 
 
-def test_fan_out_equals_one_file_unsealed_and_sealed(pair):
+def test_fan_out_equals_one_file_unsealed_and_sealed(pair, lexical_path):
     sharded, one, tmp = pair
     data = records(600, seed=1)
     write_both(sharded, one, [data[i:i + 100] for i in range(0, 600, 100)])
@@ -369,7 +379,7 @@ OPS = st.lists(st.one_of(
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS, k=st.integers(1, 12), shards=st.integers(1, 5))
-def test_random_histories_match_one_file(tmp_path_factory, ops, k, shards):
+def test_random_histories_match_one_file(tmp_path_factory, lexical_path, ops, k, shards):
     """Puts, updates, deletes and seals in any order: every search, listing and count of
     the shards equals one file's, now and as of every sharded generation (each one file's
     state after the same write)."""
@@ -412,7 +422,7 @@ def test_random_histories_match_one_file(tmp_path_factory, ops, k, shards):
             same(sharded.as_of(mine), one.as_of(theirs))
 
 
-def test_lexical_is_exact_when_shard_statistics_differ(tmp_path, monkeypatch):
+def test_lexical_is_exact_when_shard_statistics_differ(tmp_path, monkeypatch, lexical_path):
     """Tenants with their own vocabularies give shards very different BM25 statistics: each
     shard's local order differs from the global one, and shards fetch in several rounds."""
     rng = random.Random(16)
@@ -437,7 +447,10 @@ def test_lexical_is_exact_when_shard_statistics_differ(tmp_path, monkeypatch):
             for k in (1, 7, 60, 400):
                 same_hits(sharded.find(text, k=k, mode="lexical"),
                           one.find(text, k=k, mode="lexical"), (text, k))
-        assert max(rounds) > min(rounds)  # some shard needed more than its first share
+        if lexical_path == "rescored":
+            assert max(rounds) > min(rounds)  # some shard needed more than its first share
+        else:
+            assert not rounds  # one search of the combined index, widened as one file's
 
 
 def test_vector_lists_are_exact_when_one_shard_holds_the_best(tmp_path, monkeypatch):

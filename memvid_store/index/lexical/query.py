@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
 from ...errors import InvalidInputError
 from .analyzer import analyzer, cjk_analyzer, load_tantivy, normalize
 from .schema import F_GID, F_TEXT, F_TITLE, FIELDS, TITLE_BOOST
 
 PARSED_CACHE = 512  # plain queries whose parse is kept
+
+_Scored = TypeVar("_Scored", bound=tuple)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +87,11 @@ def _add_run(run: list[str], phrases: dict[tuple[tuple[int, str], ...], None]) -
             phrases[((0, a), (1, b))] = None
 
 
-def top(searcher: Any, query: Any, limit: int, total: int) -> list[tuple[int, float]]:
-    """Top ``limit`` (gid, score), score desc, gid asc, and every match tied with the last
-    (which of the tied a caller keeps is its choice: by frame id, not by gid)."""
+def top_addressed(searcher: Any, query: Any, limit: int, total: int
+                  ) -> list[tuple[int, int, float]]:
+    """Top ``limit`` (segment ordinal, gid, score), score desc, gid asc, and every match
+    tied with the last (which of the tied a caller keeps is its choice: by frame id, not
+    by gid)."""
     if limit <= 0 or total <= 0:
         return []
     fetch = min(limit + 1, total)
@@ -99,18 +103,19 @@ def top(searcher: Any, query: Any, limit: int, total: int) -> list[tuple[int, fl
     if not hits:
         return []
     gids = searcher.fast_field_values(F_GID, [addr for _, addr in hits])
-    out = [(int(g), float(s)) for (s, _), g in zip(hits, gids, strict=True)]
-    out.sort(key=lambda gs: (-gs[1], gs[0]))
+    out = [(addr.segment_ord, int(g), float(s))
+           for (s, addr), g in zip(hits, gids, strict=True)]
+    out.sort(key=lambda sgs: (-sgs[2], sgs[1]))
     return with_ties(out, limit)
 
 
-def with_ties(ranked: list[tuple[int, float]], limit: int) -> list[tuple[int, float]]:
-    """The first ``limit`` of best-first (gid, score) pairs and every later one tied with
-    the last."""
+def with_ties(ranked: list[_Scored], limit: int) -> list[_Scored]:
+    """The first ``limit`` of best-first tuples whose last item is the score, and every
+    later one tied with the last."""
     if len(ranked) <= limit:
         return ranked
     end = limit
-    while end < len(ranked) and ranked[end][1] == ranked[limit - 1][1]:
+    while end < len(ranked) and ranked[end][-1] == ranked[limit - 1][-1]:
         end += 1
     return ranked[:end]
 
@@ -135,7 +140,7 @@ def run_query_syntax(index: Any, searcher: Any, query: str, limit: int,
     try:
         parsed = index.parse_query(normalize(query), [F_TEXT, F_TITLE],
                                    field_boosts={F_TITLE: TITLE_BOOST})
-        return top(searcher, parsed, limit, total)
+        return [(gid, score) for _, gid, score in top_addressed(searcher, parsed, limit, total)]
     except BaseException as exc:
         if not isinstance(exc, ValueError) and not _is_panic(exc):
             raise

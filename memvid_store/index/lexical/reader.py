@@ -11,7 +11,7 @@ from ...errors import CorruptFileError, InvalidInputError, MemvidError, VersionM
 from .analyzer import load_tantivy
 from .cache_dir import prune_soon, touch, usable_root
 from .manifest import MANIFEST_VERSION, LexManifest
-from .query import check_syntax, parse_plain, plain_query, run_query_syntax, top
+from .query import check_syntax, parse_plain, plain_query, run_query_syntax, top_addressed
 from .schema import F_TEXT, open_index
 from .unpack import KEY_RE, discard, unpack
 
@@ -128,10 +128,18 @@ class LexSearcher:
             return []
         if syntax == "query":
             return run_query_syntax(self._index, self._searcher, query, limit, self.num_docs)
+        return [(gid, score) for _, gid, score in self.search_segments(query, limit)]
+
+    def search_segments(self, query: str, limit: int) -> list[tuple[int, int, float]]:
+        """A plain query's best (segment ordinal, gid, score), as :meth:`search` ranks them
+        (an index over several memories' segments tells them apart by segment)."""
+        if self._searcher is None:
+            raise MemvidError("lexical index is closed")
         pq = parse_plain(query)
-        if pq.empty:
+        if limit <= 0 or pq.empty:
             return []
-        return top(self._searcher, plain_query(self._schema, pq), limit, self.num_docs)
+        return top_addressed(self._searcher, plain_query(self._schema, pq), limit,
+                             self.num_docs)
 
     def close(self) -> None:
         self._searcher = None
