@@ -54,17 +54,22 @@ def combine(indexes: Sequence[tuple[int, LexSearcher]], cache_root: str) -> Comb
     key = hashlib.blake2b("|".join(os.path.basename(index.path) for _, index in indexes)
                           .encode(), digest_size=16).hexdigest()
     path = os.path.join(root, f"shards-{key}")
-    if not os.path.exists(os.path.join(path, META)):
+    owners = [shard for shard, meta in metas for _ in meta["segments"]]
+    docs = sum(index.num_docs for _, index in indexes)
+    for _ in range(2):  # a damaged or vanished copy is made again, once
         try:
-            _build(path, indexes, metas)
-        except OSError:
-            return None
-    else:
-        touch(path)
-    searcher = LexSearcher.open_dir(path)
-    if searcher.num_docs != sum(index.num_docs for _, index in indexes):
-        return None
-    return Combined(searcher, [shard for shard, meta in metas for _ in meta["segments"]])
+            if os.path.exists(os.path.join(path, META)):
+                touch(path)
+            else:
+                _build(path, indexes, metas)
+            searcher = LexSearcher.open_dir(path)
+        except (OSError, ValueError):
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        if searcher.num_docs == docs and searcher.segments == len(owners):
+            return Combined(searcher, owners)
+        shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 def _read_meta(path: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -451,6 +452,37 @@ def test_lexical_is_exact_when_shard_statistics_differ(tmp_path, monkeypatch, le
             assert max(rounds) > min(rounds)  # some shard needed more than its first share
         else:
             assert not rounds  # one search of the combined index, widened as one file's
+
+
+def test_combined_lexical_index_is_derived_and_replaceable(tmp_path, monkeypatch):
+    """The index over every shard's BM25 segments lives in the cache: the next reader uses
+    it again, a damaged copy is made again, and where it cannot be made (no hard links)
+    each shard's candidates are rescored; every answer equals one file's."""
+    cache = tmp_path / "cache"
+    data = records(400, seed=31)
+    with ShardedMemory.create(tmp_path / "m.mv2s", 3, dim=DIM) as sharded, \
+            Memory.create(tmp_path / "one.mv2", dim=DIM) as one:
+        write_both(sharded, one, [data[:200], data[200:]])
+    texts = ["w1 w2", '"w3 w4"', "w5", "w7 w8 w9 w10"]
+
+    def compare() -> list:
+        with ShardedMemory.open(tmp_path / "m.mv2s", readonly=True, cache_dir=cache) as s, \
+                Memory.open(tmp_path / "one.mv2", readonly=True, cache_dir=cache) as o:
+            for text in texts:
+                for k in (1, 10, 50):
+                    same_hits(s.find(text, k=k, mode="lexical"),
+                              o.find(text, k=k, mode="lexical"), (text, k))
+        return sorted(cache.rglob("shards-*/meta.json"))
+
+    (meta,) = compare()
+    made = meta.stat().st_mtime_ns
+    assert compare() == [meta] and meta.stat().st_mtime_ns == made  # used again
+    meta.write_text("{not json")
+    assert compare() == [meta] and json.loads(meta.read_text())["segments"]  # made again
+    shutil.rmtree(meta.parent)
+    monkeypatch.setattr(combined.os, "link", lambda *a: (_ for _ in ()).throw(
+        OSError("no hard links here")))
+    assert compare() == []  # rescored per shard
 
 
 def test_vector_lists_are_exact_when_one_shard_holds_the_best(tmp_path, monkeypatch):

@@ -77,6 +77,11 @@ class LexSearcher:
     def num_docs(self) -> int:
         return int(self._searcher.num_docs)
 
+    @property
+    def segments(self) -> int:
+        """tantivy segments searched."""
+        return int(self._searcher.num_segments)
+
     def doc_freq(self, term: str, field: str = F_TEXT) -> int:
         """Documents whose ``field`` holds ``term`` (a token as
         :func:`~.analyzer.tokenize` makes it)."""
