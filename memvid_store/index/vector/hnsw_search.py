@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -118,7 +119,8 @@ class HnswSearch:
         kk = graph_depth(max(r.k for r in reqs), ann.dtype)
         first = None
         if kk < ann.count:
-            queries = np.stack([r.vector for r in reqs]).astype("<f4", copy=False)
+            queries = (np.frombuffer(reqs[0].vector, "<f4")[None, :] if len(reqs) == 1 else
+                       np.stack([r.vector for r in reqs]).astype("<f4", copy=False))
             first = ann.search(queries, kk, ef=max(self.ef_search, kk))
         return [self._approximate(req, accept, ann, covered, None if first is None else
                                   (first[0][i : i + 1], first[1][i : i + 1], kk))
@@ -145,7 +147,8 @@ class HnswSearch:
                                             ef=max(self.ef_search, kk))
             found = self._graph_hits(ann, labels[0], scores[0], query)
             found += best(tail_scores[0], tail_gids, kk)
-            found.sort(key=lambda gs: (-gs[1], gs[0]))
+            found.sort()  # by gid, then (a stable sort) by score descending
+            found.sort(key=itemgetter(1), reverse=True)
             ranked = accept.take(found, req.k)
             if len(ranked) >= req.k:
                 return ranked
