@@ -177,12 +177,15 @@ def test_small_products_run_on_one_thread_and_the_count_is_restored(tmp_path):
     before = lib.get()
     lib.set(2)
     try:
-        with blas_threads.bounded(1000):
+        small = blas_threads.UNSPLIT_MACS
+        with blas_threads.bounded(small):
             assert lib.get() == 1
-            with blas_threads.bounded(10):
+            with blas_threads.bounded(small + 10):
                 assert lib.get() == 1
             assert lib.get() == 1  # the outer product still runs
         assert lib.get() == 2
+        with blas_threads.bounded(small - 1):
+            assert lib.get() == 2  # OpenBLAS runs it on one thread anyway: left alone
         with blas_threads.bounded(blas_threads.THREAD_BOUND_MACS):
             assert lib.get() == 2  # large products keep every thread
         with _fill(tmp_path / "m.mv2", [_vectors(50, 9)]) as mem:
@@ -200,7 +203,7 @@ def test_overlapping_bounds_in_threads_restore_the_count_once_all_end():
     inside, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with blas_threads.bounded(1):
+        with blas_threads.bounded(blas_threads.UNSPLIT_MACS):
             inside.set()
             release.wait(5)
 
@@ -208,7 +211,7 @@ def test_overlapping_bounds_in_threads_restore_the_count_once_all_end():
     try:
         worker.start()
         assert inside.wait(5)
-        with blas_threads.bounded(1):
+        with blas_threads.bounded(blas_threads.UNSPLIT_MACS):
             assert lib.get() == 1
         assert lib.get() == 1  # the other thread's product is still bounded
         release.set()

@@ -20,7 +20,7 @@ import ctypes
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,10 @@ from typing import Any
 # a 100k x 384 single query they take under ~8 ms on one core, and a loaded machine's
 # thread stalls cost more than the second thread gains (bench/exact_path.py).
 THREAD_BOUND_MACS = 1 << 25
+# Products below this many run on one OpenBLAS thread whatever its setting (it splits
+# from about 0.5 M on): a graph candidates' rescoring is left alone, skipping three
+# calls into the library per query.
+UNSPLIT_MACS = 1 << 16
 
 _SUFFIXES = ("64_", "_64_", "")
 _PREFIXES = ("scipy_openblas_", "openblas_")
@@ -91,14 +95,19 @@ def _candidates() -> list[Path]:
     return found
 
 
+def bounded(macs: int) -> AbstractContextManager[None]:
+    """A context running its body on one OpenBLAS thread when ``macs`` (multiply-adds of
+    the product) is below ``THREAD_BOUND_MACS`` (and not below ``UNSPLIT_MACS``, which
+    never split); the previous thread count is set back afterwards."""
+    lib = openblas() if UNSPLIT_MACS <= macs < THREAD_BOUND_MACS else None
+    return _UNCHANGED if lib is None else _one_thread(lib)
+
+
+_UNCHANGED = nullcontext()
+
+
 @contextmanager
-def bounded(macs: int) -> Iterator[None]:
-    """Run the body on one OpenBLAS thread when ``macs`` (multiply-adds of the product)
-    is below ``THREAD_BOUND_MACS``; the previous thread count is set back afterwards."""
-    lib = openblas() if macs < THREAD_BOUND_MACS else None
-    if lib is None:
-        yield
-        return
+def _one_thread(lib: OpenBlasThreads) -> Iterator[None]:
     global _active, _saved
     with _state_lock:
         if _active == 0:

@@ -158,11 +158,10 @@ class HnswSearch:
     def _graph_hits(self, ann: Any, labels: np.ndarray, scores: np.ndarray,
                     query: np.ndarray) -> list[tuple[int, float]]:
         """(gid, score) of one query's graph results; exact scores for a quantized graph."""
-        valid = labels >= 0
-        labels = labels[valid]
+        if len(labels) and labels.min() < 0:  # rows short of k are padded with -1
+            valid = labels >= 0
+            labels, scores = labels[valid], scores[valid]
         if ann.dtype in QUANTIZED and len(labels):
             vectors = self.stored().gather(labels)
             scores = scoring.score_block(vectors, query[None, :], self.metric)[0]
-        else:
-            scores = scores[valid]
         return list(zip(labels.tolist(), scores.astype(float).tolist(), strict=True))

@@ -69,6 +69,9 @@ def prepare_queries(queries: object, dim: int, metric: str) -> np.ndarray:
     return np.frombuffer(rows, "<f4").reshape(arr.shape[0], dim).copy()
 
 
+_TINY = np.finfo(np.float32).tiny
+
+
 def row_norms(matrix: np.ndarray) -> np.ndarray:
     """Float32 L2 norms of the rows of ``matrix`` (an all-zero row has norm 0).
 
@@ -78,7 +81,9 @@ def row_norms(matrix: np.ndarray) -> np.ndarray:
     m = _as_matrix(matrix)
     sq = np.einsum("ij,ij->i", m, m)
     norms = np.sqrt(sq, dtype=np.float32)
-    bad = np.flatnonzero(~np.isfinite(sq) | (sq < np.finfo(np.float32).tiny))
+    if len(sq) and sq.min() >= _TINY and sq.max() < np.inf:  # NaN fails both: no row to fix
+        return norms
+    bad = np.flatnonzero(~np.isfinite(sq) | (sq < _TINY))
     if bad.size:
         rows = m[bad].astype(np.float64)
         scale = np.abs(rows).max(axis=1)
@@ -119,6 +124,9 @@ def score_block(
         if norms.shape != (m.shape[0],):
             raise InvalidInputError(f"norms must have shape ({m.shape[0]},), got {norms.shape}")
     if metric == "cosine":
+        if len(norms) and norms.min() > 0:  # no all-zero row
+            scores *= np.float32(1.0) / norms
+            return scores
         with np.errstate(divide="ignore"):
             inv = np.where(norms > 0, np.float32(1.0) / norms, np.float32(0.0))
         scores *= inv.astype(np.float32, copy=False)[None, :]

@@ -225,7 +225,6 @@ class StoredVectors:
         vrows, starts, counts, offsets, row_base = [], [], [], [], 0
         self._owners: list[tuple[RunReader, int, int]] = []  # per block: run, index, 1st row
         self._checked: set[int] = set()  # vector rows whose checksum matched
-        self._checked_blocks: set[int] = set()  # blocks checked whole
         self._block_rows: dict[int, int] = {}  # rows checked one by one, per block
         next_gid = self._first_gid
         for run in snap.runs:
@@ -245,6 +244,7 @@ class StoredVectors:
         self._starts = np.array(starts, "<i8")
         self._counts = np.array(counts, "<i8")
         self._offsets = np.array(offsets, "<i8")
+        self._block_done = np.zeros(len(starts), bool)  # blocks checked whole
 
     def with_vectors(self, gids: np.ndarray) -> np.ndarray:
         """The committed ``gids`` that have a vector (unknown gids dropped too)."""
@@ -278,7 +278,8 @@ class StoredVectors:
                 self.snap.view.fetch([(off, width) for off in offsets], "segment:vectors")
             rows = [self.snap.view.read(off, width, "segment:vectors") for off in offsets]
             matrix = np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), self.dim)
-        self._check(vrow, block, found, matrix)
+        if not self._block_done[block].all():
+            self._check(vrow, block, found, matrix)
         return matrix
 
     def _check(self, vrow: np.ndarray, block: np.ndarray, found: np.ndarray,
@@ -288,19 +289,20 @@ class StoredVectors:
         as a hundred or more rows'), and its rows are free from then on (a mapped file's:
         a remote one is never read a whole block at a time for this); a run without
         per-row checksums checks the row's whole block at once."""
+        done = self._block_done
         for i, (v, b) in enumerate(zip(vrow.tolist(), block.tolist(), strict=True)):
-            if v in self._checked or b in self._checked_blocks:
+            if v in self._checked or done[b]:
                 continue
             run, index, first = self._owners[b]
             if not run.has_vector_checks:
                 run.check_vector_block(index)
-                self._checked_blocks.add(b)
+                done[b] = True
                 continue
             hits = self._block_rows[b] = self._block_rows.get(b, 0) + 1
             if hits > BLOCK_AFTER_ROWS and self._rows is not None:
                 try:
                     run.check_vector_block(index)
-                    self._checked_blocks.add(b)
+                    done[b] = True
                     continue
                 except ChecksumError:  # a damaged row elsewhere: its rows one by one
                     self._block_rows[b] = -(1 << 62)
