@@ -1,5 +1,5 @@
 """``mv2 export`` and ``mv2 import``: a file's full history as JSON Lines and back;
-``mv2 publish``: a sealed file to object storage, safely."""
+``mv2 publish``: a sealed file (or a sharded memory) to object storage, safely."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import sys
 
 import click
 
-from ._common import MEMORY_PATH, echo_json, json_option, open_memory, reported_errors
+from ._common import (
+    MEMORY_PATH,
+    echo_json,
+    is_sharded_manifest,
+    json_option,
+    open_memory,
+    reported_errors,
+)
 
 
 @click.command(name="export")
@@ -71,12 +78,21 @@ def import_command(source: str, path: str, as_json: bool) -> None:
 @click.option("--etag", help="Replace the object only while it still has this ETag (the one "
                              "the last publish printed); without it, create the object and "
                              "fail if one exists.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False),
+              help="A sharded memory (PATH is its manifest): the file that keeps what the "
+                   "last publish left (read if it exists, written after a publish); without "
+                   "it, the first publish.")
 @click.option("--seal", is_flag=True, help="Seal the file's WAL records first.")
-@json_option('Print {"path", "url", "etag"} as JSON.')
-def publish_command(path: str, url: str, etag: str | None, seal: bool, as_json: bool) -> None:
+@json_option('Print {"path", "url", "etag"} as JSON (a sharded memory: "etags").')
+def publish_command(path: str, url: str, etag: str | None, state_path: str | None,
+                    seal: bool, as_json: bool) -> None:
     """Upload PATH (sealed, with no open writer) to object storage with a conditional
     write, and print the new ETag; a concurrent publisher's loss is an error, never a
-    lost update."""
+    lost update. PATH may be a sharded memory's manifest: its shards, manifest and pins
+    are published (``ShardedMemory.publish``)."""
+    if is_sharded_manifest(path):
+        _publish_sharded(path, url, state_path, seal, as_json)
+        return
     from ..remote import publish
 
     with reported_errors():
@@ -85,6 +101,28 @@ def publish_command(path: str, url: str, etag: str | None, seal: bool, as_json: 
         echo_json({"path": path, "url": url, "etag": new_etag})
     else:
         click.echo(f"published {path} to {url}, ETag {new_etag}")
+
+
+def _publish_sharded(path: str, url: str, state_path: str | None, seal: bool,
+                     as_json: bool) -> None:
+    from ..sharded.memory import ShardedMemory
+    from ..sharded.publish import Published
+
+    with reported_errors():
+        expected = None
+        if state_path is not None and os.path.exists(state_path):
+            with open(state_path, encoding="utf-8") as f:
+                expected = Published.from_json(f.read())
+        done = ShardedMemory.publish(path, url, expected=expected, seal=seal)
+        if state_path is not None:  # replaced whole: a crash never leaves half of it
+            tmp = f"{state_path}.tmp-{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(done.to_json())
+            os.replace(tmp, state_path)
+    if as_json:
+        echo_json({"path": path, "url": url, "etags": dict(done.etags)})
+    else:
+        click.echo(f"published {path} to {url} ({len(done.etags)} objects)")
 
 
 COMMANDS = [export_command, import_command, publish_command]

@@ -12,6 +12,8 @@ for one ``PUT``).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import (
@@ -48,6 +50,18 @@ def publish(local_path: str | os.PathLike[str], url: str, *,
         _seal(path)
     data = read_sealed(path)
     obstore, store, key = open_store(url, timeout)
+    return put_conditional(obstore, store, key, data, url, expected_etag)
+
+
+def put_conditional(obstore: Any, store: Any, key: str, data: bytes, url: str,
+                    expected_etag: str | None) -> str:
+    """One PUT of ``data`` at ``key`` that creates the object (``expected_etag=None``) or
+    replaces the version with that ETag; returns the new ETag.
+
+    Raises:
+        PublishConflictError: the condition failed (with the object's ETag now).
+        RemoteError: the request failed (a typed subclass).
+    """
     mode: Any = "create" if expected_etag is None else {"e_tag": expected_etag}
     try:
         result = obstore.put(store, key, data, mode=mode, use_multipart=False)
@@ -63,9 +77,17 @@ def publish(local_path: str | os.PathLike[str], url: str, *,
 
 
 def read_sealed(path: str) -> bytes:
-    """The bytes of the memory at ``path``, read under its writer lock (so no writer
-    changes them meanwhile) after checking it has no open writer and no unsealed WAL
-    records."""
+    """The bytes of the memory at ``path``, read under its writer lock (see
+    :func:`sealed`)."""
+    with sealed(path) as fd:
+        return read_all(fd)
+
+
+@contextmanager
+def sealed(path: str) -> Iterator[int]:
+    """A descriptor of the memory at ``path`` that holds its writer lock, after checking
+    it has no open writer (``MemoryLockedError``), no unsealed WAL records
+    (``NotSealedError``) and fits one PUT: no writer changes the file while it is held."""
     from ..engine.lock import acquire, release
     from ..engine.store import read_state
 
@@ -84,14 +106,15 @@ def read_sealed(path: str) -> bytes:
                 if size > MAX_PUBLISH_BYTES:
                     raise InvalidInputError(f"{path} is {size} bytes: a conditional upload is "
                                             f"one PUT, at most {MAX_PUBLISH_BYTES} bytes")
-                return _read_all(fd)
+                yield fd
             finally:
                 release(fd)
         finally:
             os.close(fd)
 
 
-def _read_all(fd: int) -> bytes:
+def read_all(fd: int) -> bytes:
+    """Every byte of the file behind ``fd``, from its start."""
     with open(fd, "rb", closefd=False) as f:  # fresh descriptor: reads from offset 0
         return f.read()
 
@@ -111,4 +134,4 @@ def _current_etag(obstore: Any, store: Any, key: str) -> str | None:
         return None
 
 
-__all__ = ["MAX_PUBLISH_BYTES", "publish", "read_sealed"]
+__all__ = ["MAX_PUBLISH_BYTES", "publish", "put_conditional", "read_all", "read_sealed", "sealed"]

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from ..reads import Reads
     from ..reports import Stats, VerifyReport
     from ..types import Frame, Hit
+    from .publish import Published
 
 MAX_SHARDS = 4096
 
@@ -382,6 +383,24 @@ class ShardedMemory(ShardedReads):
             for h in handles:
                 h.close()
             raise
+
+    @staticmethod
+    def publish(manifest_path: str | os.PathLike[str], url: str, *,
+                expected: Published | None = None, seal: bool = False,
+                timeout: float = 300.0) -> Published:
+        """Upload a closed sharded memory to object storage (``url``: the manifest's object,
+        ``s3://bucket/team/agents.mv2s``; the shards and pins go beside it) with
+        conditional writes; returns what was published, to pass as ``expected`` next time
+        (``None``: the first publish). Readers move to it with ``refresh()``.
+        ``seal=True`` seals every shard first. See :func:`.publish.publish` for the order
+        of the uploads and the errors (``PublishConflictError`` when another publisher
+        went first)."""
+        from .publish import publish
+
+        if seal:
+            with ShardedMemory.open(manifest_path) as mem:
+                mem.build_index()
+        return publish(manifest_path, url, expected=expected, timeout=timeout)
 
     @_serialized
     def close(self) -> None:

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from .outcome import tally
     from .probe import probe_file
     from .regions import describe
-    from .report import markdown, totals
+    from .report import markdown, rss_summary, totals
     from .soak import soak
 
     counts = Counts.from_env(args.quick)
@@ -98,8 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     if counts.soak_s > 0:
         trials += run_lanes(1, [lambda: soak(work / "soak", counts.soak_s)])
     table = tally(trials)
-    worst = max(trials, key=lambda t: t.get("rss_kb") or 0)
-    file_mb = len(damage.data) / 2**20
     res = {
         "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": ("make torture" if not args.quick else "python -m tests.torture --quick"),
@@ -107,10 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "counts": counts.__dict__, "seconds": time.monotonic() - start,
         "machine": machine_info(), "corpus_regions": describe(damage.data),
         "corpus_bytes": len(damage.data), "table": table, "totals": totals(table),
-        "rss": {"worst_mb": (worst.get("rss_kb") or 0) / 1024, "worst_kind": worst["kind"],
-                "baseline_mb": baseline / 1024,
-                "growth_mb": ((worst.get("rss_kb") or 0) - baseline) / 1024,
-                "bound_mb": file_mb + 64},
+        "rss": rss_summary(table, baseline, len(damage.data)),
         "bad_trials": [t for t in trials if t["outcome"] in
                        ("crashed", "raw error", "silently wrong", "harness")],
     }

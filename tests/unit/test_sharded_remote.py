@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -10,6 +11,13 @@ pytest.importorskip("obstore")
 pytest.importorskip("moto.server")
 
 from memvid_store import RemoteNotFoundError, RemoteReadOnlyError, ShardedMemory
+from memvid_store.errors import (
+    InvalidInputError,
+    MemoryLockedError,
+    NotSealedError,
+    PublishConflictError,
+)
+from memvid_store.sharded.publish import Published
 
 from .s3_server import moto_s3
 from .test_sharded import queries, records, same_hits
@@ -60,3 +68,173 @@ def test_remote_errors_are_typed(bucket, tmp_path):
         ShardedMemory.open("s3://shards/team/m.mv2s")
     with pytest.raises(RemoteNotFoundError):
         ShardedMemory.open("s3://shards/nowhere/m.mv2s", readonly=True)
+
+
+# ------------------------------------------------------------------ publish
+
+
+def _etag(bucket, key: str) -> str | None:
+    import obstore
+
+    try:
+        return obstore.head(bucket.store, key)["e_tag"]
+    except FileNotFoundError:
+        return None
+
+
+def _routed(n: int, seed: int, start: int, tenant: str) -> list[dict]:
+    """Records that all route to ``tenant``'s shard."""
+    out = records(n, seed=seed, start=start)
+    for r in out:
+        r["metadata"]["tenant"] = tenant
+    return out
+
+
+def _same(remote, local_path, reqs) -> None:
+    with ShardedMemory.open(local_path, readonly=True) as here:
+        for req, got, want in zip(reqs, remote.find_batch(reqs), here.find_batch(reqs),
+                                  strict=True):
+            same_hits(got, want, req)
+        assert remote.count() == here.count() and remote.generation == here.generation
+
+
+def test_publish_creates_then_replaces_changed_shards_and_readers_refresh(bucket, tmp_path):
+    local = tmp_path / "m.mv2s"
+    with ShardedMemory.create(local, 3, dim=16, route="tenant") as mem:
+        mem.put_many(records(150, seed=41))
+    url = "s3://shards/pub/m.mv2s"
+    first = ShardedMemory.publish(local, url)
+    assert set(first.etags) == {"m.mv2s", "m.mv2s.pins", "m-000.mv2", "m-001.mv2",
+                                "m-002.mv2"}
+    assert _etag(bucket, "pub/m.mv2s.publishing") is None  # the lease is gone
+    reqs = queries(43, 2)
+    with ShardedMemory.open(url, readonly=True) as remote:
+        _same(remote, local, reqs)
+        with ShardedMemory.open(local) as mem:  # one tenant's shard changes
+            mem.put_many(_routed(40, seed=44, start=7000, tenant="t1"))
+        second = ShardedMemory.publish(local, url, expected=first, seal=True)
+        changed = {name for name in first.etags if first.etags[name] != second.etags[name]}
+        with ShardedMemory.open(local, readonly=True) as here:
+            owner = here._router.of_filter({"tenant": "t1"})
+        assert changed == {f"m-00{owner}.mv2", "m.mv2s.pins"}  # unchanged shards stay
+        assert remote.count() == 150  # the state it opened, until refresh
+        remote.refresh()
+        _same(remote, local, reqs)
+        assert remote.get("f07003").text == records(40, seed=44, start=7000)[3]["text"]
+
+
+def test_a_stale_publisher_conflicts_before_writing_anything(bucket, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    with ShardedMemory.create(a / "m.mv2s", 2, dim=16, route="tenant") as mem:
+        mem.put_many(records(80, seed=51))
+    url = "s3://shards/race/m.mv2s"
+    base = ShardedMemory.publish(a / "m.mv2s", url)
+    shutil.copytree(a, b)  # a second publisher with the same published state
+    with ShardedMemory.open(a / "m.mv2s") as mem:
+        mem.put_many(_routed(20, seed=52, start=8000, tenant="t0"))
+    won = ShardedMemory.publish(a / "m.mv2s", url, expected=base)
+    with ShardedMemory.open(b / "m.mv2s") as mem:
+        mem.put_many(_routed(20, seed=53, start=9000, tenant="t3"))
+    before = {name: _etag(bucket, f"race/{name}") for name in won.etags}
+    with pytest.raises(PublishConflictError) as lost:
+        ShardedMemory.publish(b / "m.mv2s", url, expected=base)
+    assert "another publisher" in str(lost.value)
+    assert {name: _etag(bucket, f"race/{name}") for name in won.etags} == before
+    with ShardedMemory.open(url, readonly=True) as remote:
+        _same(remote, a / "m.mv2s", queries(54, 1))
+    with ShardedMemory.open(a / "m.mv2s") as mem:  # the winner goes on
+        mem.put_many(_routed(5, seed=55, start=9500, tenant="t0"))
+    ShardedMemory.publish(a / "m.mv2s", url, expected=won)
+    with pytest.raises(PublishConflictError):  # a first publish over published pins
+        ShardedMemory.publish(b / "m.mv2s", url)
+
+
+def test_one_publisher_at_a_time_and_leftovers_of_a_failed_first_publish(bucket, tmp_path):
+    local = tmp_path / "m.mv2s"
+    with ShardedMemory.create(local, 2, dim=16) as mem:
+        mem.put_many(records(30, seed=61))
+    url = "s3://shards/lease/m.mv2s"
+    bucket.upload(str(tmp_path / "m-000.mv2"), "lease/m-000.mv2")  # a first publish died
+    bucket.upload(str(local), "lease/m.mv2s")
+    _put(bucket, "lease/m.mv2s.publishing", b"{}")  # another publisher's lease
+    with pytest.raises(PublishConflictError, match="another publish holds"):
+        ShardedMemory.publish(local, url)
+    _delete(bucket, "lease/m.mv2s.publishing")
+    done = ShardedMemory.publish(local, url)  # the leftovers are replaced
+    with ShardedMemory.open(url, readonly=True) as remote:
+        _same(remote, local, queries(62, 1))
+    assert done.etags["m-000.mv2"] == _etag(bucket, "lease/m-000.mv2")
+
+
+def test_publish_refusals_are_typed(bucket, tmp_path):
+    local = tmp_path / "m.mv2s"
+    with ShardedMemory.create(local, 2, dim=16) as mem:
+        mem.put_many(records(10, seed=71))
+    url = "s3://shards/refuse/m.mv2s"
+    copy = tmp_path / "copy"
+    with ShardedMemory.open(local) as mem:
+        with pytest.raises(MemoryLockedError):
+            ShardedMemory.publish(local, url)
+        mem.put_many(records(5, seed=72, start=100))
+        shutil.copytree(tmp_path, copy, ignore=shutil.ignore_patterns("copy"))  # WAL only
+    with pytest.raises(NotSealedError):
+        ShardedMemory.publish(copy / "m.mv2s", "s3://shards/refuse-copy/m.mv2s")
+    assert _etag(bucket, "refuse-copy/m.mv2s.pins") is None
+    ShardedMemory.publish(copy / "m.mv2s", "s3://shards/refuse-copy/m.mv2s", seal=True)
+    with ShardedMemory.open("s3://shards/refuse-copy/m.mv2s", readonly=True) as remote:
+        assert remote.count() == 15
+    with pytest.raises(InvalidInputError):
+        ShardedMemory.publish(local, "not-a-url")
+    done = ShardedMemory.publish(local, url)
+    assert Published.from_json(done.to_json()) == done
+    for bad in ("", "[]", '{"url": 1, "etags": {}, "digests": {}}', '{"url": "u"}'):
+        with pytest.raises(InvalidInputError):
+            Published.from_json(bad)
+    with pytest.raises(InvalidInputError):
+        ShardedMemory.publish(local, "s3://shards/other/m.mv2s", expected=done)
+    outside = tmp_path / "out"
+    outside.mkdir()
+    with ShardedMemory.create(outside / "x.mv2s", [str(tmp_path / "elsewhere.mv2")],
+                              dim=16):
+        pass
+    with pytest.raises(InvalidInputError, match="beside"):
+        ShardedMemory.publish(outside / "x.mv2s", "s3://shards/refuse/x.mv2s")
+    assert _etag(bucket, "refuse/x.mv2s.publishing") is None
+
+
+def _put(bucket, key: str, data: bytes) -> None:
+    import obstore
+
+    obstore.put(bucket.store, key, data)
+
+
+def _delete(bucket, key: str) -> None:
+    import obstore
+
+    obstore.delete(bucket.store, key)
+
+
+def test_mv2_publish_of_a_manifest_keeps_its_state_between_publishes(bucket, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from memvid_store.cli import cli
+
+    local, state = tmp_path / "m.mv2s", tmp_path / "published.json"
+    with ShardedMemory.create(local, 2, dim=16) as mem:
+        mem.put_many(records(20, seed=81))
+    url = "s3://shards/cli/m.mv2s"
+    args = ["publish", str(local), url, "--state", str(state)]
+    first = CliRunner().invoke(cli, [*args, "--json"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["etags"] == Published.from_json(state.read_text()).etags
+    with ShardedMemory.open(local) as mem:
+        mem.put_many(records(5, seed=82, start=500))
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    with ShardedMemory.open(url, readonly=True) as remote:
+        assert remote.count() == 25
+    stale = CliRunner().invoke(cli, ["publish", str(local), url])  # no state: first publish
+    assert stale.exit_code == 1 and "Traceback" not in stale.output
