@@ -24,6 +24,7 @@ import os
 import re
 import threading
 import weakref
+from typing import NamedTuple
 
 _CURRENT = "current"
 _PIECE = re.compile(r"p(\d+)-(\d+)")
@@ -31,6 +32,15 @@ _PIECE = re.compile(r"p(\d+)-(\d+)")
 
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+class Seen(NamedTuple):
+    """A version of an object: its ETag, size and version id (None: the store keeps no
+    versions)."""
+
+    etag: str
+    size: int
+    version: str | None = None
 
 
 class ChunkCache:
@@ -50,24 +60,26 @@ class ChunkCache:
     def object_dir(self, name: str) -> str:
         return os.path.join(self.root, _digest(name))
 
-    def remembered(self, object_dir: str) -> tuple[str, int] | None:
-        """(ETag, size) of the version last seen of this object, if any."""
+    def remembered(self, object_dir: str) -> Seen | None:
+        """The version last seen of this object, if any."""
         if self.limit <= 0:
             return None
         try:
             with open(os.path.join(object_dir, _CURRENT)) as f:
                 seen = json.load(f)
-            return str(seen["etag"]), int(seen["size"])
-        except (OSError, ValueError, KeyError, TypeError):
+            version = seen.get("version")
+            return Seen(str(seen["etag"]), int(seen["size"]),
+                        version if isinstance(version, str) else None)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def remember(self, object_dir: str, etag: str, size: int) -> None:
+    def remember(self, object_dir: str, seen: Seen) -> None:
         if self.limit <= 0:
             return
         with contextlib.suppress(OSError):
             os.makedirs(object_dir, exist_ok=True)
-            _write_atomic(os.path.join(object_dir, _CURRENT),
-                          json.dumps({"etag": etag, "size": size}).encode())
+            _write_atomic(os.path.join(object_dir, _CURRENT), json.dumps(
+                {"etag": seen.etag, "size": seen.size, "version": seen.version}).encode())
 
     @staticmethod
     def version_dir(object_dir: str, etag: str) -> str:
@@ -226,4 +238,4 @@ def _write_atomic(path: str, data: bytes | memoryview) -> None:
         raise
 
 
-__all__ = ["ChunkCache"]
+__all__ = ["ChunkCache", "Seen"]

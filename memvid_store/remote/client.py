@@ -38,6 +38,7 @@ class Fetched:
     data: bytes | memoryview
     etag: str
     size: int  # of the whole object
+    version: str | None = None  # the store's version id of it (None: no versioning)
 
 
 class ObjectClient(Protocol):
@@ -46,11 +47,14 @@ class ObjectClient(Protocol):
     url: str
 
     def get(self, start: int, end: int, *, if_match: str | None = None,
-            if_none_match: str | None = None) -> Fetched | None:
+            if_none_match: str | None = None, version: str | None = None
+            ) -> Fetched | None:
         """Bytes ``[start, end)`` (ending at the end of the object if it is shorter).
 
         ``if_match``: fail with ObjectChangedError unless the object's ETag is this one.
         ``if_none_match``: return None if the ETag is this one (the object is unchanged).
+        ``version``: read that version of the object (a versioned bucket keeps it after
+        the object is replaced); callers pass it only when the store named one.
         """
         ...
 
@@ -98,12 +102,15 @@ class ObstoreClient:
         self._obstore, self._store, self.key = open_store(url, timeout)
 
     def get(self, start: int, end: int, *, if_match: str | None = None,
-            if_none_match: str | None = None) -> Fetched | None:
+            if_none_match: str | None = None, version: str | None = None
+            ) -> Fetched | None:
         options: dict[str, Any] = {"range": (start, end)}
         if if_match is not None:
             options["if_match"] = if_match
         if if_none_match is not None:
             options["if_none_match"] = if_none_match
+        if version is not None:
+            options["version"] = version
         try:
             result = self._obstore.get(self._store, self.key, options=options)
             meta = result.meta
@@ -112,7 +119,7 @@ class ObstoreClient:
             if type(exc).__name__ == "NotModifiedError":
                 return None
             raise classify(exc, self.url) from None
-        return Fetched(memoryview(data), meta["e_tag"] or "", meta["size"])
+        return Fetched(memoryview(data), meta["e_tag"] or "", meta["size"], meta.get("version"))
 
     def tail(self, size: int) -> Fetched:
         """The last ``size`` bytes of the object (a suffix range)."""
@@ -122,7 +129,7 @@ class ObstoreClient:
             data = result.bytes()
         except Exception as exc:
             raise classify(exc, self.url) from None
-        return Fetched(memoryview(data), meta["e_tag"] or "", meta["size"])
+        return Fetched(memoryview(data), meta["e_tag"] or "", meta["size"], meta.get("version"))
 
 
 def check_length(got: Fetched, start: int, end: int, url: str) -> Fetched:

@@ -26,9 +26,10 @@ class RetryingClient:
             self.tail = self._tail
 
     def get(self, start: int, end: int, *, if_match: str | None = None,
-            if_none_match: str | None = None) -> Fetched | None:
-        return self._retried(lambda: self.client.get(start, end, if_match=if_match,
-                                                     if_none_match=if_none_match), start, end)
+            if_none_match: str | None = None, **pinned: str) -> Fetched | None:
+        """``pinned``: ``version=`` when the store named one (passed on as given)."""
+        return self._retried(lambda: self.client.get(
+            start, end, if_match=if_match, if_none_match=if_none_match, **pinned), start, end)
 
     def _tail(self, size: int) -> Fetched:
         got = self._retried(lambda: self.client.tail(size), -size, 1 << 62)  # type: ignore[attr-defined]

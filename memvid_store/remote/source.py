@@ -6,8 +6,10 @@ A read downloads the pages it misses, no more; the spans a caller announces toge
 (``fetch``) are downloaded together, neighbouring ranges closer than ``gap`` bytes
 coalesced into one request, the requests of one call made in parallel (one *round*).
 Every request names the version (``If-Match`` its ETag), so the bytes of one snapshot
-all come from one version: if the object is replaced, the next download raises
-ObjectChangedError and ``refresh()`` moves to the new version.
+all come from one version. In a versioned bucket requests also name the version id the
+store gave at open, so a snapshot keeps reading its version after the object is
+replaced; elsewhere the next download raises ObjectChangedError. Either way
+``refresh()`` moves to the new version.
 
 Each download is recorded (``RemoteObject.log``: offset, length, the region that asked,
 its round) and logged at DEBUG level on the ``memvid_store.remote`` logger.
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from ..engine.format import HEADER_SIZE
 from ..engine.wal import FIRST_READ
 from ..errors import ClosedError, CorruptFileError, MemvidError
-from .cache import ChunkCache
+from .cache import ChunkCache, Seen
 from .client import Fetched, ObjectClient
 
 PAGE = 4096  # the unit of what a process holds and downloads
@@ -57,11 +59,13 @@ class RemoteObject:
     A read of pages already there is a view into the map, without a copy, as for a
     mapped local file."""
 
-    def __init__(self, client: ObjectClient, cache: ChunkCache, object_dir: str, etag: str,
-                 size: int, chunk: int, max_request: int, parallel: int = 8,
+    def __init__(self, client: ObjectClient, cache: ChunkCache, object_dir: str, seen: Seen,
+                 chunk: int, max_request: int, parallel: int = 8,
                  gap: int = 128 << 10) -> None:
         self.client, self.cache = client, cache
         self.parallel = parallel
+        self.seen = seen
+        etag, size = seen.etag, seen.size
         self.identity, self.size = etag, size
         self.chunk = chunk  # the unit of the disk cache
         self.max_pages = max(1, max_request // PAGE)
@@ -191,7 +195,8 @@ class RemoteObject:
     def _download(self, start: int, end: int, region: str) -> bytes | memoryview:
         """Bytes ``[start, end)`` of this version, in one request."""
         started = time.perf_counter()
-        got = self.client.get(start, end, if_match=self.identity)
+        pinned = {} if self.seen.version is None else {"version": self.seen.version}
+        got = self.client.get(start, end, if_match=self.identity, **pinned)
         if got is None:  # a client that ignored If-Match and answered If-None-Match
             raise AssertionError("a range GET with If-Match answered 304")
         self._record(start, len(got.data), region, started)
@@ -304,26 +309,24 @@ def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk:
     the WAL's first read) and, in parallel, its last ``TAIL`` bytes (the TOC of a sealed
     file); unless the version last seen (``current``, else the one the cache remembers)
     is still the newest, which the store confirms without sending it (``If-None-Match``)."""
-    known = (current.identity, current.size) if current is not None \
-        else cache.remembered(object_dir)
+    known = current.seen if current is not None else cache.remembered(object_dir)
     head = -(-(HEADER_SIZE + FIRST_READ) // PAGE) * PAGE
     started = time.perf_counter()
     if known:
-        got = client.get(0, head, if_none_match=known[0])
+        got = client.get(0, head, if_none_match=known.etag)
         tail = None
     else:
         got, tail = _head_and_tail(client, head, parallel)
     if got is None:
         if current is not None:
             return current
-        etag, size = known  # type: ignore[misc]
-        obj = RemoteObject(client, cache, object_dir, etag, size, chunk, max_request, parallel,
-                           gap)
+        obj = RemoteObject(client, cache, object_dir, known,  # type: ignore[arg-type]
+                           chunk, max_request, parallel, gap)
         obj.rounds = 1
         obj._record(0, 0, "open", started)  # the store's 304
         return obj
-    obj = RemoteObject(client, cache, object_dir, got.etag, got.size, chunk, max_request,
-                       parallel, gap)
+    seen = Seen(got.etag, got.size, got.version)
+    obj = RemoteObject(client, cache, object_dir, seen, chunk, max_request, parallel, gap)
     obj.rounds = 1
     obj._record(0, len(got.data), "open", started)
     obj.keep(0, got.data)
@@ -333,7 +336,7 @@ def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk:
         keep = max(-(-start // PAGE) * PAGE, len(got.data))  # whole pages, not held yet
         if tail.etag == got.etag and tail.size == got.size and keep < tail.size:
             obj.keep(keep, tail.data[keep - start :])
-    cache.remember(object_dir, got.etag, got.size)
+    cache.remember(object_dir, seen)
     return obj
 
 

@@ -48,9 +48,18 @@ class Bucket:
     def __init__(self, endpoint: str, name: str) -> None:
         from obstore.store import S3Store
 
-        self.name = name
+        self.name, self.endpoint = name, endpoint
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{name}", method="PUT"))
         self.store = S3Store(name, endpoint=endpoint, client_options={"allow_http": True})
+
+    def versioned(self, name: str) -> Bucket:
+        """Another bucket of the same server, keeping every version of its objects."""
+        other = Bucket(self.endpoint, name)
+        body = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
+        urllib.request.urlopen(urllib.request.Request(
+            f"{self.endpoint}/{name}?versioning", data=body, method="PUT",
+            headers={"Content-Type": "application/xml"}))
+        return other
 
     def upload(self, path: str, key: str) -> None:
         import obstore

@@ -210,6 +210,25 @@ def test_refresh_moves_to_a_new_version_and_never_mixes_two(s3, tmp_path):
         assert mem.refresh() == fresh.generation  # unchanged: nothing moves
 
 
+def test_in_a_versioned_bucket_a_snapshot_keeps_reading_its_version(s3, tmp_path):
+    old, new = str(tmp_path / "old.mv2"), str(tmp_path / "new.mv2")
+    old_marks = _build(old, 1)
+    marks = _build(new, 2)
+    bucket = s3.versioned("memvid-versions")
+    bucket.upload(old, "moving.mv2")
+    url = "s3://memvid-versions/moving.mv2"
+    with _open(url, str(tmp_path / "cache"), gap_bytes=0) as mem, \
+            Memory.open(old, readonly=True) as was, Memory.open(new, readonly=True) as fresh:
+        before = mem.get("f5")
+        bucket.upload(new, "moving.mv2")
+        assert _reads(mem, old_marks) == _reads(was, old_marks)  # downloads: its version
+        mem.refresh()
+        assert mem.get("f5") == fresh.get("f5") != before
+        assert _reads(mem, marks) == _reads(fresh, marks)
+        with _open(url, str(tmp_path / "cache"), gap_bytes=0) as again:  # a warm restart
+            assert _reads(again, marks) == _reads(fresh, marks)
+
+
 def test_a_refresh_cut_short_by_a_change_never_reuses_the_old_version(s3, tmp_path):
     old, new = str(tmp_path / "old.mv2"), str(tmp_path / "new.mv2")
     _build(old, 1)
