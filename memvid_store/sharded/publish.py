@@ -160,11 +160,15 @@ def _put(url: str, data: bytes, expected_etag: str | None, timeout: float) -> st
 def _check_etag(url: str, etag: str | None, timeout: float) -> None:
     """Refuse to go on unless the object at ``url`` has ``etag`` (None: no object)."""
     current = _etag_of(url, timeout)
-    if current != etag:
-        state = f"has ETag {etag}" if etag else "is absent"
-        raise PublishConflictError(f"{url} no longer {state} (now: "
-                                   f"{current or 'no object'}): another publisher changed "
-                                   "it", url, 412, current)
+    if current == etag:
+        return
+    if etag is None:
+        message = (f"{url} exists (ETag {current}): this memory was published there "
+                   "already; pass what that publish returned as expected")
+    else:
+        message = (f"{url} no longer has ETag {etag} (now: {current or 'no object'}): "
+                   "another publisher changed it")
+    raise PublishConflictError(message, url, 412, current)
 
 
 def _etag_of(url: str, timeout: float) -> str | None:
