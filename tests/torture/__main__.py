@@ -62,11 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda msg: print(f"[{time.monotonic() - start:6.0f}s] {msg}", flush=True)  # noqa: E731
     desc = run_forked(lambda: corpus_mod.build(work / "corpus"), 300)
     assert "file" in desc, desc
-    goldens = {}
+    goldens, intact_kb = {}, 0
     for snap in desc["snaps"]:
         got = run_forked(lambda s=snap: probe_file(s["file"], desc["plan"]), 120)
         assert "obs" in got and not got["verify"], (snap["name"], got)
         goldens[snap["name"]] = got["obs"]
+        intact_kb = max(intact_kb, got["rss_kb"] or 0)  # the same reads of intact files
     baseline = run_forked(lambda: {}, 30)["rss_kb"]
     damage = Damage(desc, goldens)
     specs = (damage.crafted() + damage.truncations(counts.truncations)
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "counts": counts.__dict__, "seconds": time.monotonic() - start,
         "machine": machine_info(), "corpus_regions": describe(damage.data),
         "corpus_bytes": len(damage.data), "table": table, "totals": totals(table),
-        "rss": rss_summary(table, baseline, len(damage.data)),
+        "rss": rss_summary(table, baseline, intact_kb, len(damage.data)),
         "bad_trials": [t for t in trials if t["outcome"] in
                        ("crashed", "raw error", "silently wrong", "harness")],
     }
