@@ -67,6 +67,8 @@ class RemoteObject:
         self.seen = seen
         etag, size = seen.etag, seen.size
         self.identity, self.size = etag, size
+        # every download names the version id too, when the store gave one
+        self._pinned = {} if seen.version is None else {"version": seen.version}
         self.chunk = chunk  # the unit of the disk cache
         self.max_pages = max(1, max_request // PAGE)
         self.gap_pages = gap // PAGE
@@ -195,8 +197,7 @@ class RemoteObject:
     def _download(self, start: int, end: int, region: str) -> bytes | memoryview:
         """Bytes ``[start, end)`` of this version, in one request."""
         started = time.perf_counter()
-        pinned = {} if self.seen.version is None else {"version": self.seen.version}
-        got = self.client.get(start, end, if_match=self.identity, **pinned)
+        got = self.client.get(start, end, if_match=self.identity, **self._pinned)
         if got is None:  # a client that ignored If-Match and answered If-None-Match
             raise AssertionError("a range GET with If-Match answered 304")
         self._record(start, len(got.data), region, started)

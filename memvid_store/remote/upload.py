@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import (
     InvalidInputError,
     MemoryNotFoundError,
+    MemvidError,
     NotSealedError,
     PublishConflictError,
     storage_errors,
@@ -68,7 +69,7 @@ def put_conditional(obstore: Any, store: Any, key: str, data: bytes, url: str,
     except Exception as exc:
         if type(exc).__name__ not in _LOST:
             raise classify(exc, url) from None
-        current = _current_etag(obstore, store, key)
+        current = _current_etag(obstore, store, key, url)
         lost = "already exists" if expected_etag is None else \
             f"no longer has ETag {expected_etag}"
         raise PublishConflictError(f"{url} {lost} (now: {current or 'no object'})", url, 412,
@@ -126,12 +127,27 @@ def _seal(path: str) -> None:
         mem.build_index()  # readers of the object search a graph, never a long tail
 
 
-def _current_etag(obstore: Any, store: Any, key: str) -> str | None:
-    """The object's ETag now, or None if there is none or it cannot be read."""
+def etag_of(obstore: Any, store: Any, key: str, url: str) -> str | None:
+    """The object's ETag now; None when there is no object.
+
+    Raises:
+        RemoteError: the request failed (a typed subclass).
+    """
     try:
         return obstore.head(store, key)["e_tag"]
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, FileNotFoundError):
+            return None
+        raise classify(exc, url) from None
+
+
+def _current_etag(obstore: Any, store: Any, key: str, url: str) -> str | None:
+    """The object's ETag now, or None if there is none or it cannot be read."""
+    try:
+        return etag_of(obstore, store, key, url)
+    except MemvidError:
         return None
 
 
-__all__ = ["MAX_PUBLISH_BYTES", "publish", "put_conditional", "read_all", "read_sealed", "sealed"]
+__all__ = ["MAX_PUBLISH_BYTES", "etag_of", "publish", "put_conditional", "read_all", "read_sealed",
+           "sealed"]

@@ -32,8 +32,8 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 
 from ..errors import InvalidInputError, PublishConflictError, storage_errors
-from ..remote.client import classify, open_store, parse_url
-from ..remote.upload import put_conditional, read_all, sealed
+from ..remote.client import open_store, parse_url
+from ..remote.upload import etag_of, put_conditional, read_all, sealed
 from ..remote.urls import is_remote
 from .manifest import read_manifest
 
@@ -174,12 +174,7 @@ def _check_etag(url: str, etag: str | None, timeout: float) -> None:
 def _etag_of(url: str, timeout: float) -> str | None:
     """The ETag of the object at ``url``; None when there is none."""
     obstore, store, key = open_store(url, timeout)
-    try:
-        return obstore.head(store, key)["e_tag"]
-    except Exception as exc:
-        if isinstance(exc, FileNotFoundError):
-            return None
-        raise classify(exc, url) from None
+    return etag_of(obstore, store, key, url)
 
 
 @contextmanager
