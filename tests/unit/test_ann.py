@@ -147,6 +147,10 @@ def test_ties_are_ordered_by_label(backend):
     labels, scores = index.search(vectors[10], 5)
     assert labels.tolist() == [[1, 3, 5, 7, 9]]
     assert np.allclose(scores, 0.0, atol=1e-4)
+    # unordered: the same results in the library's order, for a caller that sorts them
+    loose, loose_scores = index.search(vectors[10], 5, ordered=False)
+    assert sorted(loose[0].tolist()) == [1, 3, 5, 7, 9]
+    assert np.allclose(loose_scores, 0.0, atol=1e-4)
 
 
 @pytest.mark.parametrize(("backend", "dtype", "metric"),

@@ -420,6 +420,35 @@ def test_stored_vectors_are_gathered_across_runs(mem_path, opened, mmap):
                 stored.gather(np.array([with_vec[0][0], bad]))
 
 
+@pytest.mark.parametrize("damage", ["rows", "offset", "unaligned"])
+def test_stored_vectors_refuse_rows_outside_their_blocks(mem_path, opened, damage):
+    """A run whose block list disagrees with its rows (fewer rows, an offset past the file
+    or off the float grid) fails the gathers that reach it; other rows still gather."""
+    import numpy as np
+
+    from memvid_store import CorruptFileError
+    from memvid_store.index.vector.stored import StoredVectors
+
+    m = Memory.create(mem_path, dim=DIM)
+    opened.append(m)
+    m.put_many(corpus(40, seed=5)[:20])
+    m.seal()
+    m.put_many(corpus(40, seed=5)[20:])
+    m.seal()
+    snap = m._snap()
+    first, last = snap.runs
+    offset, rows, crc = last.header["vblocks"][-1]
+    changed = {"rows": (offset, rows - 1, crc), "offset": (snap.view.length, rows, crc),
+               "unaligned": (offset + 2, rows, crc)}[damage]
+    last.header = {**last.header, "vblocks": [*last.header["vblocks"][:-1], changed]}
+    stored = StoredVectors(snap)
+    good = np.arange(first.base, first.end)
+    assert stored.gather(good).shape == (len(good), DIM)
+    damaged = [last.end - 1] if damage == "rows" else [last.base]
+    with pytest.raises(CorruptFileError, match="outside its blocks"):
+        stored.gather(np.array([good[0], *damaged]))
+
+
 @pytest.mark.parametrize("backend", ["usearch", "hnswlib"])
 def test_selective_filters_and_windows_scan_the_admitted_versions(mem_path, opened,
                                                                   backend, monkeypatch):

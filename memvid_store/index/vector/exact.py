@@ -118,9 +118,20 @@ class ExactScan:
 def best(scores: np.ndarray, gids: np.ndarray, m: int) -> list[tuple[int, float]]:
     """The ``m`` best finite (gid, score) pairs, score descending then gid ascending, with
     every pair tied with the m-th (fewer when fewer are finite)."""
+    return pairs(*best_arrays(scores, gids, m))
+
+
+def pairs(gids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
+    """(gid, score) pairs of parallel arrays, as Python ints and floats."""
+    return list(zip(gids.tolist(), scores.astype(float).tolist(), strict=True))
+
+
+def best_arrays(scores: np.ndarray, gids: np.ndarray, m: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`best` as (gids, scores) arrays."""
     n = len(scores)
     if m <= 0 or n == 0:
-        return []
+        return np.empty(0, "<i8"), np.empty(0, "<f4")
     idx = None
     if m < n:  # one partition of the whole row; a non-finite score in the top m: slow path
         top = np.argpartition(scores, n - m)[n - m:]
@@ -135,4 +146,4 @@ def best(scores: np.ndarray, gids: np.ndarray, m: int) -> list[tuple[int, float]
             idx = idx[scores[idx] >= cutoff]
     order = np.lexsort((gids[idx], -scores[idx]))
     idx = idx[order]
-    return list(zip(gids[idx].tolist(), scores[idx].astype(float).tolist(), strict=True))
+    return gids[idx], scores[idx]

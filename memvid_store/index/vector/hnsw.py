@@ -113,10 +113,11 @@ class AnnIndex(Protocol):
     metric: str
 
     def search(
-        self, queries: np.ndarray, k: int, *, ef: int | None = None
+        self, queries: np.ndarray, k: int, *, ef: int | None = None, ordered: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """Labels (nq, k) int64 (-1 where fewer than k results) and float32 scores
-        (nq, k) (-inf where the label is -1), best first; k may exceed ``count``."""
+        (nq, k) (-inf where the label is -1), best first (ties by label; ``ordered=False``:
+        in the library's order, for a caller that sorts anyway); k may exceed ``count``."""
         ...
 
     def close(self) -> None:
@@ -241,13 +242,14 @@ def _prepare_search(queries: Any, k: int, dim: int) -> tuple[np.ndarray, int]:
     return q, k
 
 
-def _finish(labels: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pad rows to k columns, order each row by score desc then label asc."""
+def _finish(labels: np.ndarray, scores: np.ndarray, k: int, ordered: bool = True
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Pad rows to k columns; ``ordered``: order each row by score desc then label asc."""
     nq, got = labels.shape
     if got < k:
         labels = np.concatenate([labels, np.full((nq, k - got), -1, np.int64)], axis=1)
         scores = np.concatenate([scores, np.full((nq, k - got), -np.inf, np.float32)], axis=1)
-    elif k < 2 or (scores[:, :-1] > scores[:, 1:]).all():
+    if not ordered or k < 2 or (scores[:, :-1] > scores[:, 1:]).all():
         return labels, scores  # the library's order, with no tie to break
     order = np.lexsort((labels, -scores), axis=-1)
     rows = np.arange(nq)[:, None]
@@ -276,7 +278,7 @@ class _BaseIndex:
             raise ClosedError(f"the {self.backend} ANN index is closed")
 
     def search(
-        self, queries: np.ndarray, k: int, *, ef: int | None = None
+        self, queries: np.ndarray, k: int, *, ef: int | None = None, ordered: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """See :class:`AnnIndex`. ``ef`` overrides the search width of this call."""
         q, k = _prepare_search(queries, k, self.dim)
@@ -291,7 +293,7 @@ class _BaseIndex:
                 scores = np.full((nq, 0), -np.inf, np.float32)
             else:
                 labels, scores = self._search(q, kk, max(ef or self.ef_search, kk))
-        return _finish(labels, scores, k)
+        return _finish(labels, scores, k, ordered)
 
     def _search(self, q: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from ...engine.format import crc32
 from ...engine.snapshot import Snapshot
 from ..damage import warn_damaged
 from . import scoring
-from .exact import ExactScan, best
+from .exact import ExactScan, best_arrays, pairs
 from .hnsw_format import QUANTIZED, graph_depth, graph_segment, search_width
 
 if TYPE_CHECKING:
@@ -121,7 +120,7 @@ class HnswSearch:
         if kk < ann.count:
             queries = (np.frombuffer(reqs[0].vector, "<f4")[None, :] if len(reqs) == 1 else
                        np.stack([r.vector for r in reqs]).astype("<f4", copy=False))
-            first = ann.search(queries, kk, ef=max(self.ef_search, kk))
+            first = ann.search(queries, kk, ef=max(self.ef_search, kk), ordered=False)
         return [self._approximate(req, accept, ann, covered, None if first is None else
                                   (first[0][i : i + 1], first[1][i : i + 1], kk))
                 for i, (req, accept) in enumerate(zip(reqs, accepts, strict=True))]
@@ -144,24 +143,27 @@ class HnswSearch:
                 first = None
             else:
                 labels, scores = ann.search(query[None, :], kk,
-                                            ef=max(self.ef_search, kk))
-            found = self._graph_hits(ann, labels[0], scores[0], query)
-            found += best(tail_scores[0], tail_gids, kk)
-            found.sort()  # by gid, then (a stable sort) by score descending
-            found.sort(key=itemgetter(1), reverse=True)
-            ranked = accept.take(found, req.k)
+                                            ef=max(self.ef_search, kk), ordered=False)
+            gids, scores = self._graph_hits(ann, labels[0], scores[0], query)
+            if len(tail_gids):
+                more_gids, more_scores = best_arrays(tail_scores[0], tail_gids, kk)
+                gids = np.concatenate([gids, more_gids])
+                scores = np.concatenate([scores, more_scores])
+            order = np.lexsort((gids, -scores))  # score descending, ties by gid
+            ranked = accept.take(pairs(gids[order], scores[order]), req.k)
             if len(ranked) >= req.k:
                 return ranked
             kk *= 4
         return self.exact.ranked([req], [accept])[0]
 
     def _graph_hits(self, ann: Any, labels: np.ndarray, scores: np.ndarray,
-                    query: np.ndarray) -> list[tuple[int, float]]:
-        """(gid, score) of one query's graph results; exact scores for a quantized graph."""
+                    query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(gids, float32 scores) of one query's graph results, in the graph's order;
+        exact scores for a quantized graph."""
         if len(labels) and labels.min() < 0:  # rows short of k are padded with -1
             valid = labels >= 0
             labels, scores = labels[valid], scores[valid]
         if ann.dtype in QUANTIZED and len(labels):
             vectors = self.stored().gather(labels)
             scores = scoring.score_block(vectors, query[None, :], self.metric)[0]
-        return list(zip(labels.tolist(), scores.astype(float).tolist(), strict=True))
+        return labels, scores.astype("<f4", copy=False)

@@ -27,6 +27,7 @@ from ...errors import ChecksumError, CorruptFileError
 
 # rows of a block checked one by one before the block is checked whole
 BLOCK_AFTER_ROWS = 64
+NO_VECTOR, OUTSIDE = -1, -2  # a gid's vector position: it has none; its row is damaged
 
 
 @dataclass(slots=True)
@@ -204,8 +205,9 @@ class StoredVectors:
     """Committed vectors by gid, gathered from the vector blocks without building the
     whole :class:`VectorTable` (a graph's few candidates, rescored exactly).
 
-    On first use the runs' ``vrow`` columns are joined into one gid -> vector row array
-    (8 bytes per version) over the blocks of all runs, so a gather is a few numpy calls.
+    On first use the runs' ``vrow`` columns are resolved into each gid's vector row offset
+    in the file and its block (12 bytes per version), bounds checked once, so a gather is
+    a few numpy calls.
     A mapped file is viewed as overlapping float32 rows, so reading the rows is one fancy
     index; without mmap each row is read on its own (never whole blocks).
     """
@@ -224,7 +226,7 @@ class StoredVectors:
         self._first_gid = snap.runs[0].base if snap.runs else 0
         vrows, starts, counts, offsets, row_base = [], [], [], [], 0
         self._owners: list[tuple[RunReader, int, int]] = []  # per block: run, index, 1st row
-        self._checked: set[int] = set()  # vector rows whose checksum matched
+        self._checked: set[int] = set()  # gids whose vector row matched its checksum
         self._block_rows: dict[int, int] = {}  # rows checked one by one, per block
         next_gid = self._first_gid
         for run in snap.runs:
@@ -240,58 +242,75 @@ class StoredVectors:
                 offsets.append(offset)
                 self._owners.append((run, index, first))
                 row_base += rows
-        self._vrow = np.concatenate(vrows) if vrows else np.empty(0, "<i8")
         self._starts = np.array(starts, "<i8")
-        self._counts = np.array(counts, "<i8")
         self._offsets = np.array(offsets, "<i8")
         self._block_done = np.zeros(len(starts), bool)  # blocks checked whole
+        self._all_done = not starts  # every block checked whole: gathers check nothing
+        self._place(np.concatenate(vrows) if vrows else np.empty(0, "<i8"),
+                    np.array(counts, "<i8"))
+
+    def _place(self, vrow: np.ndarray, counts: np.ndarray) -> None:
+        """Per gid, once: the file offset of its vector row (``NO_VECTOR`` without one,
+        ``OUTSIDE`` when the run's row lies past its blocks or the file) and its block."""
+        width, rows = 4 * self.dim, int(counts.sum())
+        block_of_row = np.repeat(np.arange(len(counts), dtype="<i4"), counts)
+        offset_of_row = (np.repeat(self._offsets - self._starts * width, counts)
+                         + np.arange(rows, dtype="<i8") * width)
+        has = vrow >= 0
+        inside = has & (vrow < rows)
+        at = np.where(inside, vrow, 0)
+        pos = np.where(inside, offset_of_row[at] if rows else 0, OUTSIDE)
+        pos[inside & ((pos + width > self.snap.view.length) | (pos % 4 != 0))] = OUTSIDE
+        self._pos = np.where(has, pos, NO_VECTOR)
+        self._block = np.where(inside, block_of_row[at] if rows else 0, -1).astype("<i4")
 
     def with_vectors(self, gids: np.ndarray) -> np.ndarray:
         """The committed ``gids`` that have a vector (unknown gids dropped too)."""
         index = np.asarray(gids, "<i8") - self._first_gid
-        known = (index >= 0) & (index < len(self._vrow))
+        known = (index >= 0) & (index < len(self._pos))
         index, gids = index[known], np.asarray(gids, "<i8")[known]
-        return gids[self._vrow[index] >= 0]
+        return gids[self._pos[index] != NO_VECTOR]
 
     def gather(self, gids: np.ndarray) -> np.ndarray:
         """Float32 rows (len(gids), dim) of committed versions, in ``gids`` order."""
         index = np.asarray(gids, "<i8") - self._first_gid
         if len(index) == 0:
             return np.empty((0, self.dim), "<f4")
-        if int(index.min()) < 0 or int(index.max()) >= len(self._vrow):
+        if int(index.min()) < 0 or int(index.max()) >= len(self._pos):
             raise CorruptFileError("an index refers to an unknown version", "segment:ann")
-        vrow = self._vrow[index]
-        if int(vrow.min()) < 0:
-            raise CorruptFileError("the ANN graph refers to a version without a vector",
-                                   "segment:ann")
-        block = np.searchsorted(self._starts, vrow, side="right") - 1
-        local = vrow - self._starts[block]
-        width = 4 * self.dim
-        found = self._offsets[block] + local * width
-        if (local >= self._counts[block]).any() or int(found.max()) + width > self.snap.view.length:
+        found = self._pos[index]
+        if int(found.min()) < 0:
+            if (found == NO_VECTOR).any():
+                raise CorruptFileError("the ANN graph refers to a version without a vector",
+                                       "segment:ann")
             raise CorruptFileError("a vector row lies outside its blocks", "segment:vectors")
         if self._rows is not None:
-            matrix = self._rows[found // 4]
+            matrix = self._rows[found >> 2]
         else:
+            width = 4 * self.dim
             offsets = found.tolist()
             if self.snap.view.batches:
                 self.snap.view.fetch([(off, width) for off in offsets], "segment:vectors")
             rows = [self.snap.view.read(off, width, "segment:vectors") for off in offsets]
             matrix = np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), self.dim)
-        if not self._block_done[block].all():
-            self._check(vrow, block, found, matrix)
+        if not self._all_done:
+            block = self._block[index]
+            if not self._block_done[block].all():
+                self._check(index + self._first_gid, block, found, matrix)
+                self._all_done = bool(self._block_done.all())
         return matrix
 
-    def _check(self, vrow: np.ndarray, block: np.ndarray, found: np.ndarray,
+    def _check(self, gids: np.ndarray, block: np.ndarray, found: np.ndarray,
                matrix: np.ndarray) -> None:
         """Check each gathered row against its checksum, once. A block whose rows are
         gathered often is checked whole instead (one CRC of the block costs about as much
         as a hundred or more rows'), and its rows are free from then on (a mapped file's:
         a remote one is never read a whole block at a time for this); a run without
         per-row checksums checks the row's whole block at once."""
-        done = self._block_done
-        for i, (v, b) in enumerate(zip(vrow.tolist(), block.tolist(), strict=True)):
-            if v in self._checked or done[b]:
+        done, width = self._block_done, 4 * self.dim
+        for i, (gid, b, off) in enumerate(zip(gids.tolist(), block.tolist(), found.tolist(),
+                                              strict=True)):
+            if gid in self._checked or done[b]:
                 continue
             run, index, first = self._owners[b]
             if not run.has_vector_checks:
@@ -306,7 +325,8 @@ class StoredVectors:
                     continue
                 except ChecksumError:  # a damaged row elsewhere: its rows one by one
                     self._block_rows[b] = -(1 << 62)
-            if crc32(matrix[i].tobytes()) != run.part("vcrc")[v - first]:
-                raise ChecksumError(f"vector row at offset {int(found[i])} fails its checksum",
-                                    "segment:vectors", int(found[i]))
-            self._checked.add(v)
+            row = int(self._starts[b]) - first + (off - int(self._offsets[b])) // width
+            if crc32(matrix[i].tobytes()) != run.part("vcrc")[row]:
+                raise ChecksumError(f"vector row at offset {off} fails its checksum",
+                                    "segment:vectors", off)
+            self._checked.add(gid)
