@@ -6,7 +6,12 @@ parallel, count as one round) fetched, for
 
 * ``s3 cold``: ``Memory.open("s3://...")`` with an empty chunk cache;
 * ``s3 warm``: the same with the cache the cold run left (a warm instance);
-* ``copy to /tmp``: the old advice, download the whole object, then open the copy.
+* ``copy to /tmp``: the old advice, download the whole object, then open the copy;
+* ``lancedb``: LanceDB (if it installs) reading a dataset of the same records from the
+  same server (an IVF_PQ vector index, its candidates refined exactly, and an FTS index,
+  as its docs advise), cold (it keeps no cache between processes); its bytes, requests
+  and rounds are counted by the server (``GET /__requests__``), the time its import
+  takes is shown apart, and its answer is compared with memvid's (ids in common).
 
 The server is ``bench/s3_file_server.py`` (default): it serves the built files with a
 modelled time to first byte (``--latency``, 20 ms) and optionally a per-request rate
@@ -30,6 +35,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -66,6 +73,74 @@ stats["answered"] = answered
 stats["ids"] = [h.id for h in hits]
 print(json.dumps(stats))
 """
+
+
+LANCE_PROBE = """
+import json, os, sys, time
+URL, QUERY, VECTOR, KIND = sys.argv[1:5]
+import lancedb
+imported = time.time()
+env = os.environ
+db = lancedb.connect(URL, storage_options={
+    "aws_endpoint": env["AWS_ENDPOINT_URL"], "allow_http": "true", "aws_region": "us-east-1",
+    "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+    "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]})
+table = db.open_table("bench")
+vector = json.loads(VECTOR)
+if KIND == "vector":  # PQ codes rescored exactly for the 10 x 10 best, as LanceDB advises
+    query = table.search(vector).refine_factor(10)
+elif KIND == "lexical":
+    query = table.search(QUERY, query_type="fts")
+else:
+    query = table.search(query_type="hybrid").vector(vector).text(QUERY)
+ids = [row["id"] for row in query.limit(10).to_list()]
+print(json.dumps({"answered": time.time(), "imported": imported, "ids": ids}))
+"""
+
+
+def build_lance(path: str, n: int, dim: int) -> None:
+    """A LanceDB dataset of the records ``build`` stores, with a vector and an FTS index."""
+    import lancedb
+    import pyarrow as pa
+    from lancedb.index import FTS, IvfPq
+
+    from bench.corpus import iter_batches
+
+    ids, texts, vectors = [], [], []
+    for batch in iter_batches(n, dim=dim):
+        for r in batch:
+            ids.append(r["id"])
+            texts.append(r["text"])
+            vectors.append(r["embedding"])
+    flat = pa.array(np.asarray(vectors, "<f4").ravel(), pa.float32())
+    table = lancedb.connect(path + ".tmp").create_table("bench", data=pa.table({
+        "id": ids, "text": texts, "vector": pa.FixedSizeListArray.from_arrays(flat, dim)}))
+    table.create_index("vector", config=IvfPq(distance_type="cosine"))
+    table.create_index("text", config=FTS())
+    os.replace(path + ".tmp", path)
+
+
+def lance_installed() -> bool:
+    try:
+        import lancedb  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_lance(url: str, query: str, vector: str, kind: str, env: dict) -> dict:
+    from bench.s3_file_server import summary
+
+    endpoint = env["AWS_ENDPOINT_URL"]
+    urllib.request.urlopen(f"{endpoint}/__requests__").read()  # forget earlier requests
+    start = time.time()
+    out = subprocess.run([sys.executable, "-c", LANCE_PROBE, url, query, vector, kind],
+                         capture_output=True, text=True, env=env, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got.update(summary(json.loads(urllib.request.urlopen(f"{endpoint}/__requests__").read())))
+    got["ms"] = (got["answered"] - start) * 1e3
+    got["import_ms"] = (got["imported"] - start) * 1e3
+    return got
 
 
 def build(path: str, n: int, dim: int = 384) -> None:
@@ -136,8 +211,10 @@ def measure(args: argparse.Namespace, env: dict[str, str], work: str, files: str
                         access_key_id="bench", secret_access_key="bench", region="us-east-1")
     query = query_texts(1)[0][0]
     vector = json.dumps([float(x) for x in query_vectors(1, dim=args.dim)[0][0]])
-    print("| frames | file | query | s3 cold | s3 warm | copy to /tmp |\n"
-          "| ---: | ---: | --- | ---: | ---: | ---: |")
+    lance = args.server == "file" and lance_installed()
+    print("| frames | file | query | s3 cold | s3 warm | copy to /tmp |"
+          + (" lancedb (same ids as memvid) |" if lance else "") + "\n"
+          "| ---: | ---: | --- | ---: | ---: | ---: |" + (" ---: |" if lance else ""))
     for n in map(int, args.sizes.split(",")):
         name = f"m{n}.mv2" if args.dim == 384 else f"m{n}d{args.dim}.mv2"
         path = os.path.join(files, BUCKET, name)
@@ -150,6 +227,10 @@ def measure(args: argparse.Namespace, env: dict[str, str], work: str, files: str
                 obstore.put(store, name, f.read())
         size = os.path.getsize(path)
         url = f"s3://{BUCKET}/{name}"
+        lance_path = os.path.join(files, BUCKET, name.replace(".mv2", ".lance"))
+        if lance and not os.path.exists(lance_path):
+            build_lance(lance_path, n, args.dim)
+        lance_url = f"s3://{BUCKET}/{os.path.basename(lance_path)}"
         for kind in ("lexical", "vector", "hybrid"):
             unmeasured = os.path.join(work, f"compile-{n}-{kind}")
             os.makedirs(unmeasured)
@@ -166,17 +247,27 @@ def measure(args: argparse.Namespace, env: dict[str, str], work: str, files: str
                 shutil.rmtree(copy, ignore_errors=True)
             ids = {json.dumps(r["ids"]) for runs in figures.values() for r in runs}
             assert len(ids) == 1, "the answers differ"
-
-            def cell(runs: list[dict]) -> str:
-                ms = statistics.median(r["ms"] for r in runs)
-                got = statistics.median(r["bytes"] for r in runs)
-                req = statistics.median(r["requests"] for r in runs)
-                rounds = statistics.median(r["rounds"] for r in runs)
-                return (f"{ms:.0f} ms, {got / 2**20:.2f} MiB in {req:.0f} req / "
-                        f"{rounds:.0f} rounds")
+            lance_cell = ""
+            if lance:
+                run_lance(lance_url, query, vector, kind, env)  # bytecode, as for memvid
+                runs = [run_lance(lance_url, query, vector, kind, env)
+                        for _ in range(args.repeat)]
+                same = len(set(runs[0]["ids"]) & set(json.loads(ids.pop())))
+                imported = statistics.median(r["import_ms"] for r in runs)
+                lance_cell = f" {cell(runs)}; {imported:.0f} ms to import ({same}/10) |"
 
             print(f"| {n:,} | {size / 2**20:.1f} MiB | {kind} | {cell(figures['cold'])} "
-                  f"| {cell(figures['warm'])} | {cell(figures['copy'])} |", flush=True)
+                  f"| {cell(figures['warm'])} | {cell(figures['copy'])} |{lance_cell}",
+                  flush=True)
+
+
+def cell(runs: list[dict]) -> str:
+    """Median time, bytes, requests and rounds of ``runs``."""
+    ms = statistics.median(r["ms"] for r in runs)
+    got = statistics.median(r["bytes"] for r in runs)
+    req = statistics.median(r["requests"] for r in runs)
+    rounds = statistics.median(r["rounds"] for r in runs)
+    return f"{ms:.0f} ms, {got / 2**20:.2f} MiB in {req:.0f} req / {rounds:.0f} rounds"
 
 
 if __name__ == "__main__":

@@ -105,6 +105,7 @@ def publish_command(path: str, url: str, etag: str | None, state_path: str | Non
 
 def _publish_sharded(path: str, url: str, state_path: str | None, seal: bool,
                      as_json: bool) -> None:
+    from ..atomic_write import write_atomic
     from ..sharded.memory import ShardedMemory
     from ..sharded.publish import Published
 
@@ -115,10 +116,7 @@ def _publish_sharded(path: str, url: str, state_path: str | None, seal: bool,
                 expected = Published.from_json(f.read())
         done = ShardedMemory.publish(path, url, expected=expected, seal=seal)
         if state_path is not None:  # replaced whole: a crash never leaves half of it
-            tmp = f"{state_path}.tmp-{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(done.to_json())
-            os.replace(tmp, state_path)
+            write_atomic(state_path, done.to_json())
     if as_json:
         echo_json({"path": path, "url": url, "etags": dict(done.etags)})
     else:

@@ -26,6 +26,8 @@ import threading
 import weakref
 from typing import NamedTuple
 
+from ..atomic_write import write_atomic
+
 _CURRENT = "current"
 _PIECE = re.compile(r"p(\d+)-(\d+)")
 
@@ -78,7 +80,7 @@ class ChunkCache:
             return
         with contextlib.suppress(OSError):
             os.makedirs(object_dir, exist_ok=True)
-            _write_atomic(os.path.join(object_dir, _CURRENT), json.dumps(
+            write_atomic(os.path.join(object_dir, _CURRENT), json.dumps(
                 {"etag": seen.etag, "size": seen.size, "version": seen.version}).encode())
 
     @staticmethod
@@ -146,7 +148,7 @@ class ChunkCache:
     def _write(self, version_dir: str, name: str, data: bytes | memoryview) -> None:
         try:
             os.makedirs(version_dir, exist_ok=True)
-            _write_atomic(os.path.join(version_dir, name), data)
+            write_atomic(os.path.join(version_dir, name), data)
         except OSError:
             return
         with self._lock:
@@ -224,18 +226,6 @@ def _private(root: str) -> bool:
     except OSError:
         return False
     return not hasattr(os, "getuid") or (st.st_uid == os.getuid() and not st.st_mode & 0o022)
-
-
-def _write_atomic(path: str, data: bytes | memoryview) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 __all__ = ["ChunkCache", "Seen"]
