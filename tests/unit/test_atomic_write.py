@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +13,9 @@ from memvid_store.atomic_write import write_atomic
 def test_writes_text_and_bytes_and_replaces_the_old_file(tmp_path):
     path = str(tmp_path / "state.json")
     write_atomic(path, '{"a": "é"}')
-    assert open(path, encoding="utf-8").read() == '{"a": "é"}'
+    assert Path(path).read_text(encoding="utf-8") == '{"a": "é"}'
     write_atomic(path, memoryview(b"new"))
-    assert open(path, "rb").read() == b"new"
+    assert Path(path).read_bytes() == b"new"
     assert os.listdir(tmp_path) == ["state.json"]
 
 
@@ -28,5 +29,5 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
     monkeypatch.setattr(os, "replace", refuse)
     with pytest.raises(OSError, match="No space"):
         write_atomic(path, "new")
-    assert open(path, encoding="utf-8").read() == "old"
+    assert Path(path).read_text(encoding="utf-8") == "old"
     assert os.listdir(tmp_path) == ["state.json"]

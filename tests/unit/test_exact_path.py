@@ -172,7 +172,8 @@ openblas = pytest.mark.skipif(blas_threads.openblas() is None, reason="needs Ope
 
 
 @openblas
-def test_small_products_run_on_one_thread_and_the_count_is_restored(tmp_path):
+def test_small_products_run_on_one_thread_and_the_count_is_restored(tmp_path, monkeypatch):
+    monkeypatch.setattr(blas_threads, "ADAPTIVE", False)  # no trial of every thread
     lib = blas_threads.openblas()
     before = lib.get()
     lib.set(2)
@@ -196,7 +197,8 @@ def test_small_products_run_on_one_thread_and_the_count_is_restored(tmp_path):
 
 
 @openblas
-def test_overlapping_bounds_in_threads_restore_the_count_once_all_end():
+def test_overlapping_bounds_in_threads_restore_the_count_once_all_end(monkeypatch):
+    monkeypatch.setattr(blas_threads, "ADAPTIVE", False)
     lib = blas_threads.openblas()
     before = lib.get()
     lib.set(2)

@@ -1,17 +1,20 @@
-"""One BLAS thread for small matrix products, for the length of the product only.
+"""OpenBLAS's thread count around small matrix products, chosen by measurement.
 
 OpenBLAS splits a product over all its threads from about 0.5 M multiply-adds on. On an
 idle machine two threads halve a 10k x 384 query's product, but when other processes
 load the cores a worker thread waits for a time slice and the product takes 10-100 times
-longer (measured on 2 shared cores: 24 ms instead of 1 ms). :func:`bounded` sets
-OpenBLAS to one thread around products of fewer than ``THREAD_BOUND_MACS`` multiply-adds
-and sets the previous count back when the last such product in the process ends.
+longer (measured on 2 shared cores: 24 ms instead of 1 ms). :func:`bounded` wraps
+products of ``UNSPLIT_MACS`` to ``THREAD_BOUND_MACS`` multiply-adds: each runs on one
+thread or on all of them as :mod:`.thread_choice` decides from the times measured (one
+thread first; all of them once measured faster), and the previous count is set back
+when the last one-thread product in the process ends.
 
-The count is OpenBLAS's process-wide setting: while a bounded product runs, a product
-another thread of the process starts runs on one thread too; nothing else changes, and
-a count of 1 set by the user (``OPENBLAS_NUM_THREADS=1``) is left alone. The library is
-reached through ctypes (numpy's bundled OpenBLAS, or one mapped into the process on
-Linux); with another BLAS (MKL, Accelerate) or none found, :func:`bounded` does nothing.
+The count is OpenBLAS's process-wide setting: while a one-thread product runs, a product
+another thread of the process starts runs on one thread too (and is not measured);
+nothing else changes, and a count of 1 set by the user (``OPENBLAS_NUM_THREADS=1``) is
+left alone. The library is reached through ctypes (numpy's bundled OpenBLAS, or one
+mapped into the process on Linux); with another BLAS (MKL, Accelerate) or none found,
+:func:`bounded` does nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ from __future__ import annotations
 import ctypes
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+
+from .thread_choice import ONE, ThreadChoices
 
 # Products below this many multiply-adds (queries x rows x dim) run on one thread: up to
 # a 100k x 384 single query they take under ~8 ms on one core, and a loaded machine's
@@ -47,8 +53,12 @@ class OpenBlasThreads:
 _lib: OpenBlasThreads | bool | None = False  # False: not looked for yet
 _lib_lock = threading.Lock()
 _state_lock = threading.Lock()
-_active = 0  # bounded products running now
+_active = 0  # one-thread products running now
 _saved = 0  # the thread count to set back when the last one ends
+_running = 0  # bounded products running now (either choice)
+_started = 0  # bounded products started so far (a product alone saw no other start)
+_choices = ThreadChoices()
+ADAPTIVE = True  # False: every bounded product runs on one thread (no measuring)
 
 
 def openblas() -> OpenBlasThreads | None:
@@ -96,29 +106,55 @@ def _candidates() -> list[Path]:
 
 
 def bounded(macs: int) -> AbstractContextManager[None]:
-    """A context running its body on one OpenBLAS thread when ``macs`` (multiply-adds of
-    the product) is below ``THREAD_BOUND_MACS`` (and not below ``UNSPLIT_MACS``, which
-    never split); the previous thread count is set back afterwards."""
+    """A context for a product of ``macs`` multiply-adds: between ``UNSPLIT_MACS`` (which
+    never split) and ``THREAD_BOUND_MACS`` it runs on the thread count measured faster
+    for its size (one thread until all of them are), and the previous count is set back
+    afterwards."""
     lib = openblas() if UNSPLIT_MACS <= macs < THREAD_BOUND_MACS else None
-    return _UNCHANGED if lib is None else _one_thread(lib)
+    return _UNCHANGED if lib is None else _measured(lib, macs)
 
 
 _UNCHANGED = nullcontext()
 
 
 @contextmanager
-def _one_thread(lib: OpenBlasThreads) -> Iterator[None]:
-    global _active, _saved
+def _measured(lib: OpenBlasThreads, macs: int) -> Iterator[None]:
+    global _running, _started
     with _state_lock:
-        if _active == 0:
-            _saved = lib.get()
-            if _saved > 1:
-                lib.set(1)
-        _active += 1
+        choice = _choices.of(macs)
+        pick = choice.pick() if ADAPTIVE and (_saved if _active else lib.get()) > 1 else ONE
+        if pick == ONE:
+            _enter_one_thread(lib)
+        alone = _running == 0
+        _running += 1
+        _started += 1
+        mine = _started
+    ran, began = None, time.perf_counter()
     try:
         yield
+        ran = time.perf_counter() - began  # not reached when the product raised
     finally:
         with _state_lock:
-            _active -= 1
-            if _active == 0 and _saved > 1:
-                lib.set(_saved)
+            _running -= 1
+            if pick == ONE:
+                _leave_one_thread(lib)
+            if ran is not None and alone and _started == mine and ADAPTIVE:
+                choice.report(pick, ran, macs)
+
+
+def _enter_one_thread(lib: OpenBlasThreads) -> None:
+    """Set one thread (under ``_state_lock``), remembering the count to set back."""
+    global _active, _saved
+    if _active == 0:
+        _saved = lib.get()
+        if _saved > 1:
+            lib.set(1)
+    _active += 1
+
+
+def _leave_one_thread(lib: OpenBlasThreads) -> None:
+    """Set the remembered count back once no one-thread product runs (under the lock)."""
+    global _active
+    _active -= 1
+    if _active == 0 and _saved > 1:
+        lib.set(_saved)

@@ -1,0 +1,78 @@
+"""Which thread count a matrix product runs on, chosen by measuring both.
+
+On an idle machine a second OpenBLAS thread halves a 10k x 384 query's product; when
+other processes load the cores, a product waiting for its second thread's time slice
+takes 10-100 times longer. Neither fixed choice is right, so each size of product
+(by the power of two of its multiply-adds) keeps the time per multiply-add of each
+choice (:data:`ONE` thread, :data:`ALL` of OpenBLAS's threads) as a running average and
+runs on the faster:
+
+* it starts on one thread, the choice that is never badly wrong;
+* every ``interval`` products it tries the other choice once; a trial that is not
+  faster by :data:`SWITCH` doubles the interval (up to :data:`EXPLORE_MAX`), so a loaded
+  machine pays for one slow trial in a thousand products at most;
+* whenever the other choice's average beats the current one's by :data:`SWITCH` (a trial
+  that went well, or the current choice slowing down when load arrives), it switches and
+  the interval starts again from :data:`EXPLORE_FIRST`.
+
+Only products that ran alone (no other bounded product in the process during them) are
+measured. The policy is pure (no clock, no library): :mod:`.blas_threads` applies it.
+"""
+
+from __future__ import annotations
+
+ONE, ALL = "one", "all"
+EXPLORE_FIRST = 8  # products before a trial of the other choice, after a switch
+EXPLORE_MAX = 1024  # the longest interval between trials
+SWITCH = 0.8  # the other choice takes over below this share of the current one's time
+ALPHA = 0.25  # weight of a new measurement in a choice's running average
+
+
+class ThreadChoice:
+    """The choice for one size of product."""
+
+    __slots__ = ("countdown", "current", "interval", "rate")
+
+    def __init__(self) -> None:
+        self.current = ONE
+        self.rate: dict[str, float | None] = {ONE: None, ALL: None}  # seconds per MAC
+        self.interval = self.countdown = EXPLORE_FIRST
+
+    def pick(self) -> str:
+        """The choice the next product runs on (now and then a trial of the other)."""
+        self.countdown -= 1
+        if self.countdown <= 0:
+            self.countdown = self.interval
+            return _other(self.current)
+        return self.current
+
+    def report(self, choice: str, seconds: float, macs: int) -> None:
+        """A product of ``macs`` multiply-adds ran on ``choice`` in ``seconds``."""
+        rate = seconds / max(1, macs)
+        old = self.rate[choice]
+        self.rate[choice] = rate if old is None else old + ALPHA * (rate - old)
+        mine, theirs = self.rate[self.current], self.rate[_other(self.current)]
+        if mine is not None and theirs is not None and theirs < SWITCH * mine:
+            self.current = _other(self.current)
+            self.interval = self.countdown = EXPLORE_FIRST
+        elif choice != self.current:  # a trial that did not win
+            self.interval = min(2 * self.interval, EXPLORE_MAX)
+            self.countdown = self.interval
+
+
+class ThreadChoices:
+    """A :class:`ThreadChoice` per power of two of multiply-adds."""
+
+    def __init__(self) -> None:
+        self._by_size: dict[int, ThreadChoice] = {}
+
+    def of(self, macs: int) -> ThreadChoice:
+        size = int(macs).bit_length()
+        found = self._by_size.get(size)
+        if found is None:
+            found = self._by_size[size] = ThreadChoice()
+        return found
+
+
+def _other(choice: str) -> str:
+    return ALL if choice == ONE else ONE
