@@ -11,6 +11,7 @@ from memvid_store.index.vector.thread_choice import (
     ALL,
     EXPLORE_FIRST,
     EXPLORE_MAX,
+    GROWTH,
     ONE,
     ThreadChoice,
     ThreadChoices,
@@ -41,12 +42,13 @@ def test_starts_on_one_thread_and_moves_to_all_when_they_are_faster():
 
 def test_a_loaded_machine_keeps_one_thread_and_tries_all_less_and_less_often():
     choice = ThreadChoice()
-    picks = run(choice, {ONE: 1.0, ALL: 30.0}, 20_000)
+    picks = run(choice, {ONE: 1.0, ALL: 30.0}, 40_000)
     assert choice.current == ONE
     trials = [i for i, p in enumerate(picks) if p == ALL]
     gaps = [b - a for a, b in pairwise(trials)]
     assert gaps == sorted(gaps) and gaps[-1] == EXPLORE_MAX
-    assert len(trials) <= 8 + 20_000 // EXPLORE_MAX  # about one slow product in 1,024
+    assert gaps[1] == GROWTH * gaps[0]
+    assert len(trials) <= 8 + 40_000 // EXPLORE_MAX  # one slow product in thousands
 
 
 def test_load_arriving_moves_back_to_one_thread_at_once():

@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from .thread_choice import ONE, ThreadChoices
+from .thread_choice import ONE, ThreadChoice, ThreadChoices
 
 # Products below this many multiply-adds (queries x rows x dim) run on one thread: up to
 # a 100k x 384 single query they take under ~8 ms on one core, and a loaded machine's
@@ -115,6 +115,12 @@ def bounded(macs: int) -> AbstractContextManager[None]:
 
 
 _UNCHANGED = nullcontext()
+
+
+def choice_of(macs: int) -> ThreadChoice:
+    """The thread-count choice products of ``macs`` multiply-adds share (for reports)."""
+    with _state_lock:
+        return _choices.of(macs)
 
 
 @contextmanager

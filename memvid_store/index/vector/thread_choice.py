@@ -9,8 +9,10 @@ runs on the faster:
 
 * it starts on one thread, the choice that is never badly wrong;
 * every ``interval`` products it tries the other choice once; a trial that is not
-  faster by :data:`SWITCH` doubles the interval (up to :data:`EXPLORE_MAX`), so a loaded
-  machine pays for one slow trial in a thousand products at most;
+  faster by :data:`SWITCH` makes the interval :data:`GROWTH` times longer (up to
+  :data:`EXPLORE_MAX`), so a loaded machine soon pays for one slow trial in thousands of
+  products (a trial costs more than its own product: OpenBLAS's woken worker threads
+  spin for a while after it, slowing the products that follow on a busy machine);
 * whenever the other choice's average beats the current one's by :data:`SWITCH` (a trial
   that went well, or the current choice slowing down when load arrives), it switches and
   the interval starts again from :data:`EXPLORE_FIRST`.
@@ -23,7 +25,8 @@ from __future__ import annotations
 
 ONE, ALL = "one", "all"
 EXPLORE_FIRST = 8  # products before a trial of the other choice, after a switch
-EXPLORE_MAX = 1024  # the longest interval between trials
+EXPLORE_MAX = 4096  # the longest interval between trials
+GROWTH = 4  # how much longer the interval gets after a trial that lost
 SWITCH = 0.8  # the other choice takes over below this share of the current one's time
 ALPHA = 0.25  # weight of a new measurement in a choice's running average
 
@@ -56,7 +59,7 @@ class ThreadChoice:
             self.current = _other(self.current)
             self.interval = self.countdown = EXPLORE_FIRST
         elif choice != self.current:  # a trial that did not win
-            self.interval = min(2 * self.interval, EXPLORE_MAX)
+            self.interval = min(GROWTH * self.interval, EXPLORE_MAX)
             self.countdown = self.interval
 
 
