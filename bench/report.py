@@ -18,6 +18,14 @@ from typing import Any
 LATEST_TITLE = "# memvid-py benchmarks"
 
 
+def heading(title: str, res: dict[str, Any]) -> list[str]:
+    """The first lines of a result's markdown: its title and time, machine and command."""
+    from bench.machine import summary
+
+    return [f"## {title} ({res['timestamp']})", "",
+            f"Machine: {summary(res['machine'])}  ", f"Command: `{res['command']}`", ""]
+
+
 def stamp(timestamp: str) -> str:
     """``2026-11-28T03:33:08Z`` -> ``20261128T033308`` (file names of a result)."""
     return timestamp.replace(":", "").replace("-", "")[:15]

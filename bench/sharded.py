@@ -32,8 +32,8 @@ if __package__ in (None, ""):
 
 from bench import corpus  # noqa: E402
 from bench.engine_bench import progress  # noqa: E402
-from bench.machine import machine_info, summary  # noqa: E402
-from bench.report import write_results  # noqa: E402
+from bench.machine import machine_info  # noqa: E402
+from bench.report import heading, write_results  # noqa: E402
 
 DIM = 128
 BATCH = 5_000
@@ -145,8 +145,7 @@ def run_sizes(n: int, shards: int, workdir: str | None) -> dict[str, Any]:
 
 
 def markdown(res: dict[str, Any]) -> str:
-    lines = [f"## Sharded fan-out ({res['timestamp']})", "",
-             f"Machine: {summary(res['machine'])}  ", f"Command: `{res['command']}`", "",
+    lines = [*heading("Sharded fan-out", res),
              f"{res['n']:,} frames of {DIM}-d bench corpus records (BM25 index on), one file "
              f"against {res['shards']} shards routed by id; both read-only in one process, "
              f"warm ({WARMUP} distinct queries per mode first); {QUERIES} distinct queries "

@@ -26,8 +26,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
 from bench.exact_path import build, burn, stop  # noqa: E402
-from bench.machine import machine_info, summary  # noqa: E402
-from bench.report import write_results  # noqa: E402
+from bench.machine import machine_info  # noqa: E402
+from bench.report import heading, write_results  # noqa: E402
 
 BLOCK = 25
 
@@ -76,8 +76,7 @@ def run(n: int, queries: int, learn: int) -> dict[str, Any]:
 
 
 def markdown(res: dict[str, Any]) -> str:
-    lines = [f"## BLAS threads chosen by measurement ({res['timestamp']})", "",
-             f"Machine: {summary(res['machine'])}  ", f"Command: `{res['command']}`", "",
+    lines = [*heading("BLAS threads chosen by measurement", res),
              f"{res['n']:,} x 384 file without a graph, `find(vector=q, k=10)` in this process "
              f"alone, after {res['learn']} queries to learn; blocks of {BLOCK} distinct queries "
              "alternating.", "",
