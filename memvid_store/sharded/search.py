@@ -39,6 +39,8 @@ from ..index.lexical.query import parse_plain
 from ..index.lexical.rescore import Analysed, Rescorer
 from ..index.lexical.schema import doc_of
 from ..index.searcher import HYBRID_DEPTH
+from ..index.vector.hnsw_format import graph_depth
+from ..lazy import numpy as np
 from ..reads import search_scope
 from ..types import Hit, from_us
 
@@ -56,6 +58,7 @@ Records = Callable[[int, list[Any]], list[tuple]]
 
 TOKEN_CACHE = 4096  # analysed versions kept per shard snapshot (a few MB)
 FETCH_MARGIN = 4  # candidates a shard fetches beyond its even share of the k best, at first
+ONE_PASS_BATCH = 16  # batches with fewer vector requests score every shard's round at once
 
 
 class Part:
@@ -135,14 +138,24 @@ def _vector_lists(parts: Sequence[Part], searched: list[list[Part]]) -> dict[int
                    wanted[j])
 
     first: dict[int, list[tuple[int, int]]] = {}
+    joined: dict[int, list[Entry]] = {}  # requests answered by one pass over every shard
     for j, need in wanted.items():
         mine = [p for p in searched[j] if p.reqs[j].vector is not None]
         share = need if len(mine) <= 1 else min(need, -(-need // len(mine)) + FETCH_MARGIN)
+        union = (_graph_union(mine, j, share, need)
+                 if len(mine) > 1 and len(wanted) < ONE_PASS_BATCH else None)
+        if union is not None:
+            joined[j] = union
+            continue
         for part in mine:
             first.setdefault(part.shard, []).append((j, share))
+    if not first:
+        return joined
     search(first)
     more: dict[int, list[tuple[int, int]]] = {}
     for j, need in wanted.items():
+        if j in joined:
+            continue
         best = merged(j)
         floor = best[need - 1][2] if len(best) >= need else -math.inf
         for (jj, shard), got in found.items():
@@ -151,7 +164,76 @@ def _vector_lists(parts: Sequence[Part], searched: list[list[Part]]) -> dict[int
                 more.setdefault(shard, []).append((j, need))
     if more:
         search(more)
-    return {j: merged(j) for j in wanted}
+    return {j: joined[j] if j in joined else merged(j) for j in wanted}
+
+
+def _graph_union(mine: Sequence[Part], j: int, share: int, need: int) -> list[Entry] | None:
+    """Request ``j``'s merged vector list from one pass over the first graph round of
+    every shard in ``mine``: their candidates scored together (one product), ordered, and
+    accepted best-first until ``need`` (plus ties) are found; None when the shards'
+    own searches are needed: a shard without an opened graph answering alone, a filter or
+    window (a selective one scans its admitted versions), a shard whose candidates ran
+    out before the list was full, or one holding more of the list than its share whose
+    deeper round (``graph_depth(need)``) would see other candidates.
+
+    The result is the list the shards' own searches merge to: each takes its best
+    accepted candidates of the same first round, and the merged list keeps the best.
+    """
+    req = mine[0].reqs[j]
+    if req.filter is not None or req.time_range is not None:
+        return None
+    metric = mine[0].searcher.vectors.hnsw.metric
+    rounds, dtypes, used = [], set(), []
+    for part in mine:
+        if not part.snap.counters().get("vectors"):
+            continue  # a shard without vectors adds nothing
+        vectors = part.searcher.vectors
+        if (vectors.defer or not vectors.has_graph() or part.reqs[j].vector != req.vector
+                or vectors.hnsw.metric != metric):
+            return None
+        got = vectors.hnsw.first_round(req.vector, share)
+        if got is None:
+            return None
+        rounds.append(got)
+        used.append(part)
+        dtypes.add(vectors.hnsw.graph()[0].dtype)
+    if not rounds:
+        return None
+    # a shard holding more than its share would search a deeper round of its own
+    deeper = any(graph_depth(need, dtype) != graph_depth(share, dtype) for dtype in dtypes)
+    from ..index.vector import scoring
+
+    shard = np.concatenate([np.full(len(g), i, "<i8") for i, (g, _, _) in enumerate(rounds)])
+    gids = np.concatenate([g for g, _, _ in rounds])
+    scores = np.concatenate([s.astype("<f4") for _, _, s in rounds])
+    rescore = [i for i, (_, rows, _) in enumerate(rounds) if rows is not None]
+    if rescore:
+        at = np.concatenate([np.flatnonzero(shard == i) for i in rescore])
+        exact = scoring.score_block(np.concatenate([rounds[i][1] for i in rescore]),
+                                    np.frombuffer(req.vector, "<f4")[None, :], metric)[0]
+        scores[at] = exact
+    order = np.lexsort((gids, shard, -scores))
+    left = [len(g) for g, _, _ in rounds]  # candidates of each shard not yet looked at
+    taken = [0] * len(used)
+    accepts: dict[int, Acceptance] = {}
+    out: list[Entry] = []
+    for i, gid, score in zip(shard[order].tolist(), gids[order].tolist(),
+                             scores[order].astype(float).tolist(), strict=True):
+        if len(out) >= need and score < out[-1][2]:
+            break
+        left[i] -= 1
+        accept = accepts.get(i)
+        if accept is None:
+            accept = accepts[i] = Acceptance.of(used[i].snap, used[i].reqs[j])
+        ref = accept.accept(gid)
+        if ref is not None:
+            out.append((used[i].shard, ref, score))
+            taken[i] += 1
+        if left[i] == 0:
+            return None  # the shard may hold more below its last candidate
+    if deeper and any(t >= share for t in taken):
+        return None
+    return cut(ordered(out), need)
 
 
 def _lexical_list(parts: Sequence[Part], searched: Sequence[Part], j: int,

@@ -513,6 +513,59 @@ def test_vector_lists_are_exact_when_one_shard_holds_the_best(tmp_path, monkeypa
         assert 60 in asked and any(k < 60 for k in asked)  # a share first, then the depth
 
 
+@pytest.mark.parametrize("route", [None, "tenant"], ids=["by-id", "by-tenant"])
+def test_one_pass_over_the_shards_graphs_answers_as_their_own_searches(tmp_path, monkeypatch,
+                                                                       route):
+    """With a graph in every shard, a vector list comes from one pass over the shards'
+    first graph rounds (scored together); it equals what the shards' own searches merge
+    to, and the requests one pass cannot answer alone (filters, windows, a shard holding
+    more than its share, vectors the graphs do not cover yet) still do."""
+    rng = np.random.default_rng(5)
+    centre = rng.standard_normal(DIM)
+    batch = []
+    for i in range(1200):
+        tenant = f"t{i % 4}"
+        near = tenant == "t0" and route is not None  # one tenant's shard holds the best
+        batch.append({"id": f"d{i:04d}", "text": f"w{i % 7} w{i % 11}",
+                      "embedding": ((centre * 3 if near else 0)
+                                    + rng.standard_normal(DIM)).tolist(),
+                      "metadata": {"tenant": tenant, "n": i % 10},
+                      "created_at": T0 + timedelta(seconds=i)})
+    used = []
+    original = search._graph_union
+    monkeypatch.setattr(search, "_graph_union", lambda *a: used.append(
+        (result := original(*a)) is not None) or result)
+    with ShardedMemory.create(tmp_path / "m.mv2s", 4, dim=DIM, route=route,
+                              index={"ann_threshold": 100}) as sharded:
+        sharded.put_many(batch)
+        sharded.build_index()
+
+        def compare(reqs):
+            one_pass = sharded.find_batch(reqs)
+            with monkeypatch.context() as own:
+                own.setattr(search, "_graph_union", lambda *a: None)
+                for req, got, want in zip(reqs, one_pass, sharded.find_batch(reqs),
+                                          strict=True):
+                    same_hits(got, want, req)
+
+        reqs = []
+        for q in range(12):
+            vector = (centre * (q % 2) + rng.standard_normal(DIM)).tolist()
+            for k in (1, 10, 30):
+                reqs += [{"vector": vector, "k": k, "mode": "vector"},
+                         {"text": "w3", "vector": vector, "k": k},
+                         {"vector": vector, "k": k, "filter": {"n": 3}},
+                         {"vector": vector, "k": k,
+                          "time_range": (T0, T0 + timedelta(seconds=500))}]
+        for req in reqs:
+            compare([req])
+        assert any(used) and not all(used)
+        used.clear()
+        sharded.put_many([{**r, "id": f"late{i}"} for i, r in enumerate(batch[:50])])
+        compare(reqs[:8])  # the graphs do not cover the new vectors: the shards search
+        assert not any(used)
+
+
 def test_threads_writing_at_once_keep_the_pins_in_order(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

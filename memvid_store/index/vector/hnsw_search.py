@@ -156,14 +156,39 @@ class HnswSearch:
             kk *= 4
         return self.exact.ranked([req], [accept])[0]
 
+    def first_round(self, vector: Any, k: int) -> tuple[np.ndarray, np.ndarray | None,
+                                                       np.ndarray] | None:
+        """The first graph round of a query for ``k`` results, unscored, when the graph
+        answers alone (opened, covering every committed version, no vector in the WAL
+        delta, more vectors than the round asks for): (gids, their float32 rows to rescore
+        or None for a float32 graph, whose scores are exact; the graph's scores). None
+        otherwise. A fan-out scores every shard's rounds together (sharded/search.py)."""
+        ann, covered = self.graph()
+        snap = self.snap
+        if ann is None or covered < snap.toc.next_gid or any(v.embedding for v in snap.delta):
+            return None
+        kk = graph_depth(k, ann.dtype)
+        if kk >= ann.count:
+            return None
+        labels, scores = ann.search(np.frombuffer(vector, "<f4")[None, :], kk,
+                                    ef=max(self.ef_search, kk), ordered=False)
+        return self._candidates(ann, labels[0], scores[0])
+
+    def _candidates(self, ann: Any, labels: np.ndarray, scores: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """One query's graph results without the padding: (gids, their rows to rescore
+        for a quantized graph, else None; the graph's scores)."""
+        if len(labels) and labels.min() < 0:  # rows short of k are padded with -1
+            valid = labels >= 0
+            labels, scores = labels[valid], scores[valid]
+        rows = self.stored().gather(labels) if ann.dtype in QUANTIZED and len(labels) else None
+        return labels, rows, scores
+
     def _graph_hits(self, ann: Any, labels: np.ndarray, scores: np.ndarray,
                     query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(gids, float32 scores) of one query's graph results, in the graph's order;
         exact scores for a quantized graph."""
-        if len(labels) and labels.min() < 0:  # rows short of k are padded with -1
-            valid = labels >= 0
-            labels, scores = labels[valid], scores[valid]
-        if ann.dtype in QUANTIZED and len(labels):
-            vectors = self.stored().gather(labels)
-            scores = scoring.score_block(vectors, query[None, :], self.metric)[0]
+        labels, rows, scores = self._candidates(ann, labels, scores)
+        if rows is not None:
+            scores = scoring.score_block(rows, query[None, :], self.metric)[0]
         return labels, scores.astype("<f4", copy=False)
