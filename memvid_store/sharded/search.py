@@ -177,7 +177,9 @@ def _graph_union(mine: Sequence[Part], j: int, share: int, need: int) -> list[En
     deeper round (``graph_depth(need)``) would see other candidates.
 
     The result is the list the shards' own searches merge to: each takes its best
-    accepted candidates of the same first round, and the merged list keeps the best.
+    accepted candidates of the same first round, and the merged list keeps the best; a
+    shard with fewer than its share accepted in that round would search a wider one, so
+    that is checked too (for shards whose versions are not all accepted).
     """
     req = mine[0].reqs[j]
     if req.filter is not None or req.time_range is not None:
@@ -233,7 +235,27 @@ def _graph_union(mine: Sequence[Part], j: int, share: int, need: int) -> list[En
             return None  # the shard may hold more below its last candidate
     if deeper and any(t >= share for t in taken):
         return None
+    for i, part in enumerate(used):  # a shard's own search widens its round when fewer
+        if taken[i] >= share or _accepts_every(part, j):  # than its share are accepted
+            continue
+        ranked = order[shard[order] == i][len(rounds[i][0]) - left[i]:]
+        more = (accepts[i] if i in accepts else Acceptance.of(part.snap, part.reqs[j]))
+        for gid in gids[ranked].tolist():
+            taken[i] += more.accept(gid) is not None
+            if taken[i] >= share:
+                break
+        else:
+            return None
     return cut(ordered(out), need)
+
+
+def _accepts_every(part: Part, j: int) -> bool:
+    """Whether request ``j`` accepts every version of ``part``'s shard: current reads of a
+    shard with one version per frame, none deleted, all in the request's collection."""
+    req, snap = part.reqs[j], part.snap
+    counters = snap.counters()
+    return (req.at is None and snap.member_test(req.collection) is None
+            and counters["versions"] == counters["live"])
 
 
 def _lexical_list(parts: Sequence[Part], searched: Sequence[Part], j: int,

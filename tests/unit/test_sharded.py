@@ -560,10 +560,52 @@ def test_one_pass_over_the_shards_graphs_answers_as_their_own_searches(tmp_path,
         for req in reqs:
             compare([req])
         assert any(used) and not all(used)
+        # replaced versions stay in the graphs but are not accepted: a shard with fewer
+        # than its share accepted in the first round searches a wider one
+        sharded.put_many([{**r, "embedding": (np.asarray(r["embedding"]) * 1.01).tolist()}
+                          for r in batch[:900]])
+        sharded.build_index()
+        used.clear()
+        for req in reqs:
+            compare([req])
+        assert any(used)
         used.clear()
         sharded.put_many([{**r, "id": f"late{i}"} for i, r in enumerate(batch[:50])])
         compare(reqs[:8])  # the graphs do not cover the new vectors: the shards search
         assert not any(used)
+
+
+def test_a_shard_short_of_its_share_in_the_first_round_searches_wider(tmp_path, monkeypatch):
+    """A shard whose first graph round holds fewer accepted candidates than its share (its
+    nearest versions were replaced) widens its own round, so the one pass leaves the list
+    to the shards' searches; the hits are those searches' either way."""
+    rng = np.random.default_rng(9)
+    centre = rng.standard_normal(DIM)
+    centre /= np.linalg.norm(centre)
+
+    def frame(i: int, tenant: str, vector: np.ndarray) -> dict:
+        return {"id": f"{tenant}-{i}", "text": "w1", "embedding": vector.tolist(),
+                "metadata": {"tenant": tenant}}
+
+    near = [frame(i, "t3", centre * 4 + rng.standard_normal(DIM) * 0.3) for i in range(3)]
+    moderate = [frame(i, "t3", centre + rng.standard_normal(DIM)) for i in range(3, 300)]
+    others = [frame(i, "t0", centre * 2 + rng.standard_normal(DIM)) for i in range(400)]
+    used = []
+    original = search._graph_union
+    monkeypatch.setattr(search, "_graph_union", lambda *a: used.append(
+        (result := original(*a)) is not None) or result)
+    with ShardedMemory.create(tmp_path / "m.mv2s", 4, dim=DIM, route="tenant",
+                              index={"ann_threshold": 100}) as sharded:
+        sharded.put_many(near + moderate + others)
+        sharded.put_many([{**f, "embedding": (-centre * 4 + rng.standard_normal(DIM)).tolist()}
+                          for f in moderate])  # replaced: their old vectors stay in the graph
+        sharded.build_index()
+        query = centre.tolist()
+        got = sharded.find(vector=query, k=10, mode="vector")
+        assert used == [False]
+        monkeypatch.setattr(search, "_graph_union", lambda *a: None)
+        same_hits(got, sharded.find(vector=query, k=10, mode="vector"), "vector")
+        assert {h.id for h in got} >= {f["id"] for f in near}
 
 
 def test_threads_writing_at_once_keep_the_pins_in_order(tmp_path):
