@@ -22,6 +22,8 @@ microseconds):
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -207,7 +209,34 @@ def candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
     """Gids of a superset of the versions a search in ``collection`` with ``flt`` and the
     event-time ``window`` can accept, ascending, from the smallest of the filter's term
     groups, the collection's posting list and the window's span of the time index; None
-    when the smallest holds more than ``limit`` versions. Visibility is not checked."""
+    when the smallest holds more than ``limit`` versions. Visibility is not checked.
+
+    Kept per snapshot for the last ``CANDIDATE_CACHE`` filters (a query's vector and
+    lexical parts ask for the same set, and agents repeat their filters)."""
+    spec = None if flt is None else json.dumps(flt.spec, sort_keys=True, default=str)
+    key = (collection, spec, window, limit, len(snap.delta))
+    cache = snap.extras.get("candidate_gids")
+    if cache is None:
+        cache = snap.extras.setdefault("candidate_gids", {})
+    with _CACHE_LOCK:
+        found = cache.get(key, _MISSING)
+    if found is _MISSING:
+        found = _candidate_gids(snap, collection, flt, window, limit)
+        with _CACHE_LOCK:
+            cache[key] = found
+            while len(cache) > CANDIDATE_CACHE:
+                del cache[next(iter(cache))]
+    return None if found is None else list(found)
+
+
+CANDIDATE_CACHE = 32  # filters whose candidate sets a snapshot keeps
+_CACHE_LOCK = threading.Lock()
+_MISSING = object()
+
+
+def _candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
+                    window: tuple[int | None, int | None] | None, limit: int
+                    ) -> list[int] | None:
     groups = _groups(snap, plan_terms(flt.spec if flt is not None else None), collection)
     best, size = _smallest(snap, groups)
     spans = _window_spans(snap, window) if window is not None else None

@@ -182,18 +182,21 @@ class Searcher:
     def _lexical_ranked(self, req: Request, need: int) -> Ranked:
         accept = Acceptance.of(self.snap, req)
         gids = admitted_gids(self.snap, req)
-        if gids is not None and req.syntax == "plain" and score_admitted(
-                len(gids), need, self._lexical_total()):
+        total = self._lexical_total()
+        if gids is not None and req.syntax == "plain" and score_admitted(len(gids), need,
+                                                                         total):
             return accept.take(self._lexical_subset(req, gids), need)
         inside = None if gids is None else set(gids)
         limit = max(2 * need, 32)
+        if inside:  # a filter independent of the text keeps len/total of the candidates
+            limit = max(limit, need * total // len(inside))
         while True:
             cands = self.lexical_candidates(req.text, limit, req.syntax)
             kept = cands if inside is None else [gs for gs in cands if gs[0] in inside]
             ranked = accept.take(kept, need)
             if len(ranked) >= need or len(cands) < limit:
                 return ranked
-            limit *= 4
+            limit = widened(limit, len(ranked), need)
 
     def _lexical_total(self) -> int:
         """Documents a lexical search ranks: the index's and the delta's."""
@@ -254,8 +257,9 @@ class Searcher:
         lex = self._lexical_index()
         found = lex.search(text, limit, syntax=syntax) if lex is not None else []
         delta = self.delta_index()
-        if delta is not None:
-            found = found + delta.search(text, limit, index=lex, syntax=syntax)
+        if delta is None:
+            return found  # the index's own order, ties included
+        found = found + delta.search(text, limit, index=lex, syntax=syntax)
         found.sort(key=lambda gs: (-gs[1], gs[0]))
         return with_ties(found, limit)
 
@@ -369,3 +373,11 @@ class Searcher:
             self._lex.close()
         if self._vectors is not None:
             self._vectors.close()
+
+
+def widened(limit: int, found: int, need: int) -> int:
+    """The next candidate limit of a search that found ``found`` of ``need`` in ``limit``
+    candidates: as many more as the yield so far says it takes (plus a quarter), at least
+    twice and at most 16 times as many."""
+    wanted = limit * need * 5 // (4 * max(found, 1))
+    return min(16 * limit, max(2 * limit, wanted))

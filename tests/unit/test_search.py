@@ -536,3 +536,12 @@ def test_selective_lexical_search_equals_the_widening_search(mem_path, opened, m
                 assert [h.id for h in fast] == [h.id for h in slow], (flt, window, q, mode)
                 for a, b in zip(fast, slow, strict=True):
                     assert a.score == pytest.approx(b.score, rel=1e-5, abs=1e-6)
+
+
+def test_a_filtered_lexical_search_widens_by_the_yield_it_sees():
+    from memvid_store.index.searcher import widened
+
+    assert widened(100, 25, 50) == 250  # half found: 2.5x as many (a quarter more)
+    assert widened(100, 49, 50) == 200  # nearly all: still at least twice
+    assert widened(100, 0, 50) == 1600  # none yet: at most 16x
+    assert widened(100, 2, 50) == 1600
