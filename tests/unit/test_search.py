@@ -545,3 +545,32 @@ def test_a_filtered_lexical_search_widens_by_the_yield_it_sees():
     assert widened(100, 49, 50) == 200  # nearly all: still at least twice
     assert widened(100, 0, 50) == 1600  # none yet: at most 16x
     assert widened(100, 2, 50) == 1600
+
+
+def test_a_filter_candidate_set_is_kept_per_snapshot_and_follows_new_writes(mem_path, opened):
+    """The candidate set of a filter is computed once per snapshot and filter; writes after
+    it (the WAL delta of the same snapshot) are in the next query's set."""
+    from memvid_store.index import listing
+
+    m = Memory.create(mem_path, dim=DIM)
+    opened.append(m)
+    records = corpus(40, seed=8)
+    for i, r in enumerate(records):
+        r["metadata"] = {"team": "a" if i % 4 == 0 else "b"}
+    m.put_many(records[:30])
+    m.seal()
+    calls = []
+    original = listing._candidate_gids
+    listing._candidate_gids = lambda *a: calls.append(a[2].spec) or original(*a)
+    try:
+        query = records[0]["embedding"]
+        first = m.find(vector=query, k=20, mode="vector", filter={"team": "a"})
+        again = m.find(vector=query, k=19, mode="vector", filter={"team": "a"})  # no result cache
+        assert [h.id for h in first][:19] == [h.id for h in again]
+        assert len(calls) == 1
+        m.put_many(records[30:])  # unsealed: the same snapshot with a longer delta
+        later = m.find(vector=query, k=20, mode="vector", filter={"team": "a"})
+        want = {r["id"] for i, r in enumerate(records) if i % 4 == 0}
+        assert {h.id for h in later} == want and len(calls) == 2
+    finally:
+        listing._candidate_gids = original
