@@ -101,7 +101,7 @@ class FrameFilter:
     prefix); ``uses_tags`` says whether it reads the tags list.
     """
 
-    __slots__ = ("_fn", "keys", "spec", "uses_tags")
+    __slots__ = ("_canonical", "_fn", "keys", "spec", "uses_tags")
 
     def __init__(self, fn: Pred, spec: dict[str, Any], keys: frozenset[str],
                  uses_tags: bool) -> None:
@@ -109,6 +109,17 @@ class FrameFilter:
         self.spec = spec
         self.keys = keys
         self.uses_tags = uses_tags
+        self._canonical: str | None = None
+
+    @property
+    def canonical(self) -> str:
+        """The spec as canonical JSON (sorted keys): what caches of a filter's results
+        are keyed by."""
+        if self._canonical is None:
+            import json
+
+            self._canonical = json.dumps(self.spec, sort_keys=True, default=str)
+        return self._canonical
 
     def __call__(self, metadata: Mapping[str, Any] | None,
                  tags: Iterable[str] | None = None) -> bool:

@@ -22,7 +22,6 @@ microseconds):
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -213,8 +212,7 @@ def candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
 
     Kept per snapshot for the last ``CANDIDATE_CACHE`` filters (a query's vector and
     lexical parts ask for the same set, and agents repeat their filters)."""
-    spec = None if flt is None else json.dumps(flt.spec, sort_keys=True, default=str)
-    key = (collection, spec, window, limit, len(snap.delta))
+    key = (collection, None if flt is None else flt.canonical, window, limit, len(snap.delta))
     cache = snap.extras.get("candidate_gids")
     if cache is None:
         cache = snap.extras.setdefault("candidate_gids", {})

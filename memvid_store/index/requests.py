@@ -8,7 +8,6 @@ keys can share a cached result within a snapshot.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -79,12 +78,11 @@ def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfi
         if snap.dim is None:
             prepared = None  # validated; nothing stored to compare with
     window = event_window(args.get("time_range"))
-    spec = args.get("filter")
-    flt = compile_filter(spec)
+    flt = compile_filter(args.get("filter"))
     weights = _weights(args.get("weights"))
     req = Request(text if mode != "vector" else None, prepared, k, mode, flt, at, window,
                   syntax, weights, (), collection)
-    return replace(req, key=_key(req, json.dumps(spec, sort_keys=True, default=str), snap))
+    return replace(req, key=_key(req, "null" if flt is None else flt.canonical, snap))
 
 
 def rebind(req: Request, snap: Snapshot, at: int | None) -> Request:

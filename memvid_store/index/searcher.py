@@ -12,7 +12,6 @@ Ordering is deterministic: score descending, ties by frame id. One Searcher per 
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -182,7 +181,7 @@ class Searcher:
     def _lexical_ranked(self, req: Request, need: int) -> Ranked:
         accept = Acceptance.of(self.snap, req)
         gids = admitted_gids(self.snap, req)
-        total = self._lexical_total()
+        total = 0 if gids is None else self._lexical_total()
         if gids is not None and req.syntax == "plain" and score_admitted(len(gids), need,
                                                                          total):
             return accept.take(self._lexical_subset(req, gids), need)
@@ -228,8 +227,7 @@ class Searcher:
         from .lexical.delta import DeltaBM25
         from .lexical.schema import doc_of
 
-        spec = None if req.filter is None else json.dumps(req.filter.spec, sort_keys=True,
-                                                         default=str)
+        spec = None if req.filter is None else req.filter.canonical
         key = (req.collection, spec, req.at, req.time_range, len(self.snap.delta))
         cached = self._subsets.get(key)
         if cached is not None:
