@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..config import StoreConfig
+from ..heap import release_free_heap
 from . import _faults, lock
 from .format import TIME_MAX
 from .history import commit_log, state_at
@@ -121,6 +122,8 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
             committer.commit(chunk, checkpoint_seq=0, dim=snap.dim, counters=kept.counters,
                              commit_time=commit_time, full_index=AUTO,
                              toc_changes={"public_generation": public})
+            del chunk  # not held through the next chunk or the indexes' build
+            release_free_heap()  # the chunk's freed memory leaves the process
         counters = dict(kept.counters)
         version_base = max(kept.dropped, snap.toc.counters.get("version_base", 0))
         if version_base:

@@ -134,3 +134,26 @@ def test_a_recall_plateau_below_the_goal_takes_the_narrowest_width_that_reaches_
                     metric="cosine", dtype="f32", target=0.95)
     assert got is not None and got.ef_search == 128  # not the widest, 4096
     assert abs(got.recall - 0.9) < 0.01
+
+
+@pytest.mark.parametrize("slice_rows", [1, 7, 10_000])
+def test_the_samples_exact_answer_is_the_same_whatever_the_slices(monkeypatch,
+                                                                   slice_rows: int) -> None:
+    """The sample's exact top K, scored a slice of rows at a time across blocks of uneven
+    sizes, is numpy's top K over every vector not held out."""
+    from memvid_store.index.vector import calibrate as calibration
+
+    monkeypatch.setattr(calibration, "SLICE_ROWS", slice_rows)
+    data = vectors(600, 8)
+    gids = np.arange(1000, 1600)
+    held = gids[::9]
+    blocks = [(data[a:b], gids[a:b]) for a, b in ((0, 5), (5, 260), (260, 261), (261, 600))]
+    queries = calibration.scoring.prepare_queries(data[::9], DIM, "cosine")
+    released = []
+    got = calibration._exact_top(blocks, queries, held, "cosine", released.append)
+    unit = data / np.linalg.norm(data, axis=1, keepdims=True)
+    scores = queries @ unit.T
+    scores[:, np.isin(gids, held)] = -np.inf
+    want = gids[np.argsort(-scores, axis=1, kind="stable")[:, : calibration.K]]
+    assert [set(row) for row in got.tolist()] == [set(row) for row in want.tolist()]
+    assert len(released) == len(blocks)

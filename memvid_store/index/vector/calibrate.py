@@ -43,6 +43,7 @@ EF_STEPS = (16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 384, 512, 768, 1024, 153
 PLATEAU = 0.005  # recall gained over PLATEAU_STEPS wider steps below which widening stops
 PLATEAU_STEPS = 4  # (about a 2.7x to 4x wider search)
 SEED = 1234
+SLICE_ROWS = 8_192  # rows scored at a time against the sample: 8 MiB of scores
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,24 +104,35 @@ def calibrate(index: Any, blocks: Sequence[tuple[np.ndarray, np.ndarray]],
 def _exact_top(blocks: Sequence[tuple[np.ndarray, np.ndarray]], prepared: np.ndarray,
                held_out: np.ndarray, metric: str,
                done: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
-    """Labels (nq, K) of each query's exact top K among the vectors not held out; block by
-    block, so memory stays at one block's scores."""
+    """Labels (nq, K) of each query's exact top K among the vectors not held out; a slice
+    of :data:`SLICE_ROWS` rows at a time, so memory stays at one slice's scores whatever
+    the blocks' sizes (a compaction's blocks hold tens of thousands of rows)."""
     nq = len(prepared)
-    best_scores = np.full((nq, 0), -np.inf, "<f4")
-    best_labels = np.empty((nq, 0), "<i8")
+    best_scores = np.full((nq, K), -np.inf, "<f4")
+    best_labels = np.full((nq, K), -1, "<i8")
     for matrix, gids in blocks:
         gids = np.asarray(gids, "<i8")
-        scores = scoring.score_block(np.asarray(matrix, "<f4"), prepared, metric)
-        scores[:, np.isin(gids, held_out)] = -np.inf
-        scores = np.concatenate([best_scores, scores], axis=1)
-        labels = np.concatenate([best_labels, np.broadcast_to(gids, (nq, len(gids)))], axis=1)
-        keep = min(K, scores.shape[1])
-        top = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
-        best_scores = np.take_along_axis(scores, top, axis=1)
-        best_labels = np.take_along_axis(labels, top, axis=1)
+        held = np.isin(gids, held_out)
+        for start in range(0, len(gids), SLICE_ROWS):
+            rows = slice(start, start + SLICE_ROWS)
+            scores = scoring.score_block(np.asarray(matrix[rows], "<f4"), prepared, metric)
+            scores[:, held[rows]] = -np.inf
+            best_scores, best_labels = _best_of(best_scores, best_labels, scores, gids[rows])
         if done is not None:
             done(matrix)
     return best_labels
+
+
+def _best_of(best_scores: np.ndarray, best_labels: np.ndarray, scores: np.ndarray,
+             labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The K best of each row among ``best_*`` (nq, K) and a slice's ``scores`` (nq, n)
+    of the columns ``labels``."""
+    keep = min(K, scores.shape[1])
+    top = np.argpartition(scores, scores.shape[1] - keep, axis=1)[:, -keep:]
+    scores = np.concatenate([best_scores, np.take_along_axis(scores, top, axis=1)], axis=1)
+    labels = np.concatenate([best_labels, labels[top]], axis=1)
+    top = np.argpartition(scores, scores.shape[1] - K, axis=1)[:, -K:]
+    return np.take_along_axis(scores, top, axis=1), np.take_along_axis(labels, top, axis=1)
 
 
 def _recall(labels: np.ndarray, truth: np.ndarray, dtype: str) -> float:

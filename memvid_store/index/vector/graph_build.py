@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ...heap import release_free_heap
 from .calibrate import holdout
 from .hnsw import AnnIndex, AnnParams
 
@@ -53,12 +54,15 @@ def build_graph(backend: Any, old: Any | None, chunks: Chunks, *, metric: str, d
     been copied into the library, before the first vector is added."""
     picks = holdout(sum(len(gids) for _, gids in chunks))
     held = _rows_at(chunks, picks)
+    release_free_heap()  # the graph is the largest thing held: not on top of freed memory
     if hasattr(backend, "add_streamed"):
         stream = _after(loaded, batches(_without(chunks, picks, done)))
         graph = backend.add_streamed(old, stream, metric=metric, dim=dim, params=params)
         measured = measure(graph.view, *held)
         graph.add([held])
-        return _saved(graph, scratch_dir), measured
+        blob = _saved(graph, scratch_dir)
+        release_free_heap()  # the graph's memory, freed by the save
+        return blob, measured
     rest = list(_without(chunks, picks))
     matrix = np.concatenate([vectors for vectors, _ in rest])
     labels = np.concatenate([gids for _, gids in rest])
