@@ -27,7 +27,7 @@ from .calibrate import holdout
 from .hnsw import AnnIndex, AnnParams
 
 T = TypeVar("T")
-BATCH_ROWS = 32_768  # vectors added to a graph at a time
+BATCH_ROWS = 8_192  # vectors added to a graph at a time (a batch and its unit copy: 8 MiB at 128-d)
 
 Chunks = Sequence[tuple[np.ndarray, np.ndarray]]
 """(vectors, labels) pieces in label order: views of vector blocks where possible."""
