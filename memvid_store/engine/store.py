@@ -443,10 +443,14 @@ class Committer:
         keep = {id(r) for r in runs if isinstance(r, RunReader)}
         for r in runs:
             if isinstance(r, RunColumns):
-                data, meta = encode_run(r)
-                segments.append(SegmentRef("run", pos, len(data), crc32(data), meta))
-                writes.append((pos, data))
-                pos = align(pos + len(data))
+                encoded = encode_run(r)
+                segments.append(SegmentRef("run", pos, encoded.length, encoded.crc,
+                                           encoded.meta))
+                at = pos
+                for piece in encoded.pieces:  # back to back, never joined
+                    writes.append((at, piece))
+                    at += len(piece)
+                pos = align(pos + encoded.length)
             else:
                 segments.append(r.ref)
         if self.maintainer is not None and (versions or full_index
