@@ -1,0 +1,58 @@
+"""Runs are written from their parts' own buffers, and merged-away runs' pages are let go."""
+
+from __future__ import annotations
+
+import zlib
+
+from memvid_store import Memory
+from memvid_store.engine.fileio import FileView
+from memvid_store.engine.runs import encode_run
+from memvid_store.engine.store import merge_runs
+
+
+def _filled(path: str, commits: int) -> Memory:
+    mem = Memory.create(path, dim=4)
+    for c in range(commits):
+        mem.put_many([{"id": f"d{c}-{i}", "text": f"note {c} {i} alpha", "embedding":
+                       [1.0, c, i, 0.5], "metadata": {"n": i, "tag": f"t{i % 3}"}}
+                      for i in range(20)])
+        mem.seal()  # one run per commit
+    return mem
+
+
+def test_an_encoded_run_is_its_pieces_back_to_back(tmp_path) -> None:
+    mem = _filled(str(tmp_path / "m.mv2"), 3)
+    snap = mem._snap()
+    merged = merge_runs(list(snap.runs), snap)
+    encoded = encode_run(merged)
+    data = encoded.joined()
+    assert len(data) == encoded.length
+    assert zlib.crc32(data) == encoded.crc
+    assert encoded.meta["n"] == sum(r.n for r in snap.runs)
+    assert all(len(piece) for piece in encoded.pieces)
+    mem.close()
+
+
+def test_a_commit_lets_go_of_the_pages_of_the_runs_it_merged_away(tmp_path,
+                                                                    monkeypatch) -> None:
+    released: list[tuple[int, int]] = []
+    real = FileView.release
+
+    def spy(self, offset: int, size: int) -> None:
+        released.append((offset, size))
+        real(self, offset, size)
+
+    monkeypatch.setattr(FileView, "release", spy)
+    mem = _filled(str(tmp_path / "m.mv2"), 1)
+    merged_away: set[tuple[int, int]] = set()
+    for c in range(1, 12):
+        before = {(r.ref.offset, r.ref.length) for r in mem._snap().runs}
+        mem.put_many([{"id": f"e{c}", "text": "more", "embedding": [0.0, 1.0, 0.0, c]}])
+        mem.seal()
+        after = {(r.ref.offset, r.ref.length) for r in mem._snap().runs}
+        merged_away |= before - after
+    assert merged_away  # the commits merged runs
+    assert merged_away <= set(released)
+    assert len(mem.find("alpha", k=50, mode="lexical")) == 20  # they still read
+    assert mem.get("d0-7").metadata == {"n": 7, "tag": "t1"}
+    mem.close()
