@@ -3,7 +3,7 @@
 ``python bench/graph_degree.py --n 1000000 --configs 16:128,24:96,32:64`` draws ``n``
 128-d vectors from the bench corpus's distribution (``bench/corpus.py``: 32 topics,
 isotropic noise), and for each ``M:ef_construction`` builds an int8 graph as the engine
-does (usearch, unit rows, inner product, batches of 8,192 on every core) in a process of its
+does (usearch, unit rows, inner product, batches of 8,192, one thread per core) in a process of its
 own, then searches it in another with widths ``--efs``: 300 corpus queries, 40 candidates
 each (the engine's first round for k = 10) rescored against the float32 vectors, recall@10
 against numpy's exact top 10 and p50 of search plus rescoring on one thread. Reports build
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -67,7 +68,7 @@ def build(work: Path, m: int, efc: int) -> dict[str, Any]:
     start = time.perf_counter()
     for first in range(0, len(x), BATCH):
         index.add(np.arange(first, min(len(x), first + BATCH)),
-                  np.ascontiguousarray(x[first:first + BATCH]), threads=0)
+                  np.ascontiguousarray(x[first:first + BATCH]), threads=os.cpu_count() or 1)
     seconds = time.perf_counter() - start
     path = work / f"g{m}-{efc}.usearch"
     index.save(str(path))
