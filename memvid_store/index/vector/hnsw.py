@@ -579,10 +579,7 @@ class _UsearchBackend:
         if data is None:
             check_metric(metric)
             _check_quantization(params.dtype, metric)
-            index = _import("usearch.index").Index(
-                ndim=dim, metric=_usearch_metric(metric, params.dtype), dtype=params.dtype,
-                connectivity=params.M, expansion_add=params.ef_construction,
-                expansion_search=params.ef_search)
+            index = _new_usearch_graph(dim, metric, params)
             graph_params = params
         else:
             _, header = _graph_args(self.name, data, dim, metric, params)
@@ -633,6 +630,20 @@ class StreamedGraph:
         header = graph_header("usearch", h.metric, h.dtype, h.dim, h.count, self.params, 0,
                               size)
         return header, (size if path is not None else memoryview(payload))
+
+
+def _new_usearch_graph(dim: int, metric: str, params: AnnParams) -> Any:
+    """An empty usearch graph to build: without the key -> node table (16+ bytes a vector,
+    about 32 MB at 1M) where usearch allows it, as a new graph's labels are unique gids
+    and nothing looks them up until it is extended (a restored copy has the table)."""
+    new = _import("usearch.index").Index
+    options = {"ndim": dim, "metric": _usearch_metric(metric, params.dtype),
+               "dtype": params.dtype, "connectivity": params.M,
+               "expansion_add": params.ef_construction, "expansion_search": params.ef_search}
+    try:
+        return new(**options, enable_key_lookups=False)
+    except TypeError:  # older usearch: always with the table
+        return new(**options)
 
 
 def _check_quantization(dtype: str, metric: str) -> None:
