@@ -67,17 +67,11 @@ def test_release_returns_mapped_pages(tmp_path):
     assert after < 8 * 1024, after
 
 
-def test_index_loads_release_what_they_read_once(mem_path, opened, monkeypatch):
+def test_index_loads_release_what_they_read_once(mem_path, opened, released_pages):
     """Column checksums, the tantivy copy and the graph load hand their pages back."""
     with_graph(mem_path, opened, seed=1).close()
-    released: list[tuple[int, int]] = []
-    real = FileView.release
-
-    def spy(self, offset: int, size: int) -> None:
-        released.append((offset, size))
-        real(self, offset, size)
-
-    monkeypatch.setattr(FileView, "release", spy)
+    released = released_pages
+    released.clear()
     mem = Memory.open(mem_path, readonly=True)
     opened.append(mem)
     snap = mem._snap()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import zlib
 
 from memvid_store import Memory
-from memvid_store.engine.fileio import FileView
 from memvid_store.engine.runs import encode_run
 from memvid_store.engine.store import merge_runs
 
@@ -34,15 +33,7 @@ def test_an_encoded_run_is_its_pieces_back_to_back(tmp_path) -> None:
 
 
 def test_a_commit_lets_go_of_the_pages_of_the_runs_it_merged_away(tmp_path,
-                                                                    monkeypatch) -> None:
-    released: list[tuple[int, int]] = []
-    real = FileView.release
-
-    def spy(self, offset: int, size: int) -> None:
-        released.append((offset, size))
-        real(self, offset, size)
-
-    monkeypatch.setattr(FileView, "release", spy)
+                                                                    released_pages) -> None:
     mem = _filled(str(tmp_path / "m.mv2"), 1)
     merged_away: set[tuple[int, int]] = set()
     for c in range(1, 12):
@@ -52,7 +43,7 @@ def test_a_commit_lets_go_of_the_pages_of_the_runs_it_merged_away(tmp_path,
         after = {(r.ref.offset, r.ref.length) for r in mem._snap().runs}
         merged_away |= before - after
     assert merged_away  # the commits merged runs
-    assert merged_away <= set(released)
+    assert merged_away <= set(released_pages)
     assert len(mem.find("alpha", k=50, mode="lexical")) == 20  # they still read
     assert mem.get("d0-7").metadata == {"n": 7, "tag": "t1"}
     mem.close()
