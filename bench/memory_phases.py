@@ -1,0 +1,143 @@
+"""Where a graph build's and a compaction's memory goes, phase by phase.
+
+``python bench/memory_phases.py --n 300000`` loads ``n`` 128-d bench corpus vectors (no
+BM25 index) into a file, then in fresh processes runs ``build_index()`` on one copy and
+``compact()`` on another, sampling ``/proc/self/status`` every 10 ms: the peak resident
+memory (anonymous and file-backed: mapped pages of the file count too) in each phase.
+Phases: a compaction's chunk commits and its final commit; inside a graph build, the
+batches being added, the calibration, the save. Linux only. Writes
+``bench/results/memphases-<stamp>.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(HERE.parent))
+
+from bench.machine import machine_info  # noqa: E402
+from bench.report import heading, write_results  # noqa: E402
+
+DIM = 128
+BATCH = 10_000
+
+LOAD = """
+from bench import corpus
+from memvid_store import Memory
+mem = Memory.create(PATH, dim=DIM, index={"lexical": False})
+for batch in corpus.iter_batches(N, BATCH, dim=DIM, seed=0, ids=False, embeddings=True):
+    mem.put_many(batch)
+mem.close()
+"""
+
+# run in a fresh process: samples resident memory per phase while ``STEP`` runs
+SAMPLED = """
+import json, threading, time
+def resident():
+    got = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                got[line[:7]] = int(line.split()[1]) / 1024
+    return got
+phase, peaks = ["open"], {}
+def sample():
+    while True:
+        now = resident()
+        total = now["RssAnon"] + now["RssFile"]
+        if total > peaks.get(phase[0], {"total": 0})["total"]:
+            peaks[phase[0]] = {"total": total, "anon": now["RssAnon"], "file": now["RssFile"]}
+        time.sleep(0.01)
+threading.Thread(target=sample, daemon=True).start()
+def during(owner, name, label):
+    real = getattr(owner, name)
+    def wrapped(*args, **kwargs):
+        outer, phase[0] = phase[0], label
+        try:
+            return real(*args, **kwargs)
+        finally:
+            phase[0] = outer
+    setattr(owner, name, wrapped)
+from memvid_store.engine import store
+from memvid_store.index.vector import graph_build, graph_update, hnsw
+real_commit = store.Committer.commit
+def commit(self, versions, **kwargs):
+    phase[0] = "chunk commits" if versions else "final commit"
+    return real_commit(self, versions, **kwargs)
+store.Committer.commit = commit
+during(hnsw.StreamedGraph, "add", "graph: adding batches")
+during(graph_update, "_calibrate", "graph: calibration")
+during(graph_build, "_saved", "graph: save")
+from memvid_store import Memory
+mem = Memory.open(PATH)
+phase[0] = STEP
+start = time.perf_counter()
+getattr(mem, STEP)()
+seconds = time.perf_counter() - start
+phase[0] = "close"
+mem.close()
+time.sleep(0.05)
+print(json.dumps({"seconds": seconds, "phases": peaks}))
+"""
+
+
+def run_code(code: str, **values: Any) -> str:
+    """Run ``code`` in a fresh interpreter with ``values`` bound; its stdout."""
+    prelude = "".join(f"{name} = {value!r}\n" for name, value in values.items())
+    done = subprocess.run([sys.executable, "-c", prelude + code], check=True,
+                          capture_output=True, text=True, cwd=HERE.parent)
+    return done.stdout
+
+
+def measure(n: int, work: Path) -> dict[str, Any]:
+    loaded = work / "loaded.mv2"
+    run_code(LOAD, PATH=str(loaded), N=n, DIM=DIM, BATCH=BATCH)
+    steps = {}
+    for step in ("build_index", "compact"):
+        path = work / f"{step}.mv2"
+        shutil.copy(loaded, path)
+        out = run_code(SAMPLED, PATH=str(path), STEP=step)
+        steps[step] = json.loads(out.strip().splitlines()[-1])
+        path.unlink()
+    return steps
+
+
+def markdown(res: dict[str, Any]) -> str:
+    lines = heading("Memory by phase", res)
+    lines += [f"{res['n']:,} frames of 128-d bench corpus vectors, no BM25 index; peak "
+              "resident MB in each phase (anonymous + mapped file pages).", "",
+              "| step | phase | peak MB | anonymous | file-backed |",
+              "| --- | --- | ---: | ---: | ---: |"]
+    for step, got in res["steps"].items():
+        for phase, peak in got["phases"].items():
+            lines.append(f"| {step} ({got['seconds']:.0f} s) | {phase} | {peak['total']:.0f} | "
+                         f"{peak['anon']:.0f} | {peak['file']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=300_000)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="memvid-memphases-") as work:
+        steps = measure(args.n, Path(work))
+    res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+           "command": "python bench/memory_phases.py " + " ".join(argv or sys.argv[1:]),
+           "machine": machine_info(), "n": args.n, "steps": steps}
+    json_path, md_path = write_results(res, HERE / "results", "memphases", markdown)
+    print(f"results: {json_path}, {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
