@@ -142,6 +142,7 @@ def run_step(name: str, path: Path, n: int, add: int) -> dict[str, Any]:
 def markdown(res: dict[str, Any]) -> str:
     s = res["steps"]
     n, add = res["n"], res["add"]
+    frames = n + (add if "add" in s else 0)  # what compact() rewrites
     rows = {
         "load": lambda r: (f"load {n:,} (put_many, close)", f"{r['seconds']:.1f} s"),
         "build_index": lambda r: (
@@ -158,7 +159,7 @@ def markdown(res: dict[str, Any]) -> str:
             f"{r['seconds']:.1f} s, child peak RSS {r['child_peak_rss_mb']:.0f} MB, "
             f"calibrated ef {r['graph']['ef_search']} (sample recall "
             f"{r['graph']['sample_recall']})"),
-        "compact": lambda r: (f"compact() of {n + add:,}", f"{r['seconds']:.1f} s, peak RSS "
+        "compact": lambda r: (f"compact() of {frames:,}", f"{r['seconds']:.1f} s, peak RSS "
                               f"{r['peak_rss_mb']:.0f} MB"),
     }
     lines = [f"## Graph maintenance ({res['timestamp']})", "",
