@@ -224,10 +224,6 @@ class EncodedRun:
     crc: int
     meta: dict[str, Any]
 
-    def joined(self) -> bytes:
-        """The segment's bytes in one piece."""
-        return b"".join(self.pieces)
-
 
 def encode_run(run: RunColumns) -> EncodedRun:
     """Serialize a run."""

@@ -24,7 +24,7 @@ def test_an_encoded_run_is_its_pieces_back_to_back(tmp_path) -> None:
     snap = mem._snap()
     merged = merge_runs(list(snap.runs), snap)
     encoded = encode_run(merged)
-    data = encoded.joined()
+    data = b"".join(encoded.pieces)
     assert len(data) == encoded.length
     assert zlib.crc32(data) == encoded.crc
     assert encoded.meta["n"] == sum(r.n for r in snap.runs)

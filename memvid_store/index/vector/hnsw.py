@@ -529,17 +529,13 @@ class _UsearchBackend:
 
     def build(self, vectors: Any, labels: Any, *, metric: str,
               params: AnnParams | None = None) -> bytes:
-        usearch_index = _import("usearch.index")
+        _import("usearch.index")  # a missing library is said before the inputs are checked
         check_metric(metric)
         params = _check_params(params)
         x = _check_vectors(vectors)
         keys = _check_labels(labels, x.shape[0])
         _check_quantization(params.dtype, metric)
-        index = usearch_index.Index(
-            ndim=x.shape[1], metric=_usearch_metric(metric, params.dtype), dtype=params.dtype,
-            connectivity=params.M, expansion_add=params.ef_construction,
-            expansion_search=params.ef_search,
-        )
+        index = _new_usearch_graph(x.shape[1], metric, params)
         if x.shape[0]:
             index.add(keys, _for_graph(x, params.dtype), threads=params.build_threads)
         return self._serialize(index, metric, params.dtype, x.shape[1], params)
