@@ -161,15 +161,9 @@ def group_postings(keys: Any, rows: Any) -> dict[str, Any]:
 def merge_postings(parts: list[tuple[Any, Any, Any, int]]) -> dict[str, Any]:
     """The posting parts of adjacent runs concatenated, from each run's
     ``(tkey, toff, trows, first row in the merged run)`` in row order."""
-    keys, rows = [np.zeros(0, "<u8")], [np.zeros(0, "<u8")]
-    for tkey, toff, trows, offset in parts:
-        counts = np.diff(toff.astype("i8"))
-        if (len(toff) != len(tkey) + 1 or (len(toff) and toff[0] != 0)
-                or (counts < 0).any() or int(counts.sum()) != len(trows)):
-            raise CorruptFileError("run postings are inconsistent", "segment:run", -1)
-        keys.append(np.repeat(tkey, counts))
-        rows.append(trows.astype("<u8") + offset)
-    return group_postings(np.concatenate(keys), np.concatenate(rows))
+    keys, offsets, _, rows = merge_grouped([(tkey, toff, None, trows, offset)
+                                            for tkey, toff, trows, offset in parts])
+    return {"tkey": keys, "toff": offsets, "trows": rows}
 
 
 def group_values(kind: ValueKind, keys: Any, values: Any, rows: Any) -> dict[str, Any]:
@@ -198,19 +192,96 @@ def merge_values(kind: ValueKind, parts: list[tuple[Any, Any, Any, Any, int]]
                  ) -> dict[str, Any]:
     """The value parts of ``kind`` of adjacent runs concatenated, from each run's
     ``(keys, offsets, values, rows, first row in the merged run)`` in row order."""
-    keys, values = [np.zeros(0, "<u8")], [np.zeros(0, kind.dtype)]
-    rows = [np.zeros(0, "<u8")]
-    for pkey, poff, pval, prow, offset in parts:
-        counts = np.diff(poff.astype("i8"))
+    keys, offsets, values, rows = merge_grouped(
+        [(pkey, poff, pval.astype(kind.dtype, copy=False), prow, offset)
+         for pkey, poff, pval, prow, offset in parts])
+    key, off, val, row = kind.parts
+    return {key: keys, off: offsets, val: values, row: rows}
+
+
+MERGE_BATCH = 1 << 18  # entries of grouped parts sorted at once by ``merge_grouped``
+
+Grouped = tuple[Any, Any, Any | None, Any, int]
+"""A run's grouped part (posting lists, a kind's value columns): ``(keys ascending,
+offsets of each key's entries, values or None, rows, first row in the merged run)``."""
+
+
+def merge_grouped(parts: list[Grouped], batch: int = MERGE_BATCH
+                  ) -> tuple[Any, Any, Any | None, Any]:
+    """Grouped parts of adjacent runs, given in row order, merged into one ``(keys,
+    offsets, values, rows)``: each key's entries ascending by (value, row), an entry
+    given twice kept once.
+
+    The output is allocated once and filled a batch of keys at a time (about ``batch``
+    entries sorted at once), so a merge holds the merged part plus one batch instead of
+    the several copies of every entry that sorting them all at once makes.
+    """
+    _check_grouped(parts)
+    keys = np.unique(np.concatenate([np.zeros(0, "<u8"), *(p[0] for p in parts)])
+                     ).astype("<u8")
+    where = [np.searchsorted(keys, p[0]) for p in parts]  # the key index of each group
+    counts = np.zeros(len(keys), "i8")
+    for part, at in zip(parts, where, strict=True):
+        counts[at] += np.diff(np.asarray(part[1], "i8"))
+    bounds = np.concatenate(([0], np.cumsum(counts)))  # before repeated entries go
+    if bounds[-1] >= 2**32:
+        raise ValueError("a run's postings or value columns exceed 2^32 entries")
+    dtype = next((p[2].dtype for p in parts if p[2] is not None), None)
+    out_rows = np.empty(int(bounds[-1]), "<u4")
+    out_vals = None if dtype is None else np.empty(int(bounds[-1]), dtype)
+    out_counts = np.zeros(len(keys), "i8")
+    filled = start = 0
+    while start < len(keys):
+        stop = max(start + 1, int(np.searchsorted(bounds, bounds[start] + batch, "right")) - 1)
+        at_key, at_val, at_row = _merged_batch(parts, where, start, stop)
+        end = filled + len(at_row)
+        out_rows[filled:end] = at_row
+        if out_vals is not None:
+            out_vals[filled:end] = at_val
+        out_counts[start:stop] = np.bincount(at_key - start, minlength=stop - start)
+        filled, start = end, stop
+    offsets = np.concatenate(([0], np.cumsum(out_counts))).astype("<u4")
+    return keys, offsets, None if out_vals is None else out_vals[:filled], out_rows[:filled]
+
+
+def _check_grouped(parts: list[Grouped]) -> None:
+    """CorruptFileError unless each part's keys ascend and its offsets cover its rows."""
+    for pkey, poff, pval, prow, _ in parts:
+        counts = np.diff(np.asarray(poff, "i8"))
         if (len(poff) != len(pkey) + 1 or (len(poff) and poff[0] != 0)
-                or (counts < 0).any() or int(counts.sum()) != len(pval)
-                or len(pval) != len(prow)):
-            raise CorruptFileError("run value columns are inconsistent", "segment:run", -1)
-        keys.append(np.repeat(pkey, counts))
-        values.append(pval)
-        rows.append(prow.astype("<u8") + offset)
-    return group_values(kind, np.concatenate(keys), np.concatenate(values),
-                        np.concatenate(rows))
+                or (counts < 0).any() or int(counts.sum()) != len(prow)
+                or (pval is not None and len(pval) != len(prow))
+                or not (np.asarray(pkey[1:]) > np.asarray(pkey[:-1])).all()):
+            raise CorruptFileError("run postings or value columns are inconsistent",
+                                   "segment:run", -1)
+
+
+def _merged_batch(parts: list[Grouped], where: list[Any], start: int, stop: int
+                  ) -> tuple[Any, Any | None, Any]:
+    """The entries of keys ``[start, stop)`` (indexes into the merged keys) of every
+    part, sorted by (key, value, row) without repeats: ``(key indexes, values, rows)``."""
+    key_at, vals, rows = [], [], []
+    for (_, poff, pval, prow, offset), at in zip(parts, where, strict=True):
+        first, last = np.searchsorted(at, (start, stop))
+        lo, hi = int(poff[first]), int(poff[last])
+        key_at.append(np.repeat(at[first:last],
+                                np.diff(np.asarray(poff[first:last + 1], "i8"))))
+        rows.append(np.asarray(prow[lo:hi], "<u8") + offset)
+        if pval is not None:
+            vals.append(pval[lo:hi])
+    at_key, at_row = np.concatenate(key_at), np.concatenate(rows)
+    at_val = np.concatenate(vals) if vals else None
+    # posting lists hold each key's rows ascending and the parts come in row order: a
+    # stable sort by key keeps them ascending (values: sorted by value, then row)
+    order = (np.argsort(at_key, kind="stable") if at_val is None
+             else np.lexsort((at_row, at_val, at_key)))
+    at_key, at_row = at_key[order], at_row[order]
+    repeated = (at_key[1:] == at_key[:-1]) & (at_row[1:] == at_row[:-1])
+    if at_val is not None:
+        at_val = at_val[order]
+        repeated &= at_val[1:] == at_val[:-1]
+    keep = np.concatenate(([True], ~repeated))
+    return at_key[keep], None if at_val is None else at_val[keep], at_row[keep]
 
 
 @dataclass(frozen=True, slots=True)
