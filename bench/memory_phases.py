@@ -2,8 +2,8 @@
 
 ``python bench/memory_phases.py --n 300000`` loads ``n`` 128-d bench corpus vectors (no
 BM25 index) into a file, then in fresh processes runs ``build_index()`` on one copy and
-``compact()`` on another, sampling ``/proc/self/status`` every 10 ms: the peak resident
-memory (anonymous and file-backed: mapped pages of the file count too) in each phase.
+``compact()`` on another (``--steps``), sampling ``/proc/self/status`` every 10 ms: the
+peak resident memory (anonymous and file-backed: mapped pages of the file count too) in each phase.
 Phases: a compaction's chunk commits and its final commit; inside a graph build, the
 batches being added, the calibration, the save. Linux only. Writes
 ``bench/results/memphases-<stamp>.json`` and ``.md``.
@@ -32,12 +32,16 @@ DIM = 128
 BATCH = 10_000
 
 LOAD = """
+import json, resource, time
 from bench import corpus
 from memvid_store import Memory
+start = time.perf_counter()
 mem = Memory.create(PATH, dim=DIM, index={"lexical": False})
 for batch in corpus.iter_batches(N, BATCH, dim=DIM, seed=0, ids=False, embeddings=True):
     mem.put_many(batch)
 mem.close()
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 # run in a fresh process: samples resident memory per phase while ``STEP`` runs
@@ -99,11 +103,14 @@ def run_code(code: str, **values: Any) -> str:
     return done.stdout
 
 
-def measure(n: int, work: Path) -> dict[str, Any]:
+def measure(n: int, work: Path, steps_wanted: list[str]) -> dict[str, Any]:
     loaded = work / "loaded.mv2"
-    run_code(LOAD, PATH=str(loaded), N=n, DIM=DIM, BATCH=BATCH)
-    steps = {}
-    for step in ("build_index", "compact"):
+    load = json.loads(run_code(LOAD, PATH=str(loaded), N=n, DIM=DIM, BATCH=BATCH
+                               ).strip().splitlines()[-1])
+    steps: dict[str, Any] = {"load": {"seconds": load["seconds"], "phases": {
+        "put_many, close (peak of the process)": {"total": load["peak"], "anon": None,
+                                                  "file": None}}}}
+    for step in steps_wanted:
         path = work / f"{step}.mv2"
         shutil.copy(loaded, path)
         out = run_code(SAMPLED, PATH=str(path), STEP=step)
@@ -120,17 +127,21 @@ def markdown(res: dict[str, Any]) -> str:
               "| --- | --- | ---: | ---: | ---: |"]
     for step, got in res["steps"].items():
         for phase, peak in got["phases"].items():
+            split = (["", ""] if peak["anon"] is None
+                     else [f"{peak['anon']:.0f}", f"{peak['file']:.0f}"])
             lines.append(f"| {step} ({got['seconds']:.0f} s) | {phase} | {peak['total']:.0f} | "
-                         f"{peak['anon']:.0f} | {peak['file']:.0f} |")
+                         f"{split[0]} | {split[1]} |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=300_000)
+    ap.add_argument("--steps", default="build_index,compact",
+                    help="what to run on copies of the loaded file (comma-separated)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="memvid-memphases-") as work:
-        steps = measure(args.n, Path(work))
+        steps = measure(args.n, Path(work), args.steps.split(","))
     res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "command": "python bench/memory_phases.py " + " ".join(argv or sys.argv[1:]),
            "machine": machine_info(), "n": args.n, "steps": steps}

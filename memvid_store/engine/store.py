@@ -81,6 +81,9 @@ Pread = Callable[[int, int], bytes]  # (size, offset) -> bytes, like os.pread on
 MERGE_FANOUT = 4
 VECTOR_ALIGN = 64
 MAX_RUNS = 48
+# a run this large (its segment's bytes) is never merged again: a merge builds its output
+# in memory, so this bounds a commit's memory (and a row's rewrites) whatever the file's size
+RUN_CAP = 64 << 20
 
 
 MAX_CLOCK_SKEW_US = 60_000_000  # how far past this machine's clock a given record time may be
@@ -609,6 +612,14 @@ def _size(run: RunReader | RunColumns) -> int:
     return run.n
 
 
+def _bytes(run: RunReader | RunColumns) -> int:
+    """The size of a run's segment (of its columns, for a run not written yet)."""
+    if isinstance(run, RunReader):
+        return run.ref.length
+    return sum(len(col) if isinstance(col, bytes | bytearray) else col.nbytes
+               for col in run.cols.values())
+
+
 class Computed(Protocol):
     """What a run written without posting or value parts lacks, computed from its
     payloads (a ``Snapshot``)."""
@@ -625,20 +636,24 @@ class Computed(Protocol):
 
 def merge_tail(runs: list[RunReader | RunColumns], computed: Computed
                ) -> list[RunReader | RunColumns]:
-    """Size-tiered merging: keeps O(log N) runs with each row rewritten O(log N) times.
+    """Size-tiered merging of the runs after the last one of ``RUN_CAP`` bytes or more:
+    O(log N) runs below the cap, each row rewritten O(log N) times until its run reaches
+    the cap, then never again (so a run holds at most about twice the cap).
 
     A suffix of at least MERGE_FANOUT runs is merged once the runs after its first one add
     up to at least the first one's size (the shortest such suffix, cascading).
     """
     runs = list(runs)
     while True:
+        first = next((i + 1 for i in range(len(runs) - 1, -1, -1)
+                      if _bytes(runs[i]) >= RUN_CAP), 0)  # runs before it are closed
         chosen = None
-        for j in range(len(runs) - MERGE_FANOUT, -1, -1):
+        for j in range(len(runs) - MERGE_FANOUT, first - 1, -1):
             tail = sum(_size(r) for r in runs[j + 1 :])
             if tail >= _size(runs[j]):
                 chosen = j
                 break
-        if chosen is None and len(runs) > MAX_RUNS:
+        if chosen is None and len(runs) - first > MAX_RUNS:
             chosen = len(runs) - MAX_RUNS // 2
         if chosen is None:
             return runs

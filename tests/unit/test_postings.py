@@ -366,3 +366,18 @@ def test_open_reads_and_warmup_leave_postings_unread(mem_path: str, opened: list
     assert not {"tkey", "toff", "trows"} & set(run._parts)
     assert len(m._snap().posted("t\x00x")) == 100
     assert {"tkey", "toff", "trows"} <= set(run._parts)
+
+
+def test_runs_at_the_cap_are_not_merged_again(engine: Engine, monkeypatch) -> None:
+    monkeypatch.setattr(store, "RUN_CAP", 16 << 10)
+    rng = random.Random(5)
+    closed: dict[int, int] = {}  # offset -> length of the runs at the cap
+    for step in range(80):
+        engine.commit([random_spec(rng) for _ in range(rng.randrange(1, 25))])
+        refs = {run.ref.offset: run.ref.length for run in engine.snap.runs}
+        assert closed.items() <= refs.items()  # a closed run stays as written
+        closed.update((o, n) for o, n in refs.items() if n >= store.RUN_CAP)
+        if step % 20 == 19:
+            check(engine)
+    assert len(closed) >= 3
+    assert max(closed.values()) < 2 * store.RUN_CAP  # a merge stops growing at the cap
