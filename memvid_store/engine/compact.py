@@ -59,7 +59,7 @@ class Kept:
                 yield out
                 out, size = [], 0
                 # the old file's pages read for this chunk stop counting as resident memory
-                snap.view.release(0, snap.view.length)
+                snap.release_pages()
         if out:
             yield out
 
@@ -124,6 +124,7 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
                              toc_changes={"public_generation": public})
             del chunk  # not held through the next chunk or the indexes' build
             release_free_heap()  # the chunk's freed memory leaves the process
+            committer.snapshot.release_pages()  # what the merges read of the new file
         counters = dict(kept.counters)
         version_base = max(kept.dropped, snap.toc.counters.get("version_base", 0))
         if version_base:

@@ -626,6 +626,15 @@ class Snapshot:
         for v in self.delta:
             yield RowRef(v.gid, version=v)
 
+    def release_pages(self) -> None:
+        """Drop the pages read through this snapshot's maps (its own and its runs', which
+        may be older maps of the file) from the process's resident memory, after a pass
+        over many of them (compaction). They fault back in from the page cache."""
+        views = {id(run.view): run.view for run in self.runs}
+        views[id(self.view)] = self.view
+        for mapped in views.values():
+            mapped.release(0, mapped.length)
+
     def close(self, *, view: bool = False) -> None:
         """Release what this snapshot loaded (and with ``view``, its map of the file)."""
         searcher = self.extras.pop("searcher", None)

@@ -499,8 +499,8 @@ class Committer:
         _faults.hit("commit.after_header")
         reuse = [r for r in snap.runs if id(r) in keep]
         for r in snap.runs:  # merged away: the pages the merge read stop counting as ours
-            if id(r) not in keep:
-                snap.view.release(r.ref.offset, r.ref.length)
+            if id(r) not in keep:  # (through the run's own map, maybe an older one)
+                r.view.release(r.ref.offset, r.ref.length)
         state = Opened(header, toc, [], 0, checkpoint_seq, [])
         self.snapshot = make_snapshot(self.fd, state, self.use_mmap, reuse)
         self.snapshot.frame_cache = snap.frame_cache
