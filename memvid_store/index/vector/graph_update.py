@@ -24,7 +24,7 @@ from ..coverage import covered_gid, graph_count
 from .graph_build import GraphBlob, build_graph
 from .hnsw import AnnParams, get_backend
 from .hnsw_format import DEFAULT_EF_SEARCH
-from .stored import VectorTable
+from .stored import graph_blocks
 
 if TYPE_CHECKING:
     from ...engine.hooks import Append
@@ -65,13 +65,13 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
     new: list[tuple[Any, Any]] = []  # the rows to add: views of whole blocks
     held = []  # every row the graph will hold, as (matrix, gids) views
     mapped = MappedPages(snap.view)
-    for block in VectorTable(snap, resident=False).blocks:
-        keep = block.gids < upto
+    for matrix, gids, span in graph_blocks(snap):
+        keep = gids < upto
         if not keep.all():
-            block_rows = (block.matrix[keep], block.gids[keep])
+            block_rows = (matrix[keep], gids[keep])
         else:
-            block_rows = (block.matrix, block.gids)
-            mapped.add(block.matrix, block.span)
+            block_rows = (matrix, gids)
+            mapped.add(matrix, span)
         if not len(block_rows[1]):
             continue
         held.append(block_rows)

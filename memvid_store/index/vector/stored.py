@@ -14,6 +14,7 @@ become views of it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -140,29 +141,55 @@ class VectorTable:
 
 def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
                 dim: int, resident: bool = True) -> list[Block]:
-    vblocks = run.header["vblocks"]
-    if not vblocks:
+    vblocks = _checked_blocks(snap, run, dim, resident)
+    if not run.header["vblocks"]:
         return []
-    vrow = np.frombuffer(run.part("vrow"), "<u4")
-    rows = np.nonzero(vrow != NO_ROW)[0]
-    rows = rows[np.argsort(vrow[rows], kind="stable")]
     vfrom = np.frombuffer(run.part("vfrom"), "<i8")
     created = np.frombuffer(run.part("created"), "<i8")
     vto = np.array(run.part("vto"), dtype="<i8")
     for gid, to in overrides.items():
         if run.base <= gid < run.end:
             vto[gid - run.base] = min(vto[gid - run.base], to)
-    out, start = [], 0
+    return [Block(matrix, (sel + run.base).astype("<i8"), vfrom[sel], vto[sel], created[sel],
+                  region=span, span=span) for matrix, sel, span in vblocks]
+
+
+def _checked_blocks(snap: Snapshot, run: RunReader, dim: int, resident: bool
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
+    """Each vector block of ``run`` checked against its CRC: ``(matrix, the run rows of
+    its vectors, its span in the file)``; ``resident=False`` releases its mapped pages
+    once checked."""
+    vblocks = run.header["vblocks"]
+    if not vblocks:
+        return
+    vrow = np.frombuffer(run.part("vrow"), "<u4")
+    rows = np.nonzero(vrow != NO_ROW)[0]
+    rows = rows[np.argsort(vrow[rows], kind="stable")]
+    start = 0
     for index, (offset, count, _) in enumerate(vblocks):
-        raw = snap.view.read(offset, count * dim * 4, "segment:vectors")
+        span = (offset, count * dim * 4)
+        raw = snap.view.read(*span, "segment:vectors")
         run.check_vector_block(index, raw)  # scanned whole: checked whole, once
         if not resident:
-            snap.view.release(offset, count * dim * 4)
-        sel = rows[start : start + count]
-        out.append(Block(np.frombuffer(raw, "<f4").reshape(count, dim),
-                         (sel + run.base).astype("<i8"), vfrom[sel], vto[sel], created[sel],
-                         region=(offset, count * dim * 4), span=(offset, count * dim * 4)))
+            snap.view.release(*span)
+        yield np.frombuffer(raw, "<f4").reshape(count, dim), rows[start : start + count], span
         start += count
+
+
+def graph_blocks(snap: Snapshot) -> list[tuple[np.ndarray, np.ndarray, tuple[int, int] | None]]:
+    """Every stored vector of ``snap`` for a graph build, as ``(matrix, gids, span in the
+    file or None)``: the run blocks checked and released (a build reads them again a
+    block at a time), then the WAL delta's; without the visibility columns a search
+    needs (32 bytes a vector)."""
+    dim = snap.dim or 0
+    snap.fetch_vector_blocks()
+    out: list[tuple[np.ndarray, np.ndarray, tuple[int, int] | None]] = [
+        (matrix, (sel + run.base).astype("<i8"), span) for run in snap.runs
+        for matrix, sel, span in _checked_blocks(snap, run, dim, resident=False)]
+    delta = [v for v in snap.delta if v.embedding]
+    if delta:
+        out.append((np.frombuffer(b"".join(v.embedding for v in delta), "<f4")
+                    .reshape(len(delta), dim), np.array([v.gid for v in delta], "<i8"), None))
     return out
 
 
