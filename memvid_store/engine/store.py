@@ -617,7 +617,7 @@ def _bytes(run: RunReader | RunColumns) -> int:
     if isinstance(run, RunReader):
         return run.ref.length
     return sum(len(col) if isinstance(col, bytes | bytearray) else col.nbytes
-               for col in run.cols.values())
+               for col in run.cols.values() if col is not None)  # None: a part it lacks
 
 
 class Computed(Protocol):
