@@ -287,7 +287,7 @@ def _merged_batch(parts: list[Grouped], where: list[Any], start: int, stop: int
 @dataclass(frozen=True, slots=True)
 class EncodedRun:
     """A serialized run as pieces to write back to back (its parts' own buffers, never
-    joined into one copy: a merged run of a million rows is about 100 MB), with the
+    joined into one copy: a merged run holds up to about 128 MiB), with the
     segment's length and CRC-32 and the meta of its TOC entry."""
 
     pieces: list[Any]
