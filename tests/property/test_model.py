@@ -40,6 +40,7 @@ from memvid_store import (
     Memory,
 )
 from memvid_store.engine import compact as compact_module
+from memvid_store.engine import store as store_module
 from memvid_store.types import from_us, to_us
 
 DIM = 3
@@ -642,6 +643,28 @@ StreamedCompactionMachine.TestCase.settings = settings(
     MemoryMachine.TestCase.settings, max_examples=20)
 TestStreamedCompaction = StreamedCompactionMachine.TestCase
 TestStreamedCompaction.pytestmark = [pytest.mark.timeout(600)]
+
+
+class ClosedRunsMachine(MemoryMachine):
+    """The same model, with runs closed to merging at a few KiB (``RUN_CAP``), as a large
+    file's are at 64 MiB: reads span many runs, merges stop at the closed ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._run_cap = store_module.RUN_CAP
+        store_module.RUN_CAP = 2048
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            store_module.RUN_CAP = self._run_cap
+
+
+ClosedRunsMachine.TestCase.settings = settings(
+    MemoryMachine.TestCase.settings, max_examples=20)
+TestClosedRuns = ClosedRunsMachine.TestCase
+TestClosedRuns.pytestmark = [pytest.mark.timeout(600)]
 
 
 def _scenario(steps: Callable[[MemoryMachine], None]) -> None:
