@@ -623,48 +623,45 @@ TestMemoryModel = MemoryMachine.TestCase
 TestMemoryModel.pytestmark = [pytest.mark.timeout(600)]
 
 
-class StreamedCompactionMachine(MemoryMachine):
+class _SettingMachine(MemoryMachine):
+    """The same model with one module setting changed (``SETTING``: module, name, value)
+    for the machine's life."""
+
+    SETTING: tuple[Any, str, int]
+
+    def __init__(self) -> None:
+        super().__init__()
+        module, name, value = self.SETTING
+        self._saved = getattr(module, name)
+        setattr(module, name, value)
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            module, name, _ = self.SETTING
+            setattr(module, name, self._saved)
+
+
+class StreamedCompactionMachine(_SettingMachine):
     """The same model, with compaction writing the kept versions a few at a time (one
     commit of the new file per ``CHUNK_BYTES``), as it does a large file's."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._chunk_bytes = compact_module.CHUNK_BYTES
-        compact_module.CHUNK_BYTES = 300
-
-    def teardown(self) -> None:
-        try:
-            super().teardown()
-        finally:
-            compact_module.CHUNK_BYTES = self._chunk_bytes
+    SETTING = (compact_module, "CHUNK_BYTES", 300)
 
 
-StreamedCompactionMachine.TestCase.settings = settings(
-    MemoryMachine.TestCase.settings, max_examples=20)
-TestStreamedCompaction = StreamedCompactionMachine.TestCase
-TestStreamedCompaction.pytestmark = [pytest.mark.timeout(600)]
-
-
-class ClosedRunsMachine(MemoryMachine):
+class ClosedRunsMachine(_SettingMachine):
     """The same model, with runs closed to merging at a few KiB (``RUN_CAP``), as a large
     file's are at 64 MiB: reads span many runs, merges stop at the closed ones."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._run_cap = store_module.RUN_CAP
-        store_module.RUN_CAP = 2048
-
-    def teardown(self) -> None:
-        try:
-            super().teardown()
-        finally:
-            store_module.RUN_CAP = self._run_cap
+    SETTING = (store_module, "RUN_CAP", 2048)
 
 
-ClosedRunsMachine.TestCase.settings = settings(
-    MemoryMachine.TestCase.settings, max_examples=20)
+for _machine in (StreamedCompactionMachine, ClosedRunsMachine):
+    _machine.TestCase.settings = settings(MemoryMachine.TestCase.settings, max_examples=20)
+    _machine.TestCase.pytestmark = [pytest.mark.timeout(600)]
+TestStreamedCompaction = StreamedCompactionMachine.TestCase
 TestClosedRuns = ClosedRunsMachine.TestCase
-TestClosedRuns.pytestmark = [pytest.mark.timeout(600)]
 
 
 def _scenario(steps: Callable[[MemoryMachine], None]) -> None:

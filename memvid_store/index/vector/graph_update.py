@@ -14,8 +14,6 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ...config import IndexConfig
 from ...engine.format import SegmentRef
 from ...engine.records import Version
@@ -24,7 +22,7 @@ from ..coverage import covered_gid, graph_count
 from .graph_build import GraphBlob, build_graph
 from .hnsw import AnnParams, get_backend
 from .hnsw_format import DEFAULT_EF_SEARCH
-from .stored import graph_blocks
+from .stored import embedding_rows, graph_blocks
 
 if TYPE_CHECKING:
     from ...engine.hooks import Append
@@ -81,8 +79,7 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
         elif add.any():
             new.append((block_rows[0][add], block_rows[1][add]))
     if fresh:
-        rows = (np.frombuffer(b"".join(v.embedding for v in fresh), "<f4")
-                .reshape(len(fresh), dim), np.array([v.gid for v in fresh], "<i8"))
+        rows = embedding_rows(fresh, dim)
         new.append(rows)
         held.append(rows)
     if not new:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ...engine.format import NO_ROW, TIME_MAX, crc32
+from ...engine.records import Version
 from ...engine.runs import RunReader
 from ...engine.snapshot import Snapshot
 from ...errors import ChecksumError, CorruptFileError
@@ -112,9 +113,7 @@ class VectorTable:
                     block.valid_to[j] = min(block.valid_to[j], replaced[int(block.gids[j])])
         delta = [v for v in snap.delta if v.embedding]
         self._delta_block = [Block(
-            np.frombuffer(b"".join(v.embedding for v in delta), "<f4").reshape(len(delta),
-                                                                               self.dim),
-            np.array([v.gid for v in delta], "<i8"),
+            *embedding_rows(delta, self.dim),
             np.array([v.valid_from for v in delta], "<i8"),
             np.array([v.valid_to for v in delta], "<i8"),
             np.array([v.created_at for v in delta], "<i8"),
@@ -139,9 +138,15 @@ class VectorTable:
         return sum(len(b.gids) for b in self.blocks)
 
 
+def embedding_rows(versions: list[Version], dim: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """The embeddings of ``versions`` (at least one, each with an embedding of ``dim``
+    floats) as one float32 matrix, and their gids."""
+    return (np.frombuffer(b"".join(v.embedding for v in versions), "<f4")
+            .reshape(len(versions), dim), np.array([v.gid for v in versions], "<i8"))
+
+
 def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
                 dim: int, resident: bool = True) -> list[Block]:
-    vblocks = _checked_blocks(snap, run, dim, resident)
     if not run.header["vblocks"]:
         return []
     vfrom = np.frombuffer(run.part("vfrom"), "<i8")
@@ -151,7 +156,8 @@ def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
         if run.base <= gid < run.end:
             vto[gid - run.base] = min(vto[gid - run.base], to)
     return [Block(matrix, (sel + run.base).astype("<i8"), vfrom[sel], vto[sel], created[sel],
-                  region=span, span=span) for matrix, sel, span in vblocks]
+                  region=span, span=span)
+            for matrix, sel, span in _checked_blocks(snap, run, dim, resident)]
 
 
 def _checked_blocks(snap: Snapshot, run: RunReader, dim: int, resident: bool
@@ -188,8 +194,7 @@ def graph_blocks(snap: Snapshot) -> list[tuple[np.ndarray, np.ndarray, tuple[int
         for matrix, sel, span in _checked_blocks(snap, run, dim, resident=False)]
     delta = [v for v in snap.delta if v.embedding]
     if delta:
-        out.append((np.frombuffer(b"".join(v.embedding for v in delta), "<f4")
-                    .reshape(len(delta), dim), np.array([v.gid for v in delta], "<i8"), None))
+        out.append((*embedding_rows(delta, dim), None))
     return out
 
 

@@ -25,7 +25,7 @@ from ..listing import candidate_gids
 from .exact import best
 from .numpy_free_subset import SUBSET_MAX
 from .scoring import score_block
-from .stored import StoredVectors
+from .stored import StoredVectors, embedding_rows
 
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked
@@ -56,11 +56,12 @@ class SubsetScan:
         delta = [snap.delta[g - first_delta] for g in gids if g >= first_delta]
         delta = [v for v in delta if v.embedding]
         parts = [self.stored.gather(committed)]
+        delta_gids = np.zeros(0, "<i8")
         if delta:
-            parts.append(np.frombuffer(b"".join(v.embedding for v in delta), "<f4")
-                         .reshape(len(delta), -1))
+            delta_rows, delta_gids = embedding_rows(delta)
+            parts.append(delta_rows)
         matrix = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        labels = np.concatenate([committed, np.array([v.gid for v in delta], "<i8")])
+        labels = np.concatenate([committed, delta_gids])
         if not len(labels):
             return []
         query = np.frombuffer(req.vector, "<f4")[None, :]
