@@ -8,6 +8,7 @@ waiting for the old file's lock notice the replacement and reopen the path.
 from __future__ import annotations
 
 import os
+from array import array
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from ..heap import release_free_heap
 from . import _faults, lock
 from .format import TIME_MAX
 from .history import commit_log, state_at
-from .hooks import ALL, AUTO, CommitHook
+from .hooks import ALL, AUTO, DUE, CommitHook
 from .keys import SEP
 from .records import COUNTERS, Version
 from .snapshot import Snapshot
@@ -27,13 +28,15 @@ CHUNK_BYTES = 16 << 20  # text and vector bytes of the versions one run is writt
 
 class Kept:
     """The versions compaction keeps, streamed in gid order (renumbered from 0) in chunks of
-    about ``chunk_bytes``, and the counters of those streamed so far."""
+    about ``chunk_bytes``, the counters of those streamed so far and their old gids
+    (``old_gids``: a kept version's new gid is its position there)."""
 
     def __init__(self, snap: Snapshot, floor: int | None, chunk_bytes: int) -> None:
         self.snap, self.floor, self.chunk_bytes = snap, floor, chunk_bytes
         self.counters: dict[str, Any] = {k: 0 for k in COUNTERS}
         self.dropped = 0  # the highest version number dropped (0: none)
         self.count = 0
+        self.old_gids = array("q")
 
     def chunks(self) -> Iterator[list[Version]]:
         snap, floor = self.snap, self.floor
@@ -53,6 +56,7 @@ class Kept:
                            v.tombstone, -1, False, v.text, v.metadata, v.tags,
                            snap.embedding(ref), vto)
             self._count(kept)
+            self.old_gids.append(ref.gid)
             out.append(kept)
             size += len(kept.text) + len(kept.embedding or b"") + 64
             if size >= self.chunk_bytes:
@@ -125,13 +129,21 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
             del chunk  # not held through the next chunk or the indexes' build
             release_free_heap()  # the chunk's freed memory leaves the process
             committer.snapshot.release_pages()  # what the merges read of the new file
+        # the old graph, renumbered, is carried over rather than rebuilt when it can be:
+        # then only a due extension of it is built, as a writer's commits build one
+        carried = maintainer is not None and maintainer.carry(snap, kept.old_gids)
+        if carried:
+            committer.commit([], checkpoint_seq=0, dim=snap.dim, counters=kept.counters,
+                             commit_time=commit_time, full_index=AUTO,
+                             toc_changes={"public_generation": public})
+            committer.snapshot.release_pages()
         counters = dict(kept.counters)
         version_base = max(kept.dropped, snap.toc.counters.get("version_base", 0))
         if version_base:
             counters["version_base"] = version_base
         committer.sync = True  # one fsync covers every chunk's bytes, then the header
         committer.commit([], checkpoint_seq=0, dim=snap.dim, counters=counters,
-                         commit_time=commit_time, full_index=ALL,
+                         commit_time=commit_time, full_index=DUE if carried else ALL,
                          toc_changes={"public_generation": public, "prev": first})
         committer.snapshot.view.close()
         fresh.view.close()

@@ -8,7 +8,8 @@ layer: the facade hands a hook to the writer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -16,7 +17,22 @@ if TYPE_CHECKING:
     from .records import Version
     from .snapshot import Snapshot
 
-Append = Callable[[bytes], tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Pieces:
+    """Bytes a commit writes a piece at a time, never holding them whole (a large
+    segment streamed from elsewhere): ``pieces()`` yields them in order, ``length`` bytes
+    in all. It is called once per write, so it must yield the same bytes each time."""
+
+    length: int
+    pieces: Callable[[], Iterable[bytes | memoryview]]
+
+    def __len__(self) -> int:
+        return self.length
+
+
+Append = Callable[["bytes | Pieces"], tuple[int, int]]
 """Queues bytes to be written after the committed end; returns their (offset, length)."""
 
 # What a commit asks of the derived indexes (``full`` of ``CommitHook.on_commit``):
@@ -57,14 +73,21 @@ class CommitHook(Protocol):
         """Stop background work: the writer is closing or moving to another file."""
         ...
 
+    def carry(self, old: Snapshot, kept: Sequence[int]) -> bool:
+        """Compaction: take the old file's indexes that can be renumbered rather than
+        rebuilt (``kept``: the old gids of the versions kept, ascending; a version's new
+        gid is its position there) into the next commit. True when one was taken."""
+        ...
 
-def appender(writes: list[tuple[int, bytes]], start: int) -> tuple[Append, Callable[[], int]]:
+
+def appender(writes: list[tuple[int, bytes | Pieces]], start: int
+             ) -> tuple[Append, Callable[[], int]]:
     """An ``Append`` that queues aligned writes from ``start``; and the next free offset."""
     from .format import align
 
     state = {"pos": start}
 
-    def write(data: bytes) -> tuple[int, int]:
+    def write(data: bytes | Pieces) -> tuple[int, int]:
         off = state["pos"]
         writes.append((off, data))
         state["pos"] = align(off + len(data))

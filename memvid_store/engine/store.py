@@ -50,7 +50,7 @@ from .format import (
     unpack_header,
     unpack_toc_footer,
 )
-from .hooks import ALL
+from .hooks import ALL, Pieces
 from .records import COUNTERS, Version, decode_ops, id_hash
 from .runs import (
     FLAG_TOMBSTONE,
@@ -423,7 +423,7 @@ class Committer:
         snap = self.snapshot
         old_header, old_toc = snap.header, snap.toc
         pos = align(old_header.committed_end)
-        writes: list[tuple[int, bytes]] = []
+        writes: list[tuple[int, bytes | Pieces]] = []
         segments = [s for s in old_toc.segments if s.kind != "run"]
         codec = snap.codec
         if codec.dictionary is None and versions:
@@ -507,7 +507,7 @@ class Committer:
         return self.snapshot
 
     def _build_run(self, versions: list[Version], codec: Codec, pos: int,
-                   writes: list[tuple[int, bytes]], dim: int | None
+                   writes: list[tuple[int, bytes | Pieces]], dim: int | None
                    ) -> tuple[RunColumns, bytes, int, int]:
         n = len(versions)
         base = versions[0].gid
@@ -598,7 +598,15 @@ class Committer:
         return run, blocks, raw_total, pos
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+def _pwrite_all(fd: int, data: bytes | Pieces, offset: int) -> None:
+    if isinstance(data, Pieces):
+        end = offset + data.length
+        for piece in data.pieces():
+            _pwrite_all(fd, piece, offset)
+            offset += memoryview(piece).nbytes
+        if offset != end:  # before the header: the commit fails and nothing changes
+            raise AssertionError(f"streamed pieces wrote {offset - end:+} bytes too many")
+        return
     view = memoryview(data)
     while view:
         written = os.pwrite(fd, view, offset)

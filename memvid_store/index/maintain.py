@@ -32,7 +32,7 @@ segment is a manifest naming every file).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -68,6 +68,7 @@ class IndexMaintainer:
         self._builder_key: tuple[str, int] | None = None
         self._pending: list[Any] = []  # BM25 documents of [_pending_from, _pending_to)
         self._pending_from = self._pending_to = -1
+        self._carried: Any = None  # compaction's renumbered old graph, for the next commit
         self._background = (BackgroundGraph(path, self._scratch_dir, on_graph_ready)
                             if on_graph_ready is not None and config.ann_backend != "none"
                             else None)
@@ -104,7 +105,20 @@ class IndexMaintainer:
         return self._builds_graph(snap.toc.counters.get("vectors", 0), count, full)
 
     def ready(self) -> bool:
-        return self._background is not None and self._background.ready()
+        return self._carried is not None or (self._background is not None
+                                             and self._background.ready())
+
+    def carry(self, old: Snapshot, kept: Sequence[int]) -> bool:
+        """Compaction: the old file's graph, renumbered, goes into the next commit when it
+        can be (:mod:`.vector.graph_carry`); the BM25 index is rebuilt as chunks commit."""
+        if self.config.ann_backend != "usearch":
+            return False
+        import numpy as np
+
+        from .vector.graph_carry import carry_graph
+
+        self._carried = carry_graph(old, self.config, np.asarray(kept, np.int64))
+        return self._carried is not None
 
     def committed(self, snap: Snapshot) -> None:
         """Start a background graph build when one is due that ``SEAL`` leaves alone."""
@@ -202,6 +216,9 @@ class IndexMaintainer:
              write: Append, next_gid: int, vectors_total: int, full: int) -> list[SegmentRef]:
         from .vector.graph_update import graph_identity, graph_ref, prepare_graph
 
+        if self._carried is not None:
+            carried, self._carried = self._carried, None
+            return [s for s in segments if s.kind != "ann"] + [graph_ref(carried, write)]
         old = snap.toc.find("ann")
         if full >= DUE and self._background is not None:
             self._background.cancel()  # this commit builds it all

@@ -101,7 +101,7 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
     meta = {"backend": config.ann_backend, "count": count + sum(len(g) for _, g in new),
             "covered": upto, "M": config.ann_m,
             "ef_construction": config.ann_ef_construction, "dtype": dtype,
-            **_calibrated(calibration, old)}
+            **calibrated_meta(calibration, old)}
     return PreparedGraph(graph_identity(old), blob, meta)
 
 
@@ -167,7 +167,7 @@ def _calibrate(config: IndexConfig, index: Any, blocks: list[tuple[Any, Any]], q
         return None
 
 
-def _calibrated(calibration: Calibration | None, old: SegmentRef | None) -> dict[str, Any]:
+def calibrated_meta(calibration: Calibration | None, old: SegmentRef | None) -> dict[str, Any]:
     """The TOC fields of the graph's width: measured now, else kept from the graph it
     extends (too few new vectors to measure with), else none (the default width)."""
     if calibration is not None:

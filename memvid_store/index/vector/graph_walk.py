@@ -8,15 +8,8 @@ as distances. The caller rescores the candidates in float32 and accepts them lik
 other. Once the walks have cost about what loading numpy and usearch costs, the caller
 switches to the library (see :mod:`.numpy_free_walk`), as a long-lived process should.
 
-usearch 2.x dense index, as serialized (little-endian)::
-
-    u32 rows | u32 bytes per row | rows x int8
-    64-byte head: b"usearch", version major/minor/patch u16, metric, scalar, key and
-                  slot kinds u8, counts and dimensions u64, multi u8
-    graph header: size, connectivity, connectivity_base, max_level, entry_slot (u64)
-    size x i16 node levels
-    nodes: key u64 | level i16 | u32 count + connectivity_base u32 slots (level 0)
-           | per upper level: u32 count + connectivity u32 slots
+The graph's layout is read by :mod:`.usearch_layout`; removed nodes (compaction's
+carried graphs) are walked through and never returned, as usearch does.
 
 Anything else (another layout, scalar or key type) raises :class:`Unsupported` and the
 library serves; the walk never decides that a file is damaged.
@@ -27,23 +20,15 @@ from __future__ import annotations
 import heapq
 import math
 import re
-import struct
 from array import array
 from bisect import bisect_left
 from itertools import accumulate
 from typing import Any
 
 from .hnsw_format import unpack_graph
+from .usearch_layout import FREE_KEY, NODE_HEAD, Unsupported, layout, read
 
-_MAGIC = b"usearch"
-_MAJOR = 2
-_I8, _U64, _U32 = 23, 14, 15  # usearch scalar kinds
-_NODE_HEAD = 10  # key u64 + level i16
-_GRAPH_HEADER = struct.Struct("<5Q")
-
-
-class Unsupported(Exception):
-    """The graph is not one this module can walk (the library must serve it)."""
+_I8 = 23  # usearch's scalar kind of int8 rows
 
 
 class UsearchGraph:
@@ -61,27 +46,18 @@ class UsearchGraph:
         self._i8 = blob.cast("b")
         self.dim = dim
         self.count = header.count
-        rows, width = _read("<II", blob, 0)
-        if rows != header.count or width != dim:
+        at = layout(blob)
+        if at.rows != at.size or at.row_bytes != dim or at.scalar != _I8:
             raise Unsupported("vector matrix does not match the graph header")
+        if at.present != header.count:
+            raise Unsupported("node count does not match the graph header")
         self._vectors = 8
-        head = 8 + rows * width
-        if len(blob) < head + 64 or bytes(blob[head:head + 7]) != _MAGIC:
-            raise Unsupported("no usearch head")
-        major = _read("<H", blob, head + 7)[0]
-        scalar, key_kind, slot_kind = blob[head + 14], blob[head + 15], blob[head + 16]
-        multi = blob[head + 41]
-        if major != _MAJOR or (scalar, key_kind, slot_kind) != (_I8, _U64, _U32) or multi:
-            raise Unsupported(f"usearch {major}.x layout with kinds {scalar, key_kind, slot_kind}")
-        graph = head + 64
-        size, conn, conn_base, max_level, entry = _read(_GRAPH_HEADER.format, blob, graph)
-        if size != rows or not 0 < conn <= conn_base <= 4096 or entry >= max(size, 1):
-            raise Unsupported("graph header out of range")
-        self.size, self.max_level, self.entry = size, max_level, entry
-        self._conn = (conn_base, conn)
-        self._base_bytes = 4 + 4 * conn_base
-        self._level_bytes = 4 + 4 * conn
-        levels = bytes(blob[graph + 40 : graph + 40 + 2 * size])
+        self.size, self.max_level, self.entry = at.size, at.max_level, at.entry
+        self._removed = at.deleted > 0
+        self._conn = (at.connectivity_base, at.connectivity)
+        self._base_bytes, self._level_bytes = at.base_bytes, at.level_bytes
+        size = at.size
+        levels = bytes(blob[at.levels : at.levels + 2 * size])
         if len(levels) != 2 * size or levels[1::2].count(0) != size:
             raise Unsupported("node levels out of range")
         low = levels[0::2]
@@ -89,28 +65,28 @@ class UsearchGraph:
         # place every node without a pass over all of them
         self._upper = [m.start() for m in re.finditer(rb"[^\x00]", low)]
         self._above = list(accumulate(low[s] for s in self._upper))
-        self._nodes = graph + 40 + 2 * size
+        self._nodes = at.nodes
         end = self._offset(size) if size else self._nodes
-        if end > len(blob) or max(low, default=0) > max_level:
+        if end > len(blob) or max(low, default=0) > at.max_level:
             raise Unsupported("nodes exceed the graph")
 
     def _offset(self, slot: int) -> int:
         i = bisect_left(self._upper, slot)
         above = self._above[i - 1] if i else 0
-        return (self._nodes + slot * (_NODE_HEAD + self._base_bytes)
+        return (self._nodes + slot * (NODE_HEAD + self._base_bytes)
                 + above * self._level_bytes)
 
     def key(self, slot: int) -> int:
-        return _read("<Q", self._blob, self._offset(slot))[0]
+        return read("<Q", self._blob, self._offset(slot))[0]
 
     def neighbors(self, slot: int, level: int) -> tuple[int, ...]:
-        off = self._offset(slot) + _NODE_HEAD
+        off = self._offset(slot) + NODE_HEAD
         if level:
             off += self._base_bytes + (level - 1) * self._level_bytes
-        count = _read("<I", self._blob, off)[0]
+        count = read("<I", self._blob, off)[0]
         if count > self._conn[level > 0]:
             raise Unsupported(f"node {slot} lists {count} neighbours")
-        found = _read(f"<{count}I", self._blob, off + 4)
+        found = read(f"<{count}I", self._blob, off + 4)
         if found and max(found) >= self.size:
             raise Unsupported(f"node {slot} links to a missing node")
         return found
@@ -137,32 +113,32 @@ class UsearchGraph:
                     if d < best:
                         closest, best, moved = n, d, True
         ef = max(ef, k)
+        allowed = self._kept if self._removed else None
         visited = {closest}
         frontier = [(best, closest)]
-        top = [(-best, closest)]
+        top = [(-best, closest)] if allowed is None or allowed(closest) else []
+        radius = best  # the worst distance in ``top`` once it is full
         while frontier:
             d, slot = heapq.heappop(frontier)
-            if len(top) >= ef and d > -top[0][0]:
+            if len(top) >= ef and d > radius:
                 break
             for n in self.neighbors(slot, 0):
                 if n in visited:
                     continue
                 visited.add(n)
                 dn = distance(n)
-                if len(top) < ef or dn < -top[0][0]:
+                if len(top) < ef or dn < radius:
                     heapq.heappush(frontier, (dn, n))
-                    heapq.heappush(top, (-dn, n))
-                    if len(top) > ef:
-                        heapq.heappop(top)
+                    if allowed is None or allowed(n):  # removed nodes lead on, never count
+                        heapq.heappush(top, (-dn, n))
+                        if len(top) > ef:
+                            heapq.heappop(top)
+                        radius = -top[0][0]
         nearest = sorted((-negd, slot) for negd, slot in top)[:k]
         return [self.key(slot) for _, slot in nearest]
 
-
-def _read(fmt: str, blob: memoryview, offset: int) -> tuple[int, ...]:
-    try:
-        return struct.unpack_from(fmt, blob, offset)
-    except struct.error as exc:
-        raise Unsupported(f"graph bytes end early ({exc})") from None
+    def _kept(self, slot: int) -> bool:
+        return self.key(slot) != FREE_KEY
 
 
 def _to_int8(query: array) -> memoryview:
