@@ -2,8 +2,10 @@
 
 ``python bench/memory_phases.py --n 300000`` loads ``n`` 128-d bench corpus vectors (no
 BM25 index) into a file, then in fresh processes runs ``build_index()`` on one copy and
-``compact()`` on another (``--steps``), sampling ``/proc/self/status`` every 10 ms: the
-peak resident memory (anonymous and file-backed: mapped pages of the file count too) in each phase.
+``compact()`` on another (``--steps``; ``--with-graph`` first gives the loaded file its
+graph with ``build_index()`` in a fresh process, so that a compaction carries it over),
+sampling ``/proc/self/status`` every 10 ms: the peak resident memory (anonymous and
+file-backed: mapped pages of the file count too) in each phase.
 Phases: a compaction's chunk commits and its final commit; inside a graph build, the
 batches being added, the calibration, the save. Linux only. Writes
 ``bench/results/memphases-<stamp>.json`` and ``.md``.
@@ -73,15 +75,18 @@ def during(owner, name, label):
             phase[0] = outer
     setattr(owner, name, wrapped)
 from memvid_store.engine import store
-from memvid_store.index.vector import graph_build, graph_update, hnsw
+from memvid_store.index.vector import graph_build, graph_carry, graph_update, hnsw
 real_commit = store.Committer.commit
 def commit(self, versions, **kwargs):
-    phase[0] = "chunk commits" if versions else "final commit"
+    carrying = getattr(self.maintainer, "_carried", None) is not None
+    phase[0] = ("chunk commits" if versions
+                else "commit of the carried graph" if carrying else "final commit")
     return real_commit(self, versions, **kwargs)
 store.Committer.commit = commit
 during(hnsw.StreamedGraph, "add", "graph: adding batches")
 during(graph_update, "_calibrate", "graph: calibration")
 during(graph_build, "_saved", "graph: save")
+during(graph_carry, "carry_graph", "graph: checked and renumbered")
 from memvid_store import Memory
 mem = Memory.open(PATH)
 phase[0] = STEP
@@ -103,13 +108,18 @@ def run_code(code: str, **values: Any) -> str:
     return done.stdout
 
 
-def measure(n: int, work: Path, steps_wanted: list[str]) -> dict[str, Any]:
+def measure(n: int, work: Path, steps_wanted: list[str], with_graph: bool = False
+            ) -> dict[str, Any]:
     loaded = work / "loaded.mv2"
     load = json.loads(run_code(LOAD, PATH=str(loaded), N=n, DIM=DIM, BATCH=BATCH
                                ).strip().splitlines()[-1])
     steps: dict[str, Any] = {"load": {"seconds": load["seconds"], "phases": {
         "put_many, close (peak of the process)": {"total": load["peak"], "anon": None,
                                                   "file": None}}}}
+    if with_graph:  # the loaded file's own graph, which the steps then start from
+        out = run_code(SAMPLED, PATH=str(loaded), STEP="build_index")
+        steps["build_index (the loaded file's graph)"] = json.loads(
+            out.strip().splitlines()[-1])
     for step in steps_wanted:
         path = work / f"{step}.mv2"
         shutil.copy(loaded, path)
@@ -139,9 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=300_000)
     ap.add_argument("--steps", default="build_index,compact",
                     help="what to run on copies of the loaded file (comma-separated)")
+    ap.add_argument("--with-graph", action="store_true",
+                    help="build the loaded file's graph before the steps")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="memvid-memphases-") as work:
-        steps = measure(args.n, Path(work), args.steps.split(","))
+        steps = measure(args.n, Path(work), args.steps.split(","), args.with_graph)
     res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "command": "python bench/memory_phases.py " + " ".join(argv or sys.argv[1:]),
            "machine": machine_info(), "n": args.n, "steps": steps}

@@ -122,3 +122,33 @@ def test_checking_a_block_whole_changes_no_answer(tmp_path, monkeypatch):
     one_by_one, early = outcomes(10**9), outcomes(1)
     assert early == one_by_one
     assert "damaged" in one_by_one and one_by_one.count("damaged") < len(queries)
+
+
+@pytest.mark.parametrize("vrow", [0xFFFFFFF0, 3], ids=["past the blocks", "named twice"])
+@pytest.mark.parametrize("ann_threshold", [10**6, 100], ids=["exact", "graph build"])
+def test_vector_rows_that_miss_the_blocks_never_move_vectors(tmp_path, vrow, ann_threshold):
+    """A version's vector row (checksummed, but wrong) is caught before any vector is
+    matched to a gid: the exact scan and a graph build raise instead of giving the later
+    vectors to other versions."""
+    from memvid_store.errors import CorruptFileError
+    from tests.torture.crafted import edit_run, main_run, row_of, set_part_value
+
+    path = tmp_path / "v.mv2"
+    rng = random.Random(6)
+    vectors = [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(300)]
+    options = {"graph_sync_limit": 0, "graph_background": False}  # no graph yet
+    with Memory.create(path, dim=DIM, index=IndexConfig(ann_threshold=ann_threshold),
+                       **options) as mem:
+        mem.put_many([{"text": f"frame {i}", "id": f"f{i}", "embedding": vec}
+                      for i, vec in enumerate(vectors)])
+    data = path.read_bytes()
+    path.write_bytes(edit_run(data, set_part_value("vrow", row_of(data, main_run(data), "f7"),
+                                                   vrow)))
+    with Memory.open(path, **options) as mem:
+        assert mem._snap().toc.find("ann") is None
+        assert mem.get("f7").text == "frame 7"  # the frames stay readable
+        with pytest.raises(CorruptFileError, match="vector rows"):
+            if ann_threshold == 100:
+                mem.build_index()
+            else:
+                mem.find(vector=vectors[20], k=3, mode="vector")

@@ -171,6 +171,12 @@ def _checked_blocks(snap: Snapshot, run: RunReader, dim: int, resident: bool
     vrow = np.frombuffer(run.part("vrow"), "<u4")
     rows = np.nonzero(vrow != NO_ROW)[0]
     rows = rows[np.argsort(vrow[rows], kind="stable")]
+    total = sum(count for _, count, _ in vblocks)
+    # each vector row is one version's: a row named twice, or past the blocks, would
+    # shift every later vector onto another version's gid
+    if len(rows) != total or not np.array_equal(vrow[rows], np.arange(total)):
+        raise CorruptFileError(f"the vector rows of the run at offset {run.ref.offset} do "
+                               f"not match its vector blocks", "segment:run", run.ref.offset)
     start = 0
     for index, (offset, count, _) in enumerate(vblocks):
         span = (offset, count * dim * 4)
