@@ -18,6 +18,8 @@ _FALSE = {"0", "false", "no", "off"}
 TIERS = ("header", "toc", "time_index", "lex_index", "vec_index")
 PRELOAD_LEVELS = ("none", "lazy", "balanced", "aggressive")
 DEFAULT_CACHE_SIZE = 100 << 20
+DEFAULT_COMPACT_MEMORY = 256 << 20
+MIN_COMPACT_MEMORY = 128 << 20  # below it the process's own libraries are most of it
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20,
           "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
 
@@ -176,6 +178,12 @@ class StoreConfig:
             the background builder or ``build_index()``, and searched exactly meanwhile.
         graph_background: while a writer is open, build a due graph extension too long
             for ``close()`` in a child process, and commit it when ready.
+        compact_memory: the peak resident memory ``compact()`` keeps to, in bytes, an int
+            or ``"256MB"`` (``MEMVID_COMPACT_MEMORY``; default 256 MiB, at least 128 MiB):
+            it streams chunks of 1/32 of it and closes the runs it writes to merging at
+            1/8 of it; a vector graph it cannot carry over from the old file is built
+            only when its estimated size fits, else ``build_index()`` or the background
+            builder builds it and the vectors are scanned exactly meanwhile.
     """
 
     wal_size: int = DEFAULT_WAL_SIZE
@@ -187,6 +195,7 @@ class StoreConfig:
     warmup: WarmupConfig | str = field(default_factory=lambda: WarmupConfig.level("lazy"))
     graph_sync_limit: int = 20_000
     graph_background: bool = True
+    compact_memory: int | str = DEFAULT_COMPACT_MEMORY
 
     @property
     def cache_root(self) -> str:
@@ -207,6 +216,14 @@ class StoreConfig:
         if not isinstance(self.graph_background, bool):
             raise InvalidTypeError(f"graph_background must be a bool, got "
                                    f"{self.graph_background!r}")
+        if isinstance(self.compact_memory, str):
+            object.__setattr__(self, "compact_memory",
+                               parse_size(self.compact_memory, "compact_memory"))
+        if (isinstance(self.compact_memory, bool) or not isinstance(self.compact_memory, int)
+                or self.compact_memory < MIN_COMPACT_MEMORY):
+            raise InvalidInputError(f"compact_memory must be at least 128 MiB (an int of "
+                                    f"bytes or a size like '256MB'), got "
+                                    f"{self.compact_memory!r}")
         if isinstance(self.mmap, bool):
             object.__setattr__(self, "mmap", MmapConfig(enabled=self.mmap))
         elif not isinstance(self.mmap, MmapConfig):
@@ -229,7 +246,8 @@ class StoreConfig:
         """Defaults, then ``MEMVID_*`` environment variables, then ``overrides``.
 
         ``MEMVID_PRELOAD_LEVEL`` (none|lazy|balanced|aggressive), ``MEMVID_CACHE_SIZE``
-        (e.g. ``512MB``), ``MEMVID_MMAP_ENABLED`` (true|false), ``MEMVID_CACHE_DIR``.
+        (e.g. ``512MB``), ``MEMVID_MMAP_ENABLED`` (true|false), ``MEMVID_CACHE_DIR``,
+        ``MEMVID_COMPACT_MEMORY`` (e.g. ``256MB``).
         An invalid value raises ConfigError naming the variable.
         """
         env = os.environ if environ is None else environ
@@ -243,6 +261,9 @@ class StoreConfig:
             values["cache_dir"] = env["MEMVID_CACHE_DIR"]
         if env.get("MEMVID_CACHE_SIZE"):
             values["cache"] = parse_size(env["MEMVID_CACHE_SIZE"], "MEMVID_CACHE_SIZE")
+        if env.get("MEMVID_COMPACT_MEMORY"):
+            values["compact_memory"] = parse_size(env["MEMVID_COMPACT_MEMORY"],
+                                                  "MEMVID_COMPACT_MEMORY")
         if env.get("MEMVID_PRELOAD_LEVEL"):
             try:
                 values["warmup"] = WarmupConfig.level(env["MEMVID_PRELOAD_LEVEL"])

@@ -23,7 +23,7 @@ from .records import COUNTERS, Version
 from .snapshot import Snapshot
 from .store import Committer, fsync_dir, make_snapshot, read_state, write_empty
 
-CHUNK_BYTES = 16 << 20  # text and vector bytes of the versions one run is written from
+CHUNK_BYTES: int | None = None  # a fixed chunk size; None: 1/32 of the memory bound
 
 
 class Kept:
@@ -95,9 +95,10 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
     commit builds the indexes fully. Until the rename the new file is a private temporary
     file, so its intermediate commits are never seen: the last TOC names the first (empty)
     one as its predecessor and every TOC carries the compacted file's one public
-    generation. Memory stays at about a chunk plus what the indexes hold, whatever the
-    file's size. ``before_rename(fd)`` is called with the finished, locked file just
-    before the rename.
+    generation. Memory stays within ``config.compact_memory``, whatever the file's size:
+    chunks of 1/32 of it, runs closed to merging at 1/8 of it, and a graph built only
+    when it fits (the old one is carried over when it can be). ``before_rename(fd)`` is
+    called with the finished, locked file just before the rename.
     """
     old_floor = snap.toc.history_floor_us
     if old_floor is not None and (floor is None or floor < old_floor):
@@ -106,7 +107,8 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
     # the writes before the floor may go: remember the state at it (as_of of later ones
     # counts writes from there)
     floor_state = None if floor is None else state_at(snap, floor)
-    kept = Kept(snap, floor, chunk_bytes or CHUNK_BYTES)
+    memory = int(config.compact_memory)
+    kept = Kept(snap, floor, chunk_bytes or CHUNK_BYTES or memory // 32)
     public = snap.toc.public_generation + len(snap.delta_times) + 1
     tmp = f"{path}.compact-{os.getpid()}"
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -122,6 +124,7 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
         first = (fresh.header.toc_offset, fresh.header.toc_len, fresh.header.toc_crc)
         committer = Committer(fd, fresh, sync=False, use_mmap=config.mmap,
                               maintainer=maintainer)
+        committer.run_cap = memory // 8  # the runs it merges stay within the budget
         for chunk in kept.chunks():
             committer.commit(chunk, checkpoint_seq=0, dim=snap.dim, counters=kept.counters,
                              commit_time=commit_time, full_index=AUTO,
@@ -131,7 +134,8 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
             committer.snapshot.release_pages()  # what the merges read of the new file
         # the old graph, renumbered, is carried over rather than rebuilt when it can be:
         # then only a due extension of it is built, as a writer's commits build one
-        carried = maintainer is not None and maintainer.carry(snap, kept.old_gids)
+        carried = (maintainer is not None
+                   and maintainer.compacting(snap, kept.old_gids, memory))
         if carried:
             committer.commit([], checkpoint_seq=0, dim=snap.dim, counters=kept.counters,
                              commit_time=commit_time, full_index=AUTO,

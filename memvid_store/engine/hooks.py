@@ -73,10 +73,12 @@ class CommitHook(Protocol):
         """Stop background work: the writer is closing or moving to another file."""
         ...
 
-    def carry(self, old: Snapshot, kept: Sequence[int]) -> bool:
-        """Compaction: take the old file's indexes that can be renumbered rather than
-        rebuilt (``kept``: the old gids of the versions kept, ascending; a version's new
-        gid is its position there) into the next commit. True when one was taken."""
+    def compacting(self, old: Snapshot, kept: Sequence[int], memory_limit: int) -> bool:
+        """Compaction is writing a new file through this hook. Take the old file's indexes
+        that can be renumbered rather than rebuilt (``kept``: the old gids of the versions
+        kept, ascending; a version's new gid is its position there) into the next commit,
+        and build no index whose memory would exceed ``memory_limit`` bytes. True when an
+        index was taken."""
         ...
 
 

@@ -409,6 +409,7 @@ class Committer:
         self.sync = sync
         self.use_mmap = use_mmap
         self.maintainer = maintainer
+        self.run_cap: int | None = None  # runs closed to merging from (None: RUN_CAP)
 
     def commit(self, versions: list[Version], *, checkpoint_seq: int, dim: int | None,
                counters: dict[str, int], commit_time: int, full_index: int = ALL,
@@ -442,7 +443,7 @@ class Committer:
             counters = dict(counters)
             counters["stored_bytes"] = counters.get("stored_bytes", 0) + len(blocks)
             counters["payload_bytes"] = counters.get("payload_bytes", 0) + raw_total
-        runs = merge_tail(runs, snap)
+        runs = merge_tail(runs, snap, self.run_cap)
         keep = {id(r) for r in runs if isinstance(r, RunReader)}
         for r in runs:
             if isinstance(r, RunColumns):
@@ -642,19 +643,20 @@ class Computed(Protocol):
         ...
 
 
-def merge_tail(runs: list[RunReader | RunColumns], computed: Computed
-               ) -> list[RunReader | RunColumns]:
-    """Size-tiered merging of the runs after the last one of ``RUN_CAP`` bytes or more:
-    O(log N) runs below the cap, each row rewritten O(log N) times until its run reaches
-    the cap, then never again (so a run holds at most about twice the cap).
+def merge_tail(runs: list[RunReader | RunColumns], computed: Computed,
+               cap: int | None = None) -> list[RunReader | RunColumns]:
+    """Size-tiered merging of the runs after the last one of ``cap`` (default ``RUN_CAP``)
+    bytes or more: O(log N) runs below the cap, each row rewritten O(log N) times until its
+    run reaches the cap, then never again (so a run holds at most about twice the cap).
 
     A suffix of at least MERGE_FANOUT runs is merged once the runs after its first one add
     up to at least the first one's size (the shortest such suffix, cascading).
     """
     runs = list(runs)
+    cap = RUN_CAP if cap is None else cap
     while True:
         first = next((i + 1 for i in range(len(runs) - 1, -1, -1)
-                      if _bytes(runs[i]) >= RUN_CAP), 0)  # runs before it are closed
+                      if _bytes(runs[i]) >= cap), 0)  # runs before it are closed
         chosen = None
         for j in range(len(runs) - MERGE_FANOUT, first - 1, -1):
             tail = sum(_size(r) for r in runs[j + 1 :])

@@ -69,6 +69,7 @@ class IndexMaintainer:
         self._pending: list[Any] = []  # BM25 documents of [_pending_from, _pending_to)
         self._pending_from = self._pending_to = -1
         self._carried: Any = None  # compaction's renumbered old graph, for the next commit
+        self._graph_memory: int | None = None  # compaction's bound on a graph build
         self._background = (BackgroundGraph(path, self._scratch_dir, on_graph_ready)
                             if on_graph_ready is not None and config.ann_backend != "none"
                             else None)
@@ -108,9 +109,11 @@ class IndexMaintainer:
         return self._carried is not None or (self._background is not None
                                              and self._background.ready())
 
-    def carry(self, old: Snapshot, kept: Sequence[int]) -> bool:
+    def compacting(self, old: Snapshot, kept: Sequence[int], memory_limit: int) -> bool:
         """Compaction: the old file's graph, renumbered, goes into the next commit when it
-        can be (:mod:`.vector.graph_carry`); the BM25 index is rebuilt as chunks commit."""
+        can be (:mod:`.vector.graph_carry`), and a graph is built only when its estimated
+        memory fits ``memory_limit``; the BM25 index is rebuilt as chunks commit."""
+        self._graph_memory = memory_limit
         if self.config.ann_backend != "usearch":
             return False
         import numpy as np
@@ -224,7 +227,8 @@ class IndexMaintainer:
             self._background.cancel()  # this commit builds it all
         graph = self._background.take(graph_identity(old)) if self._background else None
         if graph is None:
-            if not self._builds_graph(vectors_total, graph_count(old), full):
+            if (not self._builds_graph(vectors_total, graph_count(old), full)
+                    or not self._fits(snap, old, vectors_total)):
                 return segments
             first_extra = snap.toc.next_gid + len(snap.delta)  # versions not in the delta
             graph = prepare_graph(snap, self.config, self._scratch_dir(), upto=next_gid,
@@ -233,6 +237,18 @@ class IndexMaintainer:
             if graph is None:
                 return segments
         return [s for s in segments if s.kind != "ann"] + [graph_ref(graph, write)]
+
+    def _fits(self, snap: Snapshot, old: SegmentRef | None, vectors: int) -> bool:
+        """Whether a graph of ``vectors`` fits the memory bound of a compaction (None: no
+        bound): it is built in memory whole, about its own size (``graph_memory``) on top
+        of the process's quarter of the bound."""
+        if self._graph_memory is None:
+            return True
+        from .vector.graph_update import graph_memory
+
+        dtype = old.meta.get("dtype", "f32") if old is not None else self.config.graph_dtype
+        need = graph_memory(vectors, snap.dim or 0, self.config.ann_m, dtype)
+        return need <= self._graph_memory * 3 // 4
 
     def _scratch_dir(self) -> str:
         """Where a graph is saved before it is written into the file."""

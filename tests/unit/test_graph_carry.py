@@ -282,3 +282,80 @@ def test_carrying_reads_the_old_graph_a_block_at_a_time(mem_path, opened, monkey
     m.compact(retain_after=now_between())
     assert sizes and max(sizes) <= max(4096, 64 * 400)
     assert assert_graph_holds_the_kept_vectors(m) == 250
+
+
+# ------------------------------------------------------------ compaction's memory bound
+
+
+def test_compact_memory_is_a_size_of_at_least_128_mib():
+    from memvid_store import StoreConfig
+    from memvid_store.errors import ConfigError, InvalidInputError
+
+    assert StoreConfig().compact_memory == 256 << 20
+    assert StoreConfig(compact_memory="512MB").compact_memory == 512 << 20
+    assert StoreConfig.from_env({"MEMVID_COMPACT_MEMORY": "1GiB"}).compact_memory == 1 << 30
+    for bad in (64 << 20, "100MB", True, 1.5e9):
+        with pytest.raises(InvalidInputError, match="compact_memory"):
+            StoreConfig(compact_memory=bad)
+    with pytest.raises(ConfigError, match="MEMVID_COMPACT_MEMORY"):
+        StoreConfig.from_env({"MEMVID_COMPACT_MEMORY": "lots"})
+
+
+def test_compaction_sizes_chunks_and_runs_from_its_memory_bound(mem_path, opened,
+                                                               monkeypatch):
+    """Chunks of 1/32 of the bound become commits; runs stop merging at 1/8 of it."""
+    from memvid_store.engine import compact, store
+
+    monkeypatch.setattr(compact, "CHUNK_BYTES", None)
+    commits: list[int] = []
+    caps: list[int | None] = []
+    real_commit = store.Committer.commit
+
+    def commit(self, versions, **kwargs):
+        commits.append(len(versions))
+        caps.append(self.run_cap)
+        return real_commit(self, versions, **kwargs)
+
+    m = Memory.create(mem_path, dim=DIM, index=INDEX, graph_background=False,
+                      compact_memory=128 << 20)
+    opened.append(m)
+    data = vectors(1500, 12)
+    m.put_many([{"id": f"f{i}", "text": "x" * 4000, "embedding": data[i]}
+                for i in range(1500)])  # about 6 MiB of text
+    monkeypatch.setattr(store.Committer, "commit", commit)
+    m.compact()
+    chunk_commits = [n for n in commits if n]
+    assert len(chunk_commits) >= 2 and sum(chunk_commits) == 1500  # 4 MiB chunks
+    assert set(caps) == {16 << 20}
+    assert m.stats().frames == 1500 and len(m.find(vector=data[3], k=1)) == 1
+
+
+def test_a_graph_larger_than_the_bound_is_left_to_build_index(mem_path, opened,
+                                                              monkeypatch):
+    """A graph compaction cannot carry is built only when its estimate fits the bound;
+    otherwise the vectors are scanned exactly until build_index() builds it."""
+    from memvid_store.index.vector import graph_update
+
+    m = Memory.create(mem_path, dim=DIM, index=INDEX, graph_background=False,
+                      graph_sync_limit=0)
+    opened.append(m)
+    data = vectors(1200, 13)
+    put(m, range(1200), data)
+    m.seal()
+    assert m._snap().toc.find("ann") is None  # longer than graph_sync_limit: no graph yet
+    monkeypatch.setattr(graph_update, "NODE_BYTES", (96 << 20) // 1200)  # 1,200 fill 96 MiB
+    m.compact()  # bound 256 MiB: three quarters of it hold the graph
+    assert m._snap().toc.find("ann") is not None
+    m.close()
+    m = Memory.open(mem_path, graph_background=False, graph_sync_limit=0)
+    opened.append(m)
+    monkeypatch.setattr(graph_update, "NODE_BYTES", (200 << 20) // 1200)  # 200 MiB: too big
+    put(m, range(1200, 1300), vectors(100, 14))
+    # rebuilt, not carried: a damaged graph
+    monkeypatch.setattr(graph_carry, "carry_graph", lambda *a: None)
+    m.compact()
+    assert m._snap().toc.find("ann") is None
+    hits = m.find(vector=data[5], k=1)  # the exact scan answers meanwhile
+    assert hits[0].id == "f5"
+    m.build_index()  # no bound outside compaction
+    assert m._snap().toc.find("ann").meta["count"] == 1300

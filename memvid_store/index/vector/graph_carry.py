@@ -18,7 +18,7 @@ the kept vectors, as it always did.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,7 +62,7 @@ def carry_graph(snap: Snapshot, config: IndexConfig, kept: np.ndarray
         if at.present != header.count:
             return None
         offsets, end = _node_offsets(header.payload, at)
-        keys = _renumbered(header.payload, offsets, kept, covered_gid(ref))
+        keys = _renumbered(header.payload, offsets, kept, covered_gid(ref), release)
     except (Unsupported, CorruptFileError):
         return None
     removed = int(np.count_nonzero(keys == np.uint64(FREE_KEY)))
@@ -114,7 +114,7 @@ def _node_offsets(payload: memoryview, at: Layout) -> tuple[np.ndarray, int]:
 
 
 def _renumbered(payload: memoryview, offsets: np.ndarray, kept: np.ndarray,
-                covered: int) -> np.ndarray:
+                covered: int, release: Callable[[], None]) -> np.ndarray:
     """The nodes' new keys: a kept version's position in ``kept``, else the removed key.
     Unsupported when a key is not a version the graph covers, or appears twice."""
     if not len(kept):
@@ -131,6 +131,7 @@ def _renumbered(payload: memoryview, offsets: np.ndarray, kept: np.ndarray,
         pos = np.minimum(np.searchsorted(kept, gids), len(kept) - 1)
         found = live & (kept[pos] == gids)
         keys[start : start + len(old)] = np.where(found, pos.astype(np.uint64), free)
+        release()
     present = keys[keys != free]
     if len(np.unique(present)) != len(present):
         raise Unsupported("two nodes have one key")

@@ -42,6 +42,16 @@ class PreparedGraph:
     meta: dict[str, Any]
 
 
+NODE_BYTES = 130  # a node's key, level, upper links and usearch's overhead, beside its row
+# and level-0 links: 1M x 128 int8 at M 16 held about 390 MB while built (docs/scale.md)
+_SCALAR_BYTES = {"i8": 1, "f16": 2, "f32": 4}
+
+
+def graph_memory(count: int, dim: int, m: int, dtype: str) -> int:
+    """Estimated bytes of a graph of ``count`` vectors while it is built in memory."""
+    return count * (dim * _SCALAR_BYTES.get(dtype, 4) + 8 * m + NODE_BYTES)
+
+
 def graph_identity(ref: SegmentRef | None) -> tuple[int, int] | None:
     """What a prepared graph records of the graph segment it extends."""
     return None if ref is None else (ref.offset, ref.crc)
