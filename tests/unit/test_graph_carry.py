@@ -75,6 +75,20 @@ def assert_graph_holds_the_kept_vectors(m: Memory) -> int:
     return removed
 
 
+def compacted_with_drops(mem_path: str, opened: list, n: int, superseded: int, seed: int
+                         ) -> tuple[Memory, np.ndarray]:
+    """A file of ``n`` vectors, every other one of the first ``2 * superseded`` replaced,
+    its graph built, then compacted with the replaced versions dropped."""
+    m = Memory.create(mem_path, dim=DIM, index=INDEX, graph_background=False)
+    opened.append(m)
+    data = vectors(n + 2 * superseded, seed)
+    put(m, range(n), data)
+    put(m, range(0, 2 * superseded, 2), data[n:n + superseded], tag="u")
+    m.build_index()
+    m.compact(retain_after=now_between())
+    return m, data
+
+
 def exact_ids(m: Memory, current: dict[str, np.ndarray], q: np.ndarray, k: int) -> list[str]:
     ids = sorted(current)
     mat = np.stack([current[i] for i in ids])
@@ -137,14 +151,7 @@ def test_dropped_versions_leave_removed_nodes_that_no_search_returns(mem_path, o
 
 
 def test_the_numpy_free_walk_never_returns_a_removed_node(mem_path, opened):
-    m = Memory.create(mem_path, dim=DIM, index=INDEX, graph_background=False)
-    opened.append(m)
-    data = vectors(1500, 6)
-    put(m, range(1000), data)
-    put(m, range(0, 500, 2), data[1000:1250], tag="u")
-    m.build_index()
-    floor = now_between()
-    m.compact(retain_after=floor)
+    m, _ = compacted_with_drops(mem_path, opened, 1000, 250, seed=6)
     snap = m._snap()
     ref = snap.toc.find("ann")
     graph = UsearchGraph(snap.view.read(ref.offset, ref.length), DIM)
@@ -159,15 +166,9 @@ def test_the_numpy_free_walk_never_returns_a_removed_node(mem_path, opened):
 
 
 def test_extending_a_carried_graph_reuses_its_removed_nodes(mem_path, opened):
-    m = Memory.create(mem_path, dim=DIM, index=INDEX, graph_background=False)
-    opened.append(m)
-    data = vectors(2000, 8)
-    put(m, range(1000), data)
-    put(m, range(0, 400, 2), data[1000:1200], tag="u")
-    m.build_index()
-    m.compact(retain_after=now_between())
+    m, _ = compacted_with_drops(mem_path, opened, 1000, 200, seed=8)
     assert graph_nodes(m)[3] == 200
-    put(m, range(2000, 2500), data[1200:1700])
+    put(m, range(2000, 2500), vectors(500, 80))
     m.build_index()
     meta, keys, _, removed = graph_nodes(m)
     assert meta["count"] == 1500 and removed == 0 and len(keys) == 1500
@@ -262,12 +263,6 @@ def test_streamed_pieces_that_miss_their_length_fail_the_commit(tmp_path):
 
 def test_carrying_reads_the_old_graph_a_block_at_a_time(mem_path, opened, monkeypatch):
     """The rewrite streams: no piece is larger than a copy block or a block of nodes."""
-    m = Memory.create(mem_path, dim=DIM, index=INDEX, graph_background=False)
-    opened.append(m)
-    data = vectors(3000, 10)
-    put(m, range(2500), data)
-    put(m, range(0, 500, 2), data[2500:2750], tag="u")
-    m.build_index()
     monkeypatch.setattr(graph_carry, "COPY_BYTES", 4096)
     monkeypatch.setattr(graph_carry, "NODE_BLOCK", 64)
     sizes: list[int] = []
@@ -279,7 +274,7 @@ def test_carrying_reads_the_old_graph_a_block_at_a_time(mem_path, opened, monkey
             yield piece
 
     monkeypatch.setattr(graph_carry._Rewrite, "pieces", spy)
-    m.compact(retain_after=now_between())
+    m, _ = compacted_with_drops(mem_path, opened, 2500, 250, seed=10)
     assert sizes and max(sizes) <= max(4096, 64 * 400)
     assert assert_graph_holds_the_kept_vectors(m) == 250
 

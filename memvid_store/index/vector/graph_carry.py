@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...engine.hooks import Pieces
 from ...errors import CorruptFileError
 from ..coverage import covered_gid
 from .graph_build import GraphBlob
@@ -45,12 +46,11 @@ def carry_graph(snap: Snapshot, config: IndexConfig, kept: np.ndarray
                 ) -> PreparedGraph | None:
     """The graph of ``snap`` renumbered for the kept versions (``kept``: their old gids,
     ascending), ready for a commit of the compacted file; None when it must be rebuilt."""
-    from ...engine.hooks import Pieces
-
     ref = snap.toc.find("ann")
     if ref is None or not _same_settings(ref, config):
         return None
     data = snap.view.read(ref.offset, ref.length, "segment:ann")
+
     def release() -> None:  # a pass reads every page of the old graph: not kept resident
         snap.view.release(ref.offset, ref.length)
 
@@ -59,7 +59,7 @@ def carry_graph(snap: Snapshot, config: IndexConfig, kept: np.ndarray
     try:
         header = unpack_graph(data, "usearch")
         at = layout(header.payload)
-        if at.present != header.count:
+        if at.present != header.count or header.meta_len:
             return None
         offsets, end = _node_offsets(header.payload, at)
         keys = _renumbered(header.payload, offsets, kept, covered_gid(ref), release)
@@ -70,7 +70,7 @@ def carry_graph(snap: Snapshot, config: IndexConfig, kept: np.ndarray
         return None
     present = at.size - removed
     parts = _Rewrite(header, at, offsets, end, keys, present, release)
-    pieces = Pieces(64 + len(header.payload), parts.pieces)
+    pieces = Pieces(len(data), parts.pieces)  # the same envelope and payload sizes
     crc = _crc(parts.pieces(), lambda: None)
     meta = {"backend": "usearch", "count": present,
             "covered": int(np.searchsorted(kept, covered_gid(ref))), "M": header.M,
