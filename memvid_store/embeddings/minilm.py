@@ -56,11 +56,9 @@ def package_file(package: str, relative: str) -> Path | None:
 
 def default_threads() -> int:
     """Intra-op threads: the CPUs this process may use, at most 8."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
+    from ..cpus import usable_cpus
+
+    return min(usable_cpus(), 8)
 
 
 class MiniLMEmbedder:

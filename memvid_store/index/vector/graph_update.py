@@ -9,12 +9,12 @@ changed the graph in between makes it stale.
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...config import IndexConfig
+from ...cpus import usable_cpus
 from ...engine.format import SegmentRef
 from ...engine.records import Version
 from ...engine.snapshot import Snapshot
@@ -97,7 +97,7 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
     dtype = old.meta.get("dtype", "f32") if old is not None else config.graph_dtype
     params = AnnParams(M=config.ann_m, ef_construction=config.ann_ef_construction,
                        ef_search=config.ann_ef_search or DEFAULT_EF_SEARCH, dtype=dtype,
-                       build_threads=threads or os.cpu_count() or 1)
+                       build_threads=threads or usable_cpus())
     previous = None
     if old is not None:
         previous = snap.view.read(old.offset, old.length, "segment:ann")

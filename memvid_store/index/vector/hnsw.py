@@ -38,6 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ...cpus import usable_cpus
 from ...errors import (
     ClosedError,
     DimensionMismatchError,
@@ -156,7 +157,7 @@ def _import(module: str) -> ModuleType:
 
 
 def _threads(params: AnnParams) -> int:
-    return params.build_threads or os.cpu_count() or 1
+    return params.build_threads or usable_cpus()
 
 
 def _check_vectors(vectors: Any, dim: int | None = None) -> np.ndarray:
@@ -222,7 +223,9 @@ def _check_params(params: AnnParams | None) -> AnnParams:
 
 
 def _search_threads(nq: int) -> int:
-    return 1 if nq < 16 else 0
+    """Threads for a batch of ``nq`` queries: the libraries' own default (0) would use
+    every CPU of the machine, not the ones this process may run on."""
+    return 1 if nq < 16 else usable_cpus()
 
 
 def _prepare_search(queries: Any, k: int, dim: int) -> tuple[np.ndarray, int]:
