@@ -38,7 +38,7 @@ import json, resource, time
 from bench import corpus
 from memvid_store import Memory
 start = time.perf_counter()
-mem = Memory.create(PATH, dim=DIM, index={"lexical": False})
+mem = Memory.create(PATH, dim=DIM, index={"lexical": LEXICAL})
 for batch in corpus.iter_batches(N, BATCH, dim=DIM, seed=0, ids=False, embeddings=True):
     mem.put_many(batch)
 mem.close()
@@ -108,11 +108,11 @@ def run_code(code: str, **values: Any) -> str:
     return done.stdout
 
 
-def measure(n: int, work: Path, steps_wanted: list[str], with_graph: bool = False
-            ) -> dict[str, Any]:
+def measure(n: int, work: Path, steps_wanted: list[str], with_graph: bool = False,
+            lexical: bool = False) -> dict[str, Any]:
     loaded = work / "loaded.mv2"
-    load = json.loads(run_code(LOAD, PATH=str(loaded), N=n, DIM=DIM, BATCH=BATCH
-                               ).strip().splitlines()[-1])
+    load = json.loads(run_code(LOAD, PATH=str(loaded), N=n, DIM=DIM, BATCH=BATCH,
+                               LEXICAL=lexical).strip().splitlines()[-1])
     steps: dict[str, Any] = {"load": {"seconds": load["seconds"], "phases": {
         "put_many, close (peak of the process)": {"total": load["peak"], "anon": None,
                                                   "file": None}}}}
@@ -131,7 +131,8 @@ def measure(n: int, work: Path, steps_wanted: list[str], with_graph: bool = Fals
 
 def markdown(res: dict[str, Any]) -> str:
     lines = heading("Memory by phase", res)
-    lines += [f"{res['n']:,} frames of 128-d bench corpus vectors, no BM25 index; peak "
+    index = "with a BM25 index" if res.get("lexical") else "no BM25 index"
+    lines += [f"{res['n']:,} frames of 128-d bench corpus vectors, {index}; peak "
               "resident MB in each phase (anonymous + mapped file pages).", "",
               "| step | phase | peak MB | anonymous | file-backed |",
               "| --- | --- | ---: | ---: | ---: |"]
@@ -151,12 +152,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="what to run on copies of the loaded file (comma-separated)")
     ap.add_argument("--with-graph", action="store_true",
                     help="build the loaded file's graph before the steps")
+    ap.add_argument("--lexical", action="store_true",
+                    help="give the file a BM25 index of the frames' texts too")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="memvid-memphases-") as work:
-        steps = measure(args.n, Path(work), args.steps.split(","), args.with_graph)
+        steps = measure(args.n, Path(work), args.steps.split(","), args.with_graph,
+                        args.lexical)
     res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "command": "python bench/memory_phases.py " + " ".join(argv or sys.argv[1:]),
-           "machine": machine_info(), "n": args.n, "steps": steps}
+           "machine": machine_info(), "n": args.n, "lexical": args.lexical, "steps": steps}
     json_path, md_path = write_results(res, HERE / "results", "memphases", markdown)
     print(f"results: {json_path}, {md_path}")
     return 0

@@ -14,6 +14,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,17 +74,26 @@ def probe(path: Path, n: int, dim: int, queries: int) -> dict[str, Any]:
 
 def exact_top(vectors: np.ndarray, queries: np.ndarray, rows: int = 100_000) -> np.ndarray:
     """Row numbers of each query's exact top K by cosine, block by block of ``rows``."""
+    return streamed_top(((vectors[start : start + rows],
+                          np.arange(start, min(start + rows, len(vectors))))
+                         for start in range(0, len(vectors), rows)), queries)
+
+
+def streamed_top(blocks: Iterable[tuple[np.ndarray, np.ndarray]], queries: np.ndarray,
+                 k: int = K) -> np.ndarray:
+    """Row numbers of each query's exact top ``k`` by cosine over ``(vectors, their row
+    numbers)`` blocks, keeping only the best ``k`` between blocks."""
     q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     best_s = np.full((len(q), 0), -np.inf, "<f4")
     best_i = np.zeros((len(q), 0), "<i8")
-    for start in range(0, len(vectors), rows):
-        block = vectors[start : start + rows]
+    for block, numbers in blocks:
+        if not len(block):
+            continue
         scores = q @ (block / np.linalg.norm(block, axis=1, keepdims=True)).T
         scores = np.concatenate([best_s, scores], axis=1)
-        index = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + len(block)),
-                                                        scores[:, best_s.shape[1]:].shape)],
+        index = np.concatenate([best_i, np.broadcast_to(numbers, (len(q), len(numbers)))],
                                axis=1)
-        top = np.argpartition(-scores, K - 1, axis=1)[:, :K]
+        top = np.argpartition(-scores, min(k, scores.shape[1]) - 1, axis=1)[:, :k]
         best_s = np.take_along_axis(scores, top, axis=1)
         best_i = np.take_along_axis(index, top, axis=1)
     return best_i

@@ -6,7 +6,8 @@
 subset (``adapters``: every framework adapter against its in-memory reference, 100k;
 ``graph``: graph maintenance and compaction, 100k + 30k, ``--full`` 1M + 100k;
 ``sharded``: fan-out over 4 shards against one file, 100k; ``cluster``: ingestion on 1 and
-2 Ray workers, fan-out against shard count, shards served by Ray actors).
+2 Ray workers, fan-out against shard count, shards served by Ray actors; ``scale``:
+ingest, first answer, warm queries and compaction, 100k, ``--full`` 1M and 3M).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bench import (  # noqa: E402
     graph_maintenance,
     listing_bench,
     prefetch_bench,
+    scale,
     search_bench,
     sharded,
 )
@@ -45,6 +47,7 @@ BENCHES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]
     "graph": (graph_maintenance.run, graph_maintenance.markdown),
     "sharded": (sharded.run, sharded.markdown),
     "cluster": (cluster_bench.run, cluster_bench.markdown),
+    "scale": (scale.run, scale.markdown),
 }
 
 
