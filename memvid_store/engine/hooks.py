@@ -31,6 +31,15 @@ class Pieces:
     def __len__(self) -> int:
         return self.length
 
+    def crc32(self) -> int:
+        """CRC-32 of the bytes, in one pass over them."""
+        import zlib
+
+        crc = 0
+        for piece in self.pieces():
+            crc = zlib.crc32(piece, crc)
+        return crc
+
 
 Append = Callable[["bytes | Pieces"], tuple[int, int]]
 """Queues bytes to be written after the committed end; returns their (offset, length)."""

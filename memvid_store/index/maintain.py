@@ -178,7 +178,7 @@ class IndexMaintainer:
             if name in new_files:
                 data = new_files[name]
                 off, length = write(data)
-                files[name] = [off, length, crc32(data)]
+                files[name] = [off, length, data.crc32()]
             else:
                 files[name] = list(manifest.files[name])
         total = (manifest.docs if manifest else 0) + len(docs)

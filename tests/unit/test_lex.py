@@ -61,8 +61,9 @@ class FakeFile:
         files = {}
         for name in names:
             if name in new:
-                files[name] = [len(self.data), len(new[name]), zlib.crc32(new[name])]
-                self.data += new[name]
+                data = b"".join(new[name].pieces())
+                files[name] = [len(self.data), len(data), zlib.crc32(data)]
+                self.data += data
             else:
                 assert previous is not None and name in previous.files
                 files[name] = previous.files[name]
@@ -552,3 +553,21 @@ def test_lexical_module_does_not_import_numpy():
             "print('numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_new_index_files_are_read_a_piece_at_a_time(tmp_path, monkeypatch):
+    """A commit writes the builder's new files from the workdir in pieces, never whole."""
+    from memvid_store.index.lexical import builder as builder_module
+
+    monkeypatch.setattr(builder_module, "PIECE_BYTES", 512)
+    fake = FakeFile()
+    work = str(tmp_path / "work")
+    _, new, _ = fake.builder(work).add(random_docs(300, seed=9))
+    assert new
+    for name, data in new.items():
+        pieces = list(data.pieces())
+        with open(os.path.join(work, name), "rb") as fh:
+            whole = fh.read()
+        assert b"".join(pieces) == whole and len(data) == len(whole)
+        assert all(len(p) <= 512 for p in pieces)
+        assert data.crc32() == zlib.crc32(whole)

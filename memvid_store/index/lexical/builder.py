@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
+from ...engine.hooks import Pieces
 from ...errors import MemvidError, VersionMismatchError
 from .analyzer import load_tantivy
 from .manifest import MANIFEST_VERSION, LexManifest, content_identity
@@ -77,8 +78,12 @@ class LexBuilder:
         with open(os.path.join(self.workdir, "meta.json"), encoding="utf-8") as fh:
             return fh.read()
 
-    def add(self, docs: Sequence[LexDoc]) -> tuple[str, dict[str, bytes], list[str]]:
-        """Index ``docs``; return (meta_json, new files {name: bytes}, names of all files)."""
+    def add(self, docs: Sequence[LexDoc]) -> tuple[str, dict[str, Pieces], list[str]]:
+        """Index ``docs``; return (meta_json, new files {name: their bytes, read from the
+        workdir a piece at a time while a commit writes them}, names of all files).
+
+        A new file stays in the workdir, unchanged, until the next ``add``: a merge of
+        large segments makes files of tens of MB, never held in memory whole."""
         if not self.in_sync():
             raise MemvidError(f"lexical index workdir {self.workdir} changed under the builder; "
                               "create a new LexBuilder from the file's manifest")
@@ -106,11 +111,8 @@ class LexBuilder:
         for name in os.listdir(self.workdir):  # segments merged away
             if SEGMENT_FILE_RE.fullmatch(name) and name not in needed:
                 os.unlink(os.path.join(self.workdir, name))
-        new_files = {}
-        for name in needed:
-            if name not in self._files:
-                with open(os.path.join(self.workdir, name), "rb") as fh:
-                    new_files[name] = fh.read()
+        new_files = {name: file_pieces(os.path.join(self.workdir, name))
+                     for name in needed if name not in self._files}
         sizes = {n: os.path.getsize(os.path.join(self.workdir, n)) for n in needed}
         self._identity = content_identity(meta, needed)
         write_marker(self.workdir, self._identity, sizes, "workdir")
@@ -118,3 +120,16 @@ class LexBuilder:
         self.docs += added
         return meta, new_files, needed
 
+
+PIECE_BYTES = 8 << 20  # bytes of an index file read at a time
+
+
+def file_pieces(path: str) -> Pieces:
+    """The bytes of the file at ``path`` as ``Pieces`` read ``PIECE_BYTES`` at a time."""
+
+    def pieces() -> Iterator[bytes]:
+        with open(path, "rb") as fh:
+            while piece := fh.read(PIECE_BYTES):
+                yield piece
+
+    return Pieces(os.path.getsize(path), pieces)

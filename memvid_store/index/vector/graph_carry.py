@@ -71,7 +71,7 @@ def carry_graph(snap: Snapshot, config: IndexConfig, kept: np.ndarray
     present = at.size - removed
     parts = _Rewrite(header, at, offsets, end, keys, present, release)
     pieces = Pieces(len(data), parts.pieces)  # the same envelope and payload sizes
-    crc = _crc(parts.pieces(), lambda: None)
+    crc = pieces.crc32()
     meta = {"backend": "usearch", "count": present,
             "covered": int(np.searchsorted(kept, covered_gid(ref))), "M": header.M,
             "ef_construction": header.ef_construction, "dtype": header.dtype,
