@@ -91,14 +91,16 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
     """Write the compacted file and rename it over ``path``; returns its locked fd.
 
     The kept versions stream into the new file a chunk at a time, each chunk one commit
-    (merged as every commit's runs are, indexed as automatic commits index), then one
-    commit builds the indexes fully. Until the rename the new file is a private temporary
-    file, so its intermediate commits are never seen: the last TOC names the first (empty)
-    one as its predecessor and every TOC carries the compacted file's one public
-    generation. Memory stays within ``config.compact_memory``, whatever the file's size:
-    chunks of 1/32 of it, runs closed to merging at 1/8 of it, and a graph built only
-    when it fits (the old one is carried over when it can be). ``before_rename(fd)`` is
-    called with the finished, locked file just before the rename.
+    (merged as every commit's runs are, indexed as automatic commits index); then the
+    hook carries over the old indexes it can renumber (the graph, a commit of its own)
+    and a last commit brings the indexes up to date. Until the rename the new file is a
+    private temporary file, so its intermediate commits are never seen: the last TOC
+    names the first (empty) one as its predecessor and every TOC carries the compacted
+    file's one public generation. Memory stays within ``config.compact_memory``,
+    whatever the file's size: chunks of 1/32 of it, runs closed to merging at 1/8 of it,
+    and a graph built only when it fits (the old one is carried over when it can be).
+    ``before_rename(fd)`` is called with the finished, locked file just before the
+    rename.
     """
     old_floor = snap.toc.history_floor_us
     if old_floor is not None and (floor is None or floor < old_floor):
