@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ if __package__ in (None, ""):
 
 from bench import corpus  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
+from bench.memory_phases import run_code  # noqa: E402
 from bench.recall_probe import streamed_top  # noqa: E402
 from bench.report import heading, write_results  # noqa: E402
 
@@ -113,12 +113,9 @@ print(json.dumps({"compact_s": seconds,
 """
 
 
-def run_code(code: str, **values: Any) -> dict[str, Any]:
+def run_json(code: str, **values: Any) -> dict[str, Any]:
     """Run ``code`` in a fresh interpreter with ``values`` bound; its last line, as JSON."""
-    prelude = "".join(f"{name} = {value!r}\n" for name, value in values.items())
-    done = subprocess.run([sys.executable, "-c", prelude + code], check=True,
-                          capture_output=True, text=True, cwd=HERE.parent)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(run_code(code, **values).strip().splitlines()[-1])
 
 
 def corpus_blocks(n: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -150,7 +147,7 @@ def recall(hits: list[list[str]], truth: np.ndarray) -> float:
 
 def measure(n: int, work: Path) -> dict[str, Any]:
     path = work / "scale.mv2"
-    row: dict[str, Any] = {"n": n, **run_code(LOAD, PATH=str(path), N=n, DIM=DIM,
+    row: dict[str, Any] = {"n": n, **run_json(LOAD, PATH=str(path), N=n, DIM=DIM,
                                               BATCH=BATCH)}
     row["ingest_per_s"] = n / (row["load_s"] + row["build_index_s"])
     row["file_mb"] = path.stat().st_size / 2**20
@@ -159,7 +156,7 @@ def measure(n: int, work: Path) -> dict[str, Any]:
     words = [vocabulary[int(t) % len(vocabulary)][0] for t in topics]
     qfile = work / "queries.npy"
     np.save(qfile, np.asarray(qv, "<f4"))
-    got = run_code(QUERY, PATH=str(path), QFILE=str(qfile), WORDS=json.dumps(words),
+    got = run_json(QUERY, PATH=str(path), QFILE=str(qfile), WORDS=json.dumps(words),
                    FILTER=FILTER)
     truth, truth_filtered = exact_answers(n, np.asarray(qv, "<f4"))
     hits = got.pop("hits")
@@ -168,7 +165,7 @@ def measure(n: int, work: Path) -> dict[str, Any]:
     row.update(got)
     copy = work / "compact.mv2"
     shutil.copy(path, copy)
-    row["compact"] = run_code(COMPACT, PATH=str(copy))
+    row["compact"] = run_json(COMPACT, PATH=str(copy))
     return row
 
 
