@@ -33,11 +33,11 @@ class Pieces:
 
     def crc32(self) -> int:
         """CRC-32 of the bytes, in one pass over them."""
-        import zlib
+        from .format import crc32
 
         crc = 0
         for piece in self.pieces():
-            crc = zlib.crc32(piece, crc)
+            crc = crc32(piece, crc)
         return crc
 
 

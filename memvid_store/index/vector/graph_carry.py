@@ -17,12 +17,12 @@ the kept vectors, as it always did.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...engine.format import crc32
 from ...engine.hooks import Pieces
 from ...errors import CorruptFileError
 from ..coverage import covered_gid
@@ -54,7 +54,7 @@ def carry_graph(snap: Snapshot, config: IndexConfig, kept: np.ndarray
     def release() -> None:  # a pass reads every page of the old graph: not kept resident
         snap.view.release(ref.offset, ref.length)
 
-    if _crc([data], release) != ref.crc:
+    if _crc(data, release) != ref.crc:
         return None  # a damaged graph is rebuilt from the vectors
     try:
         header = unpack_graph(data, "usearch")
@@ -88,12 +88,12 @@ def _same_settings(ref: SegmentRef, config: IndexConfig) -> bool:
             and meta.get("dtype", "f32") == config.graph_dtype)
 
 
-def _crc(pieces: Any, release: Any) -> int:
+def _crc(data: memoryview, release: Callable[[], None]) -> int:
+    """CRC-32 of ``data``, read ``COPY_BYTES`` at a time, releasing the pages read."""
     crc = 0
-    for piece in pieces:
-        for start in range(0, len(piece), COPY_BYTES):
-            crc = zlib.crc32(piece[start : start + COPY_BYTES], crc)
-            release()
+    for start in range(0, len(data), COPY_BYTES):
+        crc = crc32(data[start : start + COPY_BYTES], crc)
+        release()
     return crc
 
 
@@ -147,7 +147,7 @@ class _Rewrite:
     they are, the head with the new counts, the nodes with their new keys."""
 
     def __init__(self, header: GraphHeader, at: Layout, offsets: np.ndarray, end: int,
-                 keys: np.ndarray, present: int, release: Any) -> None:
+                 keys: np.ndarray, present: int, release: Callable[[], None]) -> None:
         self.header, self.at, self.offsets, self.end = header, at, offsets, end
         self.keys, self.present, self.release = keys, present, release
 
