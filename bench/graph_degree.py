@@ -4,9 +4,10 @@
 128-d vectors from the bench corpus's distribution (``bench/corpus.py``: 32 topics,
 isotropic noise), and for each ``M:ef_construction`` builds an int8 graph as the engine
 does (usearch, unit rows, inner product, batches of 8,192, one thread per core) in a process of its
-own, then searches it in another with widths ``--efs``: 300 corpus queries, 40 candidates
-each (the engine's first round for k = 10) rescored against the float32 vectors, recall@10
-against numpy's exact top 10 and p50 of search plus rescoring on one thread. Reports build
+own, then searches it in another with widths ``--efs``: 300 corpus queries, ``--depths``
+candidates each (40: the engine's first round for k = 10; ``ef``: every candidate of the
+width) rescored against the float32 vectors, recall@10 against numpy's exact top 10 and p50
+of search plus rescoring on one thread. Reports build
 seconds, the graph's size and the build's peak RSS beside the vectors' mapped pages.
 Writes ``bench/results/degree-<stamp>.json`` and ``.md``.
 """
@@ -37,7 +38,6 @@ from bench.report import heading, write_results  # noqa: E402
 
 DIM = 128
 K = 10
-DEPTH = 40  # candidates of an int8 graph's first round for k = 10, rescored exactly
 QUERIES = 300
 BATCH = 8_192
 
@@ -76,8 +76,10 @@ def build(work: Path, m: int, efc: int) -> dict[str, Any]:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def search(work: Path, m: int, efc: int, efs: list[int]) -> list[dict[str, Any]]:
-    """Recall@10 and p50 of each width on the saved graph (a view of its file)."""
+def search(work: Path, m: int, efc: int, efs: list[int], depths: list[str]
+           ) -> list[dict[str, Any]]:
+    """Recall@10 and p50 of each width and depth on the saved graph (a view of its
+    file)."""
     from usearch.index import Index
 
     x = np.load(work / "x.npy", mmap_mode="r")
@@ -87,16 +89,19 @@ def search(work: Path, m: int, efc: int, efs: list[int]) -> list[dict[str, Any]]
     out = []
     for ef in efs:
         native.expansion_search = ef
-        for _warm in range(2):  # the first pass faults the graph's pages in
-            times, found = [], 0
-            for query, want in zip(q, truth, strict=True):
-                start = time.perf_counter()
-                keys = np.sort(native.search_many(query[None, :], DEPTH, False, 1)[0][0])
-                best = keys[np.argsort(-(x[keys] @ query))[:K]]
-                times.append(time.perf_counter() - start)
-                found += len(set(best.tolist()) & set(want.tolist()))
-        out.append({"ef": ef, "recall": found / (K * len(q)),
-                    "p50_ms": float(np.median(times) * 1e3)})
+        for depth_name in depths:
+            depth = ef if depth_name == "ef" else int(depth_name)
+            for _warm in range(2):  # the first pass faults the graph's pages in
+                times, found = [], 0
+                for query, want in zip(q, truth, strict=True):
+                    start = time.perf_counter()
+                    keys = native.search_many(query[None, :], depth, False, 1)[0][0]
+                    keys = np.sort(keys[keys >= 0])
+                    best = keys[np.argsort(-(x[keys] @ query))[:K]]
+                    times.append(time.perf_counter() - start)
+                    found += len(set(best.tolist()) & set(want.tolist()))
+            out.append({"ef": ef, "depth": depth_name, "recall": found / (K * len(q)),
+                        "p50_ms": float(np.median(times) * 1e3)})
     return out
 
 
@@ -111,14 +116,18 @@ def markdown(res: dict[str, Any]) -> str:
     efs = res["efs"]
     lines = heading("Graph degree at scale", res)
     lines += [f"{res['n']:,} x {DIM}-d bench corpus vectors, int8 graphs (usearch); cells: "
-              f"recall@10 / p50 ms ({QUERIES} queries, {DEPTH} candidates rescored).", "",
-              "| M | ef_construction | build s | graph MB | build peak RSS MB | "
+              f"recall@10 / p50 ms ({QUERIES} queries; depth: candidates rescored).", "",
+              "| M | ef_construction | build s | graph MB | build peak RSS MB | depth | "
               + " | ".join(f"ef {ef}" for ef in efs) + " |",
-              "| ---: | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in efs) + " |"]
+              "| ---: | ---: | ---: | ---: | ---: | --- | "
+              + " | ".join("---:" for _ in efs) + " |"]
     for row in res["rows"]:
-        cells = " | ".join(f"{s['recall']:.3f} / {s['p50_ms']:.2f}" for s in row["search"])
-        lines.append(f"| {row['M']} | {row['efc']} | {row['build_s']:.0f} | "
-                     f"{row['graph_mb']:.0f} | {row['peak_rss_mb']:.0f} | {cells} |")
+        for depth in res["depths"]:
+            cells = " | ".join(f"{s['recall']:.3f} / {s['p50_ms']:.2f}"
+                               for s in row["search"] if s["depth"] == depth)
+            lines.append(f"| {row['M']} | {row['efc']} | {row['build_s']:.0f} | "
+                         f"{row['graph_mb']:.0f} | {row['peak_rss_mb']:.0f} | {depth} | "
+                         f"{cells} |")
     return "\n".join(lines) + "\n"
 
 
@@ -127,13 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--configs", default="16:128,24:96,32:64", help="M:ef_construction,...")
     ap.add_argument("--efs", default="64,128,192,256,384,512")
+    ap.add_argument("--depths", default="40",
+                    help="candidates rescored per query: numbers, or ef (all of the width)")
     ap.add_argument("--step", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     efs = [int(e) for e in args.efs.split(",")]
+    depths = args.depths.split(",")
     if args.step:  # a child: build WORK M EFC | search WORK M EFC
         name, work, m, efc = args.step
         got = (build(Path(work), int(m), int(efc)) if name == "build"
-               else search(Path(work), int(m), int(efc), efs))
+               else search(Path(work), int(m), int(efc), efs, depths))
         print(json.dumps(got))
         return 0
     rows = []
@@ -142,12 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         for config in args.configs.split(","):
             m, efc = config.split(":")
             row = {"M": int(m), "efc": int(efc), **child("build", work, m, efc)}
-            row["search"] = child("search", work, m, efc, "--efs", args.efs)
+            row["search"] = child("search", work, m, efc, "--efs", args.efs,
+                                  "--depths", args.depths)
             rows.append(row)
             print(row, flush=True)
     res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "command": "python bench/graph_degree.py " + " ".join(argv or sys.argv[1:]),
-           "machine": machine_info(), "n": args.n, "efs": efs, "rows": rows}
+           "machine": machine_info(), "n": args.n, "efs": efs, "depths": depths,
+           "rows": rows}
     json_path, md_path = write_results(res, HERE / "results", "degree", markdown)
     print(f"results: {json_path}, {md_path}")
     return 0
