@@ -10,7 +10,7 @@ import pytest
 from memvid_store import Memory
 from memvid_store.config import IndexConfig
 from memvid_store.errors import InvalidInputError
-from memvid_store.index.vector.hnsw_format import DEFAULT_EF_SEARCH, search_width
+from memvid_store.index.vector.hnsw_format import DEFAULT_EF_SEARCH, round_width, search_width
 
 DIM = 32
 N = 4000
@@ -157,3 +157,43 @@ def test_the_samples_exact_answer_is_the_same_whatever_the_slices(monkeypatch,
     want = gids[np.argsort(-scores, axis=1, kind="stable")[:, : calibration.K]]
     assert [set(row) for row in got.tolist()] == [set(row) for row in want.tolist()]
     assert len(released) == len(blocks)
+
+
+def test_a_widened_round_searches_wider_with_the_square_root_of_its_depth() -> None:
+    assert round_width(512, 40, 40) == 512  # the first round: the calibrated width
+    assert round_width(16, 40, 40) == 40  # never narrower than the candidates asked for
+    assert round_width(512, 160, 40) == 1024  # four times the depth, twice the width
+    assert round_width(100, 640, 40) == 640
+    widths = [round_width(512, depth, 40) for depth in range(40, 3000, 37)]
+    assert widths == sorted(widths)
+
+
+def test_filtered_queries_widen_their_graph_rounds(mem_path: str, monkeypatch) -> None:
+    """A filter admitting a tenth of the vectors leaves the first round short of k: the
+    next round asks for four times the candidates at twice the width."""
+    from memvid_store.index.vector import hnsw, numpy_free_subset, subset_scan
+
+    for module in (subset_scan, numpy_free_subset):  # the graph answers, not a subset scan
+        monkeypatch.setattr(module, "SUBSET_MAX", 0)
+    data = vectors(N, 9)
+    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 500})
+    m.put_many([{"text": f"t{i}", "id": str(i), "embedding": row, "metadata": {"part": i % 10}}
+                for i, row in enumerate(data)])
+    m.build_index()
+    rounds: list[tuple[int, int]] = []
+    search = hnsw._UsearchIndex.search
+
+    def spy(self, queries, k, *, ef=None, ordered=True):
+        rounds.append((k, ef))
+        return search(self, queries, k, ef=ef, ordered=ordered)
+
+    monkeypatch.setattr(hnsw._UsearchIndex, "search", spy)
+    try:
+        ef = m._snap().toc.find("ann").meta["ef_search"]
+        query = vectors(1, 10)[0]
+        hits = m.find(vector=query, k=10, mode="vector", filter={"part": 0})
+        assert len(hits) == 10 and all(h.metadata["part"] == 0 for h in hits)
+        assert rounds[0] == (40, max(ef, 40))
+        assert rounds[1] == (160, round_width(ef, 160, 40)) and rounds[1][1] >= 2 * ef
+    finally:
+        m.close()

@@ -8,6 +8,7 @@ codes u8, dim u32, count u64, M u32, ef_construction u32, meta_len u32, payload_
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -117,6 +118,21 @@ def search_width(ref: SegmentRef, config: IndexConfig) -> int:
     if isinstance(recorded, int) and not isinstance(recorded, bool) and 1 <= recorded <= 1 << 16:
         return recorded
     return DEFAULT_EF_SEARCH
+
+
+def round_width(ef: int, depth: int, first_depth: int) -> int:
+    """The search width of a graph round asking for ``depth`` candidates, when the first
+    round of the query asked for ``first_depth`` at width ``ef`` (the calibrated one).
+
+    A round is widened when too few of its candidates were accepted (a filter, a window,
+    deleted versions): the accepted results then come from deeper in the graph's ranking,
+    where the calibrated width finds fewer of the true neighbours. The width grows with
+    the square root of the depth ratio (twice as wide for four times the candidates):
+    docs/scale.md, *Filtered recall*, has what it recovers and costs. Never narrower
+    than the depth asked for."""
+    if depth <= first_depth:
+        return max(ef, depth)
+    return max(math.ceil(ef * math.sqrt(depth / first_depth)), depth)
 
 
 def graph_depth(k: int, dtype: str) -> int:

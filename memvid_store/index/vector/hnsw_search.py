@@ -29,7 +29,7 @@ from ...engine.snapshot import Snapshot
 from ..damage import warn_damaged
 from . import scoring
 from .exact import ExactScan, best_arrays, pairs
-from .hnsw_format import QUANTIZED, graph_depth, graph_segment, search_width
+from .hnsw_format import QUANTIZED, graph_depth, graph_segment, round_width, search_width
 
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked
@@ -136,14 +136,14 @@ class HnswSearch:
                      first: tuple[np.ndarray, np.ndarray, int] | None) -> Ranked:
         query = np.frombuffer(req.vector, "<f4")
         tail_scores, tail_gids = self._tail_scores(req, covered)
-        kk = first[2] if first is not None else graph_depth(req.k, ann.dtype)
+        first_depth = kk = first[2] if first is not None else graph_depth(req.k, ann.dtype)
         while kk < ann.count:
             if first is not None:
                 labels, scores, _ = first
                 first = None
             else:
-                labels, scores = ann.search(query[None, :], kk,
-                                            ef=max(self.ef_search, kk), ordered=False)
+                labels, scores = ann.search(query[None, :], kk, ordered=False,
+                                            ef=round_width(self.ef_search, kk, first_depth))
             gids, scores = self._graph_hits(ann, labels[0], scores[0], query)
             if len(tail_gids):
                 more_gids, more_scores = best_arrays(tail_scores[0], tail_gids, kk)
