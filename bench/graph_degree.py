@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
 from bench import corpus  # noqa: E402
-from bench.machine import machine_info  # noqa: E402
+from bench.machine import machine_info, own_peak_rss_mb  # noqa: E402
 from bench.report import heading, write_results  # noqa: E402
 
 DIM = 128
@@ -73,7 +72,7 @@ def build(work: Path, m: int, efc: int) -> dict[str, Any]:
     path = work / f"g{m}-{efc}.usearch"
     index.save(str(path))
     return {"build_s": seconds, "graph_mb": path.stat().st_size / 2**20,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": own_peak_rss_mb()}
 
 
 def search(work: Path, m: int, efc: int, efs: list[int], depths: list[str]

@@ -109,6 +109,7 @@ out = {"seconds": seconds, "graph": graph(path)}
 PRELUDE = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
+from bench.machine import own_peak_rss_mb
 from memvid_store import Memory
 path, N, ADD, DIM, BATCH, QUERIES = {path!r}, {n}, {add}, {dim}, {batch}, {queries}
 
@@ -121,7 +122,7 @@ def graph(path):
 """
 
 EPILOGUE = """
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["peak_rss_mb"] = own_peak_rss_mb()
 print(json.dumps(out))
 """
 

@@ -136,3 +136,25 @@ if __name__ == "__main__":
     import json
 
     print(json.dumps(machine_info(), indent=2))
+
+
+def own_peak_rss_mb() -> float:
+    """This process's own peak resident memory, MB.
+
+    ``getrusage(RUSAGE_SELF).ru_maxrss`` is not it for a child started by a large process:
+    Linux folds the parent's address space's high-water mark into the child's at exec
+    (a child of a 1 GB parent reports 1 GB), so a bench step run in a fresh interpreter
+    by a parent that held the corpus reported the parent's peak. ``VmHWM`` is the
+    high-water mark of the process's own address space; ``ru_maxrss`` stands in where
+    ``/proc`` does not exist."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024

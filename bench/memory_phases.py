@@ -34,8 +34,9 @@ DIM = 128
 BATCH = 10_000
 
 LOAD = """
-import json, resource, time
+import json, time
 from bench import corpus
+from bench.machine import own_peak_rss_mb
 from memvid_store import Memory
 start = time.perf_counter()
 mem = Memory.create(PATH, dim=DIM, index={"lexical": LEXICAL})
@@ -43,7 +44,7 @@ for batch in corpus.iter_batches(N, BATCH, dim=DIM, seed=0, ids=False, embedding
     mem.put_many(batch)
 mem.close()
 print(json.dumps({"seconds": time.perf_counter() - start,
-                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak": own_peak_rss_mb()}))
 """
 
 # run in a fresh process: samples resident memory per phase while ``STEP`` runs

@@ -11,7 +11,8 @@ their texts, metadata and a BM25 index, each step in a fresh process:
 * **warm queries** in that process: p50/p99 of vector, hybrid (a topic word and the
   vector) and filtered (vector, ``priority == 0``: a fifth of the frames) queries, and
   recall@10 of the vector and filtered ones against numpy's exact top 10;
-* **compaction** of a copy: its time and peak resident memory (``ru_maxrss``).
+* **compaction** of a copy: its time and peak resident memory (the process's own
+  ``VmHWM``: ``machine.own_peak_rss_mb``).
 
 Writes ``bench/results/scale-<stamp>.json`` and ``.md``.
 """
@@ -65,8 +66,9 @@ print(json.dumps({"load_s": loaded, "build_index_s": time.perf_counter() - start
 QUERY = """
 import time
 started = time.perf_counter()
-import json, resource
+import json
 import numpy as np
+from bench.machine import own_peak_rss_mb
 from memvid_store import Memory
 def rss():
     with open("/proc/self/status") as fh:
@@ -96,12 +98,13 @@ timed("vector", lambda q, w: mem.find(vector=q, k=10, mode="vector"))
 timed("hybrid", lambda q, w: mem.find(w, vector=q, k=10))
 timed("filtered", lambda q, w: mem.find(vector=q, k=10, mode="vector", filter=FILTER))
 out["rss_after_queries_mb"] = rss()
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["peak_rss_mb"] = own_peak_rss_mb()
 print(json.dumps(out))
 """
 
 COMPACT = """
-import json, resource, time
+import json, time
+from bench.machine import own_peak_rss_mb
 from memvid_store import Memory
 mem = Memory.open(PATH)
 start = time.perf_counter()
@@ -109,7 +112,7 @@ mem.compact()
 seconds = time.perf_counter() - start
 mem.close()
 print(json.dumps({"compact_s": seconds,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": own_peak_rss_mb()}))
 """
 
 
