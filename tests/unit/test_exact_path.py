@@ -4,6 +4,7 @@ small products on one BLAS thread (restored afterwards)."""
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from types import SimpleNamespace
 
 import numpy as np
@@ -223,3 +224,34 @@ def test_overlapping_bounds_in_threads_restore_the_count_once_all_end(monkeypatc
         release.set()
         worker.join(5)
         lib.set(before)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_one_query_is_scored_like_a_batch_and_as_closely_as_float64(metric):
+    """One query runs numpy's row-by-row dot products (no BLAS call), a batch one matrix
+    product: the same scores within float32 rounding, and no further from float64's."""
+    from memvid_store.index.vector.scoring import score_block
+
+    rng = np.random.default_rng(3)
+    matrix = rng.standard_normal((5000, 96)).astype(np.float32)
+    queries = rng.standard_normal((3, 96)).astype(np.float32)
+    batch = score_block(matrix, queries, metric)
+    wide = queries.astype(np.float64) @ matrix.astype(np.float64).T
+    for i in range(len(queries)):
+        one = score_block(matrix, queries[i:i + 1], metric)
+        assert one.shape == (1, len(matrix)) and one.dtype == np.float32
+        np.testing.assert_allclose(one[0], batch[i], rtol=1e-4, atol=1e-3)
+        if metric == "ip":
+            assert np.abs(one[0] - wide[i]).max() <= np.abs(batch[i] - wide[i]).max() * 2
+
+
+def test_one_query_leaves_the_blas_thread_count_alone(monkeypatch):
+    from memvid_store.index.vector import scoring
+
+    calls = []
+    monkeypatch.setattr(scoring, "bounded", lambda macs: calls.append(macs) or nullcontext())
+    matrix = np.ones((20_000, 64), np.float32)
+    scoring.score_block(matrix, np.ones((1, 64), np.float32), "ip")
+    assert calls == []
+    scoring.score_block(matrix, np.ones((2, 64), np.float32), "ip")
+    assert calls == [2 * 20_000 * 64]
