@@ -195,14 +195,15 @@ def markdown(res: dict[str, Any]) -> str:
 
 def measure_sizes(sizes: list[int], command: str, out_dir: Path,
                   workdir: str | None = None) -> dict[str, Any]:
-    rows = []
+    rows: list[dict[str, Any]] = []
+    res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
+           "machine": machine_info(), "rows": rows}
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="memvid-scale-", dir=workdir) as work:
             rows.append(measure(n, Path(work)))
         print(json.dumps(rows[-1]), flush=True)
-    res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
-           "machine": machine_info(), "rows": rows}
-    json_path, md_path = write_results(res, out_dir, "scale", markdown)
+        # written after every size: a run stopped during a long one keeps the rows done
+        json_path, md_path = write_results(res, out_dir, "scale", markdown)
     res["files"] = [str(json_path), str(md_path)]
     return res
 
