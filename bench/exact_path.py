@@ -11,9 +11,6 @@ Every figure is measured in one process, idle and then with two CPU-burning proc
 * ``memvid ranking``: the searcher's vector ranking of the same request (engine internals:
   ``Searcher.vector_ranked_batch``), without building the hits: what find costs beyond it
   is the hits' text and metadata;
-* ``find, one BLAS thread``: find with every bounded product on one thread (the thread
-  count's choice by measurement off, :mod:`.thread_choice`);
-* ``memvid, BLAS threads unbounded``: find with :mod:`.blas_threads`'s bound off;
 * ``faiss IndexFlatIP``: ``index.search(q, 10)`` (unit vectors: inner product = cosine),
   with faiss's default OpenMP threads and with one (``omp_set_num_threads(1)`` around the
   call); the ratio is taken against the faster of the two;
@@ -56,7 +53,7 @@ WARMUP = 20
 ROUNDS = 20
 BURNERS = 2
 TARGET_RATIO = 2.0  # memvid p50 (ranking; find) / faiss IndexFlatIP p50
-PEERS = ("memvid", "memvid-rank", "memvid-1t", "memvid-unbounded", "faiss", "faiss-1t",
+PEERS = ("memvid", "memvid-rank", "faiss", "faiss-1t",
          "numpy")
 
 
@@ -80,7 +77,6 @@ def peers(mem: Any, x: np.ndarray) -> dict[str, Callable[[np.ndarray], list[int]
 
     from memvid_store.index.requests import build_request
     from memvid_store.index.searcher import existing_searcher
-    from memvid_store.index.vector import blas_threads
 
     index = faiss.IndexFlatIP(DIM)
     index.add(x)
@@ -95,21 +91,6 @@ def peers(mem: Any, x: np.ndarray) -> dict[str, Callable[[np.ndarray], list[int]
         req = build_request({"vector": q, "k": K, "mode": "vector"}, snap=snap,
                             config=searcher.config, collection=mem._scope, at=None)
         searcher.vector_ranked_batch([req])
-
-    def one_thread(q: np.ndarray) -> list[int]:
-        blas_threads.ADAPTIVE = False
-        try:
-            return memvid(q)
-        finally:
-            blas_threads.ADAPTIVE = True
-
-    def unbounded(q: np.ndarray) -> list[int]:
-        bound = blas_threads.THREAD_BOUND_MACS
-        blas_threads.THREAD_BOUND_MACS = 0
-        try:
-            return memvid(q)
-        finally:
-            blas_threads.THREAD_BOUND_MACS = bound
 
     def flat(q: np.ndarray) -> None:
         index.search(q[None, :], K)
@@ -127,8 +108,8 @@ def peers(mem: Any, x: np.ndarray) -> dict[str, Callable[[np.ndarray], list[int]
         top = np.argpartition(-s, K)[:K]
         return top[np.argsort(-s[top], kind="stable")].tolist()
 
-    return {"memvid": memvid, "memvid-rank": rank, "memvid-1t": one_thread,
-            "memvid-unbounded": unbounded, "faiss": flat, "faiss-1t": flat_one, "numpy": plain}
+    return {"memvid": memvid, "memvid-rank": rank, "faiss": flat, "faiss-1t": flat_one,
+            "numpy": plain}
 
 
 def measure(fns: dict[str, Callable[[np.ndarray], Any]], queries: np.ndarray, warmup: int,
@@ -233,19 +214,16 @@ def markdown(res: dict[str, Any]) -> str:
              f"peers taking turns in {ROUNDS} rounds of blocks of queries. `memvid find` "
              "includes fetching each hit's text and metadata (find returns them). Loaded: "
              f"{BURNERS} processes running `while True: pass`.", "",
-             "| frames | load | memvid find ms | memvid ranking ms | find, one BLAS thread ms "
-             "| unbounded BLAS ms "
+             "| frames | load | memvid find ms | memvid ranking ms "
              "| faiss IndexFlatIP ms | faiss, 1 thread ms | numpy ms | memvid / faiss (faster) "
              "| ranking / faiss (faster) | memvid / numpy | same top 10 as numpy |",
-             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| ---: | ---: |"]
+             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in res["sizes"]:
         for cond, c in row["conditions"].items():
             m = c["p50_ms"]
             lines.append(
                 f"| {row['n']:,} | {cond} (loadavg {c['loadavg'][0]:.1f}) | "
-                f"{m['memvid']:.3f} | {m['memvid-rank']:.3f} | {m['memvid-1t']:.3f} | "
-                f"{m['memvid-unbounded']:.3f} | "
+                f"{m['memvid']:.3f} | {m['memvid-rank']:.3f} | "
                 f"{m['faiss']:.3f} | {m['faiss-1t']:.3f} | {m['numpy']:.3f} | "
                 f"{c['ratio_faiss']:.2f} | {c['ratio_rank_faiss']:.2f} | "
                 f"{c['ratio_numpy']:.2f} | "
