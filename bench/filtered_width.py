@@ -34,7 +34,7 @@ if __package__ in (None, ""):
 
 from bench import corpus  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
-from bench.report import heading, write_results  # noqa: E402
+from bench.report import heading, save  # noqa: E402
 from bench.scale import DIM, FILTER, LOAD, exact_answers, recall, run_json  # noqa: E402
 
 QUERIES = 200
@@ -130,9 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                "machine": machine_info(), "n": args.n, "passes": args.passes,
                "ef_search": meta.get("ef_search"),
                "policies": measure(path, args.n, args.passes)}
-    json_path, md_path = write_results(res, HERE / "results", "filtered", markdown)
-    print(md_path.read_text())
-    print(f"results: {json_path}, {md_path}")
+    save(res, HERE / "results", "filtered", markdown, show=True)
     return 0
 
 

@@ -33,7 +33,7 @@ if __package__ in (None, ""):
 
 from bench import corpus  # noqa: E402
 from bench.machine import machine_info, own_peak_rss_mb  # noqa: E402
-from bench.report import heading, write_results  # noqa: E402
+from bench.report import heading, save  # noqa: E402
 
 DIM = 128
 K = 10
@@ -161,8 +161,7 @@ def main(argv: list[str] | None = None) -> int:
            "command": "python bench/graph_degree.py " + " ".join(argv or sys.argv[1:]),
            "machine": machine_info(), "n": args.n, "efs": efs, "depths": depths,
            "rows": rows}
-    json_path, md_path = write_results(res, HERE / "results", "degree", markdown)
-    print(f"results: {json_path}, {md_path}")
+    save(res, HERE / "results", "degree", markdown)
     return 0
 
 

@@ -28,7 +28,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
 from bench.machine import machine_info  # noqa: E402
-from bench.report import heading, write_results  # noqa: E402
+from bench.report import heading, save  # noqa: E402
 
 DIM = 128
 BATCH = 10_000
@@ -162,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "command": "python bench/memory_phases.py " + " ".join(argv or sys.argv[1:]),
            "machine": machine_info(), "n": args.n, "lexical": args.lexical, "steps": steps}
-    json_path, md_path = write_results(res, HERE / "results", "memphases", markdown)
-    print(f"results: {json_path}, {md_path}")
+    save(res, HERE / "results", "memphases", markdown)
     return 0
 
 

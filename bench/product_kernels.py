@@ -33,7 +33,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
 from bench.machine import machine_info  # noqa: E402
-from bench.report import heading, write_results  # noqa: E402
+from bench.report import heading, save  # noqa: E402
 
 DIM = 384
 QUERIES = 100
@@ -137,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "command": "python bench/product_kernels.py " + " ".join(argv or sys.argv[1:]),
            "machine": machine_info(), "rows": rows}
-    json_path, md_path = write_results(res, HERE / "results", "kernels", markdown)
-    print(md_path.read_text())
-    print(f"results: {json_path}, {md_path}")
+    save(res, HERE / "results", "kernels", markdown, show=True)
     return 0
 
 

@@ -27,7 +27,7 @@ if __package__ in (None, ""):
 
 from bench import corpus  # noqa: E402
 from bench.machine import machine_info, summary  # noqa: E402
-from bench.report import write_results  # noqa: E402
+from bench.report import save  # noqa: E402
 
 K = 10
 BATCH = 10_000
@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "command": "python bench/recall_probe.py " + " ".join(argv or sys.argv[1:]),
            "machine": machine_info(), "rows": rows}
-    json_path, md_path = write_results(res, HERE / "results", "recall", markdown)
-    print(f"results: {json_path}, {md_path}")
+    save(res, HERE / "results", "recall", markdown)
     return 0
 
 

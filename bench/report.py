@@ -42,6 +42,15 @@ def write_results(res: dict[str, Any], out_dir: Path, name: str,
     return json_path, md_path
 
 
+def save(res: dict[str, Any], out_dir: Path, name: str,
+         markdown: Callable[[dict[str, Any]], str], *, show: bool = False) -> None:
+    """:func:`write_results`, then print where they went (and the tables, ``show``)."""
+    json_path, md_path = write_results(res, out_dir, name, markdown)
+    if show:
+        print(md_path.read_text())
+    print(f"results: {json_path}, {md_path}")
+
+
 def update_latest(out_dir: Path, section: str) -> Path:
     """Put ``section`` (markdown starting with a ``## Title`` line) into ``latest.md``.
 

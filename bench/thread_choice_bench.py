@@ -27,7 +27,7 @@ if __package__ in (None, ""):
 
 from bench.exact_path import build, burn, stop  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
-from bench.report import heading, write_results  # noqa: E402
+from bench.report import heading, save  # noqa: E402
 
 BLOCK = 25
 
@@ -102,9 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                command=f"python bench/thread_choice_bench.py --n {args.n} --queries "
                        f"{args.queries} --learn {args.learn}",
                machine=machine_info(), learn=args.learn)
-    json_path, md_path = write_results(res, args.out, "threads", markdown)
-    print(markdown(res))
-    print(f"results: {json_path}, {md_path}")
+    save(res, args.out, "threads", markdown, show=True)
     return 0
 
 
