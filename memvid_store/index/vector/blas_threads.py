@@ -1,5 +1,8 @@
 """OpenBLAS's thread count around small matrix products, chosen by measurement.
 
+These are the products of a batch of queries: one query's products do not call BLAS
+(``scoring._products``).
+
 OpenBLAS splits a product over all its threads from about 0.5 M multiply-adds on. On an
 idle machine two threads halve a 10k x 384 query's product, but when other processes
 load the cores a worker thread waits for a time slice and the product takes 10-100 times
