@@ -204,7 +204,8 @@ def _products(m: np.ndarray, q: np.ndarray) -> np.ndarray:
     One query is scored by numpy's row-by-row SIMD dot products (``vecdot``), on the
     calling thread: as fast as faiss's flat index on one thread at 10k and 100k x 384,
     faster than OpenBLAS's matrix-vector product (2.3x at 100k), with no BLAS threads to
-    wait for time slices on a loaded machine (docs/architecture.md, *Search*). A batch is one matrix product (BLAS, its threads bounded for a small one by
+    wait for time slices on a loaded machine (docs/architecture.md, *Search*). A batch
+    is one matrix product (BLAS, its threads bounded for a small one by
     :mod:`.blas_threads`), which reuses every row it loads for all the queries."""
     if q.shape[0] == 1 and _vecdot is not None:
         return _vecdot(m, q[0])[None, :]
