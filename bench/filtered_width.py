@@ -57,6 +57,7 @@ def policies() -> dict[str, Any]:
 
 def measure(path: Path, n: int, passes: int) -> dict[str, Any]:
     from memvid_store import Memory
+    from memvid_store.index.searcher import existing_searcher
     from memvid_store.index.vector import hnsw_search
 
     qv = np.asarray(corpus.query_vectors(QUERIES, dim=DIM, seed=0)[0], "<f4")
@@ -64,38 +65,32 @@ def measure(path: Path, n: int, passes: int) -> dict[str, Any]:
     chosen = policies()
     times: dict[str, list[float]] = {name: [] for name in chosen}
     hits: dict[str, list[list[str]]] = {name: [[] for _ in qv] for name in chosen}
-    with Memory.open(path, readonly=True) as mem:
-        hnsw_search.round_width = linear  # every page any policy visits, in
-        for q in qv:
-            mem.find(vector=q, k=10, mode="vector", filter=FILTER)
-        names = list(chosen)
-        for _ in range(passes):
-            for block, first in enumerate(range(0, len(qv), BLOCK)):
-                turn = block % len(names)  # each policy goes first as often as the others
-                for name in names[turn:] + names[:turn]:
-                    hnsw_search.round_width = chosen[name]
-                    for i in range(first, min(first + BLOCK, len(qv))):
-                        _clear_results(mem)  # each policy searches, never a cached result
-                        t0 = time.perf_counter()
-                        found = mem.find(vector=qv[i], k=10, mode="vector", filter=FILTER)
-                        times[name].append(time.perf_counter() - t0)
-                        hits[name][i] = [h.id for h in found]
-    from memvid_store.index.vector.hnsw_format import round_width
-
-    hnsw_search.round_width = round_width
+    original = hnsw_search.round_width
+    try:
+        with Memory.open(path, readonly=True) as mem:
+            hnsw_search.round_width = linear  # every page any policy visits, in
+            for q in qv:
+                mem.find(vector=q, k=10, mode="vector", filter=FILTER)
+            names = list(chosen)
+            for _ in range(passes):
+                for block, first in enumerate(range(0, len(qv), BLOCK)):
+                    turn = block % len(names)  # each policy goes first as often as the others
+                    for name in names[turn:] + names[:turn]:
+                        hnsw_search.round_width = chosen[name]
+                        for i in range(first, min(first + BLOCK, len(qv))):
+                            # each policy searches, never a cached result
+                            existing_searcher(mem._snap())._results.clear()
+                            t0 = time.perf_counter()
+                            found = mem.find(vector=qv[i], k=10, mode="vector",
+                                             filter=FILTER)
+                            times[name].append(time.perf_counter() - t0)
+                            hits[name][i] = [h.id for h in found]
+    finally:
+        hnsw_search.round_width = original
     return {name: {"recall": recall(hits[name], truth),
                    "p50_ms": float(np.median(times[name]) * 1e3),
                    "p90_ms": float(np.percentile(times[name], 90) * 1e3)}
             for name in chosen}
-
-
-def _clear_results(mem: Any) -> None:
-    """Forget cached results, so the next policy searches again."""
-    from memvid_store.index.searcher import searcher_for
-    from memvid_store.reads import index_config_of
-
-    snap = mem._snap()
-    searcher_for(snap, index_config_of(snap), mem._ctx.cache_root)._results.clear()
 
 
 def markdown(res: dict[str, Any]) -> str:

@@ -17,11 +17,9 @@ Writes ``bench/results/kernels-<stamp>.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,26 +30,13 @@ HERE = Path(__file__).resolve().parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
+from bench.exact_path import burn, stop  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
 from bench.report import heading, save  # noqa: E402
 
 DIM = 384
 QUERIES = 100
 ROUNDS = 4
-
-
-@contextmanager
-def burners(count: int):
-    """``count`` processes spinning on the CPU while the block runs."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-             for _ in range(count)]
-    try:
-        time.sleep(0.5)
-        yield
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
 
 
 def kernels(matrix: np.ndarray) -> dict[str, Callable[[np.ndarray], Any]]:
@@ -131,8 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         chosen = kernels(matrix)
         timed(chosen, queries[:10])  # pages and thread pools warm
         rows.append({"rows": n, "load": "idle", "p50_ms": timed(chosen, queries)})
-        with burners(2):
+        procs = burn(2)
+        try:
             rows.append({"rows": n, "load": "loaded", "p50_ms": timed(chosen, queries)})
+        finally:
+            stop(procs)
         print(rows[-2], rows[-1], flush=True)
     res = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "command": "python bench/product_kernels.py " + " ".join(argv or sys.argv[1:]),
