@@ -138,6 +138,19 @@ if __name__ == "__main__":
     print(json.dumps(machine_info(), indent=2))
 
 
+def status_mb(field: str) -> float | None:
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``RssAnon``, ``VmHWM``...) in
+    MB; None where ``/proc`` does not exist."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def own_peak_rss_mb() -> float:
     """This process's own peak resident memory, MB.
 
@@ -147,14 +160,10 @@ def own_peak_rss_mb() -> float:
     by a parent that held the corpus reported the parent's peak. ``VmHWM`` is the
     high-water mark of the process's own address space; ``ru_maxrss`` stands in where
     ``/proc`` does not exist."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    peak = status_mb("VmHWM")
+    if peak is not None:
+        return peak
     import resource
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024

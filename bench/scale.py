@@ -68,11 +68,8 @@ import time
 started = time.perf_counter()
 import json
 import numpy as np
-from bench.machine import own_peak_rss_mb
+from bench.machine import own_peak_rss_mb, status_mb as rss
 from memvid_store import Memory
-def rss(field="VmRSS"):
-    with open("/proc/self/status") as fh:
-        return next(int(l.split()[1]) / 1024 for l in fh if l.startswith(field + ":"))
 queries = np.load(QFILE)
 words = json.loads(WORDS)
 opened_at = time.perf_counter()
@@ -81,7 +78,7 @@ opened = time.perf_counter()
 first = [h.id for h in mem.find(vector=queries[0], k=10, mode="vector")]
 answered = time.perf_counter()
 out = {"import_s": opened_at - started, "open_s": opened - opened_at,
-       "first_answer_s": answered - started, "rss_after_first_mb": rss(),
+       "first_answer_s": answered - started, "rss_after_first_mb": rss("VmRSS"),
        "anon_after_first_mb": rss("RssAnon"), "hits": {}}
 def timed(name, call):
     for q in queries[:20]:
@@ -98,7 +95,7 @@ def timed(name, call):
 timed("vector", lambda q, w: mem.find(vector=q, k=10, mode="vector"))
 timed("hybrid", lambda q, w: mem.find(w, vector=q, k=10))
 timed("filtered", lambda q, w: mem.find(vector=q, k=10, mode="vector", filter=FILTER))
-out["rss_after_queries_mb"] = rss()
+out["rss_after_queries_mb"] = rss("VmRSS")
 out["anon_after_queries_mb"] = rss("RssAnon")  # the rest: mapped pages of the file
 out["peak_rss_mb"] = own_peak_rss_mb()
 print(json.dumps(out))
