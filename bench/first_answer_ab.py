@@ -1,11 +1,15 @@
 """Fresh-process first vector answer of two revisions, each on a file it wrote itself.
 
 ``python bench/first_answer_ab.py BEFORE AFTER [--n 100000] [--n-after N] [--dim 384]
-[--runs 15]`` checks both git revisions out into temporary worktrees, has each write
-``--n`` corpus vectors (``bench/corpus.py``; AFTER writes ``--n-after`` when given, so one
-revision can be compared at two sizes: ``HEAD HEAD --n 100000 --n-after 1000000``) and
-close the file (graph built), then times, in fresh processes taking turns, spawn to the
-first ``find(vector=..., mode="vector")`` answer. Prints the medians and their ratio
+[--runs 15] [--numpy] [--cold] [--files BEFORE.mv2 AFTER.mv2]`` checks both git
+revisions out into temporary worktrees (their bytecode compiled, as an installed package
+has it), has each write ``--n`` corpus vectors (``bench/corpus.py``; AFTER writes
+``--n-after`` when given, so one revision can be compared at two sizes: ``HEAD HEAD --n
+100000 --n-after 1000000``) and close the file (graph built), or takes the ``--files``
+given, then times, in fresh processes taking turns, spawn to the first
+``find(vector=..., mode="vector")`` answer. ``--numpy`` imports numpy first, as most
+applications have by then; ``--cold`` drops the file's pages from the page cache before
+each run (a function's first read of a file on disk). Prints the medians and their ratio
 (AFTER / BEFORE); nothing is written to results.
 """
 
@@ -36,8 +40,14 @@ mem.close()
 """
 
 ANSWER = """
-import sys, time, json
+import os, sys, time, json
+if sys.argv[5] == "1":
+    fd = os.open(sys.argv[2], os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
 t0 = time.perf_counter()
+if sys.argv[4] == "1":
+    import numpy
 sys.path.insert(0, sys.argv[1])
 from memvid_store import Memory
 mem = Memory.open(sys.argv[2], readonly=True)
@@ -60,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-after", type=int, default=None)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--numpy", action="store_true", help="import numpy before the library")
+    ap.add_argument("--cold", action="store_true", help="drop the file's cached pages first")
+    ap.add_argument("--files", nargs=2, metavar=("BEFORE", "AFTER"),
+                    help="existing files to answer from instead of writing them")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from bench import corpus
@@ -71,16 +85,22 @@ def main(argv: list[str] | None = None) -> int:
             sizes = {"before": args.n, "after": args.n_after or args.n}
             for name, rev in (("before", args.before), ("after", args.after)):
                 trees[name] = worktree(rev, Path(work) / name)
-                files[name] = Path(work) / f"{name}.mv2"
-                subprocess.run([sys.executable, "-c", BUILD, str(trees[name]), str(REPO),
-                                str(files[name]), str(sizes[name]), str(args.dim)],
-                               check=True)
+                subprocess.run([sys.executable, "-m", "compileall", "-q",
+                                str(trees[name] / "memvid_store")], check=True)
+                if args.files:
+                    files[name] = Path(args.files[name == "after"])
+                else:
+                    files[name] = Path(work) / f"{name}.mv2"
+                    subprocess.run([sys.executable, "-c", BUILD, str(trees[name]), str(REPO),
+                                    str(files[name]), str(sizes[name]), str(args.dim)],
+                                   check=True)
                 times[name] = []
             for _ in range(args.runs + 1):  # the first round warms the page cache
                 for name in ("before", "after"):
                     start = time.perf_counter()
                     subprocess.run([sys.executable, "-c", ANSWER, str(trees[name]),
-                                    str(files[name]), query], check=True, capture_output=True)
+                                    str(files[name]), query, str(int(args.numpy)),
+                                    str(int(args.cold))], check=True, capture_output=True)
                     times[name].append((time.perf_counter() - start) * 1e3)
         finally:
             for tree in trees.values():
@@ -88,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                                 str(tree)], capture_output=True)
     medians = {name: statistics.median(t[1:]) for name, t in times.items()}
     print(json.dumps({"n": args.n, "n_after": args.n_after or args.n, "dim": args.dim,
-                      "runs": args.runs,
+                      "runs": args.runs, "numpy": args.numpy, "cold": args.cold,
                       "before": args.before, "after": args.after,
                       "before_ms": round(medians["before"], 1),
                       "after_ms": round(medians["after"], 1),

@@ -56,6 +56,11 @@ class HnswSearch:
 
     # ------------------------------------------------------------------- graph
 
+    @property
+    def opened(self) -> bool:
+        """Whether the graph was opened (or found damaged, or absent)."""
+        return self._opened
+
     def graph(self) -> tuple[Any, int]:
         """The opened graph and the first gid it does not cover; (None, 0) if none.
 

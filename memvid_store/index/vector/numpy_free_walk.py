@@ -11,7 +11,9 @@ the search).
 Walks serve until they have cost about what loading numpy and usearch costs
 (:data:`WALK_BUDGET_S`), then the library takes over: never more than about twice the
 better choice made in hindsight, whether the process answers one query or thousands.
-The time spent is this object's state, one per snapshot searcher.
+The time spent is this object's state, one per snapshot searcher. Walks also serve,
+numpy loaded or not, while a large graph opens for the library in the background
+(:mod:`.paths`).
 """
 
 from __future__ import annotations
@@ -51,13 +53,18 @@ class NumpyFreeWalk:
     def within_budget(self) -> bool:
         return self.seconds < WALK_BUDGET_S
 
+    def walkable(self) -> bool:
+        """Whether this snapshot's graph can be walked (a usearch int8 graph covering
+        every committed version; numkong)."""
+        if self.graph is None:
+            self.graph = self._open() or False
+        return bool(self.graph)
+
     def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]
                ) -> list[Ranked] | None:
         """Accepted (ref, score) best-first per request, or None when the walk cannot
         serve one of them."""
-        if self.graph is None:
-            self.graph = self._open() or False
-        if not self.graph:
+        if not self.walkable():
             return None
         started = time.perf_counter()
         try:

@@ -6,12 +6,21 @@ tries them in this order:
 
 1. :mod:`.numpy_free_scan`, while numpy is not loaded and the file has no graph;
 2. :mod:`.numpy_free_walk` of a usearch int8 graph, while numpy is not loaded (within
-   its time budget) or while a background warmup is opening the graph (``defer``);
+   its time budget), while a background warmup is opening the graph (``defer``), or
+   while the graph opens in the background (below);
 3. :mod:`.hnsw_search`, the HNSW library, once the graph is open or can open now;
 4. :mod:`.exact`, the numpy scan, which always serves.
 
 Paths 1-2 never import numpy: a fresh process's first queries stay numpy-free. Modules of
 paths 3-4 import numpy and are imported only when those paths are first needed.
+
+Opening a graph for the library costs what its size costs: its checksum reads every byte
+(seconds for a graph of hundreds of MB out of the page cache) and usearch visits every
+node. So a graph of :data:`BACKGROUND_OPEN_BYTES` or more opens in a background thread
+once the library would take over (numpy is loaded, or the walks have spent their budget),
+and walks answer until it is open: the first answer does not wait for the whole graph. A
+query the walk cannot serve waits for the open (scanning every vector exactly would cost
+more).
 
 Before them, once numpy is loaded, a request whose filter or ``time_range`` admits few
 versions is answered by :mod:`.subset_scan` (an exact scan of just those versions), per
@@ -38,6 +47,10 @@ if TYPE_CHECKING:
     from .hnsw_search import HnswSearch
     from .numpy_free_subset import NumpyFreeSubset
     from .subset_scan import SubsetScan
+
+# Graphs at least this large open in the background while walks answer: below it, the
+# library's open costs about what one walk costs (a few ms).
+BACKGROUND_OPEN_BYTES = 1 << 20
 
 
 class VectorPath(Protocol):
@@ -67,6 +80,10 @@ class VectorPaths:
         self._free_subset: NumpyFreeSubset | None = None
         self._build_lock = threading.Lock()
         self.defer = False  # set while a background warmup will open the graph
+        self._opener: threading.Thread | None = None  # opens the graph in the background
+        self._opener_lock = threading.Lock()
+        self._opener_busy = False  # until the opener is done (it closes what close() left)
+        self._closed = False
 
     @property
     def exact(self) -> ExactScan:
@@ -99,11 +116,50 @@ class VectorPaths:
         graph = self.has_graph()
         if numpy_free and not graph:
             yield self.scan
-        if graph and (self.defer or (numpy_free and self.walk.within_budget())):
-            yield self.walk
         if graph:
+            if self.defer or (numpy_free and self.walk.within_budget()):
+                yield self.walk
+            elif self._opening():
+                yield self.walk
+                self.wait_for_graph()  # the walk could not serve: the graph is worth the wait
             yield self.hnsw
         yield self.exact
+
+    def _opening(self) -> bool:
+        """Whether the graph is being opened in the background, starting that when the
+        graph is large, not open yet, and walkable (a walk answers meanwhile)."""
+        with self._opener_lock:
+            if self._opener is not None:
+                return self._opener_busy
+            ref = graph_segment(self.snap, self.config)
+            if (ref is None or ref.length < BACKGROUND_OPEN_BYTES or self._closed
+                    or not self.walk.walkable()):
+                return False
+            hnsw = self.hnsw
+            if hnsw.opened:
+                return False
+            self._opener = threading.Thread(target=self._open_graph, args=(hnsw,),
+                                            name="memvid-graph-open", daemon=True)
+            self._opener_busy = True
+            self._opener.start()
+            return True
+
+    def _open_graph(self, hnsw: HnswSearch) -> None:
+        try:
+            hnsw.open()
+        except Exception:  # the next query that needs the graph opens it again, and raises
+            pass
+        finally:
+            with self._opener_lock:
+                self._opener_busy = False
+                if self._closed:  # closed while opening: the graph is this thread's to close
+                    hnsw.close()
+
+    def wait_for_graph(self) -> None:
+        """Return once a background open of the graph (if any) has finished."""
+        opener = self._opener
+        if opener is not None:
+            opener.join()
 
     @property
     def free_subset(self) -> NumpyFreeSubset:
@@ -143,6 +199,10 @@ class VectorPaths:
         return out  # type: ignore[return-value]
 
     def close(self) -> None:
+        with self._opener_lock:
+            self._closed = True
+            if self._opener_busy:
+                return  # the opener closes the graph once it is open
         if self._hnsw is not None:
             self._hnsw.close()
 
