@@ -37,6 +37,8 @@ skey, soff  u64,u32  value columns of strings: as ``nkey``/``noff``, for ``STRIN
 sval        24B[s]   string keys (UTF-8 cut or zero-padded to 24 bytes), ascending
 srow        u32[s]   the row each key belongs to (ascending among equal keys)
 vcrc        u32[v]   CRC-32 of each vector row, in vector-row order
+pchk        u32[c]   CRC-32 of every 4 KiB page of the other parts (part_pages.py);
+                     the header's ``pages`` maps each part to its first check
 ==========  =======  =====================================================
 
 The posting parts (``POSTING_PARTS``) and the value parts of each kind are absent from
@@ -48,11 +50,11 @@ Embeddings live in vector blocks (``vblocks``: ``[offset, rows, crc]``, float32 
 concatenates block lists and never copies vectors, so merges cost O(table), not O(vectors).
 
 Reading needs no numpy: parts are memoryviews cast to their type, checked against their
-CRC on first use. Vector bytes are checked too, never trusted: a row read alone against
-its ``vcrc`` (a few KiB hashed, so a graph walk's few rows cost microseconds), a block
-scanned whole against the block's CRC, once per reader (``check_vector_block``). Runs
-written before ``vcrc`` existed check the whole block of a row read alone, once.
-Building uses numpy for sorting.
+CRC on first use, or page by page for lookups of a few rows (``item``, ``items``). Vector
+bytes are checked too, never trusted: a row read alone against its ``vcrc`` (a few KiB
+hashed, so a graph walk's few rows cost microseconds), a block scanned whole against the
+block's CRC, once per reader (``check_vector_block``). Runs written before ``vcrc``
+existed check the whole block of a row read alone, once. Building uses numpy for sorting.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from ..errors import ChecksumError, CorruptFileError, DamagedIndexError
 from ..lazy import numpy as np
 from .fileio import FileView
 from .format import NO_ROW, TIME_MAX, SegmentRef, align, crc32
+from .part_pages import PAGE_BYTES, WHOLE_AFTER_PAGES, PagedPart, page_checks
 from .value_kinds import (
     NUMBERS,
     STRING_KEY_BYTES,
@@ -89,17 +92,19 @@ PART_TYPES = {
     "hsort": "Q", "hperm": "I", "tperm": "I", "sup_gid": "Q", "sup_to": "q",
     "tkey": "Q", "toff": "I", "trows": "I", "nkey": "Q", "noff": "I", "nval": "d",
     "nrow": "I", "vcrc": "I", "skey": "Q", "soff": "I", "sval": "B", "srow": "I",
+    "pchk": "I",
 }
 POSTING_PARTS = ("tkey", "toff", "trows")
 VALUE_PARTS = NUMBERS.parts + STRINGS.parts
 DERIVED_PARTS = POSTING_PARTS + VALUE_PARTS  # filter indexes: damage costs filters only
 VECTOR_CHECK_PARTS = ("vcrc",)
-OPTIONAL_PARTS = DERIVED_PARTS + VECTOR_CHECK_PARTS  # absent from older runs
+PAGE_CHECK_PART = "pchk"
+OPTIONAL_PARTS = DERIVED_PARTS + VECTOR_CHECK_PARTS + (PAGE_CHECK_PART,)  # older runs lack them
 TABLE_PARTS = tuple(name for name in PART_TYPES if name not in OPTIONAL_PARTS)
 # parts a reader of remote bytes fetches together, for every run, on the first use of one:
 # what a query's acceptance, its hits and a vector path's row lookups read
 QUERY_PARTS = ("created", "vto", "poff", "plen", "pcrc", "version", "flags", "idoff", "ids",
-               "sup_gid", "sup_to", "vrow", "vcrc")
+               "sup_gid", "sup_to", "vrow", "vcrc", PAGE_CHECK_PART)
 SMALL_RUN = 256 << 10  # a run this small is fetched whole with its first part
 NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8"}
 
@@ -299,8 +304,18 @@ class EncodedRun:
 def encode_run(run: RunColumns) -> EncodedRun:
     """Serialize a run."""
     parts: dict[str, list[int]] = {}
+    pages: dict[str, int] = {}  # each part's first page check
+    checks: list[int] = []
     pieces: list[Any] = []
     pos = 0
+
+    def add(name: str, data: Any) -> None:
+        nonlocal pos
+        parts[name] = [pos, len(data), crc32(data)]
+        padded = align(len(data))
+        pieces.extend((data, b"\x00" * (padded - len(data))))
+        pos += padded
+
     for name in PART_TYPES:
         value = run.cols.get(name)
         if value is None and name in OPTIONAL_PARTS:
@@ -312,14 +327,14 @@ def encode_run(run: RunColumns) -> EncodedRun:
         else:
             data = memoryview(np.ascontiguousarray(value, dtype=np_type(name)).reshape(-1)
                               .view(np.uint8))
-        parts[name] = [pos, len(data), crc32(data)]
-        padded = align(len(data))
-        pieces += [data, b"\x00" * (padded - len(data))]
-        pos += padded
+        pages[name] = len(checks)
+        checks += page_checks(data)
+        add(name, data)
+    add(PAGE_CHECK_PART, memoryview(np.asarray(checks, "<u4").view(np.uint8)))
     nvec = sum(rows for _, rows, _ in run.vblocks)
     header = json.dumps({"n": run.n, "base": run.base, "dim": run.dim, "nvec": nvec,
-                         "parts": parts, "blocks": run.blocks, "vblocks": run.vblocks},
-                        separators=(",", ":")).encode()
+                         "parts": parts, "pages": pages, "blocks": run.blocks,
+                         "vblocks": run.vblocks}, separators=(",", ":")).encode()
     head_len = align(_RUN_HEAD.size + len(header))
     prefix = _RUN_HEAD.pack(RUN_MAGIC, len(header), crc32(header)) + header
     prefix += b"\x00" * (head_len - len(prefix))
@@ -340,7 +355,8 @@ class RunReader:
         self.ref = ref
         self.base = int(ref.meta["base"])
         self.n = int(ref.meta["n"])
-        self._parts: dict[str, memoryview] = {}
+        self._parts: dict[str, memoryview] = {}  # parts checked whole
+        self._paged: dict[str, PagedPart] = {}  # parts checked page by page so far
         # term hash -> rows, computed from the payloads of a run without posting parts
         self.computed_postings: dict[int, list[int]] | None = None
         # kind name -> path hash -> (stored values ascending, their rows), computed from
@@ -376,6 +392,10 @@ class RunReader:
             for name, rows in _sized_parts(self.n):
                 if name in header["parts"] and header["parts"][name][1] != rows * _size_of(name):
                     raise ValueError(f"part {name!r} does not hold {rows} rows")
+            pages = header.setdefault("pages", {})
+            if not isinstance(pages, dict) or any(type(first) is not int or first < 0
+                                                  for first in pages.values()):
+                raise ValueError("page check indexes are not counts")
             return header
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptFileError(f"run segment at offset {off}: {exc}", "segment:run",
@@ -419,26 +439,64 @@ class RunReader:
         if check:
             valid = crc32(data) == crc
             self.view.release(start, length)  # lookups fault back only the pages they read
-            if not valid and name in DERIVED_PARTS:  # derived: filters only
-                raise DamagedIndexError(f"the filter index (run part {name!r}) at offset "
-                                        f"{start} fails its checksum", "segment:run", start)
             if not valid:
-                raise ChecksumError(f"run part {name!r} at offset {start} checksum mismatch",
-                                    "segment:run", start)
+                raise _mismatch(name, start)
         return data
 
     def part(self, name: str) -> memoryview:
+        """Part ``name`` cast to its type, checked whole (once)."""
         mv = self._parts.get(name)
         if mv is None:
-            if self.siblings is not None and name not in self._fetched:
-                fetch_parts(self.siblings, name)
-            data = self.raw_part(name)
-            mv = data.cast(PART_TYPES[name]) if PART_TYPES[name] != "B" else data
-            if name == STRINGS.parts[2] and len(mv) % STRING_KEY_BYTES:
-                raise CorruptFileError("run part 'sval' is not a whole number of string "
-                                       "keys", "segment:run", self.ref.offset)
+            self._announce(name)
+            mv = _typed(name, self.raw_part(name), self.ref.offset)
             self._parts[name] = mv
+            self._paged.pop(name, None)
         return mv
+
+    def item(self, name: str, i: int) -> Any:
+        """Item ``i`` of part ``name``, its page checked."""
+        mv = self._parts.get(name)
+        if mv is None:
+            mv = self._checked(name, i, i + 1)
+        return mv[i]
+
+    def items(self, name: str, lo: int, hi: int) -> memoryview:
+        """Items ``[lo, hi)`` of part ``name``, their pages checked."""
+        mv = self._parts.get(name)
+        if mv is None:
+            mv = self._checked(name, lo, hi)
+        return mv[lo:hi]
+
+    def _checked(self, name: str, lo: int, hi: int) -> memoryview:
+        """Part ``name`` cast to its type with the pages of items ``[lo, hi)`` checked; the
+        whole part checked when the run has no page checks or many pages were read."""
+        paged = self._paged.get(name)
+        if paged is None:
+            first = self.header["pages"].get(name)
+            if first is None:
+                return self.part(name)
+            self._announce(name)
+            start, length, _ = self._locate(name)
+            raw = self.view.read(start, length, "segment:run")
+            paged = PagedPart.of(_typed(name, raw, self.ref.offset), raw, first)
+            checks = self.part(PAGE_CHECK_PART)
+            if paged.first + len(paged.checked) > len(checks):
+                raise CorruptFileError(f"run part {name!r} has no page checks",
+                                       "segment:run", start)
+            self._paged[name] = paged
+        checks = self._parts[PAGE_CHECK_PART]
+        for page in paged.unchecked_pages(lo, hi):
+            if paged.checked[page]:
+                continue
+            if paged.count >= WHOLE_AFTER_PAGES:
+                return self.part(name)
+            if not paged.page_matches(page, checks):
+                raise _mismatch(name, self._locate(name)[0], page)
+        return paged.items
+
+    def _announce(self, name: str) -> None:
+        if self.siblings is not None and name not in self._fetched:
+            fetch_parts(self.siblings, name)
 
     def load_all(self) -> None:
         """Read and check every frame table column now (warmup): later lookups find them
@@ -447,15 +505,25 @@ class RunReader:
             self.part(name)
 
     def verify(self) -> list[str]:
-        """Check every part's checksum; return problems."""
+        """Check every part's checksum and page checks; return problems."""
         problems = []
         try:
+            pages = self.header["pages"]
+            checks = self.raw_part(PAGE_CHECK_PART).cast("I") if pages else None
             for name in (TABLE_PARTS + (POSTING_PARTS if self.has_postings else ())
                          + tuple(p for kind in VALUE_KINDS if self.has_values(kind)
                                  for p in kind.parts)
                          + (VECTOR_CHECK_PARTS if self.has_vector_checks else ())):
                 try:
-                    self.raw_part(name)
+                    data = self.raw_part(name)
+                    if checks is not None and name in pages:
+                        first = pages[name]
+                        found = page_checks(data)
+                        stored = checks[first : first + len(found)]
+                        bad = next((i for i, crc in enumerate(found)
+                                    if i >= len(stored) or crc != stored[i]), None)
+                        if bad is not None:
+                            raise _mismatch(name, self._locate(name)[0], bad)
                 except CorruptFileError as exc:
                     problems.append(f"segment:run at offset {exc.offset}: {exc.message}")
         except CorruptFileError as exc:
@@ -475,7 +543,7 @@ class RunReader:
 
     def time_row(self, i: int) -> int:
         """The row at position ``i`` of the time index."""
-        return self.checked_row(self.part("tperm")[i], "time index")
+        return self.checked_row(self.item("tperm", i), "time index")
 
     def checked_row(self, row: int, what: str) -> int:
         """``row``, read from the run's ``what``, if the run has it."""
@@ -581,13 +649,13 @@ class RunReader:
         return last - first
 
     def frame_id(self, row: int) -> str:
-        idoff, ids = self.part("idoff"), self.part("ids")
-        start, end = idoff[row], idoff[row + 1]
-        if not start < end <= len(ids):  # every id is a non-empty string
+        start, end = self.item("idoff", row), self.item("idoff", row + 1)
+        found = self.items("ids", start, end) if start < end else b""
+        if len(found) != end - start or not found:  # every id is a non-empty string
             raise CorruptFileError(f"the id of row {row} of the run at offset "
                                    f"{self.ref.offset} lies outside its ids", "segment:run",
                                    self.ref.offset)
-        return bytes(ids[start:end]).decode()
+        return bytes(found).decode()
 
     @cached_property
     def _vblock_starts(self) -> list[int]:
@@ -604,7 +672,7 @@ class RunReader:
     def vector_span(self, row: int) -> tuple[int, int] | None:
         """``(offset, size)`` of ``row``'s float32 embedding in the file (None: no
         vector, or a reference outside its blocks, which ``vector_view`` reports)."""
-        vrow = self.part("vrow")[row]
+        vrow = self.item("vrow", row)
         block = bisect_right(self._vblock_starts, vrow) - 1
         if vrow == NO_ROW or block < 0:
             return None
@@ -614,7 +682,7 @@ class RunReader:
     def vector_view(self, row: int) -> memoryview | None:
         """The float32 embedding bytes of ``row`` as read from the file (no copy when
         mapped), or None when the row has no vector."""
-        vrow = self.part("vrow")[row]
+        vrow = self.item("vrow", row)
         if vrow == NO_ROW:
             return None
         block = bisect_right(self._vblock_starts, vrow) - 1
@@ -630,7 +698,7 @@ class RunReader:
         data = self.view.read(offset + local * width, width, "segment:vectors")
         if not self.has_vector_checks:
             self.check_vector_block(block)
-        elif crc32(data) != self.part("vcrc")[vrow]:
+        elif crc32(data) != self.item("vcrc", vrow):
             raise ChecksumError(f"vector row {vrow} at offset {offset + local * width} fails "
                                 "its checksum", "segment:vectors", offset + local * width)
         return data
@@ -669,6 +737,27 @@ class RunReader:
         for mv in self._parts.values():
             mv.release()
         self._parts.clear()
+        self._paged.clear()
+
+
+def _typed(name: str, data: memoryview, run_offset: int) -> memoryview:
+    """A part's bytes cast to its item type."""
+    mv = data.cast(PART_TYPES[name]) if PART_TYPES[name] != "B" else data
+    if name == STRINGS.parts[2] and len(mv) % STRING_KEY_BYTES:
+        raise CorruptFileError("run part 'sval' is not a whole number of string keys",
+                               "segment:run", run_offset)
+    return mv
+
+
+def _mismatch(name: str, start: int, page: int | None = None) -> CorruptFileError:
+    """The error for part ``name`` (at ``start``), or one page of it, failing its check:
+    a damaged filter index costs filters only."""
+    where = start if page is None else start + page * PAGE_BYTES
+    what = f"run part {name!r}" if page is None else f"page {page} of run part {name!r}"
+    if name in DERIVED_PARTS:
+        return DamagedIndexError(f"the filter index ({what}) at offset {where} fails its "
+                                 "checksum", "segment:run", where)
+    return ChecksumError(f"{what} at offset {where} checksum mismatch", "segment:run", where)
 
 
 def fetch_parts(runs: list[RunReader], name: str) -> None:

@@ -130,7 +130,7 @@ class Snapshot:
     def valid_to(self, ref: RowRef) -> int:
         if ref.version is not None:
             return ref.version.valid_to
-        to = ref.run.part("vto")[ref.row]
+        to = ref.run.item("vto", ref.row)
         if to != TIME_MAX:
             return to
         to = self.run_overrides.get(ref.gid, TIME_MAX)
@@ -139,7 +139,7 @@ class Snapshot:
         return self.delta_replaced.get(ref.gid, TIME_MAX)
 
     def valid_from(self, ref: RowRef) -> int:
-        return ref.version.valid_from if ref.version else ref.run.part("vfrom")[ref.row]
+        return ref.version.valid_from if ref.version else ref.run.item("vfrom", ref.row)
 
     def counters(self) -> dict[str, int]:
         """The TOC's counters (frames, versions, bytes...) with the WAL delta counted in."""
@@ -147,16 +147,16 @@ class Snapshot:
 
     def created_at(self, ref: RowRef) -> int:
         """Event time of a version, read without decoding its payload."""
-        return ref.version.created_at if ref.version else ref.run.part("created")[ref.row]
+        return ref.version.created_at if ref.version else ref.run.item("created", ref.row)
 
     def version_number(self, ref: RowRef) -> int:
-        return ref.version.version if ref.version else ref.run.part("version")[ref.row]
+        return ref.version.version if ref.version else ref.run.item("version", ref.row)
 
 
     def is_tombstone(self, ref: RowRef) -> bool:
         if ref.version is not None:
             return ref.version.tombstone
-        return bool(ref.run.part("flags")[ref.row] & FLAG_TOMBSTONE)
+        return bool(ref.run.item("flags", ref.row) & FLAG_TOMBSTONE)
 
     def visible(self, ref: RowRef, at: int | None) -> bool:
         if self.is_tombstone(ref):
@@ -210,7 +210,7 @@ class Snapshot:
         for run in reversed(self.runs):
             best = None
             for row in run.rows_for_hash(h):
-                if run.frame_id(row) == frame_id and (at is None or run.part("vfrom")[row] <= at):
+                if run.frame_id(row) == frame_id and (at is None or run.item("vfrom", row) <= at):
                     best = row
             if best is not None:
                 return RowRef(run.base + best, run, best)
@@ -501,7 +501,7 @@ class Snapshot:
         frame_id, version, created, text, meta, tags = self.record(ref, cached=cached)
         return Version(
             gid=ref.gid, id=frame_id, version=version, created_at=created,
-            valid_from=ref.run.part("vfrom")[ref.row], tombstone=self.is_tombstone(ref),
+            valid_from=ref.run.item("vfrom", ref.row), tombstone=self.is_tombstone(ref),
             prev_gid=-1, prev_live=False, text=text, metadata=meta, tags=tags, embedding=None,
             valid_to=self.valid_to(ref),
         )
@@ -514,14 +514,14 @@ class Snapshot:
         if v is not None:
             return v.id, v.version, v.created_at, v.text, v.metadata or {}, v.tags or []
         run, row = ref.run, ref.row
-        flags = run.part("flags")[row]
+        flags = run.item("flags", row)
         if flags & FLAG_TOMBSTONE:
             text, meta, tags = "", {}, []
         elif cached:
             text, meta, tags = self._payload(run, row, flags)
         else:
             text, meta, tags = self._decode(run, row, flags)
-        return (run.frame_id(row), run.part("version")[row], run.part("created")[row], text,
+        return (run.frame_id(row), run.item("version", row), run.item("created", row), text,
                 meta, tags)
 
     def _payload(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
@@ -547,14 +547,14 @@ class Snapshot:
         for ref in reversed(refs):
             if ref.run is None or self.is_tombstone(ref) or cache.touch(ref.gid):
                 continue
-            got = self._decode(ref.run, ref.row, ref.run.part("flags")[ref.row])
+            got = self._decode(ref.run, ref.row, ref.run.item("flags", ref.row))
             cache.put(ref.gid, got, _decoded_size(got))
 
     def fetch_frames(self, refs: list[RowRef]) -> None:
         """Announce the payload reads of ``refs`` to a view that batches (remote bytes:
         fetched together instead of one request per frame)."""
         if self.view.batches:
-            self.view.fetch([(ref.run.part("poff")[ref.row], ref.run.part("plen")[ref.row])
+            self.view.fetch([(ref.run.item("poff", ref.row), ref.run.item("plen", ref.row))
                              for ref in refs if ref.run is not None], "frame")
 
     def fetch_vectors(self, gids: list[int]) -> None:
@@ -572,9 +572,9 @@ class Snapshot:
                              for off, rows, _ in run.header["vblocks"]], "segment:vectors")
 
     def _decode(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
-        off, length = run.part("poff")[row], run.part("plen")[row]
+        off, length = run.item("poff", row), run.item("plen", row)
         stored = self.view.read(off, length, "frame")
-        if crc32(stored) != run.part("pcrc")[row]:
+        if crc32(stored) != run.item("pcrc", row):
             raise CorruptFileError(f"frame payload at offset {off} checksum mismatch",
                                    "frame", off)
         try:
@@ -588,7 +588,7 @@ class Snapshot:
     def embedding(self, ref: RowRef) -> bytes | None:
         if ref.version is not None:
             return ref.version.embedding
-        if not ref.run.part("flags")[ref.row] & FLAG_VECTOR:
+        if not ref.run.item("flags", ref.row) & FLAG_VECTOR:
             return None
         return ref.run.vector(ref.row)
 

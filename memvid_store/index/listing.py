@@ -245,7 +245,7 @@ def _candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
         gids = list(spans[1])
         for run, positions in spans[0]:
             base = run.base
-            rows = run.part("tperm")[positions.start:positions.stop].tolist()
+            rows = run.items("tperm", positions.start, positions.stop).tolist()
             if rows:
                 run.checked_row(max(rows), "time index")
             gids += [base + row for row in rows]

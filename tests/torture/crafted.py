@@ -18,6 +18,7 @@ import numpy as np
 
 from memvid_store.engine import format as fmt
 from memvid_store.engine import wal as walfmt
+from memvid_store.engine.part_pages import page_checks
 from memvid_store.lazy import zstandard
 
 from ..crash.conftest import parse_layout
@@ -90,7 +91,14 @@ def read_run(data: bytes, seg: fmt.SegmentRef) -> tuple[dict[str, Any], dict[str
 def encode_run(header: dict[str, Any], parts: dict[str, bytes],
                keep: tuple[str, ...] = ()) -> tuple[bytes, int]:
     """Run bytes and prefix size; part entries named in ``keep`` are written as given in
-    ``header`` (crafted), the others recomputed from ``parts``."""
+    ``header`` (crafted), the others recomputed from ``parts``, their page checks too."""
+    if "pages" in header:
+        parts = {name: blob for name, blob in parts.items() if name != "pchk"}
+        header["pages"], checks = {}, []
+        for name, blob in parts.items():
+            header["pages"][name] = len(checks)
+            checks += page_checks(blob)
+        parts["pchk"] = np.asarray(checks, "<u4").tobytes()
     body, pos, table = b"", 0, {}
     for name, blob in parts.items():
         table[name] = [pos, len(blob), fmt.crc32(blob)]

@@ -364,7 +364,7 @@ class StoredVectors:
                 except ChecksumError:  # a damaged row elsewhere: its rows one by one
                     self._block_rows[b] = -(1 << 62)
             row = int(self._starts[b]) - first + (off - int(self._offsets[b])) // width
-            if crc32(matrix[i].tobytes()) != run.part("vcrc")[row]:
+            if crc32(matrix[i].tobytes()) != run.item("vcrc", row):
                 raise ChecksumError(f"vector row at offset {off} fails its checksum",
                                     "segment:vectors", off)
             self._checked.add(gid)
