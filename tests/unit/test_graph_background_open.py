@@ -55,6 +55,7 @@ def test_the_walk_answers_while_the_graph_opens(mem_path, opened, large, gate):
     vectors = searcher_of(mem).vectors
     walked = [h.id for h in mem.find(vector=q, k=5, mode="vector")]
     assert vectors.walk.seconds > 0 and not vectors.hnsw.opened
+    assert vectors.hnsw._stored is None  # no filter: the stored vectors' table is not made
     gate.set()
     vectors.wait_for_graph()
     assert vectors.hnsw.opened and vectors.hnsw.graph()[0] is not None

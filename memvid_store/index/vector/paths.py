@@ -174,10 +174,10 @@ class VectorPaths:
         if self._subset is None:
             from .subset_scan import SubsetScan
 
-            stored = self.hnsw.stored()
+            hnsw = self.hnsw
             with self._build_lock:
                 if self._subset is None:
-                    self._subset = SubsetScan(self.snap, self.config, stored)
+                    self._subset = SubsetScan(self.snap, self.config, hnsw.stored)
         return self._subset
 
     def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]) -> list[Ranked]:

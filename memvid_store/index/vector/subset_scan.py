@@ -15,6 +15,7 @@ It serves once numpy is loaded (by the application, a graph search or a warmup);
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,10 +36,11 @@ if TYPE_CHECKING:
 class SubsetScan:
     """Scores the versions a request's filter or window admits, when they are few."""
 
-    def __init__(self, snap: Snapshot, config: IndexConfig, stored: StoredVectors) -> None:
+    def __init__(self, snap: Snapshot, config: IndexConfig,
+                 stored: Callable[[], StoredVectors]) -> None:
         self.snap = snap
         self.metric = config.distance
-        self.stored = stored
+        self._stored = stored  # made on first need: a query without a filter has none
 
     def ranked(self, req: Request, accept: Acceptance) -> Ranked | None:
         """Accepted (ref, score) best-first, ``req.k`` of them when that many exist; None
@@ -51,11 +53,12 @@ class SubsetScan:
             return None
         snap = self.snap
         first_delta = snap.toc.next_gid
-        committed = self.stored.with_vectors(np.array([g for g in gids if g < first_delta],
+        stored = self._stored()
+        committed = stored.with_vectors(np.array([g for g in gids if g < first_delta],
                                                       "<i8"))
         delta = [snap.delta[g - first_delta] for g in gids if g >= first_delta]
         delta = [v for v in delta if v.embedding]
-        parts = [self.stored.gather(committed)]
+        parts = [stored.gather(committed)]
         delta_gids = np.zeros(0, "<i8")
         if delta:
             delta_rows, delta_gids = embedding_rows(delta)
