@@ -13,6 +13,7 @@ from memvid_store import Memory, WarmupConfig
 from memvid_store.engine import runs
 from memvid_store.engine.part_pages import PAGE_BYTES, PagedPart, page_checks
 from memvid_store.errors import ChecksumError
+from tests.cli.test_doctor import flip
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 ROWS = 6000  # "created" holds 6000 x 8 bytes: 12 pages
@@ -43,14 +44,6 @@ def part_page_offset(path: Path, name: str, page: int) -> int:
         start, length, _ = run._locate(name)
         assert length > (page + 1) * PAGE_BYTES
         return start + page * PAGE_BYTES + 100
-
-
-def flip(path: Path, offset: int) -> None:
-    with open(path, "r+b") as fh:
-        fh.seek(offset)
-        byte = fh.read(1)
-        fh.seek(offset)
-        fh.write(bytes([byte[0] ^ 0x40]))
 
 
 def test_a_lookup_checks_only_the_pages_it_reads(tmp_path):
