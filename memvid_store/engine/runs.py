@@ -737,6 +737,9 @@ class RunReader:
         for mv in self._parts.values():
             mv.release()
         self._parts.clear()
+        for paged in self._paged.values():
+            paged.items.release()
+            paged.raw.release()
         self._paged.clear()
 
 

@@ -7,6 +7,7 @@ import math
 import random
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -183,6 +184,42 @@ def test_layouts_it_does_not_know_are_unsupported(mem_path, opened):
         bad[pos] = value
         with pytest.raises(Unsupported):
             UsearchGraph(memoryview(bad), DIM)
+
+
+@pytest.mark.parametrize("slow", [False, True])
+def test_slow_reads_are_prefetched_and_change_no_result(monkeypatch, mem_path, opened, slow):
+    """While rows read slowly (from disk), the walk hints the rows and nodes it reads next;
+    once they read fast it stops. Either way it visits the same nodes."""
+    from memvid_store.index.vector import graph_walk
+
+    mem = graph_file(mem_path, opened, n=1500)
+    snap = mem._snap()
+    ref = snap.toc.find("ann")
+    data = snap.view.read(ref.offset, ref.length)
+    graph = UsearchGraph(data, DIM)
+    nk = kernels.kernel()
+    q = prepare_vector(queries(1, seed=13)[0], DIM, "cosine")
+    plain = graph.search(nk.dot, q, 40, 64)
+    clock = [0.0]  # the walk's timer: each row read costs what ``slow`` says
+    monkeypatch.setattr(graph_walk, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    def dot(a, b):
+        clock[0] += 2 * graph_walk.SLOW_READ_S if slow else 1e-6
+        return nk.dot(a, b)
+
+    hinted = []
+    got = graph.search(dot, q, 40, 64, prefetch=hinted.extend)
+    assert got == plain
+    matrix_end = 64 + 8 + 1500 * DIM  # our header, usearch's matrix shape, its rows
+    rows = [o for o, n in hinted if o < matrix_end]
+    nodes = [(o, n) for o, n in hinted if o >= matrix_end]
+    assert all((o - 72) % DIM == 0 and n == DIM  # whole rows of the matrix
+               for o, n in hinted if o < matrix_end)
+    assert all(o + n <= len(data) for o, n in nodes)
+    if slow:
+        assert len(rows) > 200 and len(nodes) > 20
+    else:  # the first expansion's neighbours only (level 0 lists at most 2 M = 32)
+        assert 0 < len(rows) <= 32 and not nodes
 
 
 CHILD = """

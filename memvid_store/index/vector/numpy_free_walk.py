@@ -34,6 +34,7 @@ from .kernels import best_first, round_f32
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked
     from ..requests import Request
+    from .graph_walk import Prefetch
 
 # Walks serve until they have cost about what loading numpy and usearch costs (60-90 ms
 # here), then the library takes over.
@@ -49,6 +50,7 @@ class NumpyFreeWalk:
         self.graph: Any = None  # graph_walk.UsearchGraph, or False when it cannot serve
         self.ef_search = 0  # the graph's search width, once opened
         self.seconds = 0.0  # spent walking, against WALK_BUDGET_S
+        self._prefetch: Prefetch | None = None  # hints reads of the mapped graph
 
     def within_budget(self) -> bool:
         return self.seconds < WALK_BUDGET_S
@@ -90,6 +92,14 @@ class NumpyFreeWalk:
                 or int(ref.meta["covered"]) < snap.toc.next_gid):
             return None
         self.ef_search = search_width(ref, self.config)
+        view = snap.view
+        if getattr(view, "mmapped", False) and view.prefetching:  # remote: fetched whole
+
+            def prefetch(spans: list[tuple[int, int]]) -> None:
+                for offset, size in spans:
+                    view.prefetch(ref.offset + offset, size)
+
+            self._prefetch = prefetch
         try:
             return UsearchGraph(snap.view.read(ref.offset, ref.length, "segment:ann"),
                                 snap.dim or 0)
@@ -104,7 +114,8 @@ class NumpyFreeWalk:
         nk = kernels.kernel()
         depth = graph_depth(req.k, "i8")
         try:
-            keys = self.graph.search(nk.dot, req.vector, depth, self.ef_search)
+            keys = self.graph.search(nk.dot, req.vector, depth, self.ef_search,
+                                     self._prefetch)
         except Unsupported:
             self.graph = False
             return None
