@@ -492,6 +492,9 @@ class RunReader:
                 return self.part(name)
             if not paged.page_matches(page, checks):
                 raise _mismatch(name, self._locate(name)[0], page)
+            if paged.count == len(paged.checked):  # every page matched: the whole part
+                self._parts[name] = paged.items
+                del self._paged[name]
         return paged.items
 
     def _announce(self, name: str) -> None:

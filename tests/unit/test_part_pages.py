@@ -138,3 +138,13 @@ def test_the_pages_of_a_span_hold_its_items(size, lo, span, count):
     assert pages.stop * PAGE_BYTES >= within * itemsize
     assert (pages.stop - 1) * PAGE_BYTES < within * itemsize  # no page past the span
     assert pages.stop <= len(part.checked)
+
+
+def test_a_part_whose_every_page_matched_needs_no_more_checks(tmp_path):
+    build(tmp_path / "m.mv2", n=1000)  # "created": 8000 bytes, two pages
+    with lazy(tmp_path / "m.mv2") as mem:
+        run = main_run(mem)
+        mem.get("f00010")
+        assert run._paged["created"].count == 1
+        mem.get("f00900")
+        assert "created" in run._parts and "created" not in run._paged
