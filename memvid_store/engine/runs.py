@@ -63,7 +63,7 @@ import json
 import struct
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from ..errors import ChecksumError, CorruptFileError, DamagedIndexError
@@ -536,13 +536,18 @@ class RunReader:
     # ------------------------------------------------------------------ lookups
 
     def rows_for_hash(self, h: int) -> list[int]:
-        hsort = self.part("hsort")
-        lo = bisect_left(hsort, h)
-        hi = bisect_right(hsort, h, lo)
-        if lo == hi:
-            return []
-        hperm = self.part("hperm")
-        return sorted(self.checked_row(hperm[i], "id index") for i in range(lo, hi))
+        """The rows whose id hashes to ``h`` (a binary search of ``hsort``, checking the
+        pages it reads until the part is checked whole)."""
+        hsort = self._parts.get("hsort")
+        if hsort is not None:
+            lo = bisect_left(hsort, h)
+            hi = bisect_right(hsort, h, lo)
+        else:
+            key = partial(self.item, "hsort")
+            lo = bisect_left(range(self.n), h, key=key)
+            hi = bisect_right(range(self.n), h, lo, key=key)
+        return sorted(self.checked_row(self.item("hperm", i), "id index")
+                      for i in range(lo, hi))
 
     def time_row(self, i: int) -> int:
         """The row at position ``i`` of the time index."""

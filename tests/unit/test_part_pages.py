@@ -56,6 +56,7 @@ def test_a_lookup_checks_only_the_pages_it_reads(tmp_path):
             if name in run._paged:
                 assert run._paged[name].count <= 2, name
         assert "created" not in run._parts  # never checked whole
+        assert run._paged["hsort"].count < len(run._paged["hsort"].checked) / 2  # a search
 
 
 def test_a_damaged_page_fails_its_rows_and_no_others(tmp_path):
