@@ -302,14 +302,18 @@ class Searcher:
                     from .lexical.reader import LexSearcher
 
                     view = self.snap.view
-                    announce = view.batches  # a remote view fetches every file at once
+                    announce = True  # every file is read: fetched (remote) or read ahead
 
                     def read_file(name: str) -> memoryview:
                         nonlocal announce
                         if announce:
                             announce = False
-                            view.fetch([(o, n) for o, n, _ in manifest.files.values()],
-                                       "segment:lex")
+                            spans = [(o, n) for o, n, _ in manifest.files.values()]
+                            if view.batches:
+                                view.fetch(spans, "segment:lex")
+                            else:  # one read-ahead, not a disk read per 4 KiB page
+                                for span in spans:
+                                    view.prefetch(*span)
                         off, length, _ = manifest.files[name]
                         return view.read(off, length, "segment:lex")
 
