@@ -1,15 +1,18 @@
 """Fresh-process first vector answer of two revisions, each on a file it wrote itself.
 
 ``python bench/first_answer_ab.py BEFORE AFTER [--n 100000] [--n-after N] [--dim 384]
-[--runs 15] [--numpy] [--cold] [--files BEFORE.mv2 AFTER.mv2]`` checks both git
+[--runs 15] [--numpy] [--cold] [--fresh-cache] [--mode vector|lexical|hybrid] [--files
+BEFORE.mv2 AFTER.mv2]`` checks both git
 revisions out into temporary worktrees (their bytecode compiled, as an installed package
 has it), has each write ``--n`` corpus vectors (``bench/corpus.py``; AFTER writes
 ``--n-after`` when given, so one revision can be compared at two sizes: ``HEAD HEAD --n
 100000 --n-after 1000000``) and close the file (graph built), or takes the ``--files``
 given, then times, in fresh processes taking turns, spawn to the first
-``find(vector=..., mode="vector")`` answer. ``--numpy`` imports numpy first, as most
-applications have by then; ``--cold`` drops the file's pages from the page cache before
-each run (a function's first read of a file on disk). Prints the medians and their ratio
+``find(vector=..., mode="vector")`` answer (``--mode``: or a lexical or hybrid one).
+``--numpy`` imports numpy first, as most applications have by then; ``--cold`` drops the
+file's pages from the page cache before each run (a function's first read of a file on
+disk); ``--fresh-cache`` gives each run an empty ``MEMVID_CACHE_DIR`` (a new container,
+whose first lexical query unpacks the tantivy files). Prints the medians and their ratio
 (AFTER / BEFORE); nothing is written to results.
 """
 
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,7 +56,10 @@ if sys.argv[4] == "1":
 sys.path.insert(0, sys.argv[1])
 from memvid_store import Memory
 mem = Memory.open(sys.argv[2], readonly=True)
-hit = mem.find(vector=json.loads(sys.argv[3]), k=10, mode="vector")[0]
+mode = sys.argv[6]
+text = "topic memory agent" if mode != "vector" else None
+vector = json.loads(sys.argv[3]) if mode != "lexical" else None
+hit = mem.find(text, vector=vector, k=10, mode=mode)[0]
 print(json.dumps({"inside_ms": (time.perf_counter() - t0) * 1e3, "id": hit.id}))
 """
 
@@ -72,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--numpy", action="store_true", help="import numpy before the library")
     ap.add_argument("--cold", action="store_true", help="drop the file's cached pages first")
+    ap.add_argument("--fresh-cache", action="store_true",
+                    help="an empty MEMVID_CACHE_DIR for every run")
+    ap.add_argument("--mode", choices=("vector", "lexical", "hybrid"), default="vector")
     ap.add_argument("--files", nargs=2, metavar=("BEFORE", "AFTER"),
                     help="existing files to answer from instead of writing them")
     args = ap.parse_args(argv)
@@ -97,11 +108,17 @@ def main(argv: list[str] | None = None) -> int:
                 times[name] = []
             for _ in range(args.runs + 1):  # the first round warms the page cache
                 for name in ("before", "after"):
+                    env = dict(os.environ)
+                    if args.fresh_cache:
+                        env["MEMVID_CACHE_DIR"] = tempfile.mkdtemp(dir=work)
                     start = time.perf_counter()
                     subprocess.run([sys.executable, "-c", ANSWER, str(trees[name]),
                                     str(files[name]), query, str(int(args.numpy)),
-                                    str(int(args.cold))], check=True, capture_output=True)
+                                    str(int(args.cold)), args.mode], check=True,
+                                   capture_output=True, env=env)
                     times[name].append((time.perf_counter() - start) * 1e3)
+                    if args.fresh_cache:
+                        shutil.rmtree(env["MEMVID_CACHE_DIR"], ignore_errors=True)
         finally:
             for tree in trees.values():
                 subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
@@ -109,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     medians = {name: statistics.median(t[1:]) for name, t in times.items()}
     print(json.dumps({"n": args.n, "n_after": args.n_after or args.n, "dim": args.dim,
                       "runs": args.runs, "numpy": args.numpy, "cold": args.cold,
+                      "fresh_cache": args.fresh_cache, "mode": args.mode, "files": args.files,
                       "before": args.before, "after": args.after,
                       "before_ms": round(medians["before"], 1),
                       "after_ms": round(medians["after"], 1),
