@@ -85,6 +85,31 @@ def test_walk_gives_the_library_hits(monkeypatch, mem_path, opened):
     assert same >= 23  # both are approximate; they may differ within recall
 
 
+def test_a_filter_admitting_a_fifth_is_walked_with_one_wider_round(monkeypatch, mem_path,
+                                                                   opened):
+    """Too many versions for the subset scan, too few among 40 candidates: the walk widens
+    once, as the library's second round does, and finds what the library finds."""
+    from memvid_store.index.vector import numpy_free_subset, subset_scan
+
+    for module in (numpy_free_subset, subset_scan):  # 600 admitted: no subset scan
+        monkeypatch.setattr(module, "SUBSET_MAX", 10)
+    mem = graph_file(mem_path, opened)
+    widths = []
+    search = UsearchGraph.search
+    monkeypatch.setattr(UsearchGraph, "search",
+                        lambda self, dot, q, k, ef, prefetch=None:
+                        widths.append((k, ef)) or search(self, dot, q, k, ef, prefetch))
+    same = 0
+    for q in queries(10, seed=5):
+        walked, library, served = both_paths(monkeypatch, mem, vector=q, k=10,
+                                             filter={"group": {"$lt": 20}})
+        assert served and len(walked) == 10
+        assert all(int(i[1:]) % 100 < 20 for i, _ in walked)
+        same += [i for i, _ in walked] == [i for i, _ in library]
+    assert same >= 8
+    assert {k for k, _ in widths} == {40, 160}  # one widening, 4x the candidates
+
+
 def test_walk_finds_what_usearch_finds(mem_path, opened):
     mem = graph_file(mem_path, opened)
     snap = mem._snap()

@@ -5,8 +5,9 @@ While numpy is not loaded, a file with a usearch int8 graph is walked in place b
 float32 with numkong and accepted like any other. The walk cannot serve (None: the next
 path answers) without such a graph covering every committed version, without numkong,
 while the WAL holds vectors (a writer's snapshot grows; the library path merges them), or
-when ``k`` candidates were not accepted among the first ones (the library path widens
-the search).
+when ``k`` candidates were not accepted among the first ones even after one widening (4x
+the candidates at the library's widened width: a filter admitting a fifth of the
+versions is served; the library path widens further).
 
 Walks serve until they have cost about what loading numpy and usearch costs
 (:data:`WALK_BUDGET_S`), then the library takes over: never more than about twice the
@@ -28,7 +29,7 @@ from ...config import IndexConfig
 from ...engine.snapshot import Snapshot
 from ...errors import CorruptFileError
 from . import kernels
-from .hnsw_format import graph_depth, graph_segment, search_width
+from .hnsw_format import graph_depth, graph_segment, round_width, search_width
 from .kernels import best_first, round_f32
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 # Walks serve until they have cost about what loading numpy and usearch costs (60-90 ms
 # here), then the library takes over.
 WALK_BUDGET_S = 0.1
+WALK_WIDENINGS = 1  # rounds of 4x the candidates a walk tries before leaving it to usearch
 
 
 class NumpyFreeWalk:
@@ -112,18 +114,23 @@ class NumpyFreeWalk:
         if any(v.embedding for v in self.snap.delta):
             return None
         nk = kernels.kernel()
-        depth = graph_depth(req.k, "i8")
-        try:
-            keys = self.graph.search(nk.dot, req.vector, depth, self.ef_search,
-                                     self._prefetch)
-        except Unsupported:
-            self.graph = False
-            return None
-        self.snap.fetch_vectors(keys)
-        scored = sorted(((self._score(nk, req.vector, gid), gid) for gid in keys),
-                        key=best_first)
-        ranked = accept.take([(g, s) for s, g in scored], req.k)
-        return ranked if len(ranked) >= req.k or len(keys) >= self.graph.count else None
+        first = depth = graph_depth(req.k, "i8")
+        for _ in range(WALK_WIDENINGS + 1):
+            try:
+                keys = self.graph.search(nk.dot, req.vector, depth,
+                                         round_width(self.ef_search, depth, first),
+                                         self._prefetch)
+            except Unsupported:
+                self.graph = False
+                return None
+            self.snap.fetch_vectors(keys)
+            scored = sorted(((self._score(nk, req.vector, gid), gid) for gid in keys),
+                            key=best_first)
+            ranked = accept.take([(g, s) for s, g in scored], req.k)
+            if len(ranked) >= req.k or len(keys) >= self.graph.count:
+                return ranked
+            depth *= 4
+        return None
 
     def _score(self, nk: Any, query: array, gid: int) -> float:
         """Cosine of ``query`` (unit) and the stored float32 row of ``gid``."""
