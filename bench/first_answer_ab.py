@@ -1,8 +1,8 @@
 """Fresh-process first vector answer of two revisions, each on a file it wrote itself.
 
 ``python bench/first_answer_ab.py BEFORE AFTER [--n 100000] [--n-after N] [--dim 384]
-[--runs 15] [--numpy] [--cold] [--fresh-cache] [--mode vector|lexical|hybrid] [--files
-BEFORE.mv2 AFTER.mv2]`` checks both git
+[--runs 15] [--numpy] [--cold] [--fresh-cache] [--mode vector|lexical|hybrid] [--filter
+JSON] [--files BEFORE.mv2 AFTER.mv2]`` checks both git
 revisions out into temporary worktrees (their bytecode compiled, as an installed package
 has it), has each write ``--n`` corpus vectors (``bench/corpus.py``; AFTER writes
 ``--n-after`` when given, so one revision can be compared at two sizes: ``HEAD HEAD --n
@@ -59,7 +59,8 @@ mem = Memory.open(sys.argv[2], readonly=True)
 mode = sys.argv[6]
 text = "topic memory agent" if mode != "vector" else None
 vector = json.loads(sys.argv[3]) if mode != "lexical" else None
-hit = mem.find(text, vector=vector, k=10, mode=mode)[0]
+flt = json.loads(sys.argv[7]) or None
+hit = mem.find(text, vector=vector, k=10, mode=mode, filter=flt)[0]
 print(json.dumps({"inside_ms": (time.perf_counter() - t0) * 1e3, "id": hit.id}))
 """
 
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh-cache", action="store_true",
                     help="an empty MEMVID_CACHE_DIR for every run")
     ap.add_argument("--mode", choices=("vector", "lexical", "hybrid"), default="vector")
+    ap.add_argument("--filter", default="null", help='a filter as JSON, e.g. \'{"priority": 0}\'')
     ap.add_argument("--files", nargs=2, metavar=("BEFORE", "AFTER"),
                     help="existing files to answer from instead of writing them")
     args = ap.parse_args(argv)
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                     start = time.perf_counter()
                     subprocess.run([sys.executable, "-c", ANSWER, str(trees[name]),
                                     str(files[name]), query, str(int(args.numpy)),
-                                    str(int(args.cold)), args.mode], check=True,
+                                    str(int(args.cold)), args.mode, args.filter], check=True,
                                    capture_output=True, env=env)
                     times[name].append((time.perf_counter() - start) * 1e3)
                     if args.fresh_cache:
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"n": args.n, "n_after": args.n_after or args.n, "dim": args.dim,
                       "runs": args.runs, "numpy": args.numpy, "cold": args.cold,
                       "fresh_cache": args.fresh_cache, "mode": args.mode, "files": args.files,
+                      "filter": json.loads(args.filter),
                       "before": args.before, "after": args.after,
                       "before_ms": round(medians["before"], 1),
                       "after_ms": round(medians["after"], 1),
