@@ -12,6 +12,7 @@ Ordering is deterministic: score descending, ties by frame id. One Searcher per 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -124,8 +125,10 @@ class Searcher:
                 self._result_misses += 1
                 todo.setdefault(req.key or ("#", i), []).append(i)
         firsts = [reqs[idx[0]] for idx in todo.values()]
-        vector_lists = self.vector_ranked_batch(
-            [r for r in firsts if r.mode in ("vector", "hybrid") and r.vector is not None])
+        vector_reqs = [r for r in firsts if r.mode in ("vector", "hybrid") and r.vector is not None]
+        if vector_reqs and any(r.mode == "hybrid" and r.text is not None for r in firsts):
+            self._open_lexical_meanwhile()
+        vector_lists = self.vector_ranked_batch(vector_reqs)
         for (key, idx), req in zip(todo.items(), firsts, strict=True):
             hits = self._run(req, vector_lists.get(id(req)))
             if req.key:
@@ -135,6 +138,20 @@ class Searcher:
             for i in idx:
                 out[i] = list(hits)
         return out  # type: ignore[return-value]
+
+    def _open_lexical_meanwhile(self) -> None:
+        """Open the tantivy index in a thread while the vector half of a hybrid query runs
+        (a new container copies and checks the index files first: both halves then wait
+        on the disk together instead of one after the other). A failure is left to the
+        lexical half, which opens it again and raises."""
+        if self._lex_opened or self._lex_lock.locked():
+            return
+
+        def open_quietly() -> None:
+            with contextlib.suppress(Exception):
+                self.lexical_index()
+
+        threading.Thread(target=open_quietly, name="memvid-lexical-open", daemon=True).start()
 
     def result_stats(self) -> Any:
         """Counters of the per-snapshot query result cache."""

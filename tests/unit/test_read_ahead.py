@@ -3,6 +3,8 @@ mapped file read page by page without it is one disk read per 4 KiB out of the c
 
 from __future__ import annotations
 
+import threading
+
 from memvid_store import Memory, WarmupConfig
 from memvid_store.engine.fileio import FileView
 from memvid_store.index.vector.hnsw_format import graph_segment
@@ -43,3 +45,27 @@ def test_the_graph_is_read_ahead_before_its_checksum(mem_path, opened, monkeypat
     spans = hinted(monkeypatch)
     mem.find(vector=queries(1, seed=2)[0], k=3, mode="vector")
     assert (ref.offset, ref.length) in spans
+
+
+def test_a_hybrid_query_opens_the_lexical_index_while_its_vector_half_runs(mem_path,
+                                                                          opened,
+                                                                          monkeypatch):
+    from memvid_store.index.searcher import Searcher
+
+    mem = graph_file(mem_path, opened, n=800)
+    q = queries(1, seed=4)[0]
+    expected = [h.id for h in mem.find("note 12", vector=q, k=5, mode="hybrid")]
+    threads: list[str] = []
+    lexical_index = Searcher.lexical_index
+
+    def spy(self):
+        threads.append(threading.current_thread().name)
+        return lexical_index(self)
+
+    monkeypatch.setattr(Searcher, "lexical_index", spy)
+    mem._snap().extras.clear()
+    assert [h.id for h in mem.find("note 12", vector=q, k=5, mode="hybrid")] == expected
+    assert "memvid-lexical-open" in threads
+    threads.clear()
+    mem.find("note 13", vector=q, k=5, mode="hybrid")  # opened: no second thread
+    assert "memvid-lexical-open" not in threads
