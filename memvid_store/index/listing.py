@@ -250,9 +250,36 @@ def _candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
                 run.checked_row(max(rows), "time index")
             gids += [base + row for row in rows]
         return sorted(gids)
-    if best is None or size > limit:
+    if best is None:
         return None
-    return sorted({ref.gid for item in groups[best] for ref in _members(snap, item)})
+    if size > limit:
+        return _intersected(snap, groups, limit)
+    return sorted(_group_gids(snap, groups[best]))
+
+
+INTERSECT_MAX = 256  # times ``limit``: the largest posting group read to intersect
+
+
+def _intersected(snap: Snapshot, groups: list[tuple[Item, ...]], limit: int
+                 ) -> list[int] | None:
+    """The gids in every group, when no group alone is within ``limit`` but their
+    intersection is (``{"user": u, "kind": k}`` with both common): groups are read
+    smallest first, none above ``INTERSECT_MAX * limit`` postings; None otherwise."""
+    sizes = sorted((sum(_size(snap, item) for item in group), i)
+                   for i, group in enumerate(groups))
+    found: set[int] | None = None
+    for size, i in sizes:
+        if size > INTERSECT_MAX * limit:
+            return None
+        gids = _group_gids(snap, groups[i])
+        found = gids if found is None else found & gids
+        if len(found) <= limit:
+            return sorted(found)
+    return None
+
+
+def _group_gids(snap: Snapshot, group: tuple[Item, ...]) -> set[int]:
+    return {ref.gid for item in group for ref in _members(snap, item)}
 
 
 def _groups(snap: Snapshot, plan: Any, collection: str) -> list[tuple[Item, ...]]:

@@ -574,3 +574,42 @@ def test_a_filter_candidate_set_is_kept_per_snapshot_and_follows_new_writes(mem_
         assert {h.id for h in later} == want and len(calls) == 2
     finally:
         listing._candidate_gids = original
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["runs", "wal"])
+def test_common_conditions_whose_conjunction_is_rare_are_intersected(mem_path, opened,
+                                                                     monkeypatch, committed):
+    """Each condition alone admits too many versions for an exact subset; together they
+    admit few: the posting lists are intersected and the few scored exactly, the answer
+    the exact path gives."""
+    from memvid_store.index import listing
+    from memvid_store.index.filters import compile_filter
+    from memvid_store.index.vector import numpy_free_subset, subset_scan
+
+    for module in (numpy_free_subset, subset_scan):
+        monkeypatch.setattr(module, "SUBSET_MAX", 20)
+    m = Memory.create(mem_path, dim=DIM)
+    opened.append(m)
+    records = corpus(300, seed=9)
+    for i, r in enumerate(records):
+        r["metadata"] = {"team": i % 3, "tier": i % 5, "lang": "en" if i % 2 else "de"}
+    m.put_many(records)
+    if committed:
+        m.seal()
+    flt = {"team": 1, "tier": 2, "lang": "en"}  # 100, 60 and 150 versions; 10 together
+    matches = [r for i, r in enumerate(records) if i % 3 == 1 and i % 5 == 2 and i % 2]
+    snap = m._snap()
+    gids = listing.candidate_gids(snap, "default", compile_filter(flt), None, 20)
+    assert gids is not None and len(matches) == 10 <= len(gids) <= 20  # a superset
+    query = records[7]["embedding"]
+    hits = m.find(vector=query, k=5, mode="vector", filter=flt)
+    exact = sorted(matches, key=lambda r: -_cosine(query, r["embedding"]))[:5]
+    assert [h.id for h in hits] == [r["id"] for r in exact]
+    monkeypatch.setattr(listing, "INTERSECT_MAX", 1)  # 60 > 1 x 20: too large to read
+    other = compile_filter({"team": 2, "tier": 3, "lang": "de"})  # not in the cache
+    assert listing.candidate_gids(snap, "default", other, None, 20) is None
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True)) / (
+        math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
