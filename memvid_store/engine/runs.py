@@ -585,6 +585,16 @@ class RunReader:
                                    self.ref.offset)
         return rows
 
+    def is_posted(self, h: int, row: int) -> bool:
+        """Whether ``row`` is posted under term hash ``h`` (the run must have postings)."""
+        lo, hi = self._term_range(h)
+        trows = self.part("trows")
+        if not lo <= hi <= len(trows):
+            raise CorruptFileError("run postings point outside the run", "segment:run",
+                                   self.ref.offset)
+        i = bisect_left(trows, row, lo, hi)
+        return i < hi and trows[i] == row
+
     def posted_array(self, h: int) -> Any:
         """``posted_rows`` as a numpy uint32 array (a view of the part, no copy)."""
         lo, hi = self._term_range(h)

@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING
 
 from ..engine.keys import DEFAULT
 from ..engine.snapshot import RowRef, Snapshot
+from ..engine.terms import term_hash
+from ..errors import DamagedIndexError
+from .term_plan import plan_terms
 
 if TYPE_CHECKING:
     from .filters import FrameFilter
@@ -30,7 +33,8 @@ Ranked = list[tuple[RowRef, float]]
 class Acceptance:
     """What one request accepts: its collection, visibility at ``at``, the event-time
     ``window``, the metadata ``filter`` (payloads decoded through the snapshot's frame
-    cache)."""
+    cache, after the posting lists: a version posted under none of a condition's terms
+    is refused without decoding its payload)."""
 
     __slots__ = ("_checked", "_unchecked")
 
@@ -38,8 +42,11 @@ class Acceptance:
                  window: tuple[int | None, int | None] | None,
                  flt: FrameFilter | None, collection: str = DEFAULT) -> None:
         belongs = snap.member_test(collection)
-        self._unchecked = _acceptor(snap, at, window, flt, belongs, visible_checked=False)
-        self._checked = _acceptor(snap, at, window, flt, belongs, visible_checked=True)
+        posted = None if flt is None else posted_test(flt)
+        self._unchecked = _acceptor(snap, at, window, flt, belongs, posted,
+                                    visible_checked=False)
+        self._checked = _acceptor(snap, at, window, flt, belongs, posted,
+                                  visible_checked=True)
 
     @classmethod
     def of(cls, snap: Snapshot, req: Request) -> Acceptance:
@@ -64,8 +71,32 @@ class Acceptance:
         return order(out)
 
 
+def posted_test(flt: FrameFilter) -> Callable[[RowRef], bool] | None:
+    """A test a version must pass to match ``flt``: posted under one term of each of the
+    filter's term groups (``term_plan``); None when the filter has no such group. Passing
+    it proves nothing (the payload decides); failing it refuses the version. Versions of
+    the WAL, of runs without posting lists, or of runs whose postings are damaged pass."""
+    groups = [tuple(term_hash(term) for term in group)
+              for group in plan_terms(flt.spec).groups
+              if all(isinstance(term, str) for term in group)]
+    if not groups:
+        return None
+
+    def posted(ref: RowRef) -> bool:
+        run = ref.run
+        if run is None or not run.has_postings:
+            return True
+        try:
+            return all(any(run.is_posted(h, ref.row) for h in group) for group in groups)
+        except DamagedIndexError:
+            return True
+
+    return posted
+
+
 def _acceptor(snap: Snapshot, at: int | None, window: tuple[int | None, int | None] | None,
-              flt: FrameFilter | None, belongs: Callable[[str], bool] | None, *,
+              flt: FrameFilter | None, belongs: Callable[[str], bool] | None,
+              posted: Callable[[RowRef], bool] | None, *,
               visible_checked: bool) -> Callable[[int], RowRef | None]:
     def accept(gid: int) -> RowRef | None:
         ref = snap.locate(gid)
@@ -80,6 +111,8 @@ def _acceptor(snap: Snapshot, at: int | None, window: tuple[int | None, int | No
                 if (lo is not None and created < lo) or (hi is not None and created >= hi):
                     return None
         if flt is not None:
+            if posted is not None and not posted(ref):
+                return None
             _, _, _, _, meta, tags = snap.record(ref)
             if not flt(meta, tags):
                 return None
