@@ -29,12 +29,14 @@ def large(monkeypatch):
 
 @pytest.fixture
 def gate(monkeypatch):
-    """Graph opens wait until the returned event is set."""
+    """Graph opens take until the returned event is set (holding the graph's lock, as a
+    slow open does)."""
     release = threading.Event()
     opened = HnswSearch.open
 
     def held(self):
-        assert release.wait(30)
+        with self._lock:
+            assert release.wait(30)
         return opened(self)
 
     monkeypatch.setattr(HnswSearch, "open", held)
