@@ -52,9 +52,8 @@ class PagedPart:
         return range(lo * size // PAGE_BYTES, ((hi * size) - 1) // PAGE_BYTES + 1)
 
     def page_matches(self, page: int, checks: memoryview) -> bool:
-        """Whether ``page`` matches its check in ``checks`` (``pchk``); marks it."""
-        if self.checked[page]:
-            return True
+        """Whether unchecked ``page`` matches its check in ``checks`` (``pchk``); marks
+        it."""
         data = self.raw[page * PAGE_BYTES : (page + 1) * PAGE_BYTES]
         if crc32(data) != checks[self.first + page]:
             return False

@@ -171,7 +171,7 @@ def candidates(snap: Snapshot, req: Listing, share: float) -> list[RowRef] | Non
     """The listing read from postings, in order; None when they are not selective."""
     plan = plan_terms(req.filter.spec if req.filter is not None else None)
     groups = _groups(snap, plan, req.collection)
-    best, size = _smallest(snap, groups)
+    best, size = _smallest(_group_sizes(snap, groups))
     if best is None or size > share * (snap.toc.next_gid + len(snap.delta)):
         return None
     refs: dict[int, RowRef] = {}
@@ -236,7 +236,8 @@ def _candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
                     window: tuple[int | None, int | None] | None, limit: int
                     ) -> list[int] | None:
     groups = _groups(snap, plan_terms(flt.spec if flt is not None else None), collection)
-    best, size = _smallest(snap, groups)
+    sizes = _group_sizes(snap, groups)
+    best, size = _smallest(sizes)
     spans = _window_spans(snap, window) if window is not None else None
     in_window = None if spans is None else sum(len(r) for _, r in spans[0]) + len(spans[1])
     if in_window is not None and (best is None or in_window < size):
@@ -253,22 +254,21 @@ def _candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
     if best is None:
         return None
     if size > limit:
-        return _intersected(snap, groups, limit)
+        return _intersected(snap, groups, sizes, limit)
     return sorted(_group_gids(snap, groups[best]))
 
 
 INTERSECT_MAX = 256  # times ``limit``: the largest posting group read to intersect
 
 
-def _intersected(snap: Snapshot, groups: list[tuple[Item, ...]], limit: int
-                 ) -> list[int] | None:
-    """The gids in every group, when no group alone is within ``limit`` but their
-    intersection is (``{"user": u, "kind": k}`` with both common): groups are read
-    smallest first, none above ``INTERSECT_MAX * limit`` postings; None otherwise."""
-    sizes = sorted((sum(_size(snap, item) for item in group), i)
-                   for i, group in enumerate(groups))
+def _intersected(snap: Snapshot, groups: list[tuple[Item, ...]], sizes: list[int],
+                 limit: int) -> list[int] | None:
+    """The gids in every group (of ``sizes`` postings), when no group alone is within
+    ``limit`` but their intersection is (``{"user": u, "kind": k}`` with both common):
+    groups are read smallest first, none above ``INTERSECT_MAX * limit`` postings; None
+    otherwise."""
     found: set[int] | None = None
-    for size, i in sizes:
+    for size, i in sorted(zip(sizes, range(len(groups)), strict=True)):
         if size > INTERSECT_MAX * limit:
             return None
         gids = _group_gids(snap, groups[i])
@@ -290,12 +290,16 @@ def _groups(snap: Snapshot, plan: Any, collection: str) -> list[tuple[Item, ...]
     return groups
 
 
-def _smallest(snap: Snapshot, groups: list[tuple[Item, ...]]) -> tuple[int | None, int]:
+def _group_sizes(snap: Snapshot, groups: list[tuple[Item, ...]]) -> list[int]:
+    """The estimated postings of each group."""
+    return [sum(_size(snap, item) for item in group) for group in groups]
+
+
+def _smallest(sizes: list[int]) -> tuple[int | None, int]:
     """(index, estimated postings) of the group with the fewest postings."""
-    if not groups:
+    if not sizes:
         return None, 0
-    sizes = [sum(_size(snap, item) for item in group) for group in groups]
-    best = min(range(len(groups)), key=sizes.__getitem__)
+    best = min(range(len(sizes)), key=sizes.__getitem__)
     return best, sizes[best]
 
 

@@ -21,14 +21,20 @@ def child() -> Iterator[Child]:
 def released_pages(monkeypatch) -> list[tuple[int, int]]:
     """The ``(offset, size)`` spans every ``FileView.release`` is asked for, in order
     (the pages are still released)."""
+    return view_calls(monkeypatch, "release")
+
+
+def view_calls(monkeypatch, method: str) -> list[tuple[int, int]]:
+    """The ``(offset, size)`` spans ``FileView.<method>`` (``release``, ``prefetch``) is
+    called with from now on, in order; the calls still happen."""
     from memvid_store.engine.fileio import FileView
 
-    released: list[tuple[int, int]] = []
-    real = FileView.release
+    spans: list[tuple[int, int]] = []
+    real = getattr(FileView, method)
 
     def spy(self, offset: int, size: int) -> None:
-        released.append((offset, size))
+        spans.append((offset, size))
         real(self, offset, size)
 
-    monkeypatch.setattr(FileView, "release", spy)
-    return released
+    monkeypatch.setattr(FileView, method, spy)
+    return spans

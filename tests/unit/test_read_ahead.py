@@ -6,22 +6,10 @@ from __future__ import annotations
 import threading
 
 from memvid_store import Memory, WarmupConfig
-from memvid_store.engine.fileio import FileView
 from memvid_store.index.vector.hnsw_format import graph_segment
 
+from .conftest import view_calls
 from .test_graph_walk import graph_file, queries
-
-
-def hinted(monkeypatch) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    prefetch = FileView.prefetch
-
-    def spy(self, offset: int, size: int) -> None:
-        spans.append((offset, size))
-        prefetch(self, offset, size)
-
-    monkeypatch.setattr(FileView, "prefetch", spy)
-    return spans
 
 
 def test_the_lexical_files_are_read_ahead_before_they_are_unpacked(tmp_path, monkeypatch):
@@ -29,7 +17,7 @@ def test_the_lexical_files_are_read_ahead_before_they_are_unpacked(tmp_path, mon
     with Memory.create(path) as mem:
         mem.put_many([{"text": f"note {i} about river {i % 7}"} for i in range(300)])
         mem.seal()
-    spans = hinted(monkeypatch)
+    spans = view_calls(monkeypatch, "prefetch")
     with Memory.open(path, readonly=True, cache_dir=str(tmp_path / "cache"),
                      warmup=WarmupConfig(preload_threshold=0, background=False)) as mem:
         assert not spans
@@ -42,7 +30,7 @@ def test_the_graph_is_read_ahead_before_its_checksum(mem_path, opened, monkeypat
     mem = graph_file(mem_path, opened, n=800)
     ref = graph_segment(mem._snap(), mem.index_config)
     mem._snap().extras.clear()
-    spans = hinted(monkeypatch)
+    spans = view_calls(monkeypatch, "prefetch")
     mem.find(vector=queries(1, seed=2)[0], k=3, mode="vector")
     assert (ref.offset, ref.length) in spans
 

@@ -144,7 +144,7 @@ class UsearchGraph:
             if len(top) >= ef and d > radius:
                 break
             fresh = [n for n in self.neighbors(slot, 0) if n not in visited]
-            started = time.perf_counter()
+            started = time.perf_counter() if prefetch is not None else 0.0
             if ahead and fresh:
                 prefetch([(at + base + n * dim, row_bytes) for n in fresh])
             pushed = []
