@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from memvid_store import Memory
 from memvid_store.engine.hooks import Pieces
 from memvid_store.index.vector import graph_carry, kernels
-from memvid_store.index.vector.graph_carry import _keys_at, _node_offsets
+from memvid_store.index.vector.usearch_nodes import keys_at, node_offsets
 from memvid_store.index.vector.graph_walk import UsearchGraph
 from memvid_store.index.vector.hnsw_format import unpack_graph
 from memvid_store.index.vector.prepare import prepare_vector
@@ -51,8 +51,8 @@ def graph_nodes(m: Memory) -> tuple[dict, np.ndarray, np.ndarray, int]:
     ref = snap.toc.find("ann")
     payload = unpack_graph(snap.view.read(ref.offset, ref.length), "usearch").payload
     at = layout(payload)
-    offsets, _ = _node_offsets(payload, at)
-    keys = _keys_at(np.frombuffer(payload, np.uint8), offsets)
+    offsets, _ = node_offsets(payload, at)
+    keys = keys_at(np.frombuffer(payload, np.uint8), offsets)
     rows = np.frombuffer(payload, np.int8, at.rows * at.row_bytes, 8).reshape(at.rows, -1)
     return dict(ref.meta), keys, rows, at.deleted
 

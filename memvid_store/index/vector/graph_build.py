@@ -24,6 +24,7 @@ import numpy as np
 
 from ...heap import release_free_heap
 from .calibrate import holdout
+from .graph_relink import relink
 from .hnsw import AnnIndex, AnnParams
 
 T = TypeVar("T")
@@ -146,19 +147,24 @@ def _joined(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np
 
 
 def _saved(graph: Any, scratch_dir: str) -> GraphBlob:
-    """The streamed graph's bytes: through a mapped temporary file, else in memory."""
+    """The streamed graph's bytes, its unreachable nodes linked back in
+    (:mod:`.graph_relink`): through a mapped temporary file, else in memory."""
+    metric = graph.header.metric
     try:
         fd, path = tempfile.mkstemp(prefix="graph-", suffix=".tmp", dir=scratch_dir)
     except OSError:  # no writable scratch space: the payload is held in memory instead
         header, payload = graph.save()
+        payload = memoryview(bytearray(payload))
+        relink(payload, metric)
         return _blob(header, payload)
     try:
         os.close(fd)
         header, length = graph.save(path)
-        with open(path, "rb") as fh:
-            mapped = mmap.mmap(fh.fileno(), int(length), access=mmap.ACCESS_READ)
+        with open(path, "r+b") as fh:
+            mapped = mmap.mmap(fh.fileno(), int(length))
     finally:
         os.unlink(path)  # the map keeps the bytes until the commit has written them
+    relink(memoryview(mapped), metric)
     return _blob(header, memoryview(mapped))
 
 

@@ -29,7 +29,8 @@ from ..coverage import covered_gid
 from .graph_build import GraphBlob
 from .graph_update import PreparedGraph, calibrated_meta
 from .hnsw_format import GraphHeader, graph_header, unpack_graph
-from .usearch_layout import COUNTS, COUNTS_AT, FREE_KEY, NODE_HEAD, Layout, Unsupported, layout
+from .usearch_layout import COUNTS, COUNTS_AT, FREE_KEY, Layout, Unsupported, layout
+from .usearch_nodes import KEY_BYTES, keys_at, node_offsets
 
 if TYPE_CHECKING:
     from ...config import IndexConfig
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 MAX_REMOVED = 0.25  # share of removed nodes above which the graph is rebuilt instead
 COPY_BYTES = 16 << 20  # bytes read from the old file at a time
 NODE_BLOCK = 1 << 16  # nodes whose keys are rewritten at a time
-_KEY_BYTES = np.arange(8)
 
 
 def carry_graph(snap: Snapshot, config: IndexConfig, kept: np.ndarray
@@ -61,7 +61,7 @@ def carry_graph(snap: Snapshot, config: IndexConfig, kept: np.ndarray
         at = layout(header.payload)
         if at.present != header.count or header.meta_len:
             return None
-        offsets, end = _node_offsets(header.payload, at)
+        offsets, end = node_offsets(header.payload, at)
         keys = _renumbered(header.payload, offsets, kept, covered_gid(ref), release)
     except (Unsupported, CorruptFileError):
         return None
@@ -97,22 +97,6 @@ def _crc(data: memoryview, release: Callable[[], None]) -> int:
     return crc
 
 
-def _node_offsets(payload: memoryview, at: Layout) -> tuple[np.ndarray, int]:
-    """Each node's offset in ``payload``, and the end of the last node."""
-    levels = np.frombuffer(payload, "<i2", at.size, at.levels).astype(np.int64)
-    if at.size and (int(levels.min()) < 0 or int(levels.max()) > at.max_level):
-        raise Unsupported("node levels out of range")
-    sizes = NODE_HEAD + at.base_bytes + levels * at.level_bytes
-    offsets = np.empty(at.size, np.int64)
-    offsets[:1] = at.nodes
-    np.cumsum(sizes[:-1], out=offsets[1:])
-    offsets[1:] += at.nodes
-    end = at.nodes + int(sizes.sum())
-    if end > len(payload):
-        raise Unsupported("nodes exceed the graph")
-    return offsets, end
-
-
 def _renumbered(payload: memoryview, offsets: np.ndarray, kept: np.ndarray,
                 covered: int, release: Callable[[], None]) -> np.ndarray:
     """The nodes' new keys: a kept version's position in ``kept``, else the removed key.
@@ -123,7 +107,7 @@ def _renumbered(payload: memoryview, offsets: np.ndarray, kept: np.ndarray,
     keys = np.empty(len(offsets), np.uint64)
     free = np.uint64(FREE_KEY)
     for start in range(0, len(offsets), NODE_BLOCK):
-        old = _keys_at(raw, offsets[start : start + NODE_BLOCK])
+        old = keys_at(raw, offsets[start : start + NODE_BLOCK])
         live = old != free
         if live.any() and int(old[live].max()) >= covered:
             raise Unsupported("a node's key lies beyond the versions the graph covers")
@@ -136,10 +120,6 @@ def _renumbered(payload: memoryview, offsets: np.ndarray, kept: np.ndarray,
     if len(np.unique(present)) != len(present):
         raise Unsupported("two nodes have one key")
     return keys
-
-
-def _keys_at(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    return raw[offsets[:, None] + _KEY_BYTES].view("<u8").ravel()
 
 
 class _Rewrite:
@@ -166,7 +146,7 @@ class _Rewrite:
             last = int(offsets[start + len(block)]) if start + len(block) < len(offsets) \
                 else self.end
             out = bytearray(payload[first:last])
-            np.frombuffer(out, np.uint8)[(block - first)[:, None] + _KEY_BYTES] = (
+            np.frombuffer(out, np.uint8)[(block - first)[:, None] + KEY_BYTES] = (
                 self.keys[start : start + len(block)].astype("<u8").view(np.uint8)
                 .reshape(-1, 8))
             yield out
