@@ -9,6 +9,9 @@ known exactly:
 * the tag ``pick50`` and the metadata value ``{"bucket": "b50"}``: 50 default frames at
   every size (and 5 chat frames, which scoped reads must leave out);
 * ``{"bucket": "b1pct"}`` / ``{"bucket": "b01pct"}``: 1 % / 0.1 % of the default frames;
+* ``{"kept": {"$ne": "yes"}}``: a negation of what every other frame holds, admitting
+  the ``b01pct`` frames (whose ``kept`` is ``"no"``), answered from the postings'
+  complement;
 * ``created_at`` one frame per minute, so a ``time_range`` selects an exact share; the
   same instant is in the metadata as an ISO 8601 string (``at``), so a window of
   datetime strings (the string value columns) selects the same share.
@@ -70,6 +73,7 @@ CHAT_EVERY = 10  # global row i goes to the chat collection when i % CHAT_EVERY 
 PICKS = 50  # default frames tagged pick50 and frames with bucket b50 (chat: PICKS // 10)
 TAG = "pick50"
 BUCKETS = (None, "b50", "b1pct", "b01pct")  # codes 0..3 of Truth.bucket
+NEGATION = {"kept": {"$ne": "yes"}}  # admits the b01pct frames
 STEP_US = 60_000_000  # created_at of global row i: START + i minutes
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 START_US = (corpus.DEFAULT_START - EPOCH) // timedelta(microseconds=1)
@@ -120,6 +124,7 @@ def decorate(rec: dict[str, Any], i: int, marks: Marks, j: int) -> tuple[bool, i
         rec["tags"] = [*rec["tags"], TAG]
     if bucket:
         rec["metadata"] = {**rec["metadata"], "bucket": BUCKETS[bucket]}
+    rec["metadata"]["kept"] = "no" if BUCKETS[bucket] == "b01pct" else "yes"
     return tagged, bucket
 
 
@@ -270,6 +275,10 @@ def listing_cases(truth: Truth) -> list[tuple[str, str, Callable[[Any], Any], An
          lambda m: m.select(iso_window(window)), truth.listed(in_window)),
         ("count datetime string 1%", "count", lambda m: m.count(iso_window(share)),
          int(in_share.sum())),
+        ("select negation 0.1%", "select", lambda m: m.select(NEGATION),
+         truth.listed(truth.in_bucket("b01pct"))),
+        ("count negation 0.1%", "count", lambda m: m.count(NEGATION),
+         int(truth.in_bucket("b01pct").sum())),
     ]
 
 
@@ -314,6 +323,7 @@ def find_cases(truth: Truth) -> list[tuple[str, dict[str, Any], np.ndarray]]:
         ("time_range 0.1%", {"time_range": w01}, m01),
         ("datetime string 1%", {"filter": iso_window(w1)}, m1),
         ("datetime string 0.1%", {"filter": iso_window(w01)}, m01),
+        ("negation 0.1%", {"filter": NEGATION}, truth.in_bucket("b01pct")),
     ]
 
 

@@ -239,6 +239,24 @@ class Snapshot:
         refs.extend(RowRef(v.gid, version=v) for v in self._delta_postings().get(h, ()))
         return refs
 
+    def excluded_gids(self, terms: list[str]) -> Any:
+        """Gids (numpy, ascending) of every version posted under none of ``terms``, of
+        any visibility. A version is left out when a term's hash is among its postings:
+        as exact as the plans that trust postings without the payload (64-bit hashes)."""
+        top = self.toc.next_gid + len(self.delta)
+        keep = np.zeros(top, bool)
+        for run in self.runs:
+            keep[run.base : run.end] = True
+        keep[self.toc.next_gid :] = True
+        for term in terms:
+            h = term_hash(term)
+            for run in self.runs:
+                rows = run.posted_array(h) if run.has_postings else np.asarray(
+                    self.computed_postings(run).get(h, []), "<i8")
+                keep[rows.astype("<i8") + run.base] = False
+            keep[[v.gid for v in self._delta_postings().get(h, ())]] = False
+        return np.flatnonzero(keep)
+
     def count_current(self, term: str, within: str | None) -> int | None:
         """How many current content versions are posted under ``term`` and, with
         ``within`` (a collection's term), under it too: counted from the posting and

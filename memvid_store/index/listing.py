@@ -33,7 +33,7 @@ from ..engine.terms import collection_term
 from ..errors import InvalidInputError
 from ..lazy import loaded
 from .filters import TAGS_KEYS, FrameFilter, compile_filter
-from .term_plan import Item, Range, plan_terms
+from .term_plan import Item, Range, TermPlan, plan_terms
 
 ORDERS = ("created_at", "valid_from")
 
@@ -172,13 +172,18 @@ def candidates(snap: Snapshot, req: Listing, share: float) -> list[RowRef] | Non
     plan = plan_terms(req.filter.spec if req.filter is not None else None)
     groups = _groups(snap, plan, req.collection)
     best, size = _smallest(_group_sizes(snap, groups))
-    if best is None or size > share * (snap.toc.next_gid + len(snap.delta)):
-        return None
+    limit = share * (snap.toc.next_gid + len(snap.delta))
     refs: dict[int, RowRef] = {}
-    for item in groups[best]:
-        for ref in _members(snap, item):
-            refs.setdefault(ref.gid, ref)
-    trusted = plan.exact and best == 0  # the group answers the whole filter
+    if best is not None and size <= limit:
+        for item in groups[best]:
+            for ref in _members(snap, item):
+                refs.setdefault(ref.gid, ref)
+    else:
+        gids = _unexcluded(snap, plan, int(limit))
+        if gids is None:
+            return None
+        refs = {gid: snap.locate(gid) for gid in gids}
+    trusted = plan.exact and best == 0 and size <= limit  # the group answers the filter
     belongs = snap.member_test(req.collection)
     lo, hi = req.window if req.window is not None else (None, None)
     kept = []
@@ -235,7 +240,8 @@ _MISSING = object()
 def _candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
                     window: tuple[int | None, int | None] | None, limit: int
                     ) -> list[int] | None:
-    groups = _groups(snap, plan_terms(flt.spec if flt is not None else None), collection)
+    plan = plan_terms(flt.spec if flt is not None else None)
+    groups = _groups(snap, plan, collection)
     sizes = _group_sizes(snap, groups)
     best, size = _smallest(sizes)
     spans = _window_spans(snap, window) if window is not None else None
@@ -251,11 +257,25 @@ def _candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
                 run.checked_row(max(rows), "time index")
             gids += [base + row for row in rows]
         return sorted(gids)
-    if best is None:
-        return None
-    if size > limit:
+    if best is None or size > limit:
+        unexcluded = _unexcluded(snap, plan, limit)
+        if unexcluded is not None or best is None:
+            return unexcluded
         return _intersected(snap, groups, sizes, limit)
     return sorted(_group_gids(snap, groups[best]))
+
+
+def _unexcluded(snap: Snapshot, plan: TermPlan, limit: int) -> list[int] | None:
+    """Gids of the versions posted under none of the plan's excluded terms (a filter
+    excluding what nearly every version holds), when at most ``limit``; None otherwise
+    (decided from the posting counts alone when they leave more than ``limit``)."""
+    if not plan.excluded:
+        return None
+    total = snap.toc.next_gid + len(snap.delta)
+    if total - sum(snap.posted_count(t) for t in plan.excluded) > limit:
+        return None
+    gids = snap.excluded_gids(list(plan.excluded))
+    return gids.tolist() if len(gids) <= limit else None
 
 
 INTERSECT_MAX = 256  # times ``limit``: the largest posting group read to intersect

@@ -16,6 +16,12 @@ one group of terms that answers the whole filter
 tags). Dotted paths are never exact: ``a.b`` reads a top-level ``a.b`` first, and both
 are posted under the same path. Substrings (``$contains``, ``$icontains``) give the path's
 ``e`` term: a match has the key.
+
+A negation of such an exact condition gives *excluded* terms instead: no version posted
+under them matches (``{"lang": {"$ne": "en"}}`` excludes ``v lang en``; so do ``$nin``,
+``$exists: false``, a field's ``$not`` of an equality and ``$not``/``$nor`` of exact
+filters). Every version posted under none of them is a candidate: few when the negated
+value is what nearly every version holds.
 """
 
 from __future__ import annotations
@@ -47,10 +53,12 @@ Item = str | Range
 
 @dataclass(frozen=True, slots=True)
 class TermPlan:
-    """Groups of terms (AND of ORs) every match of a filter is posted under."""
+    """Groups of terms (AND of ORs) every match of a filter is posted under, and terms
+    no match is posted under."""
 
     groups: tuple[tuple[Item, ...], ...]
     exact: bool = False
+    excluded: tuple[str, ...] = ()
 
 
 NO_PLAN = TermPlan(())
@@ -61,12 +69,48 @@ def plan_terms(spec: Mapping[str, Any] | None) -> TermPlan:
     if not spec:
         return NO_PLAN
     groups: list[tuple[Item, ...]] = []
+    excluded: list[str] = []
     exact = True
     for key, cond in spec.items():
         found, complete = _entry(key, cond)
         groups += found
         exact = exact and complete
-    return TermPlan(tuple(groups), exact and len(groups) == 1 and len(spec) == 1)
+        excluded += _excluded(key, cond)
+    return TermPlan(tuple(groups), exact and len(groups) == 1 and len(spec) == 1,
+                    tuple(dict.fromkeys(excluded)))
+
+
+def _excluded(key: str, cond: Any) -> list[str]:
+    """Terms no match of the entry ``key: cond`` is posted under: those of the exact
+    conditions it negates."""
+    if key == "$and":
+        return [t for sub in cond for t in plan_terms(sub).excluded]
+    if key in ("$not", "$nor"):
+        negated = [cond] if key == "$not" else list(cond)
+        plans = [plan_terms(sub) for sub in negated]
+        if all(p.exact for p in plans):
+            return [t for p in plans for t in p.groups[0] if isinstance(t, str)]
+        return []
+    if key.startswith("$") and key not in TAGS_KEYS:
+        return []  # $or: a version failing one branch may pass another
+    if not (isinstance(cond, dict) and any(k.startswith("$") for k in cond)):
+        return []
+    out: list[str] = []
+    for op, arg in cond.items():
+        positive = _POSITIVE.get(op)
+        if positive is None or (op == "$exists" and arg is not False):
+            continue
+        sub = arg if op == "$not" else {positive: True if op == "$exists" else arg}
+        if not isinstance(sub, dict):
+            continue
+        entry = {key: sub}
+        plan = plan_terms(entry)
+        if plan.exact:
+            out += [t for t in plan.groups[0] if isinstance(t, str)]
+    return out
+
+
+_POSITIVE = {"$ne": "$eq", "$nin": "$in", "$exists": "$exists", "$not": "$not"}
 
 
 def _entry(key: str, cond: Any) -> tuple[list[tuple[Item, ...]], bool]:

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from memvid_store import Memory
 from memvid_store.engine.hooks import Pieces
 from memvid_store.index.vector import graph_carry, kernels
-from memvid_store.index.vector.usearch_nodes import keys_at, node_offsets
 from memvid_store.index.vector.graph_walk import UsearchGraph
 from memvid_store.index.vector.hnsw_format import unpack_graph
 from memvid_store.index.vector.prepare import prepare_vector
 from memvid_store.index.vector.usearch_layout import FREE_KEY, layout
+from memvid_store.index.vector.usearch_nodes import keys_at, node_offsets
 
 DIM = 16
 INDEX = {"ann_threshold": 100, "lexical": False}

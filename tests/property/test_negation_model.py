@@ -1,0 +1,131 @@
+"""Negations of what nearly every version holds (``{"lang": {"$ne": "en"}}`` where nearly
+every frame is English) are answered from the posting lists: the candidates are the
+versions posted under none of the excluded terms, not every version's payload. select,
+count and filtered vector search agree with a brute-force model over a file with
+collections, updates, deletes, sealed runs and a WAL tail."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from memvid_store import Memory
+from memvid_store.engine.snapshot import Snapshot
+from tests.property.test_filters_model import ref_match
+
+DIM = 8
+COLLECTIONS = ("default", "chat")
+LANGS = ["en"] * 40 + ["fr", "de", ["en", "fr"], None, "missing"]
+
+
+def metadata(rng: random.Random) -> dict[str, Any]:
+    meta: dict[str, Any] = {"kind": rng.choice(["a", "b", "c"]), "n": rng.randint(0, 3),
+                            "g": {"k": 1}}
+    if rng.random() < 0.05:
+        meta["g.k"] = 2  # read before the nested g.k, posted under the same path
+    lang = rng.choice(LANGS)
+    if lang != "missing":
+        meta["lang"] = lang
+    return meta
+
+
+def build(path: str) -> tuple[Memory, dict[str, dict[str, tuple[dict, list, np.ndarray]]]]:
+    """A file and what each collection holds now: id -> (metadata, tags, vector)."""
+    rng = random.Random(5)
+    vecs = np.random.default_rng(5)
+    mem = Memory.create(path, dim=DIM, wal_size=1 << 20)
+    state: dict[str, dict[str, tuple[dict, list, np.ndarray]]] = {c: {} for c in COLLECTIONS}
+    for step in range(60):
+        name = rng.choice(COLLECTIONS)
+        target = mem if name == "default" else mem.collection(name)
+        live = state[name]
+        if live and rng.random() < 0.1:
+            victims = rng.sample(sorted(live), min(3, len(live)))
+            target.delete_many(victims)
+            for fid in victims:
+                del live[fid]
+            continue
+        records = []
+        for _ in range(rng.randint(5, 15)):
+            fid = f"f{rng.randint(0, 299)}"  # repeats are updates
+            meta, tags = metadata(rng), ["x"] if rng.random() < 0.95 else ["y"]
+            vector = vecs.standard_normal(DIM).astype("<f4")
+            records.append({"id": fid, "text": f"frame {fid}", "metadata": meta,
+                            "tags": tags, "embedding": vector})
+        target.put_many(records)
+        for rec in records:
+            live[rec["id"]] = (rec["metadata"], rec["tags"], rec["embedding"])
+        if step in (20, 40):
+            mem.seal()  # runs, then a WAL tail of the last 20 steps
+    return mem, state
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    mem, state = build(str(tmp_path_factory.mktemp("negation") / "m.mv2"))
+    yield mem, state
+    mem.close()
+
+
+negations = st.sampled_from([
+    {"lang": {"$ne": "en"}}, {"lang": {"$nin": ["en", "de"]}}, {"lang": {"$exists": False}},
+    {"lang": {"$not": {"$eq": "en"}}}, {"$nor": [{"lang": "en"}]}, {"$not": {"lang": "en"}},
+    {"tags": {"$ne": "x"}}, {"lang": {"$ne": "en", "$exists": True}},
+    {"$and": [{"lang": {"$ne": "en"}}, {"tags": {"$ne": "y"}}]},
+    # not exact, so nothing is excluded: answered by a scan
+    {"g.k": {"$ne": 1}}, {"$not": {"lang": "en", "kind": "a"}},
+    {"$nor": [{"lang": "en", "kind": "a"}]}, {"lang": {"$not": {"$gt": "e"}}},
+])
+SCANNED = ({"g.k": {"$ne": 1}}, {"$not": {"lang": "en", "kind": "a"}},
+           {"$nor": [{"lang": "en", "kind": "a"}]}, {"lang": {"$not": {"$gt": "e"}}})
+others = st.sampled_from([{}, {"kind": "a"}, {"n": {"$gte": 2}}, {"kind": {"$ne": "b"}},
+                          {"$or": [{"kind": "a"}, {"n": 0}]}])
+
+
+def expected(frames: dict[str, tuple[dict, list, np.ndarray]], spec: dict[str, Any]
+             ) -> dict[str, np.ndarray]:
+    return {fid: vec for fid, (meta, tags, vec) in frames.items() if ref_match(spec, meta, tags)}
+
+
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(negation=negations, other=others, collection=st.sampled_from(COLLECTIONS),
+       seed=st.integers(0, 1000))
+def test_negations_match_the_model(corpus, monkeypatch, negation, other, collection, seed):
+    mem, state = corpus
+    calls = []
+    real = Snapshot.excluded_gids
+
+    def spy(self, terms):
+        calls.append(terms)
+        return real(self, terms)
+
+    monkeypatch.setattr(Snapshot, "excluded_gids", spy)
+    handle = mem if collection == "default" else mem.collection(collection)
+    spec = {**negation, **other}
+    want = expected(state[collection], spec)
+    assert sorted(f.id for f in handle.select(spec)) == sorted(want)
+    assert handle.count(spec) == len(want)
+    query = np.random.default_rng(seed).standard_normal(DIM).astype("<f4")
+    hits = handle.find(vector=query, k=5, mode="vector", filter=spec)
+    unit = query / np.linalg.norm(query)
+    scores = {fid: float(v @ unit / np.linalg.norm(v)) for fid, v in want.items()}
+    best = sorted(scores, key=lambda fid: (-scores[fid], fid))[:5]
+    assert [h.id for h in hits] == best
+    assert bool(calls) == (negation not in SCANNED)  # from the postings' complement
+
+
+def test_a_negation_most_versions_pass_is_not_read_from_the_complement(corpus, monkeypatch):
+    """The posting counts alone rule the complement out when it is large."""
+    mem, state = corpus
+    calls = []
+    monkeypatch.setattr(Snapshot, "excluded_gids", lambda self, terms: calls.append(terms))
+    spec = {"lang": {"$ne": "de"}}
+    assert mem.count(spec) == len(expected(state["default"], spec))
+    assert mem.find(vector=[1.0] * DIM, k=3, mode="vector", filter=spec)
+    assert calls == []
