@@ -73,13 +73,15 @@ class Acceptance:
 
 def posted_test(flt: FrameFilter) -> Callable[[RowRef], bool] | None:
     """A test a version must pass to match ``flt``: posted under one term of each of the
-    filter's term groups (``term_plan``); None when the filter has no such group. Passing
-    it proves nothing (the payload decides); failing it refuses the version. Versions of
-    the WAL, of runs without posting lists, or of runs whose postings are damaged pass."""
-    groups = [tuple(term_hash(term) for term in group)
-              for group in plan_terms(flt.spec).groups
+    filter's term groups and under none of its excluded terms (``term_plan``); None when
+    the filter has neither. Passing it proves nothing (the payload decides); failing it
+    refuses the version. Versions of the WAL, of runs without posting lists, or of runs
+    whose postings are damaged pass."""
+    plan = plan_terms(flt.spec)
+    groups = [tuple(term_hash(term) for term in group) for group in plan.groups
               if all(isinstance(term, str) for term in group)]
-    if not groups:
+    excluded = [term_hash(term) for term in plan.excluded]
+    if not groups and not excluded:
         return None
 
     def posted(ref: RowRef) -> bool:
@@ -87,7 +89,8 @@ def posted_test(flt: FrameFilter) -> Callable[[RowRef], bool] | None:
         if run is None or not run.has_postings:
             return True
         try:
-            return all(any(run.is_posted(h, ref.row) for h in group) for group in groups)
+            return (all(any(run.is_posted(h, ref.row) for h in group) for group in groups)
+                    and not any(run.is_posted(h, ref.row) for h in excluded))
         except DamagedIndexError:
             return True
 
