@@ -262,12 +262,19 @@ class Snapshot:
         ``within`` (a collection's term), under it too: counted from the posting and
         ``vto`` columns in bulk (numpy), never from payloads; None when a run was written
         without posting lists."""
+        return self.count_current_any([term], within)
+
+    def count_current_any(self, terms: list[str], within: str | None) -> int | None:
+        """``count_current`` of the versions posted under any of ``terms``."""
         if not all(run.has_postings for run in self.runs):
             return None
-        h = term_hash(term)
-        delta = self._delta_postings().get(h, ())
-        return self._count_live([(run, run.posted_array(h)) for run in self.runs], delta,
-                                within)
+        hashes = [term_hash(term) for term in terms]
+        posted = self._delta_postings()
+        delta = list({v.gid: v for h in hashes for v in posted.get(h, ())}.values())
+        rows = [(run, run.posted_array(hashes[0]) if len(hashes) == 1 else
+                 np.unique(np.concatenate([run.posted_array(h) for h in hashes])))
+                for run in self.runs]
+        return self._count_live(rows, delta, within)
 
     def count_current_in_time(self, spans: list[tuple[RunReader, range]],
                               delta: list[Version], within: str | None) -> int | None:

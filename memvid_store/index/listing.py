@@ -94,7 +94,9 @@ def count_refs(snap: Snapshot, req: Listing) -> int:
 
 def _count_posted(snap: Snapshot, req: Listing) -> int | None:
     """The count of a current listing whose filter is one posting term that answers it
-    exactly (``{"k": v}``, ``{"tags": t}``), or of an event-time window alone, from the
+    exactly (``{"k": v}``, ``{"tags": t}``), or excluded terms that do (``{"k": {"$ne":
+    v}}``: every current version but those posted under them), or of an event-time
+    window alone, from the
     columns in bulk once it is large enough to pay numpy's import (``BULK_COUNT``), or
     numpy's per-call cost once it is loaded (``BULK_COUNT_LOADED``); None otherwise."""
     if req.at is not None:
@@ -113,6 +115,12 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
     if req.filter is None:
         return None
     plan = plan_terms(req.filter.spec)
+    if plan.only_excluded and not plan.groups:  # every version but those posted there
+        total = live_by_collection(snap.counters()).get(req.collection, 0)
+        if total < bulk:
+            return None
+        posted = snap.count_current_any(list(plan.excluded), within)
+        return None if posted is None else total - posted
     if len(plan.groups) != 1 or len(plan.groups[0]) != 1:
         return None
     (item,) = plan.groups[0]

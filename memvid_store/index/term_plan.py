@@ -59,6 +59,7 @@ class TermPlan:
     groups: tuple[tuple[Item, ...], ...]
     exact: bool = False
     excluded: tuple[str, ...] = ()
+    only_excluded: bool = False  # the matches are the versions posted under none of them
 
 
 NO_PLAN = TermPlan(())
@@ -70,44 +71,46 @@ def plan_terms(spec: Mapping[str, Any] | None) -> TermPlan:
         return NO_PLAN
     groups: list[tuple[Item, ...]] = []
     excluded: list[str] = []
-    exact = True
+    exact = only_excluded = True
     for key, cond in spec.items():
         found, complete = _entry(key, cond)
         groups += found
         exact = exact and complete
-        excluded += _excluded(key, cond)
+        terms, negation = _excluded(key, cond)
+        excluded += terms
+        only_excluded = only_excluded and negation
     return TermPlan(tuple(groups), exact and len(groups) == 1 and len(spec) == 1,
-                    tuple(dict.fromkeys(excluded)))
+                    tuple(dict.fromkeys(excluded)), only_excluded and bool(excluded))
 
 
-def _excluded(key: str, cond: Any) -> list[str]:
-    """Terms no match of the entry ``key: cond`` is posted under: those of the exact
-    conditions it negates."""
+def _excluded(key: str, cond: Any) -> tuple[list[str], bool]:
+    """(terms no match of the entry ``key: cond`` is posted under: those of the exact
+    conditions it negates; whether being posted under none of them is the whole entry)."""
     if key == "$and":
-        return [t for sub in cond for t in plan_terms(sub).excluded]
+        plans = [plan_terms(sub) for sub in cond]
+        return [t for p in plans for t in p.excluded], all(p.only_excluded for p in plans)
     if key in ("$not", "$nor"):
         negated = [cond] if key == "$not" else list(cond)
         plans = [plan_terms(sub) for sub in negated]
         if all(p.exact for p in plans):
-            return [t for p in plans for t in p.groups[0] if isinstance(t, str)]
-        return []
+            return [t for p in plans for t in p.groups[0] if isinstance(t, str)], True
+        return [], False
     if key.startswith("$") and key not in TAGS_KEYS:
-        return []  # $or: a version failing one branch may pass another
+        return [], False  # $or: a version failing one branch may pass another
     if not (isinstance(cond, dict) and any(k.startswith("$") for k in cond)):
-        return []
+        return [], False
     out: list[str] = []
+    whole = True
     for op, arg in cond.items():
         positive = _POSITIVE.get(op)
-        if positive is None or (op == "$exists" and arg is not False):
-            continue
         sub = arg if op == "$not" else {positive: True if op == "$exists" else arg}
-        if not isinstance(sub, dict):
-            continue
-        entry = {key: sub}
-        plan = plan_terms(entry)
+        plan = (plan_terms({key: sub}) if positive is not None and isinstance(sub, dict)
+                and (op != "$exists" or arg is False) else NO_PLAN)
         if plan.exact:
             out += [t for t in plan.groups[0] if isinstance(t, str)]
-    return out
+        else:
+            whole = False
+    return out, whole
 
 
 _POSITIVE = {"$ne": "$eq", "$nin": "$in", "$exists": "$exists", "$not": "$not"}
