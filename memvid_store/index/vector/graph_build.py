@@ -154,7 +154,8 @@ def _saved(graph: Any, scratch_dir: str) -> GraphBlob:
         fd, path = tempfile.mkstemp(prefix="graph-", suffix=".tmp", dir=scratch_dir)
     except OSError:  # no writable scratch space: the payload is held in memory instead
         header, payload = graph.save()
-        payload = memoryview(bytearray(payload))
+        if payload.readonly:  # usearch saves into a bytearray: relinked in place
+            payload = memoryview(bytearray(payload))
         relink(payload, metric)
         return _blob(header, payload)
     try:
