@@ -158,12 +158,15 @@ def _ranked(scores: np.ndarray, gids: np.ndarray, m: int) -> list[tuple[int, flo
 @pytest.mark.parametrize("seed", range(30))
 def test_best_equals_a_full_sort_with_ties_and_masked_scores(seed):
     rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 300))
+    # small rows partition whole; from POOL_MIN_ROWS a sampled cutoff narrows them first
+    n = int(rng.integers(1, 300)) if seed % 2 else int(rng.integers(2_048, 6_000))
     scores = rng.integers(0, 12, n).astype("<f4") / 4  # many ties
     if seed % 3 == 0:
         scores[rng.random(n) < 0.5] = -np.inf  # masked rows
     if seed % 5 == 0:
         scores[rng.random(n) < 0.05] = np.nan
+    if seed % 7 == 0:
+        scores[rng.random(n) < 0.01] = np.inf
     gids = rng.permutation(10 * n)[:n].astype("<i8")
     for m in (1, 3, 10, n, n + 5):
         assert best(scores, gids, m) == _ranked(scores, gids, m)

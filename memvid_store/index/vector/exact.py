@@ -126,6 +126,26 @@ def pairs(gids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
     return list(zip(gids.tolist(), scores.astype(float).tolist(), strict=True))
 
 
+POOL_STRIDE = 8  # a row's sample for the cutoff: every POOL_STRIDE-th score
+POOL_MIN_ROWS = 2_048  # rows from which the sampled cutoff pays (a partition of 10k: 70 us)
+
+
+def _pool(scores: np.ndarray, m: int) -> np.ndarray | None:
+    """Positions of every score at or above the ``m``-th best of a strided sample of
+    ``scores``: a superset of the ``m`` best (the sample's ``m``-th best is at most the
+    row's), about ``POOL_STRIDE * m`` of them, found without partitioning the whole row
+    (10k scores: 12 us against 70 us). None when the sample's cutoff is not finite or the
+    pool holds fewer than ``m``."""
+    sample = scores[::POOL_STRIDE]
+    if len(sample) <= m:
+        return None
+    cutoff = np.partition(sample, len(sample) - m)[len(sample) - m]
+    if not np.isfinite(cutoff):
+        return None
+    pool = np.flatnonzero(scores >= cutoff)
+    return pool if len(pool) >= m else None
+
+
 def best_arrays(scores: np.ndarray, gids: np.ndarray, m: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`best` as (gids, scores) arrays."""
@@ -133,11 +153,16 @@ def best_arrays(scores: np.ndarray, gids: np.ndarray, m: int
     if m <= 0 or n == 0:
         return np.empty(0, "<i8"), np.empty(0, "<f4")
     idx = None
-    if m < n:  # one partition of the whole row; a non-finite score in the top m: slow path
-        top = np.argpartition(scores, n - m)[n - m:]
-        cutoff = scores[top].min()
-        if np.isfinite(cutoff) and np.isfinite(scores[top]).all():
-            idx = np.flatnonzero(scores >= cutoff)  # every score tied with the m-th too
+    if m < n:  # one partition; a non-finite score in the top m: slow path
+        pool = _pool(scores, m) if n >= POOL_MIN_ROWS else None
+        row = scores if pool is None else scores[pool]
+        top = np.argpartition(row, len(row) - m)[len(row) - m:]
+        cutoff = row[top].min()
+        if np.isfinite(cutoff) and np.isfinite(row[top]).all():
+            # every score tied with the m-th too (the pool holds every score above its own
+            # cutoff, which is at most this one)
+            idx = np.flatnonzero(row >= cutoff)
+            idx = idx if pool is None else pool[idx]
     if idx is None:
         idx = np.flatnonzero(np.isfinite(scores))
         if len(idx) > m:
