@@ -122,6 +122,9 @@ def test_negations_match_the_model(corpus, monkeypatch, negation, other, collect
     scores = {fid: float(v @ unit / np.linalg.norm(v)) for fid, v in want.items()}
     best = sorted(scores, key=lambda fid: (-scores[fid], fid))[:5]
     assert [h.id for h in hits] == best
+    for mode in ("lexical", "hybrid"):  # the BM25 side reads the same candidates
+        found = handle.find("frame", vector=query, k=5, mode=mode, filter=spec)
+        assert len(found) == min(5, len(want)) and {h.id for h in found} <= set(want)
     assert bool(calls) == (negation not in SCANNED)  # from the postings' complement
 
 
