@@ -87,6 +87,7 @@ store.Committer.commit = commit
 during(hnsw.StreamedGraph, "add", "graph: adding batches")
 during(graph_update, "_calibrate", "graph: calibration")
 during(graph_build, "_saved", "graph: save")
+during(graph_build, "relink", "graph: relink (in the save)")
 during(graph_carry, "carry_graph", "graph: checked and renumbered")
 from memvid_store import Memory
 mem = Memory.open(PATH)
