@@ -16,6 +16,7 @@ many slots, within the list's capacity.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -39,21 +40,20 @@ def relink(payload: memoryview, metric: str) -> tuple[int, int]:
         return 0, 0
     relinked = 0
     for _ in range(ROUNDS):
-        reached, indegree = graph.walk()
+        reached = graph.walk()
         lost = graph.present_unreached(reached)
         if not len(lost):
             return relinked, 0
+        indegree: list[np.ndarray] = []  # counted when a full list first needs it
         for slot in lost.tolist():
             relinked += graph.link_to(slot, reached, indegree)
-    reached, _ = graph.walk()
-    return relinked, len(graph.present_unreached(reached))
+    return relinked, len(graph.present_unreached(graph.walk()))
 
 
 def unreached_keys(payload: memoryview) -> np.ndarray:
     """Keys of the graph's nodes a level-0 walk from the entry point never reaches."""
     graph = _Graph(payload, "ip")
-    reached, _ = graph.walk()
-    return keys_at(graph.raw, graph.offsets[graph.present_unreached(reached)])
+    return keys_at(graph.raw, graph.offsets[graph.present_unreached(graph.walk())])
 
 
 class _Graph:
@@ -70,30 +70,42 @@ class _Graph:
         dim = at.row_bytes // np.dtype(scalar).itemsize
         self.rows = np.frombuffer(payload, scalar, at.rows * dim, 8).reshape(at.rows, dim)
 
-    def walk(self) -> tuple[np.ndarray, np.ndarray]:
-        """(which nodes a level-0 walk from the entry reaches, how many level-0 links
-        from reached nodes point at each node)."""
+    def walk(self) -> np.ndarray:
+        """Which nodes a level-0 walk from the entry reaches."""
         size = self.at.size
         reached = np.zeros(size, bool)
-        indegree = np.zeros(size, np.int64)
         if not size:
-            return reached, indegree
+            return reached
         reached[self.at.entry] = True
         frontier = np.array([self.at.entry], np.int64)
+        last = np.empty(size, np.int64)  # scratch: where a slot was last seen in a block
         while len(frontier):
             found = []
-            for start in range(0, len(frontier), BLOCK):
-                counts, slots = level0_lists(self.raw, self.offsets[frontier[start:start + BLOCK]],
-                                             self.at)
-                linked = slots[np.arange(slots.shape[1]) < counts[:, None]]
-                if len(linked) and int(linked.max()) >= size:
-                    raise Unsupported("a node links to a missing node")
-                indegree += np.bincount(linked, minlength=size)
-                fresh = np.unique(linked[~reached[linked]])
+            for linked in self._linked(frontier):
+                new = linked[~reached[linked]]
+                last[new] = np.arange(len(new))
+                fresh = new[last[new] == np.arange(len(new))]  # each slot once
                 reached[fresh] = True
                 found.append(fresh)
             frontier = np.concatenate(found)
-        return reached, indegree
+        return reached
+
+    def indegree(self, reached: np.ndarray) -> np.ndarray:
+        """How many level-0 links from reached nodes point at each node."""
+        counts = np.zeros(self.at.size, np.int64)
+        for linked in self._linked(np.flatnonzero(reached)):
+            counts += np.bincount(linked, minlength=self.at.size)
+        return counts
+
+    def _linked(self, slots: np.ndarray) -> Iterator[np.ndarray]:
+        """The level-0 neighbours of ``slots``, a block of nodes at a time."""
+        for start in range(0, len(slots), BLOCK):
+            counts, listed = level0_lists(self.raw, self.offsets[slots[start:start + BLOCK]],
+                                          self.at)
+            linked = listed[np.arange(listed.shape[1]) < counts[:, None]]
+            if len(linked) and int(linked.max()) >= self.at.size:
+                raise Unsupported("a node links to a missing node")
+            yield linked
 
     def present_unreached(self, reached: np.ndarray) -> np.ndarray:
         """Slots of the unreached nodes that hold a key (removed nodes are never
@@ -103,8 +115,10 @@ class _Graph:
             return lost
         return lost[keys_at(self.raw, self.offsets[lost]) != np.uint64(FREE_KEY)]
 
-    def link_to(self, slot: int, reached: np.ndarray, indegree: np.ndarray) -> int:
-        """Link ``slot`` from a reached node near it; 1 when linked, else 0."""
+    def link_to(self, slot: int, reached: np.ndarray, indegree: list[np.ndarray]) -> int:
+        """Link ``slot`` from a reached node near it; 1 when linked, else 0.
+        ``indegree``: empty, or the links to each node (counted here when first needed,
+        kept up to date)."""
         near = self._near(slot, reached)
         if not len(near):
             return 0
@@ -114,12 +128,14 @@ class _Graph:
             i = int(room[0])
             self._write(int(near[i]), int(counts[i]), slot, add=True)
             return 1
+        if not indegree:
+            indegree.append(self.indegree(reached))
         listed = slots[0, : counts[0]]
-        spare = indegree[listed]
+        spare = indegree[0][listed]
         if not len(listed) or int(spare.max()) < 2:
             return 0
         place = int(np.argmax(spare))
-        indegree[listed[place]] -= 1
+        indegree[0][listed[place]] -= 1
         self._write(int(near[0]), place, slot, add=False)
         return 1
 

@@ -8,7 +8,6 @@ import numpy as np
 from .usearch_layout import NODE_HEAD, Layout, Unsupported
 
 KEY_BYTES = np.arange(8)
-_U32_BYTES = np.arange(4)
 
 
 def node_offsets(payload: memoryview, at: Layout) -> tuple[np.ndarray, int]:
@@ -35,13 +34,21 @@ def keys_at(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 def level0_lists(raw: np.ndarray, offsets: np.ndarray, at: Layout
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(neighbour counts, a ``len(offsets) x connectivity_base`` matrix of slots whose
-    first ``count`` columns of each row are the node's level-0 neighbours)."""
+    first ``count`` columns of each row are the node's level-0 neighbours).
+
+    A list is a count and ``connectivity_base`` slots, u32 each, at a node's offset plus
+    :data:`NODE_HEAD` (not 4-aligned: nodes are 10 bytes plus their lists); they are read
+    as words of the payload viewed from each of the four byte shifts, a fourth of the
+    indexing of reading them byte by byte."""
     base = offsets + NODE_HEAD
-    counts = raw[base[:, None] + _U32_BYTES].view("<u4").ravel().astype(np.int64)
-    width = at.connectivity_base
-    starts = base[:, None] + 4 + 4 * np.arange(width, dtype=np.int64)
-    slots = raw[(starts[:, :, None] + _U32_BYTES).reshape(len(base), -1)]
-    slots = slots.view("<u4").reshape(len(base), width).astype(np.int64)
-    if len(counts) and int(counts.max()) > width:
+    words = np.empty((len(base), at.connectivity_base + 1), np.int64)
+    columns = np.arange(at.connectivity_base + 1, dtype=np.int64)
+    for shift in range(4):
+        pick = np.flatnonzero(base % 4 == shift)
+        if len(pick):
+            view = raw[shift : shift + 4 * ((len(raw) - shift) // 4)].view("<u4")
+            words[pick] = view[((base[pick] - shift) // 4)[:, None] + columns]
+    counts, slots = words[:, 0], words[:, 1:]
+    if len(counts) and int(counts.max()) > at.connectivity_base:
         raise Unsupported("a node lists more neighbours than the graph allows")
     return counts, slots
