@@ -165,6 +165,7 @@ def _saved(graph: Any, scratch_dir: str) -> GraphBlob:
             mapped = mmap.mmap(fh.fileno(), int(length))
     finally:
         os.unlink(path)  # the map keeps the bytes until the commit has written them
+    release_free_heap()  # the graph's memory, freed by the save: not under the relinking
     relink(memoryview(mapped), metric)
     return _blob(header, memoryview(mapped))
 
