@@ -61,9 +61,7 @@ def build_graph(backend: Any, old: Any | None, chunks: Chunks, *, metric: str, d
         graph = backend.add_streamed(old, stream, metric=metric, dim=dim, params=params)
         measured = measure(graph.view, *held)
         graph.add([held])
-        blob = _saved(graph, scratch_dir)
-        release_free_heap()  # the graph's memory, freed by the save
-        return blob, measured
+        return _saved(graph, scratch_dir), measured
     rest = list(_without(chunks, picks))
     matrix = np.concatenate([vectors for vectors, _ in rest])
     labels = np.concatenate([gids for _, gids in rest])
@@ -156,6 +154,7 @@ def _saved(graph: Any, scratch_dir: str) -> GraphBlob:
         header, payload = graph.save()
         if payload.readonly:  # usearch saves into a bytearray: relinked in place
             payload = memoryview(bytearray(payload))
+        release_free_heap()  # the graph's memory, freed by the save
         relink(payload, metric)
         return _blob(header, payload)
     try:
@@ -165,7 +164,7 @@ def _saved(graph: Any, scratch_dir: str) -> GraphBlob:
             mapped = mmap.mmap(fh.fileno(), int(length))
     finally:
         os.unlink(path)  # the map keeps the bytes until the commit has written them
-    release_free_heap()  # the graph's memory, freed by the save: not under the relinking
+    release_free_heap()  # the graph's memory, freed by the save
     relink(memoryview(mapped), metric)
     return _blob(header, memoryview(mapped))
 
