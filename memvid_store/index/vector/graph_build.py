@@ -146,17 +146,22 @@ def _joined(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np
 
 def _saved(graph: Any, scratch_dir: str) -> GraphBlob:
     """The streamed graph's bytes, its unreachable nodes linked back in
-    (:mod:`.graph_relink`): through a mapped temporary file, else in memory."""
-    metric = graph.header.metric
+    (:mod:`.graph_relink`)."""
+    header, payload = _written(graph, scratch_dir)
+    release_free_heap()  # the graph's memory, freed by the save
+    relink(payload, graph.header.metric)
+    return _blob(header, payload)
+
+
+def _written(graph: Any, scratch_dir: str) -> tuple[bytes, memoryview]:
+    """The graph saved (writable): through a mapped temporary file, else in memory."""
     try:
         fd, path = tempfile.mkstemp(prefix="graph-", suffix=".tmp", dir=scratch_dir)
     except OSError:  # no writable scratch space: the payload is held in memory instead
         header, payload = graph.save()
         if payload.readonly:  # usearch saves into a bytearray: relinked in place
             payload = memoryview(bytearray(payload))
-        release_free_heap()  # the graph's memory, freed by the save
-        relink(payload, metric)
-        return _blob(header, payload)
+        return header, payload
     try:
         os.close(fd)
         header, length = graph.save(path)
@@ -164,9 +169,7 @@ def _saved(graph: Any, scratch_dir: str) -> GraphBlob:
             mapped = mmap.mmap(fh.fileno(), int(length))
     finally:
         os.unlink(path)  # the map keeps the bytes until the commit has written them
-    release_free_heap()  # the graph's memory, freed by the save
-    relink(memoryview(mapped), metric)
-    return _blob(header, memoryview(mapped))
+    return header, memoryview(mapped)
 
 
 def _blob(header: bytes, payload: memoryview) -> GraphBlob:
