@@ -5,9 +5,10 @@ The new vectors come straight from the mapped vector blocks, in batches of at mo
 held out (``calibrate.holdout``) until the rest are in, so that ``measure`` (the recall
 calibration) can search the graph with queries it has never seen; then they are added
 too. A usearch graph (the default backend) is built in memory batch by batch, saved to a
-temporary file in the writer's cache directory and written into the commit from a map of
-that file, unlinked at once: the largest thing the build holds is the graph itself. Other
-backends are given one matrix.
+temporary file in the writer's cache directory, its unreachable nodes linked back in
+(:mod:`.graph_relink`), and written into the commit from a map of that file, unlinked at
+once: the largest thing the build holds is the graph itself. Other backends are given one
+matrix.
 """
 
 from __future__ import annotations
