@@ -384,13 +384,16 @@ class Memory(Reads, Writes):
         return os.fstat(fd).st_size if isinstance(fd, int) else fd.size
 
     def verify(self) -> VerifyReport:
-        """Check every checksum in the file; never raises for damage, reports it."""
+        """Check every checksum in the file; never raises for damage, reports it. Notices
+        name what is intact but worth acting on (vectors the graph cannot reach)."""
         from .engine.verify import verify_file
+        from .index.vector.graph_health import unreached_notice
         from .reports import VerifyReport
 
-        self._snap()
+        snap = self._snap()
         problems, checked = verify_file(self._source.fd)  # a remote object: read whole
-        return VerifyReport(not problems, problems, checked)
+        notice = unreached_notice(snap, self._path)
+        return VerifyReport(not problems, problems, checked, [notice] if notice else [])
 
     # ------------------------------------------------------------ warmup, caches
 

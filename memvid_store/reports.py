@@ -32,11 +32,13 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """Result of ``Memory.verify()``: ``ok`` is False when any problem was found."""
+    """Result of ``Memory.verify()``: ``ok`` is False when any problem was found.
+    ``notices`` are not damage but worth acting on (each says what to do)."""
 
     ok: bool
     problems: list[str]
     checked: dict[str, int]
+    notices: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return self.ok

@@ -66,19 +66,22 @@ def explain(problem: str) -> str:
 
 @click.command()
 @click.argument("path", type=MEMORY_PATH)
-@json_option('Print {"ok": ..., "problems": [...], "checked": {...}} as JSON.')
+@json_option('Print {"ok": ..., "problems": [...], "checked": {...}, "notices": [...]} as JSON.')
 @click.pass_context
 def verify(ctx: click.Context, path: str, as_json: bool) -> None:
     """Check every checksum in a memory file; exit code 6 when problems are found."""
     report = _verify(path)
     if as_json:
-        echo_json({"ok": report.ok, "problems": report.problems, "checked": report.checked})
+        echo_json({"ok": report.ok, "problems": report.problems, "checked": report.checked,
+                   "notices": report.notices})
     elif report.ok:
         click.echo("ok: " + ", ".join(f"{n} {k}" for k, n in report.checked.items()))
     else:
         click.echo(f"{len(report.problems)} problem(s) found:")
         for problem in report.problems:
             click.echo(f"  - {problem}")
+    for notice in [] if as_json else report.notices:
+        click.echo(f"note: {notice}")
     if not report.ok:
         ctx.exit(ExitCode.DAMAGED)
 
@@ -109,7 +112,7 @@ def _unopenable(exc: Exception) -> str:
 @click.argument("path", type=MEMORY_PATH)
 @click.option("--repair", "repair_to", type=MEMORY_PATH, metavar="OUT.mv2",
               help="Copy every version that can still be read into this new file.")
-@json_option('Print {"ok", "problems": [{"problem", "meaning"}], "repair"} as JSON.')
+@json_option('Print {"ok", "problems": [{"problem", "meaning"}], "notices", "repair"} as JSON.')
 @click.pass_context
 def doctor(ctx: click.Context, path: str, repair_to: str | None, as_json: bool) -> None:
     """Diagnose a memory file in plain words and, with --repair, recover it into a new file.
@@ -138,6 +141,7 @@ def doctor(ctx: click.Context, path: str, repair_to: str | None, as_json: bool) 
         out["frames"], out["versions"], out["generation"] = (info.frames, info.versions,
                                                              info.generation)
         out["problems"] = [{"problem": p, "meaning": explain(p)} for p in report.problems]
+        out["notices"] = report.notices
         if repair_to is not None:
             out["repair"] = _repair(mem, repair_to)
     _doctor_output(out, as_json)
@@ -172,6 +176,8 @@ def _doctor_output(out: dict[str, Any], as_json: bool) -> None:
         click.echo(f"{out['path']}: {len(out['problems'])} problem(s)")
         for item in out["problems"]:
             click.echo(f"  - {item['problem']}\n    {item['meaning']}")
+    for notice in out.get("notices", ()):
+        click.echo(f"note: {notice}")
     repair = out["repair"]
     if repair is not None:
         click.echo(f"repaired into {repair['path']}: {repair['changes']} writes copied "

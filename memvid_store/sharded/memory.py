@@ -486,13 +486,15 @@ class ShardedMemory(ShardedReads):
         from ..reports import VerifyReport
 
         problems: list[str] = []
+        notices: list[str] = []
         checked: dict[str, int] = {}
         for h in self._handles():
             report = h.verify()
             problems += [f"{h.path}: {p}" for p in report.problems]
+            notices += report.notices
             for what, n in report.checked.items():
                 checked[what] = checked.get(what, 0) + n
-        return VerifyReport(not problems, problems, checked)
+        return VerifyReport(not problems, problems, checked, notices)
 
     @_serialized
     def build_index(self, *, complete: bool = True) -> int:

@@ -118,3 +118,40 @@ def test_files_that_cannot_be_opened(tmp_path: Path, mem: Path) -> None:
         flip(mem, both)
     result = run("doctor", mem)
     fails(result, ExitCode.DAMAGED, "restore the file from a copy")
+
+
+def test_vectors_the_graph_cannot_reach_are_noticed_and_a_repair_reaches_them(
+        tmp_path: Path, monkeypatch) -> None:
+    """A graph written without its unreachable nodes linked back in (as before they were):
+    the file verifies, with a notice saying what to do; the repaired copy's graph reaches
+    every vector."""
+    import numpy as np
+
+    from memvid_store.index.vector import graph_build
+
+    from ..unit.test_graph_relink import Lists
+
+    def orphaning(payload, metric):  # what a build did before: no relinking
+        lists = Lists(payload)
+        lists.orphan(lists.slot_of(500))
+        return 0, 0
+
+    x = np.random.default_rng(4).standard_normal((2000, 16)).astype("<f4")
+    path, fixed = tmp_path / "old.mv2", tmp_path / "new.mv2"
+    with monkeypatch.context() as old_build:
+        old_build.setattr(graph_build, "relink", orphaning)
+        with Memory.create(path, dim=16, index={"ann_threshold": 100, "lexical": False}) as m:
+            m.put_many([{"id": f"v{i}", "text": "t", "embedding": x[i]} for i in range(2000)])
+            m.build_index()
+    with Memory.open(path, readonly=True) as m:
+        report = m.verify()
+        assert report.ok and len(report.notices) == 1
+        assert report.notices[0].startswith("1 vector(s) of the vector graph cannot be reached")
+        assert m.find(vector=x[500], k=1, mode="vector")[0].id != "v500"
+    out = ok(run("doctor", path))
+    assert "healthy" in out.output and "note: 1 vector(s)" in out.output
+    assert as_json(run("verify", path, "--json"))["notices"] == report.notices
+    ok(run("doctor", path, "--repair", fixed))
+    with Memory.open(fixed, readonly=True) as m:
+        assert m.verify().notices == []
+        assert m.find(vector=x[500], k=1, mode="vector")[0].id == "v500"
