@@ -6,9 +6,11 @@ header's ``pages`` maps each part to the index of its first check. Reading one r
 million-row run then checks 4 KiB of each column it touches, not megabytes: the first
 answer of a fresh process reads what it needs, on disk or in object storage.
 
-A part read at :data:`WHOLE_AFTER_PAGES` pages is checked whole and kept (the CRC of the
-part in the header): a long-lived process soon reads its hot columns without a per-page
-test. Runs written before page checks check each part whole on first use.
+A part read at :data:`WHOLE_AFTER_PAGES` pages, or at a quarter of its pages when that is
+more, is checked whole and kept (the CRC of the part in the header): a long-lived process
+soon reads its hot columns without a per-page test, while one read of a slice of a large
+part (a term's postings) checks the slice's pages, not the part. Runs written before page
+checks check each part whole on first use.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ class PagedPart:
     @classmethod
     def of(cls, items: memoryview, raw: memoryview, first: int) -> PagedPart:
         return cls(items, raw, first, bytearray(-(-len(raw) // PAGE_BYTES)))
+
+    @property
+    def whole_after(self) -> int:
+        """Pages checked one by one after which the part is checked whole."""
+        return max(WHOLE_AFTER_PAGES, len(self.checked) // 4)
 
     def unchecked_pages(self, lo: int, hi: int) -> range:
         """The pages holding items ``[lo, hi)`` (clamped to the part)."""

@@ -70,7 +70,7 @@ from ..errors import ChecksumError, CorruptFileError, DamagedIndexError
 from ..lazy import numpy as np
 from .fileio import FileView
 from .format import NO_ROW, TIME_MAX, SegmentRef, align, crc32
-from .part_pages import PAGE_BYTES, WHOLE_AFTER_PAGES, PagedPart, page_checks
+from .part_pages import PAGE_BYTES, PagedPart, page_checks
 from .value_kinds import (
     NUMBERS,
     STRING_KEY_BYTES,
@@ -433,6 +433,10 @@ class RunReader:
             raise CorruptFileError(f"run part {name!r} exceeds its segment", "segment:run", start)
         return start, length, crc
 
+    def _part_items(self, name: str) -> int:
+        """How many items part ``name`` holds (from the header: nothing is read)."""
+        return self._locate(name)[1] // struct.calcsize(PART_TYPES[name])
+
     def raw_part(self, name: str, *, check: bool = True) -> memoryview:
         start, length, crc = self._locate(name)
         data = self.view.read(start, length, "segment:run")
@@ -488,7 +492,7 @@ class RunReader:
         for page in paged.unchecked_pages(lo, hi):
             if paged.checked[page]:
                 continue
-            if paged.count >= WHOLE_AFTER_PAGES:
+            if paged.count >= paged.whole_after:
                 return self.part(name)
             if not paged.page_matches(page, checks):
                 raise _mismatch(name, self._locate(name)[0], page)
@@ -596,13 +600,13 @@ class RunReader:
         return i < hi and trows[i] == row
 
     def posted_array(self, h: int) -> Any:
-        """``posted_rows`` as a numpy uint32 array (a view of the part, no copy)."""
+        """``posted_rows`` as a numpy uint32 array (a view of the part, no copy; the
+        pages of its slice checked)."""
         lo, hi = self._term_range(h)
-        trows = self.part("trows")
-        if not lo <= hi <= len(trows):
+        if not 0 <= lo <= hi <= self._part_items("trows"):
             raise CorruptFileError("run postings point outside the run", "segment:run",
                                    self.ref.offset)
-        rows = np.frombuffer(trows, "<u4")[lo:hi]
+        rows = np.frombuffer(self.items("trows", lo, hi), "<u4")
         if len(rows) and int(rows[-1]) >= self.n:
             raise CorruptFileError("run postings point outside the run", "segment:run",
                                    self.ref.offset)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memvid_store import Memory, WarmupConfig
-from memvid_store.engine import runs
+from memvid_store.engine import part_pages
 from memvid_store.engine.part_pages import PAGE_BYTES, PagedPart, page_checks
 from memvid_store.errors import ChecksumError
 from tests.cli.test_doctor import flip
@@ -73,7 +73,7 @@ def test_a_damaged_page_fails_its_rows_and_no_others(tmp_path):
 
 
 def test_a_part_read_at_many_pages_is_checked_whole(tmp_path, monkeypatch):
-    monkeypatch.setattr(runs, "WHOLE_AFTER_PAGES", 3)
+    monkeypatch.setattr(part_pages, "WHOLE_AFTER_PAGES", 3)  # 12 pages: a quarter is 3
     build(tmp_path / "m.mv2")
     with lazy(tmp_path / "m.mv2") as mem:
         run = main_run(mem)
@@ -82,6 +82,24 @@ def test_a_part_read_at_many_pages_is_checked_whole(tmp_path, monkeypatch):
         assert run._paged["created"].count == 3 and "created" not in run._parts
         mem.get("f04000")
         assert "created" in run._parts and "created" not in run._paged
+
+
+def test_one_term_of_a_large_posting_part_checks_its_own_pages(tmp_path):
+    """A term's postings, a slice of the run's posting rows, are read with their pages
+    checked, not the whole part (a quarter of the part's pages would check it whole)."""
+    path = tmp_path / "m.mv2"
+    with Memory.create(path) as mem:
+        mem.put_many([{"id": f"f{i:05d}", "text": f"note {i}",
+                       "metadata": {"lang": "en" if i % 50 else "fr", "n": i}}
+                      for i in range(ROWS)])
+        mem.seal()
+    with lazy(path) as mem:
+        assert mem.count({"lang": {"$ne": "en"}}) == ROWS // 50
+        run = main_run(mem)
+        paged = run._paged["trows"]
+        assert "trows" not in run._parts and 0 < paged.count < paged.whole_after
+        assert sorted(f.id for f in mem.select({"lang": "fr"})) == [
+            f"f{i:05d}" for i in range(0, ROWS, 50)]
 
 
 def test_damaged_page_checks_are_reported(tmp_path):

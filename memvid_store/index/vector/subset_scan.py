@@ -51,6 +51,8 @@ class SubsetScan:
                               SUBSET_MAX)
         if gids is None:
             return None
+        if not gids:  # nothing admitted: no vector table to build
+            return []
         snap = self.snap
         first_delta = snap.toc.next_gid
         stored = self._stored()
