@@ -580,11 +580,8 @@ class RunReader:
     def posted_rows(self, h: int) -> list[int]:
         """Rows posted under term hash ``h``, ascending (the run must have postings)."""
         lo, hi = self._term_range(h)
-        if lo == hi:
-            return []
-        trows = self.part("trows")
-        rows = trows[lo:hi].tolist() if lo < hi <= len(trows) else None
-        if rows is None or rows[-1] >= self.n:
+        rows = self._posted_slice(lo, hi).tolist()
+        if rows and rows[-1] >= self.n:
             raise CorruptFileError("run postings point outside the run", "segment:run",
                                    self.ref.offset)
         return rows
@@ -602,15 +599,18 @@ class RunReader:
     def posted_array(self, h: int) -> Any:
         """``posted_rows`` as a numpy uint32 array (a view of the part, no copy; the
         pages of its slice checked)."""
-        lo, hi = self._term_range(h)
-        if not 0 <= lo <= hi <= self._part_items("trows"):
-            raise CorruptFileError("run postings point outside the run", "segment:run",
-                                   self.ref.offset)
-        rows = np.frombuffer(self.items("trows", lo, hi), "<u4")
+        rows = np.frombuffer(self._posted_slice(*self._term_range(h)), "<u4")
         if len(rows) and int(rows[-1]) >= self.n:
             raise CorruptFileError("run postings point outside the run", "segment:run",
                                    self.ref.offset)
         return rows
+
+    def _posted_slice(self, lo: int, hi: int) -> memoryview:
+        """Items ``[lo, hi)`` of the posting rows, the pages they lie on checked."""
+        if not 0 <= lo <= hi <= self._part_items("trows"):
+            raise CorruptFileError("run postings point outside the run", "segment:run",
+                                   self.ref.offset)
+        return self.items("trows", lo, hi)
 
     def posted_count(self, h: int) -> int:
         """How many rows are posted under term hash ``h`` (the run must have postings)."""
