@@ -239,6 +239,16 @@ class Snapshot:
         refs.extend(RowRef(v.gid, version=v) for v in self._delta_postings().get(h, ()))
         return refs
 
+    def posted_gids(self, term: str) -> Any:
+        """Gids (numpy int64, ascending) of every version posted under ``term``, as
+        :meth:`posted` lists them, without a ``RowRef`` each."""
+        h = term_hash(term)
+        parts = [(run.posted_array(h) if run.has_postings else np.asarray(
+            self.computed_postings(run).get(h, []), "<u4")).astype("<i8") + run.base
+            for run in self.runs]
+        parts.append(np.array([v.gid for v in self._delta_postings().get(h, ())], "<i8"))
+        return np.concatenate(parts)
+
     def excluded_gids(self, terms: list[str]) -> Any:
         """Gids (numpy, ascending) of every version posted under none of ``terms``, of
         any visibility. A version is left out when a term's hash is among its postings:

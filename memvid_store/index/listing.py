@@ -32,6 +32,7 @@ from ..engine.snapshot import RowRef, Snapshot
 from ..engine.terms import collection_term
 from ..errors import InvalidInputError
 from ..lazy import loaded
+from ..lazy import numpy as np
 from .filters import TAGS_KEYS, FrameFilter, compile_filter
 from .term_plan import Item, Range, TermPlan, plan_terms
 
@@ -295,19 +296,28 @@ def _intersected(snap: Snapshot, groups: list[tuple[Item, ...]], sizes: list[int
     ``limit`` but their intersection is (``{"user": u, "kind": k}`` with both common):
     groups are read smallest first, none above ``INTERSECT_MAX * limit`` postings; None
     otherwise."""
-    found: set[int] | None = None
+    found = None
     for size, i in sorted(zip(sizes, range(len(groups)), strict=True)):
         if size > INTERSECT_MAX * limit:
             return None
-        gids = _group_gids(snap, groups[i])
-        found = gids if found is None else found & gids
+        gids = _group_array(snap, groups[i])
+        found = gids if found is None else np.intersect1d(found, gids, assume_unique=True)
         if len(found) <= limit:
-            return sorted(found)
+            return found.tolist()
     return None
 
 
 def _group_gids(snap: Snapshot, group: tuple[Item, ...]) -> set[int]:
     return {ref.gid for item in group for ref in _members(snap, item)}
+
+
+def _group_array(snap: Snapshot, group: tuple[Item, ...]) -> Any:
+    """The gids of a group's versions (numpy, ascending, once each): read from the
+    posting columns for terms, without a ``RowRef`` each (a group of 300k versions)."""
+    parts = [snap.posted_gids(item) if isinstance(item, str) else
+             np.fromiter((ref.gid for ref in _members(snap, item)), "<i8")
+             for item in group]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, "<i8")
 
 
 def _groups(snap: Snapshot, plan: Any, collection: str) -> list[tuple[Item, ...]]:
