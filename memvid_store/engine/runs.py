@@ -587,14 +587,24 @@ class RunReader:
         return rows
 
     def is_posted(self, h: int, row: int) -> bool:
-        """Whether ``row`` is posted under term hash ``h`` (the run must have postings)."""
+        """Whether ``row`` is posted under term hash ``h`` (the run must have postings):
+        a binary search of the term's rows, checking the pages it reads until the part is
+        checked whole."""
         lo, hi = self._term_range(h)
-        trows = self.part("trows")
-        if not lo <= hi <= len(trows):
+        if not 0 <= lo <= hi <= self._part_items("trows"):
             raise CorruptFileError("run postings point outside the run", "segment:run",
                                    self.ref.offset)
-        i = bisect_left(trows, row, lo, hi)
-        return i < hi and trows[i] == row
+        trows = self._parts.get("trows")
+        if trows is not None:
+            i = bisect_left(trows, row, lo, hi)
+            return i < hi and trows[i] == row
+        while lo < hi:
+            mid = (lo + hi) // 2
+            found = self.item("trows", mid)
+            if found == row:
+                return True
+            lo, hi = (mid + 1, hi) if found < row else (lo, mid)
+        return False
 
     def posted_array(self, h: int) -> Any:
         """``posted_rows`` as a numpy uint32 array (a view of the part, no copy; the

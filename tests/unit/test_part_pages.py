@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memvid_store import Memory, WarmupConfig
 from memvid_store.engine import part_pages
 from memvid_store.engine.part_pages import PAGE_BYTES, PagedPart, page_checks
+from memvid_store.engine.terms import term_hash
 from memvid_store.errors import ChecksumError
 from tests.cli.test_doctor import flip
 
@@ -84,16 +85,10 @@ def test_a_part_read_at_many_pages_is_checked_whole(tmp_path, monkeypatch):
         assert "created" in run._parts and "created" not in run._paged
 
 
-def test_one_term_of_a_large_posting_part_checks_its_own_pages(tmp_path):
+def test_one_term_of_a_large_posting_part_checks_its_own_pages(languages):
     """A term's postings, a slice of the run's posting rows, are read with their pages
     checked, not the whole part (a quarter of the part's pages would check it whole)."""
-    path = tmp_path / "m.mv2"
-    with Memory.create(path) as mem:
-        mem.put_many([{"id": f"f{i:05d}", "text": f"note {i}",
-                       "metadata": {"lang": "en" if i % 50 else "fr", "n": i}}
-                      for i in range(ROWS)])
-        mem.seal()
-    with lazy(path) as mem:
+    with lazy(languages) as mem:
         assert mem.count({"lang": {"$ne": "en"}}) == ROWS // 50
         run = main_run(mem)
         paged = run._paged["trows"]
@@ -167,3 +162,31 @@ def test_a_part_whose_every_page_matched_needs_no_more_checks(tmp_path):
         assert run._paged["created"].count == 1
         mem.get("f00900")
         assert "created" in run._parts and "created" not in run._paged
+
+
+@pytest.fixture(scope="module")
+def languages(tmp_path_factory) -> Path:
+    """A run whose rows are posted under ``lang: en`` (49 in 50) or ``fr``."""
+    path = tmp_path_factory.mktemp("pages") / "m.mv2"
+    with Memory.create(path) as mem:
+        mem.put_many([{"id": f"f{i:05d}", "text": f"note {i}",
+                       "metadata": {"lang": "en" if i % 50 else "fr", "n": i}}
+                      for i in range(ROWS)])
+        mem.seal()
+    return path
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.integers(0, ROWS - 1), min_size=1, max_size=40))
+def test_a_posting_test_reads_pages_and_agrees_with_the_list(languages, rows):
+    """``is_posted`` binary-searches a term's rows page by page on a lazily read run (not
+    the whole posting part), and agrees with the term's row list."""
+    with lazy(languages) as mem:
+        run = main_run(mem)
+        for lang in ("fr", "en"):
+            h = term_hash(f"v\x00lang\x00s{lang}")
+            answers = [run.is_posted(h, row) for row in rows]
+            assert "trows" not in run._parts
+            posted = set(run.posted_rows(h))
+            assert answers == [row in posted for row in rows]

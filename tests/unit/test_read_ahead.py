@@ -57,3 +57,29 @@ def test_a_hybrid_query_opens_the_lexical_index_while_its_vector_half_runs(mem_p
     threads.clear()
     mem.find("note 13", vector=q, k=5, mode="hybrid")  # opened: no second thread
     assert "memvid-lexical-open" not in threads
+
+
+def test_many_rows_read_from_disk_are_hinted_to_the_kernel_first(tmp_path, monkeypatch):
+    """A subset scan gathers its candidates' rows: when the first few read slowly (from
+    disk), the others' pages are hinted before they are read; when they read fast (cached),
+    nothing is; the rows are the same either way."""
+    import numpy as np
+
+    from memvid_store.index.vector import stored
+
+    x = np.random.default_rng(5).standard_normal((600, 8)).astype("<f4")
+    path = tmp_path / "m.mv2"
+    with Memory.create(path, dim=8, index={"ann_threshold": 100, "lexical": False}) as mem:
+        mem.put_many([{"id": f"v{i}", "text": "t", "embedding": x[i],
+                       "metadata": {"team": i % 3}} for i in range(600)])
+    answers = []
+    for slow, hinted in ((1.0, 0), (-1.0, 200 - stored.PROBE_ROWS)):
+        monkeypatch.setattr(stored, "SLOW_ROW_S", slow)  # -1: every read counts as slow
+        spans = view_calls(monkeypatch, "prefetch")
+        with Memory.open(path, readonly=True,
+                         warmup=WarmupConfig(preload_threshold=0, background=False)) as mem:
+            answers.append([h.id for h in mem.find(vector=x[7], k=5, mode="vector",
+                                                   filter={"team": 1})])
+        rows = [s for s in spans if s[1] == 4 * 8]
+        assert len(rows) == hinted
+    assert answers[0] == answers[1] and answers[0][0] == "v7"
