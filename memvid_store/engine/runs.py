@@ -567,15 +567,29 @@ class RunReader:
 
     def _term_range(self, h: int) -> tuple[int, int]:
         """Where the rows of term hash ``h`` lie in ``trows`` (empty when not posted)."""
-        tkey = self.part("tkey")
-        i = bisect_left(tkey, h)
-        if i == len(tkey) or tkey[i] != h:
+        terms = self._part_items("tkey")
+        i = self._bisect("tkey", h, 0, terms)
+        if i == terms or self.item("tkey", i) != h:
             return 0, 0
-        toff = self.part("toff")
-        if len(toff) != len(tkey) + 1:
+        if self._part_items("toff") != terms + 1:
             raise CorruptFileError("run postings are inconsistent", "segment:run",
                                    self.ref.offset)
-        return toff[i], toff[i + 1]
+        return self.item("toff", i), self.item("toff", i + 1)
+
+    def _bisect(self, name: str, value: int, lo: int, hi: int) -> int:
+        """``bisect_left`` over items ``[lo, hi)`` of the sorted part ``name``: on the part
+        once it is checked whole, else item by item, checking the pages it reads (a cold
+        lookup reads a few pages of a posting part of tens of MB, not all of it)."""
+        whole = self._parts.get(name)
+        if whole is not None:
+            return bisect_left(whole, value, lo, hi)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.item(name, mid) < value:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
     def posted_rows(self, h: int) -> list[int]:
         """Rows posted under term hash ``h``, ascending (the run must have postings)."""
@@ -594,17 +608,8 @@ class RunReader:
         if not 0 <= lo <= hi <= self._part_items("trows"):
             raise CorruptFileError("run postings point outside the run", "segment:run",
                                    self.ref.offset)
-        trows = self._parts.get("trows")
-        if trows is not None:
-            i = bisect_left(trows, row, lo, hi)
-            return i < hi and trows[i] == row
-        while lo < hi:
-            mid = (lo + hi) // 2
-            found = self.item("trows", mid)
-            if found == row:
-                return True
-            lo, hi = (mid + 1, hi) if found < row else (lo, mid)
-        return False
+        i = self._bisect("trows", row, lo, hi)
+        return i < hi and self.item("trows", i) == row
 
     def posted_array(self, h: int) -> Any:
         """``posted_rows`` as a numpy uint32 array (a view of the part, no copy; the
