@@ -94,12 +94,12 @@ def count_refs(snap: Snapshot, req: Listing) -> int:
 
 
 def _count_posted(snap: Snapshot, req: Listing) -> int | None:
-    """The count of a current listing whose filter is one posting term that answers it
-    exactly (``{"k": v}``, ``{"tags": t}``), or excluded terms that do (``{"k": {"$ne":
-    v}}``: every current version but those posted under them), or of an event-time
-    window alone, from the
-    columns in bulk once it is large enough to pay numpy's import (``BULK_COUNT``), or
-    numpy's per-call cost once it is loaded (``BULK_COUNT_LOADED``); None otherwise."""
+    """The count of a current listing from the columns in bulk, once it is large enough
+    to pay numpy's import (``BULK_COUNT``), or numpy's per-call cost once it is loaded
+    (``BULK_COUNT_LOADED``): a filter that one posting term answers exactly (``{"k":
+    v}``, ``{"tags": t}``), or excluded terms do (``{"k": {"$ne": v}}``: every current
+    version but those posted under them), or an event-time window alone; None
+    otherwise."""
     if req.at is not None:
         return None
     bulk = BULK_COUNT_LOADED if loaded("numpy") is not None else BULK_COUNT
