@@ -259,12 +259,7 @@ class Snapshot:
             keep[run.base : run.end] = True
         keep[self.toc.next_gid :] = True
         for term in terms:
-            h = term_hash(term)
-            for run in self.runs:
-                rows = run.posted_array(h) if run.has_postings else np.asarray(
-                    self.computed_postings(run).get(h, []), "<i8")
-                keep[rows.astype("<i8") + run.base] = False
-            keep[[v.gid for v in self._delta_postings().get(h, ())]] = False
+            keep[self.posted_gids(term)] = False
         return np.flatnonzero(keep)
 
     def count_current(self, term: str, within: str | None) -> int | None:
