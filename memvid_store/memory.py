@@ -384,16 +384,14 @@ class Memory(Reads, Writes):
         return os.fstat(fd).st_size if isinstance(fd, int) else fd.size
 
     def verify(self) -> VerifyReport:
-        """Check every checksum in the file; never raises for damage, reports it. Notices
-        name what is intact but worth acting on (vectors the graph cannot reach)."""
+        """Check every checksum; report damage (never raise for it) and what to act on."""
         from .engine.verify import verify_file
-        from .index.vector.graph_health import unreached_notice
+        from .index.vector.graph_health import graph_notices
         from .reports import VerifyReport
 
         snap = self._snap()
         problems, checked = verify_file(self._source.fd)  # a remote object: read whole
-        notice = unreached_notice(snap, self._path)
-        return VerifyReport(not problems, problems, checked, [notice] if notice else [])
+        return VerifyReport(not problems, problems, checked, graph_notices(snap, self._path))
 
     # ------------------------------------------------------------ warmup, caches
 

@@ -13,10 +13,17 @@ if TYPE_CHECKING:
     from ...engine.snapshot import Snapshot
 
 
+def graph_notices(snap: Snapshot, path: str) -> list[str]:
+    """What ``verify`` notices about the snapshot's graph: the vectors it holds but no
+    search reaches, if any (graphs written before they were linked back in)."""
+    notice = unreached_notice(snap, path)
+    return [notice] if notice else []
+
+
 def unreached_notice(snap: Snapshot, path: str) -> str | None:
     """What to do about the vectors the snapshot's usearch graph holds but no search
-    reaches (graphs written before they were linked back in), or None: none, no such
-    graph, or a graph that fails its checksum (``verify`` reports that)."""
+    reaches, or None: none, no such graph, or a graph that fails its checksum
+    (``verify`` reports that)."""
     ref = snap.toc.find("ann")
     if ref is None or ref.meta.get("backend") != "usearch":
         return None
