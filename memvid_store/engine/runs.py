@@ -357,6 +357,8 @@ class RunReader:
         self.n = int(ref.meta["n"])
         self._parts: dict[str, memoryview] = {}  # parts checked whole
         self._paged: dict[str, PagedPart] = {}  # parts checked page by page so far
+        self._term_ranges: dict[int, tuple[int, int]] = {}  # term hash -> its rows' span
+        self._posting_slices: dict[tuple[int, int], memoryview] = {}  # span -> checked rows
         # term hash -> rows, computed from the payloads of a run without posting parts
         self.computed_postings: dict[int, list[int]] | None = None
         # kind name -> path hash -> (stored values ascending, their rows), computed from
@@ -567,6 +569,12 @@ class RunReader:
 
     def _term_range(self, h: int) -> tuple[int, int]:
         """Where the rows of term hash ``h`` lie in ``trows`` (empty when not posted)."""
+        span = self._term_ranges.get(h)
+        if span is None:
+            span = self._term_ranges[h] = self._find_term(h)
+        return span
+
+    def _find_term(self, h: int) -> tuple[int, int]:
         terms = self._part_items("tkey")
         i = self._bisect("tkey", h, 0, terms)
         if i == terms or self.item("tkey", i) != h:
@@ -602,14 +610,10 @@ class RunReader:
 
     def is_posted(self, h: int, row: int) -> bool:
         """Whether ``row`` is posted under term hash ``h`` (the run must have postings):
-        a binary search of the term's rows, checking the pages it reads until the part is
-        checked whole."""
-        lo, hi = self._term_range(h)
-        if not 0 <= lo <= hi <= self._part_items("trows"):
-            raise CorruptFileError("run postings point outside the run", "segment:run",
-                                   self.ref.offset)
-        i = self._bisect("trows", row, lo, hi)
-        return i < hi and self.item("trows", i) == row
+        a binary search of the term's rows, whose pages are checked on the first test."""
+        rows = self._posted_slice(*self._term_range(h))
+        i = bisect_left(rows, row)
+        return i < len(rows) and rows[i] == row
 
     def posted_array(self, h: int) -> Any:
         """``posted_rows`` as a numpy uint32 array (a view of the part, no copy; the
@@ -621,11 +625,15 @@ class RunReader:
         return rows
 
     def _posted_slice(self, lo: int, hi: int) -> memoryview:
-        """Items ``[lo, hi)`` of the posting rows, the pages they lie on checked."""
-        if not 0 <= lo <= hi <= self._part_items("trows"):
-            raise CorruptFileError("run postings point outside the run", "segment:run",
-                                   self.ref.offset)
-        return self.items("trows", lo, hi)
+        """Items ``[lo, hi)`` of the posting rows, the pages they lie on checked (once:
+        a filter tests many candidates against the same terms)."""
+        rows = self._posting_slices.get((lo, hi))
+        if rows is None:
+            if not 0 <= lo <= hi <= self._part_items("trows"):
+                raise CorruptFileError("run postings point outside the run", "segment:run",
+                                       self.ref.offset)
+            rows = self._posting_slices[lo, hi] = self.items("trows", lo, hi)
+        return rows
 
     def posted_count(self, h: int) -> int:
         """How many rows are posted under term hash ``h`` (the run must have postings)."""
@@ -771,6 +779,9 @@ class RunReader:
         return dict(zip(gids, tos, strict=True))
 
     def release(self) -> None:
+        for rows in self._posting_slices.values():
+            rows.release()
+        self._posting_slices.clear()
         for mv in self._parts.values():
             mv.release()
         self._parts.clear()
