@@ -544,14 +544,8 @@ class RunReader:
     def rows_for_hash(self, h: int) -> list[int]:
         """The rows whose id hashes to ``h`` (a binary search of ``hsort``, checking the
         pages it reads until the part is checked whole)."""
-        hsort = self._parts.get("hsort")
-        if hsort is not None:
-            lo = bisect_left(hsort, h)
-            hi = bisect_right(hsort, h, lo)
-        else:
-            key = partial(self.item, "hsort")
-            lo = bisect_left(range(self.n), h, key=key)
-            hi = bisect_right(range(self.n), h, lo, key=key)
+        lo = self._bisect("hsort", h, 0, self.n)
+        hi = self._bisect("hsort", h, lo, self.n, right=True)
         return sorted(self.checked_row(self.item("hperm", i), "id index")
                       for i in range(lo, hi))
 
@@ -584,29 +578,21 @@ class RunReader:
                                    self.ref.offset)
         return self.item("toff", i), self.item("toff", i + 1)
 
-    def _bisect(self, name: str, value: int, lo: int, hi: int) -> int:
-        """``bisect_left`` over items ``[lo, hi)`` of the sorted part ``name``: on the part
-        once it is checked whole, else item by item, checking the pages it reads (a cold
-        lookup reads a few pages of a posting part of tens of MB, not all of it)."""
+    def _bisect(self, name: str, value: int, lo: int, hi: int, *, right: bool = False
+                ) -> int:
+        """``bisect_left`` (``right``: ``bisect_right``) over items ``[lo, hi)`` of the
+        sorted part ``name``: on the part once it is checked whole, else item by item,
+        checking the pages it reads (a cold lookup reads a few pages of a part of tens of
+        MB, not all of it)."""
+        find = bisect_right if right else bisect_left
         whole = self._parts.get(name)
         if whole is not None:
-            return bisect_left(whole, value, lo, hi)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.item(name, mid) < value:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
+            return find(whole, value, lo, hi)
+        return find(range(hi), value, lo, hi, key=partial(self.item, name))
 
     def posted_rows(self, h: int) -> list[int]:
         """Rows posted under term hash ``h``, ascending (the run must have postings)."""
-        lo, hi = self._term_range(h)
-        rows = self._posted_slice(lo, hi).tolist()
-        if rows and rows[-1] >= self.n:
-            raise CorruptFileError("run postings point outside the run", "segment:run",
-                                   self.ref.offset)
-        return rows
+        return self._posted_slice(*self._term_range(h)).tolist()
 
     def is_posted(self, h: int, row: int) -> bool:
         """Whether ``row`` is posted under term hash ``h`` (the run must have postings):
@@ -618,21 +604,22 @@ class RunReader:
     def posted_array(self, h: int) -> Any:
         """``posted_rows`` as a numpy uint32 array (a view of the part, no copy; the
         pages of its slice checked)."""
-        rows = np.frombuffer(self._posted_slice(*self._term_range(h)), "<u4")
-        if len(rows) and int(rows[-1]) >= self.n:
-            raise CorruptFileError("run postings point outside the run", "segment:run",
-                                   self.ref.offset)
-        return rows
+        return np.frombuffer(self._posted_slice(*self._term_range(h)), "<u4")
 
     def _posted_slice(self, lo: int, hi: int) -> memoryview:
-        """Items ``[lo, hi)`` of the posting rows, the pages they lie on checked (once:
-        a filter tests many candidates against the same terms)."""
+        """Items ``[lo, hi)`` of the posting rows (ascending rows of one term), the pages
+        they lie on checked and their rows inside the run (once: a filter tests many
+        candidates against the same terms)."""
         rows = self._posting_slices.get((lo, hi))
         if rows is None:
             if not 0 <= lo <= hi <= self._part_items("trows"):
                 raise CorruptFileError("run postings point outside the run", "segment:run",
                                        self.ref.offset)
-            rows = self._posting_slices[lo, hi] = self.items("trows", lo, hi)
+            rows = self.items("trows", lo, hi)
+            if len(rows) and rows[-1] >= self.n:
+                raise CorruptFileError("run postings point outside the run", "segment:run",
+                                       self.ref.offset)
+            self._posting_slices[lo, hi] = rows
         return rows
 
     def posted_count(self, h: int) -> int:

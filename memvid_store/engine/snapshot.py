@@ -244,8 +244,7 @@ class Snapshot:
         :meth:`posted` lists them, without a ``RowRef`` each."""
         h = term_hash(term)
         parts = [(run.posted_array(h) if run.has_postings else np.asarray(
-            self.computed_postings(run).get(h, []), "<u4")).astype("<i8") + run.base
-            for run in self.runs]
+            self._posted_rows(run, h), "<u4")).astype("<i8") + run.base for run in self.runs]
         parts.append(np.array([v.gid for v in self._delta_postings().get(h, ())], "<i8"))
         return np.concatenate(parts)
 

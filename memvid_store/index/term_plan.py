@@ -102,10 +102,11 @@ def _excluded(key: str, cond: Any) -> tuple[list[str], bool]:
     out: list[str] = []
     whole = True
     for op, arg in cond.items():
-        positive = _POSITIVE.get(op)
-        sub = arg if op == "$not" else {positive: True if op == "$exists" else arg}
-        plan = (plan_terms({key: sub}) if positive is not None and isinstance(sub, dict)
-                and (op != "$exists" or arg is False) else NO_PLAN)
+        plan = NO_PLAN
+        if op in _POSITIVE and (op != "$exists" or arg is False):
+            sub = arg if op == "$not" else {_POSITIVE[op]: True if op == "$exists" else arg}
+            if isinstance(sub, dict):
+                plan = plan_terms({key: sub})
         if plan.exact:
             out += [t for t in plan.groups[0] if isinstance(t, str)]
         else:

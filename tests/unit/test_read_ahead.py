@@ -65,7 +65,7 @@ def test_many_rows_read_from_disk_are_hinted_to_the_kernel_first(tmp_path, monke
     nothing is; the rows are the same either way."""
     import numpy as np
 
-    from memvid_store.index.vector import stored
+    from memvid_store.index.vector import graph_walk, stored
 
     x = np.random.default_rng(5).standard_normal((600, 8)).astype("<f4")
     path = tmp_path / "m.mv2"
@@ -74,7 +74,7 @@ def test_many_rows_read_from_disk_are_hinted_to_the_kernel_first(tmp_path, monke
                        "metadata": {"team": i % 3}} for i in range(600)])
     answers = []
     for slow, hinted in ((1.0, 0), (-1.0, 200 - stored.PROBE_ROWS)):
-        monkeypatch.setattr(stored, "SLOW_ROW_S", slow)  # -1: every read counts as slow
+        monkeypatch.setattr(graph_walk, "SLOW_READ_S", slow)  # -1: every read is slow
         spans = view_calls(monkeypatch, "prefetch")
         with Memory.open(path, readonly=True,
                          warmup=WarmupConfig(preload_threshold=0, background=False)) as mem:

@@ -27,14 +27,14 @@ from ...engine.records import Version
 from ...engine.runs import RunReader
 from ...engine.snapshot import Snapshot
 from ...errors import ChecksumError, CorruptFileError
+from . import graph_walk
 
 # rows of a block checked one by one before the block is checked whole
 BLOCK_AFTER_ROWS = 64
 NO_VECTOR, OUTSIDE = -1, -2  # a gid's vector position: it has none; its row is damaged
-# a gather of many mapped rows reads PROBE_ROWS first; slower than SLOW_ROW_S a row (cached
-# rows take about 1 us), the rest are hinted to the kernel before they are read
+# a gather of many mapped rows reads PROBE_ROWS first; slower than SLOW_READ_S a row (the
+# walk's rule: from disk), the rest are hinted to the kernel before they are read
 PROBE_ROWS = 16
-SLOW_ROW_S = 15e-6
 
 
 @dataclass(slots=True)
@@ -345,7 +345,7 @@ class StoredVectors:
 
     def _mapped_rows(self, found: np.ndarray) -> np.ndarray:
         """The mapped rows at file offsets ``found``. Many rows are read a few first:
-        when those came from disk (slower than ``SLOW_ROW_S`` each), the kernel is told
+        when those came from disk (slower than ``SLOW_READ_S`` each), the kernel is told
         the others' pages before they are read, so it reads them together instead of one
         fault after another (767 cold rows at 1M: see docs/architecture.md)."""
         rows = self._rows
@@ -354,7 +354,7 @@ class StoredVectors:
             return rows[found >> 2]
         started = time.perf_counter()
         head = rows[found[:PROBE_ROWS] >> 2]
-        if (time.perf_counter() - started) / PROBE_ROWS > SLOW_ROW_S:
+        if (time.perf_counter() - started) / PROBE_ROWS > graph_walk.SLOW_READ_S:
             view, width = self.snap.view, 4 * self.dim
             for offset in found[PROBE_ROWS:].tolist():
                 view.prefetch(offset, width)
