@@ -71,8 +71,8 @@ class Snapshot:
             for run in self.runs:
                 run.siblings = self.runs
         self.extras: dict[str, object] = {}  # per-snapshot caches of higher layers (search)
-        # decoded payloads by gid, shared by the snapshots of one file (a payload never
-        # changes once written): any object with get(key) and put(key, value, size)
+        # decoded records (Snapshot.record) by gid, shared by the snapshots of one file (a
+        # committed version never changes): any object with get(key) and put(key, value, size)
         self.frame_cache: Any = None
 
     def _index_delta(self, v: Version) -> None:
@@ -538,31 +538,27 @@ class Snapshot:
     def record(self, ref: RowRef, *, cached: bool = True
                ) -> tuple[str, int, int, str, dict, list[str]]:
         """What a search hit shows of a version: (id, version, created_at µs, text,
-        metadata, tags), without the history fields :meth:`load` also reads."""
+        metadata, tags), without the history fields :meth:`load` also reads. A committed
+        version's record is kept whole in the frame cache (by gid: it never changes)."""
         v = ref.version
         if v is not None:
             return v.id, v.version, v.created_at, v.text, v.metadata or {}, v.tags or []
-        run, row = ref.run, ref.row
+        cache = self.frame_cache if cached else None
+        if cache is not None:
+            got = cache.get(ref.run.base + ref.row)
+            if got is not None:
+                return got
+        got = self._record(ref.run, ref.row)
+        if cache is not None:
+            cache.put(ref.run.base + ref.row, got, _decoded_size(got))
+        return got
+
+    def _record(self, run: RunReader, row: int) -> tuple[str, int, int, str, dict, list[str]]:
         flags = run.item("flags", row)
-        if flags & FLAG_TOMBSTONE:
-            text, meta, tags = "", {}, []
-        elif cached:
-            text, meta, tags = self._payload(run, row, flags)
-        else:
-            text, meta, tags = self._decode(run, row, flags)
+        text, meta, tags = ("", {}, []) if flags & FLAG_TOMBSTONE else self._decode(run, row,
+                                                                                    flags)
         return (run.frame_id(row), run.item("version", row), run.item("created", row), text,
                 meta, tags)
-
-    def _payload(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
-        cache = self.frame_cache
-        if cache is None:
-            return self._decode(run, row, flags)
-        gid = run.base + row
-        got = cache.get(gid)
-        if got is None:
-            got = self._decode(run, row, flags)
-            cache.put(gid, got, _decoded_size(got))
-        return got
 
     def prefetch(self, refs: list[RowRef]) -> None:
         """Decode ``refs`` (best first) into the frame cache without counting lookups.
@@ -576,7 +572,7 @@ class Snapshot:
         for ref in reversed(refs):
             if ref.run is None or self.is_tombstone(ref) or cache.touch(ref.gid):
                 continue
-            got = self._decode(ref.run, ref.row, ref.run.item("flags", ref.row))
+            got = self._record(ref.run, ref.row)
             cache.put(ref.gid, got, _decoded_size(got))
 
     def fetch_frames(self, refs: list[RowRef]) -> None:
@@ -682,10 +678,10 @@ def not_found(key: str) -> FrameNotFoundError:
     return FrameNotFoundError(f"no frame with id {frame_id!r}{where}", frame_id)
 
 
-def _decoded_size(payload: tuple[str, dict, list[str]]) -> int:
-    """Approximate bytes a decoded payload holds in memory (for the cache's budget)."""
-    text, meta, tags = payload
-    return 2 * len(text) + 100 * (1 + len(meta) + len(tags))
+def _decoded_size(record: tuple[str, int, int, str, dict, list[str]]) -> int:
+    """Approximate bytes a decoded record holds in memory (for the cache's budget)."""
+    frame_id, _, _, text, meta, tags = record
+    return 2 * (len(text) + len(frame_id)) + 100 * (2 + len(meta) + len(tags))
 
 
 def read_toc(pread: Callable[[int, int], bytes], header: Header, file_size: int) -> Toc:

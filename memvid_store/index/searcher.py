@@ -180,17 +180,21 @@ class Searcher:
         return self._hits(ordered[: req.k], lists)
 
     def _hits(self, ranked: Ranked, lists: dict[str, Ranked]) -> list[Hit]:
+        """The Hits of ``ranked``, with each mode's rank and score of them in ``lists``
+        (one mode: ``ranked`` is the head of its list)."""
+        self.snap.fetch_frames([ref for ref, _ in ranked])
+        record = self.snap.record
+        if len(lists) == 1:
+            mode = next(iter(lists))
+            return [_hit(record(ref), score, {mode: rank}, {mode: score})
+                    for rank, (ref, score) in enumerate(ranked, 1)]
         positions = {m: {ref.gid: (i + 1, s) for i, (ref, s) in enumerate(lst)}
                      for m, lst in lists.items()}
         hits = []
-        self.snap.fetch_frames([ref for ref, _ in ranked])
         for ref, score in ranked:
-            key, version, created, text, meta, tags = self.snap.record(ref)
-            collection, frame_id = split_key(key)
-            ranks = {m: pos[ref.gid][0] for m, pos in positions.items() if ref.gid in pos}
-            scores = {m: pos[ref.gid][1] for m, pos in positions.items() if ref.gid in pos}
-            hits.append(Hit(frame_id, float(score), text, dict(meta), list(tags),
-                            from_us(created), version, ranks, scores, collection))
+            found = [(m, pos[ref.gid]) for m, pos in positions.items() if ref.gid in pos]
+            hits.append(_hit(record(ref), score, {m: rank for m, (rank, _) in found},
+                             {m: s for m, (_, s) in found}))
         return hits
 
     # ----------------------------------------------------------------- lexical
@@ -392,6 +396,14 @@ class Searcher:
             self._lex.close()
         if self._vectors is not None:
             self._vectors.close()
+
+
+def _hit(record: tuple[str, int, int, str, dict, list[str]], score: float,
+         ranks: dict[str, int], scores: dict[str, float]) -> Hit:
+    key, version, created, text, meta, tags = record
+    collection, frame_id = split_key(key)
+    return Hit(frame_id, float(score), text, dict(meta), list(tags), from_us(created),
+               version, ranks, scores, collection)
 
 
 def widened(limit: int, found: int, need: int) -> int:
