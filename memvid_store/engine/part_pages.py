@@ -50,6 +50,11 @@ class PagedPart:
         """Pages checked one by one after which the part is checked whole."""
         return max(WHOLE_AFTER_PAGES, len(self.checked) // 4)
 
+    def item_checked(self, i: int) -> bool:
+        """Whether item ``i`` lies in a page that matched its check."""
+        return 0 <= i < len(self.items) and bool(
+            self.checked[i * self.items.itemsize // PAGE_BYTES])
+
     def unchecked_pages(self, lo: int, hi: int) -> range:
         """The pages holding items ``[lo, hi)`` (clamped to the part)."""
         size = self.items.itemsize

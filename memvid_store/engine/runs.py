@@ -466,6 +466,12 @@ class RunReader:
             mv = self._checked(name, i, i + 1)
         return mv[i]
 
+    def row_items(self, names: tuple[str, ...], i: int) -> list[Any]:
+        """Item ``i`` of each part of ``names`` (``item`` for several parts at once)."""
+        parts = self._parts
+        return [mv[i] if (mv := parts.get(name)) is not None else self._checked(name, i, i + 1)[i]
+                for name in names]
+
     def items(self, name: str, lo: int, hi: int) -> memoryview:
         """Items ``[lo, hi)`` of part ``name``, their pages checked."""
         mv = self._parts.get(name)
@@ -477,6 +483,8 @@ class RunReader:
         """Part ``name`` cast to its type with the pages of items ``[lo, hi)`` checked; the
         whole part checked when the run has no page checks or many pages were read."""
         paged = self._paged.get(name)
+        if paged is not None and hi == lo + 1 and paged.item_checked(lo):
+            return paged.items  # one item of a checked page (items never straddle pages)
         if paged is None:
             first = self.header["pages"].get(name)
             if first is None:
@@ -681,13 +689,16 @@ class RunReader:
         return last - first
 
     def frame_id(self, row: int) -> str:
-        start, end = self.item("idoff", row), self.item("idoff", row + 1)
+        offsets = self._parts.get("idoff")
+        if offsets is None:
+            offsets = self._checked("idoff", row, row + 2)
+        start, end = offsets[row], offsets[row + 1]
         found = self.items("ids", start, end) if start < end else b""
         if len(found) != end - start or not found:  # every id is a non-empty string
             raise CorruptFileError(f"the id of row {row} of the run at offset "
                                    f"{self.ref.offset} lies outside its ids", "segment:run",
                                    self.ref.offset)
-        return bytes(found).decode()
+        return str(found, "utf-8")
 
     @cached_property
     def _vblock_starts(self) -> list[int]:

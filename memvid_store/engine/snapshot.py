@@ -554,11 +554,10 @@ class Snapshot:
         return got
 
     def _record(self, run: RunReader, row: int) -> tuple[str, int, int, str, dict, list[str]]:
-        flags = run.item("flags", row)
-        text, meta, tags = ("", {}, []) if flags & FLAG_TOMBSTONE else self._decode(run, row,
-                                                                                    flags)
-        return (run.frame_id(row), run.item("version", row), run.item("created", row), text,
-                meta, tags)
+        flags, version, created, off, length, crc = run.row_items(_RECORD_PARTS, row)
+        text, meta, tags = ("", {}, []) if flags & FLAG_TOMBSTONE else self._payload(
+            off, length, crc, flags)
+        return run.frame_id(row), version, created, text, meta, tags
 
     def prefetch(self, refs: list[RowRef]) -> None:
         """Decode ``refs`` (best first) into the frame cache without counting lookups.
@@ -597,9 +596,14 @@ class Snapshot:
                              for off, rows, _ in run.header["vblocks"]], "segment:vectors")
 
     def _decode(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
-        off, length = run.item("poff", row), run.item("plen", row)
+        return self._payload(*run.row_items(_PAYLOAD_PARTS, row), flags)
+
+    def _payload(self, off: int, length: int, crc: int, flags: int
+                 ) -> tuple[str, dict, list[str]]:
+        """Text, metadata and tags of the payload stored at ``off``, checked against
+        ``crc``; ``flags``: its row's (the codec)."""
         stored = self.view.read(off, length, "frame")
-        if crc32(stored) != run.item("pcrc", row):
+        if crc32(stored) != crc:
             raise CorruptFileError(f"frame payload at offset {off} checksum mismatch",
                                    "frame", off)
         try:
@@ -676,6 +680,10 @@ def not_found(key: str) -> FrameNotFoundError:
     collection, frame_id = split_key(key)
     where = "" if collection == DEFAULT else f" in collection {collection!r}"
     return FrameNotFoundError(f"no frame with id {frame_id!r}{where}", frame_id)
+
+
+_PAYLOAD_PARTS = ("poff", "plen", "pcrc")
+_RECORD_PARTS = ("flags", "version", "created", *_PAYLOAD_PARTS)
 
 
 def _decoded_size(record: tuple[str, int, int, str, dict, list[str]]) -> int:

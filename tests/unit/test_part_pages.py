@@ -73,6 +73,22 @@ def test_a_damaged_page_fails_its_rows_and_no_others(tmp_path):
         assert not report.ok and any("'created'" in p for p in report.problems)
 
 
+def test_a_damaged_page_fails_every_read_of_it_not_only_the_first(tmp_path):
+    path = tmp_path / "m.mv2"
+    build(path)
+    flip(path, part_page_offset(path, "created", 5))  # rows 2560-3071
+    with lazy(path) as mem:
+        run = main_run(mem)
+        assert run.item("created", 100) == run.row_items(("created",), 100)[0]
+        for _ in range(2):  # a failed page is not remembered as checked
+            with pytest.raises(ChecksumError, match="page 5 of run part 'created'"):
+                run.row_items(("flags", "created"), 2700)
+            with pytest.raises(ChecksumError):
+                run.item("created", 2600)
+        assert run.row_items(("created", "version"), 3100) == [
+            run.item("created", 3100), run.item("version", 3100)]
+
+
 def test_a_part_read_at_many_pages_is_checked_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(part_pages, "WHOLE_AFTER_PAGES", 3)  # 12 pages: a quarter is 3
     build(tmp_path / "m.mv2")

@@ -86,7 +86,8 @@ class ExactScan:
         parts, gids = [], []
         for block in blocks:
             block.prepare(self.metric, self.snap.view)
-            scores = scoring.score_block(block.matrix, queries, self.metric, block.norms)
+            scores = scoring.score_block(block.matrix, queries, self.metric, block.norms,
+                                         block.scales)
             for i, req in enumerate(reqs):
                 keep = block.mask(req.at, req.time_range, min_gid)
                 if keep is not None:

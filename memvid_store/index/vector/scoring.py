@@ -97,13 +97,16 @@ def score_block(
     queries: np.ndarray,
     metric: str,
     norms: np.ndarray | None = None,
+    scales: np.ndarray | None = None,
 ) -> np.ndarray:
     """Scores (nq, n) of ``queries`` (from prepare_queries) against the rows of ``matrix``.
 
     Higher is better: cosine similarity (rows divided by their norms; all-zero rows score
     0), inner product, or negative squared L2 distance (clamped to <= 0). ``norms`` are
-    the rows' L2 norms (row_norms) for cosine and l2; computed when not given. One product
-    per call: :func:`_products`.
+    the rows' L2 norms (row_norms) for cosine and l2; computed when not given. ``scales``:
+    :func:`inverse_norms` of them, kept by a caller that scores the same rows again (the
+    same scores, without dividing every row's norm per query). One product per call:
+    :func:`_products`.
     """
     check_metric(metric)
     m = _as_matrix(matrix)
@@ -116,6 +119,9 @@ def score_block(
     scores = _products(m, q)
     if metric == "ip" or m.shape[0] == 0:
         return np.ascontiguousarray(scores, dtype=np.float32)
+    if metric == "cosine" and scales is not None:
+        scores *= scales
+        return scores
     if norms is None:
         norms = row_norms(m)
     else:
@@ -123,12 +129,7 @@ def score_block(
         if norms.shape != (m.shape[0],):
             raise InvalidInputError(f"norms must have shape ({m.shape[0]},), got {norms.shape}")
     if metric == "cosine":
-        if len(norms) and norms.min() > 0:  # no all-zero row
-            scores *= np.float32(1.0) / norms
-            return scores
-        with np.errstate(divide="ignore"):
-            inv = np.where(norms > 0, np.float32(1.0) / norms, np.float32(0.0))
-        scores *= inv.astype(np.float32, copy=False)[None, :]
+        scores *= inverse_norms(norms)
         return scores
     # l2: -(|q|^2 - 2 q.x + |x|^2); a distance overflowing float32 scores -inf (never returned)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -138,6 +139,17 @@ def score_block(
         scores -= (norms * norms)[None, :]
         np.minimum(scores, np.float32(0.0), out=scores)
     return scores
+
+
+def inverse_norms(norms: np.ndarray) -> np.ndarray:
+    """What a cosine score multiplies a row's inner product by: float32 1 / its norm, 0
+    for an all-zero row (which then scores 0)."""
+    norms = np.asarray(norms, dtype=np.float32)
+    if len(norms) and norms.min() > 0:  # no all-zero row
+        return np.float32(1.0) / norms
+    with np.errstate(divide="ignore"):
+        inv = np.where(norms > 0, np.float32(1.0) / norms, np.float32(0.0))
+    return inv.astype(np.float32, copy=False)
 
 
 def top_k(

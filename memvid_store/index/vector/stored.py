@@ -45,6 +45,7 @@ class Block:
     valid_to: np.ndarray  # (n,) int64, supersessions applied
     created: np.ndarray  # (n,) int64
     norms: np.ndarray | None = None
+    scales: np.ndarray | None = None  # cosine: inverse_norms(norms), kept for every scan
     max_gid: int = -1
     region: tuple[int, int] | None = None  # (offset, length) in the file, for read-ahead
     span: tuple[int, int] | None = None  # (offset, length) in the file (kept after read-ahead)
@@ -57,10 +58,12 @@ class Block:
         if self.region is not None and view is not None:
             view.prefetch(*self.region)
             self.region = None
-        if metric == "cosine" and self.norms is None:
-            from .scoring import row_norms
+        if metric == "cosine" and self.scales is None:
+            from .scoring import inverse_norms, row_norms
 
-            self.norms = row_norms(self.matrix)
+            if self.norms is None:
+                self.norms = row_norms(self.matrix)
+            self.scales = inverse_norms(self.norms)
 
     def mask(self, at: int | None, time_range: tuple[int | None, int | None] | None,
              min_gid: int = 0) -> np.ndarray | None:
