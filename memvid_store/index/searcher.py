@@ -25,7 +25,7 @@ from ..engine.keys import split_key
 from ..engine.snapshot import Snapshot
 from ..errors import CorruptFileError, DamagedIndexError
 from ..types import Hit, from_us
-from .acceptance import Acceptance, Ranked, order
+from .acceptance import Acceptance, Ranked, order_head
 from .admitted import admitted_gids, score_admitted
 from .hybrid import rrf
 
@@ -176,8 +176,8 @@ class Searcher:
         fused = rrf({m: [ref.gid for ref, _ in ranked] for m, ranked in lists.items()},
                     k=self.config.rrf_k, weights=dict(req.weights) or None)
         refs = {ref.gid: ref for ranked in lists.values() for ref, _ in ranked}
-        ordered = order([(refs[gid], score) for gid, score in fused])
-        return self._hits(ordered[: req.k], lists)
+        return self._hits(order_head([(refs[gid], score) for gid, score in fused], req.k),
+                          lists)
 
     def _hits(self, ranked: Ranked, lists: dict[str, Ranked]) -> list[Hit]:
         """The Hits of ``ranked``, with each mode's rank and score of them in ``lists``

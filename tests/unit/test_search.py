@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memvid_store import (
     DimensionMismatchError,
@@ -651,3 +653,26 @@ def test_a_filter_refuses_versions_on_the_posting_lists_without_decoding_them(
     assert [h.id for h in hits] == [r["id"] for r in want]
     team = {r["id"]: r["metadata"]["team"] for r in records}
     assert decoded and {team[i] for i in decoded} <= admitted
+
+
+class _Ref:
+    def __init__(self, frame_id: str) -> None:
+        self._id = frame_id
+
+    def frame_id(self) -> str:
+        return self._id
+
+
+@settings(max_examples=200, deadline=None)
+@given(scores=st.lists(st.sampled_from([0.1, 0.2, 0.25, 0.5, 1.0]), max_size=40),
+       k=st.integers(1, 45), seed=st.integers(0, 1000))
+def test_the_head_of_a_ranking_is_the_head_of_its_whole_order(scores, k, seed):
+    """order_head (the fused list of a hybrid query) looks frame ids up only for the ties
+    that can reach the first k, and answers as ordering everything."""
+    from memvid_store.index.acceptance import order, order_head
+
+    ids = [f"f{i:03d}" for i in range(len(scores))]
+    random.Random(seed).shuffle(ids)
+    ranked = [(_Ref(i), s) for i, s in zip(ids, scores, strict=True)]
+    whole = [(ref.frame_id(), s) for ref, s in order(ranked)[:k]]
+    assert [(ref.frame_id(), s) for ref, s in order_head(ranked, k)] == whole
