@@ -233,7 +233,7 @@ class Snapshot:
         h = term_hash(term)
         refs: list[RowRef] = []
         for run in self.runs:
-            rows = self._posted_rows(run, h)
+            rows = self.run_posted_rows(run, h)
             base = run.base
             refs.extend(RowRef(base + row, run, row) for row in rows)
         refs.extend(RowRef(v.gid, version=v) for v in self._delta_postings().get(h, ()))
@@ -244,7 +244,7 @@ class Snapshot:
         :meth:`posted` lists them, without a ``RowRef`` each."""
         h = term_hash(term)
         parts = [(run.posted_array(h) if run.has_postings else np.asarray(
-            self._posted_rows(run, h), "<u4")).astype("<i8") + run.base for run in self.runs]
+            self.run_posted_rows(run, h), "<u4")).astype("<i8") + run.base for run in self.runs]
         parts.append(np.array([v.gid for v in self._delta_postings().get(h, ())], "<i8"))
         return np.concatenate(parts)
 
@@ -376,7 +376,7 @@ class Snapshot:
         for run in self.runs:
             if self._posts_multi(run):
                 rows = sorted({*self._value_rows(run, kind, h, lo, hi, True, True),
-                               *self._posted_rows(run, m)})
+                               *self.run_posted_rows(run, m)})
             else:
                 rows = self._value_rows(run, kind, h, lo, None, True, True)
             base = run.base
@@ -442,7 +442,9 @@ class Snapshot:
         """Whether the run's postings, as read, hold ``m`` terms (computed ones do)."""
         return run.posts_multi or not run.has_postings
 
-    def _posted_rows(self, run: RunReader, h: int) -> list[int]:
+    def run_posted_rows(self, run: RunReader, h: int) -> list[int]:
+        """Rows of ``run`` posted under term hash ``h``, ascending (computed from its
+        payloads for a run written without posting lists)."""
         return (run.posted_rows(h) if run.has_postings
                 else self.computed_postings(run).get(h, []))
 

@@ -29,12 +29,13 @@ from typing import Any
 
 from ..engine.records import live_by_collection
 from ..engine.snapshot import RowRef, Snapshot
-from ..engine.terms import collection_term
+from ..engine.substrings import substring_gids
+from ..engine.terms import collection_term, exists_term
 from ..errors import InvalidInputError
 from ..lazy import loaded
 from ..lazy import numpy as np
 from .filters import TAGS_KEYS, FrameFilter, compile_filter
-from .term_plan import Item, Range, TermPlan, plan_terms
+from .term_plan import Item, Range, Substring, TermPlan, plan_terms
 
 ORDERS = ("created_at", "valid_from")
 
@@ -342,9 +343,13 @@ def _smallest(sizes: list[int]) -> tuple[int | None, int]:
 
 
 def _size(snap: Snapshot, item: Item) -> int:
-    """Postings of a term, or values of a range (upper bounds, without reading rows)."""
+    """Postings of a term, values of a range (upper bounds, without reading rows), or the
+    versions a substring may be in."""
     if isinstance(item, str):
         return snap.posted_count(item)
+    if isinstance(item, Substring):
+        gids = substring_gids(snap, item.path, item.text, item.fold)
+        return snap.posted_count(exists_term(item.path)) if gids is None else len(gids)
     if item.lo is not None and item.hi is not None:
         return snap.windowed_count(item.path, item.lo, item.hi, kind=item.kind)
     return snap.ranged_count(item.path, item.lo, item.hi, lo_inclusive=True,
@@ -354,6 +359,11 @@ def _size(snap: Snapshot, item: Item) -> int:
 def _members(snap: Snapshot, item: Item) -> list[RowRef]:
     if isinstance(item, str):
         return snap.posted(item)
+    if isinstance(item, Substring):
+        gids = substring_gids(snap, item.path, item.text, item.fold)
+        if gids is None:  # too many distinct strings to test: every version with the path
+            return snap.posted(exists_term(item.path))
+        return [snap.locate(gid) for gid in gids]
     if item.lo is not None and item.hi is not None:
         return snap.windowed(item.path, item.lo, item.hi, kind=item.kind)
     return snap.ranged(item.path, item.lo, item.hi, lo_inclusive=True, hi_inclusive=True,

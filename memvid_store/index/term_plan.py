@@ -14,8 +14,9 @@ superset of the matches, to be checked on their payload — unless the plan is *
 one group of terms that answers the whole filter
 (plain equality, ``$in`` of scalars or ``$exists: true`` on one top-level key or on the
 tags). Dotted paths are never exact: ``a.b`` reads a top-level ``a.b`` first, and both
-are posted under the same path. Substrings (``$contains``, ``$icontains``) give the path's
-``e`` term: a match has the key.
+are posted under the same path. A substring (``$contains``, ``$icontains``) of a metadata
+path gives a :class:`Substring`: the versions holding there a string that may contain it,
+found by testing each distinct string of the path's value columns once.
 
 A negation of such an exact condition gives *excluded* terms instead: no version posted
 under them matches (``{"lang": {"$ne": "en"}}`` excludes ``v lang en``; so do ``$nin``,
@@ -47,8 +48,19 @@ class Range:
     kind: ValueKind = NUMBERS
 
 
-Item = str | Range
-"""A group member: a posting term, or a range of the value columns."""
+@dataclass(frozen=True, slots=True)
+class Substring:
+    """The versions holding at ``path`` a string that contains ``text`` (both lowercased
+    when ``fold``), from the string value columns (``engine/substrings.py``)."""
+
+    path: str
+    text: str
+    fold: bool = False
+
+
+Item = str | Range | Substring
+"""A group member: a posting term, a range of the value columns, or a substring of the
+string value columns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +167,8 @@ def _condition(cond: Any, term: Any, *, tags: bool = False,
         elif op == "$exists" and arg is True and exists is not None:
             groups.append((exists_term(exists),))
         elif op in ("$contains", "$icontains") and exists is not None:
-            groups.append((exists_term(exists),))
+            groups.append((Substring(exists, arg, op == "$icontains"),)
+                          if isinstance(arg, str) else (exists_term(exists),))
             complete = False
         elif op == "$eq" and tags and isinstance(arg, list | tuple) and arg and all(
                 isinstance(a, str) for a in arg):

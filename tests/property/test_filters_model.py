@@ -91,6 +91,11 @@ def ref_op(op: str, arg: Any, value: Any) -> bool:
         return (value is not ABSENT) is arg
     if op == "$not":
         return not ref_cond(arg, value)
+    if op in ("$contains", "$icontains"):
+        fold = op == "$icontains"
+        needle = arg.lower() if fold else arg
+        return any(isinstance(c, str) and needle in (c.lower() if fold else c)
+                   for c in candidates(value))
     compare = COMPARE[op]
     return any(kind(c) == kind(arg) and compare(c, arg) for c in candidates(value)
                if kind(c) in ("num", "str"))

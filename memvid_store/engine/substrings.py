@@ -1,0 +1,124 @@
+"""The versions whose strings at a metadata path may contain a text (``$contains``).
+
+``{"source": {"$contains": "mail"}}`` is answered from each run's string value columns
+(:data:`~.value_kinds.STRINGS`: every string at a path as its key, the first
+``STRING_KEY_BYTES`` of its UTF-8 bytes zero-padded, sorted, with its row) instead of
+decoding every payload: a path holds few distinct strings in most memories (kinds,
+sources, languages), and each distinct key is tested once. A key's rows are candidates
+when the key
+
+* contains the text (both lowercased for ``$icontains``, as the filter compares them);
+* may be cut (``STRING_KEY_BYTES`` long: the string may go on; the last rule finds such
+  rows too, at the cost of a posting lookup per distinct key);
+* is not ASCII and the comparison lowercases (``str.lower`` may bring a character into
+  ASCII, e.g. the Kelvin sign);
+* or stands, in some row, for a longer string than it shows: a string whose first bytes
+  end in NUL characters has the key of its head. Rows of the key that are not posted
+  under the equality term of the key's own string (``value_term``) are such rows.
+
+So the versions found are a superset of the matches (the payload decides); versions of a
+run written without value columns all are. ``None``: the path holds more than
+``DISTINCT_MAX`` distinct keys in a run (unique strings per frame), where testing them
+would cost about what the payloads do.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from ..errors import CorruptFileError, DamagedIndexError
+from ..lazy import numpy as np
+from .terms import strings_of, term_hash, value_term
+from .value_kinds import STRING_KEY_BYTES, STRINGS
+
+if TYPE_CHECKING:
+    from .runs import RunReader
+    from .snapshot import Snapshot
+
+DISTINCT_MAX = 4096  # distinct keys of a path in one run tested one by one
+CACHE_SIZE = 32  # substring conditions whose versions a snapshot keeps
+_LOCK = threading.Lock()
+
+
+def substring_gids(snap: Snapshot, path: str, text: str, fold: bool) -> list[int] | None:
+    """Gids (ascending) of a superset of the versions holding at ``path`` a string that
+    contains ``text`` (``fold``: lowercased both sides); None when a run's distinct keys
+    there are too many to test. Kept per snapshot for the last ``CACHE_SIZE`` conditions."""
+    key = (path, text, fold, len(snap.delta))
+    cache = snap.extras.setdefault("substring_gids", {})
+    with _LOCK:
+        if key in cache:
+            return cache[key]
+    found = _gids(snap, path, text, fold)
+    with _LOCK:
+        cache[key] = found
+        while len(cache) > CACHE_SIZE:
+            del cache[next(iter(cache))]
+    return found
+
+
+def _gids(snap: Snapshot, path: str, text: str, fold: bool) -> list[int] | None:
+    needle = (text.lower() if fold else text).encode()
+    path_hash = term_hash(STRINGS.term(path))
+    gids: list[int] = []
+    for run in snap.runs:
+        rows = _run_rows(snap, run, path, path_hash, needle, fold)
+        if rows is None:
+            return None
+        gids += [run.base + row for row in rows]
+    wanted = text.lower() if fold else text
+    for v in snap.delta:
+        if not v.tombstone and any(
+                at == path and wanted in (s.lower() if fold else s)
+                for at, s in strings_of(v.metadata)):
+            gids.append(v.gid)
+    return gids
+
+
+def _run_rows(snap: Snapshot, run: RunReader, path: str, path_hash: int, needle: bytes,
+              fold: bool) -> list[int] | None:
+    """Rows of ``run`` that may hold a match, ascending (None: too many distinct keys)."""
+    if not run.has_values(STRINGS):
+        return list(range(run.n))
+    _, start, end = run.values_at(STRINGS, path_hash)
+    if start == end:
+        return []
+    keys = np.frombuffer(run.part(STRINGS.parts[2]), f"S{STRING_KEY_BYTES}")[start:end]
+    if len(keys) != end - start:
+        raise CorruptFileError("run value columns are inconsistent", "segment:run",
+                               run.ref.offset)
+    changes = (np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist()
+    if len(changes) >= DISTINCT_MAX:
+        return None
+    found: set[int] = set()
+    for first, last in zip([0, *changes], [*changes, len(keys)], strict=True):
+        held = run.value_rows(STRINGS, start + first, start + last)
+        key = bytes(keys[first])  # without its zero padding
+        if _may_contain(key, needle, fold):
+            found.update(held)
+        else:
+            found.update(_longer_than_key(snap, run, path, key, held))
+    return sorted(found)
+
+
+def _may_contain(key: bytes, needle: bytes, fold: bool) -> bool:
+    """Whether the string a key stands for may contain the needle (the key is the whole
+    string unless cut, or unless the string has NULs after it: :func:`_longer_than_key`)."""
+    if len(key) >= STRING_KEY_BYTES:
+        return True
+    if fold:
+        return not key.isascii() or needle in key.lower()
+    return needle in key
+
+
+def _longer_than_key(snap: Snapshot, run: RunReader, path: str, key: bytes,
+                     held: list[int]) -> list[int]:
+    """The rows of ``held`` (holding ``key`` at ``path``) whose string may be longer than
+    the key: those not posted under the equality term of the key's own string."""
+    try:
+        exact = value_term(path, key.decode())
+        posted = set(snap.run_posted_rows(run, term_hash(exact)))
+    except (UnicodeDecodeError, DamagedIndexError):
+        return held
+    return [row for row in held if row not in posted]
