@@ -9,6 +9,8 @@ vector query (the graph opened), then for each negation times a filtered vector 
 * ``{"lang": {"$ne": "en"}}``: admits nothing (every frame is English);
 * ``{"priority": {"$ne": 0}}``, ``{"source": {"$nin": ["web"]}}``: admit most frames.
 
+``--filter JSON`` (repeatable) times those filters instead, e.g. substrings:
+``--filter '{"lang": {"$contains": "d"}}' --filter '{"source": {"$icontains": "ALEND"}}'``.
 Run it at two commits to compare. Writes ``bench/results/negation-<stamp>.json`` and
 ``.md``.
 """
@@ -16,6 +18,7 @@ Run it at two commits to compare. Writes ``bench/results/negation-<stamp>.json``
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -36,7 +39,7 @@ def ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1e3, 2)
 
 
-def probe(path: str) -> list[dict[str, Any]]:
+def probe(path: str, filters: tuple[dict[str, Any], ...] = NEGATIONS) -> list[dict[str, Any]]:
     import numpy as np
 
     from memvid_store import Memory
@@ -46,7 +49,7 @@ def probe(path: str) -> list[dict[str, Any]]:
         rng = np.random.default_rng(7)
         queries = rng.standard_normal((2, mem.dim)).astype("<f4")
         mem.find(vector=queries[0][::-1].copy(), k=10, mode="vector")
-        for flt in NEGATIONS:
+        for flt in filters:
             row: dict[str, Any] = {"filter": flt}
             for name, query in (("find_first_ms", queries[0]), ("find_second_ms", queries[1])):
                 start = time.perf_counter()
@@ -64,7 +67,7 @@ def probe(path: str) -> list[dict[str, Any]]:
 
 
 def markdown(res: dict[str, Any]) -> str:
-    lines = [f"# Negations ({res['file']}, {res['frames']:,} frames)", "",
+    lines = [f"# Filters ({res['file']}, {res['frames']:,} frames)", "",
              summary(res["machine"]), "",
              "| filter | hits | find first ms | find second ms | select(10) ms | count "
              "| count ms |",
@@ -80,13 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/negation_probe.py")
     parser.add_argument("file")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--filter", action="append", type=json.loads, default=None,
+                        help="a filter as JSON (repeatable; default: the negations)")
     args = parser.parse_args(argv)
     from memvid_store import Memory
 
     with Memory.open(args.file, readonly=True) as mem:
         frames = mem.count()
     res = {"timestamp": datetime.now(UTC).isoformat(), "machine": machine_info(),
-           "file": Path(args.file).name, "frames": frames, "rows": probe(args.file)}
+           "file": Path(args.file).name, "frames": frames,
+           "rows": probe(args.file, tuple(args.filter or NEGATIONS))}
     save(res, args.out, "negation", markdown, show=True)
     return 0
 
