@@ -19,7 +19,7 @@ when the key
 So the versions found are a superset of the matches (the payload decides); versions of a
 run written without value columns all are. ``None``: the path holds more than
 ``DISTINCT_MAX`` distinct keys in a run (unique strings per frame), where testing them
-would cost about what the payloads do.
+would cost about what the payloads do, or a run's value columns are damaged.
 """
 
 from __future__ import annotations
@@ -63,7 +63,10 @@ def _gids(snap: Snapshot, path: str, text: str, fold: bool) -> list[int] | None:
     path_hash = term_hash(STRINGS.term(path))
     gids: list[int] = []
     for run in snap.runs:
-        rows = _run_rows(snap, run, path, path_hash, needle, fold)
+        try:
+            rows = _run_rows(snap, run, path, path_hash, needle, fold)
+        except DamagedIndexError:  # damaged value columns: the payloads answer, slower
+            return None
         if rows is None:
             return None
         gids += [run.base + row for row in rows]

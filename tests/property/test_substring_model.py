@@ -141,3 +141,28 @@ def test_a_substring_nothing_holds_decodes_no_payload(tmp_path, monkeypatch):
         assert len(mem.find(vector=[1.0] * DIM, k=5, mode="vector",
                             filter={"lang": {"$icontains": "N"}})) == 5
     assert len(decoded) <= 5  # the five hits of the last query, no scan
+
+
+def test_damaged_value_columns_cost_speed_not_answers(tmp_path):
+    """A flipped byte in the string values: the filter is answered from the payloads."""
+    from tests.cli.test_doctor import flip
+
+    path = tmp_path / "m.mv2"
+    sources = ["email", "calendar", "chat"]
+    with Memory.create(path, dim=DIM) as mem:
+        mem.put_many([{"id": f"f{i}", "text": f"note {i}",
+                       "metadata": {"source": sources[i % 3]},
+                       "embedding": [float(i % 7 == d) for d in range(DIM)]}
+                      for i in range(300)])
+        mem.seal()
+    with Memory.open(path, readonly=True) as mem:
+        (run,) = mem._snap().runs
+        start, length, _ = run._locate("sval")
+    flip(path, start + length // 2)
+    spec = {"source": {"$contains": "mai"}}
+    with Memory.open(path, readonly=True) as mem:
+        assert {f.id for f in mem.select(spec)} == {f"f{i}" for i in range(0, 300, 3)}
+        assert mem.count(spec) == 100
+        hits = mem.find(vector=[1.0] + [0.0] * (DIM - 1), k=5, mode="vector", filter=spec)
+        assert len(hits) == 5 and all(h.metadata["source"] == "email" for h in hits)
+        assert not mem.verify().ok  # the damage is reported
