@@ -25,10 +25,10 @@ would cost about what the payloads do, or a run's value columns are damaged.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from typing import TYPE_CHECKING
 
-from ..errors import CorruptFileError, DamagedIndexError
-from ..lazy import numpy as np
+from ..errors import DamagedIndexError
 from .terms import strings_of, term_hash, value_term
 from .value_kinds import STRING_KEY_BYTES, STRINGS
 
@@ -84,20 +84,18 @@ def _run_rows(snap: Snapshot, run: RunReader, path: str, path_hash: int, needle:
     """Rows of ``run`` that may hold a match, ascending (None: too many distinct keys)."""
     if not run.has_values(STRINGS):
         return list(range(run.n))
-    _, start, end = run.values_at(STRINGS, path_hash)
-    if start == end:
-        return []
-    keys = np.frombuffer(run.part(STRINGS.parts[2]), f"S{STRING_KEY_BYTES}")[start:end]
-    if len(keys) != end - start:
-        raise CorruptFileError("run value columns are inconsistent", "segment:run",
-                               run.ref.offset)
-    changes = (np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist()
-    if len(changes) >= DISTINCT_MAX:
-        return None
+    keys, start, end = run.values_at(STRINGS, path_hash)
+    spans = []  # (first, last, key) of each distinct key: they are sorted
+    first = start
+    while first < end:
+        if len(spans) == DISTINCT_MAX:
+            return None
+        last = bisect_right(keys, keys[first], first, end)
+        spans.append((first, last, keys[first].rstrip(b"\x00")))  # without its padding
+        first = last
     found: set[int] = set()
-    for first, last in zip([0, *changes], [*changes, len(keys)], strict=True):
-        held = run.value_rows(STRINGS, start + first, start + last)
-        key = bytes(keys[first])  # without its zero padding
+    for first, last, key in spans:
+        held = run.value_rows(STRINGS, first, last)
         if _may_contain(key, needle, fold):
             found.update(held)
         else:

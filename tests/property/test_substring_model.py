@@ -166,3 +166,42 @@ def test_damaged_value_columns_cost_speed_not_answers(tmp_path):
         hits = mem.find(vector=[1.0] + [0.0] * (DIM - 1), k=5, mode="vector", filter=spec)
         assert len(hits) == 5 and all(h.metadata["source"] == "email" for h in hits)
         assert not mem.verify().ok  # the damage is reported
+
+
+def test_a_path_of_many_distinct_strings_keeps_its_postings(tmp_path, monkeypatch):
+    """Past DISTINCT_MAX distinct strings in a run the path's postings give the candidates
+    (the payloads answer), with the same answers."""
+    monkeypatch.setattr(substrings, "DISTINCT_MAX", 2)
+    with Memory.create(tmp_path / "m.mv2", dim=DIM) as mem:
+        mem.put_many([{"id": f"f{i}", "text": f"note {i}",
+                       "metadata": {"title": f"title {i}", "kind": "k"},
+                       "embedding": [float(i % 5 == d) for d in range(DIM)]}
+                      for i in range(50)])
+        mem.seal()
+    with Memory.open(tmp_path / "m.mv2", readonly=True) as mem:
+        assert substrings.substring_gids(mem._snap(), "title", "1", False) is None
+        assert substrings.substring_gids(mem._snap(), "kind", "k", False) == list(range(50))
+        assert sorted(f.id for f in mem.select({"title": {"$contains": "4"}})) == [
+            "f14", "f24", "f34", "f4", "f40", "f41", "f42", "f43", "f44", "f45", "f46",
+            "f47", "f48", "f49"]
+        assert mem.count({"title": {"$icontains": "TITLE 3"}}) == 11
+
+
+def test_a_fresh_process_answers_a_substring_without_numpy(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.mv2"
+    with Memory.create(path) as mem:
+        mem.put_many([{"id": f"f{i}", "text": f"budget note {i}",
+                       "metadata": {"source": ["email", "chat"][i % 2]}} for i in range(200)])
+        mem.seal()
+    code = ("import json, sys; from memvid_store import Memory; "
+            "m = Memory.open(sys.argv[1], readonly=True); "
+            "h = m.find('budget', k=3, mode='lexical', filter={'source': {'$contains': 'mai'}}); "
+            "print(json.dumps([len(h), m.count({'source': {'$contains': 'ch'}}), "
+            "'numpy' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True)
+    assert json.loads(out.stdout) == [3, 100, False]
