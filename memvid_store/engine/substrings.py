@@ -14,7 +14,9 @@ when the key
   ASCII, e.g. the Kelvin sign);
 * or stands, in some row, for a longer string than it shows: a string whose first bytes
   end in NUL characters has the key of its head. Rows of the key that are not posted
-  under the equality term of the key's own string (``value_term``) are such rows.
+  under the equality term of the key's own string (``value_term``), and rows holding
+  several values at the path (one of them may be the key's own string, another a longer
+  one: a row lists a key once), are such rows.
 
 So the versions found are a superset of the matches (the payload decides); versions of a
 run written without value columns all are. ``None``: the path holds more than
@@ -29,7 +31,7 @@ from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from ..errors import DamagedIndexError
-from .terms import strings_of, term_hash, value_term
+from .terms import multi_term, strings_of, term_hash, value_term
 from .value_kinds import STRING_KEY_BYTES, STRINGS
 
 if TYPE_CHECKING:
@@ -94,13 +96,26 @@ def _run_rows(snap: Snapshot, run: RunReader, path: str, path_hash: int, needle:
         spans.append((first, last, keys[first].rstrip(b"\x00")))  # without its padding
         first = last
     found: set[int] = set()
+    multi: set[int] | None = None
+    multi_read = False
     for first, last, key in spans:
         held = run.value_rows(STRINGS, first, last)
         if _may_contain(key, needle, fold):
             found.update(held)
-        else:
-            found.update(_longer_than_key(snap, run, path, key, held))
+            continue
+        if not multi_read:
+            multi, multi_read = _multi_rows(snap, run, path), True
+        found.update(_longer_than_key(snap, run, path, key, held, multi))
     return sorted(found)
+
+
+def _multi_rows(snap: Snapshot, run: RunReader, path: str) -> set[int] | None:
+    """Rows of ``run`` holding two or more numbers or strings at ``path`` (None: their
+    posting list is damaged)."""
+    try:
+        return set(snap.run_posted_rows(run, term_hash(multi_term(path))))
+    except DamagedIndexError:
+        return None
 
 
 def _may_contain(key: bytes, needle: bytes, fold: bool) -> bool:
@@ -114,12 +129,19 @@ def _may_contain(key: bytes, needle: bytes, fold: bool) -> bool:
 
 
 def _longer_than_key(snap: Snapshot, run: RunReader, path: str, key: bytes,
-                     held: list[int]) -> list[int]:
-    """The rows of ``held`` (holding ``key`` at ``path``) whose string may be longer than
-    the key: those not posted under the equality term of the key's own string."""
+                     held: list[int], multi: set[int] | None) -> list[int]:
+    """The rows of ``held`` (holding ``key`` at ``path``) whose string there may be
+    longer than the key: those not posted under the equality term of the key's own
+    string, and those holding several values at the path (``multi``: a row holding the
+    key's own string and a longer one of the same key is listed once; None: unknown, so
+    every row)."""
+    if multi is None:
+        return held
     try:
-        exact = value_term(path, key.decode())
-        posted = set(snap.run_posted_rows(run, term_hash(exact)))
+        h = term_hash(value_term(path, key.decode()))
+        if not multi and run.has_postings and run.posted_count(h) == len(held):
+            return []  # every row holds the key's own string (those rows hold the key)
+        posted = set(snap.run_posted_rows(run, h))
     except (UnicodeDecodeError, DamagedIndexError):
         return held
-    return [row for row in held if row not in posted]
+    return [row for row in held if row not in posted or row in multi]

@@ -26,6 +26,7 @@ SOURCES = ["email"] * 20 + ["calendar"] * 20 + [
     "Web Mail", "x" * 30 + "tail",  # cut: the key shows 24 bytes
     "ab\x00zz", "abc" + "\x00" * 22 + "after-nul",  # the head of the second ends in NULs
     "\u212aelvin", "Straße", "İstanbul", ["email", "chat room"], {"b": "mail"}, 7, None,
+    ["ab", "ab" + "\x00" * 22 + "deep"],  # two strings of one key, one its own string
     "missing"]
 
 
@@ -75,7 +76,7 @@ def corpus(tmp_path_factory):
 
 
 needles = st.sampled_from(["mail", "MAIL", "al", "tail", "xxtail", "after-nul", "zz", "\x00",
-                           "kelvin", "KEL", "ss", "ß", "i̇st", "room", "", "nothing"])
+                           "deep", "kelvin", "KEL", "ss", "ß", "i̇st", "room", "", "nothing"])
 others = st.sampled_from([{}, {"kind": "a"}, {"kind": {"$ne": "b"}}])
 
 
