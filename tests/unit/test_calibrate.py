@@ -195,3 +195,47 @@ def test_filtered_queries_widen_their_graph_rounds(mem_path: str, monkeypatch) -
         assert rounds[:2] == [(40, 128), (160, 256)]  # not (160, 160): the depth alone
     finally:
         m.close()
+
+
+def test_a_filter_the_graph_rarely_finds_scores_its_admitted_versions(mem_path: str,
+                                                                      monkeypatch) -> None:
+    """The admitted frames' vectors lie away from the query: the graph widens past
+    WIDEN_TO_SUBSET candidates without k passing, then the admitted versions (more than
+    SUBSET_MAX, at most WIDE_SUBSET_MAX) are scored exactly: the exact top k among them."""
+    from memvid_store.index.vector import hnsw, hnsw_search, numpy_free_subset, subset_scan
+
+    for module in (subset_scan, numpy_free_subset):  # the first look finds too many
+        monkeypatch.setattr(module, "SUBSET_MAX", 20)
+    data = vectors(N, 11)
+    data[:, 0] += np.where(np.arange(N) % 40 == 0, -3.0, 3.0)  # the admitted: the far side
+    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 500})
+    m.put_many([{"text": f"t{i}", "id": str(i), "embedding": row,
+                 "metadata": {"side": "far" if i % 40 == 0 else "near"}}
+                for i, row in enumerate(data)])
+    m.build_index()
+    rounds: list[int] = []
+    search = hnsw._UsearchIndex.search
+    scans: list[int] = []
+    ranked = subset_scan.SubsetScan.ranked
+
+    def graph_spy(self, queries, k, *, ef=None, ordered=True):
+        rounds.append(k)
+        return search(self, queries, k, ef=ef, ordered=ordered)
+
+    def subset_spy(self, req, accept, limit=None):
+        scans.append(limit)
+        return ranked(self, req, accept, limit)
+
+    monkeypatch.setattr(hnsw._UsearchIndex, "search", graph_spy)
+    monkeypatch.setattr(subset_scan.SubsetScan, "ranked", subset_spy)
+    try:
+        query = data[1] / np.linalg.norm(data[1])  # a near one
+        hits = m.find(vector=query, k=10, mode="vector", filter={"side": "far"})
+        far = data[::40] / np.linalg.norm(data[::40], axis=1, keepdims=True)
+        scores = far @ query
+        want = [str(40 * i) for i in sorted(range(len(far)), key=lambda i: (-scores[i], i))]
+        assert [h.id for h in hits] == want[:10]
+        assert scans == [None, hnsw_search.WIDE_SUBSET_MAX]  # too many, then scored
+        assert rounds and max(rounds) <= hnsw_search.WIDEN_TO_SUBSET  # none past the switch
+    finally:
+        m.close()

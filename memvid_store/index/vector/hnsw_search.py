@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from ..requests import Request
     from .stored import StoredVectors
 
+WIDEN_TO_SUBSET = 512  # graph candidates after which a filter's admitted versions are scored
+WIDE_SUBSET_MAX = 65_536  # admitted versions scored then (about 100 MB of 384-d rows at most)
+
 
 class HnswSearch:
     """The snapshot's HNSW graph, opened on demand, and searches of it."""
@@ -53,6 +56,10 @@ class HnswSearch:
         self._lock = threading.Lock()
         self._stored: StoredVectors | None = None
         self.ef_search = 0  # the graph's search width (hnsw_format.search_width), once open
+        # the exact top k of the versions a filter admits, when at most WIDE_SUBSET_MAX
+        # (None: more): what a filtered query falls back to once the graph has widened
+        # past WIDEN_TO_SUBSET candidates without finding k that pass
+        self.wide_subset: Callable[[Request, Acceptance], Ranked | None] | None = None
 
     # ------------------------------------------------------------------- graph
 
@@ -159,6 +166,10 @@ class HnswSearch:
             ranked = accept.take(pairs(gids[order], scores[order]), req.k)
             if len(ranked) >= req.k:
                 return ranked
+            if kk <= WIDEN_TO_SUBSET < 4 * kk and self.wide_subset is not None:
+                found = self.wide_subset(req, accept)  # a filter the graph finds rarely
+                if found is not None:
+                    return found
             kk *= 4
         return self.exact.ranked([req], [accept])[0]
 

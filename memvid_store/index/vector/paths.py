@@ -103,9 +103,16 @@ class VectorPaths:
             exact = self.exact
             with self._build_lock:
                 if self._hnsw is None:
-                    self._hnsw = HnswSearch(self.snap, self.config, self._cache_root, exact,
-                                            lambda: self.defer)
+                    hnsw = HnswSearch(self.snap, self.config, self._cache_root, exact,
+                                      lambda: self.defer)
+                    hnsw.wide_subset = self._wide_subset
+                    self._hnsw = hnsw
         return self._hnsw
+
+    def _wide_subset(self, req: Request, accept: Acceptance) -> Ranked | None:
+        from .hnsw_search import WIDE_SUBSET_MAX
+
+        return self.subset.ranked(req, accept, WIDE_SUBSET_MAX)
 
     def has_graph(self) -> bool:
         return graph_segment(self.snap, self.config) is not None

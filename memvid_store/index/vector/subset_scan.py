@@ -42,13 +42,14 @@ class SubsetScan:
         self.metric = config.distance
         self._stored = stored  # made on first need: a query without a filter has none
 
-    def ranked(self, req: Request, accept: Acceptance) -> Ranked | None:
+    def ranked(self, req: Request, accept: Acceptance, limit: int | None = None
+               ) -> Ranked | None:
         """Accepted (ref, score) best-first, ``req.k`` of them when that many exist; None
-        when the request admits too many versions (or all of them)."""
+        when the request admits more than ``limit`` (``SUBSET_MAX``) versions, or all."""
         if req.filter is None and req.time_range is None:
             return None
         gids = candidate_gids(self.snap, req.collection, req.filter, req.time_range,
-                              SUBSET_MAX)
+                              SUBSET_MAX if limit is None else limit)
         if gids is None:
             return None
         if not gids:  # nothing admitted: no vector table to build
