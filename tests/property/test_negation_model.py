@@ -14,13 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memvid_store import Memory
 from memvid_store.engine.snapshot import Snapshot
 from memvid_store.index import listing
-from tests.property.test_filters_model import ref_match
+from tests.property.model_file import COLLECTIONS, DIM, build, expected
 
-DIM = 8
-COLLECTIONS = ("default", "chat")
 LANGS = ["en"] * 40 + ["fr", "de", ["en", "fr"], None, "missing"]
 
 
@@ -35,40 +32,14 @@ def metadata(rng: random.Random) -> dict[str, Any]:
     return meta
 
 
-def build(path: str) -> tuple[Memory, dict[str, dict[str, tuple[dict, list, np.ndarray]]]]:
-    """A file and what each collection holds now: id -> (metadata, tags, vector)."""
-    rng = random.Random(5)
-    vecs = np.random.default_rng(5)
-    mem = Memory.create(path, dim=DIM, wal_size=1 << 20)
-    state: dict[str, dict[str, tuple[dict, list, np.ndarray]]] = {c: {} for c in COLLECTIONS}
-    for step in range(60):
-        name = rng.choice(COLLECTIONS)
-        target = mem if name == "default" else mem.collection(name)
-        live = state[name]
-        if live and rng.random() < 0.1:
-            victims = rng.sample(sorted(live), min(3, len(live)))
-            target.delete_many(victims)
-            for fid in victims:
-                del live[fid]
-            continue
-        records = []
-        for _ in range(rng.randint(5, 15)):
-            fid = f"f{rng.randint(0, 299)}"  # repeats are updates
-            meta, tags = metadata(rng), ["x"] if rng.random() < 0.95 else ["y"]
-            vector = vecs.standard_normal(DIM).astype("<f4")
-            records.append({"id": fid, "text": f"frame {fid}", "metadata": meta,
-                            "tags": tags, "embedding": vector})
-        target.put_many(records)
-        for rec in records:
-            live[rec["id"]] = (rec["metadata"], rec["tags"], rec["embedding"])
-        if step in (20, 40):
-            mem.seal()  # runs, then a WAL tail of the last 20 steps
-    return mem, state
+def frame(rng: random.Random) -> tuple[dict[str, Any], list[str]]:
+    return metadata(rng), ["x"] if rng.random() < 0.95 else ["y"]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    mem, state = build(str(tmp_path_factory.mktemp("negation") / "m.mv2"))
+    mem, state = build(str(tmp_path_factory.mktemp("negation") / "m.mv2"), frame, seed=5,
+                       steps=60, ids=300, seal_at=(20, 40))
     yield mem, state
     mem.close()
 
@@ -86,11 +57,6 @@ SCANNED = ({"g.k": {"$ne": 1}}, {"$not": {"lang": "en", "kind": "a"}},
            {"$nor": [{"lang": "en", "kind": "a"}]}, {"lang": {"$not": {"$gt": "e"}}})
 others = st.sampled_from([{}, {"kind": "a"}, {"n": {"$gte": 2}}, {"kind": {"$ne": "b"}},
                           {"$or": [{"kind": "a"}, {"n": 0}]}])
-
-
-def expected(frames: dict[str, tuple[dict, list, np.ndarray]], spec: dict[str, Any]
-             ) -> dict[str, np.ndarray]:
-    return {fid: vec for fid, (meta, tags, vec) in frames.items() if ref_match(spec, meta, tags)}
 
 
 @settings(max_examples=120, deadline=None, derandomize=True,

@@ -18,10 +18,8 @@ from hypothesis import strategies as st
 from memvid_store import Memory
 from memvid_store.engine import substrings
 from memvid_store.engine.snapshot import Snapshot
-from tests.property.test_filters_model import ref_match
+from tests.property.model_file import COLLECTIONS, DIM, build, expected
 
-DIM = 8
-COLLECTIONS = ("default", "chat")
 SOURCES = ["email"] * 20 + ["calendar"] * 20 + [
     "Web Mail", "x" * 30 + "tail",  # cut: the key shows 24 bytes
     "ab\x00zz", "abc" + "\x00" * 22 + "after-nul",  # the head of the second ends in NULs
@@ -38,39 +36,14 @@ def metadata(rng: random.Random) -> dict[str, Any]:
     return meta
 
 
-def build(path: str) -> tuple[Memory, dict[str, dict[str, tuple[dict, list, np.ndarray]]]]:
-    """A file and what each collection holds now: id -> (metadata, tags, vector)."""
-    rng = random.Random(7)
-    vecs = np.random.default_rng(7)
-    mem = Memory.create(path, dim=DIM, wal_size=1 << 20)
-    state: dict[str, dict[str, tuple[dict, list, np.ndarray]]] = {c: {} for c in COLLECTIONS}
-    for step in range(50):
-        name = rng.choice(COLLECTIONS)
-        target = mem if name == "default" else mem.collection(name)
-        live = state[name]
-        if live and rng.random() < 0.1:
-            victims = rng.sample(sorted(live), min(3, len(live)))
-            target.delete_many(victims)
-            for fid in victims:
-                del live[fid]
-            continue
-        records = []
-        for _ in range(rng.randint(5, 15)):
-            fid = f"f{rng.randint(0, 249)}"  # repeats are updates
-            vector = vecs.standard_normal(DIM).astype("<f4")
-            records.append({"id": fid, "text": f"frame {fid}", "metadata": metadata(rng),
-                            "tags": ["x"], "embedding": vector})
-        target.put_many(records)
-        for rec in records:
-            live[rec["id"]] = (rec["metadata"], rec["tags"], rec["embedding"])
-        if step in (15, 35):
-            mem.seal()  # runs, then a WAL tail
-    return mem, state
+def frame(rng: random.Random) -> tuple[dict[str, Any], list[str]]:
+    return metadata(rng), ["x"]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    mem, state = build(str(tmp_path_factory.mktemp("substring") / "m.mv2"))
+    mem, state = build(str(tmp_path_factory.mktemp("substring") / "m.mv2"), frame, seed=7,
+                       steps=50, ids=250, seal_at=(15, 35))
     yield mem, state
     mem.close()
 
@@ -78,11 +51,6 @@ def corpus(tmp_path_factory):
 needles = st.sampled_from(["mail", "MAIL", "al", "tail", "xxtail", "after-nul", "zz", "\x00",
                            "deep", "kelvin", "KEL", "ss", "ß", "i̇st", "room", "", "nothing"])
 others = st.sampled_from([{}, {"kind": "a"}, {"kind": {"$ne": "b"}}])
-
-
-def expected(frames: dict[str, tuple[dict, list, np.ndarray]], spec: dict[str, Any]
-             ) -> dict[str, np.ndarray]:
-    return {fid: vec for fid, (meta, tags, vec) in frames.items() if ref_match(spec, meta, tags)}
 
 
 @settings(max_examples=150, deadline=None, derandomize=True,
