@@ -365,32 +365,37 @@ class Snapshot:
             kind, path, lo, hi, lo_inclusive, hi_inclusive))
         return refs
 
-    def windowed(self, path: str, lo: Any, hi: Any, *, kind: ValueKind) -> list[RowRef]:
+    def windowed(self, path: str, lo: Any, hi: Any, *, kind: ValueKind,
+                 lo_inclusive: bool = True, hi_inclusive: bool = True) -> list[RowRef]:
         """Every content version that may have values of ``kind`` at ``path`` meeting
-        ``x >= lo`` and ``x <= hi``, in gid order: those with one value in the window and
-        those holding several values there (``terms.multi_term``), whose elements may
-        meet the bounds apart. A run written without ``m`` terms gives its versions with
-        a value ``>= lo``. A superset, as ``ranged``."""
+        ``x >= lo`` and ``x <= hi`` (``>`` / ``<`` when not inclusive), in gid order: those
+        with one value in the window and those holding several values there
+        (``terms.multi_term``), whose elements may meet the bounds apart. A run written
+        without ``m`` terms gives its versions with a value above ``lo``. A superset, as
+        ``ranged``."""
         h, m = term_hash(kind.term(path)), term_hash(multi_term(path))
         refs: list[RowRef] = []
         for run in self.runs:
             if self._posts_multi(run):
-                rows = sorted({*self._value_rows(run, kind, h, lo, hi, True, True),
+                rows = sorted({*self._value_rows(run, kind, h, lo, hi, lo_inclusive,
+                                                 hi_inclusive),
                                *self.run_posted_rows(run, m)})
             else:
-                rows = self._value_rows(run, kind, h, lo, None, True, True)
+                rows = self._value_rows(run, kind, h, lo, None, lo_inclusive, True)
             base = run.base
             refs.extend(RowRef(base + row, run, row) for row in rows)
-        refs.extend(self._delta_window(kind, path, lo, hi, m))
+        refs.extend(self._delta_window(kind, path, lo, hi, m, lo_inclusive, hi_inclusive))
         return refs
 
-    def windowed_count(self, path: str, lo: Any, hi: Any, *, kind: ValueKind) -> int:
+    def windowed_count(self, path: str, lo: Any, hi: Any, *, kind: ValueKind,
+                       lo_inclusive: bool = True, hi_inclusive: bool = True) -> int:
         """An upper bound of ``len(windowed(...))``, from offsets only."""
         h = term_hash(kind.term(path))
         total = sum(run.ranged_count(kind, h, lo, hi if self._posts_multi(run) else None,
-                                     lo_inclusive=True, hi_inclusive=True)
+                                     lo_inclusive=lo_inclusive, hi_inclusive=hi_inclusive)
                     if run.has_values(kind) else run.n for run in self.runs)
-        return (total + len(self._delta_ranged(kind, path, lo, hi, True, True))
+        return (total + len(self._delta_ranged(kind, path, lo, hi, lo_inclusive,
+                                               hi_inclusive))
                 + self.posted_count(multi_term(path)))
 
     def window_split(self, path: str, lo: Any, hi: Any, *, kind: ValueKind
@@ -421,14 +426,15 @@ class Snapshot:
             edge = {*run.value_rows(kind, first, inside), *run.value_rows(kind, beyond, last),
                     *run.posted_rows(m)}.difference(rows)
             check.extend(RowRef(run.base + row, run, row) for row in sorted(edge))
-        check.extend(self._delta_window(kind, path, lo, hi, m))
+        check.extend(self._delta_window(kind, path, lo, hi, m, True, True))
         return sure, check
 
-    def _delta_window(self, kind: ValueKind, path: str, lo: Any, hi: Any,
-                      m: int) -> list[RowRef]:
-        """The delta's versions with a value of ``kind`` in ``[lo, hi]`` at ``path`` or
+    def _delta_window(self, kind: ValueKind, path: str, lo: Any, hi: Any, m: int,
+                      lo_inclusive: bool, hi_inclusive: bool) -> list[RowRef]:
+        """The delta's versions with a value of ``kind`` within the bounds at ``path`` or
         posted under the ``m`` term hash ``m``, in gid order."""
-        delta = {v.gid: v for v in self._delta_ranged(kind, path, lo, hi, True, True)}
+        delta = {v.gid: v for v in self._delta_ranged(kind, path, lo, hi, lo_inclusive,
+                                                      hi_inclusive)}
         delta.update((v.gid, v) for v in self._delta_postings().get(m, ()))
         return [RowRef(gid, version=delta[gid]) for gid in sorted(delta)]
 

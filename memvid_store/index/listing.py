@@ -351,9 +351,11 @@ def _size(snap: Snapshot, item: Item) -> int:
         gids = substring_gids(snap, item.path, item.text, item.fold)
         return snap.posted_count(exists_term(item.path)) if gids is None else len(gids)
     if item.lo is not None and item.hi is not None:
-        return snap.windowed_count(item.path, item.lo, item.hi, kind=item.kind)
-    return snap.ranged_count(item.path, item.lo, item.hi, lo_inclusive=True,
-                             hi_inclusive=True, kind=item.kind)
+        return snap.windowed_count(item.path, item.lo, item.hi, kind=item.kind,
+                                   lo_inclusive=item.lo_inclusive,
+                                   hi_inclusive=item.hi_inclusive)
+    return snap.ranged_count(item.path, item.lo, item.hi, lo_inclusive=item.lo_inclusive,
+                             hi_inclusive=item.hi_inclusive, kind=item.kind)
 
 
 def _members(snap: Snapshot, item: Item) -> list[RowRef]:
@@ -365,9 +367,10 @@ def _members(snap: Snapshot, item: Item) -> list[RowRef]:
             return snap.posted(exists_term(item.path))
         return [snap.locate(gid) for gid in gids]
     if item.lo is not None and item.hi is not None:
-        return snap.windowed(item.path, item.lo, item.hi, kind=item.kind)
-    return snap.ranged(item.path, item.lo, item.hi, lo_inclusive=True, hi_inclusive=True,
-                       kind=item.kind)
+        return snap.windowed(item.path, item.lo, item.hi, kind=item.kind,
+                             lo_inclusive=item.lo_inclusive, hi_inclusive=item.hi_inclusive)
+    return snap.ranged(item.path, item.lo, item.hi, lo_inclusive=item.lo_inclusive,
+                       hi_inclusive=item.hi_inclusive, kind=item.kind)
 
 
 def _window_spans(snap: Snapshot, window: tuple[int | None, int | None]

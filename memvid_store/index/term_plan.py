@@ -46,6 +46,8 @@ class Range:
     lo: float | str | None = None
     hi: float | str | None = None
     kind: ValueKind = NUMBERS
+    lo_inclusive: bool = True  # False for $gt (the value columns keep strictness exact
+    hi_inclusive: bool = True  # where they store values exactly: value_kinds.stored_bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,13 +183,14 @@ def _condition(cond: Any, term: Any, *, tags: bool = False,
 
 def _bounds(cond: Any, path: str) -> list[Range]:
     """The ranges of the comparisons of ``cond`` with numbers or strings: every match has
-    a value in each (inclusive bounds: a superset, the payload decides). A lower and an
+    a value in each (a superset, the payload decides: a strict bound stays strict only
+    where values are stored exactly, ``value_kinds.stored_bound``). A lower and an
     upper bound of one kind make one window (``Snapshot.windowed``: it also admits
     versions holding several values there, which may meet each bound with another
     element); other comparisons give one-sided ranges."""
     if not (isinstance(cond, dict) and any(k.startswith("$") for k in cond)):
         return []
-    sides: dict[tuple[ValueKind, bool], list[float | str]] = {}
+    sides: dict[tuple[ValueKind, bool], list[tuple[float | str, bool]]] = {}
     for op, arg in cond.items():
         if op not in ("$gt", "$gte", "$lt", "$lte"):
             continue
@@ -202,17 +205,22 @@ def _bounds(cond: Any, path: str) -> list[Range]:
             kind = NUMBERS
         else:
             continue
-        sides.setdefault((kind, op in ("$lt", "$lte")), []).append(bound)
+        sides.setdefault((kind, op in ("$lt", "$lte")), []).append(
+            (bound, op in ("$gte", "$lte")))
     out = []
     for (kind, upper), bounds in sides.items():
         if upper:
             lows = sides.get((kind, False))
             if lows:  # one window; the other bounds of this kind stay one-sided
-                out.append(Range(path, lo=lows[0], hi=bounds[0], kind=kind))
-            out += [Range(path, hi=b, kind=kind) for b in bounds[1 if lows else 0:]]
+                (lo, lo_in), (hi, hi_in) = lows[0], bounds[0]
+                out.append(Range(path, lo=lo, hi=hi, kind=kind, lo_inclusive=lo_in,
+                                 hi_inclusive=hi_in))
+            out += [Range(path, hi=b, kind=kind, hi_inclusive=inc)
+                    for b, inc in bounds[1 if lows else 0:]]
         else:
             highs = sides.get((kind, True))
-            out += [Range(path, lo=b, kind=kind) for b in bounds[1 if highs else 0:]]
+            out += [Range(path, lo=b, kind=kind, lo_inclusive=inc)
+                    for b, inc in bounds[1 if highs else 0:]]
     return out
 
 
