@@ -297,6 +297,8 @@ def _intersected(snap: Snapshot, groups: list[tuple[Item, ...]], sizes: list[int
     ``limit`` but their intersection is (``{"user": u, "kind": k}`` with both common):
     groups are read smallest first, none above ``INTERSECT_MAX * limit`` postings; None
     otherwise."""
+    if len(groups) == 1 and loaded("numpy") is None:
+        return None  # one group, larger than the limit by its count: not worth numpy's import
     found = None
     for size, i in sorted(zip(sizes, range(len(groups)), strict=True)):
         if size > INTERSECT_MAX * limit:

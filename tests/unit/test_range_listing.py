@@ -78,3 +78,24 @@ def test_window_counts_use_the_split(mem):
         for spec in ({"n": {"$gte": "a", "$lt": "b"}}, {"n": {"$gt": 1, "$lte": 5}}):
             mem.count(spec)
     assert len(answers) == 2 and None not in answers
+
+
+def test_a_fresh_process_answers_a_broad_range_without_numpy(tmp_path):
+    """A range admitting more versions than a subset scan takes is left to the search:
+    reading its one group to intersect it with nothing would import numpy first."""
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.mv2"
+    with Memory.create(path) as mem:
+        mem.put_many([{"id": f"f{i}", "text": f"budget note {i}", "metadata": {"n": i % 5}}
+                      for i in range(12_000)])
+        mem.seal()
+    code = ("import json, sys; from memvid_store import Memory; "
+            "m = Memory.open(sys.argv[1], readonly=True); "
+            "h = m.find('budget', k=3, mode='lexical', filter={'n': {'$gt': 1}}); "
+            "print(json.dumps([[x.metadata['n'] > 1 for x in h], 'numpy' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True)
+    assert json.loads(out.stdout) == [[True, True, True], False]
