@@ -239,3 +239,35 @@ def test_a_filter_the_graph_rarely_finds_scores_its_admitted_versions(mem_path: 
         assert rounds and max(rounds) <= hnsw_search.WIDEN_TO_SUBSET  # none past the switch
     finally:
         m.close()
+
+
+def test_a_filter_the_graph_finds_often_stays_on_the_graph(mem_path: str,
+                                                           monkeypatch) -> None:
+    """A fifth of the frames pass: a round short of k still finds most of it, so the
+    next round is the graph's, not a scan of the admitted versions."""
+    from memvid_store.index.vector import hnsw_search, numpy_free_subset, subset_scan
+
+    for module in (subset_scan, numpy_free_subset):
+        monkeypatch.setattr(module, "SUBSET_MAX", 20)
+    data = vectors(N, 12)
+    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 500})
+    m.put_many([{"text": f"t{i} note", "id": str(i), "embedding": row,
+                 "metadata": {"part": i % 5}} for i, row in enumerate(data)])
+    m.build_index()
+    scans: list[int | None] = []
+    ranked = subset_scan.SubsetScan.ranked
+
+    def subset_spy(self, req, accept, limit=None):
+        scans.append(limit)
+        return ranked(self, req, accept, limit)
+
+    monkeypatch.setattr(subset_scan.SubsetScan, "ranked", subset_spy)
+    try:
+        for i in range(5):
+            query = vectors(1, 20 + i)[0]
+            for text in (None, "note"):  # vector, then hybrid (50 vector candidates)
+                hits = m.find(text, vector=query, k=10, filter={"part": 0})
+                assert len(hits) == 10 and all(h.metadata["part"] == 0 for h in hits)
+        assert scans and hnsw_search.WIDE_SUBSET_MAX not in scans
+    finally:
+        m.close()

@@ -102,18 +102,25 @@ class ExactScan:
 
     def _take(self, req: Request, accept: Acceptance, scores: np.ndarray,
               gids: np.ndarray) -> Ranked:
-        m = min(max(2 * req.k, 32), len(scores))
-        finite = None
-        while True:
-            cands = best(scores, gids, m)
-            ranked = accept.take(cands, req.k, visible_checked=True)
-            if len(ranked) >= req.k:
-                return ranked
-            if finite is None:
-                finite = int(np.isfinite(scores).sum())
-            if m >= finite:
-                return ranked
-            m = min(4 * m, finite)
+        return take_best(scores, gids, accept, req.k, visible_checked=True)
+
+
+def take_best(scores: np.ndarray, gids: np.ndarray, accept: Acceptance, k: int, *,
+              visible_checked: bool) -> Ranked:
+    """The accepted best of scored ``gids``: ``k`` of them when that many pass, looking at
+    the best ``max(2k, 32)`` first and at four times as many each time too few pass
+    (``visible_checked``: the scores of invisible versions are already -inf)."""
+    m = min(max(2 * k, 32), len(scores))
+    finite = None
+    while True:
+        ranked = accept.take(best(scores, gids, m), k, visible_checked=visible_checked)
+        if len(ranked) >= k:
+            return ranked
+        if finite is None:
+            finite = int(np.isfinite(scores).sum())
+        if m >= finite:
+            return ranked
+        m = min(4 * m, finite)
 
 
 def best(scores: np.ndarray, gids: np.ndarray, m: int) -> list[tuple[int, float]]:

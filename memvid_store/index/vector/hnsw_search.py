@@ -58,7 +58,7 @@ class HnswSearch:
         self.ef_search = 0  # the graph's search width (hnsw_format.search_width), once open
         # the exact top k of the versions a filter admits, when at most WIDE_SUBSET_MAX
         # (None: more): what a filtered query falls back to once the graph has widened
-        # past WIDEN_TO_SUBSET candidates without finding k that pass
+        # past WIDEN_TO_SUBSET candidates and found fewer than a quarter of k that pass
         self.wide_subset: Callable[[Request, Acceptance], Ranked | None] | None = None
 
     # ------------------------------------------------------------------- graph
@@ -166,7 +166,8 @@ class HnswSearch:
             ranked = accept.take(pairs(gids[order], scores[order]), req.k)
             if len(ranked) >= req.k:
                 return ranked
-            if kk <= WIDEN_TO_SUBSET < 4 * kk and self.wide_subset is not None:
+            if (kk <= WIDEN_TO_SUBSET < 4 * kk and 4 * len(ranked) < req.k
+                    and self.wide_subset is not None):
                 found = self.wide_subset(req, accept)  # a filter the graph finds rarely
                 if found is not None:
                     return found

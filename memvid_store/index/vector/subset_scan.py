@@ -23,7 +23,7 @@ import numpy as np
 from ...config import IndexConfig
 from ...engine.snapshot import Snapshot
 from ..listing import candidate_gids
-from .exact import best
+from .exact import take_best
 from .numpy_free_subset import SUBSET_MAX
 from .scoring import score_block
 from .stored import StoredVectors, embedding_rows
@@ -72,4 +72,4 @@ class SubsetScan:
             return []
         query = np.frombuffer(req.vector, "<f4")[None, :]
         scores = score_block(matrix, query, self.metric)[0]
-        return accept.take(best(scores, labels, len(labels)), req.k)
+        return take_best(scores, labels, accept, req.k, visible_checked=False)
