@@ -12,6 +12,8 @@ known exactly:
 * ``{"kept": {"$ne": "yes"}}``: a negation of what every other frame holds, admitting
   the ``b01pct`` frames (whose ``kept`` is ``"no"``), answered from the postings'
   complement;
+* ``{"bucket": {"$contains": "01p"}}``: a substring admitting the ``b01pct`` frames too,
+  answered from the string value columns;
 * ``created_at`` one frame per minute, so a ``time_range`` selects an exact share; the
   same instant is in the metadata as an ISO 8601 string (``at``), so a window of
   datetime strings (the string value columns) selects the same share.
@@ -74,6 +76,7 @@ PICKS = 50  # default frames tagged pick50 and frames with bucket b50 (chat: PIC
 TAG = "pick50"
 BUCKETS = (None, "b50", "b1pct", "b01pct")  # codes 0..3 of Truth.bucket
 NEGATION = {"kept": {"$ne": "yes"}}  # admits the b01pct frames
+SUBSTRING = {"bucket": {"$contains": "01p"}}  # admits the b01pct frames too
 STEP_US = 60_000_000  # created_at of global row i: START + i minutes
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 START_US = (corpus.DEFAULT_START - EPOCH) // timedelta(microseconds=1)
@@ -279,6 +282,10 @@ def listing_cases(truth: Truth) -> list[tuple[str, str, Callable[[Any], Any], An
          truth.listed(truth.in_bucket("b01pct"))),
         ("count negation 0.1%", "count", lambda m: m.count(NEGATION),
          int(truth.in_bucket("b01pct").sum())),
+        ("select substring 0.1%", "select", lambda m: m.select(SUBSTRING),
+         truth.listed(truth.in_bucket("b01pct"))),
+        ("count substring 0.1%", "count", lambda m: m.count(SUBSTRING),
+         int(truth.in_bucket("b01pct").sum())),
     ]
 
 
@@ -324,6 +331,7 @@ def find_cases(truth: Truth) -> list[tuple[str, dict[str, Any], np.ndarray]]:
         ("datetime string 1%", {"filter": iso_window(w1)}, m1),
         ("datetime string 0.1%", {"filter": iso_window(w01)}, m01),
         ("negation 0.1%", {"filter": NEGATION}, truth.in_bucket("b01pct")),
+        ("substring 0.1%", {"filter": SUBSTRING}, truth.in_bucket("b01pct")),
     ]
 
 
