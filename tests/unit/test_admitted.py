@@ -34,6 +34,7 @@ def test_both_paths_give_the_same_hits(tmp_path, monkeypatch, sealed):
                     for flt in ({"group": 3}, {"group": {"$in": [1, 2]}, "n": {"$gt": 4}},
                                 {"n": 7})]
         monkeypatch.setattr(searcher, "RESULT_CACHE", 0)  # each run searches
+        monkeypatch.setattr(searcher.Searcher, "_subset_repeats", lambda self, req: False)
         subsets = []
         scored = searcher.Searcher._lexical_subset
         monkeypatch.setattr(searcher.Searcher, "_lexical_subset",
@@ -48,3 +49,32 @@ def test_both_paths_give_the_same_hits(tmp_path, monkeypatch, sealed):
         for req, a, b in zip(requests, answers["subset"], answers["widen"], strict=True):
             assert [h.id for h in a] == [h.id for h in b], req
             assert [h.score for h in a] == pytest.approx([h.score for h in b], rel=1e-5)
+
+
+def test_a_filter_that_comes_back_is_scored_in_memory(tmp_path, monkeypatch):
+    """Widening is the cheaper first query; once a filter has come back SUBSET_REPEATS
+    times its admitted versions get a BM25 of their own, kept for the next queries, with
+    the same hits as widening gives."""
+    rng = random.Random(4)
+    with Memory.create(tmp_path / "m.mv2") as mem:
+        mem.put_many([{"text": " ".join(rng.choices(WORDS, k=rng.randint(3, 25))),
+                       "metadata": {"group": i % 8}} for i in range(1500)])
+        mem.seal()
+    monkeypatch.setattr(admitted, "SUBSET_COST", 10**9)  # widening is cheaper, once
+    subsets = []
+    scored = searcher.Searcher._lexical_subset
+    monkeypatch.setattr(searcher.Searcher, "_lexical_subset",
+                        lambda self, req, gids: subsets.append(req) or scored(self, req, gids))
+    texts = [" ".join(rng.sample(WORDS, 2)) for _ in range(8)]
+    with monkeypatch.context() as never:
+        never.setattr(searcher.Searcher, "_subset_repeats", lambda self, req: False)
+        with Memory.open(tmp_path / "m.mv2", readonly=True) as mem:
+            widened = [mem.find(t, k=10, mode="lexical", filter={"group": 3}) for t in texts]
+    assert subsets == []
+    with Memory.open(tmp_path / "m.mv2", readonly=True) as mem:
+        for t, first in zip(texts, widened, strict=True):
+            again = mem.find(t, k=10, mode="lexical", filter={"group": 3})
+            assert [h.id for h in again] == [h.id for h in first]
+            assert [h.score for h in again] == pytest.approx([h.score for h in first],
+                                                             rel=1e-5)
+    assert len(subsets) == len(texts) - searcher.SUBSET_REPEATS + 1
