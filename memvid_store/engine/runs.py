@@ -468,9 +468,7 @@ class RunReader:
 
     def row_items(self, names: tuple[str, ...], i: int) -> list[Any]:
         """Item ``i`` of each part of ``names`` (``item`` for several parts at once)."""
-        parts = self._parts
-        return [mv[i] if (mv := parts.get(name)) is not None else self._checked(name, i, i + 1)[i]
-                for name in names]
+        return [self.item(name, i) for name in names]
 
     def items(self, name: str, lo: int, hi: int) -> memoryview:
         """Items ``[lo, hi)`` of part ``name``, their pages checked."""
@@ -689,10 +687,7 @@ class RunReader:
         return last - first
 
     def frame_id(self, row: int) -> str:
-        offsets = self._parts.get("idoff")
-        if offsets is None:
-            offsets = self._checked("idoff", row, row + 2)
-        start, end = offsets[row], offsets[row + 1]
+        start, end = self.items("idoff", row, row + 2)
         found = self.items("ids", start, end) if start < end else b""
         if len(found) != end - start or not found:  # every id is a non-empty string
             raise CorruptFileError(f"the id of row {row} of the run at offset "

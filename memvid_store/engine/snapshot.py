@@ -71,9 +71,25 @@ class Snapshot:
             for run in self.runs:
                 run.siblings = self.runs
         self.extras: dict[str, object] = {}  # per-snapshot caches of higher layers (search)
+        self._memo_lock = threading.Lock()
         # decoded records (Snapshot.record) by gid, shared by the snapshots of one file (a
         # committed version never changes): any object with get(key) and put(key, value, size)
         self.frame_cache: Any = None
+
+    def memoized(self, name: str, key: Any, keep: int, compute: Callable[[], Any]) -> Any:
+        """``compute()``, kept in the snapshot's cache ``name`` (in ``extras``) under
+        ``key`` for the last ``keep`` keys asked (a query's parts and repeated filters ask
+        again). Two threads may compute one key at once; both get an equal answer."""
+        with self._memo_lock:
+            cache: dict[Any, Any] = self.extras.setdefault(name, {})  # type: ignore[assignment]
+            found = cache.get(key, _MISSING)
+        if found is _MISSING:
+            found = compute()
+            with self._memo_lock:
+                cache[key] = found
+                while len(cache) > keep:
+                    del cache[next(iter(cache))]
+        return found
 
     def _index_delta(self, v: Version) -> None:
         if SEP in v.id:
@@ -553,12 +569,12 @@ class Snapshot:
             return v.id, v.version, v.created_at, v.text, v.metadata or {}, v.tags or []
         cache = self.frame_cache if cached else None
         if cache is not None:
-            got = cache.get(ref.run.base + ref.row)
+            got = cache.get(ref.gid)
             if got is not None:
                 return got
         got = self._record(ref.run, ref.row)
         if cache is not None:
-            cache.put(ref.run.base + ref.row, got, _decoded_size(got))
+            cache.put(ref.gid, got, _decoded_size(got))
         return got
 
     def _record(self, run: RunReader, row: int) -> tuple[str, int, int, str, dict, list[str]]:
@@ -690,6 +706,7 @@ def not_found(key: str) -> FrameNotFoundError:
     return FrameNotFoundError(f"no frame with id {frame_id!r}{where}", frame_id)
 
 
+_MISSING = object()
 _PAYLOAD_PARTS = ("poff", "plen", "pcrc")
 _RECORD_PARTS = ("flags", "version", "created", *_PAYLOAD_PARTS)
 

@@ -26,7 +26,6 @@ would cost about what the payloads do, or a run's value columns are damaged.
 
 from __future__ import annotations
 
-import threading
 from bisect import bisect_right
 from typing import TYPE_CHECKING
 
@@ -40,24 +39,14 @@ if TYPE_CHECKING:
 
 DISTINCT_MAX = 4096  # distinct keys of a path in one run tested one by one
 CACHE_SIZE = 32  # substring conditions whose versions a snapshot keeps
-_LOCK = threading.Lock()
 
 
 def substring_gids(snap: Snapshot, path: str, text: str, fold: bool) -> list[int] | None:
     """Gids (ascending) of a superset of the versions holding at ``path`` a string that
     contains ``text`` (``fold``: lowercased both sides); None when a run's distinct keys
     there are too many to test. Kept per snapshot for the last ``CACHE_SIZE`` conditions."""
-    key = (path, text, fold, len(snap.delta))
-    cache = snap.extras.setdefault("substring_gids", {})
-    with _LOCK:
-        if key in cache:
-            return cache[key]
-    found = _gids(snap, path, text, fold)
-    with _LOCK:
-        cache[key] = found
-        while len(cache) > CACHE_SIZE:
-            del cache[next(iter(cache))]
-    return found
+    return snap.memoized("substring_gids", (path, text, fold, len(snap.delta)), CACHE_SIZE,
+                         lambda: _gids(snap, path, text, fold))
 
 
 def _gids(snap: Snapshot, path: str, text: str, fold: bool) -> list[int] | None:

@@ -22,7 +22,6 @@ microseconds):
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -228,23 +227,12 @@ def candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
     Kept per snapshot for the last ``CANDIDATE_CACHE`` filters (a query's vector and
     lexical parts ask for the same set, and agents repeat their filters)."""
     key = (collection, None if flt is None else flt.canonical, window, limit, len(snap.delta))
-    cache = snap.extras.get("candidate_gids")
-    if cache is None:
-        cache = snap.extras.setdefault("candidate_gids", {})
-    with _CACHE_LOCK:
-        found = cache.get(key, _MISSING)
-    if found is _MISSING:
-        found = _candidate_gids(snap, collection, flt, window, limit)
-        with _CACHE_LOCK:
-            cache[key] = found
-            while len(cache) > CANDIDATE_CACHE:
-                del cache[next(iter(cache))]
+    found = snap.memoized("candidate_gids", key, CANDIDATE_CACHE,
+                          lambda: _candidate_gids(snap, collection, flt, window, limit))
     return None if found is None else list(found)
 
 
 CANDIDATE_CACHE = 32  # filters whose candidate sets a snapshot keeps
-_CACHE_LOCK = threading.Lock()
-_MISSING = object()
 
 
 def _candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,

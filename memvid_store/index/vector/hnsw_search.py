@@ -44,7 +44,9 @@ class HnswSearch:
     """The snapshot's HNSW graph, opened on demand, and searches of it."""
 
     def __init__(self, snap: Snapshot, config: IndexConfig, cache_root: Callable[[], str],
-                 exact: ExactScan, deferred: Callable[[], bool]) -> None:
+                 exact: ExactScan, deferred: Callable[[], bool],
+                 wide_subset: Callable[[Request, Acceptance], Ranked | None] | None = None
+                 ) -> None:
         self.snap = snap
         self.config = config
         self.metric = config.distance
@@ -59,7 +61,7 @@ class HnswSearch:
         # the exact top k of the versions a filter admits, when at most WIDE_SUBSET_MAX
         # (None: more): what a filtered query falls back to once the graph has widened
         # past WIDEN_TO_SUBSET candidates and found fewer than a quarter of k that pass
-        self.wide_subset: Callable[[Request, Acceptance], Ranked | None] | None = None
+        self.wide_subset = wide_subset
 
     # ------------------------------------------------------------------- graph
 

@@ -103,10 +103,8 @@ class VectorPaths:
             exact = self.exact
             with self._build_lock:
                 if self._hnsw is None:
-                    hnsw = HnswSearch(self.snap, self.config, self._cache_root, exact,
-                                      lambda: self.defer)
-                    hnsw.wide_subset = self._wide_subset
-                    self._hnsw = hnsw
+                    self._hnsw = HnswSearch(self.snap, self.config, self._cache_root, exact,
+                                            lambda: self.defer, self._wide_subset)
         return self._hnsw
 
     def _wide_subset(self, req: Request, accept: Acceptance) -> Ranked | None:
