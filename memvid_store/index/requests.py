@@ -80,9 +80,11 @@ def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfi
     window = event_window(args.get("time_range"))
     flt = compile_filter(args.get("filter"))
     weights = _weights(args.get("weights"))
-    req = Request(text if mode != "vector" else None, prepared, k, mode, flt, at, window,
-                  syntax, weights, (), collection)
-    return replace(req, key=_key(req, "null" if flt is None else flt.canonical, snap))
+    text = text if mode != "vector" else None
+    key = RequestKey(text, None if prepared is None else prepared.tobytes(), k, mode,
+                     "null" if flt is None else flt.canonical, at, window, syntax, weights,
+                     len(snap.delta), collection)
+    return Request(text, prepared, k, mode, flt, at, window, syntax, weights, key, collection)
 
 
 def rebind(req: Request, snap: Snapshot, at: int | None) -> Request:
@@ -105,12 +107,6 @@ class RequestKey(NamedTuple):
     weights: tuple[tuple[str, float], ...]
     wal: int
     collection: str
-
-
-def _key(req: Request, spec: str, snap: Snapshot) -> RequestKey:
-    return RequestKey(req.text, None if req.vector is None else req.vector.tobytes(), req.k,
-                      req.mode, spec, req.at, req.time_range, req.syntax, req.weights,
-                      len(snap.delta), req.collection)
 
 
 def event_window(time_range: Any) -> tuple[int | None, int | None] | None:

@@ -80,7 +80,7 @@ class ExactScan:
     def scores(self, reqs: Sequence[Request], min_gid: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores (nq, N) with -inf for rows a request may not see or below ``min_gid``,
         gids (N,))."""
-        queries = np.stack([r.vector for r in reqs]).astype("<f4", copy=False)
+        queries = scoring.query_matrix([r.vector for r in reqs])
         with self._table_lock:
             blocks = self._blocks(self._refreshed(), min_gid)
         parts, gids = [], []

@@ -133,8 +133,7 @@ class HnswSearch:
         kk = graph_depth(max(r.k for r in reqs), ann.dtype)
         first = None
         if kk < ann.count:
-            queries = (np.frombuffer(reqs[0].vector, "<f4")[None, :] if len(reqs) == 1 else
-                       np.stack([r.vector for r in reqs]).astype("<f4", copy=False))
+            queries = scoring.query_matrix([r.vector for r in reqs])
             first = ann.search(queries, kk, ef=max(self.ef_search, kk), ordered=False)
         return [self._approximate(req, accept, ann, covered, None if first is None else
                                   (first[0][i : i + 1], first[1][i : i + 1], kk))

@@ -60,17 +60,21 @@ def _from_numpy(vector: Any, dim: int | None, metric: str) -> array | None:
     if vector.ndim != 1 or not vector.size or (dim is not None and vector.size != dim):
         return None  # the general path names the problem
     values = vector.astype(np.float64)
-    if not np.isfinite(values).all():
-        return None
     if metric == "cosine":
-        top = float(np.abs(values).max())
-        if 0 < top < _TINY:
-            values = np.ldexp(values, -math.frexp(top)[1])
         norm = math.hypot(*values.tolist())
-        if norm == 0:
-            return None
+        # a norm this large proves every value finite and none below _TINY's scaling
+        # (the largest is at least norm / sqrt(dim)): the common case, one pass
+        if not (math.isfinite(norm) and norm >= _TINY * math.sqrt(len(values))):
+            if not np.isfinite(values).all():
+                return None
+            top = float(np.abs(values).max())
+            if 0 < top < _TINY:
+                values = np.ldexp(values, -math.frexp(top)[1])
+            norm = math.hypot(*values.tolist())
+            if norm == 0:
+                return None
         values = values / norm
-    elif float(np.abs(values).max()) > _FLOAT32_MAX:
+    elif not float(np.abs(values).max()) <= _FLOAT32_MAX:  # NaN and infinity fail it too
         return None
     return array("f", values.astype("<f4").tobytes())
 

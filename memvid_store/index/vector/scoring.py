@@ -72,6 +72,14 @@ def prepare_queries(queries: object, dim: int, metric: str) -> np.ndarray:
 _TINY = np.finfo(np.float32).tiny
 
 
+def query_matrix(vectors: Sequence[object]) -> np.ndarray:
+    """Prepared query vectors (``array('f')``, :mod:`.prepare`) as a (nq, dim) float32
+    matrix; one query is a view of its vector, not a copy."""
+    if len(vectors) == 1:
+        return np.frombuffer(vectors[0], "<f4")[None, :]  # type: ignore[call-overload]
+    return np.stack([np.frombuffer(v, "<f4") for v in vectors])  # type: ignore[call-overload]
+
+
 def row_norms(matrix: np.ndarray) -> np.ndarray:
     """Float32 L2 norms of the rows of ``matrix`` (an all-zero row has norm 0).
 

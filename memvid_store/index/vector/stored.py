@@ -49,6 +49,7 @@ class Block:
     max_gid: int = -1
     region: tuple[int, int] | None = None  # (offset, length) in the file, for read-ahead
     span: tuple[int, int] | None = None  # (offset, length) in the file (kept after read-ahead)
+    current: Any = False  # mask(None, None) once computed (False: not yet); see changed()
 
     def __post_init__(self) -> None:
         self.max_gid = int(self.gids.max()) if len(self.gids) else -1
@@ -68,6 +69,18 @@ class Block:
     def mask(self, at: int | None, time_range: tuple[int | None, int | None] | None,
              min_gid: int = 0) -> np.ndarray | None:
         """Rows visible at ``at`` within ``time_range``; None when every row qualifies."""
+        if at is None and time_range is None and not min_gid:  # most queries: kept
+            if self.current is False:
+                self.current = self._mask(None, None, 0)
+            return self.current
+        return self._mask(at, time_range, min_gid)
+
+    def changed(self) -> None:
+        """``valid_to`` was updated in place: the kept mask is stale."""
+        self.current = False
+
+    def _mask(self, at: int | None, time_range: tuple[int | None, int | None] | None,
+              min_gid: int) -> np.ndarray | None:
         if at is None:
             keep = self.valid_to == TIME_MAX
         else:
@@ -119,6 +132,9 @@ class VectorTable:
             for block in self._run_blocks:
                 for j in np.nonzero(np.isin(block.gids, keys))[0]:
                     block.valid_to[j] = min(block.valid_to[j], replaced[int(block.gids[j])])
+                block.changed()
+            if self._joined is not None:  # its valid_to is the run blocks' (views of it)
+                self._joined.changed()
         delta = [v for v in snap.delta if v.embedding]
         self._delta_block = [Block(
             *embedding_rows(delta, self.dim),
