@@ -258,3 +258,19 @@ def test_one_query_leaves_the_blas_thread_count_alone(monkeypatch):
     assert calls == []
     scoring.score_block(matrix, np.ones((2, 64), np.float32), "ip")
     assert calls == [2 * 20_000 * 64]
+
+
+def test_a_version_replaced_after_a_query_leaves_the_kept_mask(tmp_path):
+    """The mask of current versions is kept between queries; a write replacing a
+    committed version (in the WAL, not sealed) takes that version out of it."""
+    batches = [_vectors(40, 1), _vectors(40, 2)]
+    x = np.concatenate(batches)
+    with _fill(tmp_path / "m.mv2", batches) as mem:
+        for target in (3, 55):  # a row of each run block
+            q = x[target]
+            assert mem.find(vector=q.tolist(), k=1, mode="vector")[0].id == f"f{target:04d}"
+            mem.put("moved", id=f"f{target:04d}", embedding=(-q).tolist())
+            hits = mem.find(vector=q.tolist(), k=80, mode="vector")
+            moved = [h for h in hits if h.id == f"f{target:04d}"]
+            assert len(moved) == 1 and moved[0].text == "moved"
+            assert hits[0].id != f"f{target:04d}"
