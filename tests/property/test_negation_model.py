@@ -6,7 +6,9 @@ collections, updates, deletes, sealed runs and a WAL tail."""
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from memvid_store.engine import snapshot
 from memvid_store.engine.snapshot import Snapshot
 from memvid_store.index import listing
 from tests.property.model_file import COLLECTIONS, DIM, build, expected
@@ -82,6 +85,8 @@ def test_negations_match_the_model(corpus, monkeypatch, negation, other, collect
         bulk.setattr(listing, "BULK_COUNT", 0)
         bulk.setattr(listing, "BULK_COUNT_LOADED", 0)
         assert handle.count(spec) == len(want)
+        bulk.setattr(snapshot, "loaded", lambda name: None)  # row by row, as without numpy
+        assert handle.count(spec) == len(want)
     query = np.random.default_rng(seed).standard_normal(DIM).astype("<f4")
     hits = handle.find(vector=query, k=5, mode="vector", filter=spec)
     unit = query / np.linalg.norm(query)
@@ -103,3 +108,24 @@ def test_a_negation_most_versions_pass_is_not_read_from_the_complement(corpus, m
     assert mem.count(spec) == len(expected(state["default"], spec))
     assert mem.find(vector=[1.0] * DIM, k=3, mode="vector", filter=spec)
     assert calls == []
+
+
+def test_a_fresh_process_counts_a_negation_without_numpy(corpus, tmp_path):
+    """A count excluding a few thousand postings reads them row by row, not numpy."""
+    import subprocess
+    import sys
+
+    mem, state = corpus
+    spec = {"lang": {"$ne": "en"}}
+    script = ("import json, sys; from memvid_store import Memory; "
+              "from memvid_store.index import listing; listing.BULK_COUNT = 0; "
+              "m = Memory.open(sys.argv[1], readonly=True); "
+              "print(json.dumps([m.count(json.loads(sys.argv[2])), "
+              "m.collection('chat').count(json.loads(sys.argv[2])), "
+              "'numpy' in sys.modules]))")
+    copy = tmp_path / "copy.mv2"
+    copy.write_bytes(Path(mem.path).read_bytes())
+    out = subprocess.run([sys.executable, "-c", script, str(copy), json.dumps(spec)],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [len(expected(state["default"], spec)),
+                                      len(expected(state["chat"], spec)), False]
