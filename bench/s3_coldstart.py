@@ -19,7 +19,9 @@ modelled time to first byte (``--latency``, 20 ms) and optionally a per-request 
 reads the whole object for every range GET (its time grows with the object).
 
 Run: ``python bench/s3_coldstart.py [--sizes 10000,100000] [--repeat 3] [--latency 0.02]
-[--files DIR]`` (``--files``: keep the built files there and reuse them).
+[--files DIR]`` (``--files``: keep the built files there and reuse them). Results go to
+``bench/results/s3-<stamp>.json`` and ``.md``, with the growth of each cold first answer
+from the smallest size to the largest.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -180,25 +183,42 @@ def main() -> None:
     os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(work, "pycache")
     files = args.files or os.path.join(work, "files")
     os.makedirs(os.path.join(files, BUCKET), exist_ok=True)
+    from bench.machine import machine_info
+
+    results: dict = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     "command": "python bench/s3_coldstart.py " + " ".join(sys.argv[1:]),
+                     "machine": machine_info(), "rows": []}
     try:
         if args.server == "file":
             from bench.s3_file_server import file_server
 
-            print(f"file server, {args.latency * 1e3:.0f} ms to first byte"
-                  + (f", {args.rate / 2**20:.0f} MiB/s per request" if args.rate else ""))
+            results["server"] = (
+                f"Server: `bench/s3_file_server.py` on 127.0.0.1, {args.latency * 1e3:.0f} ms "
+                "to first byte" + (f", {args.rate / 2**20:.0f} MiB/s per request"
+                                   if args.rate else ", no rate cap")
+                + f"; fresh processes, spawn to first answer, median of {args.repeat}, k=10. "
+                "Cells: time, bytes downloaded, requests / rounds.")
+            print(results["server"])
             with file_server(files, args.latency, args.rate, PYTHONPATH=pythonpath) as env:
-                measure(args, env, work, files)
+                measure(args, env, work, files, results)
         else:
             from bench.moto_server import moto_server
 
+            results["server"] = "Server: moto on 127.0.0.1 (reads the whole object per GET)."
             with moto_server(PYTHONPATH=pythonpath) as env:
-                measure(args, env, work, files)
+                measure(args, env, work, files, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if results["rows"]:
+        from bench.report import save
+
+        save(results, ROOT / "bench" / "results", "s3", markdown)
 
 
-def measure(args: argparse.Namespace, env: dict[str, str], work: str, files: str) -> None:
-    """Build (or reuse) each file, put it where the server reads it, print its rows."""
+def measure(args: argparse.Namespace, env: dict[str, str], work: str, files: str,
+            results: dict) -> None:
+    """Build (or reuse) each file, put it where the server reads it, print its rows (and
+    add them to ``results``)."""
     from bench.corpus import query_texts, query_vectors
 
     endpoint = env["AWS_ENDPOINT_URL"]
@@ -212,9 +232,11 @@ def measure(args: argparse.Namespace, env: dict[str, str], work: str, files: str
     query = query_texts(1)[0][0]
     vector = json.dumps([float(x) for x in query_vectors(1, dim=args.dim)[0][0]])
     lance = args.server == "file" and lance_installed()
-    print("| frames | file | query | s3 cold | s3 warm | copy to /tmp |"
-          + (" lancedb (same ids as memvid) |" if lance else "") + "\n"
-          "| ---: | ---: | --- | ---: | ---: | ---: |" + (" ---: |" if lance else ""))
+    header = ("| frames | file | query | s3 cold | s3 warm | copy to /tmp |"
+              + (" lancedb (same ids as memvid) |" if lance else "") + "\n"
+              "| ---: | ---: | --- | ---: | ---: | ---: |" + (" ---: |" if lance else ""))
+    print(header)
+    results["header"] = header
     for n in map(int, args.sizes.split(",")):
         name = f"m{n}.mv2" if args.dim == 384 else f"m{n}d{args.dim}.mv2"
         path = os.path.join(files, BUCKET, name)
@@ -256,9 +278,38 @@ def measure(args: argparse.Namespace, env: dict[str, str], work: str, files: str
                 imported = statistics.median(r["import_ms"] for r in runs)
                 lance_cell = f" {cell(runs)}; {imported:.0f} ms to import ({same}/10) |"
 
-            print(f"| {n:,} | {size / 2**20:.1f} MiB | {kind} | {cell(figures['cold'])} "
-                  f"| {cell(figures['warm'])} | {cell(figures['copy'])} |{lance_cell}",
-                  flush=True)
+            row = (f"| {n:,} | {size / 2**20:.1f} MiB | {kind} | {cell(figures['cold'])} "
+                   f"| {cell(figures['warm'])} | {cell(figures['copy'])} |{lance_cell}")
+            print(row, flush=True)
+            results["rows"].append({
+                "frames": n, "bytes": size, "query": kind, "markdown": row,
+                **{name: summarized(runs) for name, runs in figures.items()}})
+
+
+def summarized(runs: list[dict]) -> dict[str, float]:
+    """Median ms, bytes, requests and rounds of ``runs`` (for the results file)."""
+    return {key: statistics.median(r[key] for r in runs)
+            for key in ("ms", "bytes", "requests", "rounds")}
+
+
+def markdown(res: dict) -> str:
+    """The table of a run, and the growth of each cold first answer between its sizes."""
+    from bench.report import heading
+
+    lines = heading("Memories read straight from S3", res)
+    lines += [res["server"], "", res["header"]] + [r["markdown"] for r in res["rows"]]
+    sizes = sorted({r["frames"] for r in res["rows"]})
+    if len(sizes) > 1:
+        lines += ["", f"Growth of the cold first answer from {sizes[0]:,} to {sizes[-1]:,} "
+                      "frames (time, bytes, requests):", ""]
+        for kind in ("lexical", "vector", "hybrid"):
+            got = {r["frames"]: r["cold"] for r in res["rows"] if r["query"] == kind}
+            if sizes[0] in got and sizes[-1] in got:
+                lo, hi = got[sizes[0]], got[sizes[-1]]
+                lines.append(f"- {kind}: {hi['ms'] / lo['ms']:.2f}x time, "
+                             f"{hi['bytes'] / max(lo['bytes'], 1):.1f}x bytes, "
+                             f"{hi['requests'] / max(lo['requests'], 1):.1f}x requests")
+    return "\n".join(lines) + "\n"
 
 
 def cell(runs: list[dict]) -> str:
