@@ -94,10 +94,12 @@ class FileView:
         with contextlib.suppress(OSError, ValueError):
             mm.madvise(mmap.MADV_WILLNEED, start, end - start)
 
-    def fetch(self, spans: list[tuple[int, int]], region: str = "fetch") -> None:
+    def fetch(self, spans: list[tuple[int, int]], region: str = "fetch",
+              gap: int | None = None) -> None:
         """Announce reads of these ``(offset, size)`` spans (``region``: what they are). A
-        view over remote bytes (``batches``) fetches them together; a local file needs
-        nothing. Callers skip building ``spans`` when ``batches`` is False."""
+        view over remote bytes (``batches``) fetches them together (``gap``: how far
+        apart two spans may lie and share a request); a local file needs nothing.
+        Callers skip building ``spans`` when ``batches`` is False."""
 
     def release(self, offset: int, size: int) -> None:
         """Unmap the pages of ``[offset, offset+size)`` after a one-off pass over them (a

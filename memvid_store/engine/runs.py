@@ -70,7 +70,7 @@ from ..errors import ChecksumError, CorruptFileError, DamagedIndexError
 from ..lazy import numpy as np
 from .fileio import FileView
 from .format import NO_ROW, TIME_MAX, SegmentRef, align, crc32
-from .part_pages import PAGE_BYTES, PagedPart, page_checks
+from .part_pages import PAGE_BYTES, WHOLE_AFTER_PAGES, PagedPart, page_checks
 from .value_kinds import (
     NUMBERS,
     STRING_KEY_BYTES,
@@ -101,11 +101,21 @@ VECTOR_CHECK_PARTS = ("vcrc",)
 PAGE_CHECK_PART = "pchk"
 OPTIONAL_PARTS = DERIVED_PARTS + VECTOR_CHECK_PARTS + (PAGE_CHECK_PART,)  # older runs lack them
 TABLE_PARTS = tuple(name for name in PART_TYPES if name not in OPTIONAL_PARTS)
-# parts a reader of remote bytes fetches together, for every run, on the first use of one:
-# what a query's acceptance, its hits and a vector path's row lookups read
-QUERY_PARTS = ("created", "vto", "poff", "plen", "pcrc", "version", "flags", "idoff", "ids",
-               "sup_gid", "sup_to", "vrow", "vcrc", PAGE_CHECK_PART)
+# What a query's acceptance and its hits read of a row. A reader of remote bytes reads
+# them by the page, the rows of a query's candidates announced together (``row_spans``),
+# and fetches one whole, for every run at once, only when a bulk path reads it whole.
+ROW_PARTS = ("created", "vto", "poff", "plen", "pcrc", "version", "flags", "idoff", "ids")
+# Parts a reader of remote bytes fetches together, for every run, on the first use of
+# one: the small ones every query needs (ahead of the first query), a vector path's row
+# lookups, and the row columns once one is read whole.
+PART_GROUPS = (("sup_gid", "sup_to", PAGE_CHECK_PART), ("vrow", "vcrc"), ROW_PARTS)
+QUERY_PARTS = tuple(name for group in PART_GROUPS for name in group)
 SMALL_RUN = 256 << 10  # a run this small is fetched whole with its first part
+# Row columns of a run larger than this are read by the page from remote bytes. Smaller
+# ones are fetched whole with the first query, in the round of tantivy's files or the
+# graph, which they do not lengthen (5.6 MB at 100k rows); at 1M rows (61 MB) they would
+# add 40 % to a first lexical answer's bytes, more than the round a query's rows take.
+BY_PAGE_BYTES = 16 << 20
 NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8"}
 
 
@@ -483,13 +493,17 @@ class RunReader:
         paged = self._paged.get(name)
         if paged is not None and hi == lo + 1 and paged.item_checked(lo):
             return paged.items  # one item of a checked page (items never straddle pages)
+        by_page = self._by_page(name)
         if paged is None:
             first = self.header["pages"].get(name)
             if first is None:
                 return self.part(name)
-            self._announce(name)
             start, length, _ = self._locate(name)
-            raw = self.view.read(start, length, "segment:run")
+            if by_page:  # remote: its pages are downloaded as they are checked
+                raw = self.view.mapped(start, length)
+            else:
+                self._announce(name)
+                raw = self.view.read(start, length, "segment:run")
             paged = PagedPart.of(_typed(name, raw, self.ref.offset), raw, first)
             checks = self.part(PAGE_CHECK_PART)
             if paged.first + len(paged.checked) > len(checks):
@@ -502,6 +516,10 @@ class RunReader:
                 continue
             if paged.count >= paged.whole_after:
                 return self.part(name)
+            if by_page and name not in self._fetched:
+                at = page * PAGE_BYTES
+                self.view.read(self._locate(name)[0] + at,
+                               min(PAGE_BYTES, len(paged.raw) - at), "segment:run")
             if not paged.page_matches(page, checks):
                 raise _mismatch(name, self._locate(name)[0], page)
             if paged.count == len(paged.checked):  # every page matched: the whole part
@@ -510,8 +528,60 @@ class RunReader:
         return paged.items
 
     def _announce(self, name: str) -> None:
+        """Fetch part ``name`` whole, with its group, for every run (remote bytes): of the
+        runs reading their row columns by the page, only this one's."""
         if self.siblings is not None and name not in self._fetched:
-            fetch_parts(self.siblings, name)
+            fetch_parts([run for run in self.siblings if run is self or name not in ROW_PARTS
+                         or run.row_bytes <= BY_PAGE_BYTES], name)
+
+    def _by_page(self, name: str) -> bool:
+        """Whether row column ``name`` is read by the page: remote bytes (``siblings``)
+        of a run whose row columns are too large to fetch whole (``BY_PAGE_BYTES``), the
+        column not fetched whole yet."""
+        return (self.siblings is not None and name in ROW_PARTS
+                and name not in self._fetched and self.row_bytes > BY_PAGE_BYTES)
+
+    @cached_property
+    def row_bytes(self) -> int:
+        """Bytes of the run's row columns (``ROW_PARTS``)."""
+        parts = self.header["parts"]
+        return sum(parts[name][1] for name in ROW_PARTS if name in parts)
+
+    def rows_spans(self, rows: list[int]) -> list[tuple[int, int]]:
+        """``row_spans`` of ``rows``; the row columns whole when the rows lie on as many
+        pages as would make a column be checked whole (``PagedPart.whole_after``)."""
+        if not self._by_page("vto"):
+            return [span for row in rows for span in self.row_spans(row)]
+        pages = -(-self._locate("vto")[1] // PAGE_BYTES)
+        if len({row * 8 // PAGE_BYTES for row in rows}) >= max(WHOLE_AFTER_PAGES, pages // 4):
+            return part_spans([self], "vto")
+        return [span for row in rows for span in self.row_spans(row)]
+
+    def row_spans(self, row: int) -> list[tuple[int, int]]:
+        """``(offset, size)`` in the file of the checked pages (``PAGE_BYTES`` of a part
+        from its start) holding row ``row``'s items of the row columns read by the page
+        (its id's excepted: ``id_span``, once ``idoff`` is read)."""
+        spans = []
+        for name in ROW_PARTS[:-1]:
+            if name in self._parts or not self._by_page(name):
+                continue
+            size = _size_of(name)
+            at = row * size
+            spans.append(self._page_span(name, at, at + size * (2 if name == "idoff" else 1)))
+        return spans
+
+    def id_span(self, row: int) -> tuple[int, int]:
+        """``row_spans`` of row ``row``'s id (reads its ``idoff``)."""
+        start, end = self.items("idoff", row, row + 2)
+        return self._page_span("ids", start, max(start, end))
+
+    def _page_span(self, name: str, lo: int, hi: int) -> tuple[int, int]:
+        """``(offset, size)`` in the file of the checked pages of part ``name`` holding
+        its bytes ``[lo, hi)``."""
+        start, length, _ = self._locate(name)
+        first = lo // PAGE_BYTES * PAGE_BYTES
+        end = min(length, ((max(hi, lo + 1) - 1) // PAGE_BYTES + 1) * PAGE_BYTES)
+        return start + first, max(0, end - first)
 
     def load_all(self) -> None:
         """Read and check every frame table column now (warmup): later lookups find them
@@ -806,16 +876,22 @@ def _mismatch(name: str, start: int, page: int | None = None) -> CorruptFileErro
 
 def fetch_parts(runs: list[RunReader], name: str) -> None:
     """Announce part ``name`` of every run in one ``fetch`` (a remote view downloads
-    them in one round), with the other ``QUERY_PARTS`` if it is one of them."""
+    them in one round), with the rest of its ``PART_GROUPS`` group."""
     spans = part_spans(runs, name)
     if spans:
         runs[0].view.fetch(spans, "segment:run")
 
 
+def id_spans(refs: list[Any]) -> list[tuple[int, int]]:
+    """``(offset, size)`` of the ids of ``refs`` (row references of runs) whose run reads
+    its ``ids`` by the page (their ``idoff`` items are read)."""
+    return [ref.run.id_span(ref.row) for ref in refs if ref.run._by_page("ids")]
+
+
 def part_spans(runs: list[RunReader], name: str) -> list[tuple[int, int]]:
-    """``(offset, size)`` of part ``name`` (and the other ``QUERY_PARTS`` if it is one of
-    them) of every run not announced yet, a small run whole; marks them announced."""
-    group = QUERY_PARTS if name in QUERY_PARTS else (name,)
+    """``(offset, size)`` of part ``name`` (and the rest of its ``PART_GROUPS`` group) of
+    every run not announced yet, a small run whole; marks them announced."""
+    group = next((g for g in PART_GROUPS if name in g), (name,))
     spans = []
     for run in runs:
         if run.ref.length <= SMALL_RUN:

@@ -24,7 +24,7 @@ from .fileio import FileView
 from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_footer
 from .keys import DEFAULT, SEP, member_test, split_key
 from .records import Version, apply_counters, id_hash
-from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader
+from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader, id_spans
 from .terms import multi_term, term_hash, terms_of
 from .value_kinds import NUMBERS, ValueKind, value_span
 
@@ -623,12 +623,27 @@ class Snapshot:
             got = self._record(ref.run, ref.row)
             cache.put(ref.gid, got, _decoded_size(got))
 
+    def fetch_rows(self, refs: list[RowRef]) -> None:
+        """Announce to a view that batches (remote bytes) the row reads of ``refs``, a
+        query's candidates: their items of the row columns read by the page, fetched as
+        their own pages in one round (``ROW_GAP``) instead of a request per page."""
+        if self.view.batches:
+            rows: dict[int, tuple[RunReader, list[int]]] = {}
+            for ref in refs:
+                if ref.run is not None:
+                    rows.setdefault(id(ref.run), (ref.run, []))[1].append(ref.row)
+            spans = [span for run, of_run in rows.values() for span in run.rows_spans(of_run)]
+            if spans:
+                self.view.fetch(spans, "rows", ROW_GAP)
+
     def fetch_frames(self, refs: list[RowRef]) -> None:
         """Announce the payload reads of ``refs`` to a view that batches (remote bytes:
-        fetched together instead of one request per frame)."""
+        fetched together instead of one request per frame), with their ids."""
         if self.view.batches:
+            self.fetch_rows(refs)
+            runs = [ref for ref in refs if ref.run is not None]
             self.view.fetch([(ref.run.item("poff", ref.row), ref.run.item("plen", ref.row))
-                             for ref in refs if ref.run is not None], "frame")
+                             for ref in runs] + id_spans(runs), "frame", ROW_GAP)
 
     def fetch_vectors(self, gids: list[int]) -> None:
         """Announce the vector reads of committed versions ``gids`` (see fetch_frames)."""
@@ -732,6 +747,7 @@ def not_found(key: str) -> FrameNotFoundError:
 
 
 _MISSING = object()
+ROW_GAP = 16 << 10  # rows of a column this close share a request (fetch_rows)
 # postings a count reads row by row while numpy is not loaded (about 1.5 us a row: 16k
 # rows cost less than importing numpy, 60-90 ms)
 ROW_COUNT_MAX = 16_384

@@ -18,7 +18,8 @@ from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from ..engine.keys import DEFAULT
-from ..engine.snapshot import RowRef, Snapshot
+from ..engine.runs import id_spans
+from ..engine.snapshot import ROW_GAP, RowRef, Snapshot
 from ..engine.terms import term_hash
 from ..errors import DamagedIndexError
 from .term_plan import plan_terms
@@ -37,11 +38,12 @@ class Acceptance:
     cache, after the posting lists: a version posted under none of a condition's terms
     is refused without decoding its payload)."""
 
-    __slots__ = ("_checked", "_unchecked")
+    __slots__ = ("_checked", "_snap", "_unchecked")
 
     def __init__(self, snap: Snapshot, at: int | None,
                  window: tuple[int | None, int | None] | None,
                  flt: FrameFilter | None, collection: str = DEFAULT) -> None:
+        self._snap = snap
         belongs = snap.member_test(collection)
         posted = None if flt is None else posted_test(flt)
         self._unchecked = _acceptor(snap, at, window, flt, belongs, posted,
@@ -62,10 +64,15 @@ class Acceptance:
              visible_checked: bool = False) -> Ranked:
         """Accepted candidates best-first: ``need`` of them plus any tied with the last."""
         accept = self._checked if visible_checked else self._unchecked
+        announce = self._snap.view.batches  # remote bytes: each chunk's rows in one round
+        chunk = need + need // 2 + 1
         out: Ranked = []
-        for gid, score in candidates:
+        for i, (gid, score) in enumerate(candidates):
             if len(out) >= need and score < out[-1][1]:
                 break
+            if announce and i % chunk == 0:
+                locate = self._snap.locate
+                self._snap.fetch_rows([locate(g) for g, _ in candidates[i : i + chunk]])
             ref = accept(gid)
             if ref is not None:
                 out.append((ref, score))
@@ -131,11 +138,19 @@ def order(ranked: Ranked) -> Ranked:
     ranked = sorted(ranked, key=lambda rs: -rs[1])
     if all(a[1] != b[1] for a, b in pairwise(ranked)):
         return ranked
+    _fetch_ids([rs[0] for a, b in pairwise(ranked) if a[1] == b[1] for rs in (a, b)])
     out: Ranked = []
     for _, group in groupby(ranked, key=itemgetter(1)):
         tied = list(group)
         out.extend(sorted(tied, key=lambda rs: rs[0].frame_id()) if len(tied) > 1 else tied)
     return out
+
+
+def _fetch_ids(refs: list[RowRef]) -> None:
+    """Announce the id reads of tied ``refs`` to a view that batches (one round)."""
+    runs = [ref for ref in refs if getattr(ref, "run", None) is not None]
+    if runs and runs[0].run.view.batches:
+        runs[0].run.view.fetch(id_spans(runs), "rows", ROW_GAP)
 
 
 def order_head(ranked: Ranked, k: int) -> Ranked:

@@ -12,7 +12,7 @@ import contextlib
 import os
 
 from ..engine.follow import NOTHING
-from ..engine.runs import QUERY_PARTS, RunReader, part_spans
+from ..engine.runs import BY_PAGE_BYTES, PART_GROUPS, RunReader, part_spans
 from ..engine.store import Opened, read_state_for_reader
 from ..errors import CorruptFileError
 from .cache import ChunkCache
@@ -48,7 +48,10 @@ class RemoteReader:
         runs = [RunReader(self.fd.view(self.fd.size), ref) for ref in state.toc.runs()]
         with contextlib.suppress(CorruptFileError):  # reported when the part is read
             if runs:  # with whatever the first query downloads first
-                self.fd.ahead(part_spans(runs, QUERY_PARTS[0]), "segment:run")
+                whole = [run for run in runs if run.row_bytes <= BY_PAGE_BYTES]
+                self.fd.ahead(part_spans(runs, PART_GROUPS[0][0]) + [
+                    span for group in PART_GROUPS[1:] for span in part_spans(whole, group[0])],
+                    "segment:run")
         return state
 
     def publish(self) -> None:
@@ -74,7 +77,8 @@ def first_reads(state: Opened) -> list[tuple[int, int]]:
     """What any read of a snapshot needs first, known from its TOC: the header of every
     run (``meta.head``) and the small segments whole (the BM25 manifest, the compression
     dictionary), fetched in one round instead of one request each when first used. The
-    runs' ``QUERY_PARTS``, located by those headers, join the next round."""
+    runs' parts a query reads (``PART_GROUPS``; of a run whose row columns are read by
+    the page, only the small ones), located by those headers, join the next round."""
     spans = []
     for seg in state.toc.segments:
         if seg.kind == "run":

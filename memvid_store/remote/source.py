@@ -95,12 +95,21 @@ class RemoteObject:
             self._ensure([(offset, size)], region)
         return self._readonly[offset : offset + size]
 
-    def fetch(self, spans: list[tuple[int, int]], region: str = "fetch") -> None:
+    def fetch(self, spans: list[tuple[int, int]], region: str = "fetch",
+              gap: int | None = None) -> None:
         """Make these ``(offset, size)`` spans readable, the missing ones downloaded in
-        one round of parallel requests."""
+        one round of parallel requests (``gap``: bytes apart at most that one request
+        joins, instead of the object's ``gap_bytes``: scattered rows of a column are
+        fetched as their own pages, not as the column between them)."""
         wanted = [(o, n) for o, n in spans if n > 0 and self._missing(o, n)]
         if wanted:
-            self._ensure(wanted, region)
+            self._ensure(wanted, region, None if gap is None else gap // PAGE)
+
+    def mapped(self, offset: int, size: int) -> memoryview:
+        """Bytes ``[offset, offset+size)`` as far as they are here, nothing downloaded:
+        pages not read yet hold zeros until a ``read`` or ``fetch`` of them fills them in
+        place (a column read by the page reads each page before checking it)."""
+        return self._readonly[offset : offset + size]
 
     def ahead(self, spans: list[tuple[int, int]], region: str) -> None:
         """Spans known to be needed soon but not yet: they join the next round of
@@ -135,7 +144,8 @@ class RemoteObject:
     def _missing(self, offset: int, size: int) -> bool:
         return self._have.find(0, offset // PAGE, (offset + size - 1) // PAGE + 1) >= 0
 
-    def _ensure(self, spans: list[tuple[int, int]], region: str) -> None:
+    def _ensure(self, spans: list[tuple[int, int]], region: str,
+                gap_pages: int | None = None) -> None:
         """Make ``spans`` readable: from the disk cache, else downloaded in one round."""
         with self._lock:
             asked = _pages(spans)
@@ -145,7 +155,8 @@ class RemoteObject:
             if holes:
                 self._load_cached(holes)
                 holes = [h for lo, hi in holes for h in _holes(self._have, lo, hi)]
-            ranges = _coalesce(holes, self.gap_pages, self.max_pages)
+            ranges = _coalesce(holes, self.gap_pages if gap_pages is None else gap_pages,
+                               self.max_pages)
             if not ranges:
                 return
             self.rounds += 1
@@ -243,11 +254,22 @@ class RemoteView:
         if self.source is not None and size > 0:
             self.source.read(offset, min(size, self.length - offset), "prefetch")
 
-    def fetch(self, spans: list[tuple[int, int]], region: str = "fetch") -> None:
+    def fetch(self, spans: list[tuple[int, int]], region: str = "fetch",
+              gap: int | None = None) -> None:
         """Download these spans together (one round of parallel requests)."""
         if self.source is not None:
             self.source.fetch([(o, min(n, self.length - o)) for o, n in spans
-                               if 0 <= o < self.length], region)
+                               if 0 <= o < self.length], region, gap)
+
+    def mapped(self, offset: int, size: int) -> memoryview:
+        """``RemoteObject.mapped`` (inside the view; nothing downloaded)."""
+        if offset < 0 or size < 0 or offset + size > self.length:
+            raise CorruptFileError(
+                f"reference [{offset}, {offset + size}) lies outside the committed file "
+                f"({self.length} bytes)", "segment:run", offset)
+        if self.source is None:
+            raise ClosedError("the memory this frame came from is closed")
+        return self.source.mapped(offset, size)
 
     def release(self, offset: int, size: int) -> None:
         """Nothing to hand back: the pages stay for later reads."""

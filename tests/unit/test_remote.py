@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -333,3 +334,72 @@ def test_http_failures_become_typed_errors(stub, tmp_path, mode, error):
     stub.mode = mode
     with pytest.raises(error):
         _open("s3://bucket/key.mv2", str(tmp_path), retries=0, timeout=0.5)
+
+
+def test_row_columns_read_by_the_page_take_a_round_and_fewer_bytes(published, tmp_path,
+                                                                    monkeypatch):
+    """A run whose row columns are read by the page (``BY_PAGE_BYTES``: at 1M rows they
+    are 61 MB): a query's rows are announced in a round of their own, and a first lexical
+    answer downloads less than with the columns whole."""
+    from memvid_store.engine import runs
+
+    url = published[0]
+    whole = Recorder()
+    with _open(url, str(tmp_path / "whole"), wrap_client=whole.wrap) as mem:
+        mem.find("golf hotel", k=10, mode="lexical")
+    monkeypatch.setattr(runs, "BY_PAGE_BYTES", 0)
+    monkeypatch.setattr(runs, "SMALL_RUN", 0)  # not fetched whole for being small
+    by_page = Recorder()
+    with _open(url, str(tmp_path / "paged"), wrap_client=by_page.wrap) as mem:
+        source = mem._reader.fd
+        opened = source.rounds
+        mem.find("golf hotel", k=10, mode="lexical")
+        assert source.rounds - opened <= 3  # the BM25 files, the candidates' rows, payloads
+        assert by_page.bytes < whole.bytes
+        assert any(r.region == "rows" for r in source.log)
+
+
+def test_row_columns_read_by_the_page_answer_as_the_local_file(s3, tmp_path, monkeypatch):
+    from memvid_store.engine import runs
+
+    path = str(tmp_path / "own.mv2")  # a file of its own: no earlier read shares its bytes
+    marks = _build(path, 2)
+    monkeypatch.setattr(runs, "BY_PAGE_BYTES", 0)
+    monkeypatch.setattr(runs, "SMALL_RUN", 0)
+    q = _vec(random.Random(5))
+    reads = [lambda m: m.get("f3"), lambda m: m.get("late2"), lambda m: m.history("f4"),
+             lambda m: m.find("golf hotel", k=10, mode="lexical"),
+             lambda m: m.find(vector=q, k=10, mode="vector"),
+             lambda m: m.find("delta echo", vector=q, k=10, mode="hybrid"),
+             lambda m: m.collection("notes").find("note golf", k=5, mode="lexical"),
+             lambda m: m.as_of(marks["generation"]).find("updated", k=5, mode="lexical"),
+             lambda m: m.select({"tags": "bravo"}, limit=20), _reads]
+    with Memory.open(path, readonly=True) as local:
+        for i, read in enumerate(reads):  # each the first read of its own object
+            s3.upload(path, f"paged{i}.mv2")
+            with _open(f"s3://{BUCKET}/paged{i}.mv2", str(tmp_path / f"read{i}")) as remote:
+                got = read(remote) if read is not _reads else read(remote, marks)
+                assert got == (read(local) if read is not _reads else read(local, marks))
+
+
+def test_a_flipped_byte_in_a_row_column_read_by_the_page_is_a_typed_error(
+        s3, published, tmp_path, monkeypatch):
+    from memvid_store import MemvidError
+    from memvid_store.engine import runs
+
+    _, path, _ = published
+    with Memory.open(path, readonly=True) as local:
+        snap = local._snap()
+        run = max(snap.runs, key=lambda r: r.n)
+        start, length, _ = run._locate("vto")
+    data = bytearray(Path(path).read_bytes())
+    for at in range(start, start + length, 512):  # every page of the column
+        data[at] ^= 0x40
+    bad = tmp_path / "bad.mv2"
+    bad.write_bytes(bytes(data))
+    s3.upload(str(bad), "bad-vto.mv2")
+    monkeypatch.setattr(runs, "BY_PAGE_BYTES", 0)
+    monkeypatch.setattr(runs, "SMALL_RUN", 0)
+    with _open(f"s3://{BUCKET}/bad-vto.mv2", str(tmp_path / "c")) as mem, \
+            pytest.raises(MemvidError, match="checksum"):
+        mem.find("golf hotel", k=10, mode="lexical")

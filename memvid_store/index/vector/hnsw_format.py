@@ -106,6 +106,16 @@ def graph_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
     return ref if ref is not None and config.ann_backend != "none" else None
 
 
+def fetch_graph(snap: Snapshot, ref: SegmentRef) -> None:
+    """Remote bytes: download the graph segment ``ref`` and, in the same round, the
+    columns that place its candidates' vectors (``vrow``, ``vcrc``) of every run."""
+    if snap.view.batches:
+        from ...engine.runs import part_spans
+
+        snap.view.fetch([(ref.offset, ref.length), *part_spans(snap.runs, "vrow")],
+                        "segment:ann")
+
+
 DEFAULT_EF_SEARCH = 160  # graphs built before calibration (calibrate.py) record none
 
 

@@ -29,7 +29,14 @@ from ...engine.snapshot import Snapshot
 from ..damage import warn_damaged
 from . import scoring
 from .exact import ExactScan, best_arrays, pairs
-from .hnsw_format import QUANTIZED, graph_depth, graph_segment, round_width, search_width
+from .hnsw_format import (
+    QUANTIZED,
+    fetch_graph,
+    graph_depth,
+    graph_segment,
+    round_width,
+    search_width,
+)
 
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked
@@ -97,6 +104,7 @@ class HnswSearch:
                                        ef_search=self.ef_search,
                                        dtype=meta.get("dtype", "f32"))
                     self.snap.view.prefetch(ref.offset, ref.length)  # read ahead, not by page
+                    fetch_graph(self.snap, ref)
                     data = self.snap.view.read(ref.offset, ref.length, "segment:ann")
                     if crc32(data) == ref.crc:  # the native library never sees bad bytes
                         index = backend.open(data, dim=self.snap.dim, metric=self.metric,

@@ -29,7 +29,7 @@ from ...config import IndexConfig
 from ...engine.snapshot import Snapshot
 from ...errors import CorruptFileError
 from . import kernels
-from .hnsw_format import graph_depth, graph_segment, round_width, search_width
+from .hnsw_format import fetch_graph, graph_depth, graph_segment, round_width, search_width
 from .kernels import best_first, round_f32
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ class NumpyFreeWalk:
                     view.prefetch(ref.offset + offset, size)
 
             self._prefetch = prefetch
+        fetch_graph(snap, ref)
         try:
             return UsearchGraph(snap.view.read(ref.offset, ref.length, "segment:ann"),
                                 snap.dim or 0)
