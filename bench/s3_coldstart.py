@@ -175,6 +175,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--files", default=None)
+    parser.add_argument("--no-copy", action="store_true",
+                        help="skip 'copy to /tmp' (the download of the whole object)")
     args = parser.parse_args()
     pythonpath = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     work = tempfile.mkdtemp(prefix="s3-coldstart-")
@@ -263,6 +265,8 @@ def measure(args: argparse.Namespace, env: dict[str, str], work: str, files: str
                 os.makedirs(cache)
                 figures["cold"].append(run(f"s3:{kind}", url, cache, query, vector, env))
                 figures["warm"].append(run(f"s3:{kind}", url, cache, query, vector, env))
+                if args.no_copy:
+                    continue
                 copy = os.path.join(work, f"copy-{n}-{kind}-{i}")
                 os.makedirs(copy)
                 figures["copy"].append(run(f"copy:{kind}", url, copy, query, vector, env))
@@ -279,11 +283,12 @@ def measure(args: argparse.Namespace, env: dict[str, str], work: str, files: str
                 lance_cell = f" {cell(runs)}; {imported:.0f} ms to import ({same}/10) |"
 
             row = (f"| {n:,} | {size / 2**20:.1f} MiB | {kind} | {cell(figures['cold'])} "
-                   f"| {cell(figures['warm'])} | {cell(figures['copy'])} |{lance_cell}")
+                   f"| {cell(figures['warm'])} "
+                   f"| {cell(figures['copy']) if figures['copy'] else '-'} |{lance_cell}")
             print(row, flush=True)
             results["rows"].append({
                 "frames": n, "bytes": size, "query": kind, "markdown": row,
-                **{name: summarized(runs) for name, runs in figures.items()}})
+                **{name: summarized(runs) for name, runs in figures.items() if runs}})
 
 
 def summarized(runs: list[dict]) -> dict[str, float]:

@@ -111,10 +111,11 @@ ROW_PARTS = ("created", "vto", "poff", "plen", "pcrc", "version", "flags", "idof
 PART_GROUPS = (("sup_gid", "sup_to", PAGE_CHECK_PART), ("vrow", "vcrc"), ROW_PARTS)
 QUERY_PARTS = tuple(name for group in PART_GROUPS for name in group)
 SMALL_RUN = 256 << 10  # a run this small is fetched whole with its first part
-# Row columns of a run larger than this are read by the page from remote bytes. Smaller
-# ones are fetched whole with the first query, in the round of tantivy's files or the
-# graph, which they do not lengthen (5.6 MB at 100k rows); at 1M rows (61 MB) they would
-# add 40 % to a first lexical answer's bytes, more than the round a query's rows take.
+# Row columns of a run larger than this are read by the page from remote bytes (until a
+# vector query fetches them with the graph: hnsw_format.fetch_graph). Smaller ones are
+# fetched whole with the first query, in the round of tantivy's files or the graph,
+# which they do not lengthen (5.6 MB at 100k rows); at 1M rows (61 MB) they would add
+# 40 % to a first lexical answer's bytes, more than the round a query's rows take.
 BY_PAGE_BYTES = 16 << 20
 NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8"}
 
@@ -493,7 +494,7 @@ class RunReader:
         paged = self._paged.get(name)
         if paged is not None and hi == lo + 1 and paged.item_checked(lo):
             return paged.items  # one item of a checked page (items never straddle pages)
-        by_page = self._by_page(name)
+        by_page = self.by_page(name)
         if paged is None:
             first = self.header["pages"].get(name)
             if first is None:
@@ -534,7 +535,7 @@ class RunReader:
             fetch_parts([run for run in self.siblings if run is self or name not in ROW_PARTS
                          or run.row_bytes <= BY_PAGE_BYTES], name)
 
-    def _by_page(self, name: str) -> bool:
+    def by_page(self, name: str) -> bool:
         """Whether row column ``name`` is read by the page: remote bytes (``siblings``)
         of a run whose row columns are too large to fetch whole (``BY_PAGE_BYTES``), the
         column not fetched whole yet."""
@@ -550,10 +551,10 @@ class RunReader:
     def rows_spans(self, rows: list[int]) -> list[tuple[int, int]]:
         """``row_spans`` of ``rows``; the row columns whole when the rows lie on as many
         pages as would make a column be checked whole (``PagedPart.whole_after``)."""
-        if not self._by_page("vto"):
+        if not self.by_page("vto"):
             return [span for row in rows for span in self.row_spans(row)]
-        pages = -(-self._locate("vto")[1] // PAGE_BYTES)
-        if len({row * 8 // PAGE_BYTES for row in rows}) >= max(WHOLE_AFTER_PAGES, pages // 4):
+        size, pages = _size_of("vto"), -(-self._locate("vto")[1] // PAGE_BYTES)
+        if len({row * size // PAGE_BYTES for row in rows}) >= max(WHOLE_AFTER_PAGES, pages // 4):
             return part_spans([self], "vto")
         return [span for row in rows for span in self.row_spans(row)]
 
@@ -563,7 +564,7 @@ class RunReader:
         (its id's excepted: ``id_span``, once ``idoff`` is read)."""
         spans = []
         for name in ROW_PARTS[:-1]:
-            if name in self._parts or not self._by_page(name):
+            if name in self._parts or not self.by_page(name):
                 continue
             size = _size_of(name)
             at = row * size
@@ -885,7 +886,7 @@ def fetch_parts(runs: list[RunReader], name: str) -> None:
 def id_spans(refs: list[Any]) -> list[tuple[int, int]]:
     """``(offset, size)`` of the ids of ``refs`` (row references of runs) whose run reads
     its ``ids`` by the page (their ``idoff`` items are read)."""
-    return [ref.run.id_span(ref.row) for ref in refs if ref.run._by_page("ids")]
+    return [ref.run.id_span(ref.row) for ref in refs if ref.run.by_page("ids")]
 
 
 def part_spans(runs: list[RunReader], name: str) -> list[tuple[int, int]]:
