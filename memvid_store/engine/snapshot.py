@@ -316,6 +316,15 @@ class Snapshot:
                     total += 1
         return total + self._count_delta(delta, within)
 
+    def count_current_gids(self, gids: Any, within: str | None) -> int:
+        """How many of the versions ``gids`` (numpy, ascending, distinct) are current
+        content versions, under ``within`` too when given."""
+        first = self.toc.next_gid
+        rows = [(run, (gids[(gids >= run.base) & (gids < run.end)] - run.base)
+                 .astype("<u4")) for run in self.runs]
+        delta = [self.delta[g - first] for g in gids[gids >= first].tolist()]
+        return self._count_live(rows, delta, within)
+
     def count_current_in_time(self, spans: list[tuple[RunReader, range]],
                               delta: list[Version], within: str | None) -> int | None:
         """``count_current`` over the versions at ``spans`` of each run's time index

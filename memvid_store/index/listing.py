@@ -122,6 +122,12 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
             return None
         posted = snap.count_current_any(list(plan.excluded), within)
         return None if posted is None else total - posted
+    if "$or" in req.filter.spec and len(req.filter.spec) == 1:
+        total = live_by_collection(snap.counters()).get(req.collection, 0)
+        counted = None if total < bulk else _count_or(snap, req.filter.spec["$or"], total,
+                                                      within)
+        if counted is not None:
+            return counted
     if len(plan.groups) != 1 or len(plan.groups[0]) != 1:
         return None
     (item,) = plan.groups[0]
@@ -130,6 +136,38 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
     if not plan.exact or snap.posted_count(item) < bulk:
         return None
     return snap.count_current(item, within)
+
+
+def _count_or(snap: Snapshot, branches: list[Any], total: int, within: str | None
+              ) -> int | None:
+    """The count of ``{"$or": branches}`` when the postings answer each branch exactly:
+    posted under one of its terms (an exact plan), or under none (only excluded terms:
+    ``{"lang": {"$ne": "en"}}``); None otherwise. A match is posted under a term of a
+    positive branch or misses one negated branch's terms, so the current versions of
+    ``total`` all match but those posted under some term of every negated branch and
+    under no positive term."""
+    positive: list[str] = []
+    negated: list[tuple[str, ...]] = []
+    for branch in branches:
+        plan = plan_terms(branch)
+        if plan.exact and all(isinstance(t, str) for t in plan.groups[0]):
+            positive += plan.groups[0]
+        elif plan.only_excluded and not plan.groups:
+            negated.append(plan.excluded)
+        else:
+            return None
+    if not all(run.has_postings for run in snap.runs):
+        return None
+    if not negated:
+        return snap.count_current_any(list(dict.fromkeys(positive)), within)
+    failing = None
+    for terms in negated:
+        gids = np.unique(np.concatenate([snap.posted_gids(t) for t in terms]))
+        failing = gids if failing is None else np.intersect1d(failing, gids, assume_unique=True)
+    if positive:
+        passing = np.concatenate([snap.posted_gids(t) for t in dict.fromkeys(positive)])
+        failing = np.setdiff1d(failing, passing)
+    return total - snap.count_current_gids(failing, within)
 
 
 WINDOW_OPS = ({"$gt", "$gte"}, {"$lt", "$lte"})

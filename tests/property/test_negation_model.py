@@ -55,9 +55,16 @@ negations = st.sampled_from([
     # not exact, so nothing is excluded: answered by a scan
     {"g.k": {"$ne": 1}}, {"$not": {"lang": "en", "kind": "a"}},
     {"$nor": [{"lang": "en", "kind": "a"}]}, {"lang": {"$not": {"$gt": "e"}}},
+    # $or of branches the postings answer exactly: counted from them (listing._count_or)
+    {"$or": [{"lang": {"$ne": "en"}}, {"kind": "a"}]},
+    {"$or": [{"lang": {"$ne": "en"}}, {"tags": {"$ne": "x"}}, {"lang": "fr"}]},
+    {"$or": [{"lang": "fr"}, {"kind": {"$in": ["a", "b"]}}]},
 ])
 SCANNED = ({"g.k": {"$ne": 1}}, {"$not": {"lang": "en", "kind": "a"}},
-           {"$nor": [{"lang": "en", "kind": "a"}]}, {"lang": {"$not": {"$gt": "e"}}})
+           {"$nor": [{"lang": "en", "kind": "a"}]}, {"lang": {"$not": {"$gt": "e"}}},
+           {"$or": [{"lang": {"$ne": "en"}}, {"kind": "a"}]},
+           {"$or": [{"lang": {"$ne": "en"}}, {"tags": {"$ne": "x"}}, {"lang": "fr"}]},
+           {"$or": [{"lang": "fr"}, {"kind": {"$in": ["a", "b"]}}]})
 others = st.sampled_from([{}, {"kind": "a"}, {"n": {"$gte": 2}}, {"kind": {"$ne": "b"}},
                           {"$or": [{"kind": "a"}, {"n": 0}]}])
 
@@ -129,3 +136,22 @@ def test_a_fresh_process_counts_a_negation_without_numpy(corpus, tmp_path):
                          capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == [len(expected(state["default"], spec)),
                                       len(expected(state["chat"], spec)), False]
+
+
+@pytest.mark.parametrize("spec", [
+    {"$or": [{"lang": "fr"}, {"kind": {"$in": ["a", "b"]}}]},
+    {"$or": [{"lang": {"$ne": "en"}}, {"kind": "a"}]},
+    {"$or": [{"lang": {"$nin": ["en", "fr"]}}, {"tags": {"$ne": "x"}}, {"lang": "de"}]},
+    {"$or": [{"lang": {"$exists": False}}, {"tags": "y"}]},
+])
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_an_or_of_exact_branches_is_counted_from_the_postings(corpus, monkeypatch, spec,
+                                                               collection):
+    """Each branch answered exactly by the postings (posted under a term, or under none
+    of its excluded ones): the count comes from them, never a payload."""
+    mem, state = corpus
+    handle = mem if collection == "default" else mem.collection(collection)
+    monkeypatch.setattr(listing, "BULK_COUNT", 0)
+    monkeypatch.setattr(listing, "BULK_COUNT_LOADED", 0)
+    monkeypatch.setattr(Snapshot, "record", lambda *a, **k: pytest.fail("a payload read"))
+    assert handle.count(spec) == len(expected(state[collection], spec))
