@@ -22,6 +22,7 @@ microseconds):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +91,25 @@ def count_refs(snap: Snapshot, req: Listing) -> int:
     counted = _count_posted(snap, req)
     if counted is not None:
         return counted
+    negated = _negated(req)
+    if negated is not None:  # the current versions less those the negated filter lists
+        total = live_by_collection(snap.counters()).get(req.collection, 0)
+        return total - count_refs(snap, negated)
     return sum(1 for _ in matching(snap, req, share=COUNT_SELECTIVE))
+
+
+def _negated(req: Listing) -> Listing | None:
+    """For a current listing whose filter is one top-level ``$not`` or ``$nor``, the
+    listing of what it negates (its matches are the current versions that one does not
+    list, whose count its postings may give: ``{"$not": {"a": 1, "b": 2}}``); else None."""
+    spec = req.filter.spec if req.filter is not None else None
+    if req.at is not None or req.window is not None or not spec or len(spec) != 1:
+        return None
+    ((op, arg),) = spec.items()
+    if op not in ("$not", "$nor"):
+        return None
+    inner = arg if op == "$not" else {"$or": list(arg)}
+    return dataclasses.replace(req, filter=compile_filter(inner))
 
 
 def _count_posted(snap: Snapshot, req: Listing) -> int | None:
