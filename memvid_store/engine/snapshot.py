@@ -450,27 +450,29 @@ class Snapshot:
 
     def window_split(self, path: str, lo: Any, hi: Any, *, kind: ValueKind
                      ) -> tuple[list[tuple[RunReader, Any]], list[RowRef]] | None:
-        """The versions that may meet ``lo <= x <= hi`` (or strict bounds) at ``path``, in
-        two parts: per run, the rows (ascending uint32 arrays) with a stored value strictly
-        inside, which meet any such filter (stored values keep order, so a value stored
-        strictly between the stored bounds lies strictly between the bounds); and the
-        versions to check on their payload: values stored at a bound, versions holding
-        several values (``m`` terms) and the delta's. None when a run lacks the kind's
-        columns or ``m`` terms."""
+        """The versions that may meet ``lo <= x <= hi`` (or strict bounds; None: no such
+        bound) at ``path``, in two parts: per run, the rows (ascending uint32 arrays) with
+        a stored value strictly inside, which meet any such filter (stored values keep
+        order, so a value stored strictly between the stored bounds lies strictly between
+        the bounds); and the versions to check on their payload: values stored at a bound,
+        versions holding several values (``m`` terms) and the delta's. None when a run
+        lacks the kind's columns or ``m`` terms."""
         if not all(run.has_values(kind) and run.posts_multi and run.has_postings
                    for run in self.runs):
             return None
         h, m = term_hash(kind.term(path)), term_hash(multi_term(path))
-        lo_at, _ = kind.stored_bound(lo, True)
-        hi_at, _ = kind.stored_bound(hi, True)
+        lo_at = None if lo is None else kind.stored_bound(lo, True)[0]
+        hi_at = None if hi is None else kind.stored_bound(hi, True)[0]
         sure: list[tuple[RunReader, Any]] = []
         check: list[RowRef] = []
         for run in self.runs:
             values, start, end = run.values_at(kind, h)
-            first = bisect_left(values, lo_at, start, end)
-            inside = bisect_right(values, lo_at, first, end)
-            beyond = max(inside, bisect_left(values, hi_at, inside, end))
-            last = max(beyond, bisect_right(values, hi_at, beyond, end))
+            first = start if lo_at is None else bisect_left(values, lo_at, start, end)
+            inside = first if lo_at is None else bisect_right(values, lo_at, first, end)
+            beyond = end if hi_at is None else max(inside, bisect_left(values, hi_at,
+                                                                       inside, end))
+            last = end if hi_at is None else max(beyond, bisect_right(values, hi_at,
+                                                                      beyond, end))
             rows = run.value_rows(kind, inside, beyond)
             sure.append((run, np.array(rows, "<u4")))
             edge = {*run.value_rows(kind, first, inside), *run.value_rows(kind, beyond, last),

@@ -195,15 +195,19 @@ WINDOW_OPS = ({"$gt", "$gte"}, {"$lt", "$lte"})
 def _count_window(snap: Snapshot, req: Listing, window: Range, within: str | None,
                   bulk: int) -> int | None:
     """The count of a filter that is one window on one top-level key (``{"at": {"$gte":
-    a, "$lt": b}}``): the versions with a value stored strictly inside counted from the
-    columns in bulk, the others that may match checked one by one (``window_split``);
-    None for any other filter or below ``bulk`` values."""
+    a, "$lt": b}}``, or one side of it: ``{"n": {"$gt": 3}}``): the versions with a value
+    stored strictly inside counted from the columns in bulk, the others that may match
+    checked one by one (``window_split``); None for any other filter or below ``bulk``
+    values."""
     if len(req.filter.spec) != 1:
         return None
     ((key, cond),) = req.filter.spec.items()
-    if (window.lo is None or window.hi is None or key.startswith("$") or key in TAGS_KEYS
-            or "." in window.path or not isinstance(cond, dict) or len(cond) != 2
-            or not all(len(ops & cond.keys()) == 1 for ops in WINDOW_OPS)):
+    if (key.startswith("$") or key in TAGS_KEYS or "." in window.path
+            or not isinstance(cond, dict) or not cond
+            or not cond.keys() <= WINDOW_OPS[0] | WINDOW_OPS[1]
+            or any(len(ops & cond.keys()) > 1 for ops in WINDOW_OPS)
+            or (window.lo is None) != (not WINDOW_OPS[0] & cond.keys())
+            or (window.hi is None) != (not WINDOW_OPS[1] & cond.keys())):
         return None
     if snap.windowed_count(window.path, window.lo, window.hi, kind=window.kind) < bulk:
         return None

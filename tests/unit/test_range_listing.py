@@ -28,6 +28,9 @@ FILTERS += [{"n": {op: x}} for op in ("$gt", "$gte", "$lt", "$lte")
 FILTERS += [{"n": {"$gte": "2026-12-02T10:00:00", "$lt": "2026-12-02T11"}},
             {"n": {"$gt": 1, "$lt": "b"}}, {"m.n": {"$lt": "b"}},
             {"$or": [{"n": {"$lt": "a"}}, {"n": {"$gt": 2}}]}]
+# negations: counted as the current count less the count of the range
+FILTERS += [{"$not": {"n": {"$gt": 1.5}}}, {"$not": {"n": {"$lte": "ab"}}},
+            {"$nor": [{"n": {"$gte": 2, "$lt": 2**53}}]}, {"n": {"$not": {"$gt": 2}}}]
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +78,10 @@ def test_window_counts_use_the_split(mem):
 
     with patch.object(listing, "BULK_COUNT", 0), patch.object(listing, "BULK_COUNT_LOADED", 0), \
             patch.object(listing, "_count_window", spy):
-        for spec in ({"n": {"$gte": "a", "$lt": "b"}}, {"n": {"$gt": 1, "$lte": 5}}):
+        for spec in ({"n": {"$gte": "a", "$lt": "b"}}, {"n": {"$gt": 1, "$lte": 5}},
+                     {"n": {"$gt": 1}}, {"n": {"$lte": "b"}}, {"$not": {"n": {"$lt": 2}}}):
             mem.count(spec)
-    assert len(answers) == 2 and None not in answers
+    assert len(answers) == 5 and None not in answers
 
 
 def test_a_fresh_process_answers_a_broad_range_without_numpy(tmp_path):
