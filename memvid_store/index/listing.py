@@ -147,6 +147,11 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
                                                       within)
         if counted is not None:
             return counted
+    elif (len(req.filter.spec) > 1 and plan.excluded and plan.groups
+          and live_by_collection(snap.counters()).get(req.collection, 0) >= bulk):
+        counted = _count_and(snap, req.filter.spec, within)
+        if counted is not None:
+            return counted
     if len(plan.groups) != 1 or len(plan.groups[0]) != 1:
         return None
     (item,) = plan.groups[0]
@@ -159,34 +164,71 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
 
 def _count_or(snap: Snapshot, branches: list[Any], total: int, within: str | None
               ) -> int | None:
-    """The count of ``{"$or": branches}`` when the postings answer each branch exactly:
-    posted under one of its terms (an exact plan), or under none (only excluded terms:
-    ``{"lang": {"$ne": "en"}}``); None otherwise. A match is posted under a term of a
-    positive branch or misses one negated branch's terms, so the current versions of
-    ``total`` all match but those posted under some term of every negated branch and
-    under no positive term."""
-    positive: list[str] = []
+    """The count of ``{"$or": branches}`` when the postings answer each branch exactly
+    (``_exact_parts``); None otherwise. A match is posted under a term of a positive
+    branch or misses one negated branch's terms, so the current versions of ``total``
+    all match but those posted under some term of every negated branch and under no
+    positive term."""
+    parts = _exact_parts(snap, branches)
+    if parts is None:
+        return None
+    positive, negated = parts
+    if not negated:
+        return snap.count_current_any([t for terms in positive for t in terms], within)
+    failing = _every(snap, negated)
+    if positive:
+        failing = np.setdiff1d(failing, _posted(snap, [t for ts in positive for t in ts]))
+    return total - snap.count_current_gids(failing, within)
+
+
+def _count_and(snap: Snapshot, spec: Mapping[str, Any], within: str | None) -> int | None:
+    """The count of a conjunction of entries the postings each answer exactly
+    (``{"lang": {"$in": ["en", "fr"]}, "topic": {"$ne": 3}}``): the current versions
+    posted under a term of every positive entry and under none of a negated one's."""
+    parts = _exact_parts(snap, [{key: cond} for key, cond in spec.items()])
+    if parts is None or not parts[0]:
+        return None
+    positive, negated = parts
+    matching = _every(snap, positive)
+    if negated:
+        matching = np.setdiff1d(matching, _posted(snap, [t for ts in negated for t in ts]),
+                                assume_unique=True)
+    return snap.count_current_gids(matching, within)
+
+
+def _exact_parts(snap: Snapshot, specs: list[Any]
+                 ) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]] | None:
+    """The terms of filters ``specs`` that the postings each answer exactly: (positive:
+    a version matches when posted under one of its terms, negated: when posted under
+    none, such as ``{"lang": {"$ne": "en"}}``); None when one is neither, or a run has
+    no postings."""
+    positive: list[tuple[str, ...]] = []
     negated: list[tuple[str, ...]] = []
-    for branch in branches:
-        plan = plan_terms(branch)
+    for spec in specs:
+        plan = plan_terms(spec)
         if plan.exact and all(isinstance(t, str) for t in plan.groups[0]):
-            positive += plan.groups[0]
+            positive.append(plan.groups[0])  # type: ignore[arg-type]
         elif plan.only_excluded and not plan.groups:
             negated.append(plan.excluded)
         else:
             return None
     if not all(run.has_postings for run in snap.runs):
         return None
-    if not negated:
-        return snap.count_current_any(list(dict.fromkeys(positive)), within)
-    failing = None
-    for terms in negated:
-        gids = np.unique(np.concatenate([snap.posted_gids(t) for t in terms]))
-        failing = gids if failing is None else np.intersect1d(failing, gids, assume_unique=True)
-    if positive:
-        passing = np.concatenate([snap.posted_gids(t) for t in dict.fromkeys(positive)])
-        failing = np.setdiff1d(failing, passing)
-    return total - snap.count_current_gids(failing, within)
+    return positive, negated
+
+
+def _posted(snap: Snapshot, terms: list[str]) -> Any:
+    """Gids (numpy, ascending, distinct) of the versions posted under any of ``terms``."""
+    return np.unique(np.concatenate([snap.posted_gids(t) for t in dict.fromkeys(terms)]))
+
+
+def _every(snap: Snapshot, groups: list[tuple[str, ...]]) -> Any:
+    """Gids of the versions posted under a term of every group."""
+    found = None
+    for terms in groups:
+        gids = _posted(snap, list(terms))
+        found = gids if found is None else np.intersect1d(found, gids, assume_unique=True)
+    return found
 
 
 WINDOW_OPS = ({"$gt", "$gte"}, {"$lt", "$lte"})
