@@ -533,18 +533,23 @@ class RunReader:
         runs reading their row columns by the page, only this one's."""
         if self.siblings is not None and name not in self._fetched:
             fetch_parts([run for run in self.siblings if run is self or name not in ROW_PARTS
-                         or run.row_bytes <= BY_PAGE_BYTES], name)
+                         or not run.rows_by_page], name)
 
     def by_page(self, name: str) -> bool:
         """Whether row column ``name`` is read by the page: remote bytes (``siblings``)
         of a run whose row columns are too large to fetch whole (``BY_PAGE_BYTES``), the
         column not fetched whole yet."""
         return (self.siblings is not None and name in ROW_PARTS
-                and name not in self._fetched and self.row_bytes > BY_PAGE_BYTES)
+                and name not in self._fetched and self.rows_by_page)
+
+    @property
+    def rows_by_page(self) -> bool:
+        """Whether remote bytes of this run's row columns are read by the page: they pass
+        ``BY_PAGE_BYTES``."""
+        return self._row_bytes > BY_PAGE_BYTES
 
     @cached_property
-    def row_bytes(self) -> int:
-        """Bytes of the run's row columns (``ROW_PARTS``)."""
+    def _row_bytes(self) -> int:
         parts = self.header["parts"]
         return sum(parts[name][1] for name in ROW_PARTS if name in parts)
 
