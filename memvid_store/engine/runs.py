@@ -378,6 +378,7 @@ class RunReader:
         self._checked_blocks: set[int] = set()  # vector blocks whose CRC matched
         # over a view that batches: the snapshot's runs, whose parts are fetched together
         self.siblings: list[RunReader] | None = None
+        self.rows_by_page = False  # remote bytes of its row columns read by the page
         self._fetched: set[str] = set()  # parts announced already
 
     @property
@@ -542,14 +543,9 @@ class RunReader:
         return (self.siblings is not None and name in ROW_PARTS
                 and name not in self._fetched and self.rows_by_page)
 
-    @property
-    def rows_by_page(self) -> bool:
-        """Whether remote bytes of this run's row columns are read by the page: they pass
-        ``BY_PAGE_BYTES``."""
-        return self._row_bytes > BY_PAGE_BYTES
-
     @cached_property
-    def _row_bytes(self) -> int:
+    def row_bytes(self) -> int:
+        """Bytes of the run's row columns (``ROW_PARTS``)."""
         parts = self.header["parts"]
         return sum(parts[name][1] for name in ROW_PARTS if name in parts)
 
@@ -878,6 +874,15 @@ def _mismatch(name: str, start: int, page: int | None = None) -> CorruptFileErro
         return DamagedIndexError(f"the filter index ({what}) at offset {where} fails its "
                                  "checksum", "segment:run", where)
     return ChecksumError(f"{what} at offset {where} checksum mismatch", "segment:run", where)
+
+
+def read_rows_by_page(runs: list[RunReader]) -> None:
+    """Mark the runs of a remote snapshot whose row columns are read by the page: all
+    but the small ones once one run's pass ``BY_PAGE_BYTES`` (its query rows take a round
+    of their own, which the others' rows then join instead of being fetched whole)."""
+    large = any(run.row_bytes > BY_PAGE_BYTES for run in runs)
+    for run in runs:
+        run.rows_by_page = large and run.ref.length > SMALL_RUN
 
 
 def fetch_parts(runs: list[RunReader], name: str) -> None:

@@ -24,7 +24,7 @@ from .fileio import FileView
 from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_footer
 from .keys import DEFAULT, SEP, member_test, split_key
 from .records import Version, apply_counters, id_hash
-from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader, id_spans
+from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader, id_spans, read_rows_by_page
 from .terms import multi_term, term_hash, terms_of
 from .value_kinds import NUMBERS, ValueKind, value_span
 
@@ -71,6 +71,7 @@ class Snapshot:
         if view.batches:  # remote bytes: a part of every run in one round (runs.fetch_parts)
             for run in self.runs:
                 run.siblings = self.runs
+            read_rows_by_page(self.runs)
         self.extras: dict[str, object] = {}  # per-snapshot caches of higher layers (search)
         self._memo_lock = threading.Lock()
         # decoded records (Snapshot.record) by gid, shared by the snapshots of one file (a

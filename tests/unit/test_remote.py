@@ -403,3 +403,23 @@ def test_a_flipped_byte_in_a_row_column_read_by_the_page_is_a_typed_error(
     with _open(f"s3://{BUCKET}/bad-vto.mv2", str(tmp_path / "c")) as mem, \
             pytest.raises(MemvidError, match="checksum"):
         mem.find("golf hotel", k=10, mode="lexical")
+
+
+def test_once_one_run_reads_its_rows_by_the_page_every_run_but_the_small_does():
+    """A run past ``BY_PAGE_BYTES`` makes a query's rows take a round of their own; the
+    rows of the other runs join it rather than being fetched whole."""
+    from types import SimpleNamespace
+
+    from memvid_store.engine import runs
+
+    def run(row_bytes: int, length: int) -> SimpleNamespace:
+        return SimpleNamespace(row_bytes=row_bytes, ref=SimpleNamespace(length=length),
+                               rows_by_page=None)
+
+    large = run(runs.BY_PAGE_BYTES + 1, 1 << 30)
+    middle = run(5 << 20, 8 << 20)
+    small = run(1 << 10, runs.SMALL_RUN)
+    runs.read_rows_by_page([large, middle, small])
+    assert (large.rows_by_page, middle.rows_by_page, small.rows_by_page) == (True, True, False)
+    runs.read_rows_by_page([middle, small])
+    assert (middle.rows_by_page, small.rows_by_page) == (False, False)
