@@ -111,11 +111,12 @@ ROW_PARTS = ("created", "vto", "poff", "plen", "pcrc", "version", "flags", "idof
 PART_GROUPS = (("sup_gid", "sup_to", PAGE_CHECK_PART), ("vrow", "vcrc"), ROW_PARTS)
 QUERY_PARTS = tuple(name for group in PART_GROUPS for name in group)
 SMALL_RUN = 256 << 10  # a run this small is fetched whole with its first part
-# Row columns of a run larger than this are read by the page from remote bytes (until a
-# vector query fetches them with the graph: hnsw_format.fetch_graph). Smaller ones are
-# fetched whole with the first query, in the round of tantivy's files or the graph,
-# which they do not lengthen (5.6 MB at 100k rows); at 1M rows (61 MB) they would add
-# 40 % to a first lexical answer's bytes, more than the round a query's rows take.
+# Row columns of a run larger than this are read by the page from remote bytes, and then
+# those of every run of the file but the small ones (read_rows_by_page), until a vector
+# query fetches them with the graph (hnsw_format.fetch_graph). Smaller ones are fetched
+# whole with the first query, in the round of tantivy's files or the graph, which they
+# do not lengthen (5.6 MB at 100k rows); at 1M rows (61 MB) they would add 40 % to a
+# first lexical answer's bytes, more than the round a query's rows take.
 BY_PAGE_BYTES = 16 << 20
 NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8"}
 
