@@ -117,8 +117,9 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
     to pay numpy's import (``BULK_COUNT``), or numpy's per-call cost once it is loaded
     (``BULK_COUNT_LOADED``): a filter that one posting term answers exactly (``{"k":
     v}``, ``{"tags": t}``), or excluded terms do (``{"k": {"$ne": v}}``: every current
-    version but those posted under them), or an event-time window alone; None
-    otherwise."""
+    version but those posted under them), an ``$or`` or a conjunction of entries the
+    postings answer exactly (``_count_or``, ``_count_and``), a window or one side of one
+    on one key, or an event-time window alone; None otherwise."""
     if req.at is not None:
         return None
     bulk = BULK_COUNT_LOADED if loaded("numpy") is not None else BULK_COUNT
