@@ -132,7 +132,10 @@ def read_state(fd: int | ByteSource) -> Opened:
     if not isinstance(fd, int):
         return _read_state_once(fd.pread, fd.size)
     for _ in range(50):
-        state = _read_state_once(lambda n, off: os.pread(fd, n, off), os.fstat(fd).st_size)
+        size = os.fstat(fd).st_size
+        state = _read_state_once(lambda n, off: os.pread(fd, n, off), size)
+        if state.problems and os.fstat(fd).st_size != size:
+            continue  # a commit landed past the size read: its TOC looked missing, not damaged
         again = os.pread(fd, HEADER_SIZE, 0)
         try:
             latest, _ = pick_header(again)

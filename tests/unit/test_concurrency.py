@@ -421,3 +421,38 @@ def test_reader_process_sees_wal_only_writes_after_refresh(mem_path, opened, chi
     after = child.call("refresh")
     assert after["generation"] == w.generation > gen and after["wal_records"] == 0
     assert after["rows"] == rows(w)
+
+
+def test_a_commit_landing_during_a_read_is_not_taken_for_a_damaged_one(tmp_path, monkeypatch):
+    """A reader measures the file, then reads the header: a commit landing in between
+    points past the size it measured. Its TOC then looks cut short; the read starts over
+    instead of falling back to the commit before (a refresh that went back in time)."""
+    import os
+
+    from memvid_store.engine import store
+
+    path = str(tmp_path / "m.mv2")
+    with Memory.create(path, wal_size=WAL_SIZE, sync=False) as mem:
+        mem.put_many([{"text": f"text {i}", "id": f"{i:05d}"} for i in range(30)])
+        mem.seal()
+        before = os.path.getsize(path)
+        mem.put_many([{"text": f"text {i}", "id": f"{i:05d}"} for i in range(30, 60)])
+        mem.seal()
+    fd = os.open(path, os.O_RDONLY)
+    real = os.fstat
+    calls = []
+
+    def fstat(target: int) -> os.stat_result:
+        got = real(target)
+        if target != fd or calls:
+            return got
+        calls.append(target)  # the first measure: the file before the last commit
+        return os.stat_result((*got[:6], before, *got[7:]))
+
+    try:
+        monkeypatch.setattr(store.os, "fstat", fstat)
+        state = store.read_state(fd)
+    finally:
+        os.close(fd)
+    assert calls and state.problems == [] and not state.newest_damaged
+    assert state.toc.next_gid + len(state.delta) == 60  # the newest commit's frames
