@@ -99,16 +99,22 @@ def count_refs(snap: Snapshot, req: Listing) -> int:
 
 
 def _negated(req: Listing) -> Listing | None:
-    """For a current listing whose filter is one top-level ``$not`` or ``$nor``, the
-    listing of what it negates (its matches are the current versions that one does not
-    list, whose count its postings may give: ``{"$not": {"a": 1, "b": 2}}``); else None."""
+    """For a current listing whose filter is one ``$not`` or ``$nor`` (at the top level,
+    or a key's ``$not``: ``{"n": {"$not": {"$gt": 3}}}`` is the complement of ``{"n":
+    {"$gt": 3}}``), the listing of what it negates (its matches are the current versions
+    that one does not list, whose count its postings may give); else None."""
     spec = req.filter.spec if req.filter is not None else None
     if req.at is not None or req.window is not None or not spec or len(spec) != 1:
         return None
-    ((op, arg),) = spec.items()
-    if op not in ("$not", "$nor"):
+    ((key, arg),) = spec.items()
+    if key == "$not":
+        inner = arg
+    elif key == "$nor":
+        inner = {"$or": list(arg)}
+    elif isinstance(arg, Mapping) and arg.keys() == {"$not"}:
+        inner = {key: arg["$not"]}
+    else:
         return None
-    inner = arg if op == "$not" else {"$or": list(arg)}
     return dataclasses.replace(req, filter=compile_filter(inner))
 
 
