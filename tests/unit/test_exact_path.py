@@ -274,3 +274,20 @@ def test_a_version_replaced_after_a_query_leaves_the_kept_mask(tmp_path):
             moved = [h for h in hits if h.id == f"f{target:04d}"]
             assert len(moved) == 1 and moved[0].text == "moved"
             assert hits[0].id != f"f{target:04d}"
+
+
+def test_a_mask_computed_before_a_change_is_not_kept_after_it():
+    """A query computing the mask while a write updates ``valid_to`` may store it after
+    the write's ``changed()``: it is tagged with the changes it saw and not used again."""
+    from memvid_store.engine.format import TIME_MAX
+
+    n = 6
+    block = Block(np.zeros((n, DIM), "<f4"), np.arange(n, dtype="<i8"),
+                  np.zeros(n, "<i8"), np.full(n, TIME_MAX, "<i8"), np.zeros(n, "<i8"))
+    assert block.mask(None, None) is None  # every row current, kept
+    seen = block.changes
+    block.valid_to[2] = 5  # a write replaces row 2 ...
+    block.changed()
+    block.current = (seen, None)  # ... and a slower query stores what it computed before
+    keep = block.mask(None, None)
+    assert keep is not None and keep.tolist() == [True, True, False, True, True, True]

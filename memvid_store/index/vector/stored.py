@@ -49,7 +49,8 @@ class Block:
     max_gid: int = -1
     region: tuple[int, int] | None = None  # (offset, length) in the file, for read-ahead
     span: tuple[int, int] | None = None  # (offset, length) in the file (kept after read-ahead)
-    current: Any = False  # mask(None, None) once computed (False: not yet); see changed()
+    current: Any = None  # (changes, mask(None, None)) once computed; see changed()
+    changes: int = 0  # updates of valid_to in place so far
 
     def __post_init__(self) -> None:
         self.max_gid = int(self.gids.max()) if len(self.gids) else -1
@@ -70,14 +71,16 @@ class Block:
              min_gid: int = 0) -> np.ndarray | None:
         """Rows visible at ``at`` within ``time_range``; None when every row qualifies."""
         if at is None and time_range is None and not min_gid:  # most queries: kept
-            if self.current is False:
-                self.current = self._mask(None, None, 0)
-            return self.current
+            kept, seen = self.current, self.changes  # read before the columns it reflects
+            if kept is None or kept[0] != seen:
+                kept = self.current = (seen, self._mask(None, None, 0))
+            return kept[1]
         return self._mask(at, time_range, min_gid)
 
     def changed(self) -> None:
-        """``valid_to`` was updated in place: the kept mask is stale."""
-        self.current = False
+        """``valid_to`` was updated in place (call after the update): a mask computed
+        before is stale, even one a concurrent query stores after this call."""
+        self.changes += 1
 
     def _mask(self, at: int | None, time_range: tuple[int | None, int | None] | None,
               min_gid: int) -> np.ndarray | None:
