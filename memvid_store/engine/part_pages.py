@@ -30,6 +30,12 @@ def page_checks(data: Any) -> list[int]:
     return [crc32(view[at : at + PAGE_BYTES]) for at in range(0, len(view), PAGE_BYTES)]
 
 
+def whole_after(pages: int) -> int:
+    """Of a part of ``pages`` pages, the pages checked one by one after which it is
+    checked whole."""
+    return max(WHOLE_AFTER_PAGES, pages // 4)
+
+
 @dataclass(slots=True)
 class PagedPart:
     """A part read without checking it whole: its typed items, its bytes, where its
@@ -48,7 +54,7 @@ class PagedPart:
     @property
     def whole_after(self) -> int:
         """Pages checked one by one after which the part is checked whole."""
-        return max(WHOLE_AFTER_PAGES, len(self.checked) // 4)
+        return whole_after(len(self.checked))
 
     def item_checked(self, i: int) -> bool:
         """Whether item ``i`` lies in a page that matched its check."""

@@ -70,7 +70,7 @@ from ..errors import ChecksumError, CorruptFileError, DamagedIndexError
 from ..lazy import numpy as np
 from .fileio import FileView
 from .format import NO_ROW, TIME_MAX, SegmentRef, align, crc32
-from .part_pages import PAGE_BYTES, WHOLE_AFTER_PAGES, PagedPart, page_checks
+from .part_pages import PAGE_BYTES, PagedPart, page_checks, whole_after
 from .value_kinds import (
     NUMBERS,
     STRING_KEY_BYTES,
@@ -109,7 +109,6 @@ ROW_PARTS = ("created", "vto", "poff", "plen", "pcrc", "version", "flags", "idof
 # one: the small ones every query needs (ahead of the first query), a vector path's row
 # lookups, and the row columns once one is read whole.
 PART_GROUPS = (("sup_gid", "sup_to", PAGE_CHECK_PART), ("vrow", "vcrc"), ROW_PARTS)
-QUERY_PARTS = tuple(name for group in PART_GROUPS for name in group)
 SMALL_RUN = 256 << 10  # a run this small is fetched whole with its first part
 # Row columns of a run larger than this are read by the page from remote bytes, and then
 # those of every run of the file but the small ones (read_rows_by_page), until a vector
@@ -552,12 +551,11 @@ class RunReader:
 
     def rows_spans(self, rows: list[int]) -> list[tuple[int, int]]:
         """``row_spans`` of ``rows``; the row columns whole when the rows lie on as many
-        pages as would make a column be checked whole (``PagedPart.whole_after``)."""
-        if not self.by_page("vto"):
-            return [span for row in rows for span in self.row_spans(row)]
-        size, pages = _size_of("vto"), -(-self._locate("vto")[1] // PAGE_BYTES)
-        if len({row * size // PAGE_BYTES for row in rows}) >= max(WHOLE_AFTER_PAGES, pages // 4):
-            return part_spans([self], "vto")
+        pages as would make a column be checked whole (``part_pages.whole_after``)."""
+        if self.by_page("vto"):
+            size, pages = _size_of("vto"), -(-self._locate("vto")[1] // PAGE_BYTES)
+            if len({row * size // PAGE_BYTES for row in rows}) >= whole_after(pages):
+                return part_spans([self], "vto")
         return [span for row in rows for span in self.row_spans(row)]
 
     def row_spans(self, row: int) -> list[tuple[int, int]]:

@@ -306,13 +306,10 @@ class Snapshot:
         """``count_current_any`` of term hashes ``hashes`` row by row, without numpy (up
         to ``ROW_COUNT_MAX`` rows cost less than importing it)."""
         w = None if within is None else term_hash(within)
-        replaced = self.run_overrides.keys() | self.delta_replaced.keys()
         total = 0
         for run in self.runs:
             for row in set().union(*(run.posted_rows(h) for h in hashes)):
-                if (run.item("vto", row) == TIME_MAX
-                        and not run.item("flags", row) & FLAG_TOMBSTONE
-                        and run.base + row not in replaced
+                if (self.visible(RowRef(run.base + row, run, row), None)
                         and (w is None or run.is_posted(w, row))):
                     total += 1
         return total + self._count_delta(delta, within)

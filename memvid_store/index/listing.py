@@ -87,15 +87,19 @@ def select_refs(snap: Snapshot, req: Listing, *, offset: int = 0,
 def count_refs(snap: Snapshot, req: Listing) -> int:
     """How many frames ``req`` lists."""
     if req.filter is None and req.window is None and req.at is None:
-        return live_by_collection(snap.counters()).get(req.collection, 0)
+        return _current(snap, req)
     counted = _count_posted(snap, req)
     if counted is not None:
         return counted
     negated = _negated(req)
     if negated is not None:  # the current versions less those the negated filter lists
-        total = live_by_collection(snap.counters()).get(req.collection, 0)
-        return total - count_refs(snap, negated)
+        return _current(snap, req) - count_refs(snap, negated)
     return sum(1 for _ in matching(snap, req, share=COUNT_SELECTIVE))
+
+
+def _current(snap: Snapshot, req: Listing) -> int:
+    """How many current frames the collection of ``req`` holds (from the counters)."""
+    return live_by_collection(snap.counters()).get(req.collection, 0)
 
 
 def _negated(req: Listing) -> Listing | None:
@@ -143,19 +147,19 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
         return None
     plan = plan_terms(req.filter.spec)
     if plan.only_excluded and not plan.groups:  # every version but those posted there
-        total = live_by_collection(snap.counters()).get(req.collection, 0)
+        total = _current(snap, req)
         if total < bulk:
             return None
         posted = snap.count_current_any(list(plan.excluded), within)
         return None if posted is None else total - posted
     if "$or" in req.filter.spec and len(req.filter.spec) == 1:
-        total = live_by_collection(snap.counters()).get(req.collection, 0)
+        total = _current(snap, req)
         counted = None if total < bulk else _count_or(snap, req.filter.spec["$or"], total,
                                                       within)
         if counted is not None:
             return counted
     elif (len(req.filter.spec) > 1 and plan.excluded and plan.groups
-          and live_by_collection(snap.counters()).get(req.collection, 0) >= bulk):
+          and _current(snap, req) >= bulk):
         counted = _count_and(snap, req.filter.spec, within)
         if counted is not None:
             return counted
