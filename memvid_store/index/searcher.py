@@ -349,8 +349,8 @@ class Searcher:
                         if announce:
                             announce = False
                             spans = [(o, n) for o, n, _ in manifest.files.values()]
-                            if view.batches:
-                                view.fetch(spans, "segment:lex")
+                            if view.batches:  # the files lie side by side: no gap
+                                view.fetch(spans, "segment:lex", 0)
                             else:  # one read-ahead, not a disk read per 4 KiB page
                                 for span in spans:
                                     view.prefetch(*span)

@@ -1,10 +1,12 @@
 """One version of a remote object, read by range: the engine's ``ByteSource``.
 
-Bytes are held per page (``PAGE``, 4 KiB) in an anonymous map the size of the object: in
-memory once this process has them, else copied from the chunk cache, else downloaded.
-A read downloads the pages it misses, no more; the spans a caller announces together
-(``fetch``) are downloaded together, neighbouring ranges closer than ``gap`` bytes
-coalesced into one request, the requests of one call made in parallel (one *round*).
+Bytes are held per sector (``SECTOR``, 512 bytes) in an anonymous map the size of the
+object: in memory once this process has them, else copied from the chunk cache, else
+downloaded. A read downloads the sectors it misses, no more (a 4 KiB page of a run part,
+which starts anywhere, costs at most 4.5 KiB, not the two 4 KiB pages it straddles); the
+spans a caller announces together (``fetch``) are downloaded together, neighbouring
+ranges closer than ``gap`` bytes coalesced into one request, the requests of one call
+made in parallel (one *round*).
 Every request names the version (``If-Match`` its ETag), so the bytes of one snapshot
 all come from one version. In a versioned bucket requests also name the version id the
 store gave at open, so a snapshot keeps reading its version after the object is
@@ -30,7 +32,8 @@ from ..errors import ClosedError, CorruptFileError, MemvidError
 from .cache import ChunkCache, Seen
 from .client import Fetched, ObjectClient
 
-PAGE = 4096  # the unit of what a process holds and downloads
+SECTOR = 512  # the unit of what a process holds and downloads
+AHEAD_GAP = 16 << 10  # spans announced ahead this close share a request (``ahead``)
 TAIL = 64 << 10  # bytes asked from the end of an object at a cold open: its TOC, usually
 _LOG_LENGTH = 4096  # downloads ``RemoteObject.log`` remembers
 
@@ -56,7 +59,7 @@ class RemoteObject:
     ``client``. ``requests``, ``fetched`` and ``rounds`` count its downloads; ``log``
     holds the last ones.
 
-    A read of pages already there is a view into the map, without a copy, as for a
+    A read of sectors already there is a view into the map, without a copy, as for a
     mapped local file."""
 
     def __init__(self, client: ObjectClient, cache: ChunkCache, object_dir: str, seen: Seen,
@@ -70,12 +73,12 @@ class RemoteObject:
         # every download names the version id too, when the store gave one
         self._pinned = {} if seen.version is None else {"version": seen.version}
         self.chunk = chunk  # the unit of the disk cache
-        self.max_pages = max(1, max_request // PAGE)
-        self.gap_pages = gap // PAGE
+        self.max_sectors = max(1, max_request // SECTOR)
+        self.gap_sectors = gap // SECTOR
         self.version_dir = cache.version_dir(object_dir, etag)
         self._map = memoryview(mmap.mmap(-1, max(size, 1)))
         self._readonly = self._map.toreadonly()  # what reads hand out
-        self._have = bytearray(-(-size // PAGE))  # 1: page i is in the map
+        self._have = bytearray(-(-size // SECTOR))  # 1: sector i is in the map
         self._tried = bytearray(-(-size // chunk))  # 1: chunk i was looked for on disk
         self._pieces: list[tuple[int, int]] | None = None  # piece files on disk, listed once
         self._lock = threading.Lock()
@@ -103,28 +106,29 @@ class RemoteObject:
         fetched as their own pages, not as the column between them)."""
         wanted = [(o, n) for o, n in spans if n > 0 and self._missing(o, n)]
         if wanted:
-            self._ensure(wanted, region, None if gap is None else gap // PAGE)
+            self._ensure(wanted, region, None if gap is None else gap // SECTOR)
 
     def mapped(self, offset: int, size: int) -> memoryview:
         """Bytes ``[offset, offset+size)`` as far as they are here, nothing downloaded:
-        pages not read yet hold zeros until a ``read`` or ``fetch`` of them fills them in
+        sectors not read yet hold zeros until a ``read`` or ``fetch`` of them fills them in
         place (a column read by the page reads each page before checking it)."""
         return self._readonly[offset : offset + size]
 
     def ahead(self, spans: list[tuple[int, int]], region: str) -> None:
         """Spans known to be needed soon but not yet: they join the next round of
-        downloads, whatever read starts it, instead of taking a round of their own."""
+        downloads, whatever read starts it, instead of taking a round of their own
+        (joined with each other only ``AHEAD_GAP`` apart)."""
         with self._lock:
             self._ahead = [(o, n) for o, n in spans if n > 0]
             self._ahead_region = region
 
     def keep(self, offset: int, data: bytes | memoryview) -> None:
-        """Put downloaded bytes (page-aligned ``offset``) in the map and the disk cache:
+        """Put downloaded bytes (``offset`` on a sector) in the map and the disk cache:
         the chunks they cover whole as chunk files, the rest as a piece file."""
         data = memoryview(data)
         end = offset + len(data)
         self._map[offset:end] = data
-        self._have[offset // PAGE : -(-end // PAGE)] = b"\x01" * (-(-end // PAGE) - offset // PAGE)
+        self._mark(offset, end)
         chunk = self.chunk
         first, last = -(-offset // chunk), end // chunk  # chunks wholly inside
         if end == self.size and end % chunk:
@@ -141,26 +145,35 @@ class RemoteObject:
         if hi < end:
             self.cache.store_piece(self.version_dir, hi, data[hi - offset :])
 
+    def _mark(self, offset: int, end: int) -> None:
+        """Bytes ``[offset, end)`` (``offset`` on a sector) are in the map."""
+        first, last = offset // SECTOR, -(-end // SECTOR)
+        self._have[first:last] = b"\x01" * (last - first)
+
     def _missing(self, offset: int, size: int) -> bool:
-        return self._have.find(0, offset // PAGE, (offset + size - 1) // PAGE + 1) >= 0
+        return self._have.find(0, offset // SECTOR, (offset + size - 1) // SECTOR + 1) >= 0
 
     def _ensure(self, spans: list[tuple[int, int]], region: str,
-                gap_pages: int | None = None) -> None:
+                gap_sectors: int | None = None) -> None:
         """Make ``spans`` readable: from the disk cache, else downloaded in one round."""
         with self._lock:
-            asked = _pages(spans)
-            wanted = _merge(sorted(asked + _pages(self._ahead)))
+            asked = _sectors(spans)
+            wanted = _merge(sorted(asked + _sectors(self._ahead)))
             self._ahead = []
             holes = [h for lo, hi in wanted for h in _holes(self._have, lo, hi)]
             if holes:
                 self._load_cached(holes)
                 holes = [h for lo, hi in holes for h in _holes(self._have, lo, hi)]
-            ranges = _coalesce(holes, self.gap_pages if gap_pages is None else gap_pages,
-                               self.max_pages)
+            # the spans announced ahead (every run's small parts) are not joined across
+            # the parts between them, which this query does not read
+            near = self.gap_sectors if gap_sectors is None else gap_sectors
+            ranges = _coalesce([(lo, hi, near if _overlaps(asked, lo, hi)
+                                 else AHEAD_GAP // SECTOR) for lo, hi in holes],
+                               self.max_sectors)
             if not ranges:
                 return
             self.rounds += 1
-            todo = [(lo * PAGE, min(hi * PAGE, self.size),
+            todo = [(lo * SECTOR, min(hi * SECTOR, self.size),
                      region if _overlaps(asked, lo, hi) else self._ahead_region)
                     for lo, hi in ranges]
             if len(todo) == 1:
@@ -175,11 +188,11 @@ class RemoteObject:
                 self.keep(start, data)
 
     def _load_cached(self, holes: list[tuple[int, int]]) -> None:
-        """Fill what the disk cache holds of these page ranges: chunk files (each looked
+        """Fill what the disk cache holds of these sector ranges: chunk files (each looked
         for once), then piece files."""
         if self.cache.limit <= 0:
             return
-        per = self.chunk // PAGE
+        per = self.chunk // SECTOR
         for lo, hi in holes:
             for index in range(lo // per, (hi - 1) // per + 1):
                 if self._tried[index]:
@@ -187,20 +200,18 @@ class RemoteObject:
                 self._tried[index] = 1
                 at, length = index * self.chunk, self._length(index)
                 if self.cache.load(self.version_dir, index, self._map[at : at + length]):
-                    self._have[at // PAGE : -(-(at + length) // PAGE)] = \
-                        b"\x01" * (-(-(at + length) // PAGE) - at // PAGE)
+                    self._mark(at, at + length)
         if self._pieces is None:
             self._pieces = self.cache.pieces(self.version_dir)
         for offset, length in self._pieces:
             end = offset + length
-            if end > self.size or offset % PAGE:
+            if end > self.size or offset % SECTOR:
                 continue
-            if any(lo * PAGE < end and offset < hi * PAGE for lo, hi in holes) \
-                    and self._have.find(0, offset // PAGE, -(-end // PAGE)) >= 0 \
+            if any(lo * SECTOR < end and offset < hi * SECTOR for lo, hi in holes) \
+                    and self._have.find(0, offset // SECTOR, -(-end // SECTOR)) >= 0 \
                     and self.cache.load_piece(self.version_dir, offset,
                                               self._map[offset:end]):
-                self._have[offset // PAGE : -(-end // PAGE)] = \
-                    b"\x01" * (-(-end // PAGE) - offset // PAGE)
+                self._mark(offset, end)
 
     def _length(self, index: int) -> int:
         return min(self.chunk, self.size - index * self.chunk)
@@ -278,9 +289,9 @@ class RemoteView:
         self.source = None
 
 
-def _pages(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The page ranges ``[lo, hi)`` of ``(offset, size)`` spans."""
-    return [(o // PAGE, (o + n - 1) // PAGE + 1) for o, n in spans if n > 0]
+def _sectors(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The sector ranges ``[lo, hi)`` of ``(offset, size)`` spans."""
+    return [(o // SECTOR, (o + n - 1) // SECTOR + 1) for o, n in spans if n > 0]
 
 
 def _overlaps(ranges: list[tuple[int, int]], lo: int, hi: int) -> bool:
@@ -299,7 +310,7 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _holes(have: bytearray, lo: int, hi: int) -> list[tuple[int, int]]:
-    """The runs of pages in ``[lo, hi)`` not in ``have``."""
+    """The runs of sectors in ``[lo, hi)`` not in ``have``."""
     out = []
     at = have.find(0, lo, hi)
     while at >= 0:
@@ -310,12 +321,16 @@ def _holes(have: bytearray, lo: int, hi: int) -> list[tuple[int, int]]:
     return out
 
 
-def _coalesce(holes: list[tuple[int, int]], gap: int, most: int) -> list[tuple[int, int]]:
-    """Sorted page ranges as requests: neighbours at most ``gap`` pages apart joined (the
-    pages between are downloaded too), each request at most ``most`` pages."""
+def _coalesce(holes: list[tuple[int, int, int]], most: int) -> list[tuple[int, int]]:
+    """Sorted sector ranges ``(lo, hi, gap)`` as requests: neighbours at most the smaller
+    of their ``gap``s apart joined (the sectors between are downloaded too), each request
+    at most ``most`` sectors."""
     out: list[tuple[int, int]] = []
-    for lo, hi in holes:
-        if out and lo - out[-1][1] <= gap and hi - out[-1][0] <= most:
+    before = 0
+    for lo, hi, gap in holes:
+        joins = out and lo - out[-1][1] <= min(gap, before) and hi - out[-1][0] <= most
+        before = gap
+        if joins:
             out[-1] = (out[-1][0], hi)
             continue
         while hi - lo > most:
@@ -333,7 +348,7 @@ def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk:
     file); unless the version last seen (``current``, else the one the cache remembers)
     is still the newest, which the store confirms without sending it (``If-None-Match``)."""
     known = current.seen if current is not None else cache.remembered(object_dir)
-    head = -(-(HEADER_SIZE + FIRST_READ) // PAGE) * PAGE
+    head = -(-(HEADER_SIZE + FIRST_READ) // SECTOR) * SECTOR
     started = time.perf_counter()
     if known:
         got = client.get(0, head, if_none_match=known.etag)
@@ -356,7 +371,7 @@ def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk:
     if tail is not None:
         start = tail.size - len(tail.data)
         obj._record(start, len(tail.data), "open", started)
-        keep = max(-(-start // PAGE) * PAGE, len(got.data))  # whole pages, not held yet
+        keep = max(-(-start // SECTOR) * SECTOR, len(got.data))  # whole sectors, not held yet
         if tail.etag == got.etag and tail.size == got.size and keep < tail.size:
             obj.keep(keep, tail.data[keep - start :])
     cache.remember(object_dir, seen)
@@ -384,4 +399,4 @@ def _head_and_tail(client: ObjectClient, head: int,
     return got, tail
 
 
-__all__ = ["PAGE", "RemoteObject", "RemoteView", "Request", "open_object"]
+__all__ = ["SECTOR", "RemoteObject", "RemoteView", "Request", "open_object"]

@@ -36,7 +36,7 @@ from memvid_store.errors import (
     RemoteTimeoutError,
     RemoteTruncatedError,
 )
-from memvid_store.remote.source import PAGE
+from memvid_store.remote.source import SECTOR
 
 from .s3_server import ENV, Faulty, Recorder, environ, moto_s3
 
@@ -148,7 +148,7 @@ def test_an_open_takes_two_rounds_and_reads_are_lazy(published, tmp_path):
         mem.find("golf", k=3, mode="lexical")
         etag = source.identity
         assert all(kw["if_match"] == etag for _, _, kw in rec.calls[2:])  # one version
-        assert all(start % PAGE == 0 for start, _, _ in rec.calls[2:])  # whole pages
+        assert all(start % SECTOR == 0 for start, _, _ in rec.calls[2:])  # whole pages
         assert rec.bytes < os.path.getsize(path)  # the WAL and vectors were not needed
 
 

@@ -22,7 +22,7 @@ from memvid_store.remote.cache import ChunkCache
 from memvid_store.remote.client import Fetched
 from memvid_store.remote.config import RemoteConfig
 from memvid_store.remote.retry import RetryingClient
-from memvid_store.remote.source import PAGE, open_object
+from memvid_store.remote.source import SECTOR, open_object
 
 CHUNK = 64 << 10
 
@@ -50,25 +50,25 @@ class WithTail(Bytes):
         return Fetched(memoryview(self.data)[-size:], self.etag, len(self.data))
 
 
-HEAD = 69632  # the header and the WAL's first read, in whole pages
+HEAD = 69632  # the header and the WAL's first read, in whole sectors
 
 
-def _object(tmp_path, data: bytes, limit: int = 1 << 30, client=None, gap: int = 2 * PAGE):
+def _object(tmp_path, data: bytes, limit: int = 1 << 30, client=None, gap: int = 2 * SECTOR):
     client = client or Bytes(data)
     cache = ChunkCache(str(tmp_path / "s3"), limit)
     obj = open_object(client, cache, cache.object_dir("k"), CHUNK, 4 * CHUNK, 4, gap)
     return client, cache, obj
 
 
-def test_reads_download_the_pages_they_miss_in_requests_of_bounded_size(tmp_path):
+def test_reads_download_the_sectors_they_miss_in_requests_of_bounded_size(tmp_path):
     data = os.urandom(20 * CHUNK + 123)
     client, _, obj = _object(tmp_path, data)
     assert client.calls == [(0, HEAD)]
     assert bytes(obj.read(5 * CHUNK + 10, 100)) == data[5 * CHUNK + 10 : 5 * CHUNK + 110]
-    assert client.calls[-1] == (5 * CHUNK, 5 * CHUNK + PAGE)  # one page, not a chunk
+    assert client.calls[-1] == (5 * CHUNK, 5 * CHUNK + SECTOR)  # one sector, not a chunk
     assert bytes(obj.read(7 * CHUNK, 9 * CHUNK + 1)) == data[7 * CHUNK : 16 * CHUNK + 1]
     assert sorted(client.calls[-3:]) == [(7 * CHUNK, 11 * CHUNK), (11 * CHUNK, 15 * CHUNK),
-                                         (15 * CHUNK, 16 * CHUNK + PAGE)]  # <= 4 chunks
+                                         (15 * CHUNK, 16 * CHUNK + SECTOR)]  # <= 4 chunks
     assert bytes(obj.pread(1000, 20 * CHUNK)) == data[20 * CHUNK :]  # short at the end
     before = len(client.calls)
     obj.read(7 * CHUNK, 9 * CHUNK)
@@ -80,15 +80,15 @@ def test_reads_download_the_pages_they_miss_in_requests_of_bounded_size(tmp_path
 def test_announced_spans_take_one_round_near_ones_in_one_request(tmp_path):
     data = os.urandom(40 * CHUNK)
     client, _, obj = _object(tmp_path, data)
-    spans = [(30 * CHUNK + 5, 10), (10 * CHUNK, 100), (10 * CHUNK + 3 * PAGE, 8),
-             (20 * CHUNK + PAGE - 2, 4), (11 * CHUNK, 1)]
+    spans = [(30 * CHUNK + 5, 10), (10 * CHUNK, 100), (10 * CHUNK + 3 * SECTOR, 8),
+             (20 * CHUNK + SECTOR - 2, 4), (11 * CHUNK, 1)]
     rounds = obj.rounds
     obj.fetch(spans, "rows")
     assert obj.rounds == rounds + 1
     assert sorted(client.calls[1:]) == [
-        (10 * CHUNK, 10 * CHUNK + 4 * PAGE),  # two pages apart: joined
-        (11 * CHUNK, 11 * CHUNK + PAGE), (20 * CHUNK, 20 * CHUNK + 2 * PAGE),
-        (30 * CHUNK, 30 * CHUNK + PAGE)]
+        (10 * CHUNK, 10 * CHUNK + 4 * SECTOR),  # two sectors apart: joined
+        (11 * CHUNK, 11 * CHUNK + SECTOR), (20 * CHUNK, 20 * CHUNK + 2 * SECTOR),
+        (30 * CHUNK, 30 * CHUNK + SECTOR)]
     assert {r.region for r in obj.log if r.round == obj.rounds} == {"rows"}
     calls = len(client.calls)
     for offset, size in spans:
@@ -101,12 +101,34 @@ def test_spans_read_ahead_join_the_next_round(tmp_path):
     client, _, obj = _object(tmp_path, data)
     obj.ahead([(30 * CHUNK, 10)], "later")
     obj.read(5 * CHUNK, 10, "now")
-    assert sorted(client.calls[1:]) == [(5 * CHUNK, 5 * CHUNK + PAGE),
-                                        (30 * CHUNK, 30 * CHUNK + PAGE)]
+    assert sorted(client.calls[1:]) == [(5 * CHUNK, 5 * CHUNK + SECTOR),
+                                        (30 * CHUNK, 30 * CHUNK + SECTOR)]
     assert sorted(r.region for r in obj.log if r.round == obj.rounds) == ["later", "now"]
     calls = len(client.calls)
     assert bytes(obj.read(30 * CHUNK, 10)) == data[30 * CHUNK : 30 * CHUNK + 10]
     assert len(client.calls) == calls
+
+
+def test_spans_read_ahead_are_not_joined_across_the_parts_between_them(tmp_path):
+    """Every run's small parts are announced ahead: two of them 64 KiB apart are two
+    requests, where spans a read asks for that far apart (under the 128 KiB gap) are one."""
+    data = os.urandom(40 * CHUNK)
+    client, _, obj = _object(tmp_path, data, gap=128 << 10)
+    obj.ahead([(30 * CHUNK, 10), (31 * CHUNK, 10)], "later")
+    obj.fetch([(5 * CHUNK, 10), (6 * CHUNK, 10)], "now")
+    assert sorted(client.calls[1:]) == [(5 * CHUNK, 6 * CHUNK + SECTOR),
+                                        (30 * CHUNK, 30 * CHUNK + SECTOR),
+                                        (31 * CHUNK, 31 * CHUNK + SECTOR)]
+
+
+def test_a_page_of_a_part_straddling_two_4k_pages_costs_one_sector_more(tmp_path):
+    """A run part starts anywhere: its 4 KiB checked page at byte 1000 is downloaded as
+    the sectors it touches (4.5 KiB), not as the two 4 KiB pages of the object."""
+    data = os.urandom(40 * CHUNK)
+    client, _, obj = _object(tmp_path, data)
+    at = 10 * CHUNK + 1000
+    assert bytes(obj.read(at, 4096)) == data[at : at + 4096]
+    assert client.calls[-1] == (10 * CHUNK + 512, 10 * CHUNK + 512 + 9 * SECTOR)
 
 
 def test_a_cold_open_asks_for_the_tail_with_the_header(tmp_path):
@@ -139,7 +161,7 @@ def test_a_tail_that_fails_or_belongs_to_another_version_is_not_used(tmp_path, o
     client, _, obj = _object(tmp_path, data, client=TailOfAnother(data, other))
     assert obj.identity == '"v1"'
     assert bytes(obj.read(len(data) - 4000, 4000)) == data[-4000:]
-    assert client.calls[-1] == (len(data) - 4000 - (len(data) - 4000) % PAGE, len(data))
+    assert client.calls[-1] == (len(data) - 4000 - (len(data) - 4000) % SECTOR, len(data))
 
 
 def test_a_warm_open_reads_the_disk_cache_chunks_and_pieces(tmp_path):
@@ -237,5 +259,5 @@ obj.fetch([(i * 9000, 10) for i in range(100)])
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ,
                    "PYTHONPATH": os.pathsep.join(sys.path)})
     pieces = [f for _, _, files in os.walk(tmp_path) for f in files if f.startswith("p")]
-    fetched = {i * 9000 // PAGE for i in range(100) if i * 9000 >= HEAD}
-    assert len(pieces) == 1 + len(fetched)  # the header's piece and every fetched page
+    fetched = {i * 9000 // SECTOR for i in range(100) if i * 9000 >= HEAD}
+    assert len(pieces) == 1 + len(fetched)  # the header's piece and every fetched sector
