@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
+AZURITE := $(VENV)/azurite/node_modules/.bin/azurite-blob
 
 .PHONY: demo test bench torture lint clean lambda-package
 
@@ -18,7 +19,13 @@ demo:
 		touch $(VENV)/.installed-embed; }
 	$(PY) examples/demo.py
 
-test: $(STAMP)
+# the Azure Blob emulator of tests/unit/test_remote_stores.py (without npm those tests skip)
+$(AZURITE):
+	@if command -v npm >/dev/null; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/azurite azurite@3.37.0; \
+	else echo "npm not found: the az:// tests will be skipped"; fi
+
+test: $(STAMP) $(AZURITE)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

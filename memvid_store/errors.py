@@ -296,7 +296,7 @@ class MissingDependencyError(MemvidError, ImportError):
 
 
 class RemoteError(MemvidError):
-    """A memory in object storage (``s3://``) could not be read.
+    """A memory in object storage (``s3://``, ``gs://``, ``az://``) could not be read.
 
     ``url`` names the object; ``status`` is the HTTP status (0 when there was none).
     """

@@ -170,10 +170,10 @@ class Memory(Reads, Writes):
         the one the file was created with (``embedder_info``) unless
         ``allow_embedder_mismatch`` (its dimension must match in any case).
 
-        ``path`` may be an object URL, ``s3://bucket/key``, opened ``readonly=True``: it is
-        read by range requests pinned to the object's version and cached locally
-        (``remote``: a ``RemoteConfig`` or a dict of its fields; docs/serverless.md);
-        ``refresh()`` moves to a newer version of the object.
+        ``path`` may be an object URL (``s3://bucket/key``, ``gs://...``, ``az://...``),
+        opened ``readonly=True``: it is read by range requests pinned to the object's
+        version and cached locally (``remote``: a ``RemoteConfig`` or a dict of its fields;
+        docs/serverless.md); ``refresh()`` moves to a newer version of the object.
 
         Raises:
             MemoryNotFoundError: there is no file at ``path``.

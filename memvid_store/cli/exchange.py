@@ -74,7 +74,7 @@ def import_command(source: str, path: str, as_json: bool) -> None:
 
 @click.command(name="publish")
 @click.argument("path", type=MEMORY_PATH)
-@click.argument("url", metavar="s3://BUCKET/KEY")
+@click.argument("url", metavar="s3://BUCKET/KEY|az://CONTAINER/KEY")
 @click.option("--etag", help="Replace the object only while it still has this ETag (the one "
                              "the last publish printed); without it, create the object and "
                              "fail if one exists.")

@@ -1,11 +1,13 @@
-"""Memories in object storage: ``Memory.open("s3://bucket/key", readonly=True)``.
+"""Memories in object storage: ``Memory.open("s3://bucket/key", readonly=True)``, and
+``gs://bucket/key`` or ``az://container/key`` alike.
 
 Reads go through range requests pinned to one version of the object (its ETag), and the
 bytes fetched are kept in a local chunk cache bounded in bytes (``cache.py``), so a warm
-instance downloads nothing again. The S3 client (obstore) is imported on the first open
-of a URL, never by ``import memvid_store``.
+instance downloads nothing again. The client (obstore) is imported on the first open of
+a URL, never by ``import memvid_store``.
 
-Modules: ``urls.py`` (which paths are URLs), ``config.py`` (``RemoteConfig``),
+Modules: ``urls.py`` (which paths are URLs), ``stores.py`` (each URL's store, configured
+from the environment), ``config.py`` (``RemoteConfig``),
 ``client.py`` (requests, typed errors), ``retry.py`` (bounded retries with backoff),
 ``cache.py`` (chunks on disk), ``source.py`` (one version of an object as the engine's
 ``ByteSource``), ``reader.py`` (the file behind a read-only ``Memory``), ``upload.py``

@@ -7,15 +7,12 @@ budget and the errors are the same whatever the failure.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Protocol
 
 from ..errors import (
     MemvidError,
-    MissingDependencyError,
     NotAMemoryFileError,
     ObjectChangedError,
     RemoteAccessDeniedError,
@@ -26,6 +23,7 @@ from ..errors import (
     RemoteTimeoutError,
     RemoteTruncatedError,
 )
+from .stores import open_store
 
 _STATUS = re.compile(r"status code: (\d{3})")
 _SHORT = re.compile(r"Requested \d+\.\.\d+, got \d+\.\.\d+")  # a shorter range came back
@@ -63,43 +61,15 @@ class ObjectClient(Protocol):
     # parallel with the header.
 
 
-def parse_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/key`` -> (bucket, key)."""
-    bucket, _, key = url.removeprefix("s3://").partition("/")
-    if not bucket or not key or key.endswith("/"):
-        from ..errors import InvalidInputError
-
-        raise InvalidInputError(f"{url!r} is not an object URL: write s3://bucket/key")
-    return bucket, key
-
-
-def open_store(url: str, timeout: float) -> tuple[Any, Any, str]:
-    """(the obstore module, an S3 store of the URL's bucket, the key): configured from the
-    standard AWS environment variables, obstore's own retries off."""
-    try:
-        import obstore
-        from obstore.store import S3Store
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "s3:// memories need obstore: pip install 'memvid-py[s3]'") from exc
-    bucket, key = parse_url(url)
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    options: dict[str, Any] = {"timeout": timedelta(seconds=timeout),
-                               "connect_timeout": timedelta(seconds=min(timeout, 5.0))}
-    if endpoint and endpoint.startswith("http://"):
-        options["allow_http"] = True
-    kwargs: dict[str, Any] = {"endpoint": endpoint} if endpoint else {}
-    store = S3Store(bucket, client_options=options, retry_config={"max_retries": 0}, **kwargs)
-    return obstore, store, key
-
-
 class ObstoreClient:
-    """``ObjectClient`` over obstore's S3 store, configured from the standard AWS
-    environment variables (credentials, region, ``AWS_ENDPOINT_URL``)."""
+    """``ObjectClient`` over obstore's store of the URL (``stores.py``: S3, GCS or Azure,
+    configured from the environment as each cloud's own tools are)."""
 
     def __init__(self, url: str, timeout: float) -> None:
         self.url = url
         self._obstore, self._store, self.key = open_store(url, timeout)
+        if url.startswith("az://"):  # Azure serves no suffix range: the TOC comes after
+            self.tail = None  # type: ignore[method-assign,assignment]
 
     def get(self, start: int, end: int, *, if_match: str | None = None,
             if_none_match: str | None = None, version: str | None = None
@@ -172,5 +142,4 @@ def classify(exc: BaseException, url: str) -> MemvidError:
                               url)
 
 
-__all__ = ["Fetched", "ObjectClient", "ObstoreClient", "check_length", "classify", "open_store",
-           "parse_url"]
+__all__ = ["Fetched", "ObjectClient", "ObstoreClient", "check_length", "classify"]

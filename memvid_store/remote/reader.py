@@ -1,4 +1,5 @@
-"""The object behind a read-only ``Memory`` opened from a URL (``s3://bucket/key``).
+"""The object behind a read-only ``Memory`` opened from a URL (``s3://bucket/key``,
+``gs://bucket/key``, ``az://container/key``).
 
 It answers the calls ``Memory`` makes of a local reader's file (``engine/follow.py``'s
 ``ReaderFile``): ``fd`` is the current version as a ``ByteSource``, ``load`` reads its
@@ -20,6 +21,7 @@ from .client import ObstoreClient
 from .config import RemoteConfig
 from .retry import RetryingClient
 from .source import RemoteObject, open_object
+from .stores import endpoint_of
 
 
 class RemoteReader:
@@ -32,8 +34,7 @@ class RemoteReader:
         self.client = object_client(url, config)
         self.cache = ChunkCache(config.cache_dir or os.path.join(cache_root, "s3"),
                                 config.cache_bytes)
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        self.object_dir = self.cache.object_dir(f"{endpoint or ''}|{url}")
+        self.object_dir = self.cache.object_dir(f"{endpoint_of(url)}|{url}")
         self.sizes = (config.chunk_bytes, config.max_request_bytes, config.parallel_requests,
                       config.gap_bytes)
         self.fd: RemoteObject = open_object(self.client, self.cache, self.object_dir,

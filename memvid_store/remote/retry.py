@@ -22,7 +22,7 @@ class RetryingClient:
         self.url = client.url
         self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
         self.sleep = sleep
-        if hasattr(client, "tail"):
+        if getattr(client, "tail", None) is not None:
             self.tail = self._tail
 
     def get(self, start: int, end: int, *, if_match: str | None = None,

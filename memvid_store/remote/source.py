@@ -28,7 +28,13 @@ from dataclasses import dataclass
 
 from ..engine.format import HEADER_SIZE
 from ..engine.wal import FIRST_READ
-from ..errors import ClosedError, CorruptFileError, MemvidError
+from ..errors import (
+    ClosedError,
+    CorruptFileError,
+    MemvidError,
+    ObjectChangedError,
+    RemoteNotFoundError,
+)
 from .cache import ChunkCache, Seen
 from .client import Fetched, ObjectClient
 
@@ -219,7 +225,16 @@ class RemoteObject:
     def _download(self, start: int, end: int, region: str) -> bytes | memoryview:
         """Bytes ``[start, end)`` of this version, in one request."""
         started = time.perf_counter()
-        got = self.client.get(start, end, if_match=self.identity, **self._pinned)
+        try:
+            got = self.client.get(start, end, if_match=self.identity, **self._pinned)
+        except RemoteNotFoundError:
+            if not self._pinned:
+                raise
+            # the version this snapshot reads is gone (GCS names every one: a replaced
+            # object's old generation is deleted unless the bucket keeps versions)
+            raise ObjectChangedError(f"{self.client.url} was replaced while it was read (the "
+                                     "version this snapshot reads is gone)",
+                                     self.client.url, 404) from None
         if got is None:  # a client that ignored If-Match and answered If-None-Match
             raise AssertionError("a range GET with If-Match answered 304")
         self._record(start, len(got.data), region, started)
@@ -355,8 +370,9 @@ def open_object(client: ObjectClient, cache: ChunkCache, object_dir: str, chunk:
         tail = None
     else:
         got, tail = _head_and_tail(client, head, parallel)
-    if got is None:
-        if current is not None:
+    if got is None or (current is not None and got.etag == current.identity
+                       and got.version == current.seen.version):
+        if current is not None:  # unchanged (a store that ignored If-None-Match said so too)
             return current
         obj = RemoteObject(client, cache, object_dir, known,  # type: ignore[arg-type]
                            chunk, max_request, parallel, gap)

@@ -5,8 +5,9 @@ The upload is one ``PUT`` that the store accepts only if its condition holds:
 the version the publisher last saw). Of two publishers racing from the same version, one
 wins and the other gets ``PublishConflictError``; readers move to the new version on
 ``refresh()``. obstore sends conditional writes as a single request, never a multipart
-upload, so a file is published whole and is at most ``MAX_PUBLISH_BYTES`` (S3's limit
-for one ``PUT``).
+upload, so a file is published whole and is at most what the store takes in one
+``PUT`` (``stores.MAX_PUT_BYTES``: 5 GiB on S3, 5000 MiB on Azure). ``gs://`` is read,
+not published to (``stores.check_publishable``).
 """
 
 from __future__ import annotations
@@ -24,17 +25,17 @@ from ..errors import (
     PublishConflictError,
     storage_errors,
 )
-from .client import classify, open_store, parse_url
+from .client import classify
+from .stores import check_publishable, open_store
 
-MAX_PUBLISH_BYTES = 5 << 30  # S3 refuses a single PUT above 5 GiB
 _LOST = ("AlreadyExistsError", "PreconditionError")  # obstore's names for a failed condition
 
 
 def publish(local_path: str | os.PathLike[str], url: str, *,
             expected_etag: str | None = None, seal: bool = False,
             timeout: float = 300.0) -> str:
-    """Upload the sealed, closed memory at ``local_path`` to ``url`` (``s3://bucket/key``)
-    and return the new object's ETag.
+    """Upload the sealed, closed memory at ``local_path`` to ``url`` (``s3://bucket/key``
+    or ``az://container/key``) and return the new object's ETag.
 
     ``expected_etag=None`` creates the object and fails if one exists; an ETag replaces
     the object only while it still has that ETag (pass the ETag the last ``publish``
@@ -43,13 +44,13 @@ def publish(local_path: str | os.PathLike[str], url: str, *,
     left unsealed (``NotSealedError``); ``seal=True`` seals them first.
     """
     path = os.fspath(local_path)
-    parse_url(url)
+    limit = check_publishable(url)
     if expected_etag is not None and (not isinstance(expected_etag, str) or not expected_etag):
         raise InvalidInputError(f"expected_etag must be a non-empty ETag or None, got "
                                 f"{expected_etag!r}")
     if seal:
         _seal(path)
-    data = read_sealed(path)
+    data = read_sealed(path, limit)
     obstore, store, key = open_store(url, timeout)
     return put_conditional(obstore, store, key, data, url, expected_etag)
 
@@ -77,18 +78,19 @@ def put_conditional(obstore: Any, store: Any, key: str, data: bytes, url: str,
     return result["e_tag"] or ""
 
 
-def read_sealed(path: str) -> bytes:
+def read_sealed(path: str, limit: int) -> bytes:
     """The bytes of the memory at ``path``, read under its writer lock (see
     :func:`sealed`)."""
-    with sealed(path) as fd:
+    with sealed(path, limit) as fd:
         return read_all(fd)
 
 
 @contextmanager
-def sealed(path: str) -> Iterator[int]:
+def sealed(path: str, limit: int) -> Iterator[int]:
     """A descriptor of the memory at ``path`` that holds its writer lock, after checking
     it has no open writer (``MemoryLockedError``), no unsealed WAL records
-    (``NotSealedError``) and fits one PUT: no writer changes the file while it is held."""
+    (``NotSealedError``) and fits one PUT (``limit`` bytes): no writer changes the file
+    while it is held."""
     from ..engine.lock import acquire, release
     from ..engine.store import read_state
 
@@ -104,9 +106,9 @@ def sealed(path: str) -> Iterator[int]:
                     raise NotSealedError(f"{path} has {len(state.delta)} WAL record(s) not "
                                          "sealed: readers of the object would replay them")
                 size = os.fstat(fd).st_size
-                if size > MAX_PUBLISH_BYTES:
+                if size > limit:
                     raise InvalidInputError(f"{path} is {size} bytes: a conditional upload is "
-                                            f"one PUT, at most {MAX_PUBLISH_BYTES} bytes")
+                                            f"one PUT, at most {limit} bytes here")
                 yield fd
             finally:
                 release(fd)
@@ -149,5 +151,5 @@ def _current_etag(obstore: Any, store: Any, key: str, url: str) -> str | None:
         return None
 
 
-__all__ = ["MAX_PUBLISH_BYTES", "etag_of", "publish", "put_conditional", "read_all", "read_sealed",
+__all__ = ["etag_of", "publish", "put_conditional", "read_all", "read_sealed",
            "sealed"]

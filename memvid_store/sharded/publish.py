@@ -32,7 +32,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 
 from ..errors import InvalidInputError, PublishConflictError, storage_errors
-from ..remote.client import open_store, parse_url
+from ..remote.stores import check_publishable, open_store
 from ..remote.upload import etag_of, put_conditional, read_all, sealed
 from ..remote.urls import is_remote
 from .manifest import read_manifest
@@ -99,7 +99,7 @@ def publish(manifest_path: str | os.PathLike[str], url: str, *,
             or the manifest names shards that are not beside it.
     """
     path = os.fspath(manifest_path)
-    parse_url(url)
+    limit = check_publishable(url)
     if expected is not None and (not isinstance(expected, Published) or expected.url != url):
         raise InvalidInputError(f"expected must be the Published that the last publish to "
                                 f"{url} returned, got {expected!r}")
@@ -111,7 +111,7 @@ def publish(manifest_path: str | os.PathLike[str], url: str, *,
     digests = {} if first else dict(expected.digests)
     pins_name = f"{base}.pins"
     with ExitStack() as held:
-        fds = [held.enter_context(sealed(manifest.shard_path(i))) for i in range(len(names))]
+        fds = [held.enter_context(sealed(manifest.shard_path(i), limit)) for i in range(len(names))]
         pins = _read_file(manifest.pins_path)
         held.enter_context(_lease(f"{url}{LEASE_SUFFIX}", timeout))
         # nothing is written before every object is known to be as ``expected`` left it

@@ -9,10 +9,8 @@ import contextlib
 import http.server
 import os
 import random
-import shutil
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,6 @@ pytest.importorskip("moto.server")
 
 from memvid_store import Memory
 from memvid_store.errors import (
-    FrameNotFoundError,
     InvalidInputError,
     MemoryNotFoundError,
     NotAMemoryFileError,
@@ -38,42 +35,14 @@ from memvid_store.errors import (
 )
 from memvid_store.remote.source import SECTOR
 
+from .remote_memories import CHUNK
+from .remote_memories import build as _build
+from .remote_memories import open_url as _open
+from .remote_memories import reads as _reads
+from .remote_memories import vec as _vec
 from .s3_server import ENV, Faulty, Recorder, environ, moto_s3
 
-BUCKET, DIM, CHUNK = "memvid-test", 32, 64 << 10
-
-
-def _vec(rng: random.Random) -> list[float]:
-    return [rng.uniform(-1, 1) for _ in range(DIM)]
-
-
-def _build(path: str, seed: int) -> dict:
-    """A file with history, two collections, a sealed part and WAL records on top; the
-    bytes are taken while the writer is open, so the WAL records are part of them."""
-    rng = random.Random(seed)
-    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
-    mem = Memory.create(path + ".src", dim=DIM, wal_size=1 << 20)
-    notes = mem.collection("notes")
-    mem.put_many([{"id": f"f{i}", "text": " ".join(rng.choices(words, k=30)) + f" n{i}",
-                   "metadata": {"n": i, "kind": words[i % 3]}, "tags": [words[i % 4]],
-                   "embedding": _vec(rng)} for i in range(700)])
-    notes.put_many([{"id": f"note{i}", "text": f"note {words[i % 8]} {i}",
-                     "embedding": _vec(rng)} for i in range(60)])
-    mem.seal()
-    marks = {"generation": mem.generation}
-    time.sleep(0.01)
-    marks["time"] = datetime.now(UTC)
-    time.sleep(0.01)
-    for i in range(0, 40, 4):
-        mem.update(f"f{i}", text=f"updated {words[i % 8]} text {i}", metadata={"n": -i})
-    mem.delete_many([f"f{i}" for i in range(1, 30, 7)])
-    mem.seal()
-    for i in range(5):  # left in the WAL
-        mem.put(f"late frame {words[i]} golf", id=f"late{i}", embedding=_vec(rng))
-    shutil.copyfile(path + ".src", path)
-    mem.close()
-    os.unlink(path + ".src")
-    return marks
+BUCKET = "memvid-test"
 
 
 @pytest.fixture(scope="module")
@@ -89,37 +58,6 @@ def published(s3, tmp_path_factory):
     marks = _build(path, 1)
     s3.upload(path, "agent.mv2")
     return f"s3://{BUCKET}/agent.mv2", path, marks
-
-
-def _open(url: str, cache: str, **remote) -> Memory:
-    return Memory.open(url, readonly=True, warmup="none",
-                       remote={"cache_dir": cache, "chunk_bytes": CHUNK, "backoff": 0.001,
-                               **remote})
-
-
-def _reads(mem: Memory, marks: dict) -> list:
-    rng = random.Random(7)
-    q = _vec(rng)
-    notes = mem.collection("notes")
-    out: list = [mem.count(), mem.count({"kind": "alpha"}), mem.count({"n": {"$gte": 500}}),
-                 mem.collections(), mem.get("f3"), mem.get("f4"), mem.get("late2"),
-                 mem.history("f4"), mem.timeline(limit=50),
-                 mem.select({"tags": "bravo"}, limit=20, offset=5),
-                 mem.select({"n": {"$lt": 100}}, order_by="valid_from", reverse=True),
-                 mem.find("golf hotel", k=10, mode="lexical"),
-                 mem.find(vector=q, k=10, mode="vector"),
-                 mem.find("delta echo", vector=q, k=10, mode="hybrid"),
-                 mem.find("alpha", vector=q, k=5, mode="hybrid", filter={"kind": "charlie"}),
-                 mem.find(vector=q, k=5, mode="vector", filter={"n": {"$gt": 300}}),
-                 notes.count(), notes.find("note golf", k=5, mode="lexical"),
-                 notes.find(vector=q, k=5, mode="vector"), notes.get("note3")]
-    for then in (mem.as_of(marks["generation"]), mem.as_of(marks["time"])):
-        out += [then.count(), then.get("f1"), then.find("updated", k=5, mode="lexical"),
-                then.find(vector=q, k=5, mode="vector"), then.select(limit=10)]
-    with pytest.raises(FrameNotFoundError):
-        mem.get("f1")  # deleted
-    out.append([f.embedding for f in mem.select(limit=3)])
-    return out
 
 
 def test_every_read_equals_the_local_file(published, tmp_path):

@@ -1,0 +1,120 @@
+"""Memories read from Google Cloud Storage (``gs://``, fake-gcs-server) and Azure Blob
+Storage (``az://``, Azurite), each emulator on 127.0.0.1 and started by this module:
+every read equals the local file's, a snapshot never mixes two versions of a replaced
+object and ``refresh()`` moves to the new one, a missing object is
+``RemoteNotFoundError``; Azure takes conditional publishes, GCS refuses them."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("obstore")
+
+from memvid_store import Memory
+from memvid_store.errors import (
+    InvalidInputError,
+    MemoryNotFoundError,
+    ObjectChangedError,
+    PublishConflictError,
+    RemoteNotFoundError,
+)
+from memvid_store.remote import publish
+
+from .object_stores import object_store
+from .remote_memories import build, open_url, reads
+from .s3_server import Recorder
+
+
+@pytest.fixture(scope="module", params=["gs", "az"])
+def store(request, tmp_path_factory):
+    with object_store(request.param, tmp_path_factory.mktemp(request.param)) as container:
+        yield container
+
+
+@pytest.fixture(scope="module")
+def published(store, tmp_path_factory):
+    """(url, local path, marks) of one memory uploaded to the emulator."""
+    path = str(tmp_path_factory.mktemp("pub") / "agent.mv2")
+    marks = build(path, 1)
+    store.upload(path, "agent.mv2")
+    return store.url("agent.mv2"), path, marks
+
+
+def test_every_read_equals_the_local_file(published, tmp_path):
+    url, path, marks = published
+    with Memory.open(path, readonly=True) as local, open_url(url, str(tmp_path)) as remote:
+        assert remote.path == url
+        assert reads(remote, marks) == reads(local, marks)
+        assert remote.generation == local.generation
+        assert remote.verify().ok
+
+
+def test_a_warm_open_downloads_nothing(published, tmp_path):
+    url, _, marks = published
+    with open_url(url, str(tmp_path)) as mem:
+        first = reads(mem, marks)
+    rec = Recorder()
+    with open_url(url, str(tmp_path), wrap_client=rec.wrap) as mem:
+        assert reads(mem, marks) == first
+    assert len(rec.calls) == 1  # the store's "not modified" for the version cached
+
+
+def test_a_snapshot_never_mixes_two_versions_and_refresh_moves_on(store, tmp_path):
+    old, new = str(tmp_path / "old.mv2"), str(tmp_path / "new.mv2")
+    build(old, 1)
+    marks = build(new, 2)
+    store.upload(old, "moving.mv2")
+    with open_url(store.url("moving.mv2"), str(tmp_path / "cache"), gap_bytes=0) as mem, \
+            Memory.open(new, readonly=True) as fresh:
+        before = mem.get("f5")
+        store.upload(new, "moving.mv2")
+        assert mem.get("f5") == before  # already read: still the version it opened
+        with pytest.raises(ObjectChangedError):
+            mem.select(limit=1000)  # needs payloads of the old version, which is gone
+        mem.refresh()
+        assert mem.get("f5") == fresh.get("f5") != before
+        assert reads(mem, marks) == reads(fresh, marks)
+        source = mem._reader.fd
+        assert mem.refresh() == fresh.generation  # unchanged: nothing moves
+        assert mem._reader.fd is source  # also where the store ignores If-None-Match
+
+
+def test_a_missing_object_is_a_typed_error(store, tmp_path):
+    with pytest.raises(RemoteNotFoundError) as info:
+        open_url(store.url("missing.mv2"), str(tmp_path))
+    assert isinstance(info.value, MemoryNotFoundError)
+
+
+def test_publishing_is_conditional_on_azure_and_refused_on_gcs(store, tmp_path):
+    first, second = str(tmp_path / "a.mv2"), str(tmp_path / "b.mv2")
+    build(first, 1)
+    marks = build(second, 2)
+    _seal(first)
+    _seal(second)
+    url = store.url("published.mv2")
+    if store.scheme == "gs":
+        with pytest.raises(InvalidInputError, match="gs://"):
+            publish(first, url)
+        return
+    etag = publish(first, url)
+    with pytest.raises(PublishConflictError):
+        publish(second, url)  # a second creator loses
+    with open_url(url, str(tmp_path / "cache")) as reader, \
+            Memory.open(second, readonly=True) as fresh:
+        newer = publish(second, url, expected_etag=etag)
+        with pytest.raises(PublishConflictError) as lost:
+            publish(first, url, expected_etag=etag)  # a publisher from the old version
+        assert lost.value.current_etag == newer
+        reader.refresh()
+        assert reads(reader, marks) == reads(fresh, marks)
+
+
+def test_urls_of_other_schemes_are_refused():
+    for url in ("gcs://b/k", "az://container", "abfs://c/k"):
+        with pytest.raises((InvalidInputError, MemoryNotFoundError)):
+            Memory.open(url, readonly=True)
+
+
+def _seal(path: str) -> None:
+    with Memory.open(path) as mem:
+        mem.seal()
