@@ -116,17 +116,32 @@ class ObjectBlob:
         self.path = url
         self.client = object_client(url, RemoteConfig.of(remote))
         self.etag: str | None = None
+        self.pinned: dict[str, str] = {}  # the version id, when the store names one
 
     def read(self, start: int, end: int) -> bytes:
-        got = self.client.get(start, end, if_match=self.etag)
+        got = self.client.get(start, end, if_match=self.etag, **self.pinned)
         assert got is not None  # only an if_none_match request answers None
-        self.etag = got.etag
+        self._seen(got)
         return bytes(got.data)
 
     def tail(self, size: int) -> tuple[bytes, int]:
-        got = self.client.tail(size)
-        self.etag = got.etag
+        tail = getattr(self.client, "tail", None)
+        if tail is not None:
+            got = tail(size)
+        else:  # no suffix ranges (Azure): the first bytes tell the size, then the last
+            got = self.client.get(0, size, if_match=self.etag, **self.pinned)
+            if got is not None and got.size > size:
+                self._seen(got)
+                got = self.client.get(got.size - size, got.size, if_match=self.etag,
+                                      **self.pinned)
+        assert got is not None
+        self._seen(got)
         return bytes(got.data), got.size
+
+    def _seen(self, got: Any) -> None:
+        self.etag = got.etag
+        if got.version:
+            self.pinned = {"version": got.version}
 
 
 def blob(path: str, remote: Any = None) -> LocalBlob | ObjectBlob:

@@ -51,6 +51,15 @@ def build(path: str, seed: int) -> dict:
     return marks
 
 
+def uploaded(upload, key: str, url: str, factory) -> tuple[str, str, dict]:
+    """(url, local path, marks) of the memory ``build`` makes, put at ``key`` with
+    ``upload(path, key)`` (``factory``: pytest's ``tmp_path_factory``)."""
+    path = str(factory.mktemp("pub") / key)
+    marks = build(path, 1)
+    upload(path, key)
+    return url, path, marks
+
+
 def open_url(url: str, cache: str, **remote) -> Memory:
     return Memory.open(url, readonly=True, warmup="none",
                        remote={"cache_dir": cache, "chunk_bytes": CHUNK, "backoff": 0.001,

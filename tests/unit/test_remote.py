@@ -35,7 +35,7 @@ from memvid_store.errors import (
 )
 from memvid_store.remote.source import SECTOR
 
-from .remote_memories import CHUNK
+from .remote_memories import CHUNK, uploaded
 from .remote_memories import build as _build
 from .remote_memories import open_url as _open
 from .remote_memories import reads as _reads
@@ -54,10 +54,7 @@ def s3():
 @pytest.fixture(scope="module")
 def published(s3, tmp_path_factory):
     """(url, local path, marks) of one memory uploaded to the bucket."""
-    path = str(tmp_path_factory.mktemp("pub") / "agent.mv2")
-    marks = _build(path, 1)
-    s3.upload(path, "agent.mv2")
-    return f"s3://{BUCKET}/agent.mv2", path, marks
+    return uploaded(s3.upload, "agent.mv2", f"s3://{BUCKET}/agent.mv2", tmp_path_factory)
 
 
 def test_every_read_equals_the_local_file(published, tmp_path):

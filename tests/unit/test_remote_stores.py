@@ -6,11 +6,13 @@ object and ``refresh()`` moves to the new one, a missing object is
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytest.importorskip("obstore")
 
-from memvid_store import Memory
+from memvid_store import Memory, ShardedMemory
 from memvid_store.errors import (
     InvalidInputError,
     MemoryNotFoundError,
@@ -21,8 +23,9 @@ from memvid_store.errors import (
 from memvid_store.remote import publish
 
 from .object_stores import object_store
-from .remote_memories import build, open_url, reads
+from .remote_memories import build, open_url, reads, uploaded
 from .s3_server import Recorder
+from .test_sharded import queries, records, same_hits
 
 
 @pytest.fixture(scope="module", params=["gs", "az"])
@@ -34,10 +37,7 @@ def store(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def published(store, tmp_path_factory):
     """(url, local path, marks) of one memory uploaded to the emulator."""
-    path = str(tmp_path_factory.mktemp("pub") / "agent.mv2")
-    marks = build(path, 1)
-    store.upload(path, "agent.mv2")
-    return store.url("agent.mv2"), path, marks
+    return uploaded(store.upload, "agent.mv2", store.url("agent.mv2"), tmp_path_factory)
 
 
 def test_every_read_equals_the_local_file(published, tmp_path):
@@ -107,6 +107,42 @@ def test_publishing_is_conditional_on_azure_and_refused_on_gcs(store, tmp_path):
         assert lost.value.current_etag == newer
         reader.refresh()
         assert reads(reader, marks) == reads(fresh, marks)
+
+
+def test_a_sharded_memory_publishes_to_azure_and_reads_from_both(store, tmp_path):
+    local = tmp_path / "m.mv2s"
+    with ShardedMemory.create(local, 2, dim=16, route="tenant") as mem:
+        mem.put_many(records(120, seed=51))
+    url = store.url("team/m.mv2s")
+    if store.scheme == "gs":
+        with pytest.raises(InvalidInputError, match="gs://"):
+            ShardedMemory.publish(local, url)
+        for name in sorted(os.listdir(tmp_path)):  # shards, then manifest, then pins
+            if name.endswith(".mv2"):
+                store.upload(str(tmp_path / name), f"team/{name}")
+        for name in ("m.mv2s", "m.mv2s.pins"):
+            store.upload(str(tmp_path / name), f"team/{name}")
+    else:
+        first = ShardedMemory.publish(local, url)
+    reqs = queries(52, 2)
+    with ShardedMemory.open(url, readonly=True) as remote:
+        _same_answers(remote, local, reqs)
+        if store.scheme == "az":
+            with ShardedMemory.open(local) as mem:
+                mem.put_many(records(30, seed=53, start=9000))
+            ShardedMemory.publish(local, url, expected=first, seal=True)
+            with pytest.raises(PublishConflictError):
+                ShardedMemory.publish(local, url, expected=first)  # behind: changes nothing
+            remote.refresh()
+            _same_answers(remote, local, reqs)
+
+
+def _same_answers(remote, local, reqs) -> None:
+    with ShardedMemory.open(local, readonly=True) as here:
+        for req, got, want in zip(reqs, remote.find_batch(reqs), here.find_batch(reqs),
+                                  strict=True):
+            same_hits(got, want, req)
+        assert remote.count() == here.count() and remote.generation == here.generation
 
 
 def test_urls_of_other_schemes_are_refused():
