@@ -183,15 +183,21 @@ class RemoteObject:
                      region if _overlaps(asked, lo, hi) else self._ahead_region)
                     for lo, hi in ranges]
             if len(todo) == 1:
-                got = [self._download(*todo[0])]
+                self._fill(*todo[0])
             else:
                 from concurrent.futures import ThreadPoolExecutor
 
                 with ThreadPoolExecutor(min(self.parallel, len(todo))) as pool:
-                    futures = [pool.submit(self._download, *request) for request in todo]
-                got = [done.result() for done in futures]
-            for (start, _, _), data in zip(todo, got, strict=True):
-                self.keep(start, data)
+                    futures = [pool.submit(self._fill, *request) for request in todo]
+                for done in futures:
+                    done.result()
+
+    def _fill(self, start: int, end: int, region: str) -> None:
+        """Download ``[start, end)`` and put it in the map at once: the copy of one
+        request's bytes overlaps the transfer of the round's others (a 508 MiB graph is
+        not copied after the last byte arrives). Requests of a round never overlap, so
+        their copies do not either."""
+        self.keep(start, self._download(start, end, region))
 
     def _load_cached(self, holes: list[tuple[int, int]]) -> None:
         """Fill what the disk cache holds of these sector ranges: chunk files (each looked

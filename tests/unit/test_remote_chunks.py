@@ -131,6 +131,34 @@ def test_a_page_of_a_part_straddling_two_4k_pages_costs_one_sector_more(tmp_path
     assert client.calls[-1] == (10 * CHUNK + 512, 10 * CHUNK + 512 + 9 * SECTOR)
 
 
+class FailsOnce(Bytes):
+    """Fails the first request for ``[start, ...)``."""
+
+    def __init__(self, data: bytes, start: int) -> None:
+        super().__init__(data)
+        self.start = start
+
+    def get(self, start, end, **conditions):
+        if start == self.start:
+            self.start = -1
+            self.calls.append((start, end))
+            raise RemoteServerError("500")
+        return super().get(start, end, **conditions)
+
+
+def test_a_failed_request_keeps_what_the_rest_of_its_round_downloaded(tmp_path):
+    data = os.urandom(40 * CHUNK)
+    client, _, obj = _object(tmp_path, data, client=FailsOnce(data, 30 * CHUNK))
+    spans = [(5 * CHUNK, 100), (30 * CHUNK, 100)]
+    with pytest.raises(RemoteServerError):
+        obj.fetch(spans, "rows")
+    calls = len(client.calls)
+    obj.fetch(spans, "rows")  # only the failed range again
+    assert client.calls[calls:] == [(30 * CHUNK, 30 * CHUNK + SECTOR)]
+    assert bytes(obj.read(5 * CHUNK, 100)) == data[5 * CHUNK : 5 * CHUNK + 100]
+    assert bytes(obj.read(30 * CHUNK, 100)) == data[30 * CHUNK : 30 * CHUNK + 100]
+
+
 def test_a_cold_open_asks_for_the_tail_with_the_header(tmp_path):
     data = os.urandom(40 * CHUNK + 500)
     client, _, obj = _object(tmp_path, data, client=WithTail(data))
