@@ -23,7 +23,7 @@ from ..errors import (
     RemoteTimeoutError,
     RemoteTruncatedError,
 )
-from .stores import open_store
+from .stores import open_store, suffix_ranges
 
 _STATUS = re.compile(r"status code: (\d{3})")
 _SHORT = re.compile(r"Requested \d+\.\.\d+, got \d+\.\.\d+")  # a shorter range came back
@@ -68,7 +68,7 @@ class ObstoreClient:
     def __init__(self, url: str, timeout: float) -> None:
         self.url = url
         self._obstore, self._store, self.key = open_store(url, timeout)
-        if url.startswith("az://"):  # Azure serves no suffix range: the TOC comes after
+        if not suffix_ranges(url):  # the TOC is then read after the header
             self.tail = None  # type: ignore[method-assign,assignment]
 
     def get(self, start: int, end: int, *, if_match: str | None = None,

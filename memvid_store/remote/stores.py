@@ -55,7 +55,8 @@ def open_store(url: str, timeout: float) -> tuple[Any, Any, str]:
         import obstore
     except ImportError as exc:
         raise MissingDependencyError(
-            "object URLs need obstore: pip install 'memvid-py[s3]'") from exc
+            "object URLs need obstore: pip install 'memvid-py[s3]' (or [gcs], [azure]: "
+            "the same client)") from exc
     scheme, bucket, key = parse_url(url)
     options: dict[str, Any] = {"timeout": timedelta(seconds=timeout),
                                "connect_timeout": timedelta(seconds=min(timeout, 5.0))}
@@ -99,6 +100,12 @@ def _azure_emulator() -> bool:
     return os.environ.get("AZURE_STORAGE_USE_EMULATOR", "").lower() in ("1", "true", "yes")
 
 
+def suffix_ranges(url: str) -> bool:
+    """Whether the store serves the last N bytes of an object without knowing its size
+    (Azure does not)."""
+    return parse_url(url)[0] != "az"
+
+
 # the most one conditional PUT may hold (obstore sends it whole, never in parts)
 MAX_PUT_BYTES = {"s3": 5 << 30, "az": 5000 << 20}
 
@@ -114,4 +121,5 @@ def check_publishable(url: str) -> int:
     return MAX_PUT_BYTES[scheme]
 
 
-__all__ = ["MAX_PUT_BYTES", "check_publishable", "endpoint_of", "open_store", "parse_url"]
+__all__ = ["MAX_PUT_BYTES", "check_publishable", "endpoint_of", "open_store", "parse_url",
+           "suffix_ranges"]

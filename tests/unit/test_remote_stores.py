@@ -7,6 +7,7 @@ object and ``refresh()`` moves to the new one, a missing object is
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -16,11 +17,12 @@ from memvid_store import Memory, ShardedMemory
 from memvid_store.errors import (
     InvalidInputError,
     MemoryNotFoundError,
+    MissingDependencyError,
     ObjectChangedError,
     PublishConflictError,
     RemoteNotFoundError,
 )
-from memvid_store.remote import publish
+from memvid_store.remote import publish, stores, upload
 
 from .object_stores import object_store
 from .remote_memories import build, open_url, reads, uploaded
@@ -143,6 +145,29 @@ def _same_answers(remote, local, reqs) -> None:
                                   strict=True):
             same_hits(got, want, req)
         assert remote.count() == here.count() and remote.generation == here.generation
+
+
+@pytest.mark.parametrize("scheme", ["s3", "az"])
+def test_a_file_past_one_put_is_refused_before_anything_is_sent(tmp_path, monkeypatch,
+                                                                 scheme):
+    path = str(tmp_path / "a.mv2")
+    build(path, 1)
+    _seal(path)
+    monkeypatch.setitem(stores.MAX_PUT_BYTES, scheme, os.path.getsize(path) - 1)
+    monkeypatch.setattr(upload, "open_store", _no_request)
+    with pytest.raises(InvalidInputError, match="one PUT"):
+        publish(path, f"{scheme}://container/a.mv2")
+
+
+def _no_request(*_):
+    raise AssertionError("nothing may be sent")
+
+
+def test_without_the_client_the_error_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "obstore", None)  # an import of it fails
+    for url in ("s3://b/k", "gs://b/k", "az://c/k"):
+        with pytest.raises(MissingDependencyError, match=r"memvid-py\[s3\]"):
+            stores.open_store(url, 1.0)
 
 
 def test_urls_of_other_schemes_are_refused():
