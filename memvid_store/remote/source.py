@@ -87,7 +87,8 @@ class RemoteObject:
         self._have = bytearray(-(-size // SECTOR))  # 1: sector i is in the map
         self._tried = bytearray(-(-size // chunk))  # 1: chunk i was looked for on disk
         self._pieces: list[tuple[int, int]] | None = None  # piece files on disk, listed once
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the bookkeeping (what is here, flying, ahead)
+        self._flying: list[tuple[int, int, threading.Event]] = []  # rounds under way
         self._count = threading.Lock()  # parallel downloads update the counters
         self._ahead: list[tuple[int, int]] = []  # joins the next round (``ahead``)
         self._ahead_region = ""
@@ -161,43 +162,74 @@ class RemoteObject:
 
     def _ensure(self, spans: list[tuple[int, int]], region: str,
                 gap_sectors: int | None = None) -> None:
-        """Make ``spans`` readable: from the disk cache, else downloaded in one round."""
-        with self._lock:
-            asked = _sectors(spans)
-            wanted = _merge(sorted(asked + _sectors(self._ahead)))
-            self._ahead = []
-            holes = [h for lo, hi in wanted for h in _holes(self._have, lo, hi)]
-            if holes:
-                self._load_cached(holes)
-                holes = [h for lo, hi in holes for h in _holes(self._have, lo, hi)]
-            # the spans announced ahead (every run's small parts) are not joined across
-            # the parts between them, which this query does not read
-            near = self.gap_sectors if gap_sectors is None else gap_sectors
-            ranges = _coalesce([(lo, hi, near if _overlaps(asked, lo, hi)
-                                 else AHEAD_GAP // SECTOR) for lo, hi in holes],
-                               self.max_sectors)
-            if not ranges:
-                return
+        """Make ``spans`` readable: from the disk cache, else downloaded in one round.
+
+        Rounds of different threads run at once (a hybrid query fetches the BM25 files
+        in one thread while its vector half fetches the graph): the lock covers the
+        bookkeeping, not the transfers, and sectors another round is downloading are
+        waited for, not asked for twice."""
+        asked = _sectors(spans)
+        while True:
+            with self._lock:
+                ranges, todo, waits = self._plan(asked, region, gap_sectors)
+                mine = threading.Event()
+                self._flying += [(lo, hi, mine) for lo, hi in ranges]
+            try:
+                self._download_all(todo)
+            finally:
+                with self._lock:
+                    self._flying = [f for f in self._flying if f[2] is not mine]
+                mine.set()
+            for event in waits:
+                event.wait()
+            if not waits or not any(_holes(self._have, lo, hi) for lo, hi in asked):
+                return  # else a round this one waited for failed: ask for its sectors
+
+    def _plan(self, asked: list[tuple[int, int]], region: str, gap_sectors: int | None
+              ) -> tuple[list[tuple[int, int]], list[tuple[int, int, str, int]],
+                         list[threading.Event]]:
+        """(sector ranges to download, their requests, the other rounds to wait for) of
+        the sectors ``asked`` and the spans announced ahead; the disk cache is read first.
+        Called with the lock held."""
+        wanted = _merge(sorted(asked + _sectors(self._ahead)))
+        self._ahead = []
+        holes = [h for lo, hi in wanted for h in _holes(self._have, lo, hi)]
+        if holes:
+            self._load_cached(holes)
+            holes = [h for lo, hi in holes for h in _holes(self._have, lo, hi)]
+        waits = [event for lo, hi, event in self._flying if _overlaps(holes, lo, hi)]
+        holes = _without(holes, [(lo, hi) for lo, hi, _ in self._flying])
+        # the spans announced ahead (every run's small parts) are not joined across
+        # the parts between them, which this query does not read
+        near = self.gap_sectors if gap_sectors is None else gap_sectors
+        ranges = _coalesce([(lo, hi, near if _overlaps(asked, lo, hi)
+                             else AHEAD_GAP // SECTOR) for lo, hi in holes],
+                           self.max_sectors)
+        if ranges:
             self.rounds += 1
-            todo = [(lo * SECTOR, min(hi * SECTOR, self.size),
-                     region if _overlaps(asked, lo, hi) else self._ahead_region)
-                    for lo, hi in ranges]
-            if len(todo) == 1:
-                self._fill(*todo[0])
-            else:
-                from concurrent.futures import ThreadPoolExecutor
+        todo = [(lo * SECTOR, min(hi * SECTOR, self.size),
+                 region if _overlaps(asked, lo, hi) else self._ahead_region, self.rounds)
+                for lo, hi in ranges]
+        return ranges, todo, waits
 
-                with ThreadPoolExecutor(min(self.parallel, len(todo))) as pool:
-                    futures = [pool.submit(self._fill, *request) for request in todo]
-                for done in futures:
-                    done.result()
+    def _download_all(self, todo: list[tuple[int, int, str, int]]) -> None:
+        """Make the requests of one round, in parallel."""
+        if len(todo) == 1:
+            self._fill(*todo[0])
+        elif todo:
+            from concurrent.futures import ThreadPoolExecutor
 
-    def _fill(self, start: int, end: int, region: str) -> None:
+            with ThreadPoolExecutor(min(self.parallel, len(todo))) as pool:
+                futures = [pool.submit(self._fill, *request) for request in todo]
+            for done in futures:
+                done.result()
+
+    def _fill(self, start: int, end: int, region: str, number: int) -> None:
         """Download ``[start, end)`` and put it in the map at once: the copy of one
         request's bytes overlaps the transfer of the round's others (a 508 MiB graph is
         not copied after the last byte arrives). Requests of a round never overlap, so
         their copies do not either."""
-        self.keep(start, self._download(start, end, region))
+        self.keep(start, self._download(start, end, region, number))
 
     def _load_cached(self, holes: list[tuple[int, int]]) -> None:
         """Fill what the disk cache holds of these sector ranges: chunk files (each looked
@@ -228,8 +260,9 @@ class RemoteObject:
     def _length(self, index: int) -> int:
         return min(self.chunk, self.size - index * self.chunk)
 
-    def _download(self, start: int, end: int, region: str) -> bytes | memoryview:
-        """Bytes ``[start, end)`` of this version, in one request."""
+    def _download(self, start: int, end: int, region: str, number: int
+                  ) -> bytes | memoryview:
+        """Bytes ``[start, end)`` of this version, in one request of round ``number``."""
         started = time.perf_counter()
         try:
             got = self.client.get(start, end, if_match=self.identity, **self._pinned)
@@ -243,17 +276,18 @@ class RemoteObject:
                                      self.client.url, 404) from None
         if got is None:  # a client that ignored If-Match and answered If-None-Match
             raise AssertionError("a range GET with If-Match answered 304")
-        self._record(start, len(got.data), region, started)
+        self._record(start, len(got.data), region, started, number)
         return got.data
 
-    def _record(self, offset: int, length: int, region: str, started: float = 0.0) -> None:
+    def _record(self, offset: int, length: int, region: str, started: float = 0.0,
+                number: int = 1) -> None:
         took = time.perf_counter() - started if started else 0.0
         with self._count:
             self.requests += 1
             self.fetched += length
-            self.log.append(Request(offset, length, region, self.rounds, started, took))
+            self.log.append(Request(offset, length, region, number, started, took))
         log.debug("GET %s [%d, %d) %d bytes for %s, round %d", self.client.url, offset,
-                  offset + length, length, region, self.rounds)
+                  offset + length, length, region, number)
 
     def view(self, length: int) -> RemoteView:
         return RemoteView(self, length)
@@ -339,6 +373,16 @@ def _holes(have: bytearray, lo: int, hi: int) -> list[tuple[int, int]]:
         end = hi if end < 0 else end
         out.append((at, end))
         at = have.find(0, end, hi)
+    return out
+
+
+def _without(ranges: list[tuple[int, int]], cut: list[tuple[int, int]]
+             ) -> list[tuple[int, int]]:
+    """``ranges`` less the sectors of ``cut`` (both half-open sector ranges)."""
+    out = ranges
+    for c_lo, c_hi in cut:
+        out = [piece for lo, hi in out
+               for piece in ((lo, min(hi, c_lo)), (max(lo, c_hi), hi)) if piece[0] < piece[1]]
     return out
 
 

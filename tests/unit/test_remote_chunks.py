@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -157,6 +159,109 @@ def test_a_failed_request_keeps_what_the_rest_of_its_round_downloaded(tmp_path):
     assert client.calls[calls:] == [(30 * CHUNK, 30 * CHUNK + SECTOR)]
     assert bytes(obj.read(5 * CHUNK, 100)) == data[5 * CHUNK : 5 * CHUNK + 100]
     assert bytes(obj.read(30 * CHUNK, 100)) == data[30 * CHUNK : 30 * CHUNK + 100]
+
+
+class Gated(Bytes):
+    """Requests at or past ``start`` wait at ``gate`` (a barrier or an event)."""
+
+    def __init__(self, data: bytes, start: int, gate) -> None:
+        super().__init__(data)
+        self.start, self.gate, self.sent = start, gate, []
+
+    def get(self, start, end, **conditions):
+        if start >= self.start:
+            self.sent.append((start, end))
+            self.gate.wait(timeout=10)
+        return super().get(start, end, **conditions)
+
+
+def _in_threads(*calls) -> None:
+    errors: list[BaseException] = []
+
+    def run(call):
+        try:
+            call()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert not errors, errors
+
+
+def test_rounds_of_two_threads_run_at_once(tmp_path):
+    """Each of two requests waits until the other has been sent: one round after the
+    other (a lock held over the transfers) would break the barrier."""
+    data = os.urandom(40 * CHUNK)
+    client = Gated(data, 5 * CHUNK, threading.Barrier(2, timeout=10))
+    _, _, obj = _object(tmp_path, data, client=client)
+    _in_threads(lambda: obj.fetch([(5 * CHUNK, 100)], "lex"),
+                lambda: obj.fetch([(30 * CHUNK, 100)], "ann"))
+    assert bytes(obj.read(30 * CHUNK, 100)) == data[30 * CHUNK : 30 * CHUNK + 100]
+    assert sorted(r.region for r in obj.log if r.offset >= 5 * CHUNK) == ["ann", "lex"]
+
+
+def test_sectors_another_round_is_downloading_are_waited_for_not_asked_twice(tmp_path):
+    data = os.urandom(40 * CHUNK)
+    release = threading.Event()
+    client = Gated(data, 5 * CHUNK, release)
+    _, _, obj = _object(tmp_path, data, client=client)
+    first = threading.Thread(target=obj.fetch, args=([(5 * CHUNK, 3000)], "first"))
+    first.start()
+    while not client.sent:
+        time.sleep(0.001)  # the first round's request is under way
+    seen: list[bytes] = []
+    second = threading.Thread(target=lambda: seen.append(bytes(obj.read(5 * CHUNK + 1000,
+                                                                         1000, "second"))))
+    second.start()
+    time.sleep(0.05)
+    assert seen == []  # waiting for the first round
+    release.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert seen == [data[5 * CHUNK + 1000 : 5 * CHUNK + 2000]]
+    assert client.sent == [(5 * CHUNK, 5 * CHUNK + 3072)]  # asked once
+
+
+class GatedFailsOnce(Gated):
+    """``Gated``, and its first gated request fails once through the gate."""
+
+    def get(self, start, end, **conditions):
+        got = super().get(start, end, **conditions)
+        if start >= self.start and len(self.sent) == 1:
+            raise RemoteServerError("500")
+        return got
+
+
+def test_a_round_waited_for_that_fails_is_asked_again_by_the_waiter(tmp_path):
+    data = os.urandom(40 * CHUNK)
+    release = threading.Event()
+    client = GatedFailsOnce(data, 5 * CHUNK, release)
+    _, _, obj = _object(tmp_path, data, client=client)
+    failed: list[BaseException] = []
+
+    def first():
+        try:
+            obj.fetch([(5 * CHUNK, 3000)], "first")
+        except RemoteServerError as exc:
+            failed.append(exc)
+
+    one = threading.Thread(target=first)
+    one.start()
+    while not client.sent:
+        time.sleep(0.001)
+    seen: list[bytes] = []
+    two = threading.Thread(target=lambda: seen.append(bytes(obj.read(5 * CHUNK, 1000))))
+    two.start()
+    time.sleep(0.05)
+    release.set()
+    one.join(timeout=10)
+    two.join(timeout=10)
+    assert len(failed) == 1 and seen == [data[5 * CHUNK : 5 * CHUNK + 1000]]
+    assert len(client.sent) == 2  # the failed request, then the waiter's own
 
 
 def test_a_cold_open_asks_for_the_tail_with_the_header(tmp_path):
