@@ -27,7 +27,7 @@ from memvid_store.remote import publish, stores, upload
 from .object_stores import object_store
 from .remote_memories import build, open_url, reads, uploaded
 from .s3_server import Recorder
-from .test_sharded import queries, records, same_hits
+from .test_sharded import queries, records, same_as_local
 
 
 @pytest.fixture(scope="module", params=["gs", "az"])
@@ -128,7 +128,7 @@ def test_a_sharded_memory_publishes_to_azure_and_reads_from_both(store, tmp_path
         first = ShardedMemory.publish(local, url)
     reqs = queries(52, 2)
     with ShardedMemory.open(url, readonly=True) as remote:
-        _same_answers(remote, local, reqs)
+        same_as_local(remote, local, reqs)
         if store.scheme == "az":
             with ShardedMemory.open(local) as mem:
                 mem.put_many(records(30, seed=53, start=9000))
@@ -136,15 +136,7 @@ def test_a_sharded_memory_publishes_to_azure_and_reads_from_both(store, tmp_path
             with pytest.raises(PublishConflictError):
                 ShardedMemory.publish(local, url, expected=first)  # behind: changes nothing
             remote.refresh()
-            _same_answers(remote, local, reqs)
-
-
-def _same_answers(remote, local, reqs) -> None:
-    with ShardedMemory.open(local, readonly=True) as here:
-        for req, got, want in zip(reqs, remote.find_batch(reqs), here.find_batch(reqs),
-                                  strict=True):
-            same_hits(got, want, req)
-        assert remote.count() == here.count() and remote.generation == here.generation
+            same_as_local(remote, local, reqs)
 
 
 @pytest.mark.parametrize("scheme", ["s3", "az"])

@@ -62,6 +62,16 @@ def same_hits(got, want, what):
         assert g.text == w.text and g.metadata == w.metadata and g.version == w.version
 
 
+def same_as_local(remote, local_path, reqs) -> None:
+    """A sharded memory read from elsewhere answers ``reqs`` as the local one at
+    ``local_path`` does, with its count and generation."""
+    with ShardedMemory.open(local_path, readonly=True) as here:
+        for req, got, want in zip(reqs, remote.find_batch(reqs), here.find_batch(reqs),
+                                  strict=True):
+            same_hits(got, want, req)
+        assert remote.count() == here.count() and remote.generation == here.generation
+
+
 def queries(seed: int, count: int) -> list[dict]:
     rng, nrng = random.Random(seed), np.random.default_rng(seed)
     out = []

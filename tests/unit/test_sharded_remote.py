@@ -20,7 +20,7 @@ from memvid_store.errors import (
 from memvid_store.sharded.publish import Published
 
 from .s3_server import moto_s3
-from .test_sharded import queries, records, same_hits
+from .test_sharded import queries, records, same_as_local, same_hits
 
 
 @pytest.fixture(scope="module")
@@ -90,14 +90,6 @@ def _routed(n: int, seed: int, start: int, tenant: str) -> list[dict]:
     return out
 
 
-def _same(remote, local_path, reqs) -> None:
-    with ShardedMemory.open(local_path, readonly=True) as here:
-        for req, got, want in zip(reqs, remote.find_batch(reqs), here.find_batch(reqs),
-                                  strict=True):
-            same_hits(got, want, req)
-        assert remote.count() == here.count() and remote.generation == here.generation
-
-
 def test_publish_creates_then_replaces_changed_shards_and_readers_refresh(bucket, tmp_path):
     local = tmp_path / "m.mv2s"
     with ShardedMemory.create(local, 3, dim=16, route="tenant") as mem:
@@ -109,7 +101,7 @@ def test_publish_creates_then_replaces_changed_shards_and_readers_refresh(bucket
     assert _etag(bucket, "pub/m.mv2s.publishing") is None  # the lease is gone
     reqs = queries(43, 2)
     with ShardedMemory.open(url, readonly=True) as remote:
-        _same(remote, local, reqs)
+        same_as_local(remote, local, reqs)
         with ShardedMemory.open(local) as mem:  # one tenant's shard changes
             mem.put_many(_routed(40, seed=44, start=7000, tenant="t1"))
         second = ShardedMemory.publish(local, url, expected=first, seal=True)
@@ -119,7 +111,7 @@ def test_publish_creates_then_replaces_changed_shards_and_readers_refresh(bucket
         assert changed == {f"m-00{owner}.mv2", "m.mv2s.pins"}  # unchanged shards stay
         assert remote.count() == 150  # the state it opened, until refresh
         remote.refresh()
-        _same(remote, local, reqs)
+        same_as_local(remote, local, reqs)
         assert remote.get("f07003").text == records(40, seed=44, start=7000)[3]["text"]
 
 
@@ -142,7 +134,7 @@ def test_a_stale_publisher_conflicts_before_writing_anything(bucket, tmp_path):
     assert "another publisher" in str(lost.value)
     assert {name: _etag(bucket, f"race/{name}") for name in won.etags} == before
     with ShardedMemory.open(url, readonly=True) as remote:
-        _same(remote, a / "m.mv2s", queries(54, 1))
+        same_as_local(remote, a / "m.mv2s", queries(54, 1))
     with ShardedMemory.open(a / "m.mv2s") as mem:  # the winner goes on
         mem.put_many(_routed(5, seed=55, start=9500, tenant="t0"))
     ShardedMemory.publish(a / "m.mv2s", url, expected=won)
@@ -163,7 +155,7 @@ def test_one_publisher_at_a_time_and_leftovers_of_a_failed_first_publish(bucket,
     _delete(bucket, "lease/m.mv2s.publishing")
     done = ShardedMemory.publish(local, url)  # the leftovers are replaced
     with ShardedMemory.open(url, readonly=True) as remote:
-        _same(remote, local, queries(62, 1))
+        same_as_local(remote, local, queries(62, 1))
     assert done.etags["m-000.mv2"] == _etag(bucket, "lease/m-000.mv2")
 
 
