@@ -289,7 +289,8 @@ class Reads:
              k: int = 10, mode: str = "hybrid", filter: Mapping[str, Any] | None = None,
              as_of: datetime | int | None = None,
              time_range: tuple[datetime | None, datetime | None] | None = None,
-             syntax: str = "plain", weights: Mapping[str, float] | None = None) -> list[Hit]:
+             syntax: str = "plain", weights: Mapping[str, float] | None = None,
+             group_by: str | None = None, tie_break: Sequence[str] = ()) -> list[Hit]:
         """Search the memory; returns up to ``k`` hits, best first (ties by frame id).
 
         Args:
@@ -305,6 +306,13 @@ class Reads:
             time_range: ``(since, until)`` on event time (``created_at``), either end None.
             syntax: ``plain`` (default) or ``query`` (tantivy's query language).
             weights: hybrid weights per mode, e.g. ``{"lexical": 1.0, "vector": 2.0}``.
+            group_by: a metadata key: return the best hit of each of the ``k`` best groups
+                of frames sharing its value (a frame without it is a group of its own,
+                named by its id: chunks holding their parent's id join the parent). In
+                vector mode with cosine distance a group's score is its best cosine
+                recomputed in float64 from the stored vectors, and the ranking is exact.
+            tie_break: fields ordering tied hits (or groups) before the frame id:
+                ``created_at``, ``id`` or metadata keys, e.g. ``("rank", "created_at")``.
 
         Raises:
             ValueError: bad arguments (k < 1, unknown mode, missing query, NaN vector).
@@ -318,21 +326,66 @@ class Reads:
         ...     [hit.text for hit in mem.find("budget", k=1)]
         ['the budget meeting moved to friday']
         """
-        return self.find_batch([{
+        request: dict[str, Any] = {
             "text": text, "vector": vector, "k": k, "mode": mode, "filter": filter,
-            "as_of": as_of, "time_range": time_range, "syntax": syntax, "weights": weights,
-        }])[0]
+            "as_of": as_of, "time_range": time_range, "syntax": syntax, "weights": weights}
+        if group_by is not None or tie_break:
+            request.update(group_by=group_by, tie_break=tie_break)
+        return self.find_batch([request])[0]
 
     def find_batch(self, requests: Iterable[Mapping[str, Any]]) -> list[list[Hit]]:
         """Run several ``find`` requests (dicts of its arguments) sharing work.
 
         Identical requests run once; exact vector scoring is one matrix product for the
-        batch; results are cached per snapshot.
+        batch; results are cached per snapshot. Grouped requests (``group_by`` or
+        ``tie_break``) run one by one.
         """
-        started = time.perf_counter()
         raw = [dict(r) for r in find_requests(requests)]
         if self._ctx.embedder is not None:
             raw = fill_query_vectors(self._ctx.embedder, raw)
+        grouped = {i: r for i, r in enumerate(raw) if "group_by" in r or "tie_break" in r}
+        plain = [r for i, r in enumerate(raw) if i not in grouped]
+        found = iter(self._find_ranked(plain) if plain else [])
+        return [self._find_grouped(grouped[i]) if i in grouped else next(found)
+                for i in range(len(raw))]
+
+    def _find_grouped(self, request: dict[str, Any]) -> list[Hit]:
+        """One ``find`` with ``group_by`` / ``tie_break`` (:mod:`.index.grouping`)."""
+        from .index.grouping import check_grouping, cosine_error, cosines, top_groups
+        from .index.requests import check_k
+
+        group_by, tie_break = check_grouping(request.pop("group_by", None),
+                                             request.pop("tie_break", ()))
+        need = check_k(request.get("k", 10))
+        snap, vector = self._snap(), request.get("vector")
+        pinned = _Pinned(self, snap)  # every round searches the same snapshot
+
+        def search(k: int) -> list[Hit]:
+            return pinned._find_ranked([{**request, "k": k}])[0]
+
+        mode = request.get("mode", "hybrid")
+        if mode == "hybrid" and request.get("text") is None:
+            mode = "vector"
+        if (mode != "vector" or vector is None or snap.dim is None
+                or index_config_of(snap).distance != "cosine"):
+            return top_groups(search, need, group_by=group_by, tie_break=tie_break)
+        at = self._record_time(snap, request.get("as_of"))
+
+        def rescore(hits: list[Hit]) -> list[float]:
+            return cosines(vector, [self._stored_vector(snap, at, hit) for hit in hits])
+
+        return top_groups(search, need, group_by=group_by, tie_break=tie_break,
+                          rescore=rescore, eps=cosine_error(snap.dim))
+
+    def _stored_vector(self, snap: Snapshot, at: int | None, hit: Hit) -> array | None:
+        """The embedding of a hit's version, as stored (float32)."""
+        ref = snap.get(key_of(self._scope, hit.id), at)
+        raw = snap.embedding(ref)
+        return None if raw is None else array("f", raw)
+
+    def _find_ranked(self, raw: list[dict[str, Any]]) -> list[list[Hit]]:
+        """``find_batch`` of plain requests (their query vectors filled in)."""
+        started = time.perf_counter()
         _, searcher, reqs = search_scope(self, raw)
         hits = searcher.find_batch(reqs)
         self._ctx.record("first_query", time.perf_counter() - started)
@@ -393,6 +446,22 @@ class Reads:
                 f"{from_us(at).isoformat()} cannot be reconstructed")
         current = self._at()
         return at if current is None else min(at, current)
+
+
+class _Pinned(Reads):
+    """The reads of ``owner`` held on one snapshot (the searches of one grouped query)."""
+
+    def __init__(self, owner: Reads, snap: Snapshot) -> None:
+        self._owner = owner
+        self._ctx = owner._ctx
+        self._scope = owner._scope
+        self._snapshot = snap
+
+    def _snap(self) -> Snapshot:
+        return self._snapshot
+
+    def _at(self) -> int | None:
+        return self._owner._at()
 
 
 class MemoryView(Reads):

@@ -12,8 +12,8 @@ frame per non-empty namespace.
 * ``search`` without a query lists item frames with ``select`` in LangGraph's iteration
   order: namespaces in first-insertion order (markers' ``created_at``), keys in insertion
   order (items' ``created_at``, kept on update); with a query it asks ``find`` (vector
-  mode) for item and companion frames and max-pools them by item exactly
-  (:mod:`.store_ranking`). Either way the namespace prefix, the LangGraph filter
+  mode, grouped by item: an item scores its best vector, exactly, in float64) for item
+  and companion frames. Either way the namespace prefix, the LangGraph filter
   (translated exactly, :mod:`.store_filters`) and TTL are one engine filter.
 * ``list_namespaces`` selects markers (match conditions become label equalities).
 * TTL: ``exp`` (epoch seconds) is in the filter fields; expired items are left out by the
@@ -58,7 +58,6 @@ from memvid_store.types import Frame, from_us, to_us
 from .._common import MemoryHolder, MemorySource, in_thread, opened_memory
 from . import store_layout as layout
 from .store_filters import NEVER, check_filter, conjunction, translate
-from .store_ranking import max_pooled
 
 __all__ = ["DEFAULT_COLLECTION", "MemvidStore"]
 
@@ -432,17 +431,9 @@ class MemvidStore(BaseStore, MemoryHolder):
         if flt is NEVER or limit == 0:
             return []
         reads = self._reads
-
-        def search(k: int) -> list[Any]:
-            return reads.find(vector=query, k=k, mode="vector", filter=flt or None)
-
-        def vectors(ids: list[str]) -> list[list[float]]:
-            return [reads.get(fid).embedding for fid in ids]
-
-        page = max_pooled(search, lambda h: layout.owner_of(h.id, h.metadata),
-                          lambda h: layout.order_key(h.metadata, h.created_at), vectors,
-                          query, offset, limit)
-        return [(reads.get(item), score) for item, score in page]
+        hits = reads.find(vector=query, k=offset + limit, mode="vector", filter=flt or None,
+                          group_by=layout.OWNER, tie_break=layout.ITERATION_ORDER)
+        return [(reads.get(layout.owner_of(h.id, h.metadata)), h.score) for h in hits[offset:]]
 
     def _list_namespaces(self, op: ListNamespacesOp, now: datetime) -> list[tuple[str, ...]]:
         conditions = [_condition(c) for c in op.match_conditions or ()]

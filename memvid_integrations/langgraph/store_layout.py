@@ -33,11 +33,18 @@ from typing import Any
 from langgraph.store.base import Item
 
 from memvid_store.errors import InvalidTypeError
-from memvid_store.types import to_us
 
 from .store_filters import project
 
 Namespace = tuple[str, ...]
+
+OWNER = "item"
+"""The metadata key naming a companion's item frame (item frames have none): a vector
+search grouped by it ranks items by their best vector."""
+
+ITERATION_ORDER = ("nso", "created_at")
+"""LangGraph's iteration order, which orders tied scores: namespace first insertion, then
+key insertion."""
 
 
 def _digest(data: Any) -> str:
@@ -93,7 +100,7 @@ def item_frames(ns: Namespace, key: str, value: dict[str, Any], *, created_at: d
     ids = vector_ids(ns, key, 1, len(vectors))
     for i, (vid, (path, text, vec)) in enumerate(zip(ids, vectors[1:], strict=True), 1):
         out.append({"id": vid, "text": text, "embedding": vec, "created_at": created_at,
-                    "metadata": {"kind": "vec", "item": fid, "index": i, "path": path,
+                    "metadata": {"kind": "vec", OWNER: fid, "index": i, "path": path,
                                  **shared}})
     return out
 
@@ -116,13 +123,8 @@ def item_of(text: str, meta: dict[str, Any], created_at: datetime) -> Item:
 
 def owner_of(frame_id: str, meta: dict[str, Any]) -> str:
     """The item frame id a vector hit belongs to (an item frame is its own)."""
-    return meta.get("item", frame_id) if meta.get("kind") == "vec" else frame_id
+    return meta.get(OWNER, frame_id) if meta.get("kind") == "vec" else frame_id
 
 
-def order_key(meta: dict[str, Any], created_at: datetime) -> tuple[int, int]:
-    """LangGraph's iteration order: namespace first insertion, then key insertion."""
-    return meta["nso"], to_us(created_at)
-
-
-__all__ = ["item_frames", "item_id", "item_of", "marker_frame", "marker_id",
-           "ns_name", "order_key", "owner_of", "prefixes", "vector_ids"]
+__all__ = ["ITERATION_ORDER", "OWNER", "item_frames", "item_id", "item_of", "marker_frame",
+           "marker_id", "ns_name", "owner_of", "prefixes", "vector_ids"]

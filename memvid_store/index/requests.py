@@ -43,6 +43,13 @@ class Request:
     collection: str = DEFAULT
 
 
+def check_k(k: Any) -> int:
+    """``k`` if it is a number of hits (an int >= 1), else InvalidInputError."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidInputError(f"k must be an int >= 1, got {k!r}")
+    return k
+
+
 def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfig,
                   at: int | None, collection: str = DEFAULT) -> Request:
     """The Request of ``find`` arguments ``args`` against ``snap``; ``at`` is the record
@@ -54,8 +61,7 @@ def build_request(args: Mapping[str, Any], *, snap: Snapshot, config: IndexConfi
     text, vector = args.get("text"), args.get("vector")
     k, mode = args.get("k", 10), args.get("mode", "hybrid")
     syntax = args.get("syntax", "plain")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InvalidInputError(f"k must be an int >= 1, got {k!r}")
+    check_k(k)
     if mode not in MODES:
         raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if syntax not in SYNTAXES:
