@@ -3,8 +3,9 @@
 Run ``python bench/grouped_find.py [--sizes 10000,100000] [--chunks 4]`` (about 3 minutes
 on 2 cores). Each size is one file of ``n`` 384-d chunks, ``--chunks`` per document
 (metadata ``doc``), built as users build one (``put_many``, then ``build_index()``) and
-opened read-only. After 100 untimed queries, 300 distinct corpus queries are timed, each
-kind in its own pass:
+opened read-only. After 100 untimed queries, 300 distinct queries drawn like the corpus
+(its topics: ``corpus.query_vectors`` with the corpus's seed) are timed, each kind in its
+own pass:
 
 * ``find``: ``find(vector=q, k=10, mode="vector")``, the 10 best chunks;
 * ``grouped``: ``find(vector=q, k=10, mode="vector", group_by="doc")``, the best chunk of
@@ -68,7 +69,7 @@ def measure(path: Path, x: np.ndarray, texts: list[str], chunks: int) -> dict[st
     from memvid_store import Memory
 
     starts = np.arange(0, len(x), chunks)
-    qs, _ = corpus.query_vectors(WARMUP + QUERIES, dim=DIM, seed=13)
+    qs, _ = corpus.query_vectors(WARMUP + QUERIES, dim=DIM)  # the corpus's topics
 
     def numpy_docs(q: np.ndarray) -> list[int]:
         s = x @ q

@@ -193,19 +193,26 @@ class ShardedReads:
              k: int = 10, mode: str = "hybrid", filter: Mapping[str, Any] | None = None,
              as_of: datetime | int | None = None,
              time_range: tuple[datetime | None, datetime | None] | None = None,
-             syntax: str = "plain", weights: Mapping[str, float] | None = None
-             ) -> list[Hit]:
+             syntax: str = "plain", weights: Mapping[str, float] | None = None,
+             group_by: str | None = None, tie_break: Sequence[str] = ()) -> list[Hit]:
         """``Memory.find`` over every shard: the hits, scores and order one file holding
-        every frame gives (plain query syntax only: ``syntax="query"`` is refused)."""
-        return self.find_batch([{
+        every frame gives (plain query syntax only: ``syntax="query"`` is refused;
+        ``group_by`` and ``tie_break`` are refused too)."""
+        request: dict[str, Any] = {
             "text": text, "vector": vector, "k": k, "mode": mode, "filter": filter,
-            "as_of": as_of, "time_range": time_range, "syntax": syntax,
-            "weights": weights}])[0]
+            "as_of": as_of, "time_range": time_range, "syntax": syntax, "weights": weights}
+        if group_by is not None or tie_break:
+            request.update(group_by=group_by, tie_break=tie_break)
+        return self.find_batch([request])[0]
 
     def find_batch(self, requests: Iterable[Mapping[str, Any]]) -> list[list[Hit]]:
         """Several ``find`` requests; each shard answers its part of all of them at once."""
         raw = [dict(r) for r in find_requests(requests)]
         for r in raw:
+            if "group_by" in r or "tie_break" in r:
+                raise InvalidInputError(
+                    "group_by and tie_break are not available on a sharded memory yet: "
+                    "ask for more hits and group them, or search a shard's Memory")
             if r.get("syntax", "plain") != "plain":
                 raise InvalidInputError(
                     "a sharded memory searches with plain query syntax only: tantivy's "

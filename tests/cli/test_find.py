@@ -59,3 +59,13 @@ def test_table_output_and_errors(path):
     assert dims.exit_code == 1 and "dimension" in dims.output
     empty = CliRunner().invoke(cli, ["find", path])
     assert empty.exit_code == 2 and "QUERY" in empty.output
+
+
+def test_group_by(path):
+    with Memory.open(path) as m:
+        m.put("budget notes, part two", id="budget-2", embedding=[0.9, 0.1],
+              metadata={"kind": "fact"})
+    assert [h["id"] for h in run(path, "--vector", "[1, 0]", "-k", "3")] == [
+        "budget", "budget-2", "zh"]
+    grouped = run(path, "--vector", "[1, 0]", "-k", "3", "--group-by", "kind")
+    assert [h["id"] for h in grouped] == ["budget", "zh"]

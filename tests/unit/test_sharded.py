@@ -367,6 +367,8 @@ def test_query_syntax_is_refused(tmp_path):
         mem.put("alpha beta")
         with pytest.raises(InvalidInputError, match="plain query syntax"):
             mem.find_batch([{"text": "alpha AND beta", "syntax": "query"}])
+        with pytest.raises(InvalidInputError, match="not available on a sharded memory"):
+            mem.find_batch([{"text": "alpha", "group_by": "doc"}])
 
 
 def test_pins_records_are_fixed_size(tmp_path):
