@@ -270,13 +270,18 @@ class Snapshot:
         """Gids (numpy, ascending) of every version posted under none of ``terms``, of
         any visibility. A version is left out when a term's hash is among its postings:
         as exact as the plans that trust postings without the payload (64-bit hashes)."""
+        return self.gids_except([self.posted_gids(term) for term in terms])
+
+    def gids_except(self, left_out: list[Any]) -> Any:
+        """Gids (numpy, ascending) of every stored version but those of ``left_out``
+        (numpy arrays of gids), of any visibility."""
         top = self.toc.next_gid + len(self.delta)
         keep = np.zeros(top, bool)
         for run in self.runs:
             keep[run.base : run.end] = True
         keep[self.toc.next_gid :] = True
-        for term in terms:
-            keep[self.posted_gids(term)] = False
+        for gids in left_out:
+            keep[gids] = False
         return np.flatnonzero(keep)
 
     def count_current(self, term: str, within: str | None) -> int | None:

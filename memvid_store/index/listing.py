@@ -302,7 +302,7 @@ def candidates(snap: Snapshot, req: Listing, share: float) -> list[RowRef] | Non
             for ref in _members(snap, item):
                 refs.setdefault(ref.gid, ref)
     else:
-        gids = _unexcluded(snap, plan, int(limit))
+        gids = _complement(snap, plan, req.filter, int(limit))
         if gids is None:
             return None
         refs = {gid: snap.locate(gid) for gid in gids}
@@ -370,11 +370,44 @@ def _candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
             gids += [base + row for row in rows]
         return sorted(gids)
     if best is None or size > limit:
-        unexcluded = _unexcluded(snap, plan, limit)
+        unexcluded = _complement(snap, plan, flt, limit)
         if unexcluded is not None or best is None:
             return unexcluded
         return _intersected(snap, groups, sizes, limit)
     return sorted(_group_gids(snap, groups[best]))
+
+
+def _complement(snap: Snapshot, plan: TermPlan, flt: FrameFilter | None, limit: int
+                ) -> list[int] | None:
+    """Gids of a superset of the matches read as every version but those that cannot
+    match (:func:`_unexcluded`, :func:`_or_unfailing`), when at most ``limit``."""
+    found = _unexcluded(snap, plan, limit)
+    if found is None and flt is not None:
+        found = _or_unfailing(snap, flt.spec, limit)
+    return found
+
+
+def _or_unfailing(snap: Snapshot, spec: Mapping[str, Any], limit: int) -> list[int] | None:
+    """Gids of the versions the filter's ``$or`` of filters the postings answer exactly,
+    one of them negated (``{"$or": [{"lang": {"$ne": "en"}}, {"topic": 3}]}``), matches
+    (a superset of the filter's matches): every version but those posted under a term of
+    every negated branch and under no positive term (as ``_count_or`` counts them), when
+    at most ``limit``; None otherwise."""
+    if "$or" not in spec:
+        return None
+    parts = _exact_parts(snap, spec["$or"])
+    if parts is None or not parts[1]:
+        return None
+    positive, negated = parts
+    total = snap.toc.next_gid + len(snap.delta)
+    if total - min(sum(snap.posted_count(t) for t in terms) for terms in negated) > limit:
+        return None  # more than ``limit`` miss a negated branch's terms
+    failing = _every(snap, negated)
+    if positive:
+        failing = np.setdiff1d(failing, _posted(snap, [t for ts in positive for t in ts]),
+                               assume_unique=True)
+    gids = snap.gids_except([failing])
+    return gids.tolist() if len(gids) <= limit else None
 
 
 def _unexcluded(snap: Snapshot, plan: TermPlan, limit: int) -> list[int] | None:

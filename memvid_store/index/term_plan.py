@@ -8,15 +8,15 @@ answer gives a *group*: terms of which every matching frame is posted under at l
 gives a :class:`Range` of the sorted value columns of that kind (``engine/value_kinds.py``:
 stored values are rounded or cut monotonically and bounds taken as stored, so a range
 admits every match). Conditions neither can answer (negations, equality with lists or
-dicts) give none; ``$or`` gives one group
-only when each of its branches has one. So the frames posted under a group are a
-superset of the matches, to be checked on their payload — unless the plan is *exact*:
-one group of terms that answers the whole filter
+dicts) give none; ``$or`` gives one group only when each of its branches has one. So
+the frames posted under a group are a superset of the matches, to be checked on their
+payload — unless the plan is *exact*: one group of terms that answers the whole filter
 (plain equality, ``$in`` of scalars or ``$exists: true`` on one top-level key or on the
-tags). Dotted paths are never exact: ``a.b`` reads a top-level ``a.b`` first, and both
-are posted under the same path. A substring (``$contains``, ``$icontains``) of a metadata
-path gives a :class:`Substring`: the versions holding there a string that may contain it,
-found by testing each distinct string of the path's value columns once.
+tags, and an ``$or`` of exact filters: the union of their terms). Dotted paths are never
+exact: ``a.b`` reads a top-level ``a.b`` first, and both are posted under the same path.
+A substring (``$contains``, ``$icontains``) of a metadata path gives a
+:class:`Substring`: the versions holding there a string that may contain it, found by
+testing each distinct string of the path's value columns once.
 
 A negation of such an exact condition gives *excluded* terms instead: no version posted
 under them matches (``{"lang": {"$ne": "en"}}`` excludes ``v lang en``; so do ``$nin``,
@@ -136,9 +136,10 @@ def _entry(key: str, cond: Any) -> tuple[list[tuple[Item, ...]], bool]:
     if key == "$and":
         return [g for sub in cond for g in plan_terms(sub).groups], False
     if key == "$or":
-        firsts = [plan_terms(sub).groups for sub in cond]
-        if all(firsts):
-            return [tuple(t for groups in firsts for t in groups[0])], False
+        plans = [plan_terms(sub) for sub in cond]
+        if all(p.groups for p in plans):  # exact when every branch is: a union of terms
+            return ([tuple(t for p in plans for t in p.groups[0])],
+                    all(p.exact for p in plans))
         return [], False
     if key.startswith("$") and key not in TAGS_KEYS:
         return [], False  # $nor, $not: nothing every match shares
