@@ -68,6 +68,7 @@ from typing import Any
 
 from ..errors import ChecksumError, CorruptFileError, DamagedIndexError
 from ..lazy import numpy as np
+from .distinct import distinct
 from .fileio import FileView
 from .format import NO_ROW, TIME_MAX, SegmentRef, align, crc32
 from .part_pages import PAGE_BYTES, PagedPart, page_checks, whole_after
@@ -233,8 +234,8 @@ def merge_grouped(parts: list[Grouped], batch: int = MERGE_BATCH
     the several copies of every entry that sorting them all at once makes.
     """
     _check_grouped(parts)
-    keys = np.unique(np.concatenate([np.zeros(0, "<u8"), *(p[0] for p in parts)])
-                     ).astype("<u8")
+    keys = distinct(np.concatenate([np.zeros(0, "<u8"), *(p[0] for p in parts)])
+                    ).astype("<u8")
     where = [np.searchsorted(keys, p[0]) for p in parts]  # the key index of each group
     counts = np.zeros(len(keys), "i8")
     for part, at in zip(parts, where, strict=True):

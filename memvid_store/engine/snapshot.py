@@ -20,6 +20,7 @@ from ..errors import CorruptFileError, FrameNotFoundError
 from ..lazy import loaded
 from ..lazy import numpy as np
 from .codec import Codec, unpack_payload
+from .distinct import distinct
 from .fileio import FileView
 from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_footer
 from .keys import DEFAULT, SEP, member_test, split_key
@@ -302,7 +303,7 @@ class Snapshot:
                 run.posted_count(h) for run in self.runs for h in hashes) <= ROW_COUNT_MAX:
             return self._count_rows(hashes, delta, within)
         rows = [(run, run.posted_array(hashes[0]) if len(hashes) == 1 else
-                 np.unique(np.concatenate([run.posted_array(h) for h in hashes])))
+                 distinct(np.concatenate([run.posted_array(h) for h in hashes])))
                 for run in self.runs]
         return self._count_live(rows, delta, within)
 

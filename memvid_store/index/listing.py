@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine.distinct import distinct
 from ..engine.records import live_by_collection
 from ..engine.snapshot import RowRef, Snapshot
 from ..engine.substrings import substring_gids
@@ -188,7 +189,10 @@ def _count_or(snap: Snapshot, branches: list[Any], total: int, within: str | Non
         return snap.count_current_any([t for terms in positive for t in terms], within)
     failing = _every(snap, negated)
     if positive:
-        failing = np.setdiff1d(failing, _posted(snap, [t for ts in positive for t in ts]))
+        failing = np.setdiff1d(failing, _posted(snap, [t for ts in positive for t in ts]),
+                               assume_unique=True)
+    if 2 * len(failing) > snap.toc.next_gid + len(snap.delta):  # count the smaller side
+        return snap.count_current_gids(snap.gids_except([failing]), within)
     return total - snap.count_current_gids(failing, within)
 
 
@@ -229,8 +233,10 @@ def _exact_parts(snap: Snapshot, specs: list[Any]
 
 
 def _posted(snap: Snapshot, terms: list[str]) -> Any:
-    """Gids (numpy, ascending, distinct) of the versions posted under any of ``terms``."""
-    return np.unique(np.concatenate([snap.posted_gids(t) for t in dict.fromkeys(terms)]))
+    """Gids (numpy, ascending, distinct) of the versions posted under any of ``terms``
+    (one term's list is ascending and distinct already)."""
+    parts = [snap.posted_gids(t) for t in dict.fromkeys(terms)]
+    return parts[0] if len(parts) == 1 else distinct(np.concatenate(parts))
 
 
 def _every(snap: Snapshot, groups: list[tuple[str, ...]]) -> Any:
@@ -301,12 +307,13 @@ def candidates(snap: Snapshot, req: Listing, share: float) -> list[RowRef] | Non
         for item in groups[best]:
             for ref in _members(snap, item):
                 refs.setdefault(ref.gid, ref)
+        trusted = plan.exact and best == 0  # the group answers the filter
     else:
         gids = _complement(snap, plan, req.filter, int(limit))
         if gids is None:
             return None
         refs = {gid: snap.locate(gid) for gid in gids}
-    trusted = plan.exact and best == 0 and size <= limit  # the group answers the filter
+        trusted = _complement_is_exact(plan, req.filter)
     belongs = snap.member_test(req.collection)
     lo, hi = req.window if req.window is not None else (None, None)
     kept = []
@@ -387,6 +394,16 @@ def _complement(snap: Snapshot, plan: TermPlan, flt: FrameFilter | None, limit: 
     return found
 
 
+def _complement_is_exact(plan: TermPlan, flt: FrameFilter | None) -> bool:
+    """Whether :func:`_complement` lists exactly the filter's matches (its whole filter
+    is negations of exact filters, or one ``$or`` of exact ones), not a superset."""
+    if flt is None:
+        return False
+    if plan.only_excluded and not plan.groups:
+        return True
+    return flt.spec.keys() == {"$or"} and not plan.excluded
+
+
 def _or_unfailing(snap: Snapshot, spec: Mapping[str, Any], limit: int) -> list[int] | None:
     """Gids of the versions the filter's ``$or`` of filters the postings answer exactly,
     one of them negated (``{"$or": [{"lang": {"$ne": "en"}}, {"topic": 3}]}``), matches
@@ -455,7 +472,7 @@ def _group_array(snap: Snapshot, group: tuple[Item, ...]) -> Any:
     parts = [snap.posted_gids(item) if isinstance(item, str) else
              np.fromiter((ref.gid for ref in _members(snap, item)), "<i8")
              for item in group]
-    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, "<i8")
+    return distinct(np.concatenate(parts)) if parts else np.zeros(0, "<i8")
 
 
 def _groups(snap: Snapshot, plan: Any, collection: str) -> list[tuple[Item, ...]]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...engine.distinct import distinct
 from ...engine.format import crc32
 from ...engine.hooks import Pieces
 from ...errors import CorruptFileError
@@ -117,7 +118,7 @@ def _renumbered(payload: memoryview, offsets: np.ndarray, kept: np.ndarray,
         keys[start : start + len(old)] = np.where(found, pos.astype(np.uint64), free)
         release()
     present = keys[keys != free]
-    if len(np.unique(present)) != len(present):
+    if len(distinct(present)) != len(present):
         raise Unsupported("two nodes have one key")
     return keys
 

@@ -39,6 +39,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ...cpus import usable_cpus
+from ...engine.distinct import distinct
 from ...errors import (
     ClosedError,
     DimensionMismatchError,
@@ -191,7 +192,7 @@ def _check_labels(labels: Any, n: int) -> np.ndarray:
     if int(arr.max()) > _MAX_LABEL:
         raise InvalidInputError("labels must be < 2**63")
     out = arr.astype(np.uint64)
-    if np.unique(out).size != n:
+    if distinct(out).size != n:
         raise InvalidInputError("labels must be unique")
     return out
 
