@@ -101,6 +101,16 @@ def check_metadata(meta: Any) -> dict[str, Any] | None:
     return json_copy(meta, "metadata")
 
 
+def _plain_scalar(value: Any) -> bool:
+    """Whether ``value`` is stored as it is: None, a bool, an int, a finite float or an
+    ASCII str of the plain types (the common case, checked without building a location
+    for an error message)."""
+    kind = type(value)
+    return (value is None or kind is int or kind is bool
+            or (kind is str and value.isascii())
+            or (kind is float and math.isfinite(value)))
+
+
 def json_copy(value: Any, where: str, depth: int = 0) -> Any:
     """A copy of a JSON-compatible value made of plain types; an error naming the first
     offending part.
@@ -128,14 +138,17 @@ def json_copy(value: Any, where: str, depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidInputError(
-                    f"{where} must be JSON-compatible: key {key!r} is not a str")
-            key = plain_str(key, f"{where} key")
-            out[key] = json_copy(item, f"{where}[{key!r}]", depth + 1)
+            if type(key) is not str or not key.isascii():
+                if not isinstance(key, str):
+                    raise InvalidInputError(
+                        f"{where} must be JSON-compatible: key {key!r} is not a str")
+                key = plain_str(key, f"{where} key")
+            out[key] = item if _plain_scalar(item) else json_copy(
+                item, f"{where}[{key!r}]", depth + 1)
         return out
     if isinstance(value, list | tuple):
-        return [json_copy(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+        return [item if _plain_scalar(item) else json_copy(item, f"{where}[{i}]", depth + 1)
+                for i, item in enumerate(value)]
     raise InvalidInputError(f"{where} must be JSON-compatible: {type(value).__name__} is not")
 
 

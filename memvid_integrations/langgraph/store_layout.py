@@ -24,6 +24,7 @@ seconds, or None) and the value's projections (:mod:`.store_filters`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -51,13 +52,21 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:32]
 
 
+@functools.lru_cache(maxsize=4096)
+def _item_digest(ns: Namespace, key: str) -> str:
+    """The digest naming an item's frames (a batch asks for it several times an item)."""
+    return _digest([list(ns), key])
+
+
 def item_id(ns: Namespace, key: str) -> str:
-    return f"item:{_digest([list(ns), key])}"
+    return f"item:{_item_digest(tuple(ns), key)}"
 
 
 def vector_ids(ns: Namespace, key: str, start: int, stop: int) -> list[str]:
     """Ids of companion frames ``start..stop-1`` (companion 0 is the item frame itself)."""
-    digest = _digest([list(ns), key])
+    if stop <= max(start, 1):
+        return []
+    digest = _item_digest(tuple(ns), key)
     return [f"vec:{digest}:{i}" for i in range(max(start, 1), stop)]
 
 
