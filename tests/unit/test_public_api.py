@@ -119,7 +119,8 @@ def test_options_are_keyword_only():
     assert {"readonly", "config", "embedder"} <= _keyword_only(Memory.open)
     assert _positional(Memory.find) == ["self", "text"]
     assert _keyword_only(Memory.find) == {"vector", "k", "mode", "filter", "as_of",
-                                          "time_range", "syntax", "weights"}
+                                          "time_range", "syntax", "weights", "group_by",
+                                          "tie_break"}
 
 
 def test_keyword_only_options_refuse_positions(tmp_path):
