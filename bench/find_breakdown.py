@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,13 +48,19 @@ QUERIES = 300
 STAGES = ("request", "ranking", "hits, cold", "hits, cached", "find", "numpy")
 
 
-def build(path: Path, n: int) -> tuple[np.ndarray, list[str]]:
-    """The file, and its vectors and texts in insertion order."""
+def build(path: Path, n: int, metadata: Callable[[int], dict[str, Any]] | None = None
+          ) -> tuple[np.ndarray, list[str]]:
+    """The file, and its vectors and texts in insertion order (``metadata(i)``: more
+    metadata for record ``i``)."""
     from memvid_store import Memory
 
     rows, texts = [], []
     with Memory.create(path, dim=DIM) as mem:
-        for batch in corpus.iter_batches(n, 1000, dim=DIM):
+        for start, batch in zip(range(0, n, 1000), corpus.iter_batches(n, 1000, dim=DIM),
+                                strict=False):
+            if metadata is not None:
+                for i, rec in enumerate(batch, start):
+                    rec["metadata"] = {**rec.get("metadata", {}), **metadata(i)}
             mem.put_many(batch)
             rows.extend(r["embedding"] for r in batch)
             texts.extend(r["text"] for r in batch)

@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
-from bench import corpus  # noqa: E402
+from bench import corpus, find_breakdown  # noqa: E402
 from bench.engine_bench import RESULTS, progress  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
 from bench.report import heading, save  # noqa: E402
@@ -48,20 +48,7 @@ KINDS = ("find", "grouped", "numpy")
 
 def build(path: Path, n: int, chunks: int) -> tuple[np.ndarray, list[str]]:
     """The file (chunk i belongs to document i // chunks), its vectors and texts."""
-    from memvid_store import Memory
-
-    rows, texts = [], []
-    with Memory.create(path, dim=DIM) as mem:
-        done = 0
-        for batch in corpus.iter_batches(n, 1000, dim=DIM):
-            for i, rec in enumerate(batch, done):
-                rec["metadata"] = {**rec.get("metadata", {}), "doc": f"d{i // chunks}"}
-            done += len(batch)
-            mem.put_many(batch)
-            rows.extend(r["embedding"] for r in batch)
-            texts.extend(r["text"] for r in batch)
-        mem.build_index()
-    return np.asarray(rows, "<f4"), texts
+    return find_breakdown.build(path, n, lambda i: {"doc": f"d{i // chunks}"})
 
 
 def measure(path: Path, x: np.ndarray, texts: list[str], chunks: int) -> dict[str, Any]:
