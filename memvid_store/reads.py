@@ -343,44 +343,26 @@ class Reads:
         raw = [dict(r) for r in find_requests(requests)]
         if self._ctx.embedder is not None:
             raw = fill_query_vectors(self._ctx.embedder, raw)
-        grouped = {i: r for i, r in enumerate(raw) if "group_by" in r or "tie_break" in r}
-        plain = [r for i, r in enumerate(raw) if i not in grouped]
-        found = iter(self._find_ranked(plain) if plain else [])
-        return [self._find_grouped(grouped[i]) if i in grouped else next(found)
-                for i in range(len(raw))]
+        from .index.grouping import answer_requests
+
+        return answer_requests(raw, self._find_ranked, self._find_grouped)
 
     def _find_grouped(self, request: dict[str, Any]) -> list[Hit]:
-        """One ``find`` with ``group_by`` / ``tie_break`` (:mod:`.index.grouping`)."""
-        from .index.grouping import check_grouping, cosine_error, cosines, top_groups
-        from .index.requests import check_k
+        """One ``find`` with ``group_by`` / ``tie_break`` (:mod:`.index.grouping`), every
+        round on the same snapshot."""
+        from .index.grouping import grouped_find
 
-        group_by, tie_break = check_grouping(request.pop("group_by", None),
-                                             request.pop("tie_break", ()))
-        need = check_k(request.get("k", 10))
-        snap, vector = self._snap(), request.get("vector")
-        pinned = _Pinned(self, snap)  # every round searches the same snapshot
+        pinned = pinned_reads(self)
+        snap = pinned._snap()
+        at = pinned._record_time(snap, request.get("as_of"))
+        return grouped_find(request, lambda r: pinned._find_ranked([r])[0],
+                            lambda hits: [pinned.stored_vector(h, at) for h in hits],
+                            snap.dim, index_config_of(snap).distance)
 
-        def search(k: int) -> list[Hit]:
-            return pinned._find_ranked([{**request, "k": k}])[0]
-
-        mode = request.get("mode", "hybrid")
-        if mode == "hybrid" and request.get("text") is None:
-            mode = "vector"
-        if (mode != "vector" or vector is None or snap.dim is None
-                or index_config_of(snap).distance != "cosine"):
-            return top_groups(search, need, group_by=group_by, tie_break=tie_break)
-        at = self._record_time(snap, request.get("as_of"))
-
-        def rescore(hits: list[Hit]) -> list[float]:
-            return cosines(vector, [self._stored_vector(snap, at, hit) for hit in hits])
-
-        return top_groups(search, need, group_by=group_by, tie_break=tie_break,
-                          rescore=rescore, eps=cosine_error(snap.dim))
-
-    def _stored_vector(self, snap: Snapshot, at: int | None, hit: Hit) -> array | None:
-        """The embedding of a hit's version, as stored (float32)."""
-        ref = snap.get(key_of(self._scope, hit.id), at)
-        raw = snap.embedding(ref)
+    def stored_vector(self, hit: Hit, at: int | None) -> array | None:
+        """The embedding of a hit's version (float32, as stored) at record time ``at``."""
+        snap = self._snap()
+        raw = snap.embedding(snap.get(key_of(self._scope, hit.id), at))
         return None if raw is None else array("f", raw)
 
     def _find_ranked(self, raw: list[dict[str, Any]]) -> list[list[Hit]]:
@@ -448,8 +430,13 @@ class Reads:
         return at if current is None else min(at, current)
 
 
+def pinned_reads(owner: Reads) -> Reads:
+    """The reads of ``owner`` held on its current snapshot (the rounds of one query)."""
+    return _Pinned(owner, owner._snap())
+
+
 class _Pinned(Reads):
-    """The reads of ``owner`` held on one snapshot (the searches of one grouped query)."""
+    """The reads of ``owner`` held on one snapshot."""
 
     def __init__(self, owner: Reads, snap: Snapshot) -> None:
         self._owner = owner

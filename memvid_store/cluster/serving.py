@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..autoembed import fill_query_vectors
-from ..errors import InvalidInputError
+from ..errors import FrameNotFoundError, InvalidInputError
+from ..index.grouping import answer_requests, grouped_find
 from ..index.lexical.corpus_stats import BM25Stats
 from ..index.requests import Request
 from ..memory import Memory
@@ -77,6 +78,20 @@ class ShardServer:
     def rrf_k(self) -> int:
         return self.reads.index_config.rrf_k
 
+    def vector_settings(self) -> tuple[int | None, str]:
+        """(dimension, distance) of this shard's vectors."""
+        return self.reads.dim, self.reads.index_config.distance
+
+    def stored_vectors(self, ids: list[str]) -> list[list[float] | None]:
+        """The stored embeddings of frames (at the pinned state; None: not here)."""
+        out: list[list[float] | None] = []
+        for fid in ids:
+            try:
+                out.append(self.reads.get(fid).embedding)
+            except FrameNotFoundError:
+                out.append(None)
+        return out
+
     def close(self) -> None:
         self.mem.close()
 
@@ -115,8 +130,9 @@ class RayShardedMemory:
                                  "weights": weights}])[0]
 
     def find_batch(self, requests: Iterable[Mapping[str, Any]]) -> list[list[Hit]]:
-        """Several ``find`` requests, fanned out to every shard's actor."""
-        ray = require_ray()
+        """Several ``find`` requests, fanned out to every shard's actor (grouped ones
+        one by one)."""
+        require_ray()
         raw = [dict(r) for r in find_requests(requests)]
         for r in raw:
             if r.pop("syntax", "plain") != "plain" or r.get("as_of") is not None:
@@ -127,12 +143,45 @@ class RayShardedMemory:
         if self._embedder is not None:
             raw = fill_query_vectors(self._embedder, raw)
         raw = [{k: _plain(v) for k, v in r.items()} for r in raw]
+        return answer_requests(raw, self._find_plain, self._find_grouped)
+
+    def _find_plain(self, raw: list[dict[str, Any]]) -> list[list[Hit]]:
+        """``find_batch`` of requests without grouping, fanned out once."""
+        ray = require_ray()
         token = uuid.uuid4().hex
         try:
             return self._fan_out(ray, token, raw)
         finally:
             for a in self._actors:
                 a.forget.remote(token)
+
+    def _find_grouped(self, request: dict[str, Any]) -> list[Hit]:
+        """One ``find`` with ``group_by`` / ``tie_break`` (:mod:`..index.grouping`); the
+        float64 rescoring reads the hits' vectors from the shards holding them."""
+        ray = require_ray()
+        settings = ray.get([a.vector_settings.remote() for a in self._actors])
+        dim = next((d for d, _ in settings if d is not None), None)
+        return grouped_find(request, lambda r: self._find_plain([r])[0],
+                            self._stored_vectors, dim, settings[0][1])
+
+    def _stored_vectors(self, found: list[Hit]) -> list[list[float] | None]:
+        """The stored embeddings of hits, one actor call per shard asked."""
+        ray = require_ray()
+        ids = [h.id for h in found]
+        if self._router.by_id:
+            homes: dict[int, list[int]] = {}
+            for i, fid in enumerate(ids):
+                homes.setdefault(self._router.of_id(fid), []).append(i)
+        else:
+            homes = {s: list(range(len(ids))) for s in range(len(self._actors))}
+        answers = ray.get([self._actors[s].stored_vectors.remote([ids[i] for i in idx])
+                           for s, idx in homes.items()])
+        out: list[list[float] | None] = [None] * len(ids)
+        for idx, vectors in zip(homes.values(), answers, strict=True):
+            for i, vector in zip(idx, vectors, strict=True):
+                if vector is not None:
+                    out[i] = vector
+        return out
 
     def _fan_out(self, ray: Any, token: str, raw: list[dict[str, Any]]) -> list[list[Hit]]:
         totals: list[BM25Stats | None] = [None] * len(raw)

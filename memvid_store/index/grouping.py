@@ -111,6 +111,46 @@ def _sortable(value: Any) -> tuple:
     return (3, json.dumps(value, sort_keys=True, default=str))
 
 
+def answer_requests(raw: list[dict[str, Any]],
+                    plain: Callable[[list[dict[str, Any]]], list[list[Hit]]],
+                    grouped: Callable[[dict[str, Any]], list[Hit]]) -> list[list[Hit]]:
+    """The hits of each request: those with ``group_by`` / ``tie_break`` one by one
+    (``grouped``), the others as one batch (``plain``)."""
+    ones = {i: r for i, r in enumerate(raw) if "group_by" in r or "tie_break" in r}
+    rest = [r for i, r in enumerate(raw) if i not in ones]
+    found = iter(plain(rest) if rest else [])
+    return [grouped(ones[i]) if i in ones else next(found) for i in range(len(raw))]
+
+
+def grouped_find(request: dict[str, Any], search: Callable[[dict[str, Any]], list[Hit]],
+                 stored_vectors: Callable[[list[Hit]], list[Sequence[float] | None]],
+                 dim: int | None, metric: str) -> list[Hit]:
+    """One ``find`` request with ``group_by`` / ``tie_break`` (popped from it, its query
+    vector filled in): ``search`` runs the plain request with another ``k``;
+    ``stored_vectors``: the hits' stored embeddings, for the float64 rescoring of cosines."""
+    from .requests import check_k
+
+    group_by, tie_break = check_grouping(request.pop("group_by", None),
+                                         request.pop("tie_break", ()))
+    need = check_k(request.get("k", 10))
+    vector = request.get("vector")
+
+    def ranked(k: int) -> list[Hit]:
+        return search({**request, "k": k})
+
+    mode = request.get("mode", "hybrid")
+    if mode == "hybrid" and request.get("text") is None:
+        mode = "vector"
+    if mode != "vector" or vector is None or dim is None or metric != "cosine":
+        return top_groups(ranked, need, group_by=group_by, tie_break=tie_break)
+
+    def rescore(hits: list[Hit]) -> list[float]:
+        return cosines(vector, stored_vectors(hits))
+
+    return top_groups(ranked, need, group_by=group_by, tie_break=tie_break, rescore=rescore,
+                      eps=cosine_error(dim))
+
+
 def top_groups(search: Callable[[int], list[Hit]], need: int, *, group_by: str | None,
                tie_break: tuple[str, ...] = (), rescore: Rescore | None = None,
                eps: float = 0.0) -> list[Hit]:

@@ -21,6 +21,7 @@ written but unpinned; the next writer to open pins it (the batch is then partly 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
 import os
@@ -45,8 +46,9 @@ from ..errors import (
     ReadOnlyError,
     RemoteReadOnlyError,
 )
+from ..index.grouping import answer_requests, grouped_find
 from ..memory import Memory
-from ..reads import find_requests
+from ..reads import find_requests, pinned_reads
 from ..remote.urls import is_remote
 from ..types import from_us
 from ..validate import check_embedding, check_id, check_page, check_records
@@ -196,8 +198,7 @@ class ShardedReads:
              syntax: str = "plain", weights: Mapping[str, float] | None = None,
              group_by: str | None = None, tie_break: Sequence[str] = ()) -> list[Hit]:
         """``Memory.find`` over every shard: the hits, scores and order one file holding
-        every frame gives (plain query syntax only: ``syntax="query"`` is refused;
-        ``group_by`` and ``tie_break`` are refused too)."""
+        every frame gives (plain query syntax only: ``syntax="query"`` is refused)."""
         request: dict[str, Any] = {
             "text": text, "vector": vector, "k": k, "mode": mode, "filter": filter,
             "as_of": as_of, "time_range": time_range, "syntax": syntax, "weights": weights}
@@ -209,10 +210,6 @@ class ShardedReads:
         """Several ``find`` requests; each shard answers its part of all of them at once."""
         raw = [dict(r) for r in find_requests(requests)]
         for r in raw:
-            if "group_by" in r or "tie_break" in r:
-                raise InvalidInputError(
-                    "group_by and tie_break are not available on a sharded memory yet: "
-                    "ask for more hits and group them, or search a shard's Memory")
             if r.get("syntax", "plain") != "plain":
                 raise InvalidInputError(
                     "a sharded memory searches with plain query syntax only: tantivy's "
@@ -222,6 +219,10 @@ class ShardedReads:
             return []
         if self._embedder is not None:
             raw = fill_query_vectors(self._embedder, raw)
+        return answer_requests(raw, self._find_plain, self._find_grouped)
+
+    def _find_plain(self, raw: list[dict[str, Any]]) -> list[list[Hit]]:
+        """``find_batch`` of requests without grouping (their query vectors filled in)."""
         parts: list[Part] = []
         for i, reads in enumerate(self._shard_reads()):
             shard_raw = [{**r, "as_of": self._shard_as_of(r.get("as_of"), i)} for r in raw]
@@ -229,6 +230,25 @@ class ShardedReads:
         routes = [None if (s := self._router.of_filter(r.get("filter"))) is None else {s}
                   for r in raw]
         return find_batch(parts, routes, self._shard_reads()[0].index_config.rrf_k)
+
+    def _find_grouped(self, request: dict[str, Any]) -> list[Hit]:
+        """One ``find`` with ``group_by`` / ``tie_break``, every round on the shards'
+        snapshots of its first (:mod:`..index.grouping`)."""
+        shards = [pinned_reads(r) for r in self._shard_reads()]
+        view = ShardedView(self, shards)
+        ats = [r._record_time(r._snap(), self._shard_as_of(request.get("as_of"), i))
+               for i, r in enumerate(shards)]
+
+        def stored_vector(hit: Hit) -> Any:
+            homes = [self._router.of_id(hit.id)] if self._router.by_id else range(len(shards))
+            for i in homes:
+                with contextlib.suppress(FrameNotFoundError):
+                    return shards[i].stored_vector(hit, ats[i])
+            return None
+
+        return grouped_find(request, lambda r: view._find_plain([r])[0],
+                            lambda hits: [stored_vector(h) for h in hits], self.dim,
+                            shards[0].index_config.distance)
 
     # ------------------------------------------------------------ time travel
 

@@ -91,6 +91,12 @@ def queries(seed: int, count: int) -> list[dict]:
             {"vector": vector, "k": k, "filter": {"tags": "a"}},
             {"text": text, "vector": vector, "k": k,
              "time_range": (T0 + timedelta(seconds=100), T0 + timedelta(seconds=300))},
+            # grouped: best hit per tenant (six groups), per title (most frames alone)
+            {"vector": vector, "k": min(k, 6), "mode": "vector", "group_by": "tenant"},
+            {"text": text, "k": k, "mode": "lexical", "group_by": "tenant",
+             "tie_break": ["n"]},
+            {"text": text, "vector": vector, "k": k, "group_by": "title",
+             "tie_break": ("created_at",)},
         ]
     return out
 
@@ -367,8 +373,6 @@ def test_query_syntax_is_refused(tmp_path):
         mem.put("alpha beta")
         with pytest.raises(InvalidInputError, match="plain query syntax"):
             mem.find_batch([{"text": "alpha AND beta", "syntax": "query"}])
-        with pytest.raises(InvalidInputError, match="not available on a sharded memory"):
-            mem.find_batch([{"text": "alpha", "group_by": "doc"}])
 
 
 def test_pins_records_are_fixed_size(tmp_path):
