@@ -123,11 +123,15 @@ class RayShardedMemory:
 
     def find(self, text: str | None = None, *, vector: Sequence[float] | None = None,
              k: int = 10, mode: str = "hybrid", filter: Mapping[str, Any] | None = None,
-             time_range: Any = None, weights: Mapping[str, float] | None = None) -> list[Hit]:
+             time_range: Any = None, weights: Mapping[str, float] | None = None,
+             group_by: str | None = None, tie_break: Sequence[str] = ()) -> list[Hit]:
         """``ShardedMemory.find`` (at the pinned state; plain query syntax)."""
-        return self.find_batch([{"text": text, "vector": vector, "k": k, "mode": mode,
-                                 "filter": filter, "time_range": time_range,
-                                 "weights": weights}])[0]
+        request: dict[str, Any] = {"text": text, "vector": vector, "k": k, "mode": mode,
+                                   "filter": filter, "time_range": time_range,
+                                   "weights": weights}
+        if group_by is not None or tie_break:
+            request.update(group_by=group_by, tie_break=tie_break)
+        return self.find_batch([request])[0]
 
     def find_batch(self, requests: Iterable[Mapping[str, Any]]) -> list[list[Hit]]:
         """Several ``find`` requests, fanned out to every shard's actor (grouped ones
