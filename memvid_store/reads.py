@@ -353,17 +353,22 @@ class Reads:
         from .index.grouping import grouped_find
 
         pinned = pinned_reads(self)
-        snap = pinned._snap()
-        at = pinned._record_time(snap, request.get("as_of"))
+        snap, as_of = pinned._snap(), request.get("as_of")
         return grouped_find(request, lambda r: pinned._find_ranked([r])[0],
-                            lambda hits: [pinned.stored_vector(h, at) for h in hits],
+                            lambda hits: pinned.stored_vectors(hits, as_of),
                             snap.dim, index_config_of(snap).distance)
 
-    def stored_vector(self, hit: Hit, at: int | None) -> array | None:
-        """The embedding of a hit's version (float32, as stored) at record time ``at``."""
+    def stored_vectors(self, hits: list[Hit], as_of: datetime | int | None = None
+                       ) -> list[array | None]:
+        """The embeddings of hits' versions (float32, as stored), as ``find(...,
+        as_of=as_of)`` returned them; FrameNotFoundError for a hit not held here."""
         snap = self._snap()
-        raw = snap.embedding(snap.get(key_of(self._scope, hit.id), at))
-        return None if raw is None else array("f", raw)
+        at = self._record_time(snap, as_of)
+        out = []
+        for hit in hits:
+            raw = snap.embedding(snap.get(key_of(self._scope, hit.id), at))
+            out.append(None if raw is None else array("f", raw))
+        return out
 
     def _find_ranked(self, raw: list[dict[str, Any]]) -> list[list[Hit]]:
         """``find_batch`` of plain requests (their query vectors filled in)."""

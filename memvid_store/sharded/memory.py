@@ -236,14 +236,13 @@ class ShardedReads:
         snapshots of its first (:mod:`..index.grouping`)."""
         shards = [pinned_reads(r) for r in self._shard_reads()]
         view = ShardedView(self, shards)
-        ats = [r._record_time(r._snap(), self._shard_as_of(request.get("as_of"), i))
-               for i, r in enumerate(shards)]
+        as_of = [self._shard_as_of(request.get("as_of"), i) for i in range(len(shards))]
 
         def stored_vector(hit: Hit) -> Any:
             homes = [self._router.of_id(hit.id)] if self._router.by_id else range(len(shards))
             for i in homes:
                 with contextlib.suppress(FrameNotFoundError):
-                    return shards[i].stored_vector(hit, ats[i])
+                    return shards[i].stored_vectors([hit], as_of[i])[0]
             return None
 
         return grouped_find(request, lambda r: view._find_plain([r])[0],

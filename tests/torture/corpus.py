@@ -122,7 +122,8 @@ def build(workdir: Path) -> dict[str, Any]:
 
 
 def plan(b: Builder) -> dict[str, Any]:
-    """The reads every trial runs: gets, histories, filters, lexical and vector queries."""
+    """The reads every trial runs: gets, histories, filters, lexical, vector and grouped
+    queries."""
     rng = random.Random(11)
     out: dict[str, Any] = {"collections": {}, "as_of": []}
     for name in COLLECTIONS:
@@ -137,7 +138,9 @@ def plan(b: Builder) -> dict[str, Any]:
             "filters": [{"w": "alpha"}, {"n": {"$gte": 150}}, {"g.k": 3},
                         {"f": {"$lt": 20.0}}, {"tags": "beta"},
                         {"$or": [{"w": "wal"}, {"n": {"$lt": 0}}]},
-                        {"w": {"$gte": "b", "$lt": "d"}}, {"w": {"$gt": "s"}}],
+                        {"w": {"$gte": "b", "$lt": "d"}}, {"w": {"$gt": "s"}},
+                        {"$or": [{"w": {"$ne": "alpha"}}, {"n": {"$lt": 0}}]},
+                        {"$not": {"$or": [{"w": "alpha"}, {"w": "wal"}]}}],
             "tokens": [f.text.split()[-1] for f in frames],
             "vectors": [list(f.embedding) for f in frames[:3]],
         }

@@ -69,6 +69,8 @@ def probe_collection(coll: Any, name: str, plan: dict[str, Any], obs: Observatio
     for i, vector in enumerate(plan["vectors"]):
         obs[f"vector:{name}:{i}"] = guard(
             lambda v=vector: _hits(coll.find(vector=v, k=3, mode="vector")))
+        obs[f"grouped:{name}:{i}"] = guard(  # the best frame of each of 3 "w" values
+            lambda v=vector: _hits(coll.find(vector=v, k=3, mode="vector", group_by="w")))
         token = plan["tokens"][i % len(plan["tokens"])] if plan["tokens"] else "note"
         obs[f"hybrid:{name}:{i}"] = guard(
             lambda v=vector, t=token: [h.id for h in coll.find(t, vector=v, k=1)])
