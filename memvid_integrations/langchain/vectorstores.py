@@ -243,14 +243,11 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
         vector = self._embedding.embed_query(query)
         hits = self._find(query, vector, k, filter, mode, kwargs)
         to_cosine = self._select_relevance_score_fn()
-        reader = self._collection if as_of is None else self._collection.as_of(as_of)
-        scored = []
-        for hit in hits:
-            raw = hit.scores.get("vector")
-            cosine = (to_cosine(raw) if raw is not None  # else ranked by BM25 alone
-                      else _cosine(vector, reader.get(hit.id).embedding))
-            scored.append((_to_document(hit), cosine))
-        return scored
+        lexical_only = [h for h in hits if "vector" not in h.scores]  # ranked by BM25 alone
+        stored = dict(zip([h.id for h in lexical_only],
+                          self._collection.stored_vectors(lexical_only, as_of), strict=True))
+        return [(_to_document(hit), to_cosine(hit.scores["vector"]) if hit.id not in stored
+                 else _cosine(vector, stored[hit.id])) for hit in hits]
 
     def max_marginal_relevance_search_by_vector(
             self, embedding: list[float], k: int = 4, fetch_k: int = 20,
@@ -263,8 +260,7 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
         hits = self._find(None, list(embedding), max(fetch_k, k), filter, "vector", kwargs)
         if not hits:
             return []
-        reader = self._collection if as_of is None else self._collection.as_of(as_of)
-        vectors = [reader.get(hit.id).embedding for hit in hits]
+        vectors = self._collection.stored_vectors(hits, as_of)
         import numpy as np
 
         chosen = maximal_marginal_relevance(np.asarray(embedding, dtype=np.float32), vectors,

@@ -166,10 +166,6 @@ class MemvidVectorStore(BasePydanticVectorStore, MemoryHolder):
         """The underlying memory (shared with other adapters on the same file)."""
         return self._memory
 
-    def _reader(self, as_of: datetime | int | None) -> Any:
-        """The collection, or its view as of ``as_of``."""
-        return self._collection if as_of is None else self._collection.as_of(as_of)
-
     @staticmethod
     def _node(frame: Frame) -> BaseNode:
         node = frame_to_node(frame.metadata, frame.text, frame.id)
@@ -338,8 +334,7 @@ class MemvidVectorStore(BasePydanticVectorStore, MemoryHolder):
                                      **find)
         if not hits:
             return self._result([])
-        reader = self._reader(find["as_of"])
-        rows = _unit_rows([reader.get(h.id).embedding for h in hits])
+        rows = _unit_rows(self._collection.stored_vectors(hits, find["as_of"]))
         sims, order = get_top_k_mmr_embeddings(
             _unit_rows([query.query_embedding])[0], list(rows), similarity_fn=_dot,
             similarity_top_k=k, embedding_ids=list(range(len(hits))), mmr_threshold=threshold)
