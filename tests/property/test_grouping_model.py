@@ -18,7 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memvid_store import Memory
-from memvid_store.errors import InvalidInputError, InvalidTypeError, MemvidError
+from memvid_store.errors import (
+    FrameNotFoundError,
+    InvalidInputError,
+    InvalidTypeError,
+    MemvidError,
+)
 
 DIM = 4
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -225,3 +230,21 @@ def test_bad_grouping_arguments_are_typed_errors(mem_path, kwargs, error):
         with pytest.raises(error) as info:
             mem.find("t", vector=[1, 0], **kwargs)
         assert isinstance(info.value, MemvidError)
+
+
+def test_stored_vectors_are_those_of_the_hits_versions(mem_path):
+    with Memory.create(mem_path) as mem:
+        mem.put("first", id="a", embedding=[1, 0])
+        mem.put("second", id="b", embedding=[0, 1])
+        before = mem.generation
+        mem.update("a", embedding=[0.6, 0.8])
+        old = mem.find(vector=[1, 0], k=2, mode="vector", as_of=before)
+        assert [list(v) for v in mem.stored_vectors(old, as_of=before)] == [[1, 0], [0, 1]]
+        now = mem.find(vector=[1, 0], k=1, mode="vector")
+        assert [[round(x, 6) for x in v] for v in mem.stored_vectors(now)] == [[0.6, 0.8]]
+        mem.put("no vector", id="c")
+        (plain,) = mem.find("vector", k=1, mode="lexical")
+        assert mem.stored_vectors([plain]) == [None]
+        mem.delete("b")
+        with pytest.raises(FrameNotFoundError):
+            mem.stored_vectors(old[1:])
