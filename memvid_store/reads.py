@@ -340,11 +340,11 @@ class Reads:
         batch; results are cached per snapshot. Grouped requests (``group_by`` or
         ``tie_break``) run one by one.
         """
+        from .index.grouping import answer_requests
+
         raw = [dict(r) for r in find_requests(requests)]
         if self._ctx.embedder is not None:
             raw = fill_query_vectors(self._ctx.embedder, raw)
-        from .index.grouping import answer_requests
-
         return answer_requests(raw, self._find_ranked, self._find_grouped)
 
     def _find_grouped(self, request: dict[str, Any]) -> list[Hit]:

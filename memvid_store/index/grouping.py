@@ -39,8 +39,6 @@ from ..types import Hit, to_us
 Rescore = Callable[[list[Hit]], list[float]]
 """The exact scores of hits (the same order), replacing the search's own."""
 
-_BUILT_IN = ("created_at", "id")
-
 
 def check_grouping(group_by: Any, tie_break: Any) -> tuple[str | None, tuple[str, ...]]:
     """``group_by`` and ``tie_break`` validated (a metadata key; field names)."""
