@@ -67,12 +67,16 @@ def search(mem: Any, query: str | None, *, vector: list[float] | None, mode: str
 @click.option("--group-by", "group_by", metavar="KEY",
               help="Best hit of each of the k best groups of frames sharing this metadata "
                    "key's value (a frame without it is its own group).")
+@click.option("--tie-break", "tie_break", metavar="FIELD", multiple=True,
+              help="Order tied hits by this field first (created_at, id or a metadata key; "
+                   "repeatable), then by frame id.")
 @embedder_option(_EMBEDDER_HELP)
 @as_of_option("the memory")
 @json_option("Print a JSON array of hits.")
 def find(path: str, query: str | None, vector: list[float] | None, mode: str, k: int,
          filter_: dict[str, Any] | None, since: datetime | None, until: datetime | None,
-         syntax: str, group_by: str | None, embedder_spec: str | None,
+         syntax: str, group_by: str | None, tie_break: tuple[str, ...],
+         embedder_spec: str | None,
          as_of: datetime | int | None, as_json: bool) -> None:
     """Search frames by text (BM25), by vector, or both (hybrid). PATH may be a sharded
     memory's manifest: every shard is searched and the hits merged exactly."""
@@ -82,7 +86,8 @@ def find(path: str, query: str | None, vector: list[float] | None, mode: str, k:
     with open_memory(path, readonly=True, sharded=True) as mem:
         hits = search(mem, query, vector=vector, mode=mode, embedder_spec=embedder_spec, k=k,
                       filter=filter_, as_of=as_of, time_range=window, syntax=syntax,
-                      **({"group_by": group_by} if group_by is not None else {}))
+                      **({"group_by": group_by, "tie_break": tie_break}
+                         if group_by is not None or tie_break else {}))
     if as_json:
         echo_json([hit_dict(h) for h in hits])
         return

@@ -69,3 +69,12 @@ def test_group_by(path):
         "budget", "budget-2", "zh"]
     grouped = run(path, "--vector", "[1, 0]", "-k", "3", "--group-by", "kind")
     assert [h["id"] for h in grouped] == ["budget", "zh"]
+    with Memory.open(path) as m:  # "zh" and "tie" score 0 against [1, 0]: a tie
+        m.put("a tie", id="tie", embedding=[0.0, 2.0], metadata={"kind": "other"},
+              created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    tied = run(path, "--vector", "[1, 0]", "-k", "4")
+    assert [h["id"] for h in tied][2:] == ["tie", "zh"]  # by frame id
+    by_time = run(path, "--vector", "[1, 0]", "-k", "4", "--tie-break", "created_at")
+    assert [h["id"] for h in by_time][2:] == ["zh", "tie"]
+    by_kind = run(path, "--vector", "[1, 0]", "-k", "4", "--tie-break", "kind")
+    assert [h["id"] for h in by_kind][2:] == ["zh", "tie"]  # "note" < "other"
