@@ -32,7 +32,7 @@ __all__ = ["MemvidVectorStore"]
 DEFAULT_COLLECTION = "langchain"
 
 _MODES = {"similarity": "vector", "vector": "vector", "hybrid": "hybrid", "lexical": "lexical"}
-_SEARCH_KEYS = ("as_of", "time_range", "weights", "syntax")
+_SEARCH_KEYS = ("as_of", "time_range", "weights", "syntax", "group_by", "tie_break")
 
 
 def _mode(kwargs: dict[str, Any], default: str = "vector") -> str:
@@ -80,7 +80,9 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
     Search methods take ``filter`` (engine filter language) and these extras as keyword
     arguments: ``mode`` (``"vector"``, ``"hybrid"`` or ``"lexical"``; ``search_type`` is an
     alias), ``as_of`` (aware datetime or generation int), ``time_range`` (``(since, until)``
-    on ``created_at``) and ``weights`` (hybrid).
+    on ``created_at``), ``weights`` (hybrid), ``group_by`` (a metadata key: the best
+    document of each of the ``k`` best groups, e.g. ``"source"``, ranked by the engine) and
+    ``tie_break``.
 
     Scores (higher is more similar), as LangChain's ``InMemoryVectorStore`` reports them:
 

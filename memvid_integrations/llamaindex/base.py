@@ -53,7 +53,7 @@ NODE_ID_KEY = "_node_id"
 # query() keywords: the engine's (as_of, time_range, mode) and MMR's; ``mmr_threshold`` is
 # how LlamaIndex's retriever passes MMR's trade-off (``vector_store_kwargs``).
 _QUERY_KWARGS = frozenset({"as_of", "time_range", "mode", "mmr_threshold", "mmr_prefetch_k",
-                           "mmr_prefetch_factor"})
+                           "mmr_prefetch_factor", "group_by"})
 
 _MODE_ALIASES = {
     "default": VectorStoreQueryMode.DEFAULT, "vector": VectorStoreQueryMode.DEFAULT,
@@ -123,7 +123,9 @@ class MemvidVectorStore(BasePydanticVectorStore, MemoryHolder):
 
     ``query(q, **kwargs)`` also takes ``as_of``, ``time_range``, ``mode`` (overrides
     ``q.mode``; names such as ``"fts"`` or ``"lexical"`` work), ``mmr_threshold``
-    (overrides ``q.mmr_threshold``), ``mmr_prefetch_k`` and ``mmr_prefetch_factor``;
+    (overrides ``q.mmr_threshold``), ``mmr_prefetch_k``, ``mmr_prefetch_factor`` and
+    ``group_by`` (a node metadata key: the best node of each of the top-k groups, e.g.
+    ``"ref_doc_id"`` for one node per source document, ranked by the engine);
     ``VectorIndexRetriever`` passes them from ``vector_store_kwargs``. Similarities are the
     engine's scores (cosine similarity, BM25, or reciprocal rank fusion in hybrid mode);
     higher is better.
@@ -280,6 +282,8 @@ class MemvidVectorStore(BasePydanticVectorStore, MemoryHolder):
                            _ids_filter(query.node_ids or None))
         find = {"filter": spec, "as_of": as_of,
                 "time_range": kwargs.get("time_range", self.time_range)}
+        if kwargs.get("group_by") is not None:
+            find["group_by"] = kwargs["group_by"]
         if mode == VectorStoreQueryMode.MMR:
             return self._mmr(query, find, kwargs)
         if mode in (VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE):

@@ -94,6 +94,34 @@ _VALID = "valid field operators: " + " ".join(FIELD_OPERATORS) + \
     "; valid logical operators: " + " ".join(LOGICAL_OPERATORS)
 
 
+def metadata_path(key: str) -> str:
+    """The metadata path a filter key names (``metadata.x`` is ``x``)."""
+    return key[len(METADATA_PREFIX):] if key.startswith(METADATA_PREFIX) else key
+
+
+def metadata_getter(key: str) -> Callable[[Mapping[str, Any]], Any]:
+    """The value of a metadata path in a frame's metadata, MISSING when absent: a dotted
+    path ``a.b`` reads a top-level ``a.b`` first, then ``b`` inside ``a``."""
+    path = metadata_path(key)
+    if "." not in path:
+        return lambda m: m.get(path, MISSING)
+    first, *rest = path.split(".")
+    parts = tuple(rest)
+
+    def get(m: Mapping[str, Any]) -> Any:
+        value = m.get(path, MISSING)
+        if value is not MISSING:
+            return value
+        value = m.get(first, MISSING)
+        for part in parts:
+            if not isinstance(value, dict):
+                return MISSING
+            value = value.get(part, MISSING)
+        return value
+
+    return get
+
+
 class FrameFilter:
     """A compiled filter: ``flt(metadata, tags) -> bool``.
 
@@ -202,25 +230,10 @@ class _Compiler:
         if key in TAGS_KEYS:
             self.uses_tags = True
             return _get_tags
-        path = key[len(METADATA_PREFIX):] if key.startswith(METADATA_PREFIX) else key
+        path = metadata_path(key)
         self.keys.add(path)
-        if "." not in path:
-            return lambda m, t: m.get(path, MISSING)
-        first, *rest = path.split(".")
-        parts = tuple(rest)
-
-        def get(m: Mapping[str, Any], t: Any) -> Any:
-            value = m.get(path, MISSING)
-            if value is not MISSING:
-                return value
-            value = m.get(first, MISSING)
-            for part in parts:
-                if not isinstance(value, dict):
-                    return MISSING
-                value = value.get(part, MISSING)
-            return value
-
-        return get
+        get = metadata_getter(key)
+        return lambda m, t: get(m)
 
     def condition(self, cond: Any, where: str, depth: int) -> Test:
         """A field condition: an operator dict or a literal value (equality)."""

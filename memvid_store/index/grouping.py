@@ -35,6 +35,7 @@ from typing import Any
 
 from ..errors import InvalidTypeError
 from ..types import Hit, to_us
+from .filters import MISSING, metadata_getter
 
 Rescore = Callable[[list[Hit]], list[float]]
 """The exact scores of hits (the same order), replacing the search's own."""
@@ -74,8 +75,9 @@ def cosines(query: Sequence[float], vectors: list[Sequence[float] | None]) -> li
 
 
 def group_of(hit: Hit, group_by: str | None) -> Hashable:
-    """The group a hit's frame belongs to: its ``group_by`` value, else its frame id."""
-    value = hit.metadata.get(group_by) if group_by is not None else None
+    """The group a hit's frame belongs to: its ``group_by`` value (a metadata path, read
+    as filters read it), else its frame id."""
+    value = _field(hit, group_by) if group_by is not None else None
     if value is None:
         return hit.id
     if isinstance(value, bool):
@@ -91,9 +93,15 @@ def tie_key(hit: Hit, fields: tuple[str, ...]) -> tuple:
     out: list[tuple] = []
     for name in fields:
         value = (hit.created_at if name == "created_at" else hit.id if name == "id"
-                 else hit.metadata.get(name))
+                 else _field(hit, name))
         out.append(_sortable(value))
     return (*out, hit.id)
+
+
+def _field(hit: Hit, path: str) -> Any:
+    """The value at a metadata path of a hit (None when missing)."""
+    value = metadata_getter(path)(hit.metadata)
+    return None if value is MISSING else value
 
 
 def _sortable(value: Any) -> tuple:

@@ -248,3 +248,23 @@ def test_stored_vectors_are_those_of_the_hits_versions(mem_path):
         mem.delete("b")
         with pytest.raises(FrameNotFoundError):
             mem.stored_vectors(old[1:])
+
+
+def test_group_by_and_tie_break_read_paths_as_filters_do(mem_path):
+    with Memory.create(mem_path) as mem:
+        mem.put_many([
+            {"id": "a", "text": "t", "embedding": [1, 0], "metadata": {"doc": {"id": "x"}}},
+            {"id": "b", "text": "t", "embedding": [1, 0.1], "metadata": {"doc": {"id": "x"}}},
+            {"id": "c", "text": "t", "embedding": [1, 0.2], "metadata": {"doc.id": "x"}},
+            {"id": "d", "text": "t", "embedding": [1, 0.3],
+             "metadata": {"doc": {"id": "y"}, "r": {"k": 1}}},
+            {"id": "e", "text": "t", "embedding": [1, 0.3], "metadata": {"r": {"k": 0}}}])
+        q = [1, 0]
+        assert [h.id for h in mem.find(vector=q, k=5, mode="vector", group_by="doc.id")] == [
+            "a", "d", "e"]
+        assert [h.id for h in mem.find(vector=q, k=5, mode="vector",
+                                       group_by="metadata.doc.id")] == ["a", "d", "e"]
+        tied = mem.find(vector=q, k=5, mode="vector", tie_break=["r.k"])
+        assert [h.id for h in tied][3:] == ["e", "d"]
+        assert [h.id for h in mem.find(vector=q, k=5, mode="vector",
+                                       tie_break=["-"])][3:] == ["d", "e"]

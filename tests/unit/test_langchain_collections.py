@@ -375,3 +375,18 @@ def test_readonly_chat_history_follows_another_process(tmp_path):
     finally:
         writer.stdin.close()  # type: ignore[union-attr]
         assert writer.wait(timeout=60) == 0
+
+
+def test_group_by_returns_the_best_document_of_each_source(mem):
+    store = MemvidVectorStore(mem, EMB)
+    sources = ["a", "a", "a", "b", "b", "c"]
+    store.add_texts(TEXTS[:6], [{"source": s} for s in sources],
+                    ids=[f"d{i}" for i in range(6)])
+    plain = store.similarity_search_with_score(TEXTS[0], k=6)
+    best: dict[str, tuple] = {}
+    for doc, score in plain:
+        best.setdefault(doc.metadata["source"], (doc.id, score))
+    grouped = store.similarity_search_with_score(TEXTS[0], k=3, group_by="source")
+    assert [d.id for d, _ in grouped] == [doc_id for doc_id, _ in best.values()]
+    assert [d.metadata["source"] for d, _ in grouped] == list(best)
+    assert all(abs(s - best[d.metadata["source"]][1]) < 1e-6 for d, s in grouped)

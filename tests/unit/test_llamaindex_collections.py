@@ -287,3 +287,19 @@ def test_readonly_vector_store_follows_another_process(writer) -> None:
         child.send(op="delete", ref_doc_id="D1")
         assert store.query(q).ids == ["b"]
         assert [n.node_id for n in store.get_nodes()] == ["b"]
+
+
+def test_group_by_gives_one_node_per_source_document(mem) -> None:
+    store = MemvidVectorStore(mem)
+    store.add([_node("n1", "alpha one", [1.0, 0.0], doc="D1"),
+               _node("n2", "alpha two", [0.9, 0.1], doc="D1"),
+               _node("n3", "alpha three", [0.8, 0.2], doc="D2"),
+               _node("n4", "alpha four", [0.1, 0.9], doc="D3")])
+    query = VectorStoreQuery(query_embedding=[1.0, 0.0], similarity_top_k=3)
+    assert store.query(query).ids == ["n1", "n2", "n3"]
+    grouped = store.query(query, group_by="ref_doc_id")
+    assert grouped.ids == ["n1", "n3", "n4"]
+    text = VectorStoreQuery(query_str="alpha", similarity_top_k=2,
+                            mode=VectorStoreQueryMode.TEXT_SEARCH)
+    assert len({store.get_nodes([i])[0].ref_doc_id
+                for i in store.query(text, group_by="ref_doc_id").ids}) == 2
