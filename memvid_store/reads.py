@@ -326,12 +326,12 @@ class Reads:
         ...     [hit.text for hit in mem.find("budget", k=1)]
         ['the budget meeting moved to friday']
         """
-        request: dict[str, Any] = {
+        from .index.grouping import with_grouping
+
+        return self.find_batch([with_grouping({
             "text": text, "vector": vector, "k": k, "mode": mode, "filter": filter,
-            "as_of": as_of, "time_range": time_range, "syntax": syntax, "weights": weights}
-        if group_by is not None or tie_break:
-            request.update(group_by=group_by, tie_break=tie_break)
-        return self.find_batch([request])[0]
+            "as_of": as_of, "time_range": time_range, "syntax": syntax, "weights": weights,
+        }, group_by, tie_break)])[0]
 
     def find_batch(self, requests: Iterable[Mapping[str, Any]]) -> list[list[Hit]]:
         """Run several ``find`` requests (dicts of its arguments) sharing work.

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..autoembed import fill_query_vectors
 from ..errors import FrameNotFoundError, InvalidInputError
-from ..index.grouping import answer_requests, grouped_find
+from ..index.grouping import answer_requests, grouped_find, with_grouping
 from ..index.lexical.corpus_stats import BM25Stats
 from ..index.requests import Request
 from ..memory import Memory
@@ -126,12 +126,9 @@ class RayShardedMemory:
              time_range: Any = None, weights: Mapping[str, float] | None = None,
              group_by: str | None = None, tie_break: Sequence[str] = ()) -> list[Hit]:
         """``ShardedMemory.find`` (at the pinned state; plain query syntax)."""
-        request: dict[str, Any] = {"text": text, "vector": vector, "k": k, "mode": mode,
-                                   "filter": filter, "time_range": time_range,
-                                   "weights": weights}
-        if group_by is not None or tie_break:
-            request.update(group_by=group_by, tie_break=tie_break)
-        return self.find_batch([request])[0]
+        return self.find_batch([with_grouping({
+            "text": text, "vector": vector, "k": k, "mode": mode, "filter": filter,
+            "time_range": time_range, "weights": weights}, group_by, tie_break)])[0]
 
     def find_batch(self, requests: Iterable[Mapping[str, Any]]) -> list[list[Hit]]:
         """Several ``find`` requests, fanned out to every shard's actor (grouped ones

@@ -117,6 +117,15 @@ def _sortable(value: Any) -> tuple:
     return (3, json.dumps(value, sort_keys=True, default=str))
 
 
+def with_grouping(request: dict[str, Any], group_by: str | None,
+                  tie_break: Sequence[str]) -> dict[str, Any]:
+    """A ``find`` request dict with ``group_by`` / ``tie_break`` when either is given
+    (else it stays a plain request, answered in a batch)."""
+    if group_by is not None or tie_break:
+        request.update(group_by=group_by, tie_break=tie_break)
+    return request
+
+
 def answer_requests(raw: list[dict[str, Any]],
                     plain: Callable[[list[dict[str, Any]]], list[list[Hit]]],
                     grouped: Callable[[dict[str, Any]], list[Hit]]) -> list[list[Hit]]:

@@ -46,7 +46,7 @@ from ..errors import (
     ReadOnlyError,
     RemoteReadOnlyError,
 )
-from ..index.grouping import answer_requests, grouped_find
+from ..index.grouping import answer_requests, grouped_find, with_grouping
 from ..memory import Memory
 from ..reads import find_requests, pinned_reads
 from ..remote.urls import is_remote
@@ -199,12 +199,10 @@ class ShardedReads:
              group_by: str | None = None, tie_break: Sequence[str] = ()) -> list[Hit]:
         """``Memory.find`` over every shard: the hits, scores and order one file holding
         every frame gives (plain query syntax only: ``syntax="query"`` is refused)."""
-        request: dict[str, Any] = {
+        return self.find_batch([with_grouping({
             "text": text, "vector": vector, "k": k, "mode": mode, "filter": filter,
-            "as_of": as_of, "time_range": time_range, "syntax": syntax, "weights": weights}
-        if group_by is not None or tie_break:
-            request.update(group_by=group_by, tie_break=tie_break)
-        return self.find_batch([request])[0]
+            "as_of": as_of, "time_range": time_range, "syntax": syntax, "weights": weights,
+        }, group_by, tie_break)])[0]
 
     def find_batch(self, requests: Iterable[Mapping[str, Any]]) -> list[list[Hit]]:
         """Several ``find`` requests; each shard answers its part of all of them at once."""
