@@ -211,7 +211,7 @@ def test_a_graph_built_with_other_settings_is_not_carried(mem_path, opened):
     m.build_index()
     kept = np.arange(500)
     assert graph_carry.carry_graph(m._snap(), m.index_config, kept) is not None
-    for change in ({"ann_m": 12}, {"ann_ef_construction": 100}, {"ann_dtype": "f32"}):
+    for change in ({"ann_m": 12}, {"ann_ef_construction": 64}, {"ann_dtype": "f32"}):
         other = replace(m.index_config, **change)
         assert graph_carry.carry_graph(m._snap(), other, kept) is None
 

@@ -84,7 +84,7 @@ class AnnParams:
     """
 
     M: int = 16
-    ef_construction: int = 200
+    ef_construction: int = 100
     ef_search: int = 96
     dtype: str = "f32"
     build_threads: int = 1
