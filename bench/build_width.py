@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
 from bench.engine_bench import RESULTS, progress  # noqa: E402
-from bench.machine import machine_info  # noqa: E402
 from bench.memory_phases import run_code  # noqa: E402
-from bench.report import heading, save  # noqa: E402
+from bench.report import heading, new_result, save  # noqa: E402
 
 ONE_WIDTH = """
 import json, time
@@ -81,10 +79,7 @@ def main() -> None:
                         default=[200, 100, 64])
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    res: dict[str, Any] = {
-        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": "python bench/build_width.py " + " ".join(sys.argv[1:]),
-        "machine": machine_info(), "n": args.n, "widths": []}
+    res = new_result("build_width.py", n=args.n, widths=[])
     for width in args.widths:
         progress(f"build width {width}: {args.n:,} vectors")
         with tempfile.TemporaryDirectory(prefix="memvid-width-") as work:

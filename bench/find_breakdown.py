@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,7 @@ if __package__ in (None, ""):
 
 from bench import corpus  # noqa: E402
 from bench.engine_bench import RESULTS, progress  # noqa: E402
-from bench.machine import machine_info  # noqa: E402
-from bench.report import heading, save  # noqa: E402
+from bench.report import heading, new_result, save  # noqa: E402
 
 DIM = 384
 K = 10
@@ -131,10 +129,7 @@ def main() -> None:
                         default=[1_000, 10_000, 100_000])
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    res: dict[str, Any] = {
-        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": "python bench/find_breakdown.py " + " ".join(sys.argv[1:]),
-        "machine": machine_info(), "sizes": []}
+    res = new_result("find_breakdown.py", sizes=[])
     with tempfile.TemporaryDirectory(prefix="memvid-breakdown-") as work:
         for n in args.sizes:
             progress(f"breakdown: building {n:,} x {DIM}")

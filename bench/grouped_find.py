@@ -24,7 +24,6 @@ import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,7 @@ if __package__ in (None, ""):
 
 from bench import corpus, find_breakdown  # noqa: E402
 from bench.engine_bench import RESULTS, progress  # noqa: E402
-from bench.machine import machine_info  # noqa: E402
-from bench.report import heading, save  # noqa: E402
+from bench.report import heading, new_result, save  # noqa: E402
 
 DIM = 384
 K = 10
@@ -112,10 +110,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=4)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    res: dict[str, Any] = {
-        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": "python bench/grouped_find.py " + " ".join(sys.argv[1:]),
-        "machine": machine_info(), "chunks": args.chunks, "sizes": []}
+    res = new_result("grouped_find.py", chunks=args.chunks, sizes=[])
     with tempfile.TemporaryDirectory(prefix="memvid-grouped-") as work:
         for n in args.sizes:
             progress(f"grouped: building {n:,} x {DIM}")

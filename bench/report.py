@@ -18,6 +18,19 @@ from typing import Any
 LATEST_TITLE = "# memvid-py benchmarks"
 
 
+def new_result(script: str, **fields: Any) -> dict[str, Any]:
+    """A result's common fields (time, the command that ran ``bench/<script>``, the
+    machine), then ``fields``."""
+    import sys
+    from datetime import UTC, datetime
+
+    from bench.machine import machine_info
+
+    return {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": f"python bench/{script} " + " ".join(sys.argv[1:]),
+            "machine": machine_info(), **fields}
+
+
 def heading(title: str, res: dict[str, Any]) -> list[str]:
     """The first lines of a result's markdown: its title and time, machine and command."""
     from bench.machine import summary
