@@ -80,14 +80,15 @@ def find(path: str, query: str | None, vector: list[float] | None, mode: str, k:
          as_of: datetime | int | None, as_json: bool) -> None:
     """Search frames by text (BM25), by vector, or both (hybrid). PATH may be a sharded
     memory's manifest: every shard is searched and the hits merged exactly."""
+    from ..index.grouping import with_grouping
+
     if query is None and vector is None:
         raise click.UsageError("give a QUERY text, --vector, or both")
     window = (since, until) if since or until else None
     with open_memory(path, readonly=True, sharded=True) as mem:
         hits = search(mem, query, vector=vector, mode=mode, embedder_spec=embedder_spec, k=k,
                       filter=filter_, as_of=as_of, time_range=window, syntax=syntax,
-                      **({"group_by": group_by, "tie_break": tie_break}
-                         if group_by is not None or tie_break else {}))
+                      **with_grouping({}, group_by, tie_break))
     if as_json:
         echo_json([hit_dict(h) for h in hits])
         return

@@ -99,16 +99,17 @@ def metadata_path(key: str) -> str:
     return key[len(METADATA_PREFIX):] if key.startswith(METADATA_PREFIX) else key
 
 
-def metadata_getter(key: str) -> Callable[[Mapping[str, Any]], Any]:
-    """The value of a metadata path in a frame's metadata, MISSING when absent: a dotted
-    path ``a.b`` reads a top-level ``a.b`` first, then ``b`` inside ``a``."""
+def metadata_getter(key: str) -> Callable[..., Any]:
+    """The value of a metadata path in a frame's metadata (``get(metadata)``; a filter's
+    predicates also pass the tags, ignored), MISSING when absent: a dotted path ``a.b``
+    reads a top-level ``a.b`` first, then ``b`` inside ``a``."""
     path = metadata_path(key)
     if "." not in path:
-        return lambda m: m.get(path, MISSING)
+        return lambda m, _tags=None: m.get(path, MISSING)
     first, *rest = path.split(".")
     parts = tuple(rest)
 
-    def get(m: Mapping[str, Any]) -> Any:
+    def get(m: Mapping[str, Any], _tags: Any = None) -> Any:
         value = m.get(path, MISSING)
         if value is not MISSING:
             return value
@@ -232,8 +233,7 @@ class _Compiler:
             return _get_tags
         path = metadata_path(key)
         self.keys.add(path)
-        get = metadata_getter(key)
-        return lambda m, t: get(m)
+        return metadata_getter(key)
 
     def condition(self, cond: Any, where: str, depth: int) -> Test:
         """A field condition: an operator dict or a literal value (equality)."""
