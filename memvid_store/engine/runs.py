@@ -36,6 +36,8 @@ nrow        u32[q]   the row each number belongs to (ascending among equal numbe
 skey, soff  u64,u32  value columns of strings: as ``nkey``/``noff``, for ``STRINGS``
 sval        24B[s]   string keys (UTF-8 cut or zero-padded to 24 bytes), ascending
 srow        u32[s]   the row each key belongs to (ascending among equal keys)
+gkey, goff  u64,u32  value columns of tags: as ``skey``/``soff``, one path (``TAGS``)
+gval, grow  24B,u32  tag keys (``value_kinds.tag_key``) ascending, and their rows
 vcrc        u32[v]   CRC-32 of each vector row, in vector-row order
 pchk        u32[c]   CRC-32 of every 4 KiB page of the other parts (part_pages.py);
                      the header's ``pages`` maps each part to its first check
@@ -73,7 +75,6 @@ from .fileio import FileView
 from .format import NO_ROW, TIME_MAX, SegmentRef, align, crc32
 from .part_pages import PAGE_BYTES, PagedPart, page_checks, whole_after
 from .value_kinds import (
-    NUMBERS,
     STRING_KEY_BYTES,
     STRINGS,
     VALUE_KINDS,
@@ -93,10 +94,11 @@ PART_TYPES = {
     "hsort": "Q", "hperm": "I", "tperm": "I", "sup_gid": "Q", "sup_to": "q",
     "tkey": "Q", "toff": "I", "trows": "I", "nkey": "Q", "noff": "I", "nval": "d",
     "nrow": "I", "vcrc": "I", "skey": "Q", "soff": "I", "sval": "B", "srow": "I",
-    "pchk": "I",
+    "gkey": "Q", "goff": "I", "gval": "B", "grow": "I", "pchk": "I",
 }
 POSTING_PARTS = ("tkey", "toff", "trows")
-VALUE_PARTS = NUMBERS.parts + STRINGS.parts
+VALUE_PARTS = tuple(part for kind in VALUE_KINDS for part in kind.parts)
+STRING_VALUE_PARTS = {kind.parts[2] for kind in VALUE_KINDS if kind.holds_strings}
 DERIVED_PARTS = POSTING_PARTS + VALUE_PARTS  # filter indexes: damage costs filters only
 VECTOR_CHECK_PARTS = ("vcrc",)
 PAGE_CHECK_PART = "pchk"
@@ -123,7 +125,7 @@ NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8
 
 def np_type(name: str) -> str:
     """The numpy type of a part's items."""
-    return STRINGS.dtype if name == STRINGS.parts[2] else NP_TYPES[PART_TYPES[name]]
+    return STRINGS.dtype if name in STRING_VALUE_PARTS else NP_TYPES[PART_TYPES[name]]
 
 
 @dataclass(slots=True)
@@ -859,8 +861,8 @@ class RunReader:
 def _typed(name: str, data: memoryview, run_offset: int) -> memoryview:
     """A part's bytes cast to its item type."""
     mv = data.cast(PART_TYPES[name]) if PART_TYPES[name] != "B" else data
-    if name == STRINGS.parts[2] and len(mv) % STRING_KEY_BYTES:
-        raise CorruptFileError("run part 'sval' is not a whole number of string keys",
+    if name in STRING_VALUE_PARTS and len(mv) % STRING_KEY_BYTES:
+        raise CorruptFileError(f"run part {name!r} is not a whole number of string keys",
                                "segment:run", run_offset)
     return mv
 

@@ -545,8 +545,8 @@ class Snapshot:
             for row in range(run.n):
                 if flags[row] & FLAG_TOMBSTONE:
                     continue
-                _, meta, _ = self._decode(run, row, flags[row])
-                for path, value in kind.stored_values(meta):
+                _, meta, tags = self._decode(run, row, flags[row])
+                for path, value in kind.stored_values(meta, tags):
                     pairs.setdefault(term_hash(kind.term(path)), []).append((value, row))
             computed = {}
             for h, found in pairs.items():
@@ -563,7 +563,7 @@ class Snapshot:
         for v in list(self.delta):
             if v.tombstone:
                 continue
-            values = sorted(value for at, value in kind.stored_values(v.metadata)
+            values = sorted(value for at, value in kind.stored_values(v.metadata, v.tags)
                             if at == path)
             first, last = value_span(kind, values, 0, len(values), lo, hi, lo_inclusive,
                                      hi_inclusive)

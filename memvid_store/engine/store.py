@@ -561,7 +561,7 @@ class Committer:
                 post_terms.extend(terms)
                 post_counts[i] = len(terms)
                 for kind, (paths, values, counts) in found.items():
-                    stored = kind.stored_values(v.metadata)
+                    stored = kind.stored_values(v.metadata, v.tags)
                     paths.extend([path for path, _ in stored])
                     values.extend([value for _, value in stored])
                     counts[i] = len(stored)

@@ -22,6 +22,11 @@ So the versions found are a superset of the matches (the payload decides); versi
 run written without value columns all are. ``None``: the path holds more than
 ``DISTINCT_MAX`` distinct keys in a run (unique strings per frame), where testing them
 would cost about what the payloads do, or a run's value columns are damaged.
+
+``{"tags": {"$contains": "proj"}}`` reads the :data:`~.value_kinds.TAGS` columns the
+same way. A tag's key stands for no longer tag (``value_kinds.tag_key``), so only the
+first three rules apply; a run written without those columns, or with them damaged,
+gives all its rows.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import DamagedIndexError
 from .terms import multi_term, strings_of, term_hash, value_term
-from .value_kinds import STRING_KEY_BYTES, STRINGS
+from .value_kinds import STRING_KEY_BYTES, STRINGS, TAG_PATH, TAGS, ValueKind
 
 if TYPE_CHECKING:
     from .runs import RunReader
@@ -41,41 +46,49 @@ DISTINCT_MAX = 4096  # distinct keys of a path in one run tested one by one
 CACHE_SIZE = 32  # substring conditions whose versions a snapshot keeps
 
 
-def substring_gids(snap: Snapshot, path: str, text: str, fold: bool) -> list[int] | None:
-    """Gids (ascending) of a superset of the versions holding at ``path`` a string that
-    contains ``text`` (``fold``: lowercased both sides); None when a run's distinct keys
-    there are too many to test. Kept per snapshot for the last ``CACHE_SIZE`` conditions."""
-    return snap.memoized("substring_gids", (path, text, fold, len(snap.delta)), CACHE_SIZE,
-                         lambda: _gids(snap, path, text, fold))
+def substring_gids(snap: Snapshot, path: str, text: str, fold: bool, *,
+                   tags: bool = False) -> list[int] | None:
+    """Gids (ascending) of a superset of the versions holding at ``path`` (``tags``: in
+    their tags) a string that contains ``text`` (``fold``: lowercased both sides); None
+    when a run's distinct keys there are too many to test. Kept per snapshot for the last
+    ``CACHE_SIZE`` conditions."""
+    return snap.memoized("substring_gids", (path, text, fold, tags, len(snap.delta)),
+                         CACHE_SIZE, lambda: _gids(snap, path, text, fold, tags))
 
 
-def _gids(snap: Snapshot, path: str, text: str, fold: bool) -> list[int] | None:
+def _gids(snap: Snapshot, path: str, text: str, fold: bool, tags: bool
+          ) -> list[int] | None:
     needle = (text.lower() if fold else text).encode()
-    path_hash = term_hash(STRINGS.term(path))
+    kind = TAGS if tags else STRINGS
+    path_hash = term_hash(kind.term(TAG_PATH if tags else path))
     gids: list[int] = []
     for run in snap.runs:
         try:
-            rows = _run_rows(snap, run, path, path_hash, needle, fold)
+            rows = _run_rows(snap, run, kind, path, path_hash, needle, fold)
         except DamagedIndexError:  # damaged value columns: the payloads answer, slower
-            return None
+            if not tags:
+                return None
+            rows = list(range(run.n))
         if rows is None:
             return None
         gids += [run.base + row for row in rows]
     wanted = text.lower() if fold else text
     for v in snap.delta:
-        if not v.tombstone and any(
-                at == path and wanted in (s.lower() if fold else s)
-                for at, s in strings_of(v.metadata)):
+        if v.tombstone:
+            continue
+        held = (v.tags or () if tags
+                else [s for at, s in strings_of(v.metadata) if at == path])
+        if any(wanted in (s.lower() if fold else s) for s in held):
             gids.append(v.gid)
     return gids
 
 
-def _run_rows(snap: Snapshot, run: RunReader, path: str, path_hash: int, needle: bytes,
-              fold: bool) -> list[int] | None:
+def _run_rows(snap: Snapshot, run: RunReader, kind: ValueKind, path: str, path_hash: int,
+              needle: bytes, fold: bool) -> list[int] | None:
     """Rows of ``run`` that may hold a match, ascending (None: too many distinct keys)."""
-    if not run.has_values(STRINGS):
+    if not run.has_values(kind):
         return list(range(run.n))
-    keys, start, end = run.values_at(STRINGS, path_hash)
+    keys, start, end = run.values_at(kind, path_hash)
     spans = []  # (first, last, key) of each distinct key: they are sorted
     first = start
     while first < end:
@@ -88,13 +101,13 @@ def _run_rows(snap: Snapshot, run: RunReader, path: str, path_hash: int, needle:
     multi: set[int] | None = None
     multi_read = False
     for first, last, key in spans:
-        held = run.value_rows(STRINGS, first, last)
         if _may_contain(key, needle, fold):
-            found.update(held)
-            continue
-        if not multi_read:
-            multi, multi_read = _multi_rows(snap, run, path), True
-        found.update(_longer_than_key(snap, run, path, key, held, multi))
+            found.update(run.value_rows(kind, first, last))
+        elif kind is STRINGS:  # a tag's key is never a shorter tag's (value_kinds.tag_key)
+            if not multi_read:
+                multi, multi_read = _multi_rows(snap, run, path), True
+            held = run.value_rows(kind, first, last)
+            found.update(_longer_than_key(snap, run, path, key, held, multi))
     return sorted(found)
 
 

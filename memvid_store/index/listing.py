@@ -502,8 +502,11 @@ def _size(snap: Snapshot, item: Item) -> int:
     if isinstance(item, str):
         return snap.posted_count(item)
     if isinstance(item, Substring):
-        gids = substring_gids(snap, item.path, item.text, item.fold)
-        return snap.posted_count(exists_term(item.path)) if gids is None else len(gids)
+        gids = _substring_gids(snap, item)
+        if gids is None:  # every version with the path (every version: the tags)
+            return (snap.toc.next_gid + len(snap.delta) if item.tags
+                    else snap.posted_count(exists_term(item.path)))
+        return len(gids)
     if item.lo is not None and item.hi is not None:
         return snap.windowed_count(item.path, item.lo, item.hi, kind=item.kind,
                                    lo_inclusive=item.lo_inclusive,
@@ -516,15 +519,21 @@ def _members(snap: Snapshot, item: Item) -> list[RowRef]:
     if isinstance(item, str):
         return snap.posted(item)
     if isinstance(item, Substring):
-        gids = substring_gids(snap, item.path, item.text, item.fold)
+        gids = _substring_gids(snap, item)
         if gids is None:  # too many distinct strings to test: every version with the path
-            return snap.posted(exists_term(item.path))
+            if not item.tags:
+                return snap.posted(exists_term(item.path))
+            gids = snap.gids_except([]).tolist()  # (every version: the tags)
         return [snap.locate(gid) for gid in gids]
     if item.lo is not None and item.hi is not None:
         return snap.windowed(item.path, item.lo, item.hi, kind=item.kind,
                              lo_inclusive=item.lo_inclusive, hi_inclusive=item.hi_inclusive)
     return snap.ranged(item.path, item.lo, item.hi, lo_inclusive=item.lo_inclusive,
                        hi_inclusive=item.hi_inclusive, kind=item.kind)
+
+
+def _substring_gids(snap: Snapshot, item: Substring) -> list[int] | None:
+    return substring_gids(snap, item.path, item.text, item.fold, tags=item.tags)
 
 
 def _window_spans(snap: Snapshot, window: tuple[int | None, int | None]

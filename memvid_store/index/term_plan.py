@@ -14,9 +14,9 @@ payload — unless the plan is *exact*: one group of terms that answers the whol
 (plain equality, ``$in`` of scalars or ``$exists: true`` on one top-level key or on the
 tags, and an ``$or`` of exact filters: the union of their terms). Dotted paths are never
 exact: ``a.b`` reads a top-level ``a.b`` first, and both are posted under the same path.
-A substring (``$contains``, ``$icontains``) of a metadata path gives a
+A substring (``$contains``, ``$icontains``) of a metadata path or of the tags gives a
 :class:`Substring`: the versions holding there a string that may contain it, found by
-testing each distinct string of the path's value columns once.
+testing each distinct string of the path's (the tags') value columns once.
 
 A negation of such an exact condition gives *excluded* terms instead: no version posted
 under them matches (``{"lang": {"$ne": "en"}}`` excludes ``v lang en``; so do ``$nin``,
@@ -52,12 +52,14 @@ class Range:
 
 @dataclass(frozen=True, slots=True)
 class Substring:
-    """The versions holding at ``path`` a string that contains ``text`` (both lowercased
-    when ``fold``), from the string value columns (``engine/substrings.py``)."""
+    """The versions holding at ``path`` (``tags``: in their tags) a string that contains
+    ``text`` (both lowercased when ``fold``), from the string value columns
+    (``engine/substrings.py``)."""
 
     path: str
     text: str
     fold: bool = False
+    tags: bool = False
 
 
 Item = str | Range | Substring
@@ -172,6 +174,9 @@ def _condition(cond: Any, term: Any, *, tags: bool = False,
         elif op in ("$contains", "$icontains") and exists is not None:
             groups.append((Substring(exists, arg, op == "$icontains"),)
                           if isinstance(arg, str) else (exists_term(exists),))
+            complete = False
+        elif op in ("$contains", "$icontains") and tags and isinstance(arg, str):
+            groups.append((Substring(TAGS_KEYS[0], arg, op == "$icontains", tags=True),))
             complete = False
         elif op == "$eq" and tags and isinstance(arg, list | tuple) and arg and all(
                 isinstance(a, str) for a in arg):

@@ -1,9 +1,10 @@
-"""Substring filters (``$contains``, ``$icontains``) on metadata paths are answered from the
-string value columns, each distinct string tested once, not from every payload. select,
-count and filtered vector, lexical and hybrid search agree with a brute-force model over
-a file with collections, updates, deletes, sealed runs and a WAL tail, holding the
-strings a key of ``STRING_KEY_BYTES`` cannot show whole: long ones, ones whose head ends
-in NUL characters, non-ASCII ones that lowercase into ASCII, list elements."""
+"""Substring filters (``$contains``, ``$icontains``) on metadata paths and on tags are
+answered from the string (tag) value columns, each distinct string tested once, not from
+every payload. select, count and filtered vector, lexical and hybrid search agree with a
+brute-force model over a file with collections, updates, deletes, sealed runs and a WAL
+tail, holding the strings a key of ``STRING_KEY_BYTES`` cannot show whole: long ones, ones
+whose head ends in NUL characters, non-ASCII ones that lowercase into ASCII, list
+elements, tags holding NUL characters."""
 
 from __future__ import annotations
 
@@ -36,8 +37,13 @@ def metadata(rng: random.Random) -> dict[str, Any]:
     return meta
 
 
+TAGS = ["email", "calendar", "x", "Web Mail", "x" * 30 + "tail", "ab\x00zz",
+        "abc" + "\x00" * 22 + "after-nul", "\u212aelvin", "Straße", "İstanbul", "ab",
+        "ab" + "\x00" * 22 + "deep", "chat room"]
+
+
 def frame(rng: random.Random) -> tuple[dict[str, Any], list[str]]:
-    return metadata(rng), ["x"]
+    return metadata(rng), rng.sample(TAGS, rng.choice([0, 1, 1, 2, 3]))
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +61,22 @@ others = st.sampled_from([{}, {"kind": "a"}, {"kind": {"$ne": "b"}}])
 
 @settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(needle=needles, fold=st.booleans(), other=others,
-       collection=st.sampled_from(COLLECTIONS), seed=st.integers(0, 1000))
-def test_substrings_match_the_model(corpus, monkeypatch, needle, fold, other, collection,
-                                    seed):
+@given(field=st.sampled_from(["source", "tags"]), needle=needles, fold=st.booleans(),
+       other=others, collection=st.sampled_from(COLLECTIONS), seed=st.integers(0, 1000))
+def test_substrings_match_the_model(corpus, monkeypatch, field, needle, fold, other,
+                                    collection, seed):
     mem, state = corpus
     answered = []
     real = substrings.substring_gids
 
-    def spy(snap, path, text, fold):
-        found = real(snap, path, text, fold)
+    def spy(snap, path, text, fold, **kwargs):
+        found = real(snap, path, text, fold, **kwargs)
         answered.append(found is not None)
         return found
 
     monkeypatch.setattr("memvid_store.index.listing.substring_gids", spy)
     handle = mem if collection == "default" else mem.collection(collection)
-    spec = {"source": {"$icontains" if fold else "$contains": needle}, **other}
+    spec = {field: {"$icontains" if fold else "$contains": needle}, **other}
     want = expected(state[collection], spec)
     assert sorted(f.id for f in handle.select(spec)) == sorted(want)
     assert handle.count(spec) == len(want)
@@ -174,3 +180,80 @@ def test_a_fresh_process_answers_a_substring_without_numpy(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                          text=True, check=True)
     assert json.loads(out.stdout) == [3, 100, False]
+
+
+def tagged(i: int) -> dict[str, Any]:
+    return {"id": f"f{i}", "text": f"note {i}", "tags": [["project-alpha", "home"],
+                                                         ["project-beta"], []][i % 3],
+            "embedding": [float(i % 7 == d) for d in range(DIM)]}
+
+
+def test_tag_substrings_over_runs_without_tag_columns(tmp_path, monkeypatch):
+    """Runs written before the tag columns existed give all their rows (the payloads
+    answer); merging and compaction write the columns."""
+    from memvid_store.engine import store
+    from memvid_store.engine.value_kinds import TAGS
+
+    real = store.group_values
+    path = tmp_path / "m.mv2"
+    with Memory.create(path, dim=DIM) as mem:
+        with monkeypatch.context() as patch:
+            patch.setattr(store, "group_values", lambda kind, *args: (
+                {} if kind is TAGS else real(kind, *args)))
+            mem.put_many([tagged(i) for i in range(300)])
+            mem.seal()
+        mem.put_many([tagged(i) for i in range(300, 330)])
+        mem.seal()
+        runs = mem._snap().runs
+        assert [run.has_values(TAGS) for run in runs] == [False, True]
+        spec = {"tags": {"$contains": "beta"}}
+        want = {f"f{i}" for i in range(1, 330, 3)}
+        assert {f.id for f in mem.select(spec)} == want and mem.count(spec) == len(want)
+        gids = substrings.substring_gids(mem._snap(), "tags", "beta", False, tags=True)
+        assert len(gids) == 300 + 10  # every legacy row, the new run's matches
+        assert mem.count({"tags": {"$icontains": "ALPHA"}}) == 110
+        mem.compact()
+        assert all(run.has_values(TAGS) for run in mem._snap().runs)
+        assert {f.id for f in mem.select(spec)} == want
+        assert len(substrings.substring_gids(mem._snap(), "tags", "beta", False,
+                                             tags=True)) == 110
+
+
+def test_damaged_tag_columns_cost_speed_not_answers(tmp_path):
+    from tests.cli.test_doctor import flip
+
+    path = tmp_path / "m.mv2"
+    with Memory.create(path, dim=DIM) as mem:
+        mem.put_many([tagged(i) for i in range(300)])
+        mem.seal()
+    with Memory.open(path, readonly=True) as mem:
+        (run,) = mem._snap().runs
+        start, length, _ = run._locate("gval")
+    flip(path, start + length // 2)
+    spec = {"tags": {"$contains": "alpha"}}
+    with Memory.open(path, readonly=True) as mem:
+        assert {f.id for f in mem.select(spec)} == {f"f{i}" for i in range(0, 300, 3)}
+        assert mem.count(spec) == 100
+        hits = mem.find(vector=[1.0] + [0.0] * (DIM - 1), k=5, mode="vector", filter=spec)
+        assert len(hits) == 5 and all("project-alpha" in h.tags for h in hits)
+        assert not mem.verify().ok
+
+
+def test_a_tag_substring_nothing_holds_decodes_no_payload(tmp_path, monkeypatch):
+    with Memory.create(tmp_path / "m.mv2", dim=DIM) as mem:
+        mem.put_many([tagged(i) for i in range(3000)])
+        mem.seal()
+    decoded = []
+    real = Snapshot._payload
+
+    def counting(self, *args):
+        decoded.append(args)
+        return real(self, *args)
+
+    monkeypatch.setattr(Snapshot, "_payload", counting)
+    with Memory.open(tmp_path / "m.mv2", readonly=True) as mem:
+        spec = {"tags": {"$contains": "gamma"}}
+        assert mem.find(vector=[1.0] * DIM, k=5, mode="vector", filter=spec) == []
+        assert mem.count(spec) == 0 and mem.select(spec) == []
+        assert mem.find("note", k=5, mode="lexical", filter=spec) == []
+    assert decoded == []
