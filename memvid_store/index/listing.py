@@ -292,12 +292,14 @@ def matching(snap: Snapshot, req: Listing, *, share: float | None = None
     from postings when they hold at most ``share`` of the versions (``SELECTIVE``)."""
     posted = candidates(snap, req, SELECTIVE if share is None else share)
     if posted is not None:
-        return iter(posted)
+        return posted
     return _scanned(snap, req)
 
 
-def candidates(snap: Snapshot, req: Listing, share: float) -> list[RowRef] | None:
-    """The listing read from postings, in order; None when they are not selective."""
+def candidates(snap: Snapshot, req: Listing, share: float) -> Iterator[RowRef] | None:
+    """The listing read from postings, in order; None when they are not selective. The
+    candidates are ordered from their columns, and their payloads are read (to check the
+    filter) as the iterator advances: a page of a common condition reads a page's worth."""
     plan = plan_terms(req.filter.spec if req.filter is not None else None)
     groups = _groups(snap, plan, req.collection)
     best, size = _smallest(_group_sizes(snap, groups))
@@ -325,16 +327,20 @@ def candidates(snap: Snapshot, req: Listing, share: float) -> list[RowRef] | Non
         created = snap.created_at(ref)
         if (lo is not None and created < lo) or (hi is not None and created >= hi):
             continue
-        if req.filter is not None and not trusted:
-            _, _, _, _, meta, tags = snap.record(ref)
-            if not req.filter(meta, tags):
-                continue
         kept.append((created, ref.gid, ref))
     if req.order_by == "created_at":
         kept.sort(key=lambda c: (c[0], c[1]), reverse=req.reverse)
     else:
         kept.sort(key=lambda c: c[1], reverse=req.reverse)
-    return [ref for _, _, ref in kept]
+    ordered = (ref for _, _, ref in kept)
+    if req.filter is None or trusted:
+        return ordered
+
+    def matches(ref: RowRef) -> bool:
+        _, _, _, _, meta, tags = snap.record(ref)
+        return req.filter(meta, tags)
+
+    return filter(matches, ordered)
 
 
 def candidate_gids(snap: Snapshot, collection: str, flt: FrameFilter | None,
