@@ -140,7 +140,8 @@ def plan(b: Builder) -> dict[str, Any]:
                         {"$or": [{"w": "wal"}, {"n": {"$lt": 0}}]},
                         {"w": {"$gte": "b", "$lt": "d"}}, {"w": {"$gt": "s"}},
                         {"$or": [{"w": {"$ne": "alpha"}}, {"n": {"$lt": 0}}]},
-                        {"$not": {"$or": [{"w": "alpha"}, {"w": "wal"}]}}],
+                        {"$not": {"$or": [{"w": "alpha"}, {"w": "wal"}]}},
+                        {"tags": {"$contains": "et"}}, {"w": {"$icontains": "LPH"}}],
             "tokens": [f.text.split()[-1] for f in frames],
             "vectors": [list(f.embedding) for f in frames[:3]],
         }
