@@ -629,6 +629,15 @@ class RunReader:
         return sorted(self.checked_row(self.item("hperm", i), "id index")
                       for i in range(lo, hi))
 
+    def holds_hashes(self, hashes: Any) -> Any:
+        """Whether each id hash (a numpy array) is some row's: one search of ``hsort``
+        for all of them."""
+        stored = np.frombuffer(self.part("hsort"), "<u8")
+        if not len(stored):
+            return np.zeros(len(hashes), bool)
+        at = np.minimum(np.searchsorted(stored, hashes), len(stored) - 1)
+        return stored[at] == hashes
+
     def time_row(self, i: int) -> int:
         """The row at position ``i`` of the time index."""
         return self.checked_row(self.item("tperm", i), "time index")

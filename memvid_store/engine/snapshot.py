@@ -235,6 +235,16 @@ class Snapshot:
                 return RowRef(run.base + best, run, best)
         return None
 
+    def may_hold(self, frame_ids: list[str]) -> list[bool]:
+        """Whether each id may have a version (False: it has none), the runs' sorted id
+        hashes searched once for all of them: a batch of new ids costs no lookup each."""
+        hashes = np.array([id_hash(fid) for fid in frame_ids], "<u8")
+        held = np.zeros(len(frame_ids), bool)
+        for run in self.runs:
+            held |= run.holds_hashes(hashes)
+        delta = self.delta_by_id
+        return [h or fid in delta for h, fid in zip(held.tolist(), frame_ids, strict=True)]
+
     def get(self, frame_id: str, at: int | None) -> RowRef:
         ref = self.latest(frame_id, at)
         if ref is None or self.is_tombstone(ref):

@@ -57,6 +57,7 @@ from .store import Committer, Opened, check_not_future, now_us, prepare_for_writ
 from .wal import WalWriter
 
 DIRECT_COMMIT_FRACTION = 4  # batches larger than wal_size / 4 are committed directly
+BULK_LOOKUP = 64  # a put of this many named ids looks them up in the runs together
 RECORD_KEYS = frozenset({"text", "embedding", "metadata", "tags", "created_at", "id"})
 
 
@@ -143,8 +144,8 @@ class Writer:
         stamp = self.tick(recorded_at)
         tombstones = self._tombstones(delete, stamp, missing_ok=True, collection=collection)
         now = stamp.time
-        pending: dict[str, Version] = {}
         versions: list[Version] = []
+        named: list[Version] = []  # those with an id given, which may have versions
         # above any version a compaction dropped (records.apply_counters)
         first = self.snapshot.toc.counters.get("version_base", 0) + 1
         for i, rec in enumerate(check_records(records)):
@@ -157,13 +158,13 @@ class Writer:
                 text=text, metadata=metadata, tags=tags,
                 embedding=self._check_embedding(rec.get("embedding"), versions),
             )
-            if not generated:
-                self._link(v, pending)
             if fid in tombstones:
                 raise InvalidInputError(f"frame {split_key(fid)[1]!r} is both stored and "
                                         "deleted in one write")
-            pending[fid] = v
+            if not generated:
+                named.append(v)
             versions.append(v)
+        self._link_all(named)
         if versions or tombstones:
             self._append(list(tombstones.values()) + versions, stamp)
         return [split_key(v.id)[1] for v in versions]
@@ -230,19 +231,28 @@ class Writer:
                                       stamp.time, True, ref.gid, True)
         return tombstones
 
-    def _link(self, v: Version, pending: dict[str, Version]) -> None:
-        """Make ``v`` the next version of its id (within the batch or the file)."""
-        prev = pending.get(v.id)
-        if prev is not None:
-            # linked to ``prev`` in _append, once gids are assigned
-            v.version, v.prev_live, v.prev_gid = prev.version + 1, not prev.tombstone, -2
-            return
+    def _link_all(self, batch: list[Version]) -> None:
+        """Make each version of ``batch`` (in write order) the next version of its id,
+        within the batch or the file. A large batch's ids are looked up together
+        (``Snapshot.may_hold``); only those the file may hold are looked up one by one."""
         snap = self.snapshot
-        ref = snap.latest(v.id, None)
-        if ref is not None:
-            v.version = snap.version_number(ref) + 1
-            v.prev_gid = ref.gid
-            v.prev_live = not snap.is_tombstone(ref)
+        if len(batch) >= BULK_LOOKUP and snap.runs:
+            held = snap.may_hold([v.id for v in batch])
+        else:
+            held = [True] * len(batch)
+        pending: dict[str, Version] = {}
+        for v, may_exist in zip(batch, held, strict=True):
+            prev = pending.get(v.id)
+            pending[v.id] = v
+            if prev is not None:
+                # linked to ``prev`` in _append, once gids are assigned
+                v.version, v.prev_live, v.prev_gid = prev.version + 1, not prev.tombstone, -2
+                continue
+            ref = snap.latest(v.id, None) if may_exist else None
+            if ref is not None:
+                v.version = snap.version_number(ref) + 1
+                v.prev_gid = ref.gid
+                v.prev_live = not snap.is_tombstone(ref)
 
     def _check_embedding(self, emb: Any, batch: list[Version]) -> bytes | None:
         return check_embedding(emb, self.snapshot.dim or dim_of(batch))

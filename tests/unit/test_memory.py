@@ -53,6 +53,29 @@ def test_explicit_id_put_twice_makes_a_new_version(mem):
     assert len(mem) == 1
 
 
+def test_a_large_batch_links_each_id_to_its_latest_version(mem):
+    """A put of many named ids looks them up together: ids in sealed runs, in the WAL,
+    deleted, repeated within the batch and new all get the right version."""
+    mem.put_many([{"id": f"k{i}", "text": f"a{i}"} for i in range(300)])
+    mem.seal()
+    mem.put_many([{"id": f"k{i}", "text": f"b{i}"} for i in range(0, 300, 3)])
+    mem.seal()
+    mem.delete_many([f"k{i}" for i in range(1, 300, 3)])
+    mem.put_many([{"id": f"k{i}", "text": f"w{i}"} for i in range(2, 300, 30)])  # the WAL
+    batch = [{"id": f"k{i}", "text": f"c{i}"} for i in range(0, 300, 2)]
+    batch += [{"id": "k0", "text": "again"}, {"id": "new", "text": "n1"},
+              {"id": "new", "text": "n2"}]
+    mem.put_many(batch)
+    for i in range(0, 300, 2):
+        k = f"k{i}"
+        put_before = 1 + (i % 3 == 0) + (i % 3 == 1) + (i % 30 == 2)  # puts and deletes
+        want = put_before + 1 + (i == 0)
+        assert mem.get(k).version == want, k
+        assert [f.text for f in mem.history(k)][-1] == ("again" if i == 0 else f"c{i}")
+    assert mem.get("new").version == 2 and mem.get("new").text == "n2"
+    assert mem.get("k3").version == 2 and "k1" not in mem
+
+
 def test_update_keeps_unspecified_fields(mem):
     fid = mem.put("v1", embedding=[1, 0, 0, 0], metadata={"m": 1}, tags=["t"], created_at=day(1))
     assert mem.update(fid, text="v2") == 2
