@@ -63,7 +63,11 @@ def check_payload_size(text: str, metadata: dict | None, tags: list[str] | None)
     extra = json.dumps([metadata, tags], ensure_ascii=False) if metadata or tags else ""
     if (len(text) + len(extra)) * 4 <= MAX_PAYLOAD_BYTES:  # UTF-8: <= 4 bytes a character
         return
-    size = len(text.encode()) + len(extra.encode())
+    check_packed_size(len(text.encode()) + len(extra.encode()))
+
+
+def check_packed_size(size: int) -> None:
+    """Refuse a payload of ``size`` bytes over ``MAX_PAYLOAD_BYTES``."""
     if size > MAX_PAYLOAD_BYTES:
         raise InvalidInputError(
             f"a frame of {size} bytes (text + metadata + tags) is over the "

@@ -20,9 +20,13 @@ import json
 import struct
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from ..lazy import zstandard
 from ..validate import MAX_PAYLOAD_BYTES
+
+if TYPE_CHECKING:
+    from .records import Version
 
 RAW, ZSTD, ZSTD_DICT = 0, 1, 2
 MIN_COMPRESS = 64
@@ -42,6 +46,11 @@ def pack_payload(text: str, metadata: dict | None, tags: list[str] | None) -> by
         extra = json.dumps([metadata or {}, tags or []], separators=(",", ":"),
                            ensure_ascii=False).encode()
     return _LEN.pack(len(raw)) + raw + extra
+
+
+def payload_of(v: Version) -> bytes:
+    """A content version's payload: the one its put checked, or packed now."""
+    return v.packed if v.packed is not None else pack_payload(v.text, v.metadata, v.tags)
 
 
 def unpack_payload(raw: bytes) -> tuple[str, dict, list[str]]:

@@ -54,6 +54,13 @@ ALL = 3  # build_index() / compact(): every index up to date, whatever it costs
 class CommitHook(Protocol):
     """Adds derived-index segments to a commit, and says when they lag behind the data."""
 
+    def prepare(self, snap: Snapshot, versions: list[Version], *, next_gid: int,
+                full: int) -> None:
+        """Called as a commit begins, with ``on_commit``'s arguments: work on the
+        indexes may start here, beside the engine's own (``on_commit`` finishes it). A
+        commit that fails before ``on_commit`` is followed by another ``prepare``."""
+        ...
+
     def on_commit(self, snap: Snapshot, versions: list[Version],
                   segments: list[SegmentRef], write: Append, *, next_gid: int,
                   vectors_total: int, full: int) -> list[SegmentRef]:

@@ -56,6 +56,7 @@ class Version:
     tags: list[str] | None = None
     embedding: bytes | None = None  # float32, little-endian
     valid_to: int = TIME_MAX
+    packed: bytes | None = None  # the payload (codec.pack_payload), when made already
 
     @property
     def hash(self) -> int:

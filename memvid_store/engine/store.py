@@ -30,7 +30,7 @@ from ..errors import (
 )
 from ..lazy import numpy as np
 from . import _faults, lock
-from .codec import Codec, pack_payload, train_dictionary
+from .codec import Codec, payload_of, train_dictionary
 from .fileio import FileView, MmapConfig
 from .format import (
     ALIGN,
@@ -432,13 +432,18 @@ class Committer:
         codec = snap.codec
         if codec.dictionary is None and versions:
             dictionary = train_dictionary(
-                [pack_payload(v.text, v.metadata, v.tags) for v in versions if not v.tombstone])
+                [payload_of(v) for v in versions if not v.tombstone])
             if dictionary is not None:
                 codec = Codec(dictionary)
                 segments = [s for s in segments if s.kind != "dict"]
                 segments.append(SegmentRef("dict", pos, len(dictionary), crc32(dictionary)))
                 writes.append((pos, dictionary))
                 pos = align(pos + len(dictionary))
+        indexed = self.maintainer is not None and (versions or full_index
+                                                   or self.maintainer.ready())
+        if indexed:
+            self.maintainer.prepare(snap, versions, next_gid=old_toc.next_gid + len(versions),
+                                    full=full_index)
         runs: list[RunReader | RunColumns] = list(snap.runs)
         if versions:
             cols, blocks, raw_total, pos = self._build_run(versions, codec, pos, writes, dim)
@@ -460,8 +465,7 @@ class Committer:
                 pos = align(pos + encoded.length)
             else:
                 segments.append(r.ref)
-        if self.maintainer is not None and (versions or full_index
-                                            or self.maintainer.ready()):
+        if indexed:
             from .hooks import appender
 
             write, next_free = appender(writes, pos)
@@ -546,7 +550,7 @@ class Committer:
             if v.tombstone:
                 f |= FLAG_TOMBSTONE
             else:
-                raw = pack_payload(v.text, v.metadata, v.tags)
+                raw = payload_of(v)
                 raw_total += len(raw)
                 kind, stored = codec.compress(raw)
                 f |= kind << 8

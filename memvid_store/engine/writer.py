@@ -43,11 +43,13 @@ from ..validate import (
     check_embedding,
     check_id,
     check_metadata,
+    check_packed_size,
     check_payload_size,
     check_records,
     check_tags,
     check_text,
 )
+from .codec import pack_payload
 from .fileio import MmapConfig
 from .hooks import AUTO, CommitHook
 from .keys import DEFAULT, key_of, split_key
@@ -149,7 +151,7 @@ class Writer:
         # above any version a compaction dropped (records.apply_counters)
         first = self.snapshot.toc.counters.get("version_base", 0) + 1
         for i, rec in enumerate(check_records(records)):
-            fid, created, text, metadata, tags = check_record(i, rec)
+            fid, created, text, metadata, tags, packed = check_record(i, rec)
             generated = fid is None
             fid = key_of(collection, os.urandom(16).hex() if generated else fid)
             v = Version(
@@ -157,6 +159,7 @@ class Writer:
                 valid_from=now, tombstone=False, prev_gid=-1, prev_live=False,
                 text=text, metadata=metadata, tags=tags,
                 embedding=self._check_embedding(rec.get("embedding"), versions),
+                packed=packed,
             )
             if fid in tombstones:
                 raise InvalidInputError(f"frame {split_key(fid)[1]!r} is both stored and "
@@ -352,10 +355,11 @@ class Writer:
 
 
 def check_record(i: int, rec: Any) -> tuple[str | None, int | None, str, dict | None,
-                                              list[str] | None]:
+                                              list[str] | None, bytes]:
     """Validate record ``i`` of a put (``put``'s keys, ``text`` required): its (id or None,
-    created_at µs or None, text, metadata, tags). The embedding is checked against the
-    file's dimension by the writer.
+    created_at µs or None, text, metadata, tags, payload: ``codec.pack_payload``, within
+    the size limit). The embedding is checked against the file's dimension by the
+    writer.
 
     Raises:
         InvalidTypeError: not a dict, an unknown key, no ``text``.
@@ -373,9 +377,11 @@ def check_record(i: int, rec: Any) -> tuple[str | None, int | None, str, dict | 
     created = rec.get("created_at")
     text, metadata = check_text(rec["text"]), check_metadata(rec.get("metadata"))
     tags = check_tags(rec.get("tags"))
-    check_payload_size(text, metadata, tags)
+    packed = pack_payload(text, metadata, tags)
+    check_packed_size(len(packed))
     return (None if fid is None else check_id(fid),
-            None if created is None else to_us(created, "created_at"), text, metadata, tags)
+            None if created is None else to_us(created, "created_at"), text, metadata, tags,
+            packed)
 
 
 def dim_of(versions: Sequence[Version]) -> int | None:

@@ -32,6 +32,7 @@ segment is a manifest naming every file).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -48,6 +49,41 @@ from .graph_worker import BackgroundGraph
 LEX_TAIL = 8192  # versions an automatic commit may leave out of the BM25 index
 GRAPH_GROWTH = 0.1  # share of the graph's size its tail reaches before it is extended
 GRAPH_MIN_TAIL = 1024  # vectors; below this a tail is never worth a graph rewrite
+
+
+class _LexJob:
+    """A BM25 add (``LexBuilder.add``), in a thread of its own unless ``threaded`` is
+    False; ``result()`` waits for it and raises what it raised."""
+
+    def __init__(self, builder: Any, manifest: Any, docs: list[Any], *,
+                 threaded: bool = True) -> None:
+        self.manifest, self.docs = manifest, docs
+        self._builder = builder
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._thread = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="memvid-bm25-add",
+                                            daemon=True)
+            self._thread.start()
+        else:
+            self._run()
+
+    def _run(self) -> None:
+        try:
+            self._result = self._builder.add(self.docs)
+        except BaseException as exc:  # raised again in the committing thread
+            self._error = exc
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def result(self) -> Any:
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 class IndexMaintainer:
@@ -68,6 +104,8 @@ class IndexMaintainer:
         self._builder_key: tuple[str, int] | None = None
         self._pending: list[Any] = []  # BM25 documents of [_pending_from, _pending_to)
         self._pending_from = self._pending_to = -1
+        self._lex_job: _LexJob | None = None  # the BM25 add of the commit being made
+        self._lex_prepared = False  # whether ``prepare`` decided the commit's BM25 share
         self._carried: Any = None  # compaction's renumbered old graph, for the next commit
         self._graph_memory: int | None = None  # compaction's bound on a graph build
         self._background = (BackgroundGraph(path, self._scratch_dir, on_graph_ready)
@@ -134,45 +172,52 @@ class IndexMaintainer:
             background.start()
 
     def close(self) -> None:
+        self._drop_lex_job()
         if self._background is not None:
             self._background.close()
 
     # ----------------------------------------------------------------- lexical
 
+    def prepare(self, snap: Snapshot, versions: list[Version], *, next_gid: int,
+                full: int) -> None:
+        """Start the BM25 share of the commit about to be made in a thread: tantivy's
+        commit releases the GIL, so it runs while the engine encodes the commit's run
+        (``on_commit`` takes its result)."""
+        self._drop_lex_job()
+        if not self.config.lexical:
+            return
+        self._lex_prepared = True
+        docs = self._lex_docs(snap, versions, next_gid, full)
+        if docs is not None:
+            builder, manifest = self._lex_builder(snap)
+            self._builder_key = None  # the workdir is ahead of the file until the commit
+            self._lex_job = _LexJob(builder, manifest, docs)
+
+    def _drop_lex_job(self) -> None:
+        """Forget a job a failed commit left (its workdir may be ahead of the file)."""
+        job, self._lex_job = self._lex_job, None
+        self._lex_prepared = False
+        if job is not None:
+            job.wait()
+            self._builder = None
+
     def _lexical(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
                  write: Append, next_gid: int, full: bool) -> list[SegmentRef]:
-        from .lexical.builder import LexBuilder
         from .lexical.manifest import LexManifest
-        from .lexical.schema import lex_doc
         from .lexical.unpack import prune_cache
 
-        old_ref = snap.toc.find("lex")
-        covered = covered_gid(old_ref)
-        # documents of the versions committed since ``covered``, kept while they wait
-        if self._pending_from != covered or self._pending_to != snap.toc.next_gid:
-            self._pending = [lex_doc(v) for v in tail_versions(snap, covered, committed=True)
-                             if not v.tombstone]
-            self._pending_from = covered
-        self._pending += [lex_doc(v) for v in versions if not v.tombstone]
-        self._pending_to = next_gid
-        if next_gid <= covered or (not full and next_gid - covered < LEX_TAIL):
-            return segments
-        docs, self._pending, self._pending_from = self._pending, [], next_gid
-        manifest = None
-        if old_ref is not None:
-            manifest = LexManifest.from_json(
-                bytes(snap.view.read(old_ref.offset, old_ref.length, "segment:lex")))
-        view = snap.view
-
-        def read_file(name: str) -> bytes:
-            off, length, _ = manifest.files[name]
-            return bytes(view.read(off, length, "segment:lex"))
-
-        key = (snap.header.uuid.hex(), old_ref.offset if old_ref else -1)
-        if self._builder is None or self._builder_key != key or not self._builder.in_sync():
-            workdir = os.path.join(self._scratch_dir(), f"{snap.header.uuid.hex()}-writer")
-            self._builder = LexBuilder(workdir, manifest, read_file)
-        meta, new_files, all_files = self._builder.add(docs)
+        job, self._lex_job = self._lex_job, None
+        prepared, self._lex_prepared = self._lex_prepared, False
+        if job is None:
+            if prepared:  # this commit adds no documents
+                return segments
+            docs = self._lex_docs(snap, versions, next_gid, full)
+            if docs is None:
+                return segments
+            builder, manifest = self._lex_builder(snap)
+            job = _LexJob(builder, manifest, docs, threaded=False)
+        meta, new_files, all_files = job.result()
+        manifest, docs = job.manifest, job.docs
         files: dict[str, list[int]] = {}
         for name in all_files:
             if name in new_files:
@@ -190,6 +235,48 @@ class IndexMaintainer:
         prune_cache(self.cache_root, prefix=f"{uuid}-", keep=f"{uuid}-{crc32(raw):08x}")
         return [s for s in segments if s.kind != "lex"] + [
             SegmentRef("lex", off, length, crc32(raw), {"docs": total, "covered": next_gid})]
+
+    def _lex_docs(self, snap: Snapshot, versions: list[Version], next_gid: int,
+                  full: int) -> list[Any] | None:
+        """The BM25 documents this commit adds to the index (None: it adds none; their
+        documents wait for a later commit)."""
+        from .lexical.schema import lex_doc
+
+        covered = covered_gid(snap.toc.find("lex"))
+        # documents of the versions committed since ``covered``, kept while they wait
+        if self._pending_from != covered or self._pending_to != snap.toc.next_gid:
+            self._pending = [lex_doc(v) for v in tail_versions(snap, covered, committed=True)
+                             if not v.tombstone]
+            self._pending_from = covered
+        self._pending += [lex_doc(v) for v in versions if not v.tombstone]
+        self._pending_to = next_gid
+        if next_gid <= covered or (not full and next_gid - covered < LEX_TAIL):
+            return None
+        docs, self._pending, self._pending_from = self._pending, [], next_gid
+        return docs
+
+    def _lex_builder(self, snap: Snapshot) -> tuple[Any, Any]:
+        """The tantivy builder of the file's BM25 index, and its manifest (None: none
+        yet); a builder is made anew from the file when its workdir went out of sync."""
+        from .lexical.builder import LexBuilder
+        from .lexical.manifest import LexManifest
+
+        old_ref = snap.toc.find("lex")
+        manifest = None
+        if old_ref is not None:
+            manifest = LexManifest.from_json(
+                bytes(snap.view.read(old_ref.offset, old_ref.length, "segment:lex")))
+        view = snap.view
+
+        def read_file(name: str) -> bytes:
+            off, length, _ = manifest.files[name]
+            return bytes(view.read(off, length, "segment:lex"))
+
+        key = (snap.header.uuid.hex(), old_ref.offset if old_ref else -1)
+        if self._builder is None or self._builder_key != key or not self._builder.in_sync():
+            workdir = os.path.join(self._scratch_dir(), f"{snap.header.uuid.hex()}-writer")
+            self._builder = LexBuilder(workdir, manifest, read_file)
+        return self._builder, manifest
 
     # --------------------------------------------------------------------- ann
 

@@ -598,7 +598,7 @@ class ShardedMemory(ShardedReads):
         dim = self.dim
         now = from_us(now_us())  # one event time for the batch, as one file gives it
         for i, rec in enumerate(records):
-            fid, created, _, metadata, _ = check_record(i, rec)
+            fid, created, _, metadata, _, _ = check_record(i, rec)
             if created is None:
                 rec["created_at"] = now
             emb = check_embedding(rec.get("embedding"), dim)
