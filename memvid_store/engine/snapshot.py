@@ -26,7 +26,7 @@ from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_fo
 from .keys import DEFAULT, SEP, member_test, split_key
 from .records import Version, apply_counters, id_hash
 from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader, id_spans, read_rows_by_page
-from .terms import multi_term, term_hash, terms_of
+from .terms import multi_term, term_hash, terms_of, walk
 from .value_kinds import NUMBERS, ValueKind, value_span
 
 
@@ -556,7 +556,7 @@ class Snapshot:
                 if flags[row] & FLAG_TOMBSTONE:
                     continue
                 _, meta, tags = self._decode(run, row, flags[row])
-                for path, value in kind.stored_values(meta, tags):
+                for path, value in kind.stored_values(walk(meta), tags):
                     pairs.setdefault(term_hash(kind.term(path)), []).append((value, row))
             computed = {}
             for h, found in pairs.items():
@@ -573,7 +573,7 @@ class Snapshot:
         for v in list(self.delta):
             if v.tombstone:
                 continue
-            values = sorted(value for at, value in kind.stored_values(v.metadata, v.tags)
+            values = sorted(value for at, value in kind.stored_values(walk(v.metadata), v.tags)
                             if at == path)
             first, last = value_span(kind, values, 0, len(values), lo, hi, lo_inclusive,
                                      hi_inclusive)

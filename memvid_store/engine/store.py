@@ -68,7 +68,7 @@ from .runs import (
     np_type,
 )
 from .snapshot import Snapshot, read_toc
-from .terms import term_hash, terms_of
+from .terms import term_hash, terms_of, walk
 from .value_kinds import VALUE_KINDS, ValueKind
 from .wal import replay
 
@@ -561,11 +561,12 @@ class Committer:
                     f |= FLAG_VECTOR
                     vrow[i] = len(vectors)
                     vectors.append(v.embedding)
-                terms = terms_of(v.id, v.metadata, v.tags)
+                walked = walk(v.metadata)
+                terms = terms_of(v.id, v.metadata, v.tags, walked)
                 post_terms.extend(terms)
                 post_counts[i] = len(terms)
                 for kind, (paths, values, counts) in found.items():
-                    stored = kind.stored_values(v.metadata, v.tags)
+                    stored = kind.stored_values(walked, v.tags)
                     paths.extend([path for path, _ in stored])
                     values.extend([value for _, value in stored])
                     counts[i] = len(stored)

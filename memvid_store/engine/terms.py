@@ -77,16 +77,27 @@ def multi_term(path: str) -> str:
     return f"m\x00{path}"
 
 
+Walked = list[tuple[str, Sequence[Any]]]
+"""A metadata dict's paths with the values a filter compares there (:func:`walk`)."""
+
+
+def walk(metadata: Mapping[str, Any] | None) -> Walked:
+    """Every path of ``metadata`` with its values, as the posting lists and the value
+    columns read them: walked once per version by a commit, for all of them."""
+    return list(_paths(metadata, "", 0)) if metadata else []
+
+
 def terms_of(key: str, metadata: Mapping[str, Any] | None,
-             tags: Iterable[str] | None) -> set[str]:
-    """Every term a content version with this key, metadata and tags is posted under."""
+             tags: Iterable[str] | None, walked: Walked | None = None) -> set[str]:
+    """Every term a content version with this key, metadata and tags is posted under
+    (``walked``: ``walk(metadata)``, when made already)."""
     collection, sep, _ = key.partition(SEP)
     out = {f"c\x00{collection if sep else DEFAULT}"}
     if tags:
         out.update([f"t\x00{t}" for t in tags])
     if metadata:
         ordered: dict[str, int] = {}  # how many numbers and strings each path holds
-        for path, values in _paths(metadata, "", 0):
+        for path, values in walk(metadata) if walked is None else walked:
             out.add(f"e\x00{path}")
             for value in values:
                 canon = canonical(value)
@@ -104,30 +115,38 @@ def numbers_of(metadata: Mapping[str, Any] | None) -> list[tuple[str, float]]:
 
     Ints become float64, rounded beyond 2**53: a candidate set, rechecked on the payload.
     """
+    return numbers_in(walk(metadata))
+
+
+def numbers_in(walked: Walked) -> list[tuple[str, float]]:
+    """:func:`numbers_of` of a walked metadata dict."""
     out: list[tuple[str, float]] = []
-    if metadata:
-        for path, values in _paths(metadata, "", 0):
-            for value in values:
-                kind = type(value)
-                if kind is int or kind is float or (
-                        isinstance(value, int | float) and not isinstance(value, bool)):
-                    try:
-                        number = float(value)
-                    except OverflowError:  # an int beyond the float range
-                        number = math.inf if value > 0 else -math.inf
-                    if number == number:
-                        out.append((path, number))
+    for path, values in walked:
+        for value in values:
+            kind = type(value)
+            if kind is str or value is None:
+                continue
+            if kind is int or kind is float or (
+                    isinstance(value, int | float) and not isinstance(value, bool)):
+                try:
+                    number = float(value)
+                except OverflowError:  # an int beyond the float range
+                    number = math.inf if value > 0 else -math.inf
+                if number == number:
+                    out.append((path, number))
     return out
 
 
 def strings_of(metadata: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """Every string at a metadata path (scalars and list elements) as ``(path, str)``,
     paths as :func:`terms_of` walks them."""
-    out: list[tuple[str, str]] = []
-    if metadata:
-        for path, values in _paths(metadata, "", 0):
-            out += [(path, value) for value in values if isinstance(value, str)]
-    return out
+    return strings_in(walk(metadata))
+
+
+def strings_in(walked: Walked) -> list[tuple[str, str]]:
+    """:func:`strings_of` of a walked metadata dict."""
+    return [(path, value) for path, values in walked for value in values
+            if isinstance(value, str)]
 
 
 def _paths(metadata: Mapping[str, Any], prefix: str, depth: int

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .terms import numbers_of, strings_of
+from .terms import Walked, numbers_in, strings_in
 
 STRING_KEY_BYTES = 24
 TAG_PATH = ""  # the path tags are stored under in the ``TAGS`` columns
@@ -47,9 +47,8 @@ class ValueKind:
     letter: str  # the term ``<letter> NUL <path>`` whose hash keys a path's values
     parts: tuple[str, str, str, str]  # path hashes, offsets, values, rows
     dtype: str  # numpy type of the values part
-    # (metadata, tags) -> the (path, stored value) pairs of a version
-    stored_values: Callable[[Mapping[str, Any] | None, Sequence[str] | None],
-                            list[tuple[str, Any]]]
+    # (walked metadata: ``terms.walk``, tags) -> the (path, stored value) pairs of a version
+    stored_values: Callable[[Walked, Sequence[str] | None], list[tuple[str, Any]]]
     stored_bound: Callable[[Any, bool], tuple[Any, bool]]
 
     def term(self, path: str) -> str:
@@ -89,18 +88,15 @@ def tag_key(tag: str) -> bytes:
     return WIDE_KEY if "\x00" in tag else string_key(tag)
 
 
-def _numbers_of(metadata: Mapping[str, Any] | None, tags: Sequence[str] | None
-                ) -> list[tuple[str, float]]:
-    return numbers_of(metadata)
+def _numbers_of(walked: Walked, tags: Sequence[str] | None) -> list[tuple[str, float]]:
+    return numbers_in(walked)
 
 
-def _string_keys_of(metadata: Mapping[str, Any] | None, tags: Sequence[str] | None
-                    ) -> list[tuple[str, bytes]]:
-    return [(path, string_key(value)) for path, value in strings_of(metadata)]
+def _string_keys_of(walked: Walked, tags: Sequence[str] | None) -> list[tuple[str, bytes]]:
+    return [(path, string_key(value)) for path, value in strings_in(walked)]
 
 
-def _tag_keys_of(metadata: Mapping[str, Any] | None, tags: Sequence[str] | None
-                 ) -> list[tuple[str, bytes]]:
+def _tag_keys_of(walked: Walked, tags: Sequence[str] | None) -> list[tuple[str, bytes]]:
     return [(TAG_PATH, tag_key(tag)) for tag in tags] if tags else []
 
 
