@@ -36,8 +36,8 @@ nrow        u32[q]   the row each number belongs to (ascending among equal numbe
 skey, soff  u64,u32  value columns of strings: as ``nkey``/``noff``, for ``STRINGS``
 sval        24B[s]   string keys (UTF-8 cut or zero-padded to 24 bytes), ascending
 srow        u32[s]   the row each key belongs to (ascending among equal keys)
-gkey, goff  u64,u32  value columns of tags: as ``skey``/``soff``, one path (``TAGS``)
-gval, grow  24B,u32  tag keys (``value_kinds.tag_key``) ascending, and their rows
+gtag        bytes    the distinct tags of the run's content versions, UTF-8, ascending
+gtof        u32[g+1] offsets into ``gtag`` of each tag (``tag_list``)
 vcrc        u32[v]   CRC-32 of each vector row, in vector-row order
 pchk        u32[c]   CRC-32 of every 4 KiB page of the other parts (part_pages.py);
                      the header's ``pages`` maps each part to its first check
@@ -66,6 +66,7 @@ import struct
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property, partial
+from itertools import pairwise
 from typing import Any
 
 from ..errors import ChecksumError, CorruptFileError, DamagedIndexError
@@ -75,6 +76,7 @@ from .fileio import FileView
 from .format import NO_ROW, TIME_MAX, SegmentRef, align, crc32
 from .part_pages import PAGE_BYTES, PagedPart, page_checks, whole_after
 from .value_kinds import (
+    NUMBERS,
     STRING_KEY_BYTES,
     STRINGS,
     VALUE_KINDS,
@@ -94,12 +96,13 @@ PART_TYPES = {
     "hsort": "Q", "hperm": "I", "tperm": "I", "sup_gid": "Q", "sup_to": "q",
     "tkey": "Q", "toff": "I", "trows": "I", "nkey": "Q", "noff": "I", "nval": "d",
     "nrow": "I", "vcrc": "I", "skey": "Q", "soff": "I", "sval": "B", "srow": "I",
-    "gkey": "Q", "goff": "I", "gval": "B", "grow": "I", "pchk": "I",
+    "gtag": "B", "gtof": "I", "pchk": "I",
 }
 POSTING_PARTS = ("tkey", "toff", "trows")
-VALUE_PARTS = tuple(part for kind in VALUE_KINDS for part in kind.parts)
-STRING_VALUE_PARTS = {kind.parts[2] for kind in VALUE_KINDS if kind.holds_strings}
-DERIVED_PARTS = POSTING_PARTS + VALUE_PARTS  # filter indexes: damage costs filters only
+VALUE_PARTS = NUMBERS.parts + STRINGS.parts
+TAG_LIST_PARTS = ("gtag", "gtof")
+# filter indexes: damage costs filters only
+DERIVED_PARTS = POSTING_PARTS + VALUE_PARTS + TAG_LIST_PARTS
 VECTOR_CHECK_PARTS = ("vcrc",)
 PAGE_CHECK_PART = "pchk"
 OPTIONAL_PARTS = DERIVED_PARTS + VECTOR_CHECK_PARTS + (PAGE_CHECK_PART,)  # older runs lack them
@@ -125,7 +128,7 @@ NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8
 
 def np_type(name: str) -> str:
     """The numpy type of a part's items."""
-    return STRINGS.dtype if name in STRING_VALUE_PARTS else NP_TYPES[PART_TYPES[name]]
+    return STRINGS.dtype if name == STRINGS.parts[2] else NP_TYPES[PART_TYPES[name]]
 
 
 @dataclass(slots=True)
@@ -152,6 +155,28 @@ def finish_columns(base: int, dim: int | None, cols: dict[str, Any],
     cols["hperm"] = perm.astype("<u4")
     cols["tperm"] = np.argsort(cols["created"], kind="stable").astype("<u4")
     return RunColumns(base, dim, cols, blocks, vblocks)
+
+
+def tag_list_parts(tags: list[str]) -> dict[str, Any]:
+    """The tag list parts of a run from its distinct tags (ascending)."""
+    encoded = [tag.encode() for tag in tags]
+    offsets = np.zeros(len(encoded) + 1, "<u4")
+    if encoded:
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return {"gtag": b"".join(encoded), "gtof": offsets}
+
+
+def tag_list(data: bytes, offsets: Any) -> list[str]:
+    """The tags of tag list parts (``gtag`` bytes, ``gtof`` offsets).
+
+    Raises:
+        ValueError: the parts disagree, or a tag is not UTF-8.
+    """
+    offsets = list(offsets)
+    if not offsets or offsets[0] != 0 or offsets[-1] != len(data) or any(
+            a > b for a, b in pairwise(offsets)):
+        raise ValueError("offsets do not cover the tags")
+    return [data[a:b].decode() for a, b in pairwise(offsets)]
 
 
 def group_postings(keys: Any, rows: Any) -> dict[str, Any]:
@@ -435,6 +460,26 @@ class RunReader:
         return kind.parts[0] in self.header["parts"]
 
     @property
+    def has_tag_list(self) -> bool:
+        """False for a run written before its list of distinct tags existed."""
+        return TAG_LIST_PARTS[0] in self.header["parts"]
+
+    @cached_property
+    def distinct_tags(self) -> list[str]:
+        """The distinct tags of the run's content versions, ascending (the run must have
+        its tag list).
+
+        Raises:
+            DamagedIndexError: the list fails its checks.
+        """
+        try:
+            return tag_list(bytes(self.raw_part("gtag")), self.part("gtof"))
+        except ValueError as exc:
+            raise DamagedIndexError(f"the tag list of the run at offset {self.ref.offset} "
+                                    f"is inconsistent ({exc})", "segment:run",
+                                    self.ref.offset) from None
+
+    @property
     def has_vector_checks(self) -> bool:
         """False for a run written before per-row vector checksums existed."""
         return "vcrc" in self.header["parts"]
@@ -602,6 +647,7 @@ class RunReader:
             for name in (TABLE_PARTS + (POSTING_PARTS if self.has_postings else ())
                          + tuple(p for kind in VALUE_KINDS if self.has_values(kind)
                                  for p in kind.parts)
+                         + (TAG_LIST_PARTS if self.has_tag_list else ())
                          + (VECTOR_CHECK_PARTS if self.has_vector_checks else ())):
                 try:
                     data = self.raw_part(name)
@@ -870,8 +916,8 @@ class RunReader:
 def _typed(name: str, data: memoryview, run_offset: int) -> memoryview:
     """A part's bytes cast to its item type."""
     mv = data.cast(PART_TYPES[name]) if PART_TYPES[name] != "B" else data
-    if name in STRING_VALUE_PARTS and len(mv) % STRING_KEY_BYTES:
-        raise CorruptFileError(f"run part {name!r} is not a whole number of string keys",
+    if name == STRINGS.parts[2] and len(mv) % STRING_KEY_BYTES:
+        raise CorruptFileError("run part 'sval' is not a whole number of string keys",
                                "segment:run", run_offset)
     return mv
 

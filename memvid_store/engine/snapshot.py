@@ -555,8 +555,8 @@ class Snapshot:
             for row in range(run.n):
                 if flags[row] & FLAG_TOMBSTONE:
                     continue
-                _, meta, tags = self._decode(run, row, flags[row])
-                for path, value in kind.stored_values(walk(meta), tags):
+                _, meta, _ = self._decode(run, row, flags[row])
+                for path, value in kind.stored_values(walk(meta)):
                     pairs.setdefault(term_hash(kind.term(path)), []).append((value, row))
             computed = {}
             for h, found in pairs.items():
@@ -564,6 +564,15 @@ class Snapshot:
                 computed[h] = ([value for value, _ in found], [row for _, row in found])
             run.computed_values[kind.name] = computed
         return computed
+
+    def computed_tags(self, run: RunReader) -> list[str]:
+        """The distinct tags of a run written without its tag list, from its payloads."""
+        flags = run.part("flags")
+        tags: set[str] = set()
+        for row in range(run.n):
+            if not flags[row] & FLAG_TOMBSTONE:
+                tags.update(self._decode(run, row, flags[row])[2])
+        return sorted(tags)
 
     def _delta_ranged(self, kind: ValueKind, path: str, lo: Any, hi: Any,
                       lo_inclusive: bool, hi_inclusive: bool) -> list[Version]:
@@ -573,7 +582,7 @@ class Snapshot:
         for v in list(self.delta):
             if v.tombstone:
                 continue
-            values = sorted(value for at, value in kind.stored_values(walk(v.metadata), v.tags)
+            values = sorted(value for at, value in kind.stored_values(walk(v.metadata))
                             if at == path)
             first, last = value_span(kind, values, 0, len(values), lo, hi, lo_inclusive,
                                      hi_inclusive)

@@ -66,6 +66,8 @@ from .runs import (
     merge_postings,
     merge_values,
     np_type,
+    tag_list,
+    tag_list_parts,
 )
 from .snapshot import Snapshot, read_toc
 from .terms import term_hash, terms_of, walk
@@ -536,6 +538,7 @@ class Committer:
         # and how many each row has
         found: dict[ValueKind, tuple[list[str], list[Any], Any]] = {
             kind: ([], [], np.zeros(n, "i8")) for kind in VALUE_KINDS}
+        tags: set[str] = set()  # of every content version
         total = raw_total = 0
         for i, v in enumerate(versions):
             if v.gid != base + i:
@@ -561,12 +564,14 @@ class Committer:
                     f |= FLAG_VECTOR
                     vrow[i] = len(vectors)
                     vectors.append(v.embedding)
+                if v.tags:
+                    tags.update(v.tags)
                 walked = walk(v.metadata)
                 terms = terms_of(v.id, v.metadata, v.tags, walked)
                 post_terms.extend(terms)
                 post_counts[i] = len(terms)
                 for kind, (paths, values, counts) in found.items():
-                    stored = kind.stored_values(walked, v.tags)
+                    stored = kind.stored_values(walked)
                     paths.extend([path for path, _ in stored])
                     values.extend([value for _, value in stored])
                     counts[i] = len(stored)
@@ -603,6 +608,7 @@ class Committer:
             cols.update(group_values(kind, np.array(list(map(hashed.__getitem__, paths)), "<u8"),
                                      np.array(values, kind.dtype),
                                      np.repeat(np.arange(n, dtype="<u4"), counts)))
+        cols.update(tag_list_parts(sorted(tags)))
         run = finish_columns(base, dim, cols, block_ranges, vector_ranges)
         return run, blocks, raw_total, pos
 
@@ -648,6 +654,10 @@ class Computed(Protocol):
     def computed_values(self, run: RunReader, kind: ValueKind
                         ) -> dict[int, tuple[list[Any], list[int]]]:
         """Path hash -> (stored values of ``kind`` ascending, their rows)."""
+        ...
+
+    def computed_tags(self, run: RunReader) -> list[str]:
+        """The distinct tags of the run's content versions, ascending."""
         ...
 
 
@@ -713,6 +723,12 @@ def _columns_of(run: RunReader | RunColumns, computed: Computed) -> RunColumns:
         cols["vcrc"] = np.frombuffer(run.raw_part("vcrc"), "<u4")
     else:  # written before per-row checksums: computed from its (checked) vector blocks
         cols["vcrc"] = _row_checksums(run)
+    try:
+        listed = run.distinct_tags if run.has_tag_list else None
+    except DamagedIndexError:
+        listed = None
+    # written before tag lists, or damaged: from its payloads
+    cols.update(tag_list_parts(computed.computed_tags(run) if listed is None else listed))
     for kind in VALUE_KINDS:
         if run.has_values(kind) and (ranged := _derived_parts(run, kind.parts)) is not None:
             cols.update(ranged)
@@ -785,6 +801,8 @@ def merge_runs(runs: list[RunReader | RunColumns], computed: Computed) -> RunCol
     for kind in VALUE_KINDS:
         cols.update(merge_values(kind, [(*(p.cols[name] for name in kind.parts),
                                          p.base - base) for p in parts]))
+    cols.update(tag_list_parts(sorted(set().union(
+        *(tag_list(bytes(p.cols["gtag"]), p.cols["gtof"]) for p in parts)))))
     blocks = [b for p in parts for b in p.blocks]
     vblocks = [b for p in parts for b in p.vblocks]
     return finish_columns(base, dim, cols, blocks, vblocks)

@@ -23,10 +23,10 @@ run written without value columns all are. ``None``: the path holds more than
 ``DISTINCT_MAX`` distinct keys in a run (unique strings per frame), where testing them
 would cost about what the payloads do, or a run's value columns are damaged.
 
-``{"tags": {"$contains": "proj"}}`` reads the :data:`~.value_kinds.TAGS` columns the
-same way. A tag's key stands for no longer tag (``value_kinds.tag_key``), so only the
-first three rules apply; a run written without those columns, or with them damaged,
-gives all its rows.
+``{"tags": {"$contains": "proj"}}`` reads each run's list of distinct tags
+(``RunReader.distinct_tags``): the rows posted under each tag that contains the text
+(``terms.tag_term``) are candidates; a run without a list, or with a damaged one, gives
+all its rows.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from ..errors import DamagedIndexError
-from .terms import multi_term, strings_of, term_hash, value_term
-from .value_kinds import STRING_KEY_BYTES, STRINGS, TAG_PATH, TAGS, ValueKind
+from .terms import multi_term, strings_of, tag_term, term_hash, value_term
+from .value_kinds import STRING_KEY_BYTES, STRINGS
 
 if TYPE_CHECKING:
     from .runs import RunReader
@@ -58,13 +58,14 @@ def substring_gids(snap: Snapshot, path: str, text: str, fold: bool, *,
 
 def _gids(snap: Snapshot, path: str, text: str, fold: bool, tags: bool
           ) -> list[int] | None:
-    needle = (text.lower() if fold else text).encode()
-    kind = TAGS if tags else STRINGS
-    path_hash = term_hash(kind.term(TAG_PATH if tags else path))
+    wanted = text.lower() if fold else text
+    needle = wanted.encode()
+    path_hash = term_hash(STRINGS.term(path))
     gids: list[int] = []
     for run in snap.runs:
         try:
-            rows = _run_rows(snap, run, kind, path, path_hash, needle, fold)
+            rows = (_tagged_rows(snap, run, wanted, fold) if tags
+                    else _run_rows(snap, run, path, path_hash, needle, fold))
         except DamagedIndexError:  # damaged value columns: the payloads answer, slower
             if not tags:
                 return None
@@ -72,7 +73,6 @@ def _gids(snap: Snapshot, path: str, text: str, fold: bool, tags: bool
         if rows is None:
             return None
         gids += [run.base + row for row in rows]
-    wanted = text.lower() if fold else text
     for v in snap.delta:
         if v.tombstone:
             continue
@@ -83,12 +83,24 @@ def _gids(snap: Snapshot, path: str, text: str, fold: bool, tags: bool
     return gids
 
 
-def _run_rows(snap: Snapshot, run: RunReader, kind: ValueKind, path: str, path_hash: int,
-              needle: bytes, fold: bool) -> list[int] | None:
-    """Rows of ``run`` that may hold a match, ascending (None: too many distinct keys)."""
-    if not run.has_values(kind):
+def _tagged_rows(snap: Snapshot, run: RunReader, wanted: str, fold: bool) -> list[int]:
+    """Rows of ``run`` tagged with a tag that contains ``wanted`` (all rows of a run
+    written without its tag list)."""
+    if not run.has_tag_list:
         return list(range(run.n))
-    keys, start, end = run.values_at(kind, path_hash)
+    rows: set[int] = set()
+    for tag in run.distinct_tags:
+        if wanted in (tag.lower() if fold else tag):
+            rows.update(snap.run_posted_rows(run, term_hash(tag_term(tag))))
+    return sorted(rows)
+
+
+def _run_rows(snap: Snapshot, run: RunReader, path: str, path_hash: int, needle: bytes,
+              fold: bool) -> list[int] | None:
+    """Rows of ``run`` that may hold a match, ascending (None: too many distinct keys)."""
+    if not run.has_values(STRINGS):
+        return list(range(run.n))
+    keys, start, end = run.values_at(STRINGS, path_hash)
     spans = []  # (first, last, key) of each distinct key: they are sorted
     first = start
     while first < end:
@@ -101,13 +113,13 @@ def _run_rows(snap: Snapshot, run: RunReader, kind: ValueKind, path: str, path_h
     multi: set[int] | None = None
     multi_read = False
     for first, last, key in spans:
+        held = run.value_rows(STRINGS, first, last)
         if _may_contain(key, needle, fold):
-            found.update(run.value_rows(kind, first, last))
-        elif kind is STRINGS:  # a tag's key is never a shorter tag's (value_kinds.tag_key)
-            if not multi_read:
-                multi, multi_read = _multi_rows(snap, run, path), True
-            held = run.value_rows(kind, first, last)
-            found.update(_longer_than_key(snap, run, path, key, held, multi))
+            found.update(held)
+            continue
+        if not multi_read:
+            multi, multi_read = _multi_rows(snap, run, path), True
+        found.update(_longer_than_key(snap, run, path, key, held, multi))
     return sorted(found)
 
 

@@ -15,12 +15,6 @@ condition on the payload.
   taken inclusively on keys: strings sharing a bound's key are candidates too. ISO 8601
   timestamps written in one format sort by time, and their keys reach past the second
   (``2026-12-02T12:54:47.1234``), so a window of datetimes selects what it names.
-* :data:`TAGS` (parts ``gkey`` ``goff`` ``gval`` ``grow``): each tag's key, under the one
-  path :data:`TAG_PATH`, for substrings of tags (``engine/substrings.py``). A key is the
-  tag's UTF-8 zero-padded, so a key shorter than the width once its padding is stripped
-  is the whole tag; a tag as long as the width or longer, or holding a NUL character,
-  has a key of the full width (its head, or :data:`WIDE_KEY`), which a substring test
-  always admits.
 """
 
 from __future__ import annotations
@@ -34,8 +28,6 @@ from typing import Any
 from .terms import Walked, numbers_in, strings_in
 
 STRING_KEY_BYTES = 24
-TAG_PATH = ""  # the path tags are stored under in the ``TAGS`` columns
-WIDE_KEY = b"\xff" * STRING_KEY_BYTES  # the key of a tag holding a NUL character
 EXACT_LIMIT = 2.0**53  # below it, a number equal to a float64 as stored is exactly it
 
 
@@ -47,8 +39,7 @@ class ValueKind:
     letter: str  # the term ``<letter> NUL <path>`` whose hash keys a path's values
     parts: tuple[str, str, str, str]  # path hashes, offsets, values, rows
     dtype: str  # numpy type of the values part
-    # (walked metadata: ``terms.walk``, tags) -> the (path, stored value) pairs of a version
-    stored_values: Callable[[Walked, Sequence[str] | None], list[tuple[str, Any]]]
+    stored_values: Callable[[Walked], list[tuple[str, Any]]]  # of ``terms.walk(metadata)``
     stored_bound: Callable[[Any, bool], tuple[Any, bool]]
 
     def term(self, path: str) -> str:
@@ -58,11 +49,6 @@ class ValueKind:
     def values_view(self, data: memoryview) -> Sequence[Any]:
         """The values part of a run as a sequence to bisect (its memoryview for numbers)."""
         return data if self is NUMBERS else StringKeys(data)
-
-    @property
-    def holds_strings(self) -> bool:
-        """Whether its values are fixed-width string keys (``StringKeys``)."""
-        return self is not NUMBERS
 
 
 def string_key(value: str) -> bytes:
@@ -82,31 +68,15 @@ def _stored_string(bound: str, inclusive: bool) -> tuple[bytes, bool]:
     return string_key(bound), True
 
 
-def tag_key(tag: str) -> bytes:
-    """The stored key of a tag: as :func:`string_key`, or :data:`WIDE_KEY` for a tag
-    holding a NUL character (whose zero-padded key could pass for a shorter tag)."""
-    return WIDE_KEY if "\x00" in tag else string_key(tag)
-
-
-def _numbers_of(walked: Walked, tags: Sequence[str] | None) -> list[tuple[str, float]]:
-    return numbers_in(walked)
-
-
-def _string_keys_of(walked: Walked, tags: Sequence[str] | None) -> list[tuple[str, bytes]]:
+def _string_keys_in(walked: Walked) -> list[tuple[str, bytes]]:
     return [(path, string_key(value)) for path, value in strings_in(walked)]
 
 
-def _tag_keys_of(walked: Walked, tags: Sequence[str] | None) -> list[tuple[str, bytes]]:
-    return [(TAG_PATH, tag_key(tag)) for tag in tags] if tags else []
-
-
-NUMBERS = ValueKind("numbers", "r", ("nkey", "noff", "nval", "nrow"), "<f8", _numbers_of,
+NUMBERS = ValueKind("numbers", "r", ("nkey", "noff", "nval", "nrow"), "<f8", numbers_in,
                     _stored_number)
 STRINGS = ValueKind("strings", "o", ("skey", "soff", "sval", "srow"),
-                    f"S{STRING_KEY_BYTES}", _string_keys_of, _stored_string)
-TAGS = ValueKind("tags", "g", ("gkey", "goff", "gval", "grow"), f"S{STRING_KEY_BYTES}",
-                 _tag_keys_of, _stored_string)
-VALUE_KINDS = (NUMBERS, STRINGS, TAGS)
+                    f"S{STRING_KEY_BYTES}", _string_keys_in, _stored_string)
+VALUE_KINDS = (NUMBERS, STRINGS)
 
 
 class StringKeys(Sequence[bytes]):

@@ -509,10 +509,7 @@ def _size(snap: Snapshot, item: Item) -> int:
         return snap.posted_count(item)
     if isinstance(item, Substring):
         gids = _substring_gids(snap, item)
-        if gids is None:  # every version with the path (every version: the tags)
-            return (snap.toc.next_gid + len(snap.delta) if item.tags
-                    else snap.posted_count(exists_term(item.path)))
-        return len(gids)
+        return snap.posted_count(exists_term(item.path)) if gids is None else len(gids)
     if item.lo is not None and item.hi is not None:
         return snap.windowed_count(item.path, item.lo, item.hi, kind=item.kind,
                                    lo_inclusive=item.lo_inclusive,
@@ -527,9 +524,7 @@ def _members(snap: Snapshot, item: Item) -> list[RowRef]:
     if isinstance(item, Substring):
         gids = _substring_gids(snap, item)
         if gids is None:  # too many distinct strings to test: every version with the path
-            if not item.tags:
-                return snap.posted(exists_term(item.path))
-            gids = snap.gids_except([]).tolist()  # (every version: the tags)
+            return snap.posted(exists_term(item.path))
         return [snap.locate(gid) for gid in gids]
     if item.lo is not None and item.hi is not None:
         return snap.windowed(item.path, item.lo, item.hi, kind=item.kind,
@@ -539,6 +534,7 @@ def _members(snap: Snapshot, item: Item) -> list[RowRef]:
 
 
 def _substring_gids(snap: Snapshot, item: Substring) -> list[int] | None:
+    """The versions a substring may be in (never None for the tags)."""
     return substring_gids(snap, item.path, item.text, item.fold, tags=item.tags)
 
 

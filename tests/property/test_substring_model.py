@@ -1,10 +1,10 @@
 """Substring filters (``$contains``, ``$icontains``) on metadata paths and on tags are
-answered from the string (tag) value columns, each distinct string tested once, not from
-every payload. select, count and filtered vector, lexical and hybrid search agree with a
-brute-force model over a file with collections, updates, deletes, sealed runs and a WAL
-tail, holding the strings a key of ``STRING_KEY_BYTES`` cannot show whole: long ones, ones
-whose head ends in NUL characters, non-ASCII ones that lowercase into ASCII, list
-elements, tags holding NUL characters."""
+answered from the string value columns and the runs' tag lists, each distinct string
+tested once, not from every payload. select, count and filtered vector, lexical and
+hybrid search agree with a brute-force model over a file with collections, updates,
+deletes, sealed runs and a WAL tail, holding the strings a key of ``STRING_KEY_BYTES``
+cannot show whole: long ones, ones whose head ends in NUL characters, non-ASCII ones that
+lowercase into ASCII, list elements, tags holding NUL characters."""
 
 from __future__ import annotations
 
@@ -188,24 +188,21 @@ def tagged(i: int) -> dict[str, Any]:
             "embedding": [float(i % 7 == d) for d in range(DIM)]}
 
 
-def test_tag_substrings_over_runs_without_tag_columns(tmp_path, monkeypatch):
-    """Runs written before the tag columns existed give all their rows (the payloads
-    answer); merging and compaction write the columns."""
+def test_tag_substrings_over_runs_without_tag_lists(tmp_path, monkeypatch):
+    """Runs written before tag lists existed give all their rows (the payloads answer);
+    merging and compaction write the lists."""
     from memvid_store.engine import store
-    from memvid_store.engine.value_kinds import TAGS
 
-    real = store.group_values
     path = tmp_path / "m.mv2"
     with Memory.create(path, dim=DIM) as mem:
         with monkeypatch.context() as patch:
-            patch.setattr(store, "group_values", lambda kind, *args: (
-                {} if kind is TAGS else real(kind, *args)))
+            patch.setattr(store, "tag_list_parts", lambda tags: {})
             mem.put_many([tagged(i) for i in range(300)])
             mem.seal()
         mem.put_many([tagged(i) for i in range(300, 330)])
         mem.seal()
         runs = mem._snap().runs
-        assert [run.has_values(TAGS) for run in runs] == [False, True]
+        assert [run.has_tag_list for run in runs] == [False, True]
         spec = {"tags": {"$contains": "beta"}}
         want = {f"f{i}" for i in range(1, 330, 3)}
         assert {f.id for f in mem.select(spec)} == want and mem.count(spec) == len(want)
@@ -213,13 +210,26 @@ def test_tag_substrings_over_runs_without_tag_columns(tmp_path, monkeypatch):
         assert len(gids) == 300 + 10  # every legacy row, the new run's matches
         assert mem.count({"tags": {"$icontains": "ALPHA"}}) == 110
         mem.compact()
-        assert all(run.has_values(TAGS) for run in mem._snap().runs)
+        assert all(run.has_tag_list for run in mem._snap().runs)
         assert {f.id for f in mem.select(spec)} == want
         assert len(substrings.substring_gids(mem._snap(), "tags", "beta", False,
                                              tags=True)) == 110
 
 
-def test_damaged_tag_columns_cost_speed_not_answers(tmp_path):
+def test_merges_list_the_tags_of_their_runs(tmp_path):
+    with Memory.create(tmp_path / "m.mv2", dim=DIM, wal_size=1 << 20) as mem:
+        for step in range(12):  # small runs the size-tiered merges join
+            mem.put_many([{"id": f"s{step}-{i}", "text": "t", "tags": [f"tag{step}", "all"]}
+                          for i in range(5)])
+            mem.seal()
+        runs = mem._snap().runs
+        assert len(runs) < 12
+        assert sorted(t for run in runs for t in run.distinct_tags if t != "all") == sorted(
+            f"tag{step}" for step in range(12))
+        assert mem.count({"tags": {"$contains": "tag1"}}) == 15  # tag1, tag10, tag11
+
+
+def test_a_damaged_tag_list_costs_speed_not_answers(tmp_path):
     from tests.cli.test_doctor import flip
 
     path = tmp_path / "m.mv2"
@@ -228,7 +238,7 @@ def test_damaged_tag_columns_cost_speed_not_answers(tmp_path):
         mem.seal()
     with Memory.open(path, readonly=True) as mem:
         (run,) = mem._snap().runs
-        start, length, _ = run._locate("gval")
+        start, length, _ = run._locate("gtag")
     flip(path, start + length // 2)
     spec = {"tags": {"$contains": "alpha"}}
     with Memory.open(path, readonly=True) as mem:

@@ -30,7 +30,7 @@ PART_DTYPES = {"hash": "<u8", "created": "<i8", "vfrom": "<i8", "vto": "<i8", "p
                "idoff": "<u4", "hsort": "<u8", "hperm": "<u4", "tperm": "<u4",
                "sup_gid": "<u8", "sup_to": "<i8", "tkey": "<u8", "toff": "<u4", "trows": "<u4",
                "nkey": "<u8", "noff": "<u4", "nval": "<f8", "nrow": "<u4", "skey": "<u8",
-               "soff": "<u4", "srow": "<u4", "gkey": "<u8", "goff": "<u4", "grow": "<u4"}
+               "soff": "<u4", "srow": "<u4", "gtof": "<u4"}
 
 
 def newest(data: bytes) -> tuple[fmt.Header, fmt.Toc]:
@@ -335,8 +335,7 @@ CASES: dict[str, Callable[[bytes], bytes]] = {
     "frame idoff past the ids": _run_row("idoff", 0xFFFFFFF0),
     "posting toff past trows": _run_part_first("toff", 0xFFFFFFF0),
     "value column noff past nval": _run_part_first("noff", 0xFFFFFFF0),
-    "tag column goff past gval": _run_part_first("goff", 0xFFFFFFF0),
-    "tag column grow past n": _run_part_first("grow", 0xFFFFFFF0),
+    "tag list offset past its tags": _run_part_first("gtof", 0xFFFFFFF0),
     "time index tperm past n": _run_part_first("tperm", 0xFFFFFFF0),
     "id index hperm past n": _run_part_first("hperm", 0xFFFFFFF0),
     "lex manifest file length 1 TiB": _lex_file_length,
