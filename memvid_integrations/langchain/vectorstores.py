@@ -21,7 +21,6 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from memvid_store import FrameNotFoundError
 from memvid_store.errors import InvalidInputError, InvalidTypeError
 from memvid_store.types import Hit
 
@@ -171,15 +170,8 @@ class MemvidVectorStore(VectorStore, MemoryHolder):
         ``as_of`` (aware datetime or generation) reads them as they were then.
         """
         reader = self._collection if as_of is None else self._collection.as_of(as_of)
-        docs = []
-        for fid in ids:
-            try:
-                frame = reader.get(fid)
-            except FrameNotFoundError:
-                continue
-            docs.append(Document(id=frame.id, page_content=frame.text,
-                                 metadata=dict(frame.metadata)))
-        return docs
+        return [Document(id=frame.id, page_content=frame.text, metadata=dict(frame.metadata))
+                for frame in reader.get_many(ids) if frame is not None]
 
     # ------------------------------------------------------------------- search
 

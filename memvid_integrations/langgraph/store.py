@@ -51,7 +51,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from memvid_store import FrameNotFoundError, ReadOnlyError
+from memvid_store import ReadOnlyError
 from memvid_store.errors import InvalidInputError, InvalidTypeError
 from memvid_store.types import Frame, from_us, to_us
 
@@ -246,9 +246,11 @@ class MemvidStore(BaseStore, MemoryHolder):
             results: list[Result] = []
             touched: dict[Key, Frame] = {}
             puts: dict[Key, PutOp] = {}
+            got = self._frames([layout.item_id(op.namespace, op.key) for op in ops
+                                if isinstance(op, GetOp)])
             for op in ops:
                 if isinstance(op, GetOp):
-                    frame = self._live_frame(layout.item_id(op.namespace, op.key), now)
+                    frame = self._live(got[layout.item_id(op.namespace, op.key)], now)
                     if frame is not None and op.refresh_ttl:
                         touched[(op.namespace, op.key)] = frame
                     results.append(self._item(frame) if frame is not None else None)
@@ -271,14 +273,15 @@ class MemvidStore(BaseStore, MemoryHolder):
     # ---------------------------------------------------------------- frames
 
     def _frame(self, frame_id: str) -> Frame | None:
-        try:
-            return self._reads.get(frame_id)
-        except FrameNotFoundError:
-            return None
+        return self._reads.get_many([frame_id])[0]
 
-    def _live_frame(self, frame_id: str, now: datetime) -> Frame | None:
+    def _frames(self, frame_ids: list[str]) -> dict[str, Frame | None]:
+        """The current frame of each id (None: it has none), looked up together."""
+        unique = list(dict.fromkeys(frame_ids))
+        return dict(zip(unique, self._reads.get_many(unique), strict=True))
+
+    def _live(self, frame: Frame | None, now: datetime) -> Frame | None:
         """The item frame, unless it is missing or (with ``omit_expired``) expired."""
-        frame = self._frame(frame_id)
         if frame is None or not self._omit_expired():
             return frame
         expires = frame.metadata.get("exp")
@@ -345,11 +348,13 @@ class MemvidStore(BaseStore, MemoryHolder):
         markers: dict[tuple[str, ...], int | None] = {}  # namespace -> its created_at (µs)
         removed: dict[tuple[str, ...], int] = {}
         added: set[tuple[str, ...]] = set()
+        found = self._frames([layout.item_id(ns, key) for ns, key in puts]
+                             + [layout.marker_id(ns) for ns, _ in puts])
         for (ns, key), op in puts.items():
-            old = self._frame(layout.item_id(ns, key))
+            old = found[layout.item_id(ns, key)]
             old_n = old.metadata["nvec"] if old is not None else 0
             if ns not in markers:
-                marker = self._frame(layout.marker_id(ns))
+                marker = found[layout.marker_id(ns)]
                 markers[ns] = to_us(marker.created_at) if marker is not None else None
             if op.value is None:
                 if old is not None:

@@ -29,6 +29,9 @@ from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader, id_spans, read_rows_by
 from .terms import multi_term, term_hash, terms_of, walk
 from .value_kinds import NUMBERS, ValueKind, value_span
 
+BULK_LOOKUP = 64  # ids looked up together (``may_hold``) from this many
+BULK_LOOKUP_IMPORTING = 4096  # ... in a process that has not loaded numpy yet
+
 
 @dataclass(slots=True)
 class RowRef:
@@ -237,7 +240,12 @@ class Snapshot:
 
     def may_hold(self, frame_ids: list[str]) -> list[bool]:
         """Whether each id may have a version (False: it has none), the runs' sorted id
-        hashes searched once for all of them: a batch of new ids costs no lookup each."""
+        hashes searched once for all of them: a batch of new ids costs no lookup each.
+        A batch too small to gain from it (or one that would import numpy for less than
+        it costs) is all True."""
+        if not self.runs or len(frame_ids) < (
+                BULK_LOOKUP if loaded("numpy") is not None else BULK_LOOKUP_IMPORTING):
+            return [True] * len(frame_ids)
         hashes = np.array([id_hash(fid) for fid in frame_ids], "<u8")
         held = np.zeros(len(frame_ids), bool)
         for run in self.runs:

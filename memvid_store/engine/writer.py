@@ -59,7 +59,6 @@ from .store import Committer, Opened, check_not_future, now_us, prepare_for_writ
 from .wal import WalWriter
 
 DIRECT_COMMIT_FRACTION = 4  # batches larger than wal_size / 4 are committed directly
-BULK_LOOKUP = 64  # a put of this many named ids looks them up in the runs together
 RECORD_KEYS = frozenset({"text", "embedding", "metadata", "tags", "created_at", "id"})
 
 
@@ -239,10 +238,7 @@ class Writer:
         within the batch or the file. A large batch's ids are looked up together
         (``Snapshot.may_hold``); only those the file may hold are looked up one by one."""
         snap = self.snapshot
-        if len(batch) >= BULK_LOOKUP and snap.runs:
-            held = snap.may_hold([v.id for v in batch])
-        else:
-            held = [True] * len(batch)
+        held = snap.may_hold([v.id for v in batch])
         pending: dict[str, Version] = {}
         for v, may_exist in zip(batch, held, strict=True):
             prev = pending.get(v.id)
@@ -274,8 +270,10 @@ class Writer:
             gid += 1
         wal = self._wal
         limit = wal.size // DIRECT_COMMIT_FRACTION
-        # a lower bound of the record size avoids encoding batches that skip the WAL
-        if sum(len(v.text) + len(v.embedding or b"") for v in versions) > limit:
+        # a lower bound of the record size (the payload, metadata included, once packed)
+        # avoids encoding batches that skip the WAL
+        if sum(len(v.text if v.packed is None else v.packed) + len(v.embedding or b"")
+               for v in versions) > limit:
             self._commit(versions, stamp)
             return
         payload = encode_ops(stamp.time, versions)

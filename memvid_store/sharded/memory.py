@@ -134,6 +134,16 @@ class ShardedReads:
             raise FrameNotFoundError(f"no current frame has id {id!r}", id)
         return self._shard_reads()[shard].get(id)
 
+    def get_many(self, ids: Iterable[str]) -> list[Frame | None]:
+        """The current version of each frame (None for an id with none), in the given
+        order, each from the shard that holds it."""
+        reads = self._shard_reads()
+        out: list[Frame | None] = []
+        for fid in check_records(ids, "ids"):
+            shard = self._home(check_id(fid))
+            out.append(None if shard is None else reads[shard].get(fid))
+        return out
+
     def __contains__(self, id: object) -> bool:
         return isinstance(id, str) and self._home(id) is not None
 

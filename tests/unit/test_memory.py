@@ -14,6 +14,7 @@ from memvid_store import (
     DimensionMismatchError,
     FrameNotFoundError,
     HistoryUnavailableError,
+    InvalidInputError,
     Memory,
     MemoryNotFoundError,
     NotAMemoryFileError,
@@ -74,6 +75,28 @@ def test_a_large_batch_links_each_id_to_its_latest_version(mem):
         assert [f.text for f in mem.history(k)][-1] == ("again" if i == 0 else f"c{i}")
     assert mem.get("new").version == 2 and mem.get("new").text == "n2"
     assert mem.get("k3").version == 2 and "k1" not in mem
+
+
+@pytest.mark.parametrize("n", [5, 200])  # one lookup each; looked up together
+def test_get_many_returns_current_frames_in_order(mem, n):
+    mem.put_many([{"id": f"k{i}", "text": f"a{i}"} for i in range(n)])
+    mem.seal()
+    mem.put_many([{"id": f"k{i}", "text": f"b{i}"} for i in range(0, n, 2)])  # the WAL
+    mem.delete_many([f"k{i}" for i in range(1, n, 4)])
+    before = mem.generation
+    mem.put("late", id="new")
+    ids = [f"k{i}" for i in range(n)] + ["never", "k0", "new"]
+    frames = mem.get_many(ids)
+    want = [None if i % 4 == 1 else (f"b{i}" if i % 2 == 0 else f"a{i}") for i in range(n)]
+    assert [f and f.text for f in frames] == [*want, None, "b0", "late"]
+    assert [f.id for f in frames if f is not None] == [
+        i for i, w in zip(ids, [*want, None, "b0", "late"], strict=True) if w is not None]
+    assert [f and f.text for f in mem.as_of(before).get_many(["new", "k0"])] == [None, "b0"]
+    other = mem.collection("other")
+    other.put("elsewhere", id="k0")
+    assert [f and f.text for f in other.get_many(["k0", "k2"])] == ["elsewhere", None]
+    with pytest.raises(InvalidInputError):
+        mem.get_many(["ok", ""])
 
 
 def test_update_keeps_unspecified_fields(mem):

@@ -196,6 +196,9 @@ def test_select_count_get_merge_like_one_file(pair):
     assert got == [r["id"] for r in reversed(later)]
     assert sharded.get("f00007").text == one.get("f00007").text
     assert "f00007" in sharded and "nope" not in sharded
+    ids = ["f00007", "nope", "f00300", "f00007"]
+    assert [f and (f.id, f.text) for f in sharded.get_many(ids)] == [
+        f and (f.id, f.text) for f in one.get_many(ids)]
     with pytest.raises(FrameNotFoundError):
         sharded.get("nope")
     with pytest.raises(InvalidInputError):
