@@ -122,10 +122,13 @@ def test_select_and_count_match_the_model(corpus, spec, collection, window, when
     offset, limit = page
     end = None if limit is None else offset + limit
     # every plan gives the model's answer: scans only, the default choice, postings only
-    for share in (0.0, None, 2.0):
+    # (their candidates ordered one by one, or from the columns in bulk)
+    for share, bulk in ((0.0, None), (None, None), (2.0, None), (2.0, 0)):
         with patch.object(listing, "SELECTIVE", listing.SELECTIVE if share is None else share), \
                 patch.object(listing, "COUNT_SELECTIVE",
-                             listing.COUNT_SELECTIVE if share is None else share):
+                             listing.COUNT_SELECTIVE if share is None else share), \
+                patch.object(listing, "BULK_ORDER",
+                             listing.BULK_ORDER if bulk is None else bulk):
             got = handle.select(spec, order_by=order_by, reverse=reverse, offset=offset,
                                 limit=limit, as_of=as_of, time_range=window)
             assert [f.id for f in got] == expected[offset:end], share
