@@ -31,6 +31,7 @@ from .value_kinds import NUMBERS, ValueKind, value_span
 
 BULK_LOOKUP = 64  # ids looked up together (``may_hold``) from this many
 BULK_LOOKUP_IMPORTING = 4096  # ... in a process that has not loaded numpy yet
+PURE_COMPLEMENT_MAX = 200_000  # versions a complement is listed from in Python without numpy
 
 
 @dataclass(slots=True)
@@ -290,6 +291,22 @@ class Snapshot:
         any visibility. A version is left out when a term's hash is among its postings:
         as exact as the plans that trust postings without the payload (64-bit hashes)."""
         return self.gids_except([self.posted_gids(term) for term in terms])
+
+    def excluded_gid_list(self, terms: list[str]) -> list[int]:
+        """``excluded_gids`` as a list; in a process without numpy, a file of at most
+        ``PURE_COMPLEMENT_MAX`` versions is walked in Python (cheaper than importing
+        numpy for a first answer)."""
+        top = self.toc.next_gid + len(self.delta)
+        if loaded("numpy") is not None or top > PURE_COMPLEMENT_MAX:
+            return self.excluded_gids(terms).tolist()
+        hashes = [term_hash(term) for term in terms]
+        out: list[int] = []
+        for run in self.runs:
+            left = {row for h in hashes for row in self.run_posted_rows(run, h)}
+            out += [run.base + row for row in range(run.n) if row not in left]
+        posted = self._delta_postings()
+        left = {v.gid for h in hashes for v in posted.get(h, ())}
+        return out + [gid for gid in range(self.toc.next_gid, top) if gid not in left]
 
     def gids_except(self, left_out: list[Any]) -> Any:
         """Gids (numpy, ascending) of every stored version but those of ``left_out``

@@ -468,8 +468,8 @@ def _unexcluded(snap: Snapshot, plan: TermPlan, limit: int) -> list[int] | None:
     total = snap.toc.next_gid + len(snap.delta)
     if total - sum(snap.posted_count(t) for t in plan.excluded) > limit:
         return None
-    gids = snap.excluded_gids(list(plan.excluded))
-    return gids.tolist() if len(gids) <= limit else None
+    gids = snap.excluded_gid_list(list(plan.excluded))
+    return gids if len(gids) <= limit else None
 
 
 INTERSECT_MAX = 256  # times ``limit``: the largest posting group read to intersect

@@ -96,6 +96,8 @@ def test_negations_match_the_model(corpus, monkeypatch, negation, other, collect
         assert handle.count(spec) == len(want)
         bulk.setattr(snapshot, "loaded", lambda name: None)  # row by row, as without numpy
         assert handle.count(spec) == len(want)
+        # the complement listed in Python, as without numpy
+        assert sorted(f.id for f in handle.select(spec)) == sorted(want)
     query = np.random.default_rng(seed).standard_normal(DIM).astype("<f4")
     hits = handle.find(vector=query, k=5, mode="vector", filter=spec)
     unit = query / np.linalg.norm(query)
@@ -119,8 +121,9 @@ def test_a_negation_most_versions_pass_is_not_read_from_the_complement(corpus, m
     assert calls == []
 
 
-def test_a_fresh_process_counts_a_negation_without_numpy(corpus, tmp_path):
-    """A count excluding a few thousand postings reads them row by row, not numpy."""
+def test_a_fresh_process_answers_a_negation_without_numpy(corpus, tmp_path):
+    """A count excluding a few thousand postings reads them row by row, and a listing or
+    a lexical search lists the complement of the postings in Python: not numpy."""
     import subprocess
     import sys
 
@@ -128,16 +131,18 @@ def test_a_fresh_process_counts_a_negation_without_numpy(corpus, tmp_path):
     spec = {"lang": {"$ne": "en"}}
     script = ("import json, sys; from memvid_store import Memory; "
               "from memvid_store.index import listing; listing.BULK_COUNT = 0; "
-              "m = Memory.open(sys.argv[1], readonly=True); "
-              "print(json.dumps([m.count(json.loads(sys.argv[2])), "
-              "m.collection('chat').count(json.loads(sys.argv[2])), "
+              "m = Memory.open(sys.argv[1], readonly=True); f = json.loads(sys.argv[2]); "
+              "print(json.dumps([m.count(f), m.collection('chat').count(f), "
+              "sorted(x.id for x in m.select(f)), "
+              "sorted(h.id for h in m.find('frame', k=500, mode='lexical', filter=f)), "
               "'numpy' in sys.modules]))")
     copy = tmp_path / "copy.mv2"
     copy.write_bytes(Path(mem.path).read_bytes())
     out = subprocess.run([sys.executable, "-c", script, str(copy), json.dumps(spec)],
                          capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == [len(expected(state["default"], spec)),
-                                      len(expected(state["chat"], spec)), False]
+    want = sorted(expected(state["default"], spec))
+    assert json.loads(out.stdout) == [len(want), len(expected(state["chat"], spec)), want,
+                                      want, False]
 
 
 @pytest.mark.parametrize("spec", [
