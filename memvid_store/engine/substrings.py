@@ -90,9 +90,32 @@ def _tagged_rows(snap: Snapshot, run: RunReader, wanted: str, fold: bool) -> lis
         return list(range(run.n))
     rows: set[int] = set()
     for tag in run.distinct_tags:
-        if wanted in (tag.lower() if fold else tag):
+        if _holds(tag, wanted, fold):
             rows.update(snap.run_posted_rows(run, term_hash(tag_term(tag))))
     return sorted(rows)
+
+
+def tag_terms(snap: Snapshot, text: str, fold: bool) -> list[str] | None:
+    """The ``t`` terms of every tag in the snapshot that contains ``text`` (both
+    lowercased when ``fold``): a version matches the substring exactly when it is posted
+    under one of them. None when a run has no tag list, or a damaged one."""
+    wanted = text.lower() if fold else text
+    found: set[str] = set()
+    for run in snap.runs:
+        if not run.has_tag_list:
+            return None
+        try:
+            found.update(tag for tag in run.distinct_tags if _holds(tag, wanted, fold))
+        except DamagedIndexError:
+            return None
+    for v in snap.delta:
+        if not v.tombstone and v.tags:
+            found.update(tag for tag in v.tags if _holds(tag, wanted, fold))
+    return [tag_term(tag) for tag in sorted(found)]
+
+
+def _holds(tag: str, wanted: str, fold: bool) -> bool:
+    return wanted in (tag.lower() if fold else tag)
 
 
 def _run_rows(snap: Snapshot, run: RunReader, path: str, path_hash: int, needle: bytes,

@@ -30,7 +30,7 @@ from typing import Any
 from ..engine.distinct import distinct
 from ..engine.records import live_by_collection
 from ..engine.snapshot import RowRef, Snapshot
-from ..engine.substrings import substring_gids
+from ..engine.substrings import substring_gids, tag_terms
 from ..engine.terms import collection_term, exists_term
 from ..errors import InvalidInputError
 from ..lazy import loaded
@@ -170,9 +170,30 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
     (item,) = plan.groups[0]
     if isinstance(item, Range):
         return _count_window(snap, req, item, within, bulk)
+    if isinstance(item, Substring):
+        return _count_tag_substring(snap, req, item, within, bulk)
     if not plan.exact or snap.posted_count(item) < bulk:
         return None
     return snap.count_current(item, within)
+
+
+def _count_tag_substring(snap: Snapshot, req: Listing, item: Substring, within: str | None,
+                         bulk: int) -> int | None:
+    """The count of a filter that is one substring of the tags (``{"tags": {"$contains":
+    "proj"}}``): the current versions posted under the tags that contain it, as an
+    ``$in`` of them counts (``substrings.tag_terms``); None for any other filter, below
+    ``bulk`` postings, or when a run has no tag list."""
+    if not item.tags or len(req.filter.spec) != 1:
+        return None
+    ((_, cond),) = req.filter.spec.items()
+    if not isinstance(cond, Mapping) or len(cond) != 1:
+        return None
+    terms = tag_terms(snap, item.text, item.fold)
+    if terms == []:  # no tag contains it
+        return 0
+    if terms is None or sum(snap.posted_count(term) for term in terms) < bulk:
+        return None
+    return snap.count_current_any(terms, within)
 
 
 def _count_or(snap: Snapshot, branches: list[Any], total: int, within: str | None

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from memvid_store import Memory
 from memvid_store.engine import substrings
 from memvid_store.engine.snapshot import Snapshot
+from memvid_store.index import listing
 from tests.property.model_file import COLLECTIONS, DIM, build, expected
 
 SOURCES = ["email"] * 20 + ["calendar"] * 20 + [
@@ -80,6 +81,10 @@ def test_substrings_match_the_model(corpus, monkeypatch, field, needle, fold, ot
     want = expected(state[collection], spec)
     assert sorted(f.id for f in handle.select(spec)) == sorted(want)
     assert handle.count(spec) == len(want)
+    with monkeypatch.context() as bulk:  # counted from the postings wherever that applies
+        bulk.setattr(listing, "BULK_COUNT", 0)
+        bulk.setattr(listing, "BULK_COUNT_LOADED", 0)
+        assert handle.count(spec) == len(want)
     query = np.random.default_rng(seed).standard_normal(DIM).astype("<f4")
     hits = handle.find(vector=query, k=5, mode="vector", filter=spec)
     unit = query / np.linalg.norm(query)
@@ -245,3 +250,23 @@ def test_a_tag_substring_nothing_holds_decodes_no_payload(tmp_path, monkeypatch)
         assert mem.count(spec) == 0 and mem.select(spec) == []
         assert mem.find("note", k=5, mode="lexical", filter=spec) == []
     assert decoded == []
+
+
+def test_tag_substring_counts_read_the_postings_of_the_tags_that_match(tmp_path,
+                                                                        monkeypatch):
+    """A count of a tag substring is the count of an ``$in`` of the tags that contain it,
+    tags only the WAL holds, replaced and deleted versions included."""
+    monkeypatch.setattr(listing, "BULK_COUNT", 0)
+    monkeypatch.setattr(listing, "BULK_COUNT_LOADED", 0)
+    with Memory.create(tmp_path / "m.mv2", dim=DIM) as mem:
+        mem.put_many([tagged(i) for i in range(30)])
+        mem.seal()
+        mem.put("new", id="w", tags=["fresh-tag"])
+        mem.update("f0", tags=["fresh-too"])
+        with monkeypatch.context() as unread:
+            unread.setattr(Snapshot, "record", lambda *a, **k: pytest.fail("a payload read"))
+            assert mem.count({"tags": {"$contains": "fresh"}}) == 2
+            assert mem.count({"tags": {"$icontains": "ALPHA"}}) == 9  # f0 lost its tag
+            assert mem.count({"tags": {"$contains": "nothing"}}) == 0
+        mem.delete("w")
+        assert mem.count({"$tags": {"$contains": "fresh"}}) == 1
