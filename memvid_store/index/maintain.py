@@ -52,22 +52,17 @@ GRAPH_MIN_TAIL = 1024  # vectors; below this a tail is never worth a graph rewri
 
 
 class _LexJob:
-    """A BM25 add (``LexBuilder.add``), in a thread of its own unless ``threaded`` is
-    False; ``result()`` waits for it and raises what it raised."""
+    """A BM25 add (``LexBuilder.add``) in a thread of its own; ``result()`` waits for it
+    and raises what it raised."""
 
-    def __init__(self, builder: Any, manifest: Any, docs: list[Any], *,
-                 threaded: bool = True) -> None:
+    def __init__(self, builder: Any, manifest: Any, docs: list[Any]) -> None:
         self.manifest, self.docs = manifest, docs
         self._builder = builder
         self._result: Any = None
         self._error: BaseException | None = None
-        self._thread = None
-        if threaded:
-            self._thread = threading.Thread(target=self._run, name="memvid-bm25-add",
-                                            daemon=True)
-            self._thread.start()
-        else:
-            self._run()
+        self._thread = threading.Thread(target=self._run, name="memvid-bm25-add",
+                                        daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         try:
@@ -76,8 +71,7 @@ class _LexJob:
             self._error = exc
 
     def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
 
     def result(self) -> Any:
         self.wait()
@@ -105,7 +99,6 @@ class IndexMaintainer:
         self._pending: list[Any] = []  # BM25 documents of [_pending_from, _pending_to)
         self._pending_from = self._pending_to = -1
         self._lex_job: _LexJob | None = None  # the BM25 add of the commit being made
-        self._lex_prepared = False  # whether ``prepare`` decided the commit's BM25 share
         self._carried: Any = None  # compaction's renumbered old graph, for the next commit
         self._graph_memory: int | None = None  # compaction's bound on a graph build
         self._background = (BackgroundGraph(path, self._scratch_dir, on_graph_ready)
@@ -126,7 +119,7 @@ class IndexMaintainer:
                   ) -> list[SegmentRef]:
         """Return ``segments`` with the lex / ann entries this commit needs."""
         if self.config.lexical:
-            segments = self._lexical(snap, versions, segments, write, next_gid, full)
+            segments = self._lexical(snap, segments, write, next_gid)
         if self.config.ann_backend != "none":
             segments = self._ann(snap, versions, segments, write, next_gid, vectors_total,
                                  full)
@@ -186,7 +179,6 @@ class IndexMaintainer:
         self._drop_lex_job()
         if not self.config.lexical:
             return
-        self._lex_prepared = True
         docs = self._lex_docs(snap, versions, next_gid, full)
         if docs is not None:
             builder, manifest = self._lex_builder(snap)
@@ -196,26 +188,19 @@ class IndexMaintainer:
     def _drop_lex_job(self) -> None:
         """Forget a job a failed commit left (its workdir may be ahead of the file)."""
         job, self._lex_job = self._lex_job, None
-        self._lex_prepared = False
         if job is not None:
             job.wait()
             self._builder = None
 
-    def _lexical(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
-                 write: Append, next_gid: int, full: bool) -> list[SegmentRef]:
+    def _lexical(self, snap: Snapshot, segments: list[SegmentRef], write: Append,
+                 next_gid: int) -> list[SegmentRef]:
+        """``segments`` with the BM25 add ``prepare`` started, written into the commit."""
         from .lexical.manifest import LexManifest
         from .lexical.unpack import prune_cache
 
         job, self._lex_job = self._lex_job, None
-        prepared, self._lex_prepared = self._lex_prepared, False
-        if job is None:
-            if prepared:  # this commit adds no documents
-                return segments
-            docs = self._lex_docs(snap, versions, next_gid, full)
-            if docs is None:
-                return segments
-            builder, manifest = self._lex_builder(snap)
-            job = _LexJob(builder, manifest, docs, threaded=False)
+        if job is None:  # ``prepare`` found no documents for this commit to add
+            return segments
         meta, new_files, all_files = job.result()
         manifest, docs = job.manifest, job.docs
         files: dict[str, list[int]] = {}

@@ -4,11 +4,12 @@ commit fails half way and is made again."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from memvid_store import Memory
 from memvid_store.engine.store import Committer
-from memvid_store.index import maintain
 from memvid_store.index.lexical.builder import LexBuilder
 
 
@@ -25,15 +26,15 @@ def check_index(mem: Memory, n: int) -> None:
 
 @pytest.fixture
 def threaded(monkeypatch):
-    """Counts the BM25 adds that ran in a thread."""
+    """The BM25 adds made: (whether off the committing thread, documents)."""
     seen = []
-    real = maintain._LexJob.__init__
+    real = LexBuilder.add
 
-    def spy(self, builder, manifest, docs, *, threaded=True):
-        seen.append((threaded, len(docs)))
-        real(self, builder, manifest, docs, threaded=threaded)
+    def spy(self, docs):
+        seen.append((threading.current_thread() is not threading.main_thread(), len(docs)))
+        return real(self, docs)
 
-    monkeypatch.setattr(maintain._LexJob, "__init__", spy)
+    monkeypatch.setattr(LexBuilder, "add", spy)
     return seen
 
 
