@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..autoembed import fill_query_vectors
-from ..errors import FrameNotFoundError, InvalidInputError
+from ..errors import InvalidInputError
 from ..index.grouping import answer_requests, grouped_find, with_grouping
 from ..index.lexical.corpus_stats import BM25Stats
 from ..index.requests import Request
@@ -84,13 +84,8 @@ class ShardServer:
 
     def stored_vectors(self, ids: list[str]) -> list[list[float] | None]:
         """The stored embeddings of frames (at the pinned state; None: not here)."""
-        out: list[list[float] | None] = []
-        for fid in ids:
-            try:
-                out.append(self.reads.get(fid).embedding)
-            except FrameNotFoundError:
-                out.append(None)
-        return out
+        return [None if frame is None else frame.embedding
+                for frame in self.reads.get_many(ids)]
 
     def close(self) -> None:
         self.mem.close()
