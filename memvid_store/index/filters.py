@@ -61,6 +61,7 @@ import copy
 import math
 import operator
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from ..errors import FilterError, InvalidInputError
@@ -99,10 +100,12 @@ def metadata_path(key: str) -> str:
     return key[len(METADATA_PREFIX):] if key.startswith(METADATA_PREFIX) else key
 
 
+@lru_cache(maxsize=1024)
 def metadata_getter(key: str) -> Callable[..., Any]:
     """The value of a metadata path in a frame's metadata (``get(metadata)``; a filter's
     predicates also pass the tags, ignored), MISSING when absent: a dotted path ``a.b``
-    reads a top-level ``a.b`` first, then ``b`` inside ``a``."""
+    reads a top-level ``a.b`` first, then ``b`` inside ``a``. Made once per key (grouped
+    searches read it for every hit)."""
     path = metadata_path(key)
     if "." not in path:
         return lambda m, _tags=None: m.get(path, MISSING)
