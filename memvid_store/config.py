@@ -305,6 +305,10 @@ class IndexConfig:
             usearch with cosine, else ``f32``), ``f32``, ``f16`` or ``i8`` (usearch only;
             ``i8`` needs cosine). Candidates from an ``f16``/``i8`` graph are rescored
             with the exact float32 vectors, so scores equal the exact search's.
+        ann_lists: with each graph, store its vectors grouped by nearest centroid as
+            int8 codes (the ``lists`` segment, about ``12 + dim`` bytes a vector): a
+            memory read from object storage answers vector queries from the few lists
+            a query needs instead of downloading the graph (cosine and ``ip`` only).
         lexical: maintain the BM25 full-text index.
         rrf_k: reciprocal rank fusion constant for hybrid search.
     """
@@ -317,6 +321,7 @@ class IndexConfig:
     ann_ef_search: int | None = None
     recall_target: float = 0.95
     ann_dtype: str = "auto"
+    ann_lists: bool = True
     lexical: bool = True
     rrf_k: int = 60
 
@@ -337,6 +342,8 @@ class IndexConfig:
             raise InvalidInputError(
                 "ann_dtype='i8' needs distance='cosine': use 'f32' or 'f16' for "
                 f"{self.distance!r}")
+        if not isinstance(self.ann_lists, bool):
+            raise InvalidInputError(f"ann_lists must be True or False, got {self.ann_lists!r}")
         if (isinstance(self.recall_target, bool)
                 or not isinstance(self.recall_target, int | float)
                 or not 0 < self.recall_target <= 1):

@@ -4,9 +4,9 @@ Extending a graph costs seconds per 10k vectors, so it has no place on the commi
 (:mod:`.maintain` decides when it is due). ``BackgroundGraph.start`` runs
 ``python -m memvid_store.index.graph_worker`` on the file: the child opens it read-only at
 its newest commit, prepares the graph (:func:`.vector.graph_update.prepare_graph`), writes
-it to a scratch file, prints its meta as one JSON line and exits. The writer then maps the
-scratch file, checks its CRC and commits it on top of the graph it extends, or drops it
-if a commit changed the graph in between.
+it and its cluster lists to a scratch file, prints their meta as one JSON line and exits.
+The writer then maps the scratch file, checks the CRCs and commits the graph on top of the
+graph it extends, or drops it if a commit changed the graph in between.
 
 A process rather than a thread: usearch takes the GIL back for every vector it adds, so a
 build in a thread of a busy process runs tens of times slower (measured in
@@ -142,16 +142,28 @@ def _load(out: str, stdout: bytes) -> PreparedGraph | None:
     if info is None or info.get("length", 0) == 0:
         return None
     length = int(info["length"])
+    lists = info.get("lists")
+    total = length + (int(lists["length"]) if lists else 0)
     with open(out, "rb") as fh:
-        if os.fstat(fh.fileno()).st_size != length:
+        if os.fstat(fh.fileno()).st_size != total:
             raise ValueError(f"the graph file holds {os.fstat(fh.fileno()).st_size} bytes, "
-                             f"not {length}")
-        data = memoryview(mmap.mmap(fh.fileno(), length, access=mmap.ACCESS_READ))
-    crc = zlib.crc32(data)
+                             f"not {total}")
+        data = memoryview(mmap.mmap(fh.fileno(), total, access=mmap.ACCESS_READ))
+    graph = data[:length]
+    crc = zlib.crc32(graph)
     if crc != int(info["crc"]):
         raise ValueError("the graph file's CRC does not match the child's")
+    blob = None
+    if lists:
+        from .vector.lists_build import ListsBlob
+
+        rest = data[length:]
+        if zlib.crc32(rest) != int(lists["crc"]):
+            raise ValueError("the cluster lists' CRC does not match the child's")
+        blob = ListsBlob([rest], len(rest), int(lists["crc"]), lists["meta"])
     base = tuple(info["base"]) if info["base"] is not None else None
-    return PreparedGraph(base, GraphBlob([data], length, crc), info["meta"])  # type: ignore[arg-type]
+    return PreparedGraph(base, GraphBlob([graph], length, crc), info["meta"],  # type: ignore[arg-type]
+                         blob)
 
 
 def _scratch_file(directory: str) -> tuple[int, str]:
@@ -197,11 +209,14 @@ def build_in_child(path: str, out: str, scratch_dir: str) -> dict[str, Any]:
                               upto=snap.toc.next_gid)
         if graph is None:
             return {"length": 0}
+        lists = graph.lists
         with open(out, "wb") as fh:
-            for part in graph.blob.parts:
+            for part in graph.blob.parts + (lists.parts if lists is not None else []):
                 fh.write(part)
         return {"base": graph.base, "length": graph.blob.length, "crc": graph.blob.crc,
-                "meta": graph.meta}
+                "meta": graph.meta,
+                "lists": None if lists is None else {"length": lists.length,
+                                                     "crc": lists.crc, "meta": lists.meta}}
     finally:
         reader.close()
 

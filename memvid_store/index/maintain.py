@@ -289,11 +289,11 @@ class IndexMaintainer:
 
     def _ann(self, snap: Snapshot, versions: list[Version], segments: list[SegmentRef],
              write: Append, next_gid: int, vectors_total: int, full: int) -> list[SegmentRef]:
-        from .vector.graph_update import graph_identity, graph_ref, prepare_graph
+        from .vector.graph_update import graph_identity, graph_refs, prepare_graph
 
         if self._carried is not None:
             carried, self._carried = self._carried, None
-            return [s for s in segments if s.kind != "ann"] + [graph_ref(carried, write)]
+            return _without_graph(segments) + graph_refs(carried, write)
         old = snap.toc.find("ann")
         if full >= DUE and self._background is not None:
             self._background.cancel()  # this commit builds it all
@@ -308,7 +308,7 @@ class IndexMaintainer:
                                          if v.embedding and v.gid >= first_extra])
             if graph is None:
                 return segments
-        return [s for s in segments if s.kind != "ann"] + [graph_ref(graph, write)]
+        return _without_graph(segments) + graph_refs(graph, write)
 
     def _fits(self, snap: Snapshot, old: SegmentRef | None, vectors: int) -> bool:
         """Whether a graph of ``vectors`` fits the memory bound of a compaction (None: no
@@ -328,3 +328,8 @@ class IndexMaintainer:
 
         self.cache_root = usable_root(self.cache_root)
         return self.cache_root
+
+
+def _without_graph(segments: list[SegmentRef]) -> list[SegmentRef]:
+    """``segments`` less the graph and its cluster lists (a new graph replaces both)."""
+    return [s for s in segments if s.kind not in ("ann", "lists")]

@@ -2,9 +2,9 @@
 
 ``prepare_graph`` builds it from a snapshot (inside a commit, or in the background
 builder's process, :mod:`..graph_worker`) into a ``PreparedGraph``: the serialized graph,
-the graph segment it extends (``base``) and its TOC meta. ``graph_ref`` writes one into a
-commit. A prepared graph is only committed on top of the graph it extends: a commit that
-changed the graph in between makes it stale.
+the graph segment it extends (``base``), its TOC meta and its cluster lists.
+``graph_refs`` writes one into a commit. A prepared graph is only committed on top of the
+graph it extends: a commit that changed the graph in between makes it stale.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from ..coverage import covered_gid, graph_count
 from .graph_build import GraphBlob, build_graph
 from .hnsw import AnnParams, get_backend
 from .hnsw_format import DEFAULT_EF_SEARCH
+from .lists_format import KIND
 from .stored import embedding_rows, graph_blocks
 
 if TYPE_CHECKING:
     from ...engine.hooks import Append
     from .calibrate import Calibration
+    from .lists_build import ListsBlob
 
 
 @dataclass(slots=True)
@@ -34,12 +36,14 @@ class PreparedGraph:
     """A graph ready to be written into a commit.
 
     ``base``: identity of the graph segment it extends ((offset, crc), None: no graph);
-    ``blob``: its bytes; ``meta``: its TOC meta (``count``, ``covered``, calibration).
+    ``blob``: its bytes; ``meta``: its TOC meta (``count``, ``covered``, calibration);
+    ``lists``: the cluster lists of the same vectors (:mod:`.lists_build`), if any.
     """
 
     base: tuple[int, int] | None
     blob: GraphBlob
     meta: dict[str, Any]
+    lists: ListsBlob | None = None
 
 
 NODE_BYTES = 130  # a node's key, level, upper links and usearch's overhead, beside its row
@@ -112,20 +116,48 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
             "covered": upto, "M": config.ann_m,
             "ef_construction": config.ann_ef_construction, "dtype": dtype,
             **calibrated_meta(calibration, old)}
-    return PreparedGraph(graph_identity(old), blob, meta)
+    lists = _lists(config, held, dim, upto, scratch_dir, mapped.release)
+    return PreparedGraph(graph_identity(old), blob, meta, lists)
 
 
-def graph_ref(graph: PreparedGraph, write: Append) -> SegmentRef:
-    """Write ``graph`` into a commit; its TOC entry."""
-    blob = graph.blob
-    off, end = write(blob.parts[0])
+def _lists(config: IndexConfig, held: list[tuple[Any, Any]], dim: int, covered: int,
+           scratch_dir: str, done: Any) -> ListsBlob | None:
+    """The cluster lists of the graph's vectors (None: not wanted, or, with a warning,
+    their build failed: a graph never fails for them)."""
+    if not config.ann_lists:
+        return None
+    from .lists_build import build_lists
+
+    try:
+        return build_lists(held, metric=config.distance, dim=dim, covered=covered,
+                           target=config.recall_target, scratch_dir=scratch_dir, done=done)
+    except Exception as exc:
+        warnings.warn(f"the vector graph's cluster lists could not be built ({exc!r}); "
+                      "reads from object storage download the graph instead",
+                      RuntimeWarning, stacklevel=2)
+        return None
+
+
+def graph_refs(graph: PreparedGraph, write: Append) -> list[SegmentRef]:
+    """Write ``graph`` (and its cluster lists) into a commit; their TOC entries."""
+    refs = [_written(write, "ann", graph.blob.parts, graph.blob.length, graph.blob.crc,
+                     graph.meta)]
+    lists = graph.lists
+    if lists is not None:
+        refs.append(_written(write, KIND, lists.parts, lists.length, lists.crc, lists.meta))
+    return refs
+
+
+def _written(write: Append, kind: str, parts: list[Any], length: int, crc: int,
+             meta: dict[str, Any]) -> SegmentRef:
+    off, end = write(parts[0])
     end += off
-    for part in blob.parts[1:]:  # back to back: the 64-byte header keeps alignment
-        at, length = write(part)
+    for part in parts[1:]:  # back to back: the headers keep alignment
+        at, size = write(part)
         if at != end:
-            raise AssertionError("graph parts must be written back to back")
-        end += length
-    return SegmentRef("ann", off, blob.length, blob.crc, graph.meta)
+            raise AssertionError(f"{kind} parts must be written back to back")
+        end += size
+    return SegmentRef(kind, off, length, crc, meta)
 
 
 class MappedPages:

@@ -4,6 +4,8 @@ Every path implements :class:`VectorPath`: accepted candidates per request, best
 or None when it cannot serve the batch (the next path answers). :meth:`VectorPaths.choose`
 tries them in this order:
 
+0. :mod:`.lists_search`, for a memory read from object storage whose graph has cluster
+   lists, until the graph is open: a query downloads a few lists, not the graph;
 1. :mod:`.numpy_free_scan`, while numpy is not loaded and the file has no graph;
 2. :mod:`.numpy_free_walk` of a usearch int8 graph, while numpy is not loaded (within
    its time budget), while a background warmup is opening the graph (``defer``), or
@@ -12,7 +14,7 @@ tries them in this order:
 4. :mod:`.exact`, the numpy scan, which always serves.
 
 Paths 1-2 never import numpy: a fresh process's first queries stay numpy-free. Modules of
-paths 3-4 import numpy and are imported only when those paths are first needed.
+paths 0 and 3-4 import numpy and are imported only when those paths are first needed.
 
 Opening a graph for the library costs what its size costs: its checksum reads every byte
 (seconds for a graph of hundreds of MB out of the page cache) and usearch visits every
@@ -37,6 +39,7 @@ from ...config import IndexConfig
 from ...engine.snapshot import Snapshot
 from . import kernels
 from .hnsw_format import graph_segment
+from .lists_format import lists_segment
 from .numpy_free_scan import NumpyFreeScan
 from .numpy_free_walk import NumpyFreeWalk
 
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from ..requests import Request
     from .exact import ExactScan
     from .hnsw_search import HnswSearch
+    from .lists_search import ListsSearch
     from .numpy_free_subset import NumpyFreeSubset
     from .subset_scan import SubsetScan
 
@@ -76,6 +80,7 @@ class VectorPaths:
         self._cache_root = cache_root
         self._exact: ExactScan | None = None
         self._hnsw: HnswSearch | None = None
+        self._lists: ListsSearch | None = None
         self._subset: SubsetScan | None = None
         self._free_subset: NumpyFreeSubset | None = None
         self._build_lock = threading.Lock()
@@ -107,6 +112,25 @@ class VectorPaths:
                                             lambda: self.defer, self._wide_subset)
         return self._hnsw
 
+    @property
+    def lists(self) -> ListsSearch:
+        if self._lists is None:
+            from .lists_search import ListsSearch
+
+            exact = self.exact
+            with self._build_lock:
+                if self._lists is None:
+                    self._lists = ListsSearch(self.snap, self.config, self._cache_root,
+                                              exact, lambda: False, self._wide_subset)
+        return self._lists
+
+    def _reads_lists(self) -> bool:
+        """Whether the cluster lists answer: bytes read from object storage, lists
+        belonging to the graph, and the graph not open."""
+        return (bool(getattr(self.snap.view, "batches", False))
+                and lists_segment(self.snap, self.config) is not None
+                and not (self._hnsw is not None and self._hnsw.opened))
+
     def _wide_subset(self, req: Request, accept: Acceptance) -> Ranked | None:
         from .hnsw_search import WIDE_SUBSET_MAX
 
@@ -119,6 +143,8 @@ class VectorPaths:
         """The paths that may answer now, in the order they are tried."""
         numpy_free = not kernels.numpy_loaded()
         graph = self.has_graph()
+        if graph and self._reads_lists():
+            yield self.lists
         if numpy_free and not graph:
             yield self.scan
         if graph:
@@ -210,6 +236,8 @@ class VectorPaths:
                 return  # the opener closes the graph once it is open
         if self._hnsw is not None:
             self._hnsw.close()
+        if self._lists is not None:
+            self._lists.close()
 
     def graph(self) -> tuple[Any, int]:
         """The opened HNSW graph and the first gid it does not cover, not waiting while a

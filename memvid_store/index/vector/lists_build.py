@@ -1,0 +1,259 @@
+"""Building the ``lists`` segment (:mod:`.lists_format`) beside a graph, in bounded memory.
+
+1. **Centroids**: spherical k-means (:data:`ITERATIONS` rounds) over a seeded sample of at
+   most :data:`SAMPLE_PER_LIST` rows per list (``nlist`` about the square root of the
+   rows: lists of about as many rows as there are lists).
+2. **Assignment**: the vectors are streamed from their blocks in batches, each row's
+   nearest centroid kept (4 bytes a row).
+3. **Rows**: a second pass writes each row (gid, scale, int8 codes) at its place in its
+   list, in a map of a scratch file; each list's CRC is then taken.
+4. **Calibration**: a sample of the vectors is searched the way :mod:`.lists_search`
+   searches (the ``depth`` best approximate scores of the nearest lists, then rescored
+   exactly) with a growing number of lists, against the exact top 10 of every other
+   vector; the fewest lists whose recall reaches the target (plus the graph calibration's
+   margin) is recorded in the segment's TOC entry (``nprobe``).
+
+What the build holds: the centroids and the sample, one batch of rows and its scores
+against the centroids, the assignment, and the sample queries' scores of one batch.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .calibrate import MARGIN
+from .lists_format import ENTRY, METRICS, pack_header, row_bytes
+
+ITERATIONS = 8  # k-means rounds
+SAMPLE_PER_LIST = 32  # k-means sample rows per list
+MAX_SAMPLE = 65_536  # and at most this many (96 MiB at 384-d)
+MIN_LISTS, MAX_LISTS = 16, 4096
+MIN_ROWS = 1_000  # fewer vectors: no lists (the graph is fetched whole, a few MB at most)
+BATCH = 8_192  # rows assigned and written at a time
+QUERIES = 200  # calibration sample
+DEPTH = 40  # candidates rescored per query (graph_depth(10, "i8"))
+K = 10
+SEED = 4321
+
+Chunks = Sequence[tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True, slots=True)
+class ListsBlob:
+    """A serialized ``lists`` segment: pieces to write back to back, length, CRC, TOC meta."""
+
+    parts: list[Any]
+    length: int
+    crc: int
+    meta: dict[str, Any]
+
+
+def list_count(rows: int) -> int:
+    """Lists for ``rows`` vectors: about their square root."""
+    return max(MIN_LISTS, min(MAX_LISTS, round(math.sqrt(rows))))
+
+
+def build_lists(chunks: Chunks, *, metric: str, dim: int, covered: int, target: float,
+                scratch_dir: str, done: Callable[[Any], None] | None = None
+                ) -> ListsBlob | None:
+    """The lists of every row of ``chunks`` ((vectors, gids) pieces, the rows a graph
+    covering gids below ``covered`` holds); None for a metric without lists or too few
+    rows. ``done(matrix)`` after each pass over a chunk (its mapped pages may go)."""
+    count = sum(len(gids) for _, gids in chunks)
+    if metric not in METRICS or count < MIN_ROWS or not dim:
+        return None
+    nlist = list_count(count)
+    rng = np.random.default_rng(SEED)
+    picks = np.sort(rng.choice(count, min(count, nlist * SAMPLE_PER_LIST, MAX_SAMPLE),
+                               replace=False))
+    sample, sample_gids = _rows_at(chunks, picks)
+    sample = _unit(sample)
+    centroids = _kmeans(sample, nlist, rng)
+    assigned = _assign(chunks, centroids, done)
+    sizes = np.bincount(assigned, minlength=nlist)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    rows = _rows_file(chunks, assigned, starts, metric, dim, count, scratch_dir, done)
+    width = row_bytes(dim)
+    crcs = [zlib.crc32(rows[s * width : (s + n) * width]) for s, n in zip(
+        starts.tolist(), sizes.tolist(), strict=True)]
+    directory = b"".join(ENTRY.pack(s, n, c) for s, n, c in zip(
+        starts.tolist(), sizes.tolist(), crcs, strict=True))
+    cents = centroids.astype("<f4").tobytes()
+    head = pack_header(metric, dim, nlist, count, covered,
+                       zlib.crc32(cents, zlib.crc32(directory)))
+    asked = rng.choice(len(sample), min(QUERIES, len(sample)), replace=False)
+    nprobe, recall = _calibrate(chunks, sample[asked], sample_gids[asked], centroids, rows,
+                                starts, sizes, dim, metric, target + MARGIN, done)
+    parts = [head + directory + cents, rows]
+    crc = zlib.crc32(rows, zlib.crc32(parts[0]))
+    meta = {"covered": covered, "count": count, "nlist": nlist, "nprobe": nprobe,
+            "recall": round(recall, 4), "recall_sample": len(asked)}
+    return ListsBlob(parts, len(parts[0]) + len(rows), crc, meta)
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    """Float32 copies of the rows scaled to unit length (all-zero rows stay zero)."""
+    rows = np.asarray(matrix, "<f4")
+    norms = np.linalg.norm(rows, axis=1)
+    return rows / np.where(norms > 0, norms, 1.0)[:, None].astype("<f4")
+
+
+def _rows_at(chunks: Chunks, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of the rows at positions ``picks`` (ascending) of ``chunks`` end to end,
+    and their gids."""
+    out, labels, start = [], [], 0
+    for matrix, gids in chunks:
+        inside = picks[(picks >= start) & (picks < start + len(gids))] - start
+        if len(inside):
+            out.append(np.asarray(matrix[inside], "<f4"))
+            labels.append(np.asarray(gids[inside], np.int64))
+        start += len(gids)
+    return np.concatenate(out), np.concatenate(labels)
+
+
+def _kmeans(sample: np.ndarray, nlist: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit centroids of ``sample`` (unit rows), a list emptied by a round reseeded from
+    a random sample row."""
+    centroids = sample[rng.choice(len(sample), nlist, replace=len(sample) < nlist)].copy()
+    for _ in range(ITERATIONS):
+        nearest = np.argmax(sample @ centroids.T, axis=1)
+        order = np.argsort(nearest, kind="stable")
+        held = np.unique(nearest)
+        sums = np.zeros_like(centroids)
+        sums[held] = np.add.reduceat(sample[order], np.searchsorted(nearest[order], held))
+        norms = np.linalg.norm(sums, axis=1)
+        empty = norms == 0
+        centroids = sums / np.where(empty, 1.0, norms)[:, None].astype("<f4")
+        if empty.any():
+            centroids[empty] = sample[rng.choice(len(sample), int(empty.sum()))]
+    return centroids
+
+
+def _batches(chunks: Chunks, done: Callable[[Any], None] | None):
+    """(vectors, gids, position of the first) of ``chunks`` in pieces of <= BATCH rows."""
+    start = 0
+    for matrix, gids in chunks:
+        for at in range(0, len(gids), BATCH):
+            yield matrix[at : at + BATCH], gids[at : at + BATCH], start + at
+        if done is not None:
+            done(matrix)
+        start += len(gids)
+
+
+def _assign(chunks: Chunks, centroids: np.ndarray, done: Callable[[Any], None] | None
+            ) -> np.ndarray:
+    """The nearest centroid of every row (by direction), in row order."""
+    out = []
+    for vectors, _, _ in _batches(chunks, done):
+        out.append(np.argmax(_unit(vectors) @ centroids.T, axis=1).astype(np.int32))
+    return np.concatenate(out)
+
+
+def _codes(vectors: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(scales, int8 codes) of rows: ``scale * codes`` approximates the row (its unit
+    vector for cosine)."""
+    rows = _unit(vectors) if metric == "cosine" else np.asarray(vectors, "<f4")
+    peak = np.abs(rows).max(axis=1)
+    scales = np.where(peak > 0, peak / 127.0, 1.0).astype("<f4")
+    codes = np.clip(np.rint(rows / scales[:, None]), -127, 127).astype(np.int8)
+    return scales, codes
+
+
+def row_type(dim: int) -> np.dtype:
+    """The numpy type of a row (packed: gid, scale, codes)."""
+    return np.dtype([("gid", "<i8"), ("scale", "<f4"), ("code", "i1", (dim,))])
+
+
+def _rows_file(chunks: Chunks, assigned: np.ndarray, starts: np.ndarray, metric: str,
+               dim: int, count: int, scratch_dir: str, done: Callable[[Any], None] | None
+               ) -> memoryview:
+    """Every row written at its place in its list, in a map of a scratch file (unlinked
+    at once; in memory without scratch space)."""
+    length = count * row_bytes(dim)
+    try:
+        fd, path = tempfile.mkstemp(prefix="lists-", suffix=".tmp", dir=scratch_dir)
+    except OSError:
+        buffer: Any = bytearray(length)
+    else:
+        try:
+            os.ftruncate(fd, length)
+            buffer = mmap.mmap(fd, length)
+        finally:
+            os.close(fd)
+            os.unlink(path)
+    table = np.frombuffer(buffer, row_type(dim))
+    cursor = starts.copy()
+    for vectors, gids, first in _batches(chunks, done):
+        lists = assigned[first : first + len(gids)]
+        order = np.argsort(lists, kind="stable")
+        ordered = lists[order]
+        group_start = np.searchsorted(ordered, ordered)  # first of each row's list here
+        places = cursor[ordered] + np.arange(len(order)) - group_start
+        cursor += np.bincount(ordered, minlength=len(cursor))
+        scales, codes = _codes(np.asarray(vectors)[order], metric)
+        table["gid"][places] = np.asarray(gids)[order]
+        table["scale"][places] = scales
+        table["code"][places] = codes
+    return memoryview(buffer)
+
+
+def _calibrate(chunks: Chunks, queries: np.ndarray, own: np.ndarray, centroids: np.ndarray,
+               rows: Any,
+               starts: np.ndarray, sizes: np.ndarray, dim: int, metric: str, goal: float,
+               done: Callable[[Any], None] | None) -> tuple[int, float]:
+    """(lists to probe, recall@K measured there): the fewest whose recall of the sample
+    queries' exact top K (each query, a sample row of gid ``own``, left out) reaches
+    ``goal``, doubling from 1."""
+    truth = _exact_top(chunks, queries, own, metric, done)
+    mine = own.tolist()
+    table = np.frombuffer(rows, row_type(dim))
+    order = np.argsort(-(queries @ centroids.T), axis=1)
+    nlist = len(centroids)
+    nprobe, recall = 1, 0.0
+    while True:
+        found = 0
+        for i, query in enumerate(queries):
+            picked = [table[s : s + n] for s, n in zip(starts[order[i, :nprobe]].tolist(),
+                                                       sizes[order[i, :nprobe]].tolist(),
+                                                       strict=True) if n]
+            part = np.concatenate(picked) if picked else table[:0]
+            approx = part["scale"] * (part["code"].astype("<f4") @ query)
+            keep = part["gid"][np.argsort(-approx)[: DEPTH + 1]]
+            found += len(set(keep.tolist()) - {mine[i]} & truth[i])
+        recall = found / (K * len(queries))
+        if recall >= goal or nprobe >= nlist:
+            return nprobe, recall
+        nprobe = min(nlist, nprobe * 2)
+
+
+def _exact_top(chunks: Chunks, queries: np.ndarray, own: np.ndarray, metric: str,
+               done: Callable[[Any], None] | None) -> list[set[int]]:
+    """Per query (a unit sample row of gid ``own[i]``): the gids of its exact top K among
+    the other rows."""
+    n = len(queries)
+    best = np.full((n, K + 1), -np.inf, "<f4")
+    best_gids = np.full((n, K + 1), -1, np.int64)
+    for vectors, gids, _ in _batches(chunks, done):
+        rows = _unit(vectors) if metric == "cosine" else np.asarray(vectors, "<f4")
+        scores = np.concatenate([best, queries @ rows.T], axis=1)
+        labels = np.concatenate([best_gids, np.broadcast_to(np.asarray(gids), (n, len(gids)))],
+                                axis=1)
+        top = np.argpartition(-scores, K, axis=1)[:, : K + 1]
+        best = np.take_along_axis(scores, top, axis=1)
+        best_gids = np.take_along_axis(labels, top, axis=1)
+    order = np.argsort(-best, axis=1)
+    ranked = np.take_along_axis(best_gids, order, axis=1)
+    return [set([g for g in r if g != me][:K]) for r, me in zip(ranked.tolist(), own.tolist(),
+                                                                strict=True)]
+
+
+__all__ = ["ListsBlob", "build_lists", "list_count", "row_type"]

@@ -1,0 +1,106 @@
+"""The ``lists`` segment: the graph's vectors grouped by their nearest centroid.
+
+A query reads the centroids, picks the lists of the few nearest, and scores only their
+rows: a first vector answer from object storage downloads those lists (a few MiB at 1M
+frames), not the whole graph (:mod:`.lists_search`). Built with each graph, over the
+same vectors (:mod:`.lists_build`).
+
+Layout (little-endian), after a 64-byte header (magic ``MV2LST``, version u16, metric
+code u8, dim u32, nlist u32, count u64, covered u64, CRC-32 of the directory and the
+centroids u32):
+
+* the directory: per list, its first row u64, its rows u32 and the CRC-32 of its rows u32;
+* the centroids: ``nlist x dim`` float32, unit length;
+* the rows, list after list: gid i64, scale f32, ``dim`` int8 codes (a row's approximate
+  score is ``scale * codes . query``; for the cosine metric the codes are of the unit
+  vector).
+
+Numpy-free: the header and the directory are read before numpy is imported.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ...errors import CorruptFileError
+
+if TYPE_CHECKING:
+    from ...config import IndexConfig
+    from ...engine.format import SegmentRef
+    from ...engine.snapshot import Snapshot
+
+KIND = "lists"
+METRICS = {"cosine": 0, "ip": 1}  # metrics whose lists are built (an l2 graph has none)
+_MAGIC = b"MV2LST\x00\x00"
+_VERSION = 1
+# magic, version, metric, dim, nlist, count, covered, head crc
+HEADER = struct.Struct("<8sHBxIIQQI24x")
+ENTRY = struct.Struct("<QII")  # first row, rows, crc of the rows
+assert HEADER.size == 64
+
+
+def row_bytes(dim: int) -> int:
+    """Bytes of one row: gid, scale and ``dim`` int8 codes."""
+    return 12 + dim
+
+
+@dataclass(frozen=True, slots=True)
+class ListsHeader:
+    metric: str
+    dim: int
+    nlist: int
+    count: int
+    covered: int
+    head_crc: int
+
+    @property
+    def centroids_at(self) -> int:
+        """Offset of the centroids in the segment."""
+        return HEADER.size + self.nlist * ENTRY.size
+
+    @property
+    def rows_at(self) -> int:
+        """Offset of the first row in the segment."""
+        return self.centroids_at + self.nlist * self.dim * 4
+
+
+def pack_header(metric: str, dim: int, nlist: int, count: int, covered: int,
+                head_crc: int) -> bytes:
+    return HEADER.pack(_MAGIC, _VERSION, METRICS[metric], dim, nlist, count, covered,
+                       head_crc)
+
+
+def unpack_header(data: Any, length: int) -> ListsHeader:
+    """The header of a segment of ``length`` bytes; CorruptFileError if malformed or
+    inconsistent with that length."""
+    view = memoryview(data)
+    if view.nbytes < HEADER.size:
+        raise corrupt("the cluster lists are truncated")
+    magic, version, metric, dim, nlist, count, covered, head_crc = HEADER.unpack_from(view)
+    names = {code: name for name, code in METRICS.items()}
+    if magic != _MAGIC or version != _VERSION or metric not in names:
+        raise corrupt("not cluster lists of a known version")
+    header = ListsHeader(names[metric], dim, nlist, count, covered, head_crc)
+    if not dim or not nlist or header.rows_at + count * row_bytes(dim) != length:
+        raise corrupt("the cluster lists' header does not match their length")
+    return header
+
+
+def corrupt(message: str) -> CorruptFileError:
+    return CorruptFileError(message, "segment:lists")
+
+
+def lists_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
+    """The snapshot's ``lists`` segment when it belongs to the snapshot's graph (built
+    with it: the same ``covered``), else None."""
+    ref = snap.toc.find(KIND)
+    graph = snap.toc.find("ann")
+    if ref is None or graph is None or config.ann_backend == "none":
+        return None
+    return ref if ref.meta.get("covered") == graph.meta.get("covered") else None
+
+
+__all__ = ["KIND", "ListsHeader", "lists_segment", "pack_header", "row_bytes",
+           "unpack_header"]

@@ -1,0 +1,159 @@
+"""Vector search over the ``lists`` segment: the first answers of a memory read from
+object storage, without downloading its graph.
+
+:class:`ListsIndex` answers the graph library's ``search`` call from the cluster lists
+(:mod:`.lists_format`): a query's nearest centroids name the lists it reads, downloaded
+together (one round of requests for the whole batch), each list's CRC checked before its
+rows are used; its best rows by their int8 codes are the candidates.
+:class:`ListsSearch` is the graph search (:class:`.hnsw_search.HnswSearch`) over that
+index, so everything else is the graph's: candidates rescored with their stored float32
+vectors (every score equals the exact path's), newer vectors scanned exactly, visibility
+and filters applied, a round widened x4 when too few pass (reading proportionally more
+lists).
+
+A query reads the number of lists calibrated when the lists were built (``nprobe``, for
+the recall target) at the first round's depth (:data:`DEPTH`), proportionally more for a
+deeper round. Lists whose header or directory fail their checksum are not used (the
+graph answers, with a warning); a list failing its own is a typed error for that query.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+
+from ...engine.format import crc32
+from ...errors import CorruptFileError
+from ..damage import warn_damaged
+from .hnsw_search import HnswSearch
+from .lists_build import row_type
+from .lists_format import ENTRY, HEADER, lists_segment, row_bytes, unpack_header
+
+DEPTH = 40  # the first round's candidates for k = 10 (graph_depth(10, "i8"))
+
+
+class ListsIndex:
+    """The cluster lists of one ``lists`` segment, searched like a quantized graph."""
+
+    dtype = "i8"  # candidates are rescored exactly (hnsw_format.QUANTIZED)
+
+    def __init__(self, view: Any, ref: Any, metric: str, dim: int | None) -> None:
+        self.view, self.ref = view, ref
+        head = view.read(ref.offset, HEADER.size, "segment:lists")
+        header = unpack_header(head, ref.length)
+        if header.metric != metric or (dim is not None and header.dim != dim):
+            raise CorruptFileError("the cluster lists do not match the file's vectors",
+                                   "segment:lists", ref.offset)
+        rest = view.read(ref.offset + HEADER.size, header.rows_at - HEADER.size,
+                         "segment:lists")
+        if crc32(rest) != header.head_crc:
+            raise CorruptFileError("the cluster lists' directory fails its checksum",
+                                   "segment:lists", ref.offset)
+        directory = np.frombuffer(rest, np.dtype([("start", "<u8"), ("rows", "<u4"),
+                                                  ("crc", "<u4")]), header.nlist)
+        self.header = header
+        self.starts = directory["start"].astype(np.int64)
+        self.sizes = directory["rows"].astype(np.int64)
+        self.crcs = directory["crc"]
+        if (self.sizes.sum() != header.count
+                or (self.starts + self.sizes > header.count).any()):
+            raise CorruptFileError("the cluster lists' directory does not match their rows",
+                                   "segment:lists", ref.offset)
+        self.centroids = np.frombuffer(rest, "<f4", header.nlist * header.dim,
+                                       header.nlist * ENTRY.size).reshape(header.nlist, -1)
+        self.count = header.count
+        self.covered = header.covered
+        self.nprobe = max(1, min(header.nlist, int(ref.meta.get("nprobe", 8))))
+        self.metric = metric
+        self._row_type = row_type(header.dim)
+        self._width = row_bytes(header.dim)
+        self._checked: dict[int, np.ndarray] = {}  # list -> its rows, CRC checked
+        self._lock = threading.Lock()
+
+    def search(self, queries: np.ndarray, k: int, *, ef: int, ordered: bool = False
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(gids, approximate scores) of the ``k`` best rows per query, -1 / -inf padded,
+        from the lists of the ``ef / DEPTH * nprobe`` nearest centroids."""
+        probe = min(self.header.nlist, math.ceil(self.nprobe * max(ef, DEPTH) / DEPTH))
+        units = queries / np.maximum(np.linalg.norm(queries, axis=1), 1e-30)[:, None]
+        near = np.argsort(-(units @ self.centroids.T), axis=1)[:, :probe]
+        self._fetch(sorted(set(near.ravel().tolist())))
+        labels = np.full((len(queries), k), -1, np.int64)
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        for i, query in enumerate(queries):
+            rows = [self._rows(j) for j in near[i].tolist()]
+            part = np.concatenate(rows) if rows else self._rows_of(b"")
+            if not len(part):
+                continue
+            approx = part["scale"] * (part["code"].astype(np.float32) @ query)
+            top = np.argsort(-approx, kind="stable")[:k]
+            labels[i, : len(top)] = part["gid"][top]
+            scores[i, : len(top)] = approx[top]
+        return labels, scores
+
+    def _span(self, j: int) -> tuple[int, int]:
+        start = self.ref.offset + self.header.rows_at + int(self.starts[j]) * self._width
+        return start, int(self.sizes[j]) * self._width
+
+    def _fetch(self, lists: list[int]) -> None:
+        """Download the lists not held yet, in one round."""
+        missing = [self._span(j) for j in lists if j not in self._checked and self.sizes[j]]
+        if missing and getattr(self.view, "batches", False):
+            self.view.fetch(missing, "segment:lists", gap=0)
+
+    def _rows(self, j: int) -> np.ndarray:
+        """The rows of list ``j``, its CRC checked on first use."""
+        rows = self._checked.get(j)
+        if rows is None:
+            offset, size = self._span(j)
+            data = self.view.read(offset, size, "segment:lists")
+            if crc32(data) != int(self.crcs[j]):
+                raise CorruptFileError(f"cluster list {j} fails its checksum",
+                                       "segment:lists", offset)
+            rows = self._rows_of(data)
+            with self._lock:
+                self._checked[j] = rows
+        return rows
+
+    def _rows_of(self, data: Any) -> np.ndarray:
+        return np.frombuffer(data, self._row_type)
+
+    def close(self) -> None:
+        self._checked.clear()
+
+
+class ListsSearch(HnswSearch):
+    """:class:`HnswSearch` over the snapshot's cluster lists instead of its graph."""
+
+    def open(self) -> tuple[Any, int]:
+        with self._lock:
+            if not self._opened:
+                ref = lists_segment(self.snap, self.config)
+                if ref is not None:
+                    try:
+                        index = ListsIndex(self.snap.view, ref, self.metric, self.snap.dim)
+                    except CorruptFileError:
+                        warn_damaged("segment:lists", "the vector graph")
+                    else:
+                        self.ef_search = DEPTH
+                        self._graph = (index, index.covered)
+                self._opened = True
+        return self._graph or (None, 0)
+
+    def ranked(self, reqs, accepts):  # type: ignore[no-untyped-def]
+        """The graph search's ranking over the lists; None (the graph answers) when the
+        lists are absent or damaged, or a list read fails its checksum."""
+        try:
+            return super().ranked(reqs, accepts)
+        except CorruptFileError as exc:
+            if exc.region != "segment:lists":
+                raise
+            warn_damaged("segment:lists", "the vector graph")
+            self._graph = None
+            return None
+
+
+__all__ = ["ListsIndex", "ListsSearch"]

@@ -1,0 +1,246 @@
+"""Cluster lists beside the graph: what they hold, and a memory read from object storage
+answering vector queries from them (never downloading the graph) as the exact search
+does, with newer, deleted and updated frames, and damaged lists costing only themselves."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from memvid_store import Memory
+from memvid_store.index.damage import DamagedIndexWarning
+from memvid_store.index.vector.lists_build import row_type
+from memvid_store.index.vector.lists_format import ENTRY, HEADER, lists_segment, unpack_header
+
+pytest.importorskip("obstore")
+
+DIM = 32
+INDEX = {"ann_threshold": 500, "lexical": False}
+
+
+class LocalObject:
+    """An object client over a local file: one version, ETag ``"local"``."""
+
+    def __init__(self, path: str, url: str) -> None:
+        self.url = url
+        self.fd, self.size = os.open(path, os.O_RDONLY), os.path.getsize(path)
+
+    def get(self, start: int, end: int, *, if_match: str | None = None,
+            if_none_match: str | None = None, **_: object) -> object:
+        from memvid_store.remote.client import Fetched
+
+        if if_none_match == '"local"':
+            return None
+        return Fetched(os.pread(self.fd, max(0, min(end, self.size) - start), start),
+                       '"local"', self.size)
+
+    def tail(self, size: int) -> object:
+        return self.get(max(0, self.size - size), self.size)
+
+
+@pytest.fixture(autouse=True)
+def _aws(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t",
+                        "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+
+
+def remote(path: str, cache: str) -> Memory:
+    return Memory.open(f"s3://lists/{os.path.basename(path)}", readonly=True, warmup="none",
+                       remote={"cache_dir": cache,
+                               "wrap_client": lambda client: LocalObject(path, client.url)})
+
+
+def clustered(n: int, seed: int = 0) -> np.ndarray:
+    """``n`` rows around 24 fixed centers (the same for every seed)."""
+    centers = np.random.default_rng(99).standard_normal((24, DIM))
+    rng = np.random.default_rng(seed)
+    return (centers[rng.integers(0, 24, n)] + 0.6 * rng.standard_normal((n, DIM))).astype("f4")
+
+
+def build(path: str, data: np.ndarray, **options) -> None:
+    with Memory.create(path, dim=DIM, index={**INDEX, **options},
+                       graph_background=False) as mem:
+        mem.put_many([{"id": str(i), "text": f"t{i}", "embedding": row}
+                      for i, row in enumerate(data)])
+        mem.build_index()
+
+
+def exact(data: np.ndarray, query: np.ndarray, k: int, ids: list[str] | None = None
+          ) -> tuple[list[str], np.ndarray]:
+    unit = data / np.linalg.norm(data, axis=1, keepdims=True)
+    scores = unit @ (query / np.linalg.norm(query))
+    top = np.argsort(-scores, kind="stable")[:k]
+    names = ids or [str(i) for i in range(len(data))]
+    return [names[i] for i in top], scores[top]
+
+
+def segment(path: str):
+    with Memory.open(path, readonly=True) as mem:
+        snap = mem._snap()
+        return snap.toc.find("lists"), snap.toc.find("ann"), lists_segment(snap, mem.index_config)
+
+
+def test_the_lists_hold_every_vector_of_the_graph_once(mem_path):
+    data = clustered(3000)
+    build(mem_path, data)
+    ref, graph, usable = segment(mem_path)
+    assert usable == ref and ref.meta["covered"] == graph.meta["covered"] == 3000
+    assert 1 <= ref.meta["nprobe"] <= ref.meta["nlist"] and ref.meta["recall"] >= 0.95
+    with open(mem_path, "rb") as fh:
+        fh.seek(ref.offset)
+        raw = fh.read(ref.length)
+    header = unpack_header(raw, ref.length)
+    assert (header.count, header.covered, header.dim) == (3000, 3000, DIM)
+    entries = [ENTRY.unpack_from(raw, HEADER.size + i * ENTRY.size)
+               for i in range(header.nlist)]
+    assert sum(rows for _, rows, _ in entries) == 3000
+    table = np.frombuffer(raw, row_type(DIM), offset=header.rows_at)
+    assert sorted(table["gid"].tolist()) == list(range(3000))
+    unit = data / np.linalg.norm(data, axis=1, keepdims=True)
+    decoded = table["scale"][:, None] * table["code"]
+    error = np.abs(decoded - unit[table["gid"]]).max(axis=1)
+    assert (error <= table["scale"] * 0.51).all()  # rounding to the nearest code
+    centroids = np.frombuffer(raw, "<f4", header.nlist * DIM, header.centroids_at)
+    nearest = np.argmax(unit @ centroids.reshape(header.nlist, DIM).T, axis=1)
+    for j, (start, rows, _) in enumerate(entries):  # each row in its nearest centroid's list
+        assert (nearest[table["gid"][start : start + rows]] == j).all()
+    with Memory.open(mem_path, readonly=True) as mem:
+        assert mem.verify().ok
+
+
+def test_a_remote_memory_answers_from_the_lists_as_the_exact_search(mem_path, tmp_path):
+    data = clustered(3000, 1)
+    build(mem_path, data)
+    lists, _, _ = segment(mem_path)
+    queries = clustered(40, 2)
+    with remote(mem_path, str(tmp_path / "cache")) as mem:
+        mem.find(vector=queries[0], k=10, mode="vector")
+        first = [r for r in mem._reader.fd.log if r.region == "segment:lists"]
+        # the header, then the few lists of the query's nearest centroids
+        assert 0 < sum(r.length for r in first) < lists.length / 4
+        found = 0
+        for query in queries:
+            hits = mem.find(vector=query, k=10, mode="vector")
+            ids, scores = exact(data, query, 10)
+            found += len({h.id for h in hits} & set(ids))
+            truth = dict(zip(ids, scores, strict=True))
+            for hit in hits:  # rescored: every score is the exact one
+                if hit.id in truth:
+                    assert abs(hit.score - truth[hit.id]) < 1e-5
+        log = list(mem._reader.fd.log)
+    assert found / 400 >= 0.95
+    assert not any(r.region == "segment:ann" for r in log)  # the graph never downloaded
+
+
+def test_newer_deleted_and_updated_frames(mem_path, tmp_path):
+    data = clustered(3000, 3)
+    build(mem_path, data)
+    extra = clustered(5, 4)
+    with Memory.open(mem_path) as mem:
+        mem.put_many([{"id": f"new{i}", "text": "n", "embedding": row}
+                      for i, row in enumerate(extra)])
+        gone = exact(data, data[10], 3)[0]
+        mem.delete_many(gone)
+        mem.update("20", embedding=extra[0] * 2)
+        mem.seal()
+    usable = segment(mem_path)[2]
+    assert usable is not None and usable.meta["covered"] < 3006  # the new ones: its tail
+    with remote(mem_path, str(tmp_path / "cache")) as mem:
+        for i, row in enumerate(extra):
+            top = [h.id for h in mem.find(vector=row, k=2, mode="vector")]
+            assert top[0] == f"new{i}" or (i == 0 and top[0] == "20")
+            if i == 0:
+                assert set(top) == {"new0", "20"}
+        hits = [h.id for h in mem.find(vector=data[10], k=10, mode="vector")]
+        assert not set(hits) & set(gone)
+        assert mem.find(vector=data[20], k=10, mode="vector")[0].id != "20"
+
+
+@pytest.mark.parametrize("where", ["rows", "directory"])
+def test_damaged_lists_cost_only_themselves(mem_path, tmp_path, where):
+    data = clustered(3000, 5)
+    build(mem_path, data)
+    ref, _, _ = segment(mem_path)
+    with open(mem_path, "rb") as fh:
+        fh.seek(ref.offset)
+        header = unpack_header(fh.read(ref.length), ref.length)
+    damaged = str(tmp_path / "damaged.mv2")
+    shutil.copyfile(mem_path, damaged)
+    width = 12 + DIM
+    if where == "rows":  # a byte of every list's first row
+        with open(mem_path, "rb") as fh:
+            fh.seek(ref.offset + HEADER.size)
+            entries = [ENTRY.unpack(fh.read(ENTRY.size)) for _ in range(header.nlist)]
+        spots = [ref.offset + header.rows_at + start * width + 13
+                 for start, rows, _ in entries if rows]
+    else:
+        spots = [ref.offset + HEADER.size + 3]
+    with open(damaged, "r+b") as fh:
+        for at in spots:
+            fh.seek(at)
+            byte = fh.read(1)
+            fh.seek(at)
+            fh.write(bytes([byte[0] ^ 0x40]))
+    queries = clustered(10, 6)
+    with Memory.open(mem_path, readonly=True) as local:
+        expected = [[h.id for h in local.find(vector=q, k=5, mode="vector")] for q in queries]
+    with remote(damaged, str(tmp_path / "cache")) as mem:
+        with pytest.warns(DamagedIndexWarning, match="lists"):
+            got = [[h.id for h in mem.find(vector=q, k=5, mode="vector")] for q in queries]
+        assert got == expected  # the graph answers, as it does locally
+        assert not mem.verify().ok
+
+
+def test_no_lists_when_turned_off_or_for_l2(mem_path, tmp_path):
+    data = clustered(1500, 7)
+    build(mem_path, data, ann_lists=False)
+    assert segment(mem_path)[0] is None
+    other = str(tmp_path / "l2.mv2")
+    build(other, data, distance="l2")
+    assert segment(other)[0] is None
+    with remote(other, str(tmp_path / "cache")) as mem:  # the graph answers
+        ids = [h.id for h in mem.find(vector=data[3], k=1, mode="vector")]
+        assert ids == ["3"]
+
+
+def test_a_background_build_commits_its_lists(mem_path):
+    data = clustered(3000, 8)
+    mem = Memory.create(mem_path, dim=DIM, index=INDEX, graph_sync_limit=100)
+    try:
+        mem.put_many([{"id": str(i), "text": "t", "embedding": row}
+                      for i, row in enumerate(data)])
+        mem.seal()  # too long for the seal: the background builder takes it
+        end = time.monotonic() + 60
+        while mem._snap().toc.find("ann") is None:
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        snap = mem._snap()
+        ref = lists_segment(snap, mem.index_config)
+        assert ref is not None and ref.meta["count"] == 3000
+    finally:
+        mem.close()
+    with Memory.open(mem_path, readonly=True) as r:
+        assert r.verify().ok
+
+
+def test_compaction_keeps_no_stale_lists(mem_path, tmp_path):
+    data = clustered(3000, 9)
+    build(mem_path, data)
+    with Memory.open(mem_path) as mem:
+        mem.delete_many([str(i) for i in range(0, 3000, 3)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mem.compact()
+    ref, graph, _ = segment(mem_path)
+    assert graph is not None and ref is None  # the graph carried over, renumbered: no lists
+    kept = [i for i in range(3000) if i % 3]
+    with remote(mem_path, str(tmp_path / "cache")) as mem:
+        for q in clustered(5, 10):
+            hits = [h.id for h in mem.find(vector=q, k=5, mode="vector")]
+            assert len(set(hits) & set(exact(data[kept], q, 5, [str(i) for i in kept])[0])) >= 4
