@@ -141,9 +141,10 @@ class IndexMaintainer:
                                              and self._background.ready())
 
     def compacting(self, old: Snapshot, kept: Sequence[int], memory_limit: int) -> bool:
-        """Compaction: the old file's graph, renumbered, goes into the next commit when it
-        can be (:mod:`.vector.graph_carry`), and a graph is built only when its estimated
-        memory fits ``memory_limit``; the BM25 index is rebuilt as chunks commit."""
+        """Compaction: the old file's graph and its cluster lists, renumbered, go into the
+        next commit when they can be (:mod:`.vector.graph_carry`,
+        :mod:`.vector.lists_carry`), and a graph is built only when its estimated memory
+        fits ``memory_limit``; the BM25 index is rebuilt as chunks commit."""
         self._graph_memory = memory_limit
         if self.config.ann_backend != "usearch":
             return False
@@ -151,7 +152,14 @@ class IndexMaintainer:
 
         from .vector.graph_carry import carry_graph
 
-        self._carried = carry_graph(old, self.config, np.asarray(kept, np.int64))
+        gids = np.asarray(kept, np.int64)
+        self._carried = carry_graph(old, self.config, gids)
+        if self._carried is not None:
+            from .vector.lists_carry import carry_lists
+
+            self._carried.lists = carry_lists(old, self.config, gids,
+                                              self._carried.meta["covered"],
+                                              self._scratch_dir())
         return self._carried is not None
 
     def committed(self, snap: Snapshot) -> None:

@@ -82,22 +82,12 @@ def build_lists(chunks: Chunks, *, metric: str, dim: int, covered: int, target: 
     sizes = np.bincount(assigned, minlength=nlist)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     rows = _rows_file(chunks, assigned, starts, metric, dim, count, scratch_dir, done)
-    width = row_bytes(dim)
-    crcs = [zlib.crc32(rows[s * width : (s + n) * width]) for s, n in zip(
-        starts.tolist(), sizes.tolist(), strict=True)]
-    directory = b"".join(ENTRY.pack(s, n, c) for s, n, c in zip(
-        starts.tolist(), sizes.tolist(), crcs, strict=True))
-    cents = centroids.astype("<f4").tobytes()
-    head = pack_header(metric, dim, nlist, count, covered,
-                       zlib.crc32(cents, zlib.crc32(directory)))
     asked = rng.choice(len(sample), min(QUERIES, len(sample)), replace=False)
     nprobe, recall = _calibrate(chunks, sample[asked], sample_gids[asked], centroids, rows,
                                 starts, sizes, dim, metric, target + MARGIN, done)
-    parts = [head + directory + cents, rows]
-    crc = zlib.crc32(rows, zlib.crc32(parts[0]))
-    meta = {"covered": covered, "count": count, "nlist": nlist, "nprobe": nprobe,
-            "recall": round(recall, 4), "recall_sample": len(asked)}
-    return ListsBlob(parts, len(parts[0]) + len(rows), crc, meta)
+    return lists_blob(rows, starts, sizes, centroids, metric=metric, dim=dim,
+                      covered=covered, meta={"nprobe": nprobe, "recall": round(recall, 4),
+                                             "recall_sample": len(asked)})
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
@@ -178,18 +168,7 @@ def _rows_file(chunks: Chunks, assigned: np.ndarray, starts: np.ndarray, metric:
                ) -> memoryview:
     """Every row written at its place in its list, in a map of a scratch file (unlinked
     at once; in memory without scratch space)."""
-    length = count * row_bytes(dim)
-    try:
-        fd, path = tempfile.mkstemp(prefix="lists-", suffix=".tmp", dir=scratch_dir)
-    except OSError:
-        buffer: Any = bytearray(length)
-    else:
-        try:
-            os.ftruncate(fd, length)
-            buffer = mmap.mmap(fd, length)
-        finally:
-            os.close(fd)
-            os.unlink(path)
+    buffer = scratch_map(count * row_bytes(dim), scratch_dir)
     table = np.frombuffer(buffer, row_type(dim))
     cursor = starts.copy()
     for vectors, gids, first in _batches(chunks, done):
@@ -204,6 +183,44 @@ def _rows_file(chunks: Chunks, assigned: np.ndarray, starts: np.ndarray, metric:
         table["scale"][places] = scales
         table["code"][places] = codes
     return memoryview(buffer)
+
+
+def scratch_map(length: int, scratch_dir: str) -> Any:
+    """``length`` writable zero bytes: a map of a scratch file unlinked at once (its pages
+    go to the disk, not the heap), in memory without scratch space."""
+    try:
+        fd, path = tempfile.mkstemp(prefix="lists-", suffix=".tmp", dir=scratch_dir)
+    except OSError:
+        return bytearray(length)
+    try:
+        if length:
+            os.ftruncate(fd, length)
+            return mmap.mmap(fd, length)
+        return bytearray(0)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+def lists_blob(rows: Any, starts: np.ndarray, sizes: np.ndarray, centroids: np.ndarray,
+               *, metric: str, dim: int, covered: int, meta: dict[str, Any]) -> ListsBlob:
+    """The segment of ``rows`` (list after list: list ``j`` is ``sizes[j]`` rows from row
+    ``starts[j]``) with ``centroids``; ``meta``: the TOC fields besides ``covered``,
+    ``count`` and ``nlist``."""
+    width = row_bytes(dim)
+    rows = memoryview(rows)
+    crcs = [zlib.crc32(rows[s * width : (s + n) * width]) for s, n in zip(
+        starts.tolist(), sizes.tolist(), strict=True)]
+    directory = b"".join(ENTRY.pack(s, n, c) for s, n, c in zip(
+        starts.tolist(), sizes.tolist(), crcs, strict=True))
+    cents = np.ascontiguousarray(centroids, "<f4").tobytes()
+    count = int(sizes.sum())
+    head = pack_header(metric, dim, len(centroids), count, covered,
+                       zlib.crc32(cents, zlib.crc32(directory)))
+    parts = [head + directory + cents, rows]
+    crc = zlib.crc32(rows, zlib.crc32(parts[0]))
+    return ListsBlob(parts, len(parts[0]) + len(rows), crc,
+                     {"covered": covered, "count": count, "nlist": len(centroids), **meta})
 
 
 def _calibrate(chunks: Chunks, queries: np.ndarray, own: np.ndarray, centroids: np.ndarray,
@@ -256,4 +273,4 @@ def _exact_top(chunks: Chunks, queries: np.ndarray, own: np.ndarray, metric: str
                                                                 strict=True)]
 
 
-__all__ = ["ListsBlob", "build_lists", "list_count", "row_type"]
+__all__ = ["ListsBlob", "build_lists", "list_count", "lists_blob", "row_type", "scratch_map"]

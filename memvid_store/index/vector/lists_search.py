@@ -42,13 +42,15 @@ class ListsIndex:
 
     def __init__(self, view: Any, ref: Any, metric: str, dim: int | None) -> None:
         self.view, self.ref = view, ref
-        head = view.read(ref.offset, HEADER.size, "segment:lists")
+        head = view.read(ref.offset, min(ref.length, _head_bytes(ref.meta, dim)),
+                         "segment:lists")  # the header, directory and centroids at once
         header = unpack_header(head, ref.length)
         if header.metric != metric or (dim is not None and header.dim != dim):
             raise CorruptFileError("the cluster lists do not match the file's vectors",
                                    "segment:lists", ref.offset)
-        rest = view.read(ref.offset + HEADER.size, header.rows_at - HEADER.size,
-                         "segment:lists")
+        if len(head) < header.rows_at:  # the TOC's list count was not the header's
+            head = view.read(ref.offset, header.rows_at, "segment:lists")
+        rest = head[HEADER.size : header.rows_at]
         if crc32(rest) != header.head_crc:
             raise CorruptFileError("the cluster lists' directory fails its checksum",
                                    "segment:lists", ref.offset)
@@ -123,6 +125,15 @@ class ListsIndex:
 
     def close(self) -> None:
         self._checked.clear()
+
+
+def _head_bytes(meta: dict[str, Any], dim: int | None) -> int:
+    """The bytes before the first row, from the TOC's list count (the header alone when
+    that is missing)."""
+    nlist = meta.get("nlist")
+    if not dim or not isinstance(nlist, int) or isinstance(nlist, bool) or nlist < 1:
+        return HEADER.size
+    return HEADER.size + nlist * (ENTRY.size + 4 * dim)
 
 
 class ListsSearch(HnswSearch):
