@@ -171,7 +171,8 @@ def _graph_union(mine: Sequence[Part], j: int, share: int, need: int) -> list[En
     """Request ``j``'s merged vector list from one pass over the first graph round of
     every shard in ``mine``: their candidates scored together (one product), ordered, and
     accepted best-first until ``need`` (plus ties) are found; None when the shards'
-    own searches are needed: a shard without an opened graph answering alone, a filter or
+    own searches are needed: a shard without an opened graph answering alone (or one
+    read from object storage, which its cluster lists answer), a filter or
     window (a selective one scans its admitted versions), a shard whose candidates ran
     out before the list was full, or one holding more of the list than its share whose
     deeper round (``graph_depth(need)``) would see other candidates.
@@ -191,7 +192,7 @@ def _graph_union(mine: Sequence[Part], j: int, share: int, need: int) -> list[En
             continue  # a shard without vectors adds nothing
         vectors = part.searcher.vectors
         if (vectors.defer or not vectors.has_graph() or part.reqs[j].vector != req.vector
-                or vectors.hnsw.metric != metric):
+                or vectors.reads_lists() or vectors.hnsw.metric != metric):
             return None
         got = vectors.hnsw.first_round(req.vector, share)
         if got is None:

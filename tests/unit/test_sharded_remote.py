@@ -230,3 +230,38 @@ def test_mv2_publish_of_a_manifest_keeps_its_state_between_publishes(bucket, tmp
         assert remote.count() == 25
     stale = CliRunner().invoke(cli, ["publish", str(local), url])  # no state: first publish
     assert stale.exit_code == 1 and "Traceback" not in stale.output
+
+
+def test_shards_with_graphs_answer_from_their_cluster_lists(bucket, tmp_path, monkeypatch):
+    """Vector queries of shards read from object storage take each shard's cluster lists,
+    never its graph (the fan-out's one-pass union of graph rounds would open them)."""
+    import numpy as np
+
+    from memvid_store.index.vector.hnsw_search import HnswSearch
+    from memvid_store.index.vector.lists_search import ListsIndex
+
+    local = tmp_path / "g.mv2s"
+    rng = np.random.default_rng(5)
+    centers = rng.standard_normal((12, 16))
+    rows = centers[rng.integers(0, 12, 3000)] + 0.5 * rng.standard_normal((3000, 16))
+    with ShardedMemory.create(local, 2, dim=16, index={"ann_threshold": 300,
+                                                       "lexical": False}) as mem:
+        mem.put_many([{"id": f"f{i}", "text": "t", "embedding": row.tolist()}
+                      for i, row in enumerate(rows)])
+        mem.build_index()
+    upload(bucket, tmp_path, "graphs")
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    found, searched = 0, []
+    monkeypatch.setattr(HnswSearch, "open", lambda self: pytest.fail("a graph was opened"))
+    real = ListsIndex.search
+    monkeypatch.setattr(ListsIndex, "search",
+                        lambda self, *a, **kw: searched.append(1) or real(self, *a, **kw))
+    with ShardedMemory.open("s3://shards/graphs/g.mv2s", readonly=True) as remote:
+        for shard in remote.shards:
+            assert shard._snap().toc.find("lists") is not None
+        for q in centers[:8] + 0.5 * rng.standard_normal((8, 16)):
+            hits = remote.find(vector=q.tolist(), k=10, mode="vector")
+            truth = np.argsort(-(unit @ (q / np.linalg.norm(q))))[:10]
+            found += len({h.id for h in hits} & {f"f{i}" for i in truth})
+    assert found >= 0.95 * 80
+    assert len(searched) >= 16  # each shard's lists, for each query

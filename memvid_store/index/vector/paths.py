@@ -124,7 +124,7 @@ class VectorPaths:
                                               exact, lambda: False, self._wide_subset)
         return self._lists
 
-    def _reads_lists(self) -> bool:
+    def reads_lists(self) -> bool:
         """Whether the cluster lists answer: bytes read from object storage, lists
         belonging to the graph, and the graph not open."""
         return (bool(getattr(self.snap.view, "batches", False))
@@ -143,7 +143,7 @@ class VectorPaths:
         """The paths that may answer now, in the order they are tried."""
         numpy_free = not kernels.numpy_loaded()
         graph = self.has_graph()
-        if graph and self._reads_lists():
+        if graph and self.reads_lists():
             yield self.lists
         if numpy_free and not graph:
             yield self.scan
