@@ -64,16 +64,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._answer(body=True)
 
+    def end_headers(self) -> None:
+        self._last_write = time.perf_counter()  # a reply without a body ends here
+        super().end_headers()
+
     def _answer(self, body: bool) -> None:
         if self.path == "/__requests__":
             return self._reply(200, json.dumps(self.server.log.take()).encode(),  # type: ignore[attr-defined]
                                "application/json")
         arrived = time.perf_counter()
-        self._sent = 0
+        self._sent, self._last_write = 0, 0.0
         try:
             self._serve(body)
         finally:
-            self.server.log.add(self.command, arrived, time.perf_counter(), self._sent)  # type: ignore[attr-defined]
+            # answered when its last write began: the client may send its next request as
+            # soon as those bytes arrive, before this thread runs again
+            done = self._last_write or time.perf_counter()
+            self.server.log.add(self.command, arrived, done, self._sent)  # type: ignore[attr-defined]
 
     def _serve(self, body: bool) -> None:
         time.sleep(self.server.latency)  # type: ignore[attr-defined]
@@ -159,6 +166,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self._last_write = time.perf_counter()
         self.wfile.write(body)
         self._sent = len(body)
 
@@ -170,6 +178,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             at = start
             while at < end:
                 piece = f.read(min(_PIECE, end - at))
+                self._last_write = time.perf_counter()
                 self.wfile.write(piece)
                 at += len(piece)
                 self._sent += len(piece)
