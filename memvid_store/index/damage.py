@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import warnings
 
-WHAT = {"segment:ann": "vector graph", "segment:lex": "full-text index"}
+WHAT = {"segment:ann": "vector graph", "segment:lex": "full-text index",
+        "segment:lists": "cluster lists"}
 
 
 class DamagedIndexWarning(RuntimeWarning):

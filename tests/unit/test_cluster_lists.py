@@ -263,3 +263,23 @@ def test_compaction_carries_the_lists_renumbered(mem_path, tmp_path):
             found += len(set(hits) & set(exact(data[kept], q, 10, [str(i) for i in kept])[0]))
         assert found / 200 >= 0.95
         assert not any(r.region == "segment:ann" for r in mem._reader.fd.log)
+
+
+def test_inner_product_lists_and_small_graphs(mem_path, tmp_path):
+    data = clustered(2500, 11) * np.random.default_rng(12).uniform(0.5, 2.0, (2500, 1))
+    build(mem_path, data.astype("f4"), distance="ip")
+    assert segment(mem_path)[2] is not None
+    with remote(mem_path, str(tmp_path / "cache")) as mem:
+        found = 0
+        for q in clustered(20, 13):
+            hits = mem.find(vector=q, k=10, mode="vector")
+            scores = data @ q
+            top = np.argsort(-scores, kind="stable")[:10]
+            found += len({h.id for h in hits} & {str(i) for i in top})
+            for hit in hits:  # inner products, rescored exactly
+                assert abs(hit.score - scores[int(hit.id)]) < 1e-4 * max(1.0, abs(hit.score))
+        assert found / 200 >= 0.95
+    small = str(tmp_path / "small.mv2")
+    build(small, clustered(800, 14))  # a graph, too few vectors for lists
+    ref, graph, _ = segment(small)
+    assert graph is not None and ref is None

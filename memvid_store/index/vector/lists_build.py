@@ -14,7 +14,8 @@
    margin) is recorded in the segment's TOC entry (``nprobe``).
 
 What the build holds: the centroids and the sample, one batch of rows and its scores
-against the centroids, the assignment, and the sample queries' scores of one batch.
+against the centroids, the assignment (4 bytes a row), and the sample queries' scores of
+one batch; the rows go to a map of a scratch file.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def _kmeans(sample: np.ndarray, nlist: int, rng: np.random.Generator) -> np.ndar
     a random sample row."""
     centroids = sample[rng.choice(len(sample), nlist, replace=len(sample) < nlist)].copy()
     for _ in range(ITERATIONS):
-        nearest = np.argmax(sample @ centroids.T, axis=1)
+        nearest = np.concatenate([np.argmax(sample[at : at + BATCH] @ centroids.T, axis=1)
+                                  for at in range(0, len(sample), BATCH)])
         order = np.argsort(nearest, kind="stable")
         held = np.unique(nearest)
         sums = np.zeros_like(centroids)
