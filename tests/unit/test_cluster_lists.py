@@ -15,7 +15,7 @@ import pytest
 
 from memvid_store import Memory
 from memvid_store.index.damage import DamagedIndexWarning
-from memvid_store.index.vector.lists_build import row_type
+from memvid_store.index.vector.lists_build import list_arrays
 from memvid_store.index.vector.lists_format import ENTRY, HEADER, lists_segment, unpack_header
 
 pytest.importorskip("obstore")
@@ -87,30 +87,41 @@ def segment(path: str):
         return snap.toc.find("lists"), snap.toc.find("ann"), lists_segment(snap, mem.index_config)
 
 
+def lists_of(path: str, ref) -> tuple[object, list, np.ndarray, np.ndarray, np.ndarray]:
+    """(header, directory entries, gids, scales, codes of every row, list after list) of
+    the lists segment ``ref`` of the file at ``path``."""
+    with open(path, "rb") as fh:
+        fh.seek(ref.offset)
+        raw = fh.read(ref.length)
+    header = unpack_header(raw, ref.length)
+    entries = [ENTRY.unpack_from(raw, HEADER.size + i * ENTRY.size)
+               for i in range(header.nlist)]
+    width = 12 + header.dim
+    columns = [list_arrays(raw[header.rows_at + start * width :
+                               header.rows_at + (start + rows) * width], rows, header.dim)
+               for start, rows, _ in entries]
+    return (header, entries, *(np.concatenate([c[i] for c in columns]) for i in range(3)))
+
+
 def test_the_lists_hold_every_vector_of_the_graph_once(mem_path):
     data = clustered(3000)
     build(mem_path, data)
     ref, graph, usable = segment(mem_path)
     assert usable == ref and ref.meta["covered"] == graph.meta["covered"] == 3000
     assert 1 <= ref.meta["nprobe"] <= ref.meta["nlist"] and ref.meta["recall"] >= 0.95
-    with open(mem_path, "rb") as fh:
-        fh.seek(ref.offset)
-        raw = fh.read(ref.length)
-    header = unpack_header(raw, ref.length)
+    header, entries, gids, scales, codes = lists_of(mem_path, ref)
     assert (header.count, header.covered, header.dim) == (3000, 3000, DIM)
-    entries = [ENTRY.unpack_from(raw, HEADER.size + i * ENTRY.size)
-               for i in range(header.nlist)]
     assert sum(rows for _, rows, _ in entries) == 3000
-    table = np.frombuffer(raw, row_type(DIM), offset=header.rows_at)
-    assert sorted(table["gid"].tolist()) == list(range(3000))
+    assert sorted(gids.tolist()) == list(range(3000))
     unit = data / np.linalg.norm(data, axis=1, keepdims=True)
-    decoded = table["scale"][:, None] * table["code"]
-    error = np.abs(decoded - unit[table["gid"]]).max(axis=1)
-    assert (error <= table["scale"] * 0.51).all()  # rounding to the nearest code
-    centroids = np.frombuffer(raw, "<f4", header.nlist * DIM, header.centroids_at)
+    error = np.abs(scales[:, None] * codes - unit[gids]).max(axis=1)
+    assert (error <= scales * 0.51).all()  # rounding to the nearest code
+    with open(mem_path, "rb") as fh:
+        fh.seek(ref.offset + header.centroids_at)
+        centroids = np.frombuffer(fh.read(header.nlist * DIM * 4), "<f4")
     nearest = np.argmax(unit @ centroids.reshape(header.nlist, DIM).T, axis=1)
     for j, (start, rows, _) in enumerate(entries):  # each row in its nearest centroid's list
-        assert (nearest[table["gid"][start : start + rows]] == j).all()
+        assert (nearest[gids[start : start + rows]] == j).all()
     with Memory.open(mem_path, readonly=True) as mem:
         assert mem.verify().ok
 
@@ -242,20 +253,16 @@ def test_compaction_carries_the_lists_renumbered(mem_path, tmp_path):
     ref, graph, usable = segment(mem_path)
     assert usable == ref and ref.meta["covered"] == graph.meta["covered"] == 2000
     assert ref.meta["count"] == 2000 and ref.meta["nprobe"] == before.meta["nprobe"]
-    with open(mem_path, "rb") as fh:
-        fh.seek(ref.offset)
-        raw = fh.read(ref.length)
-    header = unpack_header(raw, ref.length)
-    table = np.frombuffer(raw, row_type(DIM), offset=header.rows_at)
-    assert sorted(table["gid"].tolist()) == list(range(2000))
+    _, _, gids, scales, codes = lists_of(mem_path, ref)
+    assert sorted(gids.tolist()) == list(range(2000))
     kept = [i for i in range(3000) if i % 3]
     with Memory.open(mem_path, readonly=True) as mem:
         assert mem.verify().ok
         for gid in (0, 777, 1999):  # a row's codes are its (renumbered) version's vector
-            row = table[table["gid"] == gid][0]
+            at = int(np.flatnonzero(gids == gid)[0])
             vector = np.asarray(mem.get(str(kept[gid])).embedding, "<f4")
             unit = vector / np.linalg.norm(vector)
-            assert np.abs(row["scale"] * row["code"] - unit).max() <= row["scale"] * 0.51
+            assert np.abs(scales[at] * codes[at] - unit).max() <= scales[at] * 0.51
     with remote(mem_path, str(tmp_path / "cache")) as mem:
         found = 0
         for q in clustered(20, 10):

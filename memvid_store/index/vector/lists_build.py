@@ -5,8 +5,8 @@
    rows: lists of about as many rows as there are lists).
 2. **Assignment**: the vectors are streamed from their blocks in batches, each row's
    nearest centroid kept (4 bytes a row).
-3. **Rows**: a second pass writes each row (gid, scale, int8 codes) at its place in its
-   list, in a map of a scratch file; each list's CRC is then taken.
+3. **Rows**: a second pass writes each row's gid, scale and int8 codes at its place in
+   its list's columns, in a map of a scratch file; each list's CRC is then taken.
 4. **Calibration**: a sample of the vectors is searched the way :mod:`.lists_search`
    searches (the ``depth`` best approximate scores of the nearest lists, then rescored
    exactly) with a growing number of lists, against the exact top 10 of every other
@@ -82,7 +82,7 @@ def build_lists(chunks: Chunks, *, metric: str, dim: int, covered: int, target: 
     assigned = _assign(chunks, centroids, done)
     sizes = np.bincount(assigned, minlength=nlist)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    rows = _rows_file(chunks, assigned, starts, metric, dim, count, scratch_dir, done)
+    rows = _rows_file(chunks, assigned, starts, sizes, metric, dim, scratch_dir, done)
     asked = rng.choice(len(sample), min(QUERIES, len(sample)), replace=False)
     nprobe, recall = _calibrate(chunks, sample[asked], sample_gids[asked], centroids, rows,
                                 starts, sizes, dim, metric, target + MARGIN, done)
@@ -160,31 +160,41 @@ def _codes(vectors: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
     return scales, codes
 
 
-def row_type(dim: int) -> np.dtype:
-    """The numpy type of a row (packed: gid, scale, codes)."""
-    return np.dtype([("gid", "<i8"), ("scale", "<f4"), ("code", "i1", (dim,))])
+def list_arrays(data: Any, rows: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gids, scales, codes ``rows x dim``) of one list's bytes (its columns, one after
+    the other: :mod:`.lists_format`)."""
+    return (np.frombuffer(data, "<i8", rows, 0), np.frombuffer(data, "<f4", rows, 8 * rows),
+            np.frombuffer(data, np.int8, rows * dim, 12 * rows).reshape(rows, dim))
 
 
-def _rows_file(chunks: Chunks, assigned: np.ndarray, starts: np.ndarray, metric: str,
-               dim: int, count: int, scratch_dir: str, done: Callable[[Any], None] | None
+def _rows_file(chunks: Chunks, assigned: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+               metric: str, dim: int, scratch_dir: str, done: Callable[[Any], None] | None
                ) -> memoryview:
-    """Every row written at its place in its list, in a map of a scratch file (unlinked
-    at once; in memory without scratch space)."""
-    buffer = scratch_map(count * row_bytes(dim), scratch_dir)
-    table = np.frombuffer(buffer, row_type(dim))
+    """Every row written at its place in its list's columns, in a map of a scratch file
+    (unlinked at once; in memory without scratch space)."""
+    width = row_bytes(dim)
+    buffer = scratch_map(int(sizes.sum()) * width, scratch_dir)
+    flat = np.frombuffer(buffer, np.uint8)
     cursor = starts.copy()
     for vectors, gids, first in _batches(chunks, done):
         lists = assigned[first : first + len(gids)]
         order = np.argsort(lists, kind="stable")
         ordered = lists[order]
         group_start = np.searchsorted(ordered, ordered)  # first of each row's list here
-        places = cursor[ordered] + np.arange(len(order)) - group_start
+        at = cursor[ordered] - starts[ordered] + np.arange(len(order)) - group_start
         cursor += np.bincount(ordered, minlength=len(cursor))
+        base, count = starts[ordered] * width, sizes[ordered]
         scales, codes = _codes(np.asarray(vectors)[order], metric)
-        table["gid"][places] = np.asarray(gids)[order]
-        table["scale"][places] = scales
-        table["code"][places] = codes
+        _put(flat, base + 8 * at, np.asarray(gids, "<i8")[order])
+        _put(flat, base + 8 * count + 4 * at, scales)
+        _put(flat, base + 12 * count + dim * at, codes)
     return memoryview(buffer)
+
+
+def _put(flat: np.ndarray, offsets: np.ndarray, values: np.ndarray) -> None:
+    """Write each row of ``values`` (its bytes) at its offset in ``flat``."""
+    raw = np.ascontiguousarray(values).view(np.uint8).reshape(len(offsets), -1)
+    flat[offsets[:, None] + np.arange(raw.shape[1])] = raw
 
 
 def scratch_map(length: int, scratch_dir: str) -> Any:
@@ -234,19 +244,19 @@ def _calibrate(chunks: Chunks, queries: np.ndarray, own: np.ndarray, centroids: 
     ``goal``, doubling from 1."""
     truth = _exact_top(chunks, queries, own, metric, done)
     mine = own.tolist()
-    table = np.frombuffer(rows, row_type(dim))
+    width = row_bytes(dim)
+    columns = [list_arrays(rows[s * width : (s + n) * width], n, dim)
+               for s, n in zip(starts.tolist(), sizes.tolist(), strict=True)]
     order = np.argsort(-(queries @ centroids.T), axis=1)
     nlist = len(centroids)
     nprobe, recall = 1, 0.0
     while True:
         found = 0
         for i, query in enumerate(queries):
-            picked = [table[s : s + n] for s, n in zip(starts[order[i, :nprobe]].tolist(),
-                                                       sizes[order[i, :nprobe]].tolist(),
-                                                       strict=True) if n]
-            part = np.concatenate(picked) if picked else table[:0]
-            approx = part["scale"] * (part["code"].astype("<f4") @ query)
-            keep = part["gid"][np.argsort(-approx)[: DEPTH + 1]]
+            picked = [columns[j] for j in order[i, :nprobe].tolist()]
+            gids = np.concatenate([g for g, _, _ in picked])
+            approx = np.concatenate([s * (c.astype(np.float32) @ query) for _, s, c in picked])
+            keep = gids[np.argsort(-approx)[: DEPTH + 1]]
             found += len(set(keep.tolist()) - {mine[i]} & truth[i])
         recall = found / (K * len(queries))
         if recall >= goal or nprobe >= nlist:
@@ -275,4 +285,5 @@ def _exact_top(chunks: Chunks, queries: np.ndarray, own: np.ndarray, metric: str
                                                                 strict=True)]
 
 
-__all__ = ["ListsBlob", "build_lists", "list_count", "lists_blob", "row_type", "scratch_map"]
+__all__ = ["ListsBlob", "build_lists", "list_arrays", "list_count", "lists_blob",
+           "scratch_map"]

@@ -2,8 +2,8 @@
 
 Compaction keeps every kept version's vector unchanged and renumbers gids (a kept
 version's new gid is its position among the kept ones), so the centroids and each kept
-row's codes still hold: the rows of dropped versions are left out, the others copied a
-block at a time with their new gids, in their lists' order. The calibrated number of lists
+row's codes still hold: the rows of dropped versions are left out, the others copied list
+by list with their new gids, in their lists' order. The calibrated number of lists
 a query reads is kept. Lists that fail their checksum, or do not belong to the graph, are
 not carried (the compacted file has none until its graph is next built).
 """
@@ -16,14 +16,19 @@ import numpy as np
 
 from ...engine.format import crc32
 from ...errors import CorruptFileError
-from .lists_build import ListsBlob, lists_blob, row_type, scratch_map
-from .lists_format import HEADER, lists_segment, row_bytes, unpack_header
+from .lists_build import ListsBlob, list_arrays, lists_blob, scratch_map
+from .lists_format import HEADER, ListsHeader, lists_segment, row_bytes, unpack_header
 
 if TYPE_CHECKING:
     from ...config import IndexConfig
     from ...engine.snapshot import Snapshot
 
-COPY_ROWS = 1 << 16  # rows copied at a time
+
+def _region(data: memoryview, header: ListsHeader, start: int, rows: int) -> memoryview:
+    """The bytes of the list of ``rows`` rows from row ``start``."""
+    width = row_bytes(header.dim)
+    at = header.rows_at + int(start) * width
+    return data[at : at + int(rows) * width]
 
 
 def carry_lists(snap: Snapshot, config: IndexConfig, kept: np.ndarray, covered: int,
@@ -48,24 +53,30 @@ def carry_lists(snap: Snapshot, config: IndexConfig, kept: np.ndarray, covered: 
     sizes = entries["rows"].astype(np.int64)
     centroids = np.frombuffer(data, "<f4", header.nlist * header.dim,
                               header.centroids_at).reshape(header.nlist, header.dim)
-    table = np.frombuffer(data, row_type(header.dim), header.count, header.rows_at)
-    gids = table["gid"].astype(np.int64)
-    pos = np.minimum(np.searchsorted(kept, gids), max(len(kept) - 1, 0))
-    found = (kept[pos] == gids) if len(kept) else np.zeros(len(gids), bool)
-    owner = np.repeat(np.arange(header.nlist), sizes)  # the list of each row
-    new_sizes = np.bincount(owner[found], minlength=header.nlist).astype(np.int64)
+    starts = entries["start"].astype(np.int64)
+    if sizes.sum() != header.count or (starts + sizes > header.count).any():
+        return None
+    width, dim = row_bytes(header.dim), header.dim
+    new_sizes, kept_rows = np.zeros(header.nlist, np.int64), []
+    for j in range(header.nlist):  # which rows of each list stay, and their new gids
+        gids = list_arrays(_region(data, header, starts[j], sizes[j]), int(sizes[j]), dim)[0]
+        pos = np.minimum(np.searchsorted(kept, gids), max(len(kept) - 1, 0))
+        found = (kept[pos] == gids) if len(kept) else np.zeros(len(gids), bool)
+        kept_rows.append((found, pos[found]))
+        new_sizes[j] = int(found.sum())
     new_starts = np.concatenate([[0], np.cumsum(new_sizes)[:-1]]).astype(np.int64)
-    width = row_bytes(header.dim)
     rows = scratch_map(int(new_sizes.sum()) * width, scratch_dir)
-    out = np.frombuffer(rows, row_type(header.dim))
-    at = 0
-    for start in range(0, header.count, COPY_ROWS):
-        keep = found[start : start + COPY_ROWS]
-        block = table[start : start + COPY_ROWS][keep]
-        block["gid"] = pos[start : start + COPY_ROWS][keep]
-        out[at : at + len(block)] = block
-        at += len(block)
-        snap.view.release(ref.offset + header.rows_at + start * width, COPY_ROWS * width)
+    out = np.frombuffer(rows, np.uint8)
+    for j, (found, renumbered) in enumerate(kept_rows):
+        _, scales, codes = list_arrays(_region(data, header, starts[j], sizes[j]),
+                                       int(sizes[j]), dim)
+        at = int(new_starts[j]) * width
+        for column in (renumbered.astype("<i8"), scales[found], codes[found]):
+            raw = np.ascontiguousarray(column).view(np.uint8).ravel()
+            out[at : at + len(raw)] = raw
+            at += len(raw)
+        snap.view.release(ref.offset + header.rows_at + int(starts[j]) * width,
+                          int(sizes[j]) * width)
     meta = {key: ref.meta[key] for key in ("nprobe", "recall", "recall_sample")
             if key in ref.meta}
     return lists_blob(rows, new_starts, new_sizes, centroids.copy(), metric=header.metric,

@@ -11,9 +11,10 @@ centroids u32):
 
 * the directory: per list, its first row u64, its rows u32 and the CRC-32 of its rows u32;
 * the centroids: ``nlist x dim`` float32, unit length;
-* the rows, list after list: gid i64, scale f32, ``dim`` int8 codes (a row's approximate
-  score is ``scale * codes . query``; for the cosine metric the codes are of the unit
-  vector).
+* the lists, one after the other, each ``rows`` rows as columns: their gids (i64), their
+  scales (f32), their codes (``rows x dim`` int8). A row's approximate score is
+  ``scale * codes . query`` (for the cosine metric the codes are of the unit vector). A
+  list starting at row ``s`` starts ``s * (12 + dim)`` bytes after the first.
 
 Numpy-free: the header and the directory are read before numpy is imported.
 """
@@ -42,7 +43,7 @@ assert HEADER.size == 64
 
 
 def row_bytes(dim: int) -> int:
-    """Bytes of one row: gid, scale and ``dim`` int8 codes."""
+    """Bytes a row takes: its gid, scale and ``dim`` int8 codes."""
     return 12 + dim
 
 

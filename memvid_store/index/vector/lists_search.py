@@ -29,7 +29,7 @@ from ...engine.format import crc32
 from ...errors import CorruptFileError
 from ..damage import warn_damaged
 from .hnsw_search import HnswSearch
-from .lists_build import row_type
+from .lists_build import list_arrays
 from .lists_format import ENTRY, HEADER, lists_segment, row_bytes, unpack_header
 
 DEPTH = 40  # the first round's candidates for k = 10 (graph_depth(10, "i8"))
@@ -70,9 +70,8 @@ class ListsIndex:
         self.covered = header.covered
         self.nprobe = max(1, min(header.nlist, int(ref.meta.get("nprobe", 8))))
         self.metric = metric
-        self._row_type = row_type(header.dim)
         self._width = row_bytes(header.dim)
-        self._checked: dict[int, np.ndarray] = {}  # list -> its rows, CRC checked
+        self._checked: dict[int, tuple[np.ndarray, ...]] = {}  # list -> columns, checked
         self._lock = threading.Lock()
 
     def search(self, queries: np.ndarray, k: int, *, ef: int, ordered: bool = False
@@ -86,13 +85,13 @@ class ListsIndex:
         labels = np.full((len(queries), k), -1, np.int64)
         scores = np.full((len(queries), k), -np.inf, np.float32)
         for i, query in enumerate(queries):
-            rows = [self._rows(j) for j in near[i].tolist()]
-            part = np.concatenate(rows) if rows else self._rows_of(b"")
-            if not len(part):
+            picked = [self._rows(j) for j in near[i].tolist() if self.sizes[j]]
+            if not picked:
                 continue
-            approx = part["scale"] * (part["code"].astype(np.float32) @ query)
+            gids = np.concatenate([g for g, _, _ in picked])
+            approx = np.concatenate([s * (c.astype(np.float32) @ query) for _, s, c in picked])
             top = np.argsort(-approx, kind="stable")[:k]
-            labels[i, : len(top)] = part["gid"][top]
+            labels[i, : len(top)] = gids[top]
             scores[i, : len(top)] = approx[top]
         return labels, scores
 
@@ -106,8 +105,8 @@ class ListsIndex:
         if missing and getattr(self.view, "batches", False):
             self.view.fetch(missing, "segment:lists", gap=0)
 
-    def _rows(self, j: int) -> np.ndarray:
-        """The rows of list ``j``, its CRC checked on first use."""
+    def _rows(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(gids, scales, codes) of list ``j``, its CRC checked on first use."""
         rows = self._checked.get(j)
         if rows is None:
             offset, size = self._span(j)
@@ -115,13 +114,10 @@ class ListsIndex:
             if crc32(data) != int(self.crcs[j]):
                 raise CorruptFileError(f"cluster list {j} fails its checksum",
                                        "segment:lists", offset)
-            rows = self._rows_of(data)
+            rows = list_arrays(data, int(self.sizes[j]), self.header.dim)
             with self._lock:
                 self._checked[j] = rows
         return rows
-
-    def _rows_of(self, data: Any) -> np.ndarray:
-        return np.frombuffer(data, self._row_type)
 
     def close(self) -> None:
         self._checked.clear()
