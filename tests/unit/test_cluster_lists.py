@@ -290,3 +290,58 @@ def test_inner_product_lists_and_small_graphs(mem_path, tmp_path):
     build(small, clustered(800, 14))  # a graph, too few vectors for lists
     ref, graph, _ = segment(small)
     assert graph is not None and ref is None
+
+
+NUMPY_FREE = """
+import json, os, sys
+from memvid_store import Memory
+from memvid_store.remote.client import Fetched
+
+class LocalObject:
+    def __init__(self, path, url):
+        self.url, self.fd, self.size = url, os.open(path, os.O_RDONLY), os.path.getsize(path)
+    def get(self, start, end, *, if_match=None, if_none_match=None, **_):
+        if if_none_match == '"local"':
+            return None
+        return Fetched(os.pread(self.fd, max(0, min(end, self.size) - start), start),
+                       '"local"', self.size)
+    def tail(self, size):
+        return self.get(max(0, self.size - size), self.size)
+
+path, cache, queries = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+mem = Memory.open("s3://lists/m.mv2", readonly=True, warmup="none",
+                  remote={"cache_dir": cache,
+                          "wrap_client": lambda client: LocalObject(path, client.url)})
+hits = [[(h.id, h.score) for h in mem.find(vector=q, k=10, mode="vector")] for q in queries]
+regions = sorted({r.region for r in mem._reader.fd.log})
+print(json.dumps({"hits": hits, "numpy": "numpy" in sys.modules, "regions": regions}))
+"""
+
+
+def test_a_fresh_process_answers_from_the_lists_without_numpy(mem_path, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    data = clustered(3000, 15)
+    build(mem_path, data)
+    queries = clustered(12, 16)
+    out = subprocess.run([sys.executable, "-c", NUMPY_FREE, mem_path, str(tmp_path / "c"),
+                          json.dumps(queries.tolist())], capture_output=True, text=True,
+                         check=True, env={**os.environ, "AWS_ACCESS_KEY_ID": "t",
+                                          "AWS_SECRET_ACCESS_KEY": "t",
+                                          "AWS_REGION": "us-east-1"})
+    got = json.loads(out.stdout)
+    assert not got["numpy"] and "segment:ann" not in got["regions"]
+    found = 0
+    for q, hits in zip(queries, got["hits"], strict=True):
+        ids, scores = exact(data, q, 10)
+        found += len({i for i, _ in hits} & set(ids))
+        truth = dict(zip(ids, scores, strict=True))
+        for hit_id, score in hits:  # rescored from the float32 rows
+            if hit_id in truth:
+                assert abs(score - truth[hit_id]) < 1e-5
+    assert found / 120 >= 0.95
+    with remote(mem_path, str(tmp_path / "numpy")) as mem:  # numpy loaded: the same hits
+        assert [[h.id for h in mem.find(vector=q, k=10, mode="vector")] for q in queries] \
+            == [[i for i, _ in hits] for hits in got["hits"]]

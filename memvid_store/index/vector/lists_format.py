@@ -42,6 +42,19 @@ ENTRY = struct.Struct("<QII")  # first row, rows, crc of the rows
 assert HEADER.size == 64
 
 
+DEPTH = 40  # a query's first-round candidates for k = 10 (graph_depth(10, "i8")): it reads
+# the calibrated ``nprobe`` lists at this depth, proportionally more for a deeper round
+
+
+def head_bytes(meta: dict[str, Any], dim: int | None) -> int:
+    """The bytes before the first row, from the TOC's list count (the header alone when
+    that is missing)."""
+    nlist = meta.get("nlist")
+    if not dim or not isinstance(nlist, int) or isinstance(nlist, bool) or nlist < 1:
+        return HEADER.size
+    return HEADER.size + nlist * (ENTRY.size + 4 * dim)
+
+
 def row_bytes(dim: int) -> int:
     """Bytes a row takes: its gid, scale and ``dim`` int8 codes."""
     return 12 + dim
@@ -103,5 +116,5 @@ def lists_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
     return ref if ref.meta.get("covered") == graph.meta.get("covered") else None
 
 
-__all__ = ["KIND", "ListsHeader", "lists_segment", "pack_header", "row_bytes",
-           "unpack_header"]
+__all__ = ["DEPTH", "KIND", "ListsHeader", "head_bytes", "lists_segment", "pack_header",
+           "row_bytes", "unpack_header"]

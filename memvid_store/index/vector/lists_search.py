@@ -30,9 +30,15 @@ from ...errors import CorruptFileError
 from ..damage import warn_damaged
 from .hnsw_search import HnswSearch
 from .lists_build import list_arrays
-from .lists_format import ENTRY, HEADER, lists_segment, row_bytes, unpack_header
-
-DEPTH = 40  # the first round's candidates for k = 10 (graph_depth(10, "i8"))
+from .lists_format import (
+    DEPTH,
+    ENTRY,
+    HEADER,
+    head_bytes,
+    lists_segment,
+    row_bytes,
+    unpack_header,
+)
 
 
 class ListsIndex:
@@ -42,7 +48,7 @@ class ListsIndex:
 
     def __init__(self, view: Any, ref: Any, metric: str, dim: int | None) -> None:
         self.view, self.ref = view, ref
-        head = view.read(ref.offset, min(ref.length, _head_bytes(ref.meta, dim)),
+        head = view.read(ref.offset, min(ref.length, head_bytes(ref.meta, dim)),
                          "segment:lists")  # the header, directory and centroids at once
         header = unpack_header(head, ref.length)
         if header.metric != metric or (dim is not None and header.dim != dim):
@@ -121,15 +127,6 @@ class ListsIndex:
 
     def close(self) -> None:
         self._checked.clear()
-
-
-def _head_bytes(meta: dict[str, Any], dim: int | None) -> int:
-    """The bytes before the first row, from the TOC's list count (the header alone when
-    that is missing)."""
-    nlist = meta.get("nlist")
-    if not dim or not isinstance(nlist, int) or isinstance(nlist, bool) or nlist < 1:
-        return HEADER.size
-    return HEADER.size + nlist * (ENTRY.size + 4 * dim)
 
 
 class ListsSearch(HnswSearch):

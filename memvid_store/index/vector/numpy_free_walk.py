@@ -124,22 +124,32 @@ class NumpyFreeWalk:
             except Unsupported:
                 self.graph = False
                 return None
-            self.snap.fetch_vectors(keys)
-            scored = sorted(((self._score(nk, req.vector, gid), gid) for gid in keys),
-                            key=best_first)
+            scored = rescored(self.snap, nk, "cosine", req.vector, keys)
             ranked = accept.take([(g, s) for s, g in scored], req.k)
             if len(ranked) >= req.k or len(keys) >= self.graph.count:
                 return ranked
             depth *= 4
         return None
 
-    def _score(self, nk: Any, query: array, gid: int) -> float:
-        """Cosine of ``query`` (unit) and the stored float32 row of ``gid``."""
-        ref = self.snap.locate(gid)
+
+def rescored(snap: Snapshot, nk: Any, metric: str, query: array, gids: list[int],
+             region: str = "segment:ann") -> list[tuple[float, int]]:
+    """(exact score, gid) of committed versions ``gids``, best first, from their stored
+    float32 rows (fetched together first): the cosine of ``query`` (unit) or the inner
+    product, float32-rounded as the numpy paths score. ``region``: the index that proposed
+    them, named when one has no vector."""
+    snap.fetch_vectors(gids)
+    out = []
+    for gid in gids:
+        ref = snap.locate(gid)
         view = ref.run.vector_view(ref.row) if ref.run is not None else None
         if view is None:
-            raise CorruptFileError("the ANN graph refers to a version without a vector",
-                                   "segment:ann")
+            raise CorruptFileError("a vector index refers to a version without a vector",
+                                   region)
         row = view.cast("f")
-        norm = math.sqrt(nk.dot(row, row))
-        return round_f32([nk.dot(query, row) / norm if norm > 0 else 0.0])[0]
+        score = nk.dot(query, row)
+        if metric == "cosine":
+            norm = math.sqrt(nk.dot(row, row))
+            score = score / norm if norm > 0 else 0.0
+        out.append((round_f32([score])[0], gid))
+    return sorted(out, key=best_first)

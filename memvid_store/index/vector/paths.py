@@ -4,8 +4,9 @@ Every path implements :class:`VectorPath`: accepted candidates per request, best
 or None when it cannot serve the batch (the next path answers). :meth:`VectorPaths.choose`
 tries them in this order:
 
-0. :mod:`.lists_search`, for a memory read from object storage whose graph has cluster
-   lists, until the graph is open: a query downloads a few lists, not the graph;
+0. for a memory read from object storage whose graph has cluster lists, until the graph
+   is open: :mod:`.numpy_free_lists` while numpy is not loaded, else :mod:`.lists_search`
+   (a query downloads a few lists, not the graph);
 1. :mod:`.numpy_free_scan`, while numpy is not loaded and the file has no graph;
 2. :mod:`.numpy_free_walk` of a usearch int8 graph, while numpy is not loaded (within
    its time budget), while a background warmup is opening the graph (``defer``), or
@@ -13,8 +14,9 @@ tries them in this order:
 3. :mod:`.hnsw_search`, the HNSW library, once the graph is open or can open now;
 4. :mod:`.exact`, the numpy scan, which always serves.
 
-Paths 1-2 never import numpy: a fresh process's first queries stay numpy-free. Modules of
-paths 0 and 3-4 import numpy and are imported only when those paths are first needed.
+Paths 1-2 and the numpy-free lists never import numpy: a fresh process's first queries
+stay numpy-free. Modules of the other paths import numpy and are imported only when those
+paths are first needed.
 
 Opening a graph for the library costs what its size costs: its checksum reads every byte
 (seconds for a graph of hundreds of MB out of the page cache) and usearch visits every
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from .exact import ExactScan
     from .hnsw_search import HnswSearch
     from .lists_search import ListsSearch
+    from .numpy_free_lists import NumpyFreeLists
     from .numpy_free_subset import NumpyFreeSubset
     from .subset_scan import SubsetScan
 
@@ -81,6 +84,7 @@ class VectorPaths:
         self._exact: ExactScan | None = None
         self._hnsw: HnswSearch | None = None
         self._lists: ListsSearch | None = None
+        self._free_lists: NumpyFreeLists | None = None
         self._subset: SubsetScan | None = None
         self._free_subset: NumpyFreeSubset | None = None
         self._build_lock = threading.Lock()
@@ -124,6 +128,14 @@ class VectorPaths:
                                               exact, lambda: False, self._wide_subset)
         return self._lists
 
+    @property
+    def free_lists(self) -> NumpyFreeLists:
+        if self._free_lists is None:
+            from .numpy_free_lists import NumpyFreeLists
+
+            self._free_lists = NumpyFreeLists(self.snap, self.config)
+        return self._free_lists
+
     def reads_lists(self) -> bool:
         """Whether the cluster lists answer: bytes read from object storage, lists
         belonging to the graph, and the graph not open."""
@@ -144,6 +156,8 @@ class VectorPaths:
         numpy_free = not kernels.numpy_loaded()
         graph = self.has_graph()
         if graph and self.reads_lists():
+            if numpy_free:
+                yield self.free_lists
             yield self.lists
         if numpy_free and not graph:
             yield self.scan

@@ -1,0 +1,172 @@
+"""The cluster lists searched without numpy: a remote memory's first vector answers.
+
+Importing numpy costs 60-200 ms, about a third of a first vector answer from object
+storage. While numpy is not loaded, a remote memory whose graph has cluster lists
+(:mod:`.lists_format`) is searched here as :mod:`.lists_search` searches it with numpy:
+numkong scores the query against the centroids, picks the calibrated number of nearest
+lists, downloads those not held (one round), checks each one's CRC, scores its int8 codes
+against the query quantized to int8 (a ranking only), and rescores the best candidates
+from their float32 rows (:func:`.numpy_free_walk.rescored`).
+
+It cannot serve (None: the numpy path answers) without numkong, when the lists do not
+cover every committed version or the WAL holds vectors, when they are damaged (the numpy
+path finds it again and warns), or when ``k`` candidates were not accepted after one
+widening.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import struct
+from array import array
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ...config import IndexConfig
+from ...engine.format import crc32
+from ...engine.snapshot import Snapshot
+from ...errors import CorruptFileError
+from . import kernels
+from .hnsw_format import graph_depth
+from .lists_format import (
+    DEPTH,
+    ENTRY,
+    HEADER,
+    head_bytes,
+    lists_segment,
+    row_bytes,
+    unpack_header,
+)
+from .numpy_free_walk import rescored
+
+if TYPE_CHECKING:
+    from ..acceptance import Acceptance, Ranked
+    from ..requests import Request
+
+WIDENINGS = 1  # rounds of 4x the candidates tried before the numpy path takes over
+
+
+class NumpyFreeLists:
+    """One snapshot's cluster lists, searched with numkong."""
+
+    def __init__(self, snap: Snapshot, config: IndexConfig) -> None:
+        self.snap, self.config = snap, config
+        self.metric = config.distance
+        self._opened: Any = None  # (header, directory, centroids), or False: cannot serve
+        self._lists: dict[int, tuple[memoryview, memoryview, memoryview]] = {}
+
+    def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]
+               ) -> list[Ranked] | None:
+        """Accepted (ref, score) best-first per request, or None when this path cannot
+        serve one of them."""
+        nk = kernels.kernel()
+        snap = self.snap
+        if nk is None or any(v.embedding for v in snap.delta) or not self._open():
+            return None
+        out = []
+        try:
+            for req, accept in zip(reqs, accepts, strict=True):
+                ranked = self._ranked(nk, req, accept)
+                if ranked is None:
+                    return None
+                out.append(ranked)
+        except CorruptFileError:
+            self._opened = False
+            return None
+        return out
+
+    def _open(self) -> bool:
+        if self._opened is None:
+            try:
+                self._opened = self._read_head() or False
+            except CorruptFileError:
+                self._opened = False
+        return bool(self._opened)
+
+    def _read_head(self) -> Any:
+        snap = self.snap
+        ref = lists_segment(snap, self.config)
+        if ref is None or int(ref.meta.get("covered", -1)) < snap.toc.next_gid:
+            return None
+        head = snap.view.read(ref.offset, min(ref.length, head_bytes(ref.meta, snap.dim)),
+                              "segment:lists")
+        header = unpack_header(head, ref.length)
+        if header.metric != self.metric or header.dim != snap.dim or \
+                len(head) < header.rows_at:
+            return None
+        rest = head[HEADER.size : header.rows_at]
+        if crc32(rest) != header.head_crc:
+            raise CorruptFileError("the cluster lists' directory fails its checksum",
+                                   "segment:lists", ref.offset)
+        directory = list(struct.iter_unpack(ENTRY.format, rest[: header.nlist * ENTRY.size]))
+        if sum(rows for _, rows, _ in directory) != header.count or any(
+                start + rows > header.count for start, rows, _ in directory):
+            raise CorruptFileError("the cluster lists' directory does not match their rows",
+                                   "segment:lists", ref.offset)
+        centroids = rest[header.nlist * ENTRY.size :].cast("B").cast(
+            "f", (header.nlist, header.dim))
+        nprobe = max(1, min(header.nlist, int(ref.meta.get("nprobe", 8))))
+        return ref, header, directory, centroids, nprobe
+
+    def _ranked(self, nk: Any, req: Request, accept: Acceptance) -> Ranked | None:
+        ref, header, directory, centroids, nprobe = self._opened
+        query = memoryview(req.vector).cast("B").cast("f", (1, header.dim))
+        near = memoryview(nk.cdist(query, centroids, metric="dot")).tolist()[0]
+        quantized = _quantized(req.vector, header.dim)
+        depth = graph_depth(req.k, "i8")
+        for _ in range(WIDENINGS + 1):
+            probe = min(header.nlist, math.ceil(nprobe * max(depth, DEPTH) / DEPTH))
+            picked = heapq.nlargest(probe, range(header.nlist), key=near.__getitem__)
+            self._fetch(ref, header, directory, picked)
+            approx: list[tuple[float, int]] = []
+            for j in picked:
+                if directory[j][1]:
+                    gids, scales, codes = self._list(ref, header, directory, j)
+                    dots = memoryview(nk.cdist(quantized, codes, metric="dot")).tolist()[0]
+                    approx.extend(zip([s * d for s, d in zip(scales, dots, strict=True)],
+                                      gids, strict=True))
+            keys = [g for _, g in heapq.nlargest(depth, approx)]
+            scored = rescored(self.snap, nk, self.metric, req.vector, keys, "segment:lists")
+            ranked = accept.take([(g, s) for s, g in scored], req.k)
+            if len(ranked) >= req.k or len(approx) >= header.count:
+                return ranked
+            depth *= 4
+        return None
+
+    def _span(self, ref: Any, header: Any, entry: tuple[int, int, int]) -> tuple[int, int]:
+        width = row_bytes(header.dim)
+        return ref.offset + header.rows_at + entry[0] * width, entry[1] * width
+
+    def _fetch(self, ref: Any, header: Any, directory: list, picked: list[int]) -> None:
+        """Download the picked lists not held yet, in one round."""
+        missing = [self._span(ref, header, directory[j]) for j in picked
+                   if j not in self._lists and directory[j][1]]
+        if missing and self.snap.view.batches:
+            self.snap.view.fetch(missing, "segment:lists", gap=0)
+
+    def _list(self, ref: Any, header: Any, directory: list, j: int
+              ) -> tuple[memoryview, memoryview, memoryview]:
+        """(gids, scales, codes) of list ``j``, its CRC checked on first use."""
+        held = self._lists.get(j)
+        if held is None:
+            offset, size = self._span(ref, header, directory[j])
+            data = self.snap.view.read(offset, size, "segment:lists").cast("B")
+            if crc32(data) != directory[j][2]:
+                raise CorruptFileError(f"cluster list {j} fails its checksum",
+                                       "segment:lists", offset)
+            rows = directory[j][1]
+            held = (data[: 8 * rows].cast("q"), data[8 * rows : 12 * rows].cast("f"),
+                    data[12 * rows :].cast("b", (rows, header.dim)))
+            self._lists[j] = held
+        return held
+
+
+def _quantized(vector: array, dim: int) -> memoryview:
+    """The query as int8 codes (1, dim), for ranking rows by their codes."""
+    peak = max((abs(x) for x in vector), default=0.0) or 1.0
+    codes = array("b", [max(-127, min(127, round(x * 127 / peak))) for x in vector])
+    return memoryview(codes).cast("B").cast("b", (1, dim))
+
+
+__all__ = ["NumpyFreeLists"]
