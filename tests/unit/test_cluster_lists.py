@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from bench.s3_trace import LocalObject
 from memvid_store import Memory
 from memvid_store.index.damage import DamagedIndexWarning
 from memvid_store.index.vector.lists_build import list_arrays
@@ -22,26 +23,6 @@ pytest.importorskip("obstore")
 
 DIM = 32
 INDEX = {"ann_threshold": 500, "lexical": False}
-
-
-class LocalObject:
-    """An object client over a local file: one version, ETag ``"local"``."""
-
-    def __init__(self, path: str, url: str) -> None:
-        self.url = url
-        self.fd, self.size = os.open(path, os.O_RDONLY), os.path.getsize(path)
-
-    def get(self, start: int, end: int, *, if_match: str | None = None,
-            if_none_match: str | None = None, **_: object) -> object:
-        from memvid_store.remote.client import Fetched
-
-        if if_none_match == '"local"':
-            return None
-        return Fetched(os.pread(self.fd, max(0, min(end, self.size) - start), start),
-                       '"local"', self.size)
-
-    def tail(self, size: int) -> object:
-        return self.get(max(0, self.size - size), self.size)
 
 
 @pytest.fixture(autouse=True)
@@ -293,21 +274,10 @@ def test_inner_product_lists_and_small_graphs(mem_path, tmp_path):
 
 
 NUMPY_FREE = """
-import json, os, sys
+import json, sys
+sys.path.insert(0, sys.argv[4])
+from bench.s3_trace import LocalObject
 from memvid_store import Memory
-from memvid_store.remote.client import Fetched
-
-class LocalObject:
-    def __init__(self, path, url):
-        self.url, self.fd, self.size = url, os.open(path, os.O_RDONLY), os.path.getsize(path)
-    def get(self, start, end, *, if_match=None, if_none_match=None, **_):
-        if if_none_match == '"local"':
-            return None
-        return Fetched(os.pread(self.fd, max(0, min(end, self.size) - start), start),
-                       '"local"', self.size)
-    def tail(self, size):
-        return self.get(max(0, self.size - size), self.size)
-
 path, cache, queries = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 mem = Memory.open("s3://lists/m.mv2", readonly=True, warmup="none",
                   remote={"cache_dir": cache,
@@ -326,8 +296,9 @@ def test_a_fresh_process_answers_from_the_lists_without_numpy(mem_path, tmp_path
     data = clustered(3000, 15)
     build(mem_path, data)
     queries = clustered(12, 16)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out = subprocess.run([sys.executable, "-c", NUMPY_FREE, mem_path, str(tmp_path / "c"),
-                          json.dumps(queries.tolist())], capture_output=True, text=True,
+                          json.dumps(queries.tolist()), root], capture_output=True, text=True,
                          check=True, env={**os.environ, "AWS_ACCESS_KEY_ID": "t",
                                           "AWS_SECRET_ACCESS_KEY": "t",
                                           "AWS_REGION": "us-east-1"})

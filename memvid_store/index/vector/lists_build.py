@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .calibrate import MARGIN
-from .lists_format import ENTRY, METRICS, pack_header, row_bytes
+from .lists_format import DEPTH, ENTRY, METRICS, pack_header, row_bytes
 
 ITERATIONS = 8  # k-means rounds
 SAMPLE_PER_LIST = 32  # k-means sample rows per list
@@ -41,7 +41,6 @@ MIN_LISTS, MAX_LISTS = 16, 4096
 MIN_ROWS = 1_000  # fewer vectors: no lists (the graph is fetched whole, a few MB at most)
 BATCH = 8_192  # rows assigned and written at a time
 QUERIES = 200  # calibration sample
-DEPTH = 40  # candidates rescored per query (graph_depth(10, "i8"))
 K = 10
 SEED = 4321
 
