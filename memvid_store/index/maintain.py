@@ -134,7 +134,8 @@ class IndexMaintainer:
         if self.config.lexical and covered_gid(snap.toc.find("lex")) < snap.toc.next_gid:
             return True
         count = graph_count(snap.toc.find("ann"))
-        return self._builds_graph(snap.toc.counters.get("vectors", 0), count, full)
+        return (self._builds_graph(snap.toc.counters.get("vectors", 0), count, full)
+                or self._lists_missing(snap, full))
 
     def ready(self) -> bool:
         return self._carried is not None or (self._background is not None
@@ -309,7 +310,7 @@ class IndexMaintainer:
         if graph is None:
             if (not self._builds_graph(vectors_total, graph_count(old), full)
                     or not self._fits(snap, old, vectors_total)):
-                return segments
+                return self._with_lists(snap, segments, write, full)
             first_extra = snap.toc.next_gid + len(snap.delta)  # versions not in the delta
             graph = prepare_graph(snap, self.config, self._scratch_dir(), upto=next_gid,
                                   fresh=[v for v in versions
@@ -317,6 +318,28 @@ class IndexMaintainer:
             if graph is None:
                 return segments
         return _without_graph(segments) + graph_refs(graph, write)
+
+    def _lists_missing(self, snap: Snapshot, full: int) -> bool:
+        """Whether ``build_index()`` (``full == ALL``) adds cluster lists to a graph built
+        without them (a file written before they existed, or with a failed build)."""
+        if full != ALL or not self.config.ann_lists or snap.toc.find("ann") is None:
+            return False
+        from .vector.lists_format import METRICS, lists_segment
+
+        return (self.config.distance in METRICS
+                and lists_segment(snap, self.config) is None)
+
+    def _with_lists(self, snap: Snapshot, segments: list[SegmentRef], write: Append,
+                    full: int) -> list[SegmentRef]:
+        """``segments`` with cluster lists for the snapshot's graph, when missing."""
+        if not self._lists_missing(snap, full):
+            return segments
+        from .vector.graph_update import lists_of_graph, lists_ref
+
+        lists = lists_of_graph(snap, self.config, self._scratch_dir())
+        if lists is None:
+            return segments
+        return [s for s in segments if s.kind != "lists"] + [lists_ref(lists, write)]
 
     def _fits(self, snap: Snapshot, old: SegmentRef | None, vectors: int) -> bool:
         """Whether a graph of ``vectors`` fits the memory bound of a compaction (None: no

@@ -316,3 +316,29 @@ def test_a_fresh_process_answers_from_the_lists_without_numpy(mem_path, tmp_path
     with remote(mem_path, str(tmp_path / "numpy")) as mem:  # numpy loaded: the same hits
         assert [[h.id for h in mem.find(vector=q, k=10, mode="vector")] for q in queries] \
             == [[i for i, _ in hits] for hits in got["hits"]]
+
+
+def test_build_index_adds_lists_to_a_graph_built_without_them(mem_path, monkeypatch):
+    import memvid_store.index.vector.lists_build as lists_build
+
+    def fails(*_, **__):
+        raise MemoryError("no room")
+
+    data = clustered(2000, 17)
+    monkeypatch.setattr(lists_build, "build_lists", fails)
+    with pytest.warns(RuntimeWarning, match="cluster lists could not be built"):
+        build(mem_path, data)  # a graph without lists, as files written before them
+    ref, first_graph, _ = segment(mem_path)
+    assert ref is None and first_graph is not None
+    monkeypatch.undo()
+    with Memory.open(mem_path, graph_background=False) as mem:
+        before = mem.generation
+        mem.build_index()
+        assert mem.generation > before
+        mem.build_index()  # nothing left to add
+        after = mem.generation
+        mem.build_index()
+        assert mem.generation == after
+    ref, graph, usable = segment(mem_path)
+    assert usable == ref and ref.meta["count"] == 2000 and ref.meta["covered"] == 2000
+    assert graph == first_graph  # the graph itself is not rebuilt

@@ -120,6 +120,28 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
     return PreparedGraph(graph_identity(old), blob, meta, lists)
 
 
+def lists_of_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str
+                   ) -> ListsBlob | None:
+    """Cluster lists of the vectors the snapshot's graph holds (gids below its
+    ``covered``), for a graph built without them."""
+    graph = snap.toc.find("ann")
+    if graph is None:
+        return None
+    covered = covered_gid(graph)
+    held = []
+    mapped = MappedPages(snap.view)
+    for matrix, gids, span in graph_blocks(snap):
+        keep = gids < covered
+        if keep.all():
+            held.append((matrix, gids))
+            mapped.add(matrix, span)
+        elif keep.any():
+            held.append((matrix[keep], gids[keep]))
+    if not held:
+        return None
+    return _lists(config, held, snap.dim or 0, covered, scratch_dir, mapped.release)
+
+
 def _lists(config: IndexConfig, held: list[tuple[Any, Any]], dim: int, covered: int,
            scratch_dir: str, done: Any) -> ListsBlob | None:
     """The cluster lists of the graph's vectors (None: not wanted, or, with a warning,
@@ -142,10 +164,14 @@ def graph_refs(graph: PreparedGraph, write: Append) -> list[SegmentRef]:
     """Write ``graph`` (and its cluster lists) into a commit; their TOC entries."""
     refs = [_written(write, "ann", graph.blob.parts, graph.blob.length, graph.blob.crc,
                      graph.meta)]
-    lists = graph.lists
-    if lists is not None:
-        refs.append(_written(write, KIND, lists.parts, lists.length, lists.crc, lists.meta))
+    if graph.lists is not None:
+        refs.append(lists_ref(graph.lists, write))
     return refs
+
+
+def lists_ref(lists: ListsBlob, write: Append) -> SegmentRef:
+    """Write cluster lists into a commit; their TOC entry."""
+    return _written(write, KIND, lists.parts, lists.length, lists.crc, lists.meta)
 
 
 def _written(write: Append, kind: str, parts: list[Any], length: int, crc: int,
