@@ -21,6 +21,7 @@ Numpy-free: the header and the directory are read before numpy is imported.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,15 @@ assert HEADER.size == 64
 
 
 DEPTH = 40  # a query's first-round candidates for k = 10 (graph_depth(10, "i8")): it reads
-# the calibrated ``nprobe`` lists at this depth, proportionally more for a deeper round
+# the calibrated ``nprobe`` lists at this depth, more for a deeper round (``probes``)
+
+
+def probes(nprobe: int, depth: int, nlist: int) -> int:
+    """Lists a round asking for ``depth`` candidates reads: the calibrated ``nprobe`` at
+    :data:`DEPTH`, growing with the square root of the depth ratio as a graph's search
+    width does (``hnsw_format.round_width``): twice the lists for four times the
+    candidates (a hybrid query's 200, a widened round)."""
+    return min(nlist, math.ceil(nprobe * math.sqrt(max(depth, DEPTH) / DEPTH)))
 
 
 def head_bytes(meta: dict[str, Any], dim: int | None) -> int:
@@ -117,4 +126,4 @@ def lists_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
 
 
 __all__ = ["DEPTH", "KIND", "ListsHeader", "head_bytes", "lists_segment", "pack_header",
-           "row_bytes", "unpack_header"]
+           "probes", "row_bytes", "unpack_header"]

@@ -12,14 +12,13 @@ and filters applied, a round widened x4 when too few pass (reading proportionall
 lists).
 
 A query reads the number of lists calibrated when the lists were built (``nprobe``, for
-the recall target) at the first round's depth (:data:`DEPTH`), proportionally more for a
-deeper round. Lists whose header or directory fail their checksum are not used (the
+the recall target) at the first round's depth (:data:`DEPTH`), more for a deeper round
+(``lists_format.probes``). Lists whose header or directory fail their checksum are not used (the
 graph answers, with a warning); a list failing its own is a typed error for that query.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import Any
 
@@ -36,6 +35,7 @@ from .lists_format import (
     HEADER,
     head_bytes,
     lists_segment,
+    probes,
     row_bytes,
     unpack_header,
 )
@@ -83,8 +83,9 @@ class ListsIndex:
     def search(self, queries: np.ndarray, k: int, *, ef: int, ordered: bool = False
                ) -> tuple[np.ndarray, np.ndarray]:
         """(gids, approximate scores) of the ``k`` best rows per query, -1 / -inf padded,
-        from the lists of the ``ef / DEPTH * nprobe`` nearest centroids."""
-        probe = min(self.header.nlist, math.ceil(self.nprobe * max(ef, DEPTH) / DEPTH))
+        from the lists of the ``probes(nprobe, ef)`` nearest centroids (``ef``: the round's
+        depth, as ``ListsSearch`` asks)."""
+        probe = probes(self.nprobe, ef, self.header.nlist)
         units = queries / np.maximum(np.linalg.norm(queries, axis=1), 1e-30)[:, None]
         near = np.argsort(-(units @ self.centroids.T), axis=1)[:, :probe]
         self._fetch(sorted(set(near.ravel().tolist())))

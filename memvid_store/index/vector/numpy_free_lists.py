@@ -17,7 +17,6 @@ widening.
 from __future__ import annotations
 
 import heapq
-import math
 import struct
 from array import array
 from collections.abc import Sequence
@@ -30,11 +29,11 @@ from ...errors import CorruptFileError
 from . import kernels
 from .hnsw_format import graph_depth
 from .lists_format import (
-    DEPTH,
     ENTRY,
     HEADER,
     head_bytes,
     lists_segment,
+    probes,
     row_bytes,
     unpack_header,
 )
@@ -116,7 +115,7 @@ class NumpyFreeLists:
         quantized = _quantized(req.vector, header.dim)
         depth = graph_depth(req.k, "i8")
         for _ in range(WIDENINGS + 1):
-            probe = min(header.nlist, math.ceil(nprobe * max(depth, DEPTH) / DEPTH))
+            probe = probes(nprobe, depth, header.nlist)
             picked = heapq.nlargest(probe, range(header.nlist), key=near.__getitem__)
             self._fetch(ref, header, directory, picked)
             approx: list[tuple[float, int]] = []
