@@ -43,6 +43,7 @@ BATCH = 8_192  # rows assigned and written at a time
 QUERIES = 200  # calibration sample
 K = 10
 SEED = 4321
+CRC_STEP = 16 << 20  # bytes of rows checksummed between drops of their pages
 
 Chunks = Sequence[tuple[np.ndarray, np.ndarray]]
 
@@ -75,7 +76,7 @@ def build_lists(chunks: Chunks, *, metric: str, dim: int, covered: int, target: 
     rng = np.random.default_rng(SEED)
     picks = np.sort(rng.choice(count, min(count, nlist * SAMPLE_PER_LIST, MAX_SAMPLE),
                                replace=False))
-    sample, sample_gids = _rows_at(chunks, picks)
+    sample, sample_gids = _rows_at(chunks, picks, done)
     sample = _unit(sample)
     centroids = _kmeans(sample, nlist, rng)
     assigned = _assign(chunks, centroids, done)
@@ -97,7 +98,8 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
     return rows / np.where(norms > 0, norms, 1.0)[:, None].astype("<f4")
 
 
-def _rows_at(chunks: Chunks, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rows_at(chunks: Chunks, picks: np.ndarray, done: Callable[[Any], None] | None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """Copies of the rows at positions ``picks`` (ascending) of ``chunks`` end to end,
     and their gids."""
     out, labels, start = [], [], 0
@@ -106,6 +108,8 @@ def _rows_at(chunks: Chunks, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         if len(inside):
             out.append(np.asarray(matrix[inside], "<f4"))
             labels.append(np.asarray(gids[inside], np.int64))
+            if done is not None:
+                done(matrix)
         start += len(gids)
     return np.concatenate(out), np.concatenate(labels)
 
@@ -187,6 +191,7 @@ def _rows_file(chunks: Chunks, assigned: np.ndarray, starts: np.ndarray, sizes: 
         _put(flat, base + 8 * at, np.asarray(gids, "<i8")[order])
         _put(flat, base + 8 * count + 4 * at, scales)
         _put(flat, base + 12 * count + dim * at, codes)
+        drop_pages(buffer)  # written pages stay in the page cache, not in this process
     return memoryview(buffer)
 
 
@@ -194,6 +199,25 @@ def _put(flat: np.ndarray, offsets: np.ndarray, values: np.ndarray) -> None:
     """Write each row of ``values`` (its bytes) at its offset in ``flat``."""
     raw = np.ascontiguousarray(values).view(np.uint8).reshape(len(offsets), -1)
     flat[offsets[:, None] + np.arange(raw.shape[1])] = raw
+
+
+def _crc(rows: memoryview, start: int, end: int, value: int = 0) -> int:
+    """CRC-32 of ``rows[start:end]`` (continuing ``value``), the pages read then dropped."""
+    crc = zlib.crc32(rows[start:end], value)
+    drop_pages(rows.obj, start, end)
+    return crc
+
+
+def drop_pages(buffer: Any, start: int = 0, end: int | None = None) -> None:
+    """Unmap the pages of ``[start, end)`` of a map of a scratch file from this process
+    (they stay in the page cache and fault back unchanged): a pass over hundreds of MB of
+    rows does not hold them all resident. Nothing for a buffer in memory."""
+    if not isinstance(buffer, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    end = len(buffer) if end is None else min(end, len(buffer))
+    start -= start % mmap.PAGESIZE
+    if end > start:
+        buffer.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
 def scratch_map(length: int, scratch_dir: str) -> Any:
@@ -220,7 +244,7 @@ def lists_blob(rows: Any, starts: np.ndarray, sizes: np.ndarray, centroids: np.n
     ``count`` and ``nlist``."""
     width = row_bytes(dim)
     rows = memoryview(rows)
-    crcs = [zlib.crc32(rows[s * width : (s + n) * width]) for s, n in zip(
+    crcs = [_crc(rows, s * width, (s + n) * width) for s, n in zip(
         starts.tolist(), sizes.tolist(), strict=True)]
     directory = b"".join(ENTRY.pack(s, n, c) for s, n, c in zip(
         starts.tolist(), sizes.tolist(), crcs, strict=True))
@@ -229,14 +253,15 @@ def lists_blob(rows: Any, starts: np.ndarray, sizes: np.ndarray, centroids: np.n
     head = pack_header(metric, dim, len(centroids), count, covered,
                        zlib.crc32(cents, zlib.crc32(directory)))
     parts = [head + directory + cents, rows]
-    crc = zlib.crc32(rows, zlib.crc32(parts[0]))
+    crc = zlib.crc32(parts[0])
+    for at in range(0, len(rows), CRC_STEP):
+        crc = _crc(rows, at, at + CRC_STEP, crc)
     return ListsBlob(parts, len(parts[0]) + len(rows), crc,
                      {"covered": covered, "count": count, "nlist": len(centroids), **meta})
 
 
 def _calibrate(chunks: Chunks, queries: np.ndarray, own: np.ndarray, centroids: np.ndarray,
-               rows: Any,
-               starts: np.ndarray, sizes: np.ndarray, dim: int, metric: str, goal: float,
+               rows: Any, starts: np.ndarray, sizes: np.ndarray, dim: int, metric: str, goal: float,
                done: Callable[[Any], None] | None) -> tuple[int, float]:
     """(lists to probe, recall@K measured there): the fewest whose recall of the sample
     queries' exact top K (each query, a sample row of gid ``own``, left out) reaches
@@ -257,6 +282,7 @@ def _calibrate(chunks: Chunks, queries: np.ndarray, own: np.ndarray, centroids: 
             approx = np.concatenate([s * (c.astype(np.float32) @ query) for _, s, c in picked])
             keep = gids[np.argsort(-approx)[: DEPTH + 1]]
             found += len(set(keep.tolist()) - {mine[i]} & truth[i])
+            drop_pages(rows.obj)  # the lists read stay in the page cache only
         recall = found / (K * len(queries))
         if recall >= goal or nprobe >= nlist:
             return nprobe, recall
@@ -284,5 +310,5 @@ def _exact_top(chunks: Chunks, queries: np.ndarray, own: np.ndarray, metric: str
                                                                 strict=True)]
 
 
-__all__ = ["ListsBlob", "build_lists", "list_arrays", "list_count", "lists_blob",
-           "scratch_map"]
+__all__ = ["ListsBlob", "build_lists", "drop_pages", "list_arrays", "list_count",
+           "lists_blob", "scratch_map"]
