@@ -13,14 +13,16 @@ lists).
 
 A query reads the number of lists calibrated when the lists were built (``nprobe``, for
 the recall target) at the first round's depth (:data:`DEPTH`), more for a deeper round
-(``lists_format.probes``). Lists whose header or directory fail their checksum are not used (the
-graph answers, with a warning); a list failing its own is a typed error for that query.
+(``lists_format.probes``). When the header, the directory or a list fails its checksum
+the lists are not used again (the graph answers, with a warning naming
+``mv2 doctor --repair``).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +41,10 @@ from .lists_format import (
     row_bytes,
     unpack_header,
 )
+
+if TYPE_CHECKING:
+    from ..acceptance import Acceptance, Ranked
+    from ..requests import Request
 
 
 class ListsIndex:
@@ -148,7 +154,8 @@ class ListsSearch(HnswSearch):
                 self._opened = True
         return self._graph or (None, 0)
 
-    def ranked(self, reqs, accepts):  # type: ignore[no-untyped-def]
+    def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]
+               ) -> list[Ranked] | None:
         """The graph search's ranking over the lists; None (the graph answers) when the
         lists are absent or damaged, or a list read fails its checksum."""
         try:
