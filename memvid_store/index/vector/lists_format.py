@@ -115,6 +115,16 @@ def corrupt(message: str) -> CorruptFileError:
     return CorruptFileError(message, "segment:lists")
 
 
+def fetch_lists(snap: Snapshot, spans: list[tuple[int, int]]) -> None:
+    """Remote bytes: download these lists in one round, with the columns that place their
+    candidates' vectors (``vrow``, ``vcrc``, whole, as with a graph: the rescoring reads
+    them next, and by the page they would take a round of their own)."""
+    if spans and snap.view.batches:
+        from ...engine.runs import part_spans
+
+        snap.view.fetch(spans + part_spans(snap.runs, "vrow"), "segment:lists", gap=0)
+
+
 def lists_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
     """The snapshot's ``lists`` segment when it belongs to the snapshot's graph (built
     with it: the same ``covered``), else None."""
@@ -125,5 +135,5 @@ def lists_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
     return ref if ref.meta.get("covered") == graph.meta.get("covered") else None
 
 
-__all__ = ["DEPTH", "KIND", "ListsHeader", "head_bytes", "lists_segment", "pack_header",
-           "probes", "row_bytes", "unpack_header"]
+__all__ = ["DEPTH", "KIND", "ListsHeader", "fetch_lists", "head_bytes", "lists_segment",
+           "pack_header", "probes", "row_bytes", "unpack_header"]

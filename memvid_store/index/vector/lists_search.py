@@ -35,6 +35,7 @@ from .lists_format import (
     DEPTH,
     ENTRY,
     HEADER,
+    fetch_lists,
     head_bytes,
     lists_segment,
     probes,
@@ -52,8 +53,9 @@ class ListsIndex:
 
     dtype = "i8"  # candidates are rescored exactly (hnsw_format.QUANTIZED)
 
-    def __init__(self, view: Any, ref: Any, metric: str, dim: int | None) -> None:
-        self.view, self.ref = view, ref
+    def __init__(self, snap: Any, ref: Any, metric: str, dim: int | None) -> None:
+        self.snap, self.view, self.ref = snap, snap.view, ref
+        view = self.view
         head = view.read(ref.offset, min(ref.length, head_bytes(ref.meta, dim)),
                          "segment:lists")  # the header, directory and centroids at once
         header = unpack_header(head, ref.length)
@@ -114,9 +116,8 @@ class ListsIndex:
 
     def _fetch(self, lists: list[int]) -> None:
         """Download the lists not held yet, in one round."""
-        missing = [self._span(j) for j in lists if j not in self._checked and self.sizes[j]]
-        if missing and getattr(self.view, "batches", False):
-            self.view.fetch(missing, "segment:lists", gap=0)
+        fetch_lists(self.snap, [self._span(j) for j in lists
+                                if j not in self._checked and self.sizes[j]])
 
     def _rows(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(gids, scales, codes) of list ``j``, its CRC checked on first use."""
@@ -145,7 +146,7 @@ class ListsSearch(HnswSearch):
                 ref = lists_segment(self.snap, self.config)
                 if ref is not None:
                     try:
-                        index = ListsIndex(self.snap.view, ref, self.metric, self.snap.dim)
+                        index = ListsIndex(self.snap, ref, self.metric, self.snap.dim)
                     except CorruptFileError:
                         warn_damaged("segment:lists", "the vector graph")
                     else:

@@ -31,6 +31,7 @@ from .hnsw_format import graph_depth
 from .lists_format import (
     ENTRY,
     HEADER,
+    fetch_lists,
     head_bytes,
     lists_segment,
     probes,
@@ -139,10 +140,8 @@ class NumpyFreeLists:
 
     def _fetch(self, ref: Any, header: Any, directory: list, picked: list[int]) -> None:
         """Download the picked lists not held yet, in one round."""
-        missing = [self._span(ref, header, directory[j]) for j in picked
-                   if j not in self._lists and directory[j][1]]
-        if missing and self.snap.view.batches:
-            self.snap.view.fetch(missing, "segment:lists", gap=0)
+        fetch_lists(self.snap, [self._span(ref, header, directory[j]) for j in picked
+                                if j not in self._lists and directory[j][1]])
 
     def _list(self, ref: Any, header: Any, directory: list, j: int
               ) -> tuple[memoryview, memoryview, memoryview]:
