@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import struct
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +116,48 @@ def corrupt(message: str) -> CorruptFileError:
     return CorruptFileError(message, "segment:lists")
 
 
+@dataclass(frozen=True, slots=True)
+class ListsHead:
+    """What a search needs before the rows: the header, the directory ((first row, rows,
+    CRC) per list, checked against the row count), the centroids (``nlist x dim``
+    float32 memoryview) and the calibrated number of lists a query reads."""
+
+    ref: SegmentRef
+    header: ListsHeader
+    directory: list[tuple[int, int, int]]
+    centroids: memoryview
+    nprobe: int
+
+    def span(self, j: int) -> tuple[int, int]:
+        """(offset in the file, size) of list ``j``."""
+        start, rows, _ = self.directory[j]
+        width = row_bytes(self.header.dim)
+        return self.ref.offset + self.header.rows_at + start * width, rows * width
+
+
+def read_head(view: Any, ref: SegmentRef, metric: str, dim: int | None) -> ListsHead:
+    """The head of the lists segment ``ref`` (one read, sized from the TOC's list count),
+    checked: CorruptFileError when it is malformed, fails its checksum or does not
+    describe ``metric`` and ``dim``."""
+    head = view.read(ref.offset, min(ref.length, head_bytes(ref.meta, dim)), "segment:lists")
+    header = unpack_header(head, ref.length)
+    if header.metric != metric or (dim is not None and header.dim != dim):
+        raise corrupt("the cluster lists do not match the file's vectors")
+    if len(head) < header.rows_at:  # the TOC's list count was not the header's
+        head = view.read(ref.offset, header.rows_at, "segment:lists")
+    rest = memoryview(head)[HEADER.size : header.rows_at].cast("B")
+    if zlib.crc32(rest) != header.head_crc:
+        raise corrupt("the cluster lists' directory fails its checksum")
+    directory = list(struct.iter_unpack(ENTRY.format, rest[: header.nlist * ENTRY.size]))
+    if sum(rows for _, rows, _ in directory) != header.count or any(
+            start + rows > header.count for start, rows, _ in directory):
+        raise corrupt("the cluster lists' directory does not match their rows")
+    centroids = rest[header.nlist * ENTRY.size :].cast("f", (header.nlist, header.dim))
+    nprobe = ref.meta.get("nprobe")
+    nprobe = nprobe if isinstance(nprobe, int) and not isinstance(nprobe, bool) else 8
+    return ListsHead(ref, header, directory, centroids, max(1, min(header.nlist, nprobe)))
+
+
 def fetch_lists(snap: Snapshot, spans: list[tuple[int, int]]) -> None:
     """Remote bytes: download these lists in one round, with the columns that place their
     candidates' vectors (``vrow``, ``vcrc``, whole, as with a graph: the rescoring reads
@@ -135,5 +178,5 @@ def lists_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
     return ref if ref.meta.get("covered") == graph.meta.get("covered") else None
 
 
-__all__ = ["DEPTH", "KIND", "ListsHeader", "fetch_lists", "head_bytes", "lists_segment",
-           "pack_header", "probes", "row_bytes", "unpack_header"]
+__all__ = ["DEPTH", "KIND", "ListsHead", "ListsHeader", "fetch_lists", "head_bytes",
+           "lists_segment", "pack_header", "probes", "read_head", "row_bytes", "unpack_header"]

@@ -31,17 +31,7 @@ from ...errors import CorruptFileError
 from ..damage import warn_damaged
 from .hnsw_search import HnswSearch
 from .lists_build import list_arrays
-from .lists_format import (
-    DEPTH,
-    ENTRY,
-    HEADER,
-    fetch_lists,
-    head_bytes,
-    lists_segment,
-    probes,
-    row_bytes,
-    unpack_header,
-)
+from .lists_format import DEPTH, fetch_lists, lists_segment, probes, read_head
 
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked
@@ -54,37 +44,14 @@ class ListsIndex:
     dtype = "i8"  # candidates are rescored exactly (hnsw_format.QUANTIZED)
 
     def __init__(self, snap: Any, ref: Any, metric: str, dim: int | None) -> None:
-        self.snap, self.view, self.ref = snap, snap.view, ref
-        view = self.view
-        head = view.read(ref.offset, min(ref.length, head_bytes(ref.meta, dim)),
-                         "segment:lists")  # the header, directory and centroids at once
-        header = unpack_header(head, ref.length)
-        if header.metric != metric or (dim is not None and header.dim != dim):
-            raise CorruptFileError("the cluster lists do not match the file's vectors",
-                                   "segment:lists", ref.offset)
-        if len(head) < header.rows_at:  # the TOC's list count was not the header's
-            head = view.read(ref.offset, header.rows_at, "segment:lists")
-        rest = head[HEADER.size : header.rows_at]
-        if crc32(rest) != header.head_crc:
-            raise CorruptFileError("the cluster lists' directory fails its checksum",
-                                   "segment:lists", ref.offset)
-        directory = np.frombuffer(rest, np.dtype([("start", "<u8"), ("rows", "<u4"),
-                                                  ("crc", "<u4")]), header.nlist)
-        self.header = header
-        self.starts = directory["start"].astype(np.int64)
-        self.sizes = directory["rows"].astype(np.int64)
-        self.crcs = directory["crc"]
-        if (self.sizes.sum() != header.count
-                or (self.starts + self.sizes > header.count).any()):
-            raise CorruptFileError("the cluster lists' directory does not match their rows",
-                                   "segment:lists", ref.offset)
-        self.centroids = np.frombuffer(rest, "<f4", header.nlist * header.dim,
-                                       header.nlist * ENTRY.size).reshape(header.nlist, -1)
-        self.count = header.count
-        self.covered = header.covered
-        self.nprobe = max(1, min(header.nlist, int(ref.meta.get("nprobe", 8))))
-        self.metric = metric
-        self._width = row_bytes(header.dim)
+        self.snap, self.view = snap, snap.view
+        self.head = head = read_head(snap.view, ref, metric, dim)
+        self.header = head.header
+        self.sizes = np.array([rows for _, rows, _ in head.directory], np.int64)
+        self.centroids = np.frombuffer(head.centroids, "<f4").reshape(self.header.nlist, -1)
+        self.count = self.header.count
+        self.covered = self.header.covered
+        self.nprobe = head.nprobe
         self._checked: dict[int, tuple[np.ndarray, ...]] = {}  # list -> columns, checked
         self._lock = threading.Lock()
 
@@ -110,22 +77,18 @@ class ListsIndex:
             scores[i, : len(top)] = approx[top]
         return labels, scores
 
-    def _span(self, j: int) -> tuple[int, int]:
-        start = self.ref.offset + self.header.rows_at + int(self.starts[j]) * self._width
-        return start, int(self.sizes[j]) * self._width
-
     def _fetch(self, lists: list[int]) -> None:
         """Download the lists not held yet, in one round."""
-        fetch_lists(self.snap, [self._span(j) for j in lists
+        fetch_lists(self.snap, [self.head.span(j) for j in lists
                                 if j not in self._checked and self.sizes[j]])
 
     def _rows(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(gids, scales, codes) of list ``j``, its CRC checked on first use."""
         rows = self._checked.get(j)
         if rows is None:
-            offset, size = self._span(j)
+            offset, size = self.head.span(j)
             data = self.view.read(offset, size, "segment:lists")
-            if crc32(data) != int(self.crcs[j]):
+            if crc32(data) != self.head.directory[j][2]:
                 raise CorruptFileError(f"cluster list {j} fails its checksum",
                                        "segment:lists", offset)
             rows = list_arrays(data, int(self.sizes[j]), self.header.dim)

@@ -17,7 +17,6 @@ widening.
 from __future__ import annotations
 
 import heapq
-import struct
 from array import array
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,16 +27,7 @@ from ...engine.snapshot import Snapshot
 from ...errors import CorruptFileError
 from . import kernels
 from .hnsw_format import graph_depth
-from .lists_format import (
-    ENTRY,
-    HEADER,
-    fetch_lists,
-    head_bytes,
-    lists_segment,
-    probes,
-    row_bytes,
-    unpack_header,
-)
+from .lists_format import ListsHead, fetch_lists, lists_segment, probes, read_head
 from .numpy_free_walk import rescored
 
 if TYPE_CHECKING:
@@ -84,45 +74,28 @@ class NumpyFreeLists:
                 self._opened = False
         return bool(self._opened)
 
-    def _read_head(self) -> Any:
+    def _read_head(self) -> ListsHead | None:
         snap = self.snap
         ref = lists_segment(snap, self.config)
         if ref is None or int(ref.meta.get("covered", -1)) < snap.toc.next_gid:
             return None
-        head = snap.view.read(ref.offset, min(ref.length, head_bytes(ref.meta, snap.dim)),
-                              "segment:lists")
-        header = unpack_header(head, ref.length)
-        if header.metric != self.metric or header.dim != snap.dim or \
-                len(head) < header.rows_at:
-            return None
-        rest = head[HEADER.size : header.rows_at]
-        if crc32(rest) != header.head_crc:
-            raise CorruptFileError("the cluster lists' directory fails its checksum",
-                                   "segment:lists", ref.offset)
-        directory = list(struct.iter_unpack(ENTRY.format, rest[: header.nlist * ENTRY.size]))
-        if sum(rows for _, rows, _ in directory) != header.count or any(
-                start + rows > header.count for start, rows, _ in directory):
-            raise CorruptFileError("the cluster lists' directory does not match their rows",
-                                   "segment:lists", ref.offset)
-        centroids = rest[header.nlist * ENTRY.size :].cast("B").cast(
-            "f", (header.nlist, header.dim))
-        nprobe = max(1, min(header.nlist, int(ref.meta.get("nprobe", 8))))
-        return ref, header, directory, centroids, nprobe
+        return read_head(snap.view, ref, self.metric, snap.dim)
 
     def _ranked(self, nk: Any, req: Request, accept: Acceptance) -> Ranked | None:
-        ref, header, directory, centroids, nprobe = self._opened
+        head: ListsHead = self._opened
+        header = head.header
         query = memoryview(req.vector).cast("B").cast("f", (1, header.dim))
-        near = memoryview(nk.cdist(query, centroids, metric="dot")).tolist()[0]
+        near = memoryview(nk.cdist(query, head.centroids, metric="dot")).tolist()[0]
         quantized = _quantized(req.vector, header.dim)
         depth = graph_depth(req.k, "i8")
         for _ in range(WIDENINGS + 1):
-            probe = probes(nprobe, depth, header.nlist)
+            probe = probes(head.nprobe, depth, header.nlist)
             picked = heapq.nlargest(probe, range(header.nlist), key=near.__getitem__)
-            self._fetch(ref, header, directory, picked)
+            self._fetch(head, picked)
             approx: list[tuple[float, int]] = []
             for j in picked:
-                if directory[j][1]:
-                    gids, scales, codes = self._list(ref, header, directory, j)
+                if head.directory[j][1]:
+                    gids, scales, codes = self._list(head, j)
                     dots = memoryview(nk.cdist(quantized, codes, metric="dot")).tolist()[0]
                     approx.extend(zip([s * d for s, d in zip(scales, dots, strict=True)],
                                       gids, strict=True))
@@ -134,28 +107,23 @@ class NumpyFreeLists:
             depth *= 4
         return None
 
-    def _span(self, ref: Any, header: Any, entry: tuple[int, int, int]) -> tuple[int, int]:
-        width = row_bytes(header.dim)
-        return ref.offset + header.rows_at + entry[0] * width, entry[1] * width
-
-    def _fetch(self, ref: Any, header: Any, directory: list, picked: list[int]) -> None:
+    def _fetch(self, head: ListsHead, picked: list[int]) -> None:
         """Download the picked lists not held yet, in one round."""
-        fetch_lists(self.snap, [self._span(ref, header, directory[j]) for j in picked
-                                if j not in self._lists and directory[j][1]])
+        fetch_lists(self.snap, [head.span(j) for j in picked
+                                if j not in self._lists and head.directory[j][1]])
 
-    def _list(self, ref: Any, header: Any, directory: list, j: int
-              ) -> tuple[memoryview, memoryview, memoryview]:
+    def _list(self, head: ListsHead, j: int) -> tuple[memoryview, memoryview, memoryview]:
         """(gids, scales, codes) of list ``j``, its CRC checked on first use."""
         held = self._lists.get(j)
         if held is None:
-            offset, size = self._span(ref, header, directory[j])
+            offset, size = head.span(j)
             data = self.snap.view.read(offset, size, "segment:lists").cast("B")
-            if crc32(data) != directory[j][2]:
+            if crc32(data) != head.directory[j][2]:
                 raise CorruptFileError(f"cluster list {j} fails its checksum",
                                        "segment:lists", offset)
-            rows = directory[j][1]
+            rows = head.directory[j][1]
             held = (data[: 8 * rows].cast("q"), data[8 * rows : 12 * rows].cast("f"),
-                    data[12 * rows :].cast("b", (rows, header.dim)))
+                    data[12 * rows :].cast("b", (rows, head.header.dim)))
             self._lists[j] = held
         return held
 
