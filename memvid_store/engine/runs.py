@@ -610,14 +610,16 @@ class RunReader:
         """``(offset, size)`` in the file of the checked pages (``PAGE_BYTES`` of a part
         from its start) holding row ``row``'s items of the row columns read by the page
         (its id's excepted: ``id_span``, once ``idoff`` is read)."""
-        spans = []
-        for name in ROW_PARTS[:-1]:
-            if name in self._parts or not self.by_page(name):
-                continue
-            size = _size_of(name)
-            at = row * size
-            spans.append(self._page_span(name, at, at + size * (2 if name == "idoff" else 1)))
-        return spans
+        return [span for name in ROW_PARTS[:-1] if (span := self.item_span(name, row))]
+
+    def item_span(self, name: str, row: int) -> tuple[int, int] | None:
+        """``row_spans`` of one row column (``idoff``: the row's two offsets); None when
+        that column is not read by the page."""
+        if name in self._parts or not self.by_page(name):
+            return None
+        size = _size_of(name)
+        at = row * size
+        return self._page_span(name, at, at + size * (2 if name == "idoff" else 1))
 
     def id_span(self, row: int) -> tuple[int, int]:
         """``row_spans`` of row ``row``'s id (reads its ``idoff``)."""

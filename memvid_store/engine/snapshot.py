@@ -48,6 +48,18 @@ class RowRef:
         return self.version.id if self.version is not None else self.run.frame_id(self.row)
 
 
+def announce_rows(view: Any, refs: list[RowRef]) -> None:
+    """Download the row reads of ``refs`` from ``view`` (remote bytes, ``Snapshot.fetch_rows``)
+    in one round."""
+    rows: dict[int, tuple[RunReader, list[int]]] = {}
+    for ref in refs:
+        if ref.run is not None:
+            rows.setdefault(id(ref.run), (ref.run, []))[1].append(ref.row)
+    spans = [span for run, of_run in rows.values() for span in run.rows_spans(of_run)]
+    if spans:
+        view.fetch(spans, "rows", ROW_GAP)
+
+
 class Snapshot:
     """Read API over one commit plus a delta. Shared by Memory and its as_of views."""
 
@@ -62,6 +74,7 @@ class Snapshot:
         # record time of each write in the delta (one per WAL record), oldest first
         self.delta_times: list[int] = []
         self._delta_dim: int | None = None  # dimension of the delta's first embedding
+        self._delta_inserts_only = True  # no delta version replaces or deletes another
         # whether any version belongs to a collection other than the default one: reads of
         # the default collection skip the key test while none does
         self.named_collections = bool(toc.counters.get("collections"))
@@ -105,6 +118,8 @@ class Snapshot:
             self._delta_dim = len(v.embedding) // 4
         if not self.delta_times or self.delta_times[-1] != v.valid_from:
             self.delta_times.append(v.valid_from)  # a WAL record's versions share its time
+        if v.tombstone or v.prev_gid >= 0:
+            self._delta_inserts_only = False
         chain = self.delta_by_id.setdefault(v.id, [])
         if chain and chain[-1].gid == v.prev_gid:
             chain[-1].valid_to = v.valid_from
@@ -163,6 +178,13 @@ class Snapshot:
 
     def valid_from(self, ref: RowRef) -> int:
         return ref.version.valid_from if ref.version else ref.run.item("vfrom", ref.row)
+
+    def all_live(self) -> bool:
+        """Whether every version this snapshot holds is current (no version was replaced
+        or deleted: an append-only memory), so every one is visible now."""
+        counters = self.toc.counters
+        return (self._delta_inserts_only and not counters.get("tombstones", 0)
+                and counters.get("live", 0) == counters.get("versions", 0))
 
     def counters(self) -> dict[str, int]:
         """The TOC's counters (frames, versions, bytes...) with the WAL delta counted in."""
@@ -687,13 +709,7 @@ class Snapshot:
         query's candidates: their items of the row columns read by the page, fetched as
         their own pages in one round (``ROW_GAP``) instead of a request per page."""
         if self.view.batches:
-            rows: dict[int, tuple[RunReader, list[int]]] = {}
-            for ref in refs:
-                if ref.run is not None:
-                    rows.setdefault(id(ref.run), (ref.run, []))[1].append(ref.row)
-            spans = [span for run, of_run in rows.values() for span in run.rows_spans(of_run)]
-            if spans:
-                self.view.fetch(spans, "rows", ROW_GAP)
+            announce_rows(self.view, refs)
 
     def fetch_frames(self, refs: list[RowRef]) -> None:
         """Announce the payload reads of ``refs`` to a view that batches (remote bytes:

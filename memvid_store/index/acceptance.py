@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..engine.keys import DEFAULT
 from ..engine.runs import id_spans
-from ..engine.snapshot import ROW_GAP, RowRef, Snapshot
+from ..engine.snapshot import ROW_GAP, RowRef, Snapshot, announce_rows
 from ..engine.terms import term_hash
 from ..errors import DamagedIndexError
 from .term_plan import plan_terms
@@ -38,13 +38,21 @@ class Acceptance:
     cache, after the posting lists: a version posted under none of a condition's terms
     is refused without decoding its payload)."""
 
-    __slots__ = ("_checked", "_snap", "_unchecked")
+    __slots__ = ("_checked", "_every", "_snap", "_unchecked")
 
     def __init__(self, snap: Snapshot, at: int | None,
                  window: tuple[int | None, int | None] | None,
                  flt: FrameFilter | None, collection: str = DEFAULT) -> None:
         self._snap = snap
         belongs = snap.member_test(collection)
+        # every version is accepted: now, no window, filter or collection to test, and
+        # none replaced or deleted (an append-only memory). Rows are then not read (from
+        # object storage, a page per row column of every candidate otherwise)
+        self._every = (at is None and window is None and flt is None and belongs is None
+                       and snap.all_live())
+        if self._every:
+            self._unchecked = self._checked = snap.locate
+            return
         posted = None if flt is None else posted_test(flt)
         self._unchecked = _acceptor(snap, at, window, flt, belongs, posted,
                                     visible_checked=False)
@@ -64,7 +72,8 @@ class Acceptance:
              visible_checked: bool = False) -> Ranked:
         """Accepted candidates best-first: ``need`` of them plus any tied with the last."""
         accept = self._checked if visible_checked else self._unchecked
-        announce = self._snap.view.batches  # remote bytes: each chunk's rows in one round
+        # remote bytes: each chunk's rows in one round
+        announce = self._snap.view.batches and not self._every
         chunk = need + need // 2 + 1
         out: Ranked = []
         for i, (gid, score) in enumerate(candidates):
@@ -147,10 +156,14 @@ def order(ranked: Ranked) -> Ranked:
 
 
 def _fetch_ids(refs: list[RowRef]) -> None:
-    """Announce the id reads of tied ``refs`` to a view that batches (one round)."""
+    """Announce the id reads of tied ``refs`` to a view that batches: their id offsets
+    in one round, then their ids in one."""
     runs = [ref for ref in refs if getattr(ref, "run", None) is not None]
     if runs and runs[0].run.view.batches:
-        runs[0].run.view.fetch(id_spans(runs), "rows", ROW_GAP)
+        view = runs[0].run.view
+        view.fetch([span for ref in runs if (span := ref.run.item_span("idoff", ref.row))],
+                   "rows", ROW_GAP)
+        view.fetch(id_spans(runs), "rows", ROW_GAP)
 
 
 def order_head(ranked: Ranked, k: int) -> Ranked:
@@ -159,4 +172,7 @@ def order_head(ranked: Ranked, k: int) -> Ranked:
     if len(ranked) > k >= 1:
         cutoff = sorted((score for _, score in ranked), reverse=True)[k - 1]
         ranked = [rs for rs in ranked if rs[1] >= cutoff]
+    runs = [ref for ref, _ in ranked if getattr(ref, "run", None) is not None]
+    if runs and runs[0].run.view.batches:  # the rows the hits and the ties read, at once
+        announce_rows(runs[0].run.view, runs)
     return order(ranked)[:k]
