@@ -342,3 +342,20 @@ def test_build_index_adds_lists_to_a_graph_built_without_them(mem_path, monkeypa
     ref, graph, usable = segment(mem_path)
     assert usable == ref and ref.meta["count"] == 2000 and ref.meta["covered"] == 2000
     assert graph == first_graph  # the graph itself is not rebuilt
+
+
+def test_an_append_only_remote_memory_reads_the_rows_of_its_hits_only(mem_path, tmp_path,
+                                                                       monkeypatch):
+    from memvid_store.engine.snapshot import Snapshot
+
+    data = clustered(3000, 18)
+    build(mem_path, data)
+    asked: list[int] = []
+    real = Snapshot.fetch_rows
+    monkeypatch.setattr(Snapshot, "fetch_rows",
+                        lambda self, refs: asked.append(len(refs)) or real(self, refs))
+    with remote(mem_path, str(tmp_path / "cache")) as mem:
+        assert mem._snap().all_live()
+        hits = mem.find(vector=data[7], k=10, mode="vector")
+        assert hits[0].id == "7"
+    assert asked and max(asked) <= 10  # the hits', not the 40 candidates'
