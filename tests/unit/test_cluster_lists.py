@@ -359,3 +359,58 @@ def test_an_append_only_remote_memory_reads_the_rows_of_its_hits_only(mem_path, 
         hits = mem.find(vector=data[7], k=10, mode="vector")
         assert hits[0].id == "7"
     assert asked and max(asked) <= 10  # the hits', not the 40 candidates'
+
+
+def test_flipped_bytes_anywhere_in_the_lists_never_give_a_wrong_answer(mem_path, tmp_path):
+    """A byte flipped anywhere in the lists segment: the answer is the undamaged lists'
+    (a flip the lists never read: the header's padding) or the graph's, with a warning,
+    and ``verify`` names the damage; never an untyped error or another answer."""
+    import random
+    import zlib
+
+    data = clustered(3000, 19)
+    build(mem_path, data)
+    ref = segment(mem_path)[0]
+    queries = clustered(4, 20)
+
+    def answers(path: str, cache: str) -> list[list[str]]:
+        with remote(path, cache) as mem, warnings.catch_warnings():
+            warnings.simplefilter("ignore", DamagedIndexWarning)
+            return [[h.id for h in mem.find(vector=q, k=5, mode="vector")] for q in queries]
+
+    with Memory.open(mem_path, readonly=True) as local:
+        by_graph = [[h.id for h in local.find(vector=q, k=5, mode="vector")] for q in queries]
+    by_lists = answers(mem_path, str(tmp_path / "clean"))
+    rng = random.Random(21)
+    with open(mem_path, "rb") as fh:
+        raw = fh.read()
+    header = unpack_header(raw[ref.offset : ref.offset + ref.length], ref.length)
+    spots = [rng.randrange(ref.length) for _ in range(24)] + [0, 10, 20, 40, 60,
+                                                              HEADER.size + 1,
+                                                              header.centroids_at + 5,
+                                                              header.rows_at + 3]
+    for i, spot in enumerate(spots):
+        damaged = bytearray(raw)
+        damaged[ref.offset + spot] ^= 1 << rng.randrange(8)
+        path = str(tmp_path / f"d{i}.mv2")
+        with open(path, "wb") as fh:
+            fh.write(damaged)
+        got = answers(path, str(tmp_path / f"c{i}"))
+        assert got in (by_lists, by_graph), spot
+        with Memory.open(path, readonly=True) as mem:
+            assert not mem.verify().ok
+    # a directory that passes its checksum but names more rows than the lists hold
+    crafted = bytearray(raw)
+    at = ref.offset + HEADER.size
+    start, rows, crc = ENTRY.unpack_from(crafted, at)
+    ENTRY.pack_into(crafted, at, start, rows + 1, crc)
+    rest = bytes(crafted[at : ref.offset + header.rows_at])
+    head = bytearray(crafted[ref.offset : ref.offset + HEADER.size])
+    HEADER.pack_into(head, 0, *HEADER.unpack_from(head)[:-1], zlib.crc32(rest))
+    crafted[ref.offset : ref.offset + HEADER.size] = head
+    path = str(tmp_path / "crafted.mv2")
+    with open(path, "wb") as fh:
+        fh.write(crafted)
+    with pytest.warns(DamagedIndexWarning), remote(path, str(tmp_path / "crafted")) as mem:
+        assert [[h.id for h in mem.find(vector=q, k=5, mode="vector")]
+                for q in queries] == by_graph
