@@ -183,8 +183,9 @@ class Snapshot:
         """Whether every version this snapshot holds is current (no version was replaced
         or deleted: an append-only memory), so every one is visible now."""
         counters = self.toc.counters
-        return (self._delta_inserts_only and not counters.get("tombstones", 0)
-                and counters.get("live", 0) == counters.get("versions", 0))
+        return (self._delta_inserts_only and "versions" in counters
+                and not counters.get("tombstones", 0)
+                and counters.get("live") == counters["versions"])
 
     def counters(self) -> dict[str, int]:
         """The TOC's counters (frames, versions, bytes...) with the WAL delta counted in."""
