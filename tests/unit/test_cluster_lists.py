@@ -414,3 +414,65 @@ def test_flipped_bytes_anywhere_in_the_lists_never_give_a_wrong_answer(mem_path,
     with pytest.warns(DamagedIndexWarning), remote(path, str(tmp_path / "crafted")) as mem:
         assert [[h.id for h in mem.find(vector=q, k=5, mode="vector")]
                 for q in queries] == by_graph
+
+
+def centroids_of(path: str, ref) -> np.ndarray:
+    with open(path, "rb") as fh:
+        fh.seek(ref.offset)
+        raw = fh.read(ref.length)
+    header = unpack_header(raw, ref.length)
+    return np.frombuffer(raw, "<f4", header.nlist * header.dim,
+                         header.centroids_at).reshape(header.nlist, header.dim)
+
+
+def test_an_extended_graph_keeps_its_lists_centroids_until_it_doubles(mem_path, tmp_path):
+    data = clustered(9000, 22)
+    build(mem_path, data[:3000])
+    first = segment(mem_path)[0]
+    with Memory.open(mem_path, graph_background=False) as mem:
+        mem.put_many([{"id": str(i), "text": "t", "embedding": data[i]}
+                      for i in range(3000, 4000)])
+        mem.build_index()  # the graph extended by a third: the centroids stay
+    ref, graph, usable = segment(mem_path)
+    assert usable == ref and graph.meta["covered"] == ref.meta["covered"] == 4000
+    assert np.array_equal(centroids_of(mem_path, ref), centroids_of(mem_path, first))
+    _, entries, gids, _, _ = lists_of(mem_path, ref)
+    assert sorted(gids.tolist()) == list(range(4000))
+    unit = data[:4000] / np.linalg.norm(data[:4000], axis=1, keepdims=True)
+    nearest = np.argmax(unit @ centroids_of(mem_path, ref).T, axis=1)
+    for j, (start, rows, _) in enumerate(entries):
+        assert (nearest[gids[start : start + rows]] == j).all()
+    with remote(mem_path, str(tmp_path / "c1")) as mem:
+        found = sum(len({h.id for h in mem.find(vector=q, k=10, mode="vector")}
+                        & set(exact(data[:4000], q, 10)[0])) for q in clustered(20, 23))
+        assert found / 200 >= 0.95
+    with Memory.open(mem_path, graph_background=False) as mem:
+        mem.put_many([{"id": str(i), "text": "t", "embedding": data[i]}
+                      for i in range(4000, 9000)])
+        mem.build_index()  # more new rows than old: the lists are built anew
+    ref = segment(mem_path)[0]
+    assert ref.meta["count"] == 9000 and ref.meta["nlist"] != first.meta["nlist"]
+
+
+def test_a_damaged_list_is_not_kept_by_an_extension(mem_path):
+    data = clustered(4000, 24)
+    build(mem_path, data[:3000])
+    ref = segment(mem_path)[0]
+    header, entries, *_ = lists_of(mem_path, ref)
+    start, rows, _ = next(e for e in entries if e[1])
+    with open(mem_path, "r+b") as fh:  # a byte of a list's codes
+        at = ref.offset + header.rows_at + start * (12 + DIM) + 12 * rows + 3
+        fh.seek(at)
+        byte = fh.read(1)
+        fh.seek(at)
+        fh.write(bytes([byte[0] ^ 0x10]))
+    with Memory.open(mem_path, graph_background=False) as mem:
+        mem.put_many([{"id": str(i), "text": "t", "embedding": data[i]}
+                      for i in range(3000, 3500)])
+        mem.build_index()
+    ref = segment(mem_path)[2]
+    assert ref is not None and ref.meta["count"] == 3500
+    _, _, gids, scales, codes = lists_of(mem_path, ref)
+    unit = data[:3500] / np.linalg.norm(data[:3500], axis=1, keepdims=True)
+    error = np.abs(scales[:, None] * codes - unit[gids]).max(axis=1)
+    assert (error <= scales * 0.51).all()  # no damaged code carried over

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...config import IndexConfig
 from ...cpus import usable_cpus
-from ...engine.format import SegmentRef
+from ...engine.format import SegmentRef, crc32
 from ...engine.records import Version
 from ...engine.snapshot import Snapshot
 from ..coverage import covered_gid, graph_count
@@ -28,7 +28,7 @@ from .stored import embedding_rows, graph_blocks
 if TYPE_CHECKING:
     from ...engine.hooks import Append
     from .calibrate import Calibration
-    from .lists_build import ListsBlob
+    from .lists_build import KeptLists, ListsBlob
 
 
 @dataclass(slots=True)
@@ -116,7 +116,8 @@ def prepare_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str, *, upto
             "covered": upto, "M": config.ann_m,
             "ef_construction": config.ann_ef_construction, "dtype": dtype,
             **calibrated_meta(calibration, old)}
-    lists = _lists(config, held, dim, upto, scratch_dir, mapped.release)
+    lists = _lists(config, held, dim, upto, scratch_dir, mapped.release,
+                   _kept_lists(snap, config) if old is not None else None)
     return PreparedGraph(graph_identity(old), blob, meta, lists)
 
 
@@ -142,17 +143,53 @@ def lists_of_graph(snap: Snapshot, config: IndexConfig, scratch_dir: str
     return _lists(config, held, snap.dim or 0, covered, scratch_dir, mapped.release)
 
 
+def _kept_lists(snap: Snapshot, config: IndexConfig) -> KeptLists | None:
+    """The cluster lists of the graph being extended, for the next ones to keep (None:
+    none, or their head is damaged)."""
+    from ...errors import CorruptFileError
+    from .lists_build import KeptLists, list_arrays
+    from .lists_format import lists_segment, read_head
+
+    ref = lists_segment(snap, config) if config.ann_lists else None
+    if ref is None:
+        return None
+    try:
+        head = read_head(snap.view, ref, config.distance, snap.dim)
+    except CorruptFileError:
+        return None
+
+    def columns(j: int) -> Any:
+        offset, size = head.span(j)
+        data = snap.view.read(offset, size, "segment:lists")
+        if crc32(data) != head.directory[j][2]:
+            raise CorruptFileError(f"cluster list {j} fails its checksum", "segment:lists",
+                                   offset)
+        return list_arrays(data, head.directory[j][1], head.header.dim)
+
+    return KeptLists(head, columns, lambda j: snap.view.release(*head.span(j)))
+
+
 def _lists(config: IndexConfig, held: list[tuple[Any, Any]], dim: int, covered: int,
-           scratch_dir: str, done: Any) -> ListsBlob | None:
-    """The cluster lists of the graph's vectors (None: not wanted, or, with a warning,
-    their build failed: a graph never fails for them)."""
+           scratch_dir: str, done: Any, kept: KeptLists | None = None) -> ListsBlob | None:
+    """The cluster lists of the graph's vectors, keeping those of the graph it extends
+    when they can be (None: not wanted, or, with a warning, their build failed: a graph
+    never fails for them)."""
     if not config.ann_lists:
         return None
+    from ...errors import CorruptFileError
     from .lists_build import build_lists
 
     try:
-        return build_lists(held, metric=config.distance, dim=dim, covered=covered,
-                           target=config.recall_target, scratch_dir=scratch_dir, done=done)
+        try:
+            return build_lists(held, metric=config.distance, dim=dim, covered=covered,
+                               target=config.recall_target, scratch_dir=scratch_dir,
+                               done=done, kept=kept)
+        except CorruptFileError:
+            if kept is None:
+                raise
+            return build_lists(held, metric=config.distance, dim=dim, covered=covered,
+                               target=config.recall_target, scratch_dir=scratch_dir,
+                               done=done)  # a kept list is damaged: all built anew
     except Exception as exc:
         warnings.warn(f"the vector graph's cluster lists could not be built ({exc!r}); "
                       "reads from object storage download the graph instead",

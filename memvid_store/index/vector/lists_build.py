@@ -63,32 +63,91 @@ def list_count(rows: int) -> int:
     return max(MIN_LISTS, min(MAX_LISTS, round(math.sqrt(rows))))
 
 
+@dataclass(frozen=True, slots=True)
+class KeptLists:
+    """The lists of the graph being extended, kept with their centroids: ``head``
+    (:class:`.lists_format.ListsHead`), ``columns(j)``, list ``j``'s (gids, scales,
+    codes), its CRC checked (CorruptFileError otherwise), and ``release(j)`` once they
+    are copied (their pages may go)."""
+
+    head: Any
+    columns: Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    release: Callable[[int], None]
+
+
 def build_lists(chunks: Chunks, *, metric: str, dim: int, covered: int, target: float,
-                scratch_dir: str, done: Callable[[Any], None] | None = None
-                ) -> ListsBlob | None:
-    """The lists of every row of ``chunks`` ((vectors, gids) pieces, the rows a graph
-    covering gids below ``covered`` holds); None for a metric without lists or too few
-    rows. ``done(matrix)`` after each pass over a chunk (its mapped pages may go)."""
+                scratch_dir: str, done: Callable[[Any], None] | None = None,
+                kept: KeptLists | None = None) -> ListsBlob | None:
+    """The lists of every row of ``chunks`` ((vectors, gids) pieces in gid order, the rows
+    a graph covering gids below ``covered`` holds); None for a metric without lists or
+    too few rows. ``done(matrix)`` after each pass over a chunk (its mapped pages may go).
+
+    ``kept``: the lists of the graph these rows extend: while the rows they lack are fewer
+    than those they hold, their centroids and rows are kept and only the new rows
+    assigned (no k-means, no pass over the old rows); the number of lists a query reads is
+    calibrated again either way."""
     count = sum(len(gids) for _, gids in chunks)
     if metric not in METRICS or count < MIN_ROWS or not dim:
         return None
-    nlist = list_count(count)
     rng = np.random.default_rng(SEED)
+    if kept is not None and 2 * kept.head.header.count <= count:
+        kept = None  # as many new rows as old: new centroids
+    nlist = list_count(count) if kept is None else kept.head.header.nlist
     picks = np.sort(rng.choice(count, min(count, nlist * SAMPLE_PER_LIST, MAX_SAMPLE),
                                replace=False))
     sample, sample_gids = _rows_at(chunks, picks, done)
     sample = _unit(sample)
-    centroids = _kmeans(sample, nlist, rng)
-    assigned = _assign(chunks, centroids, done)
-    sizes = np.bincount(assigned, minlength=nlist)
+    held = None
+    if kept is not None:
+        centroids = np.frombuffer(kept.head.centroids, "<f4").reshape(nlist, dim)
+        held = np.array([rows for _, rows, _ in kept.head.directory], np.int64)
+        chunks_added = _past(chunks, kept.head.header.covered)
+    else:
+        centroids = _kmeans(sample, nlist, rng)
+        chunks_added = chunks
+    assigned = _assign(chunks_added, centroids, done)
+    sizes = np.bincount(assigned, minlength=nlist).astype(np.int64)
+    if held is not None:
+        sizes += held
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    rows = _rows_file(chunks, assigned, starts, sizes, metric, dim, scratch_dir, done)
+    buffer = scratch_map(int(sizes.sum()) * row_bytes(dim), scratch_dir)
+    if held is not None:
+        _copy_kept(buffer, kept, starts, sizes, dim)  # type: ignore[arg-type]
+    rows = _rows_file(buffer, chunks_added, assigned, starts, sizes, metric, dim, done,
+                      filled=held)
     asked = rng.choice(len(sample), min(QUERIES, len(sample)), replace=False)
     nprobe, recall = _calibrate(chunks, sample[asked], sample_gids[asked], centroids, rows,
                                 starts, sizes, dim, metric, target + MARGIN, done)
     return lists_blob(rows, starts, sizes, centroids, metric=metric, dim=dim,
                       covered=covered, meta={"nprobe": nprobe, "recall": round(recall, 4),
                                              "recall_sample": len(asked)})
+
+
+def _past(chunks: Chunks, covered: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The rows of ``chunks`` of gid ``covered`` or more."""
+    out = []
+    for matrix, gids in chunks:
+        keep = np.asarray(gids) >= covered
+        if keep.all():
+            out.append((matrix, gids))
+        elif keep.any():
+            out.append((matrix[keep], gids[keep]))
+    return out
+
+
+def _copy_kept(buffer: Any, kept: KeptLists, starts: np.ndarray, sizes: np.ndarray,
+               dim: int) -> None:
+    """Each kept list's rows at the head of its new list's columns."""
+    flat = np.frombuffer(buffer, np.uint8)
+    width = row_bytes(dim)
+    for j in range(len(starts)):
+        gids, scales, codes = kept.columns(j)
+        base, n = int(starts[j]) * width, int(sizes[j])
+        for at, column in ((base, gids), (base + 8 * n, scales), (base + 12 * n, codes)):
+            raw = np.ascontiguousarray(column).view(np.uint8).ravel()
+            flat[at : at + len(raw)] = raw
+        kept.release(j)
+        drop_pages(buffer, base, base + n * width)
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
@@ -170,15 +229,15 @@ def list_arrays(data: Any, rows: int, dim: int) -> tuple[np.ndarray, np.ndarray,
             np.frombuffer(data, np.int8, rows * dim, 12 * rows).reshape(rows, dim))
 
 
-def _rows_file(chunks: Chunks, assigned: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
-               metric: str, dim: int, scratch_dir: str, done: Callable[[Any], None] | None
+def _rows_file(buffer: Any, chunks: Chunks, assigned: np.ndarray, starts: np.ndarray,
+               sizes: np.ndarray, metric: str, dim: int,
+               done: Callable[[Any], None] | None, filled: np.ndarray | None = None
                ) -> memoryview:
-    """Every row written at its place in its list's columns, in a map of a scratch file
-    (unlinked at once; in memory without scratch space)."""
+    """Every row of ``chunks`` written at its place in its list's columns in ``buffer``,
+    after the ``filled`` rows each list holds already."""
     width = row_bytes(dim)
-    buffer = scratch_map(int(sizes.sum()) * width, scratch_dir)
     flat = np.frombuffer(buffer, np.uint8)
-    cursor = starts.copy()
+    cursor = starts.copy() if filled is None else starts + filled
     for vectors, gids, first in _batches(chunks, done):
         lists = assigned[first : first + len(gids)]
         order = np.argsort(lists, kind="stable")
@@ -310,5 +369,5 @@ def _exact_top(chunks: Chunks, queries: np.ndarray, own: np.ndarray, metric: str
                                                                 strict=True)]
 
 
-__all__ = ["ListsBlob", "build_lists", "drop_pages", "list_arrays", "list_count",
+__all__ = ["KeptLists", "ListsBlob", "build_lists", "drop_pages", "list_arrays", "list_count",
            "lists_blob", "scratch_map"]
