@@ -13,6 +13,11 @@
    vector; the fewest lists whose recall reaches the target (plus the graph calibration's
    margin) is recorded in the segment's TOC entry (``nprobe``).
 
+An extension of a graph by fewer rows than its lists hold (``KeptLists``) skips steps 1
+and 2 for the old rows: their centroids are kept, their rows copied list by list (each
+one's CRC checked; a damaged one makes the build start anew), and only the new rows are
+assigned and written after them; step 4 runs as for a new build.
+
 What the build holds: the centroids and the sample, one batch of rows and its scores
 against the centroids, the assignment (4 bytes a row), and the sample queries' scores of
 one batch; the rows go to a map of a scratch file.
