@@ -476,3 +476,17 @@ def test_a_damaged_list_is_not_kept_by_an_extension(mem_path):
     unit = data[:3500] / np.linalg.norm(data[:3500], axis=1, keepdims=True)
     error = np.abs(scales[:, None] * codes - unit[gids]).max(axis=1)
     assert (error <= scales * 0.51).all()  # no damaged code carried over
+
+
+def test_threads_querying_a_remote_memory_get_the_answers_one_thread_gets(mem_path, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = clustered(3000, 25)
+    build(mem_path, data)
+    queries = clustered(24, 26)
+    with remote(mem_path, str(tmp_path / "one")) as mem:
+        alone = [[h.id for h in mem.find(vector=q, k=10, mode="vector")] for q in queries]
+    with remote(mem_path, str(tmp_path / "many")) as mem, ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(
+            lambda q: [h.id for h in mem.find(vector=q, k=10, mode="vector")], queries))
+    assert together == alone

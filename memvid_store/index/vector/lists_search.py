@@ -103,6 +103,13 @@ class ListsIndex:
 class ListsSearch(HnswSearch):
     """:class:`HnswSearch` over the snapshot's cluster lists instead of its graph."""
 
+    def graph(self) -> tuple[Any, int]:
+        """The opened lists (a query waits while another thread opens them: one read,
+        unlike a graph's open, which a query does not wait for)."""
+        if self._opened:
+            return self._graph or (None, 0)
+        return self.open()
+
     def open(self) -> tuple[Any, int]:
         with self._lock:
             if not self._opened:
