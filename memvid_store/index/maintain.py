@@ -322,11 +322,12 @@ class IndexMaintainer:
     def _lists_missing(self, snap: Snapshot, full: int) -> bool:
         """Whether ``build_index()`` (``full == ALL``) adds cluster lists to a graph built
         without them (a file written before they existed, or with a failed build)."""
-        if full != ALL or not self.config.ann_lists or snap.toc.find("ann") is None:
+        if full != ALL or not self.config.ann_lists:
             return False
-        from .vector.lists_format import METRICS, lists_segment
+        from .vector.lists_format import METRICS, MIN_ROWS, lists_segment
 
         return (self.config.distance in METRICS
+                and graph_count(snap.toc.find("ann")) >= MIN_ROWS
                 and lists_segment(snap, self.config) is None)
 
     def _with_lists(self, snap: Snapshot, segments: list[SegmentRef], write: Append,

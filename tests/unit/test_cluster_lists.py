@@ -271,6 +271,10 @@ def test_inner_product_lists_and_small_graphs(mem_path, tmp_path):
     build(small, clustered(800, 14))  # a graph, too few vectors for lists
     ref, graph, _ = segment(small)
     assert graph is not None and ref is None
+    with Memory.open(small, graph_background=False) as mem:  # nothing for build_index
+        before = mem.generation
+        mem.build_index()
+        assert mem.generation == before
 
 
 NUMPY_FREE = """

@@ -37,13 +37,12 @@ from typing import Any
 import numpy as np
 
 from .calibrate import MARGIN
-from .lists_format import DEPTH, ENTRY, METRICS, pack_header, row_bytes
+from .lists_format import DEPTH, ENTRY, METRICS, MIN_ROWS, pack_header, row_bytes
 
 ITERATIONS = 8  # k-means rounds
 SAMPLE_PER_LIST = 32  # k-means sample rows per list
 MAX_SAMPLE = 65_536  # and at most this many (96 MiB at 384-d)
 MIN_LISTS, MAX_LISTS = 16, 4096
-MIN_ROWS = 1_000  # fewer vectors: no lists (the graph is fetched whole, a few MB at most)
 BATCH = 8_192  # rows assigned and written at a time
 QUERIES = 200  # calibration sample
 K = 10

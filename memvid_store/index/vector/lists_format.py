@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 KIND = "lists"
 METRICS = {"cosine": 0, "ip": 1}  # metrics whose lists are built (an l2 graph has none)
+MIN_ROWS = 1_000  # fewer vectors: no lists (the graph is fetched whole, a few MB at most)
 _MAGIC = b"MV2LST\x00\x00"
 _VERSION = 1
 # magic, version, metric, dim, nlist, count, covered, head crc
@@ -178,5 +179,5 @@ def lists_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
     return ref if ref.meta.get("covered") == graph.meta.get("covered") else None
 
 
-__all__ = ["DEPTH", "KIND", "ListsHead", "ListsHeader", "fetch_lists", "head_bytes",
+__all__ = ["DEPTH", "KIND", "MIN_ROWS", "ListsHead", "ListsHeader", "fetch_lists", "head_bytes",
            "lists_segment", "pack_header", "probes", "read_head", "row_bytes", "unpack_header"]
