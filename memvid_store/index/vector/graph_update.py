@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...config import IndexConfig
 from ...cpus import usable_cpus
-from ...engine.format import SegmentRef, crc32
+from ...engine.format import SegmentRef
 from ...engine.records import Version
 from ...engine.snapshot import Snapshot
 from ..coverage import covered_gid, graph_count
@@ -159,12 +159,8 @@ def _kept_lists(snap: Snapshot, config: IndexConfig) -> KeptLists | None:
         return None
 
     def columns(j: int) -> Any:
-        offset, size = head.span(j)
-        data = snap.view.read(offset, size, "segment:lists")
-        if crc32(data) != head.directory[j][2]:
-            raise CorruptFileError(f"cluster list {j} fails its checksum", "segment:lists",
-                                   offset)
-        return list_arrays(data, head.directory[j][1], head.header.dim)
+        return list_arrays(head.read_list(snap.view, j), head.directory[j][1],
+                           head.header.dim)
 
     return KeptLists(head, columns, lambda j: snap.view.release(*head.span(j)))
 

@@ -148,10 +148,16 @@ def _copy_kept(buffer: Any, kept: KeptLists, starts: np.ndarray, sizes: np.ndarr
         gids, scales, codes = kept.columns(j)
         base, n = int(starts[j]) * width, int(sizes[j])
         for at, column in ((base, gids), (base + 8 * n, scales), (base + 12 * n, codes)):
-            raw = np.ascontiguousarray(column).view(np.uint8).ravel()
-            flat[at : at + len(raw)] = raw
+            put_column(flat, at, column)
         kept.release(j)
         drop_pages(buffer, base, base + n * width)
+
+
+def put_column(flat: np.ndarray, at: int, column: np.ndarray) -> int:
+    """Write the bytes of ``column`` at ``at`` in ``flat``; the offset after them."""
+    raw = np.ascontiguousarray(column).view(np.uint8).ravel()
+    flat[at : at + len(raw)] = raw
+    return at + len(raw)
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
@@ -374,4 +380,4 @@ def _exact_top(chunks: Chunks, queries: np.ndarray, own: np.ndarray, metric: str
 
 
 __all__ = ["KeptLists", "ListsBlob", "build_lists", "drop_pages", "list_arrays", "list_count",
-           "lists_blob", "scratch_map"]
+           "lists_blob", "put_column", "scratch_map"]

@@ -16,19 +16,12 @@ import numpy as np
 
 from ...engine.format import crc32
 from ...errors import CorruptFileError
-from .lists_build import ListsBlob, list_arrays, lists_blob, scratch_map
-from .lists_format import HEADER, ListsHeader, lists_segment, row_bytes, unpack_header
+from .lists_build import ListsBlob, list_arrays, lists_blob, put_column, scratch_map
+from .lists_format import lists_segment, read_head, row_bytes
 
 if TYPE_CHECKING:
     from ...config import IndexConfig
     from ...engine.snapshot import Snapshot
-
-
-def _region(data: memoryview, header: ListsHeader, start: int, rows: int) -> memoryview:
-    """The bytes of the list of ``rows`` rows from row ``start``."""
-    width = row_bytes(header.dim)
-    at = header.rows_at + int(start) * width
-    return data[at : at + int(rows) * width]
 
 
 def carry_lists(snap: Snapshot, config: IndexConfig, kept: np.ndarray, covered: int,
@@ -43,23 +36,21 @@ def carry_lists(snap: Snapshot, config: IndexConfig, kept: np.ndarray, covered: 
     try:
         if crc32(data) != ref.crc:
             return None
-        header = unpack_header(data, ref.length)
+        head = read_head(snap.view, ref, config.distance, snap.dim)
     except CorruptFileError:
         return None
     finally:
         snap.view.release(ref.offset, ref.length)
-    entries = np.frombuffer(data, np.dtype([("start", "<u8"), ("rows", "<u4"),
-                                            ("crc", "<u4")]), header.nlist, HEADER.size)
-    sizes = entries["rows"].astype(np.int64)
-    centroids = np.frombuffer(data, "<f4", header.nlist * header.dim,
-                              header.centroids_at).reshape(header.nlist, header.dim)
-    starts = entries["start"].astype(np.int64)
-    if sizes.sum() != header.count or (starts + sizes > header.count).any():
-        return None
-    width, dim = row_bytes(header.dim), header.dim
-    new_sizes, kept_rows = np.zeros(header.nlist, np.int64), []
-    for j in range(header.nlist):  # which rows of each list stay, and their new gids
-        gids = list_arrays(_region(data, header, starts[j], sizes[j]), int(sizes[j]), dim)[0]
+    dim, width = head.header.dim, row_bytes(head.header.dim)
+
+    def columns(j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        offset, size = head.span(j)  # checked whole above
+        return list_arrays(data[offset - ref.offset : offset - ref.offset + size],
+                           head.directory[j][1], dim)
+
+    new_sizes, kept_rows = np.zeros(head.header.nlist, np.int64), []
+    for j in range(head.header.nlist):  # which rows of each list stay, and their new gids
+        gids = columns(j)[0]
         pos = np.minimum(np.searchsorted(kept, gids), max(len(kept) - 1, 0))
         found = (kept[pos] == gids) if len(kept) else np.zeros(len(gids), bool)
         kept_rows.append((found, pos[found]))
@@ -68,19 +59,16 @@ def carry_lists(snap: Snapshot, config: IndexConfig, kept: np.ndarray, covered: 
     rows = scratch_map(int(new_sizes.sum()) * width, scratch_dir)
     out = np.frombuffer(rows, np.uint8)
     for j, (found, renumbered) in enumerate(kept_rows):
-        _, scales, codes = list_arrays(_region(data, header, starts[j], sizes[j]),
-                                       int(sizes[j]), dim)
+        _, scales, codes = columns(j)
         at = int(new_starts[j]) * width
         for column in (renumbered.astype("<i8"), scales[found], codes[found]):
-            raw = np.ascontiguousarray(column).view(np.uint8).ravel()
-            out[at : at + len(raw)] = raw
-            at += len(raw)
-        snap.view.release(ref.offset + header.rows_at + int(starts[j]) * width,
-                          int(sizes[j]) * width)
+            at = put_column(out, at, column)
+        snap.view.release(*head.span(j))
     meta = {key: ref.meta[key] for key in ("nprobe", "recall", "recall_sample")
             if key in ref.meta}
-    return lists_blob(rows, new_starts, new_sizes, centroids.copy(), metric=header.metric,
-                      dim=header.dim, covered=covered, meta=meta)
+    centroids = np.frombuffer(head.centroids, "<f4").reshape(head.header.nlist, dim).copy()
+    return lists_blob(rows, new_starts, new_sizes, centroids, metric=head.header.metric,
+                      dim=dim, covered=covered, meta=meta)
 
 
 __all__ = ["carry_lists"]

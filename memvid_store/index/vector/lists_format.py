@@ -135,6 +135,15 @@ class ListsHead:
         width = row_bytes(self.header.dim)
         return self.ref.offset + self.header.rows_at + start * width, rows * width
 
+    def read_list(self, view: Any, j: int) -> memoryview:
+        """The bytes of list ``j`` read from ``view``, its CRC checked (CorruptFileError)."""
+        offset, size = self.span(j)
+        data = memoryview(view.read(offset, size, "segment:lists")).cast("B")
+        if zlib.crc32(data) != self.directory[j][2]:
+            raise CorruptFileError(f"cluster list {j} fails its checksum", "segment:lists",
+                                   offset)
+        return data
+
 
 def read_head(view: Any, ref: SegmentRef, metric: str, dim: int | None) -> ListsHead:
     """The head of the lists segment ``ref`` (one read, sized from the TOC's list count),

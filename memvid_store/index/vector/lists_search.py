@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...engine.format import crc32
 from ...errors import CorruptFileError
 from ..damage import warn_damaged
 from .hnsw_search import HnswSearch
@@ -86,12 +85,8 @@ class ListsIndex:
         """(gids, scales, codes) of list ``j``, its CRC checked on first use."""
         rows = self._checked.get(j)
         if rows is None:
-            offset, size = self.head.span(j)
-            data = self.view.read(offset, size, "segment:lists")
-            if crc32(data) != self.head.directory[j][2]:
-                raise CorruptFileError(f"cluster list {j} fails its checksum",
-                                       "segment:lists", offset)
-            rows = list_arrays(data, int(self.sizes[j]), self.header.dim)
+            rows = list_arrays(self.head.read_list(self.view, j), int(self.sizes[j]),
+                               self.header.dim)
             with self._lock:
                 self._checked[j] = rows
         return rows

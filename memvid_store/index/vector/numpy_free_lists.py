@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...config import IndexConfig
-from ...engine.format import crc32
 from ...engine.snapshot import Snapshot
 from ...errors import CorruptFileError
 from . import kernels
@@ -116,11 +115,7 @@ class NumpyFreeLists:
         """(gids, scales, codes) of list ``j``, its CRC checked on first use."""
         held = self._lists.get(j)
         if held is None:
-            offset, size = head.span(j)
-            data = self.snap.view.read(offset, size, "segment:lists").cast("B")
-            if crc32(data) != head.directory[j][2]:
-                raise CorruptFileError(f"cluster list {j} fails its checksum",
-                                       "segment:lists", offset)
+            data = head.read_list(self.snap.view, j)
             rows = head.directory[j][1]
             held = (data[: 8 * rows].cast("q"), data[8 * rows : 12 * rows].cast("f"),
                     data[12 * rows :].cast("b", (rows, head.header.dim)))
