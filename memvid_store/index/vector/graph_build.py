@@ -55,7 +55,7 @@ def build_graph(backend: Any, old: Any | None, chunks: Chunks, *, metric: str, d
     pages may go: read again, they come back unchanged), ``loaded()`` once ``old`` has
     been copied into the library, before the first vector is added."""
     picks = holdout(sum(len(gids) for _, gids in chunks))
-    held = _rows_at(chunks, picks)
+    held = rows_at(chunks, picks)
     release_free_heap()  # the graph is the largest thing held: not on top of freed memory
     if hasattr(backend, "add_streamed"):
         stream = _after(loaded, batches(_without(chunks, picks, done)))
@@ -90,9 +90,10 @@ def _after(first: Callable[[], None] | None, items: Iterator[T]) -> Iterator[T]:
     yield from items
 
 
-def _rows_at(chunks: Chunks, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rows_at(chunks: Chunks, picks: np.ndarray, done: Callable[[np.ndarray], None] | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Copies of the vectors and labels at positions ``picks`` (ascending) of ``chunks``
-    laid end to end."""
+    laid end to end; ``done(matrix)`` after copying from a chunk (its pages may go)."""
     dim = chunks[0][0].shape[1]
     vectors, labels, start = [np.zeros((0, dim), "<f4")], [np.zeros(0, "<i8")], 0
     for matrix, gids in chunks:
@@ -100,6 +101,8 @@ def _rows_at(chunks: Chunks, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         if len(inside):
             vectors.append(np.asarray(matrix[inside], "<f4"))
             labels.append(np.asarray(gids[inside], "<i8"))
+            if done is not None:
+                done(matrix)
         start += len(gids)
     return np.concatenate(vectors), np.concatenate(labels)
 

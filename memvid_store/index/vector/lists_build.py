@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from .calibrate import MARGIN
+from .graph_build import rows_at
 from .lists_format import DEPTH, ENTRY, METRICS, MIN_ROWS, pack_header, row_bytes
 
 ITERATIONS = 8  # k-means rounds
@@ -99,7 +100,7 @@ def build_lists(chunks: Chunks, *, metric: str, dim: int, covered: int, target: 
     nlist = list_count(count) if kept is None else kept.head.header.nlist
     picks = np.sort(rng.choice(count, min(count, nlist * SAMPLE_PER_LIST, MAX_SAMPLE),
                                replace=False))
-    sample, sample_gids = _rows_at(chunks, picks, done)
+    sample, sample_gids = rows_at(chunks, picks, done)
     sample = _unit(sample)
     held = None
     if kept is not None:
@@ -165,22 +166,6 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
     rows = np.asarray(matrix, "<f4")
     norms = np.linalg.norm(rows, axis=1)
     return rows / np.where(norms > 0, norms, 1.0)[:, None].astype("<f4")
-
-
-def _rows_at(chunks: Chunks, picks: np.ndarray, done: Callable[[Any], None] | None
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Copies of the rows at positions ``picks`` (ascending) of ``chunks`` end to end,
-    and their gids."""
-    out, labels, start = [], [], 0
-    for matrix, gids in chunks:
-        inside = picks[(picks >= start) & (picks < start + len(gids))] - start
-        if len(inside):
-            out.append(np.asarray(matrix[inside], "<f4"))
-            labels.append(np.asarray(gids[inside], np.int64))
-            if done is not None:
-                done(matrix)
-        start += len(gids)
-    return np.concatenate(out), np.concatenate(labels)
 
 
 def _kmeans(sample: np.ndarray, nlist: int, rng: np.random.Generator) -> np.ndarray:
