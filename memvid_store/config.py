@@ -306,9 +306,11 @@ class IndexConfig:
             ``i8`` needs cosine). Candidates from an ``f16``/``i8`` graph are rescored
             with the exact float32 vectors, so scores equal the exact search's.
         ann_lists: with each graph, store its vectors grouped by nearest centroid as
-            int8 codes (the ``lists`` segment, about ``12 + dim`` bytes a vector): a
-            memory read from object storage answers vector queries from the few lists
-            a query needs instead of downloading the graph (cosine and ``ip`` only).
+            int8 codes (the ``lists`` segment, about ``12 + dim`` bytes a vector), and
+            answer vector queries from the few lists a query needs rather than from the
+            graph: faster at the same recall, and from object storage a query downloads
+            those lists instead of the graph (cosine and ``ip`` only). False: lists are
+            neither built nor read (the graph answers).
         lexical: maintain the BM25 full-text index.
         rrf_k: reciprocal rank fusion constant for hybrid search.
     """

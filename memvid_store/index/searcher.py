@@ -396,9 +396,12 @@ class Searcher:
         return {id(r): found for r, found in zip(reqs, ranked, strict=True)}
 
     def load_vectors(self) -> bool:
-        """Load the vector tier: the HNSW graph if the file has one, else the exact table."""
+        """Load the vector tier: the graph's cluster lists (every list read and checked)
+        or, without them, the HNSW graph if the file has one, else the exact table."""
         if self.vectors.has_graph():
             self.defer_vectors = False
+            if self.vectors.reads_lists() and self.vectors.lists.load():
+                return True
             return self.vectors.hnsw.open()[0] is not None
         return self.vectors.exact.load()
 

@@ -169,10 +169,10 @@ def _vector_lists(parts: Sequence[Part], searched: list[list[Part]]) -> dict[int
 
 def _graph_union(mine: Sequence[Part], j: int, share: int, need: int) -> list[Entry] | None:
     """Request ``j``'s merged vector list from one pass over the first graph round of
-    every shard in ``mine``: their candidates scored together (one product), ordered, and
-    accepted best-first until ``need`` (plus ties) are found; None when the shards'
-    own searches are needed: a shard without an opened graph answering alone (or one
-    read from object storage, which its cluster lists answer), a filter or
+    every shard in ``mine`` (of its cluster lists when it has them): their candidates
+    scored together (one product), ordered, and accepted best-first until ``need`` (plus
+    ties) are found; None when the shards' own searches are needed: a shard without an
+    opened graph answering alone, a filter or
     window (a selective one scans its admitted versions), a shard whose candidates ran
     out before the list was full, or one holding more of the list than its share whose
     deeper round (``graph_depth(need)``) would see other candidates.
@@ -191,15 +191,17 @@ def _graph_union(mine: Sequence[Part], j: int, share: int, need: int) -> list[En
         if not part.snap.counters().get("vectors"):
             continue  # a shard without vectors adds nothing
         vectors = part.searcher.vectors
-        if (vectors.defer or not vectors.has_graph() or part.reqs[j].vector != req.vector
-                or vectors.reads_lists() or vectors.hnsw.metric != metric):
+        if not vectors.has_graph() or part.reqs[j].vector != req.vector:
             return None
-        got = vectors.hnsw.first_round(req.vector, share)
+        graph = vectors.lists if vectors.reads_lists() else vectors.hnsw
+        if (graph is vectors.hnsw and vectors.defer) or graph.metric != metric:
+            return None
+        got = graph.first_round(req.vector, share)
         if got is None:
             return None
         rounds.append(got)
         used.append(part)
-        dtypes.add(vectors.hnsw.graph()[0].dtype)
+        dtypes.add(graph.graph()[0].dtype)
     if not rounds:
         return None
     # a shard holding more than its share would search a deeper round of its own

@@ -176,7 +176,8 @@ def test_filtered_queries_widen_their_graph_rounds(mem_path: str, monkeypatch) -
     for module in (subset_scan, numpy_free_subset):  # the graph answers, not a subset scan
         monkeypatch.setattr(module, "SUBSET_MAX", 0)
     data = vectors(N, 9)
-    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 500, "ann_ef_search": 128})
+    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 500, "ann_ef_search": 128,
+                                                "ann_lists": False})  # the graph answers
     m.put_many([{"text": f"t{i}", "id": str(i), "embedding": row, "metadata": {"part": i % 10}}
                 for i, row in enumerate(data)])
     m.build_index()
@@ -208,7 +209,7 @@ def test_a_filter_the_graph_rarely_finds_scores_its_admitted_versions(mem_path: 
         monkeypatch.setattr(module, "SUBSET_MAX", 20)
     data = vectors(N, 11)
     data[:, 0] += np.where(np.arange(N) % 40 == 0, -3.0, 3.0)  # the admitted: the far side
-    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 500})
+    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 500, "ann_lists": False})
     m.put_many([{"text": f"t{i}", "id": str(i), "embedding": row,
                  "metadata": {"side": "far" if i % 40 == 0 else "near"}}
                 for i, row in enumerate(data)])

@@ -1,6 +1,7 @@
-"""Cluster lists beside the graph: what they hold, and a memory read from object storage
-answering vector queries from them (never downloading the graph) as the exact search
-does, with newer, deleted and updated frames, and damaged lists costing only themselves."""
+"""Cluster lists beside the graph: what they hold, and a memory (local, or read from object
+storage, never downloading the graph) answering vector queries from them as the exact
+search does, with newer, deleted and updated frames, and damaged lists costing only
+themselves."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from bench.s3_trace import LocalObject
 from memvid_store import Memory
 from memvid_store.index.damage import DamagedIndexWarning
+from memvid_store.index.searcher import searcher_for
 from memvid_store.index.vector.lists_build import list_arrays
 from memvid_store.index.vector.lists_format import ENTRY, HEADER, lists_segment, unpack_header
 
@@ -181,12 +183,13 @@ def test_damaged_lists_cost_only_themselves(mem_path, tmp_path, where):
             fh.seek(at)
             fh.write(bytes([byte[0] ^ 0x40]))
     queries = clustered(10, 6)
-    with Memory.open(mem_path, readonly=True) as local:
+    with Memory.open(damaged, readonly=True) as local, pytest.warns(DamagedIndexWarning,
+                                                                    match="lists"):
         expected = [[h.id for h in local.find(vector=q, k=5, mode="vector")] for q in queries]
     with remote(damaged, str(tmp_path / "cache")) as mem:
         with pytest.warns(DamagedIndexWarning, match="lists"):
             got = [[h.id for h in mem.find(vector=q, k=5, mode="vector")] for q in queries]
-        assert got == expected  # the graph answers, as it does locally
+        assert got == expected  # the graph answers, as it does for the file opened locally
         assert not mem.verify().ok
 
 
@@ -494,3 +497,53 @@ def test_threads_querying_a_remote_memory_get_the_answers_one_thread_gets(mem_pa
         together = list(pool.map(
             lambda q: [h.id for h in mem.find(vector=q, k=10, mode="vector")], queries))
     assert together == alone
+
+
+def test_a_local_memory_answers_from_its_lists_without_opening_the_graph(mem_path):
+    data = clustered(3000, 21)
+    build(mem_path, data)
+    queries = clustered(40, 22)
+    with Memory.open(mem_path, readonly=True) as mem:
+        found = 0
+        for query in queries:
+            hits = mem.find(vector=query, k=10, mode="vector")
+            ids, scores = exact(data, query, 10)
+            found += len({h.id for h in hits} & set(ids))
+            truth = dict(zip(ids, scores, strict=True))
+            assert all(abs(h.score - truth[h.id]) < 1e-5 for h in hits if h.id in truth)
+        vectors = searcher_for(mem._snap(), mem.index_config, mem._ctx.cache_root).vectors
+        assert vectors.reads_lists() and vectors._lists.opened
+        assert vectors._hnsw is None or not vectors._hnsw.opened  # the graph stays shut
+    assert found / 400 >= 0.95
+
+
+def test_warming_the_vector_tier_checks_every_list_not_the_graph(mem_path):
+    build(mem_path, clustered(3000, 23))
+    with Memory.open(mem_path, readonly=True, warmup="none") as mem:
+        mem.warmup(tiers=["vec_index"], wait=True)
+        vectors = searcher_for(mem._snap(), mem.index_config, mem._ctx.cache_root).vectors
+        index, _ = vectors.lists.graph()
+        assert set(index._checked) == {j for j in range(index.header.nlist) if index.sizes[j]}
+        assert vectors._hnsw is None or not vectors._hnsw.opened
+
+
+def test_ranking_by_codes_is_the_same_with_and_without_numkong(monkeypatch):
+    from memvid_store.index.vector import kernels, lists_rank
+
+    rng = np.random.default_rng(24)
+    lists = [(np.arange(i * 50, i * 50 + n, dtype=np.int64),
+              rng.random(n).astype(np.float32) / 100,
+              rng.integers(-127, 128, (n, DIM)).astype(np.int8))
+             for i, n in enumerate([50, 0, 37, 1, 50])]
+    for query in rng.standard_normal((20, DIM)).astype(np.float32):
+        fast = lists_rank.top_rows(query, lists, 40)
+        with monkeypatch.context() as m:
+            m.setattr(kernels, "kernel", lambda: None)
+            slow = lists_rank.top_rows(query, lists, 40)
+        assert fast[0].tolist() == slow[0].tolist()
+        np.testing.assert_allclose(fast[1], slow[1], rtol=1e-6)
+        codes, _ = lists_rank.quantized(query)
+        every = np.concatenate([s * (c.astype(np.float64) @ codes[0]) for _, s, c in lists])
+        gids = np.concatenate([g for g, _, _ in lists])
+        want = gids[np.lexsort((gids, -every))][:40]
+        assert fast[0].tolist() == want.tolist()  # the best 40 by the integer products

@@ -35,7 +35,9 @@ def records(n: int, seed: int) -> list[dict]:
 
 
 def graph_file(mem_path: str, opened: list, n: int = 3000, **index) -> Memory:
-    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 500, **index})
+    """A memory whose graph has no cluster lists (they would answer before the graph)."""
+    m = Memory.create(mem_path, dim=DIM, index={"ann_threshold": 500, "ann_lists": False,
+                                                **index})
     opened.append(m)
     m.put_many(records(n, seed=1))
     m.seal()

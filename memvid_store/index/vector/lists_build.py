@@ -39,6 +39,7 @@ import numpy as np
 from .calibrate import MARGIN
 from .graph_build import rows_at
 from .lists_format import DEPTH, ENTRY, METRICS, MIN_ROWS, pack_header, row_bytes
+from .lists_rank import top_rows
 
 ITERATIONS = 8  # k-means rounds
 SAMPLE_PER_LIST = 32  # k-means sample rows per list
@@ -319,7 +320,8 @@ def _calibrate(chunks: Chunks, queries: np.ndarray, own: np.ndarray, centroids: 
                done: Callable[[Any], None] | None) -> tuple[int, float]:
     """(lists to probe, recall@K measured there): the fewest whose recall of the sample
     queries' exact top K (each query, a sample row of gid ``own``, left out) reaches
-    ``goal``, doubling from 1."""
+    ``goal``, ranked as queries rank (:func:`.lists_rank.top_rows`): doubling from 1,
+    then bisecting the last doubling to within an eighth."""
     truth = _exact_top(chunks, queries, own, metric, done)
     mine = own.tolist()
     width = row_bytes(dim)
@@ -327,20 +329,30 @@ def _calibrate(chunks: Chunks, queries: np.ndarray, own: np.ndarray, centroids: 
                for s, n in zip(starts.tolist(), sizes.tolist(), strict=True)]
     order = np.argsort(-(queries @ centroids.T), axis=1)
     nlist = len(centroids)
-    nprobe, recall = 1, 0.0
-    while True:
+
+    def recall_at(nprobe: int) -> float:
         found = 0
         for i, query in enumerate(queries):
             picked = [columns[j] for j in order[i, :nprobe].tolist()]
-            gids = np.concatenate([g for g, _, _ in picked])
-            approx = np.concatenate([s * (c.astype(np.float32) @ query) for _, s, c in picked])
-            keep = gids[np.argsort(-approx)[: DEPTH + 1]]
+            keep, _ = top_rows(query, picked, DEPTH + 1)
             found += len(set(keep.tolist()) - {mine[i]} & truth[i])
             drop_pages(rows.obj)  # the lists read stay in the page cache only
-        recall = found / (K * len(queries))
-        if recall >= goal or nprobe >= nlist:
-            return nprobe, recall
-        nprobe = min(nlist, nprobe * 2)
+        return found / (K * len(queries))
+
+    # doubling from 1 to the first that reaches the goal, then halving the gap down
+    failed, nprobe = 0, 1
+    recall = recall_at(nprobe)
+    while recall < goal and nprobe < nlist:
+        failed, nprobe = nprobe, min(nlist, nprobe * 2)
+        recall = recall_at(nprobe)
+    while recall >= goal and nprobe - failed > max(1, nprobe // 8):
+        middle = (failed + nprobe) // 2
+        got = recall_at(middle)
+        if got >= goal:
+            nprobe, recall = middle, got
+        else:
+            failed = middle
+    return nprobe, recall
 
 
 def _exact_top(chunks: Chunks, queries: np.ndarray, own: np.ndarray, metric: str,

@@ -180,10 +180,10 @@ def fetch_lists(snap: Snapshot, spans: list[tuple[int, int]]) -> None:
 
 def lists_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
     """The snapshot's ``lists`` segment when it belongs to the snapshot's graph (built
-    with it: the same ``covered``), else None."""
+    with it: the same ``covered``) and ``config`` uses lists, else None."""
     ref = snap.toc.find(KIND)
     graph = snap.toc.find("ann")
-    if ref is None or graph is None or config.ann_backend == "none":
+    if ref is None or graph is None or config.ann_backend == "none" or not config.ann_lists:
         return None
     return ref if ref.meta.get("covered") == graph.meta.get("covered") else None
 

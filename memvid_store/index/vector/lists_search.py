@@ -21,7 +21,7 @@ the lists are not used again (the graph answers, with a warning naming
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from ..damage import warn_damaged
 from .hnsw_search import HnswSearch
 from .lists_build import list_arrays
 from .lists_format import DEPTH, fetch_lists, lists_segment, probes, read_head
+from .lists_rank import nearest_lists, top_rows
 
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked
@@ -61,19 +62,15 @@ class ListsIndex:
         depth, as ``ListsSearch`` asks)."""
         probe = probes(self.nprobe, ef, self.header.nlist)
         units = queries / np.maximum(np.linalg.norm(queries, axis=1), 1e-30)[:, None]
-        near = np.argsort(-(units @ self.centroids.T), axis=1)[:, :probe]
+        near = nearest_lists(units @ self.centroids.T, probe)
         self._fetch(sorted(set(near.ravel().tolist())))
         labels = np.full((len(queries), k), -1, np.int64)
         scores = np.full((len(queries), k), -np.inf, np.float32)
         for i, query in enumerate(queries):
-            picked = [self._rows(j) for j in near[i].tolist() if self.sizes[j]]
-            if not picked:
-                continue
-            gids = np.concatenate([g for g, _, _ in picked])
-            approx = np.concatenate([s * (c.astype(np.float32) @ query) for _, s, c in picked])
-            top = np.argsort(-approx, kind="stable")[:k]
-            labels[i, : len(top)] = gids[top]
-            scores[i, : len(top)] = approx[top]
+            gids, approx = top_rows(query, [self._rows(j) for j in near[i].tolist()
+                                            if self.sizes[j]], k)
+            labels[i, : len(gids)] = gids
+            scores[i, : len(gids)] = approx
         return labels, scores
 
     def _fetch(self, lists: list[int]) -> None:
@@ -91,12 +88,26 @@ class ListsIndex:
                 self._checked[j] = rows
         return rows
 
+    def load(self) -> bool:
+        """Read and check every list (downloaded in one round from object storage)."""
+        everything = list(range(self.header.nlist))
+        self._fetch(everything)
+        for j in everything:
+            if self.sizes[j]:
+                self._rows(j)
+        return True
+
     def close(self) -> None:
         self._checked.clear()
 
 
 class ListsSearch(HnswSearch):
     """:class:`HnswSearch` over the snapshot's cluster lists instead of its graph."""
+
+    @property
+    def usable(self) -> bool:
+        """False once the lists were found damaged (the graph answers instead)."""
+        return not self._opened or self._graph is not None
 
     def graph(self) -> tuple[Any, int]:
         """The opened lists (a query waits while another thread opens them: one read,
@@ -120,12 +131,26 @@ class ListsSearch(HnswSearch):
                 self._opened = True
         return self._graph or (None, 0)
 
+    def load(self) -> bool:
+        """Open the lists and check every one of them; False when they are damaged."""
+        index, _ = self.open()
+        return index is not None and self._unless_damaged(index.load) is not None
+
     def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]
                ) -> list[Ranked] | None:
         """The graph search's ranking over the lists; None (the graph answers) when the
         lists are absent or damaged, or a list read fails its checksum."""
+        return self._unless_damaged(lambda: super(ListsSearch, self).ranked(reqs, accepts))
+
+    def first_round(self, vector: Any, k: int) -> Any:
+        """The graph search's first round over the lists; None when a list is damaged."""
+        return self._unless_damaged(lambda: super(ListsSearch, self).first_round(vector, k))
+
+    def _unless_damaged(self, call: Callable[[], Any]) -> Any:
+        """``call()``; None, with a warning and the lists dropped, when a list read
+        fails its checksum."""
         try:
-            return super().ranked(reqs, accepts)
+            return call()
         except CorruptFileError as exc:
             if exc.region != "segment:lists":
                 raise
