@@ -39,7 +39,9 @@ def tier_sizes(snap: Any, searcher: Any) -> dict[str, int]:
     sizes["lex_index"] = searcher.lex_bytes()
     ann = toc.find("ann")
     if ann is not None and searcher.config.ann_backend != "none":
-        sizes["vec_index"] = ann.length
+        lists = toc.find("lists")  # what answers when the graph has them
+        sizes["vec_index"] = (lists if lists is not None and searcher.config.ann_lists
+                              else ann).length
     else:
         sizes["vec_index"] = toc.counters.get("vectors", 0) * (snap.dim or 0) * 4
     return sizes

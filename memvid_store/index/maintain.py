@@ -45,6 +45,7 @@ from ..engine.shared import SharedWriter, commit_prepared
 from ..engine.snapshot import Snapshot
 from .coverage import covered_gid, graph_count, tail_versions
 from .graph_worker import BackgroundGraph
+from .vector.hnsw_format import holds_graph
 
 LEX_TAIL = 8192  # versions an automatic commit may leave out of the BM25 index
 GRAPH_GROWTH = 0.1  # share of the graph's size its tail reaches before it is extended
@@ -147,17 +148,26 @@ class IndexMaintainer:
         :mod:`.vector.lists_carry`), and a graph is built only when its estimated memory
         fits ``memory_limit``; the BM25 index is rebuilt as chunks commit."""
         self._graph_memory = memory_limit
-        if self.config.ann_backend != "usearch":
+        ref = old.toc.find("ann")
+        alone = ref is not None and not holds_graph(ref)  # cluster lists without a graph
+        if self.config.ann_backend != "usearch" and not alone:
             return False
         import numpy as np
 
         from .vector.graph_carry import carry_graph
+        from .vector.lists_carry import carry_lists
 
         gids = np.asarray(kept, np.int64)
+        if alone:
+            from .vector.graph_update import lists_alone
+
+            covered = int(np.searchsorted(gids, covered_gid(ref)))
+            lists = carry_lists(old, self.config, gids, covered, self._scratch_dir())
+            self._carried = (None if lists is None else
+                             lists_alone(lists, self.config.distance, old.dim or 0, None))
+            return self._carried is not None
         self._carried = carry_graph(old, self.config, gids)
         if self._carried is not None:
-            from .vector.lists_carry import carry_lists
-
             self._carried.lists = carry_lists(old, self.config, gids,
                                               self._carried.meta["covered"],
                                               self._scratch_dir())
@@ -346,9 +356,10 @@ class IndexMaintainer:
         """Whether a graph of ``vectors`` fits the memory bound of a compaction (None: no
         bound): it is built in memory whole, about its own size (``graph_memory``) on top
         of the process's quarter of the bound."""
-        if self._graph_memory is None:
-            return True
-        from .vector.graph_update import graph_memory
+        from .vector.graph_update import graph_memory, lists_only
+
+        if self._graph_memory is None or lists_only(self.config, old, vectors):
+            return True  # lists are built in bounded memory
 
         dtype = old.meta.get("dtype", "f32") if old is not None else self.config.graph_dtype
         need = graph_memory(vectors, snap.dim or 0, self.config.ann_m, dtype)

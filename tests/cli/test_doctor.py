@@ -142,7 +142,8 @@ def test_vectors_the_graph_cannot_reach_are_noticed_and_a_repair_reaches_them(
     path, fixed = tmp_path / "old.mv2", tmp_path / "new.mv2"
     with monkeypatch.context() as old_build:
         old_build.setattr(graph_build, "relink", orphaning)
-        with Memory.create(path, dim=16, index={"ann_threshold": 100, "lexical": False}) as m:
+        with Memory.create(path, dim=16, index={"ann_threshold": 100, "lexical": False,
+                                                "ann_lists": False}) as m:  # a graph
             m.put_many([{"id": f"v{i}", "text": "t", "embedding": x[i]} for i in range(2000)])
             m.build_index()
     with Memory.open(path, readonly=True) as m:

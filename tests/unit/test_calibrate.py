@@ -22,7 +22,9 @@ def vectors(n: int, seed: int) -> np.ndarray:
 
 
 def build(path: str, data: np.ndarray, **index) -> Memory:
-    m = Memory.create(path, dim=DIM, index={"ann_threshold": 500, **index})
+    """A memory with an HNSW graph (no cluster lists: they would be the index)."""
+    m = Memory.create(path, dim=DIM, index={"ann_threshold": 500, "ann_lists": False,
+                                            **index})
     m.put_many([{"text": f"t{i}", "id": str(i), "embedding": row} for i, row in enumerate(data)])
     m.seal()
     return m

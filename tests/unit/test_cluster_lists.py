@@ -189,8 +189,9 @@ def test_damaged_lists_cost_only_themselves(mem_path, tmp_path, where):
     with remote(damaged, str(tmp_path / "cache")) as mem:
         with pytest.warns(DamagedIndexWarning, match="lists"):
             got = [[h.id for h in mem.find(vector=q, k=5, mode="vector")] for q in queries]
-        assert got == expected  # the graph answers, as it does for the file opened locally
+        assert got == expected  # the exact scan answers, as for the file opened locally
         assert not mem.verify().ok
+    assert expected == [exact(data, q, 5)[0] for q in queries]
 
 
 def test_no_lists_when_turned_off_or_for_l2(mem_path, tmp_path):
@@ -547,3 +548,51 @@ def test_ranking_by_codes_is_the_same_with_and_without_numkong(monkeypatch):
         gids = np.concatenate([g for g, _, _ in lists])
         want = gids[np.lexsort((gids, -every))][:40]
         assert fast[0].tolist() == want.tolist()  # the best 40 by the integer products
+
+
+def test_cosine_vectors_are_indexed_by_cluster_lists_alone(mem_path, tmp_path):
+    """No HNSW graph is built: the ``ann`` segment is a header of backend ``lists`` that
+    records what the lists cover; l2 vectors and files created with ``ann_lists=False``
+    get a graph."""
+    from memvid_store.index.vector.hnsw_format import LISTS_ONLY, holds_graph
+
+    build(mem_path, clustered(3000, 25))
+    lists, graph, usable = segment(mem_path)
+    assert graph.meta == {"backend": LISTS_ONLY, "count": 3000, "covered": 3000}
+    assert graph.length == 64 and not holds_graph(graph) and usable == lists
+    for other, options in (("l2.mv2", {"distance": "l2"}), ("off.mv2", {"ann_lists": False})):
+        path = str(tmp_path / other)
+        build(path, clustered(3000, 25), **options)
+        assert segment(path)[1].meta["backend"] == "usearch"
+    with Memory.open(mem_path, readonly=True) as mem:
+        report = mem.verify()
+        assert report.ok, report
+
+
+def test_a_failed_lists_build_leaves_a_graph_of_every_vector(mem_path, monkeypatch):
+    from memvid_store.index.vector import lists_build
+
+    data = clustered(4000, 26)
+    with Memory.create(mem_path, dim=DIM, index=INDEX, graph_background=False) as mem:
+        mem.put_many([{"id": str(i), "text": "t", "embedding": row}
+                      for i, row in enumerate(data[:3000])])
+        mem.build_index()
+        assert mem._snap().toc.find("ann").meta["backend"] == "lists"
+
+        def broken(*args, **kwargs):
+            raise MemoryError("no room for the lists")
+
+        monkeypatch.setattr(lists_build, "build_lists", broken)
+        mem.put_many([{"id": str(i), "text": "t", "embedding": row}
+                      for i, row in enumerate(data[3000:], 3000)])
+        with pytest.warns(RuntimeWarning, match="cluster lists could not be built"):
+            mem.build_index()
+        snap = mem._snap()
+        graph = snap.toc.find("ann")
+        assert graph.meta["backend"] == "usearch" and graph.meta["count"] == 4000
+        assert lists_segment(snap, mem.index_config) is None
+        found = 0
+        for query in clustered(20, 27):
+            hits = mem.find(vector=query, k=10, mode="vector")
+            found += len({h.id for h in hits} & set(exact(data, query, 10)[0]))
+        assert found / 200 >= 0.9

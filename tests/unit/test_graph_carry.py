@@ -25,7 +25,7 @@ from memvid_store.index.vector.usearch_layout import FREE_KEY, layout
 from memvid_store.index.vector.usearch_nodes import keys_at, node_offsets
 
 DIM = 16
-INDEX = {"ann_threshold": 100, "lexical": False}
+INDEX = {"ann_threshold": 100, "lexical": False, "ann_lists": False}  # an HNSW graph
 
 
 def vectors(n: int, seed: int) -> np.ndarray:

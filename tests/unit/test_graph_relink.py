@@ -149,7 +149,7 @@ def test_every_vector_of_a_file_is_found_by_its_own_vector(tmp_path) -> None:
     """End to end: each stored vector is its own nearest neighbour through the graph."""
     x = vectors(1500, seed=3)
     with Memory.create(tmp_path / "m.mv2", dim=DIM,
-                       index={"ann_threshold": 100, "lexical": False}) as m:
+                       index={"ann_threshold": 100, "lexical": False, "ann_lists": False}) as m:
         m.put_many([{"id": f"f{i}", "text": "t", "embedding": x[i]} for i in range(len(x))])
         m.build_index()
         snap = m._snap()

@@ -1,5 +1,6 @@
-"""The ``ann`` segment's envelope (a 64-byte header, then the library's own graph bytes)
-and what a graph's scalar type means for a search.
+"""The ``ann`` segment's envelope (a 64-byte header, then the library's own graph bytes;
+nothing after it for backend ``lists``: no graph, the cluster lists answer) and what a
+graph's scalar type means for a search.
 
 Numpy-free, so a graph can be inspected (and walked, :mod:`.graph_walk`) before numpy is
 imported. Layout (little-endian): magic ``MV2ANN``, version u16, backend, metric and dtype
@@ -28,7 +29,9 @@ _VERSION = 1
 # magic, version, backend, metric, dtype, dim, count, M, ef_construction, meta_len, payload_len
 _HEADER = struct.Struct("<8sHBBB3xIQIII4xQ12x")
 assert _HEADER.size == 64
-_BACKEND_CODES = {"hnswlib": 1, "usearch": 2}
+_BACKEND_CODES = {"hnswlib": 1, "usearch": 2, "lists": 3}
+LISTS_ONLY = "lists"  # the backend of an ``ann`` segment that holds no graph (the header
+# alone): its cluster lists answer (graph_update.lists_only)
 _METRIC_CODES = {"cosine": 0, "ip": 1, "l2": 2}
 _DTYPE_CODES = {"f32": 0, "f16": 1, "i8": 2}
 
@@ -46,6 +49,13 @@ def graph_header(backend: str, metric: str, dtype: str, dim: int, count: int, pa
     return _HEADER.pack(_MAGIC, _VERSION, _BACKEND_CODES[backend], _METRIC_CODES[metric],
                         _DTYPE_CODES[dtype], dim, count, params.M, params.ef_construction,
                         meta_len, payload_len)
+
+
+def lists_only_header(metric: str, dim: int, count: int) -> bytes:
+    """The whole ``ann`` segment of an index that is cluster lists alone: a header of
+    backend ``lists`` (M and ef_construction 0) with no payload."""
+    return _HEADER.pack(_MAGIC, _VERSION, _BACKEND_CODES[LISTS_ONLY], _METRIC_CODES[metric],
+                        _DTYPE_CODES["i8"], dim, count, 0, 0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +108,11 @@ def expect_graph(header: GraphHeader, *, dim: int | None, metric: str) -> None:
         raise corrupt(f"ANN graph uses metric {header.metric!r}, expected {metric!r}")
     if dim is not None and header.dim != dim:
         raise corrupt(f"ANN graph has {header.dim} dimensions, expected {dim}")
+
+
+def holds_graph(ref: SegmentRef) -> bool:
+    """Whether the ``ann`` segment ``ref`` holds an HNSW graph (not backend ``lists``)."""
+    return ref.meta.get("backend") != LISTS_ONLY
 
 
 def graph_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:

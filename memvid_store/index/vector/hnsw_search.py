@@ -34,6 +34,7 @@ from .hnsw_format import (
     fetch_graph,
     graph_depth,
     graph_segment,
+    holds_graph,
     round_width,
     search_width,
 )
@@ -94,7 +95,7 @@ class HnswSearch:
         with self._lock:
             if not self._opened:
                 ref = graph_segment(self.snap, self.config)
-                if ref is not None:
+                if ref is not None and holds_graph(ref):  # else the cluster lists alone
                     from .hnsw import AnnParams, get_backend
 
                     meta = ref.meta
