@@ -1,8 +1,10 @@
-"""The next version of a file's vector graph: the graph it has, plus the vectors it lacks.
+"""The next version of a file's vector index: the one it has, plus the vectors it lacks.
 
 ``prepare_graph`` builds it from a snapshot (inside a commit, or in the background
 builder's process, :mod:`..graph_worker`) into a ``PreparedGraph``: the serialized graph,
-the graph segment it extends (``base``), its TOC meta and its cluster lists.
+the graph segment it extends (``base``), its TOC meta and its cluster lists. For cosine
+and ip vectors the index is the cluster lists alone (``lists_only``): the ``ann``
+segment is then a header of backend ``lists``, and no HNSW graph is built.
 ``graph_refs`` writes one into a commit. A prepared graph is only committed on top of the
 graph it extends: a commit that changed the graph in between makes it stale.
 """

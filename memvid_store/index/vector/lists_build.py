@@ -1,4 +1,4 @@
-"""Building the ``lists`` segment (:mod:`.lists_format`) beside a graph, in bounded memory.
+"""Building the ``lists`` segment (:mod:`.lists_format`), in bounded memory.
 
 1. **Centroids**: spherical k-means (:data:`ITERATIONS` rounds) over a seeded sample of at
    most :data:`SAMPLE_PER_LIST` rows per list (``nlist`` about the square root of the

@@ -1,9 +1,10 @@
-"""The ``lists`` segment: the graph's vectors grouped by their nearest centroid.
+"""The ``lists`` segment: the index's vectors grouped by their nearest centroid.
 
 A query reads the centroids, picks the lists of the few nearest, and scores only their
-rows: a first vector answer from object storage downloads those lists (a few MiB at 1M
-frames), not the whole graph (:mod:`.lists_search`). Built with each graph, over the
-same vectors (:mod:`.lists_build`).
+rows (:mod:`.lists_search`): from object storage it downloads those lists (a few MiB at
+1M frames). The vector index of cosine and ip memories, recorded by an ``ann`` segment
+of backend ``lists`` (or beside an HNSW graph built before), over the same vectors
+(:mod:`.lists_build`).
 
 Layout (little-endian), after a 64-byte header (magic ``MV2LST``, version u16, metric
 code u8, dim u32, nlist u32, count u64, covered u64, CRC-32 of the directory and the

@@ -1,5 +1,5 @@
-"""Vector search over the ``lists`` segment: the first answers of a memory read from
-object storage, without downloading its graph.
+"""Vector search over the ``lists`` segment: the vector index of cosine and ip memories,
+local or read from object storage (where a query downloads a few lists, not a graph).
 
 :class:`ListsIndex` answers the graph library's ``search`` call from the cluster lists
 (:mod:`.lists_format`): a query's nearest centroids name the lists it reads, downloaded
@@ -14,8 +14,8 @@ lists).
 A query reads the number of lists calibrated when the lists were built (``nprobe``, for
 the recall target) at the first round's depth (:data:`DEPTH`), more for a deeper round
 (``lists_format.probes``). When the header, the directory or a list fails its checksum
-the lists are not used again (the graph answers, with a warning naming
-``mv2 doctor --repair``).
+the lists are not used again (the graph beside them answers, or the exact scan when they
+are the whole index, with a warning naming ``mv2 doctor --repair``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 
 from ...errors import CorruptFileError
 from ..damage import warn_damaged
+from .hnsw_format import graph_segment, holds_graph
 from .hnsw_search import HnswSearch
 from .lists_build import list_arrays
 from .lists_format import DEPTH, fetch_lists, lists_segment, probes, read_head
@@ -106,8 +107,13 @@ class ListsSearch(HnswSearch):
 
     @property
     def usable(self) -> bool:
-        """False once the lists were found damaged (the graph answers instead)."""
+        """False once the lists were found damaged (the graph or the exact scan answers)."""
         return not self._opened or self._graph is not None
+
+    def _fallback(self) -> str:
+        """What answers when the lists are damaged: the HNSW graph beside them, if any."""
+        ref = graph_segment(self.snap, self.config)
+        return "the vector graph" if ref is not None and holds_graph(ref) else "the exact scan"
 
     def graph(self) -> tuple[Any, int]:
         """The opened lists (a query waits while another thread opens them: one read,
@@ -124,7 +130,7 @@ class ListsSearch(HnswSearch):
                     try:
                         index = ListsIndex(self.snap, ref, self.metric, self.snap.dim)
                     except CorruptFileError:
-                        warn_damaged("segment:lists", "the vector graph")
+                        warn_damaged("segment:lists", self._fallback())
                     else:
                         self.ef_search = DEPTH
                         self._graph = (index, index.covered)
@@ -138,7 +144,7 @@ class ListsSearch(HnswSearch):
 
     def ranked(self, reqs: Sequence[Request], accepts: Sequence[Acceptance]
                ) -> list[Ranked] | None:
-        """The graph search's ranking over the lists; None (the graph answers) when the
+        """The graph search's ranking over the lists; None (the next path answers) when the
         lists are absent or damaged, or a list read fails its checksum."""
         return self._unless_damaged(lambda: super(ListsSearch, self).ranked(reqs, accepts))
 
@@ -154,7 +160,7 @@ class ListsSearch(HnswSearch):
         except CorruptFileError as exc:
             if exc.region != "segment:lists":
                 raise
-            warn_damaged("segment:lists", "the vector graph")
+            warn_damaged("segment:lists", self._fallback())
             self._graph = None
             return None
 

@@ -4,7 +4,8 @@ Every path implements :class:`VectorPath`: accepted candidates per request, best
 or None when it cannot serve the batch (the next path answers). :meth:`VectorPaths.choose`
 tries them in this order:
 
-0. when the graph has cluster lists: :mod:`.numpy_free_lists` while numpy is not loaded,
+0. when the index has cluster lists (the whole index of cosine and ip memories, or
+   beside a graph built before): :mod:`.numpy_free_lists` while numpy is not loaded,
    else :mod:`.lists_search` (a query scores a few lists' int8 codes: 2.4 against 5.5 ms
    a query at 1M x 128, 1.0 against 1.2 ms at 100k x 384, recall higher, and from object
    storage a query downloads a few lists, not the graph: docs/architecture.md);
@@ -138,7 +139,7 @@ class VectorPaths:
         return self._free_lists
 
     def reads_lists(self) -> bool:
-        """Whether the cluster lists answer: the graph has lists, not found damaged."""
+        """Whether the cluster lists answer: the index has them, not found damaged."""
         return (lists_segment(self.snap, self.config) is not None
                 and (self._lists is None or self._lists.usable))
 
