@@ -177,6 +177,7 @@ def measure(n: int, work: Path) -> dict[str, Any]:
     copy = work / "compact.mv2"
     shutil.copy(path, copy)
     row["compact"] = run_json(COMPACT, PATH=str(copy))
+    row["compact"]["file_mb"] = copy.stat().st_size / 2**20  # without replaced versions
     return row
 
 
@@ -186,11 +187,13 @@ def markdown(res: dict[str, Any]) -> str:
               "a fresh process.", "",
               "| frames | ingest/s (incl. graph) | load s | build_index s | file MB | "
               "first answer ms (open) | RSS (anonymous) after it MB | vector p50/p99 ms, recall | "
-              "hybrid p50/p99 ms | filtered p50/p99 ms, recall | compact s, peak MB |",
-              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |"]
+              "hybrid p50/p99 ms | filtered p50/p99 ms, recall | compact s, peak MB | "
+              "compacted file MB |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- | ---: |"]
     for r in res["rows"]:
         v, h, f, c = r["vector"], r["hybrid"], r["filtered"], r["compact"]
         anon = f" ({r['anon_after_first_mb']:.0f})" if "anon_after_first_mb" in r else ""
+        compacted = f"{c['file_mb']:,.0f}" if "file_mb" in c else ""
         lines.append(
             f"| {r['n']:,} | {r['ingest_per_s']:,.0f} | {r['load_s']:.0f} | "
             f"{r['build_index_s']:.0f} | {r['file_mb']:,.0f} | "
@@ -199,7 +202,7 @@ def markdown(res: dict[str, Any]) -> str:
             f"{v['p50_ms']:.2f} / {v['p99_ms']:.2f}, "
             f"{v['recall']:.3f} | {h['p50_ms']:.2f} / {h['p99_ms']:.2f} | "
             f"{f['p50_ms']:.2f} / {f['p99_ms']:.2f}, {f['recall']:.3f} | "
-            f"{c['compact_s']:.0f}, {c['peak_rss_mb']:.0f} |")
+            f"{c['compact_s']:.0f}, {c['peak_rss_mb']:.0f} | {compacted} |")
     return "\n".join(lines) + "\n"
 
 

@@ -64,6 +64,19 @@ def exact(data: np.ndarray, query: np.ndarray, k: int, ids: list[str] | None = N
     return [names[i] for i in top], scores[top]
 
 
+def recall_of(mem: Memory, data: np.ndarray, queries: np.ndarray) -> float:
+    """recall@10 of ``mem``'s vector answers against the exact ones; every score of a hit
+    in the exact top 10 is checked to be the exact score (candidates are rescored)."""
+    found = 0
+    for query in queries:
+        hits = mem.find(vector=query, k=10, mode="vector")
+        ids, scores = exact(data, query, 10)
+        found += len({h.id for h in hits} & set(ids))
+        truth = dict(zip(ids, scores, strict=True))
+        assert all(abs(h.score - truth[h.id]) < 1e-5 for h in hits if h.id in truth)
+    return found / (10 * len(queries))
+
+
 def segment(path: str):
     with Memory.open(path, readonly=True) as mem:
         snap = mem._snap()
@@ -119,17 +132,8 @@ def test_a_remote_memory_answers_from_the_lists_as_the_exact_search(mem_path, tm
         first = [r for r in mem._reader.fd.log if r.region == "segment:lists"]
         # the header, then the few lists of the query's nearest centroids
         assert 0 < sum(r.length for r in first) < lists.length / 4
-        found = 0
-        for query in queries:
-            hits = mem.find(vector=query, k=10, mode="vector")
-            ids, scores = exact(data, query, 10)
-            found += len({h.id for h in hits} & set(ids))
-            truth = dict(zip(ids, scores, strict=True))
-            for hit in hits:  # rescored: every score is the exact one
-                if hit.id in truth:
-                    assert abs(hit.score - truth[hit.id]) < 1e-5
+        assert recall_of(mem, data, queries) >= 0.95
         log = list(mem._reader.fd.log)
-    assert found / 400 >= 0.95
     assert not any(r.region == "segment:ann" for r in log)  # the graph never downloaded
 
 
@@ -505,17 +509,10 @@ def test_a_local_memory_answers_from_its_lists_without_opening_the_graph(mem_pat
     build(mem_path, data)
     queries = clustered(40, 22)
     with Memory.open(mem_path, readonly=True) as mem:
-        found = 0
-        for query in queries:
-            hits = mem.find(vector=query, k=10, mode="vector")
-            ids, scores = exact(data, query, 10)
-            found += len({h.id for h in hits} & set(ids))
-            truth = dict(zip(ids, scores, strict=True))
-            assert all(abs(h.score - truth[h.id]) < 1e-5 for h in hits if h.id in truth)
+        assert recall_of(mem, data, queries) >= 0.95
         vectors = searcher_for(mem._snap(), mem.index_config, mem._ctx.cache_root).vectors
         assert vectors.reads_lists() and vectors._lists.opened
         assert vectors._hnsw is None or not vectors._hnsw.opened  # the graph stays shut
-    assert found / 400 >= 0.95
 
 
 def test_warming_the_vector_tier_checks_every_list_not_the_graph(mem_path):
