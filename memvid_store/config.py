@@ -289,28 +289,31 @@ class IndexConfig:
 
     Attributes:
         distance: vector similarity: ``cosine`` (default), ``ip`` (inner product) or ``l2``.
-        ann_backend: HNSW library for approximate vector search: ``usearch`` (opens the
-            graph inside the mapped file with zero copy), ``hnswlib``, or ``none`` (exact
-            search only).
-        ann_threshold: number of vectors from which an HNSW graph is built; below it the
-            exact float32 scan is the index.
+        ann_backend: HNSW library for approximate vector search where a graph is built
+            (``l2``, ``ann_lists=False``, fewer than 1,000 vectors): ``usearch`` (opens
+            the graph inside the mapped file with zero copy), ``hnswlib``, or ``none``
+            (exact search only: no graph, no lists).
+        ann_threshold: number of vectors from which an index (cluster lists or an HNSW
+            graph) is built; below it the exact float32 scan is the index.
         ann_m, ann_ef_construction: HNSW graph degree and build beam width (100: half
             the build of 200 at the same calibrated recall and latency, docs/scale.md).
         ann_ef_search: HNSW search beam width; None (default): the width calibrated for
             ``recall_target`` when each graph is built, recorded in the file.
-        recall_target: the recall@10 a graph's calibrated width reaches on a sample of its
-            own vectors against the exact answer (default 0.95); raise it for recall,
-            lower it for speed.
+        recall_target: the recall@10 a graph's calibrated width, or the calibrated number
+            of cluster lists a query reads, reaches on a sample of the index's own
+            vectors against the exact answer (default 0.95); raise it for recall, lower
+            it for speed.
         ann_dtype: how the graph stores its copy of the vectors: ``auto`` (``i8`` for
             usearch with cosine, else ``f32``), ``f32``, ``f16`` or ``i8`` (usearch only;
             ``i8`` needs cosine). Candidates from an ``f16``/``i8`` graph are rescored
             with the exact float32 vectors, so scores equal the exact search's.
-        ann_lists: with each graph, store its vectors grouped by nearest centroid as
-            int8 codes (the ``lists`` segment, about ``12 + dim`` bytes a vector), and
-            answer vector queries from the few lists a query needs rather than from the
-            graph: faster at the same recall, and from object storage a query downloads
-            those lists instead of the graph (cosine and ``ip`` only). False: lists are
-            neither built nor read (the graph answers).
+        ann_lists: index ``cosine`` and ``ip`` vectors by cluster lists instead of an
+            HNSW graph: the vectors grouped by nearest centroid as int8 codes (the
+            ``lists`` segment, about ``12 + dim`` bytes a vector); a query scores the
+            few lists nearest it, and from object storage downloads just those. Faster
+            than the graph at a higher recall, built in seconds instead of minutes
+            (docs/architecture.md). A file whose graph was built before keeps it, lists
+            beside. False: an HNSW graph, no lists.
         lexical: maintain the BM25 full-text index.
         rrf_k: reciprocal rank fusion constant for hybrid search.
     """

@@ -16,6 +16,7 @@ import pytest
 
 from bench.s3_trace import LocalObject
 from memvid_store import Memory
+from memvid_store.coldstart.warmup import tier_sizes
 from memvid_store.index.damage import DamagedIndexWarning
 from memvid_store.index.searcher import searcher_for
 from memvid_store.index.vector.lists_build import list_arrays
@@ -519,10 +520,13 @@ def test_warming_the_vector_tier_checks_every_list_not_the_graph(mem_path):
     build(mem_path, clustered(3000, 23))
     with Memory.open(mem_path, readonly=True, warmup="none") as mem:
         mem.warmup(tiers=["vec_index"], wait=True)
-        vectors = searcher_for(mem._snap(), mem.index_config, mem._ctx.cache_root).vectors
+        searcher = searcher_for(mem._snap(), mem.index_config, mem._ctx.cache_root)
+        vectors = searcher.vectors
         index, _ = vectors.lists.graph()
         assert set(index._checked) == {j for j in range(index.header.nlist) if index.sizes[j]}
         assert vectors._hnsw is None or not vectors._hnsw.opened
+        # the tier's size is what it loads: the lists
+        assert tier_sizes(mem._snap(), searcher)["vec_index"] == segment(mem_path)[0].length
 
 
 def test_ranking_by_codes_is_the_same_with_and_without_numkong(monkeypatch):
