@@ -113,12 +113,19 @@ from bench.machine import own_peak_rss_mb
 from memvid_store import Memory
 path, N, ADD, DIM, BATCH, QUERIES = {path!r}, {n}, {add}, {dim}, {batch}, {queries}
 
-def graph(path):
+def graph(path):  # the vector index: an HNSW graph, or cluster lists (an ann header)
     with Memory.open(path, readonly=True) as r:
-        ref = r._snap().toc.find("ann")
-        return None if ref is None else {{"count": ref.meta["count"], "bytes": ref.length,
-                                          "ef_search": ref.meta.get("ef_search"),
-                                          "sample_recall": ref.meta.get("recall")}}
+        toc = r._snap().toc
+        ref, lists = toc.find("ann"), toc.find("lists")
+        if ref is None:
+            return None
+        alone = ref.meta.get("backend") == "lists"
+        return {{"count": ref.meta["count"], "kind": "cluster lists" if alone else "graph",
+                 "bytes": ref.length + (lists.length if lists is not None else 0),
+                 "ef_search": ref.meta.get("ef_search"),
+                 "nprobe": lists.meta.get("nprobe") if lists is not None else None,
+                 "nlist": lists.meta.get("nlist") if lists is not None else None,
+                 "sample_recall": (lists if alone else ref).meta.get("recall")}}
 """
 
 EPILOGUE = """
@@ -140,6 +147,17 @@ def run_step(name: str, path: Path, n: int, add: int) -> dict[str, Any]:
     return result
 
 
+def index_name(index: dict[str, Any]) -> str:
+    return index.get("kind", "graph")
+
+
+def calibrated(index: dict[str, Any]) -> str:
+    """What was calibrated: the graph's search width, or the lists a query reads."""
+    if index.get("kind") == "cluster lists":
+        return f"{index['nprobe']} of {index['nlist']} lists a query"
+    return f"calibrated ef {index['ef_search']}"
+
+
 def markdown(res: dict[str, Any]) -> str:
     s = res["steps"]
     n, add = res["n"], res["add"]
@@ -148,18 +166,18 @@ def markdown(res: dict[str, Any]) -> str:
         "load": lambda r: (f"load {n:,} (put_many, close)", f"{r['seconds']:.1f} s"),
         "build_index": lambda r: (
             f"build_index() of {n:,}", f"{r['seconds']:.1f} s, peak RSS "
-            f"{r['peak_rss_mb']:.0f} MB, graph {r['graph']['bytes'] / 2**20:.0f} MB"),
+            f"{r['peak_rss_mb']:.0f} MB, {index_name(r['graph'])} "
+            f"{r['graph']['bytes'] / 2**20:.0f} MB"),
         "add": lambda r: (
             f"put_many of {add:,} more, then **close()**",
-            f"{r['put_s']:.1f} s, then **{r['close_s'] * 1e3:.2f} ms** (graph still "
+            f"{r['put_s']:.1f} s, then **{r['close_s'] * 1e3:.2f} ms** (index still "
             f"{r['graph']['count']:,}; the batches were committed as they came)"),
         "query": lambda r: (f"vector find p50 / p90, {add:,} exact-scanned tail",
                             f"{r['p50_ms']:.2f} / {r['p90_ms']:.2f} ms"),
         "background": lambda r: (
             f"background extension to {r['graph']['count']:,}",
             f"{r['seconds']:.1f} s, child peak RSS {r['child_peak_rss_mb']:.0f} MB, "
-            f"calibrated ef {r['graph']['ef_search']} (sample recall "
-            f"{r['graph']['sample_recall']})"),
+            f"{calibrated(r['graph'])} (sample recall {r['graph']['sample_recall']})"),
         "compact": lambda r: (f"compact() of {frames:,}", f"{r['seconds']:.1f} s, peak RSS "
                               f"{r['peak_rss_mb']:.0f} MB"),
     }

@@ -438,7 +438,7 @@ def centroids_of(path: str, ref) -> np.ndarray:
                          header.centroids_at).reshape(header.nlist, header.dim)
 
 
-def test_an_extended_graph_keeps_its_lists_centroids_until_it_doubles(mem_path, tmp_path):
+def test_extended_lists_keep_their_centroids_until_their_trained_rows_double(mem_path, tmp_path):
     data = clustered(9000, 22)
     build(mem_path, data[:3000])
     first = segment(mem_path)[0]
@@ -459,12 +459,21 @@ def test_an_extended_graph_keeps_its_lists_centroids_until_it_doubles(mem_path, 
         found = sum(len({h.id for h in mem.find(vector=q, k=10, mode="vector")}
                         & set(exact(data[:4000], q, 10)[0])) for q in clustered(20, 23))
         assert found / 200 >= 0.95
+    assert first.meta["trained"] == ref.meta["trained"] == 3000
     with Memory.open(mem_path, graph_background=False) as mem:
         mem.put_many([{"id": str(i), "text": "t", "embedding": data[i]}
-                      for i in range(4000, 9000)])
-        mem.build_index()  # more new rows than old: the lists are built anew
+                      for i in range(4000, 5000)])
+        mem.build_index()  # a quarter more than the last lists, under twice the trained
     ref = segment(mem_path)[0]
-    assert ref.meta["count"] == 9000 and ref.meta["nlist"] != first.meta["nlist"]
+    assert ref.meta["trained"] == 3000
+    assert np.array_equal(centroids_of(mem_path, ref), centroids_of(mem_path, first))
+    with Memory.open(mem_path, graph_background=False) as mem:
+        mem.put_many([{"id": str(i), "text": "t", "embedding": data[i]}
+                      for i in range(5000, 6000)])
+        mem.build_index()  # a fifth more than the last lists, but twice the trained rows
+    ref = segment(mem_path)[0]
+    assert ref.meta["count"] == ref.meta["trained"] == 6000
+    assert ref.meta["nlist"] != first.meta["nlist"]
 
 
 def test_a_damaged_list_is_not_kept_by_an_extension(mem_path):

@@ -64,7 +64,7 @@ def carry_lists(snap: Snapshot, config: IndexConfig, kept: np.ndarray, covered: 
         for column in (renumbered.astype("<i8"), scales[found], codes[found]):
             at = put_column(out, at, column)
         snap.view.release(*head.span(j))
-    meta = {key: ref.meta[key] for key in ("nprobe", "recall", "recall_sample")
+    meta = {key: ref.meta[key] for key in ("nprobe", "recall", "recall_sample", "trained")
             if key in ref.meta}
     centroids = np.frombuffer(head.centroids, "<f4").reshape(head.header.nlist, dim).copy()
     return lists_blob(rows, new_starts, new_sizes, centroids, metric=head.header.metric,
