@@ -606,3 +606,28 @@ def test_a_failed_lists_build_leaves_a_graph_of_every_vector(mem_path, monkeypat
             hits = mem.find(vector=query, k=10, mode="vector")
             found += len({h.id for h in hits} & set(exact(data, query, 10)[0]))
         assert found / 200 >= 0.9
+
+
+@pytest.mark.parametrize("drift", [2, 1000])
+def test_new_rows_unlike_the_old_renew_the_centroids(mem_path, monkeypatch, drift):
+    """Rows of topics the centroids never saw would make queries read several times the
+    lists; past ``DRIFT`` times the kept lists' number, the lists are built anew."""
+    from memvid_store.index.vector import lists_build
+
+    monkeypatch.setattr(lists_build, "DRIFT", drift)
+    build(mem_path, clustered(4000, 30))
+    first = segment(mem_path)[0]
+    rng = np.random.default_rng(8)
+    topics = np.random.default_rng(7).standard_normal((12, DIM))
+    new = (topics[rng.integers(0, 12, 1500)] + 0.6 * rng.standard_normal((1500, DIM)))
+    with Memory.open(mem_path, graph_background=False) as mem:
+        mem.put_many([{"id": f"n{i}", "text": "t", "embedding": row.astype("f4")}
+                      for i, row in enumerate(new)])
+        mem.build_index()
+    ref = segment(mem_path)[0]
+    kept = np.array_equal(centroids_of(mem_path, ref), centroids_of(mem_path, first))
+    if drift == 1000:  # kept, the lists a query reads grow several times
+        assert kept and ref.meta["nprobe"] > 2 * first.meta["nprobe"]
+    else:
+        assert not kept and ref.meta["trained"] == 5500
+        assert ref.meta["nprobe"] <= 2 * first.meta["nprobe"]

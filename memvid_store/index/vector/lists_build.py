@@ -19,7 +19,11 @@ their centroids are kept, their rows copied list by list (each one's CRC checked
 damaged one makes the build start anew), and only the new rows are assigned and written
 after them; step 4 runs as for a new build. Counting from the centroids' own rows (not
 the previous extension's) bounds how stale they get: extended 10 % at a time, a 1M-row
-index had kept the 245 centroids of its first 60k rows.
+index had kept the 245 centroids of its first 60k rows. New rows unlike the old (topics
+the centroids never saw) are crammed into the nearest lists, and the calibration then
+asks queries to read many more of them (16 -> 48 lists when 100k rows of 32 new topics
+joined 1M): more than :data:`DRIFT` times the lists the kept ones read, and the build
+starts anew.
 
 What the build holds: the centroids and the sample, one batch of rows and its scores
 against the centroids, the assignment (4 bytes a row), and the sample queries' scores of
@@ -52,6 +56,7 @@ BATCH = 8_192  # rows assigned and written at a time
 QUERIES = 200  # calibration sample
 K = 10
 SEED = 4321
+DRIFT = 2  # kept centroids whose lists a query must read this many times more: anew
 CRC_STEP = 16 << 20  # bytes of rows checksummed between drops of their pages
 
 Chunks = Sequence[tuple[np.ndarray, np.ndarray]]
@@ -128,6 +133,10 @@ def build_lists(chunks: Chunks, *, metric: str, dim: int, covered: int, target: 
     asked = rng.choice(len(sample), min(QUERIES, len(sample)), replace=False)
     nprobe, recall = _calibrate(chunks, sample[asked], sample_gids[asked], centroids, rows,
                                 starts, sizes, dim, metric, target + MARGIN, done)
+    if kept is not None and nprobe > DRIFT * kept.head.nprobe:
+        # the new rows do not fit the kept centroids: queries would read too many lists
+        return build_lists(chunks, metric=metric, dim=dim, covered=covered, target=target,
+                           scratch_dir=scratch_dir, done=done)
     return lists_blob(rows, starts, sizes, centroids, metric=metric, dim=dim,
                       covered=covered, meta={"nprobe": nprobe, "recall": round(recall, 4),
                                              "recall_sample": len(asked), "trained": trained})
