@@ -46,15 +46,15 @@ ENTRY = struct.Struct("<QII")  # first row, rows, crc of the rows
 assert HEADER.size == 64
 
 
-DEPTH = 40  # a query's first-round candidates for k = 10 (graph_depth(10, "i8")): it reads
-# the calibrated ``nprobe`` lists at this depth, more for a deeper round (``probes``)
+DEPTH = 20  # a query's first-round candidates for k = 10 (graph_depth(10, "lists")): it
+# reads the calibrated ``nprobe`` lists at this depth, more for a deeper round (``probes``)
 
 
 def probes(nprobe: int, depth: int, nlist: int) -> int:
     """Lists a round asking for ``depth`` candidates reads: the calibrated ``nprobe`` at
     :data:`DEPTH`, growing with the square root of the depth ratio as a graph's search
     width does (``hnsw_format.round_width``): twice the lists for four times the
-    candidates (a hybrid query's 200, a widened round)."""
+    candidates (a widened round; a hybrid query's 100: 2.2 times)."""
     return min(nlist, math.ceil(nprobe * math.sqrt(max(depth, DEPTH) / DEPTH)))
 
 

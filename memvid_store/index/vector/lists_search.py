@@ -28,7 +28,7 @@ import numpy as np
 
 from ...errors import CorruptFileError
 from ..damage import warn_damaged
-from .hnsw_format import graph_segment, holds_graph
+from .hnsw_format import LISTS_ONLY, graph_segment, holds_graph
 from .hnsw_search import HnswSearch
 from .lists_build import list_arrays
 from .lists_format import DEPTH, fetch_lists, lists_segment, probes, read_head
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 class ListsIndex:
     """The cluster lists of one ``lists`` segment, searched like a quantized graph."""
 
-    dtype = "i8"  # candidates are rescored exactly (hnsw_format.QUANTIZED)
+    dtype = LISTS_ONLY  # candidates are rescored exactly (hnsw_format.QUANTIZED)
 
     def __init__(self, snap: Any, ref: Any, metric: str, dim: int | None) -> None:
         self.snap, self.view = snap, snap.view

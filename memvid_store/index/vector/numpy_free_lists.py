@@ -25,7 +25,7 @@ from ...config import IndexConfig
 from ...engine.snapshot import Snapshot
 from ...errors import CorruptFileError
 from . import kernels
-from .hnsw_format import graph_depth
+from .hnsw_format import LISTS_ONLY, graph_depth
 from .lists_format import ListsHead, fetch_lists, lists_segment, probes, read_head
 from .numpy_free_walk import rescored
 
@@ -86,7 +86,7 @@ class NumpyFreeLists:
         query = memoryview(req.vector).cast("B").cast("f", (1, header.dim))
         near = memoryview(nk.cdist(query, head.centroids, metric="dot")).tolist()[0]
         quantized = _quantized(req.vector, header.dim)
-        depth = graph_depth(req.k, "i8")
+        depth = graph_depth(req.k, LISTS_ONLY)
         for _ in range(WIDENINGS + 1):
             probe = probes(head.nprobe, depth, header.nlist)
             picked = heapq.nlargest(probe, range(header.nlist), key=near.__getitem__)
