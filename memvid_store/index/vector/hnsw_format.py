@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...errors import CorruptFileError
+from .lists_format import DEPTH
 
 if TYPE_CHECKING:
     from ...config import IndexConfig
@@ -165,15 +166,10 @@ def round_width(ef: int, depth: int, first_depth: int) -> int:
     return max(math.ceil(ef * math.sqrt(depth / first_depth)), depth)
 
 
-LISTS_DEPTH = 20  # the cluster lists' first round for k = 10: their int8 products rank
-# every row of the lists read, so the true top 10 among them lie in the top 20 (1M x 128,
-# 20 lists read: recall 0.974 at depth 20 as at 40, docs/architecture.md)
-
-
 def graph_depth(k: int, dtype: str) -> int:
     """Candidates the first round asks for: more from a quantized graph, whose coarse
     distances misorder near neighbours until they are rescored; twice ``k`` from the
     cluster lists (dtype ``lists``)."""
     if dtype == LISTS_ONLY:
-        return max(2 * k, LISTS_DEPTH)
+        return max(2 * k, DEPTH)
     return max(4 * k, 40) if dtype in QUANTIZED else max(2 * k, 32)
