@@ -39,9 +39,10 @@ def tier_sizes(snap: Any, searcher: Any) -> dict[str, int]:
     sizes["lex_index"] = searcher.lex_bytes()
     ann = toc.find("ann")
     if ann is not None and searcher.config.ann_backend != "none":
-        lists = toc.find("lists")  # what answers when the graph has them
-        sizes["vec_index"] = (lists if lists is not None and searcher.config.ann_lists
-                              else ann).length
+        from ..index.vector.lists_format import lists_segment  # numpy-free
+
+        # the cluster lists when they answer (vector paths' rule), else the graph
+        sizes["vec_index"] = (lists_segment(snap, searcher.config) or ann).length
     else:
         sizes["vec_index"] = toc.counters.get("vectors", 0) * (snap.dim or 0) * 4
     return sizes

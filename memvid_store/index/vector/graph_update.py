@@ -179,7 +179,7 @@ def _kept_lists(snap: Snapshot, config: IndexConfig) -> KeptLists | None:
     from .lists_build import KeptLists, list_arrays
     from .lists_format import lists_segment, read_head
 
-    ref = lists_segment(snap, config) if config.ann_lists else None
+    ref = lists_segment(snap, config)
     if ref is None:
         return None
     try:

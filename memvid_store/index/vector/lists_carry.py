@@ -30,7 +30,7 @@ def carry_lists(snap: Snapshot, config: IndexConfig, kept: np.ndarray, covered: 
     covering new gids below ``covered`` as the carried graph does; None when there are
     none to carry."""
     ref = lists_segment(snap, config)
-    if ref is None or not config.ann_lists:
+    if ref is None:
         return None
     data = snap.view.read(ref.offset, ref.length, "segment:lists")
     try:
