@@ -314,6 +314,10 @@ class Writer:
                          commit_time=snap.delta[-1].valid_from)
         elif snap.delta or behind:
             self._commit([], self.tick(), full=full)
+            # an index prepared in the background goes into a commit as it is: when it
+            # lacks versions this level covers, one more commit brings it the rest
+            if self.hook is not None and self.hook.behind(self.snapshot, full):
+                self._commit([], self.tick(), full=full)
         return self.snapshot.public_generation
 
     def commit_prepared(self) -> bool:

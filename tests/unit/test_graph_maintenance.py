@@ -216,6 +216,31 @@ def test_a_stale_background_graph_is_dropped(mem_path: str) -> None:
         m.close()
 
 
+@pytest.mark.parametrize("lists", [False, True])
+def test_build_index_completes_a_graph_the_background_prepared(mem_path: str,
+                                                               lists: bool) -> None:
+    """A graph the background prepared before more vectors came is committed by
+    build_index() with the rest: the index covers every vector, not the prepared share."""
+    data = rows(4500, 6)
+    index = {**INDEX, "ann_lists": lists}
+    m = Memory.create(mem_path, dim=DIM, index=index, graph_sync_limit=100)
+    try:
+        put(m, data, 0, 3000)
+        worker = background(m)
+        worker._on_ready = lambda: None  # it stays prepared, not committed
+        m.seal()
+        wait_for(worker.ready)
+        put(m, data, 3000, 4500)
+        m.build_index()
+        assert not worker.ready()
+        built = graph(m)
+        assert (built["count"], built["covered"]) == (4500, 4500)
+        assert (built["backend"] == "lists") is lists
+        assert m.stats().graph_vectors == 4500
+    finally:
+        m.close()
+
+
 WRITER = textwrap.dedent("""
     import sys, numpy as np
     from memvid_store import Memory
