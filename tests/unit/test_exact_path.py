@@ -248,16 +248,21 @@ def test_one_query_is_scored_like_a_batch_and_as_closely_as_float64(metric):
             assert np.abs(one[0] - wide[i]).max() <= np.abs(batch[i] - wide[i]).max() * 2
 
 
-def test_one_query_leaves_the_blas_thread_count_alone(monkeypatch):
+def test_one_query_is_a_bounded_product_below_the_thread_bound(monkeypatch):
+    """One query against a small table is a BLAS product on the thread count measured
+    faster, as a batch is; against a large one, numpy's vecdot on the calling thread."""
     from memvid_store.index.vector import scoring
 
     calls = []
     monkeypatch.setattr(scoring, "bounded", lambda macs: calls.append(macs) or nullcontext())
     matrix = np.ones((20_000, 64), np.float32)
     scoring.score_block(matrix, np.ones((1, 64), np.float32), "ip")
-    assert calls == []
+    assert calls == [20_000 * 64]
     scoring.score_block(matrix, np.ones((2, 64), np.float32), "ip")
-    assert calls == [2 * 20_000 * 64]
+    assert calls == [20_000 * 64, 2 * 20_000 * 64]
+    monkeypatch.setattr(scoring, "THREAD_BOUND_MACS", 20_000 * 64)
+    one = scoring.score_block(matrix, np.ones((1, 64), np.float32), "ip")
+    assert len(calls) == 2 and (one == 64.0).all()
 
 
 def test_a_version_replaced_after_a_query_leaves_the_kept_mask(tmp_path):

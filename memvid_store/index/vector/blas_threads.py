@@ -1,7 +1,7 @@
 """OpenBLAS's thread count around small matrix products, chosen by measurement.
 
-These are the products of a batch of queries: one query's products do not call BLAS
-(``scoring._products``).
+These are the products of a batch of queries and of one query against up to
+``THREAD_BOUND_MACS`` multiply-adds (``scoring._products``).
 
 OpenBLAS splits a product over all its threads from about 0.5 M multiply-adds on. On an
 idle machine two threads halve a 10k x 384 query's product, but when other processes
@@ -37,10 +37,11 @@ from .thread_choice import ONE, ThreadChoice, ThreadChoices
 # a 100k x 384 single query they take under ~8 ms on one core, and a loaded machine's
 # thread stalls cost more than the second thread gains (bench/exact_path.py).
 THREAD_BOUND_MACS = 1 << 25
-# Products below this many run on one OpenBLAS thread whatever its setting (it splits
-# from about 0.5 M on): a graph candidates' rescoring is left alone, skipping three
-# calls into the library per query.
-UNSPLIT_MACS = 1 << 16
+# Products below this many run on one OpenBLAS thread whatever its setting: measured,
+# a 384-d product of one query and 1,000 rows or of 16 and 80 takes the same time on
+# one thread and on two, of one query and 1,400 rows (537,600) twice as long on one.
+# They are left alone, skipping three calls into the library per query.
+UNSPLIT_MACS = 1 << 19
 
 _SUFFIXES = ("64_", "_64_", "")
 _PREFIXES = ("scipy_openblas_", "openblas_")

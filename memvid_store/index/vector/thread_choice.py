@@ -8,14 +8,20 @@ choice (:data:`ONE` thread, :data:`ALL` of OpenBLAS's threads) as a running aver
 runs on the faster:
 
 * it starts on one thread, the choice that is never badly wrong;
-* every ``interval`` products it tries the other choice once; a trial that is not
-  faster by :data:`SWITCH` makes the interval :data:`GROWTH` times longer (up to
-  :data:`EXPLORE_MAX`), so a loaded machine soon pays for one slow trial in thousands of
-  products (a trial costs more than its own product: OpenBLAS's woken worker threads
-  spin for a while after it, slowing the products that follow on a busy machine);
+* every ``interval`` products it tries the other choice: two products, the second one
+  measured (the first wakes OpenBLAS's sleeping worker threads, which costs an idle
+  machine as much as the product itself: measured alone, a trial of every thread looked
+  slower than one thread, and the choice stayed on one thread at half the speed); a
+  trial that is not faster by :data:`SWITCH` makes the interval :data:`GROWTH` times
+  longer (up to :data:`EXPLORE_MAX`), so a loaded machine soon pays for one slow trial in
+  thousands of products (a trial costs more than its own products: OpenBLAS's woken
+  worker threads spin for a while after it, slowing the products that follow on a busy
+  machine);
 * whenever the other choice's average beats the current one's by :data:`SWITCH` (a trial
   that went well, or the current choice slowing down when load arrives), it switches and
-  the interval starts again from :data:`EXPLORE_FIRST`.
+  the interval starts again from :data:`EXPLORE_FIRST`. A trial's measurement replaces
+  the other choice's average (made before the last switch), so one slow moment of the
+  faster choice costs a few products on the other, not several ever rarer trials.
 
 Only products that ran alone (no other bounded product in the process during them) are
 measured. The policy is pure (no clock, no library): :mod:`.blas_threads` applies it.
@@ -34,26 +40,38 @@ ALPHA = 0.25  # weight of a new measurement in a choice's running average
 class ThreadChoice:
     """The choice for one size of product."""
 
-    __slots__ = ("countdown", "current", "interval", "rate")
+    __slots__ = ("countdown", "current", "interval", "rate", "trial", "waking")
 
     def __init__(self) -> None:
         self.current = ONE
         self.rate: dict[str, float | None] = {ONE: None, ALL: None}  # seconds per MAC
         self.interval = self.countdown = EXPLORE_FIRST
+        self.trial = 0  # products of the other choice still to run in this trial
+        self.waking = False  # the next report of the other choice is the waking one
 
     def pick(self) -> str:
         """The choice the next product runs on (now and then a trial of the other)."""
+        if self.trial:
+            self.trial -= 1
+            return _other(self.current)
         self.countdown -= 1
         if self.countdown <= 0:
             self.countdown = self.interval
+            self.trial, self.waking = 1, True
             return _other(self.current)
         return self.current
 
     def report(self, choice: str, seconds: float, macs: int) -> None:
         """A product of ``macs`` multiply-adds ran on ``choice`` in ``seconds``."""
+        if choice != self.current and self.waking:
+            self.waking = False  # it woke the other choice's threads: not measured
+            return
         rate = seconds / max(1, macs)
         old = self.rate[choice]
-        self.rate[choice] = rate if old is None else old + ALPHA * (rate - old)
+        # a trial replaces the other choice's average, which dates from before the last
+        # switch (one slow moment would otherwise keep a choice off for several trials)
+        fresh = old is None or choice != self.current
+        self.rate[choice] = rate if fresh else old + ALPHA * (rate - old)
         mine, theirs = self.rate[self.current], self.rate[_other(self.current)]
         if mine is not None and theirs is not None and theirs < SWITCH * mine:
             self.current = _other(self.current)
