@@ -63,6 +63,11 @@ class Acceptance:
     def of(cls, snap: Snapshot, req: Request) -> Acceptance:
         return cls(snap, req.at, req.time_range, req.filter, req.collection)
 
+    @property
+    def every(self) -> bool:
+        """Whether every version is accepted (nothing to test, nothing to read)."""
+        return self._every
+
     def accept(self, gid: int, *, visible_checked: bool = False) -> RowRef | None:
         """The row of ``gid`` if the request accepts it (``visible_checked``: visibility and
         the window were already applied, e.g. as a mask), else None."""
@@ -71,9 +76,15 @@ class Acceptance:
     def take(self, candidates: list[tuple[int, float]], need: int, *,
              visible_checked: bool = False) -> Ranked:
         """Accepted candidates best-first: ``need`` of them plus any tied with the last."""
+        if self._every:  # the first ``need``, and those tied with the last of them
+            end = min(need, len(candidates))
+            while end and end < len(candidates) and candidates[end][1] >= candidates[end - 1][1]:
+                end += 1
+            locate = self._snap.locate
+            return order([(locate(gid), score) for gid, score in candidates[:end]])
         accept = self._checked if visible_checked else self._unchecked
         # remote bytes: each chunk's rows in one round
-        announce = self._snap.view.batches and not self._every
+        announce = self._snap.view.batches
         chunk = need + need // 2 + 1
         out: Ranked = []
         for i, (gid, score) in enumerate(candidates):

@@ -9,6 +9,9 @@ import time
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memvid_store import Memory
 from memvid_store.index.acceptance import Acceptance
@@ -75,3 +78,32 @@ def test_queries_answer_as_before_through_updates_deletes_and_time(mem_path):
         mem.update("151", embedding=-data[151])
         hits = mem.find(vector=data[151], k=200, mode="vector")
         assert [h.id for h in hits].count("151") == 1 and hits[0].id != "151"
+
+
+@pytest.fixture(scope="module")
+def forty_frames(tmp_path_factory):
+    """The snapshot of a sealed memory of 40 frames, gids 0-39."""
+    mem = Memory.create(str(tmp_path_factory.mktemp("every") / "m.mv2"), dim=DIM)
+    put(mem, rows(40, 3), 0, 40)
+    mem.seal()
+    yield mem._snap()
+    mem.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(scores=st.lists(st.sampled_from([0.1, 0.2, 0.5, 0.5, 0.7, 0.9, 0.9, 1.0]), max_size=40),
+       need=st.integers(1, 12))
+def test_taking_every_candidate_keeps_what_testing_each_keeps(forty_frames, scores, need):
+    """The first ``need`` candidates and those tied with the last of them, in id order
+    within a tie: what the loop testing each candidate (here: a time after every version,
+    so each is tested and passes) takes from the same best-first list."""
+    snap = forty_frames
+    candidates = [(gid, s) for gid, s in zip(range(40), sorted(scores, reverse=True),
+                                             strict=False)]
+    every = Acceptance(snap, None, None, None)
+    tested = Acceptance(snap, 2**62, None, None)
+    assert every.every and not tested.every
+    fast = every.take(candidates, need)
+    slow = tested.take(candidates, need)
+    assert [(ref.gid, s) for ref, s in fast] == [(ref.gid, s) for ref, s in slow]
+

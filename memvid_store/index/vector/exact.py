@@ -108,9 +108,10 @@ class ExactScan:
 def take_best(scores: np.ndarray, gids: np.ndarray, accept: Acceptance, k: int, *,
               visible_checked: bool) -> Ranked:
     """The accepted best of scored ``gids``: ``k`` of them when that many pass, looking at
-    the best ``max(2k, 32)`` first and at four times as many each time too few pass
-    (``visible_checked``: the scores of invisible versions are already -inf)."""
-    m = min(max(2 * k, 32), len(scores))
+    the best ``max(2k, 32)`` first (``k`` when every version passes) and at four times
+    as many each time too few pass (``visible_checked``: the scores of invisible versions
+    are already -inf)."""
+    m = min(k if accept.every else max(2 * k, 32), len(scores))
     finite = None
     while True:
         ranked = accept.take(best(scores, gids, m), k, visible_checked=visible_checked)

@@ -1,0 +1,240 @@
+"""Warm vector queries of memvid-py beside peer libraries, each built as its users build it.
+
+Run ``python bench/peers.py [--sizes 1000,10000,100000] [--dim 384]`` (about 10 minutes
+on 2 cores; ``--sizes 1000000 --dim 128`` adds the scale corpus, about 30 more). For each
+size, the same corpus (``bench/corpus.py``) and the same queries:
+
+* ``memvid``: ``Memory.create``, ``put_many`` of 1,000 records at a time, ``build_index()``
+  (the engine picks the exact scan or its index and calibrates it), opened read-only;
+  ``find(vector=q, k=10, mode="vector")``, whose hits carry their texts and metadata;
+* ``numpy``: ``x @ q``, argpartition, the 10 sorted (exact);
+* ``faiss flat``: ``IndexFlatIP`` (exact) and ``faiss hnsw``: ``IndexHNSWFlat``, one
+  OpenMP thread per query (when faiss-cpu is installed);
+* ``hnswlib``: M=16, ef_construction=200; ``usearch``: connectivity 16, expansion_add 200.
+
+Every peer holds the unit vectors (cosine is their inner product) and returns its hits'
+texts from a Python list. A graph peer searches at the smallest ``ef`` of ``EFS`` whose
+recall@10 on the held-out queries reaches 0.95 (the recall memvid calibrates itself to),
+chosen before the timing. After ``WARMUP`` queries each, ``QUERIES`` distinct queries are
+timed in rounds of ``ROUND``, the peers taking turns round by round. Reported: p50 and p99
+(us), recall@10 against the exact top 10 (float64), and memvid's p50 over the best p50 of
+the peers that reach recall 0.95. Results: ``bench/results/peers-<stamp>.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(HERE.parent))
+
+from bench import corpus  # noqa: E402
+from bench.engine_bench import RESULTS, progress  # noqa: E402
+from bench.report import heading, new_result, save  # noqa: E402
+
+K = 10
+WARMUP = 200
+QUERIES = 400
+ROUND = 20
+RECALL = 0.95
+EFS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+Search = Callable[[np.ndarray], list[str]]
+
+
+def load(path: Path, n: int, dim: int) -> tuple[np.ndarray, list[str]]:
+    """The memvid file built as users build one, and the corpus's vectors and texts."""
+    from memvid_store import Memory
+
+    rows, texts = [], []
+    with Memory.create(path, dim=dim) as mem:
+        for batch in corpus.iter_batches(n, 1000, dim=dim):
+            mem.put_many(batch)
+            rows.extend(r["embedding"] for r in batch)
+            texts.extend(r["text"] for r in batch)
+        mem.build_index()
+    return np.asarray(rows, "<f4"), texts
+
+
+def exact_top(x: np.ndarray, qs: np.ndarray) -> list[list[int]]:
+    scores = qs.astype(np.float64) @ x.astype(np.float64).T
+    return [list(np.argsort(-row, kind="stable")[:K]) for row in scores]
+
+
+def recall(found: list[list[str]], truth: list[list[int]], texts: list[str]) -> float:
+    return float(np.mean([len(set(f) & {texts[i] for i in t}) / K
+                          for f, t in zip(found, truth, strict=True)]))
+
+
+def numpy_peer(x: np.ndarray, texts: list[str]) -> Search:
+    def search(q: np.ndarray) -> list[str]:
+        s = x @ q
+        top = np.argpartition(-s, K)[:K]
+        return [texts[i] for i in top[np.argsort(-s[top], kind="stable")]]
+    return search
+
+
+def faiss_peers(x: np.ndarray, texts: list[str]) -> dict[str, tuple[Search, Any]]:
+    import faiss
+
+    flat = faiss.IndexFlatIP(x.shape[1])
+    flat.add(x)
+    graph = faiss.IndexHNSWFlat(x.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = 200
+    graph.add(x)  # on every thread
+    faiss.omp_set_num_threads(1)  # single-query latency, as the other libraries
+
+    def searcher(index: Any) -> Search:
+        def search(q: np.ndarray) -> list[str]:
+            _, ids = index.search(q[None, :], K)
+            return [texts[i] for i in ids[0] if i >= 0]
+        return search
+
+    def set_ef(ef: int) -> None:
+        graph.hnsw.efSearch = ef
+
+    return {"faiss flat": (searcher(flat), None), "faiss hnsw": (searcher(graph), set_ef)}
+
+
+def hnswlib_peer(x: np.ndarray, texts: list[str]) -> tuple[Search, Any]:
+    import hnswlib
+
+    index = hnswlib.Index(space="ip", dim=x.shape[1])
+    index.init_index(max_elements=len(x), M=16, ef_construction=200)
+    index.add_items(x, np.arange(len(x)))
+    index.set_num_threads(1)
+
+    def search(q: np.ndarray) -> list[str]:
+        ids, _ = index.knn_query(q, k=K)
+        return [texts[i] for i in ids[0]]
+    return search, index.set_ef
+
+
+def usearch_peer(x: np.ndarray, texts: list[str]) -> tuple[Search, Any]:
+    from usearch.index import Index
+
+    index = Index(ndim=x.shape[1], metric="ip", connectivity=16, expansion_add=200)
+    index.add(np.arange(len(x)), x)
+
+    def search(q: np.ndarray) -> list[str]:
+        return [texts[i] for i in index.search(q, K).keys]
+
+    def set_ef(ef: int) -> None:
+        index.expansion_search = ef
+    return search, set_ef
+
+
+def tuned(search: Search, set_ef: Any, held: np.ndarray, truth: list[list[int]],
+          texts: list[str]) -> tuple[int | None, float]:
+    """The smallest ef reaching ``RECALL`` on the held-out queries (the largest if none
+    does), and its recall; (None, recall) for an exact peer."""
+    if set_ef is None:
+        return None, recall([search(q) for q in held], truth, texts)
+    for ef in EFS:
+        set_ef(ef)
+        got = recall([search(q) for q in held], truth, texts)
+        if got >= RECALL:
+            return ef, got
+    return EFS[-1], got
+
+
+def peers_of(x: np.ndarray, texts: list[str]) -> dict[str, tuple[Search, Any]]:
+    peers: dict[str, tuple[Search, Any]] = {"numpy": (numpy_peer(x, texts), None)}
+    for name, make in (("faiss", faiss_peers), ("hnswlib", hnswlib_peer),
+                       ("usearch", usearch_peer)):
+        started = time.perf_counter()
+        try:
+            made = make(x, texts)
+        except ImportError:
+            progress(f"peers: {name} is not installed")
+            continue
+        progress(f"peers: {name} built in {time.perf_counter() - started:.1f} s")
+        peers.update(made if isinstance(made, dict) else {name: made})
+    return peers
+
+
+def measure(n: int, dim: int, work: Path) -> dict[str, Any]:
+    from memvid_store import Memory
+
+    progress(f"peers: building {n:,} x {dim}")
+    path = work / f"p{n}.mv2"
+    x, texts = load(path, n, dim)
+    qs, _ = corpus.query_vectors(2 * WARMUP + QUERIES, dim=dim, seed=21)
+    held, warm, timed = qs[:WARMUP], qs[WARMUP:2 * WARMUP], qs[2 * WARMUP:]
+    truth_held, truth_timed = exact_top(x, held), exact_top(x, timed)
+    peers = peers_of(x, texts)
+    mem = Memory.open(path, readonly=True)
+    searches: dict[str, Search] = {
+        "memvid": lambda q: [h.text for h in mem.find(vector=q, k=K, mode="vector")]}
+    rows: dict[str, dict[str, Any]] = {"memvid": {"ef": None}}
+    for name, (search, set_ef) in peers.items():
+        ef, _ = tuned(search, set_ef, held, truth_held, texts)
+        searches[name], rows[name] = search, {"ef": ef}
+    for search in searches.values():
+        for q in warm:
+            search(q)
+    took: dict[str, list[float]] = {name: [] for name in searches}
+    found: dict[str, list[list[str]]] = {name: [] for name in searches}
+    for start in range(0, len(timed), ROUND):
+        for name, search in searches.items():
+            for q in timed[start : start + ROUND]:
+                began = time.perf_counter()
+                hits = search(q)
+                took[name].append((time.perf_counter() - began) * 1e6)
+                found[name].append(hits)
+    mem.close()
+    for name, row in rows.items():
+        row.update(p50_us=float(np.percentile(took[name], 50)),
+                   p99_us=float(np.percentile(took[name], 99)),
+                   recall=recall(found[name], truth_timed, texts))
+    fair = [row["p50_us"] for name, row in rows.items()
+            if name != "memvid" and row["recall"] >= RECALL]
+    best = min(fair) if fair else None
+    return {"n": n, "dim": dim, "peers": rows, "best_peer_p50_us": best,
+            "memvid_over_best": None if best is None else rows["memvid"]["p50_us"] / best}
+
+
+def markdown(res: dict[str, Any]) -> str:
+    lines = heading("Warm vector queries beside peer libraries", res)
+    lines += [f"k={K}, unfiltered; {QUERIES} distinct timed queries after {WARMUP} per peer, "
+              f"the peers taking turns in rounds of {ROUND}; every peer returns its hits' "
+              f"texts. Graph peers search at the smallest ef reaching recall@10 {RECALL} on "
+              "held-out queries. p50 / p99 in us.", "",
+              "| frames | dim | peer | ef | p50 | p99 | recall@10 |",
+              "| ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for size in res["sizes"]:
+        for name, row in size["peers"].items():
+            ef = "" if row["ef"] is None else row["ef"]
+            lines.append(f"| {size['n']:,} | {size['dim']} | {name} | {ef} | "
+                         f"{row['p50_us']:.0f} | {row['p99_us']:.0f} | {row['recall']:.3f} |")
+    lines += ["", "| frames | memvid p50 / best peer p50 (recall >= 0.95) |", "| ---: | ---: |"]
+    for size in res["sizes"]:
+        ratio = size["memvid_over_best"]
+        lines.append(f"| {size['n']:,} | {'-' if ratio is None else f'{ratio:.2f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=lambda s: [int(v) for v in s.split(",")],
+                        default=[1_000, 10_000, 100_000])
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    res = new_result("peers.py", sizes=[])
+    with tempfile.TemporaryDirectory(prefix="memvid-peers-") as work:
+        for n in args.sizes:
+            res["sizes"].append(measure(n, args.dim, Path(work)))
+    save(res, args.out, "peers", markdown, show=True)
+
+
+if __name__ == "__main__":
+    main()
