@@ -167,7 +167,7 @@ def measure(n: int, dim: int, work: Path) -> dict[str, Any]:
     progress(f"peers: building {n:,} x {dim}")
     path = work / f"p{n}.mv2"
     x, texts = load(path, n, dim)
-    qs, _ = corpus.query_vectors(2 * WARMUP + QUERIES, dim=dim, seed=21)
+    qs, _ = corpus.query_vectors(2 * WARMUP + QUERIES, dim=dim)  # the corpus's topics
     held, warm, timed = qs[:WARMUP], qs[WARMUP:2 * WARMUP], qs[2 * WARMUP:]
     truth_held, truth_timed = exact_top(x, held), exact_top(x, timed)
     peers = peers_of(x, texts)
