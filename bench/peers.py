@@ -18,7 +18,8 @@ recall@10 on the held-out queries reaches 0.95 (the recall memvid calibrates its
 chosen before the timing. After ``WARMUP`` queries each, ``QUERIES`` distinct queries are
 timed in rounds of ``ROUND``, the peers taking turns round by round. Reported: p50 and p99
 (us), recall@10 against the exact top 10 (float64), and memvid's p50 over the best p50 of
-the peers that reach recall 0.95. Results: ``bench/results/peers-<stamp>.json`` and ``.md``.
+the peers that reach recall 0.95 (target: at most 2). Results:
+``bench/results/peers-<stamp>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ if __package__ in (None, ""):
 
 from bench import corpus  # noqa: E402
 from bench.engine_bench import RESULTS, progress  # noqa: E402
-from bench.report import heading, new_result, save  # noqa: E402
+from bench.report import finish, heading, new_result, report_exit  # noqa: E402
 
 K = 10
 WARMUP = 200
@@ -222,6 +223,30 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """memvid's warm p50 within 2x the best peer's, at each size."""
+    return [{"target": f"warm vector p50 / best peer p50 at {size['n']:,} x {size['dim']}",
+             "value": size["memvid_over_best"], "goal": "<= 2",
+             "met": size["memvid_over_best"] is not None and size["memvid_over_best"] <= 2}
+            for size in res["sizes"]]
+
+
+def measure_sizes(sizes: list[tuple[int, int]], out_dir: Path, workdir: str | None = None
+                  ) -> dict[str, Any]:
+    res = new_result("peers.py", sizes=[])
+    with tempfile.TemporaryDirectory(prefix="memvid-peers-", dir=workdir) as work:
+        for n, dim in sizes:
+            res["sizes"].append(measure(n, dim, Path(work)))
+    return finish(res, out_dir, "peers", targets, markdown)
+
+
+def run(full: bool = False, workdir: str | None = None, out_dir: Path = RESULTS
+        ) -> dict[str, Any]:
+    """``make bench``'s entry: 1k, 10k and 100k x 384; ``full``: 1M x 128 too."""
+    sizes = [(1_000, 384), (10_000, 384), (100_000, 384)]
+    return measure_sizes([*sizes, (1_000_000, 128)] if full else sizes, out_dir, workdir)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=lambda s: [int(v) for v in s.split(",")],
@@ -229,11 +254,8 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    res = new_result("peers.py", sizes=[])
-    with tempfile.TemporaryDirectory(prefix="memvid-peers-") as work:
-        for n in args.sizes:
-            res["sizes"].append(measure(n, args.dim, Path(work)))
-    save(res, args.out, "peers", markdown, show=True)
+    res = measure_sizes([(n, args.dim) for n in args.sizes], args.out)
+    sys.exit(report_exit(res, markdown(res), strict=False))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ subset (``adapters``: every framework adapter against its in-memory reference, 1
 ``graph``: graph maintenance and compaction, 100k + 30k, ``--full`` 1M + 100k;
 ``sharded``: fan-out over 4 shards against one file, 100k; ``cluster``: ingestion on 1 and
 2 Ray workers, fan-out against shard count, shards served by Ray actors; ``scale``:
-ingest, first answer, warm queries and compaction, 100k, ``--full`` 1M and 3M).
+ingest, first answer, warm queries and compaction, 100k, ``--full`` 1M and 3M; ``peers``:
+warm vector queries beside numpy, faiss, hnswlib and usearch, 1k-100k, ``--full`` 1M).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bench import (  # noqa: E402
     engine_bench,
     graph_maintenance,
     listing_bench,
+    peers,
     prefetch_bench,
     scale,
     search_bench,
@@ -48,6 +50,7 @@ BENCHES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]
     "sharded": (sharded.run, sharded.markdown),
     "cluster": (cluster_bench.run, cluster_bench.markdown),
     "scale": (scale.run, scale.markdown),
+    "peers": (peers.run, peers.markdown),
 }
 
 
