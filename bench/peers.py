@@ -16,8 +16,9 @@ Every peer holds the unit vectors (cosine is their inner product) and returns it
 texts from a Python list. A graph peer searches at the smallest ``ef`` of ``EFS`` whose
 recall@10 on the held-out queries reaches 0.95 (the recall memvid calibrates itself to),
 chosen before the timing. After ``WARMUP`` queries each, ``QUERIES`` distinct queries are
-timed in rounds of ``ROUND``, the peers taking turns round by round. Reported: p50 and p99
-(us), recall@10 against the exact top 10 (float64), and memvid's p50 over the best p50 of
+timed in rounds of ``ROUND``, the peers taking turns round by round, then again by each
+peer on its own (``alone``: no other peer's data between two queries). Reported: p50 and
+p99 (us), recall@10 against the exact top 10 (float64), and memvid's p50 over the best p50 of
 the peers that reach recall 0.95 (target: at most 2). Results:
 ``bench/results/peers-<stamp>.json`` and ``.md``.
 """
@@ -47,7 +48,7 @@ WARMUP = 200
 QUERIES = 400
 ROUND = 20
 RECALL = 0.95
-EFS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+EFS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536)
 Search = Callable[[np.ndarray], list[str]]
 
 
@@ -191,10 +192,17 @@ def measure(n: int, dim: int, work: Path) -> dict[str, Any]:
                 hits = search(q)
                 took[name].append((time.perf_counter() - began) * 1e6)
                 found[name].append(hits)
+    alone: dict[str, list[float]] = {name: [] for name in searches}
+    for name, search in searches.items():  # each again on its own: no other peer between
+        for q in timed:
+            began = time.perf_counter()
+            search(q)
+            alone[name].append((time.perf_counter() - began) * 1e6)
     mem.close()
     for name, row in rows.items():
         row.update(p50_us=float(np.percentile(took[name], 50)),
                    p99_us=float(np.percentile(took[name], 99)),
+                   alone_p50_us=float(np.percentile(alone[name], 50)),
                    recall=recall(found[name], truth_timed, texts))
     fair = [row["p50_us"] for name, row in rows.items()
             if name != "memvid" and row["recall"] >= RECALL]
@@ -208,14 +216,16 @@ def markdown(res: dict[str, Any]) -> str:
     lines += [f"k={K}, unfiltered; {QUERIES} distinct timed queries after {WARMUP} per peer, "
               f"the peers taking turns in rounds of {ROUND}; every peer returns its hits' "
               f"texts. Graph peers search at the smallest ef reaching recall@10 {RECALL} on "
-              "held-out queries. p50 / p99 in us.", "",
-              "| frames | dim | peer | ef | p50 | p99 | recall@10 |",
-              "| ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
+              "held-out queries. p50 / p99 in us; *alone*: the same queries again, each peer "
+              "on its own after the others.", "",
+              "| frames | dim | peer | ef | p50 | p99 | p50 alone | recall@10 |",
+              "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for size in res["sizes"]:
         for name, row in size["peers"].items():
             ef = "" if row["ef"] is None else row["ef"]
             lines.append(f"| {size['n']:,} | {size['dim']} | {name} | {ef} | "
-                         f"{row['p50_us']:.0f} | {row['p99_us']:.0f} | {row['recall']:.3f} |")
+                         f"{row['p50_us']:.0f} | {row['p99_us']:.0f} | "
+                         f"{row['alone_p50_us']:.0f} | {row['recall']:.3f} |")
     lines += ["", "| frames | memvid p50 / best peer p50 (recall >= 0.95) |", "| ---: | ---: |"]
     for size in res["sizes"]:
         ratio = size["memvid_over_best"]
