@@ -498,7 +498,7 @@ def plan(sizes: Iterable[int], full: bool, dim_1m: int, engines: Iterable[str],
 
 def queries(n: int, dim: int, seed: int, work: Path) -> tuple[Path, str]:
     """One query vector (a file of float32) and one keyword, the same for every engine."""
-    qv, _ = corpus.query_vectors(1, dim=dim, seed=seed + 7)
+    qv, _ = corpus.query_vectors(1, dim=dim, seed=seed, draw=7)
     qfile = work / f"query-{n}-{dim}.f32"
     np.ascontiguousarray(qv[0], "<f4").tofile(qfile)
     text, _ = corpus.query_texts(1, seed=seed + 7, words=1)[0]

@@ -281,12 +281,15 @@ def topic_of(record: dict[str, Any]) -> int:
 
 
 def query_vectors(n: int, dim: int = 384, seed: int = 0, n_topics: int = DEFAULT_TOPICS,
-                  spread: float = SPREAD) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` unit query vectors drawn like the corpus (but a separate stream) and their topics.
+                  spread: float = SPREAD, draw: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` unit query vectors drawn like the corpus of ``seed`` (around its topic
+    centroids, in a separate stream) and their topics; ``draw`` picks another set of
+    queries of the same topics. (Another ``seed`` gives queries about topics the corpus
+    of ``seed`` does not hold.)
 
     Returns ``(vectors float32 n x dim, topics int64 n)``.
     """
-    rng = _rng(seed, 3)
+    rng = _rng(seed, 3, draw) if draw else _rng(seed, 3)
     topics = rng.integers(0, n_topics, n)
     return _embed(rng, topics, dim, seed, n_topics, spread), topics
 

@@ -164,7 +164,7 @@ def size_row(path: Path, n: int, seed: int, queries: int, warmup: int) -> dict[s
     x, _ids, build_s = build(path, n, seed)
     row: dict[str, Any] = {"n": n, "build_s": build_s, "conditions": {}}
     total = len(PEERS) * (queries + warmup)
-    qs, _ = corpus.query_vectors(2 * total + 1, dim=DIM, seed=seed + 1)
+    qs, _ = corpus.query_vectors(2 * total + 1, dim=DIM, seed=seed, draw=1)
     with Memory.open(path, readonly=True) as mem:
         t = time.perf_counter()
         mem.find(vector=qs[-1], k=K, mode="vector")

@@ -71,7 +71,7 @@ def measure(path: Path, x: np.ndarray, texts: list[str]) -> dict[str, Any]:
     from memvid_store import Memory
     from memvid_store.reads import search_scope
 
-    qs, _ = corpus.query_vectors(WARMUP + 2 * QUERIES, dim=DIM, seed=11)
+    qs, _ = corpus.query_vectors(WARMUP + 2 * QUERIES, dim=DIM, draw=11)
     took: dict[str, list[float]] = {stage: [] for stage in STAGES}
 
     def timed(stage: str, fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from bench import corpus
 
-    query = json.dumps([float(x) for x in corpus.query_vectors(1, dim=args.dim, seed=7)[0][0]])
+    query = json.dumps([float(x) for x in corpus.query_vectors(1, dim=args.dim, draw=7)[0][0]])
     with tempfile.TemporaryDirectory(prefix="memvid-ab-") as work:
         trees, files, times = {}, {}, {}
         try:

@@ -351,7 +351,7 @@ def find_suite(path: Path, truth: Truth, cache: Path, calls: int, warmup: int, s
     assert truth.vectors is not None
     pool, _ = corpus.query_vectors(warmup + calls, dim=DIM, seed=seed)
     texts = unique_texts(warmup + calls, seed)
-    pre_v, _ = corpus.query_vectors(GLOBAL_WARMUP, dim=DIM, seed=seed + 1)
+    pre_v, _ = corpus.query_vectors(GLOBAL_WARMUP, dim=DIM, seed=seed, draw=1)
     pre_t = unique_texts(GLOBAL_WARMUP, seed + 1)
     row_of = truth.row_of()
     cases = find_cases(truth)

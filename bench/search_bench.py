@@ -816,7 +816,7 @@ def run(*, full: bool = False, sizes: Iterable[int] | None = None, workdir: str 
             s = size_suite(work, cache, n, queries, seed)
             files.update({(n, name): path for name, path in s.pop("paths").items()})
             res["sizes"].append(s)
-        qv, _ = corpus.query_vectors(2, dim=DIM, seed=seed + 1)
+        qv, _ = corpus.query_vectors(2, dim=DIM, seed=seed, draw=1)
         res["open"] = open_suite(files, work, cache, qv, open_repeats)
     finally:
         PYCACHE.pop("prefix", None)

@@ -35,7 +35,7 @@ from memvid_store import Memory
 mem = Memory.open(sys.argv[3], readonly=True)
 warmup, count, flt = int(sys.argv[4]), int(sys.argv[5]), json.loads(sys.argv[6]) or None
 mode = sys.argv[7]
-vectors, _ = query_vectors(warmup + count, dim=mem.dim, seed=9)
+vectors, _ = query_vectors(warmup + count, dim=mem.dim, draw=9)
 texts = [t for t, _ in query_texts(warmup + count, seed=9)]
 queries = [(None if mode == "vector" else t, None if mode == "lexical" else v)
            for t, v in zip(texts, vectors)]

@@ -86,6 +86,18 @@ def test_embeddings_cluster_by_topic(sample):
     assert (nearest == topics).mean() > 0.95
 
 
+def test_another_draw_asks_about_the_same_topics_another_seed_about_others():
+    cents = corpus.centroids(384, 7)
+    first, topics = corpus.query_vectors(200, seed=7)
+    again, again_topics = corpus.query_vectors(200, seed=7, draw=3)
+    other, other_topics = corpus.query_vectors(200, seed=8)
+    assert not np.array_equal(first, again)
+    for vecs, tops in ((first, topics), (again, again_topics)):
+        assert (np.argmax(vecs @ cents.T, axis=1) == tops).mean() > 0.95
+        assert np.median((vecs @ cents.T).max(axis=1)) > 0.5
+    assert np.median((other @ cents.T).max(axis=1)) < 0.3  # no centroid of seed 7 near
+
+
 def test_topic_words_make_lexical_search_meaningful(sample):
     for text, topic in corpus.query_texts(10, seed=7):
         word = text.split()[0]
