@@ -90,7 +90,7 @@ def test_another_draw_asks_about_the_same_topics_another_seed_about_others():
     cents = corpus.centroids(384, 7)
     first, topics = corpus.query_vectors(200, seed=7)
     again, again_topics = corpus.query_vectors(200, seed=7, draw=3)
-    other, other_topics = corpus.query_vectors(200, seed=8)
+    other, _ = corpus.query_vectors(200, seed=8)
     assert not np.array_equal(first, again)
     for vecs, tops in ((first, topics), (again, again_topics)):
         assert (np.argmax(vecs @ cents.T, axis=1) == tops).mean() > 0.95
