@@ -1,7 +1,7 @@
 """OpenBLAS's thread count around small matrix products, chosen by measurement.
 
-These are the products of a batch of queries and of one query against up to
-``THREAD_BOUND_MACS`` multiply-adds (``scoring._products``).
+These are the products of a batch of queries: one query's products do not call BLAS
+(``scoring._products``).
 
 OpenBLAS splits a product over all its threads from about 0.5 M multiply-adds on. On an
 idle machine two threads halve a 10k x 384 query's product, but when other processes

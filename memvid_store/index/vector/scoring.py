@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...errors import DimensionMismatchError, InvalidInputError
-from .blas_threads import THREAD_BOUND_MACS, bounded
+from .blas_threads import bounded
 
 __all__ = ["METRICS", "check_metric", "prepare_queries", "row_norms", "score_block", "top_k"]
 
@@ -221,16 +221,18 @@ def top_k(
 def _products(m: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Inner products (nq, n) of the queries ``q`` (nq, dim) with the rows of ``m``.
 
-    A product below ``THREAD_BOUND_MACS`` multiply-adds (one query against up to ~87k x
-    384 rows, or a batch) is one BLAS product on the thread count measured faster for
-    its size (:mod:`.blas_threads`; a batch reuses every row it loads for all its
-    queries). One query against more rows is scored by numpy's row-by-row SIMD dot
-    products (``vecdot``) on the calling thread, with no BLAS thread to wait for a time
-    slice on a loaded machine (docs/architecture.md, *Search*)."""
-    macs = q.shape[0] * m.shape[0] * m.shape[1]
-    if q.shape[0] == 1 and macs >= THREAD_BOUND_MACS and _vecdot is not None:
+    One query is scored by numpy's row-by-row SIMD dot products (``vecdot``), on the
+    calling thread, whatever the number of rows: a row's score is then the same bit for
+    bit in the exact scan of a whole table, of a block, of a filter's few versions and
+    in the rescoring of an index's candidates (one kernel; OpenBLAS's differs in the
+    last bits, and faster kernels for some sizes would break that). It runs at faiss's
+    speed on one thread, with no BLAS thread to wait for a time slice on a loaded machine
+    (docs/architecture.md, *Search*). A batch is one matrix product (BLAS, its threads
+    bounded for a small one by :mod:`.blas_threads`), which reuses every row it loads
+    for all the queries."""
+    if q.shape[0] == 1 and _vecdot is not None:
         return _vecdot(m, q[0])[None, :]
-    with bounded(macs):
+    with bounded(q.shape[0] * m.shape[0] * m.shape[1]):
         return q @ m.T
 
 
