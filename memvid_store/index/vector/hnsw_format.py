@@ -23,18 +23,18 @@ if TYPE_CHECKING:
     from ...engine.snapshot import Snapshot
 
 DTYPES = ("f32", "f16", "i8")
-# indexes whose scores are approximate: callers rescore candidates (``lists``: the
+LISTS_ONLY = "lists"  # the backend of an ``ann`` segment that holds no graph (the header
+# alone): its cluster lists answer (graph_update.lists_only)
+# indexes whose scores are approximate: callers rescore candidates (``LISTS_ONLY``: the
 # cluster lists' int8 codes, searched as a graph, lists_search.py)
-QUANTIZED = ("f16", "i8", "lists")
+QUANTIZED = ("f16", "i8", LISTS_ONLY)
 
 _MAGIC = b"MV2ANN\x00\x00"
 _VERSION = 1
 # magic, version, backend, metric, dtype, dim, count, M, ef_construction, meta_len, payload_len
 _HEADER = struct.Struct("<8sHBBB3xIQIII4xQ12x")
 assert _HEADER.size == 64
-_BACKEND_CODES = {"hnswlib": 1, "usearch": 2, "lists": 3}
-LISTS_ONLY = "lists"  # the backend of an ``ann`` segment that holds no graph (the header
-# alone): its cluster lists answer (graph_update.lists_only)
+_BACKEND_CODES = {"hnswlib": 1, "usearch": 2, LISTS_ONLY: 3}
 _METRIC_CODES = {"cosine": 0, "ip": 1, "l2": 2}
 _DTYPE_CODES = {"f32": 0, "f16": 1, "i8": 2}
 
