@@ -9,6 +9,7 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from memvid_store import ChecksumError, IndexConfig, Memory
@@ -92,10 +93,12 @@ def test_runs_without_row_checksums_gain_them_when_merged(tmp_path, monkeypatch)
         assert len(mem.find(vector=[0.5] * DIM, k=5, mode="vector")) == 5
 
 
-def test_checking_a_block_whole_changes_no_answer(tmp_path, monkeypatch):
-    """Rows gathered often get their block checked whole; a block with a damaged row
-    elsewhere goes back to checking rows one by one, so every query answers as if each
+def test_checking_blocks_whole_in_the_background_changes_no_answer(tmp_path, monkeypatch):
+    """After enough rows checked one by one, a thread checks the vector blocks whole; a
+    block with a damaged row stays checked row by row, so every query answers as if each
     row were checked alone: the damaged row raises, the others' queries do not."""
+    import threading
+
     from memvid_store.index.vector import stored
 
     # one build thread: the same graph every run, which reaches the damaged row (a graph
@@ -109,7 +112,7 @@ def test_checking_a_block_whole_changes_no_answer(tmp_path, monkeypatch):
     queries[30] = vectors[42]
 
     def outcomes(after: int) -> list:
-        monkeypatch.setattr(stored, "BLOCK_AFTER_ROWS", after)
+        monkeypatch.setattr(stored, "ROWS_BEFORE_SWEEP", after)
         out = []
         with Memory.open(path, readonly=True) as mem:
             for q in queries:
@@ -117,11 +120,45 @@ def test_checking_a_block_whole_changes_no_answer(tmp_path, monkeypatch):
                     out.append([h.id for h in mem.find(vector=q, k=5, mode="vector")])
                 except ChecksumError:
                     out.append("damaged")
+                for thread in threading.enumerate():  # the sweep done before the next
+                    if thread.name == "memvid-vector-checks":
+                        thread.join()
         return out
 
-    one_by_one, early = outcomes(10**9), outcomes(1)
-    assert early == one_by_one
+    one_by_one, swept = outcomes(10**9), outcomes(1)
+    assert swept == one_by_one
     assert "damaged" in one_by_one and one_by_one.count("damaged") < len(queries)
+
+
+def test_a_sweep_checks_every_healthy_block_and_stops_at_close(tmp_path, monkeypatch):
+    """The sweep leaves every block but the damaged one checked whole; the damaged row
+    still raises when read; ``close()`` tells a sweep to stop."""
+    import threading
+
+    from memvid_store.index.vector import stored
+
+    monkeypatch.setattr(stored, "ROWS_BEFORE_SWEEP", 1)
+    path = tmp_path / "m.mv2"
+    with Memory.create(path, dim=DIM) as mem:
+        rng = random.Random(3)
+        for _ in range(4):  # four runs, a vector block each
+            mem.put_many([{"text": "v", "embedding": [rng.uniform(-1, 1) for _ in range(DIM)]}
+                          for _ in range(50)])
+            mem.seal()
+    _flip_row(path, 7)  # in the first block
+    with Memory.open(path, readonly=True) as mem:
+        snap = mem._snap()
+        vectors = stored.StoredVectors(snap)
+        last = snap.toc.next_gid - 1
+        vectors.gather(np.array([last]))  # a healthy row: checked, then the sweep starts
+        for thread in threading.enumerate():
+            if thread.name == "memvid-vector-checks":
+                thread.join()
+        assert vectors._block_done.tolist().count(False) == 1
+        with pytest.raises(ChecksumError):
+            vectors.gather(np.array([snap.runs[0].base + 7]))
+        vectors.close()
+        assert vectors._closed.is_set()
 
 
 @pytest.mark.parametrize("vrow", [0xFFFFFFF0, 3], ids=["past the blocks", "named twice"])

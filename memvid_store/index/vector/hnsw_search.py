@@ -65,6 +65,7 @@ class HnswSearch:
         self._opened = False
         self._lock = threading.Lock()
         self._stored: StoredVectors | None = None
+        self._stored_lock = threading.Lock()
         self.ef_search = 0  # the graph's search width (hnsw_format.search_width), once open
         # the exact top k of the versions a filter admits, when at most WIDE_SUBSET_MAX
         # (None: more): what a filtered query falls back to once the graph has widened
@@ -124,12 +125,16 @@ class HnswSearch:
         if self._stored is None:
             from .stored import StoredVectors
 
-            self._stored = StoredVectors(self.snap)
+            with self._stored_lock:
+                if self._stored is None:
+                    self._stored = StoredVectors(self.snap)
         return self._stored
 
     def close(self) -> None:
         if self._graph is not None:
             self._graph[0].close()
+        if self._stored is not None:
+            self._stored.close()
 
     # ------------------------------------------------------------------ search
 
