@@ -20,7 +20,6 @@ import numpy as np
 
 from ...errors import DimensionMismatchError, InvalidInputError
 from .blas_threads import bounded
-from .split_rows import row_products
 
 __all__ = ["METRICS", "check_metric", "prepare_queries", "row_norms", "score_block", "top_k"]
 
@@ -222,17 +221,17 @@ def top_k(
 def _products(m: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Inner products (nq, n) of the queries ``q`` (nq, dim) with the rows of ``m``.
 
-    One query is scored by numpy's row-by-row SIMD dot products (``vecdot``) whatever the
-    number of rows: a row's score is then the same bit for bit in the exact scan of a
-    whole table, of a block, of a filter's few versions and in the rescoring of an
-    index's candidates (one kernel; OpenBLAS's differs in the last bits, and faster
-    kernels for some sizes would break that). It runs at faiss's speed on one thread; a
-    large table's rows are split over threads when measured faster (:mod:`.split_rows`,
-    the same kernel on each slice). A batch is one matrix product (BLAS, its threads
+    One query is scored by numpy's row-by-row SIMD dot products (``vecdot``), on the
+    calling thread, whatever the number of rows: a row's score is then the same bit for
+    bit in the exact scan of a whole table, of a block, of a filter's few versions and
+    in the rescoring of an index's candidates (one kernel; OpenBLAS's differs in the
+    last bits, and faster kernels for some sizes would break that). It runs at faiss's
+    speed on one thread, with no BLAS thread to wait for a time slice on a loaded machine
+    (docs/architecture.md, *Search*). A batch is one matrix product (BLAS, its threads
     bounded for a small one by :mod:`.blas_threads`), which reuses every row it loads
     for all the queries."""
     if q.shape[0] == 1 and _vecdot is not None:
-        return row_products(_vecdot, m, q[0])[None, :]
+        return _vecdot(m, q[0])[None, :]
     with bounded(q.shape[0] * m.shape[0] * m.shape[1]):
         return q @ m.T
 
