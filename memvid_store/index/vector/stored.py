@@ -446,7 +446,7 @@ class StoredVectors:
             except Exception:  # e.g. the handle closed meanwhile: stop
                 return
             finally:
-                self.snap.view.release(offset, rows * width)
+                run.view.release(offset, rows * width)  # the map the check read through
             self._block_done[b] = True
         self._all_done = bool(self._block_done.all())
 
