@@ -9,7 +9,11 @@ distinct queries of the corpus's topics in phases:
 * ``new``: ``PHASE`` queries never asked before;
 * ``same``: the same queries again (their rows and records read before);
 * ``new again``: ``PHASE`` other new queries, by when a long-lived reader has checked its
-  vector blocks whole (``stored.ROWS_BEFORE_SWEEP``).
+  vector blocks whole (``stored.ROWS_BEFORE_SWEEP``);
+* ``after reclaim``: ``PHASE`` other new queries after the file's pages were dropped from
+  the process and the page cache, as a system reclaiming idle memory drops them between
+  an agent's queries (a host under memory pressure, or proactive reclaim such as DAMON's:
+  this machine's pages out what was not touched for a minute).
 
 Reported per phase: p50 / p99 and the total, and the time spent checking vector rows and
 blocks inside queries (``StoredVectors._check``).
@@ -23,6 +27,7 @@ Run ``python bench/first_touch.py --file F.mv2 [--dim 128]`` on a file built fro
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -52,6 +57,18 @@ def build(path: Path, n: int, dim: int) -> None:
         mem.build_index()
 
 
+def drop_pages(mem: Any, path: Path) -> None:
+    """Unmap every page of the file from this process and drop them from the page cache
+    (clean pages: the next reads come from disk)."""
+    view = mem._snap().view
+    view.release(0, view.length)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 def phases(path: Path, dim: int) -> list[dict[str, Any]]:
     """p50 / p99 / total and in-query check time of each phase (see the module doc)."""
     from memvid_store import Memory
@@ -68,12 +85,14 @@ def phases(path: Path, dim: int) -> list[dict[str, Any]]:
             checking[0] += time.perf_counter() - began
 
     stored.StoredVectors._check = timed_check  # type: ignore[method-assign]
-    qs, _ = corpus.query_vectors(WARM + 2 * PHASE, dim=dim)
-    new, again = qs[WARM : WARM + PHASE], qs[WARM + PHASE :]
+    qs, _ = corpus.query_vectors(WARM + 3 * PHASE, dim=dim)
+    new, again = qs[WARM : WARM + PHASE], qs[WARM + PHASE : WARM + 2 * PHASE]
     out = []
     with Memory.open(path, readonly=True) as mem:
         for name, batch in (("warm", qs[:WARM]), ("new", new), ("same", new),
-                            ("new again", again)):
+                            ("new again", again), ("after reclaim", qs[WARM + 2 * PHASE :])):
+            if name == "after reclaim":
+                drop_pages(mem, path)
             checking[0], took = 0.0, []
             for q in batch:
                 began = time.perf_counter()

@@ -621,6 +621,17 @@ class RunReader:
         at = row * size
         return self._page_span(name, at, at + size * (2 if name == "idoff" else 1))
 
+    def record_spans(self, row: int) -> list[tuple[int, int]]:
+        """``(offset, size)`` of the checked pages holding row ``row``'s items of the row
+        columns a record reads (its id's excepted: ``id_span``), however they are read."""
+        spans = []
+        for name in ROW_PARTS[:-1]:
+            if name in self.header["parts"]:
+                size = _size_of(name) * (2 if name == "idoff" else 1)
+                spans.append(self._page_span(name, row * _size_of(name),
+                                             row * _size_of(name) + size))
+        return spans
+
     def id_span(self, row: int) -> tuple[int, int]:
         """``row_spans`` of row ``row``'s id (reads its ``idoff``)."""
         start, end = self.items("idoff", row, row + 2)

@@ -184,18 +184,20 @@ class Searcher:
     def _hits(self, ranked: Ranked, lists: dict[str, Ranked]) -> list[Hit]:
         """The Hits of ``ranked``, with each mode's rank and score of them in ``lists``
         (one mode: ``ranked`` is the head of its list)."""
-        self.snap.fetch_frames([ref for ref, _ in ranked])
-        record = self.snap.record
+        refs = [ref for ref, _ in ranked]
+        self.snap.fetch_frames(refs)
+        records = self.snap.records(refs)
         if len(lists) == 1:
             mode = next(iter(lists))
-            return [_hit(record(ref), score, {mode: rank}, {mode: score})
-                    for rank, (ref, score) in enumerate(ranked, 1)]
+            return [_hit(record, score, {mode: rank}, {mode: score})
+                    for rank, (record, (_, score)) in enumerate(zip(records, ranked,
+                                                                    strict=True), 1)]
         positions = {m: {ref.gid: (i + 1, s) for i, (ref, s) in enumerate(lst)}
                      for m, lst in lists.items()}
         hits = []
-        for ref, score in ranked:
+        for record, (ref, score) in zip(records, ranked, strict=True):
             found = [(m, pos[ref.gid]) for m, pos in positions.items() if ref.gid in pos]
-            hits.append(_hit(record(ref), score, {m: rank for m, (rank, _) in found},
+            hits.append(_hit(record, score, {m: rank for m, (rank, _) in found},
                              {m: s for m, (_, s) in found}))
         return hits
 

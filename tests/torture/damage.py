@@ -32,6 +32,7 @@ class Damage:
         last_commit = [s["name"] for s in corpus["snaps"] if s["kind"] == "commit"][-1]
         self.prefixes[last_commit] = goldens[last_commit]
         self.older = {n: g for n, g in goldens.items() if n != "full"}
+        self.trials = 0
 
     # ---------------------------------------------------------------- trial lists
 
@@ -83,7 +84,20 @@ class Damage:
         if "bytes" not in made:
             return {**spec, "where": where, "outcome": "harness", "detail": str(made)[:500]}
         accepted = self.full | (self.prefixes if spec.get("wal") else {})
-        result = run_forked(lambda: classify(probe_file(str(path), self.plan), accepted,
-                                             self.older), timeout)
+        self.trials += 1
+        sweeping = self.trials % 2 == 0
+        result = run_forked(lambda: classify(_probe(str(path), self.plan, sweeping),
+                                             accepted, self.older), timeout)
         path.unlink(missing_ok=True)
         return {**spec, "where": where, "file_bytes": made["bytes"], **result}
+
+
+def _probe(path: str, plan: dict[str, Any], sweeping: bool) -> dict[str, Any]:
+    """The read suite on ``path``; ``sweeping``: its reader starts checking its vector
+    blocks whole in the background at its first rescored rows (``stored.ROWS_BEFORE_SWEEP``),
+    racing the reads that follow, as a long-lived reader does."""
+    if sweeping:
+        from memvid_store.index.vector import stored
+
+        stored.ROWS_BEFORE_SWEEP = 1
+    return probe_file(path, plan)

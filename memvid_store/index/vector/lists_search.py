@@ -21,6 +21,7 @@ are the whole index, with a warning naming ``mv2 doctor --repair``).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from ...errors import CorruptFileError
 from ..damage import warn_damaged
+from .graph_walk import SLOW_READ_S
 from .hnsw_format import LISTS_ONLY, graph_segment, holds_graph
 from .hnsw_search import HnswSearch
 from .lists_build import list_arrays
@@ -68,8 +70,9 @@ class ListsIndex:
         labels = np.full((len(queries), k), -1, np.int64)
         scores = np.full((len(queries), k), -np.inf, np.float32)
         for i, query in enumerate(queries):
-            gids, approx = top_rows(query, [self._rows(j) for j in near[i].tolist()
-                                            if self.sizes[j]], k)
+            probed = [j for j in near[i].tolist() if self.sizes[j]]
+            self._read_ahead(probed)
+            gids, approx = top_rows(query, [self._rows(j) for j in probed], k)
             labels[i, : len(gids)] = gids
             scores[i, : len(gids)] = approx
         return labels, scores
@@ -78,6 +81,20 @@ class ListsIndex:
         """Download the lists not held yet, in one round."""
         fetch_lists(self.snap, [self.head.span(j) for j in lists
                                 if j not in self._checked and self.sizes[j]])
+
+    def _read_ahead(self, lists: list[int]) -> None:
+        """From a mapped file: when the first of a query's lists is not in memory (its
+        first read takes as long as a read from disk: the system reclaimed its pages, or
+        they were never read), tell the kernel the others' pages before they are scored,
+        so they are read together instead of one fault after another."""
+        if not self.view.mmapped or len(lists) < 2:
+            return
+        offset, _ = self.head.span(lists[0])
+        began = time.perf_counter()
+        _ = self.view.read(offset, 1, "segment:lists")[0]
+        if time.perf_counter() - began > SLOW_READ_S:
+            for j in lists[1:]:
+                self.view.prefetch(*self.head.span(j))
 
     def _rows(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(gids, scales, codes) of list ``j``, its CRC checked on first use."""
