@@ -33,8 +33,8 @@ from ...errors import ChecksumError, CorruptFileError
 from . import graph_walk
 
 NO_VECTOR, OUTSIDE = -1, -2  # a gid's vector position: it has none; its row is damaged
-# a gather of mapped rows reads a quarter of them (at most PROBE_ROWS) first; slower than
-# SLOW_READ_S a row (the walk's rule: from disk), the rest are hinted to the kernel first
+# a gather of many mapped rows reads PROBE_ROWS first; slower than SLOW_READ_S a row (the
+# walk's rule: from disk), the rest are hinted to the kernel before they are read
 PROBE_ROWS = 16
 # rows of a mapped file checked one by one, after which a thread checks the blocks whole
 # (the handle is serving many queries: each would otherwise check its new rows itself)
@@ -375,24 +375,29 @@ class StoredVectors:
         return matrix
 
     def _mapped_rows(self, found: np.ndarray) -> np.ndarray:
-        """The mapped rows at file offsets ``found``. A quarter of them (at most
-        ``PROBE_ROWS``) are read first: when those came from disk (slower than
-        ``SLOW_READ_S`` each: never read, or reclaimed by the system), the kernel is told
-        the others' pages before they are read, so it reads them together instead of one
-        fault after another (767 cold rows at 1M: see docs/architecture.md; a query's 20
-        candidates rescored after its file's pages were reclaimed: docs/scale.md)."""
+        """The mapped rows at file offsets ``found``, their pages hinted to the kernel
+        first when they come from disk (never read, or reclaimed by the system), so it
+        reads them together instead of one fault after another. A few rows (a query's
+        candidates to rescore) are judged by the time of the first one's first value, many
+        by the average of the first ``PROBE_ROWS`` (767 cold rows at 1M: see
+        docs/architecture.md); slower than ``SLOW_READ_S`` a row came from disk."""
         rows = self._rows
         assert rows is not None
-        probe = min(PROBE_ROWS, max(2, len(found) // 4))
-        if len(found) <= probe:
+        view, width = self.snap.view, 4 * self.dim
+        if len(found) <= 2 * PROBE_ROWS:
+            if len(found) > 1:
+                started = time.perf_counter()
+                _ = rows[found[0] >> 2, 0]
+                if time.perf_counter() - started > graph_walk.SLOW_READ_S:
+                    for offset in found[1:].tolist():
+                        view.prefetch(offset, width)
             return rows[found >> 2]
         started = time.perf_counter()
-        head = rows[found[:probe] >> 2]
-        if (time.perf_counter() - started) / probe > graph_walk.SLOW_READ_S:
-            view, width = self.snap.view, 4 * self.dim
-            for offset in found[probe:].tolist():
+        head = rows[found[:PROBE_ROWS] >> 2]
+        if (time.perf_counter() - started) / PROBE_ROWS > graph_walk.SLOW_READ_S:
+            for offset in found[PROBE_ROWS:].tolist():
                 view.prefetch(offset, width)
-        return np.concatenate([head, rows[found[probe:] >> 2]])
+        return np.concatenate([head, rows[found[PROBE_ROWS:] >> 2]])
 
     def _check(self, index: np.ndarray, block: np.ndarray, found: np.ndarray,
                matrix: np.ndarray) -> None:
