@@ -79,8 +79,7 @@ def in_page_cache(path: Path) -> None:
 
 def exact_top(x: np.ndarray, qs: np.ndarray, chunk: int = 32) -> list[list[int]]:
     """The exact top ``K`` rows of ``x`` per query (float64 scores, ties by row), a few
-    queries at a time: 800 queries' scores of 1M rows at once took 6.4 GB, enough to
-    push the memvid file out of the page cache before its queries were timed."""
+    queries at a time (800 queries' scores of 1M rows at once took 6.4 GB)."""
     x64 = x.astype(np.float64)
     out = []
     for lo in range(0, len(qs), chunk):
