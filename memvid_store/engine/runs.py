@@ -621,15 +621,15 @@ class RunReader:
         at = row * size
         return self._page_span(name, at, at + size * (2 if name == "idoff" else 1))
 
-    def record_spans(self, row: int) -> list[tuple[int, int]]:
-        """``(offset, size)`` of the checked pages holding row ``row``'s items of the row
-        columns a record reads (its id's excepted: ``id_span``), however they are read."""
+    def item_spans(self, names: tuple[str, ...], row: int) -> list[tuple[int, int]]:
+        """``(offset, size)`` of the checked pages holding row ``row``'s items of the parts
+        ``names`` (``idoff``: the row's two offsets), however the parts are read."""
         spans = []
-        for name in ROW_PARTS[:-1]:
+        for name in names:
             if name in self.header["parts"]:
-                size = _size_of(name) * (2 if name == "idoff" else 1)
-                spans.append(self._page_span(name, row * _size_of(name),
-                                             row * _size_of(name) + size))
+                size, at = _size_of(name), row * _size_of(name)
+                spans.append(self._page_span(name, at, at + size * (2 if name == "idoff"
+                                                                    else 1)))
         return spans
 
     def id_span(self, row: int) -> tuple[int, int]:

@@ -708,7 +708,7 @@ class Snapshot:
             self.frame_cache is None or ref.gid not in self.frame_cache)]
         view = self.view
         for ref in committed:
-            for span in ref.run.record_spans(ref.row):
+            for span in ref.run.item_spans((*_RECORD_PARTS, "idoff"), ref.row):
                 view.prefetch(*span)
         for ref in committed:
             run, row = ref.run, ref.row

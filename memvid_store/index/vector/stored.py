@@ -404,7 +404,7 @@ class StoredVectors:
         """Check each gathered row against its checksum, once (``index``: the rows' gids
         less the first; a run written without per-row checksums checks the row's whole
         block). Rows checked before are found by one mask, so a warm query checks only
-        the rows it reads for the first time, about 0.5 us each."""
+        the rows it reads for the first time, about 1 us each."""
         fresh = np.flatnonzero(~(self._row_done[index] | self._block_done[block]))
         if not len(fresh):
             return
