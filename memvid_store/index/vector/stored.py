@@ -295,19 +295,17 @@ class StoredVectors:
         self._first_gid = snap.runs[0].base if snap.runs else 0
         vrows, starts, counts, offsets, row_base = [], [], [], [], 0
         self._owners: list[tuple[RunReader, int, int]] = []  # per block: run, index, 1st row
-        self._runs: list[tuple[RunReader, int]] = []  # each run and its first vector row
-        block_run: list[int] = []  # per block: its run's place in _runs
+        block_run: list[int] = []  # per block: its run's place in snap.runs
         next_gid = self._first_gid
-        for run in snap.runs:
+        for place, run in enumerate(snap.runs):
             if run.base > next_gid:  # gids no run holds
                 vrows.append(np.full(run.base - next_gid, -1, "<i8"))
             next_gid = run.end
             vrow = np.frombuffer(run.part("vrow"), "<u4").astype("<i8")
             vrows.append(np.where(vrow == NO_ROW, -1, vrow + row_base))
             first = row_base
-            self._runs.append((run, first))
             for index, (offset, rows, _) in enumerate(run.header["vblocks"]):
-                block_run.append(len(self._runs) - 1)
+                block_run.append(place)
                 starts.append(row_base)
                 counts.append(rows)
                 offsets.append(offset)
@@ -371,33 +369,26 @@ class StoredVectors:
             matrix = np.frombuffer(b"".join(rows), "<f4").reshape(len(rows), self.dim)
         if not self._all_done:
             self._check(index, self._block[index], found, matrix)
-            self._all_done = bool(self._block_done.all())
         return matrix
 
     def _mapped_rows(self, found: np.ndarray) -> np.ndarray:
         """The mapped rows at file offsets ``found``, their pages hinted to the kernel
         first when they come from disk (never read, or reclaimed by the system), so it
-        reads them together instead of one fault after another. A few rows (a query's
-        candidates to rescore) are judged by the time of the first one's first value, many
-        by the average of the first ``PROBE_ROWS`` (767 cold rows at 1M: see
-        docs/architecture.md); slower than ``SLOW_READ_S`` a row came from disk."""
+        reads them together instead of one fault after another. The first row of a few
+        (a query's candidates to rescore), or the first ``PROBE_ROWS`` of many (767 cold
+        rows at 1M: see docs/architecture.md), are read first: slower than
+        ``SLOW_READ_S`` a row, they came from disk."""
         rows = self._rows
         assert rows is not None
-        view, width = self.snap.view, 4 * self.dim
-        if len(found) <= 2 * PROBE_ROWS:
-            if len(found) > 1:
-                started = time.perf_counter()
-                _ = rows[found[0] >> 2, 0]
-                if time.perf_counter() - started > graph_walk.SLOW_READ_S:
-                    for offset in found[1:].tolist():
-                        view.prefetch(offset, width)
-            return rows[found >> 2]
-        started = time.perf_counter()
-        head = rows[found[:PROBE_ROWS] >> 2]
-        if (time.perf_counter() - started) / PROBE_ROWS > graph_walk.SLOW_READ_S:
-            for offset in found[PROBE_ROWS:].tolist():
-                view.prefetch(offset, width)
-        return np.concatenate([head, rows[found[PROBE_ROWS:] >> 2]])
+        probe = 1 if len(found) <= 2 * PROBE_ROWS else PROBE_ROWS
+        if len(found) > probe:
+            started = time.perf_counter()
+            _ = rows[found[:probe] >> 2]
+            if (time.perf_counter() - started) / probe > graph_walk.SLOW_READ_S:
+                view, width = self.snap.view, 4 * self.dim
+                for offset in found[probe:].tolist():
+                    view.prefetch(offset, width)
+        return rows[found >> 2]
 
     def _check(self, index: np.ndarray, block: np.ndarray, found: np.ndarray,
                matrix: np.ndarray) -> None:
@@ -413,11 +404,12 @@ class StoredVectors:
         owners = self._block_run[blocks]
         for r in np.unique(owners).tolist():
             mine = owners == r
-            run, first = self._runs[r]
+            run, _, first = self._owners[int(blocks[mine][0])]
             if not run.has_vector_checks:
                 for b in np.unique(blocks[mine]).tolist():
                     run.check_vector_block(self._owners[b][1])
                     self._block_done[b] = True
+                self._all_done = bool(self._block_done.all())
                 continue
             item = run.item
             expected = np.fromiter((item("vcrc", v) for v in (vrows[mine] - first).tolist()),
