@@ -386,12 +386,12 @@ class Memory(Reads, Writes):
     def verify(self) -> VerifyReport:
         """Check every checksum; report damage (never raise for it) and what to act on."""
         from .engine.verify import verify_file
-        from .index.vector.graph_health import graph_notices
-        from .reports import VerifyReport
+        from .reports import VerifyReport, file_notices
 
         snap = self._snap()
         problems, checked = verify_file(self._source.fd)  # a remote object: read whole
-        return VerifyReport(not problems, problems, checked, graph_notices(snap, self._path))
+        notices = file_notices(snap, self._path, self._file_bytes())
+        return VerifyReport(not problems, problems, checked, notices)
 
     # ------------------------------------------------------------ warmup, caches
 

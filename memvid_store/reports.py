@@ -50,7 +50,9 @@ class Stats:
 
     ``text_bytes`` is the UTF-8 size of the sealed frames' text, ``payload_bytes`` that of
     text + metadata + tags before compression, ``stored_bytes`` their compressed size.
-    ``file_bytes`` includes the WAL region, allocated sparsely at create time.
+    ``file_bytes`` includes the WAL region, allocated sparsely at create time;
+    ``live_bytes`` are those the newest commit reads (the rest is dead space left by merges
+    and index rebuilds, which ``compact()`` reclaims while keeping all history).
     ``vectors`` are the stored embeddings (every version's), ``graph_vectors`` those the
     HNSW graph holds; the others are scanned exactly (``build_index()`` adds them).
     """
@@ -77,6 +79,7 @@ class Stats:
     tiers: dict[str, str] = field(default_factory=dict)  # warmup state per index tier
     vectors: int = 0
     graph_vectors: int = 0
+    live_bytes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         out = {}
@@ -86,10 +89,19 @@ class Stats:
         return out
 
 
+def file_notices(snap: Snapshot, path: str, file_bytes: int) -> list[str]:
+    """What ``verify()`` reports beside damage: a graph worth rebuilding, much dead space."""
+    from .index.vector.graph_health import graph_notices
+    from .space import space_notices
+
+    return graph_notices(snap, path) + space_notices(snap, file_bytes)
+
+
 def file_stats(snap: Snapshot, *, path: str, file_bytes: int, wal_bytes: int,
                readonly: bool, tiers: dict[str, str]) -> Stats:
     """``Stats`` of a handle reading ``snap`` (its WAL delta counted in)."""
     from .index.coverage import graph_count
+    from .space import live_bytes
 
     counters = snap.counters()
     header, floor = snap.header, snap.toc.history_floor_us
@@ -102,4 +114,5 @@ def file_stats(snap: Snapshot, *, path: str, file_bytes: int, wal_bytes: int,
         runs=len(snap.runs), created_at=from_us(header.created_at_us),
         history_floor=None if floor is None else from_us(floor), readonly=readonly,
         mmap=snap.view.mmapped, uuid=header.uuid.hex(), tiers=tiers,
-        vectors=counters.get("vectors", 0), graph_vectors=graph_count(snap.toc.find("ann")))
+        vectors=counters.get("vectors", 0), graph_vectors=graph_count(snap.toc.find("ann")),
+        live_bytes=live_bytes(snap))

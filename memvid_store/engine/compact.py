@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from array import array
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from ..config import StoreConfig
@@ -21,9 +22,10 @@ from .hooks import ALL, AUTO, DUE, CommitHook
 from .keys import SEP
 from .records import COUNTERS, Version
 from .snapshot import Snapshot
-from .store import Committer, fsync_dir, make_snapshot, read_state, write_empty
+from .store import Committer, fsync_dir, make_snapshot, merge_filled, read_state, write_empty
 
 CHUNK_BYTES: int | None = None  # a fixed chunk size; None: 1/32 of the memory bound
+RUN_BYTES: int | None = None  # a fixed size runs are filled to; None: 1/8 of the bound
 
 
 class Kept:
@@ -91,13 +93,15 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
     """Write the compacted file and rename it over ``path``; returns its locked fd.
 
     The kept versions stream into the new file a chunk at a time, each chunk one commit
-    (merged as every commit's runs are, indexed as automatic commits index); then the
+    (indexed as automatic commits index), its run merged with the chunks' before it once
+    they fill a run (``merge_filled``: the file's only dead space is its chunks' runs,
+    where a writer's size-tiered merges would leave each row's run several times); then the
     hook carries over the old indexes it can renumber (the graph, a commit of its own)
     and a last commit brings the indexes up to date. Until the rename the new file is a
     private temporary file, so its intermediate commits are never seen: the last TOC
     names the first (empty) one as its predecessor and every TOC carries the compacted
     file's one public generation. Memory stays within ``config.compact_memory``,
-    whatever the file's size: chunks of 1/32 of it, runs closed to merging at 1/8 of it,
+    whatever the file's size: chunks of 1/32 of it, runs filled to 1/8 of it,
     and a graph built only when it fits (the old one is carried over when it can be).
     ``before_rename(fd)`` is called with the finished, locked file just before the
     rename.
@@ -126,7 +130,9 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
         first = (fresh.header.toc_offset, fresh.header.toc_len, fresh.header.toc_crc)
         committer = Committer(fd, fresh, sync=False, use_mmap=config.mmap,
                               maintainer=maintainer)
-        committer.run_cap = memory // 8  # the runs it merges stay within the budget
+        # runs filled to 1/8 of the budget (what a merge holds), each row's rewritten once
+        run_bytes = RUN_BYTES or memory // 8
+        committer.merges = partial(merge_filled, cap=run_bytes)
         for chunk in kept.chunks():
             committer.commit(chunk, checkpoint_seq=0, dim=snap.dim, counters=kept.counters,
                              commit_time=commit_time, full_index=AUTO,
@@ -134,6 +140,7 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
             del chunk  # not held through the next chunk or the indexes' build
             release_free_heap()  # the chunk's freed memory leaves the process
             committer.snapshot.release_pages()  # what the merges read of the new file
+        committer.merges = partial(merge_filled, cap=run_bytes, final=True)
         # the old graph, renumbered, is carried over rather than rebuilt when it can be:
         # then only a due extension of it is built, as a writer's commits build one
         carried = (maintainer is not None

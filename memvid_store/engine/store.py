@@ -414,7 +414,10 @@ class Committer:
         self.sync = sync
         self.use_mmap = use_mmap
         self.maintainer = maintainer
-        self.run_cap: int | None = None  # runs closed to merging from (None: RUN_CAP)
+        # how a commit merges the runs: size-tiered as a writer's commits grow the file
+        # (``merge_tail``), or filled to a cap as compaction streams (``merge_filled``)
+        self.merges: Callable[[list[RunReader | RunColumns], Computed],
+                              list[RunReader | RunColumns]] = merge_tail
 
     def commit(self, versions: list[Version], *, checkpoint_seq: int, dim: int | None,
                counters: dict[str, int], commit_time: int, full_index: int = ALL,
@@ -453,7 +456,7 @@ class Committer:
             counters = dict(counters)
             counters["stored_bytes"] = counters.get("stored_bytes", 0) + len(blocks)
             counters["payload_bytes"] = counters.get("payload_bytes", 0) + raw_total
-        runs = merge_tail(runs, snap, self.run_cap)
+        runs = self.merges(runs, snap)
         keep = {id(r) for r in runs if isinstance(r, RunReader)}
         for r in runs:
             if isinstance(r, RunColumns):
@@ -686,6 +689,23 @@ def merge_tail(runs: list[RunReader | RunColumns], computed: Computed,
         if chosen is None:
             return runs
         runs[chosen:] = [merge_runs(runs[chosen:], computed)]
+
+
+def merge_filled(runs: list[RunReader | RunColumns], computed: Computed, cap: int, *,
+                 final: bool = False) -> list[RunReader | RunColumns]:
+    """Merging for a stream of runs that are never read in between (compaction): the
+    runs after the last one of ``cap`` bytes or more are merged into one once they add up
+    to ``cap``, or number ``MAX_RUNS`` (``final``: the stream has ended, whatever they add
+    up to). A row's run bytes are written twice at most, so the stream leaves at most its
+    runs' size as dead space, where size-tiered merging (``merge_tail``) rewrites a row
+    once per tier."""
+    first = next((i + 1 for i in range(len(runs) - 1, -1, -1)
+                  if _bytes(runs[i]) >= cap), 0)
+    filling = runs[first:]
+    if len(filling) > 1 and (final or len(filling) >= MAX_RUNS
+                             or sum(_bytes(r) for r in filling) >= cap):
+        return [*runs[:first], merge_runs(filling, computed)]
+    return list(runs)
 
 
 def _parts(run: RunReader, names: tuple[str, ...]) -> dict[str, Any]:

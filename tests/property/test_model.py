@@ -624,37 +624,38 @@ TestMemoryModel.pytestmark = [pytest.mark.timeout(600)]
 
 
 class _SettingMachine(MemoryMachine):
-    """The same model with one module setting changed (``SETTING``: module, name, value)
-    for the machine's life."""
+    """The same model with module settings changed (``SETTINGS``: module, name, value) for
+    the machine's life."""
 
-    SETTING: tuple[Any, str, int]
+    SETTINGS: tuple[tuple[Any, str, int], ...]
 
     def __init__(self) -> None:
         super().__init__()
-        module, name, value = self.SETTING
-        self._saved = getattr(module, name)
-        setattr(module, name, value)
+        self._saved = [(module, name, getattr(module, name)) for module, name, _ in self.SETTINGS]
+        for module, name, value in self.SETTINGS:
+            setattr(module, name, value)
 
     def teardown(self) -> None:
         try:
             super().teardown()
         finally:
-            module, name, _ = self.SETTING
-            setattr(module, name, self._saved)
+            for module, name, value in self._saved:
+                setattr(module, name, value)
 
 
 class StreamedCompactionMachine(_SettingMachine):
     """The same model, with compaction writing the kept versions a few at a time (one
-    commit of the new file per ``CHUNK_BYTES``), as it does a large file's."""
+    commit of the new file per ``CHUNK_BYTES``) into runs filled to a few KiB
+    (``RUN_BYTES``), as it does a large file's."""
 
-    SETTING = (compact_module, "CHUNK_BYTES", 300)
+    SETTINGS = ((compact_module, "CHUNK_BYTES", 300), (compact_module, "RUN_BYTES", 4096))
 
 
 class ClosedRunsMachine(_SettingMachine):
     """The same model, with runs closed to merging at a few KiB (``RUN_CAP``), as a large
     file's are at 64 MiB: reads span many runs, merges stop at the closed ones."""
 
-    SETTING = (store_module, "RUN_CAP", 2048)
+    SETTINGS = ((store_module, "RUN_CAP", 2048),)
 
 
 for _machine in (StreamedCompactionMachine, ClosedRunsMachine):

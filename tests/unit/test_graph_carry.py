@@ -298,7 +298,7 @@ def test_compact_memory_is_a_size_of_at_least_128_mib():
 
 def test_compaction_sizes_chunks_and_runs_from_its_memory_bound(mem_path, opened,
                                                                monkeypatch):
-    """Chunks of 1/32 of the bound become commits; runs stop merging at 1/8 of it."""
+    """Chunks of 1/32 of the bound become commits; runs are filled to 1/8 of it."""
     from memvid_store.engine import compact, store
 
     monkeypatch.setattr(compact, "CHUNK_BYTES", None)
@@ -308,7 +308,7 @@ def test_compaction_sizes_chunks_and_runs_from_its_memory_bound(mem_path, opened
 
     def commit(self, versions, **kwargs):
         commits.append(len(versions))
-        caps.append(self.run_cap)
+        caps.append(self.merges.keywords["cap"])
         return real_commit(self, versions, **kwargs)
 
     m = Memory.create(mem_path, dim=DIM, index=INDEX, graph_background=False,
