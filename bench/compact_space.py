@@ -61,7 +61,7 @@ def run_json(code: str, path: Path, engine: Path) -> dict[str, Any]:
     imports memvid_store from the checkout ``engine``."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(engine), str(HERE.parent)]))
     out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True,
-                         capture_output=True, text=True).stdout
+                         cwd=engine, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

@@ -22,7 +22,15 @@ from .hooks import ALL, AUTO, DUE, CommitHook
 from .keys import SEP
 from .records import COUNTERS, Version
 from .snapshot import Snapshot
-from .store import Committer, fsync_dir, make_snapshot, merge_filled, read_state, write_empty
+from .store import (
+    Committer,
+    fsync_dir,
+    make_snapshot,
+    merge_filled,
+    read_state,
+    unfilled,
+    write_empty,
+)
 
 CHUNK_BYTES: int | None = None  # a fixed chunk size; None: 1/32 of the memory bound
 RUN_BYTES: int | None = None  # a fixed size runs are filled to; None: 1/8 of the bound
@@ -130,26 +138,29 @@ def compact_into(path: str, snap: Snapshot, floor: int | None, config: StoreConf
         first = (fresh.header.toc_offset, fresh.header.toc_len, fresh.header.toc_crc)
         committer = Committer(fd, fresh, sync=False, use_mmap=config.mmap,
                               maintainer=maintainer)
-        # runs filled to 1/8 of the budget (what a merge holds), each row's rewritten once
         run_bytes = RUN_BYTES or memory // 8
-        committer.merges = partial(merge_filled, cap=run_bytes)
-        for chunk in kept.chunks():
-            committer.commit(chunk, checkpoint_seq=0, dim=snap.dim, counters=kept.counters,
-                             commit_time=commit_time, full_index=AUTO,
-                             toc_changes={"public_generation": public})
-            del chunk  # not held through the next chunk or the indexes' build
+
+        def commit(versions: list[Version]) -> None:
+            committer.commit(versions, checkpoint_seq=0, dim=snap.dim,
+                             counters=kept.counters, commit_time=commit_time,
+                             full_index=AUTO, toc_changes={"public_generation": public})
+            del versions[:]  # not held through the next chunk or the indexes' build
             release_free_heap()  # the chunk's freed memory leaves the process
             committer.snapshot.release_pages()  # what the merges read of the new file
+
+        # runs filled to 1/8 of the budget (what a merge holds), each row's rewritten once
+        committer.merges = partial(merge_filled, cap=run_bytes)
+        for chunk in kept.chunks():
+            commit(chunk)
         committer.merges = partial(merge_filled, cap=run_bytes, final=True)
+        if unfilled(committer.snapshot.runs, run_bytes) > 1:
+            commit([])  # the runs left merged, in a commit of their own: not beside the carry
         # the old graph, renumbered, is carried over rather than rebuilt when it can be:
         # then only a due extension of it is built, as a writer's commits build one
         carried = (maintainer is not None
                    and maintainer.compacting(snap, kept.old_gids, memory))
         if carried:
-            committer.commit([], checkpoint_seq=0, dim=snap.dim, counters=kept.counters,
-                             commit_time=commit_time, full_index=AUTO,
-                             toc_changes={"public_generation": public})
-            committer.snapshot.release_pages()
+            commit([])
         counters = dict(kept.counters)
         version_base = max(kept.dropped, snap.toc.counters.get("version_base", 0))
         if version_base:

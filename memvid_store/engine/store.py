@@ -699,13 +699,17 @@ def merge_filled(runs: list[RunReader | RunColumns], computed: Computed, cap: in
     up to). A row's run bytes are written twice at most, so the stream leaves at most its
     runs' size as dead space, where size-tiered merging (``merge_tail``) rewrites a row
     once per tier."""
-    first = next((i + 1 for i in range(len(runs) - 1, -1, -1)
-                  if _bytes(runs[i]) >= cap), 0)
-    filling = runs[first:]
-    if len(filling) > 1 and (final or len(filling) >= MAX_RUNS
-                             or sum(_bytes(r) for r in filling) >= cap):
-        return [*runs[:first], merge_runs(filling, computed)]
+    filling = unfilled(runs, cap)
+    if filling > 1 and (final or filling >= MAX_RUNS
+                        or sum(_bytes(r) for r in runs[-filling:]) >= cap):
+        return [*runs[:-filling], merge_runs(runs[-filling:], computed)]
     return list(runs)
+
+
+def unfilled(runs: list[RunReader | RunColumns], cap: int) -> int:
+    """How many runs follow the last one of ``cap`` bytes or more."""
+    return next((len(runs) - 1 - i for i in range(len(runs) - 1, -1, -1)
+                 if _bytes(runs[i]) >= cap), len(runs))
 
 
 def _parts(run: RunReader, names: tuple[str, ...]) -> dict[str, Any]:
