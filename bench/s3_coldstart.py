@@ -1,7 +1,8 @@
 """Cold start of a memory opened straight from S3 (a local S3-compatible server).
 
-For each size and query mode, in fresh processes (median of ``--repeat``): process spawn
-to the first answer, and the bytes, requests and rounds (requests made together, in
+For each size and query mode (``--kinds``: lexical, vector and hybrid searches, and
+``timeline``, the latest 100 frames), in fresh processes (median of ``--repeat``): process
+spawn to the first answer, and the bytes, requests and rounds (requests made together, in
 parallel, count as one round) fetched, for
 
 * ``s3 cold``: ``Memory.open("s3://...")`` with an empty chunk cache;
@@ -45,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 BUCKET = "bench"
+TIMELINE = 100  # frames of a timeline query
+KINDS = ("lexical", "vector", "hybrid")
 
 PROBE = """
 import json, os, sys, time
@@ -66,8 +69,11 @@ if MODE.startswith("copy"):
 else:
     mem = Memory.open(URL, readonly=True, cache_dir=CACHE)
 kind = MODE.split(":")[1]
-hits = mem.find(QUERY if kind != "vector" else None, vector=vector if kind != "lexical" else None,
-                k=10, mode=kind)
+if kind == "timeline":  # the agent's latest frames
+    hits = mem.timeline(limit=int(QUERY), reverse=True)
+else:
+    hits = mem.find(QUERY if kind != "vector" else None,
+                    vector=vector if kind != "lexical" else None, k=10, mode=kind)
 answered = time.time()
 if not MODE.startswith("copy"):
     source = mem._reader.fd
@@ -175,6 +181,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--files", default=None)
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help=f"queries, of {', '.join(KINDS)} and timeline (the latest "
+                             f"{TIMELINE} frames)")
     parser.add_argument("--no-copy", action="store_true",
                         help="skip 'copy to /tmp' (the download of the whole object)")
     args = parser.parse_args()
@@ -255,26 +264,27 @@ def measure(args: argparse.Namespace, env: dict[str, str], work: str, files: str
         if lance and not os.path.exists(lance_path):
             build_lance(lance_path, n, args.dim)
         lance_url = f"s3://{BUCKET}/{os.path.basename(lance_path)}"
-        for kind in ("lexical", "vector", "hybrid"):
+        for kind in args.kinds.split(","):
+            asked = str(TIMELINE) if kind == "timeline" else query
             unmeasured = os.path.join(work, f"compile-{n}-{kind}")
             os.makedirs(unmeasured)
-            run(f"s3:{kind}", url, unmeasured, query, vector, env)  # fills the bytecode cache
+            run(f"s3:{kind}", url, unmeasured, asked, vector, env)  # fills the bytecode cache
             figures: dict[str, list[dict]] = {"cold": [], "warm": [], "copy": []}
             for i in range(args.repeat):
                 cache = os.path.join(work, f"cache-{n}-{kind}-{i}")
                 os.makedirs(cache)
-                figures["cold"].append(run(f"s3:{kind}", url, cache, query, vector, env))
-                figures["warm"].append(run(f"s3:{kind}", url, cache, query, vector, env))
+                figures["cold"].append(run(f"s3:{kind}", url, cache, asked, vector, env))
+                figures["warm"].append(run(f"s3:{kind}", url, cache, asked, vector, env))
                 if args.no_copy:
                     continue
                 copy = os.path.join(work, f"copy-{n}-{kind}-{i}")
                 os.makedirs(copy)
-                figures["copy"].append(run(f"copy:{kind}", url, copy, query, vector, env))
+                figures["copy"].append(run(f"copy:{kind}", url, copy, asked, vector, env))
                 shutil.rmtree(copy, ignore_errors=True)
             ids = {json.dumps(r["ids"]) for runs in figures.values() for r in runs}
             assert len(ids) == 1, "the answers differ"
             lance_cell = ""
-            if lance:
+            if lance and kind in KINDS:
                 run_lance(lance_url, query, vector, kind, env)  # bytecode, as for memvid
                 runs = [run_lance(lance_url, query, vector, kind, env)
                         for _ in range(args.repeat)]
@@ -307,7 +317,7 @@ def markdown(res: dict) -> str:
     if len(sizes) > 1:
         lines += ["", f"Growth of the cold first answer from {sizes[0]:,} to {sizes[-1]:,} "
                       "frames (time, bytes, requests):", ""]
-        for kind in ("lexical", "vector", "hybrid"):
+        for kind in KINDS:
             got = {r["frames"]: r["cold"] for r in res["rows"] if r["query"] == kind}
             if sizes[0] in got and sizes[-1] in got:
                 lo, hi = got[sizes[0]], got[sizes[-1]]

@@ -13,6 +13,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .autoembed import fill_query_vectors
@@ -33,11 +34,15 @@ from .validate import check_id, check_page, check_records
 
 if TYPE_CHECKING:
     from .coldstart.handle import Observed
+    from .engine.records import Version
     from .engine.snapshot import RowRef, Snapshot
     from .reports import Change, Stats
 
 Scope = tuple["Snapshot", Any, list[Any]]
 """A search's scope in one memory: its snapshot, searcher and Requests."""
+
+LISTING_PAGE = 64  # frames of a lazy listing whose records are read together, at first
+LISTING_PAGES = 4096  # and at most (each page twice the last)
 
 
 class ReadContext:
@@ -119,11 +124,12 @@ class Reads:
         the memory never held cost no lookup each."""
         snap, at = self._snap(), self._at()
         keys = [key_of(self._scope, check_id(fid)) for fid in check_records(ids, "ids")]
-        frames: list[Frame | None] = []
-        for key, maybe in zip(keys, snap.may_hold(keys), strict=True):
-            ref = snap.latest(key, at) if maybe else None
-            live = ref is not None and not snap.is_tombstone(ref)
-            frames.append(self._frame(snap, ref) if live else None)
+        refs = [snap.latest(key, at) if maybe else None
+                for key, maybe in zip(keys, snap.may_hold(keys), strict=True)]
+        live = [ref is not None and not snap.is_tombstone(ref) for ref in refs]
+        loaded = iter(self._frames(snap, [ref for ref, ok in zip(refs, live, strict=True)
+                                          if ok]))
+        frames: list[Frame | None] = [next(loaded) if ok else None for ok in live]
         observer = self._ctx.observer
         found = [f for f in frames if f is not None]
         if observer is not None and found:
@@ -152,34 +158,40 @@ class Reads:
         refs = [r for r in snap.versions_of(key) if at is None or snap.valid_from(r) <= at]
         if not refs:
             raise not_found(key)
-        frames = []
-        for i, ref in enumerate(refs):
-            if snap.is_tombstone(ref):
-                continue
-            to = snap.valid_from(refs[i + 1]) if i + 1 < len(refs) else snap.valid_to(ref)
-            frames.append(self._frame(snap, ref, valid_to=to))
-        return frames
+        content = [i for i, ref in enumerate(refs) if not snap.is_tombstone(ref)]
+        return self._frames(snap, [refs[i] for i in content], [
+            snap.valid_from(refs[i + 1]) if i + 1 < len(refs) else snap.valid_to(refs[i])
+            for i in content])
 
     def timeline(self, since: datetime | None = None, until: datetime | None = None,
                  limit: int | None = None, reverse: bool = False) -> list[Frame]:
         """Current frames with ``since <= created_at < until``, ordered by created_at."""
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise InvalidInputError(f"limit must be a non-negative int, got {limit!r}")
-        return list(self.iter_timeline(since, until, limit=limit, reverse=reverse))
+        snap, refs = self._timeline(since, until, limit, reverse)
+        return self._frames(snap, list(refs))
 
     def iter_timeline(self, since: datetime | None = None, until: datetime | None = None, *,
                       limit: int | None = None, reverse: bool = False) -> Iterator[Frame]:
-        """Like ``timeline`` but lazy: frames are read as the iterator advances."""
+        """Like ``timeline`` but lazy: frames are read as the iterator advances, a page at
+        a time (``LISTING_PAGE`` frames, each page twice the last up to ``LISTING_PAGES``)."""
+        snap, refs = self._timeline(since, until, limit, reverse)
+        size = LISTING_PAGE
+        while page := list(islice(refs, size)):  # read together, yielded lazily
+            yield from self._frames(snap, page)
+            size = min(2 * size, LISTING_PAGES)
+
+    def _timeline(self, since: datetime | None, until: datetime | None, limit: int | None,
+                  reverse: bool) -> tuple[Snapshot, Iterator[RowRef]]:
+        """The snapshot a timeline reads and its rows, read as the iterator advances."""
         from .index.listing import listing, matching
 
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidInputError(f"limit must be a non-negative int, got {limit!r}")
         snap = self._snap()
         lo = None if since is None else to_us(since, "since")
         hi = None if until is None else to_us(until, "until")
         req = listing(self._scope, None, at=self._at(), window=(lo, hi), reverse=reverse)
-        for count, ref in enumerate(matching(snap, req)):
-            if limit is not None and count >= limit:
-                return
-            yield self._frame(snap, ref)
+        refs = matching(snap, req)
+        return snap, refs if limit is None else islice(refs, limit)
 
     def changes(self, since: datetime | None = None, *,
                 on_damaged: Callable[[str], None] | None = None) -> Iterator[Change]:
@@ -233,8 +245,17 @@ class Reads:
         req = listing(self._scope, None, at=self._at(), window=None)
         return [split_key(ref.frame_id())[1] for ref in matching(snap, req)]
 
-    def _frame(self, snap: Snapshot, ref: RowRef, valid_to: int | None = None) -> Frame:
-        v = snap.load(ref)
+    def _frames(self, snap: Snapshot, refs: list[RowRef],
+                valid_tos: list[int] | None = None) -> list[Frame]:
+        """The frames of ``refs``, their records read together (``Snapshot.loads``)."""
+        versions = snap.loads(refs)
+        tos = valid_tos or [None] * len(refs)
+        return [self._frame(snap, ref, to, v)
+                for ref, to, v in zip(refs, tos, versions, strict=True)]
+
+    def _frame(self, snap: Snapshot, ref: RowRef, valid_to: int | None = None,
+               v: Version | None = None) -> Frame:
+        v = snap.load(ref) if v is None else v
         at = self._at()
         to = snap.valid_to(ref) if valid_to is None else valid_to
         end = None if to == TIME_MAX or (at is not None and to > at) else from_us(to)
@@ -274,8 +295,7 @@ class Reads:
         check_page(limit, offset)
         snap = self._snap()
         req = self._listing(snap, filter, as_of, time_range, order_by, reverse)
-        return [self._frame(snap, ref) for ref in select_refs(snap, req, offset=offset,
-                                                                limit=limit)]
+        return self._frames(snap, select_refs(snap, req, offset=offset, limit=limit))
 
     def count(self, filter: Mapping[str, Any] | None = None, *,
               as_of: datetime | int | None = None,

@@ -438,7 +438,10 @@ class MemvidStore(BaseStore, MemoryHolder):
         reads = self._reads
         hits = reads.find(vector=query, k=offset + limit, mode="vector", filter=flt or None,
                           group_by=layout.OWNER, tie_break=layout.ITERATION_ORDER)
-        return [(reads.get(layout.owner_of(h.id, h.metadata)), h.score) for h in hits[offset:]]
+        page = hits[offset:]
+        owners = reads.get_many([layout.owner_of(h.id, h.metadata) for h in page])  # together
+        return [(frame, h.score) for frame, h in zip(owners, page, strict=True)
+                if frame is not None]
 
     def _list_namespaces(self, op: ListNamespacesOp, now: datetime) -> list[tuple[str, ...]]:
         conditions = [_condition(c) for c in op.match_conditions or ()]

@@ -15,7 +15,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import CorruptFileError, FrameNotFoundError
 from ..lazy import loaded
@@ -29,6 +29,8 @@ from .records import Version, apply_counters, id_hash
 from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader, id_spans, read_rows_by_page
 from .terms import multi_term, term_hash, terms_of, walk
 from .value_kinds import NUMBERS, ValueKind, value_span
+
+_T = TypeVar("_T")
 
 BULK_LOOKUP = 64  # ids looked up together (``may_hold``) from this many
 BULK_LOOKUP_IMPORTING = 4096  # ... in a process that has not loaded numpy yet
@@ -691,11 +693,21 @@ class Snapshot:
         reclaimed them), the kernel is told every page the others read before they are
         decoded: their row items, then their payloads and ids, so the reads run together
         instead of one fault after another (:meth:`read_ahead`)."""
+        return self._decoded(refs, self.record)
+
+    def loads(self, refs: list[RowRef]) -> list[Version]:
+        """:meth:`load` of each of ``refs`` (a page of a listing), their reads asked for
+        together: in one round from remote bytes (:meth:`fetch_frames`), read ahead from a
+        mapped file whose pages come from disk (as :meth:`records`)."""
+        self.fetch_frames(refs)
+        return self._decoded(refs, self.load)
+
+    def _decoded(self, refs: list[RowRef], decode: Callable[[RowRef], _T]) -> list[_T]:
         out = []
         ahead = not self.view.mmapped
         for i, ref in enumerate(refs):
             began = time.perf_counter()
-            out.append(self.record(ref))
+            out.append(decode(ref))
             if not ahead and time.perf_counter() - began > SLOW_RECORD_S:
                 ahead = True
                 self.read_ahead(refs[i + 1 :])
@@ -706,14 +718,11 @@ class Snapshot:
         items first; then, those read, their payloads and ids."""
         committed = [ref for ref in refs if ref.run is not None and (
             self.frame_cache is None or ref.gid not in self.frame_cache)]
-        view = self.view
-        for ref in committed:
-            for span in ref.run.item_spans((*_RECORD_PARTS, "idoff"), ref.row):
-                view.prefetch(*span)
-        for ref in committed:
-            run, row = ref.run, ref.row
-            view.prefetch(run.item("poff", row), run.item("plen", row))
-            view.prefetch(*run.id_span(row))
+        _hint(self.view, [span for ref in committed
+                          for span in ref.run.item_spans((*_RECORD_PARTS, "idoff"), ref.row)])
+        _hint(self.view, [span for ref in committed for span in (
+            (ref.run.item("poff", ref.row), ref.run.item("plen", ref.row)),
+            ref.run.id_span(ref.row))])
 
     def _record(self, run: RunReader, row: int) -> tuple[str, int, int, str, dict, list[str]]:
         flags, version, created, off, length, crc = run.row_items(_RECORD_PARTS, row)
@@ -863,6 +872,22 @@ _PAYLOAD_PARTS = ("poff", "plen", "pcrc")
 # few page faults of 4-7 us each on this machine; from its disk 3-6 ms)
 SLOW_RECORD_S = 150e-6
 _RECORD_PARTS = ("flags", "version", "created", *_PAYLOAD_PARTS)
+HINT_GAP = 4096  # spans read ahead this close are hinted together
+
+
+def _hint(view: FileView, spans: list[tuple[int, int]]) -> None:
+    """``view.prefetch`` of ``spans``, those less than a page apart hinted as one (the
+    items of neighbouring rows, the payloads of consecutive frames: one call, not one a
+    span)."""
+    start = end = -1
+    for offset, size in sorted(spans):
+        if offset > end + HINT_GAP:
+            if end > start:
+                view.prefetch(start, end - start)
+            start = offset
+        end = max(end, offset + size)
+    if end > start:
+        view.prefetch(start, end - start)
 
 
 def _decoded_size(record: tuple[str, int, int, str, dict, list[str]]) -> int:

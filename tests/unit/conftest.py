@@ -38,3 +38,9 @@ def view_calls(monkeypatch, method: str) -> list[tuple[int, int]]:
 
     monkeypatch.setattr(FileView, method, spy)
     return spans
+
+
+def covered(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    """Whether ``span`` lies inside one of ``spans`` (``(offset, size)`` each)."""
+    offset, size = span
+    return any(start <= offset and offset + size <= start + length for start, length in spans)

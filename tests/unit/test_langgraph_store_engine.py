@@ -247,9 +247,9 @@ def test_opening_reads_no_item(tmp_path, monkeypatch):
     decoded = []
     original = Reads._frame
 
-    def counting(self, snap, ref, valid_to=None):
+    def counting(self, snap, ref, valid_to=None, v=None):
         decoded.append(ref)
-        return original(self, snap, ref, valid_to)
+        return original(self, snap, ref, valid_to, v)
 
     monkeypatch.setattr(Reads, "_frame", counting)
     with MemvidStore(path, index=index) as store:

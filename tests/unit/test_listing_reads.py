@@ -1,0 +1,103 @@
+"""Listings (``timeline``, ``select``, ``get_many``, ``history``) read their frames'
+records together, as a search reads its hits': from object storage in one round of
+requests instead of one round per chunk of payloads, and from a mapped file whose pages
+come from disk with the kernel told every page before they are decoded. The frames are
+the same either way."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+
+import pytest
+
+from memvid_store import Memory
+from memvid_store.engine import snapshot as snapshot_module
+
+from .conftest import covered, view_calls
+
+pytest.importorskip("obstore")
+
+from bench.s3_trace import LocalObject
+
+N = 3000
+CHUNK = 64 << 10
+
+
+@pytest.fixture(autouse=True)
+def _aws(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t",
+                        "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="module")
+def spread(tmp_path_factory):
+    """A file whose payloads span many chunks: 3,000 frames of 400 random letters, edited
+    and deleted a little, in three commits."""
+    path = str(tmp_path_factory.mktemp("listing") / "m.mv2")
+    rng = random.Random(3)
+
+    def text(i: int) -> str:
+        return f"frame {i} " + "".join(rng.choices("abcdefghijklmnopqrstuvwxyz ", k=400))
+
+    with Memory.create(path) as mem:
+        for start in range(0, N, 1000):
+            mem.put_many([{"id": f"f{i}", "text": text(i), "metadata": {"i": i}}
+                          for i in range(start, start + 1000)])
+            mem.seal()
+        mem.put_many([{"id": f"f{i}", "text": text(i), "metadata": {"i": -i}}
+                      for i in range(0, N, 50)])
+        mem.delete_many([f"f{i}" for i in range(7, N, 100)])
+    return path
+
+
+def _listings(mem: Memory) -> list:
+    return [mem.timeline(limit=2000), mem.select(limit=1000, offset=500, reverse=True),
+            mem.get_many([f"f{i}" for i in range(0, N, 3)] + ["missing"]),
+            mem.history("f100"), list(mem.iter_timeline(limit=300))]
+
+
+def test_a_listing_from_object_storage_takes_a_few_rounds(spread, tmp_path):
+    with Memory.open(spread, readonly=True) as local:
+        want = _listings(local)
+    with Memory.open(f"s3://listing/{os.path.basename(spread)}", readonly=True,
+                     warmup="none", remote={
+                         "cache_dir": str(tmp_path), "chunk_bytes": CHUNK,
+                         "wrap_client": lambda client: LocalObject(spread, client.url)}) as mem:
+        source = mem._reader.fd
+        mem.count()  # the run parts every listing reads
+        rounds = [source.rounds]
+        got = []
+        for read in (lambda: mem.timeline(limit=2000),
+                     lambda: mem.select(limit=1000, offset=500, reverse=True),
+                     lambda: mem.get_many([f"f{i}" for i in range(0, N, 3)] + ["missing"]),
+                     lambda: mem.history("f100"),
+                     lambda: list(mem.iter_timeline(limit=300))):
+            got.append(read())
+            rounds.append(source.rounds)
+        payload_chunks = sum(length for run in mem._snap().runs
+                             for _, length, _ in run.header["blocks"]) // CHUNK
+    assert got == want
+    per_listing = [b - a for a, b in itertools.pairwise(rounds)]
+    # read a frame at a time, a listing took about a round per chunk of payloads
+    assert max(per_listing) <= 4 and payload_chunks >= 10, (per_listing, payload_chunks)
+
+
+def test_a_listing_out_of_the_page_cache_reads_ahead(spread, monkeypatch):
+    with Memory.open(spread, readonly=True) as mem:
+        calm = _listings(mem)
+    monkeypatch.setattr(snapshot_module, "SLOW_RECORD_S", -1.0)  # every read from disk
+    with Memory.open(spread, readonly=True) as mem:
+        assert _listings(mem) == calm
+    prefetched = view_calls(monkeypatch, "prefetch")
+    with Memory.open(spread, readonly=True) as mem:
+        page = mem.select(limit=50, offset=2000)
+        snap = mem._snap()
+        refs = [snap.get(frame.id, None) for frame in page]
+        payloads = {(ref.run.item("poff", ref.row), ref.run.item("plen", ref.row))
+                    for ref in refs[1:]}
+    # the first record read is slow: the kernel is told the others' payloads
+    assert len(payloads) == 49 and all(covered(span, prefetched) for span in payloads)
+    assert len(prefetched) < 49  # neighbouring spans hinted together
