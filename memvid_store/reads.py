@@ -9,6 +9,7 @@ them (its path, embedder, metrics and the attached access analyzer) comes throug
 
 from __future__ import annotations
 
+import contextlib
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -207,7 +208,7 @@ class Reads:
 
         snap, at = self._snap(), self._at()
         lo = None if since is None else to_us(since, "since")
-        for ref in snap.iter_all():
+        for ref in _announced(snap, snap.iter_all()):
             try:
                 t = snap.valid_from(ref)
                 if at is not None and t > at:
@@ -550,6 +551,19 @@ def search_scope(reads: Reads, raw: list[dict[str, Any]], like: Scope | None = N
         reqs = [build_request(r, snap=snap, config=config, collection=reads._scope,
                               at=reads._record_time(snap, r.get("as_of"))) for r in raw]
     return snap, searcher, reqs
+
+
+def _announced(snap: Snapshot, refs: Iterator[RowRef]) -> Iterator[RowRef]:
+    """``refs``, from remote bytes a page of them at a time with the payload reads of the
+    page announced first (one round a page, not one a chunk); damage found announcing is
+    left to the reads that meet it."""
+    if not snap.view.batches:
+        yield from refs
+        return
+    while page := list(islice(refs, LISTING_PAGES)):
+        with contextlib.suppress(CorruptFileError):
+            snap.fetch_frames([ref for ref in page if not snap.is_tombstone(ref)])
+        yield from page
 
 
 def _frame_id_or_gid(ref: RowRef) -> str:

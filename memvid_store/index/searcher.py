@@ -259,13 +259,11 @@ class Searcher:
             return cached
         end = covered_gid(self.snap.toc.find("lex")) if lex is not None else 0
         accept = Acceptance.of(self.snap, req)
-        docs = []
-        for gid in gids:
-            ref = accept.accept(gid) if gid < end else None
-            if ref is not None:
-                _, _, _, text, meta, _ = self.snap.record(ref)
-                docs.append(doc_of(gid, text, meta))
-        scorer = DeltaBM25(docs)
+        refs = [ref for ref in (accept.accept(gid) if gid < end else None for gid in gids)
+                if ref is not None]
+        self.snap.fetch_frames(refs)  # read together (remote: one round)
+        scorer = DeltaBM25([doc_of(ref.gid, text, meta) for ref, (_, _, _, text, meta, _)
+                            in zip(refs, self.snap.records(refs), strict=True)])
         self._subsets[key] = scorer
         if len(self._subsets) > SUBSET_CACHE:
             self._subsets.popitem(last=False)

@@ -1,5 +1,5 @@
-"""Listings (``timeline``, ``select``, ``get_many``, ``history``) read their frames'
-records together, as a search reads its hits': from object storage in one round of
+"""Listings (``timeline``, ``select``, ``get_many``, ``history``, ``changes``) read their
+frames' records together, as a search reads its hits': from object storage in one round of
 requests instead of one round per chunk of payloads, and from a mapped file whose pages
 come from disk with the kernel told every page before they are decoded. The frames are
 the same either way."""
@@ -53,10 +53,18 @@ def spread(tmp_path_factory):
     return path
 
 
+def _reads(mem: Memory) -> list:
+    """Each listing, as a call."""
+    return [lambda: mem.timeline(limit=2000),
+            lambda: mem.select(limit=1000, offset=500, reverse=True),
+            lambda: mem.get_many([f"f{i}" for i in range(0, N, 3)] + ["missing"]),
+            lambda: mem.history("f100"),
+            lambda: list(mem.iter_timeline(limit=300)),
+            lambda: list(mem.changes())]
+
+
 def _listings(mem: Memory) -> list:
-    return [mem.timeline(limit=2000), mem.select(limit=1000, offset=500, reverse=True),
-            mem.get_many([f"f{i}" for i in range(0, N, 3)] + ["missing"]),
-            mem.history("f100"), list(mem.iter_timeline(limit=300))]
+    return [read() for read in _reads(mem)]
 
 
 def test_a_listing_from_object_storage_takes_a_few_rounds(spread, tmp_path):
@@ -70,13 +78,10 @@ def test_a_listing_from_object_storage_takes_a_few_rounds(spread, tmp_path):
         mem.count()  # the run parts every listing reads
         rounds = [source.rounds]
         got = []
-        for read in (lambda: mem.timeline(limit=2000),
-                     lambda: mem.select(limit=1000, offset=500, reverse=True),
-                     lambda: mem.get_many([f"f{i}" for i in range(0, N, 3)] + ["missing"]),
-                     lambda: mem.history("f100"),
-                     lambda: list(mem.iter_timeline(limit=300))):
+        for read in _reads(mem)[::-1]:  # the change log first, while the cache is empty
             got.append(read())
             rounds.append(source.rounds)
+        got.reverse()
         payload_chunks = sum(length for run in mem._snap().runs
                              for _, length, _ in run.header["blocks"]) // CHUNK
     assert got == want
