@@ -88,6 +88,7 @@ class ShardedStats:
     versions: int
     file_bytes: int
     shards: list[Stats]
+    live_bytes: int = 0  # the shards' ``Stats.live_bytes``: the rest is dead space
 
 
 class ShardedReads:
@@ -512,7 +513,8 @@ class ShardedMemory(ShardedReads):
         per_shard = [h.stats() for h in self._handles()]
         return ShardedStats(self._manifest.path, self.generation, len(self),
                             sum(s.versions for s in per_shard),
-                            sum(s.file_bytes for s in per_shard), per_shard)
+                            sum(s.file_bytes for s in per_shard), per_shard,
+                            sum(s.live_bytes for s in per_shard))
 
     def verify(self) -> VerifyReport:
         """``Memory.verify`` of every shard: never raises for damage, reports it (each

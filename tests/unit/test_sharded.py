@@ -657,7 +657,9 @@ def test_compact_stats_and_verify(tmp_path):
         generation = mem.compact()
         assert generation == mem.generation > kept and len(mem) == 40
         assert mem.as_of(kept).count() == 60  # history kept: retain_after=None
-        assert mem.stats().file_bytes == sum(s.file_bytes for s in mem.stats().shards)
+        after = mem.stats()
+        assert after.file_bytes == sum(s.file_bytes for s in after.shards)
+        assert 0 < after.live_bytes == sum(s.live_bytes for s in after.shards) <= after.file_bytes
     shard = path.parent / "m-001.mv2"
     raw = bytearray(shard.read_bytes())
     (offset, _), *_ = parse_layout(bytes(raw)).vblocks
