@@ -696,11 +696,15 @@ class Snapshot:
         return self._decoded(refs, self.record)
 
     def loads(self, refs: list[RowRef]) -> list[Version]:
-        """:meth:`load` of each of ``refs`` (a page of a listing), their reads asked for
-        together: in one round from remote bytes (:meth:`fetch_frames`), read ahead from a
-        mapped file whose pages come from disk (as :meth:`records`)."""
-        self.fetch_frames(refs)
-        return self._decoded(refs, self.load)
+        """:meth:`load` of each of ``refs`` (a listing), their reads asked for together,
+        ``LOAD_WINDOW`` at a time: in one round from remote bytes (:meth:`fetch_frames`),
+        read ahead from a mapped file whose pages come from disk (as :meth:`records`)."""
+        out: list[Version] = []
+        for start in range(0, len(refs), LOAD_WINDOW):
+            window = refs[start : start + LOAD_WINDOW]
+            self.fetch_frames(window)
+            out += self._decoded(window, self.load)
+        return out
 
     def _decoded(self, refs: list[RowRef], decode: Callable[[RowRef], _T]) -> list[_T]:
         out = []
@@ -873,6 +877,7 @@ _PAYLOAD_PARTS = ("poff", "plen", "pcrc")
 SLOW_RECORD_S = 150e-6
 _RECORD_PARTS = ("flags", "version", "created", *_PAYLOAD_PARTS)
 HINT_GAP = 4096  # spans read ahead this close are hinted together
+LOAD_WINDOW = 4096  # records of a listing asked for together (a round, or the hints' spans)
 
 
 def _hint(view: FileView, spans: list[tuple[int, int]]) -> None:

@@ -106,3 +106,20 @@ def test_a_listing_out_of_the_page_cache_reads_ahead(spread, monkeypatch):
     # the first record read is slow: the kernel is told the others' payloads
     assert len(payloads) == 49 and all(covered(span, prefetched) for span in payloads)
     assert len(prefetched) < 49  # neighbouring spans hinted together
+
+
+def test_a_long_listing_is_asked_for_a_window_at_a_time(spread, monkeypatch):
+    """The reads of a listing of every frame are announced (and read ahead) a window of
+    records at a time, not all at once."""
+    windows: list[int] = []
+    real = snapshot_module.Snapshot.fetch_frames
+
+    def spy(self, refs):
+        windows.append(len(refs))
+        real(self, refs)
+
+    monkeypatch.setattr(snapshot_module, "LOAD_WINDOW", 100)
+    monkeypatch.setattr(snapshot_module.Snapshot, "fetch_frames", spy)
+    with Memory.open(spread, readonly=True) as mem:
+        frames = mem.select(limit=1050)
+    assert len(frames) == 1050 and windows == [100] * 10 + [50]
