@@ -12,7 +12,7 @@ import heapq
 import threading
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -31,6 +31,8 @@ from .terms import multi_term, term_hash, terms_of, walk
 from .value_kinds import NUMBERS, ValueKind, value_span
 
 _T = TypeVar("_T")
+# what a search hit shows of a version: id, version, created_at µs, text, metadata, tags
+Record = tuple[str, int, int, str, dict, Sequence[str]]
 
 BULK_LOOKUP = 64  # ids looked up together (``may_hold``) from this many
 BULK_LOOKUP_IMPORTING = 4096  # ... in a process that has not loaded numpy yet
@@ -670,7 +672,7 @@ class Snapshot:
         )
 
     def record(self, ref: RowRef, *, cached: bool = True
-               ) -> tuple[str, int, int, str, dict, list[str]]:
+               ) -> Record:
         """What a search hit shows of a version: (id, version, created_at µs, text,
         metadata, tags), without the history fields :meth:`load` also reads. A committed
         version's record is kept whole in the frame cache (by gid: it never changes)."""
@@ -687,7 +689,7 @@ class Snapshot:
             cache.put(ref.gid, got, _decoded_size(got))
         return got
 
-    def records(self, refs: list[RowRef]) -> list[tuple[str, int, int, str, dict, list[str]]]:
+    def records(self, refs: list[RowRef]) -> list[Record]:
         """:meth:`record` of each of ``refs`` (a query's hits). From a mapped file, once
         one takes as long as a read from disk (its pages were never read, or the system
         reclaimed them), the kernel is told every page the others read before they are
@@ -728,9 +730,9 @@ class Snapshot:
             (ref.run.item("poff", ref.row), ref.run.item("plen", ref.row)),
             ref.run.id_span(ref.row))])
 
-    def _record(self, run: RunReader, row: int) -> tuple[str, int, int, str, dict, list[str]]:
+    def _record(self, run: RunReader, row: int) -> Record:
         flags, version, created, off, length, crc = run.row_items(_RECORD_PARTS, row)
-        text, meta, tags = ("", {}, []) if flags & FLAG_TOMBSTONE else self._payload(
+        text, meta, tags = ("", {}, ()) if flags & FLAG_TOMBSTONE else self._payload(
             off, length, crc, flags)
         return run.frame_id(row), version, created, text, meta, tags
 
@@ -779,11 +781,11 @@ class Snapshot:
             self.view.fetch([(off, rows * width) for run in self.runs
                              for off, rows, _ in run.header["vblocks"]], "segment:vectors")
 
-    def _decode(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, list[str]]:
+    def _decode(self, run: RunReader, row: int, flags: int) -> tuple[str, dict, Sequence[str]]:
         return self._payload(*run.row_items(_PAYLOAD_PARTS, row), flags)
 
     def _payload(self, off: int, length: int, crc: int, flags: int
-                 ) -> tuple[str, dict, list[str]]:
+                 ) -> tuple[str, dict, Sequence[str]]:
         """Text, metadata and tags of the payload stored at ``off``, checked against
         ``crc``; ``flags``: its row's (the codec)."""
         stored = self.view.read(off, length, "frame")
@@ -895,7 +897,7 @@ def _hint(view: FileView, spans: list[tuple[int, int]]) -> None:
         view.prefetch(start, end - start)
 
 
-def _decoded_size(record: tuple[str, int, int, str, dict, list[str]]) -> int:
+def _decoded_size(record: Record) -> int:
     """Approximate bytes a decoded record holds in memory (for the cache's budget)."""
     frame_id, _, _, text, meta, tags = record
     return 2 * (len(text) + len(frame_id)) + 100 * (2 + len(meta) + len(tags))

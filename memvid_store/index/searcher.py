@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import IndexConfig
 from ..engine.format import crc32
 from ..engine.keys import split_key
-from ..engine.snapshot import Snapshot
+from ..engine.snapshot import Record, Snapshot
 from ..errors import CorruptFileError, DamagedIndexError
 from ..types import Hit, from_us
 from .acceptance import Acceptance, Ranked, order_head
@@ -420,7 +420,7 @@ class Searcher:
             self._vectors.close()
 
 
-def _hit(record: tuple[str, int, int, str, dict, list[str]], score: float,
+def _hit(record: Record, score: float,
          ranks: dict[str, int], scores: dict[str, float]) -> Hit:
     key, version, created, text, meta, tags = record
     collection, frame_id = split_key(key)
