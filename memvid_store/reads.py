@@ -238,13 +238,19 @@ class Reads:
 
         return live_by_collection(self._snap().counters()).get(self._scope, 0)
 
-    def ids(self) -> list[str]:
-        """Ids of the current frames, in created_at order (no payload is decoded)."""
-        from .index.listing import listing, matching
+    def ids(self, filter: Mapping[str, Any] | None = None, *,
+            as_of: datetime | int | None = None,
+            time_range: tuple[datetime | None, datetime | None] | None = None) -> list[str]:
+        """Ids of the current frames that match ``filter`` (see ``select``), in created_at
+        order. What a caller that needs only ids (to delete every match) should ask for
+        instead of ``select``: the filter is answered from the postings and value columns
+        however many frames it matches, so no payload is decoded unless a condition needs
+        one (a substring of a long text, say)."""
+        from .index.listing import matching
 
         snap = self._snap()
-        req = listing(self._scope, None, at=self._at(), window=None)
-        return [split_key(ref.frame_id())[1] for ref in matching(snap, req)]
+        req = self._listing(snap, filter, as_of, time_range)
+        return [split_key(ref.frame_id())[1] for ref in matching(snap, req, share=1.0)]
 
     def _frames(self, snap: Snapshot, refs: list[RowRef],
                 valid_tos: list[int] | None = None) -> list[Frame]:
