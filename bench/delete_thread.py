@@ -43,7 +43,7 @@ for thread in range(4):
     for number in range(1, turns + 1):
         turn(graph, f"t{thread}", number)
 mem.seal()
-frames = len(mem)
+frames = sum(mem.collections().values())
 mem._snap().frame_cache.clear()
 began = time.perf_counter()
 saver.delete_thread("t1")
