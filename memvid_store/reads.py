@@ -238,14 +238,19 @@ class Reads:
 
         return live_by_collection(self._snap().counters()).get(self._scope, 0)
 
-    def ids(self, filter: Mapping[str, Any] | None = None, *,
-            as_of: datetime | int | None = None,
-            time_range: tuple[datetime | None, datetime | None] | None = None) -> list[str]:
-        """Ids of the current frames that match ``filter`` (see ``select``), in created_at
-        order. What a caller that needs only ids (to delete every match) should ask for
-        instead of ``select``: the filter is answered from the postings and value columns
-        however many frames it matches, so no payload is decoded unless a condition needs
-        one (a substring of a long text, say)."""
+    def ids(self) -> list[str]:
+        """Ids of the current frames, in created_at order (no payload is decoded)."""
+        return self.select_ids()
+
+    def select_ids(self, filter: Mapping[str, Any] | None = None, *,
+                   as_of: datetime | int | None = None,
+                   time_range: tuple[datetime | None, datetime | None] | None = None
+                   ) -> list[str]:
+        """The ids of ``select(filter, ...)``, in its order, without reading the frames:
+        what a caller that needs only ids (to delete every match) should ask for. The
+        filter is answered from the postings and value columns however many frames it
+        matches, so no payload is decoded unless a condition needs one (a range checks
+        the records it admits)."""
         from .index.listing import matching
 
         snap = self._snap()

@@ -236,7 +236,7 @@ class MemvidSaver(BaseCheckpointSaver[str], MemoryHolder):
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, blob and pending write of a thread (one write)."""
-        self._delete(self._collection.ids({"thread_id": thread_id}))
+        self._delete(self._collection.select_ids({"thread_id": thread_id}))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints whose metadata ``run_id`` is listed, with their writes."""

@@ -230,7 +230,7 @@ class MemvidVectorStore(BasePydanticVectorStore, MemoryHolder):
         self._delete_matching(and_filters(to_memvid_filter(filters), _ids_filter(node_ids)))
 
     def _delete_matching(self, spec: Mapping[str, Any] | None) -> None:
-        ids = self._collection.ids(spec)
+        ids = self._collection.select_ids(spec)
         if ids:
             self._collection.delete_many(ids, missing_ok=True)
 

@@ -125,8 +125,8 @@ def test_a_long_listing_is_asked_for_a_window_at_a_time(spread, monkeypatch):
     assert len(frames) == 1050 and windows == [100] * 10 + [50]
 
 
-def test_ids_of_a_filter_decode_no_payload(spread, monkeypatch):
-    """``ids(filter)`` is ``select(filter)``'s ids, in its order, answered from the
+def test_select_ids_decode_no_payload(spread, monkeypatch):
+    """``select_ids(filter)`` is ``select(filter)``'s ids, in its order, answered from the
     postings and value columns however many frames match: what a delete of every match
     needs. A range is checked on the records it admits only."""
     with Memory.open(spread, readonly=True) as mem:
@@ -145,7 +145,7 @@ def test_ids_of_a_filter_decode_no_payload(spread, monkeypatch):
         for spec in specs:
             mem._snap().frame_cache.clear()
             decoded.clear()
-            got.append((mem.ids(spec), len(decoded)))
+            got.append((mem.select_ids(spec), len(decoded)))
     assert [ids for ids, _ in got] == want
     assert [n for _, n in got][:3] == [0, 0, 0] and got[3][1] <= len(want[3])
     assert want[1] == ["f50"] and len(want[2]) > N // 8  # more than a selective share
