@@ -103,7 +103,7 @@ class MemvidChatMessageHistory(BaseChatMessageHistory, MemoryHolder):
         """Delete the session's messages in one write; ``as_of`` an earlier time still
         returns them."""
         self._writable()
-        ids = [f.id for f in self._frames()]
+        ids = self._collection.select_ids({"session_id": self.session_id})  # no frame read
         if ids:
             self._collection.delete_many(ids, missing_ok=True)
 

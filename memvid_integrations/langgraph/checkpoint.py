@@ -288,10 +288,11 @@ class MemvidSaver(BaseCheckpointSaver[str], MemoryHolder):
                 f"strategy must be 'keep_latest' or 'delete', got {strategy!r}")
         doomed: list[str] = []
         for thread_id in thread_ids:
-            frames = self._collection.select({"thread_id": thread_id}, reverse=True)
             if strategy == "keep_latest":
-                frames = self._superseded(frames)
-            doomed += [f.id for f in frames]
+                frames = self._collection.select({"thread_id": thread_id}, reverse=True)
+                doomed += [f.id for f in self._superseded(frames)]
+            else:  # the ids alone, no frame read
+                doomed += self._collection.select_ids({"thread_id": thread_id})
         self._delete(doomed)
 
     def _superseded(self, frames: list[Frame]) -> list[Frame]:

@@ -124,9 +124,9 @@ class MemvidChatStore(BaseChatStore, MemoryHolder):
             records = [*records, _marker(key)]
         self._collection.put_many(records, delete=delete)
 
-    def _delete(self, key: str, frames: list[Frame], *, last: bool) -> None:
-        """Delete message frames of ``key`` (and its marker when ``last``) in one write."""
-        ids = [f.id for f in frames]
+    def _delete(self, key: str, ids: list[str], *, last: bool) -> None:
+        """Delete messages ``ids`` of ``key`` (and its marker when ``last``) in one write."""
+        ids = list(ids)
         if last:
             ids.append(marker_id(key))
         self._collection.delete_many(ids, missing_ok=True)
@@ -139,9 +139,9 @@ class MemvidChatStore(BaseChatStore, MemoryHolder):
         _check_key(key)
         self._writable()
         records = [_record(key, m) for m in messages]
-        old = self._frames(key)
+        old = self._collection.select_ids({MESSAGE_KEY: key})  # no frame read
         if records:
-            self._put(key, records, delete=[f.id for f in old])
+            self._put(key, records, delete=old)
         else:
             self._delete(key, old, last=True)
 
@@ -163,7 +163,7 @@ class MemvidChatStore(BaseChatStore, MemoryHolder):
         frames = self._frames(key)
         if not frames:
             return None
-        self._delete(key, frames, last=True)
+        self._delete(key, [f.id for f in frames], last=True)
         return [_message(f) for f in frames]
 
     def delete_message(self, key: str, idx: int) -> ChatMessage | None:
@@ -173,7 +173,7 @@ class MemvidChatStore(BaseChatStore, MemoryHolder):
         frames = self._frames(key)
         if not 0 <= idx < len(frames):
             return None
-        self._delete(key, [frames[idx]], last=len(frames) == 1)
+        self._delete(key, [frames[idx].id], last=len(frames) == 1)
         return _message(frames[idx])
 
     def delete_last_message(self, key: str) -> ChatMessage | None:
@@ -183,7 +183,7 @@ class MemvidChatStore(BaseChatStore, MemoryHolder):
         newest = self._frames(key, reverse=True, limit=2)
         if not newest:
             return None
-        self._delete(key, newest[:1], last=len(newest) == 1)
+        self._delete(key, [newest[0].id], last=len(newest) == 1)
         return _message(newest[0])
 
     def get_keys(self) -> list[str]:
