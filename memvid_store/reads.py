@@ -255,7 +255,8 @@ class Reads:
 
         snap = self._snap()
         req = self._listing(snap, filter, as_of, time_range)
-        return [split_key(ref.frame_id())[1] for ref in matching(snap, req, share=1.0)]
+        share = None if filter is None else 1.0  # no filter: the time index, in order
+        return [split_key(ref.frame_id())[1] for ref in matching(snap, req, share=share)]
 
     def _frames(self, snap: Snapshot, refs: list[RowRef],
                 valid_tos: list[int] | None = None) -> list[Frame]:

@@ -6,8 +6,9 @@ run segments and the TOC after the committed end, fsync, write header slot
 it still holds carry sequence numbers at or below the new checkpoint and are ignored.
 
 Runs are merged size-tiered inside the same commit (never more than a logarithmic
-number of runs); merged-away segments stay in the file, reachable from older TOCs,
-until ``compact()`` rewrites the file.
+number of runs; compaction, whose new file nobody reads until it is renamed, fills them
+instead: ``merge_filled``); merged-away segments stay in the file, reachable from older
+TOCs, until ``compact()`` rewrites the file.
 """
 
 from __future__ import annotations
@@ -696,9 +697,9 @@ def merge_filled(runs: list[RunReader | RunColumns], computed: Computed, cap: in
     """Merging for a stream of runs that are never read in between (compaction): the
     runs after the last one of ``cap`` bytes or more are merged into one once they add up
     to ``cap``, or number ``MAX_RUNS`` (``final``: the stream has ended, whatever they add
-    up to). A row's run bytes are written twice at most, so the stream leaves at most its
-    runs' size as dead space, where size-tiered merging (``merge_tail``) rewrites a row
-    once per tier."""
+    up to). While fewer than ``MAX_RUNS`` runs fill one, a row's run bytes are written
+    twice at most, so the stream leaves about its runs' size as dead space, where
+    size-tiered merging (``merge_tail``) rewrites a row once per tier."""
     filling = unfilled(runs, cap)
     if filling > 1 and (final or filling >= MAX_RUNS
                         or sum(_bytes(r) for r in runs[-filling:]) >= cap):
