@@ -15,9 +15,6 @@ of another checkout. Results: ``bench/results/cold-listing-<stamp>.json`` and ``
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,9 +23,8 @@ HERE = Path(__file__).resolve().parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
-from bench.compact_space import engine_rev  # noqa: E402
 from bench.engine_bench import RESULTS  # noqa: E402
-from bench.report import heading, new_result, save  # noqa: E402
+from bench.report import checkout_rev, heading, new_result, run_in_checkout, save  # noqa: E402
 
 PAGE = 100
 
@@ -73,14 +69,6 @@ print(json.dumps({name: {"p50_ms": float(np.percentile(t, 50)) * 1e3,
 """
 
 
-def measure(path: Path, rounds: int, engine: Path) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(engine), str(HERE.parent)]))
-    out = subprocess.run([sys.executable, "-c", PROBE, str(path), str(rounds), str(PAGE)],
-                         env=env, cwd=engine, check=True, capture_output=True,
-                         text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def markdown(res: dict[str, Any]) -> str:
     r = res["result"]
     lines = heading("Listings out of the page cache", res)
@@ -100,8 +88,9 @@ def main() -> None:
                         help="a checkout whose memvid_store reads (default: this one)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    got = measure(args.file.resolve(), args.rounds, args.engine.resolve())
-    result = {**got, "rounds": args.rounds, "engine": engine_rev(args.engine)}
+    got = run_in_checkout(PROBE, [str(args.file.resolve()), str(args.rounds), str(PAGE)],
+                          args.engine.resolve())
+    result = {**got, "rounds": args.rounds, "engine": checkout_rev(args.engine)}
     save(new_result("cold_listing.py", result=result), args.out, "cold-listing", markdown,
          show=True)
 

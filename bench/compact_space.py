@@ -16,10 +16,7 @@ and ``.md``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +28,7 @@ if __package__ in (None, ""):
 
 from bench.engine_bench import RESULTS, progress  # noqa: E402
 from bench.first_touch import build  # noqa: E402
-from bench.report import heading, new_result, save  # noqa: E402
+from bench.report import checkout_rev, heading, new_result, run_in_checkout, save  # noqa: E402
 
 SPACE = """
 import json, sys
@@ -56,32 +53,17 @@ print(json.dumps({"compact_s": seconds, "peak_rss_mb": own_peak_rss_mb()}))
 """
 
 
-def run_json(code: str, path: Path, engine: Path) -> dict[str, Any]:
-    """What ``code`` prints as its last line, run on ``path`` in a fresh process that
-    imports memvid_store from the checkout ``engine``."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(engine), str(HERE.parent)]))
-    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True,
-                         cwd=engine, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def compact_copy(path: Path, work: Path, engine: Path) -> dict[str, Any]:
     """Compact a copy of ``path`` with the code of the checkout ``engine``; its space
     before and after as this checkout counts it, its time and peak memory."""
     copy = work / "compact.mv2"
     shutil.copyfile(path, copy)
     here = HERE.parent
-    before = run_json(SPACE, copy, here)
-    got = run_json(COMPACT, copy, engine)
-    after = run_json(SPACE, copy, here)
+    before = run_in_checkout(SPACE, [str(copy)], here)
+    got = run_in_checkout(COMPACT, [str(copy)], engine)
+    after = run_in_checkout(SPACE, [str(copy)], here)
     copy.unlink()
     return {"before": before, "after": after, **got}
-
-
-def engine_rev(engine: Path) -> str:
-    """The commit the checkout ``engine`` is at."""
-    return subprocess.run(["git", "-C", str(engine), "rev-parse", "--short=10", "HEAD"],
-                          capture_output=True, text=True).stdout.strip()
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -122,7 +104,7 @@ def main() -> None:
         progress(f"compact space: compacting a copy of {path}")
         got = compact_copy(path, Path(work), args.engine.resolve())
     result = {"frames": got["before"]["frames"], "versions": got["before"]["versions"],
-              "engine": engine_rev(args.engine), **got}
+              "engine": checkout_rev(args.engine), **got}
     save(new_result("compact_space.py", result=result), args.out, "compact-space", markdown,
          show=True)
 

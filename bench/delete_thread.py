@@ -12,10 +12,7 @@ Run ``python bench/delete_thread.py [--turns 150] [--engine DIR]``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,9 +21,8 @@ HERE = Path(__file__).resolve().parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
-from bench.compact_space import engine_rev  # noqa: E402
 from bench.engine_bench import RESULTS  # noqa: E402
-from bench.report import heading, new_result, save  # noqa: E402
+from bench.report import checkout_rev, heading, new_result, run_in_checkout, save  # noqa: E402
 
 PROBE = """
 import json, os, sys, tempfile, time
@@ -52,13 +48,6 @@ print(json.dumps({"ms": (time.perf_counter() - began) * 1e3, "frames": frames,
 """
 
 
-def measure(turns: int, engine: Path) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(engine), str(HERE.parent)]))
-    out = subprocess.run([sys.executable, "-c", PROBE, str(turns)], env=env, cwd=engine,
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def markdown(res: dict[str, Any]) -> str:
     r = res["result"]
     lines = heading("delete_thread of a long LangGraph thread", res)
@@ -77,8 +66,9 @@ def main() -> None:
                         help="a checkout whose code runs (default: this one)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    runs = [measure(args.turns, args.engine.resolve()) for _ in range(args.repeat)]
-    result = {"turns": args.turns, "repeat": args.repeat, "engine": engine_rev(args.engine),
+    runs = [run_in_checkout(PROBE, [str(args.turns)], args.engine.resolve())
+            for _ in range(args.repeat)]
+    result = {"turns": args.turns, "repeat": args.repeat, "engine": checkout_rev(args.engine),
               "frames": runs[0]["frames"], "file_mb": runs[0]["file_mb"],
               "runs": [r["ms"] for r in runs], "ms": statistics.median(r["ms"] for r in runs)}
     save(new_result("delete_thread.py", result=result), args.out, "delete-thread", markdown,

@@ -112,3 +112,24 @@ def report_exit(res: dict[str, Any], report: str, strict: bool) -> int:
     if missed:
         print("targets missed: " + "; ".join(missed))
     return 1 if missed and strict else 0
+
+
+def run_in_checkout(code: str, args: list[str], engine: Path) -> dict[str, Any]:
+    """The JSON ``code`` prints as its last line, run in a fresh process that imports
+    memvid_store from the checkout ``engine`` (and ``bench`` from it, then from here):
+    a bench's ``--engine`` compares two commits on the same input."""
+    import subprocess
+
+    here = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(engine), str(here)]))
+    out = subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=engine,
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def checkout_rev(engine: Path) -> str:
+    """The commit the checkout ``engine`` is at."""
+    import subprocess
+
+    return subprocess.run(["git", "-C", str(engine), "rev-parse", "--short=10", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
