@@ -83,20 +83,26 @@ def import_command(source: str, path: str, as_json: bool) -> None:
                    "last publish left (read if it exists, written after a publish); without "
                    "it, the first publish.")
 @click.option("--seal", is_flag=True, help="Seal the file's WAL records first.")
+@click.option("--compact", is_flag=True,
+              help="Rewrite the file without dead space first, keeping all history (a "
+                   "single memory file).")
 @json_option('Print {"path", "url", "etag"} as JSON (a sharded memory: "etags").')
 def publish_command(path: str, url: str, etag: str | None, state_path: str | None,
-                    seal: bool, as_json: bool) -> None:
+                    seal: bool, compact: bool, as_json: bool) -> None:
     """Upload PATH (sealed, with no open writer) to object storage with a conditional
     write, and print the new ETag; a concurrent publisher's loss is an error, never a
     lost update. PATH may be a sharded memory's manifest: its shards, manifest and pins
     are published (``ShardedMemory.publish``)."""
     if is_sharded_manifest(path):
+        if compact:
+            raise click.UsageError("--compact publishes a single memory file: compact the "
+                                   "shards with ShardedMemory.compact() first")
         _publish_sharded(path, url, state_path, seal, as_json)
         return
     from ..remote import publish
 
     with reported_errors():
-        new_etag = publish(path, url, expected_etag=etag, seal=seal)
+        new_etag = publish(path, url, expected_etag=etag, seal=seal, compact=compact)
     if as_json:
         echo_json({"path": path, "url": url, "etag": new_etag})
     else:

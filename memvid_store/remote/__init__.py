@@ -22,14 +22,15 @@ from .urls import SCHEMES, is_remote
 
 
 def publish(local_path: str | os.PathLike[str], url: str, *,
-            expected_etag: str | None = None, seal: bool = False,
+            expected_etag: str | None = None, seal: bool = False, compact: bool = False,
             timeout: float = 300.0) -> str:
     """Upload a sealed local memory to ``url``, creating the object
     (``expected_etag=None``) or replacing the version with that ETag; returns the new
     ETag. See ``upload.publish``."""
     from .upload import publish as upload
 
-    return upload(local_path, url, expected_etag=expected_etag, seal=seal, timeout=timeout)
+    return upload(local_path, url, expected_etag=expected_etag, seal=seal, compact=compact,
+                  timeout=timeout)
 
 
 __all__ = ["SCHEMES", "is_remote", "publish"]

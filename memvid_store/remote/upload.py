@@ -32,7 +32,7 @@ _LOST = ("AlreadyExistsError", "PreconditionError")  # obstore's names for a fai
 
 
 def publish(local_path: str | os.PathLike[str], url: str, *,
-            expected_etag: str | None = None, seal: bool = False,
+            expected_etag: str | None = None, seal: bool = False, compact: bool = False,
             timeout: float = 300.0) -> str:
     """Upload the sealed, closed memory at ``local_path`` to ``url`` (``s3://bucket/key``
     or ``az://container/key``) and return the new object's ETag.
@@ -41,15 +41,17 @@ def publish(local_path: str | os.PathLike[str], url: str, *,
     the object only while it still has that ETag (pass the ETag the last ``publish``
     returned). The loser of a race gets ``PublishConflictError`` with the object's current
     ETag. The file must have no open writer (``MemoryLockedError``) and no WAL records
-    left unsealed (``NotSealedError``); ``seal=True`` seals them first.
+    left unsealed (``NotSealedError``); ``seal=True`` seals them first. ``compact=True``
+    rewrites the file without dead space before it is read (``compact()``, keeping all
+    history): a smaller object, whose first answers take fewer requests.
     """
     path = os.fspath(local_path)
     limit = check_publishable(url)
     if expected_etag is not None and (not isinstance(expected_etag, str) or not expected_etag):
         raise InvalidInputError(f"expected_etag must be a non-empty ETag or None, got "
                                 f"{expected_etag!r}")
-    if seal:
-        _seal(path)
+    if seal or compact:
+        _prepare(path, seal=seal, compact=compact)
     data = read_sealed(path, limit)
     obstore, store, key = open_store(url, timeout)
     return put_conditional(obstore, store, key, data, url, expected_etag)
@@ -122,11 +124,18 @@ def read_all(fd: int) -> bytes:
         return f.read()
 
 
-def _seal(path: str) -> None:
+def _prepare(path: str, *, seal: bool, compact: bool) -> None:
+    """Seal the file (with its whole vector index: readers of the object search it, never
+    a long exact-scanned tail) and compact it, as asked."""
     from ..memory import Memory
 
+    if not os.path.isfile(path):
+        return  # read_sealed names the missing file
     with Memory.open(path, lock_timeout=0.0) as mem:
-        mem.build_index()  # readers of the object search a graph, never a long tail
+        if seal:
+            mem.build_index()
+        if compact:
+            mem.compact()
 
 
 def etag_of(obstore: Any, store: Any, key: str, url: str) -> str | None:

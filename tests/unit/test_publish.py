@@ -200,3 +200,31 @@ def test_mv2_publish_creates_then_replaces_with_the_etag(s3, tmp_path):
     replaced = CliRunner().invoke(cli, ["publish", path, url, "--etag", etag])
     assert replaced.exit_code == 0, replaced.output
     assert _object(s3, "cli.mv2")[1] != etag
+    etag = _object(s3, "cli.mv2")[1]
+    compacted = CliRunner().invoke(cli, ["publish", path, url, "--etag", etag, "--compact"])
+    assert compacted.exit_code == 0, compacted.output
+    with Memory.open(path, readonly=True) as local:
+        assert len(_object(s3, "cli.mv2")[0]) == local.stats().file_bytes
+
+
+def test_compact_publishes_the_file_without_its_dead_space(s3, tmp_path):
+    path = str(tmp_path / "dead.mv2")
+    url = f"s3://{BUCKET}/dead.mv2"
+    with Memory.create(path) as mem:
+        for start in range(0, 400, 20):  # small commits: their merged runs left behind
+            mem.put_many([{"id": f"f{i}", "text": f"frame {i} about topic{i % 3}"}
+                          for i in range(start, start + 20)])
+            mem.seal()
+        mem.update("f3", text="frame 3, edited")
+        before = mem.stats()
+        history = [f.text for f in mem.history("f3")]
+    assert before.file_bytes - before.live_bytes > 0
+    etag = publish(path, url, seal=True, compact=True)
+    data, stored = _object(s3, "dead.mv2")
+    assert stored == etag and len(data) < before.file_bytes
+    with Memory.open(path, readonly=True) as local:
+        after = local.stats()
+    assert len(data) == after.file_bytes and after.file_bytes - after.live_bytes < 4096
+    with _reader(url, str(tmp_path / "cache")) as reader:
+        assert [f.text for f in reader.history("f3")] == history  # all history kept
+        assert reader.count() == 400

@@ -230,6 +230,8 @@ def test_mv2_publish_of_a_manifest_keeps_its_state_between_publishes(bucket, tmp
         assert remote.count() == 25
     stale = CliRunner().invoke(cli, ["publish", str(local), url])  # no state: first publish
     assert stale.exit_code == 1 and "Traceback" not in stale.output
+    shards = CliRunner().invoke(cli, [*args, "--compact"])  # a single file's option
+    assert shards.exit_code == 2 and "ShardedMemory.compact()" in shards.output
 
 
 def test_shards_with_graphs_answer_from_their_cluster_lists(bucket, tmp_path, monkeypatch):
