@@ -137,3 +137,6 @@ def test_select_and_count_match_the_model(corpus, spec, collection, window, when
     with patch.object(listing, "BULK_COUNT", 0), patch.object(listing, "BULK_COUNT_LOADED", 0):
         # counts from the columns in bulk wherever they apply (terms, windows, time ranges)
         assert handle.count(spec, as_of=as_of, time_range=window) == len(expected)
+    # the ids alone, from the postings and columns however many match
+    assert handle.select_ids(spec, as_of=as_of, time_range=window) == expected_ids(
+        frames, spec, window, "created_at", False)
