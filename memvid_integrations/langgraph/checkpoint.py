@@ -246,10 +246,10 @@ class MemvidSaver(BaseCheckpointSaver[str], MemoryHolder):
         checkpoints = self._collection.select(
             {"kind": layout.CHECKPOINT, layout.FIELD_PREFIX + "run_id": {"$in": runs}})
         doomed = [f.id for f in checkpoints]
-        for frame in checkpoints:
-            meta = frame.metadata
-            doomed += [w.id for w in self._write_frames(
-                meta["thread_id"], meta["checkpoint_ns"], meta["checkpoint_id"])]
+        owners = [layout.writes_of(f.metadata["thread_id"], f.metadata["checkpoint_ns"],
+                                   f.metadata["checkpoint_id"]) for f in checkpoints]
+        if owners:  # their pending writes, by id alone, in one indexed listing
+            doomed += self._collection.select_ids({"writes_of": {"$in": owners}})
         self._delete(doomed)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:

@@ -408,3 +408,18 @@ def test_reader_in_another_process_follows_the_writer(tmp_path):
         if writer.poll() is None:
             writer.kill()
             writer.wait()
+
+
+def test_delete_for_runs_takes_the_runs_checkpoints_with_their_writes_only(saver):
+    kept_writes = None
+    for thread, run in (("a", "r1"), ("b", "r1"), ("c", "r2")):
+        stored = saver.put(cfg(thread), checkpoint({"a": 1}, {"a": "1"}), {"run_id": run},
+                           {"a": "1"})
+        saver.put_writes(stored, [("x", 1), ("y", 2)], "task")
+        if run == "r2":
+            kept_writes = saver.get_tuple(cfg(thread)).pending_writes
+    assert saver.collection.count({"kind": "write"}) == 6
+    saver.delete_for_runs(["r1"])
+    assert saver.get_tuple(cfg("a")) is None and saver.get_tuple(cfg("b")) is None
+    assert saver.collection.count({"kind": "write"}) == 2  # r2's alone
+    assert saver.get_tuple(cfg("c")).pending_writes == kept_writes
