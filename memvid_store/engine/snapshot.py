@@ -721,9 +721,13 @@ class Snapshot:
 
     def read_ahead(self, refs: list[RowRef]) -> None:
         """Tell a mapped file's kernel the pages the records of ``refs`` read: their row
-        items first; then, those read, their payloads and ids."""
+        items first; then, those read, their payloads and ids. The dense rows of one run
+        (a timeline's page) are left to the kernel, which reads nearly sequential faults
+        ahead itself: hinting them cost more in Python than it saved."""
         committed = [ref for ref in refs if ref.run is not None and (
             self.frame_cache is None or ref.gid not in self.frame_cache)]
+        if _dense(committed):
+            return
         _hint(self.view, [span for ref in committed
                           for span in ref.run.item_spans((*_RECORD_PARTS, "idoff"), ref.row)])
         _hint(self.view, [span for ref in committed for span in (
@@ -879,7 +883,21 @@ _PAYLOAD_PARTS = ("poff", "plen", "pcrc")
 SLOW_RECORD_S = 150e-6
 _RECORD_PARTS = ("flags", "version", "created", *_PAYLOAD_PARTS)
 HINT_GAP = 4096  # spans read ahead this close are hinted together
+DENSE_ROWS = 2  # records covering at least 1/DENSE_ROWS of their rows' range: the kernel
+# reads their nearly sequential faults ahead itself
 LOAD_WINDOW = 4096  # records of a listing asked for together (a round, or the hints' spans)
+
+
+def _dense(refs: list[RowRef]) -> bool:
+    """Whether ``refs`` are rows of one run that cover at least half of the rows between
+    their first and last (a timeline's page, nearly in row order)."""
+    if len(refs) < 2:
+        return False
+    run = refs[0].run
+    if any(ref.run is not run for ref in refs):
+        return False
+    rows = [ref.row for ref in refs]
+    return max(rows) - min(rows) < DENSE_ROWS * len(refs)
 
 
 def _hint(view: FileView, spans: list[tuple[int, int]]) -> None:
