@@ -29,18 +29,12 @@ from bench.report import checkout_rev, heading, new_result, run_in_checkout, sav
 PAGE = 100
 
 PROBE = """
-import json, os, random, sys, time
+import json, random, sys, time
 import numpy as np
+from bench.first_touch import drop_pages
 from memvid_store import Memory
 
 path, rounds, page = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-
-def drop(mem):
-    view = mem._snap().view
-    view.release(0, view.length)
-    fd = os.open(path, os.O_RDONLY)
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    os.close(fd)
 
 with Memory.open(path, readonly=True) as mem:
     ids = mem.ids()
@@ -58,7 +52,7 @@ with Memory.open(path, readonly=True) as mem:
         }
         for name, call in calls.items():
             mem._snap().frame_cache.clear()
-            drop(mem)
+            drop_pages(mem, path)
             began = time.perf_counter()
             got = call()
             times[name].append(time.perf_counter() - began)

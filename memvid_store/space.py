@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .engine.format import TOC_FOOTER_SIZE, crc32
+from .engine.format import TOC_FOOTER_SIZE
 from .errors import MemvidError
 
 if TYPE_CHECKING:
@@ -23,10 +23,8 @@ def live_extents(snap: Snapshot) -> list[tuple[int, int]]:
     of each run, and the BM25 index's files."""
     header = snap.header
     out = [(0, header.data_start), (header.toc_offset, header.toc_len + TOC_FOOTER_SIZE)]
-    for seg in snap.toc.segments:
-        out.append((seg.offset, seg.length))
-        if seg.kind == "lex":
-            out += _lex_files(snap, seg.offset, seg.length, seg.crc)
+    out += [(seg.offset, seg.length) for seg in snap.toc.segments]
+    out += _lex_files(snap)
     width = 4 * (snap.dim or 0)
     for run in snap.runs:
         out += [(off, length) for off, length, _ in run.header["blocks"]]
@@ -45,20 +43,16 @@ def live_bytes(snap: Snapshot) -> int:
     return total
 
 
-def _lex_files(snap: Snapshot, offset: int, length: int, crc: int
-               ) -> list[tuple[int, int]]:
-    """Extents of tantivy's files named by the ``lex`` manifest at ``offset`` (none when
-    the manifest fails its checksum or cannot be read: they are then counted dead)."""
-    from .index.lexical.manifest import LexManifest
+def _lex_files(snap: Snapshot) -> list[tuple[int, int]]:
+    """Extents of tantivy's files the BM25 manifest names (none without one, or when it
+    is damaged: they are then counted dead)."""
+    from .index.lexical.manifest import read_manifest
 
     try:
-        raw = snap.view.read(offset, length, "segment:lex")
-        if crc32(raw) != crc:
-            return []
-        manifest = LexManifest.from_json(raw)
+        manifest = read_manifest(snap)
     except MemvidError:
         return []
-    return [(off, size) for off, size, _ in manifest.files.values()]
+    return [] if manifest is None else [(off, size) for off, size, _ in manifest.files.values()]
 
 
 DEAD_NOTICE_BYTES = 16 << 20  # less dead space than this is not worth a notice

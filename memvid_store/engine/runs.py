@@ -617,20 +617,19 @@ class RunReader:
         that column is not read by the page."""
         if name in self._parts or not self.by_page(name):
             return None
-        size = _size_of(name)
-        at = row * size
-        return self._page_span(name, at, at + size * (2 if name == "idoff" else 1))
+        return self._item_pages(name, row)
 
     def item_spans(self, names: tuple[str, ...], row: int) -> list[tuple[int, int]]:
         """``(offset, size)`` of the checked pages holding row ``row``'s items of the parts
         ``names`` (``idoff``: the row's two offsets), however the parts are read."""
-        spans = []
-        for name in names:
-            if name in self.header["parts"]:
-                size, at = _size_of(name), row * _size_of(name)
-                spans.append(self._page_span(name, at, at + size * (2 if name == "idoff"
-                                                                    else 1)))
-        return spans
+        return [self._item_pages(name, row) for name in names if name in self.header["parts"]]
+
+    def _item_pages(self, name: str, row: int) -> tuple[int, int]:
+        """``(offset, size)`` of the checked pages of part ``name`` holding row ``row``'s
+        item (``idoff``: its two offsets)."""
+        size = _size_of(name)
+        at = row * size
+        return self._page_span(name, at, at + size * (2 if name == "idoff" else 1))
 
     def id_span(self, row: int) -> tuple[int, int]:
         """``row_spans`` of row ``row``'s id (reads its ``idoff``)."""

@@ -20,10 +20,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..config import IndexConfig
-from ..engine.format import crc32
 from ..engine.keys import split_key
 from ..engine.snapshot import Record, Snapshot
-from ..errors import CorruptFileError, DamagedIndexError
+from ..errors import DamagedIndexError
 from ..types import Hit, from_us
 from .acceptance import Acceptance, Ranked, order_head
 from .admitted import admitted_gids, score_admitted
@@ -310,19 +309,9 @@ class Searcher:
         Raises:
             DamagedIndexError: it fails its checksum or cannot be parsed.
         """
-        ref = self.snap.toc.find("lex")
-        if ref is None:
-            return None
-        from .lexical.manifest import LexManifest
+        from .lexical.manifest import read_manifest
 
-        raw = bytes(self.snap.view.read(ref.offset, ref.length, "segment:lex"))
-        if crc32(raw) != ref.crc:
-            raise DamagedIndexError("the full-text index manifest fails its checksum",
-                                    "segment:lex", ref.offset)
-        try:
-            return LexManifest.from_json(raw)
-        except CorruptFileError as exc:
-            raise DamagedIndexError(exc.message, "segment:lex", ref.offset) from None
+        return read_manifest(self.snap)
 
     def lex_bytes(self) -> int:
         """Bytes of the tantivy files the BM25 index loads (0 without one or when it is

@@ -129,8 +129,6 @@ def _prepare(path: str, *, seal: bool, compact: bool) -> None:
     a long exact-scanned tail) and compact it, as asked."""
     from ..memory import Memory
 
-    if not os.path.isfile(path):
-        return  # read_sealed names the missing file
     with Memory.open(path, lock_timeout=0.0) as mem:
         if seal:
             mem.build_index()

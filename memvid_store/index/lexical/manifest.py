@@ -10,8 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ...errors import CorruptFileError, InvalidInputError, VersionMismatchError
+from ...engine.format import crc32
+from ...errors import CorruptFileError, DamagedIndexError, InvalidInputError, VersionMismatchError
+
+if TYPE_CHECKING:
+    from ...engine.snapshot import Snapshot
 
 MANIFEST_VERSION = 1
 
@@ -55,6 +60,25 @@ class LexManifest:
     def identity(self) -> str:
         """Content identity: tantivy's meta.json (random segment ids) and the file names."""
         return content_identity(self.meta, self.files)
+
+
+def read_manifest(snap: Snapshot) -> LexManifest | None:
+    """The BM25 index's manifest in ``snap``, checked (None without one).
+
+    Raises:
+        DamagedIndexError: it fails its checksum or cannot be parsed.
+    """
+    ref = snap.toc.find("lex")
+    if ref is None:
+        return None
+    raw = bytes(snap.view.read(ref.offset, ref.length, "segment:lex"))
+    if crc32(raw) != ref.crc:
+        raise DamagedIndexError("the full-text index manifest fails its checksum",
+                                "segment:lex", ref.offset)
+    try:
+        return LexManifest.from_json(raw)
+    except CorruptFileError as exc:
+        raise DamagedIndexError(exc.message, "segment:lex", ref.offset) from None
 
 
 def content_identity(meta: str, names: Iterable[str]) -> str:
