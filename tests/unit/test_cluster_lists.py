@@ -243,6 +243,7 @@ def test_compaction_carries_the_lists_renumbered(mem_path, tmp_path):
     ref, graph, usable = segment(mem_path)
     assert usable == ref and ref.meta["covered"] == graph.meta["covered"] == 2000
     assert ref.meta["count"] == 2000 and ref.meta["nprobe"] == before.meta["nprobe"]
+    assert ref.meta["centroid_floor"] == before.meta["centroid_floor"]
     _, _, gids, scales, codes = lists_of(mem_path, ref)
     assert sorted(gids.tolist()) == list(range(2000))
     kept = [i for i in range(3000) if i % 3]
@@ -302,20 +303,10 @@ print(json.dumps({"hits": hits, "numpy": "numpy" in sys.modules, "regions": regi
 
 
 def test_a_fresh_process_answers_from_the_lists_without_numpy(mem_path, tmp_path):
-    import json
-    import subprocess
-    import sys
-
     data = clustered(3000, 15)
     build(mem_path, data)
     queries = clustered(12, 16)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", NUMPY_FREE, mem_path, str(tmp_path / "c"),
-                          json.dumps(queries.tolist()), root], capture_output=True, text=True,
-                         check=True, env={**os.environ, "AWS_ACCESS_KEY_ID": "t",
-                                          "AWS_SECRET_ACCESS_KEY": "t",
-                                          "AWS_REGION": "us-east-1"})
-    got = json.loads(out.stdout)
+    got = numpy_free_hits(mem_path, str(tmp_path / "c"), queries)
     assert not got["numpy"] and "segment:ann" not in got["regions"]
     found = 0
     for q, hits in zip(queries, got["hits"], strict=True):
@@ -329,6 +320,61 @@ def test_a_fresh_process_answers_from_the_lists_without_numpy(mem_path, tmp_path
     with remote(mem_path, str(tmp_path / "numpy")) as mem:  # numpy loaded: the same hits
         assert [[h.id for h in mem.find(vector=q, k=10, mode="vector")] for q in queries] \
             == [[i for i, _ in hits] for hits in got["hits"]]
+
+
+def numpy_free_hits(path: str, cache: str, queries: np.ndarray) -> dict:
+    """The hits (id, score) of ``queries`` from a fresh process reading ``path`` as an
+    object, with what it imported and the regions it downloaded."""
+    import json
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", NUMPY_FREE, path, cache,
+                          json.dumps(queries.tolist()), root], capture_output=True, text=True,
+                         check=True, env={**os.environ, "AWS_ACCESS_KEY_ID": "t",
+                                          "AWS_SECRET_ACCESS_KEY": "t",
+                                          "AWS_REGION": "us-east-1"})
+    return json.loads(out.stdout)
+
+
+def test_queries_far_from_every_list_read_more_of_them(mem_path, tmp_path, monkeypatch):
+    """A query unlike every stored row (a topic the memory does not hold) has weak
+    neighbours spread over many lists: it reads lists until one more batch changes none
+    of its candidates, locally and from object storage, with and without numpy."""
+    from memvid_store.index.vector import lists_format, lists_search
+
+    data = clustered(6000, 40)
+    build(mem_path, data)
+    ref = segment(mem_path)[0]
+    assert 0.5 < ref.meta["centroid_floor"] < 1.0  # rows lie near their centroids
+    far = np.random.default_rng(41).standard_normal((30, DIM)).astype("f4")
+    near = clustered(30, 42)
+    with Memory.open(mem_path, readonly=True) as mem:
+        assert recall_of(mem, data, far) >= 0.95
+        assert recall_of(mem, data, near) >= 0.95
+    with monkeypatch.context() as patched:  # the calibrated lists alone fall short
+        patched.setattr(lists_search, "far_from_lists", lambda best, floor: False)
+        with Memory.open(mem_path, readonly=True) as mem:
+            assert recall_of(mem, data, far) < 0.9
+    got = numpy_free_hits(mem_path, str(tmp_path / "c"), far)
+    assert not got["numpy"]
+    with remote(mem_path, str(tmp_path / "numpy")) as mem:  # numpy loaded: the same hits
+        assert [[h.id for h in mem.find(vector=q, k=10, mode="vector")] for q in far] \
+            == [[i for i, _ in hits] for hits in got["hits"]]
+    assert lists_format.widenings(3, 20) == [(0, 3), (3, 9), (9, 17)]
+    assert lists_format.widenings(5, 5) == []
+
+
+@pytest.mark.parametrize("value", [0.62, 1, -1.0, True, "0.5", float("nan"), 1.5, None])
+def test_a_floor_is_used_only_when_it_is_a_cosine(value):
+    from memvid_store.index.vector.lists_format import far_from_lists, score_floor
+
+    floor = score_floor({} if value is None else {"centroid_floor": value})
+    valid = not isinstance(value, bool | str) and value is not None and -1 <= value <= 1
+    assert floor == (float(value) if valid else None)
+    assert far_from_lists(0.1, floor) == (valid and value > 0.1)
+    assert not far_from_lists(0.1, None)  # lists built before the floor: as calibrated
 
 
 def test_build_index_adds_lists_to_a_graph_built_without_them(mem_path, monkeypatch):

@@ -11,7 +11,10 @@
    searches (the ``depth`` best approximate scores of the nearest lists, then rescored
    exactly) with a growing number of lists, against the exact top 10 of every other
    vector; the fewest lists whose recall reaches the target (plus the graph calibration's
-   margin) is recorded in the segment's TOC entry (``nprobe``).
+   margin) is recorded in the segment's TOC entry (``nprobe``), with the score of the
+   nearest centroid that all but :data:`FLOOR_QUANTILE` of the sample reach
+   (``centroid_floor``): a query below it is far from every list, and reads more
+   (``lists_format.widenings``).
 
 An extension of the index (``KeptLists``) while its rows stay under twice those its
 centroids were made from (TOC meta ``trained``) skips steps 1 and 2 for the old rows:
@@ -56,6 +59,7 @@ BATCH = 8_192  # rows assigned and written at a time
 QUERIES = 200  # calibration sample
 K = 10
 SEED = 4321
+FLOOR_QUANTILE = 0.01  # sample rows whose nearest centroid may score below the floor
 DRIFT = 2  # kept centroids whose lists a query must read this many times more: anew
 CRC_STEP = 16 << 20  # bytes of rows checksummed between drops of their pages
 
@@ -131,15 +135,18 @@ def build_lists(chunks: Chunks, *, metric: str, dim: int, covered: int, target: 
     rows = _rows_file(buffer, chunks_added, assigned, starts, sizes, metric, dim, done,
                       filled=held)
     asked = rng.choice(len(sample), min(QUERIES, len(sample)), replace=False)
-    nprobe, recall = _calibrate(chunks, sample[asked], sample_gids[asked], centroids, rows,
+    queries = sample[asked]
+    nprobe, recall = _calibrate(chunks, queries, sample_gids[asked], centroids, rows,
                                 starts, sizes, dim, metric, target + MARGIN, done)
+    floor = float(np.quantile((queries @ centroids.T).max(axis=1), FLOOR_QUANTILE))
     if kept is not None and nprobe > DRIFT * kept.head.nprobe:
         # the new rows do not fit the kept centroids: queries would read too many lists
         return build_lists(chunks, metric=metric, dim=dim, covered=covered, target=target,
                            scratch_dir=scratch_dir, done=done)
     return lists_blob(rows, starts, sizes, centroids, metric=metric, dim=dim,
                       covered=covered, meta={"nprobe": nprobe, "recall": round(recall, 4),
-                                             "recall_sample": len(asked), "trained": trained})
+                                             "recall_sample": len(asked), "trained": trained,
+                                             "centroid_floor": round(floor, 4)})
 
 
 def trained_rows(head: Any) -> int:

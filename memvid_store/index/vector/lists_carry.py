@@ -3,9 +3,10 @@
 Compaction keeps every kept version's vector unchanged and renumbers gids (a kept
 version's new gid is its position among the kept ones), so the centroids and each kept
 row's codes still hold: the rows of dropped versions are left out, the others copied list
-by list with their new gids, in their lists' order. The calibrated number of lists
-a query reads is kept. Lists that fail their checksum, or do not belong to the graph, are
-not carried (the compacted file has none until its graph is next built).
+by list with their new gids, in their lists' order. The calibrated number of lists a
+query reads, and the score that marks a query far from the lists, are kept. Lists that
+fail their checksum, or do not belong to the graph, are not carried (the compacted file
+has none until its graph is next built).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from .lists_format import lists_segment, read_head, row_bytes
 if TYPE_CHECKING:
     from ...config import IndexConfig
     from ...engine.snapshot import Snapshot
+
+
+CARRIED = ("nprobe", "recall", "recall_sample", "trained", "centroid_floor")  # TOC meta kept
 
 
 def carry_lists(snap: Snapshot, config: IndexConfig, kept: np.ndarray, covered: int,
@@ -64,8 +68,7 @@ def carry_lists(snap: Snapshot, config: IndexConfig, kept: np.ndarray, covered: 
         for column in (renumbered.astype("<i8"), scales[found], codes[found]):
             at = put_column(out, at, column)
         snap.view.release(*head.span(j))
-    meta = {key: ref.meta[key] for key in ("nprobe", "recall", "recall_sample", "trained")
-            if key in ref.meta}
+    meta = {key: ref.meta[key] for key in CARRIED if key in ref.meta}
     centroids = np.frombuffer(head.centroids, "<f4").reshape(head.header.nlist, dim).copy()
     return lists_blob(rows, new_starts, new_sizes, centroids, metric=head.header.metric,
                       dim=dim, covered=covered, meta=meta)

@@ -61,6 +61,26 @@ def probes(nprobe: int, depth: int, nlist: int) -> int:
     return min(nlist, math.ceil(nprobe * math.sqrt(max(depth, DEPTH) / DEPTH)))
 
 
+def far_from_lists(best: float, floor: float | None) -> bool:
+    """Whether a query whose nearest centroid scores ``best`` (unit query) lies farther
+    from the lists than the rows they were calibrated on (``floor``: TOC meta
+    ``centroid_floor``): its neighbours are weak matches spread over many lists, which
+    the calibrated number of lists does not hold, so it reads more (:func:`widenings`)."""
+    return floor is not None and best < floor
+
+
+def widenings(probe: int, nlist: int) -> list[tuple[int, int]]:
+    """The batches a query far from the lists reads after its first ``probe`` lists, as
+    ``[start, end)`` among the others in order of their centroids' scores: as many lists
+    again each time (``probe``, ``2 * probe``, ...) until all are read. It stops after a
+    batch that changed none of its candidates."""
+    out, start, size = [], 0, max(1, probe)
+    while start < nlist - probe:
+        out.append((start, min(nlist - probe, start + size)))
+        start, size = start + size, 2 * size
+    return out
+
+
 def head_bytes(meta: dict[str, Any], dim: int | None) -> int:
     """The bytes before the first row, from the TOC's list count (the header alone when
     that is missing)."""
@@ -125,13 +145,16 @@ def corrupt(message: str) -> CorruptFileError:
 class ListsHead:
     """What a search needs before the rows: the header, the directory ((first row, rows,
     CRC) per list, checked against the row count), the centroids (``nlist x dim``
-    float32 memoryview) and the calibrated number of lists a query reads."""
+    float32 memoryview), the calibrated number of lists a query reads, and the score
+    below which a query's nearest centroid marks it far from the lists (None: lists
+    built before it was recorded)."""
 
     ref: SegmentRef
     header: ListsHeader
     directory: list[tuple[int, int, int]]
     centroids: memoryview
     nprobe: int
+    floor: float | None = None
 
     def span(self, j: int) -> tuple[int, int]:
         """(offset in the file, size) of list ``j``."""
@@ -169,7 +192,16 @@ def read_head(view: Any, ref: SegmentRef, metric: str, dim: int | None) -> Lists
     centroids = rest[header.nlist * ENTRY.size :].cast("f", (header.nlist, header.dim))
     nprobe = ref.meta.get("nprobe")
     nprobe = nprobe if isinstance(nprobe, int) and not isinstance(nprobe, bool) else 8
-    return ListsHead(ref, header, directory, centroids, max(1, min(header.nlist, nprobe)))
+    return ListsHead(ref, header, directory, centroids, max(1, min(header.nlist, nprobe)),
+                     score_floor(ref.meta))
+
+
+def score_floor(meta: dict[str, Any]) -> float | None:
+    """The TOC's ``centroid_floor`` (a cosine, in [-1, 1]), or None when missing or not one."""
+    floor = meta.get("centroid_floor")
+    if isinstance(floor, bool) or not isinstance(floor, int | float):
+        return None
+    return float(floor) if -1.0 <= floor <= 1.0 else None
 
 
 def fetch_lists(snap: Snapshot, spans: list[tuple[int, int]]) -> None:
@@ -192,5 +224,6 @@ def lists_segment(snap: Snapshot, config: IndexConfig) -> SegmentRef | None:
     return ref if ref.meta.get("covered") == graph.meta.get("covered") else None
 
 
-__all__ = ["DEPTH", "KIND", "MIN_ROWS", "ListsHead", "ListsHeader", "fetch_lists", "head_bytes",
-           "lists_segment", "pack_header", "probes", "read_head", "row_bytes", "unpack_header"]
+__all__ = ["DEPTH", "KIND", "MIN_ROWS", "ListsHead", "ListsHeader", "far_from_lists",
+           "fetch_lists", "head_bytes", "lists_segment", "pack_header", "probes", "read_head",
+           "row_bytes", "score_floor", "unpack_header", "widenings"]

@@ -52,6 +52,15 @@ def top_rows(query: np.ndarray, lists: Sequence[Columns], depth: int
     return gids[order], approx[order]
 
 
+def merged_rows(held: tuple[np.ndarray, np.ndarray], more: tuple[np.ndarray, np.ndarray],
+                depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``depth`` best of two rankings of :func:`top_rows` over different lists, in its
+    order."""
+    gids, approx = np.concatenate([held[0], more[0]]), np.concatenate([held[1], more[1]])
+    order = np.lexsort((gids, -approx))[:depth]
+    return gids[order], approx[order]
+
+
 def _scores(query: np.ndarray, lists: Sequence[Columns]) -> np.ndarray:
     """Approximate scores of every row of ``lists``, in their order."""
     codes, step = quantized(query)
@@ -66,4 +75,4 @@ def _scores(query: np.ndarray, lists: Sequence[Columns]) -> np.ndarray:
     return (np.concatenate(parts) if len(parts) > 1 else parts[0]) * np.float32(step)
 
 
-__all__ = ["Columns", "nearest_lists", "quantized", "top_rows"]
+__all__ = ["Columns", "merged_rows", "nearest_lists", "quantized", "top_rows"]

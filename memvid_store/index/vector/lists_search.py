@@ -13,9 +13,13 @@ lists).
 
 A query reads the number of lists calibrated when the lists were built (``nprobe``, for
 the recall target) at the first round's depth (:data:`DEPTH`), more for a deeper round
-(``lists_format.probes``). When the header, the directory or a list fails its checksum
-the lists are not used again (the graph beside them answers, or the exact scan when they
-are the whole index, with a warning naming ``mv2 doctor --repair``).
+(``lists_format.probes``). A query farther from every centroid than the calibration's
+rows (``lists_format.far_from_lists``: a topic the memory does not hold, whose nearest
+rows are weak matches spread over many lists) reads more lists, as many again at a time,
+until the last batch changed none of its candidates. When the header, the directory or a
+list fails its checksum the lists are not used again (the graph beside them answers, or
+the exact scan when they are the whole index, with a warning naming ``mv2 doctor
+--repair``).
 """
 
 from __future__ import annotations
@@ -33,8 +37,16 @@ from .graph_walk import SLOW_READ_S
 from .hnsw_format import LISTS_ONLY, graph_segment, holds_graph
 from .hnsw_search import HnswSearch
 from .lists_build import list_arrays
-from .lists_format import DEPTH, fetch_lists, lists_segment, probes, read_head
-from .lists_rank import nearest_lists, top_rows
+from .lists_format import (
+    DEPTH,
+    far_from_lists,
+    fetch_lists,
+    lists_segment,
+    probes,
+    read_head,
+    widenings,
+)
+from .lists_rank import merged_rows, nearest_lists, top_rows
 
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked
@@ -65,17 +77,43 @@ class ListsIndex:
         depth, as ``ListsSearch`` asks)."""
         probe = probes(self.nprobe, ef, self.header.nlist)
         units = queries / np.maximum(np.linalg.norm(queries, axis=1), 1e-30)[:, None]
-        near = nearest_lists(units @ self.centroids.T, probe)
+        centroid_scores = units @ self.centroids.T
+        near = nearest_lists(centroid_scores, probe)
         self._fetch(sorted(set(near.ravel().tolist())))
         labels = np.full((len(queries), k), -1, np.int64)
         scores = np.full((len(queries), k), -np.inf, np.float32)
         for i, query in enumerate(queries):
             probed = [j for j in near[i].tolist() if self.sizes[j]]
             self._read_ahead(probed)
-            gids, approx = top_rows(query, [self._rows(j) for j in probed], k)
+            found = top_rows(query, [self._rows(j) for j in probed], k)
+            if far_from_lists(float(centroid_scores[i].max()), self.head.floor):
+                found = self._widened(query, centroid_scores[i], near[i], found, k)
+            gids, approx = found
             labels[i, : len(gids)] = gids
             scores[i, : len(gids)] = approx
         return labels, scores
+
+    def _widened(self, query: np.ndarray, centroid_scores: np.ndarray, first: np.ndarray,
+                 found: tuple[np.ndarray, np.ndarray], depth: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """``found`` (the ranking of lists ``first``) for a query far from the lists: the
+        other lists read in batches by their centroids' scores (``widenings``) until a
+        batch changes none of the ``depth`` best."""
+        read = set(first.tolist())
+        rest = [j for j in np.argsort(-centroid_scores, kind="stable").tolist()
+                if j not in read]
+        for start, end in widenings(len(read), self.header.nlist):
+            batch = [j for j in rest[start:end] if self.sizes[j]]
+            if not batch:
+                continue
+            self._fetch(batch)
+            self._read_ahead(batch)
+            wider = merged_rows(found, top_rows(query, [self._rows(j) for j in batch], depth),
+                                depth)
+            if set(wider[0].tolist()) == set(found[0].tolist()):
+                return wider
+            found = wider
+        return found
 
     def _fetch(self, lists: list[int]) -> None:
         """Download the lists not held yet, in one round."""

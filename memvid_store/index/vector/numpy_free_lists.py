@@ -6,7 +6,8 @@ storage. While numpy is not loaded, a remote memory whose graph has cluster list
 numkong scores the query against the centroids, picks the calibrated number of nearest
 lists, downloads those not held (one round), checks each one's CRC, scores its int8 codes
 against the query quantized to int8 (a ranking only), and rescores the best candidates
-from their float32 rows (:func:`.numpy_free_walk.rescored`).
+from their float32 rows (:func:`.numpy_free_walk.rescored`). A query far from the lists
+reads more of them, in the same batches.
 
 It cannot serve (None: the numpy path answers) without numkong, when the lists do not
 cover every committed version or the WAL holds vectors, when they are damaged (the numpy
@@ -17,6 +18,7 @@ widening.
 from __future__ import annotations
 
 import heapq
+import math
 from array import array
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,15 @@ from ...engine.snapshot import Snapshot
 from ...errors import CorruptFileError
 from . import kernels
 from .hnsw_format import LISTS_ONLY, graph_depth
-from .lists_format import ListsHead, fetch_lists, lists_segment, probes, read_head
+from .lists_format import (
+    ListsHead,
+    far_from_lists,
+    fetch_lists,
+    lists_segment,
+    probes,
+    read_head,
+    widenings,
+)
 from .numpy_free_walk import rescored
 
 if TYPE_CHECKING:
@@ -86,25 +96,54 @@ class NumpyFreeLists:
         query = memoryview(req.vector).cast("B").cast("f", (1, header.dim))
         near = memoryview(nk.cdist(query, head.centroids, metric="dot")).tolist()[0]
         quantized = _quantized(req.vector, header.dim)
+        far = far_from_lists(max(near) / (math.hypot(*req.vector) or 1.0), head.floor)
         depth = graph_depth(req.k, LISTS_ONLY)
         for _ in range(WIDENINGS + 1):
             probe = probes(head.nprobe, depth, header.nlist)
             picked = heapq.nlargest(probe, range(header.nlist), key=near.__getitem__)
             self._fetch(head, picked)
-            approx: list[tuple[float, int]] = []
-            for j in picked:
-                if head.directory[j][1]:
-                    gids, scales, codes = self._list(head, j)
-                    dots = memoryview(nk.cdist(quantized, codes, metric="dot")).tolist()[0]
-                    approx.extend(zip([s * d for s, d in zip(scales, dots, strict=True)],
-                                      gids, strict=True))
-            keys = [g for _, g in heapq.nlargest(depth, approx)]
+            best = heapq.nlargest(depth, self._approx(nk, head, quantized, picked))
+            if far:
+                best = self._widened(nk, head, quantized, near, picked, best, depth)
+            keys = [g for _, g in best]
             scored = rescored(self.snap, nk, self.metric, req.vector, keys, "segment:lists")
             ranked = accept.take([(g, s) for s, g in scored], req.k)
-            if len(ranked) >= req.k or len(approx) >= header.count:
+            if len(ranked) >= req.k or probe >= header.nlist:
                 return ranked
             depth *= 4
         return None
+
+    def _approx(self, nk: Any, head: ListsHead, quantized: memoryview, picked: list[int]
+                ) -> list[tuple[float, int]]:
+        """(approximate score, gid) of every row of lists ``picked``."""
+        approx: list[tuple[float, int]] = []
+        for j in picked:
+            if head.directory[j][1]:
+                gids, scales, codes = self._list(head, j)
+                dots = memoryview(nk.cdist(quantized, codes, metric="dot")).tolist()[0]
+                approx.extend(zip([s * d for s, d in zip(scales, dots, strict=True)], gids,
+                                  strict=True))
+        return approx
+
+    def _widened(self, nk: Any, head: ListsHead, quantized: memoryview, near: list[float],
+                 picked: list[int], best: list[tuple[float, int]], depth: int
+                 ) -> list[tuple[float, int]]:
+        """``best`` (of lists ``picked``) for a query far from the lists, as
+        ``ListsIndex`` widens it: the other lists in batches by their centroids' scores
+        until a batch changes none of the ``depth`` best."""
+        read = set(picked)
+        rest = sorted((j for j in range(head.header.nlist) if j not in read),
+                      key=near.__getitem__, reverse=True)
+        for start, end in widenings(len(read), head.header.nlist):
+            batch = [j for j in rest[start:end] if head.directory[j][1]]
+            if not batch:
+                continue
+            self._fetch(head, batch)
+            wider = heapq.nlargest(depth, best + self._approx(nk, head, quantized, batch))
+            if {g for _, g in wider} == {g for _, g in best}:
+                return wider
+            best = wider
+        return best
 
     def _fetch(self, head: ListsHead, picked: list[int]) -> None:
         """Download the picked lists not held yet, in one round."""
