@@ -386,11 +386,26 @@ class Snapshot:
     def count_current_gids(self, gids: Any, within: str | None) -> int:
         """How many of the versions ``gids`` (numpy, ascending, distinct) are current
         content versions, under ``within`` too when given."""
+        return self._count_live(*self._split(gids), within)
+
+    def current_gids(self, gids: Any | None, within: str | None
+                     ) -> tuple[list[tuple[RunReader, Any]], list[Version]]:
+        """Those of the versions ``gids`` (numpy, ascending, distinct; None: every
+        version) that are current content versions, under ``within`` too when given:
+        (run, rows) per run (numpy, ascending) and the delta's versions."""
+        if gids is None:
+            by_run = [(run, np.arange(run.n, dtype="<u4")) for run in self.runs]
+            delta: list[Version] = list(self.delta)
+        else:
+            by_run, delta = self._split(gids)
+        return list(self._live_rows(by_run, within)), self._live_delta(delta, within)
+
+    def _split(self, gids: Any) -> tuple[list[tuple[RunReader, Any]], list[Version]]:
+        """``gids`` (numpy, ascending) as rows per run and the delta's versions."""
         first = self.toc.next_gid
         rows = [(run, (gids[(gids >= run.base) & (gids < run.end)] - run.base)
                  .astype("<u4")) for run in self.runs]
-        delta = [self.delta[g - first] for g in gids[gids >= first].tolist()]
-        return self._count_live(rows, delta, within)
+        return rows, [self.delta[g - first] for g in gids[gids >= first].tolist()]
 
     def count_current_in_time(self, spans: list[tuple[RunReader, range]],
                               delta: list[Version], within: str | None) -> int | None:
@@ -410,10 +425,16 @@ class Snapshot:
                     within: str | None) -> int:
         """How many of the rows (ascending, per run) and delta versions are current
         content versions, under ``within`` too when given."""
+        return (sum(len(rows) for _, rows in self._live_rows(rows_by_run, within))
+                + self._count_delta(delta, within))
+
+    def _live_rows(self, rows_by_run: list[tuple[RunReader, Any]], within: str | None
+                   ) -> Iterator[tuple[RunReader, Any]]:
+        """Per run, those of its rows (numpy, ascending) that are current content
+        versions, under ``within`` too when given."""
         w = None if within is None else term_hash(within)
         replaced = self.run_overrides.keys() | self.delta_replaced.keys()
         gone = np.fromiter(replaced, "<i8", len(replaced))
-        total = 0
         for run, rows in rows_by_run:
             if w is not None and len(rows):
                 inside = run.posted_array(w)
@@ -425,15 +446,18 @@ class Snapshot:
             live &= (np.frombuffer(run.part("flags"), "<u4")[rows] & FLAG_TOMBSTONE) == 0
             if len(gone):
                 live &= ~np.isin(rows.astype("<i8") + run.base, gone)
-            total += int(live.sum())
-        return total + self._count_delta(delta, within)
+            yield run, rows[live]
 
     def _count_delta(self, delta: list[Version], within: str | None) -> int:
         """How many of the ``delta`` versions are current, under ``within`` when given."""
+        return len(self._live_delta(delta, within))
+
+    def _live_delta(self, delta: list[Version], within: str | None) -> list[Version]:
+        """The ``delta`` versions that are current, under ``within`` when given."""
         members = None if within is None else {
             v.gid for v in self._delta_postings().get(term_hash(within), ())}
-        return sum(1 for v in delta if (members is None or v.gid in members)
-                   and self.visible(RowRef(v.gid, version=v), None))
+        return [v for v in delta if (members is None or v.gid in members)
+                and self.visible(RowRef(v.gid, version=v), None)]
 
     def posted_count(self, term: str) -> int:
         """How many versions are posted under ``term``: an upper bound of

@@ -23,7 +23,7 @@ microseconds):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from ..engine.distinct import distinct
 from ..engine.records import live_by_collection
 from ..engine.snapshot import RowRef, Snapshot
 from ..engine.substrings import substring_gids, tag_terms
-from ..engine.terms import collection_term, exists_term
+from ..engine.terms import collection_term, exists_term, term_hash
 from ..errors import InvalidInputError
 from ..lazy import loaded
 from ..lazy import numpy as np
@@ -73,10 +73,17 @@ COUNT_SELECTIVE = 1 / 2  # a count reads every match anyway: postings win up to 
 
 def select_refs(snap: Snapshot, req: Listing, *, offset: int = 0,
                 limit: int | None = None) -> list[RowRef]:
-    """The rows of the frames ``req`` lists, from ``offset``, at most ``limit``."""
+    """The rows of the frames ``req`` lists, from ``offset``, at most ``limit``: a deep
+    page (``offset`` past ``1 / DEEP_SHARE`` of the versions) from the columns in bulk
+    when it can be (:func:`_deep_page`), else read in order up to it."""
     out: list[RowRef] = []
     if limit == 0:
         return out
+    bulk = BULK_COUNT_LOADED if loaded("numpy") is not None else BULK_COUNT
+    if offset >= bulk and offset >= DEEP_SHARE * (snap.toc.next_gid + len(snap.delta)):
+        page = _deep_page(snap, req, offset, limit)
+        if page is not None:
+            return page
     for i, ref in enumerate(matching(snap, req)):
         if i < offset:
             continue
@@ -84,6 +91,46 @@ def select_refs(snap: Snapshot, req: Listing, *, offset: int = 0,
         if limit is not None and len(out) >= limit:
             break
     return out
+
+
+DEEP_SHARE = 1 / 64  # of the versions: an offset past it is skipped in bulk
+
+
+def _deep_page(snap: Snapshot, req: Listing, offset: int, limit: int | None
+               ) -> list[RowRef] | None:
+    """The page of a current listing by event time whose filter is none or one the
+    postings answer exactly (:func:`_exact_gids`), without reading the versions before
+    it one by one: the matches' current versions and their ``created`` from the columns
+    in bulk, ordered (ties by gid), and the page sliced from them; None for any other
+    listing, or remote runs whose rows are read by the page."""
+    if req.at is not None or req.order_by != "created_at" or any(
+            run.rows_by_page for run in snap.runs):
+        return None
+    gids = None
+    if req.filter is not None:
+        gids = _exact_gids(snap, req.filter.spec)
+        if gids is None:
+            return None
+    within = collection_term(req.collection) if snap.member_test(req.collection) else None
+    by_run, delta = snap.current_gids(gids, within)
+    found = [rows.astype("<i8") + run.base for run, rows in by_run]
+    created = [np.frombuffer(run.part("created"), "<i8")[rows] for run, rows in by_run]
+    found.append(np.array([v.gid for v in delta], "<i8"))
+    created.append(np.array([v.created_at for v in delta], "<i8"))
+    found_gids, found_created = np.concatenate(found), np.concatenate(created)
+    lo, hi = req.window if req.window is not None else (None, None)
+    if lo is not None or hi is not None:
+        keep = np.ones(len(found_gids), np.bool_)
+        if lo is not None:
+            keep &= found_created >= lo
+        if hi is not None:
+            keep &= found_created < hi
+        found_gids, found_created = found_gids[keep], found_created[keep]
+    order = np.lexsort((found_gids, found_created))
+    if req.reverse:
+        order = order[::-1]
+    end = None if limit is None else offset + limit
+    return [snap.locate(gid) for gid in found_gids[order[offset:end]].tolist()]
 
 
 def count_refs(snap: Snapshot, req: Listing) -> int:
@@ -222,6 +269,15 @@ def _count_and(snap: Snapshot, spec: Mapping[str, Any], within: str | None) -> i
     """The count of a conjunction of entries the postings each answer exactly
     (``{"lang": {"$in": ["en", "fr"]}, "topic": {"$ne": 3}}``): the current versions
     posted under a term of every positive entry and under none of a negated one's."""
+    gids = _exact_gids(snap, spec)
+    return None if gids is None else snap.count_current_gids(gids, within)
+
+
+def _exact_gids(snap: Snapshot, spec: Mapping[str, Any]) -> Any | None:
+    """Gids (numpy, ascending) of the versions of any visibility that match a
+    conjunction of entries the postings each answer exactly, at least one of them
+    positive: posted under a term of every positive entry and under none of a negated
+    one's; None for any other filter, or when a run has no postings."""
     parts = _exact_parts(snap, [{key: cond} for key, cond in spec.items()])
     if parts is None or not parts[0]:
         return None
@@ -230,7 +286,7 @@ def _count_and(snap: Snapshot, spec: Mapping[str, Any], within: str | None) -> i
     if negated:
         matching = np.setdiff1d(matching, _posted(snap, [t for ts in negated for t in ts]),
                                 assume_unique=True)
-    return snap.count_current_gids(matching, within)
+    return matching
 
 
 def _exact_parts(snap: Snapshot, specs: list[Any]
@@ -258,6 +314,8 @@ def _posted(snap: Snapshot, terms: list[str]) -> Any:
     """Gids (numpy, ascending, distinct) of the versions posted under any of ``terms``
     (one term's list is ascending and distinct already)."""
     parts = [snap.posted_gids(t) for t in dict.fromkeys(terms)]
+    if not parts:  # no term: nothing
+        return np.empty(0, "<i8")
     return parts[0] if len(parts) == 1 else distinct(np.concatenate(parts))
 
 
@@ -596,6 +654,10 @@ def _window_spans(snap: Snapshot, window: tuple[int | None, int | None]
 
 
 def _scanned(snap: Snapshot, req: Listing) -> Iterator[RowRef]:
+    """The listing read in order, each version checked against the filter on its record;
+    past ``SCAN_DECODES`` records (a deep page: ``offset``), a committed version is
+    checked against its run's postings instead when they answer the filter exactly
+    (:func:`_posted_test`)."""
     belongs = snap.member_test(req.collection)
     flt = req.filter
     lo, hi = req.window if req.window is not None else (None, None)
@@ -603,14 +665,43 @@ def _scanned(snap: Snapshot, req: Listing) -> Iterator[RowRef]:
         refs = snap.timeline(lo, hi, req.at, req.reverse)
     else:
         refs = _by_record_time(snap, req, lo, hi)
+    posted, decoded = None, 0
     for ref in refs:
         if belongs is not None and not belongs(ref.frame_id()):
             continue
-        if flt is not None:
+        if posted is not None and ref.run is not None:
+            if not posted(ref):
+                continue
+        elif flt is not None:
             _, _, _, _, meta, tags = snap.record(ref)
+            decoded += 1
+            if decoded == SCAN_DECODES:
+                posted = _posted_test(snap, flt)
             if not flt(meta, tags):
                 continue
         yield ref
+
+
+SCAN_DECODES = 256  # records a scan checks before it asks the postings instead
+
+
+def _posted_test(snap: Snapshot, flt: FrameFilter) -> Callable[[RowRef], bool] | None:
+    """Whether a committed version matches a filter that is a conjunction of entries the
+    postings answer exactly (``{"ns": "a", "kind": {"$ne": "b"}}``), from its run's
+    postings (a binary search a term) instead of its record; None for another filter, or
+    when a run has no postings."""
+    parts = _exact_parts(snap, [{key: cond} for key, cond in flt.spec.items()])
+    if parts is None:
+        return None
+    groups = [[term_hash(term) for term in terms] for terms in parts[0]]
+    excluded = [term_hash(term) for terms in parts[1] for term in terms]
+
+    def posted(ref: RowRef) -> bool:
+        run, row = ref.run, ref.row
+        return (all(any(run.is_posted(h, row) for h in hashes) for hashes in groups)
+                and not any(run.is_posted(h, row) for h in excluded))
+
+    return posted
 
 
 def _by_record_time(snap: Snapshot, req: Listing, lo: int | None,

@@ -121,14 +121,17 @@ def test_select_and_count_match_the_model(corpus, spec, collection, window, when
     expected = expected_ids(frames, spec, window, order_by, reverse)
     offset, limit = page
     end = None if limit is None else offset + limit
-    # every plan gives the model's answer: scans only, the default choice, postings only
-    # (their candidates ordered one by one, or from the columns in bulk)
-    for share, bulk in ((0.0, None), (None, None), (2.0, None), (2.0, 0)):
+    # every plan gives the model's answer: scans only (checking records, or the postings
+    # from the first record on), the default choice, postings only (their candidates
+    # ordered one by one, or from the columns in bulk)
+    for share, bulk, decodes in ((0.0, None, None), (0.0, None, 1), (None, None, None),
+                                 (2.0, None, None), (2.0, 0, None)):
         with patch.object(listing, "SELECTIVE", listing.SELECTIVE if share is None else share), \
                 patch.object(listing, "COUNT_SELECTIVE",
                              listing.COUNT_SELECTIVE if share is None else share), \
                 patch.object(listing, "BULK_ORDER",
-                             listing.BULK_ORDER if bulk is None else bulk):
+                             listing.BULK_ORDER if bulk is None else bulk), \
+                patch.object(listing, "SCAN_DECODES", decodes or listing.SCAN_DECODES):
             got = handle.select(spec, order_by=order_by, reverse=reverse, offset=offset,
                                 limit=limit, as_of=as_of, time_range=window)
             assert [f.id for f in got] == expected[offset:end], share
@@ -137,6 +140,10 @@ def test_select_and_count_match_the_model(corpus, spec, collection, window, when
     with patch.object(listing, "BULK_COUNT", 0), patch.object(listing, "BULK_COUNT_LOADED", 0):
         # counts from the columns in bulk wherever they apply (terms, windows, time ranges)
         assert handle.count(spec, as_of=as_of, time_range=window) == len(expected)
+        with patch.object(listing, "DEEP_SHARE", 0):  # every page as a deep one
+            got = handle.select(spec, order_by=order_by, reverse=reverse, offset=offset,
+                                limit=limit, as_of=as_of, time_range=window)
+            assert [f.id for f in got] == expected[offset:end]
     # the ids alone, from the postings and columns however many match
     assert handle.select_ids(spec, as_of=as_of, time_range=window) == expected_ids(
         frames, spec, window, "created_at", False)
