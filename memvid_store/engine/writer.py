@@ -149,15 +149,19 @@ class Writer:
         named: list[Version] = []  # those with an id given, which may have versions
         # above any version a compaction dropped (records.apply_counters)
         first = self.snapshot.toc.counters.get("version_base", 0) + 1
+        dim = self.snapshot.dim  # or the batch's first embedding's
         for i, rec in enumerate(check_records(records)):
             fid, created, text, metadata, tags, packed = check_record(i, rec)
             generated = fid is None
             fid = key_of(collection, os.urandom(16).hex() if generated else fid)
+            embedding = check_embedding(rec.get("embedding"), dim)
+            if embedding and dim is None:
+                dim = len(embedding) // 4
             v = Version(
                 gid=-1, id=fid, version=first, created_at=now if created is None else created,
                 valid_from=now, tombstone=False, prev_gid=-1, prev_live=False,
                 text=text, metadata=metadata, tags=tags,
-                embedding=self._check_embedding(rec.get("embedding"), versions),
+                embedding=embedding,
                 packed=packed,
             )
             if fid in tombstones:
@@ -194,7 +198,7 @@ class Writer:
             metadata=old.metadata if metadata is KEEP else check_metadata(metadata),
             tags=old.tags if tags is KEEP else check_tags(tags),
             embedding=(snap.embedding(ref) if embedding is KEEP
-                       else self._check_embedding(embedding, [])),
+                       else check_embedding(embedding, snap.dim)),
         )
         check_payload_size(v.text, v.metadata, v.tags)
         self._append([v], stamp)
@@ -252,9 +256,6 @@ class Writer:
                 v.version = snap.version_number(ref) + 1
                 v.prev_gid = ref.gid
                 v.prev_live = not snap.is_tombstone(ref)
-
-    def _check_embedding(self, emb: Any, batch: list[Version]) -> bytes | None:
-        return check_embedding(emb, self.snapshot.dim or dim_of(batch))
 
     # ---------------------------------------------------------- 3. WAL or direct
 

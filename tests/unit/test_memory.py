@@ -253,6 +253,20 @@ def test_dimension_is_learned_and_enforced(mem_path, opened):
     assert m2.dim == 3
 
 
+def test_one_batch_learns_the_dimension_from_its_first_embedding(mem_path, opened):
+    m = Memory.create(mem_path)
+    opened.append(m)
+    plain = [{"text": f"t{i}"} for i in range(3)]
+    with pytest.raises(DimensionMismatchError) as info:
+        m.put_many([*plain, {"text": "a", "embedding": [0.1, 0.2, 0.3]}, *plain,
+                    {"text": "b", "embedding": [1.0, 2.0]}])
+    assert (info.value.expected, info.value.got) == (3, 2)
+    assert len(m) == 0 and m.dim is None  # nothing of the refused batch was written
+    m.put_many([*plain, {"text": "a", "embedding": [0.1, 0.2, 0.3]},
+                {"text": "b", "embedding": [1.0, 2.0, 3.0]}])
+    assert len(m) == 5 and m.dim == 3
+
+
 @pytest.mark.parametrize(
     "bad", [[float("nan")] * 4, [float("inf")] * 4, [], "abcd", [1, "a", 2, 3]])
 def test_bad_embeddings_are_refused(mem, bad):
