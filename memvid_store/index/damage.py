@@ -21,7 +21,17 @@ class DamagedIndexWarning(RuntimeWarning):
 
 def warn_damaged(region: str, fallback: str) -> None:
     """Warn that the index stored in ``region`` is damaged and ``fallback`` answers."""
-    warnings.warn(f"this memory file's {WHAT.get(region, region)} fails its checksum and is "
-                  f"not used ({fallback} answers instead); `mv2 doctor FILE --repair NEW.mv2` "
-                  f"copies the frames into a new file with fresh indexes",
-                  DamagedIndexWarning, stacklevel=3)
+    _warn(region, f"is not used ({fallback} answers instead)")
+
+
+def warn_not_maintained(region: str) -> None:
+    """Warn a writer that the index stored in ``region`` is damaged and is left as it is:
+    writes go on without updating it."""
+    _warn(region, "is left as it is: writes go on without updating it, and its searches "
+                  "raise DamagedIndexError")
+
+
+def _warn(region: str, consequence: str) -> None:
+    warnings.warn(f"this memory file's {WHAT.get(region, region)} fails its checksum and "
+                  f"{consequence}; `mv2 doctor FILE --repair NEW.mv2` copies the frames "
+                  f"into a new file with fresh indexes", DamagedIndexWarning, stacklevel=4)

@@ -43,7 +43,9 @@ from ..engine.hooks import ALL, AUTO, DUE, SEAL, Append
 from ..engine.records import Version
 from ..engine.shared import SharedWriter, commit_prepared
 from ..engine.snapshot import Snapshot
+from ..errors import DamagedIndexError
 from .coverage import covered_gid, graph_count, tail_versions
+from .damage import warn_not_maintained
 from .graph_worker import BackgroundGraph
 from .vector.hnsw_format import holds_graph
 
@@ -199,10 +201,15 @@ class IndexMaintainer:
         if not self.config.lexical:
             return
         docs = self._lex_docs(snap, versions, next_gid, full)
-        if docs is not None:
+        if docs is None:
+            return
+        try:
             builder, manifest = self._lex_builder(snap)
-            self._builder_key = None  # the workdir is ahead of the file until the commit
-            self._lex_job = _LexJob(builder, manifest, docs)
+        except DamagedIndexError:  # the frames are committed; the index stays as it is
+            warn_not_maintained("segment:lex")
+            return
+        self._builder_key = None  # the workdir is ahead of the file until the commit
+        self._lex_job = _LexJob(builder, manifest, docs)
 
     def _drop_lex_job(self) -> None:
         """Forget a job a failed commit left (its workdir may be ahead of the file)."""
@@ -263,13 +270,10 @@ class IndexMaintainer:
         """The tantivy builder of the file's BM25 index, and its manifest (None: none
         yet); a builder is made anew from the file when its workdir went out of sync."""
         from .lexical.builder import LexBuilder
-        from .lexical.manifest import LexManifest
+        from .lexical.manifest import read_manifest
 
         old_ref = snap.toc.find("lex")
-        manifest = None
-        if old_ref is not None:
-            manifest = LexManifest.from_json(
-                bytes(snap.view.read(old_ref.offset, old_ref.length, "segment:lex")))
+        manifest = read_manifest(snap)
         view = snap.view
 
         def read_file(name: str) -> bytes:

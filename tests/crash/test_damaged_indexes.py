@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,7 @@ def test_a_damaged_full_text_index_costs_text_search_only(tmp_path, monkeypatch,
 
     from memvid_store import DamagedIndexError
     from memvid_store.cli import cli
+    from memvid_store.index.damage import DamagedIndexWarning
 
     monkeypatch.setenv("MEMVID_CACHE_DIR", str(tmp_path / "cache"))  # nothing unpacked yet
     path = tmp_path / "m.mv2"
@@ -96,11 +98,24 @@ def test_a_damaged_full_text_index_costs_text_search_only(tmp_path, monkeypatch,
         assert mem.count({"tags": []}) == 300
         with pytest.raises(DamagedIndexError, match="mv2 doctor FILE --repair"):
             mem.find("harbor", k=3, mode="lexical")
+    # a writer (on another machine: nothing unpacked) goes on: its frames are committed,
+    # the damaged index is left as it is
+    shutil.rmtree(tmp_path / "cache")
+    with pytest.warns(DamagedIndexWarning, match="writes go on"), Memory.open(path) as mem:
+        mem.put_many([{"text": f"harbor later {i}", "id": f"n{i}",
+                       "embedding": [1.0, float(i), 0.0, 1.0]} for i in range(300, 360)])
+        mem.seal()
+    with Memory.open(path, readonly=True) as mem:
+        assert len(mem.timeline()) == 360 and mem.get("n333").text == "harbor later 333"
+        assert mem.count({"tags": []}) == 360
+        with pytest.raises(DamagedIndexError, match="mv2 doctor FILE --repair"):
+            mem.find("harbor", k=3, mode="lexical")
     fixed = tmp_path / "fixed.mv2"
     repaired = CliRunner().invoke(cli, ["doctor", str(path), "--repair", str(fixed)])
     assert repaired.exit_code == 0, repaired.output
     with Memory.open(fixed, readonly=True) as mem:
         assert mem.find("harbor note 7", k=1, mode="lexical")[0].id == "n7"
+        assert mem.find("harbor later 333", k=1, mode="lexical")[0].id == "n333"
 
 
 @pytest.mark.parametrize("part", ["tkey", "trows", "nval"])
