@@ -160,7 +160,11 @@ def _load_time_index(snap: Any, searcher: Any) -> bool:
 
 
 def _load_lex_index(snap: Any, searcher: Any) -> bool:
-    return searcher.lexical_index() is not None
+    """Open the BM25 index, then write the positions files it was unpacked without."""
+    lex = searcher.lexical_index()
+    if lex is not None:
+        lex.fill_positions()
+    return lex is not None
 
 
 def _load_vec_index(snap: Any, searcher: Any) -> bool:

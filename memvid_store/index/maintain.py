@@ -59,8 +59,7 @@ class _LexJob:
     and raises what it raised."""
 
     def __init__(self, builder: Any, manifest: Any, docs: list[Any]) -> None:
-        self.manifest, self.docs = manifest, docs
-        self._builder = builder
+        self.manifest, self.docs, self.builder = manifest, docs, builder
         self._result: Any = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="memvid-bm25-add",
@@ -69,7 +68,7 @@ class _LexJob:
 
     def _run(self) -> None:
         try:
-            self._result = self._builder.add(self.docs)
+            self._result = self.builder.add(self.docs)
         except BaseException as exc:  # raised again in the committing thread
             self._error = exc
 
@@ -230,15 +229,20 @@ class IndexMaintainer:
         meta, new_files, all_files = job.result()
         manifest, docs = job.manifest, job.docs
         files: dict[str, list[int]] = {}
+        tails: dict[str, list[int]] = {}
         for name in all_files:
             if name in new_files:
                 data = new_files[name]
                 off, length = write(data)
                 files[name] = [off, length, data.crc32()]
+                tail = job.builder.positions_tail(name)
             else:
                 files[name] = list(manifest.files[name])
+                tail = manifest.tails.get(name)
+            if tail is not None:
+                tails[name] = list(tail)
         total = (manifest.docs if manifest else 0) + len(docs)
-        raw = LexManifest(files=files, meta=meta, docs=total).to_json()
+        raw = LexManifest(files=files, meta=meta, docs=total, tails=tails).to_json()
         off, length = write(raw)
         uuid = snap.header.uuid.hex()
         self._builder_key = (uuid, off)

@@ -328,32 +328,14 @@ class Searcher:
             if not self._lex_opened:
                 manifest = self._lex_manifest()
                 if manifest is not None:
+                    from .lexical.files import ManifestFiles
                     from .lexical.reader import LexSearcher
 
-                    view = self.snap.view
-                    announce = True  # every file is read: fetched (remote) or read ahead
-
-                    def read_file(name: str) -> memoryview:
-                        nonlocal announce
-                        if announce:
-                            announce = False
-                            spans = [(o, n) for o, n, _ in manifest.files.values()]
-                            if view.batches:  # the files lie side by side: no gap
-                                view.fetch(spans, "segment:lex", 0)
-                            else:  # one read-ahead, not a disk read per 4 KiB page
-                                for span in spans:
-                                    view.prefetch(*span)
-                        off, length, _ = manifest.files[name]
-                        return view.read(off, length, "segment:lex")
-
-                    def copied(name: str) -> None:
-                        off, length, _ = manifest.files[name]
-                        view.release(off, length)
-
+                    files = ManifestFiles(self.snap.view, manifest)
                     ref = self.snap.toc.find("lex")
                     key = f"{self.snap.header.uuid.hex()}-{ref.crc:08x}"
-                    self._lex = LexSearcher.open(manifest, read_file, self.cache_root, key,
-                                                 done=copied)
+                    self._lex = LexSearcher.open(manifest, files.read, self.cache_root, key,
+                                                 done=files.release, read_tail=files.read_tail)
                 self._lex_opened = True
         return self._lex
 

@@ -44,7 +44,11 @@ class Combined:
 
 
 def combine(indexes: Sequence[tuple[int, LexSearcher]], cache_root: str) -> Combined | None:
-    """The indexes of shards ``(shard, index)`` as one (None: it cannot be built here)."""
+    """The indexes of shards ``(shard, index)`` as one (None: it cannot be built here).
+    Their positions files are filled first: the links must share whole files, since the
+    combined index is searched as it is (DamagedIndexError: one fails its CRC)."""
+    for _, index in indexes:
+        index.fill_positions()
     metas = [(shard, _read_meta(index.path)) for shard, index in indexes]
     segments = [seg for _, meta in metas for seg in meta["segments"]]
     if len({seg["segment_id"] for seg in segments}) != len(segments) or any(

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 
 from ...engine.hooks import Pieces
 from ...errors import MemvidError, VersionMismatchError
 from .analyzer import load_tantivy
-from .manifest import MANIFEST_VERSION, LexManifest, content_identity
+from .manifest import MANIFEST_VERSION, POSITIONS, TAIL_BYTES, LexManifest, content_identity
 from .schema import WRITER_HEAP, LexDoc, add_docs, check_docs, open_index, schema
 from .unpack import (
     MARKER,
@@ -74,6 +75,10 @@ class LexBuilder:
         cleaner may have removed it: then make a new builder from the file's manifest)."""
         return complete(self.workdir, self._identity)
 
+    def positions_tail(self, name: str) -> list[int] | None:
+        """:func:`positions_tail` of the workdir's file ``name``."""
+        return positions_tail(os.path.join(self.workdir, name))
+
     def _meta(self) -> str:
         with open(os.path.join(self.workdir, "meta.json"), encoding="utf-8") as fh:
             return fh.read()
@@ -122,6 +127,17 @@ class LexBuilder:
 
 
 PIECE_BYTES = 8 << 20  # bytes of an index file read at a time
+
+
+def positions_tail(path: str) -> list[int] | None:
+    """[bytes, CRC-32] of the end of the positions file at ``path`` (the manifest's
+    ``tails``); None for another file, or one too small to leave anything out."""
+    size = os.path.getsize(path)
+    if not path.endswith(POSITIONS) or size <= TAIL_BYTES:
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(size - TAIL_BYTES)
+        return [TAIL_BYTES, zlib.crc32(fh.read(TAIL_BYTES))]
 
 
 def file_pieces(path: str) -> Pieces:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -13,7 +14,7 @@ from .cache_dir import prune_soon, touch, usable_root
 from .manifest import MANIFEST_VERSION, LexManifest
 from .query import check_syntax, parse_plain, plain_query, run_query_syntax, top_addressed
 from .schema import F_TEXT, open_index
-from .unpack import KEY_RE, discard, unpack
+from .unpack import KEY_RE, deferred_files, discard, fill_files, unpack
 
 
 class LexSearcher:
@@ -21,6 +22,8 @@ class LexSearcher:
 
     def __init__(self, path: str, docs: int | None = None) -> None:
         self.path = path
+        self._positions: tuple[LexManifest, Callable[[str], Any]] | None = None
+        self._fill_lock = threading.Lock()
         self._index = open_index(path)
         self._index.config_reader("manual")
         self._searcher = self._index.searcher()
@@ -35,10 +38,12 @@ class LexSearcher:
 
     @classmethod
     def open(cls, manifest: LexManifest, read_file: Callable[[str], bytes | memoryview],
-             cache_root: str, key: str, *,
-             done: Callable[[str], None] | None = None) -> LexSearcher:
+             cache_root: str, key: str, *, done: Callable[[str], None] | None = None,
+             read_tail: Callable[[str], bytes | memoryview] | None = None) -> LexSearcher:
         """Open the manifest's index from ``<cache_root>/<key>/``, unpacking it there first
         unless a complete copy is already present (``done(name)``: a file was copied).
+        ``read_tail``: the positions files are unpacked as their tails alone, and filled
+        by the first query that reads them (:meth:`fill_positions`).
 
         Concurrent processes may race to unpack the same key: each writes a private temp
         dir and renames it into place; the loser drops its copy and uses the winner's.
@@ -51,15 +56,17 @@ class LexSearcher:
                 f"lexical index manifest version {manifest.version} is not supported")
         t0 = time.perf_counter()
         root = usable_root(cache_root)
-        path, unpacked = unpack(manifest, read_file, root, key, done)
+        path, unpacked = unpack(manifest, read_file, root, key, done, read_tail)
         t1 = time.perf_counter()
         try:
             self = cls(path, manifest.docs)
         except (ValueError, OSError):  # a damaged or vanished cache copy: unpack again, once
             discard(path)
-            path, unpacked = unpack(manifest, read_file, root, key, done)
+            path, unpacked = unpack(manifest, read_file, root, key, done, read_tail)
             t1 = time.perf_counter()
             self = cls(path, manifest.docs)
+        if deferred_files(path):
+            self._positions = (manifest, read_file)
         if unpacked:
             prune_soon(root)
         else:
@@ -72,6 +79,15 @@ class LexSearcher:
     def open_dir(cls, path: str) -> LexSearcher:
         """Open an index directory as is (e.g. a :class:`~.builder.LexBuilder` workdir)."""
         return cls(path)
+
+    def fill_positions(self) -> None:
+        """Write whole the positions files unpacked as their tails (what phrase queries
+        read), checked; a no-op once they are (DamagedIndexError: one fails its CRC)."""
+        with self._fill_lock:
+            if self._positions is not None:
+                manifest, read_file = self._positions
+                fill_files(self.path, manifest, read_file)
+                self._positions = None
 
     @property
     def num_docs(self) -> int:
@@ -131,7 +147,8 @@ class LexSearcher:
             raise MemvidError("lexical index is closed")
         if limit <= 0 or not query or not query.strip():
             return []
-        if syntax == "query":
+        if syntax == "query":  # any query of the language may read positions
+            self.fill_positions()
             return run_query_syntax(self._index, self._searcher, query, limit, self.num_docs)
         return [(gid, score) for _, gid, score in self.search_segments(query, limit)]
 
@@ -143,6 +160,8 @@ class LexSearcher:
         pq = parse_plain(query)
         if limit <= 0 or pq.empty:
             return []
+        if pq.phrases:
+            self.fill_positions()
         return top_addressed(self._searcher, plain_query(self._schema, pq), limit,
                              self.num_docs)
 

@@ -52,11 +52,22 @@ def read_marker(path: str) -> dict[str, Any] | None:
         return None
 
 
-def write_marker(path: str, identity: str, sizes: dict[str, int], kind: str) -> None:
-    tmp = os.path.join(path, MARKER + ".tmp")
+def write_marker(path: str, identity: str, sizes: dict[str, int], kind: str,
+                 deferred: list[str] | tuple[()] = ()) -> None:
+    """Mark ``path`` complete; ``deferred``: its positions files written as their tails
+    alone (:func:`write_files`), whole once :func:`fill_files` has written them."""
+    tmp = os.path.join(path, MARKER + f".{os.getpid()}-{threading.get_ident()}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"identity": identity, "sizes": sizes, "kind": kind}, fh)
+        json.dump({"identity": identity, "sizes": sizes, "kind": kind,
+                   "deferred": list(deferred)}, fh)
     os.replace(tmp, os.path.join(path, MARKER))
+
+
+def deferred_files(path: str) -> list[str]:
+    """The files of the unpacked index at ``path`` written as their tails alone."""
+    marker = read_marker(path) or {}
+    names = marker.get("deferred", [])
+    return [n for n in names if isinstance(n, str) and SEGMENT_FILE_RE.fullmatch(n)]
 
 
 def complete(path: str, identity: str, check_owner: bool = False) -> bool:
@@ -79,20 +90,29 @@ def complete(path: str, identity: str, check_owner: bool = False) -> bool:
 
 def write_files(path: str, manifest: LexManifest,
                  read_file: Callable[[str], bytes | memoryview],
-                 done: Callable[[str], None] | None = None) -> dict[str, int]:
+                 done: Callable[[str], None] | None = None,
+                 read_tail: Callable[[str], bytes | memoryview] | None = None
+                 ) -> dict[str, int]:
     """Write every manifest file (length and crc checked) and meta.json into ``path``;
-    ``done(name)`` is told when a file's bytes are no longer needed."""
+    ``done(name)`` is told when a file's bytes are no longer needed. With ``read_tail``
+    (a file's last bytes), the positions files the manifest has tails of are written as
+    those alone, checked, the rest of each left a hole of its length (only phrase
+    queries read it: :func:`fill_files` writes it first)."""
     sizes = {}
-    for name, (_off, length, crc) in sorted(manifest.files.items()):
+    deferred = set(manifest.deferred()) if read_tail is not None else set()
+    for name, (off, length, crc) in sorted(manifest.files.items()):
         if not SEGMENT_FILE_RE.fullmatch(name):
             raise DamagedIndexError(f"lexical index manifest names a bad file {name!r}",
                                     "segment:lex")
-        data = read_file(name)
-        if len(data) != length or (zlib.crc32(data) & 0xFFFFFFFF) != crc:
-            raise DamagedIndexError(
-                f"lexical index file {name} does not match its manifest entry "
-                f"(length {len(data)} vs {length})", "segment:lex", _off)
+        if name in deferred:
+            size, tail_crc = manifest.tails[name]
+            data = _checked(name, read_tail(name), size, tail_crc, off + length - size)
+            at = length - size
+        else:
+            data, at = _checked(name, read_file(name), length, crc, off), 0
         with open(os.path.join(path, name), "wb") as fh:
+            fh.truncate(length)
+            fh.seek(at)
             fh.write(data)
         del data
         if done is not None:
@@ -101,6 +121,32 @@ def write_files(path: str, manifest: LexManifest,
     with open(os.path.join(path, "meta.json"), "w", encoding="utf-8") as fh:
         fh.write(manifest.meta)
     return sizes
+
+
+def fill_files(path: str, manifest: LexManifest,
+               read_file: Callable[[str], bytes | memoryview]) -> None:
+    """Write whole, checked, the files of the index unpacked at ``path`` that
+    :func:`write_files` left as their tails (in place: an open index sees them), then mark
+    none deferred."""
+    marker = read_marker(path) or {}
+    for name in deferred_files(path):
+        off, length, crc = manifest.files[name]
+        data = _checked(name, read_file(name), length, crc, off)
+        with open(os.path.join(path, name), "r+b") as fh:
+            fh.write(data)
+    write_marker(path, str(marker.get("identity")), marker.get("sizes", {}),
+                 str(marker.get("kind", "cache")))
+
+
+def _checked(name: str, data: bytes | memoryview, length: int, crc: int, offset: int
+             ) -> bytes | memoryview:
+    """``data``, the ``length`` bytes of file ``name`` (or of its tail) at ``offset`` of
+    the .mv2, when they match the manifest's CRC; DamagedIndexError otherwise."""
+    if len(data) != length or (zlib.crc32(data) & 0xFFFFFFFF) != crc:
+        raise DamagedIndexError(
+            f"lexical index file {name} does not match its manifest entry "
+            f"(length {len(data)} vs {length})", "segment:lex", offset)
+    return data
 
 
 def rmtree(path: str) -> None:
@@ -146,9 +192,11 @@ def discard(path: str) -> None:
 
 
 def unpack(manifest: LexManifest, read_file: Callable[[str], bytes | memoryview],
-            cache_root: str, key: str,
-            done: Callable[[str], None] | None = None) -> tuple[str, bool]:
-    """Ensure ``<cache_root>/<key>`` holds the manifest's index; return (path, unpacked)."""
+           cache_root: str, key: str, done: Callable[[str], None] | None = None,
+           read_tail: Callable[[str], bytes | memoryview] | None = None
+           ) -> tuple[str, bool]:
+    """Ensure ``<cache_root>/<key>`` holds the manifest's index; return (path, unpacked).
+    ``read_tail``: its positions files may be unpacked as their tails (:func:`write_files`)."""
     final = os.path.join(cache_root, key)
     identity = manifest.identity()
     if complete(final, identity, check_owner=True):
@@ -158,8 +206,10 @@ def unpack(manifest: LexManifest, read_file: Callable[[str], bytes | memoryview]
         for _attempt in range(5):
             tmp = tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=cache_root)
             try:
-                sizes = write_files(tmp, manifest, read_file, done)
-                write_marker(tmp, identity, sizes, "cache")  # last: marks the copy complete
+                sizes = write_files(tmp, manifest, read_file, done, read_tail)
+                deferred = manifest.deferred() if read_tail is not None else []
+                # last: marks the copy complete
+                write_marker(tmp, identity, sizes, "cache", deferred)
                 try:
                     os.rename(tmp, final)
                     return final, True
