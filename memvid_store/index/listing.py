@@ -102,7 +102,8 @@ def _deep_page(snap: Snapshot, req: Listing, offset: int, limit: int | None
     postings answer exactly (:func:`_exact_gids`), without reading the versions before
     it one by one: the matches' current versions and their ``created`` from the columns
     in bulk, ordered (ties by gid), and the page sliced from them; None for any other
-    listing, or remote runs whose rows are read by the page."""
+    listing, remote runs whose rows are read by the page, or a collection's listing in
+    a file with runs written before postings."""
     if req.at is not None or req.order_by != "created_at" or any(
             run.rows_by_page for run in snap.runs):
         return None
@@ -112,6 +113,8 @@ def _deep_page(snap: Snapshot, req: Listing, offset: int, limit: int | None
         if gids is None:
             return None
     within = collection_term(req.collection) if snap.member_test(req.collection) else None
+    if within is not None and not all(run.has_postings for run in snap.runs):
+        return None
     by_run, delta = snap.current_gids(gids, within)
     found = [rows.astype("<i8") + run.base for run, rows in by_run]
     created = [np.frombuffer(run.part("created"), "<i8")[rows] for run, rows in by_run]

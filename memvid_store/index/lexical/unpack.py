@@ -55,12 +55,17 @@ def read_marker(path: str) -> dict[str, Any] | None:
 def write_marker(path: str, identity: str, sizes: dict[str, int], kind: str,
                  deferred: list[str] | tuple[()] = ()) -> None:
     """Mark ``path`` complete; ``deferred``: its positions files written as their tails
-    alone (:func:`write_files`), whole once :func:`fill_files` has written them."""
+    alone (:func:`write_files`), whole once :func:`fill_files` has written them. Such a
+    copy's marker names another identity (``DEFERRED``), which code unaware of deferred
+    files never takes for complete."""
     tmp = os.path.join(path, MARKER + f".{os.getpid()}-{threading.get_ident()}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"identity": identity, "sizes": sizes, "kind": kind,
-                   "deferred": list(deferred)}, fh)
+        json.dump({"identity": identity + (DEFERRED if deferred else ""), "sizes": sizes,
+                   "kind": kind, "deferred": list(deferred)}, fh)
     os.replace(tmp, os.path.join(path, MARKER))
+
+
+DEFERRED = "+deferred"  # the identity of a copy whose positions files are tails
 
 
 def deferred_files(path: str) -> list[str]:
@@ -71,9 +76,10 @@ def deferred_files(path: str) -> list[str]:
 
 
 def complete(path: str, identity: str, check_owner: bool = False) -> bool:
-    """True when ``path`` holds a fully written copy of the index ``identity``."""
+    """True when ``path`` holds a fully written copy of the index ``identity`` (its
+    positions files perhaps as their tails: :func:`deferred_files`)."""
     marker = read_marker(path)
-    if marker is None or marker.get("identity") != identity:
+    if marker is None or marker.get("identity") not in (identity, identity + DEFERRED):
         return False
     if check_owner and hasattr(os, "getuid"):
         try:
@@ -134,7 +140,7 @@ def fill_files(path: str, manifest: LexManifest,
         data = _checked(name, read_file(name), length, crc, off)
         with open(os.path.join(path, name), "r+b") as fh:
             fh.write(data)
-    write_marker(path, str(marker.get("identity")), marker.get("sizes", {}),
+    write_marker(path, manifest.identity(), marker.get("sizes", {}),
                  str(marker.get("kind", "cache")))
 
 
