@@ -636,6 +636,16 @@ class RunReader:
         start, end = self.items("idoff", row, row + 2)
         return self._page_span("ids", start, max(start, end))
 
+    def guessed_id_span(self, row: int) -> tuple[int, int]:
+        """:meth:`id_span` as ids of one length would place it, a quarter page either
+        side: read with the ``idoff`` items instead of after them, it holds the id when
+        ids are about as long as each other (a round fewer), else the id is read next as
+        before."""
+        _, length, _ = self._locate("ids")
+        each, slack = length / max(1, self.n), PAGE_BYTES // 4
+        lo, hi = int(row * each) - slack, int((row + 1) * each) + slack
+        return self._page_span("ids", max(0, lo), max(0, min(length, hi)))
+
     def _page_span(self, name: str, lo: int, hi: int) -> tuple[int, int]:
         """``(offset, size)`` in the file of the checked pages of part ``name`` holding
         its bytes ``[lo, hi)``."""

@@ -168,12 +168,13 @@ def order(ranked: Ranked) -> Ranked:
 
 def _fetch_ids(refs: list[RowRef]) -> None:
     """Announce the id reads of tied ``refs`` to a view that batches: their id offsets
-    in one round, then their ids in one."""
+    and where ids of one length would lie in one round, then any id that guess missed."""
     runs = [ref for ref in refs if getattr(ref, "run", None) is not None]
     if runs and runs[0].run.view.batches:
         view = runs[0].run.view
-        view.fetch([span for ref in runs if (span := ref.run.item_span("idoff", ref.row))],
-                   "rows", ROW_GAP)
+        view.fetch([span for ref in runs if (span := ref.run.item_span("idoff", ref.row))]
+                   + [ref.run.guessed_id_span(ref.row) for ref in runs
+                      if ref.run.by_page("ids")], "rows", ROW_GAP)
         view.fetch(id_spans(runs), "rows", ROW_GAP)
 
 
