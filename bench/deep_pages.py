@@ -6,10 +6,12 @@ puts, once into a ``MemvidStore`` file (kept in ``--dir`` for later runs) and on
 an ``InMemoryStore``. Each page is then asked for in a fresh process opening the file
 (*cold*: its records not decoded yet; the file in the page cache), then again in that
 process (*warm*); the reference store is asked in this process, twice. ``--engine DIR``
-runs the memvid side with another checkout's code. Results:
+runs the memvid side with another checkout's code; ``--ttl`` gives every item a time to
+live and opens the store with ``omit_expired`` (each search then filters expired items
+out; ``InMemoryStore`` has no TTL, so its items live on). Results:
 ``bench/results/deep-pages-<stamp>.json`` and ``.md``.
 
-Run ``python bench/deep_pages.py [--items 100000] [--engine DIR] [--dir DIR]``.
+Run ``python bench/deep_pages.py [--items 100000] [--ttl] [--engine DIR] [--dir DIR]``.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ OFFSETS = (0, 1_000, 10_000, 50_000, 90_000)
 NAMESPACE = ("users", "u1")
 REPEAT = 3
 
+TTL_MINUTES = 60 * 24 * 365
 PROBE = """
 import json, sys, time
 from memvid_integrations.langgraph import MemvidStore
-path, offset = sys.argv[1], int(sys.argv[2])
-with MemvidStore(path, readonly=True) as store:
+path, offset, ttl = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+config = {"default_ttl": 60 * 24 * 365, "omit_expired": True} if ttl else None
+with MemvidStore(path, readonly=True, ttl=config) as store:
     took = []
     for _ in range(2):
         began = time.perf_counter()
@@ -47,10 +51,11 @@ print(json.dumps({"cold_ms": took[0], "warm_ms": took[1], "keys": [i.key for i i
 """
 
 
-def puts(start: int, n: int) -> list[Any]:
+def puts(start: int, n: int, ttl: bool = False) -> list[Any]:
     from langgraph.store.base import PutOp
 
-    return [PutOp(NAMESPACE, f"k{i}", {"text": f"item {i}", "n": i})
+    return [PutOp(NAMESPACE, f"k{i}", {"text": f"item {i}", "n": i},
+                  ttl=TTL_MINUTES if ttl else None)
             for i in range(start, min(n, start + 1000))]
 
 
@@ -63,15 +68,16 @@ def reference(n: int) -> Any:
     return store
 
 
-def build(path: Path, n: int) -> None:
+def build(path: Path, n: int, ttl: bool) -> None:
     from memvid_integrations.langgraph import MemvidStore
 
     if path.exists():
         return
     progress(f"deep pages: writing {n:,} items")
-    with MemvidStore(str(path)) as store:
+    config = {"default_ttl": TTL_MINUTES, "omit_expired": True} if ttl else None
+    with MemvidStore(str(path), ttl=config) as store:
         for start in range(0, n, 1000):
-            store.batch(puts(start, n))
+            store.batch(puts(start, n, ttl))
 
 
 def timed(search: Any, offset: int) -> tuple[float, float, list[str]]:
@@ -83,15 +89,16 @@ def timed(search: Any, offset: int) -> tuple[float, float, list[str]]:
     return took[0], took[1], [item.key for item in page]
 
 
-def measure(n: int, path: Path, engine: Path) -> dict[str, Any]:
-    build(path, n)
+def measure(n: int, path: Path, engine: Path, ttl: bool) -> dict[str, Any]:
+    build(path, n, ttl)
     with path.open("rb") as fh:  # the file in the page cache
         while fh.read(1 << 24):
             pass
     ref = reference(n)
     rows = []
     for offset in (o for o in OFFSETS if o < n):
-        runs = [run_in_checkout(PROBE, [str(path), str(offset)], engine) for _ in range(REPEAT)]
+        runs = [run_in_checkout(PROBE, [str(path), str(offset), str(int(ttl))], engine)
+                for _ in range(REPEAT)]
         mine = [timed(ref.search, offset) for _ in range(REPEAT)]
         expected = [f"k{i}" for i in range(offset, min(n, offset + 10))]
         assert all(r["keys"] == expected for r in runs), "memvid gave another page"
@@ -103,13 +110,14 @@ def measure(n: int, path: Path, engine: Path) -> dict[str, Any]:
                      "ref_again_ms": statistics.median(m[1] for m in mine)})
         progress(f"deep pages: offset {offset:,}: {rows[-1]}")
     return {"items": n, "file_mb": path.stat().st_size / 2**20, "engine": checkout_rev(engine),
-            "repeat": REPEAT, "rows": rows}
+            "repeat": REPEAT, "ttl": ttl, "rows": rows}
 
 
 def markdown(res: dict[str, Any]) -> str:
     r = res["result"]
     lines = heading("Deep pages of a LangGraph store", res)
-    lines += [f"{r['items']:,} items in one namespace ({r['file_mb']:.0f} MiB), "
+    lines += [f"{r['items']:,} items in one namespace ({r['file_mb']:.0f} MiB"
+              f"{', each with a TTL, read with omit_expired' if r.get('ttl') else ''}), "
               f"`search(ns, limit=10, offset=o)` by the code of commit {r['engine']}: memvid "
               "in a fresh process (cold), then again (warm); InMemoryStore in the bench's "
               f"process, twice. Medians of {r['repeat']}, ms.", "",
@@ -126,6 +134,7 @@ def markdown(res: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--ttl", action="store_true", help="items with a time to live")
     parser.add_argument("--engine", type=Path, default=HERE.parent,
                         help="a checkout whose code reads the file (default: this one)")
     parser.add_argument("--dir", type=Path, default=None,
@@ -133,8 +142,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="memvid-pages-") as work:
-        path = (args.dir or Path(work)) / f"pages-{args.items}.mv2"
-        result = measure(args.items, path, args.engine.resolve())
+        path = (args.dir or Path(work)) / f"pages-{args.items}{'-ttl' if args.ttl else ''}.mv2"
+        result = measure(args.items, path, args.engine.resolve(), args.ttl)
     save(new_result("deep_pages.py", result=result), args.out, "deep-pages", markdown,
          show=True)
 

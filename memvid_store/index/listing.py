@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
 from ..engine.distinct import distinct
@@ -277,19 +278,83 @@ def _count_and(snap: Snapshot, spec: Mapping[str, Any], within: str | None) -> i
 
 
 def _exact_gids(snap: Snapshot, spec: Mapping[str, Any]) -> Any | None:
-    """Gids (numpy, ascending) of the versions of any visibility that match a
-    conjunction of entries the postings each answer exactly, at least one of them
-    positive: posted under a term of every positive entry and under none of a negated
-    one's; None for any other filter, or when a run has no postings."""
-    parts = _exact_parts(snap, [{key: cond} for key, cond in spec.items()])
-    if parts is None or not parts[0]:
+    """Gids (numpy, ascending, distinct) of the versions of any visibility that match a
+    conjunction of entries, at least one of them positive, each answered from the
+    indexes: terms the postings answer exactly (posted under one of them, or under none
+    for a negated entry), a window on a top-level key (:func:`_window_gids`), and ``$or``
+    / ``$and`` of such filters; None for any other filter, or when a run has no
+    postings."""
+    if not all(run.has_postings for run in snap.runs):
         return None
-    positive, negated = parts
-    matching = _every(snap, positive)
-    if negated:
-        matching = np.setdiff1d(matching, _posted(snap, [t for ts in negated for t in ts]),
-                                assume_unique=True)
+    positive, negated = [], []
+    for key, cond in spec.items():
+        if key in ("$or", "$and") and isinstance(cond, list) and cond:
+            found = [_exact_gids(snap, branch) for branch in cond]
+            if any(gids is None for gids in found):
+                return None
+            positive.append(distinct(np.concatenate(found)) if key == "$or"
+                            else reduce(_both, found))
+            continue
+        plan = plan_terms({key: cond})
+        items = plan.groups[0] if len(plan.groups) == 1 else ()
+        if plan.exact and items and all(isinstance(t, str) for t in items):
+            positive.append(_posted(snap, list(items)))  # type: ignore[arg-type]
+        elif plan.only_excluded and not plan.groups:
+            negated.append(_posted(snap, list(plan.excluded)))
+        elif len(items) == 1 and isinstance(items[0], Range) and (
+                found := _window_gids(snap, key, cond, items[0])) is not None:
+            positive.append(found)
+        else:
+            return None
+    if not positive:
+        return None
+    matching = reduce(_both, positive)
+    for gids in negated:
+        matching = matching[~_within(matching, gids)]
     return matching
+
+
+def _within(gids: Any, others: Any) -> Any:
+    """Which of ``gids`` are in ``others`` (both ascending, distinct), by a binary search
+    each (numpy 2's ``isin`` and set operations sort both, or hash them)."""
+    if not len(others):
+        return np.zeros(len(gids), np.bool_)
+    at = np.minimum(np.searchsorted(others, gids), len(others) - 1)
+    return others[at] == gids
+
+
+def _both(gids: Any, others: Any) -> Any:
+    """The gids in both ascending distinct arrays."""
+    return gids[_within(gids, others)]
+
+
+def _window_gids(snap: Snapshot, key: str, cond: Any, window: Range) -> Any | None:
+    """Gids (numpy, ascending, distinct) of the versions of any visibility that match
+    ``{key: cond}``, one window on a top-level key (:func:`_plain_window`): those with a
+    value stored strictly inside, from the value columns, and those that may match (a
+    value at a bound, several values, the delta's) checked on their record; None for
+    another entry, or when a run lacks the value columns."""
+    if not _plain_window(key, cond, window):
+        return None
+    split = snap.window_split(window.path, window.lo, window.hi, kind=window.kind)
+    if split is None:
+        return None
+    sure, check = split
+    entry = compile_filter({key: cond})
+    parts = [rows.astype("<i8") + run.base for run, rows in sure]
+    parts.append(np.array([ref.gid for ref in check if entry(*snap.record(ref)[4:])], "<i8"))
+    return np.sort(np.concatenate(parts))  # distinct: the checked are not among the sure
+
+
+def _plain_window(key: str, cond: Any, window: Range) -> bool:
+    """Whether ``{key: cond}`` is one window on a top-level key the value columns answer
+    (``{"at": {"$gte": a, "$lt": b}}``, or one side of it: ``{"n": {"$gt": 3}}``)."""
+    return not (key.startswith("$") or key in TAGS_KEYS or "." in window.path
+                or not isinstance(cond, dict) or not cond
+                or not cond.keys() <= WINDOW_OPS[0] | WINDOW_OPS[1]
+                or any(len(ops & cond.keys()) > 1 for ops in WINDOW_OPS)
+                or (window.lo is None) != (not WINDOW_OPS[0] & cond.keys())
+                or (window.hi is None) != (not WINDOW_OPS[1] & cond.keys()))
 
 
 def _exact_parts(snap: Snapshot, specs: list[Any]
@@ -344,12 +409,7 @@ def _count_window(snap: Snapshot, req: Listing, window: Range, within: str | Non
     if len(req.filter.spec) != 1:
         return None
     ((key, cond),) = req.filter.spec.items()
-    if (key.startswith("$") or key in TAGS_KEYS or "." in window.path
-            or not isinstance(cond, dict) or not cond
-            or not cond.keys() <= WINDOW_OPS[0] | WINDOW_OPS[1]
-            or any(len(ops & cond.keys()) > 1 for ops in WINDOW_OPS)
-            or (window.lo is None) != (not WINDOW_OPS[0] & cond.keys())
-            or (window.hi is None) != (not WINDOW_OPS[1] & cond.keys())):
+    if not _plain_window(key, cond, window):
         return None
     if snap.windowed_count(window.path, window.lo, window.hi, kind=window.kind) < bulk:
         return None

@@ -147,3 +147,41 @@ def test_select_and_count_match_the_model(corpus, spec, collection, window, when
     # the ids alone, from the postings and columns however many match
     assert handle.select_ids(spec, as_of=as_of, time_range=window) == expected_ids(
         frames, spec, window, "created_at", False)
+
+
+bounds = st.sampled_from([0, 1, 1.5, 2, -1, "", "a", "b"])
+leaves = st.one_of(
+    st.builds(lambda k, v: {k: v}, st.sampled_from(["a", "b", "tags"]), st.sampled_from(COMMON)),
+    st.builds(lambda k, vs: {k: {"$in": vs}}, st.sampled_from(["a", "b"]),
+              st.lists(st.sampled_from(COMMON), min_size=1, max_size=3)),
+    st.builds(lambda k, v: {k: {"$ne": v}}, st.sampled_from(["a", "b"]), st.sampled_from(COMMON)),
+    st.builds(lambda k, op, v: {k: {op: v}}, st.sampled_from(["a", "b"]),
+              st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), bounds),
+    st.builds(lambda k, lo, hi: {k: {"$gte": lo, "$lt": hi}}, st.sampled_from(["a", "b"]),
+              bounds, bounds))
+indexed = st.one_of(
+    leaves,
+    st.builds(lambda x, y: {**x, **y}, leaves, leaves),
+    st.builds(lambda xs: {"$or": xs}, st.lists(leaves, min_size=1, max_size=3)),
+    st.builds(lambda x, xs: {**x, "$or": xs}, leaves, st.lists(leaves, min_size=1, max_size=2)))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(spec=indexed, collection=st.sampled_from(COLLECTIONS), window=windows,
+       reverse=st.booleans(),
+       page=st.tuples(st.integers(0, 12), st.one_of(st.none(), st.integers(0, 8))))
+def test_deep_pages_of_indexed_filters_match_the_model(corpus, spec, collection, window,
+                                                       reverse, page):
+    """Every page taken as a deep one (from the columns in bulk) where the filter is
+    answered from the indexes: terms, windows on a key, their $or."""
+    mem, history, _ = corpus
+    handle = mem if collection == "default" else mem.collection(collection)
+    expected = expected_ids(history[-1][collection], spec, window, "created_at", reverse)
+    offset, limit = page
+    end = None if limit is None else offset + limit
+    with patch.object(listing, "DEEP_SHARE", 0), patch.object(listing, "BULK_COUNT", 0), \
+            patch.object(listing, "BULK_COUNT_LOADED", 0):
+        got = handle.select(spec, reverse=reverse, offset=offset, limit=limit,
+                            time_range=window)
+    assert [f.id for f in got] == expected[offset:end]
