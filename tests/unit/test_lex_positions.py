@@ -162,3 +162,29 @@ def test_a_manifest_names_tails_of_its_positions_files_only(tails):
     raw["tails"] = tails
     with pytest.raises(CorruptFileError):
         LexManifest.from_json(json.dumps(raw).encode())
+
+
+@pytest.mark.parametrize("then", ["pruned", "replaced"])
+def test_positions_fill_the_files_the_index_opened(mem_path, tmp_path, then):
+    """The unpacked copy is pruned, or replaced by another process's copy, while a reader
+    holds it: the reader's phrase query fills the files its index maps (never reads a
+    hole), and leaves the other copy's marker as it is."""
+    import shutil
+
+    build(mem_path)
+    cache = str(tmp_path / "cache")
+    with Memory.open(mem_path, readonly=True, warmup="none") as mem:
+        assert len(mem.find("harbor", k=1000, mode="lexical")) == 600
+        copy = marker(cache)["dir"]
+        shutil.move(copy, str(tmp_path / "gone"))
+        if then == "replaced":
+            shutil.copytree(str(tmp_path / "gone"), copy)
+        shutil.rmtree(str(tmp_path / "gone"))
+        assert ids(mem.find('"harbor light"', k=1000, mode="lexical")) == set(range(0, 3000, 10))
+        if then == "replaced":
+            assert marker(cache)["deferred"]  # not its files: still to fill
+    if then == "replaced":
+        with Memory.open(mem_path, readonly=True, warmup="none") as mem:
+            assert ids(mem.find('"harbor light"', k=1000, mode="lexical")) == set(
+                range(0, 3000, 10))
+            assert marker(cache)["deferred"] == []

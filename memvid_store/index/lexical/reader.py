@@ -14,7 +14,9 @@ from .cache_dir import prune_soon, touch, usable_root
 from .manifest import MANIFEST_VERSION, LexManifest
 from .query import check_syntax, parse_plain, plain_query, run_query_syntax, top_addressed
 from .schema import F_TEXT, open_index
-from .unpack import KEY_RE, deferred_files, discard, fill_files, unpack
+from .unpack import KEY_RE, PinnedFiles, discard, unpack
+
+OPEN_ATTEMPTS = 3  # unpacks of a copy that vanishes or changes while it opens
 
 
 class LexSearcher:
@@ -22,7 +24,7 @@ class LexSearcher:
 
     def __init__(self, path: str, docs: int | None = None) -> None:
         self.path = path
-        self._positions: tuple[LexManifest, Callable[[str], Any]] | None = None
+        self._positions: tuple[LexManifest, Callable[[str], Any], PinnedFiles] | None = None
         self._fill_lock = threading.Lock()
         self._index = open_index(path)
         self._index.config_reader("manual")
@@ -56,17 +58,30 @@ class LexSearcher:
                 f"lexical index manifest version {manifest.version} is not supported")
         t0 = time.perf_counter()
         root = usable_root(cache_root)
-        path, unpacked = unpack(manifest, read_file, root, key, done, read_tail)
-        t1 = time.perf_counter()
-        try:
-            self = cls(path, manifest.docs)
-        except (ValueError, OSError):  # a damaged or vanished cache copy: unpack again, once
-            discard(path)
+        for attempt in range(OPEN_ATTEMPTS):
             path, unpacked = unpack(manifest, read_file, root, key, done, read_tail)
             t1 = time.perf_counter()
-            self = cls(path, manifest.docs)
-        if deferred_files(path):
-            self._positions = (manifest, read_file)
+            try:
+                pinned = PinnedFiles(path)
+            except OSError:  # the copy vanished: unpack again
+                continue
+            try:
+                self = cls(path, manifest.docs)
+            except (ValueError, OSError):  # a damaged or vanished copy: unpack again, once
+                pinned.close()
+                if attempt:
+                    raise
+                discard(path)
+                continue
+            if pinned.unchanged():
+                break
+            pinned.close()  # replaced while the index opened it: open the new copy
+            self.close()
+        else:
+            raise MemvidError(f"the lexical index copy in {root} keeps changing while it "
+                              "opens (set MEMVID_CACHE_DIR to a private directory)")
+        if pinned.fds:
+            self._positions = (manifest, read_file, pinned)
         if unpacked:
             prune_soon(root)
         else:
@@ -85,8 +100,8 @@ class LexSearcher:
         read), checked; a no-op once they are (DamagedIndexError: one fails its CRC)."""
         with self._fill_lock:
             if self._positions is not None:
-                manifest, read_file = self._positions
-                fill_files(self.path, manifest, read_file)
+                manifest, read_file, pinned = self._positions
+                pinned.fill(manifest, read_file)
                 self._positions = None
 
     @property
@@ -168,6 +183,10 @@ class LexSearcher:
     def close(self) -> None:
         self._searcher = None
         self._index = None
+        with self._fill_lock:
+            if self._positions is not None:
+                self._positions[2].close()
+                self._positions = None
 
 
 def _find_explained(node: Any, prefix: str) -> float | None:

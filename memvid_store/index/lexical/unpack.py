@@ -129,19 +129,50 @@ def write_files(path: str, manifest: LexManifest,
     return sizes
 
 
-def fill_files(path: str, manifest: LexManifest,
-               read_file: Callable[[str], bytes | memoryview]) -> None:
-    """Write whole, checked, the files of the index unpacked at ``path`` that
-    :func:`write_files` left as their tails (in place: an open index sees them), then mark
-    none deferred."""
-    marker = read_marker(path) or {}
-    for name in deferred_files(path):
-        off, length, crc = manifest.files[name]
-        data = _checked(name, read_file(name), length, crc, off)
-        with open(os.path.join(path, name), "r+b") as fh:
-            fh.write(data)
-    write_marker(path, manifest.identity(), marker.get("sizes", {}),
-                 str(marker.get("kind", "cache")))
+class PinnedFiles:
+    """The files of the index unpacked at ``path`` that :func:`write_files` left as their
+    tails, held open from before the index opens them: :meth:`fill` writes into the
+    files that index maps, whatever then happens to the directory (pruned, or replaced
+    by another process's copy)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fds: dict[str, int] = {}
+        try:
+            for name in deferred_files(path):
+                self.fds[name] = os.open(os.path.join(path, name), os.O_RDWR)
+        except OSError:
+            self.close()
+            raise
+
+    def unchanged(self) -> bool:
+        """Whether the directory still holds the files held (the index opened them)."""
+        try:
+            return all(os.stat(os.path.join(self.path, name)).st_ino == os.fstat(fd).st_ino
+                       for name, fd in self.fds.items())
+        except OSError:
+            return False
+
+    def fill(self, manifest: LexManifest,
+             read_file: Callable[[str], bytes | memoryview]) -> None:
+        """Write the held files whole, checked (DamagedIndexError), then mark the
+        directory's copy complete if its files are still these."""
+        for name, fd in self.fds.items():
+            off, length, crc = manifest.files[name]
+            data = memoryview(_checked(name, read_file(name), length, crc, off)).cast("B")
+            done = 0
+            while done < len(data):
+                done += os.pwrite(fd, data[done:], done)
+        if self.unchanged():
+            marker = read_marker(self.path) or {}
+            write_marker(self.path, manifest.identity(), marker.get("sizes", {}),
+                         str(marker.get("kind", "cache")))
+        self.close()
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds = {}
 
 
 def _checked(name: str, data: bytes | memoryview, length: int, crc: int, offset: int
