@@ -142,12 +142,29 @@ def count_refs(snap: Snapshot, req: Listing) -> int:
     if req.filter is None and req.window is None and req.at is None:
         return _current(snap, req)
     counted = _count_posted(snap, req)
+    if counted is None:
+        counted = _count_indexed(snap, req)
     if counted is not None:
         return counted
     negated = _negated(req)
     if negated is not None:  # the current versions less those the negated filter lists
         return _current(snap, req) - count_refs(snap, negated)
     return sum(1 for _ in matching(snap, req, share=COUNT_SELECTIVE))
+
+
+def _count_indexed(snap: Snapshot, req: Listing) -> int | None:
+    """The count of a current listing without a window whose filter the indexes answer
+    (:func:`_exact_gids`: terms, windows on a key, their ``$or``), from the columns in
+    bulk, once the collection holds ``BULK_COUNT`` versions (``BULK_COUNT_LOADED`` with
+    numpy loaded); None otherwise."""
+    bulk = BULK_COUNT_LOADED if loaded("numpy") is not None else BULK_COUNT
+    if req.at is not None or req.window is not None or _current(snap, req) < bulk:
+        return None
+    gids = _exact_gids(snap, req.filter.spec)
+    if gids is None:
+        return None
+    within = collection_term(req.collection) if snap.member_test(req.collection) else None
+    return snap.count_current_gids(gids, within)
 
 
 def _current(snap: Snapshot, req: Listing) -> int:
