@@ -25,11 +25,9 @@ class LexSearcher:
     def __init__(self, path: str, docs: int | None = None) -> None:
         self.path = path
         self._positions: tuple[LexManifest, Callable[[str], Any], PinnedFiles] | None = None
+        self._reopen: Callable[[], str] | None = None  # a whole copy's path, unpacked
         self._fill_lock = threading.Lock()
-        self._index = open_index(path)
-        self._index.config_reader("manual")
-        self._searcher = self._index.searcher()
-        self._schema = self._index.schema
+        self._load(path)
         self._avgdl: dict[str, float] = {}
         self.unpacked = False
         self.timings: dict[str, float] = {}
@@ -37,6 +35,14 @@ class LexSearcher:
             raise CorruptFileError(
                 f"lexical index holds {self._searcher.num_docs} documents, manifest says "
                 f"{docs}", "segment:lex")
+
+    def _load(self, path: str) -> None:
+        """Open the index at ``path`` (tantivy maps its files now)."""
+        self.path = path
+        self._index = open_index(path)
+        self._index.config_reader("manual")
+        self._searcher = self._index.searcher()
+        self._schema = self._index.schema
 
     @classmethod
     def open(cls, manifest: LexManifest, read_file: Callable[[str], bytes | memoryview],
@@ -68,20 +74,19 @@ class LexSearcher:
             try:
                 self = cls(path, manifest.docs)
             except (ValueError, OSError):  # a damaged or vanished copy: unpack again, once
-                pinned.close()
                 if attempt:
                     raise
                 discard(path)
                 continue
             if pinned.unchanged():
                 break
-            pinned.close()  # replaced while the index opened it: open the new copy
-            self.close()
+            self.close()  # replaced while the index opened it: open the new copy
         else:
             raise MemvidError(f"the lexical index copy in {root} keeps changing while it "
                               "opens (set MEMVID_CACHE_DIR to a private directory)")
-        if pinned.fds:
+        if pinned.inodes:
             self._positions = (manifest, read_file, pinned)
+            self._reopen = lambda: unpack(manifest, read_file, root, key, done)[0]
         if unpacked:
             prune_soon(root)
         else:
@@ -101,7 +106,11 @@ class LexSearcher:
         with self._fill_lock:
             if self._positions is not None:
                 manifest, read_file, pinned = self._positions
-                pinned.fill(manifest, read_file)
+                if not pinned.fill(manifest, read_file):  # its files are gone or replaced
+                    self._load(self._reopen())  # a whole copy: nothing left to fill
+                    if self._searcher.num_docs != manifest.docs:
+                        raise CorruptFileError("lexical index holds another number of "
+                                               "documents than its manifest", "segment:lex")
                 self._positions = None
 
     @property
@@ -183,10 +192,6 @@ class LexSearcher:
     def close(self) -> None:
         self._searcher = None
         self._index = None
-        with self._fill_lock:
-            if self._positions is not None:
-                self._positions[2].close()
-                self._positions = None
 
 
 def _find_explained(node: Any, prefix: str) -> float | None:

@@ -75,11 +75,13 @@ def deferred_files(path: str) -> list[str]:
     return [n for n in names if isinstance(n, str) and SEGMENT_FILE_RE.fullmatch(n)]
 
 
-def complete(path: str, identity: str, check_owner: bool = False) -> bool:
-    """True when ``path`` holds a fully written copy of the index ``identity`` (its
-    positions files perhaps as their tails: :func:`deferred_files`)."""
+def complete(path: str, identity: str, check_owner: bool = False,
+             deferred: bool = False) -> bool:
+    """True when ``path`` holds a fully written copy of the index ``identity`` (with
+    ``deferred``, perhaps its positions files as their tails: :func:`deferred_files`)."""
     marker = read_marker(path)
-    if marker is None or marker.get("identity") not in (identity, identity + DEFERRED):
+    if marker is None or marker.get("identity") not in (
+            identity, identity + DEFERRED if deferred else identity):
         return False
     if check_owner and hasattr(os, "getuid"):
         try:
@@ -131,48 +133,52 @@ def write_files(path: str, manifest: LexManifest,
 
 class PinnedFiles:
     """The files of the index unpacked at ``path`` that :func:`write_files` left as their
-    tails, held open from before the index opens them: :meth:`fill` writes into the
-    files that index maps, whatever then happens to the directory (pruned, or replaced
-    by another process's copy)."""
+    tails, known by their inodes from before the index opened them: :meth:`fill` writes
+    only into those files (the ones the index maps), never into a copy that replaced them
+    (pruned, or unpacked again by another process)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.fds: dict[str, int] = {}
-        try:
-            for name in deferred_files(path):
-                self.fds[name] = os.open(os.path.join(path, name), os.O_RDWR)
-        except OSError:
-            self.close()
-            raise
+        self.inodes = {name: _inode(os.stat(os.path.join(path, name)))
+                       for name in deferred_files(path)}
 
     def unchanged(self) -> bool:
-        """Whether the directory still holds the files held (the index opened them)."""
+        """Whether the directory still holds the files known (the index opened them)."""
         try:
-            return all(os.stat(os.path.join(self.path, name)).st_ino == os.fstat(fd).st_ino
-                       for name, fd in self.fds.items())
+            return all(_inode(os.stat(os.path.join(self.path, name))) == inode
+                       for name, inode in self.inodes.items())
         except OSError:
             return False
 
     def fill(self, manifest: LexManifest,
-             read_file: Callable[[str], bytes | memoryview]) -> None:
-        """Write the held files whole, checked (DamagedIndexError), then mark the
-        directory's copy complete if its files are still these."""
-        for name, fd in self.fds.items():
-            off, length, crc = manifest.files[name]
-            data = memoryview(_checked(name, read_file(name), length, crc, off)).cast("B")
-            done = 0
-            while done < len(data):
-                done += os.pwrite(fd, data[done:], done)
+             read_file: Callable[[str], bytes | memoryview]) -> bool:
+        """Write the known files whole, checked (DamagedIndexError), and mark the copy
+        complete; False when one is no longer the file known (nothing more is written:
+        the index must be opened from a whole copy)."""
+        for name, inode in self.inodes.items():
+            try:
+                fd = os.open(os.path.join(self.path, name), os.O_RDWR)
+            except OSError:
+                return False
+            try:
+                if _inode(os.fstat(fd)) != inode:
+                    return False
+                off, length, crc = manifest.files[name]
+                data = memoryview(_checked(name, read_file(name), length, crc, off)).cast("B")
+                done = 0
+                while done < len(data):
+                    done += os.pwrite(fd, data[done:], done)
+            finally:
+                os.close(fd)
         if self.unchanged():
             marker = read_marker(self.path) or {}
             write_marker(self.path, manifest.identity(), marker.get("sizes", {}),
                          str(marker.get("kind", "cache")))
-        self.close()
+        return True
 
-    def close(self) -> None:
-        for fd in self.fds.values():
-            os.close(fd)
-        self.fds = {}
+
+def _inode(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
 
 
 def _checked(name: str, data: bytes | memoryview, length: int, crc: int, offset: int
@@ -233,10 +239,12 @@ def unpack(manifest: LexManifest, read_file: Callable[[str], bytes | memoryview]
            read_tail: Callable[[str], bytes | memoryview] | None = None
            ) -> tuple[str, bool]:
     """Ensure ``<cache_root>/<key>`` holds the manifest's index; return (path, unpacked).
-    ``read_tail``: its positions files may be unpacked as their tails (:func:`write_files`)."""
+    ``read_tail``: its positions files may be unpacked as their tails (:func:`write_files`);
+    without it, a copy holding them so is replaced by a whole one."""
     final = os.path.join(cache_root, key)
     identity = manifest.identity()
-    if complete(final, identity, check_owner=True):
+    deferring = read_tail is not None
+    if complete(final, identity, check_owner=True, deferred=deferring):
         return final, False
     try:
         os.makedirs(cache_root, mode=0o700, exist_ok=True)
@@ -251,7 +259,7 @@ def unpack(manifest: LexManifest, read_file: Callable[[str], bytes | memoryview]
                     os.rename(tmp, final)
                     return final, True
                 except OSError:
-                    if complete(final, identity, check_owner=True):
+                    if complete(final, identity, check_owner=True, deferred=deferring):
                         return final, True  # another process won the race
                     discard(final)  # a stale or foreign copy under this key
             finally:
