@@ -186,3 +186,20 @@ def test_positions_are_never_read_from_a_copy_that_replaced_them(mem_path, tmp_p
             i for i in range(3000) if i % 10 in (0, 1)}
     with Memory.open(mem_path, readonly=True, warmup="none") as mem:
         assert ids(mem.find('"harbor light"', k=1000, mode="lexical")) == set(range(0, 3000, 10))
+
+
+def test_compaction_writes_the_tails_of_its_new_positions_files(mem_path, tmp_path):
+    import warnings
+
+    build(mem_path)
+    with Memory.open(mem_path) as mem:
+        mem.delete_many([f"d{i}" for i in range(0, 3000, 7)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mem.compact()
+    manifest = manifest_of(mem_path)
+    (name,) = manifest.deferred()
+    assert manifest.tails[name][0] == TAIL_BYTES
+    with Memory.open(mem_path, readonly=True, warmup="none") as mem:
+        kept = {i for i in range(0, 3000, 10) if i % 7}
+        assert ids(mem.find('"harbor light"', k=1000, mode="lexical")) == kept
