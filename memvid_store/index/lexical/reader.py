@@ -31,10 +31,7 @@ class LexSearcher:
         self._avgdl: dict[str, float] = {}
         self.unpacked = False
         self.timings: dict[str, float] = {}
-        if docs is not None and self._searcher.num_docs != docs:
-            raise CorruptFileError(
-                f"lexical index holds {self._searcher.num_docs} documents, manifest says "
-                f"{docs}", "segment:lex")
+        self._check_docs(docs)
 
     def _load(self, path: str) -> None:
         """Open the index at ``path`` (tantivy maps its files now)."""
@@ -43,6 +40,12 @@ class LexSearcher:
         self._index.config_reader("manual")
         self._searcher = self._index.searcher()
         self._schema = self._index.schema
+
+    def _check_docs(self, docs: int | None) -> None:
+        if docs is not None and self._searcher.num_docs != docs:
+            raise CorruptFileError(
+                f"lexical index holds {self._searcher.num_docs} documents, manifest says "
+                f"{docs}", "segment:lex")
 
     @classmethod
     def open(cls, manifest: LexManifest, read_file: Callable[[str], bytes | memoryview],
@@ -108,9 +111,7 @@ class LexSearcher:
                 manifest, read_file, pinned = self._positions
                 if not pinned.fill(manifest, read_file):  # its files are gone or replaced
                     self._load(self._reopen())  # a whole copy: nothing left to fill
-                    if self._searcher.num_docs != manifest.docs:
-                        raise CorruptFileError("lexical index holds another number of "
-                                               "documents than its manifest", "segment:lex")
+                    self._check_docs(manifest.docs)
                 self._positions = None
 
     @property
