@@ -74,6 +74,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                "application/json")
         arrived = time.perf_counter()
         self._sent, self._last_write = 0, 0.0
+        self.server.log.begin()  # type: ignore[attr-defined]
         try:
             self._serve(body)
         finally:
@@ -200,18 +201,30 @@ def _xml(text: str) -> str:
 
 
 class RequestLog:
-    """The requests served: (method, arrived, done, body bytes), on the server's clock."""
+    """The requests served: (method, arrived, done, body bytes), on the server's clock.
+    A request is logged after its reply is written, when its client may already have
+    asked for the log: ``take`` waits (up to ``WAIT_S``) for the requests being served."""
+
+    WAIT_S = 5.0
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self._rows: list[tuple[str, float, float, int]] = []
+        self._serving = 0
+
+    def begin(self) -> None:
+        with self._changed:
+            self._serving += 1
 
     def add(self, method: str, arrived: float, done: float, sent: int) -> None:
-        with self._lock:
+        with self._changed:
             self._rows.append((method, arrived, done, sent))
+            self._serving -= 1
+            self._changed.notify_all()
 
     def take(self) -> list[tuple[str, float, float, int]]:
-        with self._lock:
+        with self._changed:
+            self._changed.wait_for(lambda: self._serving == 0, timeout=self.WAIT_S)
             rows, self._rows = self._rows, []
         return rows
 
