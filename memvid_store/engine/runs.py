@@ -64,6 +64,7 @@ from __future__ import annotations
 import json
 import struct
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from itertools import pairwise
@@ -757,6 +758,13 @@ class RunReader:
         rows = self._posted_slice(*self._term_range(h))
         i = bisect_left(rows, row)
         return i < len(rows) and rows[i] == row
+
+    def posted_under(self, row: int, groups: Sequence[Sequence[int]],
+                     excluded: Sequence[int]) -> bool:
+        """Whether ``row`` is posted under a term hash of every group and under none of
+        ``excluded`` (the run must have postings)."""
+        return (all(any(self.is_posted(h, row) for h in group) for group in groups)
+                and not any(self.is_posted(h, row) for h in excluded))
 
     def posted_array(self, h: int) -> Any:
         """``posted_rows`` as a numpy uint32 array (a view of the part, no copy; the

@@ -117,8 +117,7 @@ def posted_test(flt: FrameFilter) -> Callable[[RowRef], bool] | None:
         if run is None or not run.has_postings:
             return True
         try:
-            return (all(any(run.is_posted(h, ref.row) for h in group) for group in groups)
-                    and not any(run.is_posted(h, ref.row) for h in excluded))
+            return run.posted_under(ref.row, groups, excluded)
         except DamagedIndexError:
             return True
 

@@ -33,7 +33,7 @@ from ..engine.records import live_by_collection
 from ..engine.snapshot import RowRef, Snapshot
 from ..engine.substrings import substring_gids, tag_terms
 from ..engine.terms import collection_term, exists_term, term_hash
-from ..errors import InvalidInputError
+from ..errors import DamagedIndexError, InvalidInputError
 from ..lazy import loaded
 from ..lazy import numpy as np
 from .filters import TAGS_KEYS, FrameFilter, compile_filter
@@ -80,7 +80,7 @@ def select_refs(snap: Snapshot, req: Listing, *, offset: int = 0,
     out: list[RowRef] = []
     if limit == 0:
         return out
-    bulk = BULK_COUNT_LOADED if loaded("numpy") is not None else BULK_COUNT
+    bulk = _bulk()
     if offset >= bulk and offset >= DEEP_SHARE * (snap.toc.next_gid + len(snap.delta)):
         page = _deep_page(snap, req, offset, limit)
         if page is not None:
@@ -113,7 +113,7 @@ def _deep_page(snap: Snapshot, req: Listing, offset: int, limit: int | None
         gids = _exact_gids(snap, req.filter.spec)
         if gids is None:
             return None
-    within = collection_term(req.collection) if snap.member_test(req.collection) else None
+    within = _member_term(snap, req)
     if within is not None and not all(run.has_postings for run in snap.runs):
         return None
     by_run, delta = snap.current_gids(gids, within)
@@ -157,14 +157,25 @@ def _count_indexed(snap: Snapshot, req: Listing) -> int | None:
     (:func:`_exact_gids`: terms, windows on a key, their ``$or``), from the columns in
     bulk, once the collection holds ``BULK_COUNT`` versions (``BULK_COUNT_LOADED`` with
     numpy loaded); None otherwise."""
-    bulk = BULK_COUNT_LOADED if loaded("numpy") is not None else BULK_COUNT
+    bulk = _bulk()
     if req.at is not None or req.window is not None or _current(snap, req) < bulk:
         return None
     gids = _exact_gids(snap, req.filter.spec)
     if gids is None:
         return None
-    within = collection_term(req.collection) if snap.member_test(req.collection) else None
+    within = _member_term(snap, req)
     return snap.count_current_gids(gids, within)
+
+
+def _bulk() -> int:
+    """Versions from which the columns are read in bulk: worth importing numpy for, or
+    numpy's per-call cost once it is loaded."""
+    return BULK_COUNT_LOADED if loaded("numpy") is not None else BULK_COUNT
+
+
+def _member_term(snap: Snapshot, req: Listing) -> str | None:
+    """The posting term of the listing's collection; None when every version belongs."""
+    return collection_term(req.collection) if snap.member_test(req.collection) else None
 
 
 def _current(snap: Snapshot, req: Listing) -> int:
@@ -202,8 +213,8 @@ def _count_posted(snap: Snapshot, req: Listing) -> int | None:
     on one key, or an event-time window alone; None otherwise."""
     if req.at is not None:
         return None
-    bulk = BULK_COUNT_LOADED if loaded("numpy") is not None else BULK_COUNT
-    within = collection_term(req.collection) if snap.member_test(req.collection) else None
+    bulk = _bulk()
+    within = _member_term(snap, req)
     if req.window is not None:
         if req.filter is not None:
             return None
@@ -749,17 +760,22 @@ def _scanned(snap: Snapshot, req: Listing) -> Iterator[RowRef]:
     for ref in refs:
         if belongs is not None and not belongs(ref.frame_id()):
             continue
+        if flt is None:
+            yield ref
+            continue
         if posted is not None and ref.run is not None:
-            if not posted(ref):
+            try:
+                if posted(ref):
+                    yield ref
                 continue
-        elif flt is not None:
-            _, _, _, _, meta, tags = snap.record(ref)
-            decoded += 1
-            if decoded == SCAN_DECODES:
-                posted = _posted_test(snap, flt)
-            if not flt(meta, tags):
-                continue
-        yield ref
+            except DamagedIndexError:  # damaged postings: the records decide, as before
+                posted = None
+        _, _, _, _, meta, tags = snap.record(ref)
+        decoded += 1
+        if decoded == SCAN_DECODES:
+            posted = _posted_test(snap, flt)
+        if flt(meta, tags):
+            yield ref
 
 
 SCAN_DECODES = 256  # records a scan checks before it asks the postings instead
@@ -775,13 +791,7 @@ def _posted_test(snap: Snapshot, flt: FrameFilter) -> Callable[[RowRef], bool] |
         return None
     groups = [[term_hash(term) for term in terms] for terms in parts[0]]
     excluded = [term_hash(term) for terms in parts[1] for term in terms]
-
-    def posted(ref: RowRef) -> bool:
-        run, row = ref.run, ref.row
-        return (all(any(run.is_posted(h, row) for h in hashes) for hashes in groups)
-                and not any(run.is_posted(h, row) for h in excluded))
-
-    return posted
+    return lambda ref: ref.run.posted_under(ref.row, groups, excluded)
 
 
 def _by_record_time(snap: Snapshot, req: Listing, lo: int | None,

@@ -142,6 +142,29 @@ def test_a_damaged_filter_index_costs_filtered_reads_only(tmp_path, part):
             mem.select({"x": 5} if part != "nval" else {"x": {"$gt": 190}})
 
 
+def test_a_scan_past_damaged_postings_checks_the_records(tmp_path, monkeypatch):
+    """A listing of a common condition reads in order; past a few records it asks the
+    postings instead, and when they are damaged the records decide, as before."""
+    from memvid_store.engine.runs import RunReader
+    from memvid_store.index import listing
+
+    monkeypatch.setattr(listing, "SCAN_DECODES", 4)
+    path = tmp_path / "m.mv2"
+    with Memory.create(path) as mem:
+        mem.put_many([{"text": f"note {i}", "id": f"n{i}", "metadata": {"g": i % 2}}
+                      for i in range(400)])
+    with Memory.open(path, readonly=True) as mem:
+        expected = [f.id for f in mem.select({"g": 0})]
+        (run,) = mem._snap().runs
+        start, length, _ = RunReader._locate(run, "trows")
+    assert len(expected) == 200
+    data = bytearray(path.read_bytes())
+    data[start + length // 2] ^= 0xFF
+    path.write_bytes(data)
+    with Memory.open(path, readonly=True) as mem:
+        assert [f.id for f in mem.select({"g": 0})] == expected
+
+
 def test_a_damaged_newest_commit_is_never_written_over(tmp_path):
     """When the WAL no longer holds the damaged commit's writes, the file reads as of the
     commit before (readers are warned) and a writer is refused, so the damaged commit's
