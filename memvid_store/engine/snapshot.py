@@ -53,14 +53,17 @@ class RowRef:
         return self.version.id if self.version is not None else self.run.frame_id(self.row)
 
 
-def announce_rows(view: Any, refs: list[RowRef]) -> None:
+def announce_rows(view: Any, refs: list[RowRef], ids_of: list[RowRef] | None = None) -> None:
     """Download the row reads of ``refs`` from ``view`` (remote bytes, ``Snapshot.fetch_rows``)
-    in one round."""
+    in one round; with the ids of ``ids_of`` where ids of one length would lie
+    (``RunReader.guessed_id_span``: ties ordered by id then read no round of their own)."""
     rows: dict[int, tuple[RunReader, list[int]]] = {}
     for ref in refs:
         if ref.run is not None:
             rows.setdefault(id(ref.run), (ref.run, []))[1].append(ref.row)
     spans = [span for run, of_run in rows.values() for span in run.rows_spans(of_run)]
+    spans += [ref.run.guessed_id_span(ref.row) for ref in ids_of or ()
+              if ref.run is not None and ref.run.by_page("ids")]
     if spans:
         view.fetch(spans, "rows", ROW_GAP)
 

@@ -155,9 +155,10 @@ def order(ranked: Ranked) -> Ranked:
     """Score descending, ties by frame id (looked up only for the tied: BM25 scores tie
     often, a list of 50 rarely more than a few at once)."""
     ranked = sorted(ranked, key=lambda rs: -rs[1])
-    if all(a[1] != b[1] for a, b in pairwise(ranked)):
+    tied = _tied(ranked)
+    if not tied:
         return ranked
-    _fetch_ids([rs[0] for a, b in pairwise(ranked) if a[1] == b[1] for rs in (a, b)])
+    _fetch_ids(tied)
     out: Ranked = []
     for _, group in groupby(ranked, key=itemgetter(1)):
         tied = list(group)
@@ -184,6 +185,12 @@ def order_head(ranked: Ranked, k: int) -> Ranked:
         cutoff = sorted((score for _, score in ranked), reverse=True)[k - 1]
         ranked = [rs for rs in ranked if rs[1] >= cutoff]
     runs = [ref for ref, _ in ranked if getattr(ref, "run", None) is not None]
-    if runs and runs[0].run.view.batches:  # the rows the hits and the ties read, at once
-        announce_rows(runs[0].run.view, runs)
+    if runs and runs[0].run.view.batches:  # the rows the hits read and the ties' ids, at once
+        announce_rows(runs[0].run.view, runs, _tied(sorted(ranked, key=lambda rs: -rs[1])))
     return order(ranked)[:k]
+
+
+def _tied(ranked: Ranked) -> list[RowRef]:
+    """The candidates of ``ranked`` (sorted by score) sharing their score with another:
+    those ordered by frame id (one twice when tied on both sides)."""
+    return [rs[0] for a, b in pairwise(ranked) if a[1] == b[1] for rs in (a, b)]

@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..config import IndexConfig
@@ -36,6 +37,9 @@ SUBSET_CACHE = 8  # in-memory BM25s of recent selective filters, per snapshot
 SUBSET_REPEATS = 3  # lexical queries with one filter after which its BM25 is built anyway
 HYBRID_DEPTH = 50  # candidates each mode contributes to the fusion (at least k)
 RESULT_CACHE = 256
+# a hit's event time from its microseconds: datetimes are immutable, so hits of one frame
+# (and frames of one instant) share one, built once (0.55 us each time otherwise)
+_event_time = lru_cache(maxsize=1 << 14)(from_us)
 
 
 def searcher_for(snap: Snapshot, config: IndexConfig,
@@ -395,7 +399,7 @@ def _hit(record: Record, score: float,
          ranks: dict[str, int], scores: dict[str, float]) -> Hit:
     key, version, created, text, meta, tags = record
     collection, frame_id = split_key(key)
-    return Hit(frame_id, float(score), text, dict(meta), list(tags), from_us(created),
+    return Hit(frame_id, float(score), text, dict(meta), list(tags), _event_time(created),
                version, ranks, scores, collection)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from bench.s3_trace import LocalObject
@@ -52,3 +53,46 @@ def test_tied_hits_read_their_ids_with_their_offsets(mem_path, tmp_path, monkeyp
     assert got == expected
     # ids of one length: found where guessed; others: never a round more than before
     assert rounds == before - 1 if width == "fixed" else rounds <= before
+
+
+def test_tied_hybrid_hits_read_their_ids_with_their_rows(mem_path, tmp_path, monkeypatch):
+    """A hybrid query's fused scores tie often (rank r of one list alone scores what rank r
+    of the other does): the ids that order them come in the round of the hits' rows."""
+    monkeypatch.setattr(runs, "BY_PAGE_BYTES", 0)  # rows read by the page
+    monkeypatch.setattr(runs, "SMALL_RUN", 0)
+    rng = np.random.default_rng(3)
+    target = np.eye(8, dtype=np.float32)[0]
+    records = []
+    for i in range(20_000):
+        if i % 1000 == 1:  # found by the text alone, each BM25 score its own (its length)
+            text, vector = "lighthouse " + "keeper " * (i // 1000), -target
+        elif i % 1000 == 2:  # found by the vector alone, each its own similarity
+            text, vector = f"filler {i}", target + np.float32(i / 2e5) * np.eye(8)[1]
+        else:
+            text, vector = f"filler text {i}", -target + rng.normal(0, 0.2, 8)
+        records.append({"id": f"d{i:06d}", "text": text, "embedding": vector.tolist()})
+    with Memory.create(mem_path, dim=8) as mem:
+        mem.put_many(records)
+
+    def hybrid(cache: str) -> tuple[list[str], int]:
+        with Memory.open(f"s3://ties/{os.path.basename(mem_path)}", readonly=True,
+                         warmup="none", remote={
+                             "cache_dir": cache,
+                             "wrap_client": lambda c: LocalObject(mem_path, c.url)}) as mem:
+            source = mem._reader.fd
+            opened = source.rounds
+            hits = mem.find("lighthouse", vector=target.tolist(), k=10)
+            return [h.id for h in hits], source.rounds - opened
+
+    with Memory.open(mem_path, readonly=True) as local:
+        found = local.find("lighthouse", vector=target.tolist(), k=10)
+    expected = [h.id for h in found]
+    assert len({h.score for h in found}) == 5  # five ties of two
+    got, rounds = hybrid(str(tmp_path / "guessed"))
+    assert got == expected
+    with monkeypatch.context() as patched:  # no guess: the ids read after their offsets
+        patched.setattr(runs.RunReader, "guessed_id_span",
+                        lambda self, row: self._item_pages("idoff", row))
+        got, before = hybrid(str(tmp_path / "after"))
+    assert got == expected
+    assert rounds == before - 1

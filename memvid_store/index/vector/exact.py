@@ -136,42 +136,47 @@ def pairs(gids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
 
 
 POOL_STRIDE = 8  # a row's sample for the cutoff: every POOL_STRIDE-th score
-POOL_MIN_ROWS = 2_048  # rows from which the sampled cutoff pays (a partition of 10k: 70 us)
+POOL_MIN_ROWS = 512  # rows from which the sampled cutoff pays (1k rows: 10 us against 20)
 
 
 def _pool(scores: np.ndarray, m: int) -> np.ndarray | None:
     """Positions of every score at or above the ``m``-th best of a strided sample of
     ``scores``: a superset of the ``m`` best (the sample's ``m``-th best is at most the
-    row's), about ``POOL_STRIDE * m`` of them, found without partitioning the whole row
-    (10k scores: 12 us against 70 us). None when the sample's cutoff is not finite or the
-    pool holds fewer than ``m``."""
+    row's), about ``POOL_STRIDE * m`` of them, found without partitioning the whole row.
+    None when the sample's cutoff is not finite or the pool holds fewer than ``m``."""
     sample = scores[::POOL_STRIDE]
     if len(sample) <= m:
         return None
     cutoff = np.partition(sample, len(sample) - m)[len(sample) - m]
     if not np.isfinite(cutoff):
         return None
-    pool = np.flatnonzero(scores >= cutoff)
+    pool = (scores >= cutoff).nonzero()[0]
     return pool if len(pool) >= m else None
+
+
+def _top_positions(scores: np.ndarray, m: int) -> np.ndarray | None:
+    """Positions of every score at or above the ``m``-th best (its ties included), when
+    those are finite; None otherwise (a NaN or an infinity among them, or fewer than
+    ``m`` finite scores): the caller then looks at the finite scores alone. One partition
+    for the cutoff's value (NaN sorts last, so a NaN among the best leaves fewer than
+    ``m`` at or above it), one comparison for its ties."""
+    pool = _pool(scores, m) if len(scores) >= POOL_MIN_ROWS else None
+    row = scores if pool is None else scores[pool]
+    cutoff = np.partition(row, len(row) - m)[len(row) - m]
+    if not np.isfinite(cutoff):
+        return None
+    idx = (row >= cutoff).nonzero()[0]
+    if len(idx) < m or not np.isfinite(row[idx].max()):
+        return None
+    return idx if pool is None else pool[idx]
 
 
 def best_arrays(scores: np.ndarray, gids: np.ndarray, m: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`best` as (gids, scores) arrays."""
-    n = len(scores)
-    if m <= 0 or n == 0:
+    if m <= 0 or len(scores) == 0:
         return np.empty(0, "<i8"), np.empty(0, "<f4")
-    idx = None
-    if m < n:  # one partition; a non-finite score in the top m: slow path
-        pool = _pool(scores, m) if n >= POOL_MIN_ROWS else None
-        row = scores if pool is None else scores[pool]
-        top = np.argpartition(row, len(row) - m)[len(row) - m:]
-        cutoff = row[top].min()
-        if np.isfinite(cutoff) and np.isfinite(row[top]).all():
-            # every score tied with the m-th too (the pool holds every score above its own
-            # cutoff, which is at most this one)
-            idx = np.flatnonzero(row >= cutoff)
-            idx = idx if pool is None else pool[idx]
+    idx = _top_positions(scores, m) if m < len(scores) else None
     if idx is None:
         idx = np.flatnonzero(np.isfinite(scores))
         if len(idx) > m:
