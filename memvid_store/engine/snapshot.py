@@ -26,7 +26,14 @@ from .fileio import FileView
 from .format import TIME_MAX, TOC_FOOTER_SIZE, Header, Toc, crc32, unpack_toc_footer
 from .keys import DEFAULT, SEP, member_test, split_key
 from .records import Version, apply_counters, id_hash
-from .runs import FLAG_TOMBSTONE, FLAG_VECTOR, RunReader, id_spans, read_rows_by_page
+from .runs import (
+    FLAG_TOMBSTONE,
+    FLAG_VECTOR,
+    RunReader,
+    id_spans,
+    part_spans,
+    read_rows_by_page,
+)
 from .terms import multi_term, term_hash, terms_of, walk
 from .value_kinds import NUMBERS, ValueKind, value_span
 
@@ -805,10 +812,14 @@ class Snapshot:
             spans = [ref.run.vector_span(ref.row) for ref in refs if ref.run is not None]
             self.view.fetch([span for span in spans if span is not None], "segment:vectors")
 
-    def fetch_vector_blocks(self) -> None:
-        """Announce the reads of every run's vector blocks (a scan reads them all)."""
+    def fetch_vector_blocks(self, parts: tuple[str, ...] = ("vrow",)) -> None:
+        """Announce the reads of every run's vector blocks (a scan reads them all), with
+        the run ``parts`` the scan reads of every row: the vector references (``vrow``:
+        which version each vector row is), and what else it masks them by."""
         if self.view.batches and self.dim:
             width = self.dim * 4
+            self.view.ahead([span for part in parts for span in part_spans(self.runs, part)],
+                            "segment:run")
             self.view.fetch([(off, rows * width) for run in self.runs
                              for off, rows, _ in run.header["vblocks"]], "segment:vectors")
 

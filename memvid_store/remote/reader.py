@@ -52,7 +52,7 @@ class RemoteReader:
                 read_rows_by_page(runs)
                 whole = [run for run in runs if not run.rows_by_page]
                 self.fd.ahead(part_spans(runs, PART_GROUPS[0][0]) + [
-                    span for group in PART_GROUPS[1:] for span in part_spans(whole, group[0])],
+                    span for group in PART_GROUPS[2:] for span in part_spans(whole, group[0])],
                     "segment:run")
         return state
 

@@ -124,9 +124,9 @@ class RemoteObject:
     def ahead(self, spans: list[tuple[int, int]], region: str) -> None:
         """Spans known to be needed soon but not yet: they join the next round of
         downloads, whatever read starts it, instead of taking a round of their own
-        (joined with each other only ``AHEAD_GAP`` apart)."""
+        (joined with each other only ``AHEAD_GAP`` apart), with any announced before."""
         with self._lock:
-            self._ahead = [(o, n) for o, n in spans if n > 0]
+            self._ahead += [(o, n) for o, n in spans if n > 0]
             self._ahead_region = region
 
     def keep(self, offset: int, data: bytes | memoryview) -> None:
@@ -326,6 +326,12 @@ class RemoteView:
         if self.source is not None:
             self.source.fetch([(o, min(n, self.length - o)) for o, n in spans
                                if 0 <= o < self.length], region, gap)
+
+    def ahead(self, spans: list[tuple[int, int]], region: str) -> None:
+        """``RemoteObject.ahead`` (spans inside the view)."""
+        if self.source is not None:
+            self.source.ahead([(o, min(n, self.length - o)) for o, n in spans
+                               if 0 <= o < self.length], region)
 
     def mapped(self, offset: int, size: int) -> memoryview:
         """``RemoteObject.mapped`` (inside the view; nothing downloaded)."""

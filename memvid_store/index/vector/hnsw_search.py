@@ -105,8 +105,8 @@ class HnswSearch:
                     params = AnnParams(M=meta["M"], ef_construction=meta["ef_construction"],
                                        ef_search=self.ef_search,
                                        dtype=meta.get("dtype", "f32"))
+                    fetch_graph(self.snap, ref)  # remote: with the columns it places
                     self.snap.view.prefetch(ref.offset, ref.length)  # read ahead, not by page
-                    fetch_graph(self.snap, ref)
                     data = self.snap.view.read(ref.offset, ref.length, "segment:ann")
                     if crc32(data) == ref.crc:  # the native library never sees bad bytes
                         index = backend.open(data, dim=self.snap.dim, metric=self.metric,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -172,10 +173,16 @@ class ListsHead:
         return data
 
 
-def read_head(view: Any, ref: SegmentRef, metric: str, dim: int | None) -> ListsHead:
+def read_head(view: Any, ref: SegmentRef, metric: str, dim: int | None,
+              runs: Sequence[Any] = ()) -> ListsHead:
     """The head of the lists segment ``ref`` (one read, sized from the TOC's list count),
     checked: CorruptFileError when it is malformed, fails its checksum or does not
-    describe ``metric`` and ``dim``."""
+    describe ``metric`` and ``dim``. From remote bytes, the vector references of
+    ``runs`` a search reads (``vrow``) come in the head's round."""
+    if runs and view.batches:
+        from ...engine.runs import part_spans
+
+        view.ahead(part_spans(runs, "vrow"), "segment:run")
     head = view.read(ref.offset, min(ref.length, head_bytes(ref.meta, dim)), "segment:lists")
     header = unpack_header(head, ref.length)
     if header.metric != metric or (dim is not None and header.dim != dim):

@@ -60,7 +60,7 @@ class ListsIndex:
 
     def __init__(self, snap: Any, ref: Any, metric: str, dim: int | None) -> None:
         self.snap, self.view = snap, snap.view
-        self.head = head = read_head(snap.view, ref, metric, dim)
+        self.head = head = read_head(snap.view, ref, metric, dim, snap.runs)
         self.header = head.header
         self.sizes = np.array([rows for _, rows, _ in head.directory], np.int64)
         self.centroids = np.frombuffer(head.centroids, "<f4").reshape(self.header.nlist, -1)

@@ -88,7 +88,7 @@ class NumpyFreeLists:
         ref = lists_segment(snap, self.config)
         if ref is None or int(ref.meta.get("covered", -1)) < snap.toc.next_gid:
             return None
-        return read_head(snap.view, ref, self.metric, snap.dim)
+        return read_head(snap.view, ref, self.metric, snap.dim, snap.runs)
 
     def _ranked(self, nk: Any, req: Request, accept: Acceptance) -> Ranked | None:
         head: ListsHead = self._opened

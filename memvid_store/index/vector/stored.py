@@ -129,7 +129,7 @@ class VectorTable:
         if not self._run_blocks:
             overrides = dict(snap.run_overrides)
             overrides.update(snap.delta_replaced)
-            snap.fetch_vector_blocks()
+            snap.fetch_vector_blocks(("vrow", *_MASK_PARTS))
             self._run_blocks = [b for run in snap.runs
                                 for b in _run_blocks(snap, run, overrides, self.dim,
                                                      self._resident)]
@@ -176,13 +176,16 @@ def embedding_rows(versions: list[Version], dim: int = -1) -> tuple[np.ndarray, 
             .reshape(len(versions), dim), np.array([v.gid for v in versions], "<i8"))
 
 
+_MASK_PARTS = ("vfrom", "created", "vto")  # what a block's rows are masked by
+
+
 def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
                 dim: int, resident: bool = True) -> list[Block]:
     if not run.header["vblocks"]:
         return []
-    vfrom = np.frombuffer(run.part("vfrom"), "<i8")
-    created = np.frombuffer(run.part("created"), "<i8")
-    vto = np.array(run.part("vto"), dtype="<i8")
+    vfrom, created, vto = (run.part(name) for name in _MASK_PARTS)
+    vfrom, created = np.frombuffer(vfrom, "<i8"), np.frombuffer(created, "<i8")
+    vto = np.array(vto, dtype="<i8")
     for gid, to in overrides.items():
         if run.base <= gid < run.end:
             vto[gid - run.base] = min(vto[gid - run.base], to)

@@ -1,0 +1,84 @@
+"""Which run parts a first answer downloads from object storage: a lexical query never
+the vector references (``vrow``, ``vcrc``); a vector query gets them in a round it takes
+anyway (with the cluster lists' head, the exact scan's vector blocks, the graph)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from bench.s3_trace import LocalObject, layout
+from memvid_store import Memory
+from memvid_store.engine import runs
+
+pytest.importorskip("obstore")
+
+DIM = 16
+VECTOR_PARTS = ("vrow", "vcrc")
+
+
+@pytest.fixture(autouse=True)
+def _aws(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t",
+                        "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(runs, "SMALL_RUN", 0)  # no run fetched whole with its first part
+
+
+def build(path: str, n: int, **index) -> np.ndarray:
+    vectors = np.random.default_rng(7).standard_normal((n, DIM)).astype("f4")
+    with Memory.create(path, dim=DIM, index=index, graph_background=False) as mem:
+        mem.put_many([{"id": f"d{i:05d}", "text": f"lighthouse {i}" if i % 97 == 0
+                       else f"filler text {i}", "embedding": row}
+                      for i, row in enumerate(vectors)])
+        mem.build_index()
+    return vectors
+
+
+def first_answer(path: str, cache: str, **query) -> tuple[list[str], dict[str, int]]:
+    """The ids of one query of a fresh remote handle, and the round in which each piece
+    of the file (run parts by name, ``lists``, ``vectors``) was downloaded, most of it at
+    least (a request starts and ends on a 512-byte sector: its neighbours' edges come
+    with it). No request joins spans over bytes between them (``gap_bytes``): what is
+    downloaded was asked for."""
+    pieces = layout(path)
+    with Memory.open(f"s3://parts/{os.path.basename(path)}", readonly=True, warmup="none",
+                     remote={"cache_dir": cache, "gap_bytes": 0,
+                             "wrap_client": lambda c: LocalObject(path, c.url)}) as mem:
+        hits = mem.find(k=10, **query)
+        log = list(mem._reader.fd.log)
+    rounds: dict[str, int] = {}
+    for offset, size, name in pieces:
+        got: dict[int, int] = {}
+        for r in log:
+            n = min(offset + size, r.offset + r.length) - max(offset, r.offset)
+            if n > 0:
+                got[r.round] = got.get(r.round, 0) + n
+        if got and max(got.values()) > size // 2:
+            rounds[name.split(":")[-1]] = max(got, key=got.__getitem__)
+    return [h.id for h in hits], rounds
+
+
+@pytest.mark.parametrize("index", [{}, {"ann_threshold": 1000}], ids=["exact", "lists"])
+def test_only_vector_queries_download_the_vector_references(mem_path, tmp_path, index):
+    vectors = build(mem_path, 6_000, **index)
+    with Memory.open(mem_path, readonly=True) as local:
+        lexical = [h.id for h in local.find("lighthouse", k=10, mode="lexical")]
+        vector = [h.id for h in local.find(vector=vectors[5], k=10, mode="vector")]
+
+    got, rounds = first_answer(mem_path, str(tmp_path / "lex"), text="lighthouse",
+                               mode="lexical")
+    assert got == lexical
+    assert not any(part in rounds for part in VECTOR_PARTS)
+
+    got, rounds = first_answer(mem_path, str(tmp_path / "vec"), vector=vectors[5],
+                               mode="vector")
+    assert got == vector
+    # in a round the query takes anyway, as what the exact scan masks its rows by
+    late = (*VECTOR_PARTS, "vfrom")
+    for part in late if not index else VECTOR_PARTS:  # the lists mask no rows
+        assert any(rnd == rounds[part] for name, rnd in rounds.items() if name not in late)
+    if not index:
+        assert rounds["vfrom"] == rounds["vectors"]
