@@ -28,7 +28,7 @@ from ...engine.format import crc32
 from ...engine.snapshot import Snapshot
 from ..damage import warn_damaged
 from . import scoring
-from .exact import ExactScan, best_arrays, pairs
+from .exact import ExactScan, pairs
 from .hnsw_format import (
     QUANTIZED,
     fetch_graph,
@@ -38,6 +38,7 @@ from .hnsw_format import (
     round_width,
     search_width,
 )
+from .top_scores import best_arrays
 
 if TYPE_CHECKING:
     from ..acceptance import Acceptance, Ranked

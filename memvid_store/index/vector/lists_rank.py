@@ -6,8 +6,9 @@ The query is quantized to int8 as the rows are (its largest component to 127, ro
 half to even, as :mod:`.numpy_free_lists` does) and each list's codes are scored by
 numkong's int8 dot product: about 12 ns a row of 128 codes, half the cost of converting
 the codes to float32 first (the numpy fallback, when numkong is missing, which gives the
-same integer products). The best are taken by one partition, not a sort of every row
-scored.
+same integer products). The best are taken as every path takes them
+(:func:`.top_scores.best_arrays`), not by a sort of every row scored; of rows tied at the
+last place, the lower gids.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import kernels
+from .top_scores import best_arrays
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray]  # gids, scales, codes (rows x dim)
 
@@ -44,12 +46,8 @@ def top_rows(query: np.ndarray, lists: Sequence[Columns], depth: int
     if not lists:
         return np.empty(0, np.int64), np.empty(0, np.float32)
     gids = np.concatenate([g for g, _, _ in lists]) if len(lists) > 1 else lists[0][0]
-    approx = _scores(query, lists)
-    if len(approx) > depth:
-        top = np.argpartition(-approx, depth - 1)[:depth]
-        gids, approx = gids[top], approx[top]
-    order = np.lexsort((gids, -approx))
-    return gids[order], approx[order]
+    gids, approx = best_arrays(_scores(query, lists), gids, depth)
+    return gids[:depth], approx[:depth]
 
 
 def merged_rows(held: tuple[np.ndarray, np.ndarray], more: tuple[np.ndarray, np.ndarray],
