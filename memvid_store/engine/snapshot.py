@@ -789,12 +789,16 @@ class Snapshot:
             got = self._record(ref.run, ref.row)
             cache.put(ref.gid, got, _decoded_size(got))
 
-    def fetch_rows(self, refs: list[RowRef]) -> None:
+    def fetch_rows(self, refs: list[RowRef], *, ids: bool = False) -> None:
         """Announce to a view that batches (remote bytes) the row reads of ``refs``, a
         query's candidates: their items of the row columns read by the page, fetched as
-        their own pages in one round (``ROW_GAP``) instead of a request per page."""
+        their own pages in one round (``ROW_GAP``) instead of a request per page; with
+        ``ids``, their ids too (guessed in that round, those missed in the next)."""
         if self.view.batches:
-            announce_rows(self.view, refs)
+            announce_rows(self.view, refs, refs if ids else None)
+            if ids:
+                self.view.fetch(id_spans([ref for ref in refs if ref.run is not None]),
+                                "rows", ROW_GAP)
 
     def fetch_frames(self, refs: list[RowRef]) -> None:
         """Announce the payload reads of ``refs`` to a view that batches (remote bytes:

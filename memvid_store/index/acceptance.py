@@ -38,7 +38,7 @@ class Acceptance:
     cache, after the posting lists: a version posted under none of a condition's terms
     is refused without decoding its payload)."""
 
-    __slots__ = ("_checked", "_every", "_snap", "_unchecked")
+    __slots__ = ("_checked", "_every", "_ids", "_posted", "_records", "_snap", "_unchecked")
 
     def __init__(self, snap: Snapshot, at: int | None,
                  window: tuple[int | None, int | None] | None,
@@ -54,6 +54,9 @@ class Acceptance:
             self._unchecked = self._checked = snap.locate
             return
         posted = None if flt is None else posted_test(flt)
+        # what a chunk of candidates reads (announced together from remote bytes): ids
+        # for the collection test, records for the filter (unless its postings refuse)
+        self._ids, self._records, self._posted = belongs is not None, flt is not None, posted
         self._unchecked = _acceptor(snap, at, window, flt, belongs, posted,
                                     visible_checked=False)
         self._checked = _acceptor(snap, at, window, flt, belongs, posted,
@@ -83,20 +86,34 @@ class Acceptance:
             locate = self._snap.locate
             return order([(locate(gid), score) for gid, score in candidates[:end]])
         accept = self._checked if visible_checked else self._unchecked
-        # remote bytes: each chunk's rows in one round
+        # remote bytes: what each chunk reads in a round or two, not a round a candidate;
+        # each chunk twice the last (many refused, or many tied with the last accepted)
         announce = self._snap.view.batches
-        chunk = need + need // 2 + 1
+        chunk, announced = need + need // 2 + 1, 0
         out: Ranked = []
         for i, (gid, score) in enumerate(candidates):
             if len(out) >= need and score < out[-1][1]:
                 break
-            if announce and i % chunk == 0:
-                locate = self._snap.locate
-                self._snap.fetch_rows([locate(g) for g, _ in candidates[i : i + chunk]])
+            if announce and i == announced:
+                announced = i + chunk
+                self._announce([gid for gid, _ in candidates[i:announced]])
+                chunk *= 2
             ref = accept(gid)
             if ref is not None:
                 out.append((ref, score))
         return order(out)
+
+    def _announce(self, gids: list[int]) -> None:
+        """Download what accepting ``gids`` reads: their rows; with a collection to test,
+        their ids (where ids of one length would lie, in the rows' round; the ids missed
+        next); with a filter, the records its postings do not refuse."""
+        snap = self._snap
+        refs = [snap.locate(gid) for gid in gids]
+        snap.fetch_rows(refs, ids=self._ids)
+        if self._records:
+            posted = self._posted
+            snap.fetch_frames([ref for ref in refs if ref.run is not None and (
+                posted is None or posted(ref))])
 
 
 def posted_test(flt: FrameFilter) -> Callable[[RowRef], bool] | None:

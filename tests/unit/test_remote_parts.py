@@ -82,3 +82,35 @@ def test_only_vector_queries_download_the_vector_references(mem_path, tmp_path, 
         assert any(rnd == rounds[part] for name, rnd in rounds.items() if name not in late)
     if not index:
         assert rounds["vfrom"] == rounds["vectors"]
+
+
+def test_candidates_a_collection_or_filter_refuses_take_a_few_rounds(mem_path, tmp_path,
+                                                                     monkeypatch):
+    """From rows read by the page, the ids a collection test reads and the records a
+    filter reads come a chunk of candidates at a time (each chunk twice the last), not
+    a round a candidate: these queries took 204, 32, 187 and 1,009 rounds, and take
+    8, 10, 10 and 20 (1,600 candidates tie: each is looked at)."""
+    monkeypatch.setattr(runs, "BY_PAGE_BYTES", 0)  # rows read by the page, as past 270k
+    rng = np.random.default_rng(3)
+    with Memory.create(mem_path, dim=DIM) as mem:
+        for name in ("default", "beta"):
+            mem.collection(name).put_many([{
+                "id": f"{name}{i:06d}", "embedding": rng.standard_normal(DIM).tolist(),
+                "text": f"lighthouse keeper {i}" if i % 25 == 0 else f"filler text {i}",
+                "metadata": {"n": i % 7}} for i in range(20_000)])
+        mem.build_index()
+    queries = [lambda m: m.collection("beta").find("lighthouse keeper", k=10),
+               lambda m: m.collection("beta").find(vector=np.ones(DIM).tolist(), k=10),
+               lambda m: m.find("lighthouse keeper", k=10, filter={"n": 3}),
+               lambda m: m.find("lighthouse keeper", k=10, filter={"n": {"$gte": 5}})]
+    with Memory.open(mem_path, readonly=True) as local:
+        expected = [[h.id for h in query(local)] for query in queries]
+    for i, query in enumerate(queries):
+        with Memory.open(f"s3://parts/{os.path.basename(mem_path)}", readonly=True,
+                         warmup="none", remote={
+                             "cache_dir": str(tmp_path / f"c{i}"),
+                             "wrap_client": lambda c: LocalObject(mem_path, c.url)}) as mem:
+            source = mem._reader.fd
+            opened = source.rounds
+            assert [h.id for h in query(mem)] == expected[i]
+            assert source.rounds - opened <= 24
