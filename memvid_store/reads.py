@@ -9,7 +9,6 @@ them (its path, embedder, metrics and the attached access analyzer) comes throug
 
 from __future__ import annotations
 
-import contextlib
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -125,8 +124,10 @@ class Reads:
         the memory never held cost no lookup each."""
         snap, at = self._snap(), self._at()
         keys = [key_of(self._scope, check_id(fid)) for fid in check_records(ids, "ids")]
+        held = snap.may_hold(keys)
+        snap.announce_ids([key for key, maybe in zip(keys, held, strict=True) if maybe], at)
         refs = [snap.latest(key, at) if maybe else None
-                for key, maybe in zip(keys, snap.may_hold(keys), strict=True)]
+                for key, maybe in zip(keys, held, strict=True)]
         live = [ref is not None and not snap.is_tombstone(ref) for ref in refs]
         loaded = iter(self._frames(snap, [ref for ref, ok in zip(refs, live, strict=True)
                                           if ok]))
@@ -566,16 +567,10 @@ def search_scope(reads: Reads, raw: list[dict[str, Any]], like: Scope | None = N
 
 
 def _announced(snap: Snapshot, refs: Iterator[RowRef]) -> Iterator[RowRef]:
-    """``refs``, from remote bytes a page of them at a time with the payload reads of the
-    page announced first (one round a page, not one a chunk); damage found announcing is
-    left to the reads that meet it."""
-    if not snap.view.batches:
-        yield from refs
-        return
-    while page := list(islice(refs, LISTING_PAGES)):
-        with contextlib.suppress(CorruptFileError):
-            snap.fetch_frames([ref for ref in page if not snap.is_tombstone(ref)])
-        yield from page
+    """``refs``, from remote bytes ``LISTING_PAGES`` of them at a time with the payload
+    reads of each page announced first (one round a page, not one a chunk)."""
+    return snap.announced(refs, lambda page: snap.fetch_frames(
+        [ref for ref in page if not snap.is_tombstone(ref)]), LISTING_PAGES)
 
 
 def _frame_id_or_gid(ref: RowRef) -> str:

@@ -8,13 +8,15 @@ write time, otherwise found in the supersession lists of newer runs or in the de
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import threading
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import islice
 from typing import Any, TypeVar
 
 from ..errors import CorruptFileError, FrameNotFoundError
@@ -236,8 +238,22 @@ class Snapshot:
 
     # ---------------------------------------------------------------- lookups
 
+    def announce_ids(self, frame_ids: list[str], at: int | None = None) -> None:
+        """From remote bytes, download together what looking ``frame_ids`` up reads: the
+        rows their hashes point at, with those rows' ids (``fetch_rows``) and, for a
+        past ``at``, when each became current; not a round or three an id."""
+        if not self.view.batches:
+            return
+        hashes = [id_hash(frame_id) for frame_id in frame_ids]
+        refs = [RowRef(run.base + row, run, row) for run in self.runs for h in hashes
+                for row in run.rows_for_hash(h)]
+        if refs and at is not None:
+            self.view.fetch(part_spans(self.runs, "vfrom"), "rows")
+        self.fetch_rows(refs, ids=True)
+
     def versions_of(self, frame_id: str) -> list[RowRef]:
         """Every stored version of an id (content and tombstones), oldest first."""
+        self.announce_ids([frame_id])
         h = id_hash(frame_id)
         refs: list[RowRef] = []
         for run in self.runs:
@@ -267,6 +283,7 @@ class Snapshot:
         for v in reversed(self.delta_by_id.get(frame_id, ())):
             if at is None or v.valid_from <= at:
                 return RowRef(v.gid, version=v)
+        self.announce_ids([frame_id], at)
         h = id_hash(frame_id)
         for run in reversed(self.runs):
             best = None
@@ -731,6 +748,22 @@ class Snapshot:
         instead of one fault after another (:meth:`read_ahead`)."""
         return self._decoded(refs, self.record)
 
+    def announced(self, refs: Iterable[RowRef], reads: Callable[[list[RowRef]], None],
+                  first: int) -> Iterator[RowRef]:
+        """``refs``, from remote bytes a page of them at a time, each page's ``reads``
+        (``fetch_rows``, ``fetch_frames``) announced before it is yielded: a round a page,
+        not one a version. Pages grow from ``first``, each twice the last, up to
+        ``ANNOUNCED_MOST``; damage found announcing is left to the reads that meet it."""
+        if not self.view.batches:
+            yield from refs
+            return
+        remaining, size = iter(refs), first
+        while page := list(islice(remaining, size)):
+            with contextlib.suppress(CorruptFileError):
+                reads(page)
+            yield from page
+            size = min(2 * size, ANNOUNCED_MOST)
+
     def loads(self, refs: list[RowRef]) -> list[Version]:
         """:meth:`load` of each of ``refs`` (a listing), their reads asked for together,
         ``LOAD_WINDOW`` at a time: in one round from remote bytes (:meth:`fetch_frames`),
@@ -928,6 +961,7 @@ HINT_GAP = 4096  # spans read ahead this close are hinted together
 DENSE_ROWS = 2  # records covering at least 1/DENSE_ROWS of their rows' range: the kernel
 # reads their nearly sequential faults ahead itself
 LOAD_WINDOW = 4096  # records of a listing asked for together (a round, or the hints' spans)
+ANNOUNCED_MOST = 4096  # versions of a page whose reads are announced together (announced)
 
 
 def _dense(refs: list[RowRef]) -> bool:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import reduce
+from functools import partial, reduce
 from typing import Any
 
 from ..engine.distinct import distinct
@@ -756,6 +756,9 @@ def _scanned(snap: Snapshot, req: Listing) -> Iterator[RowRef]:
         refs = snap.timeline(lo, hi, req.at, req.reverse)
     else:
         refs = _by_record_time(snap, req, lo, hi)
+    if flt is not None or belongs is not None:  # remote bytes: a page's reads at once
+        refs = snap.announced(refs, partial(_scan_reads, snap, belongs, flt is not None),
+                              SCAN_PAGE)
     posted, decoded = None, 0
     for ref in refs:
         if belongs is not None and not belongs(ref.frame_id()):
@@ -778,7 +781,20 @@ def _scanned(snap: Snapshot, req: Listing) -> Iterator[RowRef]:
             yield ref
 
 
+def _scan_reads(snap: Snapshot, belongs: Callable[[str], bool] | None, records: bool,
+                page: list[RowRef]) -> None:
+    """Download what a scan reads of ``page``: with a collection to test, the versions'
+    ids; with a filter, the records of those in the collection."""
+    if belongs is not None:
+        snap.fetch_rows(page, ids=True)
+        if records:
+            snap.fetch_frames([ref for ref in page if belongs(ref.frame_id())])
+    elif records:
+        snap.fetch_frames(page)
+
+
 SCAN_DECODES = 256  # records a scan checks before it asks the postings instead
+SCAN_PAGE = 64  # versions of a scan's first page read together from remote bytes
 
 
 def _posted_test(snap: Snapshot, flt: FrameFilter) -> Callable[[RowRef], bool] | None:
