@@ -62,10 +62,12 @@ class RowRef:
         return self.version.id if self.version is not None else self.run.frame_id(self.row)
 
 
-def announce_rows(view: Any, refs: list[RowRef], ids_of: list[RowRef] | None = None) -> None:
+def announce_rows(view: Any, refs: list[RowRef], ids_of: list[RowRef] | None = None, *,
+                  ahead: bool = False) -> None:
     """Download the row reads of ``refs`` from ``view`` (remote bytes, ``Snapshot.fetch_rows``)
-    in one round; with the ids of ``ids_of`` where ids of one length would lie
-    (``RunReader.guessed_id_span``: ties ordered by id then read no round of their own)."""
+    in one round (``ahead``: in the next round, whatever starts it); with the ids of
+    ``ids_of`` where ids of one length would lie (``RunReader.guessed_id_span``: ties
+    ordered by id then read no round of their own)."""
     rows: dict[int, tuple[RunReader, list[int]]] = {}
     for ref in refs:
         if ref.run is not None:
@@ -73,7 +75,9 @@ def announce_rows(view: Any, refs: list[RowRef], ids_of: list[RowRef] | None = N
     spans = [span for run, of_run in rows.values() for span in run.rows_spans(of_run)]
     spans += [ref.run.guessed_id_span(ref.row) for ref in ids_of or ()
               if ref.run is not None and ref.run.by_page("ids")]
-    if spans:
+    if spans and ahead:
+        view.ahead(spans, "rows")
+    elif spans:
         view.fetch(spans, "rows", ROW_GAP)
 
 
@@ -749,20 +753,28 @@ class Snapshot:
         return self._decoded(refs, self.record)
 
     def announced(self, refs: Iterable[RowRef], reads: Callable[[list[RowRef]], None],
-                  first: int) -> Iterator[RowRef]:
+                  first: int, ahead: Callable[[list[RowRef]], None] | None = None
+                  ) -> Iterator[RowRef]:
         """``refs``, from remote bytes a page of them at a time, each page's ``reads``
         (``fetch_rows``, ``fetch_frames``) announced before it is yielded: a round a page,
         not one a version. Pages grow from ``first``, each twice the last, up to
-        ``ANNOUNCED_MOST``; damage found announcing is left to the reads that meet it."""
+        ``ANNOUNCED_MOST``; with ``ahead``, the next page's first reads are announced to
+        join this page's (its rows: a page then takes one round less). Damage found
+        announcing is left to the reads that meet it."""
         if not self.view.batches:
             yield from refs
             return
         remaining, size = iter(refs), first
-        while page := list(islice(remaining, size)):
+        page = list(islice(remaining, size))
+        while page:
+            size = min(2 * size, ANNOUNCED_MOST)
+            following = list(islice(remaining, size)) if ahead is not None else None
             with contextlib.suppress(CorruptFileError):
+                if ahead is not None and following:
+                    ahead(following)
                 reads(page)
             yield from page
-            size = min(2 * size, ANNOUNCED_MOST)
+            page = following if following is not None else list(islice(remaining, size))
 
     def loads(self, refs: list[RowRef]) -> list[Version]:
         """:meth:`load` of each of ``refs`` (a listing), their reads asked for together,
@@ -822,14 +834,17 @@ class Snapshot:
             got = self._record(ref.run, ref.row)
             cache.put(ref.gid, got, _decoded_size(got))
 
-    def fetch_rows(self, refs: list[RowRef], *, ids: bool = False) -> None:
+    def fetch_rows(self, refs: list[RowRef], *, ids: bool = False,
+                   ahead: bool = False) -> None:
         """Announce to a view that batches (remote bytes) the row reads of ``refs``, a
         query's candidates: their items of the row columns read by the page, fetched as
         their own pages in one round (``ROW_GAP``) instead of a request per page; with
-        ``ids``, their ids too (guessed in that round, those missed in the next)."""
+        ``ids``, their ids too (guessed in that round, those missed in the next).
+        ``ahead``: the rows (and guessed ids) join the next round instead (the
+        candidates after those being read)."""
         if self.view.batches:
-            announce_rows(self.view, refs, refs if ids else None)
-            if ids:
+            announce_rows(self.view, refs, refs if ids else None, ahead=ahead)
+            if ids and not ahead:
                 self.view.fetch(id_spans([ref for ref in refs if ref.run is not None]),
                                 "rows", ROW_GAP)
 

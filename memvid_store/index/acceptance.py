@@ -96,22 +96,26 @@ class Acceptance:
                 break
             if announce and i == announced:
                 announced = i + chunk
-                self._announce([gid for gid, _ in candidates[i:announced]])
                 chunk *= 2
+                self._announce([gid for gid, _ in candidates[i:announced]],
+                               [gid for gid, _ in candidates[announced : announced + chunk]])
             ref = accept(gid)
             if ref is not None:
                 out.append((ref, score))
         return order(out)
 
-    def _announce(self, gids: list[int]) -> None:
+    def _announce(self, gids: list[int], following: list[int]) -> None:
         """Download what accepting ``gids`` reads: their rows; with a collection to test,
         their ids (where ids of one length would lie, in the rows' round; the ids missed
-        next); with a filter, the records its postings do not refuse."""
+        next); with a filter, the records its postings do not refuse, in a round the
+        rows of the ``following`` candidates join (their chunk then takes one round)."""
         snap = self._snap
         refs = [snap.locate(gid) for gid in gids]
         snap.fetch_rows(refs, ids=self._ids)
         if self._records:
             posted = self._posted
+            snap.fetch_rows([snap.locate(gid) for gid in following], ids=self._ids,
+                            ahead=True)
             snap.fetch_frames([ref for ref in refs if ref.run is not None and (
                 posted is None or posted(ref))])
 

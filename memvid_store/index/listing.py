@@ -758,7 +758,8 @@ def _scanned(snap: Snapshot, req: Listing) -> Iterator[RowRef]:
         refs = _by_record_time(snap, req, lo, hi)
     if flt is not None or belongs is not None:  # remote bytes: a page's reads at once
         refs = snap.announced(refs, partial(_scan_reads, snap, belongs, flt is not None),
-                              SCAN_PAGE)
+                              SCAN_PAGE, partial(snap.fetch_rows, ids=belongs is not None,
+                                                 ahead=True))
     posted, decoded = None, 0
     for ref in refs:
         if belongs is not None and not belongs(ref.frame_id()):
