@@ -986,6 +986,12 @@ def id_spans(refs: list[Any]) -> list[tuple[int, int]]:
     return [ref.run.id_span(ref.row) for ref in refs if ref.run.by_page("ids")]
 
 
+def guessed_id_spans(refs: list[Any]) -> list[tuple[int, int]]:
+    """:func:`id_spans` where ids of one length would lie (``guessed_id_span``: read
+    with the ``idoff`` items, not after them)."""
+    return [ref.run.guessed_id_span(ref.row) for ref in refs if ref.run.by_page("ids")]
+
+
 def part_spans(runs: list[RunReader], name: str) -> list[tuple[int, int]]:
     """``(offset, size)`` of part ``name`` (and the rest of its ``PART_GROUPS`` group) of
     every run not announced yet, a small run whole; marks them announced."""

@@ -32,6 +32,7 @@ from .runs import (
     FLAG_TOMBSTONE,
     FLAG_VECTOR,
     RunReader,
+    guessed_id_spans,
     id_spans,
     part_spans,
     read_rows_by_page,
@@ -73,8 +74,7 @@ def announce_rows(view: Any, refs: list[RowRef], ids_of: list[RowRef] | None = N
         if ref.run is not None:
             rows.setdefault(id(ref.run), (ref.run, []))[1].append(ref.row)
     spans = [span for run, of_run in rows.values() for span in run.rows_spans(of_run)]
-    spans += [ref.run.guessed_id_span(ref.row) for ref in ids_of or ()
-              if ref.run is not None and ref.run.by_page("ids")]
+    spans += guessed_id_spans([ref for ref in ids_of or () if ref.run is not None])
     if spans and ahead:
         view.ahead(spans, "rows")
     elif spans:
@@ -287,7 +287,6 @@ class Snapshot:
         for v in reversed(self.delta_by_id.get(frame_id, ())):
             if at is None or v.valid_from <= at:
                 return RowRef(v.gid, version=v)
-        self.announce_ids([frame_id], at)
         h = id_hash(frame_id)
         for run in reversed(self.runs):
             best = None
@@ -314,6 +313,7 @@ class Snapshot:
         return [h or fid in delta for h, fid in zip(held.tolist(), frame_ids, strict=True)]
 
     def get(self, frame_id: str, at: int | None) -> RowRef:
+        self.announce_ids([frame_id], at)
         ref = self.latest(frame_id, at)
         if ref is None or self.is_tombstone(ref):
             raise not_found(frame_id)

@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from ..engine.keys import DEFAULT
-from ..engine.runs import id_spans
+from ..engine.runs import guessed_id_spans, id_spans
 from ..engine.snapshot import ROW_GAP, RowRef, Snapshot, announce_rows
 from ..engine.terms import term_hash
 from ..errors import DamagedIndexError
@@ -194,8 +194,7 @@ def _fetch_ids(refs: list[RowRef]) -> None:
     if runs and runs[0].run.view.batches:
         view = runs[0].run.view
         view.fetch([span for ref in runs if (span := ref.run.item_span("idoff", ref.row))]
-                   + [ref.run.guessed_id_span(ref.row) for ref in runs
-                      if ref.run.by_page("ids")], "rows", ROW_GAP)
+                   + guessed_id_spans(runs), "rows", ROW_GAP)
         view.fetch(id_spans(runs), "rows", ROW_GAP)
 
 
