@@ -14,6 +14,7 @@ _ENV = {  # environment variable -> field
     "MEMVID_S3_CACHE_BYTES": "cache_bytes",
     "MEMVID_S3_CHUNK_BYTES": "chunk_bytes",
     "MEMVID_S3_GAP_BYTES": "gap_bytes",
+    "MEMVID_S3_PARALLEL_REQUESTS": "parallel_requests",
     "MEMVID_S3_RETRIES": "retries",
     "MEMVID_S3_TIMEOUT": "timeout",
 }
@@ -36,7 +37,7 @@ class RemoteConfig:
             fetched in one request, the bytes between included (``MEMVID_S3_GAP_BYTES``,
             default 128 KiB: about what one request's latency would download).
         parallel_requests: how many requests run at once when a read announces several
-            spans (a query's hits, the candidates' vectors).
+            spans (a query's hits, the candidates' vectors; ``MEMVID_S3_PARALLEL_REQUESTS``).
         retries: attempts after the first for throttling, 5xx, timeouts and truncated
             bodies (``MEMVID_S3_RETRIES``, default 4).
         backoff: the first retry's delay in seconds, doubled at each retry up to

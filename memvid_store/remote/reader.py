@@ -16,6 +16,7 @@ from ..engine.follow import NOTHING
 from ..engine.runs import PART_GROUPS, RunReader, part_spans, read_rows_by_page
 from ..engine.store import Opened, read_state_for_reader
 from ..errors import CorruptFileError
+from . import preload
 from .cache import ChunkCache
 from .client import ObstoreClient
 from .config import RemoteConfig
@@ -39,6 +40,7 @@ class RemoteReader:
                       config.gap_bytes)
         self.fd: RemoteObject = open_object(self.client, self.cache, self.object_dir,
                                             *self.sizes)
+        preload.start()  # the search code is imported while the open waits for bytes
         self.wal_end = 0
         self.installed: RemoteObject | None = None  # the version the handle reads
 

@@ -37,6 +37,7 @@ from ..errors import (
 )
 from .cache import ChunkCache, Seen
 from .client import Fetched, ObjectClient
+from .workers import run_all
 
 SECTOR = 512  # the unit of what a process holds and downloads
 AHEAD_GAP = 16 << 10  # spans announced ahead this close share a request (``ahead``)
@@ -217,12 +218,7 @@ class RemoteObject:
         if len(todo) == 1:
             self._fill(*todo[0])
         elif todo:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(min(self.parallel, len(todo))) as pool:
-                futures = [pool.submit(self._fill, *request) for request in todo]
-            for done in futures:
-                done.result()
+            run_all(self.parallel, [(self._fill, request) for request in todo])
 
     def _fill(self, start: int, end: int, region: str, number: int) -> None:
         """Download ``[start, end)`` and put it in the map at once: the copy of one
@@ -457,17 +453,15 @@ def _head_and_tail(client: ObjectClient, head: int,
     tail_of = getattr(client, "tail", None)
     if tail_of is None or parallel < 2:
         return client.get(0, head), None
-    from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(2) as pool:
-        tail_future = pool.submit(tail_of, TAIL)
+    def tail_or_none() -> Fetched | None:
         try:
-            got = client.get(0, head)
-        finally:
-            try:
-                tail = tail_future.result()
-            except MemvidError:
-                tail = None
+            return tail_of(TAIL)
+        except MemvidError:
+            return None
+
+    got, tail = run_all(parallel, [(client.get, (0, head)), (tail_or_none, ())],
+                        start_pool=True)
     return got, tail
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HEAVY = ("numpy", "zstandard", "tantivy", "hnswlib", "usearch", "langchain_core", "llama_index",
          "boto3", "obstore")
@@ -98,3 +101,38 @@ def test_a_selective_filtered_vector_search_answers_without_numpy(tmp_path):
     assert all(int(i) % 50 == 7 for i in ids.split()) and len(ids.split()) == 5
     with_numpy = run("import numpy\n" + textwrap.dedent(code)).rsplit(" ", 1)[0]
     assert ids == with_numpy
+
+
+def test_a_remote_open_imports_the_search_code_meanwhile_and_a_local_one_does_not(tmp_path):
+    """The first query's modules (``remote.preload``) are imported by a thread the remote
+    open starts, numpy kept out; a local open imports only what it uses itself."""
+    path = tmp_path / "m.mv2"
+    run(f"""
+        from memvid_store import Memory
+        with Memory.create({str(path)!r}, dim=4) as m:
+            m.put_many([{{"text": "frame %d" % i, "embedding": [i, 1, 0, 0]}} for i in range(50)])
+    """)
+    check = """
+        import sys, threading
+        from memvid_store.remote.preload import QUERY_MODULES
+        for t in threading.enumerate():
+            if t.name == "memvid-preload":
+                t.join(30)
+        print(sum(m in sys.modules for m in QUERY_MODULES), len(QUERY_MODULES),
+              "numkong" in sys.modules, "numpy" in sys.modules)
+    """
+    remote = run(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from bench.s3_trace import LocalObject
+        from memvid_store import Memory
+        mem = Memory.open("s3://b/m.mv2", readonly=True, remote={{
+            "cache_dir": {str(tmp_path / "cache")!r},
+            "wrap_client": lambda client: LocalObject({str(path)!r}, client.url)}})
+    """ + check).split()
+    assert remote[0] == remote[1] and remote[2:] == ["True", "False"]
+    local = run(f"""
+        from memvid_store import Memory
+        mem = Memory.open({str(path)!r}, readonly=True)
+    """ + check).split()
+    assert int(local[0]) < int(local[1]) and local[2:] == ["False", "False"]

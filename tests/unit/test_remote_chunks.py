@@ -369,8 +369,10 @@ def test_retries_back_off_exponentially_and_stop_at_the_budget():
 
 def test_config_from_env_and_checks():
     cfg = RemoteConfig.of({"retries": 1}, {"MEMVID_S3_CACHE_BYTES": "1048576",
-                                          "MEMVID_S3_CHUNK_BYTES": "131072"})
-    assert (cfg.cache_bytes, cfg.chunk_bytes, cfg.retries) == (1 << 20, 128 << 10, 1)
+                                          "MEMVID_S3_CHUNK_BYTES": "131072",
+                                          "MEMVID_S3_PARALLEL_REQUESTS": "16"})
+    assert (cfg.cache_bytes, cfg.chunk_bytes, cfg.retries, cfg.parallel_requests) == (
+        1 << 20, 128 << 10, 1, 16)
     for bad in ({"chunk_bytes": 1000}, {"retries": -1}, {"nope": 1},
                 {"parallel_requests": 0}, {"gap_bytes": -1}):
         with pytest.raises(ConfigError):

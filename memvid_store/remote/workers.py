@@ -1,0 +1,114 @@
+"""The threads that make a round's requests: one pool per process, kept between rounds.
+
+A round used to start its own threads and join them at its end. Starting a thread waits
+until it holds the GIL, which other downloads hold while they copy their bytes, so a
+round of 98 requests from a 1M-frame file spent more time starting threads than waiting
+for the server (docs/architecture.md, *Remote rounds*). The pool's threads wait for the
+next round's requests instead; a pool has as many threads as its largest round asked
+for, ``parallel_requests`` at most, and a cold open starts them all while its first
+requests are in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+Call = tuple[Callable[..., Any], tuple]
+
+
+class _Round:
+    """The results of one ``run_all``: filled by the pool's threads, awaited by its caller."""
+
+    def __init__(self, count: int) -> None:
+        self.results: list[Any] = [None] * count
+        self.errors: list[BaseException | None] = [None] * count
+        self.left = count
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        if not count:
+            self.done.set()
+
+    def run(self, index: int, call: Call) -> None:
+        try:
+            self.results[index] = call[0](*call[1])
+        except BaseException as exc:  # raised in the caller's thread
+            self.errors[index] = exc
+        with self.lock:
+            self.left -= 1
+            if not self.left:
+                self.done.set()
+
+
+class _Pool:
+    """Daemon threads taking ``(round, index, call)`` tasks from one queue."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads = 0
+        self.lock = threading.Lock()
+
+    def grow(self, wanted: int) -> None:
+        """Start threads until the pool has ``wanted`` (its size at most)."""
+        with self.lock:
+            new = max(0, min(self.size, wanted) - self.threads)
+            self.threads += new
+        for _ in range(new):
+            threading.Thread(target=self._work, name=f"memvid-fetch-{self.size}",
+                             daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            task, index, call = self.tasks.get()
+            task.run(index, call)
+
+
+_lock = threading.Lock()
+_pools: dict[int, _Pool] = {}
+
+
+def run_all(size: int, calls: Iterable[Call], *, start_pool: bool = False) -> list[Any]:
+    """Run ``calls`` (a function and its arguments each) on the process's pool of ``size``
+    threads; wait for every one, then return their results in order (the first error
+    raised once all have ended). ``start_pool``: start all the pool's threads now (a cold
+    open does with its first requests: a thread starts in about 0.1 ms while the process
+    waits for the network, a millisecond or more once downloads hold the GIL)."""
+    calls = list(calls)
+    pool = _pool(size)
+    pool.grow(len(calls))
+    task = _Round(len(calls))
+    for index, call in enumerate(calls):
+        pool.tasks.put((task, index, call))
+    if start_pool:  # while those run
+        pool.grow(size)
+    task.done.wait()
+    for error in task.errors:
+        if error is not None:
+            raise error
+    return task.results
+
+
+def _pool(size: int) -> _Pool:
+    with _lock:
+        pool = _pools.get(size)
+        if pool is None:
+            pool = _pools[size] = _Pool(size)
+        return pool
+
+
+def _forget_in_child() -> None:
+    """A forked child has none of its parent's threads: it makes its own pools."""
+    global _lock
+    _lock = threading.Lock()
+    _pools.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
+__all__ = ["run_all"]
