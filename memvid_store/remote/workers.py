@@ -1,12 +1,10 @@
 """The threads that make a round's requests: one pool per process, kept between rounds.
 
-A round used to start its own threads and join them at its end. Starting a thread waits
-until it holds the GIL, which other downloads hold while they copy their bytes, so a
-round of 98 requests from a 1M-frame file spent more time starting threads than waiting
-for the server (docs/architecture.md, *Remote rounds*). The pool's threads wait for the
-next round's requests instead; a pool has as many threads as its largest round asked
-for, ``parallel_requests`` at most, and a cold open starts them all while its first
-requests are in flight.
+A round used to start a thread per request (up to ``parallel_requests``) and join them
+all at its end; a thread's start waits until it holds the GIL, which other downloads
+and the query's own work hold meanwhile. The pool's threads wait for the next round
+instead. A pool has as many threads as its largest round asked for, ``parallel_requests``
+at most, and a cold open starts them all while its first requests are in flight.
 """
 
 from __future__ import annotations
