@@ -408,6 +408,7 @@ class RunReader:
         # over a view that batches: the snapshot's runs, whose parts are fetched together
         self.siblings: list[RunReader] | None = None
         self.rows_by_page = False  # remote bytes of its row columns read by the page
+        self.deferred: tuple[str, ...] = ()  # parts fetched only when read themselves
         self._fetched: set[str] = set()  # parts announced already
 
     @property
@@ -601,17 +602,19 @@ class RunReader:
     def rows_spans(self, rows: list[int]) -> list[tuple[int, int]]:
         """``row_spans`` of ``rows``; the row columns whole when the rows lie on as many
         pages as would make a column be checked whole (``part_pages.whole_after``)."""
-        if self.by_page("vto"):
-            size, pages = _size_of("vto"), -(-self._locate("vto")[1] // PAGE_BYTES)
+        if self.by_page("created"):
+            size, pages = _size_of("created"), -(-self._locate("created")[1] // PAGE_BYTES)
             if len({row * size // PAGE_BYTES for row in rows}) >= whole_after(pages):
-                return part_spans([self], "vto")
+                return part_spans([self], "created")
         return [span for row in rows for span in self.row_spans(row)]
 
     def row_spans(self, row: int) -> list[tuple[int, int]]:
         """``(offset, size)`` in the file of the checked pages (``PAGE_BYTES`` of a part
         from its start) holding row ``row``'s items of the row columns read by the page
-        (its id's excepted: ``id_span``, once ``idoff`` is read)."""
-        return [span for name in ROW_PARTS[:-1] if (span := self.item_span(name, row))]
+        (its id's excepted: ``id_span``, once ``idoff`` is read; the ``deferred`` parts,
+        which no query's rows read, excepted too)."""
+        return [span for name in ROW_PARTS[:-1]
+                if name not in self.deferred and (span := self.item_span(name, row))]
 
     def item_span(self, name: str, row: int) -> tuple[int, int] | None:
         """``row_spans`` of one row column (``idoff``: the row's two offsets); None when
@@ -963,13 +966,17 @@ def _mismatch(name: str, start: int, page: int | None = None) -> CorruptFileErro
     return ChecksumError(f"{what} at offset {where} checksum mismatch", "segment:run", where)
 
 
-def read_rows_by_page(runs: list[RunReader]) -> None:
+def read_rows_by_page(runs: list[RunReader], all_current: bool = False) -> None:
     """Mark the runs of a remote snapshot whose row columns are read by the page: all
     but the small ones once one run's pass ``BY_PAGE_BYTES`` (its query rows take a round
-    of their own, which the others' rows then join instead of being fetched whole)."""
+    of their own, which the others' rows then join instead of being fetched whole).
+    ``all_current``: no version was replaced or deleted, so no query tests a row's
+    ``vto`` (every one is ``TIME_MAX``): it is fetched only when read itself, not with
+    the row columns (0.7 MiB of a first answer at 100k)."""
     large = any(run.row_bytes > BY_PAGE_BYTES for run in runs)
     for run in runs:
         run.rows_by_page = large and run.ref.length > SMALL_RUN
+        run.deferred = ("vto",) if all_current else ()
 
 
 def fetch_parts(runs: list[RunReader], name: str) -> None:
@@ -1004,6 +1011,8 @@ def part_spans(runs: list[RunReader], name: str) -> list[tuple[int, int]]:
             run._fetched.update(PART_TYPES)
             continue
         for part in group:
+            if part in run.deferred and part != name:
+                continue
             if part not in run._fetched and part in run.header["parts"]:
                 start, length, _ = run._locate(part)
                 spans.append((start, length))

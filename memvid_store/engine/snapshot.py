@@ -81,6 +81,13 @@ def announce_rows(view: Any, refs: list[RowRef], ids_of: list[RowRef] | None = N
         view.fetch(spans, "rows", ROW_GAP)
 
 
+def all_current(counters: dict[str, int]) -> bool:
+    """Whether a TOC's ``counters`` show every version current: none replaced or deleted
+    (then every row's ``vto`` is ``TIME_MAX`` and no row is a tombstone)."""
+    return ("versions" in counters and not counters.get("tombstones", 0)
+            and counters.get("live") == counters["versions"])
+
+
 class Snapshot:
     """Read API over one commit plus a delta. Shared by Memory and its as_of views."""
 
@@ -99,6 +106,7 @@ class Snapshot:
         # whether any version belongs to a collection other than the default one: reads of
         # the default collection skip the key test while none does
         self.named_collections = bool(toc.counters.get("collections"))
+        self._committed_current = all_current(toc.counters)  # see all_live
         # postings of the delta (term hash -> content versions), made on first use and
         # brought up to date with the delta's new versions on each use after
         self._delta_posted: dict[int, list[Version]] = {}
@@ -110,7 +118,7 @@ class Snapshot:
         if view.batches:  # remote bytes: a part of every run in one round (runs.fetch_parts)
             for run in self.runs:
                 run.siblings = self.runs
-            read_rows_by_page(self.runs)
+            read_rows_by_page(self.runs, all_current(toc.counters))
         self.extras: dict[str, object] = {}  # per-snapshot caches of higher layers (search)
         self._memo_lock = threading.Lock()
         # decoded records (Snapshot.record) by gid, shared by the snapshots of one file (a
@@ -189,6 +197,8 @@ class Snapshot:
     def valid_to(self, ref: RowRef) -> int:
         if ref.version is not None:
             return ref.version.valid_to
+        if self.all_live():  # every version current: every row's vto is TIME_MAX
+            return TIME_MAX
         to = ref.run.item("vto", ref.row)
         if to != TIME_MAX:
             return to
@@ -203,10 +213,7 @@ class Snapshot:
     def all_live(self) -> bool:
         """Whether every version this snapshot holds is current (no version was replaced
         or deleted: an append-only memory), so every one is visible now."""
-        counters = self.toc.counters
-        return (self._delta_inserts_only and "versions" in counters
-                and not counters.get("tombstones", 0)
-                and counters.get("live") == counters["versions"])
+        return self._delta_inserts_only and self._committed_current
 
     def counters(self) -> dict[str, int]:
         """The TOC's counters (frames, versions, bytes...) with the WAL delta counted in."""
@@ -223,9 +230,13 @@ class Snapshot:
     def is_tombstone(self, ref: RowRef) -> bool:
         if ref.version is not None:
             return ref.version.tombstone
+        if self.all_live():  # nothing deleted: no tombstone
+            return False
         return bool(ref.run.item("flags", ref.row) & FLAG_TOMBSTONE)
 
     def visible(self, ref: RowRef, at: int | None) -> bool:
+        if self.all_live():  # every version current: no row's flags or valid_to to read
+            return at is None or self.valid_from(ref) <= at
         if self.is_tombstone(ref):
             return False
         to = self.valid_to(ref)
@@ -870,8 +881,8 @@ class Snapshot:
         which version each vector row is), and what else it masks them by."""
         if self.view.batches and self.dim:
             width = self.dim * 4
-            self.view.ahead([span for part in parts for span in part_spans(self.runs, part)],
-                            "segment:run")
+            self.view.ahead([span for part in parts for span in part_spans(
+                [run for run in self.runs if part not in run.deferred], part)], "segment:run")
             self.view.fetch([(off, rows * width) for run in self.runs
                              for off, rows, _ in run.header["vblocks"]], "segment:vectors")
 

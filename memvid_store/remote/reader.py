@@ -14,6 +14,7 @@ import os
 
 from ..engine.follow import NOTHING
 from ..engine.runs import PART_GROUPS, RunReader, part_spans, read_rows_by_page
+from ..engine.snapshot import all_current
 from ..engine.store import Opened, read_state_for_reader
 from ..errors import CorruptFileError
 from . import preload
@@ -51,7 +52,7 @@ class RemoteReader:
         runs = [RunReader(self.fd.view(self.fd.size), ref) for ref in state.toc.runs()]
         with contextlib.suppress(CorruptFileError):  # reported when the part is read
             if runs:  # with whatever the first query downloads first
-                read_rows_by_page(runs)
+                read_rows_by_page(runs, all_current(state.toc.counters))
                 whole = [run for run in runs if not run.rows_by_page]
                 self.fd.ahead(part_spans(runs, PART_GROUPS[0][0]) + [
                     span for group in PART_GROUPS[2:] for span in part_spans(whole, group[0])],

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memvid_store import Memory
+from memvid_store.engine.format import TIME_MAX
 from memvid_store.index.acceptance import Acceptance
 from memvid_store.index.filters import compile_filter
 
@@ -82,9 +83,12 @@ def test_queries_answer_as_before_through_updates_deletes_and_time(mem_path):
 
 @pytest.fixture(scope="module")
 def forty_frames(tmp_path_factory):
-    """The snapshot of a sealed memory of 40 frames, gids 0-39."""
+    """The snapshot of a sealed memory of 40 frames, gids 0-39, put ten at a time."""
     mem = Memory.create(str(tmp_path_factory.mktemp("every") / "m.mv2"), dim=DIM)
-    put(mem, rows(40, 3), 0, 40)
+    data = rows(40, 3)
+    for start in range(0, 40, 10):
+        put(mem, data, start, start + 10)
+        time.sleep(0.002)
     mem.seal()
     yield mem._snap()
     mem.close()
@@ -107,3 +111,21 @@ def test_taking_every_candidate_keeps_what_testing_each_keeps(forty_frames, scor
     slow = tested.take(candidates, need)
     assert [(ref.gid, s) for ref, s in fast] == [(ref.gid, s) for ref, s in slow]
 
+
+
+@settings(max_examples=100, deadline=None)
+@given(pick=st.one_of(st.none(), st.tuples(st.integers(0, 39), st.integers(-1, 1))))
+def test_visibility_of_an_append_only_memory_reads_no_row_and_answers_as_the_rows(
+        forty_frames, pick):
+    """Every version current: ``visible``, ``valid_to`` and ``is_tombstone`` read no
+    row, and agree with the rows' flags and ``vto`` (none a tombstone, every one open)."""
+    snap = forty_frames
+    assert snap.all_live()
+    when = None if pick is None else snap.valid_from(snap.locate(pick[0])) + pick[1]
+    for gid in range(40):
+        ref = snap.locate(gid)
+        to, tombstone = ref.run.item("vto", ref.row), ref.run.item("flags", ref.row) & 1
+        assert (snap.valid_to(ref), snap.is_tombstone(ref)) == (to, bool(tombstone))
+        rows_say = not tombstone and (
+            to == TIME_MAX if when is None else snap.valid_from(ref) <= when < to)
+        assert snap.visible(ref, when) == rows_say

@@ -84,6 +84,29 @@ def test_only_vector_queries_download_the_vector_references(mem_path, tmp_path, 
         assert rounds["vfrom"] == rounds["vectors"]
 
 
+def test_valid_to_is_downloaded_only_where_a_version_was_replaced(mem_path, tmp_path):
+    """Every version current: no query tests a row's ``vto``, and none downloads it (the
+    row columns whole at open, their pages with the hits). Once a version is replaced,
+    the first query gets it with the other row columns, in the same round."""
+    vectors = build(mem_path, 6_000)
+    queries = [{"text": "lighthouse", "mode": "lexical"},
+               {"vector": vectors[5], "mode": "vector"},
+               {"text": "lighthouse", "vector": vectors[97], "mode": "hybrid"}]
+    for i, query in enumerate(queries):
+        with Memory.open(mem_path, readonly=True) as local:
+            expected = [h.id for h in local.find(k=10, **query)]
+        got, rounds = first_answer(mem_path, str(tmp_path / f"current{i}"), **query)
+        assert got == expected and "vto" not in rounds and "created" in rounds
+    with Memory.open(mem_path) as mem:
+        mem.update("d00194", text="lighthouse moved")
+        mem.seal()
+    for i, query in enumerate(queries):
+        with Memory.open(mem_path, readonly=True) as local:
+            expected = [h.id for h in local.find(k=10, **query)]
+        got, rounds = first_answer(mem_path, str(tmp_path / f"replaced{i}"), **query)
+        assert got == expected and rounds["vto"] == rounds["created"]
+
+
 @pytest.fixture(scope="module")
 def two_collections(tmp_path_factory) -> str:
     """40k frames, half in ``default`` and half in ``beta``, every 25th about a lighthouse

@@ -183,9 +183,10 @@ def _run_blocks(snap: Snapshot, run: RunReader, overrides: dict[int, int],
                 dim: int, resident: bool = True) -> list[Block]:
     if not run.header["vblocks"]:
         return []
-    vfrom, created, vto = (run.part(name) for name in _MASK_PARTS)
-    vfrom, created = np.frombuffer(vfrom, "<i8"), np.frombuffer(created, "<i8")
-    vto = np.array(vto, dtype="<i8")
+    vfrom, created = (np.frombuffer(run.part(name), "<i8") for name in _MASK_PARTS[:2])
+    # every version current (remote bytes, ``RunReader.deferred``): no row's vto to read
+    vto = (np.full(run.n, TIME_MAX, "<i8") if "vto" in run.deferred
+           else np.array(run.part("vto"), dtype="<i8"))
     for gid, to in overrides.items():
         if run.base <= gid < run.end:
             vto[gid - run.base] = min(vto[gid - run.base], to)
