@@ -136,6 +136,7 @@ class ChunkCache:
                 threading.Thread(target=self._drain, name="memvid-s3-cache", daemon=True).start()
 
     def _drain(self) -> None:
+        _lowest_priority()
         while True:
             with self._lock:
                 if not self._queued:
@@ -204,6 +205,14 @@ class ChunkCache:
                 os.unlink(path)
                 used -= size
         return used
+
+
+def _lowest_priority() -> None:
+    """Give the calling thread the lowest CPU priority (Linux schedules threads on their
+    own): copying a first answer's downloads into the page cache then waits for the
+    query's threads instead of taking a core from them."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 _WRITING: weakref.WeakSet[ChunkCache] = weakref.WeakSet()  # caches with writes queued

@@ -396,3 +396,24 @@ obj.fetch([(i * 9000, 10) for i in range(100)])
     pieces = [f for _, _, files in os.walk(tmp_path) for f in files if f.startswith("p")]
     fetched = {i * 9000 // SECTOR for i in range(100) if i * 9000 >= HEAD}
     assert len(pieces) == 1 + len(fetched)  # the header's piece and every fetched sector
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority") or not sys.platform.startswith("linux"),
+                    reason="threads have priorities of their own on Linux")
+def test_the_cache_is_written_at_the_lowest_priority(tmp_path, monkeypatch):
+    """The thread writing downloads to the disk cache yields the CPU to the query's."""
+    cache = ChunkCache(str(tmp_path / "s3"), 1 << 20)
+    seen = []
+    write = cache._write
+
+    def recording(*args):
+        seen.append((os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
+                     threading.current_thread() is threading.main_thread()))
+        write(*args)
+
+    monkeypatch.setattr(cache, "_write", recording)
+    ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    cache.store(str(tmp_path / "s3" / "v"), 0, b"x" * 4096)
+    cache.flush()
+    assert seen == [(19, False)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ours
