@@ -64,7 +64,7 @@ from __future__ import annotations
 import json
 import struct
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from itertools import pairwise
@@ -124,6 +124,7 @@ SMALL_RUN = 256 << 10  # a run this small is fetched whole with its first part
 # do not lengthen (5.6 MB at 100k rows); at 1M rows (61 MB) they would add 40 % to a
 # first lexical answer's bytes, more than the round a query's rows take.
 BY_PAGE_BYTES = 16 << 20
+STREAM_PAGES = 1  # pages of times a run's time-ordered stream reads one by one (above)
 NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8"}
 
 
@@ -918,7 +919,11 @@ class RunReader:
         self._checked_blocks.add(block)
 
     def time_rows(self, since: int | None, until: int | None) -> range:
-        """Positions in ``tperm`` whose created time lies in [since, until)."""
+        """Positions in ``tperm`` whose created time lies in [since, until): all of them
+        without a bound, no time read (remote bytes read by the page then download only
+        the pages of the rows a listing reaches)."""
+        if since is None and until is None:
+            return range(self.n)
         created = self.part("created")
 
         def key(i: int) -> int:
@@ -927,6 +932,25 @@ class RunReader:
         lo = 0 if since is None else bisect_left(range(self.n), since, key=key)
         hi = self.n if until is None else bisect_left(range(self.n), until, key=key)
         return range(lo, hi)
+
+    def times_in_order(self, positions: Iterable[int], few: bool = False
+                       ) -> Iterator[tuple[int, int]]:
+        """``(created, row)`` of the rows at ``positions`` of the time index. ``few`` (the
+        first few are read) and remote bytes read by the page: each time is read by its
+        page until the stream meets more than ``STREAM_PAGES`` pages, then the column
+        whole (the stream went on)."""
+        created = None if few and self.by_page("created") else self.part("created")
+        pages: set[int] = set()
+        size = _size_of("created")
+        for i in positions:
+            row = self.time_row(i)
+            if created is None:
+                pages.add(row * size // PAGE_BYTES)
+                if len(pages) <= STREAM_PAGES:
+                    yield self.item("created", row), row
+                    continue
+                created = self.part("created")
+            yield created[row], row
 
     def superseded(self) -> dict[int, int]:
         """Versions of older runs this run replaced: {gid: valid_to}."""

@@ -484,6 +484,9 @@ class Snapshot:
                 rows = rows[inside[at] == rows] if len(inside) else rows[:0]
             if not len(rows):
                 continue
+            if self.all_live():  # every row current content: no vto or flags to read
+                yield run, rows
+                continue
             live = np.frombuffer(run.part("vto"), "<i8")[rows] == TIME_MAX
             live &= (np.frombuffer(run.part("flags"), "<u4")[rows] & FLAG_TOMBSTONE) == 0
             if len(gone):
@@ -792,6 +795,9 @@ class Snapshot:
         ``LOAD_WINDOW`` at a time: in one round from remote bytes (:meth:`fetch_frames`),
         read ahead from a mapped file whose pages come from disk (as :meth:`records`)."""
         out: list[Version] = []
+        if self.view.batches and any(ref.run is not None for ref in refs):
+            # each version's valid_from, a column fetched whole, with the first rows
+            self.view.ahead(part_spans(self.runs, "vfrom"), "segment:run")
         for start in range(0, len(refs), LOAD_WINDOW):
             window = refs[start : start + LOAD_WINDOW]
             self.fetch_frames(window)
@@ -915,9 +921,14 @@ class Snapshot:
     # ----------------------------------------------------------------- timeline
 
     def timeline(self, since: int | None, until: int | None, at: int | None,
-                 reverse: bool) -> Iterator[RowRef]:
-        """Visible versions ordered by (created_at, gid)."""
-        streams = [self._run_stream(run, since, until, reverse) for run in self.runs]
+                 reverse: bool, *, few: bool = False) -> Iterator[RowRef]:
+        """Visible versions ordered by (created_at, gid). ``few``: the caller keeps the
+        first ones, none refused (a plain listing): from remote bytes read by the page,
+        their times are read by the page too (``RunReader.times_in_order``)."""
+        few = few and self.view.batches
+        if few:
+            self._announce_time_heads(since, until, reverse)
+        streams = [self._run_stream(run, since, until, reverse, few) for run in self.runs]
         delta = sorted(
             (v.created_at, v.gid, v) for v in self.delta
             if (since is None or v.created_at >= since) and (until is None or v.created_at < until)
@@ -929,14 +940,26 @@ class Snapshot:
             if self.visible(ref, at):
                 yield ref
 
+    def _announce_time_heads(self, since: int | None, until: int | None,
+                             reverse: bool) -> None:
+        """From remote bytes, download in one round the event time of each run's first
+        version in time order (its page, for runs read by the page): the merge of the
+        runs' streams reads them one run after another."""
+        spans = []
+        for run in self.runs:
+            positions = run.time_rows(since, until)
+            if positions:
+                row = run.time_row(positions[-1] if reverse else positions[0])
+                spans.append(run.item_span("created", row))
+        self.view.fetch([span for span in spans if span is not None], "rows", ROW_GAP)
+
     @staticmethod
     def _run_stream(run: RunReader, since: int | None, until: int | None,
-                    reverse: bool) -> Iterator[tuple[int, int, RowRef]]:
+                    reverse: bool, few: bool) -> Iterator[tuple[int, int, RowRef]]:
         positions = run.time_rows(since, until)
-        created = run.part("created")
-        for i in reversed(positions) if reverse else positions:
-            row = run.time_row(i)
-            yield created[row], run.base + row, RowRef(run.base + row, run, row)
+        for created, row in run.times_in_order(reversed(positions) if reverse else positions,
+                                               few):
+            yield created, run.base + row, RowRef(run.base + row, run, row)
 
     def iter_all(self) -> Iterator[RowRef]:
         """Every stored version in gid order (compaction and export)."""

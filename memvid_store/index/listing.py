@@ -752,8 +752,8 @@ def _scanned(snap: Snapshot, req: Listing) -> Iterator[RowRef]:
     belongs = snap.member_test(req.collection)
     flt = req.filter
     lo, hi = req.window if req.window is not None else (None, None)
-    if req.order_by == "created_at":
-        refs = snap.timeline(lo, hi, req.at, req.reverse)
+    if req.order_by == "created_at":  # no filter: most listings keep the first versions
+        refs = snap.timeline(lo, hi, req.at, req.reverse, few=flt is None)
     else:
         refs = _by_record_time(snap, req, lo, hi)
     if flt is not None or belongs is not None:  # remote bytes: a page's reads at once
