@@ -795,9 +795,10 @@ class Snapshot:
         ``LOAD_WINDOW`` at a time: in one round from remote bytes (:meth:`fetch_frames`),
         read ahead from a mapped file whose pages come from disk (as :meth:`records`)."""
         out: list[Version] = []
-        if self.view.batches and any(ref.run is not None for ref in refs):
-            # each version's valid_from, a column fetched whole, with the first rows
-            self.view.ahead(part_spans(self.runs, "vfrom"), "segment:run")
+        if self.view.batches:  # the valid_from of their runs (a column read whole),
+            # with their first rows
+            runs = {id(ref.run): ref.run for ref in refs if ref.run is not None}
+            self.view.ahead(part_spans(list(runs.values()), "vfrom"), "segment:run")
         for start in range(0, len(refs), LOAD_WINDOW):
             window = refs[start : start + LOAD_WINDOW]
             self.fetch_frames(window)
