@@ -124,7 +124,9 @@ SMALL_RUN = 256 << 10  # a run this small is fetched whole with its first part
 # do not lengthen (5.6 MB at 100k rows); at 1M rows (61 MB) they would add 40 % to a
 # first lexical answer's bytes, more than the round a query's rows take.
 BY_PAGE_BYTES = 16 << 20
-STREAM_PAGES = 1  # pages of times a run's time-ordered stream reads one by one (above)
+# pages of its times a run's stream of the first versions in time order reads one by one
+# before it fetches the column whole (RunReader.times_in_order)
+STREAM_PAGES = 1
 NP_TYPES = {"Q": "<u8", "q": "<i8", "I": "<u4", "B": "u1", "f": "<f4", "d": "<f8"}
 
 
