@@ -6,7 +6,8 @@ and prints every download (``RemoteObject.log``) with its round, the region that
 for it and what part of the file it covers (run parts, vector and payload blocks,
 tantivy files, the graph).
 
-Run: ``python bench/s3_trace.py FILE.mv2 [--mode lexical|vector|hybrid] [--k 10]``.
+Run: ``python bench/s3_trace.py FILE.mv2 [--mode lexical|vector|hybrid|timeline] [--k 10]``
+(``timeline``: the latest ``k`` frames).
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ path, mode, k, query = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 vector = json.loads(sys.argv[5])
 mem = Memory.open("s3://trace/" + os.path.basename(path), readonly=True, cache_dir=sys.argv[6],
                   remote={{"wrap_client": lambda c: LocalObject(path, c.url)}})
-hits = mem.find(query if mode != "vector" else None, vector=vector if mode != "lexical" else None,
-                k=k, mode=mode)
+if mode == "timeline":  # the latest k frames
+    hits = mem.timeline(limit=k, reverse=True)
+else:
+    hits = mem.find(query if mode != "vector" else None,
+                    vector=vector if mode != "lexical" else None, k=k, mode=mode)
 obj = mem._reader.fd
 print(json.dumps({{"log": [[r.offset, r.length, r.region, r.round] for r in obj.log],
                   "ids": [h.id for h in hits]}}))
@@ -113,7 +117,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("file")
-    parser.add_argument("--mode", default="vector")
+    parser.add_argument("--mode", default="vector",
+                        choices=("lexical", "vector", "hybrid", "timeline"))
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
     query = query_texts(1)[0][0]
