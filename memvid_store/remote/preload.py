@@ -41,12 +41,15 @@ def start() -> None:
 
 
 def _import_all() -> None:
-    for name in QUERY_MODULES:
-        with contextlib.suppress(ImportError):  # the query that needs it reports it
-            importlib.import_module(name)
-    from ..index.vector.kernels import kernel
+    """Best effort: a module that fails to import here is imported again, and its error
+    reported, by the query that needs it."""
+    with contextlib.suppress(Exception):
+        for name in QUERY_MODULES:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+        from ..index.vector.kernels import kernel
 
-    kernel()
+        kernel()
 
 
 __all__ = ["QUERY_MODULES", "start"]
