@@ -3,8 +3,9 @@
 A round used to start a thread per request (up to ``parallel_requests``) and join them
 all at its end; a thread's start waits until it holds the GIL, which other downloads
 and the query's own work hold meanwhile. The pool's threads wait for the next round
-instead. A pool has as many threads as its largest round asked for, ``parallel_requests``
-at most, and a cold open starts them all while its first requests are in flight.
+instead. A pool has as many threads as the most tasks its rounds (of any thread) had
+pending at once, ``parallel_requests`` at most, and a cold open starts them all while its
+first requests are in flight.
 """
 
 from __future__ import annotations
@@ -48,7 +49,17 @@ class _Pool:
         self.size = size
         self.tasks: queue.SimpleQueue = queue.SimpleQueue()
         self.threads = 0
+        self.pending = 0  # tasks queued or running, of every round
         self.lock = threading.Lock()
+
+    def submit(self, task: _Round, calls: list[Call]) -> None:
+        """Queue a round's calls, with threads for every task pending (rounds of other
+        threads included), the pool's size at most."""
+        with self.lock:
+            self.pending += len(calls)
+        self.grow(self.pending)
+        for index, call in enumerate(calls):
+            self.tasks.put((task, index, call))
 
     def grow(self, wanted: int) -> None:
         """Start threads until the pool has ``wanted`` (its size at most)."""
@@ -63,6 +74,8 @@ class _Pool:
         while True:
             task, index, call = self.tasks.get()
             task.run(index, call)
+            with self.lock:
+                self.pending -= 1
 
 
 _lock = threading.Lock()
@@ -77,10 +90,8 @@ def run_all(size: int, calls: Iterable[Call], *, start_pool: bool = False) -> li
     waits for the network, a millisecond or more once downloads hold the GIL)."""
     calls = list(calls)
     pool = _pool(size)
-    pool.grow(len(calls))
     task = _Round(len(calls))
-    for index, call in enumerate(calls):
-        pool.tasks.put((task, index, call))
+    pool.submit(task, calls)
     if start_pool:  # while those run
         pool.grow(size)
     task.done.wait()

@@ -51,6 +51,20 @@ def test_starting_the_pool_leaves_its_threads_ready_for_the_next_round():
     assert {t.ident for t in _threads(size)} == before  # no thread started for this round
 
 
+def test_rounds_of_two_threads_run_at_once_in_one_pool():
+    """Two callers' rounds of 4 calls each in a pool of 8: all 8 calls run together (each
+    waits for the 7 others at a barrier, which breaks if one is left queued)."""
+    barrier = threading.Barrier(8, timeout=20)
+    got = []
+    callers = [threading.Thread(target=lambda: got.append(
+        run_all(8, [(barrier.wait, ())] * 4))) for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(30)
+    assert len(got) == 2 and not barrier.broken
+
+
 def _child(queue) -> None:
     queue.put(run_all(4, [(abs, (-n,)) for n in range(6)]))
 
