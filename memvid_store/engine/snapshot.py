@@ -118,7 +118,7 @@ class Snapshot:
         if view.batches:  # remote bytes: a part of every run in one round (runs.fetch_parts)
             for run in self.runs:
                 run.siblings = self.runs
-            read_rows_by_page(self.runs, all_current(toc.counters))
+            read_rows_by_page(self.runs, self._committed_current)
         self.extras: dict[str, object] = {}  # per-snapshot caches of higher layers (search)
         self._memo_lock = threading.Lock()
         # decoded records (Snapshot.record) by gid, shared by the snapshots of one file (a
@@ -235,8 +235,6 @@ class Snapshot:
         return bool(ref.run.item("flags", ref.row) & FLAG_TOMBSTONE)
 
     def visible(self, ref: RowRef, at: int | None) -> bool:
-        if self.all_live():  # every version current: no row's flags or valid_to to read
-            return at is None or self.valid_from(ref) <= at
         if self.is_tombstone(ref):
             return False
         to = self.valid_to(ref)
@@ -927,9 +925,11 @@ class Snapshot:
         first ones, none refused (a plain listing): from remote bytes read by the page,
         their times are read by the page too (``RunReader.times_in_order``)."""
         few = few and self.view.batches
+        positions = [run.time_rows(since, until) for run in self.runs]
         if few:
-            self._announce_time_heads(since, until, reverse)
-        streams = [self._run_stream(run, since, until, reverse, few) for run in self.runs]
+            self._announce_time_heads(positions, reverse)
+        streams = [self._run_stream(run, at_run, reverse, few)
+                   for run, at_run in zip(self.runs, positions, strict=True)]
         delta = sorted(
             (v.created_at, v.gid, v) for v in self.delta
             if (since is None or v.created_at >= since) and (until is None or v.created_at < until)
@@ -941,23 +941,21 @@ class Snapshot:
             if self.visible(ref, at):
                 yield ref
 
-    def _announce_time_heads(self, since: int | None, until: int | None,
-                             reverse: bool) -> None:
+    def _announce_time_heads(self, positions: list[range], reverse: bool) -> None:
         """From remote bytes, download in one round the event time of each run's first
-        version in time order (its page, for runs read by the page): the merge of the
-        runs' streams reads them one run after another."""
+        version in time order (each run's ``positions`` of its time index; its page, for
+        runs read by the page): the merge of the runs' streams reads them one run after
+        another."""
         spans = []
-        for run in self.runs:
-            positions = run.time_rows(since, until)
-            if positions:
-                row = run.time_row(positions[-1] if reverse else positions[0])
+        for run, at_run in zip(self.runs, positions, strict=True):
+            if at_run:
+                row = run.time_row(at_run[-1] if reverse else at_run[0])
                 spans.append(run.item_span("created", row))
         self.view.fetch([span for span in spans if span is not None], "rows", ROW_GAP)
 
     @staticmethod
-    def _run_stream(run: RunReader, since: int | None, until: int | None,
-                    reverse: bool, few: bool) -> Iterator[tuple[int, int, RowRef]]:
-        positions = run.time_rows(since, until)
+    def _run_stream(run: RunReader, positions: range, reverse: bool, few: bool
+                    ) -> Iterator[tuple[int, int, RowRef]]:
         for created, row in run.times_in_order(reversed(positions) if reverse else positions,
                                                few):
             yield created, run.base + row, RowRef(run.base + row, run, row)
